@@ -1,0 +1,219 @@
+"""Clinical constants and configurable settings.
+
+Every default here comes from ``../shared/clinical-reference.md`` (the project's clinical
+reference); the section is named beside each constant. A clinic whose policy differs can
+override any of them with a TOML settings file (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SeverityBand:
+    """A named severity band: scores from ``lower`` (inclusive) up to the next band."""
+
+    lower: int
+    label: str
+
+
+@dataclass(frozen=True)
+class MeasureDefinition:
+    """One symptom measure: its score range, bands, caseness and reliable change.
+
+    Lower is better on every measure we ship (clinical-reference.md, "Symptom measures").
+    """
+
+    name: str
+    description: str
+    min_score: int
+    max_score: int
+    item_count: int
+    item_min: int
+    item_max: int
+    bands: tuple[SeverityBand, ...]
+    caseness_threshold: int  # at caseness when score >= this
+    reliable_change: int  # points of change that count as reliable
+    aliases: tuple[str, ...] = ()
+    loinc_total: str | None = None
+
+    @property
+    def key(self) -> str:
+        return measure_key(self.name)
+
+    def band_for(self, score: float | None) -> str | None:
+        """Severity band label of a total score, or None when no score."""
+        if score is None:
+            return None
+        label = None
+        for band in self.bands:
+            if score >= band.lower:
+                label = band.label
+        return label
+
+    def at_caseness(self, score: float | None) -> bool | None:
+        return None if score is None else score >= self.caseness_threshold
+
+
+def measure_key(name: str) -> str:
+    """Normalise a measure name for matching: ``phq9``, ``PHQ 9``, ``Phq-9`` -> ``PHQ9``."""
+    return re.sub(r"[^A-Z0-9]", "", str(name).upper())
+
+
+# clinical-reference.md, "Symptom measures (defaults)": Kroenke 2001, Spitzer 2006,
+# NHS Talking Therapies manual, Barkham 2013.
+PHQ9 = MeasureDefinition(
+    name="PHQ-9",
+    description="Patient Health Questionnaire (depression)",
+    min_score=0,
+    max_score=27,
+    item_count=9,
+    item_min=0,
+    item_max=3,
+    bands=(
+        SeverityBand(0, "minimal"),
+        SeverityBand(5, "mild"),
+        SeverityBand(10, "moderate"),
+        SeverityBand(15, "moderately severe"),
+        SeverityBand(20, "severe"),
+    ),
+    caseness_threshold=10,
+    reliable_change=6,
+    loinc_total="44261-6",
+)
+GAD7 = MeasureDefinition(
+    name="GAD-7",
+    description="Generalised Anxiety Disorder scale (anxiety)",
+    min_score=0,
+    max_score=21,
+    item_count=7,
+    item_min=0,
+    item_max=3,
+    bands=(
+        SeverityBand(0, "minimal"),
+        SeverityBand(5, "mild"),
+        SeverityBand(10, "moderate"),
+        SeverityBand(15, "severe"),
+    ),
+    caseness_threshold=8,  # NHS Talking Therapies; 10 in the original paper
+    reliable_change=4,
+    loinc_total="70274-6",
+)
+CORE10 = MeasureDefinition(
+    name="CORE-10",
+    description="Clinical Outcomes in Routine Evaluation (psychological distress)",
+    min_score=0,
+    max_score=40,
+    item_count=10,
+    item_min=0,
+    item_max=4,
+    bands=(
+        SeverityBand(0, "healthy/low"),
+        SeverityBand(11, "mild"),
+        SeverityBand(15, "moderate"),
+        SeverityBand(20, "moderately severe"),
+        SeverityBand(25, "severe"),
+    ),
+    caseness_threshold=11,
+    reliable_change=6,
+)
+
+DEFAULT_MEASURES: tuple[MeasureDefinition, ...] = (PHQ9, GAD7, CORE10)
+
+HOMEWORK_TYPES: tuple[str, ...] = (
+    "thought_record",
+    "behavioural_activation",
+    "exposure",
+    "relaxation",
+    "diary_card",
+    "journal",
+    "skills_practice",
+    "reading",
+    "other",
+)
+RATERS: tuple[str, ...] = ("therapist", "client", "both")
+
+# The assignment-design checklist (clinical-reference.md, "Assignment design"; Conklin 2018).
+DESIGN_CHECKLIST: tuple[str, ...] = (
+    "goal_linked",
+    "rationale_given",
+    "rehearsed_in_session",
+    "practice_scheduled",
+    "obstacles_planned",
+)
+DESIGN_CHECKLIST_LABELS: dict[str, str] = {
+    "goal_linked": "Linked to a treatment goal",
+    "rationale_given": "Rationale explained",
+    "rehearsed_in_session": "Rehearsed in session",
+    "practice_scheduled": "Practice scheduled",
+    "obstacles_planned": "Obstacles planned for",
+}
+
+# Rating scales: quantity and quality are rated 0-4 (clinical-reference.md, "Homework compliance").
+RATING_MAX = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a clinic may configure. ``Settings()`` gives the documented defaults."""
+
+    measures: tuple[MeasureDefinition, ...] = DEFAULT_MEASURES
+    # Compliance bands for cohort views: quantity < 50 %, 50-79 %, >= 80 %.
+    compliance_band_edges: tuple[float, float] = (0.5, 0.8)
+    # Alerts: still at caseness without reliable improvement after this many weeks.
+    not_on_track_weeks: int = 6
+    # Small-number suppression threshold (CMS: counts 1-10 suppressed).
+    suppression_threshold: int = 11
+    # Minimum clients before a statistic is shown instead of "too few clients".
+    min_clients_for_statistic: int = 5
+    # Upload limit for the Data page, in megabytes.
+    max_upload_mb: int = 200
+    extra: dict = field(default_factory=dict)
+
+    def measure(self, name: str) -> MeasureDefinition | None:
+        key = measure_key(name)
+        for m in self.measures:
+            if m.key == key or key in {measure_key(a) for a in m.aliases}:
+                return m
+        return None
+
+    @property
+    def measure_names(self) -> list[str]:
+        return [m.name for m in self.measures]
+
+    @property
+    def max_item_count(self) -> int:
+        return max(m.item_count for m in self.measures)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read a TOML settings file; missing keys keep their defaults.
+
+    ``[measures."PHQ-9"] caseness_threshold = 10`` overrides one field of a shipped measure;
+    a new table under ``[measures.NAME]`` with every field defines a new measure.
+    """
+    settings = Settings()
+    if path is None:
+        return settings
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    measures = {m.name: m for m in settings.measures}
+    for name, spec in (data.get("measures") or {}).items():
+        spec = dict(spec)
+        bands = spec.pop("bands", None)
+        if bands is not None:
+            spec["bands"] = tuple(SeverityBand(int(b[0]), str(b[1])) for b in bands)
+        if "aliases" in spec:
+            spec["aliases"] = tuple(spec["aliases"])
+        existing = settings.measure(name)
+        if existing is not None:
+            measures[existing.name] = replace(existing, **spec)
+        else:
+            measures[name] = MeasureDefinition(name=name, **spec)
+    top = {k: v for k, v in data.items() if k != "measures"}
+    if "compliance_band_edges" in top:
+        top["compliance_band_edges"] = tuple(top["compliance_band_edges"])
+    return replace(settings, measures=tuple(measures.values()), **top)

@@ -1,0 +1,148 @@
+"""Read-only, versioned access to the clinic database.
+
+DuckDB lets one process hold a file read-write *or* many processes hold it read-only, never
+both. Imports therefore never write the live file: they write a copy and swap it in with an
+atomic rename (see :mod:`analytics.importer`). Readers attach the file READ_ONLY to a private
+in-memory database; the attached file is one *data version* (inode + mtime + size). A reader
+keeps serving the version it attached, all old or all new, until the caller opens the next one.
+
+Queries live in ``analytics/sql/*.sql``, one per file, and take values only as bound
+parameters (``$name``). Identifiers never come from users. Every query is time-limited.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+SQL_DIR = Path(__file__).with_name("sql")
+DEFAULT_QUERY_TIMEOUT_S = 30.0
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# Tables the dashboard reads; exposed as views in the reader's own catalog.
+READABLE_TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects")
+
+
+class QueryTimeout(RuntimeError):
+    """A query ran past its time limit and was interrupted."""
+
+
+class DatabaseMissing(FileNotFoundError):
+    """The clinic database file does not exist (yet)."""
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """Identifies one version of the database file: a swap-in makes a new inode."""
+
+    inode: int
+    mtime_ns: int
+    size: int
+
+    def __str__(self) -> str:
+        return f"{self.inode}-{self.mtime_ns}-{self.size}"
+
+
+def data_version(path: str | Path) -> DataVersion:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise DatabaseMissing(f"no clinic database at {path}") from exc
+    return DataVersion(st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of ``analytics/sql/<name>.sql`` (names are code constants, never user input)."""
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ValueError(f"invalid query name {name!r}")
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def sql_parameters(sql: str) -> set[str]:
+    """Names of the ``$name`` parameters a query uses (comments and strings excluded)."""
+    no_comments = re.sub(r"--[^\n]*", "", sql)
+    no_strings = re.sub(r"'(?:[^']|'')*'", "''", no_comments)
+    return set(_PARAM.findall(no_strings))
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class ClinicDatabase:
+    """One read-only data version of the clinic database, safe to share between threads.
+
+    Each query runs on its own cursor (a DuckDB connection to the same instance); the
+    underlying connection is never used by two threads at once.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = DEFAULT_QUERY_TIMEOUT_S, threads: int | None = None):
+        self.path = Path(path)
+        self.version = data_version(self.path)
+        self.timeout_s = timeout_s
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        self._con = duckdb.connect(":memory:", config=config)
+        self._con.execute(f"ATTACH {_quote_literal(str(self.path.resolve()))} AS clinic (READ_ONLY)")
+        present = {r[0] for r in self._con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'clinic'"
+        ).fetchall()}
+        for table in READABLE_TABLES:
+            if table in present:
+                self._con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
+        self._con.execute(load_sql("macros"))
+        self.tables = present
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> ClinicDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, name: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run the named query with bound parameters; returns a DataFrame."""
+        return self.execute_sql(load_sql(name), params, label=name)
+
+    def execute_sql(self, sql: str, params: dict[str, Any] | None = None, *, label: str = "query") -> pd.DataFrame:
+        wanted = sql_parameters(sql)
+        params = params or {}
+        missing = wanted - params.keys()
+        if missing:
+            raise ValueError(f"{label}: missing parameters {sorted(missing)}")
+        bound = {k: params[k] for k in wanted}
+        cursor = self._con.cursor()
+        timed_out = threading.Event()
+
+        def interrupt() -> None:
+            timed_out.set()
+            cursor.interrupt()
+
+        timer = threading.Timer(self.timeout_s, interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return cursor.execute(sql, bound).df()
+        except duckdb.InterruptException as exc:
+            if timed_out.is_set():
+                raise QueryTimeout(f"{label} took longer than {self.timeout_s:.0f} s and was stopped") from exc
+            raise
+        finally:
+            timer.cancel()
+            cursor.close()
+
+
+def open_database(path: str | Path, **kwargs: Any) -> ClinicDatabase:
+    """Open the current data version of ``path`` read-only."""
+    return ClinicDatabase(path, **kwargs)

@@ -1,0 +1,795 @@
+"""Import clinic exports (CSV, .xlsx, Parquet) into the clinic database.
+
+Guarantees (docs/import-format.md):
+
+- Validation before anything is written. A row that breaks a rule goes to ``import_rejects``
+  verbatim with file, line, column, value and rule; the valid rows of the same file are kept.
+  A file that cannot be read or lacks a required column is refused whole.
+- Cumulative exports: a stored row with the same key is replaced when it differs and left
+  alone when identical, so importing the same files twice changes nothing.
+- Atomic: the import writes a private copy of the database and swaps it in with
+  ``os.replace``. Killed at any moment, the live file is exactly what it was. Readers never
+  wait on a lock and see the new version once it is swapped in.
+- Imports are serialised with an advisory lock file beside the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .config import HOMEWORK_TYPES, RATERS, Settings, measure_key
+from .profiles import MappingProfile
+from .schema import IMPORT_TABLES, Column, TableSpec, ddl, table_specs
+
+TRUE_WORDS = ("true", "yes", "y", "1", "t")
+FALSE_WORDS = ("false", "no", "n", "0", "f")
+SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
+REPORT_PREVIEW = 20
+
+
+class ImportRefused(Exception):
+    """A whole file cannot be imported (unreadable, unknown table, missing columns)."""
+
+
+@dataclass
+class Reject:
+    file_name: str
+    table: str
+    line_number: int
+    column: str | None
+    value: str | None
+    rule: str
+
+    def __str__(self) -> str:
+        where = f"{self.file_name} line {self.line_number}"
+        if self.column:
+            shown = "(empty)" if self.value is None else repr(self.value)
+            return f"{where}, column {self.column}, value {shown}: {self.rule}"
+        return f"{where}: {self.rule}"
+
+
+@dataclass
+class FileReport:
+    file_name: str
+    sha256: str
+    table: str | None = None
+    rows_read: int = 0
+    rows_rejected: int = 0
+    status: str = "imported"  # imported | refused
+    message: str = ""
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    batch_id: int | None
+    files: list[FileReport]
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejects_preview: list[Reject] = field(default_factory=list)
+    per_table: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def files_refused(self) -> int:
+        return sum(f.status == "refused" for f in self.files)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row was imported, 1 when any row or file was rejected."""
+        return 1 if (self.rejected or self.files_refused) else 0
+
+    def report(self) -> str:
+        lines = [f"Import batch {self.batch_id}:"]
+        for f in self.files:
+            if f.status == "refused":
+                lines.append(f"  REFUSED {f.file_name}: {f.message}")
+            else:
+                extra = f"; ignored columns: {', '.join(f.ignored_columns)}" if f.ignored_columns else ""
+                lines.append(
+                    f"  {f.file_name} -> {f.table}: {f.rows_read} rows read, {f.rows_rejected} rejected{extra}"
+                )
+        lines.append(
+            f"  inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"rejected {self.rejected} rows, refused {self.files_refused} files"
+        )
+        if self.rejects_preview:
+            lines.append(f"First rejected rows ({len(self.rejects_preview)} of {self.rejected} rows shown):")
+            lines.extend(f"  {r}" for r in self.rejects_preview)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading files into staging tables: _line BIGINT, c0..cN VARCHAR (positional names, so no
+# identifier from a file ever reaches SQL), plus the header in Python.
+
+
+@dataclass
+class Staged:
+    file_seq: int
+    file_name: str
+    table: str
+    relation: str  # staging table name
+    headers: list[str]  # original header text, position i is column c{i}
+    mapping: dict[str, int]  # our column -> position
+    rows: int
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _lit(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        try:
+            header = next(csv.reader(fh))
+        except StopIteration:
+            raise ImportRefused("the file is empty") from None
+    if not any(h.strip() for h in header):
+        raise ImportRefused("the first line is not a header row")
+    return header
+
+
+def _csv_record_lines(path: Path) -> np.ndarray:
+    """Line number (as an editor counts, from 1) at which each non-blank data record starts.
+
+    RFC 4180: a newline inside double quotes belongs to the field. Quote parity at each
+    newline tells record ends; blank lines are not records.
+    """
+    data = np.fromfile(path, dtype=np.uint8)
+    start = 3 if data[:3].tobytes() == b"\xef\xbb\xbf" else 0
+    data = data[start:]
+    newlines = np.flatnonzero(data == 10)
+    quotes = np.flatnonzero(data == 34)
+    outside = (np.searchsorted(quotes, newlines) % 2) == 0
+    ends = newlines[outside]
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(data)]))
+    lengths = stops - starts
+    ends_with_cr = np.zeros(len(starts), dtype=bool)
+    nonempty = lengths > 0
+    ends_with_cr[nonempty] = data[np.minimum(stops[nonempty] - 1, len(data) - 1)] == 13
+    blank = (lengths == 0) | ((lengths == 1) & ends_with_cr)
+    line_numbers = np.searchsorted(newlines, starts) + 1
+    keep = ~blank
+    keep[0] = False  # the header
+    # A header preceded by blank lines is not supported by the fast path: the caller checks counts.
+    return line_numbers[keep]
+
+
+def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, relation: str, width: int) -> int:
+    """Exact but slower path: Python's csv module, which reports line numbers itself."""
+    rows: list[list[str | None]] = []
+    lines: list[int] = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        previous_end = reader.line_num
+        for record in reader:
+            start_line = previous_end + 1
+            previous_end = reader.line_num
+            if not record:
+                continue
+            if len(record) > width and any(v.strip() for v in record[width:]):
+                cells = record[:width] + [",".join(record[width:])]
+            else:
+                cells = record[:width] + [None] * (width - len(record[:width])) + [None]
+            rows.append([c if c != "" else None for c in cells])
+            lines.append(start_line)
+    frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width + 1)], dtype=object)
+    frame.insert(0, "_line", np.asarray(lines, dtype=np.int64))
+    con.register("_py_stage", frame)
+    cols = ", ".join(f"c{i}::VARCHAR AS c{i}" for i in range(width + 1))
+    con.execute(f"CREATE TEMP TABLE {relation} AS SELECT _line::BIGINT AS _line, {cols} FROM _py_stage")
+    con.unregister("_py_stage")
+    return len(frame)
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
+    try:
+        header = _csv_header(path)
+    except UnicodeDecodeError:
+        raise ImportRefused("the file is not UTF-8 text") from None
+    width = len(header)
+    # One extra column catches rows with more fields than the header.
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width + 1)) + "}"
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE {relation}_raw AS
+            SELECT * FROM read_csv(?, columns = {columns}, header = true, delim = ',', quote = '"',
+                escape = '"', auto_detect = false, null_padding = true, strict_mode = false,
+                parallel = false, encoding = 'utf-8')""",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        raise ImportRefused(f"the file cannot be read as CSV ({message})") from None
+    count = con.execute(f"SELECT count(*) FROM {relation}_raw").fetchall()[0][0]
+    lines = _csv_record_lines(path)
+    if len(lines) == count:
+        con.register("_lines", pd.DataFrame({"_line": lines}))
+        con.execute(
+            f"""CREATE TEMP TABLE {relation} AS
+            SELECT l._line::BIGINT AS _line, r.* FROM
+              (SELECT *, row_number() OVER () AS _n FROM {relation}_raw) AS r
+              JOIN (SELECT _line, row_number() OVER () AS _n FROM _lines) AS l USING (_n)"""
+        )
+        con.execute(f"ALTER TABLE {relation} DROP COLUMN _n")
+        con.unregister("_lines")
+    else:
+        _stage_csv_python(con, path, relation, width)
+    con.execute(f"DROP TABLE {relation}_raw")
+    return header
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value)
+    return text if text != "" else None
+
+
+def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: list[tuple[int, list]], relation: str) -> None:
+    width = len(header)
+    frame = pd.DataFrame(
+        [[_cell_text(v) for v in (list(r) + [None] * width)[:width]] + [None] for _, r in records],
+        columns=[f"c{i}" for i in range(width + 1)],
+        dtype=object,
+    )
+    frame.insert(0, "_line", np.asarray([n for n, _ in records], dtype=np.int64))
+    con.register("_frame_stage", frame)
+    cols = ", ".join(f"c{i}::VARCHAR AS c{i}" for i in range(width + 1))
+    con.execute(f"CREATE TEMP TABLE {relation} AS SELECT _line::BIGINT AS _line, {cols} FROM _frame_stage")
+    con.unregister("_frame_stage")
+
+
+def _xlsx_sheets(path: Path) -> Iterator[tuple[str, list[str], list[tuple[int, list]]]]:
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+        raise ImportRefused(f"the workbook cannot be opened ({type(exc).__name__})") from None
+    try:
+        for sheet in workbook.worksheets:
+            header: list[str] | None = None
+            records: list[tuple[int, list]] = []
+            for row_number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+                    continue
+                if header is None:
+                    header = ["" if v is None else str(v) for v in row]
+                    while header and not header[-1].strip():
+                        header.pop()
+                    continue
+                records.append((row_number, list(row)))
+            yield sheet.title, header or [], records
+    finally:
+        workbook.close()
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
+    try:
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    except duckdb.Error as exc:
+        raise ImportRefused(f"the file cannot be read as Parquet ({str(exc).splitlines()[0]})") from None
+    header = [row[0] for row in described]
+    exprs = []
+    for i, (name, kind, *_) in enumerate(described):
+        ident = '"' + name.replace('"', '""') + '"'
+        kind = kind.upper()
+        if kind.startswith("TIMESTAMP"):
+            expr = f"CASE WHEN {ident}::TIME = TIME '00:00:00' THEN strftime({ident}, '%Y-%m-%d') ELSE {ident}::VARCHAR END"
+        elif kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
+            expr = f"CASE WHEN {ident} = round({ident}) THEN ({ident})::BIGINT::VARCHAR ELSE {ident}::VARCHAR END"
+        else:
+            expr = f"{ident}::VARCHAR"
+        exprs.append(f"{expr} AS c{i}")
+    exprs.append(f"NULL::VARCHAR AS c{len(header)}")
+    con.execute(
+        f"CREATE TEMP TABLE {relation} AS SELECT row_number() OVER ()::BIGINT AS _line, {', '.join(exprs)} "
+        "FROM read_parquet(?)",
+        [str(path)],
+    )
+    return header
+
+
+# ---------------------------------------------------------------------------------------
+# Validation rules, compiled to one SQL pass per table.
+
+
+@dataclass(frozen=True)
+class Rule:
+    column: str | None
+    condition: str  # SQL, TRUE when the row breaks the rule
+    message: str
+
+
+def _map_values(expr: str, mapping: dict[str, str]) -> str:
+    if not mapping:
+        return expr
+    cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping.items())
+    return f"(CASE lower({expr}) {cases} ELSE {expr} END)"
+
+
+class _Compiler:
+    """Builds the typed projection and the rule list of one table."""
+
+    def __init__(self, spec: TableSpec, profile: MappingProfile, settings: Settings):
+        self.spec = spec
+        self.profile = profile
+        self.settings = settings
+
+    def raw(self, column: str) -> str:
+        return f"r_{column}"
+
+    def typed_expr(self, col: Column) -> str:
+        raw = self.raw(col.name)
+        values = self.profile.values
+        if col.kind == "text":
+            return raw
+        if col.kind == "date":
+            return f"try_strptime({raw}, {_lit(self.date_format)})::DATE"
+        if col.kind == "bool":
+            mapped = _map_values(raw, values.get("boolean", {}))
+            trues = ", ".join(_lit(w) for w in TRUE_WORDS)
+            falses = ", ".join(_lit(w) for w in FALSE_WORDS)
+            default = col.default or "NULL"
+            return (
+                f"CASE WHEN {raw} IS NULL THEN {default} WHEN lower({mapped}) IN ({trues}) THEN true "
+                f"WHEN lower({mapped}) IN ({falses}) THEN false END"
+            )
+        if col.kind == "int":
+            return f"CASE WHEN regexp_full_match({raw}, '[+-]?[0-9]+(\\.0+)?') THEN try_cast(try_cast({raw} AS DOUBLE) AS INTEGER) END"
+        if col.kind == "homework_type":
+            mapped = _map_values(raw, values.get("homework_type", {}))
+            return f"regexp_replace(lower({mapped}), '[ -]+', '_', 'g')"
+        if col.kind == "rated_by":
+            return f"lower({_map_values(raw, values.get('rated_by', {}))})"
+        if col.kind == "measure":
+            mapped = _map_values(raw, values.get("measure", {}))
+            cases = []
+            for m in self.settings.measures:
+                for alias in (m.name, *m.aliases):
+                    cases.append(f"WHEN {_lit(measure_key(alias))} THEN {_lit(m.name)}")
+            return f"CASE regexp_replace(upper({mapped}), '[^A-Z0-9]', '', 'g') {' '.join(cases)} END"
+        raise ValueError(col.kind)
+
+    @property
+    def date_format(self) -> str:
+        return self.profile.date_format or "%Y-%m-%d"
+
+    def rules(self) -> list[Rule]:
+        rules: list[Rule] = []
+        spec = self.spec
+        for col in spec.columns:
+            raw, typed = self.raw(col.name), col.name
+            if col.required:
+                rules.append(Rule(col.name, f"{raw} IS NULL", "required value is missing"))
+            if col.kind == "date":
+                if self.profile.date_format:
+                    fmt_note = f"expected a date in the format {self.profile.date_format}"
+                    shape = "true"
+                else:
+                    fmt_note = "expected a real date as YYYY-MM-DD"
+                    shape = f"regexp_full_match({raw}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
+                rules.append(Rule(col.name, f"{raw} IS NOT NULL AND (NOT {shape} OR {typed} IS NULL)", fmt_note))
+                rules.append(Rule(col.name, f"{typed} > $today", "date lies in the future"))
+            elif col.kind == "bool":
+                rules.append(
+                    Rule(col.name, f"{raw} IS NOT NULL AND {typed} IS NULL", "not a yes/no value (true/false, yes/no, y/n, 1/0)")
+                )
+            elif col.kind == "int":
+                rules.append(Rule(col.name, f"{raw} IS NOT NULL AND {typed} IS NULL", "not a whole number"))
+                if col.min_value is not None and col.max_value is not None:
+                    rules.append(
+                        Rule(col.name, f"{typed} NOT BETWEEN {col.min_value} AND {col.max_value}",
+                             f"must be between {col.min_value} and {col.max_value}")
+                    )
+                elif col.min_value is not None:
+                    rules.append(Rule(col.name, f"{typed} < {col.min_value}", f"must be {col.min_value} or more"))
+            elif col.kind == "homework_type":
+                allowed = ", ".join(_lit(t) for t in HOMEWORK_TYPES)
+                rules.append(
+                    Rule(col.name, f"{raw} IS NOT NULL AND {typed} NOT IN ({allowed})",
+                         f"unknown homework type (allowed: {', '.join(HOMEWORK_TYPES)})")
+                )
+            elif col.kind == "rated_by":
+                allowed = ", ".join(_lit(t) for t in RATERS)
+                rules.append(
+                    Rule(col.name, f"{raw} IS NOT NULL AND {typed} NOT IN ({allowed})",
+                         f"unknown rater (allowed: {', '.join(RATERS)})")
+                )
+            elif col.kind == "measure":
+                names = ", ".join(self.settings.measure_names)
+                rules.append(Rule(col.name, f"{raw} IS NOT NULL AND {typed} IS NULL", f"unknown measure (configured: {names})"))
+        if spec.name == "clients":
+            rules.append(Rule("discharge_date", "discharge_date < intake_date", "discharge_date is before intake_date"))
+        if spec.name == "assignments":
+            rules.append(Rule("reviewed_date", "reviewed_date < assigned_date", "reviewed_date is before assigned_date"))
+        if spec.name == "scores":
+            item_cols = [c.name for c in spec.columns if c.name.startswith("item_")]
+            for m in self.settings.measures:
+                is_m = f"measure = {_lit(m.name)}"
+                rules.append(
+                    Rule("total_score", f"{is_m} AND total_score NOT BETWEEN {m.min_score} AND {m.max_score}",
+                         f"{m.name} total_score must be between {m.min_score} and {m.max_score}")
+                )
+                for i, item in enumerate(item_cols, start=1):
+                    if i <= m.item_count:
+                        rules.append(
+                            Rule(item, f"{is_m} AND {item} NOT BETWEEN {m.item_min} AND {m.item_max}",
+                                 f"{m.name} item scores must be between {m.item_min} and {m.item_max}")
+                        )
+                    else:
+                        rules.append(Rule(item, f"{is_m} AND r_{item} IS NOT NULL", f"{m.name} has only {m.item_count} items"))
+                own = item_cols[: m.item_count]
+                if own:
+                    all_present = " AND ".join(f"{c} IS NOT NULL" for c in own)
+                    total = " + ".join(own)
+                    rules.append(
+                        Rule("total_score", f"{is_m} AND {all_present} AND ({total}) <> total_score",
+                             f"{m.name} items sum to a different total than total_score")
+                    )
+        return rules
+
+
+# ---------------------------------------------------------------------------------------
+# The import run.
+
+
+@contextmanager
+def _import_lock(db_path: Path) -> Iterator[None]:
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    for statement in ddl(settings):
+        con.execute(statement)
+
+
+class _Run:
+    def __init__(self, con: duckdb.DuckDBPyConnection, profile: MappingProfile, settings: Settings, today: dt.date):
+        self.con = con
+        self.profile = profile
+        self.settings = settings
+        self.today = today
+        self.specs = table_specs(settings)
+        self.staged: list[Staged] = []
+        self.reports: list[FileReport] = []
+
+    # -- reading -------------------------------------------------------------------------
+    def stage_file(self, path: Path, display_name: str) -> None:
+        report = FileReport(file_name=display_name, sha256=_sha256(path))
+        self.reports.append(report)
+        suffix = path.suffix.lower()
+        try:
+            if suffix not in SUPPORTED_SUFFIXES:
+                raise ImportRefused(f"unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .parquet")
+            stem = Path(display_name).stem
+            if suffix == ".xlsx":
+                self._stage_workbook(path, display_name, stem, report)
+                return
+            table = self._table_for(stem)
+            relation = f"stg_{len(self.staged)}"
+            header = _stage_csv(self.con, path, relation) if suffix == ".csv" else _stage_parquet(self.con, path, relation)
+            self._register(report, display_name, table, relation, header)
+        except ImportRefused as exc:
+            report.status, report.message = "refused", str(exc)
+            self.con.execute(f"DROP TABLE IF EXISTS stg_{len(self.staged)}")
+
+    def _stage_workbook(self, path: Path, display_name: str, stem: str, report: FileReport) -> None:
+        sheets = list(_xlsx_sheets(path))
+        matched = False
+        for title, header, records in sheets:
+            table = self.profile.table_for(title)
+            if table is None and len(sheets) == 1:
+                table = self.profile.table_for(stem)
+            if table is None:
+                continue
+            matched = True
+            relation = f"stg_{len(self.staged)}"
+            if not header:
+                raise ImportRefused(f"sheet {title!r} has no header row")
+            _stage_frame(self.con, header, records, relation)
+            sheet_report = report if report.table is None else FileReport(display_name, report.sha256)
+            if sheet_report is not report:
+                self.reports.append(sheet_report)
+            self._register(sheet_report, f"{display_name} [{title}]", table, relation, header)
+        if not matched:
+            names = ", ".join(repr(t) for t, _, _ in sheets)
+            raise ImportRefused(f"no sheet is named after a table ({', '.join(IMPORT_TABLES)}); sheets: {names}")
+
+    def _table_for(self, name: str) -> str:
+        table = self.profile.table_for(name)
+        if table is None:
+            raise ImportRefused(
+                f"cannot tell which table {name!r} holds: name the file after one of {', '.join(IMPORT_TABLES)}"
+                " (a suffix such as _2026-11 is allowed) or map it in a profile"
+            )
+        return table
+
+    def _register(self, report: FileReport, display_name: str, table: str, relation: str, header: list[str]) -> None:
+        spec = self.specs[table]
+        mapping: dict[str, int] = {}
+        ignored: list[str] = []
+        for i, name in enumerate(header):
+            ours = self.profile.column_for(table, name)
+            if ours is None or ours not in spec.column_names:
+                if name.strip():
+                    ignored.append(name)
+                continue
+            if ours in mapping:
+                self.con.execute(f"DROP TABLE {relation}")
+                raise ImportRefused(f"column {ours} appears twice ({header[mapping[ours]]!r} and {name!r})")
+            mapping[ours] = i
+        missing = [c for c in spec.required_columns if c not in mapping]
+        if missing:
+            self.con.execute(f"DROP TABLE {relation}")
+            raise ImportRefused(f"required column(s) missing for table {table}: {', '.join(missing)}")
+        rows = self.con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+        report.table, report.rows_read, report.ignored_columns = table, rows, ignored
+        report.file_name = display_name
+        self.staged.append(Staged(len(self.staged), display_name, table, relation, header, mapping, rows))
+
+    # -- validating and writing ----------------------------------------------------------
+    def process_table(self, table: str, batch_id: int) -> dict[str, int]:
+        staged = [s for s in self.staged if s.table == table]
+        counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+        if not staged:
+            return counts
+        spec = self.specs[table]
+        compiler = _Compiler(spec, self.profile, self.settings)
+        width_of = {s.file_seq: len(s.headers) for s in staged}
+        # 1. Normalised text: one column per field of our format, trimmed, '' -> NULL.
+        selects = []
+        for s in staged:
+            cols = []
+            for col in spec.column_names:
+                pos = s.mapping.get(col)
+                cols.append(f"NULLIF(trim(c{pos}), '') AS r_{col}" if pos is not None else f"NULL::VARCHAR AS r_{col}")
+            overflow = f"c{width_of[s.file_seq]}"
+            selects.append(f"SELECT {s.file_seq} AS _file_seq, _line, {overflow} AS _overflow, {', '.join(cols)} FROM {s.relation}")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {' UNION ALL '.join(selects)}")
+        # 2. Typed values and row-level rule violations.
+        typed = ", ".join(f"{compiler.typed_expr(c)} AS {c.name}" for c in spec.columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS SELECT *, {typed} FROM norm")
+        rules = [Rule(None, "_overflow IS NOT NULL", "the row has more fields than the header")] + compiler.rules()
+        checks = ", ".join(f"CASE WHEN {r.condition} THEN {i} END" for i, r in enumerate(rules))
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, list_filter([{checks}], lambda x: x IS NOT NULL) AS _violations FROM typed",
+            {"today": self.today} if "$today" in checks else None,
+        )
+        # 3. Table-level rules among otherwise valid rows: conflicting duplicate keys in one
+        #    file, and clients that are neither stored nor imported in this run.
+        key = ", ".join(spec.key)
+        value_cols = ", ".join(spec.column_names)
+        dup_rule = len(rules)
+        rules.append(Rule(spec.key[-1], "", "duplicate key with different values (see the earlier line of the same file)"))
+        ref_rule = len(rules)
+        rules.append(Rule("client_id", "", "unknown client_id: not stored and not in this import's clients"))
+        ref_check = (
+            f"WHEN client_id NOT IN (SELECT client_id FROM main.clients) THEN [{ref_rule}]"
+            if table != "clients"
+            else ""
+        )
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE checked2 AS
+            SELECT *, CASE
+                WHEN len(_violations) > 0 THEN _violations
+                WHEN hash({value_cols}) <> first_value(hash({value_cols})) OVER w THEN [{dup_rule}]
+                {ref_check}
+                ELSE [] END AS _all_violations
+            FROM checked
+            WINDOW w AS (PARTITION BY _file_seq, {key} ORDER BY _line)"""
+        )
+        # 4. Rejects, verbatim.
+        self.con.register("_rules", pd.DataFrame({
+            "rule_id": range(len(rules)),
+            "column_name": [r.column for r in rules],
+            "rule": [r.message for r in rules],
+        }))
+        for s in staged:
+            raw_pairs = ", ".join(f"{_lit(h)}, c{i}" for i, h in enumerate(s.headers)) or "'', NULL"
+            self.con.execute(
+                f"""INSERT INTO main.import_rejects
+                SELECT $batch_id, $file_name, $table, v._line, r.column_name,
+                       CASE r.column_name {" ".join(f"WHEN {_lit(c)} THEN v.r_{c}" for c in spec.column_names)} END,
+                       r.rule, json_object({raw_pairs})
+                FROM (SELECT *, unnest(_all_violations) AS rule_id
+                      FROM checked2 WHERE _file_seq = $file_seq AND len(_all_violations) > 0) AS v
+                JOIN _rules AS r USING (rule_id)
+                JOIN {s.relation} AS raw ON raw._line = v._line
+                ORDER BY v._line, rule_id""",
+                {"batch_id": batch_id, "file_name": s.file_name, "table": table, "file_seq": s.file_seq},
+            )
+        self.con.unregister("_rules")
+        per_file = dict(self.con.execute(
+            "SELECT _file_seq, count(*) FROM checked2 WHERE len(_all_violations) > 0 GROUP BY ALL"
+        ).fetchall())
+        for s in staged:
+            for report in self.reports:
+                if report.file_name == s.file_name:
+                    report.rows_rejected = per_file.get(s.file_seq, 0)
+        # 5. Upsert: the last occurrence of a key across files wins (cumulative exports).
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE incoming AS
+            SELECT {value_cols} FROM checked2 WHERE len(_all_violations) = 0
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_seq DESC, _line DESC) = 1"""
+        )
+        on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
+        i_row = ", ".join(f"i.{c}" for c in spec.column_names)
+        t_row = ", ".join(f"t.{c}" for c in spec.column_names)
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE diff AS
+            SELECT i.*, CASE WHEN t.{spec.key[0]} IS NULL THEN 'insert'
+                             WHEN row({i_row}) IS DISTINCT FROM row({t_row}) THEN 'update'
+                             ELSE 'same' END AS _action
+            FROM incoming AS i LEFT JOIN main.{table} AS t ON {on}"""
+        )
+        actions = dict(self.con.execute("SELECT _action, count(*) FROM diff GROUP BY ALL").fetchall())
+        on_d = " AND ".join(f"main.{table}.{k} = d.{k}" for k in spec.key)
+        self.con.execute(f"DELETE FROM main.{table} USING diff AS d WHERE d._action = 'update' AND {on_d}")
+        self.con.execute(
+            f"INSERT INTO main.{table} ({value_cols}, batch_id) SELECT {value_cols}, $batch_id FROM diff "
+            "WHERE _action IN ('insert', 'update')",
+            {"batch_id": batch_id},
+        )
+        counts["read"] = sum(s.rows for s in staged)
+        counts["rejected"] = sum(per_file.values())
+        counts["inserted"] = actions.get("insert", 0)
+        counts["updated"] = actions.get("update", 0)
+        counts["unchanged"] = actions.get("same", 0)
+        for name in ("norm", "typed", "checked", "checked2", "incoming", "diff"):
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        for s in staged:
+            self.con.execute(f"DROP TABLE IF EXISTS {s.relation}")
+        return counts
+
+
+def import_files(
+    db_path: str | Path,
+    files: list[str | Path],
+    *,
+    profile: MappingProfile | None = None,
+    settings: Settings | None = None,
+    source: str = "cli",
+    today: dt.date | None = None,
+    display_names: list[str] | None = None,
+) -> ImportResult:
+    """Validate and import export files into the database at ``db_path`` (created if missing).
+
+    ``display_names`` name the files in reports (for uploads saved under temporary names).
+    """
+    db_path = Path(db_path)
+    profile = profile or MappingProfile()
+    settings = settings or Settings()
+    today = today or dt.date.today()
+    paths = [Path(f) for f in files]
+    names = display_names or [p.name for p in paths]
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with _import_lock(db_path):
+        for stale in db_path.parent.glob(db_path.name + ".importing-*"):
+            stale.unlink(missing_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=db_path.name + ".importing-", dir=db_path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            if db_path.exists():
+                shutil.copyfile(db_path, tmp)
+            else:
+                tmp.unlink()
+            result = _import_into(tmp, paths, names, profile, settings, source, today)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, db_path)
+            _fsync_dir(db_path.parent)
+            return result
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(str(tmp) + ".wal").unlink(missing_ok=True)
+
+
+def _import_into(
+    tmp: Path, paths: list[Path], names: list[str], profile: MappingProfile, settings: Settings,
+    source: str, today: dt.date,
+) -> ImportResult:
+    started = dt.datetime.now(dt.timezone.utc)
+    con = duckdb.connect(str(tmp))
+    try:
+        ensure_schema(con, settings)
+        con.execute("BEGIN TRANSACTION")
+        batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
+        run = _Run(con, profile, settings, today)
+        for path, name in zip(paths, names):
+            if not path.is_file():
+                run.reports.append(FileReport(name, "", status="refused", message="file not found"))
+                continue
+            run.stage_file(path, name)
+        result = ImportResult(batch_id=batch_id, files=run.reports)
+        for table in IMPORT_TABLES:
+            counts = run.process_table(table, batch_id)
+            result.per_table[table] = counts
+            result.rows_read += counts["read"]
+            result.inserted += counts["inserted"]
+            result.updated += counts["updated"]
+            result.unchanged += counts["unchanged"]
+            result.rejected += counts["rejected"]
+        preview = con.execute(
+            """SELECT file_name, table_name, line_number, column_name, value, rule FROM import_rejects
+            WHERE batch_id = ? ORDER BY rowid LIMIT ?""",
+            [batch_id, REPORT_PREVIEW * 4],
+        ).fetchall()
+        seen: set[tuple[str, int]] = set()
+        for row in preview:
+            if len(result.rejects_preview) >= REPORT_PREVIEW:
+                break
+            if (row[0], row[2]) in seen:
+                continue
+            seen.add((row[0], row[2]))
+            result.rejects_preview.append(Reject(*row))
+        files_json = [
+            {"file": f.file_name, "sha256": f.sha256, "table": f.table, "rows": f.rows_read,
+             "rejected": f.rows_rejected, "status": f.status, "message": f.message}
+            for f in result.files
+        ]
+        con.execute(
+            "INSERT INTO import_batches VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch_id, started, source, profile.name if profile.source else None, json.dumps(files_json),
+             result.rows_read, result.inserted, result.updated, result.unchanged, result.rejected,
+             result.files_refused],
+        )
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        return result
+    finally:
+        con.close()

@@ -1,0 +1,38 @@
+-- Metric building blocks, defined once and used by every query (docs/metrics.md).
+-- Created in the reader's private in-memory catalog; the clinic file stays read-only.
+
+-- Quantity fraction of one assignment, 0-1 (share of the assignment that was done):
+-- quantity_rating / 4 when rated (0 none .. 4 all), else completed / planned practices
+-- capped at 1 when both are present, else NULL: the assignment is not reviewed.
+CREATE OR REPLACE MACRO quantity_fraction(quantity_rating, completed_practices, planned_practices) AS
+    CASE
+        WHEN quantity_rating IS NOT NULL THEN quantity_rating / 4.0
+        WHEN completed_practices IS NOT NULL AND planned_practices IS NOT NULL
+            THEN least(completed_practices / planned_practices, 1.0)
+    END;
+
+-- Quality fraction of one assignment, 0-1: quality_rating / 4 when rated, else NULL.
+CREATE OR REPLACE MACRO quality_fraction(quality_rating) AS quality_rating / 4.0;
+
+-- Design-checklist items met (0-5): goal-linked, rationale given, rehearsed in session,
+-- practice scheduled, obstacles planned. Unknown (NULL) counts as not met.
+CREATE OR REPLACE MACRO checklist_items_met(goal_linked, rationale_given, rehearsed_in_session,
+                                            practice_scheduled, obstacles_planned) AS
+    coalesce(goal_linked::INT, 0) + coalesce(rationale_given::INT, 0)
+    + coalesce(rehearsed_in_session::INT, 0) + coalesce(practice_scheduled::INT, 0)
+    + coalesce(obstacles_planned::INT, 0);
+
+-- The clients a viewer may see (scope) narrowed by the cohort filters. A NULL argument
+-- means "no restriction". Every query starts from this macro.
+CREATE OR REPLACE MACRO cohort_clients(scope_clinics, scope_therapist, clinics, therapists,
+                                       programs, concerns, intake_from, intake_to) AS TABLE
+    SELECT c.*
+    FROM clients AS c
+    WHERE (scope_clinics IS NULL OR list_contains(scope_clinics, c.clinic))
+      AND (scope_therapist IS NULL OR c.therapist_id = scope_therapist)
+      AND (clinics IS NULL OR list_contains(clinics, c.clinic))
+      AND (therapists IS NULL OR list_contains(therapists, c.therapist_id))
+      AND (programs IS NULL OR list_contains(programs, c.program))
+      AND (concerns IS NULL OR list_contains(concerns, c.primary_concern))
+      AND (intake_from IS NULL OR c.intake_date >= intake_from)
+      AND (intake_to IS NULL OR c.intake_date <= intake_to);
