@@ -7,9 +7,11 @@ override any of them with a TOML settings file (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -172,7 +174,6 @@ class Settings:
     min_clients_for_statistic: int = 5
     # Upload limit for the Data page, in megabytes.
     max_upload_mb: int = 200
-    extra: dict = field(default_factory=dict)
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)
@@ -188,6 +189,16 @@ class Settings:
     @property
     def max_item_count(self) -> int:
         return max(m.item_count for m in self.measures)
+
+
+def active_settings() -> Settings:
+    """The deployment's settings: the TOML file named by BETWEEN_SESSIONS_CONFIG, else defaults."""
+    return _settings_from(os.environ.get("BETWEEN_SESSIONS_CONFIG") or None)
+
+
+@lru_cache(maxsize=4)
+def _settings_from(path: str | None) -> Settings:
+    return load_settings(path)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -17,16 +17,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import fcntl
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import numpy as np
@@ -34,7 +29,8 @@ import pandas as pd
 
 from .config import HOMEWORK_TYPES, RATERS, Settings, measure_key
 from .profiles import MappingProfile
-from .schema import IMPORT_TABLES, Column, TableSpec, ddl, table_specs
+from .schema import IMPORT_TABLES, Column, TableSpec, table_specs
+from .storage import atomic_write
 
 TRUE_WORDS = ("true", "yes", "y", "1", "t")
 FALSE_WORDS = ("false", "no", "n", "0", "f")
@@ -283,7 +279,7 @@ def _xlsx_sheets(path: Path) -> Iterator[tuple[str, list[str], list[tuple[int, l
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
         raise ImportRefused(f"the workbook cannot be opened ({type(exc).__name__})") from None
     try:
         for sheet in workbook.worksheets:
@@ -471,30 +467,6 @@ class _Compiler:
 
 # ---------------------------------------------------------------------------------------
 # The import run.
-
-
-@contextmanager
-def _import_lock(db_path: Path) -> Iterator[None]:
-    lock_path = db_path.with_name(db_path.name + ".lock")
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    for statement in ddl(settings):
-        con.execute(statement)
 
 
 class _Run:
@@ -716,80 +688,55 @@ def import_files(
     today = today or dt.date.today()
     paths = [Path(f) for f in files]
     names = display_names or [p.name for p in paths]
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    with _import_lock(db_path):
-        for stale in db_path.parent.glob(db_path.name + ".importing-*"):
-            stale.unlink(missing_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=db_path.name + ".importing-", dir=db_path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            if db_path.exists():
-                shutil.copyfile(db_path, tmp)
-            else:
-                tmp.unlink()
-            result = _import_into(tmp, paths, names, profile, settings, source, today)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, db_path)
-            _fsync_dir(db_path.parent)
-            return result
-        finally:
-            tmp.unlink(missing_ok=True)
-            Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    with atomic_write(db_path, settings) as con:
+        return _import_into(con, paths, names, profile, settings, source, today)
 
 
 def _import_into(
-    tmp: Path, paths: list[Path], names: list[str], profile: MappingProfile, settings: Settings,
+    con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str], profile: MappingProfile, settings: Settings,
     source: str, today: dt.date,
 ) -> ImportResult:
-    started = dt.datetime.now(dt.timezone.utc)
-    con = duckdb.connect(str(tmp))
-    try:
-        ensure_schema(con, settings)
-        con.execute("BEGIN TRANSACTION")
-        batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
-        run = _Run(con, profile, settings, today)
-        for path, name in zip(paths, names):
-            if not path.is_file():
-                run.reports.append(FileReport(name, "", status="refused", message="file not found"))
-                continue
-            run.stage_file(path, name)
-        result = ImportResult(batch_id=batch_id, files=run.reports)
-        for table in IMPORT_TABLES:
-            counts = run.process_table(table, batch_id)
-            result.per_table[table] = counts
-            result.rows_read += counts["read"]
-            result.inserted += counts["inserted"]
-            result.updated += counts["updated"]
-            result.unchanged += counts["unchanged"]
-            result.rejected += counts["rejected"]
-        preview = con.execute(
-            """SELECT file_name, table_name, line_number, column_name, value, rule FROM import_rejects
-            WHERE batch_id = ? ORDER BY rowid LIMIT ?""",
-            [batch_id, REPORT_PREVIEW * 4],
-        ).fetchall()
-        seen: set[tuple[str, int]] = set()
-        for row in preview:
-            if len(result.rejects_preview) >= REPORT_PREVIEW:
-                break
-            if (row[0], row[2]) in seen:
-                continue
-            seen.add((row[0], row[2]))
-            result.rejects_preview.append(Reject(*row))
-        files_json = [
-            {"file": f.file_name, "sha256": f.sha256, "table": f.table, "rows": f.rows_read,
-             "rejected": f.rows_rejected, "status": f.status, "message": f.message}
-            for f in result.files
-        ]
-        con.execute(
-            "INSERT INTO import_batches VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch_id, started, source, profile.name if profile.source else None, json.dumps(files_json),
-             result.rows_read, result.inserted, result.updated, result.unchanged, result.rejected,
-             result.files_refused],
-        )
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-        return result
-    finally:
-        con.close()
+    started = dt.datetime.now(dt.UTC)
+    con.execute("BEGIN TRANSACTION")
+    batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
+    run = _Run(con, profile, settings, today)
+    for path, name in zip(paths, names, strict=True):
+        if not path.is_file():
+            run.reports.append(FileReport(name, "", status="refused", message="file not found"))
+            continue
+        run.stage_file(path, name)
+    result = ImportResult(batch_id=batch_id, files=run.reports)
+    for table in IMPORT_TABLES:
+        counts = run.process_table(table, batch_id)
+        result.per_table[table] = counts
+        result.rows_read += counts["read"]
+        result.inserted += counts["inserted"]
+        result.updated += counts["updated"]
+        result.unchanged += counts["unchanged"]
+        result.rejected += counts["rejected"]
+    preview = con.execute(
+        """SELECT file_name, table_name, line_number, column_name, value, rule FROM import_rejects
+        WHERE batch_id = ? ORDER BY rowid LIMIT ?""",
+        [batch_id, REPORT_PREVIEW * 4],
+    ).fetchall()
+    seen: set[tuple[str, int]] = set()
+    for row in preview:
+        if len(result.rejects_preview) >= REPORT_PREVIEW:
+            break
+        if (row[0], row[2]) in seen:
+            continue
+        seen.add((row[0], row[2]))
+        result.rejects_preview.append(Reject(*row))
+    files_json = [
+        {"file": f.file_name, "sha256": f.sha256, "table": f.table, "rows": f.rows_read,
+         "rejected": f.rows_rejected, "status": f.status, "message": f.message}
+        for f in result.files
+    ]
+    con.execute(
+        "INSERT INTO import_batches VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, started, source, profile.name if profile.source else None, json.dumps(files_json),
+         result.rows_read, result.inserted, result.updated, result.unchanged, result.rejected,
+         result.files_refused],
+    )
+    con.execute("COMMIT")
+    return result

@@ -53,7 +53,7 @@ class MappingProfile:
         candidates.update({t: t for t in IMPORT_TABLES})
         # Longest names first so that "scores" does not shadow "scores_extra" mappings.
         for theirs in sorted(candidates, key=len, reverse=True):
-            if lowered == theirs or lowered.startswith(theirs + "_") or lowered.startswith(theirs + "-"):
+            if lowered == theirs or lowered.startswith((theirs + "_", theirs + "-")):
                 return candidates[theirs]
         return None
 

@@ -7,7 +7,7 @@ never in the pages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
 
@@ -79,7 +79,6 @@ class CohortFilter:
     intake_to: date | None = None
     homework_types: tuple[str, ...] = ()  # restricts the assignments counted, not the clients
     measures: tuple[str, ...] = ()  # restricts the measures reported
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def of(cls, **kwargs: Any) -> CohortFilter:

@@ -7,6 +7,7 @@ Conventions used throughout this module
 * Inputs are array-likes (lists, numpy arrays, pandas Series). ``None``, ``NaN``,
   ``pd.NA`` and +/-inf count as missing and are dropped (pairwise for the
   two-variable functions; pairs are matched by position, not by index).
+  Numeric strings are converted; other non-numeric values raise ``ValueError``.
 * Small samples never raise. Each function documents its minimum; below it the
   estimate is ``None`` and the result says why (``too_few`` / ``message``). Results
   never contain NaN where ``None`` can be used instead. Invalid *arguments* (a
@@ -157,19 +158,19 @@ def _fisher_ci(r: float, se: float, z_crit: float = Z_95) -> tuple[float, float]
     return (math.tanh(z - z_crit * se), math.tanh(z + z_crit * se))
 
 
-def _correlation(
-    method: Literal["pearson", "spearman"], x: Iterable[Any], y: Iterable[Any], min_n: int
-) -> Correlation:
+def _correlation(method: Literal["pearson", "spearman"], x: Iterable[Any], y: Iterable[Any], min_n: int) -> Correlation:
     if min_n < 3:
         raise ValueError("min_n must be at least 3 (a correlation of 2 points is always +/-1)")
     xa, ya = _paired(x, y)
     n = int(xa.size)
     if n < min_n:
-        return Correlation(method, None, n, None, None, None, True,
-                           f"too few complete pairs (n={n}, need at least {min_n})")
+        return Correlation(
+            method, None, n, None, None, None, True, f"too few complete pairs (n={n}, need at least {min_n})"
+        )
     if _is_constant(xa) or _is_constant(ya):
-        return Correlation(method, None, n, None, None, None, False,
-                           "a variable has zero variance; correlation undefined")
+        return Correlation(
+            method, None, n, None, None, None, False, "a variable has zero variance; correlation undefined"
+        )
     if method == "pearson":
         res = stats.pearsonr(xa, ya)
         r = float(np.clip(res.statistic, -1.0, 1.0))
@@ -181,8 +182,7 @@ def _correlation(
         p = _finite_or_none(res.pvalue)
         se = math.sqrt(1.06 / (n - 3)) if n >= 4 else None
     if se is None:
-        return Correlation(method, r, n, None, None, p, False,
-                           "confidence interval needs at least 4 pairs")
+        return Correlation(method, r, n, None, None, p, False, "confidence interval needs at least 4 pairs")
     low, high = _fisher_ci(r, se)
     return Correlation(method, r, n, low, high, p, False, None)
 
@@ -287,20 +287,43 @@ def hedges_g(a: Iterable[Any], b: Iterable[Any], *, min_n: int = 2) -> EffectSiz
     mean_a = float(aa.mean()) if na else None
     mean_b = float(bb.mean()) if nb else None
     if na < min_n or nb < min_n:
-        return EffectSize(None, None, None, None, None, na, nb, mean_a, mean_b, None, True,
-                          f"too few observations (n_a={na}, n_b={nb}; need at least {min_n} each)")
+        return EffectSize(
+            None,
+            None,
+            None,
+            None,
+            None,
+            na,
+            nb,
+            mean_a,
+            mean_b,
+            None,
+            True,
+            f"too few observations (n_a={na}, n_b={nb}; need at least {min_n} each)",
+        )
     assert mean_a is not None and mean_b is not None
     pooled_var = ((na - 1) * aa.var(ddof=1) + (nb - 1) * bb.var(ddof=1)) / (na + nb - 2)
     sd_pooled = math.sqrt(pooled_var)
     if sd_pooled == 0.0:
-        return EffectSize(None, None, None, None, None, na, nb, mean_a, mean_b, 0.0, False,
-                          "zero pooled standard deviation; effect size undefined")
+        return EffectSize(
+            None,
+            None,
+            None,
+            None,
+            None,
+            na,
+            nb,
+            mean_a,
+            mean_b,
+            0.0,
+            False,
+            "zero pooled standard deviation; effect size undefined",
+        )
     d = (mean_a - mean_b) / sd_pooled
     j = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0)
     g = j * d
     se = math.sqrt((na + nb) / (na * nb) + g**2 / (2.0 * (na + nb)))
-    return EffectSize(g, g - Z_95 * se, g + Z_95 * se, se, d, na, nb, mean_a, mean_b,
-                      sd_pooled, False, None)
+    return EffectSize(g, g - Z_95 * se, g + Z_95 * se, se, d, na, nb, mean_a, mean_b, sd_pooled, False, None)
 
 
 def cohens_u3(d: float) -> float:
@@ -340,9 +363,7 @@ def d_to_r(d: float) -> float:
 # --------------------------------------------------------------------------- proportions
 
 
-def wilson_interval(
-    successes: int, n: int, *, confidence: float = 0.95
-) -> tuple[float, float] | None:
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval for a binomial proportion (e.g. a recovery rate).
 
     centre = (p + z^2/(2n)) / (1 + z^2/n),
@@ -391,8 +412,12 @@ def _denominators(denominators: Iterable[Any]) -> np.ndarray:
 
 
 def _funnel_frame(
-    centre: float, spread: np.ndarray, n: np.ndarray, levels: Sequence[float],
-    clip: tuple[float, float] | None, n_raw: Iterable[Any],
+    centre: float,
+    spread: np.ndarray,
+    n: np.ndarray,
+    levels: Sequence[float],
+    clip: tuple[float, float] | None,
+    n_raw: Iterable[Any],
 ) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.where(n > 0, spread / np.sqrt(np.where(n > 0, n, 1.0)), np.nan)
@@ -407,8 +432,9 @@ def _funnel_frame(
         lo_name, hi_name = funnel_column_names(level)
         out[lo_name] = low
         out[hi_name] = high
-    out.attrs.update({"centre": centre, "levels": tuple(float(v) for v in levels),
-                      "z": {float(v): _z_for(v) for v in levels}})
+    out.attrs.update(
+        {"centre": centre, "levels": tuple(float(v) for v in levels), "z": {float(v): _z_for(v) for v in levels}}
+    )
     return out
 
 
@@ -476,11 +502,7 @@ def funnel_limits_mean(
 
 
 def _jt_inputs(pre: Any, post: Any) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    if (
-        isinstance(pre, pd.Series)
-        and isinstance(post, pd.Series)
-        and not pre.index.equals(post.index)
-    ):
+    if isinstance(pre, pd.Series) and isinstance(post, pd.Series) and not pre.index.equals(post.index):
         if pre.index.has_duplicates or set(pre.index) != set(post.index):
             raise ValueError("pre and post Series must share the same index labels")
         post = post.reindex(pre.index)
@@ -556,7 +578,8 @@ def jacobson_truax(
         DataFrame (index as described) with columns ``pre``, ``post``, ``change``
         (post - pre), ``rc``, ``reliable_improvement``, ``reliable_deterioration``
         (nullable booleans), ``crossed_cutoff`` (nullable boolean; all ``<NA>``
-        without norms), ``category`` (string or missing), then
+        without norms), ``category`` (pandas ``str`` dtype, NaN when
+        uncategorised; values from :data:`JT_CATEGORIES`), then
         ``dysfunctional_pre`` and ``functional_post`` (nullable booleans, all
         ``<NA>`` without norms). ``df.attrs`` holds: ``n_complete``, ``too_few``,
         ``message``, ``reliability``, ``lower_is_better``, ``sd_pre``, ``se``,
@@ -724,8 +747,9 @@ class MixedModelResult:
 
 
 def _empty_mixed(n_obs: int, n_groups: int, too_few: bool, message: str) -> MixedModelResult:
-    return MixedModelResult(None, None, None, None, None, None, None, None, None,
-                            n_obs, n_groups, False, too_few, message)
+    return MixedModelResult(
+        None, None, None, None, None, None, None, None, None, n_obs, n_groups, False, too_few, message
+    )
 
 
 def within_between_mixedlm(
@@ -765,11 +789,13 @@ def within_between_mixedlm(
     for col in (outcome, predictor, group):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in DataFrame")
-    data = pd.DataFrame({
-        "y": pd.to_numeric(df[outcome], errors="coerce").astype(float),
-        "x": pd.to_numeric(df[predictor], errors="coerce").astype(float),
-        "g": df[group],
-    })
+    data = pd.DataFrame(
+        {
+            "y": pd.to_numeric(df[outcome], errors="coerce").astype(float),
+            "x": pd.to_numeric(df[predictor], errors="coerce").astype(float),
+            "g": df[group],
+        }
+    )
     data = data[np.isfinite(data["y"]) & np.isfinite(data["x"]) & data["g"].notna()]
     n_obs = len(data)
     sizes = data.groupby("g", sort=False).size()
@@ -777,7 +803,9 @@ def within_between_mixedlm(
     n_multi = int((sizes >= MIXEDLM_MIN_OBS_PER_GROUP).sum())
     if n_obs < MIXEDLM_MIN_OBSERVATIONS or n_multi < MIXEDLM_MIN_GROUPS:
         return _empty_mixed(
-            n_obs, n_groups, True,
+            n_obs,
+            n_groups,
+            True,
             f"too few observations: {n_obs} rows and {n_multi} groups with "
             f">= {MIXEDLM_MIN_OBS_PER_GROUP} rows (need >= {MIXEDLM_MIN_OBSERVATIONS} rows "
             f"and >= {MIXEDLM_MIN_GROUPS} such groups)",
@@ -787,18 +815,16 @@ def within_between_mixedlm(
     within = (data["x"] - group_mean).to_numpy()
     between = (group_mean - data["x"].mean()).to_numpy()
     if np.allclose(within, 0.0):
-        return _empty_mixed(n_obs, n_groups, False,
-                            "predictor does not vary within groups; within effect undefined")
+        return _empty_mixed(n_obs, n_groups, False, "predictor does not vary within groups; within effect undefined")
     if np.allclose(between, 0.0):
-        return _empty_mixed(n_obs, n_groups, False,
-                            "group means of the predictor are all equal; between effect undefined")
+        return _empty_mixed(
+            n_obs, n_groups, False, "group means of the predictor are all equal; between effect undefined"
+        )
 
     from statsmodels.regression.mixed_linear_model import MixedLM
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    exog = pd.DataFrame(
-        {"Intercept": 1.0, "within": within, "between": between}, index=data.index
-    )
+    exog = pd.DataFrame({"Intercept": 1.0, "within": within, "between": between}, index=data.index)
     groups = pd.factorize(data["g"])[0]
     problems: list[str] = []
     try:
@@ -829,9 +855,7 @@ def within_between_mixedlm(
         high = _finite_or_none(ci.loc[name].iloc[1])
         return None if low is None or high is None else (low, high)
 
-    converged = bool(getattr(fit, "converged", False)) and not any(
-        "converge" in p.lower() for p in problems
-    )
+    converged = bool(getattr(fit, "converged", False)) and not any("converge" in p.lower() for p in problems)
     return MixedModelResult(
         within_coef=_finite_or_none(fe["within"]),
         within_ci=_ci("within"),
@@ -853,9 +877,7 @@ def within_between_mixedlm(
 # --------------------------------------------------------------------------- means
 
 
-def mean_ci(
-    values: Iterable[Any], confidence: float = 0.95
-) -> tuple[float | None, float | None, float | None, int]:
+def mean_ci(values: Iterable[Any], confidence: float = 0.95) -> tuple[float | None, float | None, float | None, int]:
     """Mean with a t-distribution confidence interval.
 
     mean -/+ t_{n-1, 1-alpha/2} * s / sqrt(n), s the sample SD (ddof=1).

@@ -1,0 +1,130 @@
+"""Command line: ``python -m analytics {import,summary,sample} ...``.
+
+Exit status: 0 success, 1 when any row or file was rejected (import) or data is missing,
+2 for a usage error. Bad data never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import Settings, load_settings
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on usage errors already
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config) if getattr(args, "config", None) else Settings()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importer import import_files
+    from .profiles import ProfileError, load_profile
+
+    try:
+        profile = load_profile(args.profile) if args.profile else None
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    result = import_files(args.db, args.files, profile=profile, settings=_settings(args), source="cli")
+    print(result.report())
+    print(f"({time.perf_counter() - started:.2f} s)")
+    return result.exit_code
+
+
+def _format_value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as a readable table (same numbers as --json, rounded for reading)."""
+    lines = [
+        f"Clients: {summary['clients']}",
+        f"Assignments: {summary['assignments']} ({summary['reviewed_assignments']} reviewed)",
+        f"Mean quantity: {_format_value(summary['mean_quantity'])}   Mean quality: {_format_value(summary['mean_quality'])}",
+    ]
+    measures = summary["measures"]
+    if measures:
+        names = list(measures)
+        keys = list(next(iter(measures.values())))
+        width = max(len(k) for k in keys) + 2
+        lines.append("")
+        lines.append("".ljust(width) + "".join(n.rjust(12) for n in names))
+        for key in keys:
+            lines.append(key.ljust(width) + "".join(_format_value(measures[n][key]).rjust(12) for n in names))
+    return "\n".join(lines)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .db import DatabaseMissing, open_database
+    from .metrics import cohort_summary
+    from .scope import CohortFilter, Viewer
+
+    try:
+        db = open_database(args.db)
+    except DatabaseMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with db:
+        cohort = CohortFilter.of(clinics=args.clinic, therapists=args.therapist, programs=args.program)
+        summary = cohort_summary(db, Viewer.local(), cohort, _settings(args))
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import build_sample_database
+
+    started = time.perf_counter()
+    result = build_sample_database(args.db, clients=args.clients, seed=args.seed, csv_dir=args.csv_dir)
+    print(result.report())
+    print(f"Sample clinic of {args.clients} clients written to {args.db} in {time.perf_counter() - started:.1f} s")
+    return result.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m analytics", description="Between Sessions: clinic data tools")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("import", help="validate and import export files (CSV, .xlsx, Parquet)")
+    p.add_argument("--db", required=True, type=Path, help="the clinic database file")
+    p.add_argument("--profile", type=Path, help="mapping profile (TOML) of the record system")
+    p.add_argument("--config", type=Path, help="settings file (TOML): measures, thresholds")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("summary", help="cohort summary: homework and outcomes per measure")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--clinic", action="append")
+    p.add_argument("--therapist", action="append")
+    p.add_argument("--program", action="append")
+    p.add_argument("--config", type=Path)
+    p.add_argument("--json", action="store_true", help="print the summary object as JSON")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("sample", help="generate the sample clinic and import it")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--clients", type=int, default=600)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--csv-dir", type=Path, help="keep the generated CSV export here")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args))

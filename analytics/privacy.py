@@ -1,0 +1,1004 @@
+"""Privacy helpers for aggregate views and exports.
+
+Everything here is pure Python + pandas (no Streamlit, no DuckDB), so pages, exports and
+tests can share it. The norms come from ``/work/shared/clinical-reference.md``, section
+"Privacy norms for aggregate reporting":
+
+* **Small cells.** US CMS policy suppresses counts 1-10 (shows 0 and >= 11) and forbids
+  values that let a suppressed count be worked out (percentages, totals minus the rest).
+  NHS Digital outputs suppress 1-7 and round the rest to the nearest 5. The default
+  threshold is 11 and it is configurable (:class:`SuppressionPolicy`).
+* **Rates.** A rate whose denominator is below the threshold is not shown.
+* **Pseudonyms.** Pseudonymised data are still personal data (GDPR recital 26): a
+  pseudonym is a keyed hash (:func:`pseudonym`), and the key is a secret
+  (:func:`load_pseudonym_key`).
+* **Free text** (assignment descriptions, notes) is never shown in aggregate views or
+  de-identified exports (:func:`drop_free_text`).
+
+Exports additionally neutralise spreadsheet formulas (OWASP "CSV injection"):
+:func:`neutralise_cell`, :func:`neutralise_frame`, :func:`to_safe_csv`.
+
+Main entry points::
+
+    policy = SuppressionPolicy.cms()                 # or .nhs(), or SuppressionPolicy(threshold=6)
+    suppress_count(7, policy)                        # -> None (suppressed)
+    format_count(7, policy)                          # -> "<11"
+    result = suppress_table(df, ["n_clients"], policy, total_row="All")
+    result.display                                   # safe to show; markers in suppressed cells
+    result.mask                                      # True where a value was withheld
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import os
+import warnings
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "DEV_PSEUDONYM_KEY",
+    "FORMULA_TRIGGERS",
+    "PSEUDONYM_KEY_ENV_VAR",
+    "REASON_COMPLEMENTARY",
+    "REASON_DENOMINATOR_SUPPRESSED",
+    "REASON_NUMERATOR_DERIVABLE",
+    "REASON_SMALL_COUNT",
+    "REASON_SMALL_DENOMINATOR",
+    "MissingPseudonymKeyError",
+    "PseudonymCollisionError",
+    "SuppressedTable",
+    "SuppressionPolicy",
+    "drop_free_text",
+    "drop_identifiers",
+    "format_count",
+    "load_pseudonym_key",
+    "neutralise_cell",
+    "neutralise_frame",
+    "pseudonym",
+    "pseudonymise_column",
+    "suppress_count",
+    "suppress_table",
+    "to_safe_csv",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Suppression policy
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuppressionPolicy:
+    """How small counts are withheld from aggregate views.
+
+    Attributes:
+        threshold: Smallest count that may be shown. Counts ``1 .. threshold - 1`` are
+            suppressed; ``0`` is always shown (a zero reveals no individual, and hiding it
+            would make every empty cell look like a small one). Default 11 (US CMS:
+            suppress 1-10). ``threshold=1`` suppresses nothing.
+        round_to: If set, every count that is shown is rounded to the nearest multiple
+            (halves round up), e.g. 5 for NHS Digital style. Totals are computed from the
+            unrounded data and then rounded, so a rounded total need not equal the sum of
+            the rounded cells. Must be small enough that no shown count rounds to 0
+            (``threshold >= ceil(round_to / 2)``).
+        marker: Text shown instead of a suppressed value. ``None`` means
+            ``f"<{threshold}"`` (see :attr:`marker_text`).
+
+    Source: /work/shared/clinical-reference.md, "Privacy norms for aggregate reporting"
+    (CMS: suppress 1-10, show 0 and >= 11; NHS Digital: suppress 1-7, round the rest to
+    the nearest 5; default threshold 11, configurable).
+    """
+
+    threshold: int = 11
+    round_to: int | None = None
+    marker: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, Integral):
+            raise TypeError(f"threshold must be an int, got {self.threshold!r}")
+        if self.threshold < 1:
+            raise ValueError(f"threshold must be >= 1, got {self.threshold}")
+        if self.round_to is not None:
+            if isinstance(self.round_to, bool) or not isinstance(self.round_to, Integral):
+                raise TypeError(f"round_to must be an int or None, got {self.round_to!r}")
+            if self.round_to < 1:
+                raise ValueError(f"round_to must be >= 1, got {self.round_to}")
+            if self.threshold < -(-self.round_to // 2):
+                raise ValueError(
+                    f"round_to={self.round_to} would round shown counts of {self.threshold} "
+                    "down to 0; raise the threshold or lower round_to"
+                )
+        if self.marker is not None and (not isinstance(self.marker, str) or not self.marker):
+            raise ValueError("marker must be a non-empty string or None")
+
+    @classmethod
+    def cms(cls) -> SuppressionPolicy:
+        """US CMS cell-size policy: suppress 1-10, show 0 and >= 11, no rounding."""
+        return cls(threshold=11)
+
+    @classmethod
+    def nhs(cls) -> SuppressionPolicy:
+        """NHS Digital style: suppress 1-7, round every shown count to the nearest 5."""
+        return cls(threshold=8, round_to=5)
+
+    @property
+    def marker_text(self) -> str:
+        """The text displayed for a suppressed value (``marker`` or ``"<threshold"``)."""
+        return self.marker if self.marker is not None else f"<{self.threshold}"
+
+    def is_small(self, n: int) -> bool:
+        """True when a count ``n`` must be suppressed (``0 < n < threshold``)."""
+        return 0 < n < self.threshold
+
+    def round_count(self, n: int) -> int:
+        """Round a count that is going to be shown (no-op without ``round_to``)."""
+        if self.round_to is None or self.round_to == 1:
+            return n
+        step = self.round_to
+        return ((n + step // 2) // step) * step
+
+
+DEFAULT_POLICY = SuppressionPolicy()
+"""The default policy: CMS, threshold 11, no rounding."""
+
+
+def _to_count(value: Any, where: str = "count") -> int | None:
+    """Validate a count: a non-negative whole number, or ``None`` when missing."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: expected a count, got boolean {value!r}")
+    if isinstance(value, Integral):
+        n = int(value)
+    elif isinstance(value, Real):
+        f = float(value)
+        if math.isnan(f):
+            return None
+        if not f.is_integer():
+            raise ValueError(f"{where}: a count must be a whole number, got {value!r}")
+        n = int(f)
+    else:
+        raise TypeError(f"{where}: expected a count, got {type(value).__name__} {value!r}")
+    if n < 0:
+        raise ValueError(f"{where}: a count cannot be negative, got {n}")
+    return n
+
+
+def suppress_count(n: int, policy: SuppressionPolicy = DEFAULT_POLICY) -> int | None:
+    """Return the count to show, or ``None`` when it must be suppressed.
+
+    ``0`` is returned as ``0`` (zeros are never suppressed); ``1 .. threshold - 1`` give
+    ``None``; larger counts are returned, rounded when the policy rounds.
+
+    >>> suppress_count(10), suppress_count(11), suppress_count(0)
+    (None, 11, 0)
+    >>> suppress_count(13, SuppressionPolicy.nhs())
+    15
+    """
+    count = _to_count(n)
+    if count is None:
+        raise ValueError("suppress_count needs a count, got a missing value")
+    if policy.is_small(count):
+        return None
+    return policy.round_count(count)
+
+
+def format_count(n: int, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
+    """The display text for a single count: the marker (e.g. ``"<11"``) or the number."""
+    shown = suppress_count(n, policy)
+    return policy.marker_text if shown is None else str(shown)
+
+
+# --------------------------------------------------------------------------------------
+# Table suppression
+# --------------------------------------------------------------------------------------
+
+REASON_SMALL_COUNT = "small count"
+"""Primary suppression: the count is in ``1 .. threshold - 1``."""
+REASON_COMPLEMENTARY = "complementary"
+"""Secondary suppression: shown, it would let a suppressed count be worked out from a total."""
+REASON_SMALL_DENOMINATOR = "small denominator"
+"""A rate whose denominator is below the threshold (or missing)."""
+REASON_DENOMINATOR_SUPPRESSED = "denominator suppressed"
+"""A rate whose denominator cell is suppressed (the rate would give it back)."""
+REASON_NUMERATOR_DERIVABLE = "numerator derivable"
+"""A rate that would reveal a small or suppressed numerator (or numerator complement)."""
+
+_Cell = tuple[int, Hashable]  # (row position, column label)
+_GROUND = ("ground",)  # graph node standing for "no equation" (see _bridges)
+
+
+@dataclass(frozen=True)
+class SuppressedTable:
+    """The result of :func:`suppress_table`. All frames share index and columns.
+
+    Attributes:
+        display: What may be shown. Count and rate columns have object dtype: a shown
+            count is a Python ``int`` (rounded if the policy rounds), a shown rate keeps
+            its value, a suppressed cell holds ``policy.marker_text``, a missing value is
+            ``None``. Other columns are copied unchanged. Use :meth:`as_text` for an
+            all-string version (e.g. for Arrow / ``st.dataframe``).
+        mask: ``True`` where a value was withheld (bool dtype, ``False`` in other columns).
+        reasons: Why each cell was withheld (``""`` where shown), one of the ``REASON_*``
+            constants. For audits and tests; do not display it: telling readers which
+            hidden cells are the small ones weakens complementary suppression.
+        numeric: Like ``display`` but numeric (``Int64`` counts, ``Float64`` rates) with
+            ``<NA>`` in suppressed cells: for charts and sorting.
+        policy: The policy applied.
+        count_columns: Every column treated as a count (including a total column and the
+            numerator / denominator columns of rates).
+        rate_columns: The rate columns.
+        total_row: Row position of the total row, if there is one.
+        total_column: Label of the total column, if there is one.
+    """
+
+    display: pd.DataFrame
+    mask: pd.DataFrame
+    reasons: pd.DataFrame
+    numeric: pd.DataFrame
+    policy: SuppressionPolicy
+    count_columns: tuple[Hashable, ...]
+    rate_columns: tuple[Hashable, ...]
+    total_row: int | None = None
+    total_column: Hashable | None = None
+
+    @property
+    def n_suppressed(self) -> int:
+        """Number of withheld cells."""
+        return int(self.mask.to_numpy().sum())
+
+    def as_text(self, count_format: str = "{:,}", rate_format: str = "{:.1%}") -> pd.DataFrame:
+        """``display`` with count and rate cells as strings (missing -> ``""``).
+
+        ``rate_format`` is applied to shown rates with :meth:`str.format`; use e.g.
+        ``"{:.0f}%"`` for rates already expressed in percent.
+        """
+        out = self.display.copy()
+        for col, fmt in [(c, count_format) for c in self.count_columns] + [
+            (c, rate_format) for c in self.rate_columns
+        ]:
+            out[col] = pd.Series(
+                [_format_cell(v, fmt) for v in self.display[col]],
+                index=out.index,
+                dtype="str",
+            )
+        return out
+
+
+def _format_cell(value: Any, fmt: str) -> str:
+    if isinstance(value, str):  # the marker
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return fmt.format(value)
+
+
+def _normalise_rates(
+    rate_columns: Mapping[Hashable, Hashable | tuple[Hashable, Hashable]] | None,
+) -> dict[Hashable, tuple[Hashable | None, Hashable]]:
+    """rate column -> (numerator column or None, denominator column)."""
+    rates: dict[Hashable, tuple[Hashable | None, Hashable]] = {}
+    for rate, spec in (rate_columns or {}).items():
+        if isinstance(spec, tuple):
+            if len(spec) != 2:
+                raise ValueError(f"rate {rate!r}: expected (numerator, denominator), got {spec!r}")
+            rates[rate] = (spec[0], spec[1])
+        else:
+            rates[rate] = (None, spec)
+    return rates
+
+
+def _resolve_label(flag: bool | str, margins: bool, margins_name: str) -> str | None:
+    if isinstance(flag, str):
+        return flag
+    if flag or margins:
+        return margins_name
+    return None
+
+
+def suppress_table(
+    df: pd.DataFrame,
+    count_columns: Sequence[Hashable],
+    policy: SuppressionPolicy = DEFAULT_POLICY,
+    *,
+    rate_columns: Mapping[Hashable, Hashable | tuple[Hashable, Hashable]] | None = None,
+    total_row: bool | str = False,
+    total_column: bool | str = False,
+    margins: bool = False,
+    margins_name: str = "Total",
+    group_columns: Sequence[Hashable] | None = None,
+    complementary: bool = True,
+) -> SuppressedTable:
+    """Return a display-safe copy of an aggregate table (the input is not modified).
+
+    Steps:
+
+    1. **Primary suppression**: every count in ``1 .. threshold - 1`` is withheld.
+       Zeros are never suppressed (and never chosen for complementary suppression).
+    2. **Complementary suppression** (``complementary=True``, the default) wherever a
+       total is shown. Two kinds of totals are understood, one level deep:
+
+       * a *total row* (e.g. the "All clinics" row under a list of clinics): each count
+         column's other rows add up to it;
+       * a *total column* (a cross-tab's row margin): the other ``count_columns`` add up
+         to it in every row.
+
+       A single suppressed cell in such a row or column would equal the total minus the
+       shown cells, so the next-smallest non-zero shown cell of that row/column is
+       suppressed too (if there is none, the total is), repeated until every row/column
+       with a suppressed cell has ``0`` or ``>= 2`` suppressed cells, or a suppressed
+       total. That rule alone can still leave a cell that follows from *combining*
+       rows and columns (a suppressed cell that links two otherwise separate groups of
+       suppressed cells), so the result is then audited: no suppressed cell may be
+       determined by the table's linear equations (totals and visible cells); if one
+       is, the smallest shown cell that closes the gap is suppressed as well, and both
+       steps repeat until the table passes. This protects against exact recovery, not
+       against narrowing a hidden value to an interval.
+
+       For the common "list of units plus an overall row" case this means: if exactly
+       one unit is suppressed, the next-smallest unit is suppressed too.
+
+       Complementary cells show the same marker as small ones, on purpose: if readers
+       could tell them apart, the total minus the rest would bound the small cell more
+       tightly. So the marker means "withheld"; say so next to the table (e.g. "<11:
+       fewer than 11, or withheld so that a small count cannot be worked out").
+       Complementary suppression also runs when the policy rounds (conservative).
+    3. **Rates**: a rate is withheld when its denominator is below the threshold or
+       missing, when its denominator cell is suppressed, and - when the numerator is
+       known - when the numerator or ``denominator - numerator`` is in
+       ``1 .. threshold - 1`` or the numerator cell is suppressed. Without a numerator
+       column a rate times its shown denominator can reveal a small numerator, so pass
+       ``(numerator, denominator)`` whenever you can. Missing rates stay missing. Rates
+       are not rounded: round them for display yourself.
+    4. **Rounding** (``policy.round_to``) of every shown count; appended totals are
+       computed from the unrounded data, then rounded.
+
+    Args:
+        df: One row per unit (or cross-tab row). Counts must be non-negative whole
+            numbers (ints, or floats with integral values as DuckDB sums can give);
+            missing counts stay missing and count as 0 in totals.
+        count_columns: The count columns. Numerator / denominator columns named in
+            ``rate_columns`` and an existing total column are added automatically (so
+            they cannot leak unsuppressed), but are not treated as parts of a total column.
+        policy: The suppression policy (default :data:`DEFAULT_POLICY`, CMS threshold 11).
+        rate_columns: ``{rate_column: denominator_column}`` or
+            ``{rate_column: (numerator_column, denominator_column)}``.
+        total_row: ``False``: no total row is shown. A label (e.g. ``"All"``): the row
+            whose first group column equals it is the total row; if no row has that
+            label, one is appended with column sums (its rates are ``NA``). ``True``:
+            the same with the label ``margins_name``. Pass it whenever the overall total
+            is displayed anywhere next to the table (e.g. a KPI tile), not only in it.
+        total_column: Like ``total_row`` for a column that holds each row's total of the
+            other ``count_columns``: an existing column label, a new label to append, or
+            ``True`` for ``margins_name``. Only use it when the count columns really are
+            parts of one whole (a cross-tab), not different measures.
+        margins: Shorthand for ``total_row=True, total_column=True`` (like
+            :func:`pandas.pivot_table`'s ``margins``); explicit labels win.
+        margins_name: Label for appended totals.
+        group_columns: The label columns; the total row is looked up in the first one.
+            Default: every column that is not a count or rate column. If there are none,
+            the index holds the labels.
+        complementary: Set ``False`` only when no total is ever shown alongside the table.
+
+    Returns:
+        A :class:`SuppressedTable`.
+
+    Example:
+        >>> t = pd.DataFrame({"clinic": ["A", "B", "C", "All"], "n": [4, 25, 13, 42]})
+        >>> suppress_table(t, ["n"], total_row="All").display["n"].tolist()
+        ['<11', 25, '<11', 42]
+    """
+    if isinstance(count_columns, str):
+        count_columns = [count_columns]
+    rates = _normalise_rates(rate_columns)
+    listed = list(dict.fromkeys(count_columns))
+    if len(listed) != len(list(count_columns)):
+        raise ValueError("count_columns contains duplicates")
+    if not df.columns.is_unique:
+        raise ValueError("suppress_table needs unique column labels")
+    missing = [c for c in [*listed, *rates] if c not in df.columns]
+    for num, den in rates.values():
+        missing += [c for c in (num, den) if c is not None and c not in df.columns]
+    if missing:
+        raise KeyError(f"columns not in the table: {missing!r}")
+    overlap = [r for r in rates if r in listed]
+    if overlap:
+        raise ValueError(f"columns cannot be both counts and rates: {overlap!r}")
+
+    row_label = _resolve_label(total_row, margins, margins_name)
+    col_label = _resolve_label(total_column, margins, margins_name)
+
+    extra = [c for num, den in rates.values() for c in (num, den) if c is not None]
+    if col_label is not None and col_label in df.columns:
+        extra.append(col_label)
+    counts_all = list(dict.fromkeys([*listed, *extra]))
+    bad = [c for c in counts_all if c in rates]
+    if bad:
+        raise ValueError(f"a rate column cannot be another rate's numerator/denominator: {bad!r}")
+
+    if group_columns is None:
+        groups = [c for c in df.columns if c not in counts_all and c not in rates]
+    else:
+        groups = list(group_columns)
+        wrong = [c for c in groups if c not in df.columns or c in counts_all or c in rates]
+        if wrong:
+            raise ValueError(f"invalid group columns: {wrong!r}")
+
+    work = df.copy()
+    values: dict[Hashable, list[int | None]] = {
+        col: [_to_count(v, f"column {col!r}") for v in work[col]] for col in counts_all
+    }
+
+    # Total column: existing, or appended after the last count column.
+    parts: list[Hashable] = []
+    if col_label is not None:
+        parts = [c for c in listed if c != col_label]
+        if not parts:
+            raise ValueError("a total column needs at least one other count column")
+        if col_label not in work.columns:
+            sums = [sum(values[p][i] or 0 for p in parts) for i in range(len(work))]
+            position = max(work.columns.get_loc(p) for p in parts) + 1
+            work.insert(position, col_label, sums)
+            values[col_label] = list(sums)
+            counts_all.append(col_label)
+
+    # Total row: existing (looked up in the first group column or the index), or appended.
+    total_pos: int | None = None
+    if row_label is not None:
+        labels = work[groups[0]] if groups else pd.Series(work.index, index=work.index)
+        hits = [i for i, v in enumerate(labels) if v == row_label]
+        if len(hits) > 1:
+            raise ValueError(f"more than one total row labelled {row_label!r}")
+        if hits:
+            total_pos = hits[0]
+        else:
+            work = _append_total_row(work, row_label, groups, values)
+            total_pos = len(work) - 1
+
+    n_rows = len(work)
+    hidden: dict[_Cell, str] = {}
+    for col in counts_all:
+        for i, v in enumerate(values[col]):
+            if v is not None and policy.is_small(v):
+                hidden[(i, col)] = REASON_SMALL_COUNT
+
+    if complementary and (total_pos is not None or col_label is not None):
+        _complementary_suppression(hidden, values, counts_all, parts, total_pos, col_label, n_rows)
+
+    return _build_result(work, values, hidden, rates, counts_all, policy, total_pos, col_label)
+
+
+def _append_total_row(
+    work: pd.DataFrame,
+    label: str,
+    groups: list[Hashable],
+    values: dict[Hashable, list[int | None]],
+) -> pd.DataFrame:
+    row: dict[Hashable, Any] = {}
+    for col in work.columns:
+        if col in values:
+            total = sum(v or 0 for v in values[col])
+            values[col].append(total)
+            row[col] = total
+        elif groups and col == groups[0]:
+            row[col] = label
+        elif pd.api.types.is_float_dtype(work[col].dtype):
+            row[col] = math.nan
+        else:
+            row[col] = None
+    if groups:
+        index: Hashable = len(work) if isinstance(work.index, pd.RangeIndex) else label
+    else:
+        index = label
+    new = pd.DataFrame([row], index=[index], columns=work.columns)
+    if groups and isinstance(work.index, pd.RangeIndex):
+        return pd.concat([work, new], ignore_index=True)
+    return pd.concat([work, new])
+
+
+def _complementary_suppression(
+    hidden: dict[_Cell, str],
+    values: dict[Hashable, list[int | None]],
+    counts_all: list[Hashable],
+    parts: list[Hashable],
+    total_pos: int | None,
+    total_col: Hashable | None,
+    n_rows: int,
+) -> None:
+    """Extend ``hidden`` in place until no suppressed cell can be worked out."""
+    col_order = {c: k for k, c in enumerate(counts_all)}
+
+    def value(cell: _Cell) -> int:
+        return values[cell[1]][cell[0]] or 0  # missing counts as 0, like in sums
+
+    def sort_key(cell: _Cell) -> tuple[int, int, int]:
+        return (value(cell), cell[0], col_order[cell[1]])
+
+    # Each line: (member cells, total cell). Members add up to the total.
+    lines: list[tuple[list[_Cell], _Cell]] = []
+    if total_pos is not None:
+        for col in counts_all:
+            members = [(i, col) for i in range(n_rows) if i != total_pos]
+            lines.append((members, (total_pos, col)))
+    if total_col is not None:
+        for i in range(n_rows):
+            lines.append(([(i, p) for p in parts], (i, total_col)))
+
+    part_set = {*parts, total_col}
+
+    def nodes(cell: _Cell) -> tuple[Hashable, Hashable]:
+        i, col = cell
+        row_node = ("row", i) if total_col is not None and col in part_set else _GROUND
+        col_node = ("col", col) if total_pos is not None else _GROUND
+        return row_node, col_node
+
+    all_cells = [(i, col) for col in counts_all for i in range(n_rows)]
+
+    def shown_nonzero() -> list[_Cell]:
+        return [c for c in all_cells if c not in hidden and value(c) > 0]
+
+    while True:
+        # Rule 1: no row/column with a shown total has exactly one suppressed cell.
+        changed = True
+        while changed:
+            changed = False
+            for members, total in lines:
+                if total in hidden or values[total[1]][total[0]] is None:
+                    continue
+                if sum(1 for m in members if m in hidden) != 1:
+                    continue
+                candidates = [m for m in members if m not in hidden and value(m) > 0]
+                if candidates:
+                    hidden[min(candidates, key=sort_key)] = REASON_COMPLEMENTARY
+                    changed = True
+                elif value(total) > 0:
+                    hidden[total] = REASON_COMPLEMENTARY
+                    changed = True
+
+        # Rule 2 (audit): a suppressed cell that is a bridge of the graph "lines as
+        # nodes, suppressed cells as edges" is determined by the equations; close the gap.
+        cells = sorted(hidden, key=lambda c: (c[0], col_order[c[1]]))
+        edges = [nodes(c) for c in cells]
+        bridges = _bridges(edges)
+        if not bridges:
+            return
+        k = min(bridges)
+        side_a = _component(edges, edges[k][0], skip=k)
+        side_b = _component(edges, edges[k][1], skip=k)
+        pool = shown_nonzero()
+        crossing = [
+            c
+            for c in pool
+            if (nodes(c)[0] in side_a and nodes(c)[1] in side_b)
+            or (nodes(c)[0] in side_b and nodes(c)[1] in side_a)
+        ]
+        both_sides = side_a | side_b
+        near = [c for c in pool if nodes(c)[0] in both_sides or nodes(c)[1] in both_sides]
+        choice = crossing or near or pool
+        if not choice:  # cannot happen: a determined cell implies a shown non-zero cell
+            return
+        hidden[min(choice, key=sort_key)] = REASON_COMPLEMENTARY
+
+
+def _bridges(edges: list[tuple[Hashable, Hashable]]) -> set[int]:
+    """Indices of bridge edges in a multigraph (iterative Tarjan).
+
+    Nodes are the table's equations (one per row/column that has a total) plus
+    ``_GROUND`` for "no equation"; each suppressed cell is an edge between the two
+    equations it appears in. A suppressed cell's value follows from the equations exactly
+    when its edge is a bridge: summing the equations on one side of it (with signs) cancels
+    every other unknown. A cell on a cycle can be shifted by +1/-1 around the cycle, which
+    keeps every total and every cell non-negative (suppressed cells are >= 1).
+    """
+    adjacency: dict[Hashable, list[tuple[Hashable, int]]] = defaultdict(list)
+    for k, (u, v) in enumerate(edges):
+        if u == v:
+            continue
+        adjacency[u].append((v, k))
+        adjacency[v].append((u, k))
+    discovered: dict[Hashable, int] = {}
+    low: dict[Hashable, int] = {}
+    found: set[int] = set()
+    clock = 0
+    for root in list(adjacency):
+        if root in discovered:
+            continue
+        discovered[root] = low[root] = clock
+        clock += 1
+        stack = [(root, -1, iter(adjacency[root]))]
+        while stack:
+            node, via, neighbours = stack[-1]
+            for nxt, k in neighbours:
+                if k == via:
+                    continue
+                if nxt in discovered:
+                    low[node] = min(low[node], discovered[nxt])
+                else:
+                    discovered[nxt] = low[nxt] = clock
+                    clock += 1
+                    stack.append((nxt, k, iter(adjacency[nxt])))
+                    break
+            else:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if low[node] > discovered[parent]:
+                        found.add(via)
+    return found
+
+
+def _component(edges: list[tuple[Hashable, Hashable]], start: Hashable, skip: int) -> set[Hashable]:
+    """Nodes reachable from ``start`` without using edge ``skip``."""
+    adjacency: dict[Hashable, list[Hashable]] = defaultdict(list)
+    for k, (u, v) in enumerate(edges):
+        if k != skip:
+            adjacency[u].append(v)
+            adjacency[v].append(u)
+    seen = {start}
+    todo = [start]
+    while todo:
+        for nxt in adjacency[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _build_result(
+    work: pd.DataFrame,
+    values: dict[Hashable, list[int | None]],
+    hidden: dict[_Cell, str],
+    rates: dict[Hashable, tuple[Hashable | None, Hashable]],
+    counts_all: list[Hashable],
+    policy: SuppressionPolicy,
+    total_pos: int | None,
+    total_col: Hashable | None,
+) -> SuppressedTable:
+    n_rows = len(work)
+    marker = policy.marker_text
+    reasons: dict[Hashable, list[str]] = {
+        col: [hidden.get((i, col), "") for i in range(n_rows)] for col in counts_all
+    }
+    for rate, (num, den) in rates.items():
+        column_reasons = []
+        for i, raw in enumerate(work[rate]):
+            column_reasons.append(
+                "" if _is_missing(raw) else _rate_reason(i, num, den, values, hidden, policy)
+            )
+        reasons[rate] = column_reasons
+
+    display = work.copy()
+    numeric = work.copy()
+    mask = pd.DataFrame(False, index=work.index, columns=work.columns)
+    why = pd.DataFrame({col: [""] * n_rows for col in work.columns}, index=work.index)
+
+    for col in counts_all:
+        shown = [
+            None if v is None or r else policy.round_count(v)
+            for v, r in zip(values[col], reasons[col], strict=True)
+        ]
+        display[col] = pd.Series(
+            [marker if r else v for v, r in zip(shown, reasons[col], strict=True)],
+            index=work.index,
+            dtype=object,
+        )
+        numeric[col] = pd.array(shown, dtype="Int64")
+    for rate in rates:
+        raw_values = [None if _is_missing(v) else float(v) for v in work[rate]]
+        shown_rates = [None if r else v for v, r in zip(raw_values, reasons[rate], strict=True)]
+        display[rate] = pd.Series(
+            [marker if r else v for v, r in zip(shown_rates, reasons[rate], strict=True)],
+            index=work.index,
+            dtype=object,
+        )
+        numeric[rate] = pd.array(shown_rates, dtype="Float64")
+    for col, col_reasons in reasons.items():
+        mask[col] = [bool(r) for r in col_reasons]
+        why[col] = col_reasons
+
+    return SuppressedTable(
+        display=display,
+        mask=mask,
+        reasons=why,
+        numeric=numeric,
+        policy=policy,
+        count_columns=tuple(counts_all),
+        rate_columns=tuple(rates),
+        total_row=total_pos,
+        total_column=total_col,
+    )
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _rate_reason(
+    i: int,
+    num: Hashable | None,
+    den: Hashable,
+    values: dict[Hashable, list[int | None]],
+    hidden: dict[_Cell, str],
+    policy: SuppressionPolicy,
+) -> str:
+    d = values[den][i]
+    if d is None or d < policy.threshold:
+        return REASON_SMALL_DENOMINATOR
+    if (i, den) in hidden:
+        return REASON_DENOMINATOR_SUPPRESSED
+    if num is not None:
+        n = values[num][i]
+        if n is None or (i, num) in hidden or policy.is_small(n) or policy.is_small(d - n):
+            return REASON_NUMERATOR_DERIVABLE
+    return ""
+
+
+# --------------------------------------------------------------------------------------
+# Pseudonyms
+# --------------------------------------------------------------------------------------
+
+PSEUDONYM_KEY_ENV_VAR = "BETWEEN_SESSIONS_PSEUDONYM_KEY"
+"""Environment variable holding the pseudonym key (at least 16 bytes of secret text)."""
+
+DEV_PSEUDONYM_KEY = b"between-sessions-DEVELOPMENT-ONLY-pseudonym-key-not-secret"
+"""Key used only with ``load_pseudonym_key(allow_dev_key=True)``. It is public (it is in
+the source), so pseudonyms made with it protect nothing: demos and tests only."""
+
+_MIN_KEY_BYTES = 16
+# Crockford base32: digits and upper-case letters without I, L, O, U (no look-alikes).
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+_MAX_PSEUDONYM_LENGTH = 51  # 256 bits / 5 bits per character
+
+
+class MissingPseudonymKeyError(RuntimeError):
+    """No pseudonym key configured (and the development key was not allowed)."""
+
+
+class PseudonymCollisionError(ValueError):
+    """Two different identifiers got the same pseudonym; use a longer pseudonym."""
+
+
+def _key_bytes(key: bytes | str) -> bytes:
+    data = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if not data:
+        raise ValueError("the pseudonym key is empty")
+    return data
+
+
+def pseudonym(identifier: str, key: bytes | str, *, prefix: str = "T", length: int = 6) -> str:
+    """A stable keyed pseudonym such as ``"T-3F9A1C"``.
+
+    The code is the first ``length`` characters of HMAC-SHA256(key, prefix + identifier)
+    in Crockford base32 (0-9 and A-Z without I, L, O, U). The same identifier and key
+    always give the same pseudonym; another key gives unrelated ones; without the key
+    a pseudonym cannot be linked back (identifiers are low-entropy, so keep the key
+    secret: with it, anyone can try every identifier). The prefix is part of the hashed
+    message, so a therapist "17" and a clinic "17" get unrelated codes.
+
+    Six characters hold 30 bits: for 1,000 identifiers the chance that any two collide is
+    about 0.05%. :func:`pseudonymise_column` checks for collisions.
+
+    Args:
+        identifier: The real identifier (compared exactly; no case folding or trimming).
+        key: The secret key (``str`` is UTF-8 encoded). See :func:`load_pseudonym_key`.
+        prefix: Shown before the code, separated by ``-``; ``""`` gives the bare code.
+        length: Number of code characters, 4 to 51.
+    """
+    if not isinstance(identifier, str):
+        raise TypeError(f"identifier must be a str, got {type(identifier).__name__}")
+    if not 4 <= length <= _MAX_PSEUDONYM_LENGTH:
+        raise ValueError(f"length must be between 4 and {_MAX_PSEUDONYM_LENGTH}, got {length}")
+    message = f"{prefix}\x1f{identifier}".encode()
+    digest = hmac.new(_key_bytes(key), message, hashlib.sha256).digest()
+    code = base64.b32encode(digest).decode("ascii").translate(_CROCKFORD)[:length]
+    return f"{prefix}-{code}" if prefix else code
+
+
+def _identifier_text(value: Any) -> str:
+    """Identifier as text; whole-number floats (ids in a column with NaN) lose the '.0'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def pseudonymise_column(
+    series: pd.Series, key: bytes | str, prefix: str = "T", *, length: int = 6
+) -> pd.Series:
+    """Replace each identifier in ``series`` by :func:`pseudonym`; missing values stay missing.
+
+    Values are converted with ``str()`` (whole-number floats such as ``17.0`` become
+    ``"17"``). Returns a ``str``-dtype Series with the same index and name.
+
+    Raises:
+        PseudonymCollisionError: two different identifiers got the same pseudonym
+            (increase ``length``).
+    """
+    key_bytes = _key_bytes(key)
+    seen: dict[str, str] = {}
+    out: list[str | None] = []
+    for value in series:
+        if _is_missing(value):
+            out.append(None)
+            continue
+        ident = _identifier_text(value)
+        code = pseudonym(ident, key_bytes, prefix=prefix, length=length)
+        other = seen.setdefault(code, ident)
+        if other != ident:
+            raise PseudonymCollisionError(
+                f"two identifiers share the pseudonym {code!r}; use a longer pseudonym "
+                f"(length={length} now)"
+            )
+        out.append(code)
+    return pd.Series(out, index=series.index, name=series.name, dtype="str")
+
+
+def load_pseudonym_key(
+    env_var: str = PSEUDONYM_KEY_ENV_VAR,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    allow_dev_key: bool = False,
+) -> bytes:
+    """Load the secret pseudonym key.
+
+    Looks in order at: the environment variable ``env_var`` (its text, UTF-8 encoded),
+    then the file ``path`` (its bytes, trailing whitespace stripped; e.g. a mounted
+    secret). Generate a key with
+    ``python -c "import secrets; print(secrets.token_urlsafe(32))"``. Keys shorter than
+    16 bytes are refused. Changing the key changes every pseudonym.
+
+    Without a key this raises :class:`MissingPseudonymKeyError` (production behaviour),
+    unless ``allow_dev_key=True``, in which case :data:`DEV_PSEUDONYM_KEY` is returned
+    with a :class:`RuntimeWarning`. Only pass ``allow_dev_key=True`` for local
+    development, demos and tests.
+    """
+    value = os.environ.get(env_var, "")
+    if value.strip():
+        return _checked_key(value.strip().encode("utf-8"), f"environment variable {env_var}")
+    if path is not None:
+        key_path = Path(path)
+        if key_path.is_file():
+            return _checked_key(key_path.read_bytes().rstrip(), f"key file {key_path}")
+    if allow_dev_key:
+        warnings.warn(
+            "using the public development pseudonym key; pseudonyms made with it are "
+            f"not protected. Set {env_var} in production.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return DEV_PSEUDONYM_KEY
+    where = f"the environment variable {env_var}"
+    if path is not None:
+        where += f" or the file {Path(path)} (not found)"
+    raise MissingPseudonymKeyError(
+        f"No pseudonym key: set {where} to a secret of at least {_MIN_KEY_BYTES} bytes, "
+        'e.g. python -c "import secrets; print(secrets.token_urlsafe(32))". '
+        "For local development only, call load_pseudonym_key(allow_dev_key=True)."
+    )
+
+
+def _checked_key(key: bytes, source: str) -> bytes:
+    if len(key) < _MIN_KEY_BYTES:
+        raise ValueError(
+            f"the pseudonym key from {source} is {len(key)} bytes; use at least {_MIN_KEY_BYTES}"
+        )
+    return key
+
+
+# --------------------------------------------------------------------------------------
+# Spreadsheet formula injection (OWASP "CSV injection")
+# --------------------------------------------------------------------------------------
+
+FORMULA_TRIGGERS: tuple[str, ...] = (
+    "=",
+    "+",
+    "-",
+    "@",
+    "\t",
+    "\r",
+    # Full-width forms, which some spreadsheet locales also read as formula starts.
+    "\uff1d",
+    "\uff0b",
+    "\uff0d",
+    "\uff20",
+)
+"""Leading characters that make a spreadsheet read a cell as a formula."""
+
+
+def neutralise_cell(value: Any) -> Any:
+    """Neutralise one export cell: a string starting with a formula trigger gets a ``'``.
+
+    Triggers are ``= + - @``, tab and carriage return (OWASP), plus their full-width
+    forms. Only strings change: numbers stay numbers (``-5`` is data, but the *string*
+    ``"-1+2"`` becomes ``"'-1+2"``, and so does the string ``"-5"``: keep numbers numeric
+    to keep them unquoted). ``None``, NaN, dates etc. are returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def _is_text_dtype(dtype: Any) -> bool:
+    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)
+
+
+def neutralise_frame(df: pd.DataFrame, *, include_header: bool = True) -> pd.DataFrame:
+    """A copy of ``df`` with :func:`neutralise_cell` applied to its text.
+
+    Text means object columns (strings inside; numbers in them are left alone),
+    string-dtype columns (pandas 3's default ``str``, kept as that dtype) and the
+    categories of categorical columns; numeric, boolean and datetime columns are untouched.
+    With ``include_header`` the string column labels are neutralised too (a header cell
+    is a cell). The index is not changed (exports drop it: see :func:`to_safe_csv`).
+    """
+    out = df.copy()
+    for position in range(out.shape[1]):
+        column = out.iloc[:, position]
+        dtype = column.dtype
+        if _is_text_dtype(dtype):
+            fixed = column.map(neutralise_cell, na_action="ignore")
+            out.isetitem(position, fixed.astype(dtype))
+        elif isinstance(dtype, pd.CategoricalDtype):
+            new_categories = [neutralise_cell(c) for c in dtype.categories]
+            if len(set(new_categories)) == len(new_categories):
+                out.isetitem(position, column.cat.rename_categories(new_categories))
+            else:
+                out.isetitem(
+                    position, column.astype(object).map(neutralise_cell, na_action="ignore")
+                )
+    if include_header:
+        out.columns = [neutralise_cell(c) for c in out.columns]
+    return out
+
+
+def to_safe_csv(df: pd.DataFrame) -> bytes:
+    """CSV bytes for download: neutralised, no index, UTF-8 with BOM, CRLF line ends.
+
+    The byte-order mark makes Excel read the file as UTF-8 (accents, em-dashes).
+    Drop free text and identifiers first where the export must be de-identified
+    (:func:`drop_free_text`, :func:`drop_identifiers`).
+    """
+    text = neutralise_frame(df).to_csv(index=False, lineterminator="\r\n")
+    return text.encode("utf-8-sig")
+
+
+# --------------------------------------------------------------------------------------
+# Column removal for aggregate views and de-identified exports
+# --------------------------------------------------------------------------------------
+
+
+def _drop_named(df: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+    wanted = {name.casefold() for name in names}
+    drop = [c for c in df.columns if isinstance(c, str) and c.casefold() in wanted]
+    return df.drop(columns=drop)
+
+
+def drop_free_text(
+    df: pd.DataFrame, free_text_columns: Iterable[str] = ("description", "notes")
+) -> pd.DataFrame:
+    """A copy without free-text columns (matched by name, case-insensitively; absent ones
+    are ignored). Free text is never shown in aggregate views or de-identified exports
+    (clinical-reference.md, "Privacy norms for aggregate reporting")."""
+    return _drop_named(df, free_text_columns)
+
+
+def drop_identifiers(
+    df: pd.DataFrame, identifier_columns: Iterable[str] = ("client_id",)
+) -> pd.DataFrame:
+    """A copy without direct identifier columns (matched by name, case-insensitively;
+    absent ones are ignored). For a HIPAA Safe Harbor export, list every column holding
+    one of its 18 identifiers (names, dates other than year, contact details, ...), not
+    just the default."""
+    return _drop_named(df, identifier_columns)

@@ -1,0 +1,31 @@
+-- First and last score per client and measure (docs/metrics.md, "Symptom change"):
+-- first = earliest score; last = latest on or before discharge_date (latest overall while
+-- in treatment); scores after discharge are follow-up. Scores are totals in the measure's points.
+WITH cohort AS (
+    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                 $intake_from::DATE, $intake_to::DATE)
+),
+cohort_scores AS (
+    SELECT
+        s.client_id,
+        s.measure,
+        s.administered_date,
+        s.total_score,
+        cohort.discharge_date IS NULL OR s.administered_date <= cohort.discharge_date AS in_treatment
+    FROM scores AS s
+    JOIN cohort USING (client_id)
+    WHERE $measures::VARCHAR[] IS NULL OR list_contains($measures::VARCHAR[], s.measure)
+)
+SELECT
+    client_id,
+    measure,
+    count(*)::BIGINT AS n_scores,
+    min(administered_date) AS first_date,
+    arg_min(total_score, administered_date) AS first_score,
+    max(administered_date) FILTER (WHERE in_treatment) AS last_date,
+    arg_max(total_score, administered_date) FILTER (WHERE in_treatment) AS last_score,
+    count(*) FILTER (WHERE NOT in_treatment)::BIGINT AS n_follow_up
+FROM cohort_scores
+GROUP BY client_id, measure
+ORDER BY client_id, measure

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("cohort_outcomes")
+st.warning("Not built yet.")

@@ -1,0 +1,648 @@
+"""Tests for analytics.privacy.
+
+Small hand-built tables with the expected cells written out, plus property tests. The
+"attacker" helpers below are independent of the module: they read only the displayed
+table and its structure (which rows/columns are totals) and try to recover hidden cells,
+by single subtraction (total minus the visible rest) and by full linear algebra
+(numpy rank test over every row and column equation).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analytics.privacy import (
+    DEV_PSEUDONYM_KEY,
+    REASON_COMPLEMENTARY,
+    REASON_DENOMINATOR_SUPPRESSED,
+    REASON_NUMERATOR_DERIVABLE,
+    REASON_SMALL_COUNT,
+    REASON_SMALL_DENOMINATOR,
+    MissingPseudonymKeyError,
+    PseudonymCollisionError,
+    SuppressedTable,
+    SuppressionPolicy,
+    drop_free_text,
+    drop_identifiers,
+    format_count,
+    load_pseudonym_key,
+    neutralise_cell,
+    neutralise_frame,
+    pseudonym,
+    pseudonymise_column,
+    suppress_count,
+    suppress_table,
+    to_safe_csv,
+)
+
+CMS = SuppressionPolicy.cms()
+NHS = SuppressionPolicy.nhs()
+
+
+# --------------------------------------------------------------------------------------
+# Attacker helpers (independent of the implementation)
+# --------------------------------------------------------------------------------------
+
+Cell = tuple[int, str]
+
+
+def _lines(result: SuppressedTable, parts: list[str]) -> list[tuple[list[Cell], Cell]]:
+    """(members, total) for every row/column that has a total in the displayed table."""
+    n = len(result.display)
+    lines: list[tuple[list[Cell], Cell]] = []
+    if result.total_row is not None:
+        for col in result.count_columns:
+            members = [(i, col) for i in range(n) if i != result.total_row]
+            lines.append((members, (result.total_row, col)))
+    if result.total_column is not None:
+        for i in range(n):
+            lines.append(([(i, p) for p in parts], (i, result.total_column)))
+    return lines
+
+
+def _shown(result: SuppressedTable, cell: Cell) -> int | None:
+    """The displayed number, or None when the cell shows the marker."""
+    value = result.display[cell[1]].iloc[cell[0]]
+    if value == result.policy.marker_text:
+        return None
+    return int(value)
+
+
+def subtraction_attack(result: SuppressedTable, parts: list[str]) -> dict[Cell, int]:
+    """Cells recovered as 'total minus the visible rest' (or a hidden total as a sum)."""
+    recovered: dict[Cell, int] = {}
+    for members, total in _lines(result, parts):
+        hidden = [m for m in members if _shown(result, m) is None]
+        visible_sum = sum(_shown(result, m) or 0 for m in members)
+        total_value = _shown(result, total)
+        if total_value is not None and len(hidden) == 1:
+            recovered[hidden[0]] = total_value - visible_sum
+        if total_value is None and not hidden:
+            recovered[total] = visible_sum
+    return recovered
+
+
+def linear_attack(result: SuppressedTable, parts: list[str]) -> set[Cell]:
+    """Hidden cells whose value is fixed by the table's equations (rank test)."""
+    lines = _lines(result, parts)
+    unknowns = sorted(
+        {c for members, total in lines for c in [*members, total] if _shown(result, c) is None}
+    )
+    if not unknowns:
+        return set()
+    index = {c: k for k, c in enumerate(unknowns)}
+    rows = []
+    for members, total in lines:
+        row = np.zeros(len(unknowns))
+        for m in members:
+            if m in index:
+                row[index[m]] += 1
+        if total in index:
+            row[index[total]] -= 1
+        rows.append(row)
+    matrix = np.array(rows)
+    rank = np.linalg.matrix_rank(matrix)
+    determined = set()
+    for cell, k in index.items():
+        unit = np.zeros(len(unknowns))
+        unit[k] = 1
+        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
+            determined.add(cell)
+    return determined
+
+
+def assert_no_single_hidden(result: SuppressedTable, parts: list[str]) -> None:
+    """Every row/column with a suppressed cell has >= 2 of them or a suppressed total."""
+    for members, total in _lines(result, parts):
+        hidden = [m for m in members if _shown(result, m) is None]
+        assert len(hidden) != 1 or _shown(result, total) is None, (members, total)
+
+
+# --------------------------------------------------------------------------------------
+# Policy, single counts
+# --------------------------------------------------------------------------------------
+
+
+def test_cms_suppresses_1_to_10_but_not_0_or_11() -> None:
+    assert suppress_count(0, CMS) == 0
+    for n in range(1, 11):
+        assert suppress_count(n, CMS) is None, n
+        assert format_count(n, CMS) == "<11"
+    assert suppress_count(11, CMS) == 11
+    assert format_count(11, CMS) == "11"
+    assert format_count(0, CMS) == "0"
+    assert SuppressionPolicy() == CMS
+
+
+def test_nhs_preset_suppresses_1_to_7_and_rounds_to_5() -> None:
+    assert (NHS.threshold, NHS.round_to, NHS.marker_text) == (8, 5, "<8")
+    assert [suppress_count(n, NHS) for n in range(1, 8)] == [None] * 7
+    assert suppress_count(0, NHS) == 0
+    assert suppress_count(8, NHS) == 10
+    assert suppress_count(12, NHS) == 10
+    assert suppress_count(13, NHS) == 15
+    assert format_count(13, NHS) == "15"
+
+
+def test_custom_policy_marker_and_threshold() -> None:
+    policy = SuppressionPolicy(threshold=6, marker="*")
+    assert format_count(5, policy) == "*"
+    assert format_count(6, policy) == "6"
+    assert SuppressionPolicy(threshold=6).marker_text == "<6"
+    assert SuppressionPolicy(threshold=1).is_small(1) is False
+    assert SuppressionPolicy(round_to=10).round_count(15) == 20  # halves round up
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 0}, "threshold must be >= 1"),
+        ({"round_to": 0}, "round_to must be >= 1"),
+        ({"threshold": 2, "round_to": 10}, "down to 0"),  # 2 would show as 0
+        ({"marker": ""}, "marker"),
+    ],
+)
+def test_invalid_policies_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SuppressionPolicy(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "3", True])
+def test_suppress_count_rejects_non_counts(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        suppress_count(bad)  # type: ignore[arg-type]
+
+
+def test_suppress_count_accepts_whole_floats_and_numpy_ints() -> None:
+    assert suppress_count(12.0) == 12
+    assert suppress_count(np.int64(3)) is None
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------
+
+
+def test_table_primary_suppression_zero_shown_and_input_untouched() -> None:
+    df = pd.DataFrame({"clinic": ["A", "B", "C", "D"], "n": [0, 1, 10, 11]})
+    before = df.copy()
+    result = suppress_table(df, ["n"])
+    assert result.display["n"].tolist() == [0, "<11", "<11", 11]
+    assert result.mask["n"].tolist() == [False, True, True, False]
+    assert not result.mask["clinic"].any()
+    assert result.reasons["n"].tolist() == ["", REASON_SMALL_COUNT, REASON_SMALL_COUNT, ""]
+    assert result.numeric["n"].isna().tolist() == [False, True, True, False]
+    assert result.display["clinic"].tolist() == ["A", "B", "C", "D"]
+    assert result.n_suppressed == 2
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_unit_list_with_overall_row_suppresses_next_smallest_unit() -> None:
+    # All = 82 is shown; without complementary suppression A = 82 - 25 - 13 - 40 = 4.
+    df = pd.DataFrame({"clinic": ["A", "B", "C", "D", "All"], "n": [4, 25, 13, 40, 82]})
+    naive = suppress_table(df, ["n"], total_row="All", complementary=False)
+    assert subtraction_attack(naive, []) == {(0, "n"): 4}
+
+    result = suppress_table(df, ["n"], total_row="All")
+    assert result.display["n"].tolist() == ["<11", 25, "<11", 40, 82]
+    assert result.reasons["n"].tolist() == [
+        REASON_SMALL_COUNT,
+        "",
+        REASON_COMPLEMENTARY,
+        "",
+        "",
+    ]
+    assert result.total_row == 4
+    assert subtraction_attack(result, []) == {}
+    assert linear_attack(result, []) == set()
+
+
+def test_unit_list_two_small_units_need_nothing_more_and_zero_is_never_chosen() -> None:
+    df = pd.DataFrame({"clinic": ["A", "B", "C", "D"], "n": [3, 0, 7, 50]})
+    result = suppress_table(df, ["n"], total_row="All")  # appended, computed from raw data
+    assert result.display["clinic"].tolist() == ["A", "B", "C", "D", "All"]
+    assert result.display["n"].tolist() == ["<11", 0, "<11", 50, 60]
+
+    df = pd.DataFrame({"clinic": ["A", "B", "C"], "n": [3, 0, 50]})
+    result = suppress_table(df, ["n"], total_row=True)
+    # B = 0 cannot protect A, so the next non-zero unit (C) goes.
+    assert result.display["n"].tolist() == ["<11", 0, "<11", 53]
+    assert result.display["clinic"].iloc[-1] == "Total"
+
+
+def test_total_row_in_the_index_when_there_are_no_group_columns() -> None:
+    df = pd.DataFrame({"n": [5, 30, 20, 55]}, index=["A", "B", "C", "All"])
+    result = suppress_table(df, ["n"], total_row="All")
+    assert result.display["n"].to_dict() == {"A": "<11", "B": 30, "C": "<11", "All": 55}
+
+
+def test_cross_tab_with_margins_complementary_suppression() -> None:
+    # Without complementary suppression, A/improved = 37 - 12 - 20 = 5.
+    df = pd.DataFrame(
+        {
+            "clinic": ["A", "B", "C"],
+            "recovered": [12, 15, 30],
+            "improved": [5, 14, 25],
+            "unchanged": [20, 18, 22],
+        }
+    )
+    parts = ["recovered", "improved", "unchanged"]
+    naive = suppress_table(df, parts, margins=True, complementary=False)
+    assert subtraction_attack(naive, parts) == {(0, "improved"): 5}
+
+    result = suppress_table(df, parts, margins=True)
+    d = result.display
+    assert d.columns.tolist() == ["clinic", *parts, "Total"]
+    assert d["clinic"].tolist() == ["A", "B", "C", "Total"]
+    # Row A: 5 and the next smallest (12); column improved: 5 and 14; row B: 14 and 15.
+    assert d["recovered"].tolist() == ["<11", "<11", 30, 57]
+    assert d["improved"].tolist() == ["<11", "<11", 25, 44]
+    assert d["unchanged"].tolist() == [20, 18, 22, 60]
+    assert d["Total"].tolist() == [37, 47, 77, 161]
+    assert result.reasons.loc[0, "improved"] == REASON_SMALL_COUNT
+    assert result.reasons.loc[0, "recovered"] == REASON_COMPLEMENTARY
+    assert_no_single_hidden(result, parts)
+    assert subtraction_attack(result, parts) == {}
+    assert linear_attack(result, parts) == set()
+
+
+def test_existing_total_column_and_row() -> None:
+    df = pd.DataFrame(
+        {
+            "clinic": ["A", "B", "All"],
+            "phq": [3, 20, 23],
+            "gad": [30, 25, 55],
+            "total": [33, 45, 78],
+        }
+    )
+    result = suppress_table(df, ["phq", "gad"], total_row="All", total_column="total")
+    assert result.total_column == "total"
+    assert "total" in result.count_columns
+    assert_no_single_hidden(result, ["phq", "gad"])
+    assert linear_attack(result, ["phq", "gad"]) == set()
+    assert result.display.loc[0, "phq"] == "<11"
+
+
+def test_linked_suppressed_groups_are_caught_by_the_audit() -> None:
+    # Two blocks of small cells joined by one small cell (row 0, c2). Every row and column
+    # already has >= 2 suppressed cells, yet rows 0-1 minus columns 0-1 give (0, c2) = 1.
+    df = pd.DataFrame(
+        {
+            "c0": [2, 4, 80, 55],
+            "c1": [3, 5, 90, 65],
+            "c2": [1, 60, 6, 8],
+            "c3": [50, 70, 7, 9],
+        },
+        index=["r0", "r1", "r2", "r3"],
+    )
+    parts = ["c0", "c1", "c2", "c3"]
+    naive = suppress_table(df, parts, margins=True, complementary=False)
+    assert_no_single_hidden(naive, parts)  # the row/column rule alone is satisfied...
+    assert linear_attack(naive, parts) == {(0, "c2")}  # ...but the link cell is exposed
+
+    result = suppress_table(df, parts, margins=True)
+    assert linear_attack(result, parts) == set()
+    assert_no_single_hidden(result, parts)
+    assert result.reasons["c2"].iloc[0] == REASON_SMALL_COUNT
+    # One extra cell closes the gap: the smallest cell linking the two blocks.
+    assert (result.reasons == REASON_COMPLEMENTARY).to_numpy().sum() == 1
+    assert result.reasons.loc["r0", "c3"] == REASON_COMPLEMENTARY  # 50, the smallest link
+
+
+def test_rates_with_small_or_suppressed_denominators() -> None:
+    df = pd.DataFrame(
+        {
+            "clinic": ["A", "B", "C", "D", "E"],
+            "finished": [8, 40, 40, 50, 0],
+            "recovered": [4, 3, 37, 25, 0],
+            "recovery_rate": [0.5, 0.075, 0.925, 0.5, math.nan],
+        }
+    )
+    result = suppress_table(
+        df, ["finished", "recovered"], rate_columns={"recovery_rate": ("recovered", "finished")}
+    )
+    assert result.display["recovery_rate"].tolist() == ["<11", "<11", "<11", 0.5, None]
+    assert result.reasons["recovery_rate"].tolist() == [
+        REASON_SMALL_DENOMINATOR,  # 8 finished
+        REASON_NUMERATOR_DERIVABLE,  # 7.5% of 40 = 3 recovered
+        REASON_NUMERATOR_DERIVABLE,  # 92.5% of 40: 3 did not recover
+        "",
+        "",  # missing stays missing
+    ]
+    assert result.numeric["recovery_rate"].dtype == "Float64"
+
+    # Denominator only: the small-denominator rule still applies, and the denominator
+    # column is suppressed even though it was not listed as a count column.
+    only_den = suppress_table(df, [], rate_columns={"recovery_rate": "finished"})
+    assert only_den.display["finished"].tolist() == ["<11", 40, 40, 50, 0]
+    assert only_den.display["recovery_rate"].tolist() == ["<11", 0.075, 0.925, 0.5, None]
+
+
+def test_rate_hidden_when_its_denominator_is_complementary_suppressed() -> None:
+    df = pd.DataFrame(
+        {
+            "clinic": ["A", "B", "C", "All"],
+            "finished": [6, 30, 45, 81],
+            "recovered": [0, 15, 20, 35],
+            "rate": [0.0, 0.5, 0.444, 35 / 81],
+        }
+    )
+    result = suppress_table(
+        df, ["finished", "recovered"], rate_columns={"rate": "finished"}, total_row="All"
+    )
+    assert result.display["finished"].tolist() == ["<11", "<11", 45, 81]
+    assert result.reasons["rate"].tolist() == [
+        REASON_SMALL_DENOMINATOR,
+        REASON_DENOMINATOR_SUPPRESSED,  # 15 / 0.5 would give back finished = 30
+        "",
+        "",
+    ]
+
+
+def test_nhs_rounding_in_tables_totals_from_unrounded_data() -> None:
+    df = pd.DataFrame({"clinic": ["A", "B", "C", "D"], "n": [8, 8, 8, 3]})
+    result = suppress_table(df, ["n"], NHS, total_row="All")
+    # D = 3 is suppressed, so one 8 goes too (ties: first row). Total 27 -> 25, not the
+    # 30 that the rounded cells would add up to.
+    assert result.display["n"].tolist() == ["<8", 10, 10, "<8", 25]  # tie: first unit
+    assert result.numeric["n"].tolist()[1:3] == [10, 10]
+    assert result.numeric["n"].isna().tolist() == [True, False, False, True, False]
+
+
+def test_as_text_is_all_strings() -> None:
+    df = pd.DataFrame({"clinic": ["A", "B"], "n": [5, 1200], "d": [5, 1200], "r": [0.2, 0.25]})
+    text = suppress_table(df, ["n"], rate_columns={"r": "d"}).as_text()
+    assert text["n"].tolist() == ["<11", "1,200"]
+    assert text["r"].tolist() == ["<11", "25.0%"]
+    assert all(isinstance(v, str) for v in text["n"])
+
+
+def test_table_input_validation() -> None:
+    df = pd.DataFrame({"clinic": ["A", "All", "All"], "n": [1, 2, 3], "x": [0.5, 1.5, 2.5]})
+    with pytest.raises(KeyError):
+        suppress_table(df, ["missing"])
+    with pytest.raises(ValueError, match="whole number"):
+        suppress_table(df, ["x"])
+    with pytest.raises(ValueError, match="more than one total row"):
+        suppress_table(df, ["n"], total_row="All")
+    with pytest.raises(ValueError, match="negative"):
+        suppress_table(pd.DataFrame({"n": [-1]}), ["n"])
+
+
+# --------------------------------------------------------------------------------------
+# Property tests
+# --------------------------------------------------------------------------------------
+
+_count = st.one_of(st.just(0), st.integers(1, 15), st.integers(16, 90))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    grid=st.integers(1, 5).flatmap(
+        lambda cols: st.lists(
+            st.lists(_count, min_size=cols, max_size=cols), min_size=1, max_size=5
+        )
+    ),
+    threshold=st.integers(2, 11),
+    layout=st.sampled_from(["margins", "row", "column"]),
+)
+def test_property_no_small_count_shown_and_nothing_derivable(
+    grid: list[list[int]], threshold: int, layout: str
+) -> None:
+    parts = [f"c{j}" for j in range(len(grid[0]))]
+    df = pd.DataFrame(grid, columns=parts)
+    df.insert(0, "unit", [f"u{i}" for i in range(len(grid))])
+    policy = SuppressionPolicy(threshold=threshold)
+    if layout == "margins":
+        result = suppress_table(df, parts, policy, margins=True)
+    elif layout == "row":
+        result = suppress_table(df, parts, policy, total_row="All")
+    else:
+        if len(parts) < 2:
+            return
+        result = suppress_table(df, parts, policy, total_column="Total")
+
+    for col in result.count_columns:
+        for value in result.display[col]:
+            if value != policy.marker_text:
+                assert not 1 <= value < threshold
+    # Zeros are never hidden.
+    for col in parts:
+        for i, raw in enumerate(df[col]):
+            if raw == 0:
+                assert result.display[col].iloc[i] == 0
+    # Derivation attacks recover nothing.
+    line_parts = parts if result.total_column is not None else []
+    assert subtraction_attack(result, line_parts) == {}
+    assert_no_single_hidden(result, line_parts)
+    assert linear_attack(result, line_parts) == set()
+
+
+@settings(max_examples=150, deadline=None)
+@given(units=st.lists(_count, min_size=1, max_size=12), threshold=st.integers(2, 11))
+def test_property_unit_list_with_overall_row(units: list[int], threshold: int) -> None:
+    df = pd.DataFrame({"clinic": [f"c{i}" for i in range(len(units))] + ["All"]})
+    df["n"] = [*units, sum(units)]
+    result = suppress_table(df, ["n"], SuppressionPolicy(threshold=threshold), total_row="All")
+    shown = [v for v in result.display["n"] if v != result.policy.marker_text]
+    assert all(not 1 <= v < threshold for v in shown)
+    hidden_units = sum(result.mask["n"].iloc[:-1])
+    assert hidden_units != 1 or result.mask["n"].iloc[-1]
+    assert subtraction_attack(result, []) == {}
+
+
+@settings(max_examples=100, deadline=None)
+@given(units=st.lists(_count, min_size=1, max_size=8))
+def test_property_nhs_shown_counts_are_rounded_and_not_small(units: list[int]) -> None:
+    df = pd.DataFrame({"clinic": [f"c{i}" for i in range(len(units))], "n": units})
+    result = suppress_table(df, ["n"], NHS, total_row=True)
+    for value in result.display["n"]:
+        if value != "<8":
+            assert value % 5 == 0
+            assert value == 0 or value >= 8
+
+
+# --------------------------------------------------------------------------------------
+# Pseudonyms
+# --------------------------------------------------------------------------------------
+
+_CODE = re.compile(r"^T-[0-9A-HJKMNP-TV-Z]{6}$")  # Crockford base32: no I, L, O, U
+
+
+def test_pseudonym_stable_prefixed_and_keyed() -> None:
+    key = b"test-key-0123456789"
+    first = pseudonym("therapist-17", key)
+    assert first == pseudonym("therapist-17", key)
+    assert first == pseudonym("therapist-17", key.decode())  # str keys are UTF-8
+    assert _CODE.match(first), first
+    # A fixed value guards stability across versions (changing it re-labels everyone).
+    assert first == "T-FEY4X4"
+    assert pseudonym("therapist-17", b"another-key-987654") != first
+    assert pseudonym("therapist-18", key) != first
+    assert pseudonym("therapist-17", key, prefix="C").startswith("C-")
+    assert pseudonym("therapist-17", key, prefix="C")[2:] != first[2:]  # domain-separated
+    assert len(pseudonym("x", key, length=10)) == len("T-") + 10
+    assert re.fullmatch(r"[0-9A-Z]{6}", pseudonym("x", key, prefix=""))
+
+
+def test_pseudonym_is_the_documented_hmac() -> None:
+    # HMAC-SHA256(key, prefix + 0x1F + identifier), base32, Crockford alphabet.
+    digest = hmac.new(b"k" * 16, b"T\x1fabc", hashlib.sha256).digest()
+    crockford = str.maketrans(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    )
+    expected = base64.b32encode(digest).decode().translate(crockford)
+    assert pseudonym("abc", b"k" * 16, length=51) == "T-" + expected[:51]
+    assert pseudonym("abc", b"k" * 16) == "T-" + expected[:6]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("x", b""), {}, "empty"),
+        (("x", b"k"), {"length": 3}, "length"),
+        (("x", b"k"), {"length": 52}, "length"),
+    ],
+)
+def test_pseudonym_rejects_bad_arguments(args: tuple, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        pseudonym(*args, **kwargs)
+
+
+def test_pseudonymise_column() -> None:
+    key = b"test-key-0123456789"
+    series = pd.Series([17, 17, 23, None], index=list("abcd"), name="therapist_id", dtype=object)
+    out = pseudonymise_column(series, key, "T")
+    assert out.name == "therapist_id"
+    assert out.index.tolist() == list("abcd")
+    assert out["a"] == out["b"] == pseudonym("17", key)
+    assert out["c"] == pseudonym("23", key)
+    assert pd.isna(out["d"])
+    # Float ids (from a column with NaN) give the same pseudonym as the int.
+    assert pseudonymise_column(pd.Series([17.0, math.nan]), key)[0] == pseudonym("17", key)
+    # 1,000 therapists at the default length: no collisions for this key.
+    many = pseudonymise_column(pd.Series([f"th{i}" for i in range(1000)]), key)
+    assert many.is_unique
+
+
+def test_pseudonymise_column_detects_collisions() -> None:
+    # 5,000 ids in 20 bits (4 characters): a collision is all but certain.
+    with pytest.raises(PseudonymCollisionError):
+        pseudonymise_column(pd.Series([str(i) for i in range(5000)]), b"k" * 16, length=4)
+
+
+def test_load_pseudonym_key_from_env_and_file(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", "  env-secret-0123456789  ")
+    assert load_pseudonym_key() == b"env-secret-0123456789"
+
+    monkeypatch.delenv("BETWEEN_SESSIONS_PSEUDONYM_KEY")
+    key_file = tmp_path / "pseudonym.key"
+    key_file.write_bytes(b"file-secret-0123456789\n")
+    assert load_pseudonym_key(path=key_file) == b"file-secret-0123456789"
+
+    monkeypatch.setenv("MY_KEY", "short")
+    with pytest.raises(ValueError, match="at least 16"):
+        load_pseudonym_key("MY_KEY")
+
+
+def test_load_pseudonym_key_missing(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(MissingPseudonymKeyError, match="BETWEEN_SESSIONS_PSEUDONYM_KEY"):
+        load_pseudonym_key()
+    with pytest.raises(MissingPseudonymKeyError, match="not found"):
+        load_pseudonym_key(path=tmp_path / "absent.key")
+    with pytest.warns(RuntimeWarning, match="development"):
+        assert load_pseudonym_key(allow_dev_key=True) == DEV_PSEUDONYM_KEY
+    # A configured key wins over the development key, without a warning.
+    monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", "real-secret-0123456789")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_pseudonym_key(allow_dev_key=True) == b"real-secret-0123456789"
+
+
+# --------------------------------------------------------------------------------------
+# Formula injection, column removal
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")', "-5", "\uff1d1"],
+)
+def test_formula_triggers_get_a_leading_quote(text: str) -> None:
+    assert neutralise_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["plain text", "a=b", "1+1", "", "'=already", " =x"])
+def test_safe_strings_unchanged(value: str) -> None:
+    assert neutralise_cell(value) == value
+
+
+@pytest.mark.parametrize("value", [3, -3, -2.5, 0, None, True, np.int64(-7)])
+def test_non_strings_unchanged(value: object) -> None:
+    out = neutralise_cell(value)
+    assert out is value or out == value
+    assert type(out) is type(value)
+
+
+def test_nan_unchanged() -> None:
+    assert math.isnan(neutralise_cell(math.nan))
+
+
+def test_neutralise_frame_handles_str_object_and_categorical() -> None:
+    df = pd.DataFrame(
+        {
+            "name": pd.Series(["=cmd", "ok", None], dtype="str"),
+            "mixed": pd.Series(["-1+2", -4, None], dtype=object),
+            "cat": pd.Categorical(["@x", "y", "@x"]),
+            "score": [-1, 2, 3],
+            "=evil": [1.5, -2.0, 0.0],
+        }
+    )
+    out = neutralise_frame(df)
+    assert out["name"].dtype == df["name"].dtype
+    assert out["name"].iloc[:2].tolist() == ["'=cmd", "ok"]
+    assert pd.isna(out["name"].iloc[2])
+    assert out["mixed"].iloc[0] == "'-1+2"
+    assert out["mixed"].iloc[1] == -4
+    assert out["cat"].tolist() == ["'@x", "y", "'@x"]
+    assert out["score"].tolist() == [-1, 2, 3]
+    assert out["score"].dtype == df["score"].dtype
+    assert "'=evil" in out.columns
+    assert df["name"].iloc[0] == "=cmd"  # input untouched
+
+
+def test_to_safe_csv() -> None:
+    df = pd.DataFrame({"who": ["=1+1", "Zoë"], "change": [-5, 3]}, index=[10, 11])
+    data = to_safe_csv(df)
+    assert data.startswith(b"\xef\xbb\xbf")
+    text = data.decode("utf-8-sig")
+    assert text.splitlines() == ["who,change", "'=1+1,-5", "Zoë,3"]
+    assert "\r\n" in text
+    assert "10" not in text  # no index
+
+
+def test_drop_free_text_and_identifiers() -> None:
+    df = pd.DataFrame(
+        {"client_id": [1], "Description": ["x"], "notes": ["y"], "score": [3], "week": [1]}
+    )
+    assert drop_free_text(df).columns.tolist() == ["client_id", "score", "week"]
+    assert drop_identifiers(df).columns.tolist() == ["Description", "notes", "score", "week"]
+    assert drop_free_text(df, ["week"]).columns.tolist() == [
+        "client_id",
+        "Description",
+        "notes",
+        "score",
+    ]
+    assert drop_identifiers(drop_free_text(df)).columns.tolist() == ["score", "week"]

@@ -1,0 +1,74 @@
+"""Database connection, cached analytics calls and the current viewer."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import streamlit as st
+
+from analytics import ClinicDatabase, DatabaseMissing, Viewer, data_version
+from analytics.sample import DEFAULT_SAMPLE_DB, ensure_sample_database
+
+DB_ENV = "BETWEEN_SESSIONS_DB"
+CACHE_TTL_S = 15 * 60
+CACHE_MAX_ENTRIES = 256
+
+
+def database_path() -> Path:
+    """The clinic database: $BETWEEN_SESSIONS_DB, else the sample clinic (built on first run)."""
+    configured = os.environ.get(DB_ENV)
+    if configured:
+        return Path(configured)
+    return DEFAULT_SAMPLE_DB
+
+
+# One read-only connection per process and data version. No on_release close: a session
+# still rendering with the previous version keeps its reference; the connection closes
+# when the last reference goes.
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _open(path: str, version: str) -> ClinicDatabase:
+    return ClinicDatabase(path)
+
+
+def database() -> ClinicDatabase:
+    path = database_path()
+    if not path.exists() and DB_ENV not in os.environ:
+        with st.spinner("Building the sample clinic (first run only)..."):
+            ensure_sample_database(path)
+    try:
+        version = data_version(path)
+    except DatabaseMissing:
+        st.error(f"No clinic database at {path}. Import data on the Data page or set {DB_ENV}.")
+        st.stop()
+    return _open(str(path), str(version))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_MAX_ENTRIES, show_spinner=False)
+def _cached_call(path: str, version: str, module: str, name: str, args: tuple, kwargs: tuple) -> Any:
+    if not module.startswith("analytics"):
+        raise ValueError("only analytics functions are cached here")
+    func = getattr(importlib.import_module(module), name)
+    return func(_open(path, version), *args, **dict(kwargs))
+
+
+def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``func(db, *args, **kwargs)`` for an analytics function, cached by data version."""
+    db = database()
+    return _cached_call(str(db.path), str(db.version), func.__module__, func.__name__, args, tuple(sorted(kwargs.items())))
+
+
+def viewer() -> Viewer:
+    """Who is looking. Local single-user mode has full access."""
+    return Viewer.local()
+
+
+def page_header(title: str, caption: str | None = None) -> None:
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    current = viewer()
+    if current.local_mode:
+        st.info("Local single-user mode: this dashboard is only reachable from this computer.", icon=":material/lock:")
