@@ -266,9 +266,7 @@ class SuppressedTable:
         ``"{:.0f}%"`` for rates already expressed in percent.
         """
         out = self.display.copy()
-        for col, fmt in [(c, count_format) for c in self.count_columns] + [
-            (c, rate_format) for c in self.rate_columns
-        ]:
+        for col, fmt in [(c, count_format) for c in self.count_columns] + [(c, rate_format) for c in self.rate_columns]:
             out[col] = pd.Series(
                 [_format_cell(v, fmt) for v in self.display[col]],
                 index=out.index,
@@ -581,8 +579,7 @@ def _complementary_suppression(
         crossing = [
             c
             for c in pool
-            if (nodes(c)[0] in side_a and nodes(c)[1] in side_b)
-            or (nodes(c)[0] in side_b and nodes(c)[1] in side_a)
+            if (nodes(c)[0] in side_a and nodes(c)[1] in side_b) or (nodes(c)[0] in side_b and nodes(c)[1] in side_a)
         ]
         both_sides = side_a | side_b
         near = [c for c in pool if nodes(c)[0] in both_sides or nodes(c)[1] in both_sides]
@@ -669,15 +666,11 @@ def _build_result(
 ) -> SuppressedTable:
     n_rows = len(work)
     marker = policy.marker_text
-    reasons: dict[Hashable, list[str]] = {
-        col: [hidden.get((i, col), "") for i in range(n_rows)] for col in counts_all
-    }
+    reasons: dict[Hashable, list[str]] = {col: [hidden.get((i, col), "") for i in range(n_rows)] for col in counts_all}
     for rate, (num, den) in rates.items():
         column_reasons = []
         for i, raw in enumerate(work[rate]):
-            column_reasons.append(
-                "" if _is_missing(raw) else _rate_reason(i, num, den, values, hidden, policy)
-            )
+            column_reasons.append("" if _is_missing(raw) else _rate_reason(i, num, den, values, hidden, policy))
         reasons[rate] = column_reasons
 
     display = work.copy()
@@ -687,8 +680,7 @@ def _build_result(
 
     for col in counts_all:
         shown = [
-            None if v is None or r else policy.round_count(v)
-            for v, r in zip(values[col], reasons[col], strict=True)
+            None if v is None or r else policy.round_count(v) for v, r in zip(values[col], reasons[col], strict=True)
         ]
         display[col] = pd.Series(
             [marker if r else v for v, r in zip(shown, reasons[col], strict=True)],
@@ -814,9 +806,7 @@ def _identifier_text(value: Any) -> str:
     return str(value)
 
 
-def pseudonymise_column(
-    series: pd.Series, key: bytes | str, prefix: str = "T", *, length: int = 6
-) -> pd.Series:
+def pseudonymise_column(series: pd.Series, key: bytes | str, prefix: str = "T", *, length: int = 6) -> pd.Series:
     """Replace each identifier in ``series`` by :func:`pseudonym`; missing values stay missing.
 
     Values are converted with ``str()`` (whole-number floats such as ``17.0`` become
@@ -838,8 +828,7 @@ def pseudonymise_column(
         other = seen.setdefault(code, ident)
         if other != ident:
             raise PseudonymCollisionError(
-                f"two identifiers share the pseudonym {code!r}; use a longer pseudonym "
-                f"(length={length} now)"
+                f"two identifiers share the pseudonym {code!r}; use a longer pseudonym (length={length} now)"
             )
         out.append(code)
     return pd.Series(out, index=series.index, name=series.name, dtype="str")
@@ -891,9 +880,7 @@ def load_pseudonym_key(
 
 def _checked_key(key: bytes, source: str) -> bytes:
     if len(key) < _MIN_KEY_BYTES:
-        raise ValueError(
-            f"the pseudonym key from {source} is {len(key)} bytes; use at least {_MIN_KEY_BYTES}"
-        )
+        raise ValueError(f"the pseudonym key from {source} is {len(key)} bytes; use at least {_MIN_KEY_BYTES}")
     return key
 
 
@@ -955,9 +942,7 @@ def neutralise_frame(df: pd.DataFrame, *, include_header: bool = True) -> pd.Dat
             if len(set(new_categories)) == len(new_categories):
                 out.isetitem(position, column.cat.rename_categories(new_categories))
             else:
-                out.isetitem(
-                    position, column.astype(object).map(neutralise_cell, na_action="ignore")
-                )
+                out.isetitem(position, column.astype(object).map(neutralise_cell, na_action="ignore"))
     if include_header:
         out.columns = [neutralise_cell(c) for c in out.columns]
     return out
@@ -985,18 +970,14 @@ def _drop_named(df: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
     return df.drop(columns=drop)
 
 
-def drop_free_text(
-    df: pd.DataFrame, free_text_columns: Iterable[str] = ("description", "notes")
-) -> pd.DataFrame:
+def drop_free_text(df: pd.DataFrame, free_text_columns: Iterable[str] = ("description", "notes")) -> pd.DataFrame:
     """A copy without free-text columns (matched by name, case-insensitively; absent ones
     are ignored). Free text is never shown in aggregate views or de-identified exports
     (clinical-reference.md, "Privacy norms for aggregate reporting")."""
     return _drop_named(df, free_text_columns)
 
 
-def drop_identifiers(
-    df: pd.DataFrame, identifier_columns: Iterable[str] = ("client_id",)
-) -> pd.DataFrame:
+def drop_identifiers(df: pd.DataFrame, identifier_columns: Iterable[str] = ("client_id",)) -> pd.DataFrame:
     """A copy without direct identifier columns (matched by name, case-insensitively;
     absent ones are ignored). For a HIPAA Safe Harbor export, list every column holding
     one of its 18 identifiers (names, dates other than year, contact details, ...), not

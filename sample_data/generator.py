@@ -557,8 +557,8 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
     qual_client = np.where(
         n_hw_client > 0, np.bincount(h_client, qual_latent, n) / np.maximum(n_hw_client, 1), 0.1 + 0.6 * skill
     )
-    zq = (q_client - q_client.mean()) / q_client.std()
-    zs = (qual_client - qual_client.mean()) / qual_client.std()
+    zq = (q_client - q_client.mean()) / (q_client.std() or 1.0)
+    zs = (qual_client - qual_client.mean()) / (qual_client.std() or 1.0)
     progress = (
         PROGRESS_MEAN
         + PROGRESS_QUANTITY * zq

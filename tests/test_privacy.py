@@ -96,9 +96,7 @@ def subtraction_attack(result: SuppressedTable, parts: list[str]) -> dict[Cell, 
 def linear_attack(result: SuppressedTable, parts: list[str]) -> set[Cell]:
     """Hidden cells whose value is fixed by the table's equations (rank test)."""
     lines = _lines(result, parts)
-    unknowns = sorted(
-        {c for members, total in lines for c in [*members, total] if _shown(result, c) is None}
-    )
+    unknowns = sorted({c for members, total in lines for c in [*members, total] if _shown(result, c) is None})
     if not unknowns:
         return set()
     index = {c: k for k, c in enumerate(unknowns)}
@@ -329,9 +327,7 @@ def test_rates_with_small_or_suppressed_denominators() -> None:
             "recovery_rate": [0.5, 0.075, 0.925, 0.5, math.nan],
         }
     )
-    result = suppress_table(
-        df, ["finished", "recovered"], rate_columns={"recovery_rate": ("recovered", "finished")}
-    )
+    result = suppress_table(df, ["finished", "recovered"], rate_columns={"recovery_rate": ("recovered", "finished")})
     assert result.display["recovery_rate"].tolist() == ["<11", "<11", "<11", 0.5, None]
     assert result.reasons["recovery_rate"].tolist() == [
         REASON_SMALL_DENOMINATOR,  # 8 finished
@@ -358,9 +354,7 @@ def test_rate_hidden_when_its_denominator_is_complementary_suppressed() -> None:
             "rate": [0.0, 0.5, 0.444, 35 / 81],
         }
     )
-    result = suppress_table(
-        df, ["finished", "recovered"], rate_columns={"rate": "finished"}, total_row="All"
-    )
+    result = suppress_table(df, ["finished", "recovered"], rate_columns={"rate": "finished"}, total_row="All")
     assert result.display["finished"].tolist() == ["<11", "<11", 45, 81]
     assert result.reasons["rate"].tolist() == [
         REASON_SMALL_DENOMINATOR,
@@ -410,9 +404,7 @@ _count = st.one_of(st.just(0), st.integers(1, 15), st.integers(16, 90))
 @settings(max_examples=150, deadline=None)
 @given(
     grid=st.integers(1, 5).flatmap(
-        lambda cols: st.lists(
-            st.lists(_count, min_size=cols, max_size=cols), min_size=1, max_size=5
-        )
+        lambda cols: st.lists(st.lists(_count, min_size=cols, max_size=cols), min_size=1, max_size=5)
     ),
     threshold=st.integers(2, 11),
     layout=st.sampled_from(["margins", "row", "column"]),
@@ -499,9 +491,7 @@ def test_pseudonym_stable_prefixed_and_keyed() -> None:
 def test_pseudonym_is_the_documented_hmac() -> None:
     # HMAC-SHA256(key, prefix + 0x1F + identifier), base32, Crockford alphabet.
     digest = hmac.new(b"k" * 16, b"T\x1fabc", hashlib.sha256).digest()
-    crockford = str.maketrans(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    )
+    crockford = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
     expected = base64.b32encode(digest).decode().translate(crockford)
     assert pseudonym("abc", b"k" * 16, length=51) == "T-" + expected[:51]
     assert pseudonym("abc", b"k" * 16) == "T-" + expected[:6]
@@ -634,9 +624,7 @@ def test_to_safe_csv() -> None:
 
 
 def test_drop_free_text_and_identifiers() -> None:
-    df = pd.DataFrame(
-        {"client_id": [1], "Description": ["x"], "notes": ["y"], "score": [3], "week": [1]}
-    )
+    df = pd.DataFrame({"client_id": [1], "Description": ["x"], "notes": ["y"], "score": [3], "week": [1]})
     assert drop_free_text(df).columns.tolist() == ["client_id", "score", "week"]
     assert drop_identifiers(df).columns.tolist() == ["Description", "notes", "score", "week"]
     assert drop_free_text(df, ["week"]).columns.tolist() == [

@@ -1,0 +1,120 @@
+"""Data: import export files, see the validation report, download rejects, browse history."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+import ui
+from analytics import import_files, import_history, import_rejects, load_profile
+from analytics.privacy import to_safe_csv
+from analytics.profiles import ProfileError
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "profiles"
+NO_PROFILE = "None: files are in the import format"
+
+ui.page_header("Data", "Import clinic exports, check what was rejected and why, and see every import run.")
+viewer = ui.viewer()
+
+if not viewer.can_import:
+    st.info("Importing data is for administrators. Ask an administrator to load new exports.")
+else:
+    st.subheader("Import export files")
+    st.markdown(
+        "CSV (UTF-8), Excel workbooks (.xlsx, one sheet per table) or Parquet files named after their table: "
+        "`clients`, `sessions`, `assignments`, `scores` (a suffix such as `_2026-11` is fine). "
+        "Rows that break a rule are kept aside with the reason; valid rows are imported. "
+        "Re-importing the same export changes nothing. See [the import format](/glossary) in docs/import-format.md."
+    )
+    uploads = st.file_uploader(
+        "Export files", type=["csv", "xlsx", "parquet"], accept_multiple_files=True, key="import_files"
+    )
+    builtin = sorted(p.name for p in PROFILES_DIR.glob("*.toml"))
+    profile_choice = st.selectbox("Mapping profile of the record system", [NO_PROFILE, *builtin], key="profile_choice")
+    profile_upload = st.file_uploader("...or upload a mapping profile (TOML)", type=["toml"], key="profile_file")
+
+    if st.button("Validate and import", type="primary", disabled=not uploads, key="run_import"):
+        with tempfile.TemporaryDirectory(prefix="upload-") as scratch:
+            scratch_dir = Path(scratch)
+            profile = None
+            try:
+                if profile_upload is not None:
+                    profile_path = scratch_dir / "profile.toml"
+                    profile_path.write_bytes(profile_upload.getvalue())
+                    profile = load_profile(profile_path)
+                elif profile_choice != NO_PROFILE:
+                    profile = load_profile(PROFILES_DIR / profile_choice)
+            except ProfileError as exc:
+                st.error(f"The mapping profile cannot be used: {exc}")
+                st.stop()
+            paths, names = [], []
+            for i, upload in enumerate(uploads):
+                name = Path(upload.name).name
+                path = scratch_dir / f"{i:03d}-{name}"
+                path.write_bytes(upload.getvalue())
+                paths.append(path)
+                names.append(name)
+            with st.spinner("Validating and importing..."):
+                result = import_files(
+                    ui.database_path(), paths, profile=profile, source="dashboard", display_names=names
+                )
+        st.session_state["last_import"] = result
+
+    result = st.session_state.get("last_import")
+    if result is not None:
+        if result.exit_code == 0:
+            st.success(f"Batch {result.batch_id}: every row imported.")
+        else:
+            st.warning(
+                f"Batch {result.batch_id}: {result.rejected:,} rows rejected and {result.files_refused} files refused; "
+                "the valid rows were imported."
+            )
+        cols = st.columns(4)
+        cols[0].metric("Inserted", f"{result.inserted:,}")
+        cols[1].metric("Updated", f"{result.updated:,}")
+        cols[2].metric("Unchanged", f"{result.unchanged:,}")
+        cols[3].metric("Rejected rows", f"{result.rejected:,}")
+        st.dataframe(
+            [
+                {"file": f.file_name, "table": f.table, "status": f.status, "rows read": f.rows_read,
+                 "rows rejected": f.rows_rejected, "note": f.message or ", ".join(f.ignored_columns)}
+                for f in result.files
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        rejects = ui.run(import_rejects, int(result.batch_id))
+        if len(rejects):
+            st.markdown(f"**Rejected rows** ({len(rejects):,} rule violations): fix them in the record system and export again.")
+            st.dataframe(rejects.drop(columns=["batch_id"]), hide_index=True, width="stretch")
+            st.download_button(
+                "Download rejected rows (CSV)",
+                to_safe_csv(rejects),
+                file_name=f"import-{result.batch_id}-rejects.csv",
+                mime="text/csv",
+                on_click="ignore",
+                key="download_rejects",
+            )
+
+st.subheader("Import history")
+history = ui.run(import_history, 100)
+if history.empty:
+    st.info("No import has run yet.")
+else:
+    st.dataframe(history.drop(columns=["files"]), hide_index=True, width="stretch")
+    batch = st.selectbox("Show the rejected rows of batch", history["batch_id"].tolist(), key="history_batch")
+    past = ui.run(import_rejects, int(batch))
+    if past.empty:
+        st.caption(f"Batch {batch} rejected nothing.")
+    else:
+        st.dataframe(past.drop(columns=["batch_id"]), hide_index=True, width="stretch")
+        st.download_button(
+            f"Download batch {batch} rejects (CSV)",
+            to_safe_csv(past),
+            file_name=f"import-{batch}-rejects.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="download_history_rejects",
+        )
