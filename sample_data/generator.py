@@ -85,6 +85,9 @@ CHECKLIST = ("goal_linked", "rationale_given", "rehearsed_in_session", "practice
 CLINICS = ("Northside", "Riverside", "Harbour", "Eastgate", "Westfield")
 CLINIC_WEIGHTS = np.array([0.29, 0.24, 0.20, 0.16, 0.11])
 CLIENTS_PER_THERAPIST = 30  # mean caseload; individual caseloads vary ~12-55
+INTAKE_SPAN_DAYS = 1000  # intakes fall in the ~2.7 years before as_of
+GROUP_THERAPIST_SHARE = 0.15
+GROUP_SIZE = 8
 
 PROGRAMS = ("Depression CBT", "Anxiety CBT", "Group CBT")
 CONCERNS = (
@@ -404,8 +407,12 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
         per_clinic[np.argmax(per_clinic)] -= 1
     ther_clinic = np.repeat(np.arange(len(CLINICS)), per_clinic)
     caseload = rng.gamma(10.0, 1.0, n_ther)
-    runs_groups = rng.random(n_ther) < 0.4
-    group_anchor = rng.integers(0, 4, n_ther) * 7  # cohort starts every 4 weeks, on Mondays
+    # A few therapists facilitate Group CBT: most of their caseload joins a cohort that
+    # starts together on a Monday and meets weekly; cohorts of ~8 given their caseload.
+    runs_groups = np.zeros(n_ther, dtype=bool)
+    runs_groups[rng.permutation(n_ther)[: max(1, round(GROUP_THERAPIST_SHARE * n_ther))]] = True
+    group_weeks = int(np.clip(round(GROUP_SIZE * INTAKE_SPAN_DAYS / 7 / (0.8 * CLIENTS_PER_THERAPIST)), 4, 52))
+    group_anchor = 4 + rng.integers(0, group_weeks, n_ther) * 7  # 1970-01-05 was a Monday
     hw_per_session = np.clip(rng.normal(2.45, 0.3, n_ther), 1.0, 2.95)
     thoroughness = rng.beta(2.2, 1.8, n_ther)
     ther_quantity = rng.normal(0.0, 0.25, n_ther)
@@ -424,7 +431,7 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
     # ------------------------------------------------------------------- clients
     ther = rng.choice(n_ther, n, p=caseload / caseload.sum())
     u = rng.random(n)
-    program = np.where(runs_groups[ther] & (u < 0.3), 2, np.where(rng.random(n) < 0.52, 0, 1))
+    program = np.where(runs_groups[ther] & (u < 0.8), 2, np.where(rng.random(n) < 0.52, 0, 1))
     concern = _choice_rows(rng, CONCERN_GIVEN_PROGRAM[program])
     depressive = DEPRESSIVE[concern]
     mixed = concern == 1
@@ -434,11 +441,13 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
     engagement = rng.standard_normal(n)
     skill = 0.5 * engagement + np.sqrt(0.75) * rng.standard_normal(n)
 
-    intake = as_of_day - rng.integers(7, 1000, n)
+    intake = as_of_day - rng.integers(7, INTAKE_SPAN_DAYS, n)
     intake = intake - _weekday(intake) + rng.integers(0, 5, n)  # a weekday of that week
     group = program == 2
-    anchor = 4 + group_anchor[ther]  # 1970-01-05 was a Monday
-    cohort = anchor + ((intake - anchor) // 28) * 28
+    period = 7 * group_weeks
+    anchor = group_anchor[ther]
+    cohort = anchor - ((anchor - intake) // period) * period  # the next cohort start
+    cohort = np.where(cohort > as_of_day - 7, cohort - period, cohort)
     intake = np.where(group, cohort, intake)
 
     planned = np.where(group, 10, 8 + rng.binomial(12, 0.6, n))
@@ -551,9 +560,7 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
     # ------------------------------------------------------------------ outcomes
     n_hw_client = np.bincount(h_client, minlength=n)
     expected_q = Q_MEAN + Q_CLIENT * engagement + ther_quantity[ther]
-    q_client = np.where(
-        n_hw_client > 0, np.bincount(h_client, q_latent, n) / np.maximum(n_hw_client, 1), expected_q
-    )
+    q_client = np.where(n_hw_client > 0, np.bincount(h_client, q_latent, n) / np.maximum(n_hw_client, 1), expected_q)
     qual_client = np.where(
         n_hw_client > 0, np.bincount(h_client, qual_latent, n) / np.maximum(n_hw_client, 1), 0.1 + 0.6 * skill
     )
@@ -754,7 +761,12 @@ def write_export(out_dir: Path, n_clients: int = 600, seed: int = 7, as_of: date
 
 # The worked mapping-profile example (sample_data/profiles/carepath.toml): a fictional
 # record system, "CarePath EHR", that names tables, columns and values its own way.
-CAREPATH_FILES = {"clients": "Patients", "sessions": "Appointments", "assignments": "HomeworkTasks", "scores": "Questionnaires"}
+CAREPATH_FILES = {
+    "clients": "Patients",
+    "sessions": "Appointments",
+    "assignments": "HomeworkTasks",
+    "scores": "Questionnaires",
+}
 CAREPATH_COLUMNS: dict[str, dict[str, str]] = {  # ours -> theirs
     "clients": {
         "client_id": "Patient Ref",

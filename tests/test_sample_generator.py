@@ -133,9 +133,9 @@ def test_csv_text_format(small, tmp_path):
             assert back[col].tolist() == expected.tolist(), col
     # Descriptions exercise RFC 4180 quoting: commas, doubled quotes and line breaks.
     text = paths["assignments"].read_text(encoding="utf-8")
-    assert re.search(r',"[^"\n]*,[^"\n]*",', text)
+    assert re.search(r',"[^"\n]*,[^"\n]*"\n', text)
     assert '""' in text
-    assert re.search(r',"[^"]*\n[^"]*",', text)
+    assert re.search(r',"[^"]*\n[^"]*"\n', text)
 
 
 def test_csv_readable_by_duckdb(tmp_path):
@@ -147,7 +147,9 @@ def test_csv_readable_by_duckdb(tmp_path):
         n = con.execute("SELECT count(*) FROM read_csv(?, header = true)", [str(path)]).fetchone()[0]
         assert n == len(frames[path.stem])
     kinds = dict(
-        con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?))", [str(paths[2])]).fetchall()
+        con.execute(
+            "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?))", [str(paths[2])]
+        ).fetchall()
     )
     assert kinds["assigned_date"] == "DATE" and kinds["goal_linked"] == "BOOLEAN"
 
@@ -160,9 +162,7 @@ def test_write_csv_quoting(tmp_path):
         }
     )
     path = write_csv(frame, tmp_path / "x.csv")
-    assert path.read_bytes() == (
-        b'text,n\nplain,1\n"a, b",\n"say ""hi""",3\n"two\nlines",4\n"cr\rhere",5\n,6\n'
-    )
+    assert path.read_bytes() == (b'text,n\nplain,1\n"a, b",\n"say ""hi""",3\n"two\nlines",4\n"cr\rhere",5\n,6\n')
 
 
 def test_keys_and_references(small):
@@ -220,9 +220,7 @@ def test_dates_and_ordering(small):
 
     # Scores: intake, attended sessions, or follow-ups 30-365 days after discharge.
     x = sc.merge(c[["client_id", "intake_date", "discharge_date"]], on="client_id")
-    at_session = pd.Series(
-        [k in keys for k in zip(x.client_id, x.administered_date, strict=True)], index=x.index
-    )
+    at_session = pd.Series([k in keys for k in zip(x.client_id, x.administered_date, strict=True)], index=x.index)
     follow = ~at_session
     assert (x.loc[follow, "administered_date"] > x.loc[follow, "discharge_date"]).all()
     gap = (x.loc[follow, "administered_date"] - x.loc[follow, "discharge_date"]).dt.days
@@ -273,7 +271,9 @@ def test_organisation(large):
     assert 20 <= caseload.median() <= 40
     assert set(c.program) == {"Depression CBT", "Anxiety CBT", "Group CBT"}
     assert c.primary_concern.nunique() >= 5
-    assert (c.loc[c.program == "Depression CBT", "primary_concern"].isin(["depression", "mixed anxiety-depression"])).all()
+    assert (
+        c.loc[c.program == "Depression CBT", "primary_concern"].isin(["depression", "mixed anxiety-depression"])
+    ).all()
     assert not c.loc[c.program == "Anxiety CBT", "primary_concern"].eq("depression").any()
     small = generate_clinic(600, seed=7)["clients"]
     per_clinic = small.groupby("clinic").therapist_id.nunique()
@@ -285,7 +285,8 @@ def test_group_sessions_shared(large):
     groups = c.loc[c.program == "Group CBT", ["client_id", "therapist_id"]]
     x = s.merge(groups, on="client_id")
     shared = x.groupby(["therapist_id", "session_date"]).client_id.nunique()
-    assert shared.median() >= 2  # group members meet on the same dates
+    assert shared.median() >= 4  # group members meet on the same dates
+    assert 0.08 <= len(groups) / len(c) <= 0.2
 
 
 def test_treatment_course(large):
