@@ -163,4 +163,4 @@ def compliance_band(quantity: pd.Series, settings: Settings | None = None) -> pd
 def compliance_band_labels(settings: Settings | None = None) -> tuple[str, str, str]:
     settings = settings or active_settings()
     low, high = settings.compliance_band_edges
-    return (f"< {low:.0%}", f"{low:.0%}-{high - 0.01:.0%}", f">= {high:.0%}")
+    return (f"< {low:.0%}", f"{low * 100:.0f}-{high * 100 - 1:.0f}%", f">= {high:.0%}")
