@@ -170,6 +170,8 @@ class Settings:
     not_on_track_weeks: int = 6
     # Small-number suppression threshold (CMS: counts 1-10 suppressed).
     suppression_threshold: int = 11
+    # Round every shown count to this multiple (NHS Digital style: threshold 8, round to 5); none by default.
+    suppression_round_to: int | None = None
     # Minimum clients before a statistic is shown instead of "too few clients".
     min_clients_for_statistic: int = 5
     # Upload limit for the Data page, in megabytes.

@@ -889,7 +889,8 @@ def carepath_client_ids(frames: dict[str, pd.DataFrame], n: int = 10) -> list[st
     risk = sc.loc[sc.item_9.fillna(0) > 0, "client_id"]
     counted = a.loc[a.completed_practices.notna(), "client_id"]
     unreviewed = a.loc[a.reviewed_date.isna(), "client_id"]
-    quoted = a.loc[a.description.str.contains('["\n]', regex=True), "client_id"]
+    quoted = a.loc[a.description.str.contains('"', regex=False), "client_id"]
+    multiline = a.loc[a.description.str.contains("\n", regex=False), "client_id"]
     picks: list[str] = []
     groups = [
         in_treatment[in_treatment.map(sess) >= 4],
@@ -901,6 +902,7 @@ def carepath_client_ids(frames: dict[str, pd.DataFrame], n: int = 10) -> list[st
         counted,
         unreviewed,
         quoted,
+        multiline,
     ]
     for group in groups:
         for cid in sorted(set(group) - set(picks)):

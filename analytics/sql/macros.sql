@@ -36,3 +36,10 @@ CREATE OR REPLACE MACRO cohort_clients(scope_clinics, scope_therapist, clinics, 
       AND (concerns IS NULL OR list_contains(concerns, c.primary_concern))
       AND (intake_from IS NULL OR c.intake_date >= intake_from)
       AND (intake_to IS NULL OR c.intake_date <= intake_to);
+
+-- Design-checklist coverage of one assignment, 0-1: the share of the 5 checklist items met
+-- (checklist_items_met / 5; unknown counts as not met). Quality-improvement page; docs/metrics.md.
+CREATE OR REPLACE MACRO checklist_coverage(goal_linked, rationale_given, rehearsed_in_session,
+                                           practice_scheduled, obstacles_planned) AS
+    checklist_items_met(goal_linked, rationale_given, rehearsed_in_session,
+                        practice_scheduled, obstacles_planned) / 5.0;

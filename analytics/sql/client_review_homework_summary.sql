@@ -1,0 +1,107 @@
+-- Homework summary of one client (Client review page), one row per (section, key):
+--   client / all             every assignment of the client
+--   period / last_4_weeks    assignments of the 4 latest weeks since intake, ending with the
+--                            reference week = the week of the client's latest assignment or
+--                            session up to $as_of, whichever is later
+--   period / before          assignments of the weeks before those 4
+--   type / <homework_type>   assignments of each homework type ("completion by type")
+--   checklist / <item>       design-checklist items: missing = assignments where the item is
+--                            not met or not recorded (NULL counts as not met, as in macros.sql)
+-- quantity / quality = mean of the assignment fractions (0-1; NULL when none reviewed / rated).
+-- Weeks are whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
+WITH cohort AS (
+    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                 $intake_from::DATE, $intake_to::DATE)
+),
+client AS (
+    SELECT client_id, intake_date FROM cohort WHERE client_id = $client_id::VARCHAR
+),
+client_assignments AS (
+    SELECT
+        floor(date_diff('day', c.intake_date, a.assigned_date) / 7)::BIGINT AS week,
+        a.homework_type,
+        a.goal_linked, a.rationale_given, a.rehearsed_in_session, a.practice_scheduled, a.obstacles_planned,
+        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
+        quality_fraction(a.quality_rating) AS quality_fraction
+    FROM assignments AS a
+    JOIN client AS c USING (client_id)
+    WHERE a.client_id = $client_id::VARCHAR
+),
+client_session_weeks AS (
+    SELECT floor(date_diff('day', c.intake_date, s.session_date) / 7)::BIGINT AS week
+    FROM sessions AS s
+    JOIN client AS c USING (client_id)
+    WHERE s.client_id = $client_id::VARCHAR AND s.session_date <= $as_of::DATE
+),
+reference AS (
+    SELECT greatest((SELECT max(week) FROM client_assignments), (SELECT max(week) FROM client_session_weeks))
+        AS ref_week
+),
+periods AS (
+    SELECT 'last_4_weeks' AS key, 1 AS sort_order, r.ref_week - 3 AS first_week, r.ref_week AS last_week
+    FROM reference AS r
+    UNION ALL
+    SELECT 'before', 2, least(0, (SELECT min(week) FROM client_assignments)), r.ref_week - 4
+    FROM reference AS r
+),
+checklist AS (
+    SELECT 'goal_linked' AS item, 1 AS sort_order, goal_linked AS met FROM client_assignments
+    UNION ALL SELECT 'rationale_given', 2, rationale_given FROM client_assignments
+    UNION ALL SELECT 'rehearsed_in_session', 3, rehearsed_in_session FROM client_assignments
+    UNION ALL SELECT 'practice_scheduled', 4, practice_scheduled FROM client_assignments
+    UNION ALL SELECT 'obstacles_planned', 5, obstacles_planned FROM client_assignments
+)
+SELECT
+    'client' AS section, 'all' AS key, 0 AS sort_order,
+    count(*)::BIGINT AS assignments,
+    count(quantity_fraction)::BIGINT AS reviewed,
+    count(quality_fraction)::BIGINT AS quality_rated,
+    avg(quantity_fraction) AS quantity,
+    avg(quality_fraction) AS quality,
+    NULL::BIGINT AS missing,
+    min(week) AS first_week,
+    max(week) AS last_week
+FROM client_assignments
+UNION ALL
+SELECT
+    'period', p.key, p.sort_order,
+    count(a.week)::BIGINT,
+    count(a.quantity_fraction)::BIGINT,
+    count(a.quality_fraction)::BIGINT,
+    avg(a.quantity_fraction),
+    avg(a.quality_fraction),
+    NULL::BIGINT,
+    p.first_week,
+    p.last_week
+FROM periods AS p
+LEFT JOIN client_assignments AS a ON a.week BETWEEN p.first_week AND p.last_week
+WHERE p.first_week <= p.last_week
+GROUP BY p.key, p.sort_order, p.first_week, p.last_week
+UNION ALL
+SELECT
+    'type', homework_type, 0,
+    count(*)::BIGINT,
+    count(quantity_fraction)::BIGINT,
+    count(quality_fraction)::BIGINT,
+    avg(quantity_fraction),
+    avg(quality_fraction),
+    NULL::BIGINT,
+    min(week),
+    max(week)
+FROM client_assignments
+GROUP BY homework_type
+UNION ALL
+SELECT
+    'checklist', item, sort_order,
+    count(*)::BIGINT,
+    NULL::BIGINT,
+    NULL::BIGINT,
+    NULL::DOUBLE,
+    NULL::DOUBLE,
+    count(*) FILTER (WHERE met IS NOT TRUE)::BIGINT,
+    NULL::BIGINT,
+    NULL::BIGINT
+FROM checklist
+GROUP BY item, sort_order
+ORDER BY section, sort_order, key

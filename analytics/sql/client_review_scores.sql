@@ -1,0 +1,23 @@
+-- Every symptom score of one client, by measure and date. total_score in the measure's points;
+-- item_9 is PHQ-9 item 9 (thoughts of self-harm, 0-3) where items were exported (NULL otherwise).
+-- follow_up: administered after discharge_date (same rule as client_measure_scores.sql).
+-- week = whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
+WITH cohort AS (
+    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                 $intake_from::DATE, $intake_to::DATE)
+),
+client AS (
+    SELECT client_id, intake_date, discharge_date FROM cohort WHERE client_id = $client_id::VARCHAR
+)
+SELECT
+    s.measure,
+    s.administered_date,
+    s.total_score,
+    s.item_9,
+    NOT (c.discharge_date IS NULL OR s.administered_date <= c.discharge_date) AS follow_up,
+    floor(date_diff('day', c.intake_date, s.administered_date) / 7)::BIGINT AS week
+FROM scores AS s
+JOIN client AS c USING (client_id)
+WHERE s.client_id = $client_id::VARCHAR
+ORDER BY s.measure, s.administered_date

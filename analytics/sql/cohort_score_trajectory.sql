@@ -1,0 +1,43 @@
+-- Cohort outcomes: mean score by week since intake, per compliance band (docs/metrics.md,
+-- "Cohort outcomes" > "Trajectories").
+-- week = whole weeks from intake_date to administered_date (0 = the intake week); only scores
+-- in treatment (on or before discharge_date) and up to $max_week. A client with several scores
+-- in one week counts once, with the mean of those scores, so n_clients is clients.
+-- Each client's band comes from analytics.metrics.compliance_band (Python) and arrives as two
+-- parallel lists ($band_client_ids, $band_labels); clients without a band are left out.
+-- Output per band and week: n_clients, mean_score and sd_score (sample SD) in the measure's points.
+WITH cohort AS (
+    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                 $intake_from::DATE, $intake_to::DATE)
+),
+bands AS (
+    SELECT unnest($band_client_ids::VARCHAR[]) AS client_id, unnest($band_labels::VARCHAR[]) AS band
+),
+measure_scores AS (
+    SELECT
+        s.client_id,
+        (s.administered_date - cohort.intake_date) // 7 AS week,  -- whole weeks since intake
+        s.total_score
+    FROM scores AS s
+    JOIN cohort USING (client_id)
+    WHERE s.measure = $measure
+      AND s.administered_date >= cohort.intake_date
+      AND (cohort.discharge_date IS NULL OR s.administered_date <= cohort.discharge_date)
+),
+client_weeks AS (
+    SELECT client_id, week, avg(total_score) AS score  -- one value per client and week
+    FROM measure_scores
+    WHERE week <= $max_week
+    GROUP BY client_id, week
+)
+SELECT
+    bands.band,
+    client_weeks.week,
+    count(*)::BIGINT AS n_clients,
+    avg(client_weeks.score) AS mean_score,
+    stddev_samp(client_weeks.score) AS sd_score
+FROM client_weeks
+JOIN bands USING (client_id)
+GROUP BY bands.band, client_weeks.week
+ORDER BY bands.band, client_weeks.week
