@@ -1,4 +1,4 @@
-"""Command line: ``python -m analytics {import,summary,sample} ...``.
+"""Command line: ``python -m analytics {import,summary,sample,users} ...``.
 
 Exit status: 0 success, 1 when any row or file was rejected (import) or data is missing,
 2 for a usage error. Bad data never produces a traceback.
@@ -95,6 +95,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.bench import main as bench_main
+
+    argv = ["--sizes", args.sizes, "--out", str(args.out)]
+    if args.steps:
+        argv += ["--steps", args.steps]
+    if args.render_only:
+        argv.append("--render-only")
+    return bench_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m analytics", description="Between Sessions: clinic data tools")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -121,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--csv-dir", type=Path, help="keep the generated CSV export here")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("bench", help="benchmarks at S/L/XL scale; writes docs/benchmarks.md")
+    p.add_argument("--sizes", default="S,L,XL", help="comma-separated sizes: S, L, XL")
+    p.add_argument("--steps", help="comma-separated steps: import, pages, browser, baseline (default all)")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md")
+    p.add_argument("--render-only", action="store_true", help="rewrite the report from the last results")
+    p.set_defaults(func=cmd_bench)
+
+    from .cli_users import register_users_commands  # users add|remove|list (analytics/cli_users.py)
+
+    register_users_commands(sub)
     return parser
 
 

@@ -27,7 +27,7 @@ SQL_DIR = Path(__file__).with_name("sql")
 DEFAULT_QUERY_TIMEOUT_S = 30.0
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # Tables the dashboard reads; exposed as views in the reader's own catalog.
-READABLE_TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects")
+READABLE_TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects", "users")
 
 
 class QueryTimeout(RuntimeError):

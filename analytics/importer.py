@@ -19,7 +19,6 @@ import csv
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +125,7 @@ class Staged:
     headers: list[str]  # original header text, position i is column c{i}
     mapping: dict[str, int]  # our column -> position
     rows: int
+    report: FileReport  # where this file's (or sheet's) counts are reported
 
 
 def _sha256(path: Path) -> str:
@@ -140,41 +140,82 @@ def _lit(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def _utf8_error_line(path: Path) -> int | None:
+    """Line (from 1) of the first byte that is not UTF-8, or None when the file is UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return None
+
+
+def _not_utf8(path: Path) -> ImportRefused:
+    line = _utf8_error_line(path)
+    where = f" (line {line})" if line else ""
+    return ImportRefused(f"the file is not UTF-8 text{where}")
+
+
 def _csv_header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        try:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh))
-        except StopIteration:
-            raise ImportRefused("the file is empty") from None
+    except StopIteration:
+        raise ImportRefused("the file is empty") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except csv.Error as exc:
+        raise ImportRefused(f"the header row cannot be read as CSV ({exc})") from None
     if not any(h.strip() for h in header):
         raise ImportRefused("the first line is not a header row")
     return header
 
 
-def _csv_record_lines(path: Path) -> np.ndarray:
+_COMMA, _LF, _CR, _QUOTE = 44, 10, 13, 34
+
+
+def _csv_record_lines(path: Path) -> np.ndarray | None:
     """Line number (as an editor counts, from 1) at which each non-blank data record starts.
 
     RFC 4180: a newline inside double quotes belongs to the field. Quote parity at each
-    newline tells record ends; blank lines are not records.
+    newline tells record ends; blank lines are not records. Parity is only right when every
+    quote opens a field, closes it, or is half of an escaped pair; when one does not (a
+    stray quote inside an unquoted field, text after a closing quote) this returns None and
+    the caller reads the file with Python's csv module instead.
     """
     data = np.fromfile(path, dtype=np.uint8)
     start = 3 if data[:3].tobytes() == b"\xef\xbb\xbf" else 0
     data = data[start:]
-    newlines = np.flatnonzero(data == 10)
-    quotes = np.flatnonzero(data == 34)
+    size = len(data)
+    quotes = np.flatnonzero(data == _QUOTE)
+    if len(quotes):
+        if len(quotes) % 2:
+            return None
+        opens, closes = quotes[0::2], quotes[1::2]
+        # An escaped quote ("") inside a quoted field is a close directly followed by an open.
+        escaped = opens[1:] == closes[:-1] + 1
+        before = data[np.maximum(opens - 1, 0)]
+        open_ok = (opens == 0) | (before == _COMMA) | (before == _LF) | (before == _CR)
+        open_ok[1:] |= escaped
+        after = data[np.minimum(closes + 1, size - 1)]
+        close_ok = (closes == size - 1) | (after == _COMMA) | (after == _LF) | (after == _CR)
+        close_ok[:-1] |= escaped
+        if not (open_ok.all() and close_ok.all()):
+            return None
+    newlines = np.flatnonzero(data == _LF)
     outside = (np.searchsorted(quotes, newlines) % 2) == 0
     ends = newlines[outside]
     starts = np.concatenate(([0], ends + 1))
-    stops = np.concatenate((ends, [len(data)]))
+    stops = np.concatenate((ends, [size]))
     lengths = stops - starts
     ends_with_cr = np.zeros(len(starts), dtype=bool)
     nonempty = lengths > 0
-    ends_with_cr[nonempty] = data[np.minimum(stops[nonempty] - 1, len(data) - 1)] == 13
+    ends_with_cr[nonempty] = data[np.minimum(stops[nonempty] - 1, size - 1)] == _CR
     blank = (lengths == 0) | ((lengths == 1) & ends_with_cr)
     line_numbers = np.searchsorted(newlines, starts) + 1
     keep = ~blank
     keep[0] = False  # the header
-    # A header preceded by blank lines is not supported by the fast path: the caller checks counts.
+    # A header preceded by blank lines is refused by _csv_header; the caller checks counts.
     return line_numbers[keep]
 
 
@@ -182,21 +223,31 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, relation: str,
     """Exact but slower path: Python's csv module, which reports line numbers itself."""
     rows: list[list[str | None]] = []
     lines: list[int] = []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        previous_end = reader.line_num
-        for record in reader:
-            start_line = previous_end + 1
+    previous_end = 1
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1 << 30)  # a long free-text field is data, not an error
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
             previous_end = reader.line_num
-            if not record:
-                continue
-            if len(record) > width and any(v.strip() for v in record[width:]):
-                cells = record[:width] + [",".join(record[width:])]
-            else:
-                cells = record[:width] + [None] * (width - len(record[:width])) + [None]
-            rows.append([c if c != "" else None for c in cells])
-            lines.append(start_line)
+            for record in reader:
+                start_line = previous_end + 1
+                previous_end = reader.line_num
+                if not record:
+                    continue
+                if len(record) > width and any(v.strip() for v in record[width:]):
+                    cells = record[:width] + [",".join(record[width:])]
+                else:
+                    cells = record[:width] + [None] * (width - len(record[:width])) + [None]
+                rows.append([c if c != "" else None for c in cells])
+                lines.append(start_line)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except csv.Error as exc:
+        raise ImportRefused(f"the file cannot be read as CSV (line {previous_end + 1}: {exc})") from None
+    finally:
+        csv.field_size_limit(limit)
     frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width + 1)], dtype=object)
     frame.insert(0, "_line", np.asarray(lines, dtype=np.int64))
     con.register("_py_stage", frame)
@@ -207,39 +258,46 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, relation: str,
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
-    try:
-        header = _csv_header(path)
-    except UnicodeDecodeError:
-        raise ImportRefused("the file is not UTF-8 text") from None
+    """Stage a CSV file as ``relation`` (_line, c0..c{width}); returns the header.
+
+    Fast path: DuckDB's reader (strict RFC 4180) with editor line numbers from a numpy scan
+    of the bytes. Anything the fast path cannot vouch for (malformed quoting, a row with two
+    or more extra fields, a record count that disagrees) goes through Python's csv module.
+    """
+    header = _csv_header(path)
     width = len(header)
-    # One extra column catches rows with more fields than the header.
-    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width + 1)) + "}"
-    try:
-        con.execute(
-            f"""CREATE TEMP TABLE {relation}_raw AS
-            SELECT * FROM read_csv(?, columns = {columns}, header = true, delim = ',', quote = '"',
-                escape = '"', auto_detect = false, null_padding = true, strict_mode = false,
-                parallel = false, encoding = 'utf-8')""",
-            [str(path)],
-        )
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        raise ImportRefused(f"the file cannot be read as CSV ({message})") from None
-    count = con.execute(f"SELECT count(*) FROM {relation}_raw").fetchall()[0][0]
     lines = _csv_record_lines(path)
-    if len(lines) == count:
-        con.register("_lines", pd.DataFrame({"_line": lines}))
-        con.execute(
-            f"""CREATE TEMP TABLE {relation} AS
-            SELECT l._line::BIGINT AS _line, r.* FROM
-              (SELECT *, row_number() OVER () AS _n FROM {relation}_raw) AS r
-              JOIN (SELECT _line, row_number() OVER () AS _n FROM _lines) AS l USING (_n)"""
-        )
-        con.execute(f"ALTER TABLE {relation} DROP COLUMN _n")
-        con.unregister("_lines")
-    else:
+    if lines is not None:
+        # One extra column catches rows with more fields than the header.
+        columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width + 1)) + "}"
+        try:
+            con.execute(
+                f"""CREATE TEMP TABLE {relation}_raw AS
+                SELECT * FROM read_csv(?, columns = {columns}, header = true, delim = ',', quote = '"',
+                    escape = '"', auto_detect = false, null_padding = true, strict_mode = true,
+                    parallel = false, encoding = 'utf-8')""",
+                [str(path)],
+            )
+        except duckdb.Error:
+            con.execute(f"DROP TABLE IF EXISTS {relation}_raw")
+            if _utf8_error_line(path) is not None:
+                raise _not_utf8(path) from None
+            lines = None
+    if lines is not None:
+        count = con.execute(f"SELECT count(*) FROM {relation}_raw").fetchall()[0][0]
+        if len(lines) == count:
+            con.register("_lines", pd.DataFrame({"_line": lines}))
+            # POSITIONAL JOIN pairs the n-th record with the n-th line number (insertion order).
+            con.execute(
+                f"""CREATE TEMP TABLE {relation} AS
+                SELECT l._line::BIGINT AS _line, r.* FROM {relation}_raw AS r POSITIONAL JOIN _lines AS l"""
+            )
+            con.unregister("_lines")
+        else:
+            lines = None
+        con.execute(f"DROP TABLE {relation}_raw")
+    if lines is None:
         _stage_csv_python(con, path, relation, width)
-    con.execute(f"DROP TABLE {relation}_raw")
     return header
 
 
@@ -260,10 +318,18 @@ def _cell_text(value: object) -> str | None:
     return text if text != "" else None
 
 
+def _frame_row(row: list, width: int) -> list[str | None]:
+    """A sheet row as text cells c0..c{width}: c{width} holds any cells beyond the header."""
+    cells = [_cell_text(v) for v in row]
+    extra = [c for c in cells[width:] if c is not None and c.strip()]
+    cells = cells[:width] + [None] * (width - len(cells[:width]))
+    return cells + [",".join(extra) if extra else None]
+
+
 def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: list[tuple[int, list]], relation: str) -> None:
     width = len(header)
     frame = pd.DataFrame(
-        [[_cell_text(v) for v in (list(r) + [None] * width)[:width]] + [None] for _, r in records],
+        [_frame_row(r, width) for _, r in records],
         columns=[f"c{i}" for i in range(width + 1)],
         dtype=object,
     )
@@ -274,13 +340,15 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: lis
     con.unregister("_frame_stage")
 
 
-def _xlsx_sheets(path: Path) -> Iterator[tuple[str, list[str], list[tuple[int, list]]]]:
+def _xlsx_sheets(path: Path) -> list[tuple[str, list[str], list[tuple[int, list]]]]:
+    """(title, header, [(sheet row number, cells)]) of every sheet; blank rows are skipped."""
     import openpyxl
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
         raise ImportRefused(f"the workbook cannot be opened ({type(exc).__name__})") from None
+    sheets = []
     try:
         for sheet in workbook.worksheets:
             header: list[str] | None = None
@@ -294,12 +362,16 @@ def _xlsx_sheets(path: Path) -> Iterator[tuple[str, list[str], list[tuple[int, l
                         header.pop()
                     continue
                 records.append((row_number, list(row)))
-            yield sheet.title, header or [], records
+            sheets.append((sheet.title, header or [], records))
+    except Exception as exc:  # noqa: BLE001 - a damaged sheet can fail in many ways while read
+        raise ImportRefused(f"the workbook cannot be read ({type(exc).__name__})") from None
     finally:
         workbook.close()
+    return sheets
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
+    """Stage a Parquet file; every value as text, _line = row number (from 1) in the file."""
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
     except duckdb.Error as exc:
@@ -312,16 +384,23 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) ->
         if kind.startswith("TIMESTAMP"):
             expr = f"CASE WHEN {ident}::TIME = TIME '00:00:00' THEN strftime({ident}, '%Y-%m-%d') ELSE {ident}::VARCHAR END"
         elif kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
-            expr = f"CASE WHEN {ident} = round({ident}) THEN ({ident})::BIGINT::VARCHAR ELSE {ident}::VARCHAR END"
+            # Whole numbers print without a decimal point (3.0 -> 3); NaN, infinities and
+            # huge values stay as they are and fail the integer rule where one applies.
+            whole = f"isfinite({ident}::DOUBLE) AND abs({ident}::DOUBLE) < 1e15 AND {ident} = round({ident})"
+            expr = f"CASE WHEN {whole} THEN ({ident})::BIGINT::VARCHAR ELSE {ident}::VARCHAR END"
         else:
             expr = f"{ident}::VARCHAR"
         exprs.append(f"{expr} AS c{i}")
     exprs.append(f"NULL::VARCHAR AS c{len(header)}")
-    con.execute(
-        f"CREATE TEMP TABLE {relation} AS SELECT row_number() OVER ()::BIGINT AS _line, {', '.join(exprs)} "
-        "FROM read_parquet(?)",
-        [str(path)],
-    )
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {relation} AS SELECT (file_row_number + 1)::BIGINT AS _line, {', '.join(exprs)} "
+            "FROM read_parquet(?, file_row_number = true)",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        con.execute(f"DROP TABLE IF EXISTS {relation}")
+        raise ImportRefused(f"the file cannot be read as Parquet ({str(exc).splitlines()[0]})") from None
     return header
 
 
@@ -334,6 +413,39 @@ class Rule:
     column: str | None
     condition: str  # SQL, TRUE when the row breaks the rule
     message: str
+
+
+# What each strptime directive may match in a date cell. %Y takes exactly four digits so
+# that 05/01/25 is an error under %d/%m/%Y instead of the year 25.
+_DIRECTIVE_SHAPES = {
+    "d": "[0-9]{1,2}", "m": "[0-9]{1,2}", "Y": "[0-9]{4}", "y": "[0-9]{2}", "j": "[0-9]{1,3}",
+    "H": "[0-9]{1,2}", "I": "[0-9]{1,2}", "M": "[0-9]{1,2}", "S": "[0-9]{1,2}", "p": "[AaPp][Mm]",
+    "b": "[A-Za-z]{3}", "B": "[A-Za-z]+", "a": "[A-Za-z]{3}", "A": "[A-Za-z]+", "%": "%",
+}
+_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
+
+
+def date_shape(date_format: str) -> str | None:
+    """A regular expression a cell must match fully for ``date_format``, or None when the
+    format uses a directive without a known shape (then only the parse itself decides)."""
+    out: list[str] = []
+    i = 0
+    while i < len(date_format):
+        ch = date_format[i]
+        if ch == "%":
+            directive = date_format[i + 1 : i + 2]
+            if directive == "-":  # %-d: no zero padding, same shape
+                directive = date_format[i + 2 : i + 3]
+                i += 1
+            shape = _DIRECTIVE_SHAPES.get(directive)
+            if shape is None:
+                return None
+            out.append(shape)
+            i += 2
+        else:
+            out.append("\\" + ch if ch in _REGEX_SPECIAL else ch)
+            i += 1
+    return "".join(out)
 
 
 def _map_values(expr: str, mapping: dict[str, str]) -> str:
@@ -400,7 +512,8 @@ class _Compiler:
             if col.kind == "date":
                 if self.profile.date_format:
                     fmt_note = f"expected a date in the format {self.profile.date_format}"
-                    shape = "true"
+                    pattern = date_shape(self.profile.date_format)
+                    shape = f"regexp_full_match({raw}, {_lit(pattern)})" if pattern else "true"
                 else:
                     fmt_note = "expected a real date as YYYY-MM-DD"
                     shape = f"regexp_full_match({raw}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
@@ -481,10 +594,20 @@ class _Run:
 
     # -- reading -------------------------------------------------------------------------
     def stage_file(self, path: Path, display_name: str) -> None:
-        report = FileReport(file_name=display_name, sha256=_sha256(path))
+        """Read one file into staging tables; a file that cannot be used is refused whole."""
+        report = FileReport(file_name=display_name, sha256="")
         self.reports.append(report)
-        suffix = path.suffix.lower()
+        staged_before, reports_before = len(self.staged), len(self.reports)
         try:
+            if path.is_dir():
+                raise ImportRefused("this is a folder, not a file")
+            if not path.is_file():
+                raise ImportRefused("file not found")
+            try:
+                report.sha256 = _sha256(path)
+            except OSError as exc:
+                raise ImportRefused(f"the file cannot be read ({exc.strerror or type(exc).__name__})") from None
+            suffix = path.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
                 raise ImportRefused(f"unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .parquet")
             stem = Path(display_name).stem
@@ -496,11 +619,17 @@ class _Run:
             header = _stage_csv(self.con, path, relation) if suffix == ".csv" else _stage_parquet(self.con, path, relation)
             self._register(report, display_name, table, relation, header)
         except ImportRefused as exc:
-            report.status, report.message = "refused", str(exc)
+            # Nothing of a refused file is kept: drop whatever of it was staged (workbook sheets).
+            for s in self.staged[staged_before:]:
+                self.con.execute(f"DROP TABLE IF EXISTS {s.relation}")
+            del self.staged[staged_before:]
+            del self.reports[reports_before:]
             self.con.execute(f"DROP TABLE IF EXISTS stg_{len(self.staged)}")
+            report.file_name, report.table, report.rows_read, report.ignored_columns = display_name, None, 0, []
+            report.status, report.message = "refused", str(exc)
 
     def _stage_workbook(self, path: Path, display_name: str, stem: str, report: FileReport) -> None:
-        sheets = list(_xlsx_sheets(path))
+        sheets = _xlsx_sheets(path)
         matched = False
         for title, header, records in sheets:
             table = self.profile.table_for(title)
@@ -510,13 +639,16 @@ class _Run:
                 continue
             matched = True
             relation = f"stg_{len(self.staged)}"
-            if not header:
-                raise ImportRefused(f"sheet {title!r} has no header row")
-            _stage_frame(self.con, header, records, relation)
             sheet_report = report if report.table is None else FileReport(display_name, report.sha256)
-            if sheet_report is not report:
-                self.reports.append(sheet_report)
-            self._register(sheet_report, f"{display_name} [{title}]", table, relation, header)
+            try:
+                if not header:
+                    raise ImportRefused("it has no header row")
+                _stage_frame(self.con, header, records, relation)
+                if sheet_report is not report:
+                    self.reports.append(sheet_report)
+                self._register(sheet_report, f"{display_name} [{title}]", table, relation, header)
+            except ImportRefused as exc:
+                raise ImportRefused(f"sheet {title!r}: {exc}") from None
         if not matched:
             names = ", ".join(repr(t) for t, _, _ in sheets)
             raise ImportRefused(f"no sheet is named after a table ({', '.join(IMPORT_TABLES)}); sheets: {names}")
@@ -551,7 +683,7 @@ class _Run:
         rows = self.con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
         report.table, report.rows_read, report.ignored_columns = table, rows, ignored
         report.file_name = display_name
-        self.staged.append(Staged(len(self.staged), display_name, table, relation, header, mapping, rows))
+        self.staged.append(Staged(len(self.staged), display_name, table, relation, header, mapping, rows, report))
 
     # -- validating and writing ----------------------------------------------------------
     def process_table(self, table: str, batch_id: int) -> dict[str, int]:
@@ -569,7 +701,7 @@ class _Run:
             for col in spec.column_names:
                 pos = s.mapping.get(col)
                 cols.append(f"NULLIF(trim(c{pos}), '') AS r_{col}" if pos is not None else f"NULL::VARCHAR AS r_{col}")
-            overflow = f"c{width_of[s.file_seq]}"
+            overflow = f"NULLIF(trim(c{width_of[s.file_seq]}), '')"
             selects.append(f"SELECT {s.file_seq} AS _file_seq, _line, {overflow} AS _overflow, {', '.join(cols)} FROM {s.relation}")
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {' UNION ALL '.join(selects)}")
         # 2. Typed values and row-level rule violations.
@@ -594,6 +726,7 @@ class _Run:
             if table != "clients"
             else ""
         )
+        # A duplicate conflicts only with the first *valid* row of its key in the same file.
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE checked2 AS
             SELECT *, CASE
@@ -602,7 +735,7 @@ class _Run:
                 {ref_check}
                 ELSE [] END AS _all_violations
             FROM checked
-            WINDOW w AS (PARTITION BY _file_seq, {key} ORDER BY _line)"""
+            WINDOW w AS (PARTITION BY _file_seq, len(_violations) = 0, {key} ORDER BY _line)"""
         )
         # 4. Rejects, verbatim.
         self.con.register("_rules", pd.DataFrame({
@@ -612,11 +745,16 @@ class _Run:
         }))
         for s in staged:
             raw_pairs = ", ".join(f"{_lit(h)}, c{i}" for i, h in enumerate(s.headers)) or "'', NULL"
+            extra = f"c{len(s.headers)}"  # fields beyond the header, kept verbatim too
+            raw_json = (
+                f"CASE WHEN {extra} IS NULL THEN json_object({raw_pairs}) "
+                f"ELSE json_object({raw_pairs}, '(extra fields)', {extra}) END"
+            )
             self.con.execute(
                 f"""INSERT INTO main.import_rejects
                 SELECT $batch_id, $file_name, $table, v._line, r.column_name,
                        CASE r.column_name {" ".join(f"WHEN {_lit(c)} THEN v.r_{c}" for c in spec.column_names)} END,
-                       r.rule, json_object({raw_pairs})
+                       r.rule, {raw_json}
                 FROM (SELECT *, unnest(_all_violations) AS rule_id
                       FROM checked2 WHERE _file_seq = $file_seq AND len(_all_violations) > 0) AS v
                 JOIN _rules AS r USING (rule_id)
@@ -629,9 +767,7 @@ class _Run:
             "SELECT _file_seq, count(*) FROM checked2 WHERE len(_all_violations) > 0 GROUP BY ALL"
         ).fetchall())
         for s in staged:
-            for report in self.reports:
-                if report.file_name == s.file_name:
-                    report.rows_rejected = per_file.get(s.file_seq, 0)
+            s.report.rows_rejected = per_file.get(s.file_seq, 0)
         # 5. Upsert: the last occurrence of a key across files wins (cumulative exports).
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE incoming AS
@@ -697,14 +833,13 @@ def _import_into(
     source: str, today: dt.date,
 ) -> ImportResult:
     started = dt.datetime.now(dt.UTC)
-    con.execute("BEGIN TRANSACTION")
-    batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
+    # Files are staged (read into temporary tables) before the transaction: a file DuckDB
+    # cannot read raises inside DuckDB, and an error inside a transaction would abort it.
     run = _Run(con, profile, settings, today)
     for path, name in zip(paths, names, strict=True):
-        if not path.is_file():
-            run.reports.append(FileReport(name, "", status="refused", message="file not found"))
-            continue
         run.stage_file(path, name)
+    con.execute("BEGIN TRANSACTION")
+    batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
     result = ImportResult(batch_id=batch_id, files=run.reports)
     for table in IMPORT_TABLES:
         counts = run.process_table(table, batch_id)
@@ -714,19 +849,15 @@ def _import_into(
         result.updated += counts["updated"]
         result.unchanged += counts["unchanged"]
         result.rejected += counts["rejected"]
+    # The first rejected rows (one line each: its first broken rule), in the order written.
     preview = con.execute(
         """SELECT file_name, table_name, line_number, column_name, value, rule FROM import_rejects
-        WHERE batch_id = ? ORDER BY rowid LIMIT ?""",
-        [batch_id, REPORT_PREVIEW * 4],
+        WHERE batch_id = ?
+        QUALIFY row_number() OVER (PARTITION BY file_name, line_number ORDER BY rowid) = 1
+        ORDER BY rowid LIMIT ?""",
+        [batch_id, REPORT_PREVIEW],
     ).fetchall()
-    seen: set[tuple[str, int]] = set()
-    for row in preview:
-        if len(result.rejects_preview) >= REPORT_PREVIEW:
-            break
-        if (row[0], row[2]) in seen:
-            continue
-        seen.add((row[0], row[2]))
-        result.rejects_preview.append(Reject(*row))
+    result.rejects_preview = [Reject(*row) for row in preview]
     files_json = [
         {"file": f.file_name, "sha256": f.sha256, "table": f.table, "rows": f.rows_read,
          "rejected": f.rows_rejected, "status": f.status, "message": f.message}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import Settings
+from .scope import ROLES
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,16 @@ def ddl(settings: Settings | None = None) -> list[str]:
   value VARCHAR,
   rule VARCHAR NOT NULL,
   raw_row JSON             -- the row verbatim, column -> text
+)"""
+    )
+    # Dashboard users and roles (analytics/access.py; docs/security.md). Imports never write it.
+    statements.append(
+        f"""CREATE TABLE IF NOT EXISTS users (
+  email VARCHAR PRIMARY KEY,  -- lower-case, trimmed (analytics.access.normalise_email)
+  role VARCHAR NOT NULL CHECK (role IN ({", ".join(f"'{r}'" for r in ROLES)})),
+  clinics VARCHAR[],          -- supervisor: the clinics they see (none listed = no client)
+  therapist_id VARCHAR,       -- therapist: their therapist_id in clients
+  added_at TIMESTAMPTZ NOT NULL
 )"""
     )
     return statements

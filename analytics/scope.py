@@ -2,7 +2,17 @@
 
 Every query takes both; :func:`query_params` turns them into the bound parameters of the
 ``cohort_clients`` macro (analytics/sql/macros.sql). Enforcement lives here and in SQL,
-never in the pages.
+never in the pages (docs/security.md, "Roles").
+
+Scope rules, role by role (``Viewer.scope_clinics`` / ``Viewer.scope_therapist``):
+
+- admin: every client; identifiers and free text.
+- supervisor: the clients of their clinics; with **no** clinic listed, no client at all
+  (an impossible filter, never "everything"); identifiers and free text.
+- therapist: their own caseload (``therapist_id``), within ``clinics`` when listed;
+  identifiers and free text of those clients only (the scope does it).
+- qi: all clinics, or the listed ``clinics``; aggregates only: no identifiers, no free
+  text (:meth:`Viewer.require_identifiers`, :meth:`Viewer.require_free_text`).
 """
 
 from __future__ import annotations
@@ -14,14 +24,27 @@ from typing import Any
 ROLES = ("admin", "supervisor", "therapist", "qi")
 
 
+class AccessDenied(PermissionError):
+    """The viewer's role does not allow this. The message never names a client."""
+
+
+class IdentifiersNotPermitted(AccessDenied):
+    """An identifiable (client-level) result was asked for by an aggregates-only viewer."""
+
+
+class FreeTextNotPermitted(AccessDenied):
+    """Free text (assignment descriptions) was asked for by a viewer who may not read it."""
+
+
 @dataclass(frozen=True)
 class Viewer:
     """The signed-in user (or the local single user) and what they may see.
 
     - admin: everything, imports data, manages users.
-    - supervisor: the clients of their clinics (all clinics when ``clinics`` is empty).
-    - therapist: their own caseload (``therapist_id``).
-    - qi: de-identified aggregates only; no client ids, no free text.
+    - supervisor: the clients of their clinics; with no clinic listed, no client at all.
+    - therapist: their own caseload (``therapist_id``), within ``clinics`` when listed.
+    - qi: de-identified aggregates only (all clinics, or the listed ones); no client ids,
+      no free text. Identifiable analytics functions call :meth:`require_identifiers`.
     """
 
     role: str
@@ -31,6 +54,9 @@ class Viewer:
     local_mode: bool = False
 
     def __post_init__(self) -> None:
+        # Hashable and exact: a list or a single string becomes a tuple of strings.
+        clinics = (self.clinics,) if isinstance(self.clinics, str) else tuple(str(c) for c in self.clinics or ())
+        object.__setattr__(self, "clinics", clinics)
         if self.role not in ROLES:
             raise ValueError(f"unknown role {self.role!r}")
         if self.role == "therapist" and not self.therapist_id:
@@ -54,16 +80,38 @@ class Viewer:
     def can_import(self) -> bool:
         return self.role == "admin"
 
+    def require_identifiers(self) -> None:
+        """Raise :class:`IdentifiersNotPermitted` unless the viewer may see client-level rows.
+
+        Every analytics function that returns client ids (or anything per client) calls
+        this first; aggregate functions do not.
+        """
+        if not self.can_see_identifiers:
+            raise IdentifiersNotPermitted("this view shows individual clients; your role sees aggregates only")
+
+    def require_free_text(self) -> None:
+        """Raise :class:`FreeTextNotPermitted` unless the viewer may read free-text descriptions."""
+        if not self.can_see_free_text:
+            raise FreeTextNotPermitted("free-text descriptions are not available for your role")
+
     @property
     def scope_clinics(self) -> list[str] | None:
-        if self.role == "supervisor" and self.clinics:
+        """The clinics the viewer is limited to: None = no clinic limit, [] = no clinic at all.
+
+        An empty list is an impossible filter in SQL (``list_contains([], clinic)`` is false),
+        so a supervisor with no clinic listed sees nothing rather than everything.
+        """
+        if self.role == "admin":
+            return None
+        if self.role == "supervisor":
             return list(self.clinics)
-        if self.role == "therapist" and self.clinics:
-            return list(self.clinics)
-        return None
+        # therapist: the caseload is the limit, clinics narrow it further when listed;
+        # qi: organisation-wide aggregates unless clinics are listed.
+        return list(self.clinics) if self.clinics else None
 
     @property
     def scope_therapist(self) -> str | None:
+        """The therapist whose caseload is the limit (therapists only), else None."""
         return self.therapist_id if self.role == "therapist" else None
 
 
@@ -106,6 +154,9 @@ def _list_or_none(values: tuple[str, ...] | list[str] | None) -> list[str] | Non
     return list(values) if values else None
 
 
+_SCOPE_KEYS = frozenset({"scope_clinics", "scope_therapist"})
+
+
 def query_params(viewer: Viewer, cohort: CohortFilter | None = None, **extra: Any) -> dict[str, Any]:
     """Bound parameters for a query that starts from ``cohort_clients(...)``."""
     cohort = cohort or CohortFilter()
@@ -121,5 +172,8 @@ def query_params(viewer: Viewer, cohort: CohortFilter | None = None, **extra: An
         "homework_types": _list_or_none(cohort.homework_types),
         "measures": _list_or_none(cohort.measures),
     }
+    overridden = _SCOPE_KEYS & extra.keys()
+    if overridden:
+        raise ValueError(f"the viewer's scope cannot be overridden ({sorted(overridden)})")
     params.update(extra)
     return params

@@ -11,6 +11,7 @@ Writers queue on an advisory lock file beside the database.
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 import shutil
 import tempfile
@@ -41,6 +42,17 @@ def _writer_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def _fsync(path: Path, *, directory: bool = False) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -58,7 +70,7 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(db_path):
-        for stale in db_path.parent.glob(db_path.name + ".importing-*"):
+        for stale in db_path.parent.glob(glob.escape(db_path.name) + ".importing-*"):
             stale.unlink(missing_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=db_path.name + ".importing-", dir=db_path.parent)
         os.close(fd)
@@ -66,6 +78,7 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
         try:
             if db_path.exists():
                 shutil.copyfile(db_path, tmp)
+                shutil.copymode(db_path, tmp)  # mkstemp made it 0600; keep the live file's mode
             else:
                 tmp.unlink()
             con = duckdb.connect(str(tmp))
@@ -75,6 +88,8 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
+            if not db_path.exists():
+                os.chmod(tmp, 0o666 & ~_umask())
             _fsync(tmp)
             os.replace(tmp, db_path)
             _fsync(db_path.parent, directory=True)

@@ -1,4 +1,274 @@
+"""Client review: one client's homework and symptoms over time, ready for the next session.
+
+Thin page: it gathers the selection, calls analytics through ``ui.run`` and renders. Every
+number comes from :mod:`analytics.client_review` (one client's rows only); the session-review
+export prints the same figures (:mod:`analytics.reports`). ``?client=ID`` opens a client and
+the URL follows the selection.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
 import streamlit as st
 
-st.title("client_review")
-st.warning("Not built yet.")
+import ui
+from analytics import CohortFilter, filter_options
+from analytics.client_charts import client_figure
+from analytics.client_review import (
+    ASSOCIATION_NOTE,
+    EDGE_STATES,
+    NOT_FOUND_MESSAGE,
+    RECENT_WEEKS,
+    SEARCH_LIMIT,
+    assignment_rows,
+    assignments_csv,
+    client_review,
+    find_clients,
+    format_percent,
+    header_facts,
+    period_rows,
+    programme_homework,
+    scores_csv,
+    since_rows,
+)
+from analytics.privacy import to_safe_csv
+from analytics.reports import export_file_name, session_review_html, session_review_pdf
+
+SELECT_KEY = "client_review_client"
+SEARCH_KEY = "client_search"
+LINK_PARAM = "client"
+
+ui.page_header("Client review", "One client's homework and symptoms over time, ready for the next session.")
+viewer = ui.viewer()
+if not viewer.can_see_identifiers:
+    st.info("This page shows individual clients; your role sees de-identified aggregates only. "
+            "The Quality improvement page has the cohort figures.", icon=":material/lock:")
+    st.stop()
+
+today = date.today()
+options = ui.run(filter_options, viewer)
+cohort = ui.cohort_filter_sidebar(options, fields=("clinic", "therapist", "program"), intake=False)
+search_cohort = CohortFilter(clinics=cohort.clinics, therapists=cohort.therapists, programs=cohort.programs)
+
+# ----------------------------------------------------------------------------- choosing the client
+link_id = st.query_params.get(LINK_PARAM) or None
+if SELECT_KEY not in st.session_state:
+    st.session_state[SELECT_KEY] = link_id  # first run: the deep link decides
+wanted = st.session_state[SELECT_KEY]
+review = ui.run(client_review, viewer, wanted, today) if wanted else None
+link_review = review if link_id == wanted else (ui.run(client_review, viewer, link_id, today) if link_id else None)
+if wanted and review is None:
+    st.session_state[SELECT_KEY] = None
+
+search_col, pick_col = st.columns([1, 2])
+with search_col:
+    search = st.text_input("Search by client id", key=SEARCH_KEY, placeholder="e.g. C0001",
+                           help="Part of the id; narrow the list with clinic, therapist and programme in the sidebar.")
+matches = ui.run(find_clients, viewer, search_cohort, search, SEARCH_LIMIT)
+ids = list(matches["client_id"])
+selected_id = st.session_state[SELECT_KEY]
+if selected_id and selected_id not in ids:
+    ids.insert(0, selected_id)  # keep the open client selectable whatever the filters
+total = int(matches["total_matches"].iloc[0]) if len(matches) else 0
+with pick_col:
+    chosen = st.selectbox(
+        "Client", ids, index=None, key=SELECT_KEY, placeholder="Choose a client",
+        help=f"Clients you can see that match the search (the first {SEARCH_LIMIT} are listed).",
+    )
+if total > len(matches):
+    st.caption(f"Showing the first {len(matches):,} of {total:,} matching clients: type more of the id to narrow.")
+elif total == 0:
+    st.caption("No client you can see matches this search and these filters.")
+
+if chosen:
+    st.query_params[LINK_PARAM] = chosen
+    if chosen != wanted:
+        review = ui.run(client_review, viewer, chosen, today)
+elif link_id and link_review is not None:
+    del st.query_params[LINK_PARAM]  # selection cleared: the URL follows
+
+if not chosen or review is None:
+    if link_id and link_review is None:
+        st.warning(NOT_FOUND_MESSAGE, icon=":material/person_search:")
+    else:
+        st.info("Choose a client to see their homework and symptom scores over time.", icon=":material/person:")
+    st.stop()
+
+header = review.header
+programme = ui.run(programme_homework, viewer, header["program"])
+
+# ----------------------------------------------------------------------------- header
+st.subheader(f"Client {review.client_id}")
+if review.risk is not None:
+    st.error(review.risk.message, icon=":material/warning:")
+elif review.risk_items_missing:
+    st.warning("The latest PHQ-9 has no item scores: item 9 (thoughts of self-harm) could not be checked.",
+               icon=":material/help:")
+
+facts = header_facts(header)
+for row in (facts[:4], facts[4:]):
+    for col, (label, value) in zip(st.columns(4), row, strict=True):
+        col.metric(label, value)
+if header["next_session_date"] is not None:
+    st.caption(f"Next session scheduled: {header['next_session_date']:%Y-%m-%d}.")
+
+# Latest scores per measure, with band, change since the first score and badges.
+if review.cards:
+    for col, card in zip(st.columns(max(len(review.cards), 2)), review.cards, strict=False):
+        with col.container(border=True):
+            st.metric(
+                f"{card['measure']}: {card['kind'].lower()} ({card['date']})",
+                card["score"],
+                delta=None if card["change_value"] is None else int(card["change_value"]),
+                delta_color="inverse",
+                delta_description="points since the first score" if card["change_value"] is not None else None,
+                help=f"Lower is better. Caseness: {card['caseness_threshold']} or more. First score: {card['first']}.",
+            )
+            badges = st.container(horizontal=True, gap="small")
+            if card["band"]:
+                badges.badge(card["band"], color="gray")
+            for label, colour in card["badges"]:
+                badges.badge(label, color=colour)
+            st.caption(f"First score {card['first']}; {card['n_scores']} score(s) in all.")
+            if card["follow_up_note"]:
+                st.caption(card["follow_up_note"])
+for state in ("no_scores", "single_score", "follow_up_only"):
+    if state in review.states:
+        st.info(EDGE_STATES[state], icon=":material/info:")
+
+# ----------------------------------------------------------------------------- since last session
+st.subheader("Since last session")
+since = review.since_last_session
+if since["session_date"] is None:
+    st.info("No session recorded yet.", icon=":material/event:")
+else:
+    status = "attended" if since["attended"] else "missed"
+    st.caption(f"Recorded on or after the last session, {since['session_date']:%Y-%m-%d} ({status}).")
+    st.dataframe(since_rows(review), hide_index=True, width="stretch")
+
+# ----------------------------------------------------------------------------- chart
+st.subheader("Scores and homework over time")
+fig = client_figure(review)
+if fig is None:
+    st.info("Nothing to chart yet: no scores, homework or sessions are recorded for this client.")
+else:
+    st.plotly_chart(fig, width="stretch", key="client_chart", config={"displaylogo": False})
+    st.caption(
+        "Shaded bands: severity; dashed red line: caseness. Hollow diamonds: follow-up scores after discharge. "
+        "Homework is counted in the week it was set; week 0 starts on the intake date."
+    )
+    with st.expander("The numbers in the chart"):
+        scores_tab, weekly_tab, sessions_tab = st.tabs(["Scores", "Weekly homework", "Sessions"])
+        with scores_tab:
+            st.dataframe(review.scores, hide_index=True, width="stretch")
+        with weekly_tab:
+            weekly = review.weekly.assign(
+                quantity_pct=review.weekly["quantity"] * 100, quality_pct=review.weekly["quality"] * 100
+            ).drop(columns=["quantity", "quality"])
+            st.dataframe(weekly, hide_index=True, width="stretch")
+            st.download_button("Weekly homework (CSV)", to_safe_csv(weekly),
+                               file_name=export_file_name(review.client_id, today, "csv", "weekly-homework"),
+                               mime="text/csv", on_click="ignore", key="dl_weekly")
+        with sessions_tab:
+            st.dataframe(review.sessions, hide_index=True, width="stretch")
+
+# ----------------------------------------------------------------------------- homework summary
+st.subheader("Homework summary")
+if "no_homework" in review.states:
+    st.info(EDGE_STATES["no_homework"], icon=":material/info:")
+else:
+    if "none_reviewed" in review.states:
+        st.info(EDGE_STATES["none_reviewed"], icon=":material/info:")
+    overall = review.overall
+    q_col, l_col, n_col = st.columns(3)
+    shown = programme["shown"]
+    q_col.metric("Quantity (how much was done)", format_percent(overall["quantity"]),
+                 help="Mean over the client's reviewed assignments of the share done (0-100%).")
+    q_col.caption(f"Programme median {format_percent(programme['median_quantity'])} "
+                  f"({programme['clients_with_quantity']:,} clients, {programme['program']})" if shown
+                  else "Programme median: too few clients to show.")
+    l_col.metric("Quality (how well)", format_percent(overall["quality"]),
+                 help="Mean over the client's rated assignments of the quality rating (0-4 as 0-100%).")
+    l_col.caption(f"Programme median {format_percent(programme['median_quality'])} "
+                  f"({programme['clients_with_quality']:,} clients)" if shown
+                  else "Programme median: too few clients to show.")
+    n_col.metric("Assignments set", f"{overall['assignments']}")
+    n_col.caption(f"{overall['reviewed']} reviewed, {overall['quality_rated']} rated for quality.")
+
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**Last {RECENT_WEEKS} weeks against the weeks before**")
+        st.dataframe(period_rows(review), hide_index=True, width="stretch")
+        st.markdown("**Completion by homework type**")
+        by_type = review.by_type.assign(
+            homework_type=review.by_type["homework_type"].str.replace("_", " "),
+            quantity=[format_percent(v) for v in review.by_type["quantity"]],
+            quality=[format_percent(v) for v in review.by_type["quality"]],
+        )[["homework_type", "assignments", "reviewed", "quantity", "quality"]]
+        st.dataframe(by_type, hide_index=True, width="stretch",
+                     column_config={"homework_type": "Type", "assignments": "Set", "reviewed": "Reviewed",
+                                    "quantity": "Quantity", "quality": "Quality"})
+    with right:
+        st.markdown("**Design-checklist items most often missing**")
+        missing = review.checklist_missing
+        st.dataframe(
+            missing[["label", "missing", "assignments", "missing_share"]],
+            hide_index=True, width="stretch",
+            column_config={
+                "label": "Item", "missing": "Missing", "assignments": "Of",
+                "missing_share": st.column_config.ProgressColumn("Share missing", format="percent", min_value=0,
+                                                                 max_value=1),
+            },
+        )
+        st.caption("Missing = not met or not recorded for that assignment.")
+        st.markdown("**Week's homework and the change to the next score**")
+        for association in review.associations:
+            if association.shown:
+                st.markdown(association.message)
+            else:
+                st.caption(association.message)
+        if any(a.shown for a in review.associations):
+            st.caption(ASSOCIATION_NOTE)
+            with st.expander("Weeks used"):
+                for association in review.associations:
+                    if association.shown:
+                        st.markdown(f"**{association.measure}**")
+                        st.dataframe(association.pairs, hide_index=True, width="stretch")
+
+# ----------------------------------------------------------------------------- assignments
+st.subheader("Assignments")
+if review.assignments.empty:
+    st.info(EDGE_STATES["no_homework"], icon=":material/info:")
+else:
+    st.dataframe(assignment_rows(review.assignments, free_text=review.free_text), hide_index=True, width="stretch")
+    st.caption(
+        "Checklist: \u2713 met, \u2717 not met, ? not recorded. Quantity: share of the assignment done; "
+        "quality: how well it was done."
+        + ("" if review.free_text else " Descriptions (free text) are not shown for your role.")
+    )
+
+# ----------------------------------------------------------------------------- exports
+st.subheader("Session-review export")
+st.caption("A one-page PDF (header, chart, summary and the last weeks' assignments) or the same as a "
+           "self-contained HTML file; CSV files hold every score and assignment.")
+pdf_col, html_col, scores_col, assignments_col = st.columns(4)
+pdf_col.download_button(
+    "Session review (PDF)", lambda: session_review_pdf(review, programme),
+    file_name=export_file_name(review.client_id, today, "pdf"), mime="application/pdf",
+    on_click="ignore", icon=":material/picture_as_pdf:", key="dl_pdf",
+)
+html_col.download_button(
+    "Session review (HTML)", lambda: session_review_html(review, programme),
+    file_name=export_file_name(review.client_id, today, "html"), mime="text/html",
+    on_click="ignore", icon=":material/html:", key="dl_html",
+)
+scores_col.download_button(
+    "Scores (CSV)", scores_csv(review), file_name=export_file_name(review.client_id, today, "csv", "scores"),
+    mime="text/csv", on_click="ignore", icon=":material/download:", key="dl_scores",
+)
+assignments_col.download_button(
+    "Assignments (CSV)", assignments_csv(review),
+    file_name=export_file_name(review.client_id, today, "csv", "assignments"),
+    mime="text/csv", on_click="ignore", icon=":material/download:", key="dl_assignments",
+)

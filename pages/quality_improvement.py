@@ -1,4 +1,261 @@
+"""Quality improvement: monthly trends, comparisons and not-on-track alerts for QI meetings.
+
+De-identified by default. Thin page: every number comes from analytics.quality.quality_report
+(through ui.run), every chart from analytics.quality_charts, the pack from analytics.meeting_pack.
+"""
+
+from __future__ import annotations
+
 import streamlit as st
 
-st.title("quality_improvement")
-st.warning("Not built yet.")
+import ui
+from analytics import active_settings, filter_options
+from analytics.meeting_pack import meeting_pack_html, meeting_pack_pdf, meeting_pack_zip, pack_file_name
+from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
+from analytics.quality import (
+    ALERT_ALL,
+    ALERT_GROUP_DONE,
+    ALERT_GROUP_LITTLE,
+    FUNNEL_METRICS,
+    PERIOD_CHOICES,
+    UNIT_LABELS,
+    UNIT_TYPES,
+    QualityTable,
+    quality_report,
+)
+from analytics.quality_charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
+
+ui.page_header(
+    "Quality improvement",
+    "Monthly trends, comparisons across clinics, therapists and programmes, and clients not on track: "
+    "for quality-improvement meetings, projected or sent round as a pack.",
+)
+viewer = ui.viewer()
+settings = active_settings()
+options = ui.run(filter_options, viewer)
+
+controls = st.columns([1.1, 1.0, 1.1, 1.4], vertical_alignment="bottom")
+with controls[3]:
+    if viewer.can_see_identifiers:
+        deidentified = st.toggle(
+            "De-identified (for sharing)", value=True, key="qi_deidentified",
+            help="On: no client ids, therapists under pseudonyms, small numbers suppressed. "
+            "Off: the identified view for supervision, with the list of clients not on track.",
+        )
+    else:
+        deidentified = True
+        st.caption(":material/shield_lock: De-identified view (your role sees aggregates only).")
+
+filter_fields = ("clinic", "program", "concern", "homework_type", "measure")
+if not deidentified:
+    filter_fields = ("clinic", "therapist", *filter_fields[1:])
+cohort = ui.cohort_filter_sidebar(options, fields=filter_fields)
+
+order = {name: i for i, name in enumerate(settings.measure_names)}
+measures = sorted(
+    (m for m in options.get("measure", []) if not cohort.measures or m in cohort.measures),
+    key=lambda m: (order.get(m, len(order)), m),
+)
+with controls[0]:
+    period = st.selectbox("Period", list(PERIOD_CHOICES), index=1, key="qi_period",
+                          help="Complete calendar months up to the report date.")
+with controls[1]:
+    measure = st.selectbox("Outcome measure", measures, key="qi_measure") if measures else None
+with controls[2]:
+    grouping = st.segmented_control(
+        "Outcomes by discharge", ["month", "quarter"], default="month", format_func=str.title, key="qi_grouping",
+    ) or "month"
+
+try:
+    report = ui.run(
+        quality_report, viewer, cohort, measure=measure, months=PERIOD_CHOICES[period],
+        outcome_period=grouping, deidentified=deidentified,
+    )
+except MissingPseudonymKeyError:
+    st.error(
+        "De-identified reports need a pseudonym key for this deployment: ask the administrator to set "
+        "BETWEEN_SESSIONS_PSEUDONYM_KEY.", icon=":material/key_off:",
+    )
+    st.stop()
+
+if not report.has_data:
+    st.info("No sessions or scores are loaded for the clients you may see yet. Import data on the Data page.")
+    st.stop()
+
+if report.deidentified:
+    st.info(report.privacy_note, icon=":material/shield_lock:")
+    if report.pseudonym_note:
+        st.warning(report.pseudonym_note, icon=":material/key:")
+else:
+    st.warning(
+        "Identified view: client identifiers, therapist ids and exact small numbers are shown. "
+        "Do not project or send this view outside the care team.", icon=":material/visibility:",
+    )
+in_progress = "" if report.period_end == report.as_of else f" ({report.as_of:%B %Y} is in progress and left out)"
+st.caption(
+    f"Data as of **{report.as_of:%Y-%m-%d}** (the latest session or score loaded). "
+    f"Months **{report.period_start:%Y-%m}** to **{report.period_end:%Y-%m}**{in_progress}. "
+    f"Cohort: {report.cohort_description}."
+)
+for note in report.notes:
+    st.caption(note)
+
+
+def show_table(table: QualityTable, *, key: str, height: int | str = "auto") -> None:
+    """A published table with its note and a CSV download of exactly the same numbers."""
+    st.dataframe(table.as_text(), hide_index=True, width="stretch", height=height)
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    if table.note:
+        left.caption(table.note)
+    right.download_button(
+        "CSV", to_safe_csv(table.display), file_name=f"{table.name}.csv", mime="text/csv",
+        key=f"csv_{key}", on_click="ignore", icon=":material/download:", width="stretch",
+    )
+
+
+trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(
+    [":material/show_chart: Trends", ":material/scatter_plot: Comparisons",
+     ":material/notifications: Not on track", ":material/description: Meeting pack"]
+)
+
+# ----------------------------------------------------------------------------- trends
+with trends_tab:
+    activity = report.trends_activity
+    st.plotly_chart(activity_figure(activity), key="qi_chart_activity", width="stretch")
+    st.plotly_chart(homework_figure(activity), key="qi_chart_homework", width="stretch")
+    with st.expander(f"Table: {activity.title.lower()} ({len(activity.display)} months)"):
+        show_table(activity, key="activity")
+    st.caption(
+        "Recent months have fewer assignments reviewed: homework set late in a month is often reviewed "
+        "at the next session."
+    )
+
+    outcomes = report.trends_outcomes
+    if outcomes is None:
+        st.info("No client has a score on an outcome measure in this cohort yet.")
+    else:
+        rows = outcomes.numeric.iloc[:-1]
+        rate_keys = ("recovery_rate", "improvement_rate", "deterioration_rate")
+        if rows["finished"].fillna(0).sum() == 0 and outcomes.numeric["finished"].iloc[-1] == 0:
+            st.info(f"No client finished treatment with two {report.measure} scores in this period.")
+        elif rows[list(rate_keys)].isna().all().all():
+            st.info(
+                "Every outcome rate by discharge period is withheld under the small-number rules. Choose quarters "
+                "or a longer period; the comparisons tab shows the rates over the whole period."
+            )
+        else:
+            st.plotly_chart(outcomes_figure(outcomes, report.measure), key="qi_chart_outcomes", width="stretch")
+        with st.expander(f"Table: {outcomes.title.lower()}"):
+            show_table(outcomes, key="outcomes")
+
+# ----------------------------------------------------------------------------- comparisons
+with compare_tab:
+    st.subheader("Units outside the control limits")
+    flags = report.flags
+    if flags.empty:
+        st.success("No clinic, therapist or programme is outside the 95% control limits on any metric.",
+                   icon=":material/check_circle:")
+    else:
+        st.caption(
+            f"{len(flags.display)} unit-metric pairs outside the 95% limits; those outside 99.8% are unlikely to "
+            "differ by chance alone. Case mix is not adjusted for: a flag is a question to look into, not a verdict."
+        )
+        show_table(flags, key="flags")
+
+    st.subheader("Funnel plots")
+    unit_type = st.segmented_control(
+        "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
+    ) or "clinic"
+    if unit_type == "therapist" and report.deidentified:
+        st.caption("Therapists appear under stable pseudonyms (keyed hashes set per deployment).")
+    for metric, (label, _, _) in FUNNEL_METRICS.items():
+        if metric in ("recovery", "reliable_improvement") and report.measure is None:
+            continue
+        panel = report.funnel(unit_type, metric)
+        units = panel.table.numeric.iloc[:-1]
+        plotted = units["n"].notna() & units["value"].notna() & units["lower_95"].notna()
+        chart_col, table_col = st.columns([3, 2])
+        with chart_col:
+            if panel.curve is None and not plotted.any():
+                st.markdown(f"**{label} by {UNIT_LABELS[unit_type][:-1].lower()}**")
+                st.info("Too few clients to compare, or every value withheld under the small-number rules.")
+            else:
+                st.plotly_chart(funnel_figure(panel), key=f"qi_funnel_{unit_type}_{metric}", width="stretch")
+            hidden = int((~plotted).sum())
+            if hidden:
+                st.caption(f"{hidden} of {len(units)} not plotted: too few clients, or withheld (small numbers).")
+        with table_col:
+            st.markdown(f"**{panel.table.title}**")
+            show_table(panel.table, key=f"{unit_type}_{metric}", height=360)
+
+# ----------------------------------------------------------------------------- alerts
+with alerts_tab:
+    counts = report.alert_counts
+    text = counts.as_text()
+    by_group = dict(zip(text["Group"], text["Clients"], strict=True))
+    risk = text["PHQ-9 item 9 above 0"].iloc[-1]
+    st.markdown(
+        f"Clients **in treatment on {report.as_of:%Y-%m-%d}** who are not on track: still at caseness without "
+        f"reliable improvement after **{report.not_on_track_weeks} weeks**, reliably deteriorated, or with a "
+        "**PHQ-9 item 9** (thoughts of self-harm) response above 0 at the latest score."
+    )
+    if risk not in ("", "0"):
+        st.error(
+            f"PHQ-9 item 9 above 0 at the latest score: {risk} client(s) in treatment. "
+            + ("They are listed first below." if not report.deidentified
+               else "Their therapists and supervisors see them by name in the client review."),
+            icon=":material/emergency:",
+        )
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Little homework done", by_group.get(ALERT_GROUP_LITTLE, ""),
+              help="Homework quantity below 50% over the last 4 weeks (or none reviewed): look at barriers.")
+    m2.metric("Homework done, still not improving", by_group.get(ALERT_GROUP_DONE, ""),
+              help="Homework quantity 50% or more over the last 4 weeks: review the approach.")
+    m3.metric("Clients in treatment", by_group.get(ALERT_ALL, ""))
+    show_table(counts, key="alert_counts")
+
+    if report.alert_list is not None:
+        st.subheader("Clients not on track")
+        listing = report.alert_list
+        if listing.empty:
+            st.success("No client in treatment is flagged.", icon=":material/check_circle:")
+        else:
+            st.dataframe(
+                listing.as_text(), hide_index=True, width="stretch",
+                column_config={"Client review": st.column_config.LinkColumn("Client review", display_text="Open")},
+            )
+            left, right = st.columns([4, 1], vertical_alignment="center")
+            left.caption(listing.note)
+            right.download_button(
+                "CSV", to_safe_csv(listing.display), file_name="alert_list_IDENTIFIED.csv", mime="text/csv",
+                key="csv_alert_list", on_click="ignore", icon=":material/download:", width="stretch",
+            )
+    elif viewer.can_see_identifiers:
+        st.info("De-identified view shows counts only. Switch off **De-identified** to see the clients, "
+                "with links to their client review.", icon=":material/shield_lock:")
+    else:
+        st.info("Your role sees counts only.", icon=":material/shield_lock:")
+
+# ----------------------------------------------------------------------------- meeting pack
+with pack_tab:
+    st.markdown(
+        "A pack for the meeting, with the same numbers as this page: the trends, the funnel plots, the units "
+        "outside the limits and the not-on-track counts. "
+        + ("**De-identified**: safe to send round within the organisation." if report.deidentified
+           else "**Identified**: contains client identifiers; for supervision within the care team only.")
+    )
+    b1, b2, b3 = st.columns(3)
+    b1.download_button(
+        "PDF (A4 landscape)", lambda: meeting_pack_pdf(report), file_name=pack_file_name(report, "pdf"),
+        mime="application/pdf", key="qi_pack_pdf", on_click="ignore", icon=":material/picture_as_pdf:",
+        width="stretch",
+    )
+    b2.download_button(
+        "HTML (interactive, self-contained)", lambda: meeting_pack_html(report), file_name=pack_file_name(report, "html"),
+        mime="text/html", key="qi_pack_html", on_click="ignore", icon=":material/html:", width="stretch",
+    )
+    b3.download_button(
+        "CSV of every table (zip)", lambda: meeting_pack_zip(report), file_name=pack_file_name(report, "zip"),
+        mime="application/zip", key="qi_pack_zip", on_click="ignore", icon=":material/folder_zip:", width="stretch",
+    )
+    st.caption("The PDF takes a few seconds to prepare (chart images). Definitions: Metrics glossary.")

@@ -5,16 +5,38 @@ and render. Caching lives here, keyed by the database's data version, so a new i
 seen without a restart and caches stay bounded.
 """
 
+from .audit import audit_file, audit_page_view, download_button, log_client_view, log_denied, log_event, log_not_found
+from .auth import (
+    auth_configured,
+    guard_app,
+    require_admin,
+    require_identifiers,
+    require_role,
+    sign_out_button,
+)
 from .context import DB_ENV, database, database_path, page_header, run, viewer
 from .filters import cohort_filter_sidebar, current_cohort
 
 __all__ = [
     "DB_ENV",
+    "audit_file",
+    "audit_page_view",
+    "auth_configured",
     "cohort_filter_sidebar",
     "current_cohort",
     "database",
     "database_path",
+    "download_button",
+    "guard_app",
+    "log_client_view",
+    "log_denied",
+    "log_event",
+    "log_not_found",
     "page_header",
+    "require_admin",
+    "require_identifiers",
+    "require_role",
     "run",
+    "sign_out_button",
     "viewer",
 ]

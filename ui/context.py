@@ -10,6 +10,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from analytics import ClinicDatabase, DatabaseMissing, Viewer, data_version
+from analytics.scope import AccessDenied
 from analytics.sample import DEFAULT_SAMPLE_DB, ensure_sample_database
 
 DB_ENV = "BETWEEN_SESSIONS_DB"
@@ -55,20 +56,49 @@ def _cached_call(path: str, version: str, module: str, name: str, args: tuple, k
 
 
 def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``func(db, *args, **kwargs)`` for an analytics function, cached by data version."""
+    """Call ``func(db, *args, **kwargs)`` for an analytics function, cached by data version.
+
+    An analytics function that refuses the viewer's role (``analytics.scope.AccessDenied``,
+    e.g. :meth:`Viewer.require_identifiers` for a qi viewer) gives a "not available for your
+    role" message, logged as "denied", and the script stops: never a traceback.
+    """
     db = database()
-    return _cached_call(str(db.path), str(db.version), func.__module__, func.__name__, args, tuple(sorted(kwargs.items())))
+    try:
+        return _cached_call(str(db.path), str(db.version), func.__module__, func.__name__, args,
+                            tuple(sorted(kwargs.items())))
+    except AccessDenied as exc:
+        from .audit import log_denied
+
+        log_denied(detail=f"{func.__name__}: {exc}")
+        st.warning(f"Not available for your role: {exc}.", icon=":material/block:")
+        st.stop()
+        raise  # unreachable: st.stop() raised
 
 
 def viewer() -> Viewer:
-    """Who is looking. Local single-user mode has full access."""
-    return Viewer.local()
+    """Who is looking (docs/security.md).
+
+    Local single-user mode (no ``[auth]`` in .streamlit/secrets.toml): full access, on a
+    loopback address only. Sign-in mode: the signed-in user's role from the ``users`` table.
+    Anyone else gets the sign-in or "no access" screen and the script stops here, so nothing
+    after a ``viewer()`` call renders for them.
+    """
+    from .auth import resolve_viewer
+
+    return resolve_viewer()
 
 
 def page_header(title: str, caption: str | None = None) -> None:
+    """Title, caption, the local-mode banner or the signed-in account, and the page view in
+    the access log. Resolves the viewer first, so a refused visitor sees nothing of the page."""
+    from .audit import audit_page_view
+    from .auth import account_sidebar
+
+    current = viewer()
     st.title(title)
     if caption:
         st.caption(caption)
-    current = viewer()
     if current.local_mode:
         st.info("Local single-user mode: this dashboard is only reachable from this computer.", icon=":material/lock:")
+    account_sidebar(current)
+    audit_page_view(title)

@@ -58,6 +58,16 @@ def _write_query_params(cohort: CohortFilter) -> None:
             del st.query_params[param]
 
 
+def _log_dropped(param: str, dropped: list[str]) -> None:
+    """URL filter values the viewer may not pick (outside their scope, or no such value) are
+    dropped silently on the page and recorded as "denied" in the access log."""
+    if dropped:
+        from .audit import log_denied
+
+        shown = ", ".join(repr(v)[:80] for v in dropped[:5])
+        log_denied(detail=f"filter {param}: {len(dropped)} value(s) not offered to this viewer: {shown}")
+
+
 def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, ...] | None = None,
                           intake: bool = True) -> CohortFilter:
     """Render the filters in the sidebar and return the chosen cohort.
@@ -75,7 +85,9 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
             allowed = options.get(param, [])
             key = f"filter_{param}"
             if key not in st.session_state:
-                st.session_state[key] = [v for v in getattr(cohort, field) if v in allowed]
+                requested = getattr(cohort, field)
+                st.session_state[key] = [v for v in requested if v in allowed]
+                _log_dropped(param, [v for v in requested if v not in allowed])
             chosen[field] = tuple(st.multiselect(label, allowed, key=key, placeholder="All"))
         if intake:
             key = "filter_intake"

@@ -1,9 +1,9 @@
 -- Homework summary of one client (Client review page), one row per (section, key):
 --   client / all             every assignment of the client
---   period / last_4_weeks    assignments of the 4 latest weeks since intake, ending with the
---                            reference week = the week of the client's latest assignment or
---                            session up to $as_of, whichever is later
---   period / before          assignments of the weeks before those 4
+--   period / recent          assignments of the $recent_weeks latest weeks since intake (4 on
+--                            the page), ending with the reference week = the week of the
+--                            client's latest assignment or session up to $as_of, whichever is later
+--   period / before          assignments of the weeks before those
 --   type / <homework_type>   assignments of each homework type ("completion by type")
 --   checklist / <item>       design-checklist items: missing = assignments where the item is
 --                            not met or not recorded (NULL counts as not met, as in macros.sql)
@@ -39,10 +39,11 @@ reference AS (
         AS ref_week
 ),
 periods AS (
-    SELECT 'last_4_weeks' AS key, 1 AS sort_order, r.ref_week - 3 AS first_week, r.ref_week AS last_week
+    SELECT 'recent' AS key, 1 AS sort_order, r.ref_week - ($recent_weeks::INTEGER - 1) AS first_week,
+           r.ref_week AS last_week
     FROM reference AS r
     UNION ALL
-    SELECT 'before', 2, least(0, (SELECT min(week) FROM client_assignments)), r.ref_week - 4
+    SELECT 'before', 2, least(0, (SELECT min(week) FROM client_assignments)), r.ref_week - $recent_weeks::INTEGER
     FROM reference AS r
 ),
 checklist AS (

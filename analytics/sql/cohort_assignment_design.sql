@@ -6,8 +6,10 @@
 --   factor 'homework_type' level = the type
 -- Unknown (NULL) checklist items count as not met, as in checklist_items_met.
 -- Completion = quantity fraction (0-1) of reviewed assignments; quality = quality fraction (0-1)
--- of quality-rated ones; sd_* are sample SDs over assignments. n_clients counts distinct clients
--- with a reviewed assignment in the group. One pass over the assignments (GROUPING SETS).
+-- of quality-rated ones. Means and sample SDs are over assignments (SD from sums of squares:
+-- fractions are 0-1, so this is numerically safe). n_clients counts distinct clients with a
+-- reviewed assignment in the group: the sums are first taken per client and group
+-- (GROUPING SETS), then added up per group.
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
                                  $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
@@ -30,7 +32,7 @@ assignment_rows AS (
     JOIN cohort USING (client_id)
     WHERE $homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type)
 ),
-grouped AS (
+per_client AS (
     SELECT
         CASE
             WHEN grouping(items_met) = 0 THEN 'items_met'
@@ -48,17 +50,43 @@ grouped AS (
                           obstacles_planned) THEN 'met'
             ELSE 'not met'
         END AS level,
-        count(*)::BIGINT AS assignments,
-        count(quantity)::BIGINT AS reviewed_assignments,
-        count(DISTINCT client_id) FILTER (WHERE quantity IS NOT NULL)::BIGINT AS n_clients,
-        avg(quantity) AS mean_quantity,
-        stddev_samp(quantity) AS sd_quantity,
-        count(quality)::BIGINT AS quality_rated,
-        avg(quality) AS mean_quality,
-        stddev_samp(quality) AS sd_quality
+        count(*) AS n,                        -- assignments
+        count(quantity) AS n_q,               -- reviewed assignments
+        sum(quantity) AS sum_q,
+        sum(quantity * quantity) AS sum_qq,
+        count(quality) AS n_l,                -- quality-rated assignments
+        sum(quality) AS sum_l,
+        sum(quality * quality) AS sum_ll
     FROM assignment_rows
-    GROUP BY GROUPING SETS ((items_met), (goal_linked), (rationale_given), (rehearsed_in_session),
-                            (practice_scheduled), (obstacles_planned), (homework_type))
+    GROUP BY GROUPING SETS ((client_id, items_met), (client_id, goal_linked), (client_id, rationale_given),
+                            (client_id, rehearsed_in_session), (client_id, practice_scheduled),
+                            (client_id, obstacles_planned), (client_id, homework_type))
+),
+grouped AS (
+    SELECT
+        factor,
+        level,
+        sum(n) AS n,
+        sum(n_q) AS n_q,
+        sum(sum_q) AS sum_q,
+        sum(sum_qq) AS sum_qq,
+        sum(n_l) AS n_l,
+        sum(sum_l) AS sum_l,
+        sum(sum_ll) AS sum_ll,
+        count(*) FILTER (WHERE n_q > 0) AS n_clients
+    FROM per_client
+    GROUP BY factor, level
 )
-SELECT * FROM grouped
+SELECT
+    factor,
+    level,
+    n::BIGINT AS assignments,
+    n_q::BIGINT AS reviewed_assignments,
+    n_clients::BIGINT AS n_clients,
+    sum_q / nullif(n_q, 0) AS mean_quantity,
+    CASE WHEN n_q > 1 THEN sqrt(greatest((sum_qq - sum_q * sum_q / n_q) / (n_q - 1), 0)) END AS sd_quantity,
+    n_l::BIGINT AS quality_rated,
+    sum_l / nullif(n_l, 0) AS mean_quality,
+    CASE WHEN n_l > 1 THEN sqrt(greatest((sum_ll - sum_l * sum_l / n_l) / (n_l - 1), 0)) END AS sd_quality
+FROM grouped
 ORDER BY factor, level

@@ -1,14 +1,15 @@
 -- Cohort outcomes, within-client analysis: one row per interval between two consecutive
 -- in-treatment scores of a client on $measure (usually one week; docs/metrics.md,
 -- "Cohort outcomes" > "Within-client analysis").
--- score / next_score: the totals at the start and end of the interval (points; when a client
--- has two scores on one day their mean is used); change = next_score - score (negative is
--- improvement). quantity: mean quantity fraction (0-1, macro quantity_fraction) of the
--- assignments set during the interval (assigned on or after the start score's date and before
--- the next score's date), i.e. the homework done between the two scores. Intervals longer than
+-- score / next_score: the totals at the start and end of the interval (points; two scores on
+-- one day are averaged); change = next_score - score (negative is improvement).
+-- quantity: mean quantity fraction (0-1, macro quantity_fraction) of the assignments set
+-- during the interval (assigned on or after the start score's date and before the next
+-- score's date), i.e. the homework done between the two scores. Intervals longer than
 -- $max_gap_days days or without a reviewed assignment are left out.
--- Large cohorts: at most $max_clients clients are kept, chosen deterministically (lowest
--- md5 of client_id); clients_eligible / intervals_eligible count them all.
+-- Large cohorts: of the clients with at least two such scores (clients_eligible), at most
+-- $max_clients are used, chosen deterministically (lowest md5 of client_id), before any
+-- interval is built, so the cost does not grow with the cohort.
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
                                  $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
@@ -23,6 +24,15 @@ measure_scores AS (
       AND (cohort.discharge_date IS NULL OR s.administered_date <= cohort.discharge_date)
     GROUP BY s.client_id, s.administered_date
 ),
+eligible AS (
+    SELECT client_id, md5(client_id) AS draw
+    FROM measure_scores
+    GROUP BY client_id
+    HAVING count(*) >= 2
+),
+kept AS (
+    SELECT client_id FROM eligible ORDER BY draw LIMIT $max_clients
+),
 intervals AS (
     SELECT
         client_id,
@@ -31,6 +41,7 @@ intervals AS (
         lead(administered_date) OVER w AS next_date,
         lead(score) OVER w AS next_score
     FROM measure_scores
+    JOIN kept USING (client_id)
     WINDOW w AS (PARTITION BY client_id ORDER BY administered_date)
 ),
 homework AS (
@@ -39,7 +50,7 @@ homework AS (
         a.assigned_date,
         quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity
     FROM assignments AS a
-    JOIN cohort USING (client_id)
+    JOIN kept USING (client_id)
     WHERE $homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type)
 ),
 interval_homework AS (
@@ -56,12 +67,6 @@ interval_homework AS (
     WHERE i.next_date IS NOT NULL AND i.next_date - i.score_date <= $max_gap_days
     GROUP BY i.client_id, i.score_date, i.score, i.next_score
     HAVING count(h.quantity) > 0
-),
-eligible AS (
-    SELECT client_id, md5(client_id) AS draw FROM interval_homework GROUP BY client_id
-),
-kept AS (
-    SELECT client_id FROM eligible ORDER BY draw LIMIT $max_clients
 )
 SELECT
     ih.client_id,
@@ -71,9 +76,7 @@ SELECT
     ih.next_score - ih.score AS change,
     ih.quantity,
     ih.reviewed_assignments,
-    (SELECT count(*) FROM eligible)::BIGINT AS clients_eligible,
-    (SELECT count(*) FROM interval_homework)::BIGINT AS intervals_eligible
+    (SELECT count(*) FROM eligible)::BIGINT AS clients_eligible
 FROM interval_homework AS ih
-JOIN kept USING (client_id)
 JOIN cohort USING (client_id)
 ORDER BY ih.client_id, ih.score_date

@@ -22,8 +22,13 @@ CREATE OR REPLACE MACRO checklist_items_met(goal_linked, rationale_given, rehear
     + coalesce(rehearsed_in_session::INT, 0) + coalesce(practice_scheduled::INT, 0)
     + coalesce(obstacles_planned::INT, 0);
 
--- The clients a viewer may see (scope) narrowed by the cohort filters. A NULL argument
--- means "no restriction". Every query starts from this macro.
+-- The clients a viewer may see (scope) narrowed by the cohort filters. Every query that
+-- touches client data starts from this macro (tests/test_access.py checks every .sql file).
+-- scope_clinics / scope_therapist come from analytics.scope.Viewer, never from the user:
+--   NULL = no limit (admin; qi and therapists without clinics), an EMPTY list = no clinic
+--   at all, so a supervisor with no clinic listed sees nothing (list_contains([], x) is false).
+-- Cohort filters (clinics .. intake_to): NULL means "no restriction"; they can only narrow
+-- the scope, never widen it (every condition is ANDed).
 CREATE OR REPLACE MACRO cohort_clients(scope_clinics, scope_therapist, clinics, therapists,
                                        programs, concerns, intake_from, intake_to) AS TABLE
     SELECT c.*

@@ -34,7 +34,7 @@ risk_items AS (  -- the risk item is checked whatever the measure filter says
     SELECT
         s.client_id,
         max(s.administered_date) AS risk_date,
-        arg_max(s.item_9, s.administered_date) AS risk_item_9
+        arg_max_null(s.item_9, s.administered_date) AS risk_item_9  -- NULL when the latest score has no items
     FROM scores AS s
     JOIN open_clients USING (client_id)
     WHERE s.administered_date <= $as_of::DATE AND s.measure = $risk_measure::VARCHAR

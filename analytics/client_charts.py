@@ -1,0 +1,326 @@
+"""Plotly figures of the Client review page (pure functions: DataFrames in, go.Figure out).
+
+The main chart puts, on one time axis: each measure's scores on its shaded severity bands
+with the caseness line (follow-up scores after discharge drawn differently, PHQ-9 item 9
+above 0 ringed in red), the weekly homework quantity and quality (0-100%) with the number of
+assignments, and the sessions (attended or missed). The discharge date is marked. Values
+are passed as plain lists (not NumPy arrays) so the figure JSON holds the stored numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .config import MeasureDefinition, Settings, active_settings
+
+SCORE_COLOUR = "#1f3b63"
+FOLLOW_UP_COLOUR = "#6b7b8c"
+QUANTITY_COLOUR = "#00796b"
+QUALITY_COLOUR = "#7b3fa0"
+COUNT_COLOUR = "rgba(120, 144, 156, 0.28)"
+ATTENDED_COLOUR = "#1f3b63"
+MISSED_COLOUR = "#c62828"
+RISK_COLOUR = "#c62828"
+CASENESS_COLOUR = "#b71c1c"
+# Severity-band fills, lowest (best) to highest (worst) band; light enough for the data on top.
+BAND_FILLS = ("#e8f3ea", "#f3f7e3", "#fdf6df", "#fdeedd", "#fbe3e1", "#f8d7da")
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _num(value: Any) -> float | int | None:
+    if value is None or pd.isna(value):
+        return None
+    f = float(value)
+    return int(f) if f.is_integer() else f
+
+
+def _band_fills(n: int) -> list[str]:
+    if n <= 1:
+        return [BAND_FILLS[0]]
+    last = len(BAND_FILLS) - 1
+    return [BAND_FILLS[round(i * last / (n - 1))] for i in range(n)]
+
+
+def _add_bands(fig: go.Figure, definition: MeasureDefinition, row: int) -> None:
+    """Shaded severity bands, their labels at the right edge, and the dashed caseness line."""
+    bands = sorted(definition.bands, key=lambda b: b.lower)
+    fills = _band_fills(len(bands))
+    for i, band in enumerate(bands):
+        upper = bands[i + 1].lower if i + 1 < len(bands) else definition.max_score
+        low = max(band.lower, definition.min_score)
+        fig.add_hrect(y0=low, y1=upper, fillcolor=fills[i], line_width=0, layer="below", row=row, col=1,
+                      exclude_empty_subplots=False)
+        fig.add_annotation(
+            x=1.0, xref="x domain", xanchor="left", xshift=6, y=(low + upper) / 2, yref="y",
+            text=band.label, showarrow=False, font={"size": 10, "color": "#5f6b76"}, row=row, col=1, exclude_empty_subplots=False,
+        )
+    fig.add_hline(
+        y=definition.caseness_threshold, line_dash="dash", line_color=CASENESS_COLOUR, line_width=1.2,
+        row=row, col=1, exclude_empty_subplots=False,
+    )
+    fig.add_annotation(
+        x=0.0, xref="x domain", xanchor="left", y=definition.caseness_threshold, yref="y", yanchor="bottom",
+        text=f"caseness \u2265 {definition.caseness_threshold}", showarrow=False,
+        font={"size": 10, "color": CASENESS_COLOUR}, row=row, col=1, exclude_empty_subplots=False,
+    )
+
+
+def _score_traces(fig: go.Figure, measure: str, scores: pd.DataFrame, row: int, *, show_risk: bool) -> None:
+    s = scores[scores["measure"] == measure].sort_values("administered_date")
+    for follow_up, name, colour, symbol, mode in (
+        (False, measure, SCORE_COLOUR, "circle", "lines+markers"),
+        (True, f"{measure} follow-up (after discharge)", FOLLOW_UP_COLOUR, "diamond-open", "markers"),
+    ):
+        part = s[s["follow_up"].astype(bool) == follow_up]
+        if part.empty:
+            continue
+        items = part["item_9"] if "item_9" in part else pd.Series([None] * len(part), index=part.index)
+        custom = [
+            [band or "", int(week), "" if pd.isna(item) else f"<br>item 9: {int(item)}"]
+            for band, week, item in zip(part["band"], part["week"], items, strict=True)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=[_iso(d) for d in part["administered_date"]],
+                y=[_num(v) for v in part["total_score"]],
+                mode=mode,
+                name=name,
+                legendgroup=measure,
+                marker={"color": colour, "size": 8 if not follow_up else 10, "symbol": symbol,
+                        "line": {"width": 1.5, "color": colour}},
+                line={"color": colour, "width": 2},
+                customdata=custom,
+                hovertemplate=(
+                    f"<b>{measure}</b>{' follow-up' if follow_up else ''}: %{{y}} (%{{customdata[0]}})"
+                    "<br>%{x|%Y-%m-%d}, week %{customdata[1]} since intake%{customdata[2]}<extra></extra>"
+                ),
+            ),
+            row=row, col=1,
+        )
+    if show_risk and "item_9" in s:
+        risky = s[s["item_9"].fillna(0).astype(int) > 0]
+        if len(risky):
+            fig.add_trace(
+                go.Scatter(
+                    x=[_iso(d) for d in risky["administered_date"]],
+                    y=[_num(v) for v in risky["total_score"]],
+                    mode="markers",
+                    name="PHQ-9 item 9 above 0",
+                    marker={"size": 17, "symbol": "circle-open", "color": RISK_COLOUR, "line": {"width": 2.5}},
+                    customdata=[[int(v)] for v in risky["item_9"]],
+                    hovertemplate="<b>Risk: item 9 = %{customdata[0]}</b><br>%{x|%Y-%m-%d}<extra></extra>",
+                ),
+                row=row, col=1,
+            )
+
+
+def _homework_traces(fig: go.Figure, weekly: pd.DataFrame, intake: date | None, row: int) -> None:
+    weeks = [int(w) for w in weekly["week"]]
+    starts = [_iso(d) for d in weekly["week_start"]]
+    period = {"xperiod": WEEK_MS, "xperiodalignment": "middle"}
+    if intake is not None:
+        period["xperiod0"] = intake.isoformat()
+    fig.add_trace(
+        go.Bar(
+            x=starts,
+            y=[int(v) for v in weekly["assignments"]],
+            name="Assignments set",
+            marker={"color": COUNT_COLOUR, "line": {"width": 0}},
+            customdata=[[w, int(r)] for w, r in zip(weeks, weekly["reviewed"], strict=True)],
+            hovertemplate=(
+                "Week %{customdata[0]} (from %{x|%Y-%m-%d}): %{y} assignment(s) set, "
+                "%{customdata[1]} reviewed<extra></extra>"
+            ),
+            **period,
+        ),
+        row=row, col=1, secondary_y=True,
+    )
+    for column, name, colour, symbol in (
+        ("quantity", "Quantity (how much was done)", QUANTITY_COLOUR, "circle"),
+        ("quality", "Quality (how well)", QUALITY_COLOUR, "square"),
+    ):
+        values = [None if pd.isna(v) else float(v) * 100 for v in weekly[column]]
+        fig.add_trace(
+            go.Scatter(
+                x=starts,
+                y=values,
+                mode="lines+markers",
+                name=name,
+                connectgaps=False,
+                line={"color": colour, "width": 2},
+                marker={"color": colour, "size": 7, "symbol": symbol},
+                customdata=[[w] for w in weeks],
+                hovertemplate=(
+                    f"Week %{{customdata[0]}} (from %{{x|%Y-%m-%d}}): {name.split(' (')[0].lower()} "
+                    "%{y:.1f}%<extra></extra>"
+                ),
+                **period,
+            ),
+            row=row, col=1, secondary_y=False,
+        )
+
+
+def _session_traces(fig: go.Figure, sessions: pd.DataFrame, row: int) -> None:
+    groups = (
+        ("Session attended", sessions["attended"].astype(bool) & ~sessions["upcoming"].astype(bool),
+         ATTENDED_COLOUR, "circle"),
+        ("Session missed", ~sessions["attended"].astype(bool) & ~sessions["upcoming"].astype(bool),
+         MISSED_COLOUR, "x-thin-open"),
+        ("Session upcoming", sessions["upcoming"].astype(bool), FOLLOW_UP_COLOUR, "circle-open"),
+    )
+    for name, mask, colour, symbol in groups:
+        part = sessions[mask]
+        if part.empty:
+            continue
+        label = name.split(" ")[1]
+        fig.add_trace(
+            go.Scatter(
+                x=[_iso(d) for d in part["session_date"]],
+                y=[0] * len(part),
+                mode="markers",
+                name=name,
+                marker={"color": colour, "size": 10, "symbol": symbol, "line": {"width": 2, "color": colour}},
+                customdata=[["" if pd.isna(n) else f"Session {int(n)}, ", int(w)]
+                            for n, w in zip(part["session_number"], part["week"], strict=True)],
+                hovertemplate=f"%{{customdata[0]}}%{{x|%Y-%m-%d}}: {label} (week %{{customdata[1]}})<extra></extra>",
+            ),
+            row=row, col=1,
+        )
+
+
+def client_timeline(
+    scores: pd.DataFrame,
+    weekly: pd.DataFrame,
+    sessions: pd.DataFrame,
+    *,
+    intake_date: date | None,
+    discharge_date: date | None,
+    settings: Settings | None = None,
+    height: int | None = None,
+) -> go.Figure | None:
+    """The Client review chart, or None when there is nothing to draw (no scores, homework or sessions).
+
+    ``scores``: measure, administered_date, total_score, item_9, follow_up, week, band.
+    ``weekly``: week, week_start, assignments, reviewed, quantity, quality (fractions 0-1).
+    ``sessions``: session_date, session_number, attended, week, upcoming.
+    """
+    settings = settings or active_settings()
+    order = {m.name: i for i, m in enumerate(settings.measures)}
+    measures = sorted(scores["measure"].unique(), key=lambda m: (order.get(m, len(order)), m)) if len(scores) else []
+    has_homework = len(weekly) > 0
+    has_sessions = len(sessions) > 0
+    if not measures and not has_homework and not has_sessions:
+        return None
+
+    titles: list[str] = []
+    heights: list[float] = []
+    specs: list[list[dict[str, Any]]] = []
+    for m in measures:
+        definition = settings.measure(m)
+        titles.append(f"{m}: {definition.description} (total score; lower is better)" if definition else m)
+        heights.append(1.0)
+        specs.append([{}])
+    if has_homework:
+        titles.append("Homework by week since intake: quantity and quality (%), assignments set (bars)")
+        heights.append(0.85)
+        specs.append([{"secondary_y": True}])
+    if has_sessions:
+        titles.append("Sessions")
+        heights.append(0.22)
+        specs.append([{}])
+    rows = len(heights)
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.075 if rows > 2 else 0.1,
+        row_heights=heights, subplot_titles=titles, specs=specs,
+    )
+    for i, m in enumerate(measures, start=1):
+        definition = settings.measure(m)
+        if definition is not None:
+            _add_bands(fig, definition, i)
+            fig.update_yaxes(range=[definition.min_score - 0.5, definition.max_score + 0.5], row=i, col=1)
+        _score_traces(fig, m, scores, i, show_risk=definition is not None and definition.key == "PHQ9")
+        fig.update_yaxes(title_text="score", row=i, col=1)
+    row = len(measures)
+    if has_homework:
+        row += 1
+        _homework_traces(fig, weekly, intake_date, row)
+        fig.update_yaxes(title_text="% of assignment", range=[-4, 104], ticksuffix="%", row=row, col=1,
+                         secondary_y=False)
+        top = max(int(weekly["assignments"].max()), 1)
+        fig.update_yaxes(title_text="assignments set", range=[0, top * 2.2], showgrid=False, tickmode="linear",
+                         tick0=0, dtick=max(1, -(-top // 2)), row=row, col=1, secondary_y=True)
+    if has_sessions:
+        row += 1
+        _session_traces(fig, sessions, row)
+        fig.update_yaxes(visible=False, range=[-1, 1], row=row, col=1)
+
+    if discharge_date is not None:
+        d = discharge_date.isoformat()
+        fig.add_shape(type="line", x0=d, x1=d, xref="x", y0=0, y1=1, yref="paper",
+                      line={"color": "#37474f", "width": 1.5, "dash": "dot"})
+        fig.add_annotation(x=d, xref="x", y=1.0, yref="y domain", yanchor="top", xanchor="left", xshift=4,
+                           text=f"Discharge<br>{d}", showarrow=False, align="left",
+                           font={"size": 11, "color": "#37474f"})
+    if intake_date is not None:
+        fig.update_xaxes(range=_x_range(intake_date, scores, weekly, sessions, discharge_date))
+    fig.update_xaxes(showgrid=True, gridcolor="#eceff1", tickformat="%d %b\n%Y")
+    for annotation in fig.layout.annotations:
+        if annotation.text in titles:
+            annotation.update(x=0, xanchor="left", font={"size": 13, "color": "#263238"})
+    fig.update_layout(
+        template="plotly_white",
+        height=height or int(70 + 230 * len(measures) + (200 if has_homework else 0) + (70 if has_sessions else 0)),
+        margin={"l": 60, "r": 120, "t": 70, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02 + 0.04 * (rows > 2), "x": 0, "font": {"size": 11}},
+        hovermode="closest",
+        bargap=0.15,
+        font={"family": "DejaVu Sans, Arial, sans-serif", "size": 12, "color": "#263238"},
+    )
+    return fig
+
+
+def _x_range(intake: date, scores: pd.DataFrame, weekly: pd.DataFrame, sessions: pd.DataFrame,
+             discharge: date | None) -> list[str]:
+    dates: list[date] = [intake]
+    for frame, col in ((scores, "administered_date"), (weekly, "week_start"), (sessions, "session_date")):
+        if len(frame):
+            values = pd.to_datetime(frame[col]).dropna()
+            if len(values):
+                dates.extend([values.min().date(), values.max().date() + timedelta(days=7 if col == "week_start" else 0)])
+    if discharge is not None:
+        dates.append(discharge)
+    start, end = min(dates), max(dates)
+    pad = max(timedelta(days=4), (end - start) * 0.02)
+    return [(start - pad).isoformat(), (end + pad).isoformat()]
+
+
+def client_figure(review: Any, settings: Settings | None = None, height: int | None = None) -> go.Figure | None:
+    """:func:`client_timeline` for a :class:`analytics.client_review.ClientReview`."""
+    return client_timeline(
+        review.scores, review.weekly, review.sessions,
+        intake_date=review.header["intake_date"], discharge_date=review.header["discharge_date"],
+        settings=settings, height=height,
+    )
+
+
+__all__ = ["client_figure", "client_timeline"]

@@ -1,0 +1,1140 @@
+"""Cohort outcomes: how homework quantity and quality relate to symptom change in a cohort.
+
+Pure Python (no Streamlit). The Cohort outcomes page (``pages/cohort_outcomes.py``) calls
+:func:`cohort_report`, :func:`within_client_analysis` and :func:`clinical_significance`
+through ``ui.run``; every figure it shows is defined here or in :mod:`analytics.metrics`,
+and documented in ``docs/metrics.md`` ("Cohort outcomes").
+
+Heavy lifting happens in DuckDB (``analytics/sql/cohort_*.sql``: weekly means with n and SD,
+assignment-design aggregates, score intervals); only per-client rows (at most one per client)
+and aggregates come into pandas.
+
+Conventions:
+
+* Lower scores are better on every measure (``../shared/clinical-reference.md``), so change
+  (last - first) is negative when a client improved and a *helpful* compliance-outcome
+  relation is a **negative** correlation with change. Published yardsticks are converted to
+  that scale.
+* Every statistic carries its n. Below ``Settings.min_clients_for_statistic`` clients (or the
+  statistic's own minimum, whichever is larger) the estimate is withheld (``None`` / NaN, with
+  ``too_few`` set) and the page says "too few clients".
+* Everything here is correlational: it does not show that homework caused a change, intervals
+  are wide when n is small, and nothing here says why one client did or did not improve.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
+from .db import ClinicDatabase
+from .metrics import client_homework, client_outcomes, compliance_band, compliance_band_labels, measure_summary
+from .scope import CohortFilter, Viewer, query_params
+from .statistics import (
+    MIXEDLM_MIN_GROUPS,
+    MIXEDLM_MIN_OBS_PER_GROUP,
+    MIXEDLM_MIN_OBSERVATIONS,
+    Correlation,
+    EffectSize,
+    MixedModelResult,
+    cohens_u3,
+    d_to_r,
+    hedges_g,
+    jacobson_truax,
+    mean_ci,
+    pearson,
+    spearman,
+    wilson_interval,
+    within_between_mixedlm,
+)
+
+__all__ = [
+    "CAVEAT",
+    "DEFAULT_RELIABILITY",
+    "PUBLISHED_YARDSTICKS",
+    "TOO_FEW",
+    "AssignmentDesign",
+    "BandEffect",
+    "ClinicalSignificance",
+    "CohortReport",
+    "ComplianceRelation",
+    "HeadlineFigure",
+    "JTNorms",
+    "WithinClientAnalysis",
+    "Yardstick",
+    "assignment_design",
+    "band_change",
+    "band_counts",
+    "band_effect_size",
+    "clinical_significance",
+    "cohort_client_frame",
+    "cohort_report",
+    "compliance_change",
+    "default_jt_norms",
+    "follow_up_by_band",
+    "headline_figures",
+    "outcome_rates_by_band",
+    "published_yardsticks",
+    "quantity_quality_grid",
+    "relation_comparison",
+    "score_trajectories",
+    "t_interval",
+    "within_between_reml",
+    "within_client_analysis",
+]
+
+#: Shown wherever a relation is shown (docs/metrics.md, "Cohort outcomes").
+CAVEAT = (
+    "Correlational, not causal: these relations do not show that homework caused a change. "
+    "Intervals are wide when n is small. Nothing here says why one client did or did not improve."
+)
+#: Shown instead of a figure whose n is below the minimum.
+TOO_FEW = "too few clients"
+
+#: Trajectories: weeks since intake shown (0 = intake week).
+TRAJECTORY_MAX_WEEK = 20
+#: Within-client model: at most this many clients (chosen deterministically) are fitted.
+MIXEDLM_MAX_CLIENTS = 3000
+#: Within-client model: longest interval between two consecutive scores that is used (days).
+MAX_INTERVAL_DAYS = 28
+#: Quantity x quality 2x2: a client is "high" on quantity (quality) at or above this fraction.
+#: 0.5 = at least half of the homework done (quantity), rated at least "adequately" (2 of 4)
+#: on average (quality).
+QUANTITY_QUALITY_SPLIT = 0.5
+COMPLIANCE_MEASURES = ("quantity", "quality")
+ALL_CLIENTS = "All clients"
+
+OUTCOMES = (
+    # (label, numerator key in measure_summary, denominator key)
+    ("Recovery", "recovered", "caseness_at_first"),
+    ("Reliable improvement", "reliable_improvement", "clients_paired"),
+    ("Reliable deterioration", "reliable_deterioration", "clients_paired"),
+)
+
+
+def _min_n(settings: Settings, own_minimum: int = 1) -> int:
+    """The minimum n for a statistic: the clinic's setting or the statistic's own, if larger."""
+    return max(int(settings.min_clients_for_statistic), int(own_minimum))
+
+
+def _float(value: Any) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def t_interval(mean: Any, sd: Any, n: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised t confidence interval of a mean from aggregates (mean, sample SD, n).
+
+    mean -/+ t_{n-1, 1-alpha/2} * sd / sqrt(n): the same interval as
+    :func:`analytics.statistics.mean_ci` computes from the raw values, for aggregates that
+    DuckDB already reduced. NaN where n < 2.
+    """
+    mean = np.asarray(mean, dtype=float)
+    sd = np.nan_to_num(np.asarray(sd, dtype=float), nan=0.0)
+    n = np.asarray(n, dtype=float)
+    ok = n >= 2
+    t = np.where(ok, stats.t.ppf(1.0 - (1.0 - confidence) / 2.0, np.where(ok, n - 1, 1)), np.nan)
+    half = t * sd / np.sqrt(np.where(ok, n, 1))
+    return np.where(ok, mean - half, np.nan), np.where(ok, mean + half, np.nan)
+
+
+# --------------------------------------------------------------------------- per-client frame
+
+
+def cohort_client_frame(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str, settings: Settings | None = None
+) -> pd.DataFrame:
+    """One row per cohort client with homework or a score on ``measure``.
+
+    Columns: client_id, assignments, reviewed_assignments, quantity, quality (0-1, from
+    :func:`analytics.metrics.client_homework`), band (:func:`analytics.metrics.compliance_band`
+    of quantity; None without a quantity), and the outcome columns of
+    :func:`analytics.metrics.client_outcomes` for ``measure`` (first_score, last_score, paired,
+    change, reliable_improvement, reliable_deterioration, caseness_at_first, recovered, ...).
+    """
+    settings = settings or active_settings()
+    return _client_frame(client_homework(db, viewer, cohort), client_outcomes(db, viewer, cohort, settings), measure, settings)
+
+
+def _client_frame(homework: pd.DataFrame, outcomes: pd.DataFrame, measure: str, settings: Settings) -> pd.DataFrame:
+    scores = outcomes[outcomes["measure"] == measure].drop(columns=[c for c in homework.columns if c != "client_id"])
+    frame = homework.merge(scores, on="client_id", how="outer").sort_values("client_id", ignore_index=True)
+    frame["measure"] = measure
+    frame["paired"] = frame["paired"].fillna(False).astype(bool)
+    frame["band"] = compliance_band(frame["quantity"], settings)
+    return frame
+
+
+def _outcome_counts(rows: pd.DataFrame) -> dict[str, Any]:
+    """:func:`analytics.metrics.measure_summary` of some clients' rows (its counts; the
+    compliance columns are left out so that it skips its correlations)."""
+    return measure_summary(rows.drop(columns=["quantity", "quality"], errors="ignore"))
+
+
+def _values(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def band_counts(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Clients per compliance band: with a quantity (the band's clients), scored on the measure, paired.
+
+    The ``clients`` column adds up to the cohort's clients with a quantity value.
+    """
+    labels = compliance_band_labels(settings)
+    scored = frame["first_score"].notna()
+    rows = []
+    for label in labels:
+        in_band = frame["band"] == label
+        rows.append(
+            {
+                "band": label,
+                "clients": int(in_band.sum()),
+                "scored": int((in_band & scored).sum()),
+                "paired": int((in_band & frame["paired"]).sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["band", "clients", "scored", "paired"])
+
+
+# --------------------------------------------------------------------------- compliance vs change
+
+
+@dataclass(frozen=True)
+class ComplianceRelation:
+    """A client-level compliance measure (quantity or quality, 0-1) against change (points).
+
+    ``pearson`` / ``spearman`` are over paired clients with a value; ``slope`` is the OLS line
+    of change on the compliance fraction (points of change per 1.0 = from none to all), shown
+    as the fitted line. ``points`` has one row per client: client_id, band, value, change.
+    """
+
+    compliance: str
+    n: int
+    min_n: int
+    pearson: Correlation
+    spearman: Correlation
+    slope: float | None
+    intercept: float | None
+    too_few: bool
+    points: pd.DataFrame
+
+
+def compliance_change(frame: pd.DataFrame, compliance: str, settings: Settings) -> ComplianceRelation:
+    """Pearson r (Fisher-z 95% CI) and Spearman rho of a compliance fraction against change."""
+    if compliance not in COMPLIANCE_MEASURES:
+        raise ValueError(f"compliance must be one of {COMPLIANCE_MEASURES}")
+    paired = frame[frame["paired"] & frame[compliance].notna() & frame["change"].notna()]
+    points = pd.DataFrame(
+        {
+            "client_id": paired["client_id"].astype(str).to_numpy(),
+            "band": paired["band"].to_numpy(),
+            compliance: _values(paired[compliance]),
+            "change": _values(paired["change"]),
+        }
+    )
+    min_n = _min_n(settings, 4)  # a Fisher-z interval needs n >= 4
+    r = pearson(points[compliance], points["change"], min_n=min_n)
+    rho = spearman(points[compliance], points["change"], min_n=min_n)
+    slope = intercept = None
+    if r.r is not None:
+        fit = stats.linregress(points[compliance], points["change"])
+        slope, intercept = float(fit.slope), float(fit.intercept)
+    return ComplianceRelation(compliance, len(points), min_n, r, rho, slope, intercept, r.r is None, points)
+
+
+# --------------------------------------------------------------------------- bands
+
+
+def band_change(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Mean change (points) per compliance band with a 95% t interval, over paired clients."""
+    labels = compliance_band_labels(settings)
+    min_n = _min_n(settings, 2)
+    rows = []
+    for label in labels:
+        values = _values(frame.loc[frame["paired"] & (frame["band"] == label), "change"])
+        mean, low, high, n = mean_ci(values)
+        shown = n >= min_n
+        rows.append(
+            {
+                "band": label,
+                "n": n,
+                "mean_change": mean if shown else np.nan,
+                "ci_low": low if shown else np.nan,
+                "ci_high": high if shown else np.nan,
+                "too_few": not shown,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class BandEffect:
+    """Hedges' g of change between the high and the low compliance band.
+
+    g = (mean change of the high band - mean change of the low band) / pooled SD, bias
+    corrected; negative when the high band's scores fell more (lower is better). U3 is the
+    share of the low band that improved less than the average client of the high band
+    (normal distributions with equal SD assumed): Phi(-g).
+    """
+
+    high_band: str
+    low_band: str
+    effect: EffectSize
+    u3: float | None
+    r_equivalent: float | None
+    r_ci: tuple[float, float] | None
+    min_n: int
+    too_few: bool
+    sentence: str
+
+
+def band_effect_size(frame: pd.DataFrame, settings: Settings) -> BandEffect:
+    labels = compliance_band_labels(settings)
+    low_band, high_band = labels[0], labels[-1]
+    paired = frame[frame["paired"]]
+    high = _values(paired.loc[paired["band"] == high_band, "change"])
+    low = _values(paired.loc[paired["band"] == low_band, "change"])
+    min_n = _min_n(settings, 2)
+    effect = hedges_g(high, low, min_n=min_n)
+    if effect.g is None:
+        sentence = (
+            f"{TOO_FEW.capitalize()}: the effect size needs at least {min_n} paired clients in each of the "
+            f"{high_band} and {low_band} bands (n = {effect.n_a} and {effect.n_b})."
+        )
+        return BandEffect(high_band, low_band, effect, None, None, None, min_n, True, sentence)
+    u3 = cohens_u3(-effect.g)
+    r_equiv = d_to_r(effect.g)
+    r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
+    sentence = (
+        f"The average client in the {high_band} band improved more than {u3:.0%} of clients in the "
+        f"{low_band} band (Cohen's U3; n = {effect.n_a} and {effect.n_b})."
+    )
+    return BandEffect(high_band, low_band, effect, u3, r_equiv, r_ci, min_n, False, sentence)
+
+
+def outcome_rates_by_band(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Recovery, reliable improvement and reliable deterioration per band, with Wilson 95% intervals.
+
+    Counts come from :func:`analytics.metrics.measure_summary` of each band's clients (the
+    same definitions as the headline figures); the last rows (``All clients``) cover every
+    paired client, with or without a band, and equal the headline figures. A rate whose
+    denominator is below the minimum is withheld.
+    """
+    labels = compliance_band_labels(settings)
+    min_n = _min_n(settings)
+    scored = frame[frame["first_score"].notna()]
+    groups = [(label, scored[scored["band"] == label]) for label in labels] + [(ALL_CLIENTS, scored)]
+    rows = []
+    for label, group in groups:
+        summary = _outcome_counts(group) if len(group) else None
+        for outcome, num_key, den_key in OUTCOMES:
+            count = int(summary[num_key]) if summary else 0
+            denominator = int(summary[den_key]) if summary else 0
+            shown = denominator >= min_n
+            interval = wilson_interval(count, denominator) if shown else None
+            rows.append(
+                {
+                    "band": label,
+                    "outcome": outcome,
+                    "count": count,
+                    "denominator": denominator,
+                    "rate": count / denominator if shown else np.nan,
+                    "ci_low": interval[0] if interval else np.nan,
+                    "ci_high": interval[1] if interval else np.nan,
+                    "too_few": not shown,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def quantity_quality_grid(
+    frame: pd.DataFrame, settings: Settings, split: float = QUANTITY_QUALITY_SPLIT
+) -> pd.DataFrame:
+    """The 2x2 of high / low quantity and quality (paired clients with both values).
+
+    High = client value >= ``split``. Per cell: n, mean change with a 95% t interval,
+    recovered / at caseness at first and the recovery rate with a Wilson interval.
+    """
+    min_n = _min_n(settings, 2)
+    data = frame[frame["paired"] & frame["quantity"].notna() & frame["quality"].notna()]
+    high_q = _values(data["quantity"]) >= split
+    high_l = _values(data["quality"]) >= split
+    rows = []
+    for q_level, q_mask in (("High", high_q), ("Low", ~high_q)):
+        for l_level, l_mask in (("High", high_l), ("Low", ~high_l)):
+            cell = data[q_mask & l_mask]
+            mean, low, high, n = mean_ci(_values(cell["change"]))
+            summary = _outcome_counts(cell) if len(cell) else None
+            recovered = int(summary["recovered"]) if summary else 0
+            caseness = int(summary["caseness_at_first"]) if summary else 0
+            rate_shown = caseness >= min_n
+            interval = wilson_interval(recovered, caseness) if rate_shown else None
+            shown = n >= min_n
+            rows.append(
+                {
+                    "quantity": q_level,
+                    "quality": l_level,
+                    "n": n,
+                    "mean_change": mean if shown else np.nan,
+                    "ci_low": low if shown else np.nan,
+                    "ci_high": high if shown else np.nan,
+                    "recovered": recovered,
+                    "caseness_at_first": caseness,
+                    "recovery_rate": recovered / caseness if rate_shown else np.nan,
+                    "recovery_ci_low": interval[0] if interval else np.nan,
+                    "recovery_ci_high": interval[1] if interval else np.nan,
+                    "too_few": not shown,
+                }
+            )
+    out = pd.DataFrame(rows)
+    out.attrs["split"] = split
+    return out
+
+
+# --------------------------------------------------------------------------- yardsticks
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """A published compliance-outcome effect (clinical-reference.md, "Published effect sizes")."""
+
+    study: str
+    relation: str
+    statistic: str  # "r" or "g"
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+PUBLISHED_YARDSTICKS: tuple[Yardstick, ...] = (
+    Yardstick("Mausbach et al. 2010", "Compliance vs outcome (23 studies, N = 2,183)", "r", 0.26, 0.19, 0.33),
+    Yardstick("Kazantzis et al. 2016", "Homework quantity vs outcome, post-treatment (k = 15)", "g", 0.79, 0.57, 1.02),
+    Yardstick("Kazantzis et al. 2016", "Homework quality vs outcome, post-treatment (k = 3)", "g", 0.78, 0.03, 1.53),
+)
+
+
+def published_yardsticks() -> pd.DataFrame:
+    """The yardsticks on this page's scale: r with change, negative = helpful.
+
+    Published r and g are positive for "more homework, better outcome". Here change is
+    last - first and lower is better, so the same relation is a negative r: r_change = -r.
+    g is converted with d_to_r (r = d / sqrt(d^2 + 4), treating g as d and assuming equal
+    groups), interval ends converted the same way.
+    """
+    rows = []
+    for y in PUBLISHED_YARDSTICKS:
+        convert = d_to_r if y.statistic == "g" else (lambda v: v)
+        r, low, high = convert(y.value), convert(y.ci_low), convert(y.ci_high)
+        rows.append(
+            {
+                "source": y.study,
+                "relation": y.relation,
+                "published": f"{y.statistic} = {y.value:.2f} [{y.ci_low:.2f}, {y.ci_high:.2f}]",
+                "r": -r,
+                "ci_low": -high,
+                "ci_high": -low,
+                "n": None,
+                "converted": y.statistic == "g",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def relation_comparison(
+    relations: dict[str, ComplianceRelation], effect: BandEffect, measure: str
+) -> pd.DataFrame:
+    """This cohort's relations beside the published yardsticks, all as r with change."""
+    rows = []
+    for compliance, relation in relations.items():
+        r = relation.pearson
+        rows.append(
+            {
+                "source": "This cohort",
+                "relation": f"{compliance.capitalize()} vs {measure} change (Pearson r)",
+                "published": "",
+                "r": r.r if r.r is not None else np.nan,
+                "ci_low": r.ci_low if r.ci_low is not None else np.nan,
+                "ci_high": r.ci_high if r.ci_high is not None else np.nan,
+                "n": r.n,
+                "converted": False,
+            }
+        )
+    rows.append(
+        {
+            "source": "This cohort",
+            "relation": f"{effect.high_band} vs {effect.low_band} band, {measure} change (g as r)",
+            "published": "" if effect.effect.g is None else f"g = {effect.effect.g:.2f}",
+            "r": effect.r_equivalent if effect.r_equivalent is not None else np.nan,
+            "ci_low": effect.r_ci[0] if effect.r_ci else np.nan,
+            "ci_high": effect.r_ci[1] if effect.r_ci else np.nan,
+            "n": effect.effect.n_a + effect.effect.n_b,
+            "converted": True,
+        }
+    )
+    out = pd.concat([pd.DataFrame(rows), published_yardsticks()], ignore_index=True)
+    out["n"] = out["n"].astype("Int64")
+    return out
+
+
+# --------------------------------------------------------------------------- SQL-backed sections
+
+
+def _band_lists(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    banded = frame[frame["band"].notna()]
+    return banded["client_id"].astype(str).tolist(), banded["band"].astype(str).tolist()
+
+
+def score_trajectories(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    frame: pd.DataFrame,
+    settings: Settings,
+    max_week: int = TRAJECTORY_MAX_WEEK,
+) -> pd.DataFrame:
+    """Mean score by week since intake per band, with a 95% t interval and n (SQL aggregates).
+
+    Points with fewer than the minimum clients keep their n but have no mean or interval.
+    ``frame`` supplies each client's band (:func:`cohort_client_frame`).
+    """
+    ids, labels = _band_lists(frame)
+    params = query_params(
+        viewer, cohort, measure=measure, max_week=int(max_week), band_client_ids=ids, band_labels=labels
+    )
+    rows = db.query("cohort_score_trajectory", params)
+    order = {label: i for i, label in enumerate(compliance_band_labels(settings))}
+    rows["band_order"] = rows["band"].map(order)
+    rows = rows.sort_values(["band_order", "week"], ignore_index=True).drop(columns="band_order")
+    rows["week"] = rows["week"].astype(int)
+    rows["n_clients"] = rows["n_clients"].astype(int)
+    low, high = t_interval(rows["mean_score"], rows["sd_score"], rows["n_clients"])
+    shown = rows["n_clients"].to_numpy() >= _min_n(settings, 2)
+    rows["ci_low"] = np.where(shown, low, np.nan)
+    rows["ci_high"] = np.where(shown, high, np.nan)
+    rows["mean_score"] = np.where(shown, rows["mean_score"].astype(float), np.nan)
+    rows["sd_score"] = np.where(shown, rows["sd_score"].astype(float), np.nan)
+    rows["too_few"] = ~shown
+    return rows[["band", "week", "n_clients", "mean_score", "ci_low", "ci_high", "sd_score", "too_few"]]
+
+
+def follow_up_by_band(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    frame: pd.DataFrame,
+    settings: Settings,
+) -> pd.DataFrame:
+    """Scores 1-12 months after discharge per compliance band (SQL picks each client's score).
+
+    Clients counted: discharged, paired on the measure, with a band and a follow-up score.
+    Per band and time point (intake = first score, end of treatment = last score, follow-up):
+    n, mean score and a 95% t interval; plus, per band, how many discharged paired clients
+    there were and the mean change from end of treatment to follow-up (positive = scores rose).
+    """
+    labels = compliance_band_labels(settings)
+    min_n = _min_n(settings, 2)
+    follow = db.query("cohort_follow_up", query_params(viewer, cohort, measure=measure))
+    data = frame[frame["paired"] & frame["band"].notna()].merge(follow, on="client_id", how="inner")
+    rows = []
+    for label in labels:
+        band = data[data["band"] == label]
+        discharged = len(band)
+        with_fu = band[band["follow_up_score"].notna()]
+        n = len(with_fu)
+        change_mean, change_low, change_high, _ = mean_ci(_values(with_fu["follow_up_score"]) - _values(with_fu["last_score"]))
+        shown = n >= min_n
+        days = _values(with_fu["follow_up_days"])
+        for point, column in (("Intake", "first_score"), ("End of treatment", "last_score"), ("Follow-up", "follow_up_score")):
+            mean, low, high, _ = mean_ci(_values(with_fu[column]))
+            rows.append(
+                {
+                    "band": label,
+                    "time_point": point,
+                    "n": n,
+                    "discharged_paired": discharged,
+                    "mean_score": mean if shown else np.nan,
+                    "ci_low": low if shown else np.nan,
+                    "ci_high": high if shown else np.nan,
+                    "change_end_to_follow_up": change_mean if shown else np.nan,
+                    "change_ci_low": change_low if shown else np.nan,
+                    "change_ci_high": change_high if shown else np.nan,
+                    "median_days_after_discharge": float(np.median(days)) if shown and len(days) else np.nan,
+                    "too_few": not shown,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class AssignmentDesign:
+    """Completion (quantity) and quality of assignments by design (assignment-level aggregates).
+
+    items_met: one row per number of checklist items met (0-5); items: one row per checklist
+    item with met / not met side by side and the difference; types: one row per homework type.
+    Means are over assignments; intervals treat assignments as independent (assignments of one
+    client are alike, so true uncertainty is somewhat wider). Groups whose reviewed assignments
+    come from fewer clients than the minimum are withheld.
+    """
+
+    items_met: pd.DataFrame
+    items: pd.DataFrame
+    types: pd.DataFrame
+
+
+def _with_intervals(rows: pd.DataFrame, min_n: int) -> pd.DataFrame:
+    rows = rows.copy()
+    shown = rows["n_clients"].to_numpy() >= min_n
+    for what, n_col in (("quantity", "reviewed_assignments"), ("quality", "quality_rated")):
+        low, high = t_interval(rows[f"mean_{what}"], rows[f"sd_{what}"], rows[n_col])
+        rows[f"mean_{what}"] = np.where(shown, rows[f"mean_{what}"].astype(float), np.nan)
+        rows[f"{what}_ci_low"] = np.where(shown, low, np.nan)
+        rows[f"{what}_ci_high"] = np.where(shown, high, np.nan)
+    rows["too_few"] = ~shown
+    return rows
+
+
+def assignment_design(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings
+) -> AssignmentDesign:
+    rows = db.query("cohort_assignment_design", query_params(viewer, cohort))
+    min_n = _min_n(settings, 2)
+    rows = _with_intervals(rows, min_n)
+    columns = [
+        "assignments",
+        "reviewed_assignments",
+        "n_clients",
+        "mean_quantity",
+        "quantity_ci_low",
+        "quantity_ci_high",
+        "quality_rated",
+        "mean_quality",
+        "quality_ci_low",
+        "quality_ci_high",
+        "too_few",
+    ]
+    items_met = pd.DataFrame({"items_met": list(range(len(DESIGN_CHECKLIST) + 1))})
+    counts = rows[rows["factor"] == "items_met"].assign(items_met=lambda d: d["level"].astype(int))
+    items_met = items_met.merge(counts[["items_met", *columns]], on="items_met", how="left")
+    for col in ("assignments", "reviewed_assignments", "n_clients", "quality_rated"):
+        items_met[col] = items_met[col].fillna(0).astype(int)
+    items_met["too_few"] = items_met["too_few"].fillna(True).astype(bool)
+
+    item_rows = []
+    for item in DESIGN_CHECKLIST:
+        both = rows[rows["factor"] == item].set_index("level")
+        met = both.loc["met"] if "met" in both.index else None
+        not_met = both.loc["not met"] if "not met" in both.index else None
+
+        def get(row: pd.Series | None, col: str, default: Any = np.nan) -> Any:
+            return default if row is None else row[col]
+
+        mean_met = get(met, "mean_quantity")
+        mean_not = get(not_met, "mean_quantity")
+        item_rows.append(
+            {
+                "item": DESIGN_CHECKLIST_LABELS[item],
+                "reviewed_met": int(get(met, "reviewed_assignments", 0)),
+                "clients_met": int(get(met, "n_clients", 0)),
+                "completion_met": mean_met,
+                "completion_met_ci_low": get(met, "quantity_ci_low"),
+                "completion_met_ci_high": get(met, "quantity_ci_high"),
+                "reviewed_not_met": int(get(not_met, "reviewed_assignments", 0)),
+                "clients_not_met": int(get(not_met, "n_clients", 0)),
+                "completion_not_met": mean_not,
+                "completion_not_met_ci_low": get(not_met, "quantity_ci_low"),
+                "completion_not_met_ci_high": get(not_met, "quantity_ci_high"),
+                "difference": mean_met - mean_not,
+            }
+        )
+    items = pd.DataFrame(item_rows)
+    for col in items.columns[1:]:
+        if col.startswith(("reviewed", "clients")):
+            items[col] = items[col].astype(int)
+        else:
+            items[col] = items[col].astype(float)
+
+    types = rows[rows["factor"] == "homework_type"].rename(columns={"level": "homework_type"})
+    types = types[["homework_type", *columns]].sort_values("mean_quantity", ascending=False, na_position="last")
+    return AssignmentDesign(items_met, items, types.reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class CohortReport:
+    """Everything the Cohort outcomes page shows for one cohort and measure, except the
+    within-client model and the clinical-significance section (separate, cached calls)."""
+
+    measure: str
+    band_labels: tuple[str, ...]
+    min_clients: int
+    clients_with_quantity: int
+    clients_with_quality: int
+    band_counts: pd.DataFrame
+    relations: dict[str, ComplianceRelation]
+    band_change: pd.DataFrame
+    band_effect: BandEffect
+    comparison: pd.DataFrame
+    outcome_rates: pd.DataFrame
+    grid: pd.DataFrame
+    trajectories: pd.DataFrame
+    follow_up: pd.DataFrame
+    design: AssignmentDesign
+    clinical_significance: ClinicalSignificance
+    seconds: float
+
+
+def cohort_report(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    settings: Settings | None = None,
+    jt_norms: tuple[JTNorms, ...] | None = None,
+) -> CohortReport:
+    """All sections of the Cohort outcomes page except the within-client model.
+
+    ``jt_norms``: the Jacobson-Truax inputs per measure (default :func:`default_jt_norms` of
+    the cohort's measures); the clinical-significance section uses the same client outcomes.
+    """
+    started = time.perf_counter()
+    settings = settings or active_settings()
+    outcomes = client_outcomes(db, viewer, cohort, settings)
+    frame = _client_frame(client_homework(db, viewer, cohort), outcomes, measure, settings)
+    if jt_norms is None:
+        jt_norms = default_jt_norms(sorted(outcomes["measure"].unique()))
+    relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
+    effect = band_effect_size(frame, settings)
+    return CohortReport(
+        measure=measure,
+        band_labels=compliance_band_labels(settings),
+        min_clients=settings.min_clients_for_statistic,
+        clients_with_quantity=int(frame["quantity"].notna().sum()),
+        clients_with_quality=int(frame["quality"].notna().sum()),
+        band_counts=band_counts(frame, settings),
+        relations=relations,
+        band_change=band_change(frame, settings),
+        band_effect=effect,
+        comparison=relation_comparison(relations, effect, measure),
+        outcome_rates=outcome_rates_by_band(frame, settings),
+        grid=quantity_quality_grid(frame, settings),
+        trajectories=score_trajectories(db, viewer, cohort, measure, frame, settings),
+        follow_up=follow_up_by_band(db, viewer, cohort, measure, frame, settings),
+        design=assignment_design(db, viewer, cohort, settings),
+        clinical_significance=_clinical_significance(outcomes, jt_norms, settings),
+        seconds=time.perf_counter() - started,
+    )
+
+
+# --------------------------------------------------------------------------- headline
+
+
+@dataclass(frozen=True)
+class HeadlineFigure:
+    """One headline figure: its value (None = withheld), display text and n."""
+
+    label: str
+    value: float | int | None
+    display: str
+    n: int
+    n_label: str
+
+
+def headline_figures(
+    summary: dict[str, Any], measure: str, report: CohortReport, settings: Settings
+) -> list[HeadlineFigure]:
+    """The headline figures from :func:`analytics.metrics.cohort_summary` (its numbers, unchanged).
+
+    n: clients -> the clients themselves; paired -> clients scored on the measure; mean
+    quantity / quality -> clients with a value; recovery rate -> paired clients at caseness at
+    their first score; reliable improvement / deterioration -> paired clients. Means and the
+    recovery rate are withheld ("too few clients") below the minimum.
+    """
+    min_n = _min_n(settings)
+    m = summary["measures"].get(measure) or {}
+    scored = int(m.get("clients_scored", 0))
+    paired = int(m.get("clients_paired", 0))
+    caseness = int(m.get("caseness_at_first", 0))
+
+    def share(value: float | None, n: int, fmt: str = "{:.1%}") -> str:
+        return fmt.format(value) if value is not None and n >= min_n else TOO_FEW
+
+    def count(value: int, n: int) -> str:
+        return f"{value:,}" + (f" ({value / n:.0%})" if n >= min_n else "")
+
+    return [
+        HeadlineFigure("Clients", summary["clients"], f"{summary['clients']:,}", summary["clients"], "in the cohort"),
+        HeadlineFigure("Paired clients", paired, f"{paired:,}", scored, f"scored on {measure}"),
+        HeadlineFigure(
+            "Mean quantity",
+            summary["mean_quantity"],
+            share(summary["mean_quantity"], report.clients_with_quantity),
+            report.clients_with_quantity,
+            "clients with reviewed homework",
+        ),
+        HeadlineFigure(
+            "Mean quality",
+            summary["mean_quality"],
+            share(summary["mean_quality"], report.clients_with_quality),
+            report.clients_with_quality,
+            "clients with a quality rating",
+        ),
+        HeadlineFigure(
+            "Recovery rate",
+            m.get("recovery_rate"),
+            share(m.get("recovery_rate"), caseness),
+            caseness,
+            "paired clients at caseness at intake",
+        ),
+        HeadlineFigure(
+            "Reliable improvement",
+            m.get("reliable_improvement", 0),
+            count(int(m.get("reliable_improvement", 0)), paired),
+            paired,
+            "paired clients",
+        ),
+        HeadlineFigure(
+            "Reliable deterioration",
+            m.get("reliable_deterioration", 0),
+            count(int(m.get("reliable_deterioration", 0)), paired),
+            paired,
+            "paired clients",
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- within-client model
+
+
+def within_between_reml(
+    df: pd.DataFrame, *, outcome: str, predictor: str, group: str, confidence: float = 0.95
+) -> MixedModelResult:
+    """The within-between random-intercept model of :func:`analytics.statistics.within_between_mixedlm`,
+    fitted by profiling the REML likelihood over the one variance ratio (fast and robust).
+
+    Same model, centring, minimums and result type: outcome ~ 1 + (x - client mean) +
+    (client mean - grand mean) + (1 | client), REML, Wald intervals. Why a second fitter: on
+    week-to-week *change* the random-intercept variance is at or near its boundary (0) -
+    measurement error makes successive changes of one client negatively correlated - and
+    statsmodels' gradient optimisers then fail to converge and take 1.6 s for 200 clients and
+    ~30 s for 3,000 (measured on the sample clinic). Here, for a variance ratio gamma =
+    sigma_u^2 / sigma_e^2, the GLS normal equations reduce to group sums
+    (X'V^-1X * sigma^2 = X'X - sum_i n_i^2 gamma / (1 + n_i gamma) xbar_i xbar_i'), sigma^2 is
+    profiled out, and the REML criterion (N - p) log RSS + sum_i log(1 + n_i gamma) +
+    log det(X'V^-1X sigma^2) is minimised over gamma in [0, 1e4] (bounded Brent on log gamma,
+    and gamma = 0 itself). Fixed-effect covariance: sigma^2 (X'V^-1X)^-1 (GLS). Agrees with
+    statsmodels MixedLM (REML) to optimiser precision where statsmodels converges
+    (tests/test_cohort.py).
+    """
+    for col in (outcome, predictor, group):
+        if col not in df.columns:
+            raise ValueError(f"column {col!r} not in DataFrame")
+    y_all = pd.to_numeric(df[outcome], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    x_all = pd.to_numeric(df[predictor], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    keep = np.isfinite(y_all) & np.isfinite(x_all) & df[group].notna().to_numpy()
+    y, x = y_all[keep], x_all[keep]
+    codes, uniques = pd.factorize(df[group].to_numpy()[keep])
+    n_obs, n_groups = len(y), len(uniques)
+    sizes = np.bincount(codes, minlength=n_groups).astype(float)
+    n_multi = int((sizes >= MIXEDLM_MIN_OBS_PER_GROUP).sum())
+
+    def empty(too_few: bool, message: str) -> MixedModelResult:
+        return MixedModelResult(None, None, None, None, None, None, None, None, None, n_obs, n_groups, False, too_few, message)
+
+    if n_obs < MIXEDLM_MIN_OBSERVATIONS or n_multi < MIXEDLM_MIN_GROUPS:
+        return empty(
+            True,
+            f"too few observations: {n_obs} rows and {n_multi} groups with >= {MIXEDLM_MIN_OBS_PER_GROUP} rows "
+            f"(need >= {MIXEDLM_MIN_OBSERVATIONS} rows and >= {MIXEDLM_MIN_GROUPS} such groups)",
+        )
+    group_mean = np.bincount(codes, x, n_groups) / sizes
+    within = x - group_mean[codes]
+    between = group_mean[codes] - x.mean()
+    if np.allclose(within, 0.0):
+        return empty(False, "predictor does not vary within groups; within effect undefined")
+    if np.allclose(between, 0.0):
+        return empty(False, "group means of the predictor are all equal; between effect undefined")
+
+    X = np.column_stack([np.ones(n_obs), within, between])
+    p = X.shape[1]
+    xbar = np.column_stack([np.bincount(codes, X[:, j], n_groups) for j in range(p)]) / sizes[:, None]
+    ybar = np.bincount(codes, y, n_groups) / sizes
+    xtx, xty, yty = X.T @ X, X.T @ y, float(y @ y)
+
+    def gls(gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
+        w = sizes**2 * gamma / (1.0 + sizes * gamma)
+        a = xtx - (xbar * w[:, None]).T @ xbar
+        b = xty - (xbar * w[:, None]).T @ ybar
+        c = yty - float((w * ybar**2).sum())
+        beta = np.linalg.solve(a, b)
+        return a, beta, c - float(b @ beta)
+
+    def criterion(gamma: float) -> float:
+        a, _, rss = gls(gamma)
+        _, logdet = np.linalg.slogdet(a)
+        return (n_obs - p) * math.log(max(rss, 1e-300)) + float(np.log1p(sizes * gamma).sum()) + logdet
+
+    try:
+        search = optimize.minimize_scalar(
+            lambda lg: criterion(math.exp(lg)), bounds=(math.log(1e-8), math.log(1e4)), method="bounded",
+            options={"xatol": 1e-6},
+        )
+        gamma = math.exp(search.x)
+        at_boundary = criterion(0.0) <= criterion(gamma)
+        if at_boundary:
+            gamma = 0.0
+        a, beta, rss = gls(gamma)
+        scale = rss / (n_obs - p)
+        cov = scale * np.linalg.inv(a)
+    except (np.linalg.LinAlgError, ValueError, ArithmeticError) as exc:
+        return empty(False, f"model fit failed: {exc}")
+    se = np.sqrt(np.diag(cov))
+    z_crit = float(stats.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    z = beta / se
+    p_values = 2.0 * stats.norm.sf(np.abs(z))
+    message = (
+        "random-intercept variance estimated at 0 (boundary): the estimates equal ordinary least squares"
+        if at_boundary
+        else None
+    )
+    return MixedModelResult(
+        within_coef=float(beta[1]),
+        within_ci=(float(beta[1] - z_crit * se[1]), float(beta[1] + z_crit * se[1])),
+        within_p=float(p_values[1]),
+        between_coef=float(beta[2]),
+        between_ci=(float(beta[2] - z_crit * se[2]), float(beta[2] + z_crit * se[2])),
+        between_p=float(p_values[2]),
+        intercept=float(beta[0]),
+        group_variance=float(gamma * scale),
+        residual_variance=float(scale),
+        n_observations=n_obs,
+        n_groups=n_groups,
+        converged=bool(search.success),
+        too_few=False,
+        message=message,
+    )
+
+
+@dataclass(frozen=True)
+class WithinClientAnalysis:
+    """Within-client lag models on score intervals (see ``cohort_score_intervals.sql``).
+
+    forward: change to the next score ~ that interval's quantity (within = person-mean
+    centred, between = the client's mean quantity), random intercept per client.
+    reverse: the interval's quantity ~ the score at its start (a score predicting the next
+    week's homework), same structure. ``coefficients`` is the table the page shows, in
+    readable units (per 10 percentage points of quantity; percentage points per score point).
+    """
+
+    measure: str
+    forward: MixedModelResult
+    reverse: MixedModelResult
+    clients_eligible: int
+    clients_used: int
+    intervals_used: int
+    max_clients: int
+    sampled: bool
+    engine: str
+    seconds: float
+    coefficients: pd.DataFrame
+
+
+def _coefficient_rows(result: MixedModelResult, model: str, scale: float, unit: str) -> list[dict[str, Any]]:
+    rows = []
+    for effect, coef, ci, p in (
+        ("Within client", result.within_coef, result.within_ci, result.within_p),
+        ("Between clients", result.between_coef, result.between_ci, result.between_p),
+    ):
+        rows.append(
+            {
+                "model": model,
+                "effect": effect,
+                "estimate": coef * scale if coef is not None else np.nan,
+                "ci_low": ci[0] * scale if ci else np.nan,
+                "ci_high": ci[1] * scale if ci else np.nan,
+                "p_value": p if p is not None else np.nan,
+                "unit": unit,
+                "intervals": result.n_observations,
+                "clients": result.n_groups,
+            }
+        )
+    return rows
+
+
+def within_client_analysis(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    settings: Settings | None = None,
+    max_clients: int = MIXEDLM_MAX_CLIENTS,
+    engine: str = "reml-profile",
+) -> WithinClientAnalysis:
+    """Fit the forward (homework -> next change) and reverse (score -> next homework) models.
+
+    engine "reml-profile" uses :func:`within_between_reml`; "statsmodels" uses
+    :func:`analytics.statistics.within_between_mixedlm` (statsmodels MixedLM; slow when the
+    random-intercept variance is near 0, see :func:`within_between_reml`).
+    Cohorts with more than ``max_clients`` eligible clients are sampled down deterministically
+    (lowest md5 of client_id) in SQL; the result says so.
+    """
+    settings = settings or active_settings()
+    fit = {"reml-profile": within_between_reml, "statsmodels": within_between_mixedlm}[engine]
+    rows = db.query(
+        "cohort_score_intervals",
+        query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients)),
+    )
+    clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
+    for col in ("change", "quantity", "score"):
+        rows[col] = pd.to_numeric(rows[col], errors="coerce").astype(float)
+    started = time.perf_counter()
+    forward = fit(rows, outcome="change", predictor="quantity", group="client_id")
+    reverse = fit(rows, outcome="quantity", predictor="score", group="client_id")
+    seconds = time.perf_counter() - started
+    coefficients = pd.DataFrame(
+        _coefficient_rows(forward, f"Homework -> change to next {measure} score", 0.1, "points per 10 percentage points of homework")
+        + _coefficient_rows(reverse, f"{measure} score -> next week's homework", 100.0, "percentage points of homework per score point")
+    )
+    return WithinClientAnalysis(
+        measure=measure,
+        forward=forward,
+        reverse=reverse,
+        clients_eligible=clients_eligible,
+        clients_used=int(rows["client_id"].nunique()),
+        intervals_used=len(rows),
+        max_clients=int(max_clients),
+        sampled=clients_eligible > int(max_clients),
+        engine=engine,
+        seconds=seconds,
+        coefficients=coefficients,
+    )
+
+
+# --------------------------------------------------------------------------- clinical significance
+
+#: Default reliabilities for the Jacobson-Truax RCI, per measure: (r_xx, source). Test-retest
+#: where published; configurable on the page. Not in clinical-reference.md (which cites the
+#: same papers for the measures' bands): verify against the source before changing.
+DEFAULT_RELIABILITY: dict[str, tuple[float, str]] = {
+    "PHQ-9": (0.84, "Kroenke, Spitzer & Williams 2001: test-retest within 48 hours"),
+    "GAD-7": (0.83, "Spitzer, Kroenke, Williams & Loewe 2006: test-retest (intraclass) within 1 week"),
+    "CORE-10": (0.90, "Barkham et al. 2013: internal consistency (alpha)"),
+}
+
+
+@dataclass(frozen=True)
+class JTNorms:
+    """Per-measure inputs of the Jacobson-Truax analysis (hashable, for caching).
+
+    reliability: r_xx in [0, 1). functional_mean / functional_sd: the functional
+    (non-clinical) population's norms; both or neither. Without them only improved /
+    unchanged / deteriorated are possible.
+    """
+
+    measure: str
+    reliability: float
+    functional_mean: float | None = None
+    functional_sd: float | None = None
+
+
+def default_jt_norms(measures: list[str] | tuple[str, ...]) -> tuple[JTNorms, ...]:
+    """Default norms for the given measures: reliability from DEFAULT_RELIABILITY, no functional norms.
+
+    A measure without a default reliability is left out (the page asks for one).
+    """
+    return tuple(JTNorms(m, DEFAULT_RELIABILITY[m][0]) for m in measures if m in DEFAULT_RELIABILITY)
+
+
+@dataclass(frozen=True)
+class ClinicalSignificance:
+    """Jacobson-Truax categories per measure (counts and shares) and the parameters used."""
+
+    categories: pd.DataFrame
+    parameters: pd.DataFrame
+
+
+JT_ORDER = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
+
+
+def clinical_significance(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    norms: tuple[JTNorms, ...],
+    settings: Settings | None = None,
+) -> ClinicalSignificance:
+    """Reliable change index and clinical significance (Jacobson & Truax 1991) per measure.
+
+    Uses :func:`analytics.jacobson_truax` on each paired client's first and last score
+    (SD_pre = the sample SD of those first scores). Measures with fewer paired clients than the
+    minimum are reported as too few.
+    """
+    settings = settings or active_settings()
+    return _clinical_significance(client_outcomes(db, viewer, cohort, settings), norms, settings)
+
+
+def _clinical_significance(
+    outcomes: pd.DataFrame, norms: tuple[JTNorms, ...], settings: Settings
+) -> ClinicalSignificance:
+    min_n = _min_n(settings, 2)
+    category_rows, parameter_rows = [], []
+    for norm in norms:
+        paired = outcomes[(outcomes["measure"] == norm.measure) & outcomes["paired"].astype(bool)]
+        n = len(paired)
+        with_norms = norm.functional_mean is not None and norm.functional_sd is not None
+        base = {"measure": norm.measure, "paired": n, "reliability": norm.reliability}
+        if n < min_n:
+            parameter_rows.append({**base, "sd_pre": np.nan, "reliable_change_points": np.nan, "cutoff_c": np.nan,
+                                   "functional_mean": norm.functional_mean, "functional_sd": norm.functional_sd,
+                                   "too_few": True, "message": TOO_FEW})
+            continue
+        jt = jacobson_truax(
+            _values(paired["first_score"]),
+            _values(paired["last_score"]),
+            reliability=norm.reliability,
+            functional_mean=norm.functional_mean if with_norms else None,
+            functional_sd=norm.functional_sd if with_norms else None,
+            lower_is_better=True,
+        )
+        attrs = jt.attrs
+        s_diff = attrs.get("s_diff")
+        parameter_rows.append(
+            {
+                **base,
+                "sd_pre": attrs.get("sd_pre") if attrs.get("sd_pre") is not None else np.nan,
+                "reliable_change_points": s_diff * attrs["critical_value"] if s_diff is not None else np.nan,
+                "cutoff_c": attrs.get("cutoff_c") if attrs.get("cutoff_c") is not None else np.nan,
+                "functional_mean": norm.functional_mean,
+                "functional_sd": norm.functional_sd,
+                "too_few": bool(attrs.get("too_few")),
+                "message": attrs.get("message") or "",
+            }
+        )
+        if attrs.get("too_few"):
+            continue
+        counts = jt["category"].value_counts()
+        categorised = int(counts.sum())
+        possible = JT_ORDER if with_norms else ("improved", "unchanged", "deteriorated")
+        for category in possible:
+            k = int(counts.get(category, 0))
+            category_rows.append(
+                {"measure": norm.measure, "category": category, "clients": k, "share": k / categorised, "paired": categorised}
+            )
+    categories = pd.DataFrame(category_rows, columns=["measure", "category", "clients", "share", "paired"])
+    parameters = pd.DataFrame(parameter_rows)
+    return ClinicalSignificance(categories, parameters)

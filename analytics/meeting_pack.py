@@ -1,0 +1,192 @@
+"""The quality-improvement meeting pack: PDF, self-contained HTML and a CSV of every table.
+
+Built from a :class:`analytics.quality.QualityReport` only, so the pack shows exactly what the
+page shows and obeys the same mode: a de-identified report has no client ids, no free text,
+therapists under pseudonyms and small counts suppressed, and so has every file made from it.
+Rendering uses the shared report renderer (:mod:`analytics.reports`: fpdf2 with DejaVu fonts,
+kaleido for chart images, Plotly's JavaScript embedded once in the HTML).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+
+from .privacy import to_safe_csv
+from .quality import (
+    ALERT_GROUP_DONE,
+    ALERT_GROUP_LITTLE,
+    RATE_WITHHELD,
+    UNIT_LABELS,
+    QualityReport,
+    QualityTable,
+)
+from .quality_charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
+from .reports import ReportFigure, ReportTable, render_html, render_pdf
+
+PACK_TITLE = "Quality-improvement meeting pack"
+# Columns of the on-screen tables that make no sense on paper.
+_PAPER_DROP = ("Client review",)
+
+
+@dataclass(frozen=True)
+class PackContent:
+    """What the pack prints: the PDF and HTML render the same header, figures and notes."""
+
+    title: str
+    subtitle: str
+    alerts: tuple[str, ...]
+    header_lines: tuple[str, ...]
+    figures: tuple[ReportFigure, ...]
+    pdf_tables: tuple[ReportTable, ...]
+    html_tables: tuple[ReportTable, ...]
+    notes: tuple[str, ...]
+    footer: str
+
+
+def _paper_table(table: QualityTable) -> ReportTable:
+    frame = table.as_text().drop(columns=[c for c in _PAPER_DROP if c in table.display.columns])
+    return ReportTable(table.title, frame, note=table.note or None)
+
+
+def _count_text(table: QualityTable, row_label: str, header: str) -> str:
+    text = table.as_text()
+    first = text.columns[0]
+    hit = text[text[first] == row_label]
+    return str(hit[header].iloc[0]) if len(hit) else ""
+
+
+def pack_content(report: QualityReport) -> PackContent:
+    """The meeting pack's content for a report (de-identified or identified, as the report is)."""
+    if not report.has_data:
+        raise ValueError("the report has no data: nothing to put in a meeting pack")
+    mode = "De-identified" if report.deidentified else "IDENTIFIED (contains client identifiers)"
+    subtitle = (
+        f"Data as of {report.as_of:%Y-%m-%d}; months {report.period_start:%Y-%m} to {report.period_end:%Y-%m}. "
+        f"{mode}."
+    )
+    header = [
+        f"Cohort: {report.cohort_description}.",
+        f"Outcome measure: {report.measure or 'none scored'}; outcomes by discharge {report.outcome_period}.",
+        report.privacy_note,
+    ]
+    if report.pseudonym_note:
+        header.append(report.pseudonym_note)
+    header.extend(report.notes)
+    alerts: list[str] = []
+    counts = report.alert_counts
+    if counts is not None and not counts.empty:
+        little = _count_text(counts, ALERT_GROUP_LITTLE, "Clients")
+        done = _count_text(counts, ALERT_GROUP_DONE, "Clients")
+        header.append(
+            f"**Clients in treatment not on track: {little} with little homework done (look at barriers), "
+            f"{done} with homework done but still not improving (review the approach).**"
+        )
+        risk_text = _count_text(counts, counts.display.iloc[-1, 0], "PHQ-9 item 9 above 0")
+        if risk_text not in ("", "0"):
+            alerts.append(
+                f"PHQ-9 item 9 (thoughts of self-harm) above 0 at the latest score: {risk_text} client(s) in "
+                "treatment. Their therapists and supervisors see them by name in the client review."
+            )
+
+    figures: list[ReportFigure] = []
+    if report.trends_activity is not None and not report.trends_activity.empty:
+        figures.append(ReportFigure(activity_figure(report.trends_activity), width_px=1400, height_px=520))
+        figures.append(ReportFigure(homework_figure(report.trends_activity), width_px=1400, height_px=400))
+    if report.trends_outcomes is not None:
+        figures.append(ReportFigure(outcomes_figure(report.trends_outcomes, report.measure), width_px=1400,
+                                    height_px=400))
+    for panel in report.funnels:
+        table = panel.table.numeric.iloc[:-1]
+        plotted = int((table["n"].notna() & table["value"].notna() & table["lower_95"].notna()).sum())
+        if panel.curve is None and plotted == 0:
+            fig = empty_figure("Too few clients to compare (or withheld: small numbers).",
+                               f"{panel.label} by {UNIT_LABELS[panel.unit_type][:-1].lower()}")
+        else:
+            fig = funnel_figure(panel)
+        withheld = len(table) - plotted
+        caption = f"{UNIT_LABELS[panel.unit_type]}: {len(table)}; not plotted (too few clients or withheld): {withheld}."
+        figures.append(ReportFigure(fig, caption=caption, width_px=1400, height_px=440))
+
+    main = [t for t in (report.flags, report.alert_counts, report.trends_activity, report.trends_outcomes)
+            if t is not None]
+    if report.alert_list is not None:
+        main.append(report.alert_list)
+    pdf_tables = tuple(_paper_table(t) for t in main)
+    html_tables = pdf_tables + tuple(_paper_table(p.table) for p in report.funnels)
+    notes = (
+        f"\"{RATE_WITHHELD}\" and \"<n\" mark values withheld under the small-number rules." if report.deidentified
+        else "Identified pack: for supervision within the care team only.",
+        "Funnel plots: control limits around the overall value at each unit's n (Spiegelhalter 2005); a unit outside "
+        "the 99.8% limits is unlikely to differ by chance alone. Case mix is not adjusted for.",
+        "All relations shown are correlational: they do not show that homework caused a change. "
+        "Definitions: Metrics glossary (docs/metrics.md, \"Quality improvement\").",
+    )
+    footer = ("Between Sessions - de-identified quality-improvement pack" if report.deidentified
+              else "Between Sessions - confidential: contains personal health information")
+    return PackContent(
+        title=PACK_TITLE, subtitle=subtitle, alerts=tuple(alerts), header_lines=tuple(header),
+        figures=tuple(figures), pdf_tables=pdf_tables, html_tables=html_tables, notes=notes, footer=footer,
+    )
+
+
+def meeting_pack_pdf(report: QualityReport, *, compress: bool = True, unicode_fonts: bool | None = None,
+                     content: PackContent | None = None) -> bytes:
+    """The meeting pack as an A4 landscape PDF (figures, then the main tables)."""
+    c = content or pack_content(report)
+    return render_pdf(
+        c.title, c.header_lines, c.figures, c.pdf_tables, subtitle=c.subtitle, alerts=c.alerts, notes=c.notes,
+        footer=c.footer, landscape=True, max_figure_height_mm=150, compress=compress, unicode_fonts=unicode_fonts,
+    )
+
+
+def meeting_pack_html(report: QualityReport, *, content: PackContent | None = None) -> bytes:
+    """The meeting pack as one self-contained HTML file (every table, interactive charts)."""
+    c = content or pack_content(report)
+    return render_html(c.title, c.header_lines, c.figures, c.html_tables, subtitle=c.subtitle, alerts=c.alerts,
+                       notes=c.notes, footer=c.footer)
+
+
+def meeting_pack_csvs(report: QualityReport) -> dict[str, bytes]:
+    """Every table of the report as formula-safe CSV bytes, by file name."""
+    return {f"{t.name}.csv": to_safe_csv(t.display) for t in report.tables()}
+
+
+def meeting_pack_zip(report: QualityReport) -> bytes:
+    """A zip of every table's CSV plus a README with the report's scope and privacy notes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in meeting_pack_csvs(report).items():
+            archive.writestr(name, data)
+        readme = [
+            PACK_TITLE,
+            f"Data as of {report.as_of:%Y-%m-%d}; months {report.period_start:%Y-%m} to {report.period_end:%Y-%m}.",
+            f"Cohort: {report.cohort_description}.",
+            f"Outcome measure: {report.measure or 'none scored'}.",
+            report.privacy_note,
+            *(t for t in [report.pseudonym_note] if t),
+            "",
+            *(f"{t.name}.csv: {t.title}. {t.note}".strip() for t in report.tables()),
+        ]
+        archive.writestr("README.txt", "\r\n".join(readme).encode("utf-8"))
+    return buffer.getvalue()
+
+
+def pack_file_name(report: QualityReport, extension: str) -> str:
+    """e.g. ``qi-pack_2026-11-01_deidentified.pdf``."""
+    mode = "deidentified" if report.deidentified else "IDENTIFIED"
+    stamp = f"{report.as_of:%Y-%m-%d}" if report.as_of else "no-data"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"qi-pack_{stamp}_{mode}.{extension}")
+
+
+__all__ = [
+    "PackContent",
+    "meeting_pack_csvs",
+    "meeting_pack_html",
+    "meeting_pack_pdf",
+    "meeting_pack_zip",
+    "pack_content",
+    "pack_file_name",
+]

@@ -1,0 +1,1220 @@
+"""Quality improvement: monthly trends, funnel comparisons and not-on-track alerts.
+
+Everything a quality-improvement meeting sees comes from :func:`quality_report`, which the
+page, the meeting pack (:mod:`analytics.meeting_pack`) and the tests share, so their numbers
+agree. Every metric reuses the product's definitions (docs/metrics.md, "Quality improvement"):
+the SQL macros for assignment fractions and the design-checklist coverage, and
+:func:`analytics.metrics.classify_outcomes` / :func:`analytics.metrics.client_outcomes` for
+end-of-treatment outcomes. Funnel limits come from :mod:`analytics.statistics`; small-number
+suppression and pseudonyms from :mod:`analytics.privacy`.
+
+De-identified mode (the default; always on for viewers who may not see identifiers): no client
+ids and no free text anywhere, therapists under keyed pseudonyms, counts 1-10 suppressed (policy
+from the settings), rates with small denominators suppressed, with complementary suppression.
+
+Nothing here reads the wall clock: the report date ``as_of`` defaults to the latest session or
+score date in the data (:func:`report_dates`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Settings, active_settings, measure_key
+from .db import ClinicDatabase
+from .metrics import classify_outcomes, client_outcomes, cohort_clients
+from .privacy import (
+    DEV_PSEUDONYM_KEY,
+    PSEUDONYM_KEY_ENV_VAR,
+    SuppressionPolicy,
+    load_pseudonym_key,
+    pseudonym,
+    suppress_table,
+)
+from .scope import CohortFilter, Viewer, query_params
+from .statistics import funnel_limits, funnel_limits_mean
+
+# ----------------------------------------------------------------------------- constants
+
+UNIT_TYPES: tuple[str, ...] = ("clinic", "therapist", "program")
+UNIT_LABELS: dict[str, str] = {"clinic": "Clinics", "therapist": "Therapists", "program": "Programmes"}
+UNIT_SINGULAR: dict[str, str] = {"clinic": "Clinic", "therapist": "Therapist", "program": "Programme"}
+NOT_RECORDED = "(not recorded)"
+
+# Funnel metrics: key -> (label, kind, numerator label). kind "rate" is a proportion of clients
+# (binomial limits), "mean" a mean of client values 0-1 (limits from the client-level SD).
+FUNNEL_METRICS: dict[str, tuple[str, str, str | None]] = {
+    "recovery": ("Recovery rate", "rate", "Recovered"),
+    "reliable_improvement": ("Reliable improvement", "rate", "Reliably improved"),
+    "quantity": ("Mean homework quantity", "mean", None),
+    "coverage": ("Design-checklist coverage", "mean", None),
+}
+FUNNEL_LEVELS: tuple[float, float] = (0.95, 0.998)
+
+STATUS_HIGH_998 = "High: above 99.8% limit"
+STATUS_HIGH_95 = "High: above 95% limit"
+STATUS_LOW_998 = "Low: below 99.8% limit"
+STATUS_LOW_95 = "Low: below 95% limit"
+STATUS_WITHIN = "Within limits"
+STATUS_TOO_FEW = "Too few clients"
+STATUS_WITHHELD = "Withheld (small numbers)"
+OUTSIDE_STATUSES = (STATUS_HIGH_998, STATUS_HIGH_95, STATUS_LOW_95, STATUS_LOW_998)
+
+# Alerts: quantity over this many weeks before the report date splits the not-on-track clients.
+ALERT_HOMEWORK_WINDOW_WEEKS = 4
+ALERT_GROUP_LITTLE = "Little homework done"
+ALERT_GROUP_DONE = "Homework done, still not improving"
+ALERT_GROUP_NONE = "Not flagged"
+ALERT_ALL = "All clients in treatment"
+RISK_MEASURE = "PHQ-9"
+RISK_ITEM = 9
+
+RATE_WITHHELD = "suppressed"
+ALL_LABEL = "All"
+PERIOD_CHOICES: dict[str, int | None] = {"Last 12 months": 12, "Last 24 months": 24, "All months": None}
+
+
+# ----------------------------------------------------------------------------- data classes
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a published table: key in the numeric frame, header in the display frame.
+
+    kind: "label" (text that identifies the row), "text", "count", "pct" (a 0-1 value shown as
+    a percentage with one decimal), "ratio" (two decimals), "limit" (a 0-1 funnel limit, %).
+    ``of`` names the rate's (numerator, denominator) or its denominator, for suppression.
+    ``show``: "always", "identified" (left out of de-identified tables: e.g. a rate's
+    numerator, which the rate and its n already give) or "never" (a helper column that only
+    takes part in suppression). ``part``: one of the parts that add up to the table's total
+    column (see :func:`publish_table`).
+    """
+
+    key: str
+    header: str
+    kind: str
+    of: tuple[str, str] | str | None = None
+    show: str = "always"
+    part: bool = False
+
+    def shown(self, deidentified: bool) -> bool:
+        return self.show == "always" or (self.show == "identified" and not deidentified)
+
+
+@dataclass(frozen=True)
+class QualityTable:
+    """A table as published: ``display`` (headers for people; suppressed cells hold markers)
+    and ``numeric`` (column keys, 0-1 values, NA where withheld: for charts)."""
+
+    name: str
+    title: str
+    display: pd.DataFrame
+    numeric: pd.DataFrame
+    columns: tuple[Column, ...]
+    note: str = ""
+
+    @property
+    def count_headers(self) -> tuple[str, ...]:
+        return tuple(c.header for c in self.columns if c.kind == "count")
+
+    @property
+    def empty(self) -> bool:
+        return self.numeric.empty
+
+    def as_text(self) -> pd.DataFrame:
+        """``display`` with every cell as text (for on-screen tables): counts with thousands
+        separators, percentages with one decimal, markers as they are, missing as ""."""
+        out = pd.DataFrame(index=self.display.index)
+        for col in self.columns:
+            out[col.header] = [_text_cell(v, col.kind) for v in self.display[col.header]]
+        return out
+
+
+@dataclass(frozen=True)
+class FunnelPanel:
+    """One funnel comparison: a unit type and a metric, its table and its limit curves."""
+
+    unit_type: str
+    metric: str
+    table: QualityTable
+    centre: float | None  # overall rate or mean (0-1); None when it is withheld or missing
+    curve: pd.DataFrame | None  # n and the limit columns, for drawing the funnel
+
+    @property
+    def label(self) -> str:
+        return FUNNEL_METRICS[self.metric][0]
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Everything on the quality-improvement page and in its meeting pack."""
+
+    as_of: date | None
+    period_start: date | None
+    period_end: date | None
+    measure: str | None
+    deidentified: bool
+    outcome_period: str
+    cohort_description: str
+    privacy_note: str
+    pseudonym_note: str | None
+    not_on_track_weeks: int
+    trends_activity: QualityTable | None = None
+    trends_outcomes: QualityTable | None = None
+    funnels: tuple[FunnelPanel, ...] = ()
+    flags: QualityTable | None = None
+    alert_counts: QualityTable | None = None
+    alert_list: QualityTable | None = None  # identified mode only
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def has_data(self) -> bool:
+        return self.as_of is not None
+
+    def funnel(self, unit_type: str, metric: str) -> FunnelPanel:
+        for panel in self.funnels:
+            if panel.unit_type == unit_type and panel.metric == metric:
+                return panel
+        raise KeyError((unit_type, metric))
+
+    def tables(self) -> list[QualityTable]:
+        """Every table of the report, in reading order (for CSV exports)."""
+        out = [t for t in (self.trends_activity, self.trends_outcomes, self.flags) if t is not None]
+        out += [p.table for p in self.funnels]
+        out += [t for t in (self.alert_counts, self.alert_list) if t is not None]
+        return out
+
+
+# ----------------------------------------------------------------------------- policy and keys
+
+
+def suppression_policy(settings: Settings | None = None) -> SuppressionPolicy:
+    """The deployment's small-number policy: ``suppression_threshold`` (default 11: counts 1-10
+    suppressed) and ``suppression_round_to`` (e.g. NHS Digital: threshold 8, round to 5)."""
+    settings = settings or active_settings()
+    return SuppressionPolicy(
+        threshold=int(settings.suppression_threshold),
+        round_to=getattr(settings, "suppression_round_to", None),
+    )
+
+
+def pseudonym_key(viewer: Viewer) -> tuple[bytes, str | None]:
+    """The per-deployment pseudonym key and a note to show when it is the public dev key.
+
+    The key comes from ``BETWEEN_SESSIONS_PSEUDONYM_KEY``. Without it, local single-user mode
+    falls back to the development key (with a visible note); any other deployment raises
+    :class:`analytics.privacy.MissingPseudonymKeyError`.
+    """
+    if viewer.local_mode:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            key = load_pseudonym_key(allow_dev_key=True)
+    else:
+        key = load_pseudonym_key()
+    note = None
+    if key == DEV_PSEUDONYM_KEY:
+        note = (
+            "Therapist pseudonyms use the public development key (local mode). Set "
+            f"{PSEUDONYM_KEY_ENV_VAR} to a secret for this deployment before sharing outputs."
+        )
+    return key, note
+
+
+def therapist_pseudonym(therapist_id: str, key: bytes) -> str:
+    """A therapist's stable pseudonym (e.g. ``T-3F9A1C``) under ``key``."""
+    return pseudonym(str(therapist_id), key, prefix="T", length=6)
+
+
+# ----------------------------------------------------------------------------- dates
+
+
+def report_dates(db: ClinicDatabase, viewer: Viewer) -> dict[str, date | None]:
+    """``as_of``: the latest session or score date the viewer may see (the default report
+    date); ``first_intake``: the earliest intake (the start of "all months")."""
+    row = db.query("quality_as_of", query_params(viewer)).iloc[0]
+    return {"as_of": _to_date(row["as_of"]), "first_intake": _to_date(row["first_intake"])}
+
+
+def report_period(as_of: date, months: int | None, first_intake: date | None = None) -> tuple[date, date]:
+    """The complete calendar months reported: ``months`` months up to the last complete month
+    on ``as_of`` (the month of ``as_of`` counts when ``as_of`` is its last day), or from the
+    month of ``first_intake`` when ``months`` is None. Returns (first day, last day)."""
+    next_day = as_of + timedelta(days=1)
+    if next_day.month != as_of.month:
+        end = as_of
+    else:
+        end = as_of.replace(day=1) - timedelta(days=1)
+    if months is None:
+        start = (first_intake or end).replace(day=1)
+    else:
+        start = _add_months(end.replace(day=1), -(int(months) - 1))
+    if start > end:  # no complete month yet: report the month in progress
+        start, end = as_of.replace(day=1), as_of
+    return start, end
+
+
+def _add_months(d: date, k: int) -> date:
+    total = d.year * 12 + (d.month - 1) + k
+    return date(total // 12, total % 12 + 1, 1)
+
+
+def _to_date(value: Any) -> date | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).date()
+
+
+# ----------------------------------------------------------------------------- raw aggregates
+
+
+def monthly_activity(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date
+) -> pd.DataFrame:
+    """Monthly activity and homework of the cohort (analytics/sql/quality_monthly_activity.sql):
+    active clients, attended sessions, assignments per attended session, share reviewed,
+    client-level mean quantity / quality / design-checklist coverage, each with its n."""
+    return db.query(
+        "quality_monthly_activity",
+        query_params(viewer, cohort, period_start=period_start, period_end=period_end),
+    )
+
+
+def finished_clients(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    period_start: date,
+    period_end: date,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """Clients discharged between ``period_start`` and ``period_end`` with their outcome on
+    ``measure`` (:func:`analytics.metrics.client_outcomes`): one row per discharged client;
+    outcome columns are NA for clients without a paired score (not finished)."""
+    settings = settings or active_settings()
+    cohort = cohort or CohortFilter()
+    clients = cohort_clients(db, viewer, cohort)
+    discharge = pd.to_datetime(clients["discharge_date"])
+    in_period = discharge.notna() & (discharge >= pd.Timestamp(period_start)) & (discharge <= pd.Timestamp(period_end))
+    discharged = clients.loc[in_period, ["client_id", "clinic", "therapist_id", "program", "discharge_date"]]
+    outcomes = client_outcomes(db, viewer, cohort.with_(measures=(measure,)), settings)
+    outcomes = outcomes[outcomes["measure"] == measure]
+    keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration"]
+    merged = discharged.merge(outcomes[keep], on="client_id", how="left")
+    merged["paired"] = merged["paired"].astype("boolean").fillna(False)
+    merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
+    return merged.reset_index(drop=True)
+
+
+def _bool_sum(series: pd.Series) -> int:
+    return int(series.astype("boolean").fillna(False).astype(bool).sum())
+
+
+def outcome_counts(finished: pd.DataFrame) -> dict[str, int]:
+    """End-of-treatment counts of discharged clients (rows of :func:`finished_clients`).
+
+    finished = paired; recovery's denominator = finished and at caseness at the first score
+    (NHS Talking Therapies); reliable improvement / deterioration are of finished clients."""
+    paired = finished[finished["paired"].astype(bool)] if len(finished) else finished
+    return {
+        "discharged": len(finished),
+        "finished": len(paired),
+        "caseness_at_first": _bool_sum(paired["caseness_at_first"]) if len(paired) else 0,
+        "recovered": _bool_sum(paired["recovered"]) if len(paired) else 0,
+        "reliable_improvement": _bool_sum(paired["reliable_improvement"]) if len(paired) else 0,
+        "reliable_deterioration": _bool_sum(paired["reliable_deterioration"]) if len(paired) else 0,
+    }
+
+
+def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
+    out = counts.copy()
+    out["not_caseness_at_first"] = out["finished"] - out["caseness_at_first"]
+    out["recovery_rate"] = out["recovered"] / out["caseness_at_first"].where(out["caseness_at_first"] > 0)
+    out["improvement_rate"] = out["reliable_improvement"] / out["finished"].where(out["finished"] > 0)
+    out["deterioration_rate"] = out["reliable_deterioration"] / out["finished"].where(out["finished"] > 0)
+    return out
+
+
+def period_label(ts: pd.Timestamp, outcome_period: str) -> str:
+    return f"{ts.year}-Q{(ts.month - 1) // 3 + 1}" if outcome_period == "quarter" else f"{ts:%Y-%m}"
+
+
+def outcomes_by_discharge(
+    finished: pd.DataFrame, period_start: date, period_end: date, outcome_period: str = "month"
+) -> pd.DataFrame:
+    """Outcome counts and rates per discharge month (or quarter), every period of the report
+    included, plus an ``All`` row over the whole report period."""
+    if outcome_period == "quarter":
+        first = pd.Timestamp(period_start).to_period("Q").start_time
+        starts = pd.date_range(first, pd.Timestamp(period_end), freq="QS")
+    else:
+        starts = pd.date_range(pd.Timestamp(period_start).replace(day=1), pd.Timestamp(period_end), freq="MS")
+    labels = [period_label(s, outcome_period) for s in starts]
+    rows = []
+    keys = finished["discharge_date"].map(lambda t: period_label(t, outcome_period)) if len(finished) else pd.Series([])
+    for label in labels:
+        part = finished[keys == label] if len(finished) else finished
+        rows.append({"period": label, **outcome_counts(part)})
+    rows.append({"period": ALL_LABEL, **outcome_counts(finished)})
+    return _with_rates(pd.DataFrame(rows))
+
+
+def unit_outcomes(finished: pd.DataFrame, unit_type: str) -> pd.DataFrame:
+    """Outcome counts and rates per unit (clinic, therapist or programme)."""
+    column = _unit_column(unit_type)
+    labels = finished[column].astype("object").where(finished[column].notna(), NOT_RECORDED)
+    rows = [{"unit": unit, **outcome_counts(part)} for unit, part in finished.groupby(labels, sort=True)]
+    frame = pd.DataFrame(rows, columns=["unit", *outcome_counts(finished.iloc[0:0]).keys()])
+    return _with_rates(frame)
+
+
+def _unit_column(unit_type: str) -> str:
+    if unit_type not in UNIT_TYPES:
+        raise ValueError(f"unknown unit type {unit_type!r}")
+    return "therapist_id" if unit_type == "therapist" else unit_type
+
+
+def unit_homework(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date
+) -> pd.DataFrame:
+    """Per clinic, therapist, programme and overall: clients with homework set in the period,
+    client-level mean quantity and design-checklist coverage with their SDs
+    (analytics/sql/quality_unit_homework.sql)."""
+    out = db.query(
+        "quality_unit_homework", query_params(viewer, cohort, period_start=period_start, period_end=period_end)
+    )
+    out["unit"] = out["unit"].astype("object").where(out["unit"].notna() | (out["unit_type"] == "all"), NOT_RECORDED)
+    return out
+
+
+# ----------------------------------------------------------------------------- funnels
+
+
+def funnel_status(value: float | None, limits: dict[str, float]) -> str:
+    """Where a unit's value lies against its control limits (strictly outside counts)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in limits.values()):
+        return ""
+    if value > limits["upper_99_8"]:
+        return STATUS_HIGH_998
+    if value > limits["upper_95"]:
+        return STATUS_HIGH_95
+    if value < limits["lower_99_8"]:
+        return STATUS_LOW_998
+    if value < limits["lower_95"]:
+        return STATUS_LOW_95
+    return STATUS_WITHIN
+
+
+def funnel_frame(
+    units: pd.DataFrame,
+    kind: str,
+    *,
+    centre: float | None,
+    sd: float | None = None,
+    min_n: int = 5,
+) -> pd.DataFrame:
+    """Add control limits at each unit's n and its status to a unit table.
+
+    ``units`` has columns unit, n, value (0-1) and, for rates, numerator. ``kind`` "rate":
+    limits of a proportion around ``centre`` (:func:`analytics.statistics.funnel_limits`);
+    "mean": around ``centre`` with the client-level ``sd``
+    (:func:`analytics.statistics.funnel_limits_mean`). Units with n below ``min_n`` get
+    the status "Too few clients" and no limits.
+    """
+    out = units.reset_index(drop=True).copy()
+    limit_cols = ["lower_95", "upper_95", "lower_99_8", "upper_99_8"]
+    for col in limit_cols:
+        out[col] = np.nan
+    out["status"] = ""
+    if centre is None or out.empty:
+        return out
+    n = out["n"].astype(float).to_numpy()
+    if kind == "rate":
+        limits = funnel_limits(centre, n, levels=FUNNEL_LEVELS)
+    else:
+        limits = funnel_limits_mean(centre, sd or 0.0, n, levels=FUNNEL_LEVELS)
+    for col in limit_cols:
+        out[col] = limits[col].to_numpy(dtype=float)
+    statuses = []
+    for i in range(len(out)):
+        if n[i] < min_n:
+            statuses.append(STATUS_TOO_FEW)
+            continue
+        value = out.at[i, "value"]
+        value = None if pd.isna(value) else float(value)
+        statuses.append(funnel_status(value, {c: float(out.at[i, c]) for c in limit_cols}))
+    out["status"] = statuses
+    too_few = n < min_n
+    out.loc[too_few, limit_cols] = np.nan
+    return out
+
+
+def funnel_curve(kind: str, centre: float, sd: float | None, max_n: float) -> pd.DataFrame:
+    """The control-limit curves from n = 1 to a little past the largest unit, for drawing."""
+    top = max(10.0, float(max_n) * 1.08)
+    grid = np.unique(np.concatenate([np.linspace(1, 10, 37), np.geomspace(10, top, 120)]))
+    if kind == "rate":
+        return funnel_limits(centre, grid, levels=FUNNEL_LEVELS)
+    return funnel_limits_mean(centre, sd or 0.0, grid, levels=FUNNEL_LEVELS)
+
+
+# ----------------------------------------------------------------------------- alerts
+
+
+def alert_clients(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None = None,
+    *,
+    as_of: date | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """Every client in treatment on ``as_of`` with the alert rules evaluated (one row each).
+
+    ``as_of`` defaults to the latest session or score date in the data (:func:`report_dates`),
+    never the wall clock. A client is *not on track* when any of:
+
+    - ``rule_caseness``: at least ``settings.not_on_track_weeks`` weeks since intake, at caseness
+      at the latest score on a measure (the first score when it is the only one) and not
+      reliably improved on it (:func:`analytics.metrics.classify_outcomes`);
+    - ``rule_deterioration``: reliably deteriorated on a measure (latest vs first score);
+    - ``rule_risk``: PHQ-9 item 9 above 0 at the latest PHQ-9 score (checked whatever the
+      measure filter; a score without item values cannot raise it).
+
+    ``group`` splits flagged clients by the mean quantity of the assignments set in the
+    last 4 weeks: below the lower compliance-band edge (50%), or no reviewed assignment, is
+    "Little homework done"; otherwise "Homework done, still not improving".
+    """
+    settings = settings or active_settings()
+    if as_of is None:
+        as_of = report_dates(db, viewer)["as_of"]
+    columns = [
+        "client_id", "clinic", "therapist_id", "program", "weeks_in_treatment", "rule_caseness",
+        "rule_deterioration", "rule_risk", "not_on_track", "group", "reasons", "latest_scores",
+        "recent_quantity", "recent_assignments",
+    ]
+    if as_of is None:
+        return pd.DataFrame(columns=columns)
+    window_start = as_of - timedelta(weeks=ALERT_HOMEWORK_WINDOW_WEEKS) + timedelta(days=1)
+    risk = settings.measure(RISK_MEASURE)
+    rows = db.query(
+        "quality_alert_clients",
+        query_params(
+            viewer, cohort, as_of=as_of, window_start=window_start,
+            risk_measure=risk.name if risk else RISK_MEASURE,
+        ),
+    )
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    weeks_needed = settings.not_on_track_weeks
+    scored = rows[rows["measure"].notna()].copy()
+    known = scored["measure"].map(lambda m: settings.measure(m) is not None).astype(bool)
+    scored = scored[known]
+    if len(scored):
+        scored["measure"] = scored["measure"].map(lambda m: settings.measure(m).name)
+        classified = classify_outcomes(scored, settings)
+        paired = classified["paired"].astype(bool)
+        at_case = classified["caseness_at_last"].where(paired, classified["caseness_at_first"])
+        at_case = at_case.astype("boolean").fillna(False).astype(bool)
+        improved = classified["reliable_improvement"].astype("boolean").fillna(False).astype(bool)
+        classified["m_caseness"] = (classified["weeks_in_treatment"] >= weeks_needed) & at_case & ~improved
+        classified["m_deterioration"] = classified["reliable_deterioration"].astype("boolean").fillna(False).astype(bool)
+    else:
+        classified = scored.assign(m_caseness=False, m_deterioration=False)
+
+    per_client = rows.drop_duplicates("client_id").set_index("client_id")
+    out = per_client[["clinic", "therapist_id", "program", "weeks_in_treatment", "risk_item_9", "risk_date",
+                      "recent_quantity", "recent_assignments"]].copy()
+    by_client = classified.groupby("client_id")
+    out["rule_caseness"] = by_client["m_caseness"].any().reindex(out.index, fill_value=False).astype(bool)
+    out["rule_deterioration"] = by_client["m_deterioration"].any().reindex(out.index, fill_value=False).astype(bool)
+    item = pd.to_numeric(out["risk_item_9"], errors="coerce")
+    out["rule_risk"] = (item > 0).fillna(False).astype(bool)
+    out["not_on_track"] = out["rule_caseness"] | out["rule_deterioration"] | out["rule_risk"]
+    low_edge = settings.compliance_band_edges[0]
+    quantity = pd.to_numeric(out["recent_quantity"], errors="coerce")
+    little = quantity.isna() | (quantity < low_edge)
+    out["group"] = np.where(~out["not_on_track"], ALERT_GROUP_NONE, np.where(little, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE))
+
+    reasons: dict[str, list[str]] = {cid: [] for cid in out.index}
+    latest: dict[str, list[str]] = {cid: [] for cid in out.index}
+    for row in classified.itertuples(index=False):
+        latest[row.client_id].append(f"{row.measure} {int(row.last_score)} ({row.last_date:%Y-%m-%d})")
+        if row.m_caseness:
+            reasons[row.client_id].append(f"{row.measure}: at caseness, no reliable improvement")
+        if row.m_deterioration:
+            reasons[row.client_id].append(f"{row.measure}: reliable deterioration")
+    for cid, flagged in out["rule_risk"].items():
+        if flagged:
+            reasons[cid].insert(0, f"{RISK_MEASURE} item {RISK_ITEM} above 0 ({out.at[cid, 'risk_date']:%Y-%m-%d})")
+    out["reasons"] = pd.Series({cid: "; ".join(v) for cid, v in reasons.items()}, dtype="object")
+    out["latest_scores"] = pd.Series({cid: "; ".join(v) for cid, v in latest.items()}, dtype="object")
+    out = out.reset_index().rename(columns={"index": "client_id"})
+    return out[columns]
+
+
+def alert_count_frame(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Counts of clients in treatment by alert group and rule, with an all-clients row.
+
+    A client may meet several rules, so the rule columns do not add up across a row; each
+    column adds up down the groups (every client is in exactly one group)."""
+    rows = []
+    for group in (ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE):
+        part = alerts[alerts["group"] == group]
+        rows.append(_alert_row(group, part))
+    rows.append(_alert_row(ALERT_ALL, alerts))
+    return pd.DataFrame(rows)
+
+
+def _alert_row(label: str, part: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "group": label,
+        "clients": len(part),
+        "rule_caseness": int(part["rule_caseness"].astype(bool).sum()),
+        "rule_deterioration": int(part["rule_deterioration"].astype(bool).sum()),
+        "rule_risk": int(part["rule_risk"].astype(bool).sum()),
+    }
+
+
+# ----------------------------------------------------------------------------- publishing
+
+
+def publish_table(
+    name: str,
+    title: str,
+    raw: pd.DataFrame,
+    columns: Sequence[Column],
+    policy: SuppressionPolicy | None,
+    *,
+    total_label: str | None = None,
+    total_column: str | None = None,
+    note: str = "",
+) -> QualityTable:
+    """Turn a raw table into a published one.
+
+    With a ``policy`` (de-identified mode) every count and rate is suppressed with
+    :func:`analytics.privacy.suppress_table`: complementary suppression against the
+    ``total_label`` row (each count column adds up down the rows to it) and, when
+    ``total_column`` is given, across the ``part`` columns that add up to it in each row.
+    Columns with ``show="identified"`` or ``"never"`` take part in suppression but are left
+    out of the published frames. Without a policy (identified mode) values are shown as they are.
+    """
+    columns = tuple(columns)
+    deidentified = policy is not None
+    frame = raw[[c.key for c in columns]].reset_index(drop=True)
+    visible = tuple(c for c in columns if c.shown(deidentified))
+    counts = [c.key for c in columns if c.kind == "count"]
+    rates = {c.key: c.of for c in columns if c.kind in ("pct", "ratio") and c.of is not None}
+    withheld_rates: set[tuple[int, str]] = set()
+    numeric = frame.copy()
+    shown_counts = {key: frame[key] for key in counts}
+    if policy is not None and len(frame):
+        labels = [c.key for c in columns if c.kind == "label"]
+        if total_column is not None:
+            count_arg = [c.key for c in columns if c.part] + [total_column]
+            involved = set(count_arg) | {k for spec in rates.values() for k in (spec if isinstance(spec, tuple) else (spec,))}
+            loose = [c.key for c in visible if c.kind == "count" and c.key not in involved]
+            if loose:
+                raise ValueError(f"{name}: count columns outside the total-column structure: {loose}")
+        else:
+            count_arg = counts
+        result = suppress_table(
+            frame, count_arg, policy, rate_columns=rates, total_row=total_label or False,
+            total_column=total_column or False, group_columns=labels or None,
+        )
+        for key in counts:
+            if key in result.count_columns:
+                numeric[key] = result.numeric[key]
+                shown_counts[key] = result.display[key]
+        for key in rates:
+            numeric[key] = result.numeric[key]
+            withheld_rates |= {(int(i), key) for i in np.flatnonzero(result.mask[key].to_numpy())}
+    display = pd.DataFrame(index=frame.index)
+    for col in visible:
+        if col.kind == "count":
+            display[col.header] = pd.Series(
+                [_count_cell(v) for v in shown_counts[col.key]], index=frame.index, dtype="object"
+            )
+        elif col.kind in ("pct", "ratio", "limit"):
+            digits = 2 if col.kind == "ratio" else 1
+            scale = 1.0 if col.kind == "ratio" else 100.0
+            cells = []
+            for i, v in enumerate(numeric[col.key]):
+                if (i, col.key) in withheld_rates:
+                    cells.append(RATE_WITHHELD)
+                elif v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+                    cells.append(None)
+                else:
+                    cells.append(round(float(v) * scale, digits))
+            display[col.header] = pd.Series(cells, index=frame.index, dtype="object")
+        else:
+            display[col.header] = frame[col.key].astype("object").where(frame[col.key].notna(), None)
+    numeric = numeric[[c.key for c in visible]]
+    return QualityTable(name=name, title=title, display=display, numeric=numeric, columns=visible, note=note)
+
+
+def _text_cell(value: Any, kind: str) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str):
+        return value
+    if kind == "count":
+        return f"{int(value):,}"
+    if kind in ("pct", "limit"):
+        return f"{float(value):.1f}"
+    if kind == "ratio":
+        return f"{float(value):.2f}"
+    return str(value)
+
+
+def _count_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value)
+
+
+ACTIVITY_COLUMNS: tuple[Column, ...] = (
+    Column("month", "Month", "label"),
+    Column("active_clients", "Active clients", "count"),
+    Column("sessions_attended", "Sessions attended", "count"),
+    Column("sessions_missed", "Sessions missed", "count"),
+    Column("assignments", "Assignments set", "count"),
+    Column("assignments_per_session", "Assignments per attended session", "ratio", "sessions_attended"),
+    Column("reviewed", "Assignments reviewed", "count", show="identified"),
+    Column("reviewed_share", "Reviewed (%)", "pct", ("reviewed", "assignments")),
+    Column("clients_with_homework", "Clients with homework", "count"),
+    Column("checklist_coverage", "Design-checklist coverage (%)", "pct", "clients_with_homework"),
+    Column("clients_quantity", "Clients with quantity rated", "count"),
+    Column("mean_quantity", "Mean quantity (%)", "pct", "clients_quantity"),
+    Column("clients_quality", "Clients with quality rated", "count"),
+    Column("mean_quality", "Mean quality (%)", "pct", "clients_quality"),
+)
+
+# Finished clients are a partition: at caseness at start + not at caseness at start (a helper
+# column), so that the two shown counts cannot give a small difference away.
+OUTCOME_COLUMNS: tuple[Column, ...] = (
+    Column("period", "Discharged in", "label"),
+    Column("discharged", "Discharged", "count", show="identified"),
+    Column("finished", "Finished treatment", "count"),
+    Column("caseness_at_first", "At caseness at start", "count", part=True),
+    Column("not_caseness_at_first", "Not at caseness at start", "count", show="never", part=True),
+    Column("recovered", "Recovered", "count", show="identified"),
+    Column("recovery_rate", "Recovery (%)", "pct", ("recovered", "caseness_at_first")),
+    Column("reliable_improvement", "Reliably improved", "count", show="identified"),
+    Column("improvement_rate", "Reliable improvement (%)", "pct", ("reliable_improvement", "finished")),
+    Column("reliable_deterioration", "Reliably deteriorated", "count", show="identified"),
+    Column("deterioration_rate", "Reliable deterioration (%)", "pct", ("reliable_deterioration", "finished")),
+)
+
+ALERT_COUNT_COLUMNS: tuple[Column, ...] = (
+    Column("group", "Group", "label"),
+    Column("clients", "Clients", "count"),
+    Column("rule_caseness", "At caseness, no reliable improvement", "count"),
+    Column("rule_deterioration", "Reliable deterioration", "count"),
+    Column("rule_risk", "PHQ-9 item 9 above 0", "count"),
+)
+
+ALERT_LIST_COLUMNS: tuple[Column, ...] = (
+    Column("client_id", "Client", "label"),
+    Column("clinic", "Clinic", "text"),
+    Column("therapist_id", "Therapist", "text"),
+    Column("program", "Programme", "text"),
+    Column("weeks_in_treatment", "Weeks in treatment", "text"),
+    Column("group", "Group", "text"),
+    Column("reasons", "Why flagged", "text"),
+    Column("latest_scores", "Latest scores", "text"),
+    Column("recent_quantity", "Quantity, last 4 weeks (%)", "pct"),
+    Column("review_link", "Client review", "text"),
+)
+
+FLAG_COLUMNS: tuple[Column, ...] = (
+    Column("comparison", "Comparison", "label"),
+    Column("unit", "Unit", "label"),
+    Column("metric", "Metric", "text"),
+    Column("n", "Clients (n)", "count"),
+    Column("value", "Value (%)", "pct"),
+    Column("centre", "Overall (%)", "pct"),
+    Column("status", "Status", "text"),
+)
+
+
+def client_review_link(client_id: str) -> str:
+    """Deep link to the client review page for one client (identified mode only)."""
+    from urllib.parse import quote
+
+    return f"/client_review?client={quote(str(client_id), safe='')}"
+
+
+def _funnel_columns(unit_type: str, metric: str) -> tuple[Column, ...]:
+    label, kind, numerator = FUNNEL_METRICS[metric]
+    n_header = {
+        "recovery": "Finished, at caseness at start (n)",
+        "reliable_improvement": "Finished treatment (n)",
+        "quantity": "Clients with quantity rated (n)",
+        "coverage": "Clients with homework (n)",
+    }[metric]
+    cols = [Column("unit", UNIT_SINGULAR[unit_type], "label"), Column("n", n_header, "count")]
+    if numerator:
+        cols.append(Column("numerator", numerator, "count", show="identified"))
+        cols.append(Column("value", f"{label} (%)", "pct", ("numerator", "n")))
+    else:
+        cols.append(Column("value", f"{label} (%)", "pct", "n"))
+    cols += [
+        Column("lower_99_8", "Lower 99.8% limit (%)", "limit"),
+        Column("lower_95", "Lower 95% limit (%)", "limit"),
+        Column("upper_95", "Upper 95% limit (%)", "limit"),
+        Column("upper_99_8", "Upper 99.8% limit (%)", "limit"),
+        Column("status", "Status", "text"),
+    ]
+    return tuple(cols)
+
+
+def _funnel_panel(
+    unit_type: str,
+    metric: str,
+    units: pd.DataFrame,
+    overall: dict[str, Any],
+    policy: SuppressionPolicy | None,
+    min_n: int,
+    masks: dict[str, tuple[bool, bool]] | None = None,
+) -> FunnelPanel:
+    """Build one funnel panel from the raw unit table (unit, n, numerator for rates, value 0-1).
+
+    In de-identified mode (``policy``) each row's n and value are withheld as ``masks`` says
+    (unit label -> (n hidden, value hidden), from a joint suppression of related tables), or
+    else as :func:`analytics.privacy.suppress_table` decides for this table alone (with the
+    overall row as its total). Control limits are a function of n, so they and the status are
+    withheld wherever n is.
+    """
+    label, kind, _ = FUNNEL_METRICS[metric]
+    centre = overall.get("value")
+    centre = None if centre is None or pd.isna(centre) else float(centre)
+    sd = overall.get("sd")
+    sd = None if sd is None or pd.isna(sd) else float(sd)
+    units = units.sort_values("unit", key=lambda s: s.astype(str)).reset_index(drop=True)
+    framed = funnel_frame(units, kind, centre=centre, sd=sd, min_n=min_n)
+    all_row = {"unit": ALL_LABEL, "n": overall.get("n", 0), "value": centre, "status": ""}
+    if kind == "rate":
+        all_row["numerator"] = overall.get("numerator", 0)
+    framed = pd.concat([framed, pd.DataFrame([all_row])], ignore_index=True)
+    framed["n"] = framed["n"].astype("int64")
+    columns = _funnel_columns(unit_type, metric)
+    name = f"funnel_{unit_type}_{metric}"
+    title = f"{label} by {UNIT_SINGULAR[unit_type].lower()}"
+    table = publish_table(name, title, framed, columns, None, note=_funnel_note(kind))
+    if policy is not None:
+        if masks is None:
+            rate_spec = ("numerator", "n") if kind == "rate" else "n"
+            part = framed[["unit", "n", "value"] + (["numerator"] if kind == "rate" else [])]
+            result = suppress_table(
+                part, ["n"], policy, rate_columns={"value": rate_spec}, total_row=ALL_LABEL, group_columns=["unit"]
+            )
+            n_hidden = result.mask["n"].to_numpy(dtype=bool)
+            value_hidden = result.mask["value"].to_numpy(dtype=bool)
+        else:
+            n_hidden = np.array([masks.get(u, (True, True))[0] for u in framed["unit"]], dtype=bool)
+            value_hidden = np.array([masks.get(u, (True, True))[1] for u in framed["unit"]], dtype=bool)
+        table = _mask_funnel_table(table, columns, n_hidden, value_hidden, policy)
+        if value_hidden[-1] or n_hidden[-1]:
+            centre = None  # the overall value itself is withheld: no centre line
+    curve = None
+    if centre is not None and len(units):
+        # Draw the limits a little past the largest unit that is shown (a withheld unit's n
+        # must not show through the axis range).
+        shown = pd.to_numeric(table.numeric["n"].iloc[:-1], errors="coerce").dropna()
+        max_n = float(shown.max()) if len(shown) else float(policy.threshold * 3 if policy else units["n"].max())
+        curve = funnel_curve(kind, centre, sd, max_n)
+    return FunnelPanel(unit_type=unit_type, metric=metric, table=table, centre=centre, curve=curve)
+
+
+def _mask_funnel_table(
+    table: QualityTable,
+    columns: Sequence[Column],
+    n_hidden: np.ndarray,
+    value_hidden: np.ndarray,
+    policy: SuppressionPolicy,
+) -> QualityTable:
+    visible = tuple(c for c in columns if c.shown(True))
+    headers = {c.key: c.header for c in columns}
+    limit_keys = ["lower_99_8", "lower_95", "upper_95", "upper_99_8"]
+    numeric = table.numeric.copy()
+    display = table.display.copy()
+    numeric["n"] = numeric["n"].astype("Int64")
+    numeric["value"] = numeric["value"].astype("Float64")
+    shown_n = [policy.round_count(int(v)) for v in table.numeric["n"]]
+    numeric.loc[:, "n"] = pd.array(shown_n, dtype="Int64")
+    display[headers["n"]] = pd.Series(shown_n, index=display.index, dtype="object")
+    numeric.loc[n_hidden, "n"] = pd.NA
+    numeric.loc[n_hidden, limit_keys] = np.nan
+    numeric.loc[n_hidden, "status"] = STATUS_WITHHELD
+    numeric.loc[value_hidden, "value"] = pd.NA
+    display.loc[n_hidden, headers["n"]] = policy.marker_text
+    for key in limit_keys:
+        display.loc[n_hidden, headers[key]] = None
+    display.loc[n_hidden, headers["status"]] = STATUS_WITHHELD
+    display.loc[value_hidden, headers["value"]] = RATE_WITHHELD
+    last = len(display) - 1
+    display.loc[last, headers["status"]] = None
+    numeric.loc[last, "status"] = ""
+    numeric = numeric[[c.key for c in visible]]
+    display = display[[c.header for c in visible]]
+    return QualityTable(table.name, table.title, display, numeric, visible, table.note)
+
+
+def outcome_masks(units: pd.DataFrame, overall: dict[str, int], policy: SuppressionPolicy) -> dict[str, dict]:
+    """Joint suppression of one unit type's outcome counts (unit, finished, caseness_at_first,
+    recovered, reliable_improvement): finished clients are a partition into at caseness and
+    not at caseness at start, so the recovery n (at caseness) and the reliable-improvement n
+    (finished) cannot give a small difference away. Returns per metric: unit -> (n hidden,
+    value hidden), the overall row under ``ALL_LABEL``."""
+    frame = units[["unit", "finished", "caseness_at_first", "recovered", "reliable_improvement"]].copy()
+    total = {"unit": ALL_LABEL, **{k: overall.get(k, 0) for k in frame.columns if k != "unit"}}
+    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    frame["not_caseness_at_first"] = frame["finished"] - frame["caseness_at_first"]
+    frame["recovery_rate"] = frame["recovered"] / frame["caseness_at_first"].where(frame["caseness_at_first"] > 0)
+    frame["improvement_rate"] = frame["reliable_improvement"] / frame["finished"].where(frame["finished"] > 0)
+    result = suppress_table(
+        frame,
+        ["caseness_at_first", "not_caseness_at_first"],
+        policy,
+        rate_columns={
+            "recovery_rate": ("recovered", "caseness_at_first"),
+            "improvement_rate": ("reliable_improvement", "finished"),
+        },
+        total_row=ALL_LABEL,
+        total_column="finished",
+        group_columns=["unit"],
+    )
+    mask = result.mask
+    # A missing rate (no denominator) is not "withheld"; the unit is left out of that funnel anyway.
+    return {
+        "recovery": {
+            u: (bool(mask.at[i, "caseness_at_first"]), bool(mask.at[i, "recovery_rate"] or mask.at[i, "caseness_at_first"]))
+            for i, u in enumerate(frame["unit"])
+        },
+        "reliable_improvement": {
+            u: (bool(mask.at[i, "finished"]), bool(mask.at[i, "improvement_rate"] or mask.at[i, "finished"]))
+            for i, u in enumerate(frame["unit"])
+        },
+    }
+
+
+def _funnel_note(kind: str) -> str:
+    if kind == "rate":
+        return (
+            "Control limits: overall rate -/+ z * sqrt(p(1-p)/n), z = 1.96 (95%) and 3.09 (99.8%) "
+            "(Spiegelhalter 2005). A unit outside the 99.8% limits is unlikely to differ by chance alone; "
+            "differences in case mix are not adjusted for."
+        )
+    return (
+        "Control limits: overall mean -/+ z * SD / sqrt(n), with the client-level SD, z = 1.96 (95%) "
+        "and 3.09 (99.8%) (Spiegelhalter 2005). Differences in case mix are not adjusted for."
+    )
+
+
+def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None) -> QualityTable:
+    rows = []
+    for panel in panels:
+        numeric = panel.table.numeric
+        for i in range(len(numeric) - 1):  # the last row is the overall row
+            status = numeric.at[i, "status"]
+            if status in OUTSIDE_STATUSES:
+                n = numeric.at[i, "n"]
+                rows.append({
+                    "comparison": UNIT_LABELS[panel.unit_type],
+                    "unit": numeric.at[i, "unit"],
+                    "metric": panel.label,
+                    "n": None if pd.isna(n) else int(n),
+                    "value": numeric.at[i, "value"],
+                    "centre": panel.centre,
+                    "status": status,
+                })
+    frame = pd.DataFrame(rows, columns=[c.key for c in FLAG_COLUMNS])
+    order = {s: k for k, s in enumerate((STATUS_HIGH_998, STATUS_LOW_998, STATUS_HIGH_95, STATUS_LOW_95))}
+    if len(frame):
+        frame = frame.sort_values(
+            ["status", "comparison", "metric", "unit"], key=lambda s: s.map(order) if s.name == "status" else s
+        ).reset_index(drop=True)
+    # Values come from already-suppressed tables: publish without a second suppression pass.
+    table = publish_table("flagged_units", "Units outside the control limits", frame, FLAG_COLUMNS, None)
+    if policy is not None and len(frame):
+        display = table.display.copy()
+        value_header = next(c.header for c in FLAG_COLUMNS if c.key == "value")
+        n_header = next(c.header for c in FLAG_COLUMNS if c.key == "n")
+        display[value_header] = [RATE_WITHHELD if pd.isna(v) else display.at[i, value_header]
+                                 for i, v in enumerate(frame["value"])]
+        display[n_header] = [policy.marker_text if pd.isna(v) else int(v) for v in frame["n"]]
+        table = QualityTable(table.name, table.title, display, table.numeric, table.columns, table.note)
+    return table
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def describe_cohort(cohort: CohortFilter, *, deidentified: bool) -> str:
+    """A one-line description of the cohort filters for report headers."""
+    parts = []
+    for label, values in (
+        ("Clinics", cohort.clinics),
+        ("Therapists", () if deidentified else cohort.therapists),
+        ("Programmes", cohort.programs),
+        ("Primary concerns", cohort.concerns),
+        ("Homework types", cohort.homework_types),
+        ("Measures", cohort.measures),
+    ):
+        if values:
+            parts.append(f"{label}: {', '.join(values)}")
+    if cohort.intake_from or cohort.intake_to:
+        start = cohort.intake_from.isoformat() if cohort.intake_from else "any"
+        end = cohort.intake_to.isoformat() if cohort.intake_to else "any"
+        parts.append(f"Intake {start} to {end}")
+    return "; ".join(parts) if parts else "All clients you may see"
+
+
+def privacy_description(policy: SuppressionPolicy | None) -> str:
+    if policy is None:
+        return "Identified view: client identifiers and exact small numbers are shown. Do not share."
+    rounding = f"; shown counts rounded to the nearest {policy.round_to}" if policy.round_to else ""
+    return (
+        f"De-identified: no client identifiers or free text; therapists under pseudonyms. Counts from 1 to "
+        f"{policy.threshold - 1} are shown as \"{policy.marker_text}\", and so are counts withheld so that a small "
+        f"count cannot be worked out from totals{rounding}; rates and means over fewer than "
+        f"{policy.threshold} clients, or that would reveal a small count, are shown as \"{RATE_WITHHELD}\"."
+    )
+
+
+def choose_measure(settings: Settings, available: Sequence[str], requested: str | None = None) -> str | None:
+    """The outcome measure: ``requested`` if available, else the first configured one present."""
+    if requested:
+        wanted = measure_key(requested)
+        for m in available:
+            if measure_key(m) == wanted:
+                return m
+    order = {m: k for k, m in enumerate(settings.measure_names)}
+    ranked = sorted(available, key=lambda m: (order.get(m, len(order)), m))
+    return ranked[0] if ranked else None
+
+
+def quality_report(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None = None,
+    *,
+    measure: str | None = None,
+    months: int | None = 12,
+    as_of: date | None = None,
+    outcome_period: str = "month",
+    deidentified: bool = True,
+    settings: Settings | None = None,
+) -> QualityReport:
+    """The quality-improvement report of a cohort.
+
+    Args:
+        measure: outcome measure (default: the first configured measure with scores).
+        months: complete calendar months reported up to ``as_of`` (None: since the first intake).
+        as_of: report date; default the latest session or score date in the data (never today).
+        outcome_period: "month" or "quarter" for the outcomes by discharge date.
+        deidentified: de-identified mode. Always on when the viewer may not see identifiers.
+    """
+    settings = settings or active_settings()
+    cohort = cohort or CohortFilter()
+    deidentified = bool(deidentified or not viewer.can_see_identifiers)
+    notes: list[str] = []
+    if deidentified and cohort.therapists:
+        cohort = cohort.with_(therapists=())
+        notes.append("The therapist filter does not apply in de-identified mode (it would link names to pseudonyms).")
+    if outcome_period not in ("month", "quarter"):
+        raise ValueError("outcome_period must be 'month' or 'quarter'")
+    policy = suppression_policy(settings) if deidentified else None
+    key, key_note = pseudonym_key(viewer) if deidentified else (None, None)
+    dates = report_dates(db, viewer)
+    if as_of is None:
+        as_of = dates["as_of"]
+    base = {
+        "measure": None,
+        "deidentified": deidentified,
+        "outcome_period": outcome_period,
+        "cohort_description": describe_cohort(cohort, deidentified=deidentified),
+        "privacy_note": privacy_description(policy),
+        "pseudonym_note": key_note,
+        "not_on_track_weeks": settings.not_on_track_weeks,
+    }
+    if as_of is None:
+        return QualityReport(as_of=None, period_start=None, period_end=None, notes=tuple(notes), **base)
+    period_start, period_end = report_period(as_of, months, dates["first_intake"])
+    min_n = settings.min_clients_for_statistic
+
+    # Monthly activity and homework.
+    activity = monthly_activity(db, viewer, cohort, period_start, period_end)
+    activity["month"] = pd.to_datetime(activity["month"]).dt.strftime("%Y-%m")
+    trends_activity = publish_table(
+        "trends_activity", "Monthly activity and homework", activity, ACTIVITY_COLUMNS, policy,
+        note="Active clients: clients with at least one attended session in the month. Homework means: "
+        "each client's mean over the month's assignments, then the mean over clients.",
+    )
+
+    # Outcomes: by discharge period and by unit.
+    available = _available_measures(db, viewer, cohort)
+    chosen = choose_measure(settings, available, measure)
+    base["measure"] = chosen
+    trends_outcomes = None
+    outcome_units: dict[str, pd.DataFrame] = {}
+    overall_outcomes: dict[str, int] = {}
+    if chosen is not None:
+        finished = finished_clients(db, viewer, cohort, chosen, period_start, period_end, settings)
+        by_period = outcomes_by_discharge(finished, period_start, period_end, outcome_period)
+        trends_outcomes = publish_table(
+            "trends_outcomes", f"End-of-treatment outcomes ({chosen}) by discharge {outcome_period}",
+            by_period, OUTCOME_COLUMNS, policy, total_label=ALL_LABEL, total_column="finished",
+            note="Finished treatment: discharged with a first and a later score on the measure. Recovery's "
+            "denominator is finished clients at caseness at the first score (NHS Talking Therapies).",
+        )
+        overall_outcomes = outcome_counts(finished)
+        for unit_type in UNIT_TYPES:
+            outcome_units[unit_type] = unit_outcomes(finished, unit_type)
+
+    # Homework means per unit.
+    homework = unit_homework(db, viewer, cohort, period_start, period_end)
+    overall_hw = homework[homework["unit_type"] == "all"]
+    overall_hw = overall_hw.iloc[0] if len(overall_hw) else None
+
+    # Pseudonyms for therapist units (de-identified mode).
+    rename = None
+    if deidentified:
+        therapist_ids = set(homework.loc[homework["unit_type"] == "therapist", "unit"].dropna())
+        if "therapist" in outcome_units:
+            therapist_ids |= set(outcome_units["therapist"]["unit"].dropna())
+        rename = {t: (t if t == NOT_RECORDED else therapist_pseudonym(t, key)) for t in therapist_ids}
+        if len(set(rename.values())) != len(rename):
+            raise RuntimeError("two therapists share a pseudonym; lengthen the pseudonyms")
+
+    panels: list[FunnelPanel] = []
+    for unit_type in UNIT_TYPES:
+        if chosen is not None:
+            units = outcome_units[unit_type].copy()
+            if rename is not None and unit_type == "therapist":
+                units["unit"] = units["unit"].map(lambda u: rename.get(u, u))
+            masks = outcome_masks(units, overall_outcomes, policy) if policy is not None else {}
+            rate_specs = (
+                ("recovery", "caseness_at_first", "recovered", "recovery_rate"),
+                ("reliable_improvement", "finished", "reliable_improvement", "improvement_rate"),
+            )
+            for metric, den, num, rate in rate_specs:
+                table = pd.DataFrame({
+                    "unit": units["unit"], "n": units[den], "numerator": units[num], "value": units[rate],
+                })
+                table = table[table["n"] > 0]
+                overall = {
+                    "n": overall_outcomes.get(den, 0),
+                    "numerator": overall_outcomes.get(num, 0),
+                    "value": (overall_outcomes[num] / overall_outcomes[den]) if overall_outcomes.get(den) else None,
+                }
+                panels.append(_funnel_panel(unit_type, metric, table, overall, policy, min_n, masks.get(metric)))
+        hw = homework[homework["unit_type"] == unit_type].copy()
+        if rename is not None and unit_type == "therapist":
+            hw["unit"] = hw["unit"].map(lambda u: rename.get(u, u))
+        for metric, n_col, mean_col, sd_col in (
+            ("quantity", "clients_quantity", "mean_quantity", "sd_quantity"),
+            ("coverage", "clients_with_homework", "mean_coverage", "sd_coverage"),
+        ):
+            table = pd.DataFrame({"unit": hw["unit"], "n": hw[n_col], "value": hw[mean_col]})
+            table = table[table["n"] > 0]
+            overall = {
+                "n": int(overall_hw[n_col]) if overall_hw is not None else 0,
+                "value": overall_hw[mean_col] if overall_hw is not None else None,
+                "sd": overall_hw[sd_col] if overall_hw is not None else None,
+            }
+            panels.append(_funnel_panel(unit_type, metric, table, overall, policy, min_n))
+    flags = _flag_table(panels, policy)
+
+    # Alerts.
+    alerts = alert_clients(db, viewer, cohort, as_of=as_of, settings=settings)
+    counts = alert_count_frame(alerts)
+    alert_counts = publish_table(
+        "alert_counts", "Clients in treatment not on track", counts, ALERT_COUNT_COLUMNS, policy,
+        total_label=ALERT_ALL,
+        note=f"Rules: at caseness without reliable improvement after {settings.not_on_track_weeks} weeks; reliable "
+        f"deterioration; {RISK_MEASURE} item {RISK_ITEM} above 0 at the latest score. A client may meet several "
+        f"rules. Groups: quantity of the homework set in the last {ALERT_HOMEWORK_WINDOW_WEEKS} weeks below "
+        f"{settings.compliance_band_edges[0]:.0%} (or none reviewed) vs at or above it.",
+    )
+    alert_list = None
+    if not deidentified:
+        flagged = alerts[alerts["not_on_track"].astype(bool)].copy()
+        flagged["_order"] = np.select(
+            [flagged["rule_risk"], flagged["rule_deterioration"]], [0, 1], default=2
+        )
+        flagged = flagged.sort_values(["_order", "weeks_in_treatment"], ascending=[True, False])
+        flagged["weeks_in_treatment"] = flagged["weeks_in_treatment"].map(lambda w: f"{float(w):.0f}")
+        flagged["review_link"] = flagged["client_id"].map(client_review_link)
+        alert_list = publish_table(
+            "alert_list", "Clients not on track (identified)", flagged, ALERT_LIST_COLUMNS, None,
+            note="Identified list for supervision: do not share outside the care team.",
+        )
+
+    return QualityReport(
+        as_of=as_of,
+        period_start=period_start,
+        period_end=period_end,
+        trends_activity=trends_activity,
+        trends_outcomes=trends_outcomes,
+        funnels=tuple(panels),
+        flags=flags,
+        alert_counts=alert_counts,
+        alert_list=alert_list,
+        notes=tuple(notes),
+        **base,
+    )
+
+
+def _available_measures(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter) -> list[str]:
+    from .overview import filter_options
+
+    measures = filter_options(db, viewer).get("measure", [])
+    if cohort.measures:
+        wanted = {measure_key(m) for m in cohort.measures}
+        measures = [m for m in measures if measure_key(m) in wanted]
+    return list(measures)
+
+
+__all__ = [
+    "ALERT_GROUP_DONE",
+    "ALERT_GROUP_LITTLE",
+    "FUNNEL_METRICS",
+    "PERIOD_CHOICES",
+    "UNIT_LABELS",
+    "UNIT_TYPES",
+    "FunnelPanel",
+    "QualityReport",
+    "QualityTable",
+    "alert_clients",
+    "alert_count_frame",
+    "choose_measure",
+    "client_review_link",
+    "finished_clients",
+    "funnel_frame",
+    "funnel_status",
+    "monthly_activity",
+    "outcomes_by_discharge",
+    "pseudonym_key",
+    "publish_table",
+    "quality_report",
+    "report_dates",
+    "report_period",
+    "suppression_policy",
+    "therapist_pseudonym",
+    "unit_homework",
+    "unit_outcomes",
+]

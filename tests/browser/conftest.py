@@ -1,0 +1,204 @@
+"""End-to-end fixtures: a sample clinic, the app served by ``streamlit run``, headless Chromium.
+
+Debian's chromium (/usr/bin/chromium) is driven by the Playwright Python package; browsers
+are never downloaded (no ``playwright install``). Every server started here is stopped in a
+``finally`` (SIGTERM to its process group, SIGKILL after 10 s), whatever the tests do.
+
+Run: ``.venv/bin/pytest -m browser tests/browser``. Screenshots and the server log go to
+test-artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from benchmarks.bench import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
+from tests.conftest import ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+E2E_CLIENTS = 400
+E2E_SEED = 5
+VIEWPORT = {"width": 1400, "height": 2400}  # tall: Streamlit scrolls inside its own container
+TIMEOUT_MS = 60_000  # generous: the machine may be busy
+PLOTLY = ".js-plotly-plot .main-svg"
+
+
+@dataclass(frozen=True)
+class Clinic:
+    db_path: Path
+    csv_dir: Path
+
+
+def build_clinic(directory: Path, clients: int = E2E_CLIENTS, seed: int = E2E_SEED) -> Clinic:
+    from analytics.sample import build_sample_database
+
+    directory.mkdir(parents=True, exist_ok=True)
+    db_path, csv_dir = directory / "clinic.duckdb", directory / "export"
+    result = build_sample_database(db_path, clients=clients, seed=seed, csv_dir=csv_dir)
+    assert result.exit_code == 0, result.report()
+    return Clinic(db_path, csv_dir)
+
+
+@pytest.fixture(scope="session")
+def e2e_clinic(tmp_path_factory: pytest.TempPathFactory) -> Clinic:
+    """A 400-client sample clinic (seeded) with its CSV export kept beside it."""
+    return build_clinic(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def start_server(db_path: Path, log_name: str) -> StreamlitServer:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_path = ARTIFACTS / log_name
+    log_path.unlink(missing_ok=True)
+    return StreamlitServer(db_path, log_path=log_path, env={"BETWEEN_SESSIONS_TESTING": "1"})
+
+
+@pytest.fixture(scope="session")
+def app_server(e2e_clinic: Clinic, chromium: Any) -> Iterator[StreamlitServer]:
+    """The dashboard on the e2e clinic, on a free port; always stopped at the end."""
+    server = start_server(e2e_clinic.db_path, "streamlit-e2e.log")
+    try:
+        server.start()
+        # With a pages/ folder beside dashboard.py, Streamlit runs deep links in its legacy
+        # multipage mode until the entry script has called st.navigation once in this
+        # process: open the home page first, as a user would (see test_deep_link_on_fresh_server).
+        context = chromium.new_context(viewport=VIEWPORT)
+        try:
+            page = context.new_page()
+            page.goto(server.url, timeout=TIMEOUT_MS)
+            wait_idle(page)
+        finally:
+            context.close()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(chromium: Any, app_server: StreamlitServer) -> Iterator[Any]:
+    """A fresh browser context (a new Streamlit session) with downloads accepted."""
+    context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    pg = context.new_page()
+    pg.app_url = app_server.url  # type: ignore[attr-defined]
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def url(base: str, path: str = "", **params: Any) -> str:
+    pairs = [(k, v) for k, values in params.items() for v in (values if isinstance(values, list | tuple) else [values])]
+    return f"{base}/{path}" + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+def wait_idle(page: Any, timeout: float = TIMEOUT_MS) -> None:
+    """Wait until the script run is finished (the app's root reports notRunning)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+
+
+def open_page(page: Any, path: str = "", **params: Any) -> None:
+    page.goto(url(page.app_url, path, **params), timeout=TIMEOUT_MS)
+    wait_idle(page)
+    assert_no_errors(page)
+
+
+def assert_no_errors(page: Any) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()[:2000]
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, errors.first.inner_text()[:500]
+
+
+def wait_charts(page: Any, at_least: int = 1, timeout: float = TIMEOUT_MS) -> int:
+    """Wait until at least ``at_least`` Plotly charts are drawn; returns how many there are."""
+    page.wait_for_function(
+        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=at_least, timeout=timeout
+    )
+    return page.locator(".js-plotly-plot").count()
+
+
+def wait_charts_settled(page: Any, timeout: float = TIMEOUT_MS) -> int:
+    """After a rerun an old chart can linger beside the new one: wait for idle and a stable count."""
+    wait_idle(page, timeout)
+    page.wait_for_function(
+        """() => {
+            const n = document.querySelectorAll('.js-plotly-plot').length;
+            const drawn = document.querySelectorAll('.js-plotly-plot .main-svg').length;
+            const stale = document.querySelectorAll('[data-stale="true"] .js-plotly-plot').length;
+            return n > 0 && drawn >= n && stale === 0;
+        }""",
+        timeout=timeout,
+    )
+    return page.locator(".js-plotly-plot").count()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower())}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def download_csv(page: Any, button_name: str | re.Pattern[str]) -> tuple[str, list[dict[str, str]]]:
+    """Click a download button; returns the suggested file name and the CSV rows."""
+    button = page.get_by_role("button", name=button_name).first
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        button.click()
+    download = info.value
+    text = Path(download.path()).read_text(encoding="utf-8-sig")
+    return download.suggested_filename, list(csv.DictReader(io.StringIO(text)))
+
+
+def choose_in_multiselect(page: Any, label: str, option: str) -> None:
+    """Pick ``option`` in the multiselect labelled ``label`` (a combobox) and close the list."""
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def choose_in_selectbox(page: Any, label: str, option: str) -> None:
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def metric_values(page: Any) -> dict[str, str]:
+    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    return {label.strip(): value.strip() for label, value in zip(labels, values, strict=True)}
+
+
+def query_params(page: Any) -> dict[str, list[str]]:
+    from urllib.parse import parse_qs, urlparse
+
+    return parse_qs(urlparse(page.url).query)

@@ -1,0 +1,235 @@
+"""Atomic imports: SIGKILL at any moment leaves the database as it was; readers never block.
+
+A subprocess imports a large generated export (clients plus 300,000 assignments) into a
+database that already holds the tiny clinic, and is killed with SIGKILL at several points:
+early (reading), later (validating/writing the private copy), at random, and exactly before
+and after the swap (``os.replace``). The live file is compared byte for byte and table by
+table with its state before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analytics import ClinicDatabase, import_files
+from tests.conftest import FIXTURE_TODAY, ROOT, build_tiny_clinic
+
+LARGE_ROWS = 300_000
+LARGE_CLIENTS = 3_000
+TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects")
+
+# The importing child: prints "go" right before the import starts so that kill times are
+# measured from the import itself, not from interpreter start-up. HOOK may replace os.replace
+# to kill the process just before or just after the swap.
+CHILD = """
+import datetime, os, signal, sys
+sys.path.insert(0, {root!r})
+from analytics import import_files
+HOOK = {hook!r}
+if HOOK:
+    real_replace = os.replace
+    def replace(src, dst):
+        if HOOK == "before-swap":
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst)
+        if HOOK == "after-swap":
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.replace = replace
+print("go", flush=True)
+result = import_files({db!r}, {files!r}, today=datetime.date(2026, 11, 27))
+print("done", result.exit_code, flush=True)
+"""
+
+READER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from analytics import ClinicDatabase
+SQL = ("SELECT (SELECT count(*) FROM clients) AS c, (SELECT count(*) FROM assignments) AS a, "
+       "(SELECT count(*) FROM scores) AS s, (SELECT max(batch_id) FROM import_batches) AS b")
+with ClinicDatabase({db!r}) as db:
+    print("open", flush=True)
+    deadline = time.monotonic() + {seconds}
+    while time.monotonic() < deadline:
+        row = db.execute_sql(SQL).iloc[0]
+        print(int(row.c), int(row.a), int(row.s), int(row.b), flush=True)
+        time.sleep(0.02)
+print("closed", flush=True)
+"""
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(db_path: Path) -> dict[str, list[tuple]]:
+    """Every table's full contents, ordered, through a read-only connection."""
+    with ClinicDatabase(db_path) as db:
+        return {t: [tuple(r) for r in db.execute_sql(f"SELECT * FROM {t} ORDER BY ALL").itertuples(index=False)]
+                for t in TABLES}
+
+
+def write_large_export(directory: Path) -> list[Path]:
+    """clients_large.csv (3,000 clients) and assignments_large.csv (300,000 rows), via DuckDB."""
+    directory.mkdir(parents=True, exist_ok=True)
+    clients, assignments = directory / "clients_large.csv", directory / "assignments_large.csv"
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT 'L' || lpad(i::VARCHAR, 5, '0') AS client_id, 'Clinic ' || (i % 4) AS clinic,
+                  'T' || (i % 40) AS therapist_id, 'Depression CBT' AS program, 'depression' AS primary_concern,
+                  DATE '2024-01-01' + (i % 200)::INTEGER AS intake_date, NULL AS discharge_date
+           FROM range({LARGE_CLIENTS}) t(i)) TO '{clients}' (HEADER)"""
+    )
+    con.execute(
+        f"""COPY (SELECT 'LA' || lpad(i::VARCHAR, 7, '0') AS assignment_id,
+                  'L' || lpad((i % {LARGE_CLIENTS})::VARCHAR, 5, '0') AS client_id,
+                  DATE '2024-08-01' + (i % 300)::INTEGER AS assigned_date,
+                  ['thought_record', 'exposure', 'journal', 'reading'][1 + i % 4] AS homework_type,
+                  (i % 2 = 0) AS goal_linked, (i % 3 = 0) AS rationale_given, true AS rehearsed_in_session,
+                  false AS practice_scheduled, NULL AS obstacles_planned, false AS involves_others,
+                  1 + i % 5 AS planned_practices, i % 6 AS completed_practices,
+                  CASE WHEN i % 7 = 0 THEN NULL ELSE i % 5 END AS quantity_rating, i % 5 AS quality_rating,
+                  'therapist' AS rated_by, DATE '2024-08-01' + (i % 300)::INTEGER + 7 AS reviewed_date,
+                  CASE WHEN i % 11 = 0 THEN 'Walk, then "rate" mood' ELSE 'Practice' END AS description
+           FROM range({LARGE_ROWS}) t(i)) TO '{assignments}' (HEADER)"""
+    )
+    con.close()
+    return [clients, assignments]
+
+
+@pytest.fixture(scope="module")
+def large_export(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return write_large_export(tmp_path_factory.mktemp("large"))
+
+
+@pytest.fixture
+def base_db(tmp_path: Path) -> Path:
+    return build_tiny_clinic(tmp_path / "tiny")
+
+
+def start_import(db: Path, files: list[Path], hook: str | None = None) -> subprocess.Popen:
+    code = CHILD.format(root=str(ROOT), db=str(db), files=[str(f) for f in files], hook=hook)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "go", proc.stderr.read()
+    return proc
+
+
+def assert_untouched(db: Path, digest: str, before: dict) -> None:
+    assert sha256(db) == digest
+    assert snapshot(db) == before  # opens read-only without repair, same rows
+
+
+def test_sigkill_mid_import_leaves_the_database_exactly_as_before(base_db, large_export):
+    digest, before = sha256(base_db), snapshot(base_db)
+    assert len(before["clients"]) == 5 and len(before["import_batches"]) == 1
+
+    # How long a whole import takes here, on a throw-away copy (also proves it succeeds).
+    scratch = base_db.with_name("scratch.duckdb")
+    shutil.copyfile(base_db, scratch)
+    proc = start_import(scratch, large_export)
+    started = time.monotonic()
+    out, err = proc.communicate(timeout=120)
+    duration = time.monotonic() - started
+    assert proc.returncode == 0 and out.strip() == "done 0", err
+    assert duration > 0.8, duration  # long enough to be killed in the middle
+
+    # Early (reading the files), during validation and writing, late, and at random.
+    rng = random.Random(20261127)
+    delays = [0.3, duration * 0.4, duration * 0.7, rng.uniform(0.05, duration * 0.75)]
+    for delay in delays:
+        proc = start_import(base_db, large_export)
+        time.sleep(delay)
+        assert proc.poll() is None, f"the import finished before {delay:.2f} s"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        assert_untouched(base_db, digest, before)
+
+    # Killed after the private copy is complete and checkpointed, just before the swap.
+    proc = start_import(base_db, large_export, hook="before-swap")
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert_untouched(base_db, digest, before)
+    leftovers = sorted(p.name for p in base_db.parent.glob(base_db.name + ".importing-*"))
+    assert leftovers  # the killed writer's private copy is still there ...
+
+    # ... and the next import clears it away and succeeds.
+    result = import_files(base_db, large_export, today=FIXTURE_TODAY)
+    assert result.exit_code == 0, result.report()
+    assert (result.inserted, result.batch_id) == (LARGE_CLIENTS + LARGE_ROWS, 2)
+    assert not list(base_db.parent.glob(base_db.name + ".importing-*"))
+    after = snapshot(base_db)
+    assert len(after["assignments"]) == len(before["assignments"]) + LARGE_ROWS
+    assert after["clients"][:5] == before["clients"]
+
+
+def test_sigkill_just_after_the_swap_leaves_the_new_version(base_db, large_export):
+    before = snapshot(base_db)
+    proc = start_import(base_db, large_export, hook="after-swap")
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    after = snapshot(base_db)  # the whole new version, opened without repair
+    assert len(after["assignments"]) == len(before["assignments"]) + LARGE_ROWS
+    assert [r[0] for r in after["import_batches"]] == [1, 2]
+
+
+def test_an_import_while_another_process_reads(base_db, large_export, tmp_path):
+    old = snapshot(base_db)
+    old_counts = f"{len(old['clients'])} {len(old['assignments'])} {len(old['scores'])} 1"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER.format(root=str(ROOT), db=str(base_db), seconds=4.0)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "open", reader.stderr.read()
+        # The reader holds the file open read-only; the import must not fail on a lock.
+        result = import_files(base_db, large_export, today=FIXTURE_TODAY)
+        assert result.exit_code == 0, result.report()
+        assert reader.poll() is None, "the reader stopped before the import finished"
+        # A reader that opens after the swap sees the new data.
+        new_counts = f"{len(old['clients']) + LARGE_CLIENTS} {len(old['assignments']) + LARGE_ROWS} {len(old['scores'])} 2"
+        late = subprocess.run(
+            [sys.executable, "-c", READER.format(root=str(ROOT), db=str(base_db), seconds=0.1)],
+            capture_output=True, text=True, timeout=60,
+        )
+        late_lines = late.stdout.split("\n")
+        assert late.returncode == 0, late.stderr
+        assert late_lines[1] == new_counts
+        out, err = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    lines = out.strip().split("\n")
+    assert reader.returncode == 0, err
+    assert lines[-1] == "closed"
+    seen = lines[:-1]
+    assert len(seen) > 10
+    # The old reader kept a consistent old version throughout: all old, never mixed.
+    assert set(seen) == {old_counts}, set(seen)
+    assert "Traceback" not in err
+
+
+def test_the_file_mode_of_the_database_is_kept(base_db, tmp_path):
+    os.chmod(base_db, 0o640)
+    result = import_files(base_db, [base_db.parent / "scores.csv"], today=FIXTURE_TODAY)
+    assert result.exit_code == 0
+    assert (base_db.stat().st_mode & 0o777) == 0o640
+    fresh = tmp_path / "fresh.duckdb"
+    import_files(fresh, [base_db.parent / "clients.csv"], today=FIXTURE_TODAY)
+    assert (fresh.stat().st_mode & 0o777) == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,319 @@
+"""Sign-in, roles and the local-mode guard (docs/security.md).
+
+Two modes, decided by ``.streamlit/secrets.toml``:
+
+- **Sign-in** when it has an ``[auth]`` section (Streamlit's OpenID Connect: ``st.login``,
+  ``st.user``). The signed-in e-mail address is looked up in the clinic database's
+  ``users`` table (:func:`analytics.access.viewer_for_email`); an address with no role
+  sees "no access" and a sign-out button, nothing else.
+- **Local single-user mode** otherwise: full access (``Viewer.local()``), a banner says so,
+  and the server must listen on a loopback address only. Started on any other address, the
+  app refuses to render and says how to configure sign-in. In local mode a request that
+  arrives through a proxy or under a non-local host name (DNS rebinding) is refused too.
+
+Every page reaches these checks through :func:`ui.viewer` (``ui.page_header`` calls it
+first); ``dashboard.py`` calls :func:`guard_app` before ``st.navigation`` so that a
+refused visitor does not even see the page list.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from analytics import Viewer
+from analytics.access import normalise_email, viewer_for_email
+
+from .context import run
+
+DOCS = "docs/security.md"
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+_PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+# session_state keys (underscore: not widgets)
+_VIEWER_KEY = "_bs_viewer"
+_LOGIN_LOGGED = "_bs_login_logged"
+_DENIED_LOGGED = "_bs_denied_logged"
+
+
+# --------------------------------------------------------------------------------------
+# Configuration checks (pure where possible, so tests can call them directly)
+# --------------------------------------------------------------------------------------
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and the usual names of localhost; False for anything
+    else, including "" / None / 0.0.0.0, which mean *every* interface."""
+    if not address:
+        return False
+    host = address.strip().strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_of(header_value: str | None) -> str:
+    """The host name of an HTTP Host header: ``127.0.0.1:8501`` -> ``127.0.0.1``,
+    ``[::1]:8501`` -> ``::1``."""
+    value = (header_value or "").strip()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value[1:]
+    if value.count(":") == 1:
+        return value.split(":", 1)[0]
+    return value
+
+
+def auth_problems(section: Mapping[str, Any]) -> list[str]:
+    """What is missing from an ``[auth]`` section for ``st.login`` to work (names only,
+    never values)."""
+    missing = [k for k in ("redirect_uri", "cookie_secret") if not section.get(k)]
+    providers = login_providers(section)
+    if not providers:
+        missing.append("client_id, client_secret and server_metadata_url (in [auth] or in [auth.<provider>])")
+    else:
+        for name in providers:
+            provider = section if name == "default" else section[name]
+            gaps = [k for k in _PROVIDER_KEYS if not provider.get(k)]
+            if gaps:
+                label = "[auth]" if name == "default" else f"[auth.{name}]"
+                missing.append(f"{', '.join(gaps)} in {label}")
+    return missing
+
+
+def login_providers(section: Mapping[str, Any]) -> list[str]:
+    """Provider names to offer: "default" when [auth] itself names a client, else each
+    [auth.<provider>] subsection."""
+    if section.get("client_id") or section.get("server_metadata_url"):
+        return ["default"]
+    return [name for name, value in section.items() if isinstance(value, Mapping)]
+
+
+def _secrets_files_present() -> bool:
+    for path in st.get_option("secrets.files") or []:
+        if Path(path).exists():
+            return True
+    return False
+
+
+def auth_section() -> Mapping[str, Any] | None:
+    """The ``[auth]`` section of the secrets, None when sign-in is not configured.
+
+    Raises RuntimeError when a secrets file exists but cannot be read: the app must not
+    fall back to full-access local mode because the sign-in configuration is broken.
+    """
+    secrets = st.secrets
+    if not secrets.load_if_toml_exists():
+        if _secrets_files_present():
+            raise RuntimeError("the secrets file exists but cannot be read (check its TOML syntax)")
+        return None
+    if "auth" not in secrets:
+        return None
+    section = secrets["auth"]
+    return section if isinstance(section, Mapping) else {}
+
+
+def auth_configured() -> bool:
+    """True when ``[auth]`` is configured (sign-in mode). A broken secrets file counts as
+    configured, so the app fails closed (sign-in required, which then explains the error)."""
+    try:
+        return auth_section() is not None
+    except RuntimeError:
+        return True
+
+
+def exposure_problem(address: str | None, signed_in_mode: bool, host_header: str | None = None,
+                     forwarded: bool = False) -> str | None:
+    """Why the app must not render in local mode, or None.
+
+    Local mode (no sign-in) is only allowed on a loopback address, for a request that
+    names a local host and did not come through a proxy.
+    """
+    if signed_in_mode:
+        return None
+    shown = address or "(every interface)"
+    if not is_loopback(address):
+        return (
+            f"This dashboard has no sign-in configured, so it may only listen on this computer "
+            f"(127.0.0.1), but it was started with server.address = {shown}. Start it with "
+            f"`scripts/run-dashboard.sh` (which binds to 127.0.0.1), or configure sign-in: add an "
+            f"[auth] section to .streamlit/secrets.toml (OpenID Connect; see {DOCS}) and add users with "
+            f"`python -m analytics users add`."
+        )
+    if forwarded or (host_header and not is_loopback(host_of(host_header))):
+        return (
+            "This dashboard has no sign-in configured, so it only answers requests made on this "
+            "computer (http://127.0.0.1 or http://localhost); this request came through a proxy or "
+            f"another host name. To serve it to other computers, configure sign-in ([auth] in "
+            f".streamlit/secrets.toml; see {DOCS})."
+        )
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# The gate
+# --------------------------------------------------------------------------------------
+
+
+def _refuse(title: str, message: str) -> None:
+    st.title(title)
+    st.error(message, icon=":material/block:")
+    st.stop()
+
+
+def _request_headers() -> tuple[str | None, bool]:
+    try:
+        headers = st.context.headers
+        host = headers.get("Host")
+        forwarded = any(headers.get(h) for h in ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"))
+        return host, forwarded
+    except Exception:  # noqa: BLE001 - no request context (bare mode): nothing to check
+        return None, False
+
+
+def _check_exposure(signed_in_mode: bool) -> None:
+    host, forwarded = _request_headers()
+    problem = exposure_problem(st.get_option("server.address"), signed_in_mode, host, forwarded)
+    if problem:
+        _refuse("Sign-in is not configured", problem)
+
+
+def _sign_in_screen(section: Mapping[str, Any]) -> None:
+    st.title("Between Sessions")
+    st.write("Sign in with your clinic account to see the dashboard.")
+    providers = login_providers(section)
+    for name in providers:
+        label = "Sign in" if name == "default" else f"Sign in with {name.replace('-', ' ').title()}"
+        st.button(label, type="primary", on_click=st.login, args=(name,), key=f"_bs_sign_in_{name}",
+                  icon=":material/login:")
+    st.caption("Every page you open and every export you make is recorded in the access log.")
+    st.stop()
+
+
+def _no_access(email: str | None, reason: str) -> None:
+    from .audit import log_event
+
+    if st.session_state.get(_DENIED_LOGGED) != email:
+        log_event("denied", page="(sign-in)", email=email, role=None, detail=reason)
+        st.session_state[_DENIED_LOGGED] = email
+    st.title("No access")
+    who = f" ({email})" if email else ""
+    st.error(
+        f"Your account{who} has no role in this dashboard. Ask an administrator to add you "
+        "(`python -m analytics users add` or the Users page).",
+        icon=":material/block:",
+    )
+    sign_out_button(key="_bs_sign_out_denied")
+    st.stop()
+
+
+def _sign_out(email: str | None, role: str | None) -> None:
+    from .audit import log_event
+
+    log_event("logout", email=email, role=role)
+    for key in (_VIEWER_KEY, _LOGIN_LOGGED, _DENIED_LOGGED):
+        st.session_state.pop(key, None)
+    st.logout()
+
+
+def sign_out_button(viewer: Viewer | None = None, *, key: str = "_bs_sign_out") -> None:
+    """The sign-out button (signed-in mode only)."""
+    email = viewer.email if viewer else _user_email()
+    role = viewer.role if viewer else None
+    st.button("Sign out", key=key, on_click=_sign_out, args=(email, role), icon=":material/logout:")
+
+
+def _user_email() -> str | None:
+    try:
+        return normalise_email(st.user.get("email"))
+    except ValueError:
+        return None
+
+
+def resolve_viewer() -> Viewer:
+    """The current Viewer, or stop the script with the right screen (see the module doc)."""
+    try:
+        section = auth_section()
+    except RuntimeError as exc:
+        _refuse("Sign-in configuration error", f"{exc}. See {DOCS}.")
+        raise  # unreachable: st.stop() raised
+    if section is None:
+        _check_exposure(signed_in_mode=False)
+        viewer = Viewer.local()
+        st.session_state[_VIEWER_KEY] = viewer
+        return viewer
+    problems = auth_problems(section)
+    if problems:
+        _refuse("Sign-in configuration error",
+                f"The [auth] section of .streamlit/secrets.toml is incomplete: missing {'; '.join(problems)}. See {DOCS}.")
+    if not st.user.get("is_logged_in"):
+        _sign_in_screen(section)
+    email = _user_email()
+    if email is None:
+        _no_access(None, "the sign-in gave no valid e-mail address")
+    if st.user.get("email_verified") is False:
+        _no_access(email, "the identity provider says the e-mail address is not verified")
+    viewer = run(viewer_for_email, email)
+    if viewer is None:
+        _no_access(email, "no role for this address")
+    st.session_state[_VIEWER_KEY] = viewer
+    if st.session_state.get(_LOGIN_LOGGED) != email:
+        from .audit import log_event
+
+        log_event("login", page="(sign-in)", email=viewer.email, role=viewer.role)
+        st.session_state[_LOGIN_LOGGED] = email
+    return viewer
+
+
+def guard_app() -> Viewer:
+    """Call once at the top of dashboard.py, before ``st.navigation``: refuses to render when
+    the server is exposed without sign-in, shows sign-in / "no access" screens, and returns
+    the Viewer (use its role to decide which pages to list)."""
+    return resolve_viewer()
+
+
+def require_role(*roles: str, page: str) -> Viewer:
+    """The Viewer when their role is one of ``roles``; otherwise "no access" (logged) and stop."""
+    from .audit import log_denied
+
+    viewer = resolve_viewer()
+    if viewer.role not in roles:
+        log_denied(page=page, detail=f"page requires role {' or '.join(roles)}")
+        _refuse(page, "No access: this page is not available for your role.")
+    return viewer
+
+
+def require_admin(page: str) -> Viewer:
+    """The Viewer when they are an admin (local mode included); otherwise "no access"."""
+    return require_role("admin", page=page)
+
+
+def require_identifiers(page: str) -> Viewer:
+    """For pages that show individual clients: aggregates-only viewers (qi) get "no access"."""
+    from .audit import log_denied
+
+    viewer = resolve_viewer()
+    if not viewer.can_see_identifiers:
+        log_denied(page=page, detail="client-level page; role sees aggregates only")
+        _refuse(page, "No access: this page shows individual clients; your role sees de-identified aggregates only.")
+    return viewer
+
+
+def account_sidebar(viewer: Viewer) -> None:
+    """Who is signed in, and the sign-out button (page_header renders it once per page)."""
+    with st.sidebar:
+        if viewer.local_mode:
+            st.caption(":material/lock: Local single-user mode")
+            return
+        scope = viewer.role
+        if viewer.role == "supervisor":
+            scope += f" · {', '.join(viewer.clinics) or 'no clinic'}"
+        elif viewer.role == "therapist":
+            scope += f" · {viewer.therapist_id}"
+        st.caption(f"Signed in as **{viewer.email}** ({scope})")
+        sign_out_button(viewer)
