@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .config import Settings
@@ -192,7 +193,7 @@ def viewer_for_email(db: ClinicDatabase, email: object) -> Viewer | None:
         return None
     row = rows.iloc[0]
     clinics = row["clinics"]
-    clinics = tuple(str(c) for c in clinics) if clinics is not None and not isinstance(clinics, float) else ()
+    clinics = tuple(str(c) for c in clinics) if isinstance(clinics, (list, tuple, np.ndarray)) else ()
     therapist_id = row["therapist_id"] if isinstance(row["therapist_id"], str) else None
     try:
         return Viewer(role=str(row["role"]), email=address, clinics=clinics, therapist_id=therapist_id)

@@ -77,7 +77,7 @@ REOPEN_AFTER_S = 5.0  # after a failed open, spool directly for this long
 DRAIN_EVERY_S = 5.0  # the holder looks for other processes' spool files this often
 
 _LOGGER = logging.getLogger(__name__)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DDL = """CREATE TABLE IF NOT EXISTS access_log (
   id UUID PRIMARY KEY,     -- random; makes re-inserting a spooled entry idempotent
   "at" TIMESTAMPTZ NOT NULL,  -- when, UTC

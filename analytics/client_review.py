@@ -695,13 +695,10 @@ def _practices_text(completed: Any, planned: Any) -> str:
 def assignment_rows(assignments: pd.DataFrame, *, free_text: bool, short: bool = False) -> pd.DataFrame:
     """Assignments formatted for display: dates, type, design checklist, practices, ratings, rater.
 
-    Checklist cells: \u2713 met, \u2717 not met, ? not recorded. ``short`` (the one-page PDF) puts
-    the checklist in one column ("3 of 5; no rehearsal, ...") and practices as "done of planned".
+    Checklist cells: \u2713 met, \u2717 not met, ? not recorded; practices as "completed of planned".
+    ``short`` (the one-page PDF) puts the checklist in one column ("3/5; no rehearsal, ...").
     The description (free text) is included only when ``free_text``.
     """
-    def ints(column: str) -> pd.Series:
-        return pd.Series(assignments[column].to_numpy(), dtype="Int64")
-
     out = pd.DataFrame(
         {
             "Assigned": [format_date(d) for d in assignments["assigned_date"]],
@@ -718,8 +715,8 @@ def assignment_rows(assignments: pd.DataFrame, *, free_text: bool, short: bool =
     else:
         for k in DESIGN_CHECKLIST:
             out[DESIGN_CHECKLIST_LABELS[k]] = [_tick(v) for v in assignments[k]]
-        out["Planned practices"] = ints("planned_practices")
-        out["Completed practices"] = ints("completed_practices")
+        out["Practices done"] = [_practices_text(c, p) for c, p in
+                                 zip(assignments["completed_practices"], assignments["planned_practices"], strict=True)]
     out["Quantity"] = [format_percent(v) for v in assignments["quantity"]]
     out["Quality"] = [format_percent(v) for v in assignments["quality"]]
     out["Rater"] = [("" if pd.isna(v) else str(v)) for v in assignments["rated_by"]]
@@ -816,6 +813,8 @@ __all__ = [
     "MIN_ASSOCIATION_WEEKS",
     "NOT_FOUND_MESSAGE",
     "RECENT_WEEKS",
+    "SEARCH_LIMIT",
+    "SHORT_CHECKLIST_LABELS",
     "Association",
     "ClientReview",
     "RiskFlag",

@@ -416,12 +416,16 @@ class Yardstick:
     value: float
     ci_low: float
     ci_high: float
+    label: str  # short label for charts
 
 
 PUBLISHED_YARDSTICKS: tuple[Yardstick, ...] = (
-    Yardstick("Mausbach et al. 2010", "Compliance vs outcome (23 studies, N = 2,183)", "r", 0.26, 0.19, 0.33),
-    Yardstick("Kazantzis et al. 2016", "Homework quantity vs outcome, post-treatment (k = 15)", "g", 0.79, 0.57, 1.02),
-    Yardstick("Kazantzis et al. 2016", "Homework quality vs outcome, post-treatment (k = 3)", "g", 0.78, 0.03, 1.53),
+    Yardstick("Mausbach et al. 2010", "Compliance vs outcome (23 studies, N = 2,183)", "r", 0.26, 0.19, 0.33,
+              "Mausbach 2010: compliance"),
+    Yardstick("Kazantzis et al. 2016", "Homework quantity vs outcome, post-treatment (k = 15)", "g", 0.79, 0.57, 1.02,
+              "Kazantzis 2016: quantity (g as r)"),
+    Yardstick("Kazantzis et al. 2016", "Homework quality vs outcome, post-treatment (k = 3)", "g", 0.78, 0.03, 1.53,
+              "Kazantzis 2016: quality (g as r)"),
 )
 
 
@@ -439,6 +443,7 @@ def published_yardsticks() -> pd.DataFrame:
         r, low, high = convert(y.value), convert(y.ci_low), convert(y.ci_high)
         rows.append(
             {
+                "label": y.label,
                 "source": y.study,
                 "relation": y.relation,
                 "published": f"{y.statistic} = {y.value:.2f} [{y.ci_low:.2f}, {y.ci_high:.2f}]",
@@ -461,6 +466,7 @@ def relation_comparison(
         r = relation.pearson
         rows.append(
             {
+                "label": f"This cohort: {compliance}",
                 "source": "This cohort",
                 "relation": f"{compliance.capitalize()} vs {measure} change (Pearson r)",
                 "published": "",
@@ -473,6 +479,7 @@ def relation_comparison(
         )
     rows.append(
         {
+            "label": f"This cohort: band {effect.high_band} vs {effect.low_band} (g as r)",
             "source": "This cohort",
             "relation": f"{effect.high_band} vs {effect.low_band} band, {measure} change (g as r)",
             "published": "" if effect.effect.g is None else f"g = {effect.effect.g:.2f}",
@@ -608,8 +615,10 @@ def _with_intervals(rows: pd.DataFrame, min_n: int) -> pd.DataFrame:
 
 
 def assignment_design(
-    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings | None = None
 ) -> AssignmentDesign:
+    """Completion and quality by checklist items met, by each item and by homework type (SQL)."""
+    settings = settings or active_settings()
     rows = db.query("cohort_assignment_design", query_params(viewer, cohort))
     min_n = _min_n(settings, 2)
     rows = _with_intervals(rows, min_n)
@@ -668,7 +677,8 @@ def assignment_design(
             items[col] = items[col].astype(float)
 
     types = rows[rows["factor"] == "homework_type"].rename(columns={"level": "homework_type"})
-    types = types[["homework_type", *columns]].sort_values("mean_quantity", ascending=False, na_position="last")
+    types["label"] = types["homework_type"].str.replace("_", " ").str.capitalize()
+    types = types[["homework_type", "label", *columns]].sort_values("mean_quantity", ascending=False, na_position="last")
     return AssignmentDesign(items_met, items, types.reset_index(drop=True))
 
 
@@ -677,8 +687,7 @@ def assignment_design(
 
 @dataclass(frozen=True)
 class CohortReport:
-    """Everything the Cohort outcomes page shows for one cohort and measure, except the
-    within-client model and the clinical-significance section (separate, cached calls)."""
+    """The client-level sections of the Cohort outcomes page (see :func:`cohort_report`)."""
 
     measure: str
     band_labels: tuple[str, ...]
@@ -694,8 +703,6 @@ class CohortReport:
     grid: pd.DataFrame
     trajectories: pd.DataFrame
     follow_up: pd.DataFrame
-    design: AssignmentDesign
-    clinical_significance: ClinicalSignificance
     seconds: float
 
 
@@ -705,19 +712,16 @@ def cohort_report(
     cohort: CohortFilter | None,
     measure: str,
     settings: Settings | None = None,
-    jt_norms: tuple[JTNorms, ...] | None = None,
 ) -> CohortReport:
-    """All sections of the Cohort outcomes page except the within-client model.
+    """The client-level sections of the Cohort outcomes page for one cohort and measure.
 
-    ``jt_norms``: the Jacobson-Truax inputs per measure (default :func:`default_jt_norms` of
-    the cohort's measures); the clinical-significance section uses the same client outcomes.
+    Assignment design (:func:`assignment_design`), the within-client model
+    (:func:`within_client_analysis`) and clinical significance (:func:`clinical_significance`)
+    are separate calls, so the page computes them only when their tab is open.
     """
     started = time.perf_counter()
     settings = settings or active_settings()
-    outcomes = client_outcomes(db, viewer, cohort, settings)
-    frame = _client_frame(client_homework(db, viewer, cohort), outcomes, measure, settings)
-    if jt_norms is None:
-        jt_norms = default_jt_norms(sorted(outcomes["measure"].unique()))
+    frame = cohort_client_frame(db, viewer, cohort, measure, settings)
     relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
     effect = band_effect_size(frame, settings)
     return CohortReport(
@@ -735,8 +739,6 @@ def cohort_report(
         grid=quantity_quality_grid(frame, settings),
         trajectories=score_trajectories(db, viewer, cohort, measure, frame, settings),
         follow_up=follow_up_by_band(db, viewer, cohort, measure, frame, settings),
-        design=assignment_design(db, viewer, cohort, settings),
-        clinical_significance=_clinical_significance(outcomes, jt_norms, settings),
         seconds=time.perf_counter() - started,
     )
 
@@ -755,15 +757,20 @@ class HeadlineFigure:
     n_label: str
 
 
+def _share_of(label: str, count: int, n: int, min_n: int) -> str:
+    return f"{label} ({count / n:.1%})" if n >= min_n else label
+
+
 def headline_figures(
     summary: dict[str, Any], measure: str, report: CohortReport, settings: Settings
 ) -> list[HeadlineFigure]:
     """The headline figures from :func:`analytics.metrics.cohort_summary` (its numbers, unchanged).
 
     n: clients -> the clients themselves; paired -> clients scored on the measure; mean
-    quantity / quality -> clients with a value; recovery rate -> paired clients at caseness at
-    their first score; reliable improvement / deterioration -> paired clients. Means and the
-    recovery rate are withheld ("too few clients") below the minimum.
+    quantity / quality -> clients with a value; mean change -> paired clients; recovery rate ->
+    paired clients at caseness at their first score; reliable improvement / deterioration ->
+    paired clients. Means and the recovery rate are withheld ("too few clients") below the
+    minimum.
     """
     min_n = _min_n(settings)
     m = summary["measures"].get(measure) or {}
@@ -775,7 +782,7 @@ def headline_figures(
         return fmt.format(value) if value is not None and n >= min_n else TOO_FEW
 
     def count(value: int, n: int) -> str:
-        return f"{value:,}" + (f" ({value / n:.0%})" if n >= min_n else "")
+        return f"{value:,}"
 
     return [
         HeadlineFigure("Clients", summary["clients"], f"{summary['clients']:,}", summary["clients"], "in the cohort"),
@@ -795,6 +802,13 @@ def headline_figures(
             "clients with a quality rating",
         ),
         HeadlineFigure(
+            "Mean change (points)",
+            m.get("mean_change"),
+            share(m.get("mean_change"), paired, "{:+.1f}"),
+            paired,
+            f"paired clients ({measure} last - first; negative = improvement)",
+        ),
+        HeadlineFigure(
             "Recovery rate",
             m.get("recovery_rate"),
             share(m.get("recovery_rate"), caseness),
@@ -806,14 +820,14 @@ def headline_figures(
             m.get("reliable_improvement", 0),
             count(int(m.get("reliable_improvement", 0)), paired),
             paired,
-            "paired clients",
+            _share_of("paired clients", int(m.get("reliable_improvement", 0)), paired, min_n),
         ),
         HeadlineFigure(
             "Reliable deterioration",
             m.get("reliable_deterioration", 0),
             count(int(m.get("reliable_deterioration", 0)), paired),
             paired,
-            "paired clients",
+            _share_of("paired clients", int(m.get("reliable_deterioration", 0)), paired, min_n),
         ),
     ]
 
@@ -1007,8 +1021,8 @@ def within_client_analysis(
     reverse = fit(rows, outcome="quantity", predictor="score", group="client_id")
     seconds = time.perf_counter() - started
     coefficients = pd.DataFrame(
-        _coefficient_rows(forward, f"Homework -> change to next {measure} score", 0.1, "points per 10 percentage points of homework")
-        + _coefficient_rows(reverse, f"{measure} score -> next week's homework", 100.0, "percentage points of homework per score point")
+        _coefficient_rows(forward, f"Homework → change to the next {measure} score", 0.1, "points per 10 pp more homework")
+        + _coefficient_rows(reverse, f"{measure} score → next week's homework", 100.0, "pp of homework per score point")
     )
     return WithinClientAnalysis(
         measure=measure,

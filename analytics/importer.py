@@ -691,58 +691,81 @@ class _Run:
         counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
         if not staged:
             return counts
+        con = self.con
         spec = self.specs[table]
         compiler = _Compiler(spec, self.profile, self.settings)
-        width_of = {s.file_seq: len(s.headers) for s in staged}
-        # 1. Normalised text: one column per field of our format, trimmed, '' -> NULL.
+        key = ", ".join(spec.key)
+        value_cols = ", ".join(spec.column_names)
+        # 1. One pass: normalised text (one column per field of our format, trimmed, '' ->
+        #    NULL), typed values, and the row-level rule violations of every row.
         selects = []
         for s in staged:
             cols = []
             for col in spec.column_names:
                 pos = s.mapping.get(col)
                 cols.append(f"NULLIF(trim(c{pos}), '') AS r_{col}" if pos is not None else f"NULL::VARCHAR AS r_{col}")
-            overflow = f"NULLIF(trim(c{width_of[s.file_seq]}), '')"
+            overflow = f"NULLIF(trim(c{len(s.headers)}), '')"
             selects.append(f"SELECT {s.file_seq} AS _file_seq, _line, {overflow} AS _overflow, {', '.join(cols)} FROM {s.relation}")
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {' UNION ALL '.join(selects)}")
-        # 2. Typed values and row-level rule violations.
         typed = ", ".join(f"{compiler.typed_expr(c)} AS {c.name}" for c in spec.columns)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS SELECT *, {typed} FROM norm")
-        rules = [Rule(None, "_overflow IS NOT NULL", "the row has more fields than the header")] + compiler.rules()
+        rules = [Rule(None, "_overflow IS NOT NULL", "the row has more fields than the header"), *compiler.rules()]
         checks = ", ".join(f"CASE WHEN {r.condition} THEN {i} END" for i, r in enumerate(rules))
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, list_filter([{checks}], lambda x: x IS NOT NULL) AS _violations FROM typed",
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE checked AS
+            SELECT *, list_filter([{checks}], lambda x: x IS NOT NULL) AS _violations
+            FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
             {"today": self.today} if "$today" in checks else None,
         )
-        # 3. Table-level rules among otherwise valid rows: conflicting duplicate keys in one
-        #    file, and clients that are neither stored nor imported in this run.
-        key = ", ".join(spec.key)
-        value_cols = ", ".join(spec.column_names)
+        # 2. Table-level rules among otherwise valid rows. Keys that occur more than once
+        #    (within a file or across files) are few: only they need the window functions.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE multi AS
+            SELECT {key} FROM checked WHERE len(_violations) = 0 GROUP BY ALL HAVING count(*) > 1"""
+        )
+        has_multi = con.execute("SELECT count(*) FROM multi").fetchall()[0][0] > 0
         dup_rule = len(rules)
         rules.append(Rule(spec.key[-1], "", "duplicate key with different values (see the earlier line of the same file)"))
         ref_rule = len(rules)
         rules.append(Rule("client_id", "", "unknown client_id: not stored and not in this import's clients"))
-        ref_check = (
-            f"WHEN client_id NOT IN (SELECT client_id FROM main.clients) THEN [{ref_rule}]"
-            if table != "clients"
-            else ""
+        late_parts = []
+        if has_multi:
+            # A duplicate conflicts with the first valid row of its key in the same file.
+            late_parts.append(
+                f"""SELECT _file_seq, _line, {dup_rule} AS rule_id FROM (
+                    SELECT _file_seq, _line,
+                           hash({value_cols}) <> first_value(hash({value_cols})) OVER (
+                               PARTITION BY _file_seq, {key} ORDER BY _line) AS _conflict
+                    FROM checked SEMI JOIN multi USING ({key}) WHERE len(_violations) = 0)
+                WHERE _conflict"""
+            )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE late AS "
+            + (" UNION ALL ".join(late_parts) if late_parts else "SELECT NULL::INTEGER AS _file_seq, NULL::BIGINT AS _line, NULL::INTEGER AS rule_id WHERE false")
         )
-        # A duplicate conflicts only with the first *valid* row of its key in the same file.
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE checked2 AS
-            SELECT *, CASE
-                WHEN len(_violations) > 0 THEN _violations
-                WHEN hash({value_cols}) <> first_value(hash({value_cols})) OVER w THEN [{dup_rule}]
-                {ref_check}
-                ELSE [] END AS _all_violations
-            FROM checked
-            WINDOW w AS (PARTITION BY _file_seq, len(_violations) = 0, {key} ORDER BY _line)"""
+        if table != "clients":
+            # Clients that are neither stored nor imported in this run (clients go first).
+            con.execute(
+                f"""INSERT INTO late
+                SELECT _file_seq, _line, {ref_rule} FROM checked AS c
+                WHERE len(_violations) = 0
+                  AND NOT EXISTS (SELECT 1 FROM main.clients AS k WHERE k.client_id = c.client_id)
+                  AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)"""
+            )
+        has_late = con.execute("SELECT count(*) FROM late").fetchall()[0][0] > 0
+        # 3. Rejects, verbatim: every broken rule of every rejected row.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE bad AS
+            SELECT _file_seq, _line, unnest(_violations) AS rule_id, {', '.join(f'r_{c}' for c in spec.column_names)}
+            FROM checked WHERE len(_violations) > 0
+            UNION ALL
+            SELECT c._file_seq, c._line, l.rule_id, {', '.join(f'c.r_{c}' for c in spec.column_names)}
+            FROM late AS l JOIN checked AS c USING (_file_seq, _line)"""
         )
-        # 4. Rejects, verbatim.
-        self.con.register("_rules", pd.DataFrame({
+        con.register("_rules", pd.DataFrame({
             "rule_id": range(len(rules)),
             "column_name": [r.column for r in rules],
             "rule": [r.message for r in rules],
         }))
+        value_of = " ".join(f"WHEN {_lit(c)} THEN v.r_{c}" for c in spec.column_names)
         for s in staged:
             raw_pairs = ", ".join(f"{_lit(h)}, c{i}" for i, h in enumerate(s.headers)) or "'', NULL"
             extra = f"c{len(s.headers)}"  # fields beyond the header, kept verbatim too
@@ -750,57 +773,63 @@ class _Run:
                 f"CASE WHEN {extra} IS NULL THEN json_object({raw_pairs}) "
                 f"ELSE json_object({raw_pairs}, '(extra fields)', {extra}) END"
             )
-            self.con.execute(
+            con.execute(
                 f"""INSERT INTO main.import_rejects
                 SELECT $batch_id, $file_name, $table, v._line, r.column_name,
-                       CASE r.column_name {" ".join(f"WHEN {_lit(c)} THEN v.r_{c}" for c in spec.column_names)} END,
-                       r.rule, {raw_json}
-                FROM (SELECT *, unnest(_all_violations) AS rule_id
-                      FROM checked2 WHERE _file_seq = $file_seq AND len(_all_violations) > 0) AS v
+                       CASE r.column_name {value_of} END, r.rule, {raw_json}
+                FROM (SELECT * FROM bad WHERE _file_seq = $file_seq) AS v
                 JOIN _rules AS r USING (rule_id)
                 JOIN {s.relation} AS raw ON raw._line = v._line
                 ORDER BY v._line, rule_id""",
                 {"batch_id": batch_id, "file_name": s.file_name, "table": table, "file_seq": s.file_seq},
             )
-        self.con.unregister("_rules")
-        per_file = dict(self.con.execute(
-            "SELECT _file_seq, count(*) FROM checked2 WHERE len(_all_violations) > 0 GROUP BY ALL"
-        ).fetchall())
+        con.unregister("_rules")
+        per_file = dict(con.execute("SELECT _file_seq, count(DISTINCT _line) FROM bad GROUP BY ALL").fetchall())
         for s in staged:
             s.report.rows_rejected = per_file.get(s.file_seq, 0)
-        # 5. Upsert: the last occurrence of a key across files wins (cumulative exports).
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE incoming AS
-            SELECT {value_cols} FROM checked2 WHERE len(_all_violations) = 0
-            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_seq DESC, _line DESC) = 1"""
-        )
+        # 4. The rows to store: valid ones; for a key seen more than once, the last occurrence
+        #    (later file, then later line) wins (cumulative exports). Compared with what is
+        #    stored: a new key is inserted, a different row replaces the stored one.
+        valid = "SELECT * FROM checked" + (" ANTI JOIN late USING (_file_seq, _line)" if has_late else "")
+        valid += " WHERE len(_violations) = 0"
+        if has_multi:
+            incoming = (
+                f"""SELECT {value_cols} FROM ({valid}) ANTI JOIN multi USING ({key})
+                UNION ALL
+                SELECT {value_cols} FROM ({valid}) SEMI JOIN multi USING ({key})
+                QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_seq DESC, _line DESC) = 1"""
+            )
+        else:
+            incoming = f"SELECT {value_cols} FROM ({valid})"
         on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
         i_row = ", ".join(f"i.{c}" for c in spec.column_names)
         t_row = ", ".join(f"t.{c}" for c in spec.column_names)
-        self.con.execute(
+        con.execute(
             f"""CREATE OR REPLACE TEMP TABLE diff AS
             SELECT i.*, CASE WHEN t.{spec.key[0]} IS NULL THEN 'insert'
                              WHEN row({i_row}) IS DISTINCT FROM row({t_row}) THEN 'update'
                              ELSE 'same' END AS _action
-            FROM incoming AS i LEFT JOIN main.{table} AS t ON {on}"""
+            FROM ({incoming}) AS i LEFT JOIN main.{table} AS t ON {on}"""
         )
-        actions = dict(self.con.execute("SELECT _action, count(*) FROM diff GROUP BY ALL").fetchall())
-        on_d = " AND ".join(f"main.{table}.{k} = d.{k}" for k in spec.key)
-        self.con.execute(f"DELETE FROM main.{table} USING diff AS d WHERE d._action = 'update' AND {on_d}")
-        self.con.execute(
-            f"INSERT INTO main.{table} ({value_cols}, batch_id) SELECT {value_cols}, $batch_id FROM diff "
-            "WHERE _action IN ('insert', 'update')",
-            {"batch_id": batch_id},
-        )
+        actions = dict(con.execute("SELECT _action, count(*) FROM diff GROUP BY ALL").fetchall())
+        if actions.get("update"):
+            on_d = " AND ".join(f"main.{table}.{k} = d.{k}" for k in spec.key)
+            con.execute(f"DELETE FROM main.{table} USING diff AS d WHERE d._action = 'update' AND {on_d}")
+        if actions.get("insert") or actions.get("update"):
+            con.execute(
+                f"INSERT INTO main.{table} ({value_cols}, batch_id) SELECT {value_cols}, $batch_id FROM diff "
+                "WHERE _action <> 'same'",
+                {"batch_id": batch_id},
+            )
         counts["read"] = sum(s.rows for s in staged)
         counts["rejected"] = sum(per_file.values())
         counts["inserted"] = actions.get("insert", 0)
         counts["updated"] = actions.get("update", 0)
         counts["unchanged"] = actions.get("same", 0)
-        for name in ("norm", "typed", "checked", "checked2", "incoming", "diff"):
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        for name in ("checked", "multi", "late", "bad", "diff"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
         for s in staged:
-            self.con.execute(f"DROP TABLE IF EXISTS {s.relation}")
+            con.execute(f"DROP TABLE IF EXISTS {s.relation}")
         return counts
 
 

@@ -101,7 +101,7 @@ def pack_content(report: QualityReport) -> PackContent:
     for panel in report.funnels:
         table = panel.table.numeric.iloc[:-1]
         plotted = int((table["n"].notna() & table["value"].notna() & table["lower_95"].notna()).sum())
-        if panel.curve is None and plotted == 0:
+        if plotted == 0:
             fig = empty_figure("Too few clients to compare (or withheld: small numbers).",
                                f"{panel.label} by {UNIT_LABELS[panel.unit_type][:-1].lower()}")
         else:

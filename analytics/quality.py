@@ -314,8 +314,25 @@ def finished_clients(
     return merged.reset_index(drop=True)
 
 
-def _bool_sum(series: pd.Series) -> int:
-    return int(series.astype("boolean").fillna(False).astype(bool).sum())
+OUTCOME_COUNT_KEYS = ("discharged", "finished", "caseness_at_first", "recovered", "reliable_improvement",
+                      "reliable_deterioration")
+
+
+def _outcome_flags(finished: pd.DataFrame) -> pd.DataFrame:
+    """0/1 columns per discharged client: finished (paired) and, for finished clients, each outcome."""
+    paired = finished["paired"].astype("boolean").fillna(False).astype(bool)
+
+    def flag(column: str) -> pd.Series:
+        return (finished[column].astype("boolean").fillna(False).astype(bool) & paired).astype("int64")
+
+    return pd.DataFrame({
+        "discharged": 1,
+        "finished": paired.astype("int64"),
+        "caseness_at_first": flag("caseness_at_first"),
+        "recovered": flag("recovered"),
+        "reliable_improvement": flag("reliable_improvement"),
+        "reliable_deterioration": flag("reliable_deterioration"),
+    }, index=finished.index)
 
 
 def outcome_counts(finished: pd.DataFrame) -> dict[str, int]:
@@ -323,15 +340,20 @@ def outcome_counts(finished: pd.DataFrame) -> dict[str, int]:
 
     finished = paired; recovery's denominator = finished and at caseness at the first score
     (NHS Talking Therapies); reliable improvement / deterioration are of finished clients."""
-    paired = finished[finished["paired"].astype(bool)] if len(finished) else finished
-    return {
-        "discharged": len(finished),
-        "finished": len(paired),
-        "caseness_at_first": _bool_sum(paired["caseness_at_first"]) if len(paired) else 0,
-        "recovered": _bool_sum(paired["recovered"]) if len(paired) else 0,
-        "reliable_improvement": _bool_sum(paired["reliable_improvement"]) if len(paired) else 0,
-        "reliable_deterioration": _bool_sum(paired["reliable_deterioration"]) if len(paired) else 0,
-    }
+    if finished.empty:
+        return dict.fromkeys(OUTCOME_COUNT_KEYS, 0)
+    sums = _outcome_flags(finished).sum()
+    return {key: int(sums[key]) for key in OUTCOME_COUNT_KEYS}
+
+
+def _grouped_outcome_counts(finished: pd.DataFrame, keys: pd.Series, labels: Sequence[str]) -> pd.DataFrame:
+    """:func:`outcome_counts` per group (one vectorised pass), rows in ``labels`` order (zeros when absent)."""
+    if finished.empty:
+        sums = pd.DataFrame(0, index=pd.Index(list(labels)), columns=list(OUTCOME_COUNT_KEYS))
+    else:
+        sums = _outcome_flags(finished).groupby(keys.to_numpy()).sum()
+        sums = sums.reindex(list(labels), fill_value=0)
+    return sums.astype("int64")
 
 
 def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
@@ -358,21 +380,18 @@ def outcomes_by_discharge(
     else:
         starts = pd.date_range(pd.Timestamp(period_start).replace(day=1), pd.Timestamp(period_end), freq="MS")
     labels = [period_label(s, outcome_period) for s in starts]
-    rows = []
     keys = finished["discharge_date"].map(lambda t: period_label(t, outcome_period)) if len(finished) else pd.Series([])
-    for label in labels:
-        part = finished[keys == label] if len(finished) else finished
-        rows.append({"period": label, **outcome_counts(part)})
-    rows.append({"period": ALL_LABEL, **outcome_counts(finished)})
-    return _with_rates(pd.DataFrame(rows))
+    frame = _grouped_outcome_counts(finished, keys, labels).rename_axis("period").reset_index()
+    total = pd.DataFrame([{"period": ALL_LABEL, **outcome_counts(finished)}])
+    return _with_rates(pd.concat([frame, total], ignore_index=True))
 
 
 def unit_outcomes(finished: pd.DataFrame, unit_type: str) -> pd.DataFrame:
     """Outcome counts and rates per unit (clinic, therapist or programme)."""
     column = _unit_column(unit_type)
     labels = finished[column].astype("object").where(finished[column].notna(), NOT_RECORDED)
-    rows = [{"unit": unit, **outcome_counts(part)} for unit, part in finished.groupby(labels, sort=True)]
-    frame = pd.DataFrame(rows, columns=["unit", *outcome_counts(finished.iloc[0:0]).keys()])
+    units = sorted(set(labels), key=str)
+    frame = _grouped_outcome_counts(finished, labels, units).rename_axis("unit").reset_index()
     return _with_rates(frame)
 
 
@@ -445,16 +464,15 @@ def funnel_frame(
         limits = funnel_limits_mean(centre, sd or 0.0, n, levels=FUNNEL_LEVELS)
     for col in limit_cols:
         out[col] = limits[col].to_numpy(dtype=float)
-    statuses = []
-    for i in range(len(out)):
-        if n[i] < min_n:
-            statuses.append(STATUS_TOO_FEW)
-            continue
-        value = out.at[i, "value"]
-        value = None if pd.isna(value) else float(value)
-        statuses.append(funnel_status(value, {c: float(out.at[i, c]) for c in limit_cols}))
-    out["status"] = statuses
+    value = pd.to_numeric(out["value"], errors="coerce").to_numpy(dtype=float)
+    status = np.select(
+        [np.isnan(value), value > out["upper_99_8"], value > out["upper_95"], value < out["lower_99_8"],
+         value < out["lower_95"]],
+        ["", STATUS_HIGH_998, STATUS_HIGH_95, STATUS_LOW_998, STATUS_LOW_95],
+        default=STATUS_WITHIN,
+    )
     too_few = n < min_n
+    out["status"] = np.where(too_few, STATUS_TOO_FEW, status)
     out.loc[too_few, limit_cols] = np.nan
     return out
 
@@ -636,9 +654,12 @@ def publish_table(
             if key in result.count_columns:
                 numeric[key] = result.numeric[key]
                 shown_counts[key] = result.display[key]
-        for key in rates:
-            numeric[key] = result.numeric[key]
-            withheld_rates |= {(int(i), key) for i in np.flatnonzero(result.mask[key].to_numpy())}
+        for key, spec in rates.items():
+            mask = result.mask[key].to_numpy(dtype=bool)
+            if isinstance(spec, tuple):
+                mask = protect_rate_numerators(mask, frame[spec[0]], result.total_row)
+            numeric[key] = result.numeric[key].astype("Float64").mask(mask)
+            withheld_rates |= {(int(i), key) for i in np.flatnonzero(mask)}
     display = pd.DataFrame(index=frame.index)
     for col in visible:
         if col.kind == "count":
@@ -661,6 +682,30 @@ def publish_table(
             display[col.header] = frame[col.key].astype("object").where(frame[col.key].notna(), None)
     numeric = numeric[[c.key for c in visible]]
     return QualityTable(name=name, title=title, display=display, numeric=numeric, columns=visible, note=note)
+
+
+def protect_rate_numerators(rate_hidden: Sequence[bool], numerators: Sequence[Any], total_index: int | None) -> np.ndarray:
+    """Extend a column's withheld rates so that no withheld numerator follows from the total.
+
+    In a de-identified table a rate's numerator is known exactly when the rate is shown
+    (rate x n), and the overall row's rate gives the total numerator. So if exactly one rate
+    below a shown overall rate is withheld (say because n minus the numerator is small), its
+    numerator - and with it the small complement - would be the total minus the rest. As in
+    complementary suppression, the shown rate with the smallest non-zero numerator is withheld
+    too (with none left, the overall rate). Returns the new mask.
+    """
+    hidden = np.array(rate_hidden, dtype=bool)
+    if total_index is None:
+        return hidden
+    counts = [0.0 if v is None or pd.isna(v) else float(v) for v in numerators]
+    members = [i for i in range(len(hidden)) if i != total_index]
+    while not hidden[total_index] and sum(bool(hidden[i]) for i in members) == 1:
+        candidates = [i for i in members if not hidden[i] and counts[i] > 0]
+        if candidates:
+            hidden[min(candidates, key=lambda i: (counts[i], i))] = True
+        else:
+            hidden[total_index] = True
+    return hidden
 
 
 def _text_cell(value: Any, kind: str) -> str:
@@ -728,15 +773,15 @@ ALERT_COUNT_COLUMNS: tuple[Column, ...] = (
 
 ALERT_LIST_COLUMNS: tuple[Column, ...] = (
     Column("client_id", "Client", "label"),
+    Column("review_link", "Client review", "text"),
+    Column("reasons", "Why flagged", "text"),
+    Column("group", "Group", "text"),
+    Column("weeks_in_treatment", "Weeks in treatment", "text"),
+    Column("recent_quantity", "Quantity, last 4 weeks (%)", "pct"),
+    Column("latest_scores", "Latest scores", "text"),
     Column("clinic", "Clinic", "text"),
     Column("therapist_id", "Therapist", "text"),
     Column("program", "Programme", "text"),
-    Column("weeks_in_treatment", "Weeks in treatment", "text"),
-    Column("group", "Group", "text"),
-    Column("reasons", "Why flagged", "text"),
-    Column("latest_scores", "Latest scores", "text"),
-    Column("recent_quantity", "Quantity, last 4 weeks (%)", "pct"),
-    Column("review_link", "Client review", "text"),
 )
 
 FLAG_COLUMNS: tuple[Column, ...] = (
@@ -759,18 +804,18 @@ def client_review_link(client_id: str) -> str:
 
 def _funnel_columns(unit_type: str, metric: str) -> tuple[Column, ...]:
     label, kind, numerator = FUNNEL_METRICS[metric]
-    n_header = {
-        "recovery": "Finished, at caseness at start (n)",
-        "reliable_improvement": "Finished treatment (n)",
-        "quantity": "Clients with quantity rated (n)",
-        "coverage": "Clients with homework (n)",
+    n_header, value_header = {
+        "recovery": ("At caseness at start (n)", "Recovery (%)"),
+        "reliable_improvement": ("Finished (n)", "Reliable improvement (%)"),
+        "quantity": ("Quantity rated (n)", "Quantity (%)"),
+        "coverage": ("With homework (n)", "Checklist coverage (%)"),
     }[metric]
     cols = [Column("unit", UNIT_SINGULAR[unit_type], "label"), Column("n", n_header, "count")]
     if numerator:
         cols.append(Column("numerator", numerator, "count", show="identified"))
-        cols.append(Column("value", f"{label} (%)", "pct", ("numerator", "n")))
+        cols.append(Column("value", value_header, "pct", ("numerator", "n")))
     else:
-        cols.append(Column("value", f"{label} (%)", "pct", "n"))
+        cols.append(Column("value", value_header, "pct", "n"))
     cols += [
         Column("lower_99_8", "Lower 99.8% limit (%)", "limit"),
         Column("lower_95", "Lower 95% limit (%)", "limit"),
@@ -826,6 +871,8 @@ def _funnel_panel(
         else:
             n_hidden = np.array([masks.get(u, (True, True))[0] for u in framed["unit"]], dtype=bool)
             value_hidden = np.array([masks.get(u, (True, True))[1] for u in framed["unit"]], dtype=bool)
+        if kind == "rate":
+            value_hidden = protect_rate_numerators(value_hidden, framed["numerator"], len(framed) - 1)
         table = _mask_funnel_table(table, columns, n_hidden, value_hidden, policy)
         if value_hidden[-1] or n_hidden[-1]:
             centre = None  # the overall value itself is withheld: no centre line
@@ -897,7 +944,12 @@ def outcome_masks(units: pd.DataFrame, overall: dict[str, int], policy: Suppress
         total_column="finished",
         group_columns=["unit"],
     )
-    mask = result.mask
+    mask = result.mask.copy()
+    last = len(frame) - 1
+    mask["recovery_rate"] = protect_rate_numerators(mask["recovery_rate"] | mask["caseness_at_first"],
+                                                    frame["recovered"], last)
+    mask["improvement_rate"] = protect_rate_numerators(mask["improvement_rate"] | mask["finished"],
+                                                       frame["reliable_improvement"], last)
     # A missing rate (no denominator) is not "withheld"; the unit is left out of that funnel anyway.
     return {
         "recovery": {
@@ -1208,6 +1260,7 @@ __all__ = [
     "funnel_status",
     "monthly_activity",
     "outcomes_by_discharge",
+    "protect_rate_numerators",
     "pseudonym_key",
     "publish_table",
     "quality_report",

@@ -48,8 +48,8 @@ def _layout(fig: go.Figure, title: str, *, height: int = 380, yaxis_title: str |
         title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16, "color": INK}},
         font={"family": FONT, "size": 12, "color": INK},
         height=height,
-        margin={"l": 64, "r": 24, "t": 72, "b": 48},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0, "title": None},
+        margin={"l": 64, "r": 24, "t": 56, "b": 88},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0.0, "title": None},
         hovermode="x unified",
         hoverlabel={"font": {"family": FONT}},
         paper_bgcolor="white",
@@ -119,8 +119,8 @@ def activity_figure(table: QualityTable) -> go.Figure:
     fig.update_yaxes(title_text="Count", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="Ratio", rangemode="tozero", row=2, col=1)
     fig.update_annotations(font={"size": 13, "color": INK}, xanchor="left", x=0.0)
-    fig = _layout(fig, "Monthly activity", height=520)
-    fig.update_layout(legend={"y": -0.1, "yanchor": "top"}, margin={"b": 72})
+    fig = _layout(fig, "Monthly activity", height=540)
+    fig.update_layout(legend={"y": -0.08})
     return fig
 
 
@@ -251,8 +251,8 @@ def funnel_figure(panel: FunnelPanel) -> go.Figure:
     }[panel.metric]
     fig.update_xaxes(title_text=n_label, rangemode="tozero", showgrid=True, gridcolor=GRID)
     fig.update_yaxes(range=[0, 100], ticksuffix="%", title_text=label)
-    fig = _layout(fig, f"{label} by {unit_name.lower()}", height=440)
-    fig.update_layout(hovermode="closest")
+    fig = _layout(fig, f"{label} by {unit_name.lower()}", height=460)
+    fig.update_layout(hovermode="closest", legend={"y": -0.2}, margin={"b": 110})
     return fig
 
 

@@ -22,6 +22,7 @@ import html
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -118,7 +119,9 @@ def figure_png(fig: go.Figure, *, width: int, height: int, scale: float = 2.0) -
                 except Exception:  # noqa: BLE001 - it is being abandoned anyway
                     pass
         try:
-            return bytes(fig.to_image(format="png", width=int(width), height=int(height), scale=float(scale)))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+                return bytes(fig.to_image(format="png", width=int(width), height=int(height), scale=float(scale)))
         except Exception as exc:  # noqa: BLE001 - reported to the caller as one error type
             raise ImageExportError(f"the chart could not be rendered as an image ({type(exc).__name__})") from exc
 
@@ -355,12 +358,13 @@ def render_pdf(
             pdf.set_text_color(150, 20, 20)
             pdf.multi_cell(width, LINE_MM, pdf.text_of(f"Chart image unavailable: {exc}. The tables below hold "
                                                        "the same numbers; the HTML export has the interactive chart."),
-                           new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                           align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             pdf.set_text_color(0, 0, 0)
         if item.caption:
             pdf.font(NOTE_PT)
             pdf.set_text_color(90, 90, 90)
-            pdf.multi_cell(width, LINE_MM - 0.6, pdf.text_of(item.caption), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.multi_cell(width, LINE_MM - 0.6, pdf.text_of(item.caption), align="L", new_x=XPos.LMARGIN,
+                           new_y=YPos.NEXT)
             pdf.set_text_color(0, 0, 0)
         pdf.ln(1.5)
 
@@ -498,8 +502,11 @@ def measure_line(card: dict[str, Any]) -> str:
 
 
 def session_review_content(review: Any, programme: dict[str, Any], *, settings: Any = None,
-                           generated: datetime | None = None) -> SessionReviewContent:
-    """The session-review export of a :class:`analytics.client_review.ClientReview`."""
+                           generated: datetime | None = None, chart: bool = True) -> SessionReviewContent:
+    """The session-review export of a :class:`analytics.client_review.ClientReview`.
+
+    ``chart=False`` leaves the chart out (tests; a machine without a browser for kaleido).
+    """
     from .client_charts import client_figure
     from .client_review import (
         ASSOCIATION_NOTE,
@@ -527,7 +534,7 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
     figures = []
     n_measures = review.scores["measure"].nunique() if len(review.scores) else 0
     export_height = 90 + 140 * n_measures + (130 if len(review.weekly) else 0) + (55 if len(review.sessions) else 0)
-    fig = client_figure(review, settings=settings, height=export_height)
+    fig = client_figure(review, settings=settings, height=export_height) if chart else None
     if fig is not None:
         fig.update_layout(width=EXPORT_FIGURE_WIDTH_PX, font={"size": 13}, margin={"t": 80})
         figures.append(ReportFigure(fig, width_px=EXPORT_FIGURE_WIDTH_PX, height_px=export_height))
@@ -564,9 +571,10 @@ def _since_title(review: Any) -> str:
 
 
 def session_review_pdf(review: Any, programme: dict[str, Any], *, compress: bool = True,
-                       unicode_fonts: bool | None = None, content: SessionReviewContent | None = None) -> bytes:
+                       unicode_fonts: bool | None = None, content: SessionReviewContent | None = None,
+                       chart: bool = True) -> bytes:
     """The one-page printable session review (A4 PDF)."""
-    c = content or session_review_content(review, programme)
+    c = content or session_review_content(review, programme, chart=chart)
     return render_pdf(
         c.title, c.header_lines, c.figures, c.pdf_tables, subtitle=c.subtitle, alerts=c.alerts, notes=c.notes,
         footer=c.footer, one_page=True, max_figure_height_mm=74, compress=compress, unicode_fonts=unicode_fonts,

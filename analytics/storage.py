@@ -82,6 +82,7 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
             else:
                 tmp.unlink()
             con = duckdb.connect(str(tmp))
+            con.execute("SET enable_progress_bar = false")  # no progress bars in the CLI's output
             try:
                 ensure_schema(con, settings)
                 yield con

@@ -21,6 +21,7 @@ from analytics.client_review import (
     NOT_FOUND_MESSAGE,
     RECENT_WEEKS,
     SEARCH_LIMIT,
+    SHORT_CHECKLIST_LABELS,
     assignment_rows,
     assignments_csv,
     client_review,
@@ -32,6 +33,7 @@ from analytics.client_review import (
     scores_csv,
     since_rows,
 )
+from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
 from analytics.reports import export_file_name, session_review_html, session_review_pdf
 
@@ -107,9 +109,11 @@ elif review.risk_items_missing:
                icon=":material/help:")
 
 facts = header_facts(header)
-for row in (facts[:4], facts[4:]):
-    for col, (label, value) in zip(st.columns(4), row, strict=True):
-        col.metric(label, value)
+with st.container(border=True):
+    for row in (facts[:4], facts[4:]):
+        for col, (label, value) in zip(st.columns(4), row, strict=True):
+            col.caption(label)
+            col.markdown(f"**{value}**")
 if header["next_session_date"] is not None:
     st.caption(f"Next session scheduled: {header['next_session_date']:%Y-%m-%d}.")
 
@@ -213,12 +217,12 @@ else:
         st.markdown("**Design-checklist items most often missing**")
         missing = review.checklist_missing
         st.dataframe(
-            missing[["label", "missing", "assignments", "missing_share"]],
+            missing.assign(missing_pct=missing["missing_share"] * 100)[["label", "missing", "assignments", "missing_pct"]],
             hide_index=True, width="stretch",
             column_config={
                 "label": "Item", "missing": "Missing", "assignments": "Of",
-                "missing_share": st.column_config.ProgressColumn("Share missing", format="percent", min_value=0,
-                                                                 max_value=1),
+                "missing_pct": st.column_config.ProgressColumn("Share missing", format="%.0f%%", min_value=0,
+                                                               max_value=100),
             },
         )
         st.caption("Missing = not met or not recorded for that assignment.")
@@ -241,7 +245,20 @@ st.subheader("Assignments")
 if review.assignments.empty:
     st.info(EDGE_STATES["no_homework"], icon=":material/info:")
 else:
-    st.dataframe(assignment_rows(review.assignments, free_text=review.free_text), hide_index=True, width="stretch")
+    checklist_columns = {
+        DESIGN_CHECKLIST_LABELS[k]: st.column_config.TextColumn(short.capitalize(), help=DESIGN_CHECKLIST_LABELS[k],
+                                                                width="small")
+        for k, short in SHORT_CHECKLIST_LABELS.items()
+    }
+    st.dataframe(
+        assignment_rows(review.assignments, free_text=review.free_text), hide_index=True, width="stretch",
+        column_config={
+            **checklist_columns,
+            "Week": st.column_config.NumberColumn("Week", help="Weeks since intake of the assigned date", width="small"),
+            "Practices done": st.column_config.TextColumn("Practices", help="Completed of planned practices"),
+            "Description": st.column_config.TextColumn("Description", width="large"),
+        },
+    )
     st.caption(
         "Checklist: \u2713 met, \u2717 not met, ? not recorded. Quantity: share of the assignment done; "
         "quality: how well it was done."

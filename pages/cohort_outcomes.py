@@ -1,4 +1,491 @@
+"""Cohort outcomes: how homework quantity and quality relate to symptom change across a cohort.
+
+Thin page: settings and widgets here; every number comes from analytics.cohort /
+analytics.metrics through ui.run (cached by data version); figures from analytics.cohort_charts.
+The cohort filters, the measure, the scatter's compliance measure and the open tab live in the
+URL, so a link reproduces the view.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pandas as pd
 import streamlit as st
 
-st.title("cohort_outcomes")
-st.warning("Not built yet.")
+import ui
+from analytics import active_settings, filter_options
+from analytics import cohort as co
+from analytics import cohort_charts as charts
+from analytics.metrics import cohort_summary
+from analytics.privacy import to_safe_csv
+
+TABS = (
+    "Trajectories",
+    "Compliance and change",
+    "Outcomes by band",
+    "Quantity by quality",
+    "Assignment design",
+    "Within-client",
+    "Follow-up",
+    "Clinical significance",
+)
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+# Column display: (column, label, kind); kind: int, pct, num1, num2, num3, p, text.
+Spec = list[tuple[str, str, str]]
+
+
+def _config(kind: str, label: str) -> object:
+    number = st.column_config.NumberColumn
+    return {
+        "int": number(label, format="localized"),
+        "pct": number(label, format="percent"),
+        "num1": number(label, format="%.1f"),
+        "num2": number(label, format="%.2f"),
+        "num3": number(label, format="%.3f"),
+        "p": number(label, format="%.2g"),
+    }.get(kind, st.column_config.TextColumn(label))
+
+
+def _table(frame: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The displayed (and downloaded) table: chosen columns, readable headers, a note column."""
+    out = frame[[c for c, _, _ in spec]].rename(columns={c: label for c, label, _ in spec})
+    if "too_few" in frame.columns:
+        out["Note"] = frame["too_few"].map({True: co.TOO_FEW, False: ""}).to_numpy()
+    return out, {label: _config(kind, label) for _, label, kind in spec}
+
+
+def chart_with_table(fig, frame: pd.DataFrame, spec: Spec, name: str, ratio: tuple[int, int] = (3, 2)) -> None:
+    """The chart, and beside it its table and a CSV download of the same numbers."""
+    table, config = _table(frame, spec)
+    left, right = st.columns(ratio, gap="medium")
+    with left:
+        st.plotly_chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG)
+    with right:
+        st.dataframe(table, hide_index=True, column_config=config, height=min(420, 38 + 35 * len(table)))
+        st.download_button(
+            "Download CSV",
+            data=partial(to_safe_csv, table),
+            file_name=f"cohort_{name}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
+            key=f"csv_{name}",
+        )
+
+
+def caveat() -> None:
+    st.caption(f":material/info: {co.CAVEAT}")
+
+
+def measure_choices(options: dict[str, list[str]], cohort, settings) -> list[str]:
+    known = settings.measure_names + sorted(set(options.get("measure", [])) - set(settings.measure_names))
+    return [m for m in known if m in options.get("measure", []) and (not cohort.measures or m in cohort.measures)]
+
+
+def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> None:
+    figures = co.headline_figures(summary, measure, report, settings)
+    for row in (figures[:4], figures[4:]):
+        for col, figure in zip(st.columns(4), row, strict=False):
+            with col:
+                st.metric(figure.label, figure.display, border=True)
+                st.caption(f"n = {figure.n:,} {figure.n_label}")
+    counts = report.band_counts
+    parts = " · ".join(f"{b}: {n:,}" for b, n in zip(counts["band"], counts["clients"], strict=True))
+    st.caption(
+        f"Compliance bands by each client's mean homework quantity: {parts} "
+        f"({report.clients_with_quantity:,} clients with reviewed homework; clients without have no band). "
+        f"Lower scores are better: a negative change is an improvement."
+    )
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def trajectories_tab(report: co.CohortReport, measure: str) -> None:
+    st.subheader(f"{measure} by week since intake, by compliance band")
+    traj = report.trajectories
+    if traj.empty or traj["too_few"].all():
+        st.info(f"{co.TOO_FEW.capitalize()}: no week has {report.min_clients} or more clients with a band and a {measure} score.")
+    else:
+        chart_with_table(
+            charts.trajectory_chart(traj, measure, report.band_labels),
+            traj,
+            [("band", "Band", "text"), ("week", "Week", "int"), ("n_clients", "n", "int"), ("mean_score", "Mean", "num2"),
+             ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2")],
+            "trajectories",
+        )
+    st.caption(
+        f"Mean of clients' {measure} scores in each week since intake (scores in treatment; a client's scores in one week "
+        f"are averaged first), with 95% confidence ribbons. Points with fewer than {report.min_clients} clients are hidden. "
+        "Clients leave the curves as they finish treatment, so later weeks describe fewer, different clients."
+    )
+    caveat()
+
+
+def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> None:
+    st.subheader(f"Homework compliance against {measure} change")
+    choice = st.segmented_control(
+        "Compliance measure", ["quantity", "quality"], format_func=str.capitalize, default="quantity", required=True,
+        key="compliance", bind="query-params",
+    ) or "quantity"
+    relation = report.relations[choice]
+    r, rho = relation.pearson, relation.spearman
+    a, b, c = st.columns(3)
+    if relation.too_few:
+        a.metric("Pearson r", co.TOO_FEW, border=True)
+        b.metric("Spearman's rho", co.TOO_FEW, border=True)
+        c.metric("Slope", co.TOO_FEW, border=True)
+        a.caption(f"n = {relation.n:,} paired clients with a {choice} value (need {relation.min_n})")
+    else:
+        a.metric("Pearson r", f"{r.r:.2f}", border=True)
+        a.caption(f"95% CI {r.ci_low:.2f} to {r.ci_high:.2f} (Fisher z) · n = {r.n:,}")
+        b.metric("Spearman's rho", f"{rho.r:.2f}", border=True)
+        b.caption(f"95% CI {rho.ci_low:.2f} to {rho.ci_high:.2f} · n = {rho.n:,}")
+        c.metric("Fitted slope", f"{relation.slope / 10:+.2f} points", border=True)
+        c.caption(f"{measure} change per 10 percentage points more {choice} · n = {relation.n:,}")
+    if relation.points.empty:
+        st.info(f"No paired clients with a {choice} value in this cohort.")
+    else:
+        spec = [("band", "Band", "text"), (choice, choice.capitalize(), "pct"), ("change", "Change", "num1")]
+        if identifiers:
+            spec.insert(0, ("client_id", "Client", "text"))
+        chart_with_table(
+            charts.compliance_scatter(relation.points, choice, measure, report.band_labels, relation.slope, relation.intercept),
+            relation.points,
+            spec,
+            f"{choice}_vs_change",
+        )
+    st.markdown("##### Beside the published yardsticks")
+    st.markdown(
+        "**Lower scores are better**, so change (last − first) is negative when a client improved and a helpful "
+        "relation is a **negative r** with change. The published effects (positive for \"more homework, better "
+        "outcome\") are shown on the same scale: r = −.26 for Mausbach et al. (2010); Kazantzis et al. (2016) g "
+        "converted with r = g / √(g² + 4). This cohort's band difference is converted the same way."
+    )
+    chart_with_table(
+        charts.comparison_chart(report.comparison),
+        report.comparison.assign(too_few=report.comparison["r"].isna()),
+        [("source", "Source", "text"), ("relation", "Relation", "text"), ("published", "Published", "text"),
+         ("r", "r with change", "num3"), ("ci_low", "95% CI low", "num3"), ("ci_high", "95% CI high", "num3"), ("n", "n", "int")],
+        "yardsticks",
+        ratio=(1, 1),
+    )
+    caveat()
+
+
+def bands_tab(report: co.CohortReport, measure: str) -> None:
+    effect = report.band_effect
+    st.subheader(f"Effect size: {effect.high_band} against {effect.low_band} band")
+    a, b = st.columns([1, 2])
+    if effect.too_few:
+        a.metric("Hedges' g", co.TOO_FEW, border=True)
+        b.info(effect.sentence)
+    else:
+        e = effect.effect
+        a.metric("Hedges' g", f"{e.g:+.2f}", border=True)
+        a.caption(f"95% CI {e.ci_low:+.2f} to {e.ci_high:+.2f} · n = {e.n_a:,} and {e.n_b:,}")
+        b.markdown(f"**{effect.sentence}**")
+        b.caption(
+            f"g is the difference in mean {measure} change (high band − low band) in pooled-SD units: negative means "
+            "the high band's scores fell more. U3 assumes normal distributions with equal spread."
+        )
+    if report.band_change["too_few"].all():
+        st.info(f"{co.TOO_FEW.capitalize()} in every band for a mean change.")
+    else:
+        chart_with_table(
+            charts.band_change_chart(report.band_change, measure, report.band_labels),
+            report.band_change,
+            [("band", "Band", "text"), ("n", "n", "int"), ("mean_change", "Mean change", "num2"),
+             ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2")],
+            "change_by_band",
+        )
+    st.subheader("Outcome rates by band")
+    rates = report.outcome_rates
+    if rates["too_few"].all():
+        st.info(f"{co.TOO_FEW.capitalize()}: no band has {report.min_clients} or more paired clients.")
+    else:
+        chart_with_table(
+            charts.outcome_rates_chart(rates, report.band_labels),
+            rates,
+            [("band", "Band", "text"), ("outcome", "Outcome", "text"), ("count", "Clients", "int"),
+             ("denominator", "Of", "int"), ("rate", "Rate", "pct"), ("ci_low", "95% CI low", "pct"), ("ci_high", "95% CI high", "pct")],
+            "outcome_rates",
+        )
+    st.caption(
+        "Recovery: at caseness at the first score and not at the last, out of paired clients at caseness at the first "
+        f"score. Reliable improvement / deterioration: a change of at least the measure's reliable-change points, out of "
+        f"paired clients. Wilson 95% intervals. The 'All clients' rows equal the headline figures. Rates with fewer than "
+        f"{report.min_clients} clients in the denominator are withheld."
+    )
+    counts, config = _table(
+        report.band_counts,
+        [("band", "Band", "text"), ("clients", "Clients with a quantity", "int"), ("scored", f"Scored on {measure}", "int"),
+         ("paired", "Paired", "int")],
+    )
+    st.markdown("##### Clients per band")
+    st.dataframe(counts, hide_index=True, column_config=config)
+    caveat()
+
+
+def grid_tab(report: co.CohortReport, measure: str) -> None:
+    split = report.grid.attrs.get("split", co.QUANTITY_QUALITY_SPLIT)
+    st.subheader("Quantity by quality")
+    if report.grid["n"].sum() == 0:
+        st.info("No paired clients with both a quantity and a quality value.")
+        return
+    chart_with_table(
+        charts.quantity_quality_chart(report.grid, measure),
+        report.grid,
+        [("quantity", "Quantity", "text"), ("quality", "Quality", "text"), ("n", "n", "int"),
+         ("mean_change", "Mean change", "num2"), ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2"),
+         ("recovered", "Recovered", "int"), ("caseness_at_first", "At caseness", "int"), ("recovery_rate", "Recovery", "pct"),
+         ("recovery_ci_low", "Recovery CI low", "pct"), ("recovery_ci_high", "Recovery CI high", "pct")],
+        "quantity_by_quality",
+        ratio=(1, 1),
+    )
+    st.caption(
+        f"High = the client's mean fraction is at least {split:.0%} (quantity: at least half of the homework done; "
+        f"quality: rated at least 'adequately', 2 of 4, on average). Paired clients with both values; mean {measure} "
+        "change with a 95% t interval, recovery rate with a Wilson interval."
+    )
+    caveat()
+
+
+def design_tab(viewer, cohort, settings) -> None:
+    design = ui.run(co.assignment_design, viewer, cohort, settings)
+    st.subheader("Completion by how many design-checklist items were met")
+    if design.items_met["too_few"].all():
+        st.info(f"{co.TOO_FEW.capitalize()}: no group of assignments comes from {settings.min_clients_for_statistic} or more clients.")
+        return
+    chart_with_table(
+        charts.items_met_chart(design.items_met),
+        design.items_met,
+        [("items_met", "Items met", "int"), ("reviewed_assignments", "Reviewed", "int"), ("n_clients", "Clients", "int"),
+         ("mean_quantity", "Completion", "pct"), ("quantity_ci_low", "95% CI low", "pct"), ("quantity_ci_high", "95% CI high", "pct")],
+        "completion_by_items_met",
+    )
+    st.subheader("Completion with each checklist item met or not")
+    chart_with_table(
+        charts.checklist_items_chart(design.items),
+        design.items,
+        [("item", "Item", "text"), ("reviewed_met", "Reviewed (met)", "int"), ("completion_met", "Completion (met)", "pct"),
+         ("reviewed_not_met", "Reviewed (not met)", "int"), ("completion_not_met", "Completion (not met)", "pct"),
+         ("difference", "Difference", "pct")],
+        "completion_by_item",
+    )
+    st.subheader("Completion and quality by homework type")
+    chart_with_table(
+        charts.homework_type_chart(design.types),
+        design.types,
+        [("label", "Type", "text"), ("reviewed_assignments", "Reviewed", "int"), ("n_clients", "Clients", "int"),
+         ("mean_quantity", "Completion", "pct"), ("quantity_ci_low", "CI low", "pct"), ("quantity_ci_high", "CI high", "pct"),
+         ("quality_rated", "Quality rated", "int"), ("mean_quality", "Quality", "pct"),
+         ("quality_ci_low", "Quality CI low", "pct"), ("quality_ci_high", "Quality CI high", "pct")],
+        "homework_types",
+    )
+    st.caption(
+        "Completion = mean quantity fraction of reviewed assignments; quality = mean quality fraction of quality-rated ones. "
+        "Assignment-level means: intervals treat assignments as independent, and one client's assignments are alike, so the "
+        "real uncertainty is somewhat wider. Therapists who design homework thoroughly may differ in other ways too. "
+        f"Groups from fewer than {settings.min_clients_for_statistic} clients are withheld."
+    )
+    caveat()
+
+
+def within_tab(viewer, cohort, measure: str, settings) -> None:
+    within = ui.run(co.within_client_analysis, viewer, cohort, measure, settings)
+    st.subheader("Within-client analysis: does a better homework week come before a larger drop?")
+    if within.sampled:
+        st.info(
+            f"Large cohort: the model uses {within.clients_used:,} clients, a fixed deterministic sample of the "
+            f"{within.clients_eligible:,} clients with two or more {measure} scores (the same clients every time), "
+            f"so that it stays fast.",
+            icon=":material/filter_alt:",
+        )
+    f, r = within.forward, within.reverse
+    if f.within_coef is None:
+        st.info(f"{co.TOO_FEW.capitalize()}: {f.message} (n = {f.n_observations:,} intervals, {f.n_groups:,} clients).")
+        return
+    a, b = st.columns(2)
+    a.metric("Within client", f"{f.within_coef / 10:+.2f} points", border=True)
+    a.caption(
+        f"Change to the next {measure} score per 10 percentage points more homework than the client's usual · 95% CI "
+        f"{f.within_ci[0] / 10:+.2f} to {f.within_ci[1] / 10:+.2f} · n = {f.n_observations:,} intervals, {f.n_groups:,} clients"
+    )
+    if r.within_coef is not None:
+        b.metric("Reverse lag (within client)", f"{r.within_coef * 100:+.2f} pp", border=True)
+        b.caption(
+            f"Homework done in the following week (percentage points) per {measure} point above the client's usual · 95% CI "
+            f"{r.within_ci[0] * 100:+.2f} to {r.within_ci[1] * 100:+.2f} · n = {r.n_observations:,} intervals"
+        )
+    chart_with_table(
+        charts.within_client_chart(within.coefficients),
+        within.coefficients,
+        [("model", "Model", "text"), ("effect", "Effect", "text"), ("estimate", "Estimate", "num3"),
+         ("ci_low", "95% CI low", "num3"), ("ci_high", "95% CI high", "num3"), ("p_value", "p", "p"),
+         ("unit", "Unit", "text"), ("intervals", "Intervals", "int"), ("clients", "Clients", "int")],
+        "within_client",
+        ratio=(1, 1),
+    )
+    notes = [m for m in (f.message, r.message) if m]
+    st.caption(
+        "Linear mixed model, random intercept per client (REML): the change from one score to the next on the quantity of "
+        "the homework set in between, split into the client's deviation from their own mean (within) and their mean "
+        "(between). The reverse model asks whether a score predicts the next week's homework. Intervals between scores "
+        f"longer than {co.MAX_INTERVAL_DAYS} days are left out. Fitted in {within.seconds:.2f} s."
+        + (f" Note: {'; '.join(notes)}." if notes else "")
+    )
+    caveat()
+
+
+def follow_up_tab(report: co.CohortReport, measure: str) -> None:
+    st.subheader(f"{measure} 1-12 months after discharge, by compliance band")
+    fu = report.follow_up
+    firsts = fu.drop_duplicates("band")
+    st.caption(
+        " · ".join(f"{b}: {n:,} of {d:,} discharged paired clients have a follow-up score"
+                   for b, n, d in zip(firsts["band"], firsts["n"], firsts["discharged_paired"], strict=True))
+    )
+    if fu["too_few"].all():
+        st.info(f"{co.TOO_FEW.capitalize()}: no band has {report.min_clients} or more clients with a follow-up score.")
+    else:
+        chart_with_table(
+            charts.follow_up_chart(fu, measure, report.band_labels),
+            fu,
+            [("band", "Band", "text"), ("time_point", "Time point", "text"), ("n", "n", "int"),
+             ("mean_score", "Mean", "num2"), ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2"),
+             ("change_end_to_follow_up", "Change end → follow-up", "num2"),
+             ("median_days_after_discharge", "Median days after discharge", "int")],
+            "follow_up",
+        )
+    st.caption(
+        "Clients with a score 1 to 12 months after discharge (their latest in that window), beside their first and "
+        "end-of-treatment scores. Few clients return a follow-up score and those who do may differ from those who don't."
+    )
+    caveat()
+
+
+def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> None:
+    st.subheader("Clinical significance (Jacobson & Truax)")
+    stored = {n.measure: n for n in st.session_state.get("jt_norms", ())}
+    defaults = []
+    for m in measures:
+        norm = stored.get(m) or next(iter(co.default_jt_norms([m])), None)
+        defaults.append(
+            {
+                "measure": m,
+                "reliability": norm.reliability if norm else None,
+                "functional_mean": norm.functional_mean if norm else None,
+                "functional_sd": norm.functional_sd if norm else None,
+                "source": co.DEFAULT_RELIABILITY.get(m, (None, "not set: enter a reliability"))[1],
+            }
+        )
+    with st.expander("Reliability and functional-population norms", icon=":material/tune:"):
+        edited = st.data_editor(
+            pd.DataFrame(defaults),
+            hide_index=True,
+            disabled=["measure", "source"],
+            column_config={
+                "measure": st.column_config.TextColumn("Measure"),
+                "reliability": st.column_config.NumberColumn("Reliability r_xx", min_value=0.0, max_value=0.99, step=0.01),
+                "functional_mean": st.column_config.NumberColumn("Functional mean", min_value=0.0),
+                "functional_sd": st.column_config.NumberColumn("Functional SD", min_value=0.01),
+                "source": st.column_config.TextColumn("Default reliability source"),
+            },
+            key="jt_editor",
+        )
+        st.caption(
+            "Without functional norms, clients are classed improved / unchanged / deteriorated only. With both a functional "
+            "mean and SD, cut-off c is used and recovered and harmed become possible."
+        )
+    norms = []
+    for row in edited.itertuples(index=False):
+        if pd.isna(row.reliability):
+            continue
+        has_norms = pd.notna(row.functional_mean) and pd.notna(row.functional_sd)
+        norms.append(co.JTNorms(row.measure, float(row.reliability),
+                                float(row.functional_mean) if has_norms else None,
+                                float(row.functional_sd) if has_norms else None))
+    st.session_state["jt_norms"] = tuple(norms)
+    if not norms:
+        st.info("Enter a reliability for a measure to classify its clients.")
+        return
+    result = ui.run(co.clinical_significance, viewer, cohort, tuple(norms), settings)
+    spec = [("measure", "Measure", "text"), ("paired", "Paired", "int"), ("reliability", "Reliability", "num2"),
+            ("sd_pre", "SD pre", "num2"), ("reliable_change_points", "Reliable change (points)", "num2")]
+    if result.parameters["cutoff_c"].notna().any():
+        spec += [("functional_mean", "Functional mean", "num2"), ("functional_sd", "Functional SD", "num2"),
+                 ("cutoff_c", "Cut-off c", "num2")]
+    params, config = _table(result.parameters, spec)
+    st.dataframe(params, hide_index=True, column_config=config)
+    if result.categories.empty:
+        st.info(f"{co.TOO_FEW.capitalize()} paired clients on every measure.")
+    else:
+        chart_with_table(
+            charts.jacobson_truax_chart(result.categories),
+            result.categories,
+            [("measure", "Measure", "text"), ("category", "Category", "text"), ("clients", "Clients", "int"),
+             ("share", "Share", "pct"), ("paired", "Paired", "int")],
+            "clinical_significance",
+        )
+    st.caption(
+        "Reliable change index RC = (last − first) / S_diff with S_diff = SD_pre √2 √(1 − r_xx), SD_pre the sample SD of "
+        "the paired clients' first scores; reliable when |RC| > 1.96. This differs from the headline's reliable change, "
+        "which uses the fixed points of the NHS Talking Therapies manual."
+    )
+
+
+# ----------------------------------------------------------------------------- page
+
+ui.page_header(
+    "Cohort outcomes",
+    "How homework quantity and quality relate to symptom change across a caseload, programme or clinic.",
+)
+viewer = ui.viewer()
+settings = active_settings()
+options = ui.run(filter_options, viewer)
+cohort = ui.cohort_filter_sidebar(options)
+summary = ui.run(cohort_summary, viewer, cohort, settings)
+measures = measure_choices(options, cohort, settings)
+
+if summary["clients"] == 0:
+    st.info("No clients match these filters. Widen the cohort in the sidebar.", icon=":material/filter_alt_off:")
+    st.stop()
+if not measures:
+    st.info("No symptom scores for this cohort, so there is no change to relate homework to.")
+    st.stop()
+
+measure = st.segmented_control(
+    "Measure for the analyses", measures, default=measures[0], required=True, key="outcome_measure", bind="query-params"
+) or measures[0]
+report = ui.run(co.cohort_report, viewer, cohort, measure, settings)
+headline(summary, measure, report, settings)
+
+tabs = st.tabs(TABS, key="section", bind="query-params")
+sections = dict(zip(TABS, tabs, strict=True))
+with sections["Trajectories"]:
+    if sections["Trajectories"].open:
+        trajectories_tab(report, measure)
+with sections["Compliance and change"]:
+    if sections["Compliance and change"].open:
+        compliance_tab(report, measure, viewer.can_see_identifiers)
+with sections["Outcomes by band"]:
+    if sections["Outcomes by band"].open:
+        bands_tab(report, measure)
+with sections["Quantity by quality"]:
+    if sections["Quantity by quality"].open:
+        grid_tab(report, measure)
+with sections["Assignment design"]:
+    if sections["Assignment design"].open:
+        design_tab(viewer, cohort, settings)
+with sections["Within-client"]:
+    if sections["Within-client"].open:
+        within_tab(viewer, cohort, measure, settings)
+with sections["Follow-up"]:
+    if sections["Follow-up"].open:
+        follow_up_tab(report, measure)
+with sections["Clinical significance"]:
+    if sections["Clinical significance"].open:
+        clinical_significance_tab(viewer, cohort, measures, settings)

@@ -38,7 +38,7 @@ controls = st.columns([1.1, 1.0, 1.1, 1.4], vertical_alignment="bottom")
 with controls[3]:
     if viewer.can_see_identifiers:
         deidentified = st.toggle(
-            "De-identified (for sharing)", value=True, key="qi_deidentified",
+            "De-identified", value=True, key="qi_deidentified",
             help="On: no client ids, therapists under pseudonyms, small numbers suppressed. "
             "Off: the identified view for supervision, with the list of clients not on track.",
         )
@@ -101,16 +101,28 @@ for note in report.notes:
     st.caption(note)
 
 
-def show_table(table: QualityTable, *, key: str, height: int | str = "auto") -> None:
-    """A published table with its note and a CSV download of exactly the same numbers."""
-    st.dataframe(table.as_text(), hide_index=True, width="stretch", height=height)
+def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
+    """A published table with its note and a CSV download of exactly the same numbers.
+
+    ``compact`` (beside a chart): the control-limit columns are left out on screen (they are in
+    the chart's hover and in the CSV) and the download button goes under the note."""
+    text = table.as_text()
+    if compact:
+        text = text[[c.header for c in table.columns if c.kind != "limit"]]
+    height = "auto" if len(text) <= 12 else 420
+    st.dataframe(text, hide_index=True, width="stretch", height=height)
+    csv = to_safe_csv(table.display)
+    options = {"file_name": f"{table.name}.csv", "mime": "text/csv", "key": f"csv_{key}", "on_click": "ignore",
+               "icon": ":material/download:"}
+    if compact:
+        if table.note:
+            st.caption(table.note)
+        st.download_button(f"CSV: {table.title}", csv, **options)
+        return
     left, right = st.columns([4, 1], vertical_alignment="center")
     if table.note:
         left.caption(table.note)
-    right.download_button(
-        "CSV", to_safe_csv(table.display), file_name=f"{table.name}.csv", mime="text/csv",
-        key=f"csv_{key}", on_click="ignore", icon=":material/download:", width="stretch",
-    )
+    right.download_button("CSV", csv, width="stretch", **options)
 
 
 trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(
@@ -121,9 +133,9 @@ trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(
 # ----------------------------------------------------------------------------- trends
 with trends_tab:
     activity = report.trends_activity
-    st.plotly_chart(activity_figure(activity), key="qi_chart_activity", width="stretch")
-    st.plotly_chart(homework_figure(activity), key="qi_chart_homework", width="stretch")
-    with st.expander(f"Table: {activity.title.lower()} ({len(activity.display)} months)"):
+    st.plotly_chart(activity_figure(activity), key="qi_chart_activity", width="stretch", theme=None)
+    st.plotly_chart(homework_figure(activity), key="qi_chart_homework", width="stretch", theme=None)
+    with st.expander(f"Table: {activity.title} ({len(activity.display)} months)"):
         show_table(activity, key="activity")
     st.caption(
         "Recent months have fewer assignments reviewed: homework set late in a month is often reviewed "
@@ -135,17 +147,17 @@ with trends_tab:
         st.info("No client has a score on an outcome measure in this cohort yet.")
     else:
         rows = outcomes.numeric.iloc[:-1]
-        rate_keys = ("recovery_rate", "improvement_rate", "deterioration_rate")
         if rows["finished"].fillna(0).sum() == 0 and outcomes.numeric["finished"].iloc[-1] == 0:
             st.info(f"No client finished treatment with two {report.measure} scores in this period.")
-        elif rows[list(rate_keys)].isna().all().all():
+        elif rows[["recovery_rate", "improvement_rate"]].isna().all().all():
             st.info(
-                "Every outcome rate by discharge period is withheld under the small-number rules. Choose quarters "
-                "or a longer period; the comparisons tab shows the rates over the whole period."
+                f"Recovery and reliable improvement by discharge {report.outcome_period} are withheld in every "
+                "period under the small-number rules (the table below shows what can be shown). Choose quarters or "
+                "a longer period; the comparisons tab shows the rates over the whole period."
             )
         else:
-            st.plotly_chart(outcomes_figure(outcomes, report.measure), key="qi_chart_outcomes", width="stretch")
-        with st.expander(f"Table: {outcomes.title.lower()}"):
+            st.plotly_chart(outcomes_figure(outcomes, report.measure), key="qi_chart_outcomes", width="stretch", theme=None)
+        with st.expander(f"Table: {outcomes.title}"):
             show_table(outcomes, key="outcomes")
 
 # ----------------------------------------------------------------------------- comparisons
@@ -176,17 +188,17 @@ with compare_tab:
         plotted = units["n"].notna() & units["value"].notna() & units["lower_95"].notna()
         chart_col, table_col = st.columns([3, 2])
         with chart_col:
-            if panel.curve is None and not plotted.any():
+            if not plotted.any():
                 st.markdown(f"**{label} by {UNIT_LABELS[unit_type][:-1].lower()}**")
                 st.info("Too few clients to compare, or every value withheld under the small-number rules.")
             else:
-                st.plotly_chart(funnel_figure(panel), key=f"qi_funnel_{unit_type}_{metric}", width="stretch")
+                st.plotly_chart(funnel_figure(panel), key=f"qi_funnel_{unit_type}_{metric}", width="stretch", theme=None)
             hidden = int((~plotted).sum())
             if hidden:
                 st.caption(f"{hidden} of {len(units)} not plotted: too few clients, or withheld (small numbers).")
         with table_col:
             st.markdown(f"**{panel.table.title}**")
-            show_table(panel.table, key=f"{unit_type}_{metric}", height=360)
+            show_table(panel.table, key=f"{unit_type}_{metric}", compact=True)
 
 # ----------------------------------------------------------------------------- alerts
 with alerts_tab:

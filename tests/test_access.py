@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -383,7 +382,7 @@ def test_upload_checks(tmp_path: Path):
     assert "not UTF-8" in check_upload("c.csv", "é".encode()[:1], limit)
     # the message shows the file name without path or control characters, never the content
     message = check_upload("../../etc/passwd\n.csv", b"secret C1\x00", limit)
-    assert "etc" not in message and "\n" not in message.replace("\n", "") and "secret" not in message
+    assert message.startswith("passwd?.csv") and "\n" not in message and "secret" not in message
     # the real files of the tiny clinic pass
     build_tiny_clinic(tmp_path)
     for name in ("clients.csv", "assignments.csv"):
@@ -443,12 +442,3 @@ def test_no_sql_is_formatted_from_values():
                 if formatted:
                     offenders.append(f"{module.name}:{node.lineno}")
     assert offenders == [], f"SQL built by string formatting: {offenders}"
-
-
-def test_the_tiny_fixture_is_a_copy_we_may_not_have_touched(tmp_path: Path, tiny_db_path: Path):
-    # the read-only reader never writes: the file's bytes are unchanged by every query above
-    copy = tmp_path / "copy.duckdb"
-    shutil.copyfile(tiny_db_path, copy)
-    with ClinicDatabase(copy) as db:
-        cohort_summary(db, Viewer.local())
-    assert copy.read_bytes() == tiny_db_path.read_bytes()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,14 +28,21 @@ LARGE_ROWS = 300_000
 LARGE_CLIENTS = 3_000
 TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects")
 
-# The importing child: prints "go" right before the import starts so that kill times are
-# measured from the import itself, not from interpreter start-up. HOOK may replace os.replace
-# to kill the process just before or just after the swap.
+# The importing child: prints "go" right before the import starts and "table <name>" as
+# the importer starts validating and writing each table, so that kills land in a known phase
+# whatever the machine's speed. HOOK may replace os.replace to kill the process just before
+# or just after the swap.
 CHILD = """
 import datetime, os, signal, sys
 sys.path.insert(0, {root!r})
 from analytics import import_files
+from analytics import importer
 HOOK = {hook!r}
+real_process = importer._Run.process_table
+def process_table(self, table, batch_id):
+    print("table", table, flush=True)
+    return real_process(self, table, batch_id)
+importer._Run.process_table = process_table
 if HOOK:
     real_replace = os.replace
     def replace(src, dst):
@@ -57,12 +63,16 @@ sys.path.insert(0, {root!r})
 from analytics import ClinicDatabase
 SQL = ("SELECT (SELECT count(*) FROM clients) AS c, (SELECT count(*) FROM assignments) AS a, "
        "(SELECT count(*) FROM scores) AS s, (SELECT max(batch_id) FROM import_batches) AS b")
+from pathlib import Path
+STOP = Path({stop!r})
 with ClinicDatabase({db!r}) as db:
     print("open", flush=True)
-    deadline = time.monotonic() + {seconds}
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         row = db.execute_sql(SQL).iloc[0]
         print(int(row.c), int(row.a), int(row.s), int(row.b), flush=True)
+        if STOP.exists():
+            break
         time.sleep(0.02)
 print("closed", flush=True)
 """
@@ -129,27 +139,34 @@ def assert_untouched(db: Path, digest: str, before: dict) -> None:
     assert snapshot(db) == before  # opens read-only without repair, same rows
 
 
+def wait_for(proc: subprocess.Popen, line: str) -> None:
+    """Read the child's output up to ``line`` (it is still running when this returns)."""
+    for got in proc.stdout:
+        if got.strip() == line:
+            return
+    raise AssertionError(f"the import never printed {line!r}: {proc.stderr.read()}")
+
+
 def test_sigkill_mid_import_leaves_the_database_exactly_as_before(base_db, large_export):
     digest, before = sha256(base_db), snapshot(base_db)
     assert len(before["clients"]) == 5 and len(before["import_batches"]) == 1
 
-    # How long a whole import takes here, on a throw-away copy (also proves it succeeds).
-    scratch = base_db.with_name("scratch.duckdb")
-    shutil.copyfile(base_db, scratch)
-    proc = start_import(scratch, large_export)
-    started = time.monotonic()
-    out, err = proc.communicate(timeout=120)
-    duration = time.monotonic() - started
-    assert proc.returncode == 0 and out.strip() == "done 0", err
-    assert duration > 0.8, duration  # long enough to be killed in the middle
-
-    # Early (reading the files), during validation and writing, late, and at random.
+    # Kill points: while reading the files (0.2 s after the start), as the importer starts
+    # on the clients, in the middle of the 300,000 assignments (at random within 0.3 s), and
+    # a random moment of the whole run.
     rng = random.Random(20261127)
-    delays = [0.3, duration * 0.4, duration * 0.7, rng.uniform(0.05, duration * 0.75)]
-    for delay in delays:
+    kill_points = [
+        (None, 0.2),
+        ("table clients", 0.0),
+        ("table assignments", rng.uniform(0.0, 0.3)),
+        (None, rng.uniform(0.05, 0.8)),
+    ]
+    for marker, delay in kill_points:
         proc = start_import(base_db, large_export)
+        if marker:
+            wait_for(proc, marker)
         time.sleep(delay)
-        assert proc.poll() is None, f"the import finished before {delay:.2f} s"
+        assert proc.poll() is None, f"the import finished before the kill at {marker} + {delay:.2f} s"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
@@ -186,8 +203,9 @@ def test_sigkill_just_after_the_swap_leaves_the_new_version(base_db, large_expor
 def test_an_import_while_another_process_reads(base_db, large_export, tmp_path):
     old = snapshot(base_db)
     old_counts = f"{len(old['clients'])} {len(old['assignments'])} {len(old['scores'])} 1"
+    stop = tmp_path / "stop-reading"
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER.format(root=str(ROOT), db=str(base_db), seconds=4.0)],
+        [sys.executable, "-c", READER.format(root=str(ROOT), db=str(base_db), stop=str(stop))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -196,15 +214,19 @@ def test_an_import_while_another_process_reads(base_db, large_export, tmp_path):
         result = import_files(base_db, large_export, today=FIXTURE_TODAY)
         assert result.exit_code == 0, result.report()
         assert reader.poll() is None, "the reader stopped before the import finished"
-        # A reader that opens after the swap sees the new data.
+        # A reader that opens after the swap sees the new data ...
         new_counts = f"{len(old['clients']) + LARGE_CLIENTS} {len(old['assignments']) + LARGE_ROWS} {len(old['scores'])} 2"
+        late_stop = tmp_path / "stop-at-once"
+        late_stop.touch()
         late = subprocess.run(
-            [sys.executable, "-c", READER.format(root=str(ROOT), db=str(base_db), seconds=0.1)],
+            [sys.executable, "-c", READER.format(root=str(ROOT), db=str(base_db), stop=str(late_stop))],
             capture_output=True, text=True, timeout=60,
         )
-        late_lines = late.stdout.split("\n")
         assert late.returncode == 0, late.stderr
-        assert late_lines[1] == new_counts
+        assert late.stdout.split("\n")[:3] == ["open", new_counts, "closed"]
+        # ... while the old reader, still running, keeps reading the old version.
+        time.sleep(0.2)
+        stop.touch()
         out, err = reader.communicate(timeout=60)
     finally:
         if reader.poll() is None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit import config as st_config
 
 from analytics import Viewer
 from analytics.access import normalise_email, viewer_for_email
@@ -95,7 +96,7 @@ def login_providers(section: Mapping[str, Any]) -> list[str]:
 
 
 def _secrets_files_present() -> bool:
-    for path in st.get_option("secrets.files") or []:
+    for path in st_config.get_option("secrets.files") or []:
         if Path(path).exists():
             return True
     return False
@@ -178,7 +179,8 @@ def _request_headers() -> tuple[str | None, bool]:
 
 def _check_exposure(signed_in_mode: bool) -> None:
     host, forwarded = _request_headers()
-    problem = exposure_problem(st.get_option("server.address"), signed_in_mode, host, forwarded)
+    # st.get_option("server.address"), read through the config module so tests can patch it
+    problem = exposure_problem(st_config.get_option("server.address"), signed_in_mode, host, forwarded)
     if problem:
         _refuse("Sign-in is not configured", problem)
 

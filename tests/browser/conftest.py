@@ -10,10 +10,11 @@ test-artifacts/ (gitignored).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,16 +98,31 @@ def app_server(e2e_clinic: Clinic, chromium: Any) -> Iterator[StreamlitServer]:
         server.stop()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(chromium: Any, app_server: StreamlitServer) -> Iterator[Any]:
-    """A fresh browser context (a new Streamlit session) with downloads accepted."""
+def page(request: pytest.FixtureRequest, chromium: Any, app_server: StreamlitServer) -> Iterator[Any]:
+    """A fresh browser context (a new Streamlit session) with downloads accepted.
+
+    A failing test leaves a screenshot of the page as FAILED-<test>.png in the screenshots.
+    """
     context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(RUN_COUNTER)
     pg = context.new_page()
     pg.app_url = app_server.url  # type: ignore[attr-defined]
     try:
         yield pg
     finally:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            with contextlib.suppress(Exception):
+                screenshot(pg, f"FAILED-{request.node.name}")
         context.close()
 
 
@@ -129,11 +145,41 @@ def open_page(page: Any, path: str = "", **params: Any) -> None:
     assert_no_errors(page)
 
 
+# Text that means something broke (st.error is also used for legitimate clinical alerts,
+# so alerts are not errors as such).
+ERROR_TEXT = re.compile(r"Traceback|Exception|Error:|No clinic database|took longer than|not available for your role")
+
+
 def assert_no_errors(page: Any) -> None:
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()[:2000]
-    errors = page.locator('[data-testid="stAlertContentError"]')
-    assert errors.count() == 0, errors.first.inner_text()[:500]
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    found = ERROR_TEXT.search(text)
+    assert found is None, text[max(0, found.start() - 200): found.end() + 300]
+
+
+# Counts script runs in the page (Streamlit sets data-test-script-state on its root), so a
+# test can wait for the rerun its own action caused instead of sleeping.
+RUN_COUNTER = """
+window.__stRuns = 0;
+new MutationObserver((mutations) => {
+  for (const m of mutations) {
+    if (m.target.getAttribute('data-test-script-state') === 'running') window.__stRuns += 1;
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+"""
+
+
+def rerun(page: Any, action: Callable[[], Any], timeout: float = TIMEOUT_MS) -> None:
+    """Do ``action`` (which makes Streamlit rerun) and wait until that rerun has finished."""
+    before = page.evaluate("window.__stRuns")
+    action()
+    page.wait_for_function(
+        """n => window.__stRuns > n &&
+            document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state') === 'notRunning'""",
+        arg=before,
+        timeout=timeout,
+    )
 
 
 def wait_charts(page: Any, at_least: int = 1, timeout: float = TIMEOUT_MS) -> int:
@@ -166,10 +212,11 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
-def download_csv(page: Any, button_name: str | re.Pattern[str]) -> tuple[str, list[dict[str, str]]]:
-    """Click a download button; returns the suggested file name and the CSV rows."""
-    button = page.get_by_role("button", name=button_name).first
+def download_csv(scope: Any, button_name: str | re.Pattern[str]) -> tuple[str, list[dict[str, str]]]:
+    """Click a download button inside ``scope`` (a page or locator); returns the file name and CSV rows."""
+    button = scope.get_by_role("button", name=button_name).first
     button.scroll_into_view_if_needed()
+    page = scope.page if hasattr(scope, "page") and not hasattr(scope, "goto") else scope
     with page.expect_download(timeout=TIMEOUT_MS) as info:
         button.click()
     download = info.value
@@ -178,18 +225,25 @@ def download_csv(page: Any, button_name: str | re.Pattern[str]) -> tuple[str, li
 
 
 def choose_in_multiselect(page: Any, label: str, option: str) -> None:
-    """Pick ``option`` in the multiselect labelled ``label`` (a combobox) and close the list."""
+    """Add ``option`` in the multiselect labelled ``label`` (a combobox); waits for the rerun."""
     box = page.get_by_role("combobox", name=label)
     box.click()
     box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    rerun(page, lambda: page.get_by_role("option", name=option, exact=True).click())
     page.keyboard.press("Escape")
 
 
 def choose_in_selectbox(page: Any, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` (a combobox); waits for the rerun."""
     box = page.get_by_role("combobox", name=label)
     box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    rerun(page, lambda: page.get_by_role("option", name=option, exact=True).click())
+
+
+def filter_values(page: Any, param: str) -> list[str]:
+    """The chosen values of a sidebar cohort filter (ui/filters.py keys them ``filter_<param>``)."""
+    tags = page.locator(f".st-key-filter_{param} [data-tag]")
+    return [tags.nth(i).get_attribute("aria-label") or "" for i in range(tags.count())]
 
 
 def metric_values(page: Any) -> dict[str, str]:

@@ -14,12 +14,17 @@ from tests.browser.conftest import (
     SCREENSHOTS,
     VIEWPORT,
     assert_no_errors,
+    choose_in_multiselect,
     choose_in_selectbox,
     download_csv,
+    filter_values,
     metric_values,
     open_page,
+    query_params,
+    rerun,
     screenshot,
     start_server,
+    wait_charts_settled,
     wait_idle,
 )
 from tests.conftest import ROOT
@@ -132,6 +137,127 @@ def test_data_page_imports_a_file_and_downloads_its_rejects(page, e2e_clinic, tm
     choose_in_selectbox(page, "Show the rejected rows of batch", "1")
     page.get_by_text("Batch 1 rejected nothing.").wait_for()
     screenshot(page, "data-history")
+
+
+# ------------------------------------------------------------------------- client review
+
+
+def _client_rows(db: ClinicDatabase, client: str) -> tuple[set[str], list[tuple[str, str, int]]]:
+    assignments = set(db.execute_sql("SELECT assignment_id FROM assignments WHERE client_id = $c", {"c": client})
+                      ["assignment_id"])
+    scores = db.execute_sql(
+        "SELECT measure, strftime(administered_date, '%Y-%m-%d') AS d, total_score FROM scores WHERE client_id = $c "
+        "ORDER BY ALL", {"c": client})
+    return assignments, [(m, d, int(t)) for m, d, t in scores.itertuples(index=False)]
+
+
+def _downloaded_scores(rows: list[dict[str, str]]) -> list[tuple[str, str, int]]:
+    return sorted((r["measure"], r["administered_date"], int(r["total_score"])) for r in rows)
+
+
+def test_client_review_deep_link_filter_and_downloads(page, e2e_clinic):
+    with ClinicDatabase(e2e_clinic.db_path) as db:
+        busiest = db.execute_sql(
+            "SELECT client_id, clinic FROM clients JOIN assignments USING (client_id) "
+            "GROUP BY ALL ORDER BY count(*) DESC, client_id LIMIT 1").iloc[0]
+        first, first_clinic = str(busiest["client_id"]), str(busiest["clinic"])
+        other = db.execute_sql(
+            "SELECT client_id, clinic FROM clients JOIN scores USING (client_id) WHERE clinic <> $clinic "
+            "GROUP BY ALL HAVING count(*) >= 3 ORDER BY client_id LIMIT 1", {"clinic": first_clinic}).iloc[0]
+        second, second_clinic = str(other["client_id"]), str(other["clinic"])
+        first_assignments, first_scores = _client_rows(db, first)
+        _, second_scores = _client_rows(db, second)
+
+    # Deep link: the client opens directly, chart drawn.
+    open_page(page, "client_review", client=first)
+    page.get_by_role("heading", name=f"Client {first}").wait_for()
+    wait_charts_settled(page)
+    assert metric_values(page)["Assignments set"] == str(len(first_assignments))
+    name, rows = download_csv(page, "Assignments (CSV)")
+    assert name.startswith(f"assignments_{first}_") and name.endswith(".csv")
+    assert {r["assignment_id"] for r in rows} == first_assignments
+    assert {r["client_id"] for r in rows} == {first}
+    _, rows = download_csv(page, "Scores (CSV)")
+    assert _downloaded_scores(rows) == first_scores
+    screenshot(page, "client-review")
+
+    # A filter: the sidebar clinic narrows the client list and goes into the URL.
+    choose_in_multiselect(page, "Clinic", second_clinic)
+    assert filter_values(page, "clinic") == [second_clinic]
+    assert query_params(page)["clinic"] == [second_clinic]
+    search = page.get_by_role("textbox", name="Search by client id")
+    rerun(page, lambda: (search.fill(second), search.press("Enter")))
+    choose_in_selectbox(page, "Client", second)
+    page.get_by_role("heading", name=f"Client {second}").wait_for()
+    assert query_params(page)["client"] == [second]
+    wait_charts_settled(page)
+    assert_no_errors(page)
+    _, rows = download_csv(page, "Scores (CSV)")
+    assert _downloaded_scores(rows) == second_scores
+    screenshot(page, "client-review-after-filter")
+
+
+def test_client_review_unknown_client_link_says_so(page):
+    open_page(page, "client_review", client="NO-SUCH-CLIENT")
+    page.locator('[data-testid="stAlertContentWarning"]').first.wait_for()
+    assert page.locator(".js-plotly-plot").count() == 0
+
+
+# ------------------------------------------------------------------------- quality improvement
+
+
+def _monthly_counts(db: ClinicDatabase, clinic: str) -> dict[str, tuple[int, int]]:
+    """Per month: assignments set and sessions attended by the clinic's clients."""
+    frame = db.execute_sql(
+        """WITH c AS (SELECT client_id FROM clients WHERE clinic = $clinic),
+        a AS (SELECT strftime(assigned_date, '%Y-%m') AS month, count(*) AS n
+              FROM assignments JOIN c USING (client_id) GROUP BY ALL),
+        s AS (SELECT strftime(session_date, '%Y-%m') AS month, count(*) FILTER (WHERE attended) AS n
+              FROM sessions JOIN c USING (client_id) GROUP BY ALL)
+        SELECT month, coalesce(a.n, 0) AS assignments, coalesce(s.n, 0) AS attended
+        FROM a FULL JOIN s USING (month)""",
+        {"clinic": clinic},
+    )
+    return {m: (int(a), int(s)) for m, a, s in frame.itertuples(index=False)}
+
+
+def _check_activity_csv(rows: list[dict[str, str]], counts: dict[str, tuple[int, int]]) -> int:
+    checked = 0
+    for row in rows:
+        assignments, attended = counts.get(row["Month"], (0, 0))
+        for column, expected in (("Assignments set", assignments), ("Sessions attended", attended)):
+            if row[column].isdigit():  # suppressed small numbers read "<11"
+                assert int(row[column]) == expected, (row["Month"], column)
+                checked += 1
+    return checked
+
+
+def test_quality_improvement_deep_link_filter_and_download(page, e2e_clinic):
+    with ClinicDatabase(e2e_clinic.db_path) as db:
+        clinic = str(db.execute_sql("SELECT clinic FROM clients GROUP BY clinic ORDER BY count(*) DESC LIMIT 1")
+                     .iloc[0, 0])
+        counts = _monthly_counts(db, clinic)
+
+    open_page(page, "quality_improvement", clinic=clinic)
+    assert filter_values(page, "clinic") == [clinic]
+    assert wait_charts_settled(page) >= 2
+    page.get_by_text("Table: monthly activity and homework (24 months)").click()
+    name, rows = download_csv(page.locator(".st-key-csv_activity"), "CSV")
+    assert name == "trends_activity.csv"
+    assert len(rows) == 24
+    assert _check_activity_csv(rows, counts) >= 24
+    screenshot(page, "quality-improvement")
+
+    # A filter: a shorter period redraws the charts and the table follows.
+    choose_in_selectbox(page, "Period", "Last 12 months")
+    wait_charts_settled(page)
+    page.get_by_text("Table: monthly activity and homework (12 months)").click()
+    _, rows = download_csv(page.locator(".st-key-csv_activity"), "CSV")
+    assert len(rows) == 12
+    assert _check_activity_csv(rows, counts) >= 12
+    assert query_params(page)["clinic"] == [clinic]
+    assert_no_errors(page)
+    screenshot(page, "quality-improvement-12-months")
 
 
 # ------------------------------------------------------------------------- every page

@@ -1,0 +1,550 @@
+"""Unit tests of the Client review analytics (analytics/client_review.py, analytics/client_charts.py).
+
+Most tests use a hand-built clinic (``build_review_clinic`` below, also used by the page and
+report tests) whose every figure can be worked out by hand; a few compare with the shared
+queries on the 300-client sample fixture.
+
+The hand-built clinic: one client per edge state, with known numbers, imported through the
+real importer (``analytics.import_files``), like tests/conftest.py. All dates are on or
+before IMPORT_TODAY. Clients (clinic North, therapist T1 unless noted):
+
+- N1  normal: intake Mon 2026-08-03, in treatment; weekly sessions weeks 0-16 (week 6
+      missed); PHQ-9 at every attended session, 18 -> 9 (reliable improvement, recovered);
+      GAD-7 at weeks 0, 8, 16; one assignment a week (weeks 0-15 reviewed a week later,
+      week 16 not yet reviewed).
+- R1  risk: latest PHQ-9 (2026-11-02) has item 9 = 2; an earlier one (2026-09-07) item 9 = 1.
+- D1  discharged 2026-06-01: PHQ-9 8 -> 15 (reliable deterioration, at caseness), follow-up 12.
+- E1  no scores (homework reviewed; a week without homework).
+- E2  a single PHQ-9 score.
+- E3  scores, no homework.
+- E4  homework set, none reviewed.
+- E5  discharged 2026-03-30 with follow-up scores only.
+- S1  clinic South, therapist T9 (outside a T1 therapist's scope).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, import_files, query_params
+from analytics.client_charts import client_figure
+from analytics.client_review import (
+    EDGE_STATES,
+    MIN_ASSOCIATION_WEEKS,
+    RECENT_WEEKS,
+    assignment_rows,
+    assignments_csv,
+    client_review,
+    find_clients,
+    header_facts,
+    programme_homework,
+    scores_csv,
+    since_rows,
+    summary_rows,
+)
+from analytics.scope import IdentifiersNotPermitted
+
+IMPORT_TODAY = date(2026, 11, 27)
+AS_OF = date(2026, 11, 27)
+
+N1_INTAKE = date(2026, 8, 3)
+N1_MISSED_WEEK = 6
+N1_PHQ = [18, 17, 17, 16, 15, 15, None, 14, 13, 13, 12, 12, 11, 10, 10, 9, 9]  # by week; None = missed
+N1_GAD = {0: 12, 8: 9, 16: 6}
+# (quantity_rating, quality_rating) of week w's assignment; None = rated by practices instead.
+N1_RATINGS = [(4, 3), (3, 3), (1, 1), (4, 4), (2, 2), (0, 1), (3, 2), (4, 3), (2, 1), (None, 2),
+              (1, 0), (4, 4), (3, 2), (2, 2), (4, 3), (1, 1)]
+N1_PRACTICES = {9: (5, 3)}  # week -> (planned, completed): quantity 3/5 when not rated
+N1_TYPES = ["thought_record", "behavioural_activation", "exposure", "relaxation"]
+DESCRIPTION_TRICKY = '=HYPERLINK("http://x") <b>bold</b>'
+
+
+def _d(day: date) -> str:
+    return day.isoformat()
+
+
+def _n1_rows() -> tuple[list[str], list[str], list[str]]:
+    sessions, scores, assignments = [], [], []
+    for week in range(17):
+        day = N1_INTAKE + timedelta(days=7 * week)
+        attended = "false" if week == N1_MISSED_WEEK else "true"
+        sessions.append(f"N1,{_d(day)},{attended},{week + 1}")
+        if N1_PHQ[week] is not None:
+            scores.append(f"N1,PHQ-9,{_d(day)},{N1_PHQ[week]},0")
+        if week in N1_GAD:
+            scores.append(f"N1,GAD-7,{_d(day)},{N1_GAD[week]},")
+    for week in range(17):
+        day = N1_INTAKE + timedelta(days=7 * week)
+        kind = N1_TYPES[week % len(N1_TYPES)]
+        obstacles = "true" if week % 4 == 0 else "false"
+        rehearsed = "false" if week % 3 == 0 else "true"
+        description = f"Week {week} practice" if week != 14 else DESCRIPTION_TRICKY
+        if week == 16:  # set at the last session, not reviewed yet
+            assignments.append(f"N1A{week:02d},N1,{_d(day)},{kind},true,true,{rehearsed},true,{obstacles},false,4,,,,,,"
+                               f"{description}")
+            continue
+        reviewed = _d(day + timedelta(days=7))
+        if week in N1_PRACTICES:
+            planned, completed = N1_PRACTICES[week]
+            quantity, quality = "", N1_RATINGS[week][1]
+        else:
+            planned, completed = 4, ""
+            quantity, quality = N1_RATINGS[week]
+        assignments.append(
+            f"N1A{week:02d},N1,{_d(day)},{kind},true,true,{rehearsed},true,{obstacles},false,{planned},{completed},"
+            f"{quantity},{quality},therapist,{reviewed},\"{description.replace(chr(34), chr(34) * 2)}\""
+        )
+    return sessions, scores, assignments
+
+
+def n1_quantity(week: int) -> float | None:
+    """The quantity fraction of N1's week-``week`` assignment (the metric definition, by hand)."""
+    if week >= 16:
+        return None
+    if week in N1_PRACTICES:
+        planned, completed = N1_PRACTICES[week]
+        return min(completed / planned, 1.0)
+    return N1_RATINGS[week][0] / 4
+
+
+def n1_quality(week: int) -> float | None:
+    return None if week >= 16 else N1_RATINGS[week][1] / 4
+
+
+CLIENTS = """client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
+N1,North,T1,Depression CBT,depression,2026-08-03,
+R1,North,T1,Depression CBT,depression,2026-09-07,
+D1,North,T1,Depression CBT,depression,2026-03-02,2026-06-01
+E1,North,T1,Anxiety CBT,panic,2026-10-05,
+E2,North,T1,Depression CBT,depression,2026-10-12,
+E3,North,T1,Depression CBT,depression,2026-09-01,
+E4,North,T1,Anxiety CBT,panic,2026-10-19,
+E5,North,T1,Depression CBT,depression,2026-01-05,2026-03-30
+S1,South,T9,Depression CBT,depression,2026-02-02,
+"""
+
+OTHER_SESSIONS = """R1,2026-09-07,true,1
+R1,2026-10-05,true,2
+R1,2026-11-02,true,3
+R1,2026-11-16,true,4
+D1,2026-03-02,true,1
+D1,2026-04-06,true,2
+D1,2026-06-01,true,3
+E1,2026-10-05,true,1
+E1,2026-10-12,true,2
+E1,2026-10-26,true,3
+E2,2026-10-12,true,1
+E3,2026-09-01,true,1
+E3,2026-10-01,true,2
+E4,2026-10-19,true,1
+E4,2026-10-26,false,2
+E5,2026-01-05,true,1
+E5,2026-03-30,true,2
+S1,2026-02-02,true,1
+"""
+
+OTHER_SCORES = """R1,PHQ-9,2026-09-07,16,1
+R1,PHQ-9,2026-10-05,14,0
+R1,PHQ-9,2026-11-02,13,2
+D1,PHQ-9,2026-03-02,8,0
+D1,PHQ-9,2026-06-01,15,0
+D1,PHQ-9,2026-09-01,12,0
+E2,PHQ-9,2026-10-12,12,0
+E3,PHQ-9,2026-09-01,14,0
+E3,PHQ-9,2026-10-01,11,0
+E4,PHQ-9,2026-10-19,13,0
+E4,PHQ-9,2026-10-26,12,0
+E5,PHQ-9,2026-06-01,7,0
+E5,PHQ-9,2026-09-01,6,0
+S1,PHQ-9,2026-02-02,15,0
+S1,PHQ-9,2026-03-02,9,0
+"""
+
+ASSIGNMENT_HEADER = (
+    "assignment_id,client_id,assigned_date,homework_type,goal_linked,rationale_given,rehearsed_in_session,"
+    "practice_scheduled,obstacles_planned,involves_others,planned_practices,completed_practices,quantity_rating,"
+    "quality_rating,rated_by,reviewed_date,description"
+)
+OTHER_ASSIGNMENTS = """R1A1,R1,2026-09-07,journal,true,true,true,true,true,false,3,,2,2,client,2026-10-05,Journal
+R1A2,R1,2026-11-02,reading,true,false,false,true,false,false,1,,,,,,Read chapter
+D1A1,D1,2026-03-02,exposure,true,true,false,false,false,false,5,1,,0,therapist,2026-04-06,Ladder step
+D1A2,D1,2026-04-06,exposure,false,false,false,false,false,false,5,0,,0,therapist,2026-06-01,Ladder step
+E1A1,E1,2026-10-05,relaxation,true,true,true,true,true,false,7,,3,3,client,2026-10-12,Breathing
+E1A2,E1,2026-10-26,relaxation,true,true,true,true,false,false,7,,4,2,client,2026-11-02,Breathing
+E2A1,E2,2026-10-12,thought_record,true,true,true,false,false,false,3,,2,2,therapist,2026-10-19,Thought record
+E4A1,E4,2026-10-19,exposure,true,true,false,true,false,false,4,,,,,,Exposure
+E4A2,E4,2026-10-26,exposure,,,,,,false,4,,,,,,Exposure
+E5A1,E5,2026-01-05,reading,true,true,true,true,true,false,1,,4,3,client,2026-01-12,Reading
+S1A1,S1,2026-02-02,journal,true,true,true,true,true,false,3,,3,3,client,2026-02-09,South journal
+"""
+
+
+def build_review_clinic(directory: Path) -> Path:
+    """Write the CSVs and import them; returns the database path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    n1_sessions, n1_scores, n1_assignments = _n1_rows()
+    texts = {
+        "clients.csv": CLIENTS,
+        "sessions.csv": "client_id,session_date,attended,session_number\n" + "\n".join(n1_sessions) + "\n"
+        + OTHER_SESSIONS,
+        "scores.csv": "client_id,measure,administered_date,total_score,item_9\n" + "\n".join(n1_scores) + "\n"
+        + OTHER_SCORES,
+        "assignments.csv": ASSIGNMENT_HEADER + "\n" + "\n".join(n1_assignments) + "\n" + OTHER_ASSIGNMENTS,
+    }
+    files = []
+    for name, text in texts.items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        files.append(path)
+    db_path = directory / "review.duckdb"
+    result = import_files(db_path, files, today=IMPORT_TODAY)
+    assert result.exit_code == 0, result.report()
+    return db_path
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+LOCAL = Viewer.local()
+T1 = Viewer(role="therapist", therapist_id="T1")
+
+
+@pytest.fixture(scope="module")
+def review_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_review_clinic(tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture(scope="module")
+def review_db(review_db_path: Path):
+    with ClinicDatabase(review_db_path) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def n1(review_db):
+    return client_review(review_db, LOCAL, "N1", AS_OF)
+
+
+def _card(review, measure: str) -> dict:
+    return next(c for c in review.cards if c["measure"] == measure)
+
+
+# ----------------------------------------------------------------------------- scope and search
+
+
+def test_unknown_and_out_of_scope_clients_are_both_not_found(review_db):
+    assert client_review(review_db, T1, "S1", AS_OF) is None  # exists, another therapist's client
+    assert client_review(review_db, T1, "NOPE", AS_OF) is None  # does not exist
+    assert client_review(review_db, LOCAL, "NOPE", AS_OF) is None
+    south = Viewer(role="supervisor", clinics=("South",))
+    assert client_review(review_db, south, "S1", AS_OF).header["clinic"] == "South"
+    assert client_review(review_db, south, "N1", AS_OF) is None
+    with pytest.raises(IdentifiersNotPermitted):
+        client_review(review_db, Viewer(role="qi"), "N1", AS_OF)
+
+
+def test_find_clients_searches_ids_within_scope_and_filters(review_db):
+    everyone = find_clients(review_db, LOCAL, CohortFilter(), "")
+    assert set(everyone["client_id"]) == {"N1", "R1", "D1", "E1", "E2", "E3", "E4", "E5", "S1"}
+    assert (everyone["total_matches"] == 9).all()
+    mine = find_clients(review_db, T1, CohortFilter(), "")
+    assert "S1" not in set(mine["client_id"]) and len(mine) == 8
+    e = find_clients(review_db, LOCAL, CohortFilter(), "e")  # case-insensitive; prefix matches first
+    assert list(e["client_id"]) == ["E1", "E2", "E3", "E4", "E5"]
+    narrowed = find_clients(review_db, LOCAL, CohortFilter(programs=("Anxiety CBT",)), "")
+    assert list(narrowed["client_id"]) == ["E1", "E4"]
+    limited = find_clients(review_db, LOCAL, CohortFilter(), "", limit=2)
+    assert len(limited) == 2 and int(limited["total_matches"].iloc[0]) == 9
+
+
+# ----------------------------------------------------------------------------- header and outcomes
+
+
+def test_header_counts_sessions_and_weeks(review_db, n1):
+    h = n1.header
+    assert (h["sessions_attended"], h["sessions_scheduled"]) == (16, 17)  # week 6 missed
+    assert h["weeks_in_treatment"] == (AS_OF - N1_INTAKE).days // 7 == 16
+    assert h["last_session_date"] == date(2026, 11, 23) and h["next_session_date"] is None
+    facts = dict(header_facts(h))
+    assert facts["Sessions attended"] == "16 of 17" and facts["Discharge"] == "In treatment"
+    assert facts["Programme"] == "Depression CBT" and facts["Intake"] == "2026-08-03"
+    # Earlier as_of: later sessions are upcoming, not missed.
+    earlier = client_review(review_db, LOCAL, "N1", date(2026, 11, 10))
+    assert earlier.header["sessions_scheduled"] == 15 and earlier.header["sessions_upcoming"] == 2
+    assert earlier.header["next_session_date"] == date(2026, 11, 16)
+    d1 = client_review(review_db, LOCAL, "D1", AS_OF).header
+    assert d1["weeks_in_treatment"] == (date(2026, 6, 1) - date(2026, 3, 2)).days // 7
+
+
+def test_outcome_badges_on_constructed_clients(review_db, n1):
+    phq = _card(n1, "PHQ-9")
+    assert (phq["score"], phq["band"], phq["change_value"]) == ("9", "mild", -9.0)
+    assert [b for b, _ in phq["badges"]] == ["Reliable improvement", "Recovered"]  # 18 -> 9, RC 6, caseness 10
+    gad = _card(n1, "GAD-7")
+    assert (gad["score"], gad["change_value"]) == ("6", -6.0)  # 12 -> 6: RC 4, caseness 8
+    assert [b for b, _ in gad["badges"]] == ["Reliable improvement", "Recovered"]
+    d1 = client_review(review_db, LOCAL, "D1", AS_OF)
+    card = _card(d1, "PHQ-9")
+    assert card["score"] == "15" and card["change_value"] == 7.0  # last in treatment, not the follow-up
+    assert [b for b, _ in card["badges"]] == ["Reliable deterioration", "At caseness"]
+    assert card["follow_up_note"] == "Follow-up after discharge: 12 (moderate) on 2026-09-01"
+    r1 = _card(client_review(review_db, LOCAL, "R1", AS_OF), "PHQ-9")
+    assert [b for b, _ in r1["badges"]] == ["At caseness"] and r1["change_value"] == -3.0
+
+
+def test_measure_scores_match_the_shared_first_last_query(sample_db):
+    """client_review_measure_scores.sql is client_measure_scores.sql restricted to one client."""
+    shared = sample_db.query("client_measure_scores", query_params(LOCAL))
+    ids = sorted(shared["client_id"].unique())[:: max(1, len(shared["client_id"].unique()) // 25)]
+    for cid in ids:
+        mine = sample_db.query("client_review_measure_scores", query_params(LOCAL, client_id=cid))
+        theirs = shared[shared["client_id"] == cid].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs, check_dtype=False)
+
+
+def test_risk_flag_from_the_latest_phq9(review_db, n1):
+    r1 = client_review(review_db, LOCAL, "R1", AS_OF)
+    assert r1.risk is not None
+    assert (r1.risk.date, r1.risk.item_9, r1.risk.total_score) == (date(2026, 11, 2), 2, 13)
+    assert r1.risk.earlier_dates == (date(2026, 9, 7),)
+    assert "2026-11-02" in r1.risk.message and "item 9" in r1.risk.message
+    assert n1.risk is None and not n1.risk_items_missing
+    # An earlier item 9 > 0 with a latest item 9 of 0 is no flag (the latest decides).
+    assert client_review(review_db, LOCAL, "D1", AS_OF).risk is None
+
+
+def test_risk_flag_on_the_sample_clinic_matches_the_stored_items(sample_db):
+    latest = sample_db.execute_sql(
+        "SELECT client_id, arg_max(item_9, administered_date) AS item_9, max(administered_date) AS at "
+        "FROM scores WHERE measure = 'PHQ-9' GROUP BY client_id ORDER BY client_id"
+    )
+    flagged = latest[latest["item_9"].fillna(0) > 0].head(3)
+    calm = latest[latest["item_9"].fillna(0) == 0].head(3)
+    assert len(flagged) and len(calm)
+    for row in flagged.itertuples():
+        review = client_review(sample_db, LOCAL, row.client_id, AS_OF)
+        assert review.risk is not None and review.risk.item_9 == row.item_9
+        assert review.risk.date == row.at.date()
+    for row in calm.itertuples():
+        assert client_review(sample_db, LOCAL, row.client_id, AS_OF).risk is None
+
+
+# ----------------------------------------------------------------------------- homework
+
+
+def test_weekly_series_by_week_since_intake(n1):
+    weekly = n1.weekly
+    assert list(weekly["week"]) == list(range(17))
+    assert [d.date() for d in weekly["week_start"]] == [N1_INTAKE + timedelta(days=7 * w) for w in range(17)]
+    assert list(weekly["assignments"]) == [1] * 17
+    for w in range(17):
+        expected_q, expected_l = n1_quantity(w), n1_quality(w)
+        got_q, got_l = weekly["quantity"].iloc[w], weekly["quality"].iloc[w]
+        assert (pd.isna(got_q) and expected_q is None) or got_q == pytest.approx(expected_q)
+        assert (pd.isna(got_l) and expected_l is None) or got_l == pytest.approx(expected_l)
+
+
+def test_weekly_series_lists_weeks_without_homework(review_db):
+    e1 = client_review(review_db, LOCAL, "E1", AS_OF)  # homework in weeks 0 and 3, sessions to week 3
+    assert list(e1.weekly["week"]) == [0, 1, 2, 3]
+    assert list(e1.weekly["assignments"]) == [1, 0, 0, 1]
+    assert list(e1.weekly["quantity"].round(4).fillna(-1)) == [0.75, -1, -1, 1.0]
+
+
+def test_summary_periods_types_and_checklist(n1):
+    overall = n1.overall
+    quantities = [n1_quantity(w) for w in range(16)]
+    assert overall["assignments"] == 17 and overall["reviewed"] == 16
+    assert overall["quantity"] == pytest.approx(np.mean(quantities))
+    assert overall["quality"] == pytest.approx(np.mean([n1_quality(w) for w in range(16)]))
+    periods = n1.periods.set_index("key")
+    # Reference week 16 (last session and last assignment): last 4 weeks = 13-16.
+    assert (periods.loc["recent", "first_week"], periods.loc["recent", "last_week"]) == (16 - RECENT_WEEKS + 1, 16)
+    assert periods.loc["recent", "assignments"] == 4 and periods.loc["recent", "reviewed"] == 3
+    assert periods.loc["recent", "quantity"] == pytest.approx(np.mean([n1_quantity(w) for w in (13, 14, 15)]))
+    assert periods.loc["before", "quantity"] == pytest.approx(np.mean([n1_quantity(w) for w in range(13)]))
+    recent = n1.recent_assignments()
+    assert sorted(recent["week"]) == [13, 14, 15, 16]
+    by_type = n1.by_type.set_index("homework_type")
+    thought = [w for w in range(16) if w % 4 == 0]
+    assert by_type.loc["thought_record", "assignments"] == 5
+    assert by_type.loc["thought_record", "quantity"] == pytest.approx(np.mean([n1_quantity(w) for w in thought]))
+    missing = n1.checklist_missing.set_index("item")
+    assert missing.loc["obstacles_planned", "missing"] == sum(1 for w in range(17) if w % 4 != 0)
+    assert missing.loc["rehearsed_in_session", "missing"] == sum(1 for w in range(17) if w % 3 == 0)
+    assert missing.loc["goal_linked", "missing"] == 0
+    assert list(n1.checklist_missing["item"][:2]) == ["obstacles_planned", "rehearsed_in_session"]
+    table = summary_rows(n1, {"shown": True, "median_quantity": 0.5, "median_quality": 0.25})
+    assert "Obstacles planned for (12 of 17)" in " ".join(table["Value"])
+
+
+def test_unknown_checklist_items_count_as_missing(review_db):
+    e4 = client_review(review_db, LOCAL, "E4", AS_OF)  # E4A2 has no checklist recorded
+    missing = e4.checklist_missing.set_index("item")
+    assert missing.loc["goal_linked", "missing"] == 1 and missing.loc["obstacles_planned", "missing"] == 2
+    rows = assignment_rows(e4.assignments, free_text=True)
+    assert "?" in set(rows["Linked to a treatment goal"])
+
+
+def test_programme_median_uses_the_client_homework_definition(sample_db):
+    per_client = client_homework(sample_db, LOCAL, CohortFilter(programs=("Depression CBT",)))
+    result = programme_homework(sample_db, LOCAL, "Depression CBT")
+    assert result["median_quantity"] == pytest.approx(per_client["quantity"].median())
+    assert result["median_quality"] == pytest.approx(per_client["quality"].median())
+    assert result["clients_with_quantity"] == per_client["quantity"].notna().sum() and result["shown"]
+    assert programme_homework(sample_db, LOCAL, None)["shown"] is False
+
+
+def test_programme_median_hidden_below_the_minimum(review_db):
+    result = programme_homework(review_db, LOCAL, "Anxiety CBT")  # E1 and E4: one client with a value
+    assert result["clients_with_quantity"] == 1 and not result["shown"]
+
+
+# ----------------------------------------------------------------------------- association
+
+
+def test_within_client_association_matches_a_hand_computation(n1):
+    """x = week's quantity; y = next in-treatment score after the week minus the latest on or before its end."""
+    phq = [(N1_INTAKE + timedelta(days=7 * w), s) for w, s in enumerate(N1_PHQ) if s is not None]
+    xs, ys = [], []
+    for w in range(16):
+        end = N1_INTAKE + timedelta(days=7 * w + 6)
+        before = [s for d, s in phq if d <= end]
+        after = [s for d, s in phq if d > end]
+        if n1_quantity(w) is not None and before and after:
+            xs.append(n1_quantity(w))
+            ys.append(after[0] - before[-1])
+    association = next(a for a in n1.associations if a.measure == "PHQ-9")
+    assert association.n == len(xs) == 16 and association.shown
+    expected = stats.pearsonr(xs, ys).statistic
+    assert association.r == pytest.approx(expected)
+    z, se = math.atanh(expected), 1 / math.sqrt(len(xs) - 3)
+    assert association.ci_low == pytest.approx(math.tanh(z - 1.959964 * se), abs=1e-6)
+    assert list(association.pairs["change"]) == ys
+    assert f"n = {len(xs)} weeks" in association.message
+
+
+def test_association_needs_six_weeks(review_db):
+    r1 = client_review(review_db, LOCAL, "R1", AS_OF)
+    association = r1.associations[0]
+    assert association.n < MIN_ASSOCIATION_WEEKS and not association.shown and association.r is None
+    assert f"at least {MIN_ASSOCIATION_WEEKS} weeks" in association.message
+
+
+# ----------------------------------------------------------------------------- since last session
+
+
+def test_since_last_session(n1):
+    since = n1.since_last_session
+    assert since["session_date"] == date(2026, 11, 23) and since["attended"] is True
+    new = since["new_scores"]
+    assert list(new["measure"]) == ["PHQ-9", "GAD-7"]
+    phq = new.iloc[0]
+    assert (phq["score"], phq["previous_score"], phq["change"]) == (9, 9, 0)
+    gad = new.iloc[1]
+    assert (gad["score"], gad["previous_score"], gad["change"], gad["previous_band"]) == (6, 9, -3, "mild")
+    assert list(since["reviewed"]["assignment_id"]) == ["N1A15"]
+    assert list(since["assigned"]["assignment_id"]) == ["N1A16"]
+    rows = since_rows(n1)
+    assert len(rows) == 4 and rows["What"].iloc[2] == "Reviewed 2026-11-23"
+
+
+# ----------------------------------------------------------------------------- edge states
+
+
+@pytest.mark.parametrize(
+    ("client", "states"),
+    [
+        ("N1", ()),
+        ("E1", ("no_scores",)),
+        ("E2", ("single_score",)),
+        ("E3", ("no_homework",)),
+        ("E4", ("none_reviewed",)),
+        ("E5", ("follow_up_only",)),
+    ],
+)
+def test_edge_states(review_db, client, states):
+    review = client_review(review_db, LOCAL, client, AS_OF)
+    assert review.states == states
+    assert all(EDGE_STATES[s] for s in states)
+    fig = client_figure(review)
+    assert fig is not None and len(fig.data) > 0  # never an empty chart: sessions at least
+
+
+def test_follow_up_only_client_shows_the_follow_up_score(review_db):
+    e5 = client_review(review_db, LOCAL, "E5", AS_OF)
+    card = _card(e5, "PHQ-9")
+    assert card["kind"] == "Follow-up score (after discharge)" and card["score"] == "6"
+    assert card["change"] is None and card["badges"] == ()
+
+
+def test_single_score_client_has_no_change(review_db):
+    card = _card(client_review(review_db, LOCAL, "E2", AS_OF), "PHQ-9")
+    assert card["kind"] == "Only score so far" and card["change"] is None
+    assert [b for b, _ in card["badges"]] == ["At caseness"]
+
+
+# ----------------------------------------------------------------------------- chart and exports
+
+
+def test_chart_data_equal_the_stored_rows(review_db, n1):
+    fig = client_figure(n1)
+    stored = review_db.execute_sql(
+        "SELECT measure, administered_date, total_score FROM scores WHERE client_id = 'N1' ORDER BY measure, administered_date"
+    )
+    for measure in ("PHQ-9", "GAD-7"):
+        trace = next(t for t in fig.data if t.name == measure)
+        rows = stored[stored["measure"] == measure]
+        assert list(trace.x) == [d.date().isoformat() for d in rows["administered_date"]]
+        assert list(trace.y) == list(rows["total_score"])
+    quantity = next(t for t in fig.data if t.name.startswith("Quantity"))
+    assert list(quantity.x) == [d.date().isoformat() for d in n1.weekly["week_start"]]
+    assert [None if v is None else round(v, 6) for v in quantity.y] == [
+        None if n1_quantity(w) is None else round(n1_quantity(w) * 100, 6) for w in range(17)
+    ]
+    bars = next(t for t in fig.data if t.name == "Assignments set")
+    assert list(bars.y) == [1] * 17
+    missed = next(t for t in fig.data if t.name == "Session missed")
+    assert list(missed.x) == [(N1_INTAKE + timedelta(days=7 * N1_MISSED_WEEK)).isoformat()]
+    assert any(s.type == "line" and s.x0 == s.x1 for s in fig.layout.shapes) is False  # in treatment: no discharge
+    d1 = client_figure(client_review(review_db, LOCAL, "D1", AS_OF))
+    assert any(s.type == "line" and s.x0 == "2026-06-01" for s in d1.layout.shapes)
+    follow = next(t for t in d1.data if "follow-up" in t.name)
+    assert list(follow.x) == ["2026-09-01"] and list(follow.y) == [12]
+
+
+def test_risk_scores_are_ringed_in_the_chart(review_db):
+    fig = client_figure(client_review(review_db, LOCAL, "R1", AS_OF))
+    ring = next(t for t in fig.data if t.name == "PHQ-9 item 9 above 0")
+    assert list(ring.x) == ["2026-09-07", "2026-11-02"]
+
+
+def test_csv_exports_hold_every_score_and_assignment_formula_safe(review_db, n1):
+    scores = pd.read_csv(io.BytesIO(scores_csv(n1)), encoding="utf-8-sig")
+    stored = review_db.execute_sql("SELECT count(*) AS n FROM scores WHERE client_id = 'N1'")["n"].iloc[0]
+    assert len(scores) == stored and set(scores["client_id"]) == {"N1"}
+    assert scores.loc[scores["measure"] == "PHQ-9", "total_score"].tolist() == [s for s in N1_PHQ if s is not None]
+    assignments = pd.read_csv(io.BytesIO(assignments_csv(n1)), encoding="utf-8-sig")
+    assert len(assignments) == 17
+    tricky = assignments.loc[assignments["assignment_id"] == "N1A14", "description"].iloc[0]
+    assert tricky == "'" + DESCRIPTION_TRICKY  # a formula is neutralised
+    assert assignments.loc[assignments["assignment_id"] == "N1A09", "quantity_fraction"].iloc[0] == pytest.approx(0.6)
+
+
+def test_descriptions_only_when_free_text_is_allowed(review_db):
+    with_text = review_db.query(
+        "client_review_assignments", query_params(LOCAL, client_id="N1", as_of=AS_OF, free_text=True)
+    )
+    without = review_db.query(
+        "client_review_assignments", query_params(LOCAL, client_id="N1", as_of=AS_OF, free_text=False)
+    )
+    assert with_text["description"].notna().all() and without["description"].isna().all()
+    rows = assignment_rows(with_text, free_text=False)
+    assert "Description" not in rows.columns
