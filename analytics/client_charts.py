@@ -289,9 +289,9 @@ def client_timeline(
             annotation.update(x=0, xanchor="left", font={"size": 13, "color": "#263238"})
     fig.update_layout(
         template="plotly_white",
-        height=height or int(70 + 230 * len(measures) + (200 if has_homework else 0) + (70 if has_sessions else 0)),
-        margin={"l": 60, "r": 120, "t": 70, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02 + 0.04 * (rows > 2), "x": 0, "font": {"size": 11}},
+        height=height or int(105 + 230 * len(measures) + (200 if has_homework else 0) + (70 if has_sessions else 0)),
+        margin={"l": 60, "r": 120, "t": 105, "b": 40},
+        legend={"orientation": "h", "yref": "container", "yanchor": "top", "y": 0.995, "x": 0, "font": {"size": 11}},
         hovermode="closest",
         bargap=0.15,
         font={"family": "DejaVu Sans, Arial, sans-serif", "size": 12, "color": "#263238"},

@@ -626,13 +626,13 @@ def period_rows(review: ClientReview) -> pd.DataFrame:
             {
                 "Period": labels.get(p["key"], p["key"]),
                 "Weeks": f"{int(p['first_week'])}\u2013{int(p['last_week'])}",
-                "Assignments": int(p["assignments"]),
+                "Set": int(p["assignments"]),
                 "Reviewed": int(p["reviewed"]),
                 "Quantity": format_percent(p["quantity"]),
                 "Quality": format_percent(p["quality"]),
             }
         )
-    return pd.DataFrame(rows, columns=["Period", "Weeks", "Assignments", "Reviewed", "Quantity", "Quality"])
+    return pd.DataFrame(rows, columns=["Period", "Weeks", "Set", "Reviewed", "Quantity", "Quality"])
 
 
 def summary_rows(review: ClientReview, programme: dict[str, Any]) -> pd.DataFrame:
@@ -648,7 +648,7 @@ def summary_rows(review: ClientReview, programme: dict[str, Any]) -> pd.DataFram
     for _, p in period_rows(review).iterrows():
         rows.append(
             (f"{p['Period']} (weeks {p['Weeks']})", f"quantity {p['Quantity']}, quality {p['Quality']}",
-             f"{p['Assignments']} set, {p['Reviewed']} reviewed")
+             f"{p['Set']} set, {p['Reviewed']} reviewed")
         )
     missing = review.checklist_missing
     top = missing[missing["missing"] > 0].head(2)

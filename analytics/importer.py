@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,47 +258,76 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, relation: str,
     return len(frame)
 
 
+def _read_csv_sql(width: int, *, parallel: bool) -> str:
+    """DuckDB's strict RFC 4180 reader into c0..c{width}: c{width} catches one extra field.
+
+    The parallel reader cannot pad short rows when fields hold quoted newlines, so it reads
+    exactly ``width`` fields and fails on a short or long row; the sequential reader pads.
+    """
+    n = width if parallel else width + 1
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+    extra = f", NULL::VARCHAR AS c{width}" if parallel else ""
+    return (
+        f"SELECT *{extra} FROM read_csv(?, columns = {columns}, header = true, delim = ',', quote = '\"', "
+        f"escape = '\"', auto_detect = false, null_padding = {str(not parallel).lower()}, strict_mode = true, "
+        f"parallel = {str(parallel).lower()}, encoding = 'utf-8')"
+    )
+
+
+def drop_staging(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Drop a staging relation (a view over two tables, or a table) and its parts."""
+    kinds = dict(con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_catalog = 'temp' AND table_name IN (?, ?, ?)",
+        [relation, f"{relation}_raw", f"{relation}_lines"],
+    ).fetchall())
+    for name in (relation, f"{relation}_raw", f"{relation}_lines"):
+        if name in kinds:
+            con.execute(f"DROP {'VIEW' if kinds[name] == 'VIEW' else 'TABLE'} {name}")
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
     """Stage a CSV file as ``relation`` (_line, c0..c{width}); returns the header.
 
-    Fast path: DuckDB's reader (strict RFC 4180) with editor line numbers from a numpy scan
-    of the bytes. Anything the fast path cannot vouch for (malformed quoting, a row with two
-    or more extra fields, a record count that disagrees) goes through Python's csv module.
+    Fast path: DuckDB's reader (strict RFC 4180) into ``relation_raw`` while, in a thread,
+    a numpy scan of the bytes finds the editor line of every record; ``relation`` is a view
+    pairing them by position. Anything the fast path cannot vouch for (malformed quoting, a
+    row with two or more extra fields, a record count that disagrees) goes through Python's
+    csv module instead.
     """
     header = _csv_header(path)
     width = len(header)
-    lines = _csv_record_lines(path)
-    if lines is not None:
-        # One extra column catches rows with more fields than the header.
-        columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width + 1)) + "}"
-        try:
-            con.execute(
-                f"""CREATE TEMP TABLE {relation}_raw AS
-                SELECT * FROM read_csv(?, columns = {columns}, header = true, delim = ',', quote = '"',
-                    escape = '"', auto_detect = false, null_padding = true, strict_mode = true,
-                    parallel = false, encoding = 'utf-8')""",
-                [str(path)],
-            )
-        except duckdb.Error:
-            con.execute(f"DROP TABLE IF EXISTS {relation}_raw")
-            if _utf8_error_line(path) is not None:
-                raise _not_utf8(path) from None
-            lines = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan = pool.submit(_csv_record_lines, path)
+        read = False
+        for parallel in (True, False):
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {relation}_raw AS {_read_csv_sql(width, parallel=parallel)}",
+                            [str(path)])
+                read = True
+                break
+            except duckdb.Error:
+                continue
+        lines = scan.result()
+    if not read:
+        drop_staging(con, relation)
+        if _utf8_error_line(path) is not None:
+            raise _not_utf8(path)
+        lines = None
     if lines is not None:
         count = con.execute(f"SELECT count(*) FROM {relation}_raw").fetchall()[0][0]
         if len(lines) == count:
             con.register("_lines", pd.DataFrame({"_line": lines}))
+            con.execute(f"CREATE TEMP TABLE {relation}_lines AS SELECT _line::BIGINT AS _line FROM _lines")
+            con.unregister("_lines")
             # POSITIONAL JOIN pairs the n-th record with the n-th line number (insertion order).
             con.execute(
-                f"""CREATE TEMP TABLE {relation} AS
-                SELECT l._line::BIGINT AS _line, r.* FROM {relation}_raw AS r POSITIONAL JOIN _lines AS l"""
+                f"CREATE TEMP VIEW {relation} AS SELECT l._line, r.* FROM {relation}_raw AS r "
+                f"POSITIONAL JOIN {relation}_lines AS l"
             )
-            con.unregister("_lines")
-        else:
-            lines = None
-        con.execute(f"DROP TABLE {relation}_raw")
-    if lines is None:
-        _stage_csv_python(con, path, relation, width)
+            return header
+        drop_staging(con, relation)
+    _stage_csv_python(con, path, relation, width)
     return header
 
 
@@ -472,6 +502,8 @@ class _Compiler:
         if col.kind == "text":
             return raw
         if col.kind == "date":
+            if self.profile.date_format is None:  # ISO 8601: the shape, then a real date
+                return f"CASE WHEN regexp_full_match({raw}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') THEN try_cast({raw} AS DATE) END"
             return f"try_strptime({raw}, {_lit(self.date_format)})::DATE"
         if col.kind == "bool":
             mapped = _map_values(raw, values.get("boolean", {}))
@@ -483,7 +515,8 @@ class _Compiler:
                 f"WHEN lower({mapped}) IN ({falses}) THEN false END"
             )
         if col.kind == "int":
-            return f"CASE WHEN regexp_full_match({raw}, '[+-]?[0-9]+(\\.0+)?') THEN try_cast(try_cast({raw} AS DOUBLE) AS INTEGER) END"
+            # The pattern first: DuckDB's cast alone would round 3.5 and read 1e3 or 0x10.
+            return f"CASE WHEN regexp_full_match({raw}, '[+-]?[0-9]+(\\.0+)?') THEN try_cast({raw} AS INTEGER) END"
         if col.kind == "homework_type":
             mapped = _map_values(raw, values.get("homework_type", {}))
             return f"regexp_replace(lower({mapped}), '[ -]+', '_', 'g')"
@@ -516,7 +549,7 @@ class _Compiler:
                     shape = f"regexp_full_match({raw}, {_lit(pattern)})" if pattern else "true"
                 else:
                     fmt_note = "expected a real date as YYYY-MM-DD"
-                    shape = f"regexp_full_match({raw}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
+                    shape = "true"  # the ISO shape is part of the typed expression
                 rules.append(Rule(col.name, f"{raw} IS NOT NULL AND (NOT {shape} OR {typed} IS NULL)", fmt_note))
                 rules.append(Rule(col.name, f"{typed} > $today", "date lies in the future"))
             elif col.kind == "bool":
@@ -621,10 +654,10 @@ class _Run:
         except ImportRefused as exc:
             # Nothing of a refused file is kept: drop whatever of it was staged (workbook sheets).
             for s in self.staged[staged_before:]:
-                self.con.execute(f"DROP TABLE IF EXISTS {s.relation}")
+                drop_staging(self.con, s.relation)
             del self.staged[staged_before:]
             del self.reports[reports_before:]
-            self.con.execute(f"DROP TABLE IF EXISTS stg_{len(self.staged)}")
+            drop_staging(self.con, f"stg_{len(self.staged)}")
             report.file_name, report.table, report.rows_read, report.ignored_columns = display_name, None, 0, []
             report.status, report.message = "refused", str(exc)
 
@@ -673,12 +706,12 @@ class _Run:
                     ignored.append(name)
                 continue
             if ours in mapping:
-                self.con.execute(f"DROP TABLE {relation}")
+                drop_staging(self.con, relation)
                 raise ImportRefused(f"column {ours} appears twice ({header[mapping[ours]]!r} and {name!r})")
             mapping[ours] = i
         missing = [c for c in spec.required_columns if c not in mapping]
         if missing:
-            self.con.execute(f"DROP TABLE {relation}")
+            drop_staging(self.con, relation)
             raise ImportRefused(f"required column(s) missing for table {table}: {', '.join(missing)}")
         rows = self.con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
         report.table, report.rows_read, report.ignored_columns = table, rows, ignored
@@ -709,9 +742,11 @@ class _Run:
         typed = ", ".join(f"{compiler.typed_expr(c)} AS {c.name}" for c in spec.columns)
         rules = [Rule(None, "_overflow IS NOT NULL", "the row has more fields than the header"), *compiler.rules()]
         checks = ", ".join(f"CASE WHEN {r.condition} THEN {i} END" for i, r in enumerate(rules))
+        # The text columns (r_*) are not kept: a reject's value is read back from the file's
+        # staging relation, so the one table written holds only typed values.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE checked AS
-            SELECT *, list_filter([{checks}], lambda x: x IS NOT NULL) AS _violations
+            SELECT _file_seq, _line, {value_cols}, list_filter([{checks}], lambda x: x IS NOT NULL) AS _violations
             FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
             {"today": self.today} if "$today" in checks else None,
         )
@@ -753,20 +788,21 @@ class _Run:
         has_late = con.execute("SELECT count(*) FROM late").fetchall()[0][0] > 0
         # 3. Rejects, verbatim: every broken rule of every rejected row.
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE bad AS
-            SELECT _file_seq, _line, unnest(_violations) AS rule_id, {', '.join(f'r_{c}' for c in spec.column_names)}
-            FROM checked WHERE len(_violations) > 0
+            """CREATE OR REPLACE TEMP TABLE bad AS
+            SELECT _file_seq, _line, unnest(_violations) AS rule_id FROM checked WHERE len(_violations) > 0
             UNION ALL
-            SELECT c._file_seq, c._line, l.rule_id, {', '.join(f'c.r_{c}' for c in spec.column_names)}
-            FROM late AS l JOIN checked AS c USING (_file_seq, _line)"""
+            SELECT _file_seq, _line, rule_id FROM late"""
         )
         con.register("_rules", pd.DataFrame({
             "rule_id": range(len(rules)),
             "column_name": [r.column for r in rules],
             "rule": [r.message for r in rules],
         }))
-        value_of = " ".join(f"WHEN {_lit(c)} THEN v.r_{c}" for c in spec.column_names)
+        per_file = dict(con.execute("SELECT _file_seq, count(DISTINCT _line) FROM bad GROUP BY ALL").fetchall())
         for s in staged:
+            if not per_file.get(s.file_seq):
+                continue
+            value_of = " ".join(f"WHEN {_lit(c)} THEN NULLIF(trim(raw.c{pos}), '')" for c, pos in s.mapping.items())
             raw_pairs = ", ".join(f"{_lit(h)}, c{i}" for i, h in enumerate(s.headers)) or "'', NULL"
             extra = f"c{len(s.headers)}"  # fields beyond the header, kept verbatim too
             raw_json = (
@@ -784,7 +820,6 @@ class _Run:
                 {"batch_id": batch_id, "file_name": s.file_name, "table": table, "file_seq": s.file_seq},
             )
         con.unregister("_rules")
-        per_file = dict(con.execute("SELECT _file_seq, count(DISTINCT _line) FROM bad GROUP BY ALL").fetchall())
         for s in staged:
             s.report.rows_rejected = per_file.get(s.file_seq, 0)
         # 4. The rows to store: valid ones; for a key seen more than once, the last occurrence
@@ -804,21 +839,22 @@ class _Run:
         on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
         i_row = ", ".join(f"i.{c}" for c in spec.column_names)
         t_row = ", ".join(f"t.{c}" for c in spec.column_names)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE diff AS
-            SELECT i.*, CASE WHEN t.{spec.key[0]} IS NULL THEN 'insert'
-                             WHEN row({i_row}) IS DISTINCT FROM row({t_row}) THEN 'update'
-                             ELSE 'same' END AS _action
+        differs = f"row({i_row}) IS DISTINCT FROM row({t_row})"
+        (total, matched, changed), = con.execute(
+            f"""SELECT count(*), count(t.{spec.key[0]}), count(*) FILTER (WHERE t.{spec.key[0]} IS NOT NULL AND {differs})
             FROM ({incoming}) AS i LEFT JOIN main.{table} AS t ON {on}"""
-        )
-        actions = dict(con.execute("SELECT _action, count(*) FROM diff GROUP BY ALL").fetchall())
-        if actions.get("update"):
-            on_d = " AND ".join(f"main.{table}.{k} = d.{k}" for k in spec.key)
-            con.execute(f"DELETE FROM main.{table} USING diff AS d WHERE d._action = 'update' AND {on_d}")
-        if actions.get("insert") or actions.get("update"):
+        ).fetchall()
+        actions = {"insert": total - matched, "update": changed, "same": matched - changed}
+        if changed:
+            # Replaced rows are deleted first, so that the insert below adds them again.
             con.execute(
-                f"INSERT INTO main.{table} ({value_cols}, batch_id) SELECT {value_cols}, $batch_id FROM diff "
-                "WHERE _action <> 'same'",
+                f"""DELETE FROM main.{table} AS t USING ({incoming}) AS i WHERE {on} AND {differs}"""
+            )
+        if total - matched + changed:
+            con.execute(
+                f"""INSERT INTO main.{table} ({value_cols}, batch_id)
+                SELECT {value_cols}, $batch_id FROM ({incoming}) AS i
+                WHERE NOT EXISTS (SELECT 1 FROM main.{table} AS t WHERE {on})""",
                 {"batch_id": batch_id},
             )
         counts["read"] = sum(s.rows for s in staged)
@@ -826,10 +862,10 @@ class _Run:
         counts["inserted"] = actions.get("insert", 0)
         counts["updated"] = actions.get("update", 0)
         counts["unchanged"] = actions.get("same", 0)
-        for name in ("checked", "multi", "late", "bad", "diff"):
+        for name in ("checked", "multi", "late", "bad"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
         for s in staged:
-            con.execute(f"DROP TABLE IF EXISTS {s.relation}")
+            drop_staging(con, s.relation)
         return counts
 
 

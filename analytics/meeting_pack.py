@@ -22,6 +22,7 @@ from .quality import (
     UNIT_LABELS,
     QualityReport,
     QualityTable,
+    outcome_trend_state,
 )
 from .quality_charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
 from .reports import ReportFigure, ReportTable, render_html, render_pdf
@@ -95,9 +96,15 @@ def pack_content(report: QualityReport) -> PackContent:
     if report.trends_activity is not None and not report.trends_activity.empty:
         figures.append(ReportFigure(activity_figure(report.trends_activity), width_px=1400, height_px=520))
         figures.append(ReportFigure(homework_figure(report.trends_activity), width_px=1400, height_px=400))
-    if report.trends_outcomes is not None:
+    state = outcome_trend_state(report.trends_outcomes)
+    outcome_title = f"End-of-treatment outcomes ({report.measure}) by discharge {report.outcome_period}"
+    if state == "chart":
         figures.append(ReportFigure(outcomes_figure(report.trends_outcomes, report.measure), width_px=1400,
-                                    height_px=400))
+                                    height_px=420))
+    elif state == "withheld":
+        figures.append(ReportFigure(empty_figure(
+            f"Recovery and reliable improvement are withheld in every {report.outcome_period} (small numbers): "
+            "see the table and the funnel plots.", outcome_title), width_px=1400, height_px=220))
     for panel in report.funnels:
         table = panel.table.numeric.iloc[:-1]
         plotted = int((table["n"].notna() & table["value"].notna() & table["lower_95"].notna()).sum())

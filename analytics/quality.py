@@ -59,13 +59,13 @@ FUNNEL_METRICS: dict[str, tuple[str, str, str | None]] = {
 }
 FUNNEL_LEVELS: tuple[float, float] = (0.95, 0.998)
 
-STATUS_HIGH_998 = "High: above 99.8% limit"
-STATUS_HIGH_95 = "High: above 95% limit"
-STATUS_LOW_998 = "Low: below 99.8% limit"
-STATUS_LOW_95 = "Low: below 95% limit"
+STATUS_HIGH_998 = "Above 99.8% limit"
+STATUS_HIGH_95 = "Above 95% limit"
+STATUS_LOW_998 = "Below 99.8% limit"
+STATUS_LOW_95 = "Below 95% limit"
 STATUS_WITHIN = "Within limits"
 STATUS_TOO_FEW = "Too few clients"
-STATUS_WITHHELD = "Withheld (small numbers)"
+STATUS_WITHHELD = "Withheld"
 OUTSIDE_STATUSES = (STATUS_HIGH_998, STATUS_HIGH_95, STATUS_LOW_95, STATUS_LOW_998)
 
 # Alerts: quantity over this many weeks before the report date splits the not-on-track clients.
@@ -802,6 +802,21 @@ def client_review_link(client_id: str) -> str:
     return f"/client_review?client={quote(str(client_id), safe='')}"
 
 
+def outcome_trend_state(table: QualityTable | None) -> str:
+    """What the outcomes-by-discharge chart can show: "none" (no client finished treatment in the
+    period), "withheld" (recovery and reliable improvement withheld in every period) or "chart"."""
+    if table is None:
+        return "none"
+    numeric = table.numeric
+    total = numeric["finished"].iloc[-1]  # zero is never suppressed; a withheld total is NA
+    if not pd.isna(total) and int(total) == 0:
+        return "none"
+    rows = numeric.iloc[:-1]
+    if rows[["recovery_rate", "improvement_rate"]].isna().all().all():
+        return "withheld"
+    return "chart"
+
+
 def _funnel_columns(unit_type: str, metric: str) -> tuple[Column, ...]:
     label, kind, numerator = FUNNEL_METRICS[metric]
     n_header, value_header = {
@@ -951,15 +966,14 @@ def outcome_masks(units: pd.DataFrame, overall: dict[str, int], policy: Suppress
     mask["improvement_rate"] = protect_rate_numerators(mask["improvement_rate"] | mask["finished"],
                                                        frame["reliable_improvement"], last)
     # A missing rate (no denominator) is not "withheld"; the unit is left out of that funnel anyway.
+    units_list = list(frame["unit"])
+    n_case = mask["caseness_at_first"].to_numpy(dtype=bool)
+    n_fin = mask["finished"].to_numpy(dtype=bool)
+    rec = mask["recovery_rate"].to_numpy(dtype=bool)
+    imp = mask["improvement_rate"].to_numpy(dtype=bool)
     return {
-        "recovery": {
-            u: (bool(mask.at[i, "caseness_at_first"]), bool(mask.at[i, "recovery_rate"] or mask.at[i, "caseness_at_first"]))
-            for i, u in enumerate(frame["unit"])
-        },
-        "reliable_improvement": {
-            u: (bool(mask.at[i, "finished"]), bool(mask.at[i, "improvement_rate"] or mask.at[i, "finished"]))
-            for i, u in enumerate(frame["unit"])
-        },
+        "recovery": {u: (bool(a), bool(b)) for u, a, b in zip(units_list, n_case, rec, strict=True)},
+        "reliable_improvement": {u: (bool(a), bool(b)) for u, a, b in zip(units_list, n_fin, imp, strict=True)},
     }
 
 
@@ -979,20 +993,19 @@ def _funnel_note(kind: str) -> str:
 def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None) -> QualityTable:
     rows = []
     for panel in panels:
-        numeric = panel.table.numeric
-        for i in range(len(numeric) - 1):  # the last row is the overall row
-            status = numeric.at[i, "status"]
-            if status in OUTSIDE_STATUSES:
-                n = numeric.at[i, "n"]
-                rows.append({
-                    "comparison": UNIT_LABELS[panel.unit_type],
-                    "unit": numeric.at[i, "unit"],
-                    "metric": panel.label,
-                    "n": None if pd.isna(n) else int(n),
-                    "value": numeric.at[i, "value"],
-                    "centre": panel.centre,
-                    "status": status,
-                })
+        units = panel.table.numeric.iloc[:-1]  # the last row is the overall row
+        outside = units[units["status"].isin(OUTSIDE_STATUSES)]
+        for unit, n, value, status in zip(outside["unit"], outside["n"], outside["value"], outside["status"],
+                                          strict=True):
+            rows.append({
+                "comparison": UNIT_LABELS[panel.unit_type],
+                "unit": unit,
+                "metric": panel.label,
+                "n": None if pd.isna(n) else int(n),
+                "value": None if pd.isna(value) else float(value),
+                "centre": panel.centre,
+                "status": status,
+            })
     frame = pd.DataFrame(rows, columns=[c.key for c in FLAG_COLUMNS])
     order = {s: k for k, s in enumerate((STATUS_HIGH_998, STATUS_LOW_998, STATUS_HIGH_95, STATUS_LOW_95))}
     if len(frame):
@@ -1259,6 +1272,7 @@ __all__ = [
     "funnel_frame",
     "funnel_status",
     "monthly_activity",
+    "outcome_trend_state",
     "outcomes_by_discharge",
     "protect_rate_numerators",
     "pseudonym_key",

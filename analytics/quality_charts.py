@@ -173,9 +173,11 @@ def outcomes_figure(table: QualityTable, measure: str | None) -> go.Figure:
         fig.add_annotation(text="Every rate withheld (small numbers)", showarrow=False, x=0.5, y=0.75,
                            xref="paper", yref="paper", font={"size": 14, "color": SERIES["grey"]})
     fig.update_yaxes(range=[0, 100], ticksuffix="%")
-    fig.update_xaxes(type="category")
+    fig.update_xaxes(type="category", tickangle=-45)
     title = f"End-of-treatment outcomes ({measure})" if measure else "End-of-treatment outcomes"
-    return _layout(fig, title + " by discharge date", yaxis_title="Per cent of clients")
+    fig = _layout(fig, title + " by discharge date", yaxis_title="Per cent of clients", height=420)
+    fig.update_layout(legend={"y": -0.3}, margin={"b": 120})
+    return fig
 
 
 _STATUS_STYLE: dict[str, tuple[str, str]] = {

@@ -533,10 +533,10 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
         notes.append("The latest PHQ-9 has no item scores: item 9 (risk) could not be checked.")
     figures = []
     n_measures = review.scores["measure"].nunique() if len(review.scores) else 0
-    export_height = 90 + 140 * n_measures + (130 if len(review.weekly) else 0) + (55 if len(review.sessions) else 0)
+    export_height = 105 + 140 * n_measures + (130 if len(review.weekly) else 0) + (55 if len(review.sessions) else 0)
     fig = client_figure(review, settings=settings, height=export_height) if chart else None
     if fig is not None:
-        fig.update_layout(width=EXPORT_FIGURE_WIDTH_PX, font={"size": 13}, margin={"t": 80})
+        fig.update_layout(width=EXPORT_FIGURE_WIDTH_PX, font={"size": 13}, margin={"t": 95})
         figures.append(ReportFigure(fig, width_px=EXPORT_FIGURE_WIDTH_PX, height_px=export_height))
     recent = review.recent_assignments()
     summary = ReportTable("Homework summary", summary_rows(review, programme), widths=(2.6, 4.2, 2.2))

@@ -54,7 +54,9 @@ if rows.empty:
 
 st.caption(f"{len(rows):,} entries, newest first" + (" (the limit: narrow the filters to see older ones)" if len(rows) >= limit else ""))
 st.dataframe(
-    rows.drop(columns=["id"]).assign(action=rows["action"].map(lambda a: ACTION_LABELS.get(a, a))),
+    rows.drop(columns=["id"])
+    .assign(action=rows["action"].map(lambda a: ACTION_LABELS.get(a, a)))
+    .fillna({"role": "", "page": "", "client_id": "", "detail": ""}),
     hide_index=True,
     column_config={
         "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),

@@ -246,8 +246,7 @@ if review.assignments.empty:
     st.info(EDGE_STATES["no_homework"], icon=":material/info:")
 else:
     checklist_columns = {
-        DESIGN_CHECKLIST_LABELS[k]: st.column_config.TextColumn(short.capitalize(), help=DESIGN_CHECKLIST_LABELS[k],
-                                                                width="small")
+        DESIGN_CHECKLIST_LABELS[k]: st.column_config.TextColumn(short.capitalize(), help=DESIGN_CHECKLIST_LABELS[k])
         for k, short in SHORT_CHECKLIST_LABELS.items()
     }
     st.dataframe(
@@ -269,22 +268,22 @@ else:
 st.subheader("Session-review export")
 st.caption("A one-page PDF (header, chart, summary and the last weeks' assignments) or the same as a "
            "self-contained HTML file; CSV files hold every score and assignment.")
-pdf_col, html_col, scores_col, assignments_col = st.columns(4)
-pdf_col.download_button(
+buttons = st.container(horizontal=True, gap="small")
+buttons.download_button(
     "Session review (PDF)", lambda: session_review_pdf(review, programme),
     file_name=export_file_name(review.client_id, today, "pdf"), mime="application/pdf",
     on_click="ignore", icon=":material/picture_as_pdf:", key="dl_pdf",
 )
-html_col.download_button(
+buttons.download_button(
     "Session review (HTML)", lambda: session_review_html(review, programme),
     file_name=export_file_name(review.client_id, today, "html"), mime="text/html",
     on_click="ignore", icon=":material/html:", key="dl_html",
 )
-scores_col.download_button(
+buttons.download_button(
     "Scores (CSV)", scores_csv(review), file_name=export_file_name(review.client_id, today, "csv", "scores"),
     mime="text/csv", on_click="ignore", icon=":material/download:", key="dl_scores",
 )
-assignments_col.download_button(
+buttons.download_button(
     "Assignments (CSV)", assignments_csv(review),
     file_name=export_file_name(review.client_id, today, "csv", "assignments"),
     mime="text/csv", on_click="ignore", icon=":material/download:", key="dl_assignments",

@@ -126,10 +126,10 @@ def trajectories_tab(report: co.CohortReport, measure: str) -> None:
 
 def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> None:
     st.subheader(f"Homework compliance against {measure} change")
-    choice = st.segmented_control(
-        "Compliance measure", ["quantity", "quality"], format_func=str.capitalize, default="quantity", required=True,
+    choice = (st.segmented_control(
+        "Compliance measure", ["Quantity", "Quality"], default="Quantity", required=True,
         key="compliance", bind="query-params",
-    ) or "quantity"
+    ) or "Quantity").lower()
     relation = report.relations[choice]
     r, rho = relation.pearson, relation.spearman
     a, b, c = st.columns(3)
@@ -369,22 +369,25 @@ def follow_up_tab(report: co.CohortReport, measure: str) -> None:
 
 def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> None:
     st.subheader("Clinical significance (Jacobson & Truax)")
-    stored = {n.measure: n for n in st.session_state.get("jt_norms", ())}
-    defaults = []
-    for m in measures:
-        norm = stored.get(m) or next(iter(co.default_jt_norms([m])), None)
-        defaults.append(
-            {
-                "measure": m,
-                "reliability": norm.reliability if norm else None,
-                "functional_mean": norm.functional_mean if norm else None,
-                "functional_sd": norm.functional_sd if norm else None,
-                "source": co.DEFAULT_RELIABILITY.get(m, (None, "not set: enter a reliability"))[1],
-            }
-        )
+    if "jt_editor" not in st.session_state or "jt_seed" not in st.session_state:
+        # Seed the editor from the norms chosen earlier (kept while the tab is closed), else defaults.
+        stored = {n.measure: n for n in st.session_state.get("jt_norms", ())}
+        rows = []
+        for m in measures:
+            norm = stored.get(m) or next(iter(co.default_jt_norms([m])), None)
+            rows.append(
+                {
+                    "measure": m,
+                    "reliability": norm.reliability if norm else None,
+                    "functional_mean": norm.functional_mean if norm else None,
+                    "functional_sd": norm.functional_sd if norm else None,
+                    "source": co.DEFAULT_RELIABILITY.get(m, (None, "not set: enter a reliability"))[1],
+                }
+            )
+        st.session_state["jt_seed"] = pd.DataFrame(rows)
     with st.expander("Reliability and functional-population norms", icon=":material/tune:"):
         edited = st.data_editor(
-            pd.DataFrame(defaults),
+            st.session_state["jt_seed"],
             hide_index=True,
             disabled=["measure", "source"],
             column_config={

@@ -21,6 +21,7 @@ from analytics.quality import (
     UNIT_LABELS,
     UNIT_TYPES,
     QualityTable,
+    outcome_trend_state,
     quality_report,
 )
 from analytics.quality_charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
@@ -64,6 +65,7 @@ with controls[1]:
 with controls[2]:
     grouping = st.segmented_control(
         "Outcomes by discharge", ["month", "quarter"], default="month", format_func=str.title, key="qi_grouping",
+        required=True,
     ) or "month"
 
 try:
@@ -146,17 +148,18 @@ with trends_tab:
     if outcomes is None:
         st.info("No client has a score on an outcome measure in this cohort yet.")
     else:
-        rows = outcomes.numeric.iloc[:-1]
-        if rows["finished"].fillna(0).sum() == 0 and outcomes.numeric["finished"].iloc[-1] == 0:
+        state = outcome_trend_state(outcomes)
+        if state == "none":
             st.info(f"No client finished treatment with two {report.measure} scores in this period.")
-        elif rows[["recovery_rate", "improvement_rate"]].isna().all().all():
+        elif state == "withheld":
             st.info(
                 f"Recovery and reliable improvement by discharge {report.outcome_period} are withheld in every "
                 "period under the small-number rules (the table below shows what can be shown). Choose quarters or "
                 "a longer period; the comparisons tab shows the rates over the whole period."
             )
         else:
-            st.plotly_chart(outcomes_figure(outcomes, report.measure), key="qi_chart_outcomes", width="stretch", theme=None)
+            st.plotly_chart(outcomes_figure(outcomes, report.measure), key="qi_chart_outcomes", width="stretch",
+                            theme=None)
         with st.expander(f"Table: {outcomes.title}"):
             show_table(outcomes, key="outcomes")
 
@@ -177,6 +180,7 @@ with compare_tab:
     st.subheader("Funnel plots")
     unit_type = st.segmented_control(
         "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
+        required=True,
     ) or "clinic"
     if unit_type == "therapist" and report.deidentified:
         st.caption("Therapists appear under stable pseudonyms (keyed hashes set per deployment).")
@@ -186,7 +190,7 @@ with compare_tab:
         panel = report.funnel(unit_type, metric)
         units = panel.table.numeric.iloc[:-1]
         plotted = units["n"].notna() & units["value"].notna() & units["lower_95"].notna()
-        chart_col, table_col = st.columns([3, 2])
+        chart_col, table_col = st.columns([5, 4])
         with chart_col:
             if not plotted.any():
                 st.markdown(f"**{label} by {UNIT_LABELS[unit_type][:-1].lower()}**")

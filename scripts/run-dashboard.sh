@@ -5,12 +5,12 @@
 #   PORT=8600 scripts/run-dashboard.sh       # another port
 #   ADDRESS=0.0.0.0 scripts/run-dashboard.sh # other computers: only with sign-in configured
 #
-# Creates .venv (python3 -m venv) and installs requirements.txt when needed (uv when it is
-# installed, else pip). Without an [auth] section in .streamlit/secrets.toml the server
-# always listens on 127.0.0.1 only; asking for another ADDRESS is refused. With sign-in
+# Without an [auth] section in .streamlit/secrets.toml the server always listens on
+# 127.0.0.1 only, and asking for another ADDRESS is refused (exit 2). With sign-in
 # configured it listens on ADDRESS (default 127.0.0.1, e.g. behind a reverse proxy).
-# Extra arguments go to `streamlit run` (the app itself still refuses a non-local address
-# without sign-in).
+# Creates .venv (python3 -m venv) and installs requirements.txt when needed (uv when it is
+# installed, else pip). Extra arguments go to `streamlit run`; the app itself still refuses
+# a non-local address without sign-in. DRY_RUN=1 prints the command instead of running it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,6 +18,61 @@ PORT="${PORT:-8501}"
 VENV=".venv"
 STAMP="$VENV/.requirements-installed"
 
+# 1. Is sign-in configured? The secrets files Streamlit reads: the user's, then the project's.
+auth_configured=$(python3 - <<'PY'
+import re
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: look for the section header
+    tomllib = None
+found = False
+for path in (Path.home() / ".streamlit" / "secrets.toml", Path(".streamlit") / "secrets.toml"):
+    if not path.is_file():
+        continue
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if tomllib is None:
+        found = found or bool(re.search(r"^\s*\[auth[.\]]", text, re.MULTILINE))
+        continue
+    try:
+        found = found or bool(tomllib.loads(text).get("auth"))
+    except ValueError:
+        found = True  # a broken secrets file: the app itself refuses to run in local mode
+print("yes" if found else "no")
+PY
+)
+
+# 2. Where to listen.
+if [ "$auth_configured" = "yes" ]; then
+    ADDRESS="${ADDRESS:-127.0.0.1}"
+    echo "Sign-in is configured: listening on $ADDRESS:$PORT"
+else
+    case "${ADDRESS:-127.0.0.1}" in
+        127.0.0.1|localhost|::1) ;;
+        *)
+            echo "Refusing ADDRESS=$ADDRESS: sign-in is not configured, so the dashboard may only listen on" >&2
+            echo "this computer. Add an [auth] section to .streamlit/secrets.toml first (docs/security.md)." >&2
+            exit 2
+            ;;
+    esac
+    ADDRESS="127.0.0.1"
+    echo "Local single-user mode (no sign-in): http://127.0.0.1:$PORT (this computer only)"
+fi
+
+CMD=("$VENV/bin/streamlit" run dashboard.py
+     --server.address "$ADDRESS"
+     --server.port "$PORT"
+     --server.headless true
+     --browser.gatherUsageStats false
+     "$@")
+if [ -n "${DRY_RUN:-}" ]; then
+    printf '%q ' "${CMD[@]}"
+    echo
+    exit 0
+fi
+
+# 3. The virtual environment, created and filled when needed.
 if [ ! -x "$VENV/bin/python" ]; then
     echo "Creating $VENV ..."
     python3 -m venv "$VENV"
@@ -32,38 +87,4 @@ if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ]; then
     touch "$STAMP"
 fi
 
-# Is sign-in configured? The same secrets files Streamlit reads: the project's, then the user's.
-auth_configured=$("$VENV/bin/python" - <<'PY'
-import tomllib
-from pathlib import Path
-
-found = False
-for path in (Path.home() / ".streamlit" / "secrets.toml", Path(".streamlit") / "secrets.toml"):
-    if path.is_file():
-        try:
-            found = found or bool(tomllib.loads(path.read_text(encoding="utf-8")).get("auth"))
-        except (OSError, ValueError):
-            found = True  # a broken secrets file: the app itself refuses to run in local mode
-print("yes" if found else "no")
-PY
-)
-
-if [ "$auth_configured" = "yes" ]; then
-    ADDRESS="${ADDRESS:-127.0.0.1}"
-    echo "Sign-in is configured: listening on $ADDRESS:$PORT"
-else
-    if [ -n "${ADDRESS:-}" ] && [ "$ADDRESS" != "127.0.0.1" ] && [ "$ADDRESS" != "localhost" ] && [ "$ADDRESS" != "::1" ]; then
-        echo "Refusing ADDRESS=$ADDRESS: sign-in is not configured, so the dashboard may only listen on" >&2
-        echo "this computer. Add an [auth] section to .streamlit/secrets.toml first (docs/security.md)." >&2
-        exit 2
-    fi
-    ADDRESS="127.0.0.1"
-    echo "Local single-user mode (no sign-in): http://127.0.0.1:$PORT (this computer only)"
-fi
-
-exec "$VENV/bin/streamlit" run dashboard.py \
-    --server.address "$ADDRESS" \
-    --server.port "$PORT" \
-    --server.headless true \
-    --browser.gatherUsageStats false \
-    "$@"
+exec "${CMD[@]}"

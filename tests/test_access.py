@@ -97,6 +97,13 @@ def crafted_id(value: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def tiny_db(tiny_db_path: Path):
+    """The tiny clinic, opened once for this module (read-only: tests cannot change it)."""
+    with ClinicDatabase(tiny_db_path) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
 def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny clinic with a user of every role (written through atomic_write)."""
     path = build_tiny_clinic(tmp_path_factory.mktemp("access"))

@@ -68,15 +68,23 @@ st.text("clients: " + ",".join(ui.run(cohort_clients, ui.viewer(), cohort)["clie
 '''
 
 
-@pytest.fixture
-def app(tmp_path: Path, tiny_db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The tiny clinic with a user of every role; its own access log; empty caches."""
-    import streamlit as st
-
-    db = tmp_path / "clinic.duckdb"
+@pytest.fixture(scope="module")
+def users_clinic(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path) -> Path:
+    """The tiny clinic with a user of every role (built once; each test gets a copy)."""
+    db = tmp_path_factory.mktemp("users") / "clinic.duckdb"
     shutil.copyfile(tiny_db_path, db)
     for email, (role, extra) in USERS.items():
         add_user(db, email, role, **extra)
+    return db
+
+
+@pytest.fixture
+def app(tmp_path: Path, users_clinic: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the users clinic; its own access log; empty caches."""
+    import streamlit as st
+
+    db = tmp_path / "clinic.duckdb"
+    shutil.copyfile(users_clinic, db)
     monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(db))
     monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
     (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")

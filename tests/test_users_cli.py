@@ -68,7 +68,7 @@ def test_add_list_remove_in_subprocesses(clinic: Path):
     # 3. remove (case-insensitive)
     (removed,) = finish(start("users", "remove", "--db", clinic, "T1@Clinic.org"))
     assert removed[0] == 0 and removed[1].strip() == "Removed t1@clinic.org"
-    for code, out, err in (admin, ther, bad_email, as_json, unknown, removed):
+    for _, out, err in (admin, ther, bad_email, as_json, unknown, removed):
         assert "Traceback" not in out + err
     with ClinicDatabase(clinic) as db:
         assert viewer_for_email(db, "t1@clinic.org") is None

@@ -161,7 +161,24 @@ def exposure_problem(address: str | None, signed_in_mode: bool, host_header: str
 # --------------------------------------------------------------------------------------
 
 
-def _refuse(title: str, message: str) -> None:
+def _gate_page() -> None:
+    """The only page a visitor stopped at the gate can reach (it renders nothing itself)."""
+
+
+def _hide_navigation() -> None:
+    """Register a navigation holding only the gate screen, hidden.
+
+    Without it, a run that stops before ``st.navigation`` makes Streamlit fall back to its
+    legacy multipage mode: the sidebar lists every file in pages/ and a URL such as /glossary
+    runs that file directly, before anyone signed in. The last ``st.navigation`` call of a
+    run wins, so this is safe even when the gate is reached from inside a page.
+    """
+    st.navigation([st.Page(_gate_page, title="Between Sessions", default=True)], position="hidden")
+
+
+def _refuse(title: str, message: str, *, gate: bool = True) -> None:
+    if gate:
+        _hide_navigation()
     st.title(title)
     st.error(message, icon=":material/block:")
     st.stop()
@@ -186,6 +203,7 @@ def _check_exposure(signed_in_mode: bool) -> None:
 
 
 def _sign_in_screen(section: Mapping[str, Any]) -> None:
+    _hide_navigation()
     st.title("Between Sessions")
     st.write("Sign in with your clinic account to see the dashboard.")
     providers = login_providers(section)
@@ -203,6 +221,7 @@ def _no_access(email: str | None, reason: str) -> None:
     if st.session_state.get(_DENIED_LOGGED) != email:
         log_event("denied", page="(sign-in)", email=email, role=None, detail=reason)
         st.session_state[_DENIED_LOGGED] = email
+    _hide_navigation()
     st.title("No access")
     who = f" ({email})" if email else ""
     st.error(
@@ -286,7 +305,7 @@ def require_role(*roles: str, page: str) -> Viewer:
     viewer = resolve_viewer()
     if viewer.role not in roles:
         log_denied(page=page, detail=f"page requires role {' or '.join(roles)}")
-        _refuse(page, "No access: this page is not available for your role.")
+        _refuse(page, "No access: this page is not available for your role.", gate=False)
     return viewer
 
 
@@ -302,7 +321,8 @@ def require_identifiers(page: str) -> Viewer:
     viewer = resolve_viewer()
     if not viewer.can_see_identifiers:
         log_denied(page=page, detail="client-level page; role sees aggregates only")
-        _refuse(page, "No access: this page shows individual clients; your role sees de-identified aggregates only.")
+        _refuse(page, "No access: this page shows individual clients; your role sees de-identified aggregates only.",
+                gate=False)
     return viewer
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 
 from analytics import ClinicDatabase, DatabaseMissing, Viewer, data_version
-from analytics.scope import AccessDenied
 from analytics.sample import DEFAULT_SAMPLE_DB, ensure_sample_database
+from analytics.scope import AccessDenied
 
 DB_ENV = "BETWEEN_SESSIONS_DB"
 CACHE_TTL_S = 15 * 60

@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,13 @@ def build_clinic(directory: Path, clients: int = E2E_CLIENTS, seed: int = E2E_SE
     result = build_sample_database(db_path, clients=clients, seed=seed, csv_dir=csv_dir)
     assert result.exit_code == 0, result.report()
     return Clinic(db_path, csv_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_screenshots() -> None:
+    """Screenshots of this run only (test-artifacts/ is gitignored)."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -237,6 +245,9 @@ def choose_in_selectbox(page: Any, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label`` (a combobox); waits for the rerun."""
     box = page.get_by_role("combobox", name=label)
     box.click()
+    # Typing opens the list even when the click came right after Playwright scrolled the
+    # page (a scroll closes the open list), and narrows it to the wanted option.
+    box.fill(option)
     rerun(page, lambda: page.get_by_role("option", name=option, exact=True).click())
 
 

@@ -203,6 +203,88 @@ def test_client_review_unknown_client_link_says_so(page):
     assert page.locator(".js-plotly-plot").count() == 0
 
 
+# ------------------------------------------------------------------------- cohort outcomes
+
+# Per paired client of a clinic on PHQ-9: change (last in treatment - first) and the mean
+# quantity and quality fractions of their homework, straight from the tables (docs/metrics.md).
+COHORT_CLIENTS_SQL = """
+WITH c AS (SELECT client_id, discharge_date FROM clients WHERE clinic = $clinic),
+s AS (
+    SELECT client_id, administered_date AS d, total_score AS t,
+           discharge_date IS NULL OR administered_date <= discharge_date AS in_treatment
+    FROM scores JOIN c USING (client_id) WHERE measure = 'PHQ-9'
+),
+first_last AS (
+    SELECT client_id, min(d) AS first_date, arg_min(t, d) AS first_score,
+           max(d) FILTER (WHERE in_treatment) AS last_date, arg_max(t, d) FILTER (WHERE in_treatment) AS last_score
+    FROM s GROUP BY client_id
+),
+homework AS (
+    SELECT client_id,
+           avg(CASE WHEN quantity_rating IS NOT NULL THEN quantity_rating / 4
+                    WHEN completed_practices IS NOT NULL AND planned_practices IS NOT NULL
+                    THEN least(completed_practices / planned_practices, 1) END) AS quantity,
+           avg(quality_rating / 4) AS quality
+    FROM assignments JOIN c USING (client_id) GROUP BY client_id
+)
+SELECT client_id, (last_score - first_score)::DOUBLE AS change, quantity, quality
+FROM first_last LEFT JOIN homework USING (client_id)
+WHERE last_date > first_date
+"""
+
+
+def _check_scatter_csv(rows: list[dict[str, str]], expected, column: str) -> None:
+    label = column.capitalize()
+    wanted = expected[expected[column].notna()].set_index("client_id")
+    assert {r["Client"] for r in rows} == set(wanted.index)
+    for r in rows:
+        assert float(r["Change"]) == pytest.approx(wanted.at[r["Client"], "change"], abs=1e-9)
+        assert float(r[label]) == pytest.approx(wanted.at[r["Client"], column], abs=1e-9)
+
+
+def test_cohort_outcomes_deep_link_filter_and_download(page, e2e_clinic):
+    with ClinicDatabase(e2e_clinic.db_path) as db:
+        clinics = db.execute_sql("SELECT clinic FROM clients GROUP BY clinic ORDER BY count(*) DESC, clinic")["clinic"]
+        clinic, second = str(clinics.iloc[0]), str(clinics.iloc[1])
+        expected = db.execute_sql(COHORT_CLIENTS_SQL, {"clinic": clinic})
+        clients = _count_param(db, "SELECT count(*) FROM clients WHERE clinic = $clinic", clinic)
+
+    # Deep link: a clinic, a measure and the compliance tab.
+    open_page(page, "cohort_outcomes", clinic=clinic, outcome_measure="PHQ-9", section="Compliance and change")
+    assert filter_values(page, "clinic") == [clinic]
+    shown = metric_values(page)
+    assert shown["Clients"] == f"{clients:,}"
+    assert shown["Paired clients"] == f"{len(expected):,}"
+    assert wait_charts_settled(page) >= 2
+    name, rows = download_csv(page.locator(".st-key-csv_quantity_vs_change"), "Download CSV")
+    assert name == "cohort_quantity_vs_change.csv"
+    _check_scatter_csv(rows, expected, "quantity")
+    screenshot(page, "cohort-outcomes")
+
+    # A filter on the page: quality instead of quantity (kept in the URL).
+    rerun(page, lambda: page.locator(".st-key-compliance").get_by_role("radio", name="Quality").click())
+    assert [v.lower() for v in query_params(page)["compliance"]] == ["quality"]
+    wait_charts_settled(page)
+    _, rows = download_csv(page.locator(".st-key-csv_quality_vs_change"), "Download CSV")
+    _check_scatter_csv(rows, expected, "quality")
+
+    # A cohort filter in the sidebar: a second clinic joins, in the URL and in the figures.
+    choose_in_multiselect(page, "Clinic", second)
+    assert sorted(filter_values(page, "clinic")) == sorted([clinic, second])
+    assert sorted(query_params(page)["clinic"]) == sorted([clinic, second])
+    with ClinicDatabase(e2e_clinic.db_path) as db:
+        both = _count_param(db, "SELECT count(*) FROM clients WHERE clinic IN ($clinic, $second)", clinic, second)
+    page.locator('[data-testid="stMetricValue"]').filter(has_text=f"{both:,}").first.wait_for()
+    wait_charts_settled(page)
+    assert_no_errors(page)
+    screenshot(page, "cohort-outcomes-two-clinics")
+
+
+def _count_param(db: ClinicDatabase, sql: str, clinic: str, second: str | None = None) -> int:
+    params = {"clinic": clinic} if second is None else {"clinic": clinic, "second": second}
+    return int(db.execute_sql(sql, params).iloc[0, 0])
+
+
 # ------------------------------------------------------------------------- quality improvement
 
 

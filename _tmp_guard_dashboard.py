@@ -1,0 +1,77 @@
+"""Between Sessions: homework and outcomes dashboard. Run: streamlit run dashboard.py"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from analytics import data_overview
+
+st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
+current_viewer = ui.guard_app()  # refuses exposed local mode; sign-in / "no access" gate
+
+
+def home() -> None:
+    ui.page_header(
+        "Between Sessions",
+        "How homework between sessions relates to symptom change, for a client, a caseload, a programme or a clinic.",
+    )
+    overview = ui.run(data_overview, ui.viewer())
+    cols = st.columns(5)
+    cols[0].metric("Clients", f"{overview['clients']:,}")
+    cols[1].metric("Clinics", f"{overview['clinics']:,}")
+    cols[2].metric("Therapists", f"{overview['therapists']:,}")
+    cols[3].metric("Assignments", f"{overview['assignments']:,}")
+    cols[4].metric("Symptom scores", f"{overview['scores']:,}")
+    if overview["first_intake"] is not None:
+        st.write(
+            f"Intakes from **{overview['first_intake']:%Y-%m-%d}**; latest score "
+            f"**{overview['last_score_date']:%Y-%m-%d}**." if overview["last_score_date"] is not None
+            else f"Intakes from **{overview['first_intake']:%Y-%m-%d}**."
+        )
+    last = overview["last_import"]
+    if last:
+        outcome = "every row imported" if not last["rows_rejected"] and not last["files_refused"] else (
+            f"{last['rows_rejected']:,} rows rejected, {last['files_refused']} files refused"
+        )
+        st.write(
+            f"Last import: batch {last['batch_id']} at {last['finished_at']:%Y-%m-%d %H:%M} UTC: "
+            f"{last['rows_inserted']:,} inserted, {last['rows_updated']:,} updated, "
+            f"{last['rows_unchanged']:,} unchanged; {outcome}."
+        )
+    else:
+        st.write("No import has run yet.")
+
+    st.subheader("Where to go")
+    a, b, c = st.columns(3)
+    with a:
+        st.markdown("**Therapists** preparing a session")
+        st.page_link("pages/client_review.py", label="Client review", icon=":material/person:")
+    with b:
+        st.markdown("**Supervisors** reviewing a caseload or cohort")
+        st.page_link("pages/cohort_outcomes.py", label="Cohort outcomes", icon=":material/groups:")
+    with c:
+        st.markdown("**Quality-improvement meetings** (de-identified)")
+        st.page_link("pages/quality_improvement.py", label="Quality improvement", icon=":material/trending_up:")
+    st.page_link("pages/data.py", label="Import data and see import history", icon=":material/upload:")
+    st.page_link("pages/glossary.py", label="Metrics glossary: how every number is defined", icon=":material/menu_book:")
+    st.caption(
+        "All relations shown here are correlational: they do not show that homework caused a change, "
+        "and nothing here says why one client did or did not improve."
+    )
+
+
+pages = [
+    st.Page(home, title="Home", icon=":material/home:", default=True),
+    st.Page("pages/client_review.py", title="Client review", icon=":material/person:"),
+    st.Page("pages/cohort_outcomes.py", title="Cohort outcomes", icon=":material/groups:"),
+    st.Page("pages/quality_improvement.py", title="Quality improvement", icon=":material/trending_up:"),
+    st.Page("pages/data.py", title="Data", icon=":material/upload:"),
+    st.Page("pages/glossary.py", title="Metrics glossary", icon=":material/menu_book:"),
+]
+if current_viewer.role == "admin":
+    pages += [
+        st.Page("pages/admin_users.py", title="Users and roles", icon=":material/manage_accounts:"),
+        st.Page("pages/admin_audit.py", title="Access log", icon=":material/policy:"),
+    ]
+st.navigation(pages).run()

@@ -1,0 +1,277 @@
+"""A real OpenID Connect sign-in in headless Chromium, for each role, including sign-out.
+
+The test starts a local OpenID Connect provider (``oidc-provider-mock``, in a thread of this
+process) with a predefined user per role, writes a secrets file with an ``[auth]`` section
+pointing at it, and serves the dashboard with ``streamlit run --secrets.files <that file>``
+on a free port, reading a tiny clinic that has those users in its ``users`` table. Chromium
+clicks "Sign in", picks the user on the provider's page, comes back signed in, and the test
+checks what the role sees; then "Sign out" ends the session at the provider and in the app.
+Every server is stopped in a ``finally``. The access log is read after the server stops
+(DuckDB lets one process hold it).
+
+A second server, started on 0.0.0.0 without sign-in, must refuse to render.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analytics.access import add_user
+from analytics.audit import close_audit_logs, search_access_log
+from tests.browser.conftest import ARTIFACTS, metric_values, screenshot, wait_idle
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 60_000
+
+# e-mail -> (role, users-table extras, clients on the home page); tiny clinic: North C1 C2 (T1) C3 (T2),
+# South C4 C5 (T3).
+ROLES: dict[str, tuple[str, dict[str, Any], int]] = {
+    "admin@clinic.org": ("admin", {}, 5),
+    "sup.north@clinic.org": ("supervisor", {"clinics": ["North"]}, 3),
+    "t1@clinic.org": ("therapist", {"therapist_id": "T1"}, 2),
+    "qi@clinic.org": ("qi", {}, 5),
+}
+STRANGER = "stranger@example.org"  # signs in at the provider, has no role here
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """``streamlit run dashboard.py`` in its own process group; ``stop()`` always ends it."""
+
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
+               "--server.port", str(self.port), "--server.fileWatcherType", "none", *self.args]
+        log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **self.env}, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._log = log
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited ({self.proc.returncode}): {self.log_path.read_text()[-2000:]}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            time.sleep(0.2)
+        raise TimeoutError("streamlit did not start")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
+
+
+@dataclass
+class AuthApp:
+    server: Server
+    db_path: Path
+    audit_path: Path
+    signed_in: list[str] = field(default_factory=list)  # who completed sign-in and sign-out
+
+
+@pytest.fixture(scope="module")
+def oidc_provider() -> Iterator[str]:
+    """The provider's base URL; one predefined user per role plus a stranger."""
+    from oidc_provider_mock import User, run_server_in_thread
+
+    previous = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
+    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on localhost
+    users = [User(sub=email, claims={"email": email, "email_verified": True}) for email in [*ROLES, STRANGER]]
+    try:
+        with run_server_in_thread(port=0, user_claims=users) as server:
+            yield f"http://localhost:{server.server_port}"
+    finally:
+        if previous is None:
+            os.environ.pop("AUTHLIB_INSECURE_TRANSPORT", None)
+        else:
+            os.environ["AUTHLIB_INSECURE_TRANSPORT"] = previous
+
+
+@pytest.fixture(scope="module")
+def auth_app(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path, oidc_provider: str) -> Iterator[AuthApp]:
+    work = tmp_path_factory.mktemp("oidc")
+    db = work / "clinic.duckdb"
+    shutil.copyfile(tiny_db_path, db)
+    for email, (role, extra, _) in ROLES.items():
+        add_user(db, email, role, **extra)
+    audit_path = work / "audit.duckdb"
+    port = free_port()
+    secrets_file = work / "secrets.toml"
+    secrets_file.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        f'cookie_secret = "{secrets.token_hex(32)}"\n'
+        'client_id = "between-sessions"\n'
+        f'client_secret = "{secrets.token_hex(16)}"\n'
+        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n',
+        encoding="utf-8",
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    server = Server(
+        args=["--server.address", "127.0.0.1", "--secrets.files", str(secrets_file)],
+        env={"BETWEEN_SESSIONS_DB": str(db), "BETWEEN_SESSIONS_AUDIT_DB": str(audit_path),
+             "AUTHLIB_INSECURE_TRANSPORT": "1"},
+        log_path=ARTIFACTS / "streamlit-oidc.log",
+        port=port,
+    )
+    try:
+        server.start()
+        yield AuthApp(server, db, audit_path)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[Any]:
+    """A fresh browser context: no cookies, a new Streamlit session."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1600})
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def button_labels(scope: Any) -> list[str]:
+    """Button texts without their Material icon names (inner text is "login\n\nSign in")."""
+    return [text.strip().split("\n")[-1] for text in scope.get_by_role("button").all_inner_texts()]
+
+
+def sign_in(page: Any, app: AuthApp, email: str) -> None:
+    page.goto(app.server.url, timeout=TIMEOUT_MS)
+    wait_idle(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert button_labels(main) == ["Sign in"]
+    assert page.locator('[data-testid="stMetricValue"]').count() == 0
+    page.get_by_role("button", name="Sign in").click()
+    # the provider's page: pick the predefined user
+    page.get_by_role("button", name=email, exact=True).click()
+    page.wait_for_url(f"{app.server.url}/**", timeout=TIMEOUT_MS)
+    wait_idle(page)
+
+
+def sign_out(page: Any, app: AuthApp) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    # the provider ends its session and sends the browser back to the app
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(f"{app.server.url}/**", timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    assert page.locator('[data-testid="stMetricValue"]').count() == 0
+    page.reload()  # the identity cookie is gone: still signed out
+    wait_idle(page)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("email", list(ROLES))
+def test_each_role_signs_in_sees_its_scope_and_signs_out(browser_page: Any, auth_app: AuthApp, email: str):
+    role, extra, clients = ROLES[email]
+    sign_in(browser_page, auth_app, email)
+    browser_page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    shown = metric_values(browser_page)
+    assert shown["Clients"] == str(clients)
+    sidebar = browser_page.locator('[data-testid="stSidebar"]').inner_text()
+    assert f"Signed in as {email}" in sidebar and role in sidebar
+    assert "Local single-user mode" not in browser_page.locator('[data-testid="stMain"]').inner_text()
+    screenshot(browser_page, f"oidc-{role}")
+    sign_out(browser_page, auth_app)
+    auth_app.signed_in.append(email)
+
+
+def test_a_signed_in_stranger_sees_no_access(browser_page: Any, auth_app: AuthApp):
+    sign_in(browser_page, auth_app, STRANGER)
+    main = browser_page.locator('[data-testid="stMain"]')
+    main.get_by_text("No access", exact=True).wait_for()
+    assert f"({STRANGER}) has no role" in main.inner_text()
+    assert browser_page.locator('[data-testid="stMetricValue"]').count() == 0
+    assert button_labels(main) == ["Sign out"]
+    screenshot(browser_page, "oidc-no-access")
+    sign_out(browser_page, auth_app)
+    auth_app.signed_in.append(STRANGER)
+
+
+def test_the_access_log_recorded_every_sign_in_view_and_sign_out(auth_app: AuthApp):
+    if not auth_app.signed_in:
+        pytest.skip("run together with the sign-in tests above")
+    auth_app.server.stop()  # the server holds the log file; stop it to read
+    close_audit_logs()
+    log = search_access_log(auth_app.audit_path, limit=10_000)
+    for email in auth_app.signed_in:
+        mine = log[log["email"] == email]
+        actions = sorted(mine["action"])
+        if email == STRANGER:
+            assert actions == ["denied", "logout"], actions
+        else:
+            assert actions == ["login", "logout", "view"], actions
+            assert set(mine["role"]) == {ROLES[email][0]}
+            assert mine.loc[mine["action"] == "view", "page"].tolist() == ["Between Sessions"]
+
+
+def test_local_mode_on_a_public_address_refuses_to_render(chromium: Any, tiny_db_path: Path,
+                                                          tmp_path: Path):
+    db = tmp_path / "clinic.duckdb"
+    shutil.copyfile(tiny_db_path, db)
+    server = Server(
+        # every interface, and no secrets file at all (a missing path: no [auth])
+        args=["--server.address", "0.0.0.0", "--secrets.files", str(tmp_path / "none" / "secrets.toml")],
+        env={"BETWEEN_SESSIONS_DB": str(db), "BETWEEN_SESSIONS_AUDIT_DB": str(tmp_path / "audit.duckdb")},
+        log_path=ARTIFACTS / "streamlit-exposed.log",
+    )
+    context = chromium.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        server.start()
+        page = context.new_page()
+        page.goto(server.url, timeout=TIMEOUT_MS)
+        wait_idle(page)
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text("Sign-in is not configured", exact=True).wait_for()
+        text = main.inner_text()
+        assert "server.address = 0.0.0.0" in text and "[auth]" in text and "scripts/run-dashboard.sh" in text
+        assert page.locator('[data-testid="stMetricValue"]').count() == 0
+        screenshot(page, "exposed-local-mode-refused")
+    finally:
+        context.close()
+        server.stop()

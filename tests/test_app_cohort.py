@@ -1,0 +1,174 @@
+"""The Cohort outcomes page through Streamlit's AppTest, on the sample fixture.
+
+Deep links: query parameters set before the first run reproduce the filters, the measure, the
+scatter's compliance measure and the open tab. The headline numbers are cohort_summary's.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+
+from analytics import CohortFilter, Settings, Viewer, cohort_summary, filter_options
+from analytics import cohort as co
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "cohort_outcomes.py")
+LOCAL = Viewer.local()
+TABS = (
+    "Trajectories",
+    "Compliance and change",
+    "Outcomes by band",
+    "Quantity by quality",
+    "Assignment design",
+    "Within-client",
+    "Follow-up",
+    "Clinical significance",
+)
+
+
+def run_page(**params: str | list[str]) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def expected_headline(summary: dict, measure: str, db, cohort) -> dict[str, str]:
+    report = co.cohort_report(db, LOCAL, cohort, measure, Settings())
+    return {f.label: f.display for f in co.headline_figures(summary, measure, report, Settings())}
+
+
+def test_headline_numbers_are_cohort_summary(app_db, sample_db):
+    at = run_page()
+    summary = cohort_summary(sample_db, LOCAL, None, Settings())
+    shown = metrics(at)
+    m = summary["measures"]["PHQ-9"]
+    assert shown["Clients"] == f"{summary['clients']:,}"
+    assert shown["Paired clients"] == f"{m['clients_paired']:,}"
+    assert shown["Mean quantity"] == f"{summary['mean_quantity']:.1%}"
+    assert shown["Mean quality"] == f"{summary['mean_quality']:.1%}"
+    assert shown["Recovery rate"] == f"{m['recovery_rate']:.1%}"
+    assert shown["Reliable improvement"] == f"{m['reliable_improvement']:,}"
+    assert shown["Reliable deterioration"] == f"{m['reliable_deterioration']:,}"
+    captions = " ".join(c.value for c in at.caption)
+    assert f"n = {m['caseness_at_first']:,} paired clients at caseness at intake" in captions
+    # The default tab draws its chart with a table and a download beside it.
+    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1
+    assert co.CAVEAT in captions
+
+
+def test_deep_link_reproduces_the_view(app_db, sample_db):
+    options = filter_options(sample_db, LOCAL)
+    clinic, program = options["clinic"][0], options["program"][0]
+    at = run_page(
+        clinic=clinic, program=program, outcome_measure="GAD-7", compliance="Quality", section="Compliance and change"
+    )
+    sidebar = {w.label: w.value for w in at.sidebar.multiselect}
+    assert sidebar["Clinic"] == [clinic] and sidebar["Programme"] == [program] and sidebar["Therapist"] == []
+    assert at.segmented_control(key="outcome_measure").value == "GAD-7"
+    assert at.segmented_control(key="compliance").value == "Quality"
+    cohort = CohortFilter.of(clinics=clinic, programs=program)
+    summary = cohort_summary(sample_db, LOCAL, cohort, Settings())
+    shown = metrics(at)
+    for label, display in expected_headline(summary, "GAD-7", sample_db, cohort).items():
+        assert shown[label] == display, label
+    assert metrics(at)["Clients"] == f"{summary['clients']:,}"
+    report = co.cohort_report(sample_db, LOCAL, cohort, "GAD-7", Settings())
+    assert metrics(at)["Pearson r"] == f"{report.relations['quality'].pearson.r:.2f}"
+    # The scatter is the quality scatter; the URL still carries the view after the run.
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "quality" in spec["layout"]["xaxis"]["title"]["text"]
+    assert at.query_params["clinic"] in (clinic, [clinic]) and at.query_params["program"] in (program, [program])
+
+
+def test_filters_change_the_numbers(app_db, sample_db):
+    options = filter_options(sample_db, LOCAL)
+    therapist = options["therapist"][1]
+    at = run_page()
+    at.sidebar.multiselect(key="filter_therapist").set_value([therapist]).run()
+    assert not at.exception
+    summary = cohort_summary(sample_db, LOCAL, CohortFilter.of(therapists=therapist), Settings())
+    assert metrics(at)["Clients"] == f"{summary['clients']:,}"
+    assert at.query_params["therapist"] in (therapist, [therapist])
+
+
+@pytest.mark.parametrize("section", TABS)
+def test_every_tab_renders_charts_with_tables(app_db, section):
+    at = run_page(section=section)
+    charts = at.get("plotly_chart")
+    assert charts, section
+    # Each chart has its table and a CSV download beside it.
+    assert len(at.get("download_button")) == len(charts)
+    assert len(at.dataframe) >= len(charts)
+    text = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
+    if section != "Clinical significance":
+        assert co.CAVEAT in text
+
+
+def test_within_client_tab_shows_the_model(app_db, sample_db):
+    at = run_page(section="Within-client")
+    within = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", Settings())
+    assert metrics(at)["Within client"] == f"{within.forward.within_coef / 10:+.2f} points"
+    assert within.forward.within_coef < 0
+
+
+def test_functional_norms_give_all_five_categories(app_db, sample_db):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["section"] = "Clinical significance"
+    at.session_state["jt_norms"] = (co.JTNorms("PHQ-9", 0.84, 5.0, 4.0),)
+    at.run()
+    assert not at.exception
+    expected = co.clinical_significance(sample_db, LOCAL, None, (co.JTNorms("PHQ-9", 0.84, 5.0, 4.0),
+                                                                   co.JTNorms("GAD-7", 0.83)), Settings())
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    drawn = {t["name"].lower() for t in spec["data"]}
+    assert drawn == set(expected.categories["category"]) and "recovered" in drawn
+    phq = expected.parameters.set_index("measure").loc["PHQ-9"]
+    assert phq["cutoff_c"] > 0
+    table = at.dataframe[1].value if len(at.dataframe) > 1 else None
+    assert table is not None and "Cut-off c" in table.columns
+
+
+def test_small_cohort_says_too_few_clients(app_db, sample_db):
+    therapist = filter_options(sample_db, LOCAL)["therapist"][0]
+    at = run_page(therapist=therapist, intake_from="2026-09-01", intake_to="2026-09-30", section="Outcomes by band")
+    summary = cohort_summary(sample_db, LOCAL, CohortFilter.of(therapists=therapist, intake_from="2026-09-01",
+                                                                intake_to="2026-09-30"), Settings())
+    assert 0 < summary["clients"] < 5
+    text = " ".join(m.value for m in at.metric) + " ".join(i.value for i in at.info)
+    assert co.TOO_FEW in text.lower()
+
+
+def test_empty_cohort_gets_a_message(app_db):
+    at = run_page(intake_from="2030-01-01")
+    assert any("No clients match" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_filter_combination_renders(app_db, sample_db, data):
+    options = filter_options(sample_db, LOCAL)
+    params: dict[str, list[str]] = {}
+    for field in ("clinic", "therapist", "program", "concern", "homework_type", "measure"):
+        chosen = data.draw(st.lists(st.sampled_from(options[field]), max_size=2, unique=True), label=field)
+        if chosen:
+            params[field] = chosen
+    params["section"] = [data.draw(st.sampled_from(TABS), label="section")]
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, (params, [e.value for e in at.exception])
+    assert not at.error

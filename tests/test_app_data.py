@@ -1,0 +1,134 @@
+"""The Data page through Streamlit's AppTest: upload, validation report, rejects, history.
+
+Each test works on its own copy of the sample fixture database, so an import here never
+changes the database other tests read.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "data.py")
+RANGE_RULE = "PHQ-9 total_score must be between 0 and 27"
+
+
+@pytest.fixture
+def data_db(sample_db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the sample clinic as the dashboard's database, with empty caches."""
+    import streamlit as st
+
+    copy = tmp_path / "clinic.duckdb"
+    shutil.copyfile(sample_db_path, copy)
+    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(copy))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield copy
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def first_client(db: Path) -> str:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT min(client_id) FROM clients").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def frame_with(at: AppTest, *columns: str) -> list[pd.DataFrame]:
+    """The page's dataframes that have all of ``columns``."""
+    frames = [pd.DataFrame(d.value) for d in at.dataframe]
+    return [f for f in frames if set(columns) <= set(f.columns)]
+
+
+def upload_and_import(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.file_uploader(key="import_files").set_value([(name, content, "text/csv")])
+    at.run()
+    assert not at.button(key="run_import").disabled
+    at.button(key="run_import").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_upload_with_a_bad_row_shows_the_rejects_and_the_new_batch(data_db):
+    client = first_client(data_db)
+    csv = (
+        "client_id,measure,administered_date,total_score\n"
+        f"{client},PHQ-9,2019-01-02,12\n"
+        f"{client},phq9,2019-01-09,31\n"
+    ).encode()
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    upload_and_import(at, "scores_new.csv", csv)
+
+    assert [w.value for w in at.warning] == [
+        "Batch 2: 1 rows rejected and 0 files refused; the valid rows were imported."
+    ]
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Inserted"], metrics["Updated"], metrics["Unchanged"], metrics["Rejected rows"]) == ("1", "0", "0", "1")
+    files = frame_with(at, "file", "status", "rows read", "rows rejected")[0]
+    assert files[["file", "table", "status", "rows read", "rows rejected"]].values.tolist() == [
+        ["scores_new.csv", "scores", "imported", 2, 1]
+    ]
+    rejects = frame_with(at, "line_number", "column_name", "rule")[0]
+    assert rejects[["file_name", "line_number", "column_name", "value", "rule"]].values.tolist() == [
+        ["scores_new.csv", 3, "total_score", "31", RANGE_RULE]
+    ]
+    history = frame_with(at, "batch_id", "rows_inserted")[0]
+    assert history["batch_id"].tolist() == [2, 1]
+    assert history.iloc[0][["source", "rows_read", "rows_inserted", "rows_rejected"]].tolist() == ["dashboard", 2, 1, 1]
+
+    # The stored data changed as reported: the valid row is in, the bad one is not.
+    con = duckdb.connect(str(data_db), read_only=True)
+    try:
+        stored = con.execute(
+            "SELECT administered_date::VARCHAR, total_score, batch_id FROM scores "
+            "WHERE client_id = ? AND administered_date < '2020-01-01'",
+            [client],
+        ).fetchall()
+    finally:
+        con.close()
+    assert stored == [("2019-01-02", 12, 2)]
+
+
+def test_history_selectbox_shows_the_rejects_of_a_past_batch(data_db):
+    client = first_client(data_db)
+    csv = f"client_id,measure,administered_date,total_score\n{client},BDI,2019-01-02,12\n".encode()
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    upload_and_import(at, "scores_bdi.csv", csv)
+
+    # A new session: no last import on screen, only the history.
+    fresh = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not fresh.exception, fresh.exception
+    box = fresh.selectbox(key="history_batch")
+    assert box.options == ["2", "1"]
+    box.set_value(2).run()
+    past = frame_with(fresh, "line_number", "column_name", "rule")
+    assert len(past) == 1
+    assert past[0][["file_name", "line_number", "column_name", "value"]].values.tolist() == [
+        ["scores_bdi.csv", 2, "measure", "BDI"]
+    ]
+    assert past[0]["rule"].iloc[0].startswith("unknown measure (configured: PHQ-9, GAD-7, CORE-10")
+    fresh.selectbox(key="history_batch").set_value(1).run()
+    assert not frame_with(fresh, "line_number", "column_name", "rule")
+    assert "Batch 1 rejected nothing." in [c.value for c in fresh.caption]
+
+
+def test_a_refused_upload_is_reported(data_db):
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    upload_and_import(at, "scores.csv", b"client_id,measure\nC1,PHQ-9\n")
+    assert [w.value for w in at.warning] == [
+        "Batch 2: 0 rows rejected and 1 files refused; the valid rows were imported."
+    ]
+    files = frame_with(at, "file", "status")[0]
+    assert files[["file", "status", "note"]].values.tolist() == [
+        ["scores.csv", "refused", "required column(s) missing for table scores: administered_date, total_score"]
+    ]

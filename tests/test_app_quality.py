@@ -1,0 +1,114 @@
+"""The quality-improvement page through Streamlit's AppTest, on the sample fixture."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui
+from analytics import Viewer
+from analytics.quality import alert_clients, report_dates
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "quality_improvement.py")
+TOKEN = re.compile(r"[A-Za-z0-9_]+")
+KEY = "app-test-pseudonym-key-0123456789"
+
+
+def _run(**query) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rendered_text(at: AppTest) -> str:
+    """Every piece of text the page rendered: markdown, alerts, metrics, tables, charts, widgets."""
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        parts += [str(e.value) for e in at.get(kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    parts += [df.value.to_csv() for df in at.dataframe]
+    parts += [json.dumps(chart.proto.spec) for chart in at.get("plotly_chart")]
+    for kind in ("multiselect", "selectbox"):
+        for widget in at.get(kind):
+            parts += [widget.label, *map(str, widget.options)]
+    parts += [e.label for e in at.expander] + [t.label for t in at.tabs]
+    return "\n".join(parts)
+
+
+def _client_ids(db) -> set[str]:
+    return set(db.execute_sql("SELECT client_id FROM clients")["client_id"])
+
+
+def _open_clients(db) -> int:
+    as_of = report_dates(db, Viewer.local())["as_of"]
+    sql = "SELECT count(*) AS n FROM clients WHERE intake_date <= $d AND (discharge_date IS NULL OR discharge_date > $d)"
+    return int(db.execute_sql(sql, {"d": as_of})["n"].iloc[0])
+
+
+def test_default_view_is_de_identified(app_db, sample_db):
+    at = _run()
+    assert at.toggle(key="qi_deidentified").value is True
+    text = rendered_text(at)
+    tokens = set(TOKEN.findall(text))
+    assert not tokens & _client_ids(sample_db)
+    therapists = set(sample_db.execute_sql("SELECT DISTINCT therapist_id FROM clients")["therapist_id"])
+    assert not tokens & therapists  # pseudonyms only; no therapist filter either
+    assert "Therapist" not in [w.label for w in at.multiselect]
+    assert "De-identified: no client identifiers" in text
+    assert "development key" in text  # local mode: the visible note
+    # Trends (2 charts, + outcomes unless every rate is withheld) and the clinic funnels.
+    assert len(at.get("plotly_chart")) >= 5
+    metrics = {m.label: m.value for m in at.metric}
+    open_clients = _open_clients(sample_db)
+    assert open_clients >= 11
+    assert metrics["Clients in treatment"] == f"{open_clients:,}"
+    # Counts only: no list of clients, a pointer to the identified view instead.
+    assert not any("Client review" in df.value.columns for df in at.dataframe)
+    assert any("Switch off **De-identified**" in i.value for i in at.info)
+
+
+def test_deep_link_filters_apply(app_db, sample_db):
+    clinic = sample_db.execute_sql("SELECT clinic, count(*) AS n FROM clients GROUP BY 1 ORDER BY n DESC")["clinic"][0]
+    at = _run(clinic=clinic, therapist="T001")
+    text = rendered_text(at)
+    assert f"Clinics: {clinic}" in text
+    assert "The therapist filter does not apply in de-identified mode" in text
+    assert "T001" not in set(TOKEN.findall(text))
+
+
+def test_supervisor_sees_the_alert_list_with_links(app_db, sample_db, monkeypatch):
+    clinics = tuple(sample_db.execute_sql("SELECT DISTINCT clinic FROM clients")["clinic"])
+    supervisor = Viewer(role="supervisor", email="lead@clinic", clinics=clinics)
+    monkeypatch.setattr(ui, "viewer", lambda: supervisor)
+    monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
+    at = _run()
+    assert "development key" not in rendered_text(at)
+    at.toggle(key="qi_deidentified").set_value(False).run()
+    assert not at.exception, at.exception
+    assert any("Identified view" in w.value for w in at.warning)
+    listing = next(df.value for df in at.dataframe if "Client review" in df.value.columns)
+    alerts = alert_clients(sample_db, supervisor)
+    flagged = set(alerts.loc[alerts["not_on_track"], "client_id"])
+    assert flagged and set(listing["Client"]) == flagged
+    assert set(listing["Client review"]) == {f"/client_review?client={c}" for c in flagged}
+    # Risk flags come first.
+    risk = set(alerts.loc[alerts["rule_risk"], "client_id"])
+    assert set(listing["Client"].iloc[: len(risk)]) == risk
+
+
+@pytest.mark.parametrize("role", ["qi"])
+def test_qi_role_is_always_de_identified(app_db, sample_db, monkeypatch, role):
+    monkeypatch.setattr(ui, "viewer", lambda: Viewer(role=role, email="qi@org"))
+    monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
+    at = _run()
+    assert len(at.toggle) == 0
+    text = rendered_text(at)
+    assert "Your role sees counts only." in text
+    assert not set(TOKEN.findall(text)) & _client_ids(sample_db)

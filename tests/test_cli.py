@@ -1,0 +1,250 @@
+"""The command line, as a user runs it: ``python -m analytics ...`` in a subprocess.
+
+Exit status 0 when every row was imported, 1 when a row or file was rejected, 2 for a
+usage error; bad data never shows a traceback. ``summary --json`` on the tiny clinic
+(tests/conftest.py) is checked against a computation by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from tests.conftest import ROOT, TINY_ASSIGNMENTS, TINY_CLIENTS, TINY_SCORES, TINY_SESSIONS, write_csv
+
+MEASURE_KEYS = [
+    "clients_scored", "clients_paired", "mean_first", "mean_last", "mean_change", "reliable_improvement",
+    "reliable_deterioration", "caseness_at_first", "recovered", "recovery_rate", "r_quantity_change",
+    "r_quality_change",
+]
+TOP_KEYS = ["clients", "assignments", "reviewed_assignments", "mean_quantity", "mean_quality", "measures"]
+
+
+def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "analytics", *map(str, args)],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+    assert "Traceback" not in result.stdout and "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> list[Path]:
+    directory = tmp_path / "export"
+    directory.mkdir()
+    return [
+        write_csv(directory / "clients.csv", TINY_CLIENTS),
+        write_csv(directory / "sessions.csv", TINY_SESSIONS),
+        write_csv(directory / "assignments.csv", TINY_ASSIGNMENTS),
+        write_csv(directory / "scores.csv", TINY_SCORES),
+    ]
+
+
+# -------------------------------------------------------------------------------- import
+
+
+def test_import_exit_codes_and_report(tmp_path, export):
+    db = tmp_path / "clinic.duckdb"
+    ok = cli("import", "--db", db, *export)
+    assert ok.returncode == 0, ok.stderr
+    assert "  clients.csv -> clients: 5 rows read, 0 rejected" in ok.stdout
+    assert "  inserted 29, updated 0, unchanged 0, rejected 0 rows, refused 0 files" in ok.stdout
+    assert "%" not in ok.stdout  # no progress bars in the report
+
+    bad = write_csv(tmp_path / "sessions_extra.csv", "client_id,session_date,attended,session_number\nC1,2025-03-01,maybe,4\n")
+    again = cli("import", "--db", db, *export, bad)
+    assert again.returncode == 1
+    assert "  inserted 0, updated 0, unchanged 29, rejected 1 rows, refused 0 files" in again.stdout
+    assert (
+        "  sessions_extra.csv line 2, column attended, value 'maybe': "
+        "not a yes/no value (true/false, yes/no, y/n, 1/0)"
+    ) in again.stdout
+
+
+def test_unusable_files_are_refused_without_a_traceback(tmp_path, export):
+    db = tmp_path / "clinic.duckdb"
+    binary = tmp_path / "binary" / "clients.csv"
+    binary.parent.mkdir()
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    folder = tmp_path / "scores_2026-11.csv"
+    folder.mkdir()
+    result = cli("import", "--db", db, binary, folder, tmp_path / "missing.csv", export[0])
+    assert result.returncode == 1
+    assert "  REFUSED clients.csv: the file is not UTF-8 text (line 1)" in result.stdout
+    assert "  REFUSED scores_2026-11.csv: this is a folder, not a file" in result.stdout
+    assert "  REFUSED missing.csv: file not found" in result.stdout
+    assert "  inserted 5, updated 0, unchanged 0, rejected 0 rows, refused 3 files" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["frobnicate"],
+        ["import", "clients.csv"],  # no --db
+        ["summary"],  # no --db
+        ["import", "--db", "{db}", "--profile", "{profile}", "{file}"],  # a profile naming an unknown table
+    ],
+    ids=["no-args", "unknown-subcommand", "import-without-db", "summary-without-db", "bad-profile"],
+)
+def test_usage_errors_exit_2(tmp_path, export, args):
+    profile = tmp_path / "bad.toml"
+    profile.write_text('[tables]\nPatients = "patients"\n', encoding="utf-8")
+    filled = [a.format(db=tmp_path / "x.duckdb", profile=profile, file=export[0]) for a in args]
+    result = cli(*filled)
+    assert result.returncode == 2
+    if "--profile" in filled:
+        assert result.stderr.strip() == "error: bad.toml: [tables] maps 'Patients' to unknown table 'patients'"
+        assert not (tmp_path / "x.duckdb").exists()  # nothing was imported
+    else:
+        assert result.stderr.startswith("usage: python -m analytics")
+
+
+# ------------------------------------------------------------------------------- summary
+
+
+def hand_summary() -> dict:
+    """The tiny clinic's summary computed by hand from tests/conftest.py.
+
+    Homework (quantity fraction = rating/4, else min(completed/planned, 1); quality = rating/4):
+      C1: A1 rated 4 -> 1.0, quality 3 -> 0.75; A2 2 of 4 practices -> 0.5 -> quantity 0.75, quality 0.75
+      C2: A3 rated 1 -> 0.25 (the rating wins over 5 of 5), quality 1 -> 0.25
+      C3: A4 neither rated nor counted -> not reviewed, no quantity
+      C4: A5 9 of 7 practices -> capped 1.0, quality 2 -> 0.5
+      C5: no assignments.  5 assignments, 4 reviewed.
+    PHQ-9 (first = earliest, last = latest on or before discharge; RC 6, caseness >= 10):
+      C1 18 -> 9 (the 2025-08-01 score 6 is follow-up): change -9, reliable improvement, recovered
+      C2 12 -> 14: change +2, at caseness both times
+      C3 one score (11): scored, not paired
+      C4 20 -> 11: change -9, reliable improvement, still at caseness (not recovered)
+    GAD-7 (RC 4, caseness >= 8):
+      C1 10 -> 4: change -6, reliable improvement, recovered
+      C3 9 -> 5 (in treatment: latest overall): change -4, reliable improvement, recovered
+    """
+    phq_quantity, phq_quality, phq_change = [0.75, 0.25, 1.0], [0.75, 0.25, 0.5], [-9, 2, -9]
+    return {
+        "clients": 5,
+        "assignments": 5,
+        "reviewed_assignments": 4,
+        "mean_quantity": (0.75 + 0.25 + 1.0) / 3,
+        "mean_quality": (0.75 + 0.25 + 0.5) / 3,
+        "measures": {
+            "PHQ-9": {
+                "clients_scored": 4,
+                "clients_paired": 3,
+                "mean_first": (18 + 12 + 20) / 3,
+                "mean_last": (9 + 14 + 11) / 3,
+                "mean_change": (-9 + 2 - 9) / 3,
+                "reliable_improvement": 2,
+                "reliable_deterioration": 0,
+                "caseness_at_first": 3,
+                "recovered": 1,
+                "recovery_rate": 1 / 3,
+                # Pearson r over the paired clients with a value (C1, C2, C4), straight from scipy.
+                "r_quantity_change": float(stats.pearsonr(phq_quantity, phq_change).statistic),
+                "r_quality_change": float(stats.pearsonr(phq_quality, phq_change).statistic),
+            },
+            "GAD-7": {
+                "clients_scored": 2,
+                "clients_paired": 2,
+                "mean_first": (10 + 9) / 2,
+                "mean_last": (4 + 5) / 2,
+                "mean_change": (-6 - 4) / 2,
+                "reliable_improvement": 2,
+                "reliable_deterioration": 0,
+                "caseness_at_first": 2,
+                "recovered": 2,
+                "recovery_rate": 1.0,
+                "r_quantity_change": None,  # only C1 of the paired clients has a quantity (< 3)
+                "r_quality_change": None,
+            },
+        },
+    }
+
+
+def assert_same(got: dict, want: dict) -> None:
+    assert list(got) == TOP_KEYS
+    for key in TOP_KEYS[:-1]:
+        assert got[key] == pytest.approx(want[key]), key
+    assert list(got["measures"]) == list(want["measures"])
+    for name, figures in want["measures"].items():
+        assert list(got["measures"][name]) == MEASURE_KEYS, name
+        for key, value in figures.items():
+            if value is None:
+                assert got["measures"][name][key] is None, (name, key)
+            else:
+                assert got["measures"][name][key] == pytest.approx(value, rel=1e-12), (name, key)
+
+
+def test_summary_json_matches_the_hand_computation(tiny_db_path):
+    result = cli("summary", "--db", tiny_db_path, "--json")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    want = hand_summary()
+    assert_same(got, want)
+    # scipy's r agrees with r by hand: x = (0.75, 0.25, 1.0), y = (-9, 2, -9); Sxy = -4.5833,
+    # Sxx = 0.29167, Syy = 80.667, r = Sxy / sqrt(Sxx * Syy) = -0.94491.
+    assert want["measures"]["PHQ-9"]["r_quantity_change"] == pytest.approx(-4.58333 / (0.291667 * 80.6667) ** 0.5, abs=1e-4)
+    assert got["measures"]["PHQ-9"]["r_quantity_change"] == pytest.approx(-0.944911, abs=1e-6)
+
+
+def test_summary_json_for_one_clinic(tiny_db_path):
+    result = cli("summary", "--db", tiny_db_path, "--clinic", "North", "--json")
+    assert result.returncode == 0, result.stderr
+    # North: C1, C2, C3. Quantity C1 0.75, C2 0.25 (C3 none); quality 0.75, 0.25.
+    # PHQ-9 paired C1 (18 -> 9) and C2 (12 -> 14); C3 scored once. GAD-7 as for everyone (C1, C3).
+    want = hand_summary()
+    want.update(clients=3, assignments=4, reviewed_assignments=3, mean_quantity=0.5, mean_quality=0.5)
+    want["measures"]["PHQ-9"].update(
+        clients_scored=3, clients_paired=2, mean_first=15.0, mean_last=11.5, mean_change=-3.5,
+        reliable_improvement=1, caseness_at_first=2, recovered=1, recovery_rate=0.5,
+        r_quantity_change=None, r_quality_change=None,  # 2 paired clients: too few for r
+    )
+    assert_same(json.loads(result.stdout), want)
+
+
+def test_summary_readable_table_shows_the_same_numbers(tiny_db_path):
+    result = cli("summary", "--db", tiny_db_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "Clients: 5",
+        "Assignments: 5 (4 reviewed)",
+        "Mean quantity: 0.667   Mean quality: 0.500",
+    ]
+    assert lines[3] == "" and lines[4].split() == ["PHQ-9", "GAD-7"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[5:]}
+    assert list(rows) == MEASURE_KEYS
+    want = hand_summary()["measures"]
+    r_q = want["PHQ-9"]["r_quantity_change"]
+    assert rows["clients_paired"] == ["3", "2"]
+    assert rows["mean_first"] == ["16.667", "9.500"]
+    assert rows["mean_change"] == ["-5.333", "-5.000"]
+    assert rows["recovery_rate"] == ["0.333", "1.000"]
+    assert rows["r_quantity_change"] == [f"{r_q:.3f}", "-"]
+
+
+def test_summary_of_a_missing_database_is_not_a_traceback(tmp_path):
+    result = cli("summary", "--db", tmp_path / "nowhere.duckdb", "--json")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no clinic database at")
+
+
+def test_cli_import_with_the_carepath_profile(tmp_path):
+    db = tmp_path / "carepath.duckdb"
+    folder = ROOT / "sample_data" / "profiles" / "carepath_example"
+    files = sorted(folder.glob("*.csv"))
+    local = tmp_path / "carepath_example"
+    shutil.copytree(folder, local)
+    result = cli("import", "--db", db, "--profile", ROOT / "sample_data" / "profiles" / "carepath.toml",
+                 *[local / f.name for f in files])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rejected 0 rows, refused 0 files" in result.stdout
+    assert "Patients.csv -> clients: 10 rows read, 0 rejected; ignored columns: Referral Source" in result.stdout
