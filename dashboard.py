@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -22,10 +23,10 @@ def home() -> None:
     cols[2].metric("Therapists", f"{overview['therapists']:,}")
     cols[3].metric("Assignments", f"{overview['assignments']:,}")
     cols[4].metric("Symptom scores", f"{overview['scores']:,}")
-    if overview["first_intake"] is not None:
+    if pd.notna(overview["first_intake"]):
         st.write(
             f"Intakes from **{overview['first_intake']:%Y-%m-%d}**; latest score "
-            f"**{overview['last_score_date']:%Y-%m-%d}**." if overview["last_score_date"] is not None
+            f"**{overview['last_score_date']:%Y-%m-%d}**." if pd.notna(overview["last_score_date"])
             else f"Intakes from **{overview['first_intake']:%Y-%m-%d}**."
         )
     last = overview["last_import"]

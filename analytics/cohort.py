@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -537,6 +538,10 @@ def score_trajectories(
     return rows[["band", "week", "n_clients", "mean_score", "ci_low", "ci_high", "sd_score", "too_few"]]
 
 
+def _follow_up_rows(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str) -> pd.DataFrame:
+    return db.query("cohort_follow_up", query_params(viewer, cohort, measure=measure))
+
+
 def follow_up_by_band(
     db: ClinicDatabase,
     viewer: Viewer,
@@ -544,6 +549,7 @@ def follow_up_by_band(
     measure: str,
     frame: pd.DataFrame,
     settings: Settings,
+    follow_up_rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scores 1-12 months after discharge per compliance band (SQL picks each client's score).
 
@@ -554,7 +560,7 @@ def follow_up_by_band(
     """
     labels = compliance_band_labels(settings)
     min_n = _min_n(settings, 2)
-    follow = db.query("cohort_follow_up", query_params(viewer, cohort, measure=measure))
+    follow = follow_up_rows if follow_up_rows is not None else _follow_up_rows(db, viewer, cohort, measure)
     data = frame[frame["paired"] & frame["band"].notna()].merge(follow, on="client_id", how="inner")
     rows = []
     for label in labels:
@@ -721,26 +727,33 @@ def cohort_report(
     """
     started = time.perf_counter()
     settings = settings or active_settings()
-    frame = cohort_client_frame(db, viewer, cohort, measure, settings)
-    relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
-    effect = band_effect_size(frame, settings)
-    return CohortReport(
-        measure=measure,
-        band_labels=compliance_band_labels(settings),
-        min_clients=settings.min_clients_for_statistic,
-        clients_with_quantity=int(frame["quantity"].notna().sum()),
-        clients_with_quality=int(frame["quality"].notna().sum()),
-        band_counts=band_counts(frame, settings),
-        relations=relations,
-        band_change=band_change(frame, settings),
-        band_effect=effect,
-        comparison=relation_comparison(relations, effect, measure),
-        outcome_rates=outcome_rates_by_band(frame, settings),
-        grid=quantity_quality_grid(frame, settings),
-        trajectories=score_trajectories(db, viewer, cohort, measure, frame, settings),
-        follow_up=follow_up_by_band(db, viewer, cohort, measure, frame, settings),
-        seconds=time.perf_counter() - started,
-    )
+    # Independent queries run side by side (one DuckDB cursor each; ClinicDatabase is thread-safe).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        homework = pool.submit(client_homework, db, viewer, cohort)
+        outcomes = pool.submit(client_outcomes, db, viewer, cohort, settings)
+        follow_rows = pool.submit(_follow_up_rows, db, viewer, cohort, measure)
+        frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
+        trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
+        relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
+        effect = band_effect_size(frame, settings)
+        report = CohortReport(
+            measure=measure,
+            band_labels=compliance_band_labels(settings),
+            min_clients=settings.min_clients_for_statistic,
+            clients_with_quantity=int(frame["quantity"].notna().sum()),
+            clients_with_quality=int(frame["quality"].notna().sum()),
+            band_counts=band_counts(frame, settings),
+            relations=relations,
+            band_change=band_change(frame, settings),
+            band_effect=effect,
+            comparison=relation_comparison(relations, effect, measure),
+            outcome_rates=outcome_rates_by_band(frame, settings),
+            grid=quantity_quality_grid(frame, settings),
+            trajectories=trajectories.result(),
+            follow_up=follow_up_by_band(db, viewer, cohort, measure, frame, settings, follow_rows.result()),
+            seconds=0.0,
+        )
+    return replace(report, seconds=time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------- headline

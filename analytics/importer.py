@@ -220,18 +220,15 @@ def _csv_record_lines(path: Path) -> np.ndarray | None:
     return line_numbers[keep]
 
 
-def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, relation: str, width: int) -> int:
-    """Exact but slower path: Python's csv module, which reports line numbers itself."""
+def _python_records(path: Path, width: int, *, strict: bool) -> tuple[list[list[str | None]], list[int]]:
+    """Rows c0..c{width} and the editor line each starts on, read by Python's csv module."""
     rows: list[list[str | None]] = []
     lines: list[int] = []
-    previous_end = 1
-    limit = csv.field_size_limit()
-    csv.field_size_limit(1 << 30)  # a long free-text field is data, not an error
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            previous_end = reader.line_num
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, strict=strict)
+        next(reader)
+        previous_end = reader.line_num
+        try:
             for record in reader:
                 start_line = previous_end + 1
                 previous_end = reader.line_num
@@ -243,10 +240,32 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, relation: str,
                     cells = record[:width] + [None] * (width - len(record[:width])) + [None]
                 rows.append([c if c != "" else None for c in cells])
                 lines.append(start_line)
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise ImportRefused(
+                    f"a quoted field that starts on line {previous_end + 1} is never closed (a missing \")"
+                ) from None
+            raise
+    return rows, lines
+
+
+def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, relation: str, width: int) -> int:
+    """Exact but slower path: Python's csv module, which reports line numbers itself.
+
+    Read strictly first, so that a quote left open to the end of the file refuses the file
+    instead of swallowing every later row; then leniently (a stray quote is kept as text).
+    """
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1 << 30)  # a long free-text field is data, not an error
+    try:
+        try:
+            rows, lines = _python_records(path, width, strict=True)
+        except csv.Error:
+            rows, lines = _python_records(path, width, strict=False)
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     except csv.Error as exc:
-        raise ImportRefused(f"the file cannot be read as CSV (line {previous_end + 1}: {exc})") from None
+        raise ImportRefused(f"the file cannot be read as CSV ({exc})") from None
     finally:
         csv.field_size_limit(limit)
     frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width + 1)], dtype=object)
@@ -400,12 +419,17 @@ def _xlsx_sheets(path: Path) -> list[tuple[str, list[str], list[tuple[int, list]
     return sheets
 
 
+def _duckdb_reason(exc: duckdb.Error, path: Path) -> str:
+    """The first line of a DuckDB error, without the server-side path of the file."""
+    return str(exc).splitlines()[0].replace(f" '{path}'", "").replace(f" {path}", "")
+
+
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
     """Stage a Parquet file; every value as text, _line = row number (from 1) in the file."""
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
     except duckdb.Error as exc:
-        raise ImportRefused(f"the file cannot be read as Parquet ({str(exc).splitlines()[0]})") from None
+        raise ImportRefused(f"the file cannot be read as Parquet ({_duckdb_reason(exc, path)})") from None
     header = [row[0] for row in described]
     exprs = []
     for i, (name, kind, *_) in enumerate(described):
@@ -430,7 +454,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) ->
         )
     except duckdb.Error as exc:
         con.execute(f"DROP TABLE IF EXISTS {relation}")
-        raise ImportRefused(f"the file cannot be read as Parquet ({str(exc).splitlines()[0]})") from None
+        raise ImportRefused(f"the file cannot be read as Parquet ({_duckdb_reason(exc, path)})") from None
     return header
 
 

@@ -30,7 +30,16 @@ OUTCOME_COLUMNS = (
 
 
 def cohort_clients(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None = None) -> pd.DataFrame:
-    """The cohort's clients (one row each) that the viewer may see."""
+    """The cohort's clients (one row each, with client ids) that the viewer may see.
+
+    Identifiable: refused for viewers who see de-identified aggregates only.
+    """
+    viewer.require_identifiers()
+    return clients_for_aggregation(db, viewer, cohort)
+
+
+def clients_for_aggregation(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None = None) -> pd.DataFrame:
+    """The cohort's client rows as input to aggregates (any role); never display them as a list."""
     return db.query("cohort_clients", query_params(viewer, cohort))
 
 
@@ -38,7 +47,8 @@ def client_homework(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | N
     """Per client: assignments, reviewed_assignments, quantity and quality (0-1).
 
     A client's quantity (quality) is the mean of their assignments' quantity (quality)
-    fractions; clients with no assignment have no row.
+    fractions; clients with no assignment have no row. An input to aggregates: pages show it
+    only to viewers who may see identifiers.
     """
     return db.query("client_homework", query_params(viewer, cohort))
 
@@ -135,7 +145,7 @@ def cohort_summary(
     (each client counts once; clients with no reviewed assignment are left out).
     """
     settings = settings or active_settings()
-    clients = cohort_clients(db, viewer, cohort)
+    clients = clients_for_aggregation(db, viewer, cohort)
     homework = client_homework(db, viewer, cohort)
     outcomes = client_outcomes(db, viewer, cohort, settings)
     order = {name: i for i, name in enumerate(settings.measure_names)}

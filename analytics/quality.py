@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import Settings, active_settings, measure_key
 from .db import ClinicDatabase
-from .metrics import classify_outcomes, client_outcomes, cohort_clients
+from .metrics import classify_outcomes, client_outcomes, clients_for_aggregation
 from .privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -298,10 +298,26 @@ def finished_clients(
 ) -> pd.DataFrame:
     """Clients discharged between ``period_start`` and ``period_end`` with their outcome on
     ``measure`` (:func:`analytics.metrics.client_outcomes`): one row per discharged client;
-    outcome columns are NA for clients without a paired score (not finished)."""
+    outcome columns are NA for clients without a paired score (not finished).
+
+    Client-level rows: refused for viewers who see aggregates only (the report aggregates them
+    internally for every role)."""
+    viewer.require_identifiers()
+    return _finished_clients(db, viewer, cohort, measure, period_start, period_end, settings)
+
+
+def _finished_clients(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    period_start: date,
+    period_end: date,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     settings = settings or active_settings()
     cohort = cohort or CohortFilter()
-    clients = cohort_clients(db, viewer, cohort)
+    clients = clients_for_aggregation(db, viewer, cohort)
     discharge = pd.to_datetime(clients["discharge_date"])
     in_period = discharge.notna() & (discharge >= pd.Timestamp(period_start)) & (discharge <= pd.Timestamp(period_end))
     discharged = clients.loc[in_period, ["client_id", "clinic", "therapist_id", "program", "discharge_date"]]
@@ -512,7 +528,22 @@ def alert_clients(
     ``group`` splits flagged clients by the mean quantity of the assignments set in the
     last 4 weeks: below the lower compliance-band edge (50%), or no reviewed assignment, is
     "Little homework done"; otherwise "Homework done, still not improving".
+
+    Client-level rows: refused for viewers who see aggregates only (the report counts them
+    internally for every role and shows the list only in identified mode).
     """
+    viewer.require_identifiers()
+    return _alert_rows(db, viewer, cohort, as_of=as_of, settings=settings)
+
+
+def _alert_rows(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None = None,
+    *,
+    as_of: date | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     settings = settings or active_settings()
     if as_of is None:
         as_of = report_dates(db, viewer)["as_of"]
@@ -1138,7 +1169,7 @@ def quality_report(
     outcome_units: dict[str, pd.DataFrame] = {}
     overall_outcomes: dict[str, int] = {}
     if chosen is not None:
-        finished = finished_clients(db, viewer, cohort, chosen, period_start, period_end, settings)
+        finished = _finished_clients(db, viewer, cohort, chosen, period_start, period_end, settings)
         by_period = outcomes_by_discharge(finished, period_start, period_end, outcome_period)
         trends_outcomes = publish_table(
             "trends_outcomes", f"End-of-treatment outcomes ({chosen}) by discharge {outcome_period}",
@@ -1205,7 +1236,7 @@ def quality_report(
     flags = _flag_table(panels, policy)
 
     # Alerts.
-    alerts = alert_clients(db, viewer, cohort, as_of=as_of, settings=settings)
+    alerts = _alert_rows(db, viewer, cohort, as_of=as_of, settings=settings)
     counts = alert_count_frame(alerts)
     alert_counts = publish_table(
         "alert_counts", "Clients in treatment not on track", counts, ALERT_COUNT_COLUMNS, policy,
@@ -1255,12 +1286,15 @@ def _available_measures(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
 
 
 __all__ = [
+    "ALERT_ALL",
     "ALERT_GROUP_DONE",
     "ALERT_GROUP_LITTLE",
+    "ALERT_GROUP_NONE",
     "FUNNEL_METRICS",
     "PERIOD_CHOICES",
     "UNIT_LABELS",
     "UNIT_TYPES",
+    "Column",
     "FunnelPanel",
     "QualityReport",
     "QualityTable",
@@ -1268,12 +1302,17 @@ __all__ = [
     "alert_count_frame",
     "choose_measure",
     "client_review_link",
+    "describe_cohort",
     "finished_clients",
+    "funnel_curve",
     "funnel_frame",
     "funnel_status",
     "monthly_activity",
+    "outcome_counts",
+    "outcome_masks",
     "outcome_trend_state",
     "outcomes_by_discharge",
+    "privacy_description",
     "protect_rate_numerators",
     "pseudonym_key",
     "publish_table",

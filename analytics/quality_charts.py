@@ -45,7 +45,7 @@ NHS_RECOVERY_STANDARD = 0.5  # clinical-reference.md, "Outcome definitions": nat
 def _layout(fig: go.Figure, title: str, *, height: int = 380, yaxis_title: str | None = None) -> go.Figure:
     fig.update_layout(
         template="plotly_white",
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16, "color": INK}},
+        title={"text": title, "x": 0.0, "xref": "paper", "xanchor": "left", "font": {"size": 16, "color": INK}},
         font={"family": FONT, "size": 12, "color": INK},
         height=height,
         margin={"l": 64, "r": 24, "t": 56, "b": 88},

@@ -8,12 +8,14 @@ the URL follows the selection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import streamlit as st
 
 import ui
 from analytics import CohortFilter, filter_options
+from analytics.audit import record_access
 from analytics.client_charts import client_figure
 from analytics.client_review import (
     ASSOCIATION_NOTE,
@@ -41,12 +43,9 @@ SELECT_KEY = "client_review_client"
 SEARCH_KEY = "client_search"
 LINK_PARAM = "client"
 
-ui.page_header("Client review", "One client's homework and symptoms over time, ready for the next session.")
-viewer = ui.viewer()
-if not viewer.can_see_identifiers:
-    st.info("This page shows individual clients; your role sees de-identified aggregates only. "
-            "The Quality improvement page has the cohort figures.", icon=":material/lock:")
-    st.stop()
+PAGE = "Client review"
+viewer = ui.require_identifiers(PAGE)  # aggregates-only roles (qi) are refused, and the refusal logged
+ui.page_header(PAGE, "One client's homework and symptoms over time, ready for the next session.")
 
 today = date.today()
 options = ui.run(filter_options, viewer)
@@ -92,10 +91,32 @@ elif link_id and link_review is not None:
 
 if not chosen or review is None:
     if link_id and link_review is None:
+        ui.log_not_found(link_id)  # unknown and out-of-scope ids read (and are logged) the same
         st.warning(NOT_FOUND_MESSAGE, icon=":material/person_search:")
     else:
         st.info("Choose a client to see their homework and symptom scores over time.", icon=":material/person:")
     st.stop()
+
+ui.log_client_view(review.client_id)
+audit_log = ui.audit_file()
+
+
+def _logged(kind: str, file_name: str, make: Callable[[], bytes]) -> Callable[[], bytes]:
+    """Deferred download data: built when the user clicks (on its own thread), and logged then.
+
+    Streamlit state is not available on that thread, so the viewer is captured here and the
+    access log is written directly (analytics.audit.record_access never raises for "export").
+    """
+    email, role, client_id = viewer.email, viewer.role, review.client_id
+
+    def build() -> bytes:
+        data = make()
+        record_access(audit_log, "export", email=email, role=role, page=PAGE, client_id=client_id,
+                      detail=f"{kind}: {file_name} ({len(data):,} bytes)")
+        return data
+
+    return build
+
 
 header = review.header
 programme = ui.run(programme_homework, viewer, header["program"])
@@ -171,9 +192,10 @@ else:
                 quantity_pct=review.weekly["quantity"] * 100, quality_pct=review.weekly["quality"] * 100
             ).drop(columns=["quantity", "quality"])
             st.dataframe(weekly, hide_index=True, width="stretch")
-            st.download_button("Weekly homework (CSV)", to_safe_csv(weekly),
-                               file_name=export_file_name(review.client_id, today, "csv", "weekly-homework"),
-                               mime="text/csv", on_click="ignore", key="dl_weekly")
+            weekly_name = export_file_name(review.client_id, today, "csv", "weekly-homework")
+            st.download_button("Weekly homework (CSV)", _logged("client_weekly_csv", weekly_name,
+                                                                lambda: to_safe_csv(weekly)),
+                               file_name=weekly_name, mime="text/csv", on_click="ignore", key="dl_weekly")
         with sessions_tab:
             st.dataframe(review.sessions, hide_index=True, width="stretch")
 
@@ -268,23 +290,17 @@ else:
 st.subheader("Session-review export")
 st.caption("A one-page PDF (header, chart, summary and the last weeks' assignments) or the same as a "
            "self-contained HTML file; CSV files hold every score and assignment.")
+exports = (
+    ("Session review (PDF)", "session_review_pdf", export_file_name(review.client_id, today, "pdf"), "application/pdf",
+     ":material/picture_as_pdf:", lambda: session_review_pdf(review, programme)),
+    ("Session review (HTML)", "session_review_html", export_file_name(review.client_id, today, "html"), "text/html",
+     ":material/html:", lambda: session_review_html(review, programme)),
+    ("Scores (CSV)", "client_scores_csv", export_file_name(review.client_id, today, "csv", "scores"), "text/csv",
+     ":material/download:", lambda: scores_csv(review)),
+    ("Assignments (CSV)", "client_assignments_csv", export_file_name(review.client_id, today, "csv", "assignments"),
+     "text/csv", ":material/download:", lambda: assignments_csv(review)),
+)
 buttons = st.container(horizontal=True, gap="small")
-buttons.download_button(
-    "Session review (PDF)", lambda: session_review_pdf(review, programme),
-    file_name=export_file_name(review.client_id, today, "pdf"), mime="application/pdf",
-    on_click="ignore", icon=":material/picture_as_pdf:", key="dl_pdf",
-)
-buttons.download_button(
-    "Session review (HTML)", lambda: session_review_html(review, programme),
-    file_name=export_file_name(review.client_id, today, "html"), mime="text/html",
-    on_click="ignore", icon=":material/html:", key="dl_html",
-)
-buttons.download_button(
-    "Scores (CSV)", scores_csv(review), file_name=export_file_name(review.client_id, today, "csv", "scores"),
-    mime="text/csv", on_click="ignore", icon=":material/download:", key="dl_scores",
-)
-buttons.download_button(
-    "Assignments (CSV)", assignments_csv(review),
-    file_name=export_file_name(review.client_id, today, "csv", "assignments"),
-    mime="text/csv", on_click="ignore", icon=":material/download:", key="dl_assignments",
-)
+for label, kind, file_name, mime, icon, make in exports:
+    buttons.download_button(label, _logged(kind, file_name, make), file_name=file_name, mime=mime,
+                            on_click="ignore", icon=icon, key=f"dl_{kind}")

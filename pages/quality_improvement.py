@@ -6,6 +6,8 @@ De-identified by default. Thin page: every number comes from analytics.quality.q
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 import ui
@@ -114,17 +116,19 @@ def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
     height = "auto" if len(text) <= 12 else 420
     st.dataframe(text, hide_index=True, width="stretch", height=height)
     csv = to_safe_csv(table.display)
-    options = {"file_name": f"{table.name}.csv", "mime": "text/csv", "key": f"csv_{key}", "on_click": "ignore",
+    mode = "deidentified" if report.deidentified else "identified"
+    options = {"export_kind": f"quality_improvement_{table.name}_{mode}", "key": f"csv_{key}",
                "icon": ":material/download:"}
     if compact:
         if table.note:
             st.caption(table.note)
-        st.download_button(f"CSV: {table.title}", csv, **options)
+        ui.download_button(f"CSV: {table.title}", csv, f"{table.name}.csv", "text/csv", **options)
         return
     left, right = st.columns([4, 1], vertical_alignment="center")
     if table.note:
         left.caption(table.note)
-    right.download_button("CSV", csv, width="stretch", **options)
+    with right:
+        ui.download_button("CSV", csv, f"{table.name}.csv", "text/csv", width="stretch", **options)
 
 
 trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(
@@ -242,10 +246,12 @@ with alerts_tab:
             )
             left, right = st.columns([4, 1], vertical_alignment="center")
             left.caption(listing.note)
-            right.download_button(
-                "CSV", to_safe_csv(listing.display), file_name="alert_list_IDENTIFIED.csv", mime="text/csv",
-                key="csv_alert_list", on_click="ignore", icon=":material/download:", width="stretch",
-            )
+            with right:
+                ui.download_button(
+                    "CSV", to_safe_csv(listing.display), "alert_list_IDENTIFIED.csv", "text/csv",
+                    export_kind="quality_improvement_alert_list_identified", key="csv_alert_list",
+                    icon=":material/download:", width="stretch",
+                )
     elif viewer.can_see_identifiers:
         st.info("De-identified view shows counts only. Switch off **De-identified** to see the clients, "
                 "with links to their client review.", icon=":material/shield_lock:")
@@ -261,17 +267,18 @@ with pack_tab:
            else "**Identified**: contains client identifiers; for supervision within the care team only.")
     )
     b1, b2, b3 = st.columns(3)
-    b1.download_button(
-        "PDF (A4 landscape)", lambda: meeting_pack_pdf(report), file_name=pack_file_name(report, "pdf"),
-        mime="application/pdf", key="qi_pack_pdf", on_click="ignore", icon=":material/picture_as_pdf:",
-        width="stretch",
-    )
-    b2.download_button(
-        "HTML (interactive, self-contained)", lambda: meeting_pack_html(report), file_name=pack_file_name(report, "html"),
-        mime="text/html", key="qi_pack_html", on_click="ignore", icon=":material/html:", width="stretch",
-    )
-    b3.download_button(
-        "CSV of every table (zip)", lambda: meeting_pack_zip(report), file_name=pack_file_name(report, "zip"),
-        mime="application/zip", key="qi_pack_zip", on_click="ignore", icon=":material/folder_zip:", width="stretch",
-    )
+    mode = "deidentified" if report.deidentified else "identified"
+    # The files are built when clicked (deferred): the PDF needs a few seconds for the chart images.
+    for column, label, build, extension, mime, icon in (
+        (b1, "PDF (A4 landscape)", meeting_pack_pdf, "pdf", "application/pdf", ":material/picture_as_pdf:"),
+        (b2, "HTML (interactive, self-contained)", meeting_pack_html, "html", "text/html", ":material/html:"),
+        (b3, "CSV of every table (zip)", meeting_pack_zip, "zip", "application/zip", ":material/folder_zip:"),
+    ):
+        name = pack_file_name(report, extension)
+        column.download_button(
+            label, functools.partial(build, report), file_name=name, mime=mime, key=f"qi_pack_{extension}",
+            on_click=ui.log_event, args=("export",),
+            kwargs={"detail": f"quality_improvement_pack_{mode}: {name}"},
+            icon=icon, width="stretch",
+        )
     st.caption("The PDF takes a few seconds to prepare (chart images). Definitions: Metrics glossary.")

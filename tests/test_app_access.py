@@ -7,7 +7,9 @@ what ``st.user`` returns (``is_logged_in`` and the e-mail claim).
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -378,3 +380,24 @@ def test_guard_functions():
     assert auth_problems({}) == [
         "redirect_uri", "cookie_secret",
         "client_id, client_secret and server_metadata_url (in [auth] or in [auth.<provider>])"]
+
+
+def test_launcher_binds_to_loopback_unless_sign_in_is_configured(tmp_path: Path):
+    if (ROOT / ".streamlit" / "secrets.toml").exists():
+        pytest.skip("this checkout has its own .streamlit/secrets.toml")
+    script = str(ROOT / "scripts" / "run-dashboard.sh")
+    env = {**os.environ, "HOME": str(tmp_path), "DRY_RUN": "1", "PORT": "8642"}
+    env.pop("ADDRESS", None)
+
+    def launch(**extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", script], env={**env, **extra}, capture_output=True, text=True, timeout=60)
+
+    local = launch()
+    assert local.returncode == 0, local.stderr
+    assert "--server.address 127.0.0.1 --server.port 8642" in local.stdout and "Local single-user mode" in local.stdout
+    exposed = launch(ADDRESS="0.0.0.0")
+    assert exposed.returncode == 2 and "Refusing ADDRESS=0.0.0.0" in exposed.stderr and "streamlit" not in exposed.stdout
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text('[auth]\nredirect_uri = "x"\n', encoding="utf-8")
+    signed = launch(ADDRESS="0.0.0.0")
+    assert signed.returncode == 0 and "--server.address 0.0.0.0" in signed.stdout

@@ -26,6 +26,7 @@ from tests.conftest import FIXTURE_TODAY, ROOT, build_tiny_clinic
 
 LARGE_ROWS = 300_000
 LARGE_CLIENTS = 3_000
+MEDIUM_ROWS = 20_000
 TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects")
 
 # The importing child: prints "go" right before the import starts and "table <name>" as
@@ -89,7 +90,7 @@ def snapshot(db_path: Path) -> dict[str, list[tuple]]:
                 for t in TABLES}
 
 
-def write_large_export(directory: Path) -> list[Path]:
+def write_large_export(directory: Path, rows: int = LARGE_ROWS) -> list[Path]:
     """clients_large.csv (3,000 clients) and assignments_large.csv (300,000 rows), via DuckDB."""
     directory.mkdir(parents=True, exist_ok=True)
     clients, assignments = directory / "clients_large.csv", directory / "assignments_large.csv"
@@ -111,7 +112,7 @@ def write_large_export(directory: Path) -> list[Path]:
                   CASE WHEN i % 7 = 0 THEN NULL ELSE i % 5 END AS quantity_rating, i % 5 AS quality_rating,
                   'therapist' AS rated_by, DATE '2024-08-01' + (i % 300)::INTEGER + 7 AS reviewed_date,
                   CASE WHEN i % 11 = 0 THEN 'Walk, then "rate" mood' ELSE 'Practice' END AS description
-           FROM range({LARGE_ROWS}) t(i)) TO '{assignments}' (HEADER)"""
+           FROM range({rows}) t(i)) TO '{assignments}' (HEADER)"""
     )
     con.close()
     return [clients, assignments]
@@ -120,6 +121,12 @@ def write_large_export(directory: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def large_export(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return write_large_export(tmp_path_factory.mktemp("large"))
+
+
+@pytest.fixture(scope="module")
+def medium_export(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The same export with 20,000 assignments: enough for a reader to overlap the import."""
+    return write_large_export(tmp_path_factory.mktemp("medium"), rows=MEDIUM_ROWS)
 
 
 @pytest.fixture
@@ -181,13 +188,15 @@ def test_sigkill_mid_import_leaves_the_database_exactly_as_before(base_db, large
     assert leftovers  # the killed writer's private copy is still there ...
 
     # ... and the next import clears it away and succeeds.
-    result = import_files(base_db, large_export, today=FIXTURE_TODAY)
+    extra = base_db.parent / "sessions_later.csv"
+    extra.write_text("client_id,session_date,attended,session_number\nC5,2025-03-10,true,1\n", encoding="utf-8")
+    result = import_files(base_db, [extra], today=FIXTURE_TODAY)
     assert result.exit_code == 0, result.report()
-    assert (result.inserted, result.batch_id) == (LARGE_CLIENTS + LARGE_ROWS, 2)
+    assert (result.inserted, result.batch_id) == (1, 2)
     assert not list(base_db.parent.glob(base_db.name + ".importing-*"))
     after = snapshot(base_db)
-    assert len(after["assignments"]) == len(before["assignments"]) + LARGE_ROWS
-    assert after["clients"][:5] == before["clients"]
+    assert len(after["sessions"]) == len(before["sessions"]) + 1
+    assert after["assignments"] == before["assignments"]
 
 
 def test_sigkill_just_after_the_swap_leaves_the_new_version(base_db, large_export):
@@ -200,7 +209,7 @@ def test_sigkill_just_after_the_swap_leaves_the_new_version(base_db, large_expor
     assert [r[0] for r in after["import_batches"]] == [1, 2]
 
 
-def test_an_import_while_another_process_reads(base_db, large_export, tmp_path):
+def test_an_import_while_another_process_reads(base_db, medium_export, tmp_path):
     old = snapshot(base_db)
     old_counts = f"{len(old['clients'])} {len(old['assignments'])} {len(old['scores'])} 1"
     stop = tmp_path / "stop-reading"
@@ -211,11 +220,11 @@ def test_an_import_while_another_process_reads(base_db, large_export, tmp_path):
     try:
         assert reader.stdout.readline().strip() == "open", reader.stderr.read()
         # The reader holds the file open read-only; the import must not fail on a lock.
-        result = import_files(base_db, large_export, today=FIXTURE_TODAY)
+        result = import_files(base_db, medium_export, today=FIXTURE_TODAY)
         assert result.exit_code == 0, result.report()
         assert reader.poll() is None, "the reader stopped before the import finished"
         # A reader that opens after the swap sees the new data ...
-        new_counts = f"{len(old['clients']) + LARGE_CLIENTS} {len(old['assignments']) + LARGE_ROWS} {len(old['scores'])} 2"
+        new_counts = f"{len(old['clients']) + LARGE_CLIENTS} {len(old['assignments']) + MEDIUM_ROWS} {len(old['scores'])} 2"
         late_stop = tmp_path / "stop-at-once"
         late_stop.touch()
         late = subprocess.run(

@@ -525,6 +525,24 @@ def test_refused_files_store_nothing_while_others_import(tmp_path, db):
     assert "refused 5 files" in report
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (f'{SESSIONS_HEADER}\nC1,2025-01-06,true,1\nC1,"2025-01-07,true,2\nC1,2025-01-08,true,3\n',
+         'a quoted field that starts on line 3 is never closed (a missing ")'),
+        (f"\n{SESSIONS_HEADER}\nC1,2025-01-06,true,1\n", "the first line is not a header row"),
+        ("client_id,session_date,Client ID\nC1,2025-01-06,C1\n",
+         "column client_id appears twice ('client_id' and 'Client ID')"),
+        ("session_date,attended\n2025-01-06,true\n", "required column(s) missing for table sessions: client_id"),
+    ],
+    ids=["unclosed-quote", "blank-first-line", "duplicate-column", "missing-column"],
+)
+def test_files_that_cannot_be_read_reliably_are_refused(tmp_path, with_clients, content, message):
+    result = run(with_clients, write(tmp_path, "sessions.csv", content))
+    assert [(f.status, f.message) for f in result.files] == [("refused", message)]
+    assert stored(with_clients, "sessions") == []  # no row of it, not even the good first one
+
+
 def test_non_utf8_far_into_a_large_file_is_refused_with_its_line(tmp_path, with_clients):
     body = "".join(f"C1,2024-{1 + i // 28:02d}-{1 + i % 28:02d},true,{i + 1}\n" for i in range(300))
     data = (SESSIONS_HEADER + "\n" + body * 40).encode() + b"C1,2025-01-06,caf\xe9,1\n"
@@ -692,7 +710,8 @@ def test_corrupt_parquet_and_xlsx_are_refused(tmp_path, db):
     bad_xlsx = write(tmp_path, "clients.xlsx", b"PK\x03\x04 not really a workbook")
     result = run(db, bad_parquet, bad_xlsx)
     assert [f.status for f in result.files] == ["refused", "refused"]
-    assert result.files[0].message.startswith("the file cannot be read as Parquet")
+    assert result.files[0].message.startswith("the file cannot be read as Parquet (")
+    assert str(tmp_path) not in result.files[0].message  # no server-side path in a user's report
     assert result.files[1].message == "the workbook cannot be opened (BadZipFile)"
 
 

@@ -36,7 +36,7 @@ from analytics.audit import close_audit_logs, search_access_log
 from tests.browser.conftest import ARTIFACTS, metric_values, screenshot, wait_idle
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TIMEOUT_MS = 60_000
 
 # e-mail -> (role, users-table extras, clients on the home page); tiny clinic: North C1 C2 (T1) C3 (T2),
@@ -182,6 +182,7 @@ def button_labels(scope: Any) -> list[str]:
 
 def sign_in(page: Any, app: AuthApp, email: str) -> None:
     page.goto(app.server.url, timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Sign in").wait_for()
     wait_idle(page)
     main = page.locator('[data-testid="stMain"]')
     assert button_labels(main) == ["Sign in"]
@@ -210,7 +211,9 @@ def sign_out(page: Any, app: AuthApp) -> None:
 def test_each_role_signs_in_sees_its_scope_and_signs_out(browser_page: Any, auth_app: AuthApp, email: str):
     role, extra, clients = ROLES[email]
     sign_in(browser_page, auth_app, email)
-    browser_page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    browser_page.get_by_role("button", name="Sign out").wait_for()
+    browser_page.wait_for_function("document.querySelectorAll('[data-testid=\"stMetricValue\"]').length >= 5")
+    wait_idle(browser_page)
     shown = metric_values(browser_page)
     assert shown["Clients"] == str(clients)
     sidebar = browser_page.locator('[data-testid="stSidebar"]').inner_text()
@@ -231,6 +234,19 @@ def test_a_signed_in_stranger_sees_no_access(browser_page: Any, auth_app: AuthAp
     screenshot(browser_page, "oidc-no-access")
     sign_out(browser_page, auth_app)
     auth_app.signed_in.append(STRANGER)
+
+
+@pytest.mark.xfail(strict=True, reason="lead: dashboard.py must call ui.guard_app() before st.navigation; until then "
+                   "a signed-out visitor sees the page list, and pages that never ask for the viewer (the glossary) "
+                   "render. Remove this marker then.")
+def test_signed_out_visitors_reach_no_page_by_url(browser_page: Any, auth_app: AuthApp):
+    for path in ("glossary", "client_review", "data", "admin_users"):
+        browser_page.goto(f"{auth_app.server.url}/{path}", timeout=TIMEOUT_MS)
+        browser_page.locator('[data-testid="stMain"] h1').first.wait_for()
+        wait_idle(browser_page)
+        main = browser_page.locator('[data-testid="stMain"]')
+        assert button_labels(main) == ["Sign in"], path
+        assert browser_page.locator('[data-testid="stSidebarNav"]').count() == 0, path
 
 
 def test_the_access_log_recorded_every_sign_in_view_and_sign_out(auth_app: AuthApp):

@@ -1,0 +1,345 @@
+"""20 browser sessions on mixed pages while an import swaps in a new data version.
+
+One Chromium, 20 contexts driven concurrently with asyncio Playwright. Each session keeps
+reloading its page and reads numbers that change with the import (the update adds a few
+thousand clients with their sessions, homework and scores). Every reading must be exactly
+the old version's or exactly the new version's (a page rendered across the swap must not
+mix them), a session that has seen the new version never sees the old one again, no page
+shows an exception or error text, and the import (``python -m analytics import`` in a
+subprocess) exits 0. After the import every session sees the new numbers without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analytics import ClinicDatabase
+from benchmarks.bench import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
+from tests.browser.conftest import ERROR_TEXT, Clinic, build_clinic, start_server, url, wait_idle
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+SESSIONS = int(os.environ.get("E2E_SESSIONS", "20"))
+NEW_CLIENTS = 3000  # the update: enough rows that the import takes a few seconds
+STEP_TIMEOUT_MS = 90_000
+DEADLINE_S = 240  # the whole concurrent phase (generous: CI machines get busy)
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+# ------------------------------------------------------------------------- the update
+
+
+def write_update(directory: Path, n_clients: int = NEW_CLIENTS, seed: int = 23) -> list[Path]:
+    """New clients (ids N..., assignments NA...) with their sessions, homework and scores."""
+    from sample_data.generator import generate_clinic, write_csv
+
+    directory.mkdir(parents=True, exist_ok=True)
+    frames = generate_clinic(n_clients=n_clients, seed=seed)
+    paths = []
+    for table, frame in frames.items():
+        frame = frame.copy()
+        frame["client_id"] = frame["client_id"].str.replace("C", "N", n=1)
+        if table == "assignments":
+            frame["assignment_id"] = frame["assignment_id"].str.replace("A", "NA", n=1)
+        paths.append(write_csv(frame, directory / f"{table}_update.csv"))
+    return paths
+
+
+# ------------------------------------------------------------------------- readings
+
+
+async def _metrics(page: Any) -> dict[str, str]:
+    labels = await page.locator('[data-testid="stMetricLabel"]').all_text_contents()
+    values = await page.locator('[data-testid="stMetricValue"]').all_text_contents()
+    return {label.strip(): value.strip() for label, value in zip(labels, values, strict=True)}
+
+
+async def read_home(page: Any) -> tuple:
+    await page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    m = await _metrics(page)
+    text = await page.locator('[data-testid="stMain"]').inner_text()
+    batch = re.search(r"Last import: batch (\d+)", text)
+    return (m["Clients"], m["Assignments"], m["Symptom scores"], batch.group(1) if batch else None)
+
+
+async def read_cohort(page: Any) -> tuple:
+    # Three cached calls feed this view: cohort_summary (Clients, Paired clients) and
+    # cohort_report (the compliance-band caption). A run across the swap could mix them.
+    await page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    m = await _metrics(page)
+    text = await page.locator('[data-testid="stMain"]').inner_text()
+    bands = re.search(r"Compliance bands by each client's mean homework quantity: (.*?) \(([\d,]+) clients", text)
+    return (m["Clients"], m["Paired clients"], m["Mean change (points)"], bands.group(1) if bands else None,
+            bands.group(2) if bands else None)
+
+
+async def read_quality(page: Any) -> tuple:
+    await page.locator('[data-testid="stMetricValue"]').first.wait_for(state="attached")
+    m = await _metrics(page)
+    caption = await page.get_by_text(re.compile(r"^Data as of")).first.text_content()
+    return (m.get("Clients in treatment"), m.get("Little homework done"), caption)
+
+
+async def read_client(page: Any) -> tuple:
+    await page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    m = await _metrics(page)
+    text = await page.locator('[data-testid="stMain"]').inner_text()
+    median = re.search(r"Programme median [^\n]*?clients[^\n]*?\)", text)
+    return (m.get("Assignments set"), median.group(0) if median else None)
+
+
+async def read_data(page: Any) -> tuple:
+    caption = await page.get_by_text(re.compile(r"^Batch \d+ rejected nothing")).first.text_content()
+    return (caption,)
+
+
+async def read_glossary(page: Any) -> tuple:
+    await page.locator('[data-testid="stMain"] h2').first.wait_for()
+    return ("static",)
+
+
+@dataclass
+class Plan:
+    name: str
+    path: str
+    params: dict[str, str]
+    read: Callable[[Any], Awaitable[tuple]]
+
+
+@dataclass
+class Session:
+    plan: Plan
+    readings: list[tuple[float, tuple]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    load_s: list[float] = field(default_factory=list)
+
+
+def slowest(session: Session) -> float:
+    return max(session.load_s, default=0.0)
+
+
+def session_plans(busy_client: str) -> list[Plan]:
+    kinds = [
+        Plan("home", "", {}, read_home),
+        Plan("cohort", "cohort_outcomes", {}, read_cohort),
+        Plan("quality", "quality_improvement", {}, read_quality),
+        Plan("client", "client_review", {"client": busy_client}, read_client),
+        Plan("data", "data", {}, read_data),
+        Plan("glossary", "glossary", {}, read_glossary),
+    ]
+    mix = [0, 1, 2, 3, 0, 1, 4, 0, 1, 3, 2, 5, 0, 1, 2, 3, 0, 1, 4, 5]  # 5 home, 5 cohort, 3 qi, 3 client, 2+2
+    return [kinds[i] for i in mix[:SESSIONS]]
+
+
+# ------------------------------------------------------------------------- driving
+
+
+async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tuple[list[Session], dict[str, Any]]:
+    from playwright.async_api import async_playwright
+
+    sessions = [Session(p) for p in plans]
+    first_round = asyncio.Event()
+    import_done = asyncio.Event()
+    ready = 0
+    outcome: dict[str, Any] = {}
+
+    async def observe(page: Any, session: Session) -> None:
+        started = time.monotonic()
+        await page.goto(url(server_url, session.plan.path, **session.plan.params), timeout=STEP_TIMEOUT_MS)
+        await page.wait_for_selector(IDLE, timeout=STEP_TIMEOUT_MS)
+        if await page.locator('[data-testid="stException"]').count():
+            session.errors.append("exception: " + (await page.locator('[data-testid="stException"]').first.inner_text())[:500])
+        main = await page.locator('[data-testid="stMain"]').inner_text()
+        found = ERROR_TEXT.search(main)
+        if found:
+            session.errors.append("error text: " + main[max(0, found.start() - 100): found.end() + 200])
+        session.readings.append((time.monotonic(), await session.plan.read(page)))
+        session.load_s.append(time.monotonic() - started)
+
+    def one_more_ready() -> None:
+        nonlocal ready
+        ready += 1
+        if ready == len(sessions):
+            first_round.set()  # every session has its pre-import reading: start the import
+
+    async def run_session(browser: Any, session: Session) -> None:
+        context = await browser.new_context(viewport={"width": 1400, "height": 1600})
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        counted = False
+        try:
+            page = await context.new_page()
+            await observe(page, session)
+            counted = True
+            one_more_ready()
+            while not import_done.is_set():
+                await observe(page, session)
+            await observe(page, session)  # after the import: must be the new version
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            session.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+            if not counted:
+                one_more_ready()
+        finally:
+            await context.close()
+
+    async def run_import() -> None:
+        await first_round.wait()
+        started = time.monotonic()
+        outcome["import_started"] = started
+        proc = await asyncio.create_subprocess_exec(
+            *import_cmd, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        try:
+            output, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            import_done.set()
+        outcome.update(returncode=proc.returncode, output=output.decode(errors="replace"),
+                       import_finished=time.monotonic(), import_s=time.monotonic() - started)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(run_import(), *(run_session(browser, s) for s in sessions)), timeout=DEADLINE_S
+            )
+        except TimeoutError:
+            outcome["deadline"] = (
+                f"not finished within {DEADLINE_S} s: import {'started' if 'import_started' in outcome else 'not started'}"
+                f", {'finished' if 'returncode' in outcome else 'not finished'}; readings per session "
+                f"{[len(s.readings) for s in sessions]}; slowest load {max(slowest(s) for s in sessions):.1f} s"
+            )
+        finally:
+            import_done.set()
+            await browser.close()
+    return sessions, outcome
+
+
+def run_in_thread(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
+    """asyncio Playwright in its own thread, clear of the sync Playwright of other fixtures."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro_factory())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(DEADLINE_S + 60)
+    if thread.is_alive():
+        raise TimeoutError("the concurrent sessions did not finish")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+# ------------------------------------------------------------------------- the test
+
+
+@pytest.fixture(scope="module")
+def swap_clinic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Clinic, list[Path]]:
+    directory = tmp_path_factory.mktemp("concurrency")
+    return build_clinic(directory), write_update(directory / "update")
+
+
+def test_twenty_sessions_see_one_version_while_an_import_swaps_it(swap_clinic):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    clinic, update = swap_clinic
+    with ClinicDatabase(clinic.db_path) as db:
+        old_clients = int(db.execute_sql("SELECT count(*) FROM clients").iloc[0, 0])
+        busy = str(db.execute_sql(
+            "SELECT client_id FROM assignments GROUP BY client_id ORDER BY count(*) DESC, client_id LIMIT 1").iloc[0, 0])
+    plans = session_plans(busy)
+    import_cmd = [sys.executable, "-m", "analytics", "import", "--db", str(clinic.db_path), *map(str, update)]
+
+    server: StreamlitServer = start_server(clinic.db_path, "streamlit-concurrency.log")
+    try:
+        server.start()
+        _prime(server.url)
+        started = time.monotonic()
+        sessions, outcome = run_in_thread(lambda: drive(server.url, plans, import_cmd))
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+
+    assert "deadline" not in outcome, outcome["deadline"]
+    # The import completed, and it changed the data.
+    assert outcome.get("returncode") == 0, outcome.get("output")
+    with ClinicDatabase(clinic.db_path) as db:
+        new_clients = int(db.execute_sql("SELECT count(*) FROM clients").iloc[0, 0])
+        new_assignments = int(db.execute_sql("SELECT count(*) FROM assignments").iloc[0, 0])
+    assert new_clients == old_clients + NEW_CLIENTS
+
+    problems = [f"session {i} ({s.plan.name}): {e}" for i, s in enumerate(sessions) for e in s.errors]
+    assert not problems, "\n".join(problems)
+
+    during = 0
+    for name in {s.plan.name for s in sessions}:
+        group = [s for s in sessions if s.plan.name == name]
+        old = group[0].readings[0][1]  # every first reading was taken before the import started
+        new = group[0].readings[-1][1]  # every last reading after it finished
+        for s in group:
+            assert s.readings[0][1] == old, (name, s.readings[0][1], old)
+            assert s.readings[-1][1] == new, (name, s.readings[-1][1], new)
+            seen_new = False
+            for _, reading in s.readings:
+                assert reading in (old, new), f"{name}: a page mixed versions: {reading}, old {old}, new {new}"
+                if seen_new:
+                    assert reading == new, f"{name}: saw the old version after the new one"
+                seen_new = reading == new and reading != old
+            during += sum(outcome["import_started"] <= t <= outcome["import_finished"] for t, _ in s.readings)
+        if name not in ("glossary", "client"):
+            assert new != old, f"{name}: the import should have changed what the page shows"
+        if name == "home":
+            assert new[0] == f"{new_clients:,}" and new[1] == f"{new_assignments:,}" and new[3] == "2"
+            assert old[0] == f"{old_clients:,}" and old[3] == "1"
+    readings = sum(len(s.readings) for s in sessions)
+    print(f"{len(sessions)} sessions, {readings} page loads ({during} while the import ran, "
+          f"import {outcome['import_s']:.1f} s, slowest load {max(slowest(s) for s in sessions):.1f} s), "
+          f"{elapsed:.1f} s in all")
+    assert readings >= 3 * len(sessions)
+
+
+def _prime(server_url: str) -> None:
+    """Open the home page once (Streamlit's pages/ legacy mode; see test_e2e)."""
+    from playwright.sync_api import sync_playwright
+
+    def target() -> None:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(server_url, timeout=STEP_TIMEOUT_MS)
+                wait_idle(page)
+            finally:
+                browser.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(120)
+
+
+def test_the_update_adds_clients_that_import_cleanly(tmp_path):
+    """The update export itself is valid (so the concurrency test's import exits 0 for a reason)."""
+    from analytics import import_files
+
+    paths = write_update(tmp_path / "update", n_clients=40)
+    result = import_files(tmp_path / "x.duckdb", paths)
+    assert result.exit_code == 0, result.report()
+    assert result.per_table["clients"]["inserted"] == 40
