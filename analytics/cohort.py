@@ -178,10 +178,23 @@ def _client_frame(homework: pd.DataFrame, outcomes: pd.DataFrame, measure: str, 
     return frame
 
 
+# The columns measure_summary reads, less the compliance columns (so that it skips its correlations).
+_SUMMARY_COLUMNS = (
+    "client_id",
+    "paired",
+    "first_score",
+    "last_score",
+    "change",
+    "caseness_at_first",
+    "recovered",
+    "reliable_improvement",
+    "reliable_deterioration",
+)
+
+
 def _outcome_counts(rows: pd.DataFrame) -> dict[str, Any]:
-    """:func:`analytics.metrics.measure_summary` of some clients' rows (its counts; the
-    compliance columns are left out so that it skips its correlations)."""
-    return measure_summary(rows.drop(columns=["quantity", "quality"], errors="ignore"))
+    """:func:`analytics.metrics.measure_summary` of some clients' rows (its counts)."""
+    return measure_summary(rows[[c for c in _SUMMARY_COLUMNS if c in rows.columns]])
 
 
 def _values(series: pd.Series) -> np.ndarray:
@@ -335,8 +348,10 @@ def outcome_rates_by_band(frame: pd.DataFrame, settings: Settings) -> pd.DataFra
     """
     labels = compliance_band_labels(settings)
     min_n = _min_n(settings)
-    scored = frame[frame["first_score"].notna()]
-    groups = [(label, scored[scored["band"] == label]) for label in labels] + [(ALL_CLIENTS, scored)]
+    scored_mask = frame["first_score"].notna().to_numpy()
+    scored = frame.loc[scored_mask, list(_SUMMARY_COLUMNS)]
+    band = frame.loc[scored_mask, "band"].to_numpy()
+    groups = [(label, scored[band == label]) for label in labels] + [(ALL_CLIENTS, scored)]
     rows = []
     for label, group in groups:
         summary = _outcome_counts(group) if len(group) else None
@@ -369,7 +384,8 @@ def quantity_quality_grid(
     recovered / at caseness at first and the recovery rate with a Wilson interval.
     """
     min_n = _min_n(settings, 2)
-    data = frame[frame["paired"] & frame["quantity"].notna() & frame["quality"].notna()]
+    keep = (frame["paired"] & frame["quantity"].notna() & frame["quality"].notna()).to_numpy()
+    data = frame.loc[keep, [*_SUMMARY_COLUMNS, "quantity", "quality"]]
     high_q = _values(data["quantity"]) >= split
     high_l = _values(data["quality"]) >= split
     rows = []

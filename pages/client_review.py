@@ -37,7 +37,7 @@ from analytics.client_review import (
 )
 from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
-from analytics.reports import export_file_name, session_review_html, session_review_pdf
+from analytics.reports import export_file_name, session_review_html, session_review_pdf, warm_up_image_export
 
 SELECT_KEY = "client_review_client"
 SEARCH_KEY = "client_search"
@@ -98,6 +98,7 @@ if not chosen or review is None:
     st.stop()
 
 ui.log_client_view(review.client_id)
+warm_up_image_export()  # the first PDF export then needs no browser start
 audit_log = ui.audit_file()
 
 

@@ -165,6 +165,10 @@ def test_any_filter_combination_renders(app_db, sample_db, data):
         chosen = data.draw(st.lists(st.sampled_from(options[field]), max_size=2, unique=True), label=field)
         if chosen:
             params[field] = chosen
+    for bound, choices in (("intake_from", ["2025-01-01", "2026-06-01"]), ("intake_to", ["2025-06-30", "2026-12-31"])):
+        day = data.draw(st.sampled_from([None, *choices]), label=bound)
+        if day:
+            params[bound] = [day]
     params["section"] = [data.draw(st.sampled_from(TABS), label="section")]
     at = AppTest.from_file(PAGE, default_timeout=60)
     for key, value in params.items():

@@ -89,12 +89,30 @@ def viewer() -> Viewer:
     return resolve_viewer()
 
 
+def leave_legacy_multipage() -> None:
+    """Route a page run by Streamlit's legacy ``pages/`` mechanism through ``dashboard.py``.
+
+    With a ``pages/`` folder beside the entry script, the *first* request a fresh server
+    process gets runs Streamlit's legacy multipage path: a deep link such as
+    ``/client_review?client=C1`` would execute the page file alone, without the entry's
+    navigation, page config or sign-in. ``st.navigation`` clears that flag once it runs; a
+    page that finds it still set clears it and reruns, so the entry script runs and
+    ``st.navigation`` resolves the same URL (query parameters are kept).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_header(title: str, caption: str | None = None) -> None:
     """Title, caption, the local-mode banner or the signed-in account, and the page view in
     the access log. Resolves the viewer first, so a refused visitor sees nothing of the page."""
     from .audit import audit_page_view
     from .auth import account_sidebar
 
+    leave_legacy_multipage()
     current = viewer()
     st.title(title)
     if caption:

@@ -142,14 +142,39 @@ def url(base: str, path: str = "", **params: Any) -> str:
     return f"{base}/{path}" + (f"?{urlencode(pairs)}" if pairs else "")
 
 
+# The root can report notRunning a moment before the run's last elements reach the DOM (and,
+# on a new page, before the first run has started). Settled = a run has happened, none is
+# running, and the main area has not changed for QUIET_MS.
+QUIET_MS = 300
+SETTLED = """quietMs => {
+  if (!window.__stQuiet) {
+    window.__stQuiet = {last: performance.now()};
+    new MutationObserver(() => { window.__stQuiet.last = performance.now(); })
+      .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  }
+  const app = document.querySelector('[data-testid="stApp"]');
+  const state = app && app.getAttribute('data-test-script-state');
+  if (state !== 'notRunning' || (window.__stRuns !== undefined && window.__stRuns < 1)) {
+    window.__stQuiet.last = performance.now();
+    return false;
+  }
+  return performance.now() - window.__stQuiet.last >= quietMs;
+}"""
+
+
+def wait_settled(page: Any, timeout: float = TIMEOUT_MS) -> None:
+    """Wait until the page's script run is over and everything it drew is on the page."""
+    page.wait_for_function(SETTLED, arg=QUIET_MS, timeout=timeout, polling=100)
+
+
 def wait_idle(page: Any, timeout: float = TIMEOUT_MS) -> None:
-    """Wait until the script run is finished (the app's root reports notRunning)."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+    """Wait until the script run is finished and drawn (same as :func:`wait_settled`)."""
+    wait_settled(page, timeout)
 
 
 def open_page(page: Any, path: str = "", **params: Any) -> None:
     page.goto(url(page.app_url, path, **params), timeout=TIMEOUT_MS)
-    wait_idle(page)
+    wait_settled(page)
     assert_no_errors(page)
 
 
@@ -182,12 +207,8 @@ def rerun(page: Any, action: Callable[[], Any], timeout: float = TIMEOUT_MS) -> 
     """Do ``action`` (which makes Streamlit rerun) and wait until that rerun has finished."""
     before = page.evaluate("window.__stRuns")
     action()
-    page.wait_for_function(
-        """n => window.__stRuns > n &&
-            document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state') === 'notRunning'""",
-        arg=before,
-        timeout=timeout,
-    )
+    page.wait_for_function("n => window.__stRuns > n", arg=before, timeout=timeout)
+    wait_settled(page, timeout)
 
 
 def wait_charts(page: Any, at_least: int = 1, timeout: float = TIMEOUT_MS) -> int:
@@ -200,7 +221,7 @@ def wait_charts(page: Any, at_least: int = 1, timeout: float = TIMEOUT_MS) -> in
 
 def wait_charts_settled(page: Any, timeout: float = TIMEOUT_MS) -> int:
     """After a rerun an old chart can linger beside the new one: wait for idle and a stable count."""
-    wait_idle(page, timeout)
+    wait_settled(page, timeout)
     page.wait_for_function(
         """() => {
             const n = document.querySelectorAll('.js-plotly-plot').length;
