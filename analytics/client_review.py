@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -172,7 +172,7 @@ def format_percent(value: float | None) -> str:
 
 
 def format_points(value: float | None) -> str:
-    """A change in score points with its sign ("-4", "+2", "0")."""
+    """A change in score points with its sign ("\u22124" with a true minus sign, "+2", "0")."""
     if value is None or pd.isna(value):
         return "\u2014"
     v = int(round(float(value)))
@@ -802,11 +802,6 @@ def assignments_csv(review: ClientReview) -> bytes:
     return to_safe_csv(assignments_export(review))
 
 
-def week_start(intake: date, week: int) -> date:
-    """First day of week ``week`` since intake (week 0 starts on the intake date)."""
-    return intake + timedelta(days=7 * int(week))
-
-
 __all__ = [
     "ASSOCIATION_NOTE",
     "EDGE_STATES",
@@ -833,9 +828,8 @@ __all__ = [
     "period_rows",
     "programme_homework",
     "scores_csv",
-    "since_rows",
     "scores_export",
+    "since_rows",
     "summary_rows",
-    "week_start",
     "within_client_association",
 ]

@@ -203,7 +203,7 @@ def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
         x=-0.74, y=1.0, yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
         text="&#8592; helpful", font=dict(size=12, color="#5F6368"),
     )
-    return _layout(fig, height=360, x_title="Correlation with change (r; negative = helpful)", legend=False)
+    return _layout(fig, height=360, x_title="r with change (negative = helpful)", legend=False)
 
 
 def band_change_chart(band_change: pd.DataFrame, measure: str, band_labels: Sequence[str]) -> go.Figure:

@@ -89,8 +89,10 @@ def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> 
     for row in (figures[:4], figures[4:]):
         for col, figure in zip(st.columns(4), row, strict=False):
             with col:
-                st.metric(figure.label, figure.display, border=True)
-                st.caption(f"n = {figure.n:,} {figure.n_label}")
+                withheld = figure.display == co.TOO_FEW
+                st.metric(figure.label, "—" if withheld else figure.display, border=True)
+                st.caption((f"**{co.TOO_FEW}** (need {settings.min_clients_for_statistic}) · " if withheld else "")
+                           + f"n = {figure.n:,} {figure.n_label}")
     counts = report.band_counts
     parts = " · ".join(f"{b}: {n:,}" for b, n in zip(counts["band"], counts["clients"], strict=True))
     st.caption(

@@ -146,8 +146,10 @@ def test_small_cohort_says_too_few_clients(app_db, sample_db):
     summary = cohort_summary(sample_db, LOCAL, CohortFilter.of(therapists=therapist, intake_from="2026-09-01",
                                                                 intake_to="2026-09-30"), Settings())
     assert 0 < summary["clients"] < 5
-    text = " ".join(m.value for m in at.metric) + " ".join(i.value for i in at.info)
-    assert co.TOO_FEW in text.lower()
+    assert metrics(at)["Recovery rate"] == "—"
+    assert any(c.value.startswith(f"**{co.TOO_FEW}**") for c in at.caption)
+    assert metrics(at)["Hedges' g"] == co.TOO_FEW
+    assert any(co.TOO_FEW in i.value.lower() for i in at.info)
 
 
 def test_empty_cohort_gets_a_message(app_db):

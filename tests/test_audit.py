@@ -325,3 +325,16 @@ def test_exports_are_logged(local_app: Path):
     assert (row["email"], row["role"], row["page"]) == ("local", "admin", "Access log")
     assert row["detail"].startswith(f"access_log: access-log-{datetime.now(UTC).date():%Y%m%d}.csv (")
     assert row["client_id"] is None or pd.isna(row["client_id"])
+
+
+def test_deferred_exports_are_logged_when_built(log_path: Path):
+    from ui.audit import logged_builder
+
+    build = logged_builder(lambda: b"client_id\r\nC1\r\n", audit_path=log_path, email="ana@clinic.org",
+                           role="therapist", page="Client review", export_kind="client_weekly_csv",
+                           file_name="C1-weekly.csv", client_id="C1")
+    assert rows(log_path).empty  # nothing until the user clicks
+    assert build() == b"client_id\r\nC1\r\n"
+    row = rows(log_path).iloc[0]
+    assert (row["action"], row["email"], row["page"], row["client_id"], row["detail"]) == (
+        "export", "ana@clinic.org", "Client review", "C1", "client_weekly_csv: C1-weekly.csv (15 bytes)")

@@ -25,6 +25,7 @@ Usage in a page::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,21 +115,48 @@ def _log_export(export_kind: str, file_name: str, client_id: str | None, size: i
     log_event("export", client_id=client_id, detail=f"{export_kind}: {file_name} ({size:,} bytes)")
 
 
-def download_button(label: str, data: bytes | str, file_name: str, mime: str, *, export_kind: str,
-                    client_id: str | None = None, key: str | None = None, **kwargs: Any) -> bool:
+def logged_builder(make: Callable[[], bytes | str], *, audit_path: Path, email: str | None, role: str | None,
+                   page: str | None, export_kind: str, file_name: str,
+                   client_id: str | None = None) -> Callable[[], bytes | str]:
+    """Wrap deferred download data (built when the user clicks, on a thread without Streamlit
+    state): build it, log the export for the identity captured now, return the data."""
+
+    def build() -> bytes | str:
+        content = make()
+        try:
+            record_access(audit_path, "export", email=email, role=role, page=page, client_id=client_id,
+                          detail=f"{export_kind}: {file_name} ({len(content):,} bytes)")
+        except Exception as exc:  # noqa: BLE001 - auditing must never break the download
+            _LOGGER.error("access log: could not record an export event (%s)", type(exc).__name__)
+        return content
+
+    return build
+
+
+def download_button(label: str, data: bytes | str | Callable[[], bytes | str], file_name: str, mime: str, *,
+                    export_kind: str, client_id: str | None = None, key: str | None = None, **kwargs: Any) -> bool:
     """``st.download_button`` that logs every download in the access log.
 
     ``data`` must already be safe to hand out: bytes from ``analytics.privacy.to_safe_csv``
-    (formula-neutralised) or another export builder; nothing is changed here. ``export_kind``
-    names what is exported (e.g. "cohort_outcomes_table"); ``client_id`` when the export is
-    about one client. An export naming a client is not offered to a viewer who may not see
-    identifiers (the refusal is logged). Extra keyword arguments go to st.download_button.
+    (formula-neutralised) or another export builder; nothing is changed here. It may also be
+    a function returning those bytes (built only when the user clicks): the export is then
+    logged when it is built. ``export_kind`` names what is exported (e.g.
+    "cohort_outcomes_table"); ``client_id`` when the export is about one client. An export
+    naming a client is not offered to a viewer who may not see identifiers (the refusal is
+    logged). Extra keyword arguments go to st.download_button.
     """
     viewer = _viewer()
     if client_id is not None and viewer is not None and not viewer.can_see_identifiers:
         log_denied(detail=f"client-level export {export_kind} refused for an aggregates-only role")
         st.caption("Client-level downloads are not available for your role.")
         return False
+    if callable(data):
+        builder = logged_builder(
+            data, audit_path=audit_file(), email=viewer.email if viewer else None, role=viewer.role if viewer else None,
+            page=current_page(), export_kind=export_kind, file_name=file_name, client_id=client_id,
+        )
+        kwargs.setdefault("on_click", "ignore")
+        return st.download_button(label, builder, file_name=file_name, mime=mime, key=key, **kwargs)
     size = len(data)
     return st.download_button(
         label,

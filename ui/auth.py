@@ -203,6 +203,7 @@ def _check_exposure(signed_in_mode: bool) -> None:
 
 
 def _sign_in_screen(section: Mapping[str, Any]) -> None:
+    st.session_state.pop(_VIEWER_KEY, None)
     _hide_navigation()
     st.title("Between Sessions")
     st.write("Sign in with your clinic account to see the dashboard.")
@@ -218,6 +219,7 @@ def _sign_in_screen(section: Mapping[str, Any]) -> None:
 def _no_access(email: str | None, reason: str) -> None:
     from .audit import log_event
 
+    st.session_state.pop(_VIEWER_KEY, None)
     if st.session_state.get(_DENIED_LOGGED) != email:
         log_event("denied", page="(sign-in)", email=email, role=None, detail=reason)
         st.session_state[_DENIED_LOGGED] = email

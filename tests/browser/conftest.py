@@ -278,10 +278,16 @@ def filter_values(page: Any, param: str) -> list[str]:
     return [tags.nth(i).get_attribute("aria-label") or "" for i in range(tags.count())]
 
 
+# One snapshot of every st.metric on the page: label -> value (hidden tabs included).
+METRICS_JS = """els => els.map(e => [
+  (e.querySelector('[data-testid="stMetricLabel"]') || {}).textContent || '',
+  (e.querySelector('[data-testid="stMetricValue"]') || {}).textContent || '',
+])"""
+
+
 def metric_values(page: Any) -> dict[str, str]:
-    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
-    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-    return {label.strip(): value.strip() for label, value in zip(labels, values, strict=True)}
+    pairs = page.locator('[data-testid="stMetric"]').evaluate_all(METRICS_JS)
+    return {label.strip(): value.strip() for label, value in pairs}
 
 
 def query_params(page: Any) -> dict[str, list[str]]:

@@ -1,7 +1,8 @@
 """20 browser sessions on mixed pages while an import swaps in a new data version.
 
-One Chromium, 20 contexts driven concurrently with asyncio Playwright. Each session keeps
-reloading its page and reads numbers that change with the import (the update adds a few
+One Chromium, 20 contexts driven concurrently with asyncio Playwright. Each session opens
+its page, then keeps rerunning it (as a user pressing "r") and reads numbers that change
+with the import (the update adds a few
 thousand clients with their sessions, homework and scores). Every reading must be exactly
 the old version's or exactly the new version's (a page rendered across the swap must not
 mix them), a session that has seen the new version never sees the old one again, no page
@@ -28,6 +29,7 @@ from analytics import ClinicDatabase
 from benchmarks.bench import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
 from tests.browser.conftest import (
     ERROR_TEXT,
+    METRICS_JS,
     QUIET_MS,
     RUN_COUNTER,
     SETTLED,
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.browser
 
 SESSIONS = int(os.environ.get("E2E_SESSIONS", "20"))
 NEW_CLIENTS = 3000  # the update: enough rows that the import takes a few seconds
-STEP_TIMEOUT_MS = 90_000
+STEP_TIMEOUT_MS = 120_000  # generous: a busy CI machine
 DEADLINE_S = 240  # the whole concurrent phase (generous: CI machines get busy)
 
 
@@ -69,49 +71,59 @@ def write_update(directory: Path, n_clients: int = NEW_CLIENTS, seed: int = 23) 
 # ------------------------------------------------------------------------- readings
 
 
-async def _metrics(page: Any) -> dict[str, str]:
-    labels = await page.locator('[data-testid="stMetricLabel"]').all_text_contents()
-    values = await page.locator('[data-testid="stMetricValue"]').all_text_contents()
-    return {label.strip(): value.strip() for label, value in zip(labels, values, strict=True)}
+async def _metrics(page: Any, *labels: str) -> dict[str, str]:
+    """The page's metrics, once every one of ``labels`` is drawn with its value."""
+    await page.wait_for_function(
+        """labels => {
+            const shown = new Map([...document.querySelectorAll('[data-testid="stMetric"]')].map(e => [
+                ((e.querySelector('[data-testid="stMetricLabel"]') || {}).textContent || '').trim(),
+                ((e.querySelector('[data-testid="stMetricValue"]') || {}).textContent || '').trim()]));
+            return labels.every(l => shown.get(l));
+        }""",
+        arg=list(labels),
+        polling=100,
+    )
+    pairs = await page.locator('[data-testid="stMetric"]').evaluate_all(METRICS_JS)
+    return {label.strip(): value.strip() for label, value in pairs}
+
+
+async def _text(page: Any, pattern: str) -> re.Match[str]:
+    """The main area's text matched by ``pattern``, once it is there."""
+    await page.locator('[data-testid="stMain"]').get_by_text(re.compile(pattern)).first.wait_for(state="attached")
+    found = re.search(pattern, await page.locator('[data-testid="stMain"]').text_content() or "")
+    assert found, pattern
+    return found
 
 
 async def read_home(page: Any) -> tuple:
-    await page.locator('[data-testid="stMetricValue"]').first.wait_for()
-    m = await _metrics(page)
-    text = await page.locator('[data-testid="stMain"]').inner_text()
-    batch = re.search(r"Last import: batch (\d+)", text)
-    return (m["Clients"], m["Assignments"], m["Symptom scores"], batch.group(1) if batch else None)
+    m = await _metrics(page, "Clients", "Assignments", "Symptom scores")
+    batch = await _text(page, r"Last import: batch (\d+)")
+    return (m["Clients"], m["Assignments"], m["Symptom scores"], batch.group(1))
 
 
 async def read_cohort(page: Any) -> tuple:
-    # Three cached calls feed this view: cohort_summary (Clients, Paired clients) and
-    # cohort_report (the compliance-band caption). A run across the swap could mix them.
-    await page.locator('[data-testid="stMetricValue"]').first.wait_for()
-    m = await _metrics(page)
-    text = await page.locator('[data-testid="stMain"]').inner_text()
-    bands = re.search(r"Compliance bands by each client's mean homework quantity: (.*?) \(([\d,]+) clients", text)
-    return (m["Clients"], m["Paired clients"], m["Mean change (points)"], bands.group(1) if bands else None,
-            bands.group(2) if bands else None)
+    # Three cached calls feed this view: cohort_summary (Clients, Paired clients, Mean change)
+    # and cohort_report (the compliance-band caption). A run across the swap could mix them.
+    m = await _metrics(page, "Clients", "Paired clients", "Mean change (points)")
+    bands = await _text(page, r"Compliance bands by each client's mean homework quantity: (.*?) \(([\d,]+) clients")
+    return (m["Clients"], m["Paired clients"], m["Mean change (points)"], bands.group(1), bands.group(2))
 
 
 async def read_quality(page: Any) -> tuple:
-    await page.locator('[data-testid="stMetricValue"]').first.wait_for(state="attached")
-    m = await _metrics(page)
-    caption = await page.get_by_text(re.compile(r"^Data as of")).first.text_content()
-    return (m.get("Clients in treatment"), m.get("Little homework done"), caption)
+    m = await _metrics(page, "Clients in treatment", "Little homework done")
+    caption = await _text(page, r"Data as of [^.]*\.[^.]*\.")
+    return (m["Clients in treatment"], m["Little homework done"], caption.group(0))
 
 
 async def read_client(page: Any) -> tuple:
-    await page.locator('[data-testid="stMetricValue"]').first.wait_for()
-    m = await _metrics(page)
-    text = await page.locator('[data-testid="stMain"]').inner_text()
-    median = re.search(r"Programme median [^\n]*?clients[^\n]*?\)", text)
-    return (m.get("Assignments set"), median.group(0) if median else None)
+    m = await _metrics(page, "Assignments set")
+    median = await _text(page, r"Programme median [^(]*\([^)]*clients[^)]*\)")
+    return (m["Assignments set"], median.group(0))
 
 
 async def read_data(page: Any) -> tuple:
-    caption = await page.get_by_text(re.compile(r"^Batch \d+ rejected nothing")).first.text_content()
-    return (caption,)
+    caption = await _text(page, r"Batch \d+ rejected nothing")
+    return (caption.group(0),)
 
 
 async def read_glossary(page: Any) -> tuple:
@@ -165,8 +177,14 @@ async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tu
     outcome: dict[str, Any] = {}
 
     async def observe(page: Any, session: Session) -> None:
+        """Load the page (first time) or rerun it (Streamlit's "r" shortcut), then read it."""
         started = time.monotonic()
-        await page.goto(url(server_url, session.plan.path, **session.plan.params), timeout=STEP_TIMEOUT_MS)
+        if not session.readings:
+            await page.goto(url(server_url, session.plan.path, **session.plan.params), timeout=STEP_TIMEOUT_MS)
+        else:
+            runs = await page.evaluate("window.__stRuns")
+            await page.keyboard.press("r")
+            await page.wait_for_function("n => window.__stRuns > n", arg=runs, timeout=STEP_TIMEOUT_MS, polling=100)
         await page.wait_for_function(SETTLED, arg=QUIET_MS, timeout=STEP_TIMEOUT_MS, polling=100)
         if await page.locator('[data-testid="stException"]').count():
             session.errors.append("exception: " + (await page.locator('[data-testid="stException"]').first.inner_text())[:500])
