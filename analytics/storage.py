@@ -97,12 +97,3 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
         finally:
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_write(db_path, settings=None):  # MUTANT: writes the live file in place
-    con = duckdb.connect(str(db_path))
-    ensure_schema(con, settings)
-    yield con
-    con.execute("CHECKPOINT")
-    con.close()

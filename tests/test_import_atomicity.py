@@ -38,8 +38,8 @@ TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "imp
 
 # The importing child: prints "go" right before the import starts and "table <name>" as
 # the importer starts validating and writing each table, so that kills land in a known phase
-# whatever the machine's speed. HOOK may replace os.replace to kill the process just before
-# or just after the swap.
+# whatever the machine's speed. HOOK kills the process right after the import's commit, or
+# just before or just after the swap (os.replace).
 CHILD = """
 import datetime, os, signal, sys
 sys.path.insert(0, {root!r})
@@ -51,7 +51,14 @@ def process_table(self, table, batch_id):
     print("table", table, flush=True)
     return real_process(self, table, batch_id)
 importer._Run.process_table = process_table
-if HOOK:
+real_into = importer._import_into
+def import_into(*args, **kwargs):
+    result = real_into(*args, **kwargs)
+    if HOOK == "after-commit":  # committed, not yet checkpointed or swapped in
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+importer._import_into = import_into
+if HOOK in ("before-swap", "after-swap"):
     real_replace = os.replace
     def replace(src, dst):
         if HOOK == "before-swap":
@@ -189,11 +196,13 @@ def test_sigkill_mid_import_leaves_the_database_exactly_as_before(base_db, large
         assert proc.returncode == -signal.SIGKILL
         assert_untouched(base_db, digest, before)
 
-    # Killed after the private copy is complete and checkpointed, just before the swap.
-    proc = start_import(base_db, large_export, hook="before-swap")
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
-    assert_untouched(base_db, digest, before)
+    # Killed right after the commit (before the checkpoint), and after the private copy is
+    # complete and checkpointed, just before the swap.
+    for hook in ("after-commit", "before-swap"):
+        proc = start_import(base_db, large_export, hook=hook)
+        proc.wait(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, hook
+        assert_untouched(base_db, digest, before)
     leftovers = sorted(p.name for p in base_db.parent.glob(base_db.name + ".importing-*"))
     assert leftovers  # the killed writer's private copy is still there ...
 

@@ -13,6 +13,7 @@ subprocess) exits 0. After the import every session sees the new numbers without
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -215,7 +216,13 @@ async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tu
                 await observe(page, session)
             await observe(page, session)  # after the import: must be the new version
         except Exception as exc:  # noqa: BLE001 - reported by the test
-            session.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+            state = "?"
+            with contextlib.suppress(Exception):
+                state = await page.evaluate(
+                    """() => [document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state'),
+                              window.__stRuns, Math.round(performance.now() - (window.__stQuiet || {last: 0}).last)]""")
+            session.errors.append(f"{type(exc).__name__} after {len(session.readings)} readings "
+                                  f"(state, runs, ms since a change: {state}): {str(exc).splitlines()[0][:200]}")
             if not counted:
                 one_more_ready()
         finally:
