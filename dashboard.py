@@ -9,6 +9,7 @@ import ui
 from analytics import data_overview
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
+current_viewer = ui.guard_app()  # refuses an exposed local mode; sign-in and "no access" gate
 
 
 def home() -> None:
@@ -69,4 +70,9 @@ pages = [
     st.Page("pages/data.py", title="Data", icon=":material/upload:"),
     st.Page("pages/glossary.py", title="Metrics glossary", icon=":material/menu_book:"),
 ]
+if current_viewer.role == "admin":
+    pages += [
+        st.Page("pages/admin_users.py", title="Users and roles", icon=":material/manage_accounts:"),
+        st.Page("pages/admin_audit.py", title="Access log", icon=":material/policy:"),
+    ]
 st.navigation(pages).run()

@@ -86,13 +86,23 @@ class ClinicDatabase:
 
     def __init__(self, path: str | Path, *, timeout_s: float = DEFAULT_QUERY_TIMEOUT_S, threads: int | None = None):
         self.path = Path(path)
-        self.version = data_version(self.path)
         self.timeout_s = timeout_s
+        # Pin one data version: open the file once and attach that open file, so the version
+        # we report is exactly the content we read, and every instance has a path of its own
+        # (an import may swap a new file in under the same name at any moment).
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise DatabaseMissing(f"no clinic database at {self.path}") from exc
+        st = os.fstat(self._fd)
+        self.version = DataVersion(st.st_ino, st.st_mtime_ns, st.st_size)
+        pinned = Path(f"/proc/self/fd/{self._fd}")
+        attach_path = pinned if pinned.exists() else self.path.resolve()
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
         self._con = duckdb.connect(":memory:", config=config)
-        self._con.execute(f"ATTACH {_quote_literal(str(self.path.resolve()))} AS clinic (READ_ONLY)")
+        self._con.execute(f"ATTACH {_quote_literal(str(attach_path))} AS clinic (READ_ONLY)")
         present = {r[0] for r in self._con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'clinic'"
         ).fetchall()}
@@ -104,6 +114,17 @@ class ClinicDatabase:
 
     def close(self) -> None:
         self._con.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            try:
+                self._con.close()
+            finally:
+                os.close(fd)
 
     def __enter__(self) -> ClinicDatabase:
         return self

@@ -534,8 +534,10 @@ class _Compiler:
             trues = ", ".join(_lit(w) for w in TRUE_WORDS)
             falses = ", ".join(_lit(w) for w in FALSE_WORDS)
             default = col.default or "NULL"
+            # Fast path for the import format's own spelling; the general case after it.
+            fast = "" if values.get("boolean") else f"WHEN {raw} = 'true' THEN true WHEN {raw} = 'false' THEN false "
             return (
-                f"CASE WHEN {raw} IS NULL THEN {default} WHEN lower({mapped}) IN ({trues}) THEN true "
+                f"CASE WHEN {raw} IS NULL THEN {default} {fast}WHEN lower({mapped}) IN ({trues}) THEN true "
                 f"WHEN lower({mapped}) IN ({falses}) THEN false END"
             )
         if col.kind == "int":
@@ -543,7 +545,8 @@ class _Compiler:
             return f"CASE WHEN regexp_full_match({raw}, '[+-]?[0-9]+(\\.0+)?') THEN try_cast({raw} AS INTEGER) END"
         if col.kind == "homework_type":
             mapped = _map_values(raw, values.get("homework_type", {}))
-            return f"regexp_replace(lower({mapped}), '[ -]+', '_', 'g')"
+            allowed = ", ".join(_lit(t) for t in HOMEWORK_TYPES)
+            return f"CASE WHEN {mapped} IN ({allowed}) THEN {mapped} ELSE regexp_replace(lower({mapped}), '[ -]+', '_', 'g') END"
         if col.kind == "rated_by":
             return f"lower({_map_values(raw, values.get('rated_by', {}))})"
         if col.kind == "measure":
@@ -552,7 +555,9 @@ class _Compiler:
             for m in self.settings.measures:
                 for alias in (m.name, *m.aliases):
                     cases.append(f"WHEN {_lit(measure_key(alias))} THEN {_lit(m.name)}")
-            return f"CASE regexp_replace(upper({mapped}), '[^A-Z0-9]', '', 'g') {' '.join(cases)} END"
+            names = ", ".join(_lit(m.name) for m in self.settings.measures)
+            slow = f"CASE regexp_replace(upper({mapped}), '[^A-Z0-9]', '', 'g') {' '.join(cases)} END"
+            return f"CASE WHEN {mapped} IN ({names}) THEN {mapped} ELSE {slow} END"
         raise ValueError(col.kind)
 
     @property
@@ -766,11 +771,15 @@ class _Run:
         typed = ", ".join(f"{compiler.typed_expr(c)} AS {c.name}" for c in spec.columns)
         rules = [Rule(None, "_overflow IS NOT NULL", "the row has more fields than the header"), *compiler.rules()]
         checks = ", ".join(f"CASE WHEN {r.condition} THEN {i} END" for i, r in enumerate(rules))
+        any_broken = " OR ".join(f"({r.condition})" for r in rules)
         # The text columns (r_*) are not kept: a reject's value is read back from the file's
-        # staging relation, so the one table written holds only typed values.
+        # staging relation, so the one table written holds only typed values. _violations
+        # (the broken rules' ids) is NULL for a valid row: the list is built only for the few
+        # rows where some rule is broken.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE checked AS
-            SELECT _file_seq, _line, {value_cols}, list_filter([{checks}], lambda x: x IS NOT NULL) AS _violations
+            SELECT _file_seq, _line, {value_cols},
+                   CASE WHEN {any_broken} THEN list_filter([{checks}], lambda x: x IS NOT NULL) END AS _violations
             FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
             {"today": self.today} if "$today" in checks else None,
         )
@@ -778,7 +787,7 @@ class _Run:
         #    (within a file or across files) are few: only they need the window functions.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE multi AS
-            SELECT {key} FROM checked WHERE len(_violations) = 0 GROUP BY ALL HAVING count(*) > 1"""
+            SELECT {key} FROM checked WHERE _violations IS NULL GROUP BY ALL HAVING count(*) > 1"""
         )
         has_multi = con.execute("SELECT count(*) FROM multi").fetchall()[0][0] > 0
         dup_rule = len(rules)
@@ -793,7 +802,7 @@ class _Run:
                     SELECT _file_seq, _line,
                            hash({value_cols}) <> first_value(hash({value_cols})) OVER (
                                PARTITION BY _file_seq, {key} ORDER BY _line) AS _conflict
-                    FROM checked SEMI JOIN multi USING ({key}) WHERE len(_violations) = 0)
+                    FROM checked SEMI JOIN multi USING ({key}) WHERE _violations IS NULL)
                 WHERE _conflict"""
             )
         con.execute(
@@ -805,7 +814,7 @@ class _Run:
             con.execute(
                 f"""INSERT INTO late
                 SELECT _file_seq, _line, {ref_rule} FROM checked AS c
-                WHERE len(_violations) = 0
+                WHERE _violations IS NULL
                   AND NOT EXISTS (SELECT 1 FROM main.clients AS k WHERE k.client_id = c.client_id)
                   AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)"""
             )
@@ -813,7 +822,7 @@ class _Run:
         # 3. Rejects, verbatim: every broken rule of every rejected row.
         con.execute(
             """CREATE OR REPLACE TEMP TABLE bad AS
-            SELECT _file_seq, _line, unnest(_violations) AS rule_id FROM checked WHERE len(_violations) > 0
+            SELECT _file_seq, _line, unnest(_violations) AS rule_id FROM checked WHERE _violations IS NOT NULL
             UNION ALL
             SELECT _file_seq, _line, rule_id FROM late"""
         )
@@ -850,7 +859,7 @@ class _Run:
         #    (later file, then later line) wins (cumulative exports). Compared with what is
         #    stored: a new key is inserted, a different row replaces the stored one.
         valid = "SELECT * FROM checked" + (" ANTI JOIN late USING (_file_seq, _line)" if has_late else "")
-        valid += " WHERE len(_violations) = 0"
+        valid += " WHERE _violations IS NULL"
         if has_multi:
             incoming = (
                 f"""SELECT {value_cols} FROM ({valid}) ANTI JOIN multi USING ({key})
@@ -875,10 +884,11 @@ class _Run:
                 f"""DELETE FROM main.{table} AS t USING ({incoming}) AS i WHERE {on} AND {differs}"""
             )
         if total - matched + changed:
+            # New keys, and the replaced ones just deleted: every incoming key not stored now.
+            not_stored = f"WHERE NOT EXISTS (SELECT 1 FROM main.{table} AS t WHERE {on})" if matched else ""
             con.execute(
                 f"""INSERT INTO main.{table} ({value_cols}, batch_id)
-                SELECT {value_cols}, $batch_id FROM ({incoming}) AS i
-                WHERE NOT EXISTS (SELECT 1 FROM main.{table} AS t WHERE {on})""",
+                SELECT {value_cols}, $batch_id FROM ({incoming}) AS i {not_stored}""",
                 {"batch_id": batch_id},
             )
         counts["read"] = sum(s.rows for s in staged)

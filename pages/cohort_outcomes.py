@@ -64,12 +64,12 @@ def chart_with_table(fig, frame: pd.DataFrame, spec: Spec, name: str, ratio: tup
         st.plotly_chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG)
     with right:
         st.dataframe(table, hide_index=True, column_config=config, height=min(420, 38 + 35 * len(table)))
-        st.download_button(
+        ui.download_button(
             "Download CSV",
-            data=partial(to_safe_csv, table),
-            file_name=f"cohort_{name}.csv",
-            mime="text/csv",
-            on_click="ignore",
+            partial(to_safe_csv, table),
+            f"cohort_{name}.csv",
+            "text/csv",
+            export_kind=f"cohort_{name}",
             icon=":material/download:",
             key=f"csv_{name}",
         )

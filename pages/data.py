@@ -8,7 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from analytics import import_files, import_history, import_rejects, load_profile
+from analytics import active_settings, import_files, import_history, import_rejects, load_profile
+from analytics.access import check_upload
 from analytics.privacy import to_safe_csv
 from analytics.profiles import ProfileError
 
@@ -50,10 +51,16 @@ else:
                 st.error(f"The mapping profile cannot be used: {exc}")
                 st.stop()
             paths, names = [], []
+            max_bytes = active_settings().max_upload_mb * 1024 * 1024
             for i, upload in enumerate(uploads):
+                data = upload.getvalue()
+                problem = check_upload(upload.name, data, max_bytes)
+                if problem:
+                    st.error(f"Not imported: {problem}")
+                    st.stop()
                 name = Path(upload.name).name
-                path = scratch_dir / f"{i:03d}-{name}"
-                path.write_bytes(upload.getvalue())
+                path = scratch_dir / f"{i:03d}{Path(name).suffix.lower()}"
+                path.write_bytes(data)
                 paths.append(path)
                 names.append(name)
             with st.spinner("Validating and importing..."):
@@ -89,12 +96,12 @@ else:
         if len(rejects):
             st.markdown(f"**Rejected rows** ({len(rejects):,} rule violations): fix them in the record system and export again.")
             st.dataframe(rejects.drop(columns=["batch_id"]), hide_index=True, width="stretch")
-            st.download_button(
+            ui.download_button(
                 "Download rejected rows (CSV)",
                 to_safe_csv(rejects),
-                file_name=f"import-{result.batch_id}-rejects.csv",
-                mime="text/csv",
-                on_click="ignore",
+                f"import-{result.batch_id}-rejects.csv",
+                "text/csv",
+                export_kind="import_rejects",
                 key="download_rejects",
             )
 
@@ -110,11 +117,11 @@ else:
         st.caption(f"Batch {batch} rejected nothing.")
     else:
         st.dataframe(past.drop(columns=["batch_id"]), hide_index=True, width="stretch")
-        st.download_button(
+        ui.download_button(
             f"Download batch {batch} rejects (CSV)",
             to_safe_csv(past),
-            file_name=f"import-{batch}-rejects.csv",
-            mime="text/csv",
-            on_click="ignore",
+            f"import-{batch}-rejects.csv",
+            "text/csv",
+            export_kind="import_rejects",
             key="download_history_rejects",
         )

@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analytics import CohortFilter, Settings, Viewer, classify_outcomes, client_homework, client_outcomes, cohort_summary
+from analytics import (
+    CohortFilter,
+    Settings,
+    Viewer,
+    classify_outcomes,
+    client_homework,
+    client_outcomes,
+    cohort_summary,
+)
 from analytics.metrics import compliance_band
 
 LOCAL = Viewer.local()

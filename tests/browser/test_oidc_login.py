@@ -236,9 +236,6 @@ def test_a_signed_in_stranger_sees_no_access(browser_page: Any, auth_app: AuthAp
     auth_app.signed_in.append(STRANGER)
 
 
-@pytest.mark.xfail(strict=True, reason="lead: dashboard.py must call ui.guard_app() before st.navigation; until then "
-                   "a signed-out visitor sees the page list, and pages that never ask for the viewer (the glossary) "
-                   "render. Remove this marker then.")
 def test_signed_out_visitors_reach_no_page_by_url(browser_page: Any, auth_app: AuthApp):
     for path in ("glossary", "client_review", "data", "admin_users"):
         browser_page.goto(f"{auth_app.server.url}/{path}", timeout=TIMEOUT_MS)
