@@ -4,6 +4,10 @@ Pure Python (never imports streamlit). The dashboard, the CLI (``python -m analy
 the tests all use this public API.
 """
 
+from .access import add_user, check_upload, list_users, remove_user, viewer_for_email
+from .audit import record_access, search_access_log
+from .client_review import client_review, find_clients
+from .cohort import cohort_report
 from .config import (
     DEFAULT_MEASURES,
     DESIGN_CHECKLIST,
@@ -15,6 +19,7 @@ from .config import (
 )
 from .db import ClinicDatabase, DatabaseMissing, DataVersion, QueryTimeout, data_version, open_database
 from .importer import ImportResult, Reject, import_files
+from .meeting_pack import meeting_pack_html, meeting_pack_pdf
 from .metrics import (
     classify_outcomes,
     client_homework,
@@ -26,18 +31,32 @@ from .metrics import (
     measure_summary,
 )
 from .overview import data_overview, filter_options, import_history, import_rejects
+from .privacy import SuppressionPolicy, pseudonym, suppress_table, to_safe_csv
 from .profiles import MappingProfile, ProfileError, load_profile
-from .scope import CohortFilter, Viewer, query_params
-from .statistics import jacobson_truax
+from .quality import alert_clients, quality_report
+from .reports import session_review_html, session_review_pdf
+from .scope import AccessDenied, CohortFilter, FreeTextNotPermitted, IdentifiersNotPermitted, Viewer, query_params
+from .statistics import (
+    funnel_limits,
+    hedges_g,
+    jacobson_truax,
+    pearson,
+    spearman,
+    wilson_interval,
+    within_between_mixedlm,
+)
 
 __all__ = [
-    "DEFAULT_MEASURES",
-    "DESIGN_CHECKLIST",
-    "HOMEWORK_TYPES",
+    "AccessDenied",
     "ClinicDatabase",
     "CohortFilter",
+    "DEFAULT_MEASURES",
+    "DESIGN_CHECKLIST",
     "DataVersion",
     "DatabaseMissing",
+    "FreeTextNotPermitted",
+    "HOMEWORK_TYPES",
+    "IdentifiersNotPermitted",
     "ImportResult",
     "MappingProfile",
     "MeasureDefinition",
@@ -45,25 +64,51 @@ __all__ = [
     "QueryTimeout",
     "Reject",
     "Settings",
+    "SuppressionPolicy",
     "Viewer",
     "active_settings",
+    "add_user",
+    "alert_clients",
+    "check_upload",
     "classify_outcomes",
     "client_homework",
-    "clients_for_aggregation",
     "client_outcomes",
+    "client_review",
+    "clients_for_aggregation",
     "cohort_clients",
+    "cohort_report",
     "cohort_summary",
     "compliance_band",
     "data_overview",
     "data_version",
     "filter_options",
+    "find_clients",
+    "funnel_limits",
+    "hedges_g",
     "import_files",
     "import_history",
     "import_rejects",
     "jacobson_truax",
+    "list_users",
     "load_profile",
     "load_settings",
     "measure_summary",
+    "meeting_pack_html",
+    "meeting_pack_pdf",
     "open_database",
+    "pearson",
+    "pseudonym",
+    "quality_report",
     "query_params",
+    "record_access",
+    "remove_user",
+    "search_access_log",
+    "session_review_html",
+    "session_review_pdf",
+    "spearman",
+    "suppress_table",
+    "to_safe_csv",
+    "viewer_for_email",
+    "wilson_interval",
+    "within_between_mixedlm",
 ]
