@@ -532,7 +532,7 @@ def client_review(
     assignments = db.query("client_review_assignments", params)
     weekly = db.query("client_review_weekly", params)
     summary = db.query("client_review_homework_summary", params)
-    measure_scores = db.query("client_review_measure_scores", params)
+    measure_scores = db.query("client_measure_scores", params)
     if not viewer.can_see_free_text and "description" in assignments:
         assignments = assignments.drop(columns=["description"])
     scores["band"] = pd.Series(

@@ -85,7 +85,8 @@ def _check_date_format(where: str, date_format: object) -> str | None:
     import duckdb
 
     try:
-        duckdb.connect().execute("SELECT try_strptime('', ?)", [date_format]).fetchall()
+        with duckdb.connect() as con:
+            con.execute("SELECT try_strptime('', ?)", [date_format]).fetchall()
     except duckdb.Error:
         raise ProfileError(f"{where}: date_format {date_format!r} is not a valid strptime format") from None
     return date_format

@@ -171,6 +171,7 @@ def query_params(viewer: Viewer, cohort: CohortFilter | None = None, **extra: An
         "intake_to": cohort.intake_to,
         "homework_types": _list_or_none(cohort.homework_types),
         "measures": _list_or_none(cohort.measures),
+        "client_id": None,  # one client only (client review); None = every client of the cohort
     }
     overridden = _SCOPE_KEYS & extra.keys()
     if overridden:

@@ -25,6 +25,10 @@ from .config import Settings
 from .schema import ddl
 
 
+class DatabaseUnusable(Exception):
+    """The database path is a folder, or a file that is not a DuckDB database."""
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:
     """Create every table that is missing (idempotent)."""
     for statement in ddl(settings):
@@ -68,6 +72,8 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
     The schema is ensured first. If the body raises, nothing changes.
     """
     db_path = Path(db_path)
+    if db_path.exists() and not db_path.is_file():
+        raise DatabaseUnusable(f"{db_path} is not a database file (it is a folder)")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(db_path):
         for stale in db_path.parent.glob(glob.escape(db_path.name) + ".importing-*"):
@@ -81,7 +87,10 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
                 shutil.copymode(db_path, tmp)  # mkstemp made it 0600; keep the live file's mode
             else:
                 tmp.unlink()
-            con = duckdb.connect(str(tmp))
+            try:
+                con = duckdb.connect(str(tmp))
+            except duckdb.Error:
+                raise DatabaseUnusable(f"{db_path} is not a clinic database (not a DuckDB file)") from None
             con.execute("SET enable_progress_bar = false")  # no progress bars in the CLI's output
             try:
                 ensure_schema(con, settings)

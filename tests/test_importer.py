@@ -956,3 +956,18 @@ def test_profile_name_from_a_profile_object(tmp_path, with_clients):
     assert query(with_clients, "SELECT profile FROM import_batches WHERE batch_id = ?", [result.batch_id]) == [
         ("Inline",)
     ]
+
+
+def test_a_database_path_that_is_not_a_database_is_refused_cleanly(tmp_path):
+    from analytics.storage import DatabaseUnusable
+
+    clients = write(tmp_path, "clients.csv", BASE_CLIENTS)
+    folder = tmp_path / "folder.duckdb"
+    folder.mkdir()
+    with pytest.raises(DatabaseUnusable, match=r"folder.duckdb is not a database file \(it is a folder\)$"):
+        run(folder, clients)
+    text = write(tmp_path, "notes.duckdb", "not a database\n")
+    with pytest.raises(DatabaseUnusable, match=r"notes.duckdb is not a clinic database \(not a DuckDB file\)$"):
+        run(text, clients)
+    assert text.read_text() == "not a database\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clients.csv", "folder.duckdb", "notes.duckdb", "notes.duckdb.lock"]

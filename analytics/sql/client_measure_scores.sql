@@ -1,6 +1,7 @@
 -- First and last score per client and measure (docs/metrics.md, "Symptom change"):
 -- first = earliest score; last = latest on or before discharge_date (latest overall while
 -- in treatment); scores after discharge are follow-up. Scores are totals in the measure's points.
+-- $client_id (optional) restricts the query to one client (the client review page).
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
                                  $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
@@ -15,7 +16,8 @@ cohort_scores AS (
         cohort.discharge_date IS NULL OR s.administered_date <= cohort.discharge_date AS in_treatment
     FROM scores AS s
     JOIN cohort USING (client_id)
-    WHERE $measures::VARCHAR[] IS NULL OR list_contains($measures::VARCHAR[], s.measure)
+    WHERE ($measures::VARCHAR[] IS NULL OR list_contains($measures::VARCHAR[], s.measure))
+      AND ($client_id::VARCHAR IS NULL OR s.client_id = $client_id::VARCHAR)
 )
 SELECT
     client_id,
