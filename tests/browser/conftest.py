@@ -154,7 +154,7 @@ SETTLED = """quietMs => {
   }
   const app = document.querySelector('[data-testid="stApp"]');
   const state = app && app.getAttribute('data-test-script-state');
-  if (state !== 'notRunning' || (window.__stRuns !== undefined && window.__stRuns < 1)) {
+  if (state !== 'notRunning' || (window.__stDone !== undefined && window.__stDone < 1)) {
     window.__stQuiet.last = performance.now();
     return false;
   }
@@ -191,23 +191,31 @@ def assert_no_errors(page: Any) -> None:
     assert found is None, text[max(0, found.start() - 200): found.end() + 300]
 
 
-# Counts script runs in the page (Streamlit sets data-test-script-state on its root), so a
-# test can wait for the rerun its own action caused instead of sleeping.
+# Counts script runs in the page from the state Streamlit writes on its root
+# (data-test-script-state): __stRuns counts changes to "running", __stDone changes back to
+# "notRunning" (a finished run, or a requested rerun the server had nothing to do for).
+# React may batch a fast run's "running" away, so both are counted from the mutation
+# records' old values rather than from the attribute's current value.
 RUN_COUNTER = """
 window.__stRuns = 0;
+window.__stDone = 0;
 new MutationObserver((mutations) => {
-  for (const m of mutations) {
-    if (m.target.getAttribute('data-test-script-state') === 'running') window.__stRuns += 1;
-  }
-}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+  const records = mutations.filter(m => m.attributeName === 'data-test-script-state');
+  records.forEach((m, i) => {
+    const after = i + 1 < records.length ? records[i + 1].oldValue : m.target.getAttribute('data-test-script-state');
+    if (after === 'running' && m.oldValue !== 'running') window.__stRuns += 1;
+    if (after === 'notRunning' && m.oldValue !== 'notRunning') window.__stDone += 1;
+  });
+}).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                      attributeFilter: ['data-test-script-state']});
 """
 
 
 def rerun(page: Any, action: Callable[[], Any], timeout: float = TIMEOUT_MS) -> None:
     """Do ``action`` (which makes Streamlit rerun) and wait until that rerun has finished."""
-    before = page.evaluate("window.__stRuns")
+    before = page.evaluate("[window.__stRuns, window.__stDone]")
     action()
-    page.wait_for_function("n => window.__stRuns > n", arg=before, timeout=timeout)
+    page.wait_for_function("([r, d]) => window.__stRuns > r || window.__stDone > d", arg=before, timeout=timeout)
     wait_settled(page, timeout)
 
 
