@@ -14,7 +14,7 @@ from .auth import (
     require_role,
     sign_out_button,
 )
-from .context import DB_ENV, database, database_path, page_header, run, viewer
+from .context import DB_ENV, database, database_path, page_header, refresh_data_version, run, viewer
 from .filters import cohort_filter_sidebar, current_cohort
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "log_event",
     "log_not_found",
     "page_header",
+    "refresh_data_version",
     "require_admin",
     "require_identifiers",
     "require_role",

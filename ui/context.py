@@ -36,7 +36,11 @@ def _open(path: str, version: str) -> ClinicDatabase:
 
 
 def database() -> ClinicDatabase:
+    """The data version this script run reads (see :func:`_run_pin`)."""
     path = database_path()
+    pinned = _run_pin(path)
+    if pinned is not None:
+        return pinned
     if not path.exists() and DB_ENV not in os.environ:
         with st.spinner("Building the sample clinic (first run only)..."):
             ensure_sample_database(path)
@@ -45,7 +49,46 @@ def database() -> ClinicDatabase:
     except DatabaseMissing:
         st.error(f"No clinic database at {path}. Import data on the Data page or set {DB_ENV}.")
         st.stop()
-    return _open(str(path), str(version))
+    db = _open(str(path), str(version))
+    _run_pin(path, db)
+    return db
+
+
+_PIN_ATTR = "_between_sessions_data_version_pin"
+
+
+def _run_pin(path: Path, db: ClinicDatabase | None = None) -> ClinicDatabase | None:
+    """Pin one data version per script run (issue 7: all old or all new, never a mix).
+
+    A page makes several ``ui.run`` calls; an import can swap the file between two of them.
+    The first ``database()`` call of a run pins its connection on the run's context and the
+    run's later calls reuse it, so every number on the page comes from one version; the next
+    run sees the new file. Streamlit gives every script run a new ``ctx.cursors`` dict
+    (``ScriptRunContext.reset``), which tells one run from the next. Outside a script run
+    (bare mode, the CLI) nothing is pinned. With ``db`` given, pins it; returns the pin.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None:
+        return db
+    if db is not None:
+        setattr(ctx, _PIN_ATTR, (ctx.cursors, str(path), db))
+        return db
+    pin = getattr(ctx, _PIN_ATTR, None)
+    if pin is not None and pin[0] is ctx.cursors and pin[1] == str(path):
+        return pin[2]
+    return None
+
+
+def refresh_data_version() -> None:
+    """Drop this run's pin: the next ``database()`` call reads the current file. For a page
+    that has just written the database itself (an import) and shows the result in the same run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is not None and hasattr(ctx, _PIN_ATTR):
+        delattr(ctx, _PIN_ATTR)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_MAX_ENTRIES, show_spinner=False)

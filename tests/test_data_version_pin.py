@@ -1,0 +1,61 @@
+"""One data version per script run: an import that swaps the file mid-run does not mix versions.
+
+The browser suite (tests/browser/test_concurrency.py) checks this under 20 sessions; this is
+the deterministic unit check of ``ui.database()``'s pin (ui/context.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from streamlit.testing.v1 import AppTest
+
+NEW_CLIENT = "client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date\n" \
+             "PIN-1,North,T1,Depression CBT,depression,2025-06-02,\n"
+
+
+def _script() -> None:
+    import os
+    from pathlib import Path
+
+    import streamlit as st
+
+    import ui
+    from analytics import import_files
+
+    first = ui.database()
+    if not st.session_state.get("imported"):
+        st.session_state["imported"] = True
+        update = Path(os.environ["PIN_TEST_UPDATE"])
+        assert import_files(ui.database_path(), [update]).exit_code == 0  # swaps the file in
+    second = ui.database()
+    ui.refresh_data_version()
+    third = ui.database()
+    st.text(f"{first.version}|{second.version}|{third.version}")
+
+
+def test_a_run_keeps_its_version_across_a_swap_and_the_next_run_sees_the_new(tiny_db_path, tmp_path, monkeypatch):
+    import streamlit as st
+
+    db_path = tmp_path / "clinic.duckdb"
+    shutil.copyfile(tiny_db_path, db_path)
+    update = tmp_path / "clients.csv"
+    update.write_text(NEW_CLIENT, encoding="utf-8")
+    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(db_path))
+    monkeypatch.setenv("PIN_TEST_UPDATE", str(update))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_function(_script, default_timeout=30).run()
+        assert not at.exception, at.exception
+        first, second, third = at.text[0].value.split("|")
+        assert first == second  # the swap happened in between: still the run's version
+        assert third != first  # after refresh_data_version(): the file as it is now
+
+        at.run()  # the next run (no import this time) pins the new version from the start
+        assert not at.exception, at.exception
+        again = at.text[0].value.split("|")
+        assert again == [third, third, third]
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
