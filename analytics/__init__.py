@@ -2,113 +2,139 @@
 
 Pure Python (never imports streamlit). The dashboard, the CLI (``python -m analytics``) and
 the tests all use this public API.
+
+Names are loaded on first use (PEP 562), so the CLI starts without importing the
+statistics, charting and PDF stacks it does not need.
 """
 
-from .access import add_user, check_upload, list_users, remove_user, viewer_for_email
-from .audit import record_access, search_access_log
-from .client_review import client_review, find_clients
-from .cohort import cohort_report
-from .config import (
-    DEFAULT_MEASURES,
-    DESIGN_CHECKLIST,
-    HOMEWORK_TYPES,
-    MeasureDefinition,
-    Settings,
-    active_settings,
-    load_settings,
-)
-from .db import ClinicDatabase, DatabaseMissing, DataVersion, QueryTimeout, data_version, open_database
-from .importer import ImportResult, Reject, import_files
-from .meeting_pack import meeting_pack_html, meeting_pack_pdf
-from .metrics import (
-    classify_outcomes,
-    client_homework,
-    client_outcomes,
-    clients_for_aggregation,
-    cohort_clients,
-    cohort_summary,
-    compliance_band,
-    measure_summary,
-)
-from .overview import data_overview, filter_options, import_history, import_rejects
-from .privacy import SuppressionPolicy, pseudonym, suppress_table, to_safe_csv
-from .profiles import MappingProfile, ProfileError, load_profile
-from .quality import alert_clients, quality_report
-from .reports import session_review_html, session_review_pdf
-from .scope import AccessDenied, CohortFilter, FreeTextNotPermitted, IdentifiersNotPermitted, Viewer, query_params
-from .statistics import (
-    funnel_limits,
-    hedges_g,
-    jacobson_truax,
-    pearson,
-    spearman,
-    wilson_interval,
-    within_between_mixedlm,
-)
+from __future__ import annotations
 
-__all__ = [
-    "AccessDenied",
-    "ClinicDatabase",
-    "CohortFilter",
-    "DEFAULT_MEASURES",
-    "DESIGN_CHECKLIST",
-    "DataVersion",
-    "DatabaseMissing",
-    "FreeTextNotPermitted",
-    "HOMEWORK_TYPES",
-    "IdentifiersNotPermitted",
-    "ImportResult",
-    "MappingProfile",
-    "MeasureDefinition",
-    "ProfileError",
-    "QueryTimeout",
-    "Reject",
-    "Settings",
-    "SuppressionPolicy",
-    "Viewer",
-    "active_settings",
-    "add_user",
-    "alert_clients",
-    "check_upload",
-    "classify_outcomes",
-    "client_homework",
-    "client_outcomes",
-    "client_review",
-    "clients_for_aggregation",
-    "cohort_clients",
-    "cohort_report",
-    "cohort_summary",
-    "compliance_band",
-    "data_overview",
-    "data_version",
-    "filter_options",
-    "find_clients",
-    "funnel_limits",
-    "hedges_g",
-    "import_files",
-    "import_history",
-    "import_rejects",
-    "jacobson_truax",
-    "list_users",
-    "load_profile",
-    "load_settings",
-    "measure_summary",
-    "meeting_pack_html",
-    "meeting_pack_pdf",
-    "open_database",
-    "pearson",
-    "pseudonym",
-    "quality_report",
-    "query_params",
-    "record_access",
-    "remove_user",
-    "search_access_log",
-    "session_review_html",
-    "session_review_pdf",
-    "spearman",
-    "suppress_table",
-    "to_safe_csv",
-    "viewer_for_email",
-    "wilson_interval",
-    "within_between_mixedlm",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> submodule that defines it
+_EXPORTS: dict[str, str] = {
+    "AccessDenied": "scope",
+    "ClinicDatabase": "db",
+    "CohortFilter": "scope",
+    "DEFAULT_MEASURES": "config",
+    "DESIGN_CHECKLIST": "config",
+    "DataVersion": "db",
+    "DatabaseMissing": "db",
+    "FreeTextNotPermitted": "scope",
+    "HOMEWORK_TYPES": "config",
+    "IdentifiersNotPermitted": "scope",
+    "ImportResult": "importer",
+    "MappingProfile": "profiles",
+    "MeasureDefinition": "config",
+    "ProfileError": "profiles",
+    "QueryTimeout": "db",
+    "Reject": "importer",
+    "Settings": "config",
+    "SuppressionPolicy": "privacy",
+    "Viewer": "scope",
+    "active_settings": "config",
+    "add_user": "access",
+    "alert_clients": "quality",
+    "check_upload": "access",
+    "classify_outcomes": "metrics",
+    "client_homework": "metrics",
+    "client_outcomes": "metrics",
+    "client_review": "client_review",
+    "clients_for_aggregation": "metrics",
+    "cohort_clients": "metrics",
+    "cohort_report": "cohort",
+    "cohort_summary": "metrics",
+    "compliance_band": "metrics",
+    "data_overview": "overview",
+    "data_version": "db",
+    "filter_options": "overview",
+    "find_clients": "client_review",
+    "funnel_limits": "statistics",
+    "hedges_g": "statistics",
+    "import_files": "importer",
+    "import_history": "overview",
+    "import_rejects": "overview",
+    "jacobson_truax": "statistics",
+    "list_users": "access",
+    "load_profile": "profiles",
+    "load_settings": "config",
+    "measure_summary": "metrics",
+    "meeting_pack_html": "meeting_pack",
+    "meeting_pack_pdf": "meeting_pack",
+    "open_database": "db",
+    "pearson": "statistics",
+    "pseudonym": "privacy",
+    "quality_report": "quality",
+    "query_params": "scope",
+    "record_access": "audit",
+    "remove_user": "access",
+    "search_access_log": "audit",
+    "session_review_html": "reports",
+    "session_review_pdf": "reports",
+    "spearman": "statistics",
+    "suppress_table": "privacy",
+    "to_safe_csv": "privacy",
+    "viewer_for_email": "access",
+    "wilson_interval": "statistics",
+    "within_between_mixedlm": "statistics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from .access import add_user, check_upload, list_users, remove_user, viewer_for_email  # noqa: F401
+    from .audit import record_access, search_access_log  # noqa: F401
+    from .client_review import client_review, find_clients  # noqa: F401
+    from .cohort import cohort_report  # noqa: F401
+    from .config import (  # noqa: F401
+        DEFAULT_MEASURES,
+        DESIGN_CHECKLIST,
+        HOMEWORK_TYPES,
+        MeasureDefinition,
+        Settings,
+        active_settings,
+        load_settings,
+    )
+    from .db import ClinicDatabase, DatabaseMissing, DataVersion, QueryTimeout, data_version, open_database  # noqa: F401
+    from .importer import ImportResult, Reject, import_files  # noqa: F401
+    from .meeting_pack import meeting_pack_html, meeting_pack_pdf  # noqa: F401
+    from .metrics import (  # noqa: F401
+        classify_outcomes,
+        client_homework,
+        client_outcomes,
+        clients_for_aggregation,
+        cohort_clients,
+        cohort_summary,
+        compliance_band,
+        measure_summary,
+    )
+    from .overview import data_overview, filter_options, import_history, import_rejects  # noqa: F401
+    from .privacy import SuppressionPolicy, pseudonym, suppress_table, to_safe_csv  # noqa: F401
+    from .profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
+    from .quality import alert_clients, quality_report  # noqa: F401
+    from .reports import session_review_html, session_review_pdf  # noqa: F401
+    from .scope import AccessDenied, CohortFilter, FreeTextNotPermitted, IdentifiersNotPermitted, Viewer, query_params  # noqa: F401
+    from .statistics import (  # noqa: F401
+        funnel_limits,
+        hedges_g,
+        jacobson_truax,
+        pearson,
+        spearman,
+        wilson_interval,
+        within_between_mixedlm,
+    )

@@ -21,8 +21,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class UsageError(Exception):
+    """A command-line argument that cannot be used (exit status 2, no traceback)."""
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config) if getattr(args, "config", None) else Settings()
+    if not getattr(args, "config", None):
+        return Settings()
+    try:
+        return load_settings(args.config)
+    except (OSError, ValueError, TypeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise UsageError(f"cannot use the settings file {args.config}: {exc}") from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -34,8 +43,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from .storage import DatabaseUnusable
+
     started = time.perf_counter()
-    result = import_files(args.db, args.files, profile=profile, settings=_settings(args), source="cli")
+    try:
+        result = import_files(args.db, args.files, profile=profile, settings=_settings(args), source="cli")
+    except DatabaseUnusable as exc:
+        raise UsageError(str(exc)) from None
     print(result.report())
     print(f"({time.perf_counter() - started:.2f} s)")
     return result.exit_code
@@ -152,4 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -297,18 +297,22 @@ def bare_sql(db_path: Path, statements: list[tuple[str, str, dict[str, Any]]]) -
     for _label, sql, params in statements:
         bound = {k: params[k] for k in sql_parameters(sql)}
         unique.setdefault((sql, repr(sorted(bound.items(), key=lambda kv: kv[0]))), (sql, bound))
+    labels = {(sql, repr(sorted({k: params[k] for k in sql_parameters(sql)}.items(), key=lambda kv: kv[0]))): label
+              for label, sql, params in statements}
     with ClinicDatabase(db_path) as db:
         started = time.perf_counter()
-        largest = 0
-        for sql, bound in unique.values():
+        largest, largest_label = 0, "-"
+        for key, (sql, bound) in unique.items():
             cursor = db._con.cursor()
             try:
                 table = cursor.sql(sql, params=bound).to_arrow_table()
-                largest = max(largest, table.num_rows)
+                if table.num_rows > largest:
+                    largest, largest_label = table.num_rows, labels.get(key, "?")
             finally:
                 cursor.close()
         seconds = time.perf_counter() - started
-    return {"sql_s": seconds, "statements": len(statements), "distinct_statements": len(unique), "largest_result_rows": largest}
+    return {"sql_s": seconds, "statements": len(statements), "distinct_statements": len(unique),
+            "largest_result_rows": largest, "largest_result_query": largest_label}
 
 
 def _apptest(case: PageCase, params: dict[str, str], timeout: float) -> tuple[float, list[str]]:
@@ -322,6 +326,25 @@ def _apptest(case: PageCase, params: dict[str, str], timeout: float) -> tuple[fl
     seconds = time.perf_counter() - started
     errors = [str(e.message).splitlines()[0][:200] if e.message else "exception" for e in at.exception]
     return seconds, errors
+
+
+def _profile_page(case: PageCase, params: dict[str, str], *, cold: bool) -> str | None:
+    """pyinstrument call tree of one page run (cold: caches cleared first), or None."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return None
+    import streamlit as st
+
+    if cold:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    _apptest(case, params, 300)
+    profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    return "\n".join(text.splitlines()[:70])
 
 
 def step_pages(size: str) -> dict[str, Any]:
@@ -366,17 +389,24 @@ def step_pages(size: str) -> dict[str, Any]:
             errors += errs
         sql = bare_sql(target, statements) if statements else {"sql_s": None, "statements": 0, "distinct_statements": 0,
                                                                "largest_result_rows": 0}
-        cold = _median(colds)
-        rows.append({
+        cold, warm = _median(colds), _median(warms)
+        row = {
             "page": case.name,
             "link": case.link_label,
             "cold_s": cold,
             "cold_runs": colds,
-            "warm_s": _median(warms),
+            "warm_s": warm,
             **sql,
             "cold_to_sql": (cold / sql["sql_s"]) if cold and sql["sql_s"] else None,
             "errors": sorted(set(errors)),
-        })
+        }
+        cold_limit = TARGETS.get(f"page_cold_{size}")
+        warm_limit = TARGETS.get(f"page_warm_{size}")
+        if warm_limit is not None and warm is not None and warm > warm_limit:
+            row["warm_profile"] = _profile_page(case, links[case.name], cold=False)
+        if cold_limit is not None and cold is not None and cold > cold_limit:
+            row["cold_profile"] = _profile_page(case, links[case.name], cold=True)
+        rows.append(row)
     stubs = [p.stem for p in sorted((ROOT / "pages").glob("*.py")) if is_stub(p)]
     return {"size": size, "rows": rows, "stubs": stubs}
 
@@ -1119,7 +1149,7 @@ def render(results: dict[str, Any]) -> str:
             limits = {"L": (TARGETS["page_cold_L"], TARGETS["page_warm_L"]), "XL": (TARGETS["page_cold_XL"], None)}
             cold_limit, warm_limit = limits.get(size, (None, None))
             lines += ["| Page | Deep link | Cold s | Warm s | Bare SQL s | Cold / SQL | Statements (distinct) | "
-                      "Largest result rows | Within target | Errors |",
+                      "Largest result rows (query) | Within target | Errors |",
                       "|---|---|---:|---:|---:|---:|---:|---:|:---:|---|"]
             for r in data["rows"]:
                 met = "-"
@@ -1129,10 +1159,19 @@ def render(results: dict[str, Any]) -> str:
                         ok = ok and r["warm_s"] is not None and r["warm_s"] <= warm_limit
                     met = "yes" if ok else "**no**"
                 ratio = f"{r['cold_to_sql']:.1f}x" if r.get("cold_to_sql") else "-"
+                largest = f"{r['largest_result_rows']:,}"
+                if r.get("largest_result_query") not in (None, "-"):
+                    largest += f" ({r['largest_result_query']})"
                 lines.append(
                     f"| {r['page']} | {r['link']} | {_s(r['cold_s'])} | {_s(r['warm_s'], 3)} | {_s(r['sql_s'], 3)} | "
-                    f"{ratio} | {r['statements']} ({r['distinct_statements']}) | {r['largest_result_rows']:,} | {met} | "
+                    f"{ratio} | {r['statements']} ({r['distinct_statements']}) | {largest} | {met} | "
                     f"{'; '.join(r['errors']) or '-'} |")
+            for r in data["rows"]:
+                for kind in ("warm", "cold"):
+                    if r.get(f"{kind}_profile"):
+                        lines += ["", f"<details><summary>{r['page']} at {size}: pyinstrument profile of a {kind} run "
+                                  "(over its target)</summary>", "", "```", r[f"{kind}_profile"].strip(), "```", "",
+                                  "</details>"]
             if data.get("stubs"):
                 lines += ["", f"Not measured (still stubs): {', '.join(data['stubs'])}."]
             lines.append("")

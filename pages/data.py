@@ -42,7 +42,7 @@ else:
             profile = None
             try:
                 if profile_upload is not None:
-                    profile_path = scratch_dir / "profile.toml"
+                    profile_path = scratch_dir / Path(profile_upload.name).name
                     profile_path.write_bytes(profile_upload.getvalue())
                     profile = load_profile(profile_path)
                 elif profile_choice != NO_PROFILE:
@@ -74,9 +74,12 @@ else:
         if result.exit_code == 0:
             st.success(f"Batch {result.batch_id}: every row imported.")
         else:
+            imported = result.inserted + result.updated + result.unchanged
+            rows = "row" if result.rejected == 1 else "rows"
+            files = "file" if result.files_refused == 1 else "files"
             st.warning(
-                f"Batch {result.batch_id}: {result.rejected:,} rows rejected and {result.files_refused} files refused; "
-                "the valid rows were imported."
+                f"Batch {result.batch_id}: {result.rejected:,} {rows} rejected and {result.files_refused} {files} "
+                "refused. " + (f"{imported:,} valid {'row was' if imported == 1 else 'rows were'} imported." if imported else "Nothing was imported.")
             )
         cols = st.columns(4)
         cols[0].metric("Inserted", f"{result.inserted:,}")

@@ -70,7 +70,7 @@ def test_upload_with_a_bad_row_shows_the_rejects_and_the_new_batch(data_db):
     upload_and_import(at, "scores_new.csv", csv)
 
     assert [w.value for w in at.warning] == [
-        "Batch 2: 1 rows rejected and 0 files refused; the valid rows were imported."
+        "Batch 2: 1 row rejected and 0 files refused. 1 valid row was imported."
     ]
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Inserted"], metrics["Updated"], metrics["Unchanged"], metrics["Rejected rows"]) == ("1", "0", "0", "1")
@@ -126,7 +126,7 @@ def test_a_refused_upload_is_reported(data_db):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     upload_and_import(at, "scores.csv", b"client_id,measure\nC1,PHQ-9\n")
     assert [w.value for w in at.warning] == [
-        "Batch 2: 0 rows rejected and 1 files refused; the valid rows were imported."
+        "Batch 2: 0 rows rejected and 1 file refused. Nothing was imported."
     ]
     files = frame_with(at, "file", "status")[0]
     assert files[["file", "status", "note"]].values.tolist() == [
