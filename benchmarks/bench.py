@@ -328,23 +328,83 @@ def _apptest(case: PageCase, params: dict[str, str], timeout: float) -> tuple[fl
     return seconds, errors
 
 
-def _profile_page(case: PageCase, params: dict[str, str], *, cold: bool) -> str | None:
-    """pyinstrument call tree of one page run (cold: caches cleared first), or None."""
-    try:
-        from pyinstrument import Profiler
-    except ImportError:
-        return None
+class ThreadSampler(threading.Thread):
+    """A small sampling profiler for the threads AppTest runs page scripts in.
+
+    (pyinstrument and cProfile see only the calling thread.) Every ``interval`` it takes the
+    stacks of the other threads and counts, per sample, each project function on the stack
+    (inclusive time) and the library the innermost frame is in (where the time is spent).
+    """
+
+    def __init__(self, interval: float = 0.001):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.samples = 0
+        self.inclusive: dict[str, int] = {}
+        self.leaf: dict[str, int] = {}
+        self._stop_event = threading.Event()
+        self._skip = {threading.get_ident()}
+
+    def run(self) -> None:
+        self._skip.add(threading.get_ident())
+        root = str(ROOT) + os.sep
+        while not self._stop_event.is_set():
+            for ident, frame in sys._current_frames().items():
+                if ident in self._skip:
+                    continue
+                seen: set[str] = set()
+                leaf = None
+                f = frame
+                while f is not None:
+                    filename = f.f_code.co_filename
+                    if leaf is None:
+                        leaf = _library_of(filename, root)
+                    if filename.startswith(root) and "/.venv/" not in filename:
+                        seen.add(f"{os.path.relpath(filename, ROOT)}:{f.f_code.co_firstlineno} {f.f_code.co_name}")
+                    f = f.f_back
+                if not seen:
+                    continue  # an idle server thread, not the page script
+                self.samples += 1
+                for key in seen:
+                    self.inclusive[key] = self.inclusive.get(key, 0) + 1
+                if leaf:
+                    self.leaf[leaf] = self.leaf.get(leaf, 0) + 1
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> str:
+        self._stop_event.set()
+        self.join(timeout=5)
+        if not self.samples:
+            return "no samples"
+        lines = [f"{self.samples} samples of the page's script thread; share of samples:", "",
+                 "inclusive, project functions (file:line of the def):"]
+        for key, n in sorted(self.inclusive.items(), key=lambda kv: -kv[1])[:18]:
+            lines.append(f"  {100 * n / self.samples:5.1f}%  {key}")
+        lines += ["", "innermost frame by library (where the time goes):"]
+        for key, n in sorted(self.leaf.items(), key=lambda kv: -kv[1])[:10]:
+            lines.append(f"  {100 * n / self.samples:5.1f}%  {key}")
+        return "\n".join(lines)
+
+
+def _library_of(filename: str, root: str) -> str:
+    if "site-packages" + os.sep in filename:
+        return filename.split("site-packages" + os.sep, 1)[1].split(os.sep, 1)[0]
+    if filename.startswith(root):
+        return os.path.relpath(filename, ROOT).split(os.sep, 1)[0] + " (project)"
+    return "python stdlib / builtins"
+
+
+def _profile_page(case: PageCase, params: dict[str, str], *, cold: bool) -> str:
+    """Where one page run spends its time (cold: caches cleared first)."""
     import streamlit as st
 
     if cold:
         st.cache_data.clear()
         st.cache_resource.clear()
-    profiler = Profiler(interval=0.001)
-    profiler.start()
-    _apptest(case, params, 300)
-    profiler.stop()
-    text = profiler.output_text(unicode=False, color=False, show_all=False)
-    return "\n".join(text.splitlines()[:70])
+    sampler = ThreadSampler()
+    sampler.start()
+    seconds, _ = _apptest(case, params, 300)
+    return f"one {'cold' if cold else 'warm'} run, {seconds:.2f} s\n" + sampler.stop()
 
 
 def step_pages(size: str) -> dict[str, Any]:
@@ -550,6 +610,20 @@ def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+# Timeline of a page load, in ms since the navigation started (performance.now()):
+# shell = Streamlit's app root exists; done = the first script run has finished;
+# drawn = the page's main content (selector) is there.
+TIMELINE_JS = """
+window.__bench = {};
+new MutationObserver(() => {
+  const t = window.__bench, now = Math.round(performance.now());
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (app && t.shell === undefined) t.shell = now;
+  if (app && t.done === undefined && app.getAttribute('data-test-script-state') === 'notRunning') t.done = now;
+}).observe(document, {subtree: true, childList: true, attributes: true});
+"""
+
+
 def step_browser(size: str) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -565,6 +639,8 @@ def step_browser(size: str) -> dict[str, Any]:
     with StreamlitServer(target, log_path=log_path) as server, sync_playwright() as p:
         browser = launch_chromium(p)
         try:
+            assert server.pid is not None
+            result["memory_at_start_mb"] = process_tree_rss_mb(server.pid)
             # Warm the browser's own caches (Streamlit's static JS) once, as a returning user.
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             ctx.new_page().goto(f"{server.url}/glossary", wait_until="networkidle", timeout=60_000)
@@ -573,12 +649,17 @@ def step_browser(size: str) -> dict[str, Any]:
             for visit in ("first_s", "second_s"):
                 for case in cases:
                     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    ctx.add_init_script(TIMELINE_JS)
                     page = ctx.new_page()
                     started = time.perf_counter()
                     try:
                         page.goto(page_url(server.url, case, links[case.name][0]), wait_until="commit", timeout=60_000)
                         page.locator(case.ready).first.wait_for(state="visible", timeout=60_000)
                         timings[case.name][visit] = time.perf_counter() - started
+                        if visit == "second_s":
+                            timeline = page.evaluate("window.__bench")
+                            timings[case.name]["second_timeline"] = {
+                                **timeline, "drawn": round(1000 * timings[case.name][visit])}
                         exceptions = page.locator('[data-testid="stException"]').count()
                         if exceptions:
                             timings[case.name]["errors"] = f"{exceptions} exception element(s)"
@@ -587,6 +668,8 @@ def step_browser(size: str) -> dict[str, Any]:
                         timings[case.name]["errors"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
                     finally:
                         ctx.close()
+                    if visit == "first_s":
+                        timings[case.name]["rss_after_first_mb"] = process_tree_rss_mb(server.pid)
             result["rows"] = list(timings.values())
             result["memory"] = _memory_phase(browser, server, cases, links)
         finally:
@@ -1169,7 +1252,7 @@ def render(results: dict[str, Any]) -> str:
             for r in data["rows"]:
                 for kind in ("warm", "cold"):
                     if r.get(f"{kind}_profile"):
-                        lines += ["", f"<details><summary>{r['page']} at {size}: pyinstrument profile of a {kind} run "
+                        lines += ["", f"<details><summary>{r['page']} at {size}: sampled profile of a {kind} run "
                                   "(over its target)</summary>", "", "```", r[f"{kind}_profile"].strip(), "```", "",
                                   "</details>"]
             if data.get("stubs"):
@@ -1185,22 +1268,31 @@ def render(results: dict[str, Any]) -> str:
             lines += ["From `page.goto` to the page's main content visible (Plotly's `.main-svg` for chart pages, "
                       "the metrics on Home, the first heading elsewhere), each visit in a new browser context "
                       "(a new Streamlit session). First visit: the server's cache is cold for that page's "
-                      "queries; second: cached.", "",
-                      "| Page | Deep link | First visit s | Second visit s | Within 3 s | Errors |",
-                      "|---|---|---:|---:|:---:|---|"]
+                      "queries; second: cached. The second visit's timeline: *app loaded* = Streamlit's page "
+                      "shell is up (HTML, JavaScript, websocket), *script done* = the page's script run has "
+                      "finished on the server and its output arrived, *drawn* = main content visible "
+                      "(the rest is the browser drawing, e.g. Plotly).", "",
+                      "| Page | Deep link | First visit s | Second visit s | 2nd: app loaded / script done / drawn (ms) "
+                      "| Within 3 s | Errors |",
+                      "|---|---|---:|---:|---|:---:|---|"]
             for r in browser["rows"]:
+                t = r.get("second_timeline") or {}
+                timeline = f"{t.get('shell', '-')} / {t.get('done', '-')} / {t.get('drawn', '-')}" if t else "-"
                 lines.append(f"| {r['page']} | {r['link']} | {_s(r.get('first_s'))} | {_s(r.get('second_s'))} | "
-                             f"{_ok(r.get('first_s'), TARGETS['browser_L'])} | {r.get('errors', '-')} |")
+                             f"{timeline} | {_ok(r.get('first_s'), TARGETS['browser_L'])} | {r.get('errors', '-')} |")
             mem = browser.get("memory") or {}
             if mem:
                 lines += ["", "### Memory", "",
                           f"Streamlit server resident memory (VmRSS of the server process and its children, "
                           f"sampled every 0.1 s) with {mem['sessions']} browser sessions open at once on mixed "
                           "pages and deep links, each following a second deep link:", "",
-                          "| Idle (after the timings above) | With the sessions open | Peak | Limit |",
-                          "|---:|---:|---:|---:|",
-                          f"| {mem['idle_mb']:.0f} MiB | {mem['open_mb']:.0f} MiB | **{mem['peak_mb']:.0f} MiB** | "
-                          "1.5 GB |", "",
+                          "| Server started | Idle (after the timings above) | With the sessions open | Peak | Limit |",
+                          "|---:|---:|---:|---:|---:|",
+                          f"| {browser.get('memory_at_start_mb', 0):.0f} MiB | {mem['idle_mb']:.0f} MiB | "
+                          f"{mem['open_mb']:.0f} MiB | **{mem['peak_mb']:.0f} MiB** | 1.5 GB |", "",
+                          "Resident memory after each page's first visit (MiB): "
+                          + ", ".join(f"{r['page']} {r['rss_after_first_mb']:.0f}" for r in browser["rows"]
+                                      if r.get("rss_after_first_mb")) + ".", "",
                           f"All {mem['sessions']} sessions drew both pages in {mem['both_waves_s']:.1f} s."]
 
     baseline = results.get("baseline", {})

@@ -361,11 +361,6 @@ def test_every_page_in_the_navigation_loads_without_errors(page):
 # ------------------------------------------------------------------------- server start
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Streamlit runs deep links in legacy multipage mode (pages/ folder) until dashboard.py has "
-    "called st.navigation once in the server process: the page runs without the entry script.",
-)
 def test_deep_link_on_fresh_server_runs_the_app(chromium, e2e_clinic):
     """The first visitor after a restart follows a bookmark straight to a page."""
     server = start_server(e2e_clinic.db_path, "streamlit-fresh.log")
