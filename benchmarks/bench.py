@@ -552,8 +552,7 @@ class StreamlitServer:
         return self.proc.pid if self.proc else None
 
 
-def process_tree_rss_mb(pid: int) -> float:
-    """Resident memory (VmRSS) of ``pid`` and all its descendants, in MiB."""
+def _process_tree(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -565,38 +564,66 @@ def process_tree_rss_mb(pid: int) -> float:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry))
-    total_kb, todo = 0, [pid]
+    tree, todo = [], [pid]
     while todo:
         current = todo.pop()
+        tree.append(current)
         todo.extend(children.get(current, []))
-        try:
-            with open(f"/proc/{current}/status", encoding="ascii", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total_kb += int(line.split()[1])
-                        break
-        except OSError:
-            continue
-    return total_kb / 1024
+    return tree
+
+
+def _status_kb(pid: int, field: str, source: str = "status") -> int:
+    try:
+        with open(f"/proc/{pid}/{source}", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def process_tree_memory_mb(pid: int) -> dict[str, float]:
+    """Memory of ``pid`` and its descendants, MiB: summed VmRSS (counts shared pages once per
+    process), summed PSS (shared pages divided among their processes: the tree's real
+    footprint), and the server process's own RSS."""
+    tree = _process_tree(pid)
+    return {
+        "rss": sum(_status_kb(p, "VmRSS") for p in tree) / 1024,
+        "pss": sum(_status_kb(p, "Pss", "smaps_rollup") for p in tree) / 1024,
+        "server_rss": _status_kb(pid, "VmRSS") / 1024,
+        "processes": len(tree),
+    }
+
+
+def process_tree_rss_mb(pid: int) -> float:
+    """Resident memory (VmRSS) of ``pid`` and all its descendants, in MiB."""
+    return process_tree_memory_mb(pid)["rss"]
 
 
 class RssSampler(threading.Thread):
+    """Peak memory of a process tree (each measure's own peak), sampled every ``interval`` s."""
+
     def __init__(self, pid: int, interval: float = 0.1):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
-        self.peak_mb = 0.0
+        self.peak: dict[str, float] = {}
         self._stop_event = threading.Event()
+
+    def _sample(self) -> None:
+        for key, value in process_tree_memory_mb(self.pid).items():
+            self.peak[key] = max(self.peak.get(key, 0.0), value)
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.peak_mb = max(self.peak_mb, process_tree_rss_mb(self.pid))
+            self._sample()
             self._stop_event.wait(self.interval)
 
-    def stop(self) -> float:
+    def stop(self) -> dict[str, float]:
         self._stop_event.set()
         self.join(timeout=5)
-        self.peak_mb = max(self.peak_mb, process_tree_rss_mb(self.pid))
-        return self.peak_mb
+        self._sample()
+        return self.peak
 
 
 def page_url(base: str, case: PageCase, params: dict[str, str]) -> str:
@@ -640,7 +667,8 @@ def step_browser(size: str) -> dict[str, Any]:
         browser = launch_chromium(p)
         try:
             assert server.pid is not None
-            result["memory_at_start_mb"] = process_tree_rss_mb(server.pid)
+            result["memory_at_start"] = process_tree_memory_mb(server.pid)
+            result["memory_at_start_mb"] = result["memory_at_start"]["rss"]
             # Warm the browser's own caches (Streamlit's static JS) once, as a returning user.
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             ctx.new_page().goto(f"{server.url}/glossary", wait_until="networkidle", timeout=60_000)
@@ -670,6 +698,20 @@ def step_browser(size: str) -> dict[str, Any]:
                         ctx.close()
                     if visit == "first_s":
                         timings[case.name]["rss_after_first_mb"] = process_tree_rss_mb(server.pid)
+            # A returning browser: one context whose HTTP cache already holds Streamlit's and
+            # Plotly's JavaScript (each page is still a new document and a new session).
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = ctx.new_page()
+            try:
+                for case in [*cases, *cases]:  # the first pass fills the cache; the second is measured
+                    started = time.perf_counter()
+                    page.goto(page_url(server.url, case, links[case.name][0]), wait_until="commit", timeout=60_000)
+                    page.locator(case.ready).first.wait_for(state="visible", timeout=60_000)
+                    timings[case.name]["returning_s"] = time.perf_counter() - started
+            except Exception as exc:  # noqa: BLE001 - reported in the table
+                result["returning_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            finally:
+                ctx.close()
             result["rows"] = list(timings.values())
             result["memory"] = _memory_phase(browser, server, cases, links)
         finally:
@@ -681,7 +723,7 @@ def _memory_phase(browser: Any, server: StreamlitServer, cases: list[PageCase],
                   links: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     """10 browser sessions open at once on mixed pages, then each follows a second deep link."""
     assert server.pid is not None
-    idle_mb = process_tree_rss_mb(server.pid)
+    idle = process_tree_memory_mb(server.pid)
     sampler = RssSampler(server.pid)
     sampler.start()
     sessions = []
@@ -701,13 +743,13 @@ def _memory_phase(browser: Any, server: StreamlitServer, cases: list[PageCase],
             for (case, _i), (_ctx, page) in zip(wave, sessions, strict=True):
                 page.locator(case.ready).first.wait_for(state="visible", timeout=120_000)
         all_drawn_s = time.perf_counter() - started
-        open_mb = process_tree_rss_mb(server.pid)
+        opened = process_tree_memory_mb(server.pid)
     finally:
         peak = sampler.stop()
         for ctx, _page in sessions:
             ctx.close()
-    return {"sessions": len(sessions), "idle_mb": idle_mb, "open_mb": open_mb, "peak_mb": peak,
-            "both_waves_s": all_drawn_s}
+    return {"sessions": len(sessions), "idle_mb": idle["rss"], "open_mb": opened["rss"], "peak_mb": peak["rss"],
+            "idle": idle, "open": opened, "peak": peak, "both_waves_s": all_drawn_s}
 
 
 # ---------------------------------------------------------------------------- import
@@ -831,9 +873,11 @@ def step_import() -> dict[str, Any]:
         import_files(target, files, source="bench")
         out["reimport_unchanged_s"] = time.perf_counter() - started
         target.unlink(missing_ok=True)
+        # Where the import's time goes, statement by statement (always: the ratio is close to
+        # its target), and the Python call tree when the target is missed.
+        out["profile"] = _import_profile(scratch / "profile.duckdb", files)
         if out["ratio"] > TARGETS["import_ratio"]:
-            log("import ratio above target: profiling")
-            out["profile"] = _import_profile(scratch / "profile.duckdb", files)
+            log("import ratio above target: profiling the Python side too")
             text = _pyinstrument_profile(scratch / "pyinstrument.duckdb", files)
             if text:
                 out["pyinstrument"] = text
@@ -1132,14 +1176,20 @@ def target_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          f"<= {TARGETS[limit]} s", "**no**" if failed else _ok(worst, TARGETS[limit])))
     browser = results.get("browser", {})
     if browser.get("rows"):
-        worst_page, worst = max(((r["page"], r.get("first_s")) for r in browser["rows"]),
-                                key=lambda v: float("inf") if v[1] is None else v[1])
-        rows.append((f"Browser L, navigation to chart drawn, slowest first visit ({worst_page})", f"{_s(worst)} s",
-                     f"<= {TARGETS['browser_L']} s", _ok(worst, TARGETS["browser_L"])))
+        for key, label in (("first_s", "new visitor (empty browser cache, cold server cache)"),
+                           ("returning_s", "returning browser")):
+            values = [(r["page"], r.get(key)) for r in browser["rows"] if key in r]
+            if not values:
+                continue
+            worst_page, worst = max(values, key=lambda v: float("inf") if v[1] is None else v[1])
+            rows.append((f"Browser L, navigation to main chart drawn, {label}, slowest ({worst_page})",
+                         f"{_s(worst)} s", f"<= {TARGETS['browser_L']} s", _ok(worst, TARGETS["browser_L"])))
     memory = browser.get("memory", {})
     if memory.get("peak_mb"):
-        rows.append(("Server memory L, 10 concurrent sessions (peak RSS)", f"{memory['peak_mb']:.0f} MiB",
-                     "<= 1.5 GB", _ok(memory["peak_mb"], TARGETS["memory_L_mb"])))
+        pss = memory.get("peak", {}).get("pss")
+        extra = f" (PSS {pss:.0f} MiB)" if pss else ""
+        rows.append(("Server memory L, 10 concurrent sessions, peak RSS of server + children", f"{memory['peak_mb']:.0f} MiB"
+                     + extra, "<= 1.5 GB", _ok(memory["peak_mb"], TARGETS["memory_L_mb"])))
     return rows
 
 
@@ -1205,7 +1255,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{', '.join(_s(x) for x in imp['bare_file_runs'])} s.",
             ]
             if imp.get("profile"):
-                lines += ["", "### Import profile (the ratio misses its target)", "",
+                lines += ["", "### Where the import's time goes", "",
                           "Wall time per SQL statement of one import run, largest first:", "",
                           "| Seconds | Where | Statement |", "|---:|---|---|"]
                 for r in imp["profile"]:
@@ -1267,21 +1317,47 @@ def render(results: dict[str, Any]) -> str:
         else:
             lines += ["From `page.goto` to the page's main content visible (Plotly's `.main-svg` for chart pages, "
                       "the metrics on Home, the first heading elsewhere), each visit in a new browser context "
-                      "(a new Streamlit session). First visit: the server's cache is cold for that page's "
-                      "queries; second: cached. The second visit's timeline: *app loaded* = Streamlit's page "
+                      "(a new Streamlit session) with an empty browser cache (a new visitor: Streamlit's and "
+                      "Plotly's JavaScript are downloaded and compiled each time). First visit: the server's "
+                      "cache is cold for that page's queries; second: cached. Returning browser: one context "
+                      "whose cache already holds the JavaScript, each page still a new document and session. "
+                      "The second visit's timeline: *app loaded* = Streamlit's page "
                       "shell is up (HTML, JavaScript, websocket), *script done* = the page's script run has "
                       "finished on the server and its output arrived, *drawn* = main content visible "
                       "(the rest is the browser drawing, e.g. Plotly).", "",
-                      "| Page | Deep link | First visit s | Second visit s | 2nd: app loaded / script done / drawn (ms) "
-                      "| Within 3 s | Errors |",
-                      "|---|---|---:|---:|---|:---:|---|"]
+                      "| Page | Deep link | New visitor, first s | New visitor, second s | "
+                      "2nd: app loaded / script done / drawn (ms) | Returning browser s | Within 3 s (new / returning) "
+                      "| Errors |",
+                      "|---|---|---:|---:|---|---:|:---:|---|"]
             for r in browser["rows"]:
                 t = r.get("second_timeline") or {}
                 timeline = f"{t.get('shell', '-')} / {t.get('done', '-')} / {t.get('drawn', '-')}" if t else "-"
                 lines.append(f"| {r['page']} | {r['link']} | {_s(r.get('first_s'))} | {_s(r.get('second_s'))} | "
-                             f"{timeline} | {_ok(r.get('first_s'), TARGETS['browser_L'])} | {r.get('errors', '-')} |")
+                             f"{timeline} | {_s(r.get('returning_s'))} | {_ok(r.get('first_s'), TARGETS['browser_L'])} / "
+                             f"{_ok(r.get('returning_s'), TARGETS['browser_L'])} | {r.get('errors', '-')} |")
+            if browser.get("returning_error"):
+                lines += ["", f"Returning-browser series failed: {browser['returning_error']}"]
             mem = browser.get("memory") or {}
-            if mem:
+            if mem.get("peak"):
+                lines += ["", "### Memory", "",
+                          f"The Streamlit server with {mem['sessions']} browser sessions open at once on mixed pages and "
+                          "deep links, each following a second deep link; memory of the server process and its "
+                          "children (kaleido's headless Chromium, started by the client review to make PDF exports "
+                          "quick), sampled every 0.1 s. RSS summed over processes counts shared pages once per "
+                          "process; PSS divides them among the processes (the tree's real footprint).", "",
+                          "| | Server started | Idle (after the timings above) | Sessions open | Peak | Limit |",
+                          "|---|---:|---:|---:|---:|---:|"]
+                start_mem = browser.get("memory_at_start") or {}
+                for key, label in (("rss", "RSS, server + children"), ("pss", "PSS, server + children"),
+                                   ("server_rss", "RSS, server process alone")):
+                    lines.append(f"| {label} | {start_mem.get(key, 0):.0f} MiB | {mem['idle'][key]:.0f} MiB | "
+                                 f"{mem['open'][key]:.0f} MiB | **{mem['peak'][key]:.0f} MiB** | 1.5 GB |")
+                lines += ["", f"Processes in the tree at the peak: {mem['peak'].get('processes', 0):.0f}. "
+                          "RSS (server + children) after each page's first visit, MiB: "
+                          + ", ".join(f"{r['page']} {r['rss_after_first_mb']:.0f}" for r in browser["rows"]
+                                      if r.get("rss_after_first_mb")) + ".", "",
+                          f"All {mem['sessions']} sessions drew both pages in {mem['both_waves_s']:.1f} s."]
+            elif mem:
                 lines += ["", "### Memory", "",
                           f"Streamlit server resident memory (VmRSS of the server process and its children, "
                           f"sampled every 0.1 s) with {mem['sessions']} browser sessions open at once on mixed "
