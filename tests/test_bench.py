@@ -1,0 +1,81 @@
+"""The benchmark script's own logic (benchmarks/bench.py). No timing is asserted here."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from benchmarks import bench
+
+
+@pytest.fixture(scope="module")
+def clinic_with_export(tmp_path_factory: pytest.TempPathFactory):
+    from analytics.sample import build_sample_database
+
+    directory = tmp_path_factory.mktemp("bench")
+    result = build_sample_database(directory / "clinic.duckdb", clients=300, seed=11, csv_dir=directory / "csv")
+    assert result.exit_code == 0, result.report()
+    return directory / "clinic.duckdb", directory / "csv"
+
+
+def test_the_pandas_baseline_computes_the_same_summary_as_ours(clinic_with_export):
+    """The baseline is only a fair comparison if it computes the same numbers."""
+    from analytics import Settings, Viewer, cohort_summary, open_database
+
+    db_path, csv_dir = clinic_with_export
+    with open_database(db_path) as db:
+        ours = bench._headline(cohort_summary(db, Viewer.local(), None, Settings()))
+    theirs = bench._headline(bench.pandas_cohort_summary(csv_dir, Settings()))
+    assert len(ours) == 5 + 2 * len(bench.MEASURE_HEADLINE)
+    assert bench._differences(ours, theirs) == []
+    # ... and a difference is reported, not hidden.
+    changed = {**theirs, "clients": theirs["clients"] + 1}
+    assert bench._differences(ours, changed) == [f"clients: ours {ours['clients']} vs pandas {changed['clients']}"]
+
+
+def test_page_cases_cover_every_built_page_with_deep_links(clinic_with_export):
+    from analytics import ClinicDatabase
+
+    cases = {c.name: c for c in bench.page_cases()}
+    built = {p.stem for p in (bench.ROOT / "pages").glob("*.py") if not bench.is_stub(p)}
+    assert set(cases) == built | {"home"}
+    with ClinicDatabase(clinic_with_export[0]) as db:
+        client = cases["client_review"].params(db, 0)["client"]
+        n = db.execute_sql("SELECT count(*) FROM assignments WHERE client_id = $c", {"c": client}).iloc[0, 0]
+        most = db.execute_sql("SELECT max(n) FROM (SELECT count(*) AS n FROM assignments GROUP BY client_id)").iloc[0, 0]
+        assert n == most
+        clinics = {cases["cohort_outcomes"].params(db, i)["clinic"] for i in range(10)}
+        assert clinics == set(db.execute_sql("SELECT DISTINCT clinic FROM clients")["clinic"])
+
+
+def test_bare_sql_reports_statements_and_the_largest_result(clinic_with_export):
+    from analytics.db import load_sql
+    from analytics.scope import Viewer, query_params
+
+    sql = load_sql("cohort_clients")
+    params = query_params(Viewer.local(), None)
+    out = bench.bare_sql(clinic_with_export[0], [("cohort_clients", sql, params), ("cohort_clients", sql, params)])
+    assert out["statements"] == 2 and out["distinct_statements"] == 1
+    assert out["largest_result_rows"] == 300 and out["largest_result_query"] == "cohort_clients"
+
+
+def test_memory_of_a_process_tree_is_read_from_proc():
+    memory = bench.process_tree_memory_mb(os.getpid())
+    assert memory["rss"] >= memory["server_rss"] > 10
+    assert memory["processes"] >= 1
+
+
+def test_the_report_lists_every_target_with_its_verdict():
+    results = {
+        "machine": {"date": "2026-11-27 12:00 UTC", "nproc": 2},
+        "import": {"ratio": 3.5, "rows": 1_000_000, "clients": 10, "csv_mb": 1.0, "import_s": 3.5, "import_runs": [3.5],
+                   "bare_file_s": 1.0, "bare_file_runs": [1.0], "bare_memory_s": 0.5, "ratio_memory": 7.0},
+        "pages": {"L": {"rows": [{"page": "home", "link": "-", "cold_s": 0.2, "warm_s": 0.4, "sql_s": 0.1,
+                                  "cold_to_sql": 2.0, "statements": 2, "distinct_statements": 2,
+                                  "largest_result_rows": 1, "errors": []}]}},
+    }
+    report = bench.render(results)
+    assert "| Import 1M assignment rows / bare read_csv | 3.5x | <= 3x | **no** |" in report
+    assert "| Pages L cold, slowest (home) | 0.20 s | <= 1.5 s | yes |" in report
+    assert "| Pages L warm, slowest (home) | 0.40 s | <= 0.3 s | **no** |" in report
