@@ -25,6 +25,7 @@ import pandas as pd
 
 SQL_DIR = Path(__file__).with_name("sql")
 DEFAULT_QUERY_TIMEOUT_S = 30.0
+_ATTACH_ATTEMPTS = 50
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # Tables the dashboard reads; exposed as views in the reader's own catalog.
 READABLE_TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects", "users")
@@ -73,6 +74,15 @@ def sql_parameters(sql: str) -> set[str]:
     return set(_PARAM.findall(no_strings))
 
 
+def _same_file(path: Path, st: os.stat_result) -> bool:
+    """Whether ``path`` currently names the file ``st`` was taken from."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+
+
 def _quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -87,22 +97,16 @@ class ClinicDatabase:
     def __init__(self, path: str | Path, *, timeout_s: float = DEFAULT_QUERY_TIMEOUT_S, threads: int | None = None):
         self.path = Path(path)
         self.timeout_s = timeout_s
-        # Pin one data version: open the file once and attach that open file, so the version
-        # we report is exactly the content we read, and every instance has a path of its own
-        # (an import may swap a new file in under the same name at any moment).
-        try:
-            self._fd: int | None = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError as exc:
-            raise DatabaseMissing(f"no clinic database at {self.path}") from exc
-        st = os.fstat(self._fd)
-        self.version = DataVersion(st.st_ino, st.st_mtime_ns, st.st_size)
-        pinned = Path(f"/proc/self/fd/{self._fd}")
-        attach_path = pinned if pinned.exists() else self.path.resolve()
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
         self._con = duckdb.connect(":memory:", config=config)
-        self._con.execute(f"ATTACH {_quote_literal(str(attach_path))} AS clinic (READ_ONLY)")
+        self._fd: int | None = None
+        try:
+            self.version = self._attach_one_version()
+        except BaseException:
+            self._con.close()
+            raise
         present = {r[0] for r in self._con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'clinic'"
         ).fetchall()}
@@ -111,6 +115,40 @@ class ClinicDatabase:
                 self._con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
         self._con.execute(load_sql("macros"))
         self.tables = present
+
+    def _attach_one_version(self) -> DataVersion:
+        """Attach the file READ_ONLY and return the version that was attached.
+
+        An import may swap a new file in under the same name at any moment. DuckDB opens
+        files by (resolved) path, so attaching ``/proc/self/fd/N`` does not pin an inode:
+        once the file is swapped it resolves to ``"... (deleted)"``. Instead we hold the
+        file open (its inode cannot be reused while we do), attach by path, and check that
+        the path named that same inode before and after the attach; a swap in between
+        means we may have attached the other version, so we detach and try again.
+        """
+        last_error: Exception | None = None
+        for _ in range(_ATTACH_ATTEMPTS):
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError as exc:
+                raise DatabaseMissing(f"no clinic database at {self.path}") from exc
+            st = os.fstat(fd)
+            try:
+                self._con.execute(f"ATTACH {_quote_literal(str(self.path.resolve()))} AS clinic (READ_ONLY)")
+            except duckdb.IOException as exc:  # swapped (or removed) between open and attach
+                os.close(fd)
+                last_error = exc
+                if _same_file(self.path, st):
+                    raise
+                continue
+            if _same_file(self.path, st):
+                self._fd = fd
+                return DataVersion(st.st_ino, st.st_mtime_ns, st.st_size)
+            self._con.execute("DETACH clinic")
+            os.close(fd)
+        raise RuntimeError(
+            f"{self.path} was replaced {_ATTACH_ATTEMPTS} times while being opened; try again"
+        ) from last_error
 
     def close(self) -> None:
         self._con.close()

@@ -59,3 +59,59 @@ def test_a_run_keeps_its_version_across_a_swap_and_the_next_run_sees_the_new(tin
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path):
+    """A reader opened while another process swaps versions in attaches exactly one.
+
+    Regression: attaching ``/proc/self/fd/N`` failed with "database does not exist" once
+    the file was replaced (DuckDB resolves the link to "... (deleted)"), and could attach
+    the newer file while reporting the older version. Each version here holds a marker
+    row; what a reader reads must be the version (inode) it reports.
+    """
+    import os
+    import threading
+
+    import duckdb
+
+    from analytics import ClinicDatabase
+    from analytics.storage import ensure_schema
+
+    live = tmp_path / "clinic.duckdb"
+    versions = []
+    for marker in range(4):
+        path = tmp_path / f"v{marker}.duckdb"
+        with duckdb.connect(str(path)) as con:
+            ensure_schema(con)
+            con.execute("INSERT INTO users (email, role, added_at) VALUES ($m, 'admin', now())", {"m": f"v{marker}"})
+        versions.append(path)
+    shutil.copyfile(versions[0], live)
+    marker_of_inode = {os.stat(live).st_ino: "v0"}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def swapper() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            tmp = tmp_path / f"next-{n}.duckdb"
+            shutil.copyfile(versions[n % 4], tmp)
+            with lock:
+                marker_of_inode[os.stat(tmp).st_ino] = f"v{n % 4}"
+            os.replace(tmp, live)
+            stop.wait(0.003)  # a swap every few milliseconds: far more often than real imports
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    seen = set()
+    try:
+        for _ in range(60):
+            with ClinicDatabase(live) as db:
+                read = db.execute_sql("SELECT email FROM users")["email"].item()
+                with lock:
+                    assert read == marker_of_inode[db.version.inode]
+                seen.add(read)
+    finally:
+        stop.set()
+        thread.join()
+    assert len(seen) > 1  # the swaps really happened while readers opened

@@ -60,7 +60,7 @@ def test_add_list_remove_in_subprocesses(clinic: Path):
         start("users", "list", "--db", clinic, "--json"),
         start("users", "remove", "--db", clinic, "nobody@clinic.org"),
     )
-    assert as_json[0] == 0
+    assert as_json[0] == 0, as_json[2]
     assert [(r["email"], r["role"], r["therapist_id"]) for r in json.loads(as_json[1])] == [
         ("admin@clinic.org", "admin", None), ("t1@clinic.org", "therapist", "T1")]
     assert unknown[0] == 1 and "no user nobody@clinic.org" in unknown[2]
