@@ -32,7 +32,6 @@ E2E_CLIENTS = 400
 E2E_SEED = 5
 VIEWPORT = {"width": 1400, "height": 2400}  # tall: Streamlit scrolls inside its own container
 TIMEOUT_MS = 60_000  # generous: the machine may be busy
-PLOTLY = ".js-plotly-plot .main-svg"
 
 
 @dataclass(frozen=True)
@@ -91,9 +90,8 @@ def app_server(e2e_clinic: Clinic, chromium: Any) -> Iterator[StreamlitServer]:
     server = start_server(e2e_clinic.db_path, "streamlit-e2e.log")
     try:
         server.start()
-        # With a pages/ folder beside dashboard.py, Streamlit runs deep links in its legacy
-        # multipage mode until the entry script has called st.navigation once in this
-        # process: open the home page first, as a user would (see test_deep_link_on_fresh_server).
+        # Open the home page once, as on a server in use (a deep link as the very first
+        # request is tested on its own server: test_deep_link_on_fresh_server_runs_the_app).
         context = chromium.new_context(viewport=VIEWPORT)
         try:
             page = context.new_page()
@@ -217,14 +215,6 @@ def rerun(page: Any, action: Callable[[], Any], timeout: float = TIMEOUT_MS) -> 
     action()
     page.wait_for_function("([r, d]) => window.__stRuns > r || window.__stDone > d", arg=before, timeout=timeout)
     wait_settled(page, timeout)
-
-
-def wait_charts(page: Any, at_least: int = 1, timeout: float = TIMEOUT_MS) -> int:
-    """Wait until at least ``at_least`` Plotly charts are drawn; returns how many there are."""
-    page.wait_for_function(
-        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=at_least, timeout=timeout
-    )
-    return page.locator(".js-plotly-plot").count()
 
 
 def wait_charts_settled(page: Any, timeout: float = TIMEOUT_MS) -> int:

@@ -345,17 +345,23 @@ def test_quality_improvement_deep_link_filter_and_download(page, e2e_clinic):
 # ------------------------------------------------------------------------- every page
 
 
+# Pages with a test of their own above (their screenshots are taken there).
+COVERED = {"", "glossary", "data", "client_review", "cohort_outcomes", "quality_improvement"}
+
+
 def test_every_page_in_the_navigation_loads_without_errors(page):
+    """Every page the navigation offers (admin pages included) draws without an error."""
     open_page(page)
     links = page.locator('[data-testid="stSidebarNavLink"]')
     links.first.wait_for()
     hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
-    assert len(hrefs) >= 6
-    for href in hrefs:
-        path = href.rsplit("/", 1)[-1]
+    paths = [href.rstrip("/").rsplit("/", 1)[-1] if href.rstrip("/") != page.app_url else "" for href in hrefs]
+    assert COVERED - {""} <= set(paths), paths
+    for path in paths:
         open_page(page, path)
-        page.locator('[data-testid="stMain"] h1, [data-testid="stMain"] h2').first.wait_for()
-        screenshot(page, f"nav-{path or 'home'}")
+        page.locator('[data-testid="stMain"] h1').first.wait_for()
+        if path not in COVERED:
+            screenshot(page, f"page-{path}")
 
 
 # ------------------------------------------------------------------------- server start
