@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import re
 import threading
 import warnings
@@ -125,24 +124,6 @@ def figure_png(fig: go.Figure, *, width: int, height: int, scale: float = 2.0) -
                 return bytes(fig.to_image(format="png", width=int(width), height=int(height), scale=float(scale)))
         except Exception as exc:  # noqa: BLE001 - reported to the caller as one error type
             raise ImageExportError(f"the chart could not be rendered as an image ({type(exc).__name__})") from exc
-
-
-def warm_up_image_export() -> None:
-    """Start kaleido's browser in the background (once per process) so the first export is quick.
-
-    Does nothing under tests (``BETWEEN_SESSIONS_TESTING``) or after the first call.
-    """
-    if os.environ.get("BETWEEN_SESSIONS_TESTING") or _kaleido_state.get("warming"):
-        return
-    _kaleido_state["warming"] = True
-
-    def warm() -> None:
-        try:
-            figure_png(go.Figure(), width=20, height=20, scale=1)
-        except ImageExportError:
-            log.warning("chart images are unavailable: PDF exports will show the tables without the chart")
-
-    threading.Thread(target=warm, name="kaleido-warm-up", daemon=True).start()
 
 
 # ----------------------------------------------------------------------------- PDF
@@ -620,7 +601,6 @@ __all__ = [
     "SessionReviewContent",
     "export_file_name",
     "figure_png",
-    "warm_up_image_export",
     "measure_line",
     "pdf_page_count",
     "render_html",

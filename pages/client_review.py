@@ -37,7 +37,7 @@ from analytics.client_review import (
 )
 from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
-from analytics.reports import export_file_name, session_review_html, session_review_pdf, warm_up_image_export
+from analytics.reports import export_file_name, session_review_html, session_review_pdf
 
 SELECT_KEY = "client_review_client"
 SEARCH_KEY = "client_search"
@@ -98,7 +98,6 @@ if not chosen or review is None:
     st.stop()
 
 ui.log_client_view(review.client_id)
-warm_up_image_export()  # the first PDF export then needs no browser start
 audit_log = ui.audit_file()
 
 
@@ -175,7 +174,7 @@ else:
 
 # ----------------------------------------------------------------------------- chart
 st.subheader("Scores and homework over time")
-fig = client_figure(review)
+fig = ui.figure(client_figure, review, key=(viewer, review.client_id, today))
 if fig is None:
     st.info("Nothing to chart yet: no scores, homework or sessions are recorded for this client.")
 else:

@@ -7,6 +7,7 @@ De-identified by default. Thin page: every number comes from analytics.quality.q
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import streamlit as st
 
@@ -27,6 +28,8 @@ from analytics.quality import (
     quality_report,
 )
 from analytics.quality_charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
+
+TABS = ("Trends", "Comparisons", "Not on track", "Meeting pack")
 
 ui.page_header(
     "Quality improvement",
@@ -70,11 +73,10 @@ with controls[2]:
         required=True,
     ) or "month"
 
+report_args = {"measure": measure, "months": PERIOD_CHOICES[period], "outcome_period": grouping,
+               "deidentified": deidentified}
 try:
-    report = ui.run(
-        quality_report, viewer, cohort, measure=measure, months=PERIOD_CHOICES[period],
-        outcome_period=grouping, deidentified=deidentified,
-    )
+    report = ui.run(quality_report, viewer, cohort, **report_args)
 except MissingPseudonymKeyError:
     st.error(
         "De-identified reports need a pseudonym key for this deployment: ask the administrator to set "
@@ -105,6 +107,12 @@ for note in report.notes:
     st.caption(note)
 
 
+def chart(builder: Any, *inputs: Any, key: str) -> None:
+    """A chart of this report, built once per data version and report (``ui.figure``)."""
+    fig = ui.figure(builder, *inputs, key=(viewer, cohort, tuple(sorted(report_args.items())), key))
+    st.plotly_chart(fig, key=key, width="stretch", theme=None)
+
+
 def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
     """A published table with its note and a CSV download of exactly the same numbers.
 
@@ -115,7 +123,7 @@ def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
         text = text[[c.header for c in table.columns if c.kind != "limit"]]
     height = "auto" if len(text) <= 12 else 420
     st.dataframe(text, hide_index=True, width="stretch", height=height)
-    csv = to_safe_csv(table.display)
+    csv = functools.partial(to_safe_csv, table.display)  # built when clicked
     mode = "deidentified" if report.deidentified else "identified"
     options = {"export_kind": f"quality_improvement_{table.name}_{mode}", "key": f"csv_{key}",
                "icon": ":material/download:"}
@@ -128,157 +136,160 @@ def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
     if table.note:
         left.caption(table.note)
     with right:
-        ui.download_button("CSV", csv, f"{table.name}.csv", "text/csv", width="stretch", **options)
+        ui.download_button("CSV", csv, f"{table.name}.csv", "text/csv", width="stretch",
+                           help=f"Download the table as CSV: {table.title}", **options)
 
 
-trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(
-    [":material/show_chart: Trends", ":material/scatter_plot: Comparisons",
-     ":material/notifications: Not on track", ":material/description: Meeting pack"]
-)
+# Only the open tab runs (and is drawn); the open tab is in the URL (?section=...).
+trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(TABS, key="section", bind="query-params")
 
 # ----------------------------------------------------------------------------- trends
-with trends_tab:
-    activity = report.trends_activity
-    st.plotly_chart(activity_figure(activity), key="qi_chart_activity", width="stretch", theme=None)
-    st.plotly_chart(homework_figure(activity), key="qi_chart_homework", width="stretch", theme=None)
-    with st.expander(f"Table: {activity.title} ({len(activity.display)} months)"):
-        show_table(activity, key="activity")
-    st.caption(
-        "Recent months have fewer assignments reviewed: homework set late in a month is often reviewed "
-        "at the next session."
-    )
+if trends_tab.open:
+    with trends_tab:
+        activity = report.trends_activity
+        chart(activity_figure, activity, key="qi_chart_activity")
+        chart(homework_figure, activity, key="qi_chart_homework")
+        with st.expander(f"Table: {activity.title} ({len(activity.display)} months)"):
+            show_table(activity, key="activity")
+        st.caption(
+            "Recent months have fewer assignments reviewed: homework set late in a month is often reviewed "
+            "at the next session."
+        )
 
-    outcomes = report.trends_outcomes
-    if outcomes is None:
-        st.info("No client has a score on an outcome measure in this cohort yet.")
-    else:
-        state = outcome_trend_state(outcomes)
-        if state == "none":
-            st.info(f"No client finished treatment with two {report.measure} scores in this period.")
-        elif state == "withheld":
-            st.info(
-                f"Recovery and reliable improvement by discharge {report.outcome_period} are withheld in every "
-                "period under the small-number rules (the table below shows what can be shown). Choose quarters or "
-                "a longer period; the comparisons tab shows the rates over the whole period."
-            )
+        outcomes = report.trends_outcomes
+        if outcomes is None:
+            st.info("No client has a score on an outcome measure in this cohort yet.")
         else:
-            st.plotly_chart(outcomes_figure(outcomes, report.measure), key="qi_chart_outcomes", width="stretch",
-                            theme=None)
-        with st.expander(f"Table: {outcomes.title}"):
-            show_table(outcomes, key="outcomes")
+            state = outcome_trend_state(outcomes)
+            if state == "none":
+                st.info(f"No client finished treatment with two {report.measure} scores in this period.")
+            elif state == "withheld":
+                st.info(
+                    f"Recovery and reliable improvement by discharge {report.outcome_period} are withheld in every "
+                    "period under the small-number rules (the table below shows what can be shown). Choose quarters or "
+                    "a longer period; the comparisons tab shows the rates over the whole period."
+                )
+            else:
+                chart(outcomes_figure, outcomes, report.measure, key="qi_chart_outcomes")
+            with st.expander(f"Table: {outcomes.title}"):
+                show_table(outcomes, key="outcomes")
 
 # ----------------------------------------------------------------------------- comparisons
-with compare_tab:
-    st.subheader("Units outside the control limits")
-    flags = report.flags
-    if flags.empty:
-        st.success("No clinic, therapist or programme is outside the 95% control limits on any metric.",
-                   icon=":material/check_circle:")
-    else:
-        st.caption(
-            f"{len(flags.display)} unit-metric pairs outside the 95% limits; those outside 99.8% are unlikely to "
-            "differ by chance alone. Case mix is not adjusted for: a flag is a question to look into, not a verdict."
-        )
-        show_table(flags, key="flags")
+if compare_tab.open:
+    with compare_tab:
+        st.subheader("Units outside the control limits")
+        flags = report.flags
+        if flags.empty:
+            st.success("No clinic, therapist or programme is outside the 95% control limits on any metric.",
+                       icon=":material/check_circle:")
+        else:
+            st.caption(
+                f"{len(flags.display)} unit-metric pairs outside the 95% limits; those outside 99.8% are unlikely to "
+                "differ by chance alone. Case mix is not adjusted for: a flag is a question to look into, not a verdict."
+            )
+            show_table(flags, key="flags")
 
-    st.subheader("Funnel plots")
-    unit_type = st.segmented_control(
-        "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
-        required=True,
-    ) or "clinic"
-    if unit_type == "therapist" and report.deidentified:
-        st.caption("Therapists appear under stable pseudonyms (keyed hashes set per deployment).")
-    for metric, (label, _, _) in FUNNEL_METRICS.items():
-        if metric in ("recovery", "reliable_improvement") and report.measure is None:
-            continue
-        panel = report.funnel(unit_type, metric)
-        units = panel.table.numeric.iloc[:-1]
-        plotted = units["n"].notna() & units["value"].notna() & units["lower_95"].notna()
-        chart_col, table_col = st.columns([5, 4])
-        with chart_col:
-            if not plotted.any():
-                st.markdown(f"**{label} by {UNIT_LABELS[unit_type][:-1].lower()}**")
-                st.info("Too few clients to compare, or every value withheld under the small-number rules.")
-            else:
-                st.plotly_chart(funnel_figure(panel), key=f"qi_funnel_{unit_type}_{metric}", width="stretch", theme=None)
-            hidden = int((~plotted).sum())
-            if hidden:
-                st.caption(f"{hidden} of {len(units)} not plotted: too few clients, or withheld (small numbers).")
-        with table_col:
-            st.markdown(f"**{panel.table.title}**")
-            show_table(panel.table, key=f"{unit_type}_{metric}", compact=True)
+        st.subheader("Funnel plots")
+        unit_type = st.segmented_control(
+            "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
+            required=True,
+        ) or "clinic"
+        if unit_type == "therapist" and report.deidentified:
+            st.caption("Therapists appear under stable pseudonyms (keyed hashes set per deployment).")
+        for metric, (label, _, _) in FUNNEL_METRICS.items():
+            if metric in ("recovery", "reliable_improvement") and report.measure is None:
+                continue
+            panel = report.funnel(unit_type, metric)
+            units = panel.table.numeric.iloc[:-1]
+            plotted = units["n"].notna() & units["value"].notna() & units["lower_95"].notna()
+            chart_col, table_col = st.columns([5, 4])
+            with chart_col:
+                if not plotted.any():
+                    st.markdown(f"**{label} by {UNIT_LABELS[unit_type][:-1].lower()}**")
+                    st.info("Too few clients to compare, or every value withheld under the small-number rules.")
+                else:
+                    chart(funnel_figure, panel, key=f"qi_funnel_{unit_type}_{metric}")
+                hidden = int((~plotted).sum())
+                if hidden:
+                    st.caption(f"{hidden} of {len(units)} not plotted: too few clients, or withheld (small numbers).")
+            with table_col:
+                st.markdown(f"**{panel.table.title}**")
+                show_table(panel.table, key=f"{unit_type}_{metric}", compact=True)
 
 # ----------------------------------------------------------------------------- alerts
-with alerts_tab:
-    counts = report.alert_counts
-    text = counts.as_text()
-    by_group = dict(zip(text["Group"], text["Clients"], strict=True))
-    risk = text["PHQ-9 item 9 above 0"].iloc[-1]
-    st.markdown(
-        f"Clients **in treatment on {report.as_of:%Y-%m-%d}** who are not on track: still at caseness without "
-        f"reliable improvement after **{report.not_on_track_weeks} weeks**, reliably deteriorated, or with a "
-        "**PHQ-9 item 9** (thoughts of self-harm) response above 0 at the latest score."
-    )
-    if risk not in ("", "0"):
-        st.error(
-            f"PHQ-9 item 9 above 0 at the latest score: {risk} client(s) in treatment. "
-            + ("They are listed first below." if not report.deidentified
-               else "Their therapists and supervisors see them by name in the client review."),
-            icon=":material/emergency:",
+if alerts_tab.open:
+    with alerts_tab:
+        counts = report.alert_counts
+        text = counts.as_text()
+        by_group = dict(zip(text["Group"], text["Clients"], strict=True))
+        risk = text["PHQ-9 item 9 above 0"].iloc[-1]
+        st.markdown(
+            f"Clients **in treatment on {report.as_of:%Y-%m-%d}** who are not on track: still at caseness without "
+            f"reliable improvement after **{report.not_on_track_weeks} weeks**, reliably deteriorated, or with a "
+            "**PHQ-9 item 9** (thoughts of self-harm) response above 0 at the latest score."
         )
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Little homework done", by_group.get(ALERT_GROUP_LITTLE, ""),
-              help="Homework quantity below 50% over the last 4 weeks (or none reviewed): look at barriers.")
-    m2.metric("Homework done, still not improving", by_group.get(ALERT_GROUP_DONE, ""),
-              help="Homework quantity 50% or more over the last 4 weeks: review the approach.")
-    m3.metric("Clients in treatment", by_group.get(ALERT_ALL, ""))
-    show_table(counts, key="alert_counts")
-
-    if report.alert_list is not None:
-        st.subheader("Clients not on track")
-        listing = report.alert_list
-        if listing.empty:
-            st.success("No client in treatment is flagged.", icon=":material/check_circle:")
-        else:
-            st.dataframe(
-                listing.as_text(), hide_index=True, width="stretch",
-                column_config={"Client review": st.column_config.LinkColumn("Client review", display_text="Open")},
+        if risk not in ("", "0"):
+            st.error(
+                f"PHQ-9 item 9 above 0 at the latest score: {risk} client(s) in treatment. "
+                + ("They are listed first below." if not report.deidentified
+                   else "Their therapists and supervisors see them by name in the client review."),
+                icon=":material/emergency:",
             )
-            left, right = st.columns([4, 1], vertical_alignment="center")
-            left.caption(listing.note)
-            with right:
-                ui.download_button(
-                    "CSV", to_safe_csv(listing.display), "alert_list_IDENTIFIED.csv", "text/csv",
-                    export_kind="quality_improvement_alert_list_identified", key="csv_alert_list",
-                    icon=":material/download:", width="stretch",
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Little homework done", by_group.get(ALERT_GROUP_LITTLE, ""),
+                  help="Homework quantity below 50% over the last 4 weeks (or none reviewed): look at barriers.")
+        m2.metric("Homework done, still not improving", by_group.get(ALERT_GROUP_DONE, ""),
+                  help="Homework quantity 50% or more over the last 4 weeks: review the approach.")
+        m3.metric("Clients in treatment", by_group.get(ALERT_ALL, ""))
+        show_table(counts, key="alert_counts")
+
+        if report.alert_list is not None:
+            st.subheader("Clients not on track")
+            listing = report.alert_list
+            if listing.empty:
+                st.success("No client in treatment is flagged.", icon=":material/check_circle:")
+            else:
+                st.dataframe(
+                    listing.as_text(), hide_index=True, width="stretch",
+                    column_config={"Client review": st.column_config.LinkColumn("Client review", display_text="Open")},
                 )
-    elif viewer.can_see_identifiers:
-        st.info("De-identified view shows counts only. Switch off **De-identified** to see the clients, "
-                "with links to their client review.", icon=":material/shield_lock:")
-    else:
-        st.info("Your role sees counts only.", icon=":material/shield_lock:")
+                left, right = st.columns([4, 1], vertical_alignment="center")
+                left.caption(listing.note)
+                with right:
+                    ui.download_button(
+                        "CSV", functools.partial(to_safe_csv, listing.display), "alert_list_IDENTIFIED.csv", "text/csv",
+                        help="Download the list of clients not on track as CSV (identified)",
+                        export_kind="quality_improvement_alert_list_identified", key="csv_alert_list",
+                        icon=":material/download:", width="stretch",
+                    )
+        elif viewer.can_see_identifiers:
+            st.info("De-identified view shows counts only. Switch off **De-identified** to see the clients, "
+                    "with links to their client review.", icon=":material/shield_lock:")
+        else:
+            st.info("Your role sees counts only.", icon=":material/shield_lock:")
 
 # ----------------------------------------------------------------------------- meeting pack
-with pack_tab:
-    st.markdown(
-        "A pack for the meeting, with the same numbers as this page: the trends, the funnel plots, the units "
-        "outside the limits and the not-on-track counts. "
-        + ("**De-identified**: safe to send round within the organisation." if report.deidentified
-           else "**Identified**: contains client identifiers; for supervision within the care team only.")
-    )
-    b1, b2, b3 = st.columns(3)
-    mode = "deidentified" if report.deidentified else "identified"
-    # The files are built when clicked (deferred): the PDF needs a few seconds for the chart images.
-    for column, label, build, extension, mime, icon in (
-        (b1, "PDF (A4 landscape)", meeting_pack_pdf, "pdf", "application/pdf", ":material/picture_as_pdf:"),
-        (b2, "HTML (interactive, self-contained)", meeting_pack_html, "html", "text/html", ":material/html:"),
-        (b3, "CSV of every table (zip)", meeting_pack_zip, "zip", "application/zip", ":material/folder_zip:"),
-    ):
-        name = pack_file_name(report, extension)
-        column.download_button(
-            label, functools.partial(build, report), file_name=name, mime=mime, key=f"qi_pack_{extension}",
-            on_click=ui.log_event, args=("export",),
-            kwargs={"detail": f"quality_improvement_pack_{mode}: {name}"},
-            icon=icon, width="stretch",
+if pack_tab.open:
+    with pack_tab:
+        st.markdown(
+            "A pack for the meeting, with the same numbers as this page: the trends, the funnel plots, the units "
+            "outside the limits and the not-on-track counts. "
+            + ("**De-identified**: safe to send round within the organisation." if report.deidentified
+               else "**Identified**: contains client identifiers; for supervision within the care team only.")
         )
-    st.caption("The PDF takes a few seconds to prepare (chart images). Definitions: Metrics glossary.")
+        b1, b2, b3 = st.columns(3)
+        mode = "deidentified" if report.deidentified else "identified"
+        # The files are built when clicked (deferred): the PDF needs a few seconds for the chart images.
+        for column, label, build, extension, mime, icon in (
+            (b1, "PDF (A4 landscape)", meeting_pack_pdf, "pdf", "application/pdf", ":material/picture_as_pdf:"),
+            (b2, "HTML (interactive, self-contained)", meeting_pack_html, "html", "text/html", ":material/html:"),
+            (b3, "CSV of every table (zip)", meeting_pack_zip, "zip", "application/zip", ":material/folder_zip:"),
+        ):
+            name = pack_file_name(report, extension)
+            column.download_button(
+                label, functools.partial(build, report), file_name=name, mime=mime, key=f"qi_pack_{extension}",
+                on_click=ui.log_event, args=("export",),
+                kwargs={"detail": f"quality_improvement_pack_{mode}: {name}"},
+                icon=icon, width="stretch",
+            )
+        st.caption("The PDF takes a few seconds to prepare (chart images). Definitions: Metrics glossary.")

@@ -122,7 +122,6 @@ def app_db(sample_db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     st.cache_resource.clear()
 
 
-os.environ.setdefault("BETWEEN_SESSIONS_TESTING", "1")
 # AppTest reads .streamlit/config.toml only when run from the repository root: pin the
 # local-mode address so that tests started from elsewhere are not refused as exposed.
 os.environ.setdefault("STREAMLIT_SERVER_ADDRESS", "127.0.0.1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -42,6 +43,18 @@ def rendered_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+SECTIONS = ("Trends", "Comparisons", "Not on track", "Meeting pack")
+
+
+def each_section(at: AppTest) -> Iterator[tuple[str, AppTest]]:
+    """Open every tab in turn (only the open tab runs); yields the app after each run."""
+    for section in SECTIONS:
+        at.query_params["section"] = section
+        at.run()
+        assert not at.exception, (section, at.exception)
+        yield section, at
+
+
 def _client_ids(db) -> set[str]:
     return set(db.execute_sql("SELECT client_id FROM clients")["client_id"])
 
@@ -55,7 +68,21 @@ def _open_clients(db) -> int:
 def test_default_view_is_de_identified(app_db, sample_db):
     at = _run()
     assert at.toggle(key="qi_deidentified").value is True
-    text = rendered_text(at)
+    # Only the open tab runs: Trends by default (activity and homework, + outcomes unless withheld).
+    assert {c.key for c in at.get("plotly_chart")} >= {"qi_chart_activity", "qi_chart_homework"}
+    assert len(at.metric) == 0  # the not-on-track counts are on their own tab
+    texts = {}
+    for section, opened in each_section(at):
+        texts[section] = rendered_text(opened)
+        if section == "Comparisons":  # the clinic funnels
+            assert sum(c.key.startswith("qi_funnel_clinic_") for c in opened.get("plotly_chart")) >= 2
+            assert not any(c.key.startswith("qi_chart_") for c in opened.get("plotly_chart"))
+        if section == "Not on track":
+            metrics = {m.label: m.value for m in opened.metric}
+            # Counts only: no list of clients, a pointer to the identified view instead.
+            assert not any("Client review" in df.value.columns for df in opened.dataframe)
+            assert any("Switch off **De-identified**" in i.value for i in opened.info)
+    text = "\n".join(texts.values())
     tokens = set(TOKEN.findall(text))
     assert not tokens & _client_ids(sample_db)
     therapists = set(sample_db.execute_sql("SELECT DISTINCT therapist_id FROM clients")["therapist_id"])
@@ -63,15 +90,9 @@ def test_default_view_is_de_identified(app_db, sample_db):
     assert "Therapist" not in [w.label for w in at.multiselect]
     assert "De-identified: no client identifiers" in text
     assert "development key" in text  # local mode: the visible note
-    # Trends (2 charts, + outcomes unless every rate is withheld) and the clinic funnels.
-    assert len(at.get("plotly_chart")) >= 5
-    metrics = {m.label: m.value for m in at.metric}
     open_clients = _open_clients(sample_db)
     assert open_clients >= 11
     assert metrics["Clients in treatment"] == f"{open_clients:,}"
-    # Counts only: no list of clients, a pointer to the identified view instead.
-    assert not any("Client review" in df.value.columns for df in at.dataframe)
-    assert any("Switch off **De-identified**" in i.value for i in at.info)
 
 
 def test_deep_link_filters_apply(app_db, sample_db):
@@ -88,7 +109,7 @@ def test_supervisor_sees_the_alert_list_with_links(app_db, sample_db, monkeypatc
     supervisor = Viewer(role="supervisor", email="lead@clinic", clinics=clinics)
     monkeypatch.setattr(ui, "viewer", lambda: supervisor)
     monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
-    at = _run()
+    at = _run(section="Not on track")
     assert "development key" not in rendered_text(at)
     at.toggle(key="qi_deidentified").set_value(False).run()
     assert not at.exception, at.exception
@@ -109,6 +130,6 @@ def test_qi_role_is_always_de_identified(app_db, sample_db, monkeypatch, role):
     monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
     at = _run()
     assert len(at.toggle) == 0
-    text = rendered_text(at)
+    text = "\n".join(rendered_text(opened) for _, opened in each_section(at))
     assert "Your role sees counts only." in text
     assert not set(TOKEN.findall(text)) & _client_ids(sample_db)

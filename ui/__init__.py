@@ -14,7 +14,7 @@ from .auth import (
     require_role,
     sign_out_button,
 )
-from .context import DB_ENV, database, database_path, page_header, refresh_data_version, run, viewer
+from .context import DB_ENV, database, database_path, figure, page_header, refresh_data_version, run, viewer
 from .filters import cohort_filter_sidebar, current_cohort
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "database",
     "database_path",
     "download_button",
+    "figure",
     "guard_app",
     "log_client_view",
     "log_denied",

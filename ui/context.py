@@ -119,6 +119,27 @@ def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise  # unreachable: st.stop() raised
 
 
+# Figures are kept as objects (not pickled like cache_data results: unpickling a Plotly
+# figure re-validates it, which costs as much as building it). Streamlit only reads a
+# figure it draws (Figure.to_dict copies it), so sessions can share one.
+@st.cache_resource(ttl=CACHE_TTL_S, max_entries=CACHE_MAX_ENTRIES, show_spinner=False)
+def _cached_figure(path: str, version: str, module: str, name: str, key: tuple, _inputs: tuple) -> Any:
+    if not module.startswith("analytics"):
+        raise ValueError("only analytics figures are cached here")
+    return getattr(importlib.import_module(module), name)(*_inputs)
+
+
+def figure(builder: Callable[..., Any], *inputs: Any, key: tuple) -> Any:
+    """``builder(*inputs)``, an analytics figure function, cached by data version and ``key``.
+
+    ``inputs`` are not hashed (they are results of :func:`run`); ``key`` must identify them:
+    pass the arguments of the :func:`run` call that produced them (viewer included), plus
+    whatever picks the part of the result drawn.
+    """
+    db = database()
+    return _cached_figure(str(db.path), str(db.version), builder.__module__, builder.__name__, key, inputs)
+
+
 def viewer() -> Viewer:
     """Who is looking (docs/security.md).
 

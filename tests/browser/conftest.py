@@ -81,7 +81,7 @@ def start_server(db_path: Path, log_name: str) -> StreamlitServer:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / log_name
     log_path.unlink(missing_ok=True)
-    return StreamlitServer(db_path, log_path=log_path, env={"BETWEEN_SESSIONS_TESTING": "1"})
+    return StreamlitServer(db_path, log_path=log_path)
 
 
 @pytest.fixture(scope="session")

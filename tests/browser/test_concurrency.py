@@ -175,7 +175,7 @@ def session_plans(busy_client: str) -> list[Plan]:
     kinds = [
         Plan("home", "", {}, read_home),
         Plan("cohort", "cohort_outcomes", {}, read_cohort),
-        Plan("quality", "quality_improvement", {}, read_quality),
+        Plan("quality", "quality_improvement", {"section": "Not on track"}, read_quality),
         Plan("client", "client_review", {"client": busy_client}, read_client),
         Plan("data", "data", {}, read_data),
         Plan("glossary", "glossary", {}, read_glossary),

@@ -341,6 +341,16 @@ def test_quality_improvement_deep_link_filter_and_download(page, e2e_clinic):
     assert_no_errors(page)
     screenshot(page, "quality-improvement-12-months")
 
+    # Another tab: only the open tab runs, so opening it reruns the page; the URL keeps it.
+    rerun(page, lambda: page.get_by_role("tab", name="Comparisons").click())
+    assert wait_charts_settled(page) >= 2
+    assert page.locator(".st-key-qi_funnel_clinic_quantity .js-plotly-plot").count() == 1
+    assert page.locator(".st-key-qi_chart_activity").count() == 0  # the trends tab did not run
+    assert query_params(page)["section"] == ["Comparisons"]
+    assert query_params(page)["clinic"] == [clinic]
+    assert_no_errors(page)
+    screenshot(page, "quality-improvement-comparisons")
+
 
 # ------------------------------------------------------------------------- every page
 
