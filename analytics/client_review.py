@@ -26,7 +26,7 @@ import pandas as pd
 
 from .config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
 from .db import ClinicDatabase
-from .metrics import classify_outcomes, client_homework, clients_for_aggregation
+from .metrics import classify_outcomes
 from .privacy import to_safe_csv
 from .scope import CohortFilter, Viewer, query_params
 from .statistics import pearson
@@ -601,17 +601,16 @@ def programme_homework(db: ClinicDatabase, viewer: Viewer, program: str | None,
              "clients_with_quality": 0, "median_quality": None, "shown": False}
     if not program:
         return empty
-    cohort = CohortFilter(programs=(program,))
-    # Client values by the one definition (analytics.metrics.client_homework).
-    homework = client_homework(db, viewer, cohort)
-    quantity, quality = homework["quantity"].dropna(), homework["quality"].dropna()
+    # Aggregated in DuckDB from the client values of analytics.metrics.client_homework
+    # (one definition: the SQL macro client_homework_rows); one row reaches Python.
+    row = db.query("programme_homework", query_params(viewer, CohortFilter(programs=(program,)))).iloc[0]
     out = {
         "program": program,
-        "clients": len(clients_for_aggregation(db, viewer, cohort)),
-        "clients_with_quantity": len(quantity),
-        "median_quantity": _as_float(quantity.median()) if len(quantity) else None,
-        "clients_with_quality": len(quality),
-        "median_quality": _as_float(quality.median()) if len(quality) else None,
+        "clients": int(row["clients"]),
+        "clients_with_quantity": int(row["clients_with_quantity"]),
+        "median_quantity": _as_float(row["median_quantity"]) if row["clients_with_quantity"] else None,
+        "clients_with_quality": int(row["clients_with_quality"]),
+        "median_quality": _as_float(row["median_quality"]) if row["clients_with_quality"] else None,
     }
     out["shown"] = out["clients_with_quantity"] >= settings.min_clients_for_statistic
     return out

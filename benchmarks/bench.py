@@ -248,8 +248,29 @@ def is_stub(path: Path) -> bool:
     return "Not built yet" in path.read_text(encoding="utf-8")
 
 
-def page_cases(include_stubs: bool = False) -> list[PageCase]:
-    """The home page and every built page in pages/ (stubs are skipped)."""
+def page_sections(path: Path) -> tuple[str, ...]:
+    """The tab labels of a page that runs only its open tab (``TABS = (...)`` bound to ``?section=``)."""
+    import ast
+
+    source = path.read_text(encoding="utf-8")
+    if 'key="section"' not in source:
+        return ()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "TABS" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    return ()
+
+
+def _with_section(link: Callable[[Any, int], dict[str, str]], section: str) -> Callable[[Any, int], dict[str, str]]:
+    return lambda db, i: {**link(db, i), "section": section}
+
+
+def page_cases(include_stubs: bool = False, include_sections: bool = False) -> list[PageCase]:
+    """The home page and every built page in pages/ (stubs are skipped).
+
+    With ``include_sections``, also each further tab of a page that runs only its open tab
+    (the first tab is the page's default view), as its own case "page · tab".
+    """
     cases = [PageCase("home", "dashboard.py", "", '[data-testid="stMetricValue"]', _no_link, "-")]
     for path in sorted((ROOT / "pages").glob("*.py")):
         if path.stem.startswith("_") or (is_stub(path) and not include_stubs):
@@ -261,6 +282,11 @@ def page_cases(include_stubs: bool = False) -> list[PageCase]:
             ready = PLOTLY_DRAWN if "plotly_chart" in source else '[data-testid="stMain"] h1'
             link, label = _no_link, "-"
         cases.append(PageCase(path.stem, f"pages/{path.name}", path.stem, ready, link, label))
+        if include_sections:
+            for section in page_sections(path)[1:]:
+                cases.append(PageCase(f"{path.stem} · {section}", f"pages/{path.name}", path.stem, ready,
+                                      _with_section(link, section),
+                                      f"{label}&section={section}" if label != "-" else f"?section={section}"))
     return cases
 
 
@@ -414,7 +440,7 @@ def step_pages(size: str) -> dict[str, Any]:
 
     target = dataset_db(size)
     warmup_db = dataset_db("S")
-    cases = page_cases()
+    cases = page_cases(include_sections=True)
     recorder = SqlRecorder()
     with ClinicDatabase(target) as db:
         links = {c.name: c.params(db) for c in cases}

@@ -414,7 +414,20 @@ def test_streamlit_upload_limit_matches_settings():
 
 # Queries that read no client data (import runs, dashboard users).
 UNSCOPED_SQL = {"macros", "import_history", "import_rejects", "users_list", "user_by_email", "access_log_search"}
-SCOPE_CALL = re.compile(r"cohort_clients\(\s*\$scope_clinics::VARCHAR\[\],\s*\$scope_therapist::VARCHAR\s*,")
+# Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
+SCOPED_MACROS = ("cohort_clients", "client_homework_rows")
+SCOPE_CALL = re.compile(
+    r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$scope_clinics::VARCHAR\[\],\s*\$scope_therapist::VARCHAR\s*,"
+)
+
+
+def test_scoped_table_macros_start_from_the_scoped_cohort():
+    code = re.sub(r"--[^\n]*", "", (SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
+    for name in SCOPED_MACROS[1:]:
+        body = re.search(rf"CREATE OR REPLACE MACRO {name}\(scope_clinics, scope_therapist,.*?;", code, re.S)
+        assert body, name
+        assert re.search(r"cohort_clients\(scope_clinics, scope_therapist,", body.group(0)), name
+        assert not re.search(r"\bFROM\s+clients\b", body.group(0), re.IGNORECASE), name
 
 
 @pytest.mark.parametrize("sql_file", sorted(SQL_DIR.glob("*.sql")), ids=lambda p: p.stem)

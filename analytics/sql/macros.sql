@@ -48,3 +48,28 @@ CREATE OR REPLACE MACRO checklist_coverage(goal_linked, rationale_given, rehears
                                            practice_scheduled, obstacles_planned) AS
     checklist_items_met(goal_linked, rationale_given, rehearsed_in_session,
                         practice_scheduled, obstacles_planned) / 5.0;
+
+-- Homework per client of a cohort (docs/metrics.md): assignments set, reviewed assignments
+-- (those with a quantity fraction), and the client's quantity and quality: the mean of their
+-- assignments' fractions (0-1; NULL when none reviewed / rated). homework_types: NULL = all.
+-- The one definition behind analytics.metrics.client_homework and the programme medians.
+CREATE OR REPLACE MACRO client_homework_rows(scope_clinics, scope_therapist, clinics, therapists,
+                                             programs, concerns, intake_from, intake_to, homework_types) AS TABLE
+    WITH assignment_fractions AS (
+        SELECT
+            a.client_id,
+            quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
+            quality_fraction(a.quality_rating) AS quality_fraction
+        FROM assignments AS a
+        JOIN cohort_clients(scope_clinics, scope_therapist, clinics, therapists,
+                            programs, concerns, intake_from, intake_to) AS cohort USING (client_id)
+        WHERE homework_types IS NULL OR list_contains(homework_types, a.homework_type)
+    )
+    SELECT
+        client_id,
+        count(*)::BIGINT AS assignments,
+        count(quantity_fraction)::BIGINT AS reviewed_assignments,
+        avg(quantity_fraction) AS quantity,
+        avg(quality_fraction) AS quality
+    FROM assignment_fractions
+    GROUP BY client_id;

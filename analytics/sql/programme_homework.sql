@@ -1,0 +1,20 @@
+-- A programme's (cohort's) clients and the median of their homework quantity and quality,
+-- aggregated here so only one row reaches Python. Client values: client_homework_rows
+-- (the same definition as client_homework.sql). Medians interpolate like pandas' median.
+WITH cohort AS (
+    SELECT client_id FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                         $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                         $intake_from::DATE, $intake_to::DATE)
+),
+homework AS (
+    SELECT * FROM client_homework_rows($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                       $intake_from::DATE, $intake_to::DATE, $homework_types::VARCHAR[])
+)
+SELECT
+    (SELECT count(*) FROM cohort)::BIGINT AS clients,        -- clients in the programme
+    count(quantity)::BIGINT AS clients_with_quantity,        -- with at least one reviewed assignment
+    median(quantity) AS median_quantity,                     -- 0-1
+    count(quality)::BIGINT AS clients_with_quality,          -- with at least one quality rating
+    median(quality) AS median_quality                        -- 0-1
+FROM homework
