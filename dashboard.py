@@ -9,6 +9,7 @@ import ui
 from analytics import data_overview
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
+ui.warm_up_imports()  # the chart pages' modules load in the background (once per process)
 current_viewer = ui.guard_app()  # refuses an exposed local mode; sign-in and "no access" gate
 
 

@@ -14,7 +14,17 @@ from .auth import (
     require_role,
     sign_out_button,
 )
-from .context import DB_ENV, database, database_path, figure, page_header, refresh_data_version, run, viewer
+from .context import (
+    DB_ENV,
+    database,
+    database_path,
+    figure,
+    page_header,
+    refresh_data_version,
+    run,
+    viewer,
+    warm_up_imports,
+)
 from .filters import cohort_filter_sidebar, current_cohort
 
 __all__ = [
@@ -41,4 +51,5 @@ __all__ = [
     "run",
     "sign_out_button",
     "viewer",
+    "warm_up_imports",
 ]

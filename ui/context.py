@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,6 +140,32 @@ def figure(builder: Callable[..., Any], *inputs: Any, key: tuple) -> Any:
     """
     db = database()
     return _cached_figure(str(db.path), str(db.version), builder.__module__, builder.__name__, key, inputs)
+
+
+# Modules the chart pages need (plotly, fpdf2, scipy behind them): about 1.6 s of imports
+# that the first visitor of a chart page would otherwise wait for.
+WARM_UP_MODULES = (
+    "analytics.client_review", "analytics.client_charts", "analytics.cohort", "analytics.cohort_charts",
+    "analytics.quality", "analytics.quality_charts", "analytics.reports", "analytics.meeting_pack",
+    "plotly.subplots",
+)
+
+
+@functools.cache
+def warm_up_imports() -> threading.Thread:
+    """Import the chart pages' modules on a background thread, once per server process.
+
+    Called by the entry script on every run; only the first call starts the thread. A page
+    that needs a module meanwhile waits on Python's per-module import lock, as it would
+    have without the warm-up.
+    """
+    def target() -> None:
+        for name in WARM_UP_MODULES:
+            importlib.import_module(name)
+
+    thread = threading.Thread(target=target, name="between-sessions-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def viewer() -> Viewer:
