@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -67,6 +68,7 @@ else:
                 result = import_files(
                     ui.database_path(), paths, profile=profile, source="dashboard", display_names=names
                 )
+            ui.refresh_data_version()  # what follows on this page reads the version just imported
         st.session_state["last_import"] = result
 
     result = st.session_state.get("last_import")
@@ -101,7 +103,7 @@ else:
             st.dataframe(rejects.drop(columns=["batch_id"]), hide_index=True, width="stretch")
             ui.download_button(
                 "Download rejected rows (CSV)",
-                to_safe_csv(rejects),
+                functools.partial(to_safe_csv, rejects),
                 f"import-{result.batch_id}-rejects.csv",
                 "text/csv",
                 export_kind="import_rejects",
@@ -122,7 +124,7 @@ else:
         st.dataframe(past.drop(columns=["batch_id"]), hide_index=True, width="stretch")
         ui.download_button(
             f"Download batch {batch} rejects (CSV)",
-            to_safe_csv(past),
+            functools.partial(to_safe_csv, past),
             f"import-{batch}-rejects.csv",
             "text/csv",
             export_kind="import_rejects",

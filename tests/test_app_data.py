@@ -132,3 +132,24 @@ def test_a_refused_upload_is_reported(data_db):
     assert files[["file", "status", "note"]].values.tolist() == [
         ["scores.csv", "refused", "required column(s) missing for table scores: administered_date, total_score"]
     ]
+
+
+def test_the_import_report_reads_the_new_version_when_the_run_had_pinned_the_old(data_db, monkeypatch):
+    """In sign-in mode the viewer comes from the database, so the run has pinned a data
+    version before the import (ui/context.py); the report below must read the new one."""
+    import ui
+
+    original = ui.page_header
+
+    def header_that_reads_the_database(*args, **kwargs):
+        ui.database()  # pins this run's version, as resolving a signed-in viewer does
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(ui, "page_header", header_that_reads_the_database)
+    client = first_client(data_db)
+    csv = f"client_id,measure,administered_date,total_score\n{client},PHQ-9,2019-01-02,40\n".encode()
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    upload_and_import(at, "scores_pinned.csv", csv)
+    rejects = frame_with(at, "line_number", "column_name", "rule")[0]
+    assert rejects[["file_name", "line_number", "value"]].values.tolist() == [["scores_pinned.csv", 2, "40"]]
+    assert frame_with(at, "batch_id", "rows_inserted")[0]["batch_id"].tolist() == [2, 1]
