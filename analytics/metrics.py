@@ -145,13 +145,13 @@ def cohort_summary(
     (each client counts once; clients with no reviewed assignment are left out).
     """
     settings = settings or active_settings()
-    clients = clients_for_aggregation(db, viewer, cohort)
+    clients = int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0])
     homework = client_homework(db, viewer, cohort)
     outcomes = client_outcomes(db, viewer, cohort, settings)
     order = {name: i for i, name in enumerate(settings.measure_names)}
     measures = sorted(outcomes["measure"].unique(), key=lambda m: (order.get(m, len(order)), m))
     return {
-        "clients": len(clients),
+        "clients": clients,
         "assignments": int(homework["assignments"].sum()) if len(homework) else 0,
         "reviewed_assignments": int(homework["reviewed_assignments"].sum()) if len(homework) else 0,
         "mean_quantity": _mean(homework["quantity"]),

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import Settings, active_settings, measure_key
 from .db import ClinicDatabase
-from .metrics import classify_outcomes, client_outcomes, clients_for_aggregation
+from .metrics import classify_outcomes, client_outcomes
 from .privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -317,10 +317,8 @@ def _finished_clients(
 ) -> pd.DataFrame:
     settings = settings or active_settings()
     cohort = cohort or CohortFilter()
-    clients = clients_for_aggregation(db, viewer, cohort)
-    discharge = pd.to_datetime(clients["discharge_date"])
-    in_period = discharge.notna() & (discharge >= pd.Timestamp(period_start)) & (discharge <= pd.Timestamp(period_end))
-    discharged = clients.loc[in_period, ["client_id", "clinic", "therapist_id", "program", "discharge_date"]]
+    discharged = db.query("quality_discharged_clients", query_params(
+        viewer, cohort, period_start=period_start, period_end=period_end))
     outcomes = client_outcomes(db, viewer, cohort.with_(measures=(measure,)), settings)
     outcomes = outcomes[outcomes["measure"] == measure]
     keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration"]
