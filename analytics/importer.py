@@ -173,6 +173,15 @@ def _csv_header(path: Path) -> list[str]:
 
 
 _COMMA, _LF, _CR, _QUOTE = 44, 10, 13, 34
+# Bytes compared at a time when scanning a CSV: bounds the scan's working memory (the file
+# itself is memory-mapped, not read into memory).
+_SCAN_CHUNK = 1 << 24
+
+
+def _byte_positions(data: np.ndarray, byte: int) -> np.ndarray:
+    """Offsets of every ``byte`` in ``data``, found one chunk at a time (int64, ascending)."""
+    parts = [np.flatnonzero(data[i:i + _SCAN_CHUNK] == byte) + i for i in range(0, len(data), _SCAN_CHUNK)]
+    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _csv_record_lines(path: Path) -> np.ndarray | None:
@@ -184,11 +193,13 @@ def _csv_record_lines(path: Path) -> np.ndarray | None:
     stray quote inside an unquoted field, text after a closing quote) this returns None and
     the caller reads the file with Python's csv module instead.
     """
-    data = np.fromfile(path, dtype=np.uint8)
+    # Memory-mapped: the scan's memory is the positions it keeps (8 bytes per quote and per
+    # newline) and one chunk of comparisons, not the file.
+    data = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, dtype=np.uint8)
     start = 3 if data[:3].tobytes() == b"\xef\xbb\xbf" else 0
     data = data[start:]
     size = len(data)
-    quotes = np.flatnonzero(data == _QUOTE)
+    quotes = _byte_positions(data, _QUOTE)
     if len(quotes):
         if len(quotes) % 2:
             return None
@@ -203,7 +214,7 @@ def _csv_record_lines(path: Path) -> np.ndarray | None:
         close_ok[:-1] |= escaped
         if not (open_ok.all() and close_ok.all()):
             return None
-    newlines = np.flatnonzero(data == _LF)
+    newlines = _byte_positions(data, _LF)
     outside = (np.searchsorted(quotes, newlines) % 2) == 0
     ends = newlines[outside]
     starts = np.concatenate(([0], ends + 1))

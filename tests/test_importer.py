@@ -442,6 +442,20 @@ def test_bom_crlf_quotes_and_editor_line_numbers(tmp_path, db, newline, bom):
     ]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64])
+@pytest.mark.parametrize(("newline", "bom"), [("\n", False), ("\r\n", True)])
+def test_the_line_scan_reads_the_file_in_chunks_with_the_same_result(tmp_path, monkeypatch, chunk, newline, bom):
+    """The scan compares a chunk of bytes at a time: quotes, CRLF and a BOM split across chunk
+    edges give the editor lines of one whole-file pass (header 1, records on 2, 3, 7 and 9)."""
+    path = write(tmp_path, "clients.csv", _dialect_text(newline, bom))
+    stray = write(tmp_path, "stray.csv", _dialect_text(newline, bom, stray_quote=True))
+    monkeypatch.setattr(importer_module, "_SCAN_CHUNK", chunk)
+    assert importer_module._csv_record_lines(path).tolist() == [2, 3, 7, 9]
+    assert importer_module._csv_record_lines(stray) is None  # the Python fallback reads it
+    empty = write(tmp_path, "empty.csv", b"")
+    assert importer_module._csv_record_lines(empty).tolist() == []
+
+
 def test_python_fallback_gives_the_same_line_numbers(tmp_path, db, monkeypatch):
     calls = []
     original = importer_module._stage_csv_python
