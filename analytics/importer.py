@@ -803,29 +803,32 @@ class _Run:
         )
         has_multi = con.execute("SELECT count(*) FROM multi").fetchall()[0][0] > 0
         dup_rule = len(rules)
-        rules.append(Rule(spec.key[-1], "", "duplicate key with different values (see the earlier line of the same file)"))
+        # {line}: the first line of the same file with this key (filled in per reject below).
+        rules.append(Rule(spec.key[-1], "", "duplicate key with different values from line {line} of the same file"))
         ref_rule = len(rules)
         rules.append(Rule("client_id", "", "unknown client_id: not stored and not in this import's clients"))
         late_parts = []
         if has_multi:
             # A duplicate conflicts with the first valid row of its key in the same file.
             late_parts.append(
-                f"""SELECT _file_seq, _line, {dup_rule} AS rule_id FROM (
+                f"""SELECT _file_seq, _line, {dup_rule} AS rule_id, _first_line FROM (
                     SELECT _file_seq, _line,
-                           hash({value_cols}) <> first_value(hash({value_cols})) OVER (
-                               PARTITION BY _file_seq, {key} ORDER BY _line) AS _conflict
-                    FROM checked SEMI JOIN multi USING ({key}) WHERE _violations IS NULL)
+                           hash({value_cols}) <> first_value(hash({value_cols})) OVER w AS _conflict,
+                           first_value(_line) OVER w AS _first_line
+                    FROM checked SEMI JOIN multi USING ({key}) WHERE _violations IS NULL
+                    WINDOW w AS (PARTITION BY _file_seq, {key} ORDER BY _line))
                 WHERE _conflict"""
             )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE late AS "
-            + (" UNION ALL ".join(late_parts) if late_parts else "SELECT NULL::INTEGER AS _file_seq, NULL::BIGINT AS _line, NULL::INTEGER AS rule_id WHERE false")
+            + (" UNION ALL ".join(late_parts) if late_parts else "SELECT NULL::INTEGER AS _file_seq, NULL::BIGINT AS _line, NULL::INTEGER AS rule_id, "
+                 "NULL::BIGINT AS _first_line WHERE false")
         )
         if table != "clients":
             # Clients that are neither stored nor imported in this run (clients go first).
             con.execute(
                 f"""INSERT INTO late
-                SELECT _file_seq, _line, {ref_rule} FROM checked AS c
+                SELECT _file_seq, _line, {ref_rule}, NULL FROM checked AS c
                 WHERE _violations IS NULL
                   AND NOT EXISTS (SELECT 1 FROM main.clients AS k WHERE k.client_id = c.client_id)
                   AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)"""
@@ -834,9 +837,10 @@ class _Run:
         # 3. Rejects, verbatim: every broken rule of every rejected row.
         con.execute(
             """CREATE OR REPLACE TEMP TABLE bad AS
-            SELECT _file_seq, _line, unnest(_violations) AS rule_id FROM checked WHERE _violations IS NOT NULL
+            SELECT _file_seq, _line, unnest(_violations) AS rule_id, NULL::BIGINT AS _first_line
+            FROM checked WHERE _violations IS NOT NULL
             UNION ALL
-            SELECT _file_seq, _line, rule_id FROM late"""
+            SELECT _file_seq, _line, rule_id, _first_line FROM late"""
         )
         con.register("_rules", pd.DataFrame({
             "rule_id": range(len(rules)),
@@ -857,7 +861,10 @@ class _Run:
             con.execute(
                 f"""INSERT INTO main.import_rejects
                 SELECT $batch_id, $file_name, $table, v._line, r.column_name,
-                       CASE r.column_name {value_of} END, r.rule, {raw_json}
+                       CASE r.column_name {value_of} END,
+                       CASE WHEN v._first_line IS NULL THEN r.rule
+                            ELSE replace(r.rule, '{{line}}', v._first_line::VARCHAR) END,
+                       {raw_json}
                 FROM (SELECT * FROM bad WHERE _file_seq = $file_seq) AS v
                 JOIN _rules AS r USING (rule_id)
                 JOIN {s.relation} AS raw ON raw._line = v._line

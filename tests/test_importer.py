@@ -37,7 +37,7 @@ HOMEWORK = (
 )
 RATER = "unknown rater (allowed: therapist, client, both)"
 MEASURE = "unknown measure (configured: PHQ-9, GAD-7, CORE-10)"
-DUPLICATE = "duplicate key with different values (see the earlier line of the same file)"
+DUPLICATE = "duplicate key with different values from line {} of the same file"
 UNKNOWN_CLIENT = "unknown client_id: not stored and not in this import's clients"
 TOO_MANY_FIELDS = "the row has more fields than the header"
 
@@ -151,7 +151,7 @@ C10,North,T1,Depression CBT,depression,2025-03-01,,extra
         ("clients.csv", 6, "intake_date", "2025-02-30", ISO_DATE),
         ("clients.csv", 7, "intake_date", "2026-11-28", FUTURE),
         ("clients.csv", 9, "discharge_date", "2025-02-28", "discharge_date is before intake_date"),
-        ("clients.csv", 12, "client_id", "C9", DUPLICATE),
+        ("clients.csv", 12, "client_id", "C9", DUPLICATE.format(10)),
         ("clients.csv", 13, None, None, TOO_MANY_FIELDS),
     ]
     assert rejects(db, result.batch_id) == expected
@@ -374,7 +374,7 @@ C1,GAD-7,2025-01-06,5
     )
     result = run(with_clients, path)
     # "phq9" on line 4 is the same measure, so line 4 is an identical duplicate as well.
-    assert rejects(with_clients, result.batch_id) == [("scores.csv", 5, "administered_date", "2025-01-06", DUPLICATE)]
+    assert rejects(with_clients, result.batch_id) == [("scores.csv", 5, "administered_date", "2025-01-06", DUPLICATE.format(2))]
     assert (result.rows_read, result.inserted, result.rejected) == (5, 2, 1)
     assert [(r[1], r[3]) for r in stored(with_clients, "scores")] == [("GAD-7", 5), ("PHQ-9", 12)]
 
