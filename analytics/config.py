@@ -137,6 +137,9 @@ HOMEWORK_TYPES: tuple[str, ...] = (
     "reading",
     "other",
 )
+# Other spellings of a homework type, after lower-casing and turning spaces and hyphens into
+# underscores (US spelling from US record systems).
+HOMEWORK_TYPE_SPELLINGS: dict[str, str] = {"behavioral_activation": "behavioural_activation"}
 RATERS: tuple[str, ...] = ("therapist", "client", "both")
 
 # The assignment-design checklist (clinical-reference.md, "Assignment design"; Conklin 2018).

@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .config import HOMEWORK_TYPES, RATERS, Settings, measure_key
+from .config import HOMEWORK_TYPE_SPELLINGS, HOMEWORK_TYPES, RATERS, Settings, measure_key
 from .profiles import MappingProfile
 from .schema import IMPORT_TABLES, Column, TableSpec, table_specs
 from .storage import atomic_write
@@ -558,7 +558,10 @@ class _Compiler:
         if col.kind == "homework_type":
             mapped = _map_values(raw, values.get("homework_type", {}))
             allowed = ", ".join(_lit(t) for t in HOMEWORK_TYPES)
-            return f"CASE WHEN {mapped} IN ({allowed}) THEN {mapped} ELSE regexp_replace(lower({mapped}), '[ -]+', '_', 'g') END"
+            normalised = f"regexp_replace(lower({mapped}), '[ -]+', '_', 'g')"
+            spellings = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in HOMEWORK_TYPE_SPELLINGS.items())
+            return (f"CASE WHEN {mapped} IN ({allowed}) THEN {mapped} "
+                    f"ELSE (CASE {normalised} {spellings} ELSE {normalised} END) END")
         if col.kind == "rated_by":
             return f"lower({_map_values(raw, values.get('rated_by', {}))})"
         if col.kind == "measure":

@@ -256,6 +256,7 @@ def test_assignment_rules(tmp_path, with_clients):
         _assignment("A15", completed_practices="1.5"),  # line 16
         _assignment("", client_id="", homework_type=""),  # line 17
         _assignment("A17", client_id="CX"),  # line 18
+        _assignment("A18", homework_type="Behavioral-Activation"),  # US spelling
     ]
     path = write(tmp_path, "assignments.csv", ASSIGNMENTS_HEADER + "\n" + "\n".join(lines) + "\n")
     result = run(with_clients, path)
@@ -273,12 +274,13 @@ def test_assignment_rules(tmp_path, with_clients):
         ("assignments.csv", 17, "homework_type", None, REQUIRED),
         ("assignments.csv", 18, "client_id", "CX", UNKNOWN_CLIENT),
     ]
-    assert (result.rows_read, result.inserted, result.rejected) == (17, 7, 10)
+    assert (result.rows_read, result.inserted, result.rejected) == (18, 8, 10)
     rows = {r[0]: r for r in stored(with_clients, "assignments")}
-    assert sorted(rows) == ["A1", "A10", "A13", "A2", "A3", "A6", "A7"]
+    assert sorted(rows) == ["A1", "A10", "A13", "A18", "A2", "A3", "A6", "A7"]
     assert rows["A1"][3:10] == ("thought_record", True, False, True, False, True, False)
     assert rows["A2"][3] == "thought_record"
     assert rows["A3"][3] == "behavioural_activation"
+    assert rows["A18"][3] == "behavioural_activation"
     assert rows["A2"][4:10] == (None,) * 6  # empty booleans are unknown
     assert rows["A6"][10:12] == (4, 0)  # completed 0 allowed
     assert rows["A7"][10:12] == (2, 5)  # more than planned allowed
