@@ -115,3 +115,39 @@ def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path):
         stop.set()
         thread.join()
     assert len(seen) > 1  # the swaps really happened while readers opened
+
+
+def test_figures_are_cached_per_data_version_and_key(tiny_db_path, tmp_path, monkeypatch):
+    """``ui.figure`` builds a figure once per (data version, builder, key): the same key gives
+    the same object, another key or a new import builds again."""
+    import streamlit as st
+
+    import analytics.quality_charts as charts
+    import ui
+    from analytics import import_files
+
+    db_path = tmp_path / "clinic.duckdb"
+    shutil.copyfile(tiny_db_path, db_path)
+    update = tmp_path / "clients.csv"
+    update.write_text(NEW_CLIENT, encoding="utf-8")
+    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(db_path))
+    built: list[str] = []
+
+    def counting_builder(label: str) -> object:
+        built.append(label)
+        return object()
+
+    counting_builder.__module__ = charts.__name__  # ui.figure only calls analytics functions
+    monkeypatch.setattr(charts, "counting_builder", counting_builder, raising=False)
+    st.cache_resource.clear()
+    try:
+        first = ui.figure(counting_builder, "a", key=("view", 1))
+        assert ui.figure(counting_builder, "a", key=("view", 1)) is first
+        assert ui.figure(counting_builder, "b", key=("view", 2)) is not first
+        assert built == ["a", "b"]
+        assert import_files(db_path, [update]).exit_code == 0  # a new data version
+        assert ui.figure(counting_builder, "a", key=("view", 1)) is not first
+        assert built == ["a", "b", "a"]
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
