@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -110,16 +111,26 @@ def sample_db(sample_db_path: Path):
 
 
 @pytest.fixture
-def app_db(sample_db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the dashboard at the sample fixture and start with empty Streamlit caches."""
+def serve_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], Path]]:
+    """``serve_database(path)`` points the dashboard at ``path`` (BETWEEN_SESSIONS_DB) and empties
+    Streamlit's caches; they are emptied again after the test."""
     import streamlit as st
 
-    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(sample_db_path))
+    def serve(path: Path) -> Path:
+        monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(path))
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        return path
+
+    yield serve
     st.cache_data.clear()
     st.cache_resource.clear()
-    yield sample_db_path
-    st.cache_data.clear()
-    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_db(sample_db_path: Path, serve_database: Callable[[Path], Path]) -> Path:
+    """Point the dashboard at the sample fixture and start with empty Streamlit caches."""
+    return serve_database(sample_db_path)
 
 
 # AppTest reads .streamlit/config.toml only when run from the repository root: pin the

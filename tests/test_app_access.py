@@ -81,21 +81,15 @@ def users_clinic(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path) -
 
 
 @pytest.fixture
-def app(tmp_path: Path, users_clinic: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def app(tmp_path: Path, users_clinic: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Path:
     """A copy of the users clinic; its own access log; empty caches."""
-    import streamlit as st
-
     db = tmp_path / "clinic.duckdb"
     shutil.copyfile(users_clinic, db)
-    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(db))
     monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
     (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
     close_audit_logs()
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    serve_database(db)
     yield tmp_path
-    st.cache_data.clear()
-    st.cache_resource.clear()
     close_audit_logs()
 
 

@@ -54,16 +54,9 @@ def review_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def review_app(review_db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def review_app(review_db_path: Path, serve_database) -> Path:
     """Point the dashboard at the hand-built clinic with empty Streamlit caches."""
-    import streamlit as st
-
-    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(review_db_path))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield review_db_path
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    return serve_database(review_db_path)
 
 
 # ----------------------------------------------------------------------------- sample clinic

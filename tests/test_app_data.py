@@ -21,18 +21,11 @@ RANGE_RULE = "PHQ-9 total_score must be between 0 and 27"
 
 
 @pytest.fixture
-def data_db(sample_db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_db(sample_db_path: Path, tmp_path: Path, serve_database) -> Path:
     """A private copy of the sample clinic as the dashboard's database, with empty caches."""
-    import streamlit as st
-
     copy = tmp_path / "clinic.duckdb"
     shutil.copyfile(sample_db_path, copy)
-    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(copy))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield copy
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    return serve_database(copy)
 
 
 def first_client(db: Path) -> str:

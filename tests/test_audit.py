@@ -287,19 +287,13 @@ def test_a_corrupt_spool_line_is_kept_aside(log_path: Path):
 
 
 @pytest.fixture
-def local_app(tmp_path: Path, tiny_db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import streamlit as st
-
+def local_app(tmp_path: Path, tiny_db_path: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Path:
     db = tmp_path / "clinic.duckdb"
     shutil.copyfile(tiny_db_path, db)
     log = tmp_path / "audit.duckdb"
-    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(db))
     monkeypatch.setenv(AUDIT_ENV, str(log))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield log
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    serve_database(db)
+    return log
 
 
 def test_page_views_are_logged_once_per_arrival(local_app: Path):

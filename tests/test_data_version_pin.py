@@ -34,31 +34,24 @@ def _script() -> None:
     st.text(f"{first.version}|{second.version}|{third.version}")
 
 
-def test_a_run_keeps_its_version_across_a_swap_and_the_next_run_sees_the_new(tiny_db_path, tmp_path, monkeypatch):
-    import streamlit as st
-
+def test_a_run_keeps_its_version_across_a_swap_and_the_next_run_sees_the_new(tiny_db_path, tmp_path, monkeypatch,
+                                                                               serve_database):
     db_path = tmp_path / "clinic.duckdb"
     shutil.copyfile(tiny_db_path, db_path)
     update = tmp_path / "clients.csv"
     update.write_text(NEW_CLIENT, encoding="utf-8")
-    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(db_path))
     monkeypatch.setenv("PIN_TEST_UPDATE", str(update))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    try:
-        at = AppTest.from_function(_script, default_timeout=30).run()
-        assert not at.exception, at.exception
-        first, second, third = at.text[0].value.split("|")
-        assert first == second  # the swap happened in between: still the run's version
-        assert third != first  # after refresh_data_version(): the file as it is now
+    serve_database(db_path)
+    at = AppTest.from_function(_script, default_timeout=30).run()
+    assert not at.exception, at.exception
+    first, second, third = at.text[0].value.split("|")
+    assert first == second  # the swap happened in between: still the run's version
+    assert third != first  # after refresh_data_version(): the file as it is now
 
-        at.run()  # the next run (no import this time) pins the new version from the start
-        assert not at.exception, at.exception
-        again = at.text[0].value.split("|")
-        assert again == [third, third, third]
-    finally:
-        st.cache_data.clear()
-        st.cache_resource.clear()
+    at.run()  # the next run (no import this time) pins the new version from the start
+    assert not at.exception, at.exception
+    again = at.text[0].value.split("|")
+    assert again == [third, third, third]
 
 
 def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path):
@@ -117,11 +110,9 @@ def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path):
     assert len(seen) > 1  # the swaps really happened while readers opened
 
 
-def test_figures_are_cached_per_data_version_and_key(tiny_db_path, tmp_path, monkeypatch):
+def test_figures_are_cached_per_data_version_and_key(tiny_db_path, tmp_path, monkeypatch, serve_database):
     """``ui.figure`` builds a figure once per (data version, builder, key): the same key gives
     the same object, another key or a new import builds again."""
-    import streamlit as st
-
     import analytics.quality_charts as charts
     import ui
     from analytics import import_files
@@ -130,7 +121,6 @@ def test_figures_are_cached_per_data_version_and_key(tiny_db_path, tmp_path, mon
     shutil.copyfile(tiny_db_path, db_path)
     update = tmp_path / "clients.csv"
     update.write_text(NEW_CLIENT, encoding="utf-8")
-    monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(db_path))
     built: list[str] = []
 
     def counting_builder(label: str) -> object:
@@ -139,15 +129,11 @@ def test_figures_are_cached_per_data_version_and_key(tiny_db_path, tmp_path, mon
 
     counting_builder.__module__ = charts.__name__  # ui.figure only calls analytics functions
     monkeypatch.setattr(charts, "counting_builder", counting_builder, raising=False)
-    st.cache_resource.clear()
-    try:
-        first = ui.figure(counting_builder, "a", key=("view", 1))
-        assert ui.figure(counting_builder, "a", key=("view", 1)) is first
-        assert ui.figure(counting_builder, "b", key=("view", 2)) is not first
-        assert built == ["a", "b"]
-        assert import_files(db_path, [update]).exit_code == 0  # a new data version
-        assert ui.figure(counting_builder, "a", key=("view", 1)) is not first
-        assert built == ["a", "b", "a"]
-    finally:
-        st.cache_resource.clear()
-        st.cache_data.clear()
+    serve_database(db_path)
+    first = ui.figure(counting_builder, "a", key=("view", 1))
+    assert ui.figure(counting_builder, "a", key=("view", 1)) is first
+    assert ui.figure(counting_builder, "b", key=("view", 2)) is not first
+    assert built == ["a", "b"]
+    assert import_files(db_path, [update]).exit_code == 0  # a new data version
+    assert ui.figure(counting_builder, "a", key=("view", 1)) is not first
+    assert built == ["a", "b", "a"]
