@@ -93,12 +93,16 @@ def refresh_data_version() -> None:
         delattr(ctx, _PIN_ATTR)
 
 
-@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_MAX_ENTRIES, show_spinner=False)
-def _cached_call(path: str, version: str, module: str, name: str, args: tuple, kwargs: tuple) -> Any:
+def _analytics_function(module: str, name: str) -> Callable[..., Any]:
+    """The analytics function a cache entry names (only ``analytics`` code is cached here)."""
     if not module.startswith("analytics"):
         raise ValueError("only analytics functions are cached here")
-    func = getattr(importlib.import_module(module), name)
-    return func(_open(path, version), *args, **dict(kwargs))
+    return getattr(importlib.import_module(module), name)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_MAX_ENTRIES, show_spinner=False)
+def _cached_call(path: str, version: str, module: str, name: str, args: tuple, kwargs: tuple) -> Any:
+    return _analytics_function(module, name)(_open(path, version), *args, **dict(kwargs))
 
 
 def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -126,9 +130,7 @@ def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 # figure it draws (Figure.to_dict copies it), so sessions can share one.
 @st.cache_resource(ttl=CACHE_TTL_S, max_entries=CACHE_MAX_ENTRIES, show_spinner=False)
 def _cached_figure(path: str, version: str, module: str, name: str, key: tuple, _inputs: tuple) -> Any:
-    if not module.startswith("analytics"):
-        raise ValueError("only analytics figures are cached here")
-    return getattr(importlib.import_module(module), name)(*_inputs)
+    return _analytics_function(module, name)(*_inputs)
 
 
 def figure(builder: Callable[..., Any], *inputs: Any, key: tuple) -> Any:
