@@ -514,8 +514,11 @@ class StreamlitServer:
     """
 
     def __init__(self, db_path: Path, *, port: int | None = None, log_path: Path | None = None,
-                 env: dict[str, str] | None = None, start_timeout: float = 60.0, stop_timeout: float = 10.0):
+                 env: dict[str, str] | None = None, start_timeout: float = 60.0, stop_timeout: float = 10.0,
+                 address: str = "127.0.0.1", args: tuple[str, ...] = ()):
         self.db_path = Path(db_path)
+        self.address = address  # the interface the server binds; it is always reached on 127.0.0.1
+        self.args = tuple(args)  # further `streamlit run` options, e.g. ("--secrets.files", path)
         self.port = port or free_port()
         self.log_path = log_path
         self.extra_env = env or {}
@@ -532,8 +535,9 @@ class StreamlitServer:
         env = {**os.environ, DB_ENV: str(self.db_path), "PYTHONUNBUFFERED": "1", **self.extra_env}
         cmd = [
             sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-            "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(self.port),
+            "--server.headless", "true", "--server.address", self.address, "--server.port", str(self.port),
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+            *self.args,
         ]
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -541,7 +545,8 @@ class StreamlitServer:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with status {self.proc.returncode} before serving")
+                tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path else ""
+                raise RuntimeError(f"streamlit exited with status {self.proc.returncode} before serving\n{tail}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:

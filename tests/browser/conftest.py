@@ -77,11 +77,13 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def start_server(db_path: Path, log_name: str) -> StreamlitServer:
+def start_server(db_path: Path, log_name: str, **options: Any) -> StreamlitServer:
+    """A dashboard server on ``db_path`` logging to a fresh test-artifacts/``log_name`` (not started
+    yet); ``options`` go to :class:`benchmarks.bench.StreamlitServer`."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / log_name
     log_path.unlink(missing_ok=True)
-    return StreamlitServer(db_path, log_path=log_path)
+    return StreamlitServer(db_path, log_path=log_path, **options)
 
 
 @pytest.fixture(scope="session")

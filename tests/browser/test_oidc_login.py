@@ -14,16 +14,9 @@ A second server, started on 0.0.0.0 without sign-in, must refuse to render.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +26,8 @@ import pytest
 
 from analytics.access import add_user
 from analytics.audit import close_audit_logs, search_access_log
-from tests.browser.conftest import ARTIFACTS, metric_values, screenshot, wait_idle
-from tests.conftest import ROOT
+from benchmarks.bench import StreamlitServer, free_port
+from tests.browser.conftest import metric_values, screenshot, start_server, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TIMEOUT_MS = 60_000
@@ -50,63 +43,9 @@ ROLES: dict[str, tuple[str, dict[str, Any], int]] = {
 STRANGER = "stranger@example.org"  # signs in at the provider, has no role here
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """``streamlit run dashboard.py`` in its own process group; ``stop()`` always ends it."""
-
-    args: list[str]
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
-               "--server.port", str(self.port), "--server.fileWatcherType", "none", *self.args]
-        log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **self.env}, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self._log = log
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited ({self.proc.returncode}): {self.log_path.read_text()[-2000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            time.sleep(0.2)
-        raise TimeoutError("streamlit did not start")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-            self._log = None
-
-
 @dataclass
 class AuthApp:
-    server: Server
+    server: StreamlitServer
     db_path: Path
     audit_path: Path
     signed_in: list[str] = field(default_factory=list)  # who completed sign-in and sign-out
@@ -149,13 +88,9 @@ def auth_app(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path, oidc_
         f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n',
         encoding="utf-8",
     )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    server = Server(
-        args=["--server.address", "127.0.0.1", "--secrets.files", str(secrets_file)],
-        env={"BETWEEN_SESSIONS_DB": str(db), "BETWEEN_SESSIONS_AUDIT_DB": str(audit_path),
-             "AUTHLIB_INSECURE_TRANSPORT": "1"},
-        log_path=ARTIFACTS / "streamlit-oidc.log",
-        port=port,
+    server = start_server(
+        db, "streamlit-oidc.log", port=port, args=("--secrets.files", str(secrets_file)), start_timeout=90,
+        env={"BETWEEN_SESSIONS_AUDIT_DB": str(audit_path), "AUTHLIB_INSECURE_TRANSPORT": "1"},
     )
     try:
         server.start()
@@ -267,11 +202,10 @@ def test_local_mode_on_a_public_address_refuses_to_render(chromium: Any, tiny_db
                                                           tmp_path: Path):
     db = tmp_path / "clinic.duckdb"
     shutil.copyfile(tiny_db_path, db)
-    server = Server(
+    server = start_server(
         # every interface, and no secrets file at all (a missing path: no [auth])
-        args=["--server.address", "0.0.0.0", "--secrets.files", str(tmp_path / "none" / "secrets.toml")],
-        env={"BETWEEN_SESSIONS_DB": str(db), "BETWEEN_SESSIONS_AUDIT_DB": str(tmp_path / "audit.duckdb")},
-        log_path=ARTIFACTS / "streamlit-exposed.log",
+        db, "streamlit-exposed.log", address="0.0.0.0", args=("--secrets.files", str(tmp_path / "none" / "secrets.toml")),
+        env={"BETWEEN_SESSIONS_AUDIT_DB": str(tmp_path / "audit.duckdb")}, start_timeout=90,
     )
     context = chromium.new_context(viewport={"width": 1400, "height": 1600})
     try:
