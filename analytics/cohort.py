@@ -11,7 +11,7 @@ and aggregates come into pandas.
 
 Conventions:
 
-* Lower scores are better on every measure (``../shared/clinical-reference.md``), so change
+* Lower scores are better on every measure (``docs/clinical-reference.md``), so change
   (last - first) is negative when a client improved and a *helpful* compliance-outcome
   relation is a **negative** correlation with change. Published yardsticks are converted to
   that scale.

@@ -1,6 +1,6 @@
 """Clinical constants and configurable settings.
 
-Every default here comes from ``../shared/clinical-reference.md`` (the project's clinical
+Every default here comes from ``docs/clinical-reference.md`` (the project's clinical
 reference); the section is named beside each constant. A clinic whose policy differs can
 override any of them with a TOML settings file (see :func:`load_settings`).
 """

@@ -1,7 +1,7 @@
 """Privacy helpers for aggregate views and exports.
 
 Everything here is pure Python + pandas (no Streamlit, no DuckDB), so pages, exports and
-tests can share it. The norms come from ``/work/shared/clinical-reference.md``, section
+tests can share it. The norms come from ``docs/clinical-reference.md``, section
 "Privacy norms for aggregate reporting":
 
 * **Small cells.** US CMS policy suppresses counts 1-10 (shows 0 and >= 11) and forbids
@@ -96,7 +96,7 @@ class SuppressionPolicy:
         marker: Text shown instead of a suppressed value. ``None`` means
             ``f"<{threshold}"`` (see :attr:`marker_text`).
 
-    Source: /work/shared/clinical-reference.md, "Privacy norms for aggregate reporting"
+    Source: docs/clinical-reference.md, "Privacy norms for aggregate reporting"
     (CMS: suppress 1-10, show 0 and >= 11; NHS Digital: suppress 1-7, round the rest to
     the nearest 5; default threshold 11, configurable).
     """

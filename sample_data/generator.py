@@ -5,7 +5,7 @@ anchored to a fixed ``as_of`` date, so the same ``(n_clients, seed, as_of)`` alw
 byte-identical CSV files whatever today's date is.
 
 The data are fictional. Relations planted on purpose, sized like the published research
-(see /work/shared/clinical-reference.md), so the dashboard has something true to find:
+(see docs/clinical-reference.md), so the dashboard has something true to find:
 
 * client-level compliance-outcome correlation about r = .25 (Mausbach et al. 2010): a
   client's mean homework quantity fraction vs their first-to-last PHQ-9 change, r ~ -0.25

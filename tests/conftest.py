@@ -12,7 +12,6 @@ import pytest
 from analytics import ClinicDatabase, import_files
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 FIXTURE_TODAY = date(2026, 11, 27)
 
 

@@ -41,8 +41,8 @@ from analytics.statistics import (
     within_between_mixedlm,
 )
 
-# CI clones the repo into another folder with shared/ beside it: resolve from the repo root's parent.
-REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference-data"
+# Published reference data kept inside the project, with its source and licence (tests/data/README.md).
+REFERENCE_DIR = Path(__file__).resolve().parent / "data"
 CLAUS_CSV = REFERENCE_DIR / "claus2020_hamd.csv"
 
 
@@ -318,7 +318,7 @@ def test_funnel_limits_mean():
 
 # --------------------------------------------------------------------------- Jacobson-Truax: reference
 
-# Expected figures from /work/shared/reference-data/README.md (snapshot results of the R
+# Expected figures from tests/data/README.md (snapshot results of the R
 # package clinicalsignificance, Claus et al. JSS 111, for the Claus, Scherbaum & Bonnet 2020
 # HAMD data; complete cases n = 40, reliability 0.80).
 CLAUS_RELIABILITY = 0.80
