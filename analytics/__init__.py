@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "cohort_report": "cohort",
     "cohort_summary": "metrics",
     "compliance_band": "metrics",
+    "data_as_of": "overview",
     "data_overview": "overview",
     "data_version": "db",
     "filter_options": "overview",
@@ -123,7 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         compliance_band,
         measure_summary,
     )
-    from .overview import data_overview, filter_options, import_history, import_rejects  # noqa: F401
+    from .overview import data_as_of, data_overview, filter_options, import_history, import_rejects  # noqa: F401
     from .privacy import SuppressionPolicy, pseudonym, suppress_table, to_safe_csv  # noqa: F401
     from .profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
     from .quality import alert_clients, quality_report  # noqa: F401

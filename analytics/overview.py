@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -39,3 +40,11 @@ def import_rejects(db: ClinicDatabase, batch_id: int) -> pd.DataFrame:
     if "import_rejects" not in db.tables:
         return pd.DataFrame()
     return db.query("import_rejects", {"batch_id": int(batch_id)})
+
+
+def data_as_of(db: ClinicDatabase, viewer: Viewer) -> date | None:
+    """The data's "as of" date: the latest session or score date among the clients the viewer
+    may see (None when nothing is loaded). Pages count weeks and "recent" periods to this
+    date, never to the wall clock, so a page shows the same numbers whenever it is opened."""
+    value = db.query("quality_as_of", query_params(viewer)).iloc[0]["as_of"]
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()

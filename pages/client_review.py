@@ -9,12 +9,11 @@ the URL follows the selection.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 
 import streamlit as st
 
 import ui
-from analytics import CohortFilter, filter_options
+from analytics import CohortFilter, data_as_of, filter_options
 from analytics.audit import record_access
 from analytics.client_charts import client_figure
 from analytics.client_review import (
@@ -47,7 +46,11 @@ PAGE = "Client review"
 viewer = ui.require_identifiers(PAGE)  # aggregates-only roles (qi) are refused, and the refusal logged
 ui.page_header(PAGE, "One client's homework and symptoms over time, ready for the next session.")
 
-today = date.today()
+# Weeks and "recent" periods count to the data's date, not the wall clock (issue 15 item 8).
+as_of = ui.run(data_as_of, viewer)
+if as_of is None:
+    st.info("No sessions or scores are loaded yet: import data on the Data page.", icon=":material/database:")
+    st.stop()
 options = ui.run(filter_options, viewer)
 cohort = ui.cohort_filter_sidebar(options, fields=("clinic", "therapist", "program"), intake=False)
 search_cohort = CohortFilter(clinics=cohort.clinics, therapists=cohort.therapists, programs=cohort.programs)
@@ -57,8 +60,8 @@ link_id = st.query_params.get(LINK_PARAM) or None
 if SELECT_KEY not in st.session_state:
     st.session_state[SELECT_KEY] = link_id  # first run: the deep link decides
 wanted = st.session_state[SELECT_KEY]
-review = ui.run(client_review, viewer, wanted, today) if wanted else None
-link_review = review if link_id == wanted else (ui.run(client_review, viewer, link_id, today) if link_id else None)
+review = ui.run(client_review, viewer, wanted, as_of) if wanted else None
+link_review = review if link_id == wanted else (ui.run(client_review, viewer, link_id, as_of) if link_id else None)
 if wanted and review is None:
     st.session_state[SELECT_KEY] = None
 
@@ -85,7 +88,7 @@ elif total == 0:
 if chosen:
     st.query_params[LINK_PARAM] = chosen
     if chosen != wanted:
-        review = ui.run(client_review, viewer, chosen, today)
+        review = ui.run(client_review, viewer, chosen, as_of)
 elif link_id and link_review is not None:
     del st.query_params[LINK_PARAM]  # selection cleared: the URL follows
 
@@ -135,6 +138,7 @@ with st.container(border=True):
         for col, (label, value) in zip(st.columns(4), row, strict=True):
             col.caption(label)
             col.markdown(f"**{value}**")
+st.caption(f"Data as of {as_of:%Y-%m-%d} (the latest session or score loaded): weeks and recent periods count to it.")
 if header["next_session_date"] is not None:
     st.caption(f"Next session scheduled: {header['next_session_date']:%Y-%m-%d}.")
 
@@ -174,7 +178,7 @@ else:
 
 # ----------------------------------------------------------------------------- chart
 st.subheader("Scores and homework over time")
-fig = ui.figure(client_figure, review, key=(viewer, review.client_id, today))
+fig = ui.figure(client_figure, review, key=(viewer, review.client_id, as_of))
 if fig is None:
     st.info("Nothing to chart yet: no scores, homework or sessions are recorded for this client.")
 else:
@@ -192,7 +196,7 @@ else:
                 quantity_pct=review.weekly["quantity"] * 100, quality_pct=review.weekly["quality"] * 100
             ).drop(columns=["quantity", "quality"])
             st.dataframe(weekly, hide_index=True, width="stretch")
-            weekly_name = export_file_name(review.client_id, today, "csv", "weekly-homework")
+            weekly_name = export_file_name(review.client_id, as_of, "csv", "weekly-homework")
             st.download_button("Weekly homework (CSV)", _logged("client_weekly_csv", weekly_name,
                                                                 lambda: to_safe_csv(weekly)),
                                file_name=weekly_name, mime="text/csv", on_click="ignore", key="dl_weekly")
@@ -291,13 +295,13 @@ st.subheader("Session-review export")
 st.caption("A one-page PDF (header, chart, summary and the last weeks' assignments) or the same as a "
            "self-contained HTML file; CSV files hold every score and assignment.")
 exports = (
-    ("Session review (PDF)", "session_review_pdf", export_file_name(review.client_id, today, "pdf"), "application/pdf",
+    ("Session review (PDF)", "session_review_pdf", export_file_name(review.client_id, as_of, "pdf"), "application/pdf",
      ":material/picture_as_pdf:", lambda: session_review_pdf(review, programme)),
-    ("Session review (HTML)", "session_review_html", export_file_name(review.client_id, today, "html"), "text/html",
+    ("Session review (HTML)", "session_review_html", export_file_name(review.client_id, as_of, "html"), "text/html",
      ":material/html:", lambda: session_review_html(review, programme)),
-    ("Scores (CSV)", "client_scores_csv", export_file_name(review.client_id, today, "csv", "scores"), "text/csv",
+    ("Scores (CSV)", "client_scores_csv", export_file_name(review.client_id, as_of, "csv", "scores"), "text/csv",
      ":material/download:", lambda: scores_csv(review)),
-    ("Assignments (CSV)", "client_assignments_csv", export_file_name(review.client_id, today, "csv", "assignments"),
+    ("Assignments (CSV)", "client_assignments_csv", export_file_name(review.client_id, as_of, "csv", "assignments"),
      "text/csv", ":material/download:", lambda: assignments_csv(review)),
 )
 buttons = st.container(horizontal=True, gap="small")

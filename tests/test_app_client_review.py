@@ -1,20 +1,20 @@
 """The Client review page through Streamlit's AppTest.
 
 Deep links and search run on the 300-client sample fixture (``app_db``); edge states, badges
-and the risk flag on the hand-built clinic of tests/test_client_review.py. The page uses
-today's date, so expected values are computed with ``date.today()`` too.
+and the risk flag on the hand-built clinic of tests/test_client_review.py. The page counts to
+the data's "as of" date (``analytics.data_as_of``), never to the wall clock, so expected values
+are computed with that date too.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import ClinicDatabase, Viewer
+from analytics import ClinicDatabase, Viewer, data_as_of
 from analytics.client_review import EDGE_STATES, NOT_FOUND_MESSAGE, client_review, header_facts, programme_homework
 from analytics.reports import session_review_pdf
 from tests.conftest import ROOT
@@ -81,7 +81,12 @@ def test_deep_link_opens_the_client_and_the_chart_holds_the_stored_rows(app_db, 
     assert at.subheader[0].value == f"Client {client}"
     assert at.selectbox(key="client_review_client").value == client
     assert at.query_params["client"] == [client] or at.query_params["client"] == client
-    review = client_review(sample_db, LOCAL, client, date.today())
+    as_of = data_as_of(sample_db, LOCAL)  # the newest session or score loaded, not the wall clock
+    assert as_of == sample_db.execute_sql(
+        "SELECT greatest((SELECT max(session_date) FROM sessions), (SELECT max(administered_date) FROM scores))"
+    ).iloc[0, 0].date()
+    assert any(c.value.startswith(f"Data as of {as_of:%Y-%m-%d} ") for c in at.caption)
+    review = client_review(sample_db, LOCAL, client, as_of)
     shown = [m.value for m in at.markdown if m.value.startswith("**") and m.value.endswith("**")]
     assert shown[:8] == [f"**{value}**" for _, value in header_facts(review.header)]
     stored = sample_db.execute_sql(
@@ -103,7 +108,7 @@ def test_deep_link_opens_the_client_and_the_chart_holds_the_stored_rows(app_db, 
     weekly = sample_db.query(
         "client_review_weekly",
         {"scope_clinics": None, "scope_therapist": None, "clinics": None, "therapists": None, "programs": None,
-         "concerns": None, "intake_from": None, "intake_to": None, "client_id": client, "as_of": date.today()},
+         "concerns": None, "intake_from": None, "intake_to": None, "client_id": client, "as_of": data_as_of(sample_db, LOCAL)},
     )
     quantity = _trace(figure, "Quantity (how much was done)")
     assert quantity["y"] == [None if v != v else v * 100 for v in weekly["quantity"]]
@@ -200,7 +205,7 @@ def test_assignments_table_and_descriptions(review_app):
 def test_pdf_numbers_equal_the_page(review_app):
     at = _run("N1")
     with ClinicDatabase(review_app) as db:
-        review = client_review(db, LOCAL, "N1", date.today())
+        review = client_review(db, LOCAL, "N1", data_as_of(db, LOCAL))
         pdf = session_review_pdf(review, programme_homework(db, LOCAL, "Depression CBT"), compress=False,
                                  chart=False)
     text = pdf_text(pdf)

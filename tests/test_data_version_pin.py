@@ -54,19 +54,24 @@ def test_a_run_keeps_its_version_across_a_swap_and_the_next_run_sees_the_new(tin
     assert again == [third, third, third]
 
 
-def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path):
+def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path, monkeypatch):
     """A reader opened while another process swaps versions in attaches exactly one.
 
     Regression: attaching ``/proc/self/fd/N`` failed with "database does not exist" once
     the file was replaced (DuckDB resolves the link to "... (deleted)"), and could attach
     the newer file while reporting the older version. Each version here holds a marker
     row; what a reader reads must be the version (inode) it reports.
+
+    The swaps are injected at the race window itself, deterministically: after the reader
+    has opened and identified the file and just before DuckDB attaches it by path (the
+    moment a concurrent import's ``os.replace`` would hurt). The schedule swaps on some
+    openings once, on some twice in a row and on some not at all.
     """
     import os
-    import threading
 
     import duckdb
 
+    import analytics.db as db_module
     from analytics import ClinicDatabase
     from analytics.storage import ensure_schema
 
@@ -80,34 +85,38 @@ def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path):
         versions.append(path)
     shutil.copyfile(versions[0], live)
     marker_of_inode = {os.stat(live).st_ino: "v0"}
-    lock = threading.Lock()
-    stop = threading.Event()
+    swaps = 0
 
-    def swapper() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            tmp = tmp_path / f"next-{n}.duckdb"
-            shutil.copyfile(versions[n % 4], tmp)
-            with lock:
-                marker_of_inode[os.stat(tmp).st_ino] = f"v{n % 4}"
-            os.replace(tmp, live)
-            stop.wait(0.003)  # a swap every few milliseconds: far more often than real imports
+    def swap() -> None:
+        nonlocal swaps
+        swaps += 1
+        tmp = tmp_path / f"next-{swaps}.duckdb"
+        shutil.copyfile(versions[swaps % 4], tmp)
+        marker_of_inode[os.stat(tmp).st_ino] = f"v{swaps % 4}"
+        os.replace(tmp, live)
 
-    thread = threading.Thread(target=swapper)
-    thread.start()
-    seen = set()
-    try:
-        for _ in range(60):
-            with ClinicDatabase(live) as db:
-                read = db.execute_sql("SELECT email FROM users")["email"].item()
-                with lock:
-                    assert read == marker_of_inode[db.version.inode]
-                seen.add(read)
-    finally:
-        stop.set()
-        thread.join()
-    assert len(seen) > 1  # the swaps really happened while readers opened
+    schedule: list[int] = []  # swaps to make before each attach attempt of the current opening
+    real_quote = db_module._quote_literal
+
+    def quote_then_swap(text: str) -> str:  # called between the open and the ATTACH
+        if schedule and schedule.pop(0):
+            swap()
+        return real_quote(text)
+
+    monkeypatch.setattr(db_module, "_quote_literal", quote_then_swap)
+    seen, attempts_of = set(), []
+    for opening in range(12):
+        # 0: no swap; 1: a swap before the first attach; 2: before the first and the second.
+        schedule[:] = [[], [1], [1, 1]][opening % 3]
+        before = swaps
+        with ClinicDatabase(live) as db:
+            read = db.execute_sql("SELECT email FROM users")["email"].item()
+            assert read == marker_of_inode[db.version.inode]
+            assert db.version.inode == os.stat(live).st_ino  # the version now in place, not a swapped-out one
+        attempts_of.append(swaps - before)
+        seen.add(read)
+    assert attempts_of == [0, 1, 2] * 4  # every scheduled swap happened inside an opening
+    assert seen == {"v0", "v1", "v2", "v3"}
 
 
 def test_figures_are_cached_per_data_version_and_key(tiny_db_path, tmp_path, monkeypatch, serve_database):

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -46,11 +44,41 @@ sys.path.insert(0, {root!r})
 from analytics import import_files
 from analytics import importer
 HOOK = {hook!r}
+KILL_AT = {kill_at!r}  # (phase, n): die at the n-th statement of that table's processing, or
+                       # at the start of staging the n-th file ("stage"): exact, whatever the speed
+def die():
+    print("killing", KILL_AT, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+class Counting:
+    def __init__(self, con, at):
+        self._con, self._at, self._n = con, at, 0
+    def execute(self, *args, **kwargs):
+        self._n += 1
+        if self._n == self._at:
+            die()
+        return self._con.execute(*args, **kwargs)
+    def __getattr__(self, name):
+        return getattr(self._con, name)
 real_process = importer._Run.process_table
 def process_table(self, table, batch_id):
     print("table", table, flush=True)
+    if KILL_AT and KILL_AT[0] == table:
+        real_con, self.con = self.con, Counting(self.con, KILL_AT[1])
+        try:
+            return real_process(self, table, batch_id)
+        finally:
+            self.con = real_con
     return real_process(self, table, batch_id)
 importer._Run.process_table = process_table
+real_stage = importer._Run.stage_file
+staged_files = 0
+def stage_file(self, path, display_name):
+    global staged_files
+    staged_files += 1
+    if KILL_AT and KILL_AT[0] == "stage" and staged_files == KILL_AT[1]:
+        die()
+    return real_stage(self, path, display_name)
+importer._Run.stage_file = stage_file
 real_into = importer._import_into
 def import_into(*args, **kwargs):
     result = real_into(*args, **kwargs)
@@ -84,11 +112,12 @@ with ClinicDatabase({db!r}) as db:
     print("open", flush=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        stopping = STOP.exists()  # checked before the read: the last read comes after the stop file
         row = db.execute_sql(SQL).iloc[0]
         print(int(row.c), int(row.a), int(row.s), int(row.b), flush=True)
-        if STOP.exists():
+        if stopping:
             break
-        time.sleep(0.02)
+        time.sleep(0.02)  # a reader's pace, not a wait for a condition
 print("closed", flush=True)
 """
 
@@ -149,8 +178,9 @@ def base_db(tmp_path: Path) -> Path:
     return build_tiny_clinic(tmp_path / "tiny")
 
 
-def start_import(db: Path, files: list[Path], hook: str | None = None) -> subprocess.Popen:
-    code = CHILD.format(root=str(ROOT), db=str(db), files=[str(f) for f in files], hook=hook)
+def start_import(db: Path, files: list[Path], hook: str | None = None,
+                 kill_at: tuple[str, int] | None = None) -> subprocess.Popen:
+    code = CHILD.format(root=str(ROOT), db=str(db), files=[str(f) for f in files], hook=hook, kill_at=kill_at)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "go", proc.stderr.read()
     return proc
@@ -175,25 +205,17 @@ def test_sigkill_mid_import_leaves_the_database_exactly_as_before(base_db, large
     digest, before = sha256(base_db), snapshot(base_db)
     assert len(before["clients"]) == 5 and len(before["import_batches"]) == 1
 
-    # Kill points: while reading the files (0.2 s after the start), as the importer starts
-    # on the clients, in the middle of the 300,000 assignments (at random within 0.3 s), and
-    # a random moment of the whole run.
-    rng = random.Random(20261127)
-    kill_points = [
-        (None, 0.2),
-        ("table clients", 0.0),
-        ("table assignments", rng.uniform(0.0, 0.3)),
-        (None, rng.uniform(0.05, 0.8)),
-    ]
-    for marker, delay in kill_points:
-        proc = start_import(base_db, large_export)
-        if marker:
-            wait_for(proc, marker)
-        time.sleep(delay)
-        assert proc.poll() is None, f"the import finished before the kill at {marker} + {delay:.2f} s"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+    # Kill points, each exact whatever the machine's speed (the child kills itself there):
+    # while reading the files (as the second file is staged), as the importer starts on the
+    # clients, and at the 1st, 3rd and 6th statement of the 300,000 assignments' processing
+    # (validating, keying, writing).
+    kill_points = [("stage", 2), ("clients", 1), ("assignments", 1), ("assignments", 3), ("assignments", 6)]
+    for kill_at in kill_points:
+        proc = start_import(base_db, large_export, kill_at=kill_at)
+        proc.wait(timeout=120)
+        output = proc.stdout.read()
+        assert proc.returncode == -signal.SIGKILL, f"the import was not killed at {kill_at}: {output} {proc.stderr.read()}"
+        assert f"killing {kill_at!r}" in output, output
         assert_untouched(base_db, digest, before)
 
     # Killed right after the commit (before the checkpoint), and after the private copy is
@@ -255,8 +277,8 @@ def test_an_import_while_another_process_reads(base_db, large_export, tmp_path):
         )
         assert late.returncode == 0, late.stderr
         assert late.stdout.split("\n")[:3] == ["open", new_counts, "closed"]
-        # ... while the old reader, still running, keeps reading the old version.
-        time.sleep(0.2)
+        # ... while the old reader, still running, keeps reading the old version: its last
+        # read starts after it saw the stop file, which is touched after the swap.
         stop.touch()
         out, err = reader.communicate(timeout=60)
     finally:

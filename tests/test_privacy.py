@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analytics.privacy import (
@@ -421,8 +421,7 @@ def test_property_no_small_count_shown_and_nothing_derivable(
     elif layout == "row":
         result = suppress_table(df, parts, policy, total_row="All")
     else:
-        if len(parts) < 2:
-            return
+        assume(len(parts) >= 2)  # a total column needs two parts to add up
         result = suppress_table(df, parts, policy, total_column="Total")
 
     for col in result.count_columns:

@@ -259,8 +259,13 @@ async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tu
                 state = await page.evaluate(
                     """() => [document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state'),
                               window.__stRuns, Math.round(performance.now() - (window.__stQuiet || {last: 0}).last)]""")
-            session.errors.append(f"{type(exc).__name__} after {len(session.readings)} readings "
-                                  f"(state, runs, ms since a change: {state}): {str(exc).splitlines()[0][:200]}")
+            shown = "?"
+            with contextlib.suppress(Exception):
+                shown = (await page.locator('[data-testid="stMain"]').inner_text(timeout=5_000))[:400]
+                await page.screenshot(path=str(ARTIFACTS / f"concurrency-failed-{session.plan.name}-{id(session)}.png"))
+            session.errors.append(f"{type(exc).__name__} after {len(session.readings)} readings in {session.phase} "
+                                  f"(state, runs, ms since a change: {state}; url {page.url}): "
+                                  f"{str(exc).splitlines()[0][:200]}; page text: {shown!r}")
             if not counted:
                 one_more_ready()
         finally:
