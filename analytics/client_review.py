@@ -603,7 +603,8 @@ def programme_homework(db: ClinicDatabase, viewer: Viewer, program: str | None,
         return empty
     # Aggregated in DuckDB from the client values of analytics.metrics.client_homework
     # (one definition: the SQL macro client_homework_rows); one row reaches Python.
-    row = db.query("programme_homework", query_params(viewer, CohortFilter(programs=(program,)))).iloc[0]
+    params = query_params(viewer, CohortFilter(programs=(program,)), unreviewed_as_not_done=settings.unreviewed_as_not_done)
+    row = db.query("programme_homework", params).iloc[0]
     out = {
         "program": program,
         "clients": int(row["clients"]),
