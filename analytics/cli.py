@@ -67,8 +67,10 @@ def format_summary(summary: dict) -> str:
     """The summary as a readable table (same numbers as --json, rounded for reading)."""
     lines = [
         f"Clients: {summary['clients']}",
-        f"Assignments: {summary['assignments']} ({summary['reviewed_assignments']} reviewed)",
-        f"Mean quantity: {_format_value(summary['mean_quantity'])}   Mean quality: {_format_value(summary['mean_quality'])}",
+        f"Assignments: {summary['assignments']} ({summary['reviewed_assignments']} reviewed)"
+        f"   Follow-up (after discharge, not counted): {summary['follow_up_assignments']}",
+        f"Mean quantity: {_format_value(summary['mean_quantity'])}   Mean quality: {_format_value(summary['mean_quality'])}"
+        f"   Reviewed share: {_format_value(summary['reviewed_share'])}",
     ]
     measures = summary["measures"]
     if measures:

@@ -123,6 +123,14 @@ class ClientReview:
     since_last_session: dict[str, Any]
     states: tuple[str, ...]  # EDGE_STATES codes that apply
     free_text: bool  # descriptions included (viewer.can_see_free_text)
+    #: Homework set after discharge (follow-up period), kept out of ``overall``; same keys.
+    follow_up_homework: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reviewed_share(self) -> float | None:
+        """Reviewed assignments / assignments set in the treatment window (None when none set)."""
+        set_ = self.overall.get("assignments") or 0
+        return self.overall.get("reviewed", 0) / set_ if set_ else None
 
     @property
     def messages(self) -> list[tuple[str, str]]:
@@ -511,6 +519,15 @@ def header_facts(header: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _homework_totals(rows: pd.DataFrame) -> dict[str, Any]:
+    """Assignments, reviewed, quality_rated, quantity and quality of one homework-summary row."""
+    if len(rows) and int(rows.iloc[0]["assignments"]) > 0:
+        row = rows.iloc[0]
+        return {k: (_as_float(row[k]) if k in ("quantity", "quality") else _as_int(row[k]))
+                for k in ("assignments", "reviewed", "quality_rated", "quantity", "quality")}
+    return {"assignments": 0, "reviewed": 0, "quality_rated": 0, "quantity": None, "quality": None}
+
+
 def client_review(
     db: ClinicDatabase, viewer: Viewer, client_id: str, as_of: date | None = None, settings: Settings | None = None
 ) -> ClientReview | None:
@@ -541,13 +558,10 @@ def client_review(
     )
 
     measures = _measure_table(measure_scores, scores, settings)
-    overall_rows = summary[summary["section"] == "client"]
-    overall = {
-        k: (_as_float(overall_rows.iloc[0][k]) if k in ("quantity", "quality") else _as_int(overall_rows.iloc[0][k]))
-        for k in ("assignments", "reviewed", "quality_rated", "quantity", "quality")
-    } if len(overall_rows) and int(overall_rows.iloc[0]["assignments"]) > 0 else {
-        "assignments": 0, "reviewed": 0, "quality_rated": 0, "quantity": None, "quality": None,
-    }
+    overall, follow_up = (
+        _homework_totals(summary[(summary["section"] == "client") & (summary["key"] == key)])
+        for key in ("all", "follow_up")
+    )
     periods = summary[summary["section"] == "period"].drop(columns=["section", "missing"]).reset_index(drop=True)
     by_type = (
         summary[summary["section"] == "type"]
@@ -577,6 +591,7 @@ def client_review(
         assignments=assignments,
         weekly=weekly,
         overall=overall,
+        follow_up_homework=follow_up,
         periods=periods,
         by_type=by_type,
         checklist_missing=checklist,
@@ -603,7 +618,8 @@ def programme_homework(db: ClinicDatabase, viewer: Viewer, program: str | None,
         return empty
     # Aggregated in DuckDB from the client values of analytics.metrics.client_homework
     # (one definition: the SQL macro client_homework_rows); one row reaches Python.
-    row = db.query("programme_homework", query_params(viewer, CohortFilter(programs=(program,)))).iloc[0]
+    params = query_params(viewer, CohortFilter(programs=(program,)), unreviewed_as_not_done=settings.unreviewed_as_not_done)
+    row = db.query("programme_homework", params).iloc[0]
     out = {
         "program": program,
         "clients": int(row["clients"]),

@@ -36,7 +36,14 @@ from scipy import optimize, stats
 
 from .config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
 from .db import ClinicDatabase
-from .metrics import client_homework, client_outcomes, compliance_band, compliance_band_labels, measure_summary
+from .metrics import (
+    client_homework,
+    client_outcomes,
+    compliance_band,
+    compliance_band_labels,
+    cut_values,
+    measure_summary,
+)
 from .scope import CohortFilter, Viewer, query_params
 from .statistics import (
     MIXEDLM_MIN_GROUPS,
@@ -74,6 +81,7 @@ __all__ = [
     "band_change",
     "band_counts",
     "band_effect_size",
+    "clients_below_min_reviewed",
     "clinical_significance",
     "cohort_client_frame",
     "cohort_report",
@@ -122,7 +130,7 @@ OUTCOMES = (
 
 def _min_n(settings: Settings, own_minimum: int = 1) -> int:
     """The minimum n for a statistic: the clinic's setting or the statistic's own, if larger."""
-    return max(int(settings.min_clients_for_statistic), int(own_minimum))
+    return settings.minimum_n(own_minimum)
 
 
 def _float(value: Any) -> float | None:
@@ -166,7 +174,9 @@ def cohort_client_frame(
     change, reliable_improvement, reliable_deterioration, caseness_at_first, recovered, ...).
     """
     settings = settings or active_settings()
-    return _client_frame(client_homework(db, viewer, cohort), client_outcomes(db, viewer, cohort, settings), measure, settings)
+    return _client_frame(
+        client_homework(db, viewer, cohort, settings), client_outcomes(db, viewer, cohort, settings), measure, settings
+    )
 
 
 def _client_frame(homework: pd.DataFrame, outcomes: pd.DataFrame, measure: str, settings: Settings) -> pd.DataFrame:
@@ -174,8 +184,15 @@ def _client_frame(homework: pd.DataFrame, outcomes: pd.DataFrame, measure: str, 
     frame = homework.merge(scores, on="client_id", how="outer").sort_values("client_id", ignore_index=True)
     frame["measure"] = measure
     frame["paired"] = frame["paired"].fillna(False).astype(bool)
-    frame["band"] = compliance_band(frame["quantity"], settings)
+    frame["band"] = compliance_band(frame["quantity"], settings, frame["reviewed_assignments"])
     return frame
+
+
+def clients_below_min_reviewed(frame: pd.DataFrame, settings: Settings) -> int:
+    """Clients with a quantity but fewer than ``settings.min_reviewed_for_band`` reviewed
+    assignments: left out of every by-band figure and of the quantity x quality 2x2."""
+    reviewed = pd.to_numeric(frame["reviewed_assignments"], errors="coerce").fillna(0)
+    return int((frame["quantity"].notna() & (reviewed < settings.min_reviewed_for_band)).sum())
 
 
 # The columns measure_summary reads, less the compliance columns (so that it skips its correlations).
@@ -204,7 +221,9 @@ def _values(series: pd.Series) -> np.ndarray:
 def band_counts(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Clients per compliance band: with a quantity (the band's clients), scored on the measure, paired.
 
-    The ``clients`` column adds up to the cohort's clients with a quantity value.
+    The ``clients`` column adds up to the cohort's clients with a quantity value less those
+    with fewer than ``settings.min_reviewed_for_band`` reviewed assignments
+    (:func:`clients_below_min_reviewed`).
     """
     labels = compliance_band_labels(settings)
     scored = frame["first_score"].notna()
@@ -380,14 +399,20 @@ def quantity_quality_grid(
 ) -> pd.DataFrame:
     """The 2x2 of high / low quantity and quality (paired clients with both values).
 
-    High = client value >= ``split``. Per cell: n, mean change with a 95% t interval,
-    recovered / at caseness at first and the recovery rate with a Wilson interval.
+    High = client value >= ``split``, compared after rounding (:func:`analytics.metrics.cut_values`).
+    Clients with fewer than ``settings.min_reviewed_for_band`` reviewed assignments are left out
+    (as from the bands). Per cell: n, mean change with a 95% t interval, recovered / at caseness
+    at first and the recovery rate with a Wilson interval.
     """
     min_n = _min_n(settings, 2)
-    keep = (frame["paired"] & frame["quantity"].notna() & frame["quality"].notna()).to_numpy()
+    reviewed = pd.to_numeric(frame["reviewed_assignments"], errors="coerce").fillna(0)
+    keep = (
+        frame["paired"] & frame["quantity"].notna() & frame["quality"].notna()
+        & (reviewed >= settings.min_reviewed_for_band)
+    ).to_numpy()
     data = frame.loc[keep, [*_SUMMARY_COLUMNS, "quantity", "quality"]]
-    high_q = _values(data["quantity"]) >= split
-    high_l = _values(data["quality"]) >= split
+    high_q = cut_values(data["quantity"]) >= split
+    high_l = cut_values(data["quality"]) >= split
     rows = []
     for q_level, q_mask in (("High", high_q), ("Low", ~high_q)):
         for l_level, l_mask in (("High", high_l), ("Low", ~high_l)):
@@ -726,6 +751,11 @@ class CohortReport:
     trajectories: pd.DataFrame
     follow_up: pd.DataFrame
     seconds: float
+    #: Clients with a quantity but too few reviewed assignments for a band (Settings.min_reviewed_for_band).
+    clients_below_min_reviewed: int = 0
+    min_reviewed_for_band: int = 3
+    #: Mean over the cohort's clients with homework of each client's reviewed share (0-1).
+    reviewed_share: float | None = None
 
 
 def cohort_report(
@@ -745,7 +775,7 @@ def cohort_report(
     settings = settings or active_settings()
     # Independent queries run side by side (one DuckDB cursor each; ClinicDatabase is thread-safe).
     with ThreadPoolExecutor(max_workers=3) as pool:
-        homework = pool.submit(client_homework, db, viewer, cohort)
+        homework = pool.submit(client_homework, db, viewer, cohort, settings)
         outcomes = pool.submit(client_outcomes, db, viewer, cohort, settings)
         follow_rows = pool.submit(_follow_up_rows, db, viewer, cohort, measure)
         frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
@@ -768,6 +798,9 @@ def cohort_report(
             trajectories=trajectories.result(),
             follow_up=follow_up_by_band(db, viewer, cohort, measure, frame, settings, follow_rows.result()),
             seconds=0.0,
+            clients_below_min_reviewed=clients_below_min_reviewed(frame, settings),
+            min_reviewed_for_band=settings.min_reviewed_for_band,
+            reviewed_share=_float(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
         )
     return replace(report, seconds=time.perf_counter() - started)
 
@@ -788,6 +821,11 @@ class HeadlineFigure:
 
 def _share_of(label: str, count: int, n: int, min_n: int) -> str:
     return f"{label} ({count / n:.1%})" if n >= min_n else label
+
+
+def _reviewed_share_note(share: float | None) -> str:
+    """The reviewed share shown beside a compliance figure."""
+    return "" if share is None else f"; {share:.0%} of assignments reviewed (client mean)"
 
 
 def headline_figures(
@@ -821,7 +859,7 @@ def headline_figures(
             summary["mean_quantity"],
             share(summary["mean_quantity"], report.clients_with_quantity),
             report.clients_with_quantity,
-            "clients with reviewed homework",
+            "clients with reviewed homework" + _reviewed_share_note(summary.get("reviewed_share")),
         ),
         HeadlineFigure(
             "Mean quality",

@@ -175,8 +175,15 @@ class Settings:
     suppression_threshold: int = 11
     # Round every shown count to this multiple (NHS Digital style: threshold 8, round to 5); none by default.
     suppression_round_to: int | None = None
-    # Minimum clients before a statistic is shown instead of "too few clients".
+    # Minimum clients before a statistic is shown instead of "too few clients". The one rule for
+    # every statistic (dashboard, exports and CLI): see :meth:`minimum_n`.
     min_clients_for_statistic: int = 5
+    # A client gets a compliance band (and a quantity x quality cell) only with at least this many
+    # reviewed assignments; fewer is too little to classify (docs/metrics.md, "Compliance band").
+    min_reviewed_for_band: int = 3
+    # Reading of unreviewed homework in the client quantity: False (default) leaves unreviewed
+    # assignments out; True counts them as not done (quantity fraction 0). docs/metrics.md.
+    unreviewed_as_not_done: bool = False
     # Upload limit for the Data page, in megabytes.
     max_upload_mb: int = 200
 
@@ -186,6 +193,11 @@ class Settings:
             if m.key == key or key in {measure_key(a) for a in m.aliases}:
                 return m
         return None
+
+    def minimum_n(self, own_minimum: int = 1) -> int:
+        """The minimum n for a statistic: ``min_clients_for_statistic`` or the statistic's own
+        minimum (a Fisher-z interval needs 4 pairs), whichever is larger."""
+        return max(int(self.min_clients_for_statistic), int(own_minimum))
 
     @property
     def measure_names(self) -> list[str]:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import Settings, active_settings, measure_key
 from .db import ClinicDatabase
-from .metrics import classify_outcomes, client_outcomes
+from .metrics import classify_outcomes, client_outcomes, cut_values
 from .privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -56,6 +56,7 @@ FUNNEL_METRICS: dict[str, tuple[str, str, str | None]] = {
     "reliable_improvement": ("Reliable improvement", "rate", "Reliably improved"),
     "quantity": ("Mean homework quantity", "mean", None),
     "coverage": ("Design-checklist coverage", "mean", None),
+    "reviewed": ("Homework reviewed", "mean", None),
 }
 FUNNEL_LEVELS: tuple[float, float] = (0.95, 0.998)
 
@@ -416,13 +417,17 @@ def _unit_column(unit_type: str) -> str:
 
 
 def unit_homework(
-    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date,
+    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Per clinic, therapist, programme and overall: clients with homework set in the period,
-    client-level mean quantity and design-checklist coverage with their SDs
+    client-level mean quantity, reviewed share and design-checklist coverage with their SDs
     (analytics/sql/quality_unit_homework.sql)."""
+    settings = settings or active_settings()
     out = db.query(
-        "quality_unit_homework", query_params(viewer, cohort, period_start=period_start, period_end=period_end)
+        "quality_unit_homework",
+        query_params(viewer, cohort, period_start=period_start, period_end=period_end,
+                     unreviewed_as_not_done=settings.unreviewed_as_not_done),
     )
     out["unit"] = out["unit"].astype("object").where(out["unit"].notna() | (out["unit_type"] == "all"), NOT_RECORDED)
     return out
@@ -589,8 +594,8 @@ def _alert_rows(
     out["rule_risk"] = (item > 0).fillna(False).astype(bool)
     out["not_on_track"] = out["rule_caseness"] | out["rule_deterioration"] | out["rule_risk"]
     low_edge = settings.compliance_band_edges[0]
-    quantity = pd.to_numeric(out["recent_quantity"], errors="coerce")
-    little = quantity.isna() | (quantity < low_edge)
+    quantity = cut_values(out["recent_quantity"])  # rounded: noise cannot cross the cut
+    little = np.isnan(quantity) | (quantity < low_edge)
     out["group"] = np.where(~out["not_on_track"], ALERT_GROUP_NONE, np.where(little, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE))
 
     reasons: dict[str, list[str]] = {cid: [] for cid in out.index}
@@ -853,6 +858,7 @@ def _funnel_columns(unit_type: str, metric: str) -> tuple[Column, ...]:
         "reliable_improvement": ("Finished (n)", "Reliable improvement (%)"),
         "quantity": ("Quantity rated (n)", "Quantity (%)"),
         "coverage": ("With homework (n)", "Checklist coverage (%)"),
+        "reviewed": ("With homework (n)", "Reviewed (%)"),
     }[metric]
     cols = [Column("unit", UNIT_SINGULAR[unit_type], "label"), Column("n", n_header, "count")]
     if numerator:
@@ -1180,7 +1186,7 @@ def quality_report(
             outcome_units[unit_type] = unit_outcomes(finished, unit_type)
 
     # Homework means per unit.
-    homework = unit_homework(db, viewer, cohort, period_start, period_end)
+    homework = unit_homework(db, viewer, cohort, period_start, period_end, settings)
     overall_hw = homework[homework["unit_type"] == "all"]
     overall_hw = overall_hw.iloc[0] if len(overall_hw) else None
 
@@ -1222,6 +1228,7 @@ def quality_report(
         for metric, n_col, mean_col, sd_col in (
             ("quantity", "clients_quantity", "mean_quantity", "sd_quantity"),
             ("coverage", "clients_with_homework", "mean_coverage", "sd_coverage"),
+            ("reviewed", "clients_with_homework", "mean_reviewed_share", "sd_reviewed_share"),
         ):
             table = pd.DataFrame({"unit": hw["unit"], "n": hw[n_col], "value": hw[mean_col]})
             table = table[table["n"] > 0]

@@ -250,6 +250,7 @@ def funnel_figure(panel: FunnelPanel) -> go.Figure:
         "reliable_improvement": "Finished clients (n)",
         "quantity": "Clients with quantity rated (n)",
         "coverage": "Clients with homework (n)",
+        "reviewed": "Clients with homework (n)",
     }[panel.metric]
     fig.update_xaxes(title_text=n_label, rangemode="tozero", showgrid=True, gridcolor=GRID)
     fig.update_yaxes(range=[0, 100], ticksuffix="%", title_text=label)

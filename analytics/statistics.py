@@ -35,6 +35,7 @@ from scipy import stats
 
 __all__ = [
     "JT_CATEGORIES",
+    "RANK_DECIMALS",
     "Z_95",
     "Z_998",
     "Correlation",
@@ -63,6 +64,10 @@ Z_998: float = float(stats.norm.ppf(0.999))
 #: Jacobson-Truax categories, best to worst. Without functional norms only
 #: "improved", "unchanged" and "deteriorated" occur.
 JT_CATEGORIES: tuple[str, ...] = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
+
+#: Spearman's rho ranks values rounded to this many decimals, so that floating-point noise
+#: (0.7999999999999999 against 0.8) is not ranked as two distinct values: such values are ties.
+RANK_DECIMALS = 9
 
 # Minimum numbers of observations (documented in the functions below).
 MIXEDLM_MIN_OBSERVATIONS = 20
@@ -162,6 +167,8 @@ def _correlation(method: Literal["pearson", "spearman"], x: Iterable[Any], y: It
     if min_n < 3:
         raise ValueError("min_n must be at least 3 (a correlation of 2 points is always +/-1)")
     xa, ya = _paired(x, y)
+    if method == "spearman":  # ties by value, not by floating-point noise (RANK_DECIMALS)
+        xa, ya = np.round(xa, RANK_DECIMALS), np.round(ya, RANK_DECIMALS)
     n = int(xa.size)
     if n < min_n:
         return Correlation(
@@ -214,7 +221,10 @@ def spearman(x: Iterable[Any], y: Iterable[Any], *, min_n: int = 3) -> Correlati
 
     ``rho`` (stored in ``Correlation.r``) and ``p_value`` come from
     ``scipy.stats.spearmanr`` (average ranks for ties; the p-value uses the
-    t approximation). Missing pairs are dropped as in :func:`pearson`.
+    t approximation). Missing pairs are dropped as in :func:`pearson`. Values are
+    rounded to ``RANK_DECIMALS`` (9) decimals before ranking, so that values that
+    differ only by floating-point noise (a mean of 2/5, 1, 1 computed as
+    0.7999999999999999 against 0.8) are ties, as their exact values are.
 
     Confidence interval: z = atanh(rho), SE = sqrt(1.06 / (n - 3)),
     CI = tanh(z -/+ 1.959964 * SE). The 1.06 variance inflation for rank

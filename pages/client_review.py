@@ -224,7 +224,12 @@ else:
                   f"({programme['clients_with_quality']:,} clients)" if shown
                   else "Programme median: too few clients to show.")
     n_col.metric("Assignments set", f"{overall['assignments']}")
-    n_col.caption(f"{overall['reviewed']} reviewed, {overall['quality_rated']} rated for quality.")
+    n_col.caption(f"{overall['reviewed']} reviewed ({format_percent(review.reviewed_share)} reviewed share), "
+                  f"{overall['quality_rated']} rated for quality. Treatment window: intake to discharge.")
+    after = review.follow_up_homework
+    if after.get("assignments"):
+        st.caption(f"Follow-up homework (set after discharge, not counted above): {after['assignments']} set, "
+                   f"{after['reviewed']} reviewed, quantity {format_percent(after['quantity'])}.")
 
     left, right = st.columns(2)
     with left:

@@ -97,8 +97,14 @@ def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> 
     parts = " · ".join(f"{b}: {n:,}" for b, n in zip(counts["band"], counts["clients"], strict=True))
     st.caption(
         f"Compliance bands by each client's mean homework quantity: {parts} "
-        f"({report.clients_with_quantity:,} clients with reviewed homework; clients without have no band). "
-        f"Lower scores are better: a negative change is an improvement."
+        f"({report.clients_with_quantity:,} clients with reviewed homework; clients without have no band, and "
+        f"{report.clients_below_min_reviewed:,} with fewer than {report.min_reviewed_for_band} reviewed assignments "
+        f"are left out of every band). "
+        + ("Unreviewed homework counts as not done (setting unreviewed_as_not_done). "
+           if settings.unreviewed_as_not_done else "Unreviewed homework is left out of quantity. ")
+        + ("" if report.reviewed_share is None else f"Reviewed share: {report.reviewed_share:.0%} of assignments "
+           "(client mean). ")
+        + "Lower scores are better: a negative change is an improvement."
     )
 
 
@@ -228,6 +234,8 @@ def bands_tab(report: co.CohortReport, measure: str) -> None:
     )
     st.markdown("##### Clients per band")
     st.dataframe(counts, hide_index=True, column_config=config)
+    st.caption(f"Not banded: {report.clients_below_min_reviewed:,} clients with a quantity from fewer than "
+               f"{report.min_reviewed_for_band} reviewed assignments (setting min_reviewed_for_band).")
     caveat()
 
 

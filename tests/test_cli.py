@@ -13,16 +13,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from scipy import stats
 
 from tests.conftest import ROOT, TINY_ASSIGNMENTS, TINY_CLIENTS, TINY_SCORES, TINY_SESSIONS, write_csv
 
 MEASURE_KEYS = [
     "clients_scored", "clients_paired", "mean_first", "mean_last", "mean_change", "reliable_improvement",
-    "reliable_deterioration", "caseness_at_first", "recovered", "recovery_rate", "r_quantity_change",
-    "r_quality_change",
+    "reliable_deterioration", "caseness_at_first", "recovered", "recovery_rate",
+    "r_quantity_change", "r_quantity_change_n", "r_quantity_change_ci_low", "r_quantity_change_ci_high",
+    "r_quality_change", "r_quality_change_n", "r_quality_change_ci_low", "r_quality_change_ci_high",
 ]
-TOP_KEYS = ["clients", "assignments", "reviewed_assignments", "mean_quantity", "mean_quality", "measures"]
+TOP_KEYS = ["clients", "assignments", "reviewed_assignments", "reviewed_share", "follow_up_assignments",
+            "mean_quantity", "mean_quality", "measures"]
 
 
 def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -139,11 +140,14 @@ def hand_summary() -> dict:
       C1 10 -> 4: change -6, reliable improvement, recovered
       C3 9 -> 5 (in treatment: latest overall): change -4, reliable improvement, recovered
     """
-    phq_quantity, phq_quality, phq_change = [0.75, 0.25, 1.0], [0.75, 0.25, 0.5], [-9, 2, -9]
+    phq_quantity, phq_quality = [0.75, 0.25, 1.0], [0.75, 0.25, 0.5]  # C1, C2, C4; changes -9, +2, -9
     return {
         "clients": 5,
         "assignments": 5,
         "reviewed_assignments": 4,
+        # Reviewed share per client: C1 2/2, C2 1/1, C3 0/1, C4 1/1 -> mean (1 + 1 + 0 + 1) / 4.
+        "reviewed_share": 3 / 4,
+        "follow_up_assignments": 0,
         "mean_quantity": (0.75 + 0.25 + 1.0) / 3,
         "mean_quality": (0.75 + 0.25 + 0.5) / 3,
         "measures": {
@@ -158,9 +162,12 @@ def hand_summary() -> dict:
                 "caseness_at_first": 3,
                 "recovered": 1,
                 "recovery_rate": 1 / 3,
-                # Pearson r over the paired clients with a value (C1, C2, C4), straight from scipy.
-                "r_quantity_change": float(stats.pearsonr(phq_quantity, phq_change).statistic),
-                "r_quality_change": float(stats.pearsonr(phq_quality, phq_change).statistic),
+                # Pearson r over the paired clients with a value (C1, C2, C4): 3 pairs are below the
+                # one minimum n (5, as on the page), so r and its interval are withheld and n says why.
+                "r_quantity_change": None, "r_quantity_change_n": len(phq_quantity),
+                "r_quantity_change_ci_low": None, "r_quantity_change_ci_high": None,
+                "r_quality_change": None, "r_quality_change_n": len(phq_quality),
+                "r_quality_change_ci_low": None, "r_quality_change_ci_high": None,
             },
             "GAD-7": {
                 "clients_scored": 2,
@@ -173,8 +180,10 @@ def hand_summary() -> dict:
                 "caseness_at_first": 2,
                 "recovered": 2,
                 "recovery_rate": 1.0,
-                "r_quantity_change": None,  # only C1 of the paired clients has a quantity (< 3)
-                "r_quality_change": None,
+                "r_quantity_change": None, "r_quantity_change_n": 1,  # only C1 of the paired has a quantity
+                "r_quantity_change_ci_low": None, "r_quantity_change_ci_high": None,
+                "r_quality_change": None, "r_quality_change_n": 1,
+                "r_quality_change_ci_low": None, "r_quality_change_ci_high": None,
             },
         },
     }
@@ -200,10 +209,8 @@ def test_summary_json_matches_the_hand_computation(tiny_db_path):
     got = json.loads(result.stdout)
     want = hand_summary()
     assert_same(got, want)
-    # scipy's r agrees with r by hand: x = (0.75, 0.25, 1.0), y = (-9, 2, -9); Sxy = -4.5833,
-    # Sxx = 0.29167, Syy = 80.667, r = Sxy / sqrt(Sxx * Syy) = -0.94491.
-    assert want["measures"]["PHQ-9"]["r_quantity_change"] == pytest.approx(-4.58333 / (0.291667 * 80.6667) ** 0.5, abs=1e-4)
-    assert got["measures"]["PHQ-9"]["r_quantity_change"] == pytest.approx(-0.944911, abs=1e-6)
+    # r from 3 pairs is withheld (tests/test_compliance_definitions.py checks r, n and CI at n >= 5).
+    assert got["measures"]["PHQ-9"]["r_quantity_change"] is None and got["measures"]["PHQ-9"]["r_quantity_change_n"] == 3
 
 
 def test_summary_json_for_one_clinic(tiny_db_path):
@@ -212,11 +219,13 @@ def test_summary_json_for_one_clinic(tiny_db_path):
     # North: C1, C2, C3. Quantity C1 0.75, C2 0.25 (C3 none); quality 0.75, 0.25.
     # PHQ-9 paired C1 (18 -> 9) and C2 (12 -> 14); C3 scored once. GAD-7 as for everyone (C1, C3).
     want = hand_summary()
-    want.update(clients=3, assignments=4, reviewed_assignments=3, mean_quantity=0.5, mean_quality=0.5)
+    # Reviewed share: C1 2/2, C2 1/1, C3 0/1 -> 2/3.
+    want.update(clients=3, assignments=4, reviewed_assignments=3, reviewed_share=2 / 3, mean_quantity=0.5, mean_quality=0.5)
     want["measures"]["PHQ-9"].update(
         clients_scored=3, clients_paired=2, mean_first=15.0, mean_last=11.5, mean_change=-3.5,
         reliable_improvement=1, caseness_at_first=2, recovered=1, recovery_rate=0.5,
         r_quantity_change=None, r_quality_change=None,  # 2 paired clients: too few for r
+        r_quantity_change_n=2, r_quality_change_n=2,
     )
     assert_same(json.loads(result.stdout), want)
 
@@ -227,19 +236,18 @@ def test_summary_readable_table_shows_the_same_numbers(tiny_db_path):
     lines = result.stdout.splitlines()
     assert lines[:3] == [
         "Clients: 5",
-        "Assignments: 5 (4 reviewed)",
-        "Mean quantity: 0.667   Mean quality: 0.500",
+        "Assignments: 5 (4 reviewed)   Follow-up (after discharge, not counted): 0",
+        "Mean quantity: 0.667   Mean quality: 0.500   Reviewed share: 0.750",
     ]
     assert lines[3] == "" and lines[4].split() == ["PHQ-9", "GAD-7"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[5:]}
     assert list(rows) == MEASURE_KEYS
-    want = hand_summary()["measures"]
-    r_q = want["PHQ-9"]["r_quantity_change"]
     assert rows["clients_paired"] == ["3", "2"]
     assert rows["mean_first"] == ["16.667", "9.500"]
     assert rows["mean_change"] == ["-5.333", "-5.000"]
     assert rows["recovery_rate"] == ["0.333", "1.000"]
-    assert rows["r_quantity_change"] == [f"{r_q:.3f}", "-"]
+    assert rows["r_quantity_change"] == ["-", "-"]  # too few pairs (n = 3 and 1)
+    assert rows["r_quantity_change_n"] == ["3", "1"]
 
 
 def test_summary_of_a_missing_database_is_not_a_traceback(tmp_path, capsys):

@@ -43,7 +43,8 @@ from analytics.statistics import jacobson_truax, mean_ci
 from tests.conftest import FIXTURE_TODAY, ROOT, write_csv
 
 LOCAL = Viewer.local()
-DEFAULTS = Settings()
+# Two reviewed assignments per mini-clinic client: bands need 2 here (default 3, Settings.min_reviewed_for_band).
+DEFAULTS = Settings(min_reviewed_for_band=2)
 
 # --------------------------------------------------------------------------- the mini clinic
 # Per client: (quantity ratings of its two assignments, quality ratings, first PHQ-9, last PHQ-9).
@@ -186,7 +187,7 @@ def test_client_frame_and_band_counts(mini, report):
 
 
 def test_band_edges_are_configurable(mini):
-    narrow = Settings(compliance_band_edges=(0.3, 0.9))
+    narrow = Settings(compliance_band_edges=(0.3, 0.9), min_reviewed_for_band=2)
     counts = co.band_counts(co.cohort_client_frame(mini, LOCAL, None, "PHQ-9", narrow), narrow)
     # < 30%: M01 .125, M02 .25, M04 0  -> 3; 30-89%: M03, M05 .375, M06-M10, M11 .875, M13 .875 -> 9; >= 90%: M12, M14, M15
     assert counts["band"].tolist() == ["< 30%", "30-89%", ">= 90%"]
@@ -329,7 +330,7 @@ def test_trajectories_match_pandas_on_the_raw_scores(report):
 
 
 def test_follow_up_picks_the_latest_score_in_the_window(mini):
-    settings = Settings(min_clients_for_statistic=2)
+    settings = Settings(min_clients_for_statistic=2, min_reviewed_for_band=2)
     frame = co.cohort_client_frame(mini, LOCAL, None, "PHQ-9", settings)
     fu = co.follow_up_by_band(mini, LOCAL, None, "PHQ-9", frame, settings).set_index(["band", "time_point"])
     # High band: M11 (latest in window 10), M13 (7), M14 (5); M12's is 14 months later, M15 in treatment.
@@ -610,7 +611,8 @@ def test_band_counts_add_up_to_clients_with_a_quantity(sample_db, data):
     measure = data.draw(st.sampled_from(options["measure"]), label="measure")
     rep = co.cohort_report(sample_db, LOCAL, cohort, measure, DEFAULTS)
     homework = client_homework(sample_db, LOCAL, cohort)
-    assert rep.band_counts["clients"].sum() == homework["quantity"].notna().sum() == rep.clients_with_quantity
+    assert rep.band_counts["clients"].sum() == homework["quantity"].notna().sum() - rep.clients_below_min_reviewed
+    assert homework["quantity"].notna().sum() == rep.clients_with_quantity
     assert (rep.band_counts["paired"] <= rep.band_counts["scored"]).all()
     assert (rep.band_counts["scored"] <= rep.band_counts["clients"]).all()
     figures = {f.label: f for f in co.headline_figures(cohort_summary(sample_db, LOCAL, cohort, DEFAULTS), measure, rep, DEFAULTS)}

@@ -78,7 +78,7 @@ def test_de_identified_pack_has_no_client_id_no_free_text_and_no_small_count(rep
     # CSV of every table, alone and zipped.
     csvs = meeting_pack_csvs(deid)
     names = {t.name for t in deid.tables()}
-    assert set(csvs) == {f"{n}.csv" for n in names} and len(names) == 4 + 12
+    assert set(csvs) == {f"{n}.csv" for n in names} and len(names) == 4 + 15  # 15 funnels: 3 unit types x 5 metrics
     with zipfile.ZipFile(io.BytesIO(meeting_pack_zip(deid))) as archive:
         zipped = {name: archive.read(name) for name in archive.namelist()}
     assert set(zipped) == set(csvs) | {"README.txt"}
@@ -120,7 +120,7 @@ def test_pack_content_matches_the_report(reports):
     assert content.footer.endswith("de-identified quality-improvement pack")
     assert any(line.startswith("De-identified") for line in content.header_lines)
     # Trends (3 charts) and one funnel per unit type and metric.
-    assert len(content.figures) == 3 + len(deid.funnels) == 15
+    assert len(content.figures) == 3 + len(deid.funnels) == 18  # 3 unit types x 5 metrics
     flags = next(t for t in content.pdf_tables if t.title == deid.flags.title)
     assert len(flags.frame) == len(deid.flags.display)
     assert "Client review" not in " ".join(str(c) for t in content.html_tables for c in t.frame.columns)

@@ -1,5 +1,7 @@
 -- Homework summary of one client (Client review page), one row per (section, key):
---   client / all             every assignment of the client
+--   client / all             the client's assignments in the treatment window (macro
+--                            in_treatment_window: intake to discharge), as client_homework_rows
+--   client / follow_up       assignments set after discharge (follow-up homework, shown apart)
 --   period / recent          assignments of the $recent_weeks latest weeks since intake (4 on
 --                            the page), ending with the reference week = the week of the
 --                            client's latest assignment or session up to $as_of, whichever is later
@@ -15,7 +17,7 @@ WITH cohort AS (
                                  $intake_from::DATE, $intake_to::DATE)
 ),
 client AS (
-    SELECT client_id, intake_date FROM cohort WHERE client_id = $client_id::VARCHAR
+    SELECT client_id, intake_date, discharge_date FROM cohort WHERE client_id = $client_id::VARCHAR
 ),
 client_assignments AS (
     SELECT
@@ -23,7 +25,9 @@ client_assignments AS (
         a.homework_type,
         a.goal_linked, a.rationale_given, a.rehearsed_in_session, a.practice_scheduled, a.obstacles_planned,
         quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
-        quality_fraction(a.quality_rating) AS quality_fraction
+        quality_fraction(a.quality_rating) AS quality_fraction,
+        in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
+        after_discharge(a.assigned_date, c.discharge_date) AS follow_up
     FROM assignments AS a
     JOIN client AS c USING (client_id)
     WHERE a.client_id = $client_id::VARCHAR
@@ -64,6 +68,20 @@ SELECT
     min(week) AS first_week,
     max(week) AS last_week
 FROM client_assignments
+WHERE in_window
+UNION ALL
+SELECT
+    'client', 'follow_up', 1,
+    count(*)::BIGINT,
+    count(quantity_fraction)::BIGINT,
+    count(quality_fraction)::BIGINT,
+    avg(quantity_fraction),
+    avg(quality_fraction),
+    NULL::BIGINT,
+    min(week),
+    max(week)
+FROM client_assignments
+WHERE follow_up
 UNION ALL
 SELECT
     'period', p.key, p.sort_order,

@@ -49,15 +49,38 @@ CREATE OR REPLACE MACRO checklist_coverage(goal_linked, rationale_given, rehears
     checklist_items_met(goal_linked, rationale_given, rehearsed_in_session,
                         practice_scheduled, obstacles_planned) / 5.0;
 
--- Homework per client of a cohort (docs/metrics.md): assignments set, reviewed assignments
--- (those with a quantity fraction), and the client's quantity and quality: the mean of their
--- assignments' fractions (0-1; NULL when none reviewed / rated). homework_types: NULL = all.
+-- Treatment window of an assignment (docs/metrics.md, "Treatment window"): set on or after the
+-- intake date and, once the client is discharged, on or before the discharge date. Compliance
+-- counts only these, as outcomes count only scores up to discharge; homework set after
+-- discharge is follow-up homework, shown separately.
+CREATE OR REPLACE MACRO in_treatment_window(assigned_date, intake_date, discharge_date) AS
+    assigned_date >= intake_date AND (discharge_date IS NULL OR assigned_date <= discharge_date);
+
+-- Follow-up homework: set after the discharge date.
+CREATE OR REPLACE MACRO after_discharge(assigned_date, discharge_date) AS
+    discharge_date IS NOT NULL AND assigned_date > discharge_date;
+
+-- The quantity fraction that counts toward a client's quantity under the chosen reading of
+-- unreviewed homework (Settings.unreviewed_as_not_done): false (default) = unreviewed work is
+-- left out (NULL); true = unreviewed work counts as not done (0).
+CREATE OR REPLACE MACRO counted_quantity(quantity_fraction, unreviewed_as_not_done) AS
+    CASE WHEN unreviewed_as_not_done THEN coalesce(quantity_fraction, 0.0) ELSE quantity_fraction END;
+
+-- Homework per client of a cohort (docs/metrics.md), over the treatment window
+-- (in_treatment_window): assignments set, reviewed assignments (those with a quantity fraction),
+-- the reviewed share (reviewed / set), and the client's quantity and quality: the mean of their
+-- assignments' fractions (0-1; NULL when none counted / rated; unreviewed work per
+-- counted_quantity). follow_up_assignments: set after discharge (not counted above).
+-- homework_types: NULL = all. A client with any assignment has a row.
 -- The one definition behind analytics.metrics.client_homework and the programme medians.
 CREATE OR REPLACE MACRO client_homework_rows(scope_clinics, scope_therapist, clinics, therapists,
-                                             programs, concerns, intake_from, intake_to, homework_types) AS TABLE
+                                             programs, concerns, intake_from, intake_to, homework_types,
+                                             unreviewed_as_not_done := false) AS TABLE
     WITH assignment_fractions AS (
         SELECT
             a.client_id,
+            in_treatment_window(a.assigned_date, cohort.intake_date, cohort.discharge_date) AS in_window,
+            after_discharge(a.assigned_date, cohort.discharge_date) AS follow_up,
             quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
             quality_fraction(a.quality_rating) AS quality_fraction
         FROM assignments AS a
@@ -67,9 +90,12 @@ CREATE OR REPLACE MACRO client_homework_rows(scope_clinics, scope_therapist, cli
     )
     SELECT
         client_id,
-        count(*)::BIGINT AS assignments,
-        count(quantity_fraction)::BIGINT AS reviewed_assignments,
-        avg(quantity_fraction) AS quantity,
-        avg(quality_fraction) AS quality
+        count(*) FILTER (WHERE in_window)::BIGINT AS assignments,
+        count(quantity_fraction) FILTER (WHERE in_window)::BIGINT AS reviewed_assignments,
+        count(quantity_fraction) FILTER (WHERE in_window)
+            / nullif(count(*) FILTER (WHERE in_window), 0) AS reviewed_share,
+        avg(counted_quantity(quantity_fraction, unreviewed_as_not_done)) FILTER (WHERE in_window) AS quantity,
+        avg(quality_fraction) FILTER (WHERE in_window) AS quality,
+        count(*) FILTER (WHERE follow_up)::BIGINT AS follow_up_assignments
     FROM assignment_fractions
     GROUP BY client_id;

@@ -9,7 +9,8 @@ WITH cohort AS (
 homework AS (
     SELECT * FROM client_homework_rows($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
                                        $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                       $intake_from::DATE, $intake_to::DATE, $homework_types::VARCHAR[])
+                                       $intake_from::DATE, $intake_to::DATE, $homework_types::VARCHAR[],
+                                       unreviewed_as_not_done := $unreviewed_as_not_done::BOOLEAN)
 )
 SELECT
     (SELECT count(*) FROM cohort)::BIGINT AS clients,        -- clients in the programme

@@ -1,6 +1,8 @@
 -- Quality improvement, funnel inputs for homework: per clinic, therapist and programme (and
--- overall), the client-level mean quantity and design-checklist coverage of the assignments set
--- between $period_start and $period_end (DATEs; the homework-type filter applies).
+-- overall), the client-level mean quantity, reviewed share and design-checklist coverage of the
+-- assignments set between $period_start and $period_end (DATEs; the homework-type filter applies)
+-- in the client's treatment window (macro in_treatment_window; follow-up homework is not counted).
+-- Quantity reads unreviewed work per $unreviewed_as_not_done (macro counted_quantity).
 -- A client's value is the mean of their assignments' fractions (0-1); a unit's value is the mean
 -- over its clients (each client counts once); sd_* is the client-level sample SD (for the
 -- funnel limits). unit_type is 'clinic', 'therapist', 'program' or 'all' (the overall row).
@@ -21,6 +23,7 @@ assignment_rows AS (
     FROM assignments AS a
     JOIN cohort USING (client_id)
     WHERE a.assigned_date BETWEEN $period_start::DATE AND $period_end::DATE
+      AND in_treatment_window(a.assigned_date, cohort.intake_date, cohort.discharge_date)
       AND ($homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type))
 ),
 client_values AS (
@@ -29,7 +32,8 @@ client_values AS (
         any_value(clinic) AS clinic,
         any_value(therapist_id) AS therapist_id,
         any_value(program) AS program,
-        avg(quantity_fraction) AS quantity,  -- 0-1, NULL when none reviewed
+        avg(counted_quantity(quantity_fraction, $unreviewed_as_not_done::BOOLEAN)) AS quantity,  -- 0-1, NULL when none reviewed
+        count(quantity_fraction) / count(*) AS reviewed_share,  -- 0-1: reviewed / set
         avg(coverage) AS coverage            -- 0-1
     FROM assignment_rows
     GROUP BY client_id
@@ -51,7 +55,9 @@ SELECT
     stddev_samp(coverage) AS sd_coverage,
     count(quantity)::BIGINT AS clients_quantity,            -- clients with a reviewed assignment
     avg(quantity) AS mean_quantity,
-    stddev_samp(quantity) AS sd_quantity
+    stddev_samp(quantity) AS sd_quantity,
+    avg(reviewed_share) AS mean_reviewed_share,             -- n = clients_with_homework
+    stddev_samp(reviewed_share) AS sd_reviewed_share
 FROM client_values
 GROUP BY GROUPING SETS ((clinic), (therapist_id), (program), ())
 ORDER BY unit_type, unit
