@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "QueryTimeout": "db",
     "Reject": "importer",
     "Settings": "config",
+    "SuddenGain": "sudden_gains",
     "SuppressionPolicy": "privacy",
     "Viewer": "scope",
     "active_settings": "config",
@@ -68,12 +69,14 @@ _EXPORTS: dict[str, str] = {
     "pseudonym": "privacy",
     "quality_report": "quality",
     "query_params": "scope",
+    "reliable_change_value": "sudden_gains",
     "record_access": "audit",
     "remove_user": "access",
     "search_access_log": "audit",
     "session_review_html": "reports",
     "session_review_pdf": "reports",
     "spearman": "statistics",
+    "sudden_gains": "sudden_gains",
     "suppress_table": "privacy",
     "to_safe_csv": "privacy",
     "viewer_for_email": "access",
@@ -139,3 +142,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         wilson_interval,
         within_between_mixedlm,
     )
+    from .sudden_gains import SuddenGain, reliable_change_value, sudden_gains  # noqa: F401

@@ -1,0 +1,107 @@
+"""Sudden gains in a client's session-by-session scores (Tang & DeRubeis 1999).
+
+A *sudden gain* is a large, stable drop between two consecutive sessions' scores (lower is
+better; a higher-is-better measure is turned round by the caller). A drop from session n to
+session n + 1 is a sudden gain when all three criteria hold:
+
+1. **Size**: x_n - x_(n+1) >= ``cutoff``. The cut-off is usually the measure's reliable
+   change value (:func:`reliable_change_value`).
+2. **Relative size**: x_n - x_(n+1) >= 25% of x_n.
+3. **Stability**: mean(x_(n-2), x_(n-1), x_n) - mean(x_(n+1), x_(n+2), x_(n+3)) >
+   t_crit × pooled SD of the two sets. Only the scores that exist are used, at least two on
+   each side. t_crit is the two-tailed 5% critical value of Student's t with
+   (number of pre + post scores) - 2 degrees of freedom: 2.776 with all six scores, 3.182
+   with five, 4.303 with four. This is the missing-data adjustment of Lutz et al. (2013).
+
+The magnitude of a gain is x_n - x_(n+1). A gain is *reversed* when any later session score
+is above x_(n+1) + magnitude / 2, that is, when the client loses more than half the gain.
+
+This follows the R package ``suddengains`` (Wiedemann et al. 2020, PLOS ONE 15(3): e0230276)
+with its defaults, and reproduces that package's published results on its own data set
+(tests/test_sudden_gains.py, data in tests/data/).
+
+Sudden gains are descriptive. Measures have limited retest reliability, so with many scores
+per client, some unchanged series show a "gain" by chance (Thomas & Persons 2013). A gain says
+when a large drop happened. It does not say why.
+
+Pure Python with numpy and scipy: no database, no Streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+RELATIVE_SIZE = 0.25  # criterion 2: at least 25% of the pre-gain score
+STABILITY_ALPHA = 0.05  # criterion 3: two-tailed alpha of the t test
+WINDOW = 3  # criterion 3: up to three scores before and three after
+MIN_SIDE = 2  # criterion 3: at least two scores on each side
+
+
+@dataclass(frozen=True)
+class SuddenGain:
+    """One sudden gain between the scores at positions ``pre_index`` and ``pre_index + 1``."""
+
+    pre_index: int  # position in the series of the last score before the gain (x_n)
+    pre_score: float  # x_n
+    post_score: float  # x_(n+1)
+    magnitude: float  # x_n - x_(n+1), in points
+    pre_mean: float  # mean of up to three scores up to and including x_n
+    post_mean: float  # mean of up to three scores from x_(n+1)
+    critical_t: float  # the t critical value used for criterion 3
+    reversed: bool  # a later score rose above post_score + magnitude / 2
+
+
+def reliable_change_value(sd: float, reliability: float, z: float = 1.96) -> float:
+    """Criterion 1's cut-off from data: z × sqrt(2) × SD × sqrt(1 - r), in points.
+
+    SD is the standard deviation of the pre-treatment scores, r the measure's reliability
+    (Jacobson & Truax 1991; ``suddengains::define_crit1_cutoff``)."""
+    if sd < 0 or not 0 <= reliability <= 1:
+        raise ValueError("sd must be >= 0 and reliability within [0, 1]")
+    return z * math.sqrt(2) * sd * math.sqrt(1 - reliability)
+
+
+@lru_cache(maxsize=16)
+def _critical_t(df: int) -> float:
+    from scipy import stats  # only when gains are looked for
+
+    return float(stats.t.ppf(1 - STABILITY_ALPHA / 2, df))
+
+
+def sudden_gains(scores: Sequence[float | None], cutoff: float) -> list[SuddenGain]:
+    """The sudden gains in one client's series of session scores, in session order.
+
+    ``scores`` has one entry per session, with ``None`` or NaN for a session with no score.
+    Every interval with at least two scores on each side is tested, so neither the first
+    interval nor the last can be a gain. A missing x_n or x_(n+1) means no gain there.
+    """
+    x = np.array([np.nan if v is None else float(v) for v in scores], dtype=float)
+    gains = []
+    for n in range(1, len(x) - 1):
+        before, after = x[max(0, n - WINDOW + 1): n + 1], x[n + 1: n + 1 + WINDOW]
+        before, after = before[~np.isnan(before)], after[~np.isnan(after)]
+        if np.isnan(x[n]) or np.isnan(x[n + 1]) or len(before) < MIN_SIDE or len(after) < MIN_SIDE:
+            continue
+        drop = x[n] - x[n + 1]
+        if drop < cutoff or drop < RELATIVE_SIZE * x[n]:
+            continue
+        df = len(before) + len(after) - 2
+        pooled_sd = math.sqrt(
+            ((len(before) - 1) * before.var(ddof=1) + (len(after) - 1) * after.var(ddof=1)) / df
+        )
+        t_crit = _critical_t(df)
+        if not before.mean() - after.mean() > t_crit * pooled_sd:
+            continue
+        later = x[n + 2:]
+        later = later[~np.isnan(later)]
+        gains.append(SuddenGain(
+            pre_index=n, pre_score=float(x[n]), post_score=float(x[n + 1]), magnitude=float(drop),
+            pre_mean=float(before.mean()), post_mean=float(after.mean()), critical_t=t_crit,
+            reversed=bool((later > x[n + 1] + drop / 2).any()),
+        ))
+    return gains

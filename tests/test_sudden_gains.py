@@ -1,0 +1,100 @@
+"""Sudden-gain detection against the published reference: the R package suddengains' own data
+set and test results (tests/data/suddengains_sgdata.csv, source and licence in tests/data/README.md).
+
+The expected figures are that package's: they were computed by an implementation that is not
+ours, so equality here means our criteria are the published ones, not merely self-consistent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.sudden_gains import reliable_change_value, sudden_gains
+from tests.conftest import ROOT
+
+SGDATA = ROOT / "tests" / "data" / "suddengains_sgdata.csv"
+SESSIONS = [f"bdi_s{i}" for i in range(1, 13)]  # sessions 1-12 (intake s0 and follow-ups not tested)
+CUTOFF = 7  # the package's tests use a criterion-1 cut-off of 7 BDI-II points
+
+
+@pytest.fixture(scope="module")
+def gains_per_client() -> list[list]:
+    data = pd.read_csv(SGDATA).sort_values("id")
+    return [sudden_gains([None if pd.isna(v) else v for v in row], CUTOFF)
+            for row in data[SESSIONS].itertuples(index=False)]
+
+
+def test_one_row_per_gain_reproduces_the_package(gains_per_client):
+    gains = [g for client in gains_per_client for g in client]
+    magnitudes = np.array([g.magnitude for g in gains])
+    assert len(gains) == 24
+    assert sum(g.reversed for g in gains) == 4  # 16.67%
+    assert magnitudes.mean() == pytest.approx(11.0, abs=0.005)
+    assert magnitudes.std(ddof=1) == pytest.approx(3.43, abs=0.005)
+    in_clients_with_several = sum(len(c) for c in gains_per_client if len(c) > 1)
+    assert round(100 * in_clients_with_several / len(gains), 2) == 70.83
+
+
+def test_one_row_per_client_reproduces_the_package(gains_per_client):
+    assert len(gains_per_client) == 43
+    first = [c[0] for c in gains_per_client if c]
+    assert len(first) == 15  # 34.88%
+    assert sum(len(c) > 1 for c in gains_per_client) == 8  # 18.6%
+    assert sum(g.reversed for g in first) == 3  # 20%
+    magnitudes = np.array([g.magnitude for g in first])
+    assert magnitudes.mean() == pytest.approx(11.4, abs=0.005)
+    assert magnitudes.std(ddof=1) == pytest.approx(3.98, abs=0.005)
+
+
+def test_reliable_change_cut_off_reproduces_the_package():
+    sd = pd.read_csv(SGDATA)["bdi_s0"].std()  # sample SD of the intake scores
+    assert sd == pytest.approx(6.396073, abs=1e-6)
+    assert reliable_change_value(sd, 0.931) == pytest.approx(4.65703, abs=1e-5)
+    # SEM and S_diff of the same call: SD sqrt(1 - r) and SEM sqrt(2)
+    assert sd * math.sqrt(1 - 0.931) == pytest.approx(1.680111, abs=1e-6)
+    assert reliable_change_value(10.5, 0.961) == pytest.approx(5.747681, abs=1e-6)
+    with pytest.raises(ValueError):
+        reliable_change_value(5, 1.2)
+
+
+@pytest.mark.parametrize(
+    ("scores", "gain_after"),
+    [
+        # The package's four small cases (cut-off 7): the position of the last pre-gain score.
+        ((35, 37, 23, 23, 24, 21), [1]),  # 37 -> 23 between the 2nd and 3rd scores
+        ((35, 37, 34, 24, 24, 21), [2]),  # 34 -> 24 between the 3rd and 4th
+        ((35, 37, 34, 34, 24, 21), [3]),  # 34 -> 24 between the 4th and 5th
+        ((35, 37, 34, 37, 37, 37), []),  # no drop at all
+    ],
+)
+def test_small_cases_of_the_package(scores, gain_after):
+    assert [g.pre_index for g in sudden_gains(scores, CUTOFF)] == gain_after
+
+
+def test_each_criterion_on_hand_built_series():
+    # A clean gain: 20, 21, 20 -> 10, 9, 10. Drop 10 >= 7 and >= 25% of 20 (5). Means 20.33 and
+    # 9.67; SDs 0.577 each, pooled 0.577; t(4) = 2.776: 10.67 > 1.60. Reversed? Later scores
+    # 9, 10 are not above 10 + 10 / 2 = 15: no.
+    (gain,) = sudden_gains([20, 21, 20, 10, 9, 10], CUTOFF)
+    assert (gain.pre_index, gain.magnitude, gain.reversed) == (2, 10, False)
+    assert gain.critical_t == pytest.approx(2.776445, abs=1e-6)
+    # Criterion 1 fails: a drop of 6 < 7.
+    assert sudden_gains([20, 21, 20, 14, 13, 14], CUTOFF) == []
+    # Criterion 2 fails: a drop of 8 from 40 is 20% < 25%.
+    assert sudden_gains([40, 41, 40, 32, 31, 32], CUTOFF) == []
+    # Criterion 3 fails: the scores around the drop vary too much (a drop that does not hold).
+    assert sudden_gains([30, 10, 30, 20, 35, 12], CUTOFF) == []
+    # Reversed: a later score (20) rises above 10 + 10 / 2 = 15.
+    (gain,) = sudden_gains([20, 21, 20, 10, 9, 10, 20], CUTOFF)
+    assert gain.reversed
+    # A missing score right after the drop: no gain there; missing scores elsewhere are skipped
+    # and the critical value grows (five scores: t(3) = 3.182).
+    assert sudden_gains([20, 21, 20, None, 9, 10], CUTOFF) == []
+    (gain,) = sudden_gains([20, None, 20, 10, 9, 10], CUTOFF)
+    assert gain.critical_t == pytest.approx(3.182446, abs=1e-6)
+    # Too few scores around the drop (one before): never tested.
+    assert sudden_gains([20, 10, 9, 10], CUTOFF) == []
