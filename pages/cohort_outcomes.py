@@ -8,6 +8,7 @@ URL, so a link reproduces the view.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import pandas as pd
@@ -458,6 +459,12 @@ ui.page_header(
 )
 viewer = ui.viewer()
 settings = active_settings()
+# The documented alternative reading of unreviewed homework (docs/metrics.md, "Client quantity").
+settings = replace(settings, unreviewed_as_not_done=bool(st.toggle(
+    "Count unreviewed homework as not done", value=settings.unreviewed_as_not_done, key="unreviewed_as_not_done",
+    bind="query-params",
+    help="Off: quantity is the mean over reviewed assignments only. On: unreviewed assignments count as 0% done.",
+)))
 options = ui.run(filter_options, viewer)
 cohort = ui.cohort_filter_sidebar(options)
 summary = ui.run(cohort_summary, viewer, cohort, settings)

@@ -310,3 +310,36 @@ def test_min_reviewed_setting_reads_from_the_settings_file(tmp_path):
     assert (loaded.min_reviewed_for_band, loaded.unreviewed_as_not_done) == (4, True)
     assert (DEFAULTS.min_reviewed_for_band, DEFAULTS.unreviewed_as_not_done) == (3, False)
     assert np.isclose(DEFAULTS.compliance_band_edges[1], 0.8)
+
+
+# --------------------------------------------------------------------------- item 8/9 on the page
+
+
+def test_cohort_page_offers_the_not_done_reading_and_shows_who_has_no_band(clinic_path, serve_database):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    serve_database(clinic_path)
+    at = AppTest.from_file(str(ROOT / "pages" / "cohort_outcomes.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {m.label: m.value for m in at.metric}
+    captions = " ".join(c.value for c in at.caption)
+    # Default reading: mean quantity 4.6 / 6 = 76.7%; reviewed share 5.5 / 6 = 92%; H3 not banded.
+    assert shown["Mean quantity"] == "76.7%"
+    assert "92% of assignments reviewed" in captions
+    assert "1 with fewer than 3 reviewed assignments are left out of every band" in captions
+    assert "Unreviewed homework is left out of quantity." in captions
+    # The page option: unreviewed = not done -> (4.6 - 0.25) / 6 = 4.35 / 6 = 72.5%; in the link.
+    at.toggle(key="unreviewed_as_not_done").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Mean quantity"] == "72.5%"
+    assert "Unreviewed homework counts as not done" in " ".join(c.value for c in at.caption)
+    # A link carries the reading.
+    linked = AppTest.from_file(str(ROOT / "pages" / "cohort_outcomes.py"), default_timeout=60)
+    linked.query_params["unreviewed_as_not_done"] = "true"
+    linked.run()
+    assert not linked.exception, [e.value for e in linked.exception]
+    assert linked.toggle(key="unreviewed_as_not_done").value is True
+    assert {m.label: m.value for m in linked.metric}["Mean quantity"] == "72.5%"
