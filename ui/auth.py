@@ -9,7 +9,10 @@ Two modes, decided by ``.streamlit/secrets.toml``:
 - **Local single-user mode** otherwise: full access (``Viewer.local()``), a banner says so,
   and the server must listen on a loopback address only. Started on any other address, the
   app refuses to render and says how to configure sign-in. In local mode a request that
-  arrives through a proxy or under a non-local host name (DNS rebinding) is refused too.
+  arrives through a proxy or under a non-local host name (DNS rebinding) is refused too,
+  and so is one whose browser ``Origin``/``Referer`` is not the loopback address it asked
+  for (a proxy that rewrites ``Host`` to 127.0.0.1 and adds no ``X-Forwarded-*`` header),
+  or that comes from a non-loopback peer address (:func:`exposure_problem`).
 
 Every page reaches these checks through :func:`ui.viewer` (``ui.page_header`` calls it
 first); ``dashboard.py`` calls :func:`guard_app` before ``st.navigation`` so that a
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import streamlit as st
 from streamlit import config as st_config
@@ -128,12 +133,64 @@ def auth_configured() -> bool:
         return True
 
 
+_NOT_LOCAL = (
+    "This dashboard has no sign-in configured, so it only answers a browser on this computer that "
+    "opened it directly (http://127.0.0.1 or http://localhost). "
+)
+
+
+def _origin_key(value: str, default_scheme: str = "http") -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin or URL (``http://127.0.0.1:8501/page`` ->
+    ``("http", "127.0.0.1", 8501)``); a bare ``Host`` header value takes ``default_scheme``.
+    None when it cannot be parsed (``null``, garbage, a bad port)."""
+    text = value.strip()
+    if "://" not in text:
+        text = f"{default_scheme}://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def origin_problem(header: str, value: str | None, host_header: str | None) -> str | None:
+    """Why a browser ``Origin`` or ``Referer`` does not belong to a local-mode request, or None.
+
+    It must be a loopback address **and** the very address the server was asked for (the
+    ``Host`` header, scheme and port included). A proxy on another address that forwards
+    with ``Host: 127.0.0.1:PORT`` fails the second test even when it listens on another
+    loopback address (127.0.0.2), since the browser still names the proxy's address.
+    """
+    if value is None:
+        return None
+    shown = value.strip()[:200] or "(empty)"
+    origin = _origin_key(value)
+    if origin is None or not is_loopback(origin[1]):
+        return f"{_NOT_LOCAL}This page was opened as {shown} ({header} header), which is not this computer."
+    host = _origin_key(host_header, default_scheme=origin[0]) if host_header else None
+    if host is None or host[1:] != origin[1:]:
+        return (
+            f"{_NOT_LOCAL}This page was opened as {shown} ({header} header), but the request reached the "
+            f"server as {host_header or '(no Host header)'}: it came through a proxy."
+        )
+    return None
+
+
 def exposure_problem(address: str | None, signed_in_mode: bool, host_header: str | None = None,
-                     forwarded: bool = False) -> str | None:
+                     forwarded: bool = False, *, origin: str | None = None, referer: str | None = None,
+                     peer: str | None = None, origin_required: bool = False) -> str | None:
     """Why the app must not render in local mode, or None.
 
     Local mode (no sign-in) is only allowed on a loopback address, for a request that
-    names a local host and did not come through a proxy.
+    names a local host, did not come through a proxy, comes from a loopback ``peer``
+    address, and whose browser ``origin`` / ``referer`` (when sent) is that same local
+    address (:func:`origin_problem`). ``origin_required``: a real browser request without
+    an Origin header (a browser always sends one on the websocket; a proxy may strip it)
+    is refused too.
     """
     if signed_in_mode:
         return None
@@ -153,6 +210,15 @@ def exposure_problem(address: str | None, signed_in_mode: bool, host_header: str
             f"another host name. To serve it to other computers, configure sign-in ([auth] in "
             f".streamlit/secrets.toml; see {DOCS})."
         )
+    configure = f" To serve it to other computers, configure sign-in ([auth] in .streamlit/secrets.toml; see {DOCS})."
+    if peer and not is_loopback(peer):
+        return f"{_NOT_LOCAL}This request came from {peer[:100]}, another computer.{configure}"
+    if origin is None and origin_required:
+        return f"{_NOT_LOCAL}This request carried no Origin header (a proxy may have removed it).{configure}"
+    for header, value in (("Origin", origin), ("Referer", referer)):
+        problem = origin_problem(header, value, host_header)
+        if problem:
+            return problem + configure
     return None
 
 
@@ -184,21 +250,46 @@ def _refuse(title: str, message: str, *, gate: bool = True) -> None:
     st.stop()
 
 
-def _request_headers() -> tuple[str | None, bool]:
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the server knows about the request behind this session: the headers of the
+    websocket upgrade (``st.context.headers``; every script run of a session comes through
+    that websocket) and the peer address of its TCP connection (``st.context.ip_address``,
+    None for 127.0.0.1 and ::1). ``has_request`` is False without a browser request (AppTest,
+    bare mode): then there is nothing to check."""
+
+    host: str | None = None
+    forwarded: bool = False
+    origin: str | None = None
+    referer: str | None = None
+    peer: str | None = None
+    has_request: bool = False
+
+
+def _request_facts() -> RequestFacts:
     try:
         headers = st.context.headers
-        host = headers.get("Host")
-        forwarded = any(headers.get(h) for h in ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"))
-        return host, forwarded
+        if not len(headers):
+            return RequestFacts()
+        forwarded = any(headers.get(h) for h in ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+                                                 "Forwarded", "X-Real-Ip"))
+        return RequestFacts(host=headers.get("Host"), forwarded=forwarded, origin=headers.get("Origin"),
+                            referer=headers.get("Referer"), peer=st.context.ip_address, has_request=True)
     except Exception:  # noqa: BLE001 - no request context (bare mode): nothing to check
-        return None, False
+        return RequestFacts()
 
 
 def _check_exposure(signed_in_mode: bool) -> None:
-    host, forwarded = _request_headers()
+    facts = _request_facts()
     # st.get_option("server.address"), read through the config module so tests can patch it
-    problem = exposure_problem(st_config.get_option("server.address"), signed_in_mode, host, forwarded)
+    address = st_config.get_option("server.address")
+    problem = exposure_problem(address, signed_in_mode, facts.host, facts.forwarded, origin=facts.origin,
+                               referer=facts.referer, peer=facts.peer, origin_required=facts.has_request)
     if problem:
+        if is_loopback(address):  # refused for this request (not for the server's own address): log it
+            from .audit import log_denied
+
+            log_denied(page="(local mode)", detail=f"local mode refused a request: {problem.split(' To serve it')[0]}")
         _refuse("Sign-in is not configured", problem)
 
 
