@@ -98,3 +98,74 @@ def test_the_app_serves_a_direct_local_request(local_app: Path, monkeypatch: pyt
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["Clients"] == "5"
+
+
+# --------------------------------------------------------------------------------------
+# Sign-in requires email_verified (issue 10, item 16)
+# --------------------------------------------------------------------------------------
+
+AUTH = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "test-cookie-secret-that-is-long-enough-0123456789",
+        "client_id": "between-sessions",
+        "client_secret": "test-secret",
+        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
+    }
+}
+ADMIN = "admin@clinic.org"
+
+
+@pytest.fixture
+def signed_in_app(local_app: Path) -> Path:
+    from analytics.access import add_user
+
+    add_user(local_app / "clinic.duckdb", ADMIN, "admin")
+    return local_app
+
+
+def sign_in_with_claims(**claims) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30)
+    at.secrets = AUTH
+    at.user = {"is_logged_in": True, "email": ADMIN, **claims}
+    return at.run()
+
+
+@pytest.mark.parametrize(("claims", "shown"), [
+    ({}, "missing"),  # the claim is absent
+    ({"email_verified": False}, "False"),
+    ({"email_verified": "false"}, "'false'"),
+    ({"email_verified": None}, "missing"),
+])
+def test_sign_in_without_a_verified_email_is_refused_and_logged(signed_in_app: Path, claims: dict, shown: str):
+    at = sign_in_with_claims(**claims)
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["No access"]
+    message = at.error[0].value
+    assert f"({ADMIN}) cannot sign in here" in message and "not verified" not in message
+    assert f"did not confirm that the e-mail address is verified (email_verified is {shown})" in message
+    assert len(at.metric) == 0 and [b.label for b in at.button] == ["Sign out"]
+    entries = search_access_log(signed_in_app / "audit.duckdb", limit=100)
+    assert entries[["email", "action"]].values.tolist() == [[ADMIN, "denied"]]
+    assert f"(email_verified is {shown})" in entries["detail"].iloc[0]
+
+
+@pytest.mark.parametrize("verified", [True, "true"])
+def test_sign_in_with_a_verified_email_is_allowed(signed_in_app: Path, verified):
+    at = sign_in_with_claims(email_verified=verified)
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Clients"] == "5"
+    assert search_access_log(signed_in_app / "audit.duckdb", limit=100)["action"].tolist().count("login") == 1
+
+
+def test_the_setting_lets_a_provider_without_the_claim_sign_in(signed_in_app: Path, monkeypatch: pytest.MonkeyPatch):
+    settings = signed_in_app / "settings.toml"
+    settings.write_text("require_email_verified = false\n", encoding="utf-8")
+    monkeypatch.setenv("BETWEEN_SESSIONS_CONFIG", str(settings))
+    at = sign_in_with_claims()  # no email_verified claim at all
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Clients"] == "5"
+    # an explicit "not verified" is still refused
+    at = sign_in_with_claims(email_verified=False)
+    assert [t.value for t in at.title] == ["No access"]
+    assert "(email_verified is False)" in at.error[0].value

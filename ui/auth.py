@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 from streamlit import config as st_config
 
-from analytics import Viewer
+from analytics import Viewer, active_settings
 from analytics.access import normalise_email, viewer_for_email
 
 from .context import run
@@ -317,11 +317,12 @@ def _no_access(email: str | None, reason: str) -> None:
     _hide_navigation()
     st.title("No access")
     who = f" ({email})" if email else ""
-    st.error(
-        f"Your account{who} has no role in this dashboard. Ask an administrator to add you "
-        "(`python -m analytics users add` or the Users page).",
-        icon=":material/block:",
-    )
+    if reason == "no role for this address":
+        message = (f"Your account{who} has no role in this dashboard. Ask an administrator to add you "
+                   "(`python -m analytics users add` or the Users page).")
+    else:
+        message = f"Your account{who} cannot sign in here: {reason}. Ask your administrator."
+    st.error(message, icon=":material/block:")
     sign_out_button(key="_bs_sign_out_denied")
     st.stop()
 
@@ -370,8 +371,12 @@ def resolve_viewer() -> Viewer:
     email = _user_email()
     if email is None:
         _no_access(None, "the sign-in gave no valid e-mail address")
-    if st.user.get("email_verified") is False:
-        _no_access(email, "the identity provider says the e-mail address is not verified")
+    verified = st.user.get("email_verified")
+    # OIDC says the claim is a boolean; a few providers send the string "true". A provider
+    # that never sends it needs require_email_verified = false (an explicit false is refused).
+    if verified is not True and verified != "true" and (verified is not None or active_settings().require_email_verified):
+        _no_access(email, "the identity provider did not confirm that the e-mail address is verified "
+                          f"(email_verified is {'missing' if verified is None else repr(verified)})")
     viewer = run(viewer_for_email, email)
     if viewer is None:
         _no_access(email, "no role for this address")
