@@ -51,7 +51,7 @@ def test_an_origin_that_is_not_the_local_address_asked_for_is_refused(origin: st
 
 
 def test_non_loopback_peers_missing_origins_and_sign_in_mode():
-    assert "came from 192.0.2.7" in exposure_problem("127.0.0.1", False, HOST, origin="http://127.0.0.1:8501",
+    assert "came from `192.0.2.7`" in exposure_problem("127.0.0.1", False, HOST, origin="http://127.0.0.1:8501",
                                                      peer="192.0.2.7")
     assert exposure_problem("127.0.0.1", False, HOST, origin="http://127.0.0.1:8501", peer="127.0.0.1") is None
     # a browser always sends Origin on the websocket: a real request without one was stripped
@@ -61,6 +61,11 @@ def test_non_loopback_peers_missing_origins_and_sign_in_mode():
     assert exposure_problem("0.0.0.0", True, "dashboard.clinic.example", origin="https://dashboard.clinic.example",
                             peer="192.0.2.7", origin_required=True) is None
     assert origin_problem("Origin", None, HOST) is None
+    # a crafted header is shown as inert text: no Markdown image, link or HTML reaches the page
+    crafted = origin_problem("Origin", "http://evil.example/![x](http://evil.example/p.png)<b>`[a](b)`", HOST)
+    assert "`http://evil.example/?[x]?http://evil.example/p.png??b??[a]?b??`" in crafted
+    inner = crafted.split("opened as ")[1].split(" (Origin header)")[0]
+    assert inner.count("`") == 2 and not set("!()<>") & set(inner)
     assert "no Host header" in origin_problem("Origin", "http://127.0.0.1:8501", None)
 
 

@@ -22,6 +22,7 @@ refused visitor does not even see the page list.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,16 @@ _NOT_LOCAL = (
 )
 
 
+def _shown(value: str | None, limit: int = 200) -> str:
+    """A header value as inert text for the refusal message: only the characters of a URL
+    origin (anything else becomes ``?``), in a code span, so a crafted header cannot add
+    Markdown, links or images to the page."""
+    if value is None:
+        return "(none)"
+    text = re.sub(r"[^A-Za-z0-9.:/\[\]_%-]", "?", value.strip()[:limit])
+    return f"`{text}`" if text else "(empty)"
+
+
 def _origin_key(value: str, default_scheme: str = "http") -> tuple[str, str, int] | None:
     """(scheme, host, port) of an origin or URL (``http://127.0.0.1:8501/page`` ->
     ``("http", "127.0.0.1", 8501)``); a bare ``Host`` header value takes ``default_scheme``.
@@ -167,7 +178,7 @@ def origin_problem(header: str, value: str | None, host_header: str | None) -> s
     """
     if value is None:
         return None
-    shown = value.strip()[:200] or "(empty)"
+    shown = _shown(value)
     origin = _origin_key(value)
     if origin is None or not is_loopback(origin[1]):
         return f"{_NOT_LOCAL}This page was opened as {shown} ({header} header), which is not this computer."
@@ -175,7 +186,7 @@ def origin_problem(header: str, value: str | None, host_header: str | None) -> s
     if host is None or host[1:] != origin[1:]:
         return (
             f"{_NOT_LOCAL}This page was opened as {shown} ({header} header), but the request reached the "
-            f"server as {host_header or '(no Host header)'}: it came through a proxy."
+            f"server as {_shown(host_header) if host_header else '(no Host header)'}: it came through a proxy."
         )
     return None
 
@@ -212,7 +223,7 @@ def exposure_problem(address: str | None, signed_in_mode: bool, host_header: str
         )
     configure = f" To serve it to other computers, configure sign-in ([auth] in .streamlit/secrets.toml; see {DOCS})."
     if peer and not is_loopback(peer):
-        return f"{_NOT_LOCAL}This request came from {peer[:100]}, another computer.{configure}"
+        return f"{_NOT_LOCAL}This request came from {_shown(peer, 100)}, another computer.{configure}"
     if origin is None and origin_required:
         return f"{_NOT_LOCAL}This request carried no Origin header (a proxy may have removed it).{configure}"
     for header, value in (("Origin", origin), ("Referer", referer)):
