@@ -32,6 +32,18 @@ a file already drained. A line that cannot be parsed is kept in ``<spool>.corrup
 Only when both the database and the spool file fail (a full or read-only disk) is an
 entry lost; the Python log then says so, naming the action only, never a person or client.
 
+A broken log file (recovery)
+----------------------------
+A full disk can leave a 0-byte ``audit.duckdb``; a file can be damaged. DuckDB then fails
+to open it with an error that is *not* the lock error of a file held by another process.
+When that happens (:func:`unusable_reason`: 0 bytes, no DuckDB header, or DuckDB reports
+the file invalid, truncated or corrupt), the opener takes ``<audit db>.recover.lock``,
+checks again that the same file is still unusable (another process may have recovered it
+already), renames it (and its ``.wal``) to ``<audit db>.unusable-<UTC timestamp>``, starts a
+new log, drains every spool file into it and records an ``audit_recovered`` entry saying
+what happened and where the old file went. A file held by another process is never moved.
+The Access log page shows every ``audit_recovered`` entry to the admin.
+
 Nothing here prints protected health information; values are stored with control
 characters escaped and length-limited.
 """
@@ -68,6 +80,7 @@ ACTIONS: tuple[str, ...] = (
     "login",  # first page of a signed-in session
     "logout",  # sign-out button
     "user_change",  # an admin added, changed or removed a dashboard user
+    "audit_recovered",  # the log file was unusable, was moved aside and a new log started
 )
 COLUMNS = ("id", "at", "email", "role", "page", "action", "client_id", "detail")
 # Longest stored text per field; longer values are cut and marked.
@@ -91,7 +104,65 @@ DDL = """CREATE TABLE IF NOT EXISTS access_log (
 
 
 class AuditUnavailable(RuntimeError):
-    """The access log cannot be read now (another process holds the file)."""
+    """The access log cannot be read now (another process holds the file, or it is unusable
+    and could not be replaced)."""
+
+
+RECOVERY_PAGE = "(access log)"
+_LOCK_ERRORS = ("could not set lock", "conflicting lock")
+_DAMAGE_ERRORS = ("not a valid duckdb database", "could not read enough bytes", "corrupt", "checksum",
+                  "invalid database", "failed to read database header")
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def is_lock_error(error: BaseException) -> bool:
+    """True when DuckDB could not open the file because another process holds it."""
+    text = str(error).lower()
+    return any(marker in text for marker in _LOCK_ERRORS)
+
+
+def unusable_reason(path: Path, error: BaseException | None = None) -> str | None:
+    """Why the log file at ``path`` can never be opened (so it must be replaced), or None.
+
+    ``error`` is what ``duckdb.connect`` raised. A lock error (another process holds a good
+    file), a missing file, or any other error (permission denied, a full disk, a file from a
+    newer DuckDB) gives None: those are not fixed by starting a new log.
+    """
+    if error is not None and is_lock_error(error):
+        return None
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return None
+    if size == 0:
+        return "the file is empty (0 bytes, e.g. after a full disk)"
+    if len(head) < 12 or head[8:12] != _DUCKDB_MAGIC:
+        return f"the file is not a DuckDB database ({size:,} bytes without a DuckDB header)"
+    if error is not None and any(marker in str(error).lower() for marker in _DAMAGE_ERRORS):
+        return f"the file is damaged (DuckDB: {type(error).__name__}, {_error_summary(error)})"
+    return None
+
+
+def _error_summary(error: BaseException) -> str:
+    """DuckDB's message without the file path (the path is shown separately)."""
+    text = re.sub(r'"[^"]*"', "the file", str(error).splitlines()[0] if str(error) else "")
+    return text[:200]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """One replacement of an unusable log file (this process did it)."""
+
+    reason: str
+    moved_to: Path | None
+    drained: int = 0
+
+    def describe(self) -> str:
+        where = f"moved aside to {self.moved_to.name}" if self.moved_to else "removed"
+        return (f"The access log file was unusable: {self.reason}. It was {where} (kept for investigation) "
+                f"and a new log was started; {self.drained:,} spooled entries were moved into it.")
 
 
 def audit_path(db_path: str | Path) -> Path:
@@ -177,6 +248,8 @@ class AuditLog:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._retry_after = 0.0
         self._next_drain = 0.0
+        self._problem: str | None = None  # why the last open failed, for AuditUnavailable
+        self.recoveries: list[Recovery] = []  # unusable files this process replaced
 
     @property
     def spool_path(self) -> Path:
@@ -198,22 +271,23 @@ class AuditLog:
             return None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
+        recovery: Recovery | None = None
         for delay in (*CONNECT_DELAYS_S, None):
             try:
-                con = duckdb.connect(str(self.path))
+                con = self._open()
                 break
-            except duckdb.Error:
+            except duckdb.Error as exc:
+                if not is_lock_error(exc):
+                    con, recovery = self._recover(exc)
+                    if con is None:
+                        return None
+                    created = created or recovery is not None
+                    break
+                self._problem = "the access log is in use by another dashboard process; try again shortly"
                 if delay is None:
                     self._retry_after = time.monotonic() + REOPEN_AFTER_S
                     return None
                 time.sleep(delay)
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute(DDL)
-        except duckdb.Error:
-            con.close()
-            self._retry_after = time.monotonic() + REOPEN_AFTER_S
-            return None
         if created:
             try:
                 os.chmod(self.path, 0o600)
@@ -221,7 +295,99 @@ class AuditLog:
                 pass
         self._con = con
         self._next_drain = 0.0
+        self._problem = None
+        if recovery is not None:
+            self._finish_recovery(con, recovery)
         return con
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open the file and make sure the table exists; raises duckdb.Error."""
+        con = duckdb.connect(str(self.path))
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(DDL)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    # -- recovery of an unusable file (see the module doc) ------------------------------
+    def _recover(self, error: duckdb.Error) -> tuple[duckdb.DuckDBPyConnection | None, Recovery | None]:
+        """After a non-lock error: replace the file when it is unusable. Returns a connection
+        to the log (new, or the one another process already repaired) or (None, None).
+
+        Caller holds ``self._lock``.
+        """
+        reason = unusable_reason(self.path, error)
+        if reason is None:
+            self._problem = f"the access log cannot be opened ({type(error).__name__}: {_error_summary(error)})"
+            self._retry_after = time.monotonic() + REOPEN_AFTER_S
+            _LOGGER.error("access log: cannot open the log file (%s)", type(error).__name__)
+            return None, None
+        guard = self.path.with_name(self.path.name + ".recover.lock")
+        try:
+            fd = os.open(guard, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError as exc:
+            return self._recovery_failed(reason, exc)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # Again, under the guard: another process may have replaced it meanwhile.
+            try:
+                return self._open(), None
+            except duckdb.Error as again:
+                if is_lock_error(again):
+                    self._problem = "the access log is in use by another dashboard process; try again shortly"
+                    self._retry_after = time.monotonic() + REOPEN_AFTER_S
+                    return None, None
+                reason = unusable_reason(self.path, again)
+                if reason is None:
+                    self._problem = f"the access log cannot be opened ({type(again).__name__})"
+                    self._retry_after = time.monotonic() + REOPEN_AFTER_S
+                    return None, None
+            try:
+                moved_to = self._move_aside()
+                con = self._open()
+            except (OSError, duckdb.Error) as exc:
+                return self._recovery_failed(reason, exc)
+            _LOGGER.warning("access log: the log file was unusable and was moved aside; a new log was started")
+            return con, Recovery(reason=reason, moved_to=moved_to)
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _move_aside(self) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.path.with_name(f"{self.path.name}.unusable-{stamp}")
+        if target.exists():
+            target = target.with_name(f"{target.name}-{os.getpid()}")
+        os.rename(self.path, target)
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists():
+            os.rename(wal, target.with_name(target.name + ".wal"))
+        return target
+
+    def _recovery_failed(self, reason: str, exc: BaseException) -> tuple[None, None]:
+        self._problem = (f"the access log file is unusable ({reason}) and could not be replaced "
+                         f"({type(exc).__name__}); check the folder's free space and permissions")
+        self._retry_after = time.monotonic() + REOPEN_AFTER_S
+        _LOGGER.error("access log: the log file is unusable and could not be replaced (%s)", type(exc).__name__)
+        return None, None
+
+    def _finish_recovery(self, con: duckdb.DuckDBPyConnection, recovery: Recovery) -> None:
+        """Drain the spool into the new log, then record what happened in the log itself."""
+        try:
+            drained = self._drain(con)
+        except Exception as exc:  # noqa: BLE001 - the spool stays for the next drain
+            _LOGGER.warning("access log: draining the spool after recovery failed (%s)", type(exc).__name__)
+            drained = 0
+        self._next_drain = time.monotonic() + DRAIN_EVERY_S
+        done = Recovery(reason=recovery.reason, moved_to=recovery.moved_to, drained=drained)
+        self.recoveries.append(done)
+        event = AccessEvent.new(action="audit_recovered", page=RECOVERY_PAGE, detail=done.describe())
+        cursor = con.cursor()
+        try:
+            cursor.execute(_INSERT, event.row())
+        finally:
+            cursor.close()
 
     def close(self) -> None:
         with self._lock:
@@ -376,7 +542,8 @@ class AuditLog:
         with self._lock:
             con = self._connect(force=True)
             if con is None:
-                raise AuditUnavailable("the access log is in use by another dashboard process; try again shortly")
+                raise AuditUnavailable(self._problem or "the access log is in use by another dashboard process; "
+                                                        "try again shortly")
             self._drain(con)
             cursor = con.cursor()
             try:

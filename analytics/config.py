@@ -167,6 +167,9 @@ class Settings:
     """Everything a clinic may configure. ``Settings()`` gives the documented defaults."""
 
     measures: tuple[MeasureDefinition, ...] = DEFAULT_MEASURES
+    # Sign-in: refuse a token whose email_verified claim is not true (docs/security.md). Set
+    # require_email_verified = false only for an identity provider that never sends the claim.
+    require_email_verified: bool = True
     # Compliance bands for cohort views: quantity < 50 %, 50-79 %, >= 80 %.
     compliance_band_edges: tuple[float, float] = (0.5, 0.8)
     # Alerts: still at caseness without reliable improvement after this many weeks.

@@ -17,6 +17,7 @@ ACTION_LABELS = {
     "login": "Sign-in",
     "logout": "Sign-out",
     "user_change": "User added/changed/removed",
+    "audit_recovered": "Log file replaced",
 }
 
 ui.require_admin(PAGE)
@@ -44,9 +45,15 @@ try:
         ui.audit_file(), email=email or None, client_id=client_id or None, actions=actions or None,
         date_from=date_from, date_to=date_to, limit=int(limit),
     )
+    # A log file that was unusable and replaced: always say so, whatever the filters.
+    recoveries = search_access_log(ui.audit_file(), actions=["audit_recovered"], limit=5)
 except AuditUnavailable as exc:
     st.warning(f"The access log cannot be read right now: {exc}.")
     st.stop()
+
+for when, detail in zip(recoveries["at"], recoveries["detail"], strict=True):
+    st.warning(f"**{when:%Y-%m-%d %H:%M} UTC.** {detail} Entries before that time are in the old file.",
+               icon=":material/warning:")
 
 if rows.empty:
     st.info("No entries match these filters.")

@@ -100,7 +100,8 @@ def log(app: Path, **filters) -> pd.DataFrame:
 def signed_in(script: Path | str, email: str | None, **query) -> AppTest:
     at = AppTest.from_file(str(script), default_timeout=30)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
+    # a provider's verified address (an unverified one is refused: tests/test_exposure.py)
+    at.user = {"is_logged_in": True, "email": email, "email_verified": True} if email else {"is_logged_in": False}
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()

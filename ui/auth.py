@@ -9,7 +9,10 @@ Two modes, decided by ``.streamlit/secrets.toml``:
 - **Local single-user mode** otherwise: full access (``Viewer.local()``), a banner says so,
   and the server must listen on a loopback address only. Started on any other address, the
   app refuses to render and says how to configure sign-in. In local mode a request that
-  arrives through a proxy or under a non-local host name (DNS rebinding) is refused too.
+  arrives through a proxy or under a non-local host name (DNS rebinding) is refused too,
+  and so is one whose browser ``Origin``/``Referer`` is not the loopback address it asked
+  for (a proxy that rewrites ``Host`` to 127.0.0.1 and adds no ``X-Forwarded-*`` header),
+  or that comes from a non-loopback peer address (:func:`exposure_problem`).
 
 Every page reaches these checks through :func:`ui.viewer` (``ui.page_header`` calls it
 first); ``dashboard.py`` calls :func:`guard_app` before ``st.navigation`` so that a
@@ -19,14 +22,17 @@ refused visitor does not even see the page list.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import streamlit as st
 from streamlit import config as st_config
 
-from analytics import Viewer
+from analytics import Viewer, active_settings
 from analytics.access import normalise_email, viewer_for_email
 
 from .context import run
@@ -128,12 +134,74 @@ def auth_configured() -> bool:
         return True
 
 
+_NOT_LOCAL = (
+    "This dashboard has no sign-in configured, so it only answers a browser on this computer that "
+    "opened it directly (http://127.0.0.1 or http://localhost). "
+)
+
+
+def _shown(value: str | None, limit: int = 200) -> str:
+    """A header value as inert text for the refusal message: only the characters of a URL
+    origin (anything else becomes ``?``), in a code span, so a crafted header cannot add
+    Markdown, links or images to the page."""
+    if value is None:
+        return "(none)"
+    text = re.sub(r"[^A-Za-z0-9.:/\[\]_%-]", "?", value.strip()[:limit])
+    return f"`{text}`" if text else "(empty)"
+
+
+def _origin_key(value: str, default_scheme: str = "http") -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin or URL (``http://127.0.0.1:8501/page`` ->
+    ``("http", "127.0.0.1", 8501)``); a bare ``Host`` header value takes ``default_scheme``.
+    None when it cannot be parsed (``null``, garbage, a bad port)."""
+    text = value.strip()
+    if "://" not in text:
+        text = f"{default_scheme}://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def origin_problem(header: str, value: str | None, host_header: str | None) -> str | None:
+    """Why a browser ``Origin`` or ``Referer`` does not belong to a local-mode request, or None.
+
+    It must be a loopback address **and** the very address the server was asked for (the
+    ``Host`` header, scheme and port included). A proxy on another address that forwards
+    with ``Host: 127.0.0.1:PORT`` fails the second test even when it listens on another
+    loopback address (127.0.0.2), since the browser still names the proxy's address.
+    """
+    if value is None:
+        return None
+    shown = _shown(value)
+    origin = _origin_key(value)
+    if origin is None or not is_loopback(origin[1]):
+        return f"{_NOT_LOCAL}This page was opened as {shown} ({header} header), which is not this computer."
+    host = _origin_key(host_header, default_scheme=origin[0]) if host_header else None
+    if host is None or host[1:] != origin[1:]:
+        return (
+            f"{_NOT_LOCAL}This page was opened as {shown} ({header} header), but the request reached the "
+            f"server as {_shown(host_header) if host_header else '(no Host header)'}: it came through a proxy."
+        )
+    return None
+
+
 def exposure_problem(address: str | None, signed_in_mode: bool, host_header: str | None = None,
-                     forwarded: bool = False) -> str | None:
+                     forwarded: bool = False, *, origin: str | None = None, referer: str | None = None,
+                     peer: str | None = None, origin_required: bool = False) -> str | None:
     """Why the app must not render in local mode, or None.
 
     Local mode (no sign-in) is only allowed on a loopback address, for a request that
-    names a local host and did not come through a proxy.
+    names a local host, did not come through a proxy, comes from a loopback ``peer``
+    address, and whose browser ``origin`` / ``referer`` (when sent) is that same local
+    address (:func:`origin_problem`). ``origin_required``: a real browser request without
+    an Origin header (a browser always sends one on the websocket; a proxy may strip it)
+    is refused too.
     """
     if signed_in_mode:
         return None
@@ -153,6 +221,15 @@ def exposure_problem(address: str | None, signed_in_mode: bool, host_header: str
             f"another host name. To serve it to other computers, configure sign-in ([auth] in "
             f".streamlit/secrets.toml; see {DOCS})."
         )
+    configure = f" To serve it to other computers, configure sign-in ([auth] in .streamlit/secrets.toml; see {DOCS})."
+    if peer and not is_loopback(peer):
+        return f"{_NOT_LOCAL}This request came from {_shown(peer, 100)}, another computer.{configure}"
+    if origin is None and origin_required:
+        return f"{_NOT_LOCAL}This request carried no Origin header (a proxy may have removed it).{configure}"
+    for header, value in (("Origin", origin), ("Referer", referer)):
+        problem = origin_problem(header, value, host_header)
+        if problem:
+            return problem + configure
     return None
 
 
@@ -184,21 +261,46 @@ def _refuse(title: str, message: str, *, gate: bool = True) -> None:
     st.stop()
 
 
-def _request_headers() -> tuple[str | None, bool]:
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the server knows about the request behind this session: the headers of the
+    websocket upgrade (``st.context.headers``; every script run of a session comes through
+    that websocket) and the peer address of its TCP connection (``st.context.ip_address``,
+    None for 127.0.0.1 and ::1). ``has_request`` is False without a browser request (AppTest,
+    bare mode): then there is nothing to check."""
+
+    host: str | None = None
+    forwarded: bool = False
+    origin: str | None = None
+    referer: str | None = None
+    peer: str | None = None
+    has_request: bool = False
+
+
+def _request_facts() -> RequestFacts:
     try:
         headers = st.context.headers
-        host = headers.get("Host")
-        forwarded = any(headers.get(h) for h in ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"))
-        return host, forwarded
+        if not len(headers):
+            return RequestFacts()
+        forwarded = any(headers.get(h) for h in ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+                                                 "Forwarded", "X-Real-Ip"))
+        return RequestFacts(host=headers.get("Host"), forwarded=forwarded, origin=headers.get("Origin"),
+                            referer=headers.get("Referer"), peer=st.context.ip_address, has_request=True)
     except Exception:  # noqa: BLE001 - no request context (bare mode): nothing to check
-        return None, False
+        return RequestFacts()
 
 
 def _check_exposure(signed_in_mode: bool) -> None:
-    host, forwarded = _request_headers()
+    facts = _request_facts()
     # st.get_option("server.address"), read through the config module so tests can patch it
-    problem = exposure_problem(st_config.get_option("server.address"), signed_in_mode, host, forwarded)
+    address = st_config.get_option("server.address")
+    problem = exposure_problem(address, signed_in_mode, facts.host, facts.forwarded, origin=facts.origin,
+                               referer=facts.referer, peer=facts.peer, origin_required=facts.has_request)
     if problem:
+        if is_loopback(address):  # refused for this request (not for the server's own address): log it
+            from .audit import log_denied
+
+            log_denied(page="(local mode)", detail=f"local mode refused a request: {problem.split(' To serve it')[0]}")
         _refuse("Sign-in is not configured", problem)
 
 
@@ -226,11 +328,12 @@ def _no_access(email: str | None, reason: str) -> None:
     _hide_navigation()
     st.title("No access")
     who = f" ({email})" if email else ""
-    st.error(
-        f"Your account{who} has no role in this dashboard. Ask an administrator to add you "
-        "(`python -m analytics users add` or the Users page).",
-        icon=":material/block:",
-    )
+    if reason == "no role for this address":
+        message = (f"Your account{who} has no role in this dashboard. Ask an administrator to add you "
+                   "(`python -m analytics users add` or the Users page).")
+    else:
+        message = f"Your account{who} cannot sign in here: {reason}. Ask your administrator."
+    st.error(message, icon=":material/block:")
     sign_out_button(key="_bs_sign_out_denied")
     st.stop()
 
@@ -279,8 +382,12 @@ def resolve_viewer() -> Viewer:
     email = _user_email()
     if email is None:
         _no_access(None, "the sign-in gave no valid e-mail address")
-    if st.user.get("email_verified") is False:
-        _no_access(email, "the identity provider says the e-mail address is not verified")
+    verified = st.user.get("email_verified")
+    # OIDC says the claim is a boolean; a few providers send the string "true". A provider
+    # that never sends it needs require_email_verified = false (an explicit false is refused).
+    if verified is not True and verified != "true" and (verified is not None or active_settings().require_email_verified):
+        _no_access(email, "the identity provider did not confirm that the e-mail address is verified "
+                          f"(email_verified is {'missing' if verified is None else repr(verified)})")
     viewer = run(viewer_for_email, email)
     if viewer is None:
         _no_access(email, "no role for this address")

@@ -9,6 +9,7 @@ checks what the role sees; then "Sign out" ends the session at the provider and 
 Every server is stopped in a ``finally``. The access log is read after the server stops
 (DuckDB lets one process hold it).
 
+An admin whose provider sends no ``email_verified`` claim, or ``false``, sees "No access".
 A second server, started on 0.0.0.0 without sign-in, must refuse to render.
 """
 
@@ -41,6 +42,11 @@ ROLES: dict[str, tuple[str, dict[str, Any], int]] = {
     "qi@clinic.org": ("qi", {}, 5),
 }
 STRANGER = "stranger@example.org"  # signs in at the provider, has no role here
+# Admins in the users table whose provider does not vouch for the address: refused (issue 10, item 16).
+UNVERIFIED: dict[str, dict[str, Any]] = {
+    "no.claim@clinic.org": {},  # the provider sends no email_verified claim
+    "not.verified@clinic.org": {"email_verified": False},
+}
 
 
 @dataclass
@@ -59,6 +65,7 @@ def oidc_provider() -> Iterator[str]:
     previous = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on localhost
     users = [User(sub=email, claims={"email": email, "email_verified": True}) for email in [*ROLES, STRANGER]]
+    users += [User(sub=email, claims={"email": email, **claims}) for email, claims in UNVERIFIED.items()]
     try:
         with run_server_in_thread(port=0, user_claims=users) as server:
             yield f"http://localhost:{server.server_port}"
@@ -76,6 +83,8 @@ def auth_app(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path, oidc_
     shutil.copyfile(tiny_db_path, db)
     for email, (role, extra, _) in ROLES.items():
         add_user(db, email, role, **extra)
+    for email in UNVERIFIED:
+        add_user(db, email, "admin")
     audit_path = work / "audit.duckdb"
     port = free_port()
     secrets_file = work / "secrets.toml"
@@ -171,6 +180,21 @@ def test_a_signed_in_stranger_sees_no_access(browser_page: Any, auth_app: AuthAp
     auth_app.signed_in.append(STRANGER)
 
 
+@pytest.mark.parametrize("email", list(UNVERIFIED))
+def test_an_admin_without_a_verified_email_sees_no_access(browser_page: Any, auth_app: AuthApp, email: str):
+    sign_in(browser_page, auth_app, email)
+    main = browser_page.locator('[data-testid="stMain"]')
+    main.get_by_text("No access", exact=True).wait_for()
+    text = main.inner_text()
+    assert f"({email}) cannot sign in here" in text and "did not confirm that the e-mail address is verified" in text
+    assert browser_page.locator('[data-testid="stMetricValue"]').count() == 0
+    assert browser_page.locator('[data-testid="stSidebarNav"]').count() == 0
+    assert button_labels(main) == ["Sign out"]
+    screenshot(browser_page, f"oidc-unverified-{email.split('@')[0]}")
+    sign_out(browser_page, auth_app)
+    auth_app.signed_in.append(email)
+
+
 def test_signed_out_visitors_reach_no_page_by_url(browser_page: Any, auth_app: AuthApp):
     for path in ("glossary", "client_review", "data", "admin_users"):
         browser_page.goto(f"{auth_app.server.url}/{path}", timeout=TIMEOUT_MS)
@@ -190,7 +214,7 @@ def test_the_access_log_recorded_every_sign_in_view_and_sign_out(auth_app: AuthA
     for email in auth_app.signed_in:
         mine = log[log["email"] == email]
         actions = sorted(mine["action"])
-        if email == STRANGER:
+        if email == STRANGER or email in UNVERIFIED:
             assert actions == ["denied", "logout"], actions
         else:
             assert actions == ["login", "logout", "view"], actions
