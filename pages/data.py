@@ -54,7 +54,7 @@ def _log_rejects_view(page: RejectsPage) -> None:
     ui.log_event("view", detail=f"import rejects of batch {page.batch_id}: {shown} of {page.total:,}{filters}")
 
 
-def show_rejects(batch_id: int, key: str) -> RejectsPage:
+def show_rejects(batch_id: int, key: str, download_label: str) -> RejectsPage:
     """The rejected rows of one batch, a page at a time, filtered by file and rule (admins only)."""
     prefix = f"{key}_{batch_id}"
     file_name = st.session_state.get(f"{prefix}_file")
@@ -78,7 +78,7 @@ def show_rejects(batch_id: int, key: str) -> RejectsPage:
                + (", filtered" if file_name or rule else "") + f"); page {min(page_number, pages)} of {pages:,}.")
     name = f"import-{batch_id}-rejects.csv"
     ui.download_button(
-        f"Download batch {batch_id} rejects (CSV)" + (" as filtered" if file_name or rule else ""),
+        download_label + (" as filtered" if file_name or rule else ""),
         functools.partial(_rejects_csv, ui.database(), viewer, int(batch_id), file_name, rule),
         name,
         "text/csv",
@@ -181,7 +181,7 @@ else:
         )
         if result.rejected:
             st.markdown(f"**Rejected rows** ({result.rejected:,}): fix them in the record system and export again.")
-            show_rejects(int(result.batch_id), "last_import_rejects")
+            show_rejects(int(result.batch_id), "last_import_rejects", "Download rejected rows (CSV)")
 
 st.subheader("Import history")
 history = ui.run(import_history, viewer, 100)
@@ -192,6 +192,6 @@ elif not viewer.can_import:
 else:
     st.dataframe(history.drop(columns=["files"]), hide_index=True, width="stretch")
     batch = st.selectbox("Show the rejected rows of batch", history["batch_id"].tolist(), key="history_batch")
-    past = show_rejects(int(batch), "history_rejects")
+    past = show_rejects(int(batch), "history_rejects", f"Download batch {batch} rejects (CSV)")
     if not past.files:
         st.caption(f"Batch {batch} rejected nothing.")
