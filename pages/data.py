@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import tempfile
 from pathlib import Path
 
@@ -38,8 +39,12 @@ def not_writable_message(exc: DatabaseNotWritable, viewer: Viewer) -> str:
 
 
 def _rejects_csv(db, viewer: Viewer, batch_id: int, file_name: str | None, rule: str | None) -> bytes:
-    """The CSV download, built from DuckDB in chunks when the user clicks (never a whole DataFrame)."""
-    return b"".join(rejects_csv_chunks(db, viewer, batch_id, file_name=file_name, rule=rule))
+    """The CSV download, built from DuckDB in chunks when the user clicks (never a whole
+    DataFrame); BytesIO hands its buffer over without a second copy."""
+    buffer = io.BytesIO()
+    for chunk in rejects_csv_chunks(db, viewer, batch_id, file_name=file_name, rule=rule):
+        buffer.write(chunk)
+    return buffer.getvalue()
 
 
 def _log_rejects_view(page: RejectsPage) -> None:
