@@ -32,7 +32,9 @@ def home() -> None:
             else f"Intakes from **{overview['first_intake']:%Y-%m-%d}**."
         )
     last = overview["last_import"]
-    if last:
+    if last and "rows_inserted" not in last:  # import details are for admins (analytics.overview)
+        st.write(f"Last import: batch {last['batch_id']} at {last['finished_at']:%Y-%m-%d %H:%M} UTC.")
+    elif last:
         outcome = "every row imported" if not last["rows_rejected"] and not last["files_refused"] else (
             f"{last['rows_rejected']:,} rows rejected, {last['files_refused']} files refused"
         )

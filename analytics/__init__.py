@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "ProfileError": "profiles",
     "QueryTimeout": "db",
     "Reject": "importer",
+    "RejectsPage": "overview",
     "Settings": "config",
     "SuddenGain": "sudden_gains",
     "SuppressionPolicy": "privacy",
@@ -71,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "query_params": "scope",
     "reliable_change_value": "sudden_gains",
     "record_access": "audit",
+    "rejects_csv_chunks": "overview",
     "remove_user": "access",
     "search_access_log": "audit",
     "session_review_html": "reports",
@@ -127,7 +129,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         compliance_band,
         measure_summary,
     )
-    from .overview import data_as_of, data_overview, filter_options, import_history, import_rejects  # noqa: F401
+    from .overview import (  # noqa: F401
+        RejectsPage,
+        data_as_of,
+        data_overview,
+        filter_options,
+        import_history,
+        import_rejects,
+        rejects_csv_chunks,
+    )
     from .privacy import SuppressionPolicy, pseudonym, suppress_table, to_safe_csv  # noqa: F401
     from .profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
     from .quality import alert_clients, quality_report  # noqa: F401

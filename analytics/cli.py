@@ -1,7 +1,8 @@
 """Command line: ``python -m analytics {import,summary,sample,users} ...``.
 
 Exit status: 0 success, 1 when any row or file was rejected (import) or data is missing,
-2 for a usage error. Bad data never produces a traceback.
+2 for a usage error, 3 when the database cannot be written (full disk, read-only folder:
+nothing was changed). Bad data never produces a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 on usage errors already
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+EXIT_NOT_WRITABLE = 3  # the database cannot be written (analytics.storage.DatabaseNotWritable)
 
 
 class UsageError(Exception):
@@ -168,8 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .storage import DatabaseNotWritable
+
     try:
         return int(args.func(args))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseNotWritable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_WRITABLE

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+
+from .storage import remove_stale_copies
 
 SQL_DIR = Path(__file__).with_name("sql")
 DEFAULT_QUERY_TIMEOUT_S = 30.0
@@ -91,7 +94,8 @@ class ClinicDatabase:
     """One read-only data version of the clinic database, safe to share between threads.
 
     Each query runs on its own cursor (a DuckDB connection to the same instance); the
-    underlying connection is never used by two threads at once.
+    underlying connection is never used by two threads at once. Opening one also removes
+    the ``*.importing-*`` copy of a killed import (:func:`analytics.storage.remove_stale_copies`).
     """
 
     def __init__(self, path: str | Path, *, timeout_s: float = DEFAULT_QUERY_TIMEOUT_S, threads: int | None = None):
@@ -100,6 +104,8 @@ class ClinicDatabase:
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
+        # The copy an import killed mid-way left behind (never one a live import is writing).
+        remove_stale_copies(self.path)
         self._con = duckdb.connect(":memory:", config=config)
         self._fd: int | None = None
         try:
@@ -199,6 +205,53 @@ class ClinicDatabase:
             raise
         finally:
             timer.cancel()
+            cursor.close()
+
+    def query_chunks(self, name: str, params: dict[str, Any] | None = None, *,
+                     vectors_per_chunk: int = 5) -> Iterator[pd.DataFrame]:
+        """Run the named query and yield its result as DataFrames of at most
+        ``vectors_per_chunk`` x 2048 rows, so a large result never sits in Python whole.
+
+        The first chunk is always yielded, empty when the result is (it carries the
+        columns). The time limit applies to each chunk. Closing the generator early closes
+        the cursor.
+        """
+        sql = load_sql(name)
+        wanted = sql_parameters(sql)
+        params = params or {}
+        missing = wanted - params.keys()
+        if missing:
+            raise ValueError(f"{name}: missing parameters {sorted(missing)}")
+        cursor = self._con.cursor()
+        try:
+            first = True
+            while True:
+                timed_out = threading.Event()
+
+                def interrupt(flag: threading.Event = timed_out) -> None:
+                    flag.set()
+                    cursor.interrupt()
+
+                timer = threading.Timer(self.timeout_s, interrupt)
+                timer.daemon = True
+                timer.start()
+                try:
+                    if first:
+                        cursor.execute(sql, {k: params[k] for k in wanted})
+                    chunk = cursor.fetch_df_chunk(vectors_per_chunk)
+                except duckdb.InterruptException as exc:
+                    if timed_out.is_set():
+                        raise QueryTimeout(f"{name} took longer than {self.timeout_s:.0f} s and was stopped") from exc
+                    raise
+                finally:
+                    timer.cancel()
+                if chunk.empty and not first:
+                    return
+                first = False
+                yield chunk
+                if chunk.empty:
+                    return
+        finally:
             cursor.close()
 
 

@@ -11,6 +11,8 @@ Guarantees (docs/import-format.md):
   ``os.replace``. Killed at any moment, the live file is exactly what it was. Readers never
   wait on a lock and see the new version once it is swapped in.
 - Imports are serialised with an advisory lock file beside the database.
+- A full disk or a read-only folder raises :class:`analytics.storage.DatabaseNotWritable`
+  (one line; the CLI exits with status 3) and changes nothing.
 """
 
 from __future__ import annotations
@@ -938,6 +940,8 @@ def import_files(
     """Validate and import export files into the database at ``db_path`` (created if missing).
 
     ``display_names`` name the files in reports (for uploads saved under temporary names).
+    Raises :class:`analytics.storage.DatabaseNotWritable` when the database cannot be
+    written (full disk, read-only folder); nothing is changed then.
     """
     db_path = Path(db_path)
     profile = profile or MappingProfile()

@@ -1,14 +1,45 @@
-"""What is loaded: filter choices, data overview, import history and rejects."""
+"""What is loaded: filter choices, data overview, import history and rejects.
+
+Import history and rejected rows are administrator data (docs/security.md, "Import data and
+rejects"). A rejected row is kept verbatim, free text included, and may belong to any
+client, inside or outside a viewer's scope; it cannot be scoped like the clinical tables.
+So only viewers who may import (admins) see rejected rows and the files and counts of each
+run; every other role sees when each import ran and nothing else: no row and no count
+(a count across the clinic would reveal rejects of clients outside their scope).
+
+Rejects are read a page at a time (:func:`import_rejects`: the first N rows, the total
+count, filters by file and rule) and the CSV download is streamed from DuckDB in chunks
+(:func:`rejects_csv_chunks`): a batch with a million rejects never sits in Python whole.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pandas as pd
 
 from .db import ClinicDatabase
-from .scope import Viewer, query_params
+from .scope import AccessDenied, Viewer, query_params
+
+REJECTS_PAGE_SIZE = 100  # rows per page on the Data page
+MAX_REJECTS_PAGE = 1000  # the largest page anyone may ask for
+REJECT_FILTER_CHOICES = 200  # files and rules offered as filters (most frequent first)
+CSV_CHUNK_VECTORS = 5  # DuckDB vectors (2048 rows each) per CSV chunk: about 10k rows
+# What a viewer who may not import sees of each import run.
+HISTORY_COLUMNS_FOR_ALL = ("batch_id", "started_at", "finished_at")
+
+
+class RejectsNotPermitted(AccessDenied):
+    """Rejected rows and import details were asked for by a viewer who may not import."""
+
+
+def require_import_rights(viewer: Viewer) -> None:
+    """Raise :class:`RejectsNotPermitted` unless the viewer may import (admins)."""
+    if not viewer.can_import:
+        raise RejectsNotPermitted("rejected rows and import details are for administrators")
 
 
 def filter_options(db: ClinicDatabase, viewer: Viewer) -> dict[str, list[str]]:
@@ -21,25 +52,109 @@ def filter_options(db: ClinicDatabase, viewer: Viewer) -> dict[str, list[str]]:
 
 
 def data_overview(db: ClinicDatabase, viewer: Viewer) -> dict[str, Any]:
-    """Counts and date range of the clients the viewer may see, plus the last import."""
+    """Counts and date range of the clients the viewer may see, plus the last import
+    (with its counts for admins only, see :func:`import_history`)."""
     row = db.query("data_overview", query_params(viewer)).iloc[0].to_dict()
-    history = import_history(db, limit=1)
+    history = import_history(db, viewer, limit=1)
     row["last_import"] = history.iloc[0].to_dict() if len(history) else None
     return row
 
 
-def import_history(db: ClinicDatabase, limit: int = 100) -> pd.DataFrame:
-    """Import runs, newest first."""
+def import_history(db: ClinicDatabase, viewer: Viewer, limit: int = 100) -> pd.DataFrame:
+    """Import runs, newest first.
+
+    Admins get every column (source, profile, row counts, files); every other role only
+    ``HISTORY_COLUMNS_FOR_ALL`` (when each run started and finished).
+    """
     if "import_batches" not in db.tables:
-        return pd.DataFrame()
-    return db.query("import_history", {"limit": int(limit)})
+        return pd.DataFrame(columns=list(HISTORY_COLUMNS_FOR_ALL))
+    history = db.query("import_history", {"limit": int(limit)})
+    if viewer.can_import:
+        return history
+    return history[list(HISTORY_COLUMNS_FOR_ALL)].copy()
 
 
-def import_rejects(db: ClinicDatabase, batch_id: int) -> pd.DataFrame:
-    """Rejected rows of one import run with file, line, column, value and rule."""
+@dataclass(frozen=True)
+class RejectsPage:
+    """One page of an import run's rejected rows, and what the filters may pick."""
+
+    batch_id: int
+    rows: pd.DataFrame  # at most ``limit`` rule violations, in file and line order
+    total: int  # rule violations matching the filters
+    rejected_rows: int  # distinct (file, line) among them
+    offset: int
+    limit: int
+    files: tuple[str, ...]  # the batch's files with rejects (most rejects first)
+    rules: tuple[str, ...]  # the batch's broken rules (most frequent first, at most REJECT_FILTER_CHOICES)
+    file_name: str | None = None  # the filters applied
+    rule: str | None = None
+
+
+def _reject_params(batch_id: int, file_name: str | None, rule: str | None) -> dict[str, Any]:
+    return {"batch_id": int(batch_id), "file_name": file_name or None, "rule": rule or None}
+
+
+def import_rejects(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    batch_id: int,
+    *,
+    file_name: str | None = None,
+    rule: str | None = None,
+    limit: int = REJECTS_PAGE_SIZE,
+    offset: int = 0,
+) -> RejectsPage:
+    """One page of the rejected rows of one import run, with file, line, column, value, rule
+    and the raw row; the total count; the files and rules to filter by.
+
+    Only ``limit`` rows (at most MAX_REJECTS_PAGE) are read into Python. Admin data: raises
+    :class:`RejectsNotPermitted` for any viewer who may not import.
+    """
+    require_import_rights(viewer)
+    limit = max(1, min(int(limit), MAX_REJECTS_PAGE))
+    offset = max(0, int(offset))
+    params = _reject_params(batch_id, file_name, rule)
     if "import_rejects" not in db.tables:
-        return pd.DataFrame()
-    return db.query("import_rejects", {"batch_id": int(batch_id)})
+        empty = pd.DataFrame(columns=["batch_id", "file_name", "table_name", "line_number", "column_name", "value",
+                                      "rule", "raw_row"])
+        return RejectsPage(int(batch_id), empty, 0, 0, offset, limit, (), (), params["file_name"], params["rule"])
+    counts = db.query("import_rejects_count", params).iloc[0]
+    rows = db.query("import_rejects", {**params, "limit": limit, "offset": offset})
+    choices = db.query("import_rejects_choices", {"batch_id": int(batch_id), "limit": REJECT_FILTER_CHOICES})
+    files = tuple(choices.loc[choices["kind"] == "file", "value"])
+    rules = tuple(choices.loc[choices["kind"] == "rule", "value"])
+    return RejectsPage(
+        batch_id=int(batch_id), rows=rows, total=int(counts["violations"]), rejected_rows=int(counts["rejected_rows"]),
+        offset=offset, limit=limit, files=files, rules=rules, file_name=params["file_name"], rule=params["rule"],
+    )
+
+
+def rejects_csv_chunks(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    batch_id: int,
+    *,
+    file_name: str | None = None,
+    rule: str | None = None,
+    vectors_per_chunk: int = CSV_CHUNK_VECTORS,
+) -> Iterator[bytes]:
+    """Every rejected row of one import run (filters as :func:`import_rejects`) as CSV, in
+    chunks of bytes read from DuckDB a few thousand rows at a time.
+
+    The chunks joined are what ``analytics.privacy.to_safe_csv`` gives for the whole table
+    (formula-neutralised cells, UTF-8 with BOM, CRLF line ends, header first). Admin data:
+    raises :class:`RejectsNotPermitted` for any viewer who may not import, before any row
+    is read.
+    """
+    from .privacy import neutralise_frame
+
+    require_import_rights(viewer)
+    params = {**_reject_params(batch_id, file_name, rule), "limit": None, "offset": 0}
+    first = True
+    for chunk in db.query_chunks("import_rejects", params, vectors_per_chunk=vectors_per_chunk):
+        text = neutralise_frame(chunk).to_csv(index=False, header=first, lineterminator="\r\n")
+        yield text.encode("utf-8-sig" if first else "utf-8")
+        first = False
 
 
 def data_as_of(db: ClinicDatabase, viewer: Viewer) -> date | None:

@@ -6,10 +6,16 @@ checkpoints, fsyncs and swaps it in with ``os.replace``. A writer killed at any 
 (SIGKILL included) leaves the live file exactly as it was; readers attached to the old
 version keep reading it, and the next :class:`analytics.db.ClinicDatabase` sees the new one.
 Writers queue on an advisory lock file beside the database.
+
+A disk that is full or a folder that is read-only raises :class:`DatabaseNotWritable`
+(one line, no traceback; the CLI exits with status 3). The copy a killed writer leaves
+behind (``<db>.importing-*``) is removed by the next writer and by the next reader that
+opens the database (:func:`remove_stale_copies`), never while a writer holds the lock.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import os
@@ -27,6 +33,85 @@ from .schema import ddl
 
 class DatabaseUnusable(Exception):
     """The database path is a folder, or a file that is not a DuckDB database."""
+
+
+# errno -> what the user is told (no path: pages add it only where the viewer may see it).
+_STORAGE_REASONS = {
+    errno.ENOSPC: "the disk is full (no space left on device)",
+    errno.EDQUOT: "the disk quota is exhausted (no space left for this user)",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied: the folder is read-only for this user",
+    errno.EPERM: "permission denied: the folder is read-only for this user",
+}
+# The same conditions as DuckDB words them in its IO errors (it raises duckdb.IOException).
+_DUCKDB_REASONS = (
+    ("No space left on device", errno.ENOSPC),
+    ("Disk quota exceeded", errno.EDQUOT),
+    ("Read-only file system", errno.EROFS),
+    ("Permission denied", errno.EACCES),
+)
+
+
+class DatabaseNotWritable(Exception):
+    """The database cannot be written: full disk, read-only folder, no permission.
+
+    ``reason`` is one line without the path (for the browser); ``str()`` names the path
+    (for the command line and the server log). Nothing was changed.
+    """
+
+    def __init__(self, path: Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot write the clinic database {self.path}: {reason}; nothing was changed")
+
+
+def _not_writable(db_path: Path, exc: BaseException) -> DatabaseNotWritable | None:
+    """The DatabaseNotWritable that ``exc`` means, or None when it is another kind of error."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        reason = _STORAGE_REASONS.get(exc.errno)
+        if reason is None and exc.errno in (errno.EIO, errno.EFBIG):
+            reason = f"the disk refused the write ({os.strerror(exc.errno).lower()})"
+        return DatabaseNotWritable(db_path, reason) if reason else None
+    if isinstance(exc, duckdb.IOException):
+        text = str(exc)
+        for needle, code in _DUCKDB_REASONS:
+            if needle.lower() in text.lower():
+                return DatabaseNotWritable(db_path, _STORAGE_REASONS[code])
+    return None
+
+
+def remove_stale_copies(db_path: str | Path) -> list[Path]:
+    """Remove the ``<db>.importing-*`` copies (and their ``.wal``) a killed writer left behind.
+
+    Only when no writer holds the lock: a non-blocking ``flock`` on the lock file beside the
+    database; if another process (or thread) is importing now, its copy is kept. Never
+    raises and never creates anything (a reader may sit in a read-only folder); returns the
+    files removed.
+    """
+    db_path = Path(db_path)
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return []  # no writer has ever run here (writers create the lock file first)
+    removed: list[Path] = []
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return []  # a writer is working on its copy now
+        try:
+            for stale in db_path.parent.glob(glob.escape(db_path.name) + ".importing-*"):
+                try:
+                    stale.unlink()
+                    removed.append(stale)
+                except OSError:
+                    pass
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    return removed
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:
@@ -69,11 +154,24 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
 def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection to a private copy of ``db_path``, swapped in on success.
 
-    The schema is ensured first. If the body raises, nothing changes.
+    The schema is ensured first. If the body raises, nothing changes. A full disk or a
+    read-only folder (here or in the body's writes) raises :class:`DatabaseNotWritable`.
     """
     db_path = Path(db_path)
     if db_path.exists() and not db_path.is_file():
         raise DatabaseUnusable(f"{db_path} is not a database file (it is a folder)")
+    try:
+        with _atomic_write(db_path, settings) as con:
+            yield con
+    except (OSError, duckdb.IOException) as exc:
+        problem = _not_writable(db_path, exc)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+@contextmanager
+def _atomic_write(db_path: Path, settings: Settings | None) -> Iterator[duckdb.DuckDBPyConnection]:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(db_path):
         for stale in db_path.parent.glob(glob.escape(db_path.name) + ".importing-*"):
@@ -89,7 +187,9 @@ def atomic_write(db_path: str | Path, settings: Settings | None = None) -> Itera
                 tmp.unlink()
             try:
                 con = duckdb.connect(str(tmp))
-            except duckdb.Error:
+            except duckdb.Error as exc:
+                if _not_writable(db_path, exc) is not None:
+                    raise  # a full disk, not a damaged file
                 raise DatabaseUnusable(f"{db_path} is not a clinic database (not a DuckDB file)") from None
             con.execute("SET enable_progress_bar = false")  # no progress bars in the CLI's output
             try:

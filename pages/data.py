@@ -3,25 +3,106 @@
 from __future__ import annotations
 
 import functools
+import io
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 import ui
-from analytics import active_settings, import_files, import_history, import_rejects, load_profile
+from analytics import (
+    RejectsPage,
+    Viewer,
+    active_settings,
+    import_files,
+    import_history,
+    import_rejects,
+    load_profile,
+    rejects_csv_chunks,
+)
 from analytics.access import check_upload
-from analytics.privacy import to_safe_csv
+from analytics.overview import REJECTS_PAGE_SIZE
 from analytics.profiles import ProfileError
+from analytics.storage import DatabaseNotWritable
+from ui.audit import current_page
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "profiles"
 NO_PROFILE = "None: files are in the import format"
+PAGE_TITLE = "Data"
+_REJECTS_LOGGED = "_bs_rejects_logged"  # reject views already in the access log during this visit
 
-ui.page_header("Data", "Import clinic exports, check what was rejected and why, and see every import run.")
+
+def not_writable_message(exc: DatabaseNotWritable, viewer: Viewer) -> str:
+    """The one-line error of a failed write; the server path only for the local admin."""
+    where = f" ({exc.path})" if viewer.local_mode and viewer.role == "admin" else ""
+    return f"The import could not be written: cannot write the clinic database{where}: {exc.reason}. Nothing was changed."
+
+
+def _rejects_csv(db, viewer: Viewer, batch_id: int, file_name: str | None, rule: str | None) -> bytes:
+    """The CSV download, built from DuckDB in chunks when the user clicks (never a whole
+    DataFrame); BytesIO hands its buffer over without a second copy."""
+    buffer = io.BytesIO()
+    for chunk in rejects_csv_chunks(db, viewer, batch_id, file_name=file_name, rule=rule):
+        buffer.write(chunk)
+    return buffer.getvalue()
+
+
+def _log_rejects_view(page: RejectsPage) -> None:
+    """One access-log row per page of rejects shown (batch, filters, rows) during a visit."""
+    seen = st.session_state.setdefault(_REJECTS_LOGGED, set())
+    key = (page.batch_id, page.file_name, page.rule, page.offset)
+    if key in seen:
+        return
+    seen.add(key)
+    shown = f"rows {page.offset + 1:,}-{page.offset + len(page.rows):,}" if len(page.rows) else "no rows"
+    filters = "".join(f", {name} filter" for name, value in (("file", page.file_name), ("rule", page.rule)) if value)
+    ui.log_event("view", detail=f"import rejects of batch {page.batch_id}: {shown} of {page.total:,}{filters}")
+
+
+def show_rejects(batch_id: int, key: str, download_label: str) -> RejectsPage:
+    """The rejected rows of one batch, a page at a time, filtered by file and rule (admins only)."""
+    prefix = f"{key}_{batch_id}"
+    file_name = st.session_state.get(f"{prefix}_file")
+    rule = st.session_state.get(f"{prefix}_rule")
+    page_number = int(st.session_state.get(f"{prefix}_page_{file_name}_{rule}", 1))
+    page = ui.run(import_rejects, viewer, int(batch_id), file_name=file_name, rule=rule,
+                  limit=REJECTS_PAGE_SIZE, offset=(page_number - 1) * REJECTS_PAGE_SIZE)
+    if not page.files:
+        return page
+    _log_rejects_view(page)
+    cols = st.columns([2, 3, 1])
+    cols[0].selectbox("File", [None, *page.files], format_func=lambda v: "All files" if v is None else v,
+                      key=f"{prefix}_file")
+    cols[1].selectbox("Rule", [None, *page.rules], format_func=lambda v: "All rules" if v is None else v,
+                      key=f"{prefix}_rule")
+    pages = max(1, -(-page.total // page.limit))
+    cols[2].number_input("Page", min_value=1, max_value=pages, step=1, key=f"{prefix}_page_{file_name}_{rule}")
+    st.dataframe(page.rows.drop(columns=["batch_id"]), hide_index=True, width="stretch")
+    first, last = (page.offset + 1, page.offset + len(page.rows)) if len(page.rows) else (0, 0)
+    st.caption(f"Rule violations {first:,}-{last:,} of {page.total:,} ({page.rejected_rows:,} rejected rows"
+               + (", filtered" if file_name or rule else "") + f"); page {min(page_number, pages)} of {pages:,}.")
+    name = f"import-{batch_id}-rejects.csv"
+    ui.download_button(
+        download_label + (" as filtered" if file_name or rule else ""),
+        functools.partial(_rejects_csv, ui.database(), viewer, int(batch_id), file_name, rule),
+        name,
+        "text/csv",
+        export_kind="import_rejects",
+        key=f"{prefix}_download",
+    )
+    return page
+
+
+if current_page() != PAGE_TITLE:  # a new visit: log the reject views again
+    st.session_state.pop(_REJECTS_LOGGED, None)
+ui.page_header(PAGE_TITLE, "Import clinic exports, check what was rejected and why, and see every import run.")
 viewer = ui.viewer()
 
 if not viewer.can_import:
-    st.info("Importing data is for administrators. Ask an administrator to load new exports.")
+    st.info(
+        "Importing data, import details and rejected rows are for administrators: a rejected row is kept verbatim "
+        "and may belong to any client. Ask an administrator to load new exports or to check a rejected row."
+    )
 else:
     st.subheader("Import export files")
     st.markdown(
@@ -65,11 +146,17 @@ else:
                 paths.append(path)
                 names.append(name)
             with st.spinner("Validating and importing..."):
-                result = import_files(
-                    ui.database_path(), paths, profile=profile, source="dashboard", display_names=names
-                )
+                try:
+                    result = import_files(
+                        ui.database_path(), paths, profile=profile, source="dashboard", display_names=names
+                    )
+                except DatabaseNotWritable as exc:
+                    result = None
+                    st.session_state.pop("last_import", None)
+                    st.error(not_writable_message(exc, viewer), icon=":material/error:")
             ui.refresh_data_version()  # what follows on this page reads the version just imported
-        st.session_state["last_import"] = result
+        if result is not None:
+            st.session_state["last_import"] = result
 
     result = st.session_state.get("last_import")
     if result is not None:
@@ -97,36 +184,19 @@ else:
             hide_index=True,
             width="stretch",
         )
-        rejects = ui.run(import_rejects, int(result.batch_id))
-        if len(rejects):
-            st.markdown(f"**Rejected rows** ({len(rejects):,} rule violations): fix them in the record system and export again.")
-            st.dataframe(rejects.drop(columns=["batch_id"]), hide_index=True, width="stretch")
-            ui.download_button(
-                "Download rejected rows (CSV)",
-                functools.partial(to_safe_csv, rejects),
-                f"import-{result.batch_id}-rejects.csv",
-                "text/csv",
-                export_kind="import_rejects",
-                key="download_rejects",
-            )
+        if result.rejected:
+            st.markdown(f"**Rejected rows** ({result.rejected:,}): fix them in the record system and export again.")
+            show_rejects(int(result.batch_id), "last_import_rejects", "Download rejected rows (CSV)")
 
 st.subheader("Import history")
-history = ui.run(import_history, 100)
+history = ui.run(import_history, viewer, 100)
 if history.empty:
     st.info("No import has run yet.")
+elif not viewer.can_import:
+    st.dataframe(history, hide_index=True, width="stretch")
 else:
     st.dataframe(history.drop(columns=["files"]), hide_index=True, width="stretch")
     batch = st.selectbox("Show the rejected rows of batch", history["batch_id"].tolist(), key="history_batch")
-    past = ui.run(import_rejects, int(batch))
-    if past.empty:
+    past = show_rejects(int(batch), "history_rejects", f"Download batch {batch} rejects (CSV)")
+    if not past.files:
         st.caption(f"Batch {batch} rejected nothing.")
-    else:
-        st.dataframe(past.drop(columns=["batch_id"]), hide_index=True, width="stretch")
-        ui.download_button(
-            f"Download batch {batch} rejects (CSV)",
-            functools.partial(to_safe_csv, past),
-            f"import-{batch}-rejects.csv",
-            "text/csv",
-            export_kind="import_rejects",
-            key="download_history_rejects",
-        )

@@ -225,11 +225,13 @@ def test_sigkill_mid_import_leaves_the_database_exactly_as_before(base_db, large
         proc = start_import(base_db, medium_export, hook=hook)
         proc.wait(timeout=120)
         assert proc.returncode == -signal.SIGKILL, hook
+        # The killed writer's private copy is still there until a process opens the database ...
+        assert list(base_db.parent.glob(base_db.name + ".importing-*")), hook
         assert_untouched(base_db, digest, before)
-    leftovers = sorted(p.name for p in base_db.parent.glob(base_db.name + ".importing-*"))
-    assert leftovers  # the killed writer's private copy is still there ...
+        # ... and the reader that opened it (snapshot) removed it (issue 10, item 12).
+        assert not list(base_db.parent.glob(base_db.name + ".importing-*")), hook
 
-    # ... and the next import clears it away and succeeds.
+    # The next import succeeds.
     extra = base_db.parent / "sessions_later.csv"
     extra.write_text("client_id,session_date,attended,session_number\nC5,2025-03-10,true,1\n", encoding="utf-8")
     result = import_files(base_db, [extra], today=FIXTURE_TODAY)

@@ -49,11 +49,23 @@ def database() -> ClinicDatabase:
     try:
         version = data_version(path)
     except DatabaseMissing:
-        st.error(f"No clinic database at {path}. Import data on the Data page or set {DB_ENV}.")
+        st.error(missing_database_message(path))
         st.stop()
     db = _open(str(path), str(version))
     _run_pin(path, db)
     return db
+
+
+def missing_database_message(path: Path) -> str:
+    """What the browser says when there is no database file. The server path only for the
+    admin of local single-user mode (this computer's user); anyone else learns nothing
+    about the server's folders (docs/security.md, "Import data and rejects")."""
+    from .auth import auth_configured
+
+    current = st.session_state.get("_bs_viewer")
+    if isinstance(current, Viewer) and current.local_mode and current.role == "admin" and not auth_configured():
+        return f"No clinic database at {path}. Import data on the Data page or set {DB_ENV}."
+    return "No clinic data has been loaded yet. Ask an administrator to import the clinic's exports."
 
 
 _PIN_ATTR = "_between_sessions_data_version_pin"

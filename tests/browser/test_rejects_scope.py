@@ -1,0 +1,138 @@
+"""Issue 10, item 1 in a real OpenID Connect sign-in (headless Chromium): rejected rows are
+admin data.
+
+A tiny clinic with a user per role gets batch 2: one rejected assignment of client C1
+(therapist T1) whose description is free text. Signed in through the provider
+(``oidc-provider-mock``, as tests/browser/test_oidc_login.py), therapist T3 opens the Data
+page: no rejected row, no file name, no free text, no download, no counts in the history.
+The admin, signed in the same way, sees the row (so the check above can see one when it
+is there).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analytics import import_files
+from analytics.access import add_user
+from benchmarks.bench import StreamlitServer, free_port
+from tests.browser.conftest import screenshot, start_server, wait_idle
+from tests.conftest import FIXTURE_TODAY, write_csv
+
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+TIMEOUT_MS = 60_000
+USERS = {
+    "admin@clinic.org": ("admin", {}),
+    "t3@clinic.org": ("therapist", {"therapist_id": "T3"}),
+}
+SECRET = "Call her sister Maria about the custody hearing"
+REJECTED_ASSIGNMENT = (
+    "assignment_id,client_id,assigned_date,homework_type,planned_practices,quantity_rating,description\n"
+    f"A900,C1,2025-02-01,journal,3,7,{SECRET}\n"
+)
+# Everything in the page, the hidden accessibility table of the data grids included.
+PAGE_TEXT_JS = "() => document.querySelector('[data-testid=\"stMain\"]').textContent"
+
+
+@pytest.fixture(scope="module")
+def oidc_provider() -> Iterator[str]:
+    from oidc_provider_mock import User, run_server_in_thread
+
+    previous = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
+    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on localhost
+    users = [User(sub=email, claims={"email": email, "email_verified": True}) for email in USERS]
+    try:
+        with run_server_in_thread(port=0, user_claims=users) as server:
+            yield f"http://localhost:{server.server_port}"
+    finally:
+        if previous is None:
+            os.environ.pop("AUTHLIB_INSECURE_TRANSPORT", None)
+        else:
+            os.environ["AUTHLIB_INSECURE_TRANSPORT"] = previous
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path, oidc_provider: str) -> Iterator[StreamlitServer]:
+    work = tmp_path_factory.mktemp("rejects-oidc")
+    db = work / "clinic.duckdb"
+    shutil.copyfile(tiny_db_path, db)
+    for email, (role, extra) in USERS.items():
+        add_user(db, email, role, **extra)
+    result = import_files(db, [write_csv(work / "assignments_feb.csv", REJECTED_ASSIGNMENT)], today=FIXTURE_TODAY)
+    assert (result.batch_id, result.rejected) == (2, 1), result.report()
+    port = free_port()
+    secrets_file = work / "secrets.toml"
+    secrets_file.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        f'cookie_secret = "{secrets.token_hex(32)}"\n'
+        'client_id = "between-sessions"\n'
+        f'client_secret = "{secrets.token_hex(16)}"\n'
+        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n',
+        encoding="utf-8",
+    )
+    app = start_server(
+        db, "streamlit-rejects-scope.log", port=port, args=("--secrets.files", str(secrets_file)), start_timeout=90,
+        env={"BETWEEN_SESSIONS_AUDIT_DB": str(work / "audit.duckdb"), "AUTHLIB_INSECURE_TRANSPORT": "1"},
+    )
+    try:
+        app.start()
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1400, "height": 1600})
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def sign_in_and_open_data(page: Any, server: StreamlitServer, email: str) -> str:
+    """Sign in at the provider, open the Data page; the main area's text (grids included)."""
+    page.goto(server.url, timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name=email, exact=True).click()  # the provider's user list
+    page.wait_for_url(f"{server.url}/**", timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Sign out").wait_for()
+    page.goto(f"{server.url}/data", timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Import history").wait_for()
+    page.locator('[data-testid="stDataFrame"] [role="grid"]').first.wait_for(state="attached")
+    wait_idle(page)
+    assert f"Signed in as {email}" in page.locator('[data-testid="stSidebar"]').inner_text()
+    return page.evaluate(PAGE_TEXT_JS)
+
+
+def test_a_signed_in_therapist_sees_no_rejected_row(browser_page: Any, server: StreamlitServer):
+    text = sign_in_and_open_data(browser_page, server, "t3@clinic.org")
+    screenshot(browser_page, "rejects-scope-therapist")
+    assert "for administrators" in text
+    assert SECRET not in text and "assignments_feb.csv" not in text and "quantity_rating" not in text
+    assert "rows_rejected" not in text and "raw_row" not in text
+    assert browser_page.locator('[data-testid="stDownloadButton"]').count() == 0
+    assert browser_page.get_by_text("Show the rejected rows of batch").count() == 0
+    # one grid, the history: batch, started, finished (two runs)
+    grids = browser_page.locator('[data-testid="stDataFrame"] [role="grid"]')
+    assert grids.count() == 1
+    assert grids.first.get_attribute("aria-rowcount") == "3"  # header + batches 2 and 1
+    assert "finished_at" in text
+
+
+def test_a_signed_in_admin_sees_the_rejected_row(browser_page: Any, server: StreamlitServer):
+    text = sign_in_and_open_data(browser_page, server, "admin@clinic.org")
+    browser_page.get_by_role("button", name="Download batch 2 rejects (CSV)").wait_for()
+    text = browser_page.evaluate(PAGE_TEXT_JS)
+    screenshot(browser_page, "rejects-scope-admin")
+    assert "assignments_feb.csv" in text and "quantity_rating" in text and "rows_rejected" in text
+    assert SECRET in text  # the raw row, free text included, is there for the admin
