@@ -110,7 +110,7 @@ def app(tmp_path: Path, rejects_clinic: Path, monkeypatch: pytest.MonkeyPatch, s
 def signed_in(script: str, email: str) -> AppTest:
     at = AppTest.from_file(script, default_timeout=60)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": email}
+    at.user = {"is_logged_in": True, "email": email, "email_verified": True}
     return at.run()
 
 
