@@ -70,6 +70,8 @@ OUTSIDE_STATUSES = (STATUS_HIGH_998, STATUS_HIGH_95, STATUS_LOW_95, STATUS_LOW_9
 
 # Alerts: quantity over this many weeks before the report date splits the not-on-track clients.
 ALERT_HOMEWORK_WINDOW_WEEKS = 4
+# Risk is its own group, listed first and never explained by homework (issue 11, item 13).
+ALERT_GROUP_RISK = "Risk: PHQ-9 item 9 above 0"
 ALERT_GROUP_LITTLE = "Little homework done"
 ALERT_GROUP_DONE = "Homework done, still not improving"
 ALERT_GROUP_NONE = "Not flagged"
@@ -523,9 +525,11 @@ def alert_clients(
     - ``rule_risk``: PHQ-9 item 9 above 0 at the latest PHQ-9 score (checked whatever the
       measure filter; a score without item values cannot raise it).
 
-    ``group`` splits flagged clients by the mean quantity of the assignments set in the
-    last 4 weeks: below the lower compliance-band edge (50%), or no reviewed assignment, is
-    "Little homework done"; otherwise "Homework done, still not improving".
+    ``group``: a client with ``rule_risk`` is in the risk group ("Risk: PHQ-9 item 9 above 0"),
+    whatever else they meet and whatever their homework. Other flagged clients are split by the
+    mean quantity of the assignments set in the last 4 weeks: below the lower compliance-band
+    edge (50%), or no reviewed assignment, is "Little homework done"; otherwise "Homework done,
+    still not improving".
 
     Client-level rows: refused for viewers who see aggregates only (the report counts them
     internally for every role and shows the list only in identified mode).
@@ -591,7 +595,11 @@ def _alert_rows(
     low_edge = settings.compliance_band_edges[0]
     quantity = pd.to_numeric(out["recent_quantity"], errors="coerce")
     little = quantity.isna() | (quantity < low_edge)
-    out["group"] = np.where(~out["not_on_track"], ALERT_GROUP_NONE, np.where(little, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE))
+    out["group"] = np.select(
+        [out["rule_risk"], ~out["not_on_track"], little],
+        [ALERT_GROUP_RISK, ALERT_GROUP_NONE, ALERT_GROUP_LITTLE],
+        default=ALERT_GROUP_DONE,
+    )
 
     reasons: dict[str, list[str]] = {cid: [] for cid in out.index}
     latest: dict[str, list[str]] = {cid: [] for cid in out.index}
@@ -616,7 +624,7 @@ def alert_count_frame(alerts: pd.DataFrame) -> pd.DataFrame:
     A client may meet several rules, so the rule columns do not add up across a row; each
     column adds up down the groups (every client is in exactly one group)."""
     rows = []
-    for group in (ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE):
+    for group in (ALERT_GROUP_RISK, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE):
         part = alerts[alerts["group"] == group]
         rows.append(_alert_row(group, part))
     rows.append(_alert_row(ALERT_ALL, alerts))
@@ -1241,8 +1249,10 @@ def quality_report(
         total_label=ALERT_ALL,
         note=f"Rules: at caseness without reliable improvement after {settings.not_on_track_weeks} weeks; reliable "
         f"deterioration; {RISK_MEASURE} item {RISK_ITEM} above 0 at the latest score. A client may meet several "
-        f"rules. Groups: quantity of the homework set in the last {ALERT_HOMEWORK_WINDOW_WEEKS} weeks below "
-        f"{settings.compliance_band_edges[0]:.0%} (or none reviewed) vs at or above it.",
+        f"rules. Groups: clients with {RISK_MEASURE} item {RISK_ITEM} above 0 form the risk group, listed first "
+        f"whatever their homework; the others by quantity of the homework set in the last "
+        f"{ALERT_HOMEWORK_WINDOW_WEEKS} weeks below {settings.compliance_band_edges[0]:.0%} (or none reviewed) "
+        f"vs at or above it.",
     )
     alert_list = None
     if not deidentified:
@@ -1288,6 +1298,7 @@ __all__ = [
     "ALERT_GROUP_DONE",
     "ALERT_GROUP_LITTLE",
     "ALERT_GROUP_NONE",
+    "ALERT_GROUP_RISK",
     "FUNNEL_METRICS",
     "PERIOD_CHOICES",
     "UNIT_LABELS",

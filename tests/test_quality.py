@@ -20,6 +20,7 @@ from analytics.quality import (
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
     ALERT_GROUP_NONE,
+    ALERT_GROUP_RISK,
     ALL_LABEL,
     OUTCOME_COLUMNS,
     OUTSIDE_STATUSES,
@@ -257,12 +258,12 @@ def test_alert_count_suppression_on_a_hand_built_cohort():
                      "rule_risk": i in (5, 7)})
     counts = alert_count_frame(pd.DataFrame(rows))
     assert counts.set_index("group")["clients"].to_dict() == {
-        ALERT_GROUP_LITTLE: 4, ALERT_GROUP_DONE: 16, ALERT_GROUP_NONE: 40, ALERT_ALL: 60}
+        ALERT_GROUP_RISK: 0, ALERT_GROUP_LITTLE: 4, ALERT_GROUP_DONE: 16, ALERT_GROUP_NONE: 40, ALERT_ALL: 60}
     table = publish_table("a", "a", counts, ALERT_COUNT_COLUMNS, CMS, total_label=ALERT_ALL)
     assert _small_counts(table) == []
     shown = table.display.set_index("Group")
     # Little homework (4) is small, so the next smallest group (16) is withheld with it.
-    assert list(shown["Clients"]) == ["<11", "<11", 40, 60]
+    assert list(shown["Clients"]) == [0, "<11", "<11", 40, 60]  # the (empty) risk group row first
     # In each column a withheld cell is never the only one below a shown total.
     for header in table.count_headers:
         column = list(shown[header])
@@ -449,7 +450,7 @@ def test_each_alert_rule_on_constructed_clients(alert_db):
     assert alerts.loc["K1", "group"] == ALERT_GROUP_LITTLE
     assert alerts.loc["K3", "group"] == ALERT_GROUP_DONE
     assert alerts.loc["K8", "group"] == ALERT_GROUP_DONE
-    assert alerts.loc["K4", "group"] == ALERT_GROUP_LITTLE  # no homework reviewed
+    assert alerts.loc["K4", "group"] == ALERT_GROUP_RISK  # item 9 only: the risk group, not a homework group
     assert alerts.loc["K2", "group"] == ALERT_GROUP_NONE
 
 
@@ -483,7 +484,8 @@ def test_alert_rule_weeks_come_from_settings(alert_db):
 def test_alert_counts_in_the_report(alert_db):
     report = quality_report(alert_db, LOCAL, deidentified=False)
     counts = report.alert_counts.numeric.set_index("group")
-    assert counts.loc[ALERT_GROUP_LITTLE, "clients"] == 3  # K1, K4, K9
+    assert counts.loc[ALERT_GROUP_RISK, "clients"] == 1  # K4
+    assert counts.loc[ALERT_GROUP_LITTLE, "clients"] == 2  # K1, K9
     assert counts.loc[ALERT_GROUP_DONE, "clients"] == 2  # K3, K8
     assert counts.loc[ALERT_ALL, "clients"] == 8
     assert counts.loc[ALERT_ALL, "rule_risk"] == 1
