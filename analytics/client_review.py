@@ -241,6 +241,8 @@ def _measure_table(measure_scores: pd.DataFrame, scores: pd.DataFrame, settings:
                 "headline_band": definition.band_for(headline) if definition else None,
                 "at_caseness": definition.at_caseness(headline) if definition else None,
                 "caseness_threshold": definition.caseness_threshold if definition else None,
+                "caseness_text": definition.caseness_text if definition else None,
+                "better_text": definition.better_text if definition else None,
                 "reliable_change_points": definition.reliable_change if definition else None,
                 "latest_band": definition.band_for(_as_int(row.latest_score)) if definition else None,
             }
@@ -258,8 +260,12 @@ def _badges(row: pd.Series) -> list[tuple[str, str]]:
         badges.append(("Reliable improvement", "green"))
     if row.get("reliable_deterioration") is True:
         badges.append(("Reliable deterioration", "red"))
-    if row.get("recovered") is True:
-        badges.append(("Recovered", "green"))
+    # "Reliable recovery" (NHS Talking Therapies): recovered AND reliably improved. Crossing the
+    # caseness line by less than the reliable change (GAD-7 8 -> 7) is not badged as recovery.
+    if row.get("recovered") is True and row.get("reliable_improvement") is True:
+        badges.append(("Reliable recovery", "green"))
+    elif row.get("recovered") is True:
+        badges.append(("Out of caseness, change not reliable", "gray"))
     if row.get("at_caseness") is True:
         badges.append(("At caseness", "orange"))
     return badges
@@ -297,6 +303,8 @@ def _cards(measures: pd.DataFrame) -> tuple[dict[str, Any], ...]:
                 "badges": tuple(_badges(row)),
                 "follow_up_note": follow_up_note,
                 "caseness_threshold": row["caseness_threshold"],
+                "caseness_text": row.get("caseness_text"),
+                "better_text": row.get("better_text"),
             }
         )
     return tuple(cards)

@@ -835,7 +835,8 @@ def headline_figures(
             m.get("mean_change"),
             share(m.get("mean_change"), paired, "{:+.1f}"),
             paired,
-            f"paired clients ({measure} last - first; negative = improvement)",
+            f"paired clients ({measure} last - first; "
+            f"{'positive' if _higher_is_better(measure, settings) else 'negative'} = improvement)",
         ),
         HeadlineFigure(
             "Recovery rate",
@@ -1114,6 +1115,17 @@ class ClinicalSignificance:
 JT_ORDER = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
 
 
+def _higher_is_better(measure: str, settings: Settings) -> bool:
+    definition = settings.measure(measure)
+    return definition is not None and definition.higher_is_better
+
+
+def _lower_is_better(measure: str, settings: Settings) -> bool:
+    """The measure's direction (``MeasureDefinition.direction``); unknown measures: lower is better."""
+    definition = settings.measure(measure)
+    return definition is None or not definition.higher_is_better
+
+
 def clinical_significance(
     db: ClinicDatabase,
     viewer: Viewer,
@@ -1152,7 +1164,7 @@ def _clinical_significance(
             reliability=norm.reliability,
             functional_mean=norm.functional_mean if with_norms else None,
             functional_sd=norm.functional_sd if with_norms else None,
-            lower_is_better=True,
+            lower_is_better=_lower_is_better(norm.measure, settings),
         )
         attrs = jt.attrs
         s_diff = attrs.get("s_diff")

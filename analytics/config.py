@@ -25,9 +25,13 @@ class SeverityBand:
 
 @dataclass(frozen=True)
 class MeasureDefinition:
-    """One symptom measure: its score range, bands, caseness and reliable change.
+    """One symptom measure: its score range, bands, caseness, reliable change and direction.
 
-    Lower is better on every measure we ship (clinical-reference.md, "Symptom measures").
+    Lower is better on every measure we ship (clinical-reference.md, "Symptom measures");
+    a measure added through the settings file may be higher-is-better (``direction =
+    "higher"``, e.g. a wellbeing scale). Every outcome definition reads the direction:
+    improvement, reliable change, caseness (``>=`` the threshold when lower is better, ``<=``
+    when higher is better), recovery, chart shading and alerts (docs/metrics.md).
     """
 
     name: str
@@ -38,10 +42,33 @@ class MeasureDefinition:
     item_min: int
     item_max: int
     bands: tuple[SeverityBand, ...]
-    caseness_threshold: int  # at caseness when score >= this
+    caseness_threshold: int  # at caseness when score >= this (lower is better) or <= this (higher is better)
     reliable_change: int  # points of change that count as reliable
     aliases: tuple[str, ...] = ()
     loinc_total: str | None = None
+    direction: str = "lower"  # which scores are better: "lower" (PHQ-9, GAD-7, CORE-10) or "higher"
+
+    def __post_init__(self) -> None:
+        if self.direction not in MEASURE_DIRECTIONS:
+            raise ValueError(
+                f"measure {self.name!r}: direction {self.direction!r} is not one of "
+                f"{', '.join(repr(d) for d in MEASURE_DIRECTIONS)} (which scores are better)"
+            )
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher"
+
+    @property
+    def improvement_sign(self) -> int:
+        """+1 when higher is better, -1 when lower is better: improvement = sign * (last - first)."""
+        return 1 if self.higher_is_better else -1
+
+    def improvement(self, first: float | None, last: float | None) -> float | None:
+        """Points of improvement from ``first`` to ``last`` (positive = better, whatever the direction)."""
+        if first is None or last is None:
+            return None
+        return self.improvement_sign * (last - first)
 
     @property
     def key(self) -> str:
@@ -58,7 +85,22 @@ class MeasureDefinition:
         return label
 
     def at_caseness(self, score: float | None) -> bool | None:
-        return None if score is None else score >= self.caseness_threshold
+        """At caseness: score >= threshold when lower is better, score <= threshold when higher is better."""
+        if score is None:
+            return None
+        return score <= self.caseness_threshold if self.higher_is_better else score >= self.caseness_threshold
+
+    @property
+    def caseness_text(self) -> str:
+        """The caseness rule in words, e.g. "caseness ≥ 10" or "caseness ≤ 40"."""
+        return f"caseness {'≤' if self.higher_is_better else '≥'} {self.caseness_threshold}"
+
+    @property
+    def better_text(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+MEASURE_DIRECTIONS: tuple[str, ...] = ("lower", "higher")
 
 
 def measure_key(name: str) -> str:

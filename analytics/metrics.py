@@ -21,6 +21,7 @@ from .statistics import pearson
 OUTCOME_COLUMNS = (
     "paired",
     "change",
+    "improvement",
     "reliable_improvement",
     "reliable_deterioration",
     "caseness_at_first",
@@ -58,9 +59,13 @@ def classify_outcomes(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
     Input columns: measure, first_date, first_score, last_date, last_score.
     - paired: the last score is later than the first.
-    - change = last - first (points; negative is improvement: lower is better).
-    - reliable_improvement: change <= -RC; reliable_deterioration: change >= +RC.
-    - caseness_at_first / _at_last: score >= the measure's caseness threshold.
+    - change = last - first (points, signed as the scale: negative is improvement on a
+      lower-is-better measure, positive on a higher-is-better one).
+    - improvement = change on a higher-is-better measure, -change on a lower-is-better one
+      (points; positive = better, whatever the measure's direction).
+    - reliable_improvement: improvement >= RC; reliable_deterioration: improvement <= -RC.
+    - caseness_at_first / _at_last: :meth:`MeasureDefinition.at_caseness` (score >= threshold
+      when lower is better, <= threshold when higher is better).
     - recovered: at caseness at first and not at last.
     Outcome columns are only True/False for paired rows (NA otherwise).
     """
@@ -69,12 +74,22 @@ def classify_outcomes(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     out["paired"] = paired
     change = (out["last_score"] - out["first_score"]).astype("Float64")
     out["change"] = change.where(paired)
-    rc = out["measure"].map({m.name: m.reliable_change for m in settings.measures}).astype("Float64")
-    threshold = out["measure"].map({m.name: m.caseness_threshold for m in settings.measures}).astype("Float64")
-    case_first = out["first_score"].astype("Float64") >= threshold
-    case_last = out["last_score"].astype("Float64") >= threshold
-    out["reliable_improvement"] = (out["change"] <= -rc).where(paired).astype("boolean")
-    out["reliable_deterioration"] = (out["change"] >= rc).where(paired).astype("boolean")
+    definitions = {m.name: m for m in settings.measures}
+    sign = out["measure"].map({n: m.improvement_sign for n, m in definitions.items()}).astype("Float64")
+    higher = out["measure"].map({n: m.higher_is_better for n, m in definitions.items()}).astype("boolean")
+    higher = higher.fillna(False).astype(bool)
+    out["improvement"] = out["change"] * sign
+    rc = out["measure"].map({n: m.reliable_change for n, m in definitions.items()}).astype("Float64")
+    threshold = out["measure"].map({n: m.caseness_threshold for n, m in definitions.items()}).astype("Float64")
+
+    def at_caseness(score: pd.Series) -> pd.Series:
+        score = score.astype("Float64")
+        return (score <= threshold).where(higher, score >= threshold)
+
+    case_first = at_caseness(out["first_score"])
+    case_last = at_caseness(out["last_score"])
+    out["reliable_improvement"] = (out["improvement"] >= rc).where(paired).astype("boolean")
+    out["reliable_deterioration"] = (out["improvement"] <= -rc).where(paired).astype("boolean")
     out["caseness_at_first"] = case_first.astype("boolean")
     out["caseness_at_last"] = case_last.where(paired).astype("boolean")
     out["recovered"] = (case_first & ~case_last).where(paired).astype("boolean")

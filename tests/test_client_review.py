@@ -286,10 +286,10 @@ def test_header_counts_sessions_and_weeks(review_db, n1):
 def test_outcome_badges_on_constructed_clients(review_db, n1):
     phq = _card(n1, "PHQ-9")
     assert (phq["score"], phq["band"], phq["change_value"]) == ("9", "mild", -9.0)
-    assert [b for b, _ in phq["badges"]] == ["Reliable improvement", "Recovered"]  # 18 -> 9, RC 6, caseness 10
+    assert [b for b, _ in phq["badges"]] == ["Reliable improvement", "Reliable recovery"]  # 18 -> 9, RC 6, caseness 10
     gad = _card(n1, "GAD-7")
     assert (gad["score"], gad["change_value"]) == ("6", -6.0)  # 12 -> 6: RC 4, caseness 8
-    assert [b for b, _ in gad["badges"]] == ["Reliable improvement", "Recovered"]
+    assert [b for b, _ in gad["badges"]] == ["Reliable improvement", "Reliable recovery"]
     d1 = client_review(review_db, LOCAL, "D1", AS_OF)
     card = _card(d1, "PHQ-9")
     assert card["score"] == "15" and card["change_value"] == 7.0  # last in treatment, not the follow-up
