@@ -345,6 +345,8 @@ def association_pairs(weekly: pd.DataFrame, scores: pd.DataFrame, measure: str) 
     """
     columns = ["week", "week_start", "quantity", "previous_date", "previous_score", "next_date", "next_score", "change"]
     s = scores[(scores["measure"] == measure) & ~scores["follow_up"].astype(bool)]
+    if "period" in s:  # screening scores before the baseline window (macro score_period) never count
+        s = s[s["period"] == "treatment"]
     s = s[["administered_date", "total_score"]].sort_values("administered_date")
     w = weekly[weekly["quantity"].notna()][["week", "week_start", "quantity"]].copy()
     if s.empty or w.empty:
@@ -534,7 +536,8 @@ def client_review(
     header = client_header(db, viewer, client_id, as_of)
     if header is None:
         return None
-    params = _params(viewer, client_id, as_of, free_text=bool(viewer.can_see_free_text), recent_weeks=RECENT_WEEKS)
+    params = _params(viewer, client_id, as_of, free_text=bool(viewer.can_see_free_text), recent_weeks=RECENT_WEEKS,
+                     baseline_days=settings.baseline_days_before_intake)
     scores = db.query("client_review_scores", params)
     sessions = db.query("client_review_sessions", params)
     assignments = db.query("client_review_assignments", params)

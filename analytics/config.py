@@ -211,6 +211,12 @@ class Settings:
     measures: tuple[MeasureDefinition, ...] = DEFAULT_MEASURES
     # Compliance bands for cohort views: quantity < 50 %, 50-79 %, >= 80 %.
     compliance_band_edges: tuple[float, float] = (0.5, 0.8)
+    # Baseline window (docs/metrics.md, "Baseline and treatment window"): a client's first score is
+    # their earliest score on or after intake_date minus this many days; earlier (screening) scores
+    # are never a baseline. 0 = the first score on or after the intake date.
+    baseline_days_before_intake: int = 0
+    # NHS Talking Therapies paired outcomes (docs/metrics.md): the depression and the anxiety measure.
+    paired_measures: tuple[str, str] = ("PHQ-9", "GAD-7")
     # Alerts: still at caseness without reliable improvement after this many weeks.
     not_on_track_weeks: int = 6
     # Small-number suppression threshold (CMS: counts 1-10 suppressed).
@@ -272,6 +278,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         else:
             measures[name] = MeasureDefinition(name=name, **spec)
     top = {k: v for k, v in data.items() if k != "measures"}
+    if "paired_measures" in top:
+        top["paired_measures"] = tuple(top["paired_measures"])
     if "compliance_band_edges" in top:
         top["compliance_band_edges"] = tuple(top["compliance_band_edges"])
     return replace(settings, measures=tuple(measures.values()), **top)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import Settings, active_settings, measure_key
 from .db import ClinicDatabase
-from .metrics import classify_outcomes, client_outcomes
+from .metrics import classify_outcomes, client_outcomes, client_paired_outcomes
 from .privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -77,6 +77,8 @@ ALERT_GROUP_DONE = "Homework done, still not improving"
 ALERT_GROUP_NONE = "Not flagged"
 ALERT_ALL = "All clients in treatment"
 RISK_MEASURE = "PHQ-9"
+# Outcome choice of the NHS Talking Therapies paired definitions (paired_outcome_choice).
+NHS_PAIRED_SUFFIX = "(NHS paired)"
 RISK_ITEM = 9
 
 RATE_WITHHELD = "suppressed"
@@ -321,6 +323,16 @@ def _finished_clients(
     cohort = cohort or CohortFilter()
     discharged = db.query("quality_discharged_clients", query_params(
         viewer, cohort, period_start=period_start, period_end=period_end))
+    if measure == paired_outcome_choice(settings):
+        # NHS Talking Therapies paired definitions (finished = two paired scores and, where sessions
+        # are on record, two attended sessions): analytics.metrics.classify_paired_outcomes.
+        paired = client_paired_outcomes(db, viewer, cohort, settings).rename(columns={"finished": "paired"})
+        keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement",
+                "reliable_deterioration"]
+        merged = discharged.merge(paired[keep], on="client_id", how="left")
+        merged["paired"] = merged["paired"].astype("boolean").fillna(False)
+        merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
+        return merged.reset_index(drop=True)
     outcomes = client_outcomes(db, viewer, cohort.with_(measures=(measure,)), settings)
     outcomes = outcomes[outcomes["measure"] == measure]
     keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration"]
@@ -563,6 +575,7 @@ def _alert_rows(
         query_params(
             viewer, cohort, as_of=as_of, window_start=window_start,
             risk_measure=risk.name if risk else RISK_MEASURE,
+            baseline_days=settings.baseline_days_before_intake,
         ),
     )
     if rows.empty:
@@ -1097,13 +1110,32 @@ def privacy_description(policy: SuppressionPolicy | None) -> str:
     )
 
 
+def paired_outcome_choice(settings: Settings) -> str:
+    """The outcome choice for the NHS Talking Therapies paired definitions, e.g. "PHQ-9 + GAD-7 (NHS paired)"."""
+    return f"{' + '.join(settings.paired_measures)} {NHS_PAIRED_SUFFIX}"
+
+
+def outcome_choices(settings: Settings, available: Sequence[str]) -> list[str]:
+    """The outcome choices of the report: the NHS paired definitions first (when both paired
+    measures are scored), then each measure on its own (per measure)."""
+    wanted = {measure_key(m) for m in settings.paired_measures}
+    order = {m: k for k, m in enumerate(settings.measure_names)}
+    ranked = sorted(available, key=lambda m: (order.get(m, len(order)), m))
+    paired = [paired_outcome_choice(settings)] if wanted <= {measure_key(m) for m in available} else []
+    return paired + ranked
+
+
 def choose_measure(settings: Settings, available: Sequence[str], requested: str | None = None) -> str | None:
-    """The outcome measure: ``requested`` if available, else the first configured one present."""
+    """The outcome measure: ``requested`` if available, else the NHS paired definitions when both
+    paired measures are scored, else the first configured one present."""
     if requested:
         wanted = measure_key(requested)
-        for m in available:
+        for m in outcome_choices(settings, available):
             if measure_key(m) == wanted:
                 return m
+    choices = outcome_choices(settings, available)
+    if choices and choices[0] == paired_outcome_choice(settings):
+        return choices[0]
     order = {m: k for k, m in enumerate(settings.measure_names)}
     ranked = sorted(available, key=lambda m: (order.get(m, len(order)), m))
     return ranked[0] if ranked else None
@@ -1177,11 +1209,27 @@ def quality_report(
     if chosen is not None:
         finished = _finished_clients(db, viewer, cohort, chosen, period_start, period_end, settings)
         by_period = outcomes_by_discharge(finished, period_start, period_end, outcome_period)
+        if chosen == paired_outcome_choice(settings):
+            outcome_note = (
+                "NHS Talking Therapies paired definitions: finished treatment = discharged with at least two paired "
+                f"{' + '.join(settings.paired_measures)} scores (and two attended sessions where sessions are on "
+                "record); at caseness on either measure at the first paired score; recovered = at caseness at the "
+                "start and on neither measure at the end; reliable improvement = one measure reliably improved and "
+                "none reliably deteriorated (deterioration: the reverse). Recovery's denominator is finished clients "
+                "at caseness at the start."
+            )
+            outcome_title = f"End-of-treatment outcomes ({chosen}) by discharge {outcome_period}"
+        else:
+            outcome_note = (
+                "Per measure: finished treatment = discharged with a first and a later score on this measure alone. "
+                "Recovery's denominator is finished clients at caseness at the first score. The NHS 50% recovery "
+                "standard applies to the paired definitions, not to one measure."
+            )
+            outcome_title = f"End-of-treatment outcomes ({chosen}, per measure) by discharge {outcome_period}"
         trends_outcomes = publish_table(
-            "trends_outcomes", f"End-of-treatment outcomes ({chosen}) by discharge {outcome_period}",
+            "trends_outcomes", outcome_title,
             by_period, OUTCOME_COLUMNS, policy, total_label=ALL_LABEL, total_column="finished",
-            note="Finished treatment: discharged with a first and a later score on the measure. Recovery's "
-            "denominator is finished clients at caseness at the first score (NHS Talking Therapies).",
+            note=outcome_note,
         )
         overall_outcomes = outcome_counts(finished)
         for unit_type in UNIT_TYPES:
@@ -1310,6 +1358,8 @@ __all__ = [
     "alert_clients",
     "alert_count_frame",
     "choose_measure",
+    "outcome_choices",
+    "paired_outcome_choice",
     "client_review_link",
     "describe_cohort",
     "finished_clients",

@@ -86,7 +86,7 @@ def measure_choices(options: dict[str, list[str]], cohort, settings) -> list[str
 
 def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> None:
     figures = co.headline_figures(summary, measure, report, settings)
-    for row in (figures[:4], figures[4:]):
+    for row in (figures[i:i + 4] for i in range(0, len(figures), 4)):
         for col, figure in zip(st.columns(4), row, strict=False):
             with col:
                 withheld = figure.display == co.TOO_FEW
@@ -98,7 +98,10 @@ def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> 
     st.caption(
         f"Compliance bands by each client's mean homework quantity: {parts} "
         f"({report.clients_with_quantity:,} clients with reviewed homework; clients without have no band). "
-        f"Lower scores are better: a negative change is an improvement."
+        + ("Higher scores are better: a positive change is an improvement."
+           if co.measure_higher_is_better(measure, settings) else "Lower scores are better: a negative change is an improvement.")
+        + " Rates marked *per measure* use this measure alone; the NHS paired rates use both paired measures "
+        "(the national 50% recovery standard applies to those)."
     )
 
 

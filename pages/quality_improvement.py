@@ -25,6 +25,7 @@ from analytics.quality import (
     UNIT_LABELS,
     UNIT_TYPES,
     QualityTable,
+    outcome_choices,
     outcome_trend_state,
     quality_report,
 )
@@ -58,10 +59,10 @@ if not deidentified:
     filter_fields = ("clinic", "therapist", *filter_fields[1:])
 cohort = ui.cohort_filter_sidebar(options, fields=filter_fields)
 
-order = {name: i for i, name in enumerate(settings.measure_names)}
-measures = sorted(
-    (m for m in options.get("measure", []) if not cohort.measures or m in cohort.measures),
-    key=lambda m: (order.get(m, len(order)), m),
+# The NHS Talking Therapies paired definitions first (when both paired measures are scored),
+# then each measure on its own ("per measure").
+measures = outcome_choices(
+    settings, [m for m in options.get("measure", []) if not cohort.measures or m in cohort.measures]
 )
 with controls[0]:
     period = st.selectbox("Period", list(PERIOD_CHOICES), index=1, key="qi_period",

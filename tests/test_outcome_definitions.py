@@ -9,6 +9,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -297,3 +298,242 @@ def test_pages_render_a_higher_is_better_measure(direction_app):
     assert shown["Reliable improvement"] == "2" and shown["Reliable deterioration"] == "1"
     captions = " ".join(c.value for c in at.caption)
     assert "positive = improvement" in captions
+
+
+# ----------------------------------------------------------------------------- item 7: one baseline rule
+
+# B1: intake 2026-03-02, discharged 2026-05-11. A referral screening PHQ-9 of 24 on 2026-02-10
+# (20 days before intake), then 16 at intake, 14, 12 and 10 on 2026-04-13 (week 6).
+#   From the screening score the change would be 10 - 24 = -14; from intake 10 - 16 = -6.
+#   Default rule (baseline window 0 days): the baseline is 16 everywhere -> -6.
+#   With a 30-day window the screening score is the baseline everywhere -> -14.
+# B2: in treatment; screening 22 on 2026-08-01, intake 2026-09-01 score 14, 13 on 2026-10-20.
+#   Default rule: 13 - 14 = -1, at caseness after 7 weeks, not reliably improved -> alert.
+#   (From the screening score, 13 - 22 = -9 would read as a reliable improvement.)
+BASELINE_CLIENTS = """
+client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
+B1,North,T1,Depression CBT,depression,2026-03-02,2026-05-11
+B2,North,T1,Depression CBT,depression,2026-09-01,
+"""
+BASELINE_SESSIONS = """
+client_id,session_date,attended,session_number
+B1,2026-03-02,true,1
+B1,2026-05-11,true,10
+B2,2026-09-01,true,1
+B2,2026-10-20,true,8
+"""
+BASELINE_ASSIGNMENTS = """
+assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
+X0,B1,2026-02-24,thought_record,2,2,2026-03-02
+X1,B1,2026-03-02,thought_record,4,4,2026-03-09
+X2,B1,2026-03-16,thought_record,3,3,2026-03-23
+X3,B1,2026-03-30,thought_record,2,2,2026-04-06
+X4,B2,2026-10-01,thought_record,2,2,2026-10-08
+"""
+BASELINE_SCORES = """
+client_id,measure,administered_date,total_score,item_9
+B1,PHQ-9,2026-02-10,24,0
+B1,PHQ-9,2026-03-02,16,0
+B1,PHQ-9,2026-03-16,14,0
+B1,PHQ-9,2026-03-30,12,0
+B1,PHQ-9,2026-04-13,10,0
+B2,PHQ-9,2026-08-01,22,0
+B2,PHQ-9,2026-09-01,14,0
+B2,PHQ-9,2026-10-20,13,0
+"""
+
+
+@pytest.fixture(scope="module")
+def baseline_db(tmp_path_factory: pytest.TempPathFactory):
+    path = build_clinic(tmp_path_factory.mktemp("baseline"), clients=BASELINE_CLIENTS, sessions=BASELINE_SESSIONS,
+                        assignments=BASELINE_ASSIGNMENTS, scores=BASELINE_SCORES)
+    with ClinicDatabase(path) as db:
+        yield db
+
+
+def _baseline_views(db: ClinicDatabase, settings: Settings) -> dict[str, float]:
+    """B1's change and starting score as each view computes it."""
+    from analytics.scope import query_params
+
+    days = settings.baseline_days_before_intake
+    outcome = client_outcomes(db, LOCAL, None, settings).set_index("client_id").loc["B1"]
+    trajectory = db.query("cohort_score_trajectory", query_params(
+        LOCAL, None, measure="PHQ-9", max_week=20, band_client_ids=["B1"], band_labels=[">= 80%"], baseline_days=days))
+    intervals = db.query("cohort_score_intervals", query_params(
+        LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=100, baseline_days=days))
+    intervals = intervals[intervals["client_id"] == "B1"]
+    review = client_review(db, LOCAL, "B1", as_of=date(2026, 11, 27), settings=settings)
+    return {
+        "headline_change": float(outcome["change"]),
+        "headline_first": float(outcome["first_score"]),
+        "trajectory_week0": float(trajectory.set_index("week").loc[0, "mean_score"]),
+        "trajectory_change": float(trajectory.set_index("week").loc[6, "mean_score"]
+                                   - trajectory.set_index("week").loc[0, "mean_score"]),
+        "within_first": float(intervals["score"].iloc[0]),
+        "review_change": float(review.cards[0]["change_value"]),
+    }
+
+
+def test_one_baseline_everywhere_by_default(baseline_db):
+    views = _baseline_views(baseline_db, Settings())
+    # Baseline = the intake score 16 in every view; change 10 - 16 = -6 (not -14 from the screening 24).
+    assert views == {"headline_change": -6.0, "headline_first": 16.0, "trajectory_week0": 16.0,
+                     "trajectory_change": -6.0, "within_first": 16.0, "review_change": -6.0}
+
+
+def test_a_configured_baseline_window_moves_every_view_together(baseline_db):
+    views = _baseline_views(baseline_db, Settings(baseline_days_before_intake=30))
+    # The screening score (20 days before intake) is now inside the window: the baseline is 24 in
+    # every view. Trajectory week 0 = mean of 24 (dated before intake, counted as week 0) and 16 = 20,
+    # so its week-6 change is 10 - 20 = -10; the headline change is 10 - 24 = -14.
+    assert views == {"headline_change": -14.0, "headline_first": 24.0, "trajectory_week0": 20.0,
+                     "trajectory_change": -10.0, "within_first": 24.0, "review_change": -14.0}
+
+
+def test_alerts_use_the_same_baseline(baseline_db):
+    alerts = alert_clients(baseline_db, LOCAL, as_of=date(2026, 10, 20)).set_index("client_id")
+    # 49 days = 7 weeks since intake; 13 - 14 = -1: at caseness without reliable improvement.
+    assert bool(alerts.loc["B2", "rule_caseness"]) is True
+    relaxed = alert_clients(baseline_db, LOCAL, as_of=date(2026, 10, 20),
+                            settings=Settings(baseline_days_before_intake=31)).set_index("client_id")
+    assert bool(relaxed.loc["B2", "rule_caseness"]) is False  # 13 - 22 = -9: reliable improvement
+
+
+# ----------------------------------------------------------------------------- item 6: NHS paired outcomes
+
+# Paired scores = PHQ-9 and GAD-7 on the same date. Caseness: PHQ-9 >= 10 OR GAD-7 >= 8.
+# Reliable change: PHQ-9 6, GAD-7 4 points. All intakes 2026-06-01; N1-N8 discharged 2026-09-07.
+# N1 PHQ 14 -> 8 (-6 reliable), GAD 9 -> 6 (-3): caseness at start, neither at end: recovered,
+#    reliably improved (one measure, none deteriorated): reliable recovery.
+# N2 PHQ 6 -> 5, GAD 8 -> 7: the 1-point drop across the GAD-7 cut-off: recovered, NOT reliable
+#    recovery (no reliable change).
+# N3 PHQ 12 -> 8 (-4), GAD 12 -> 10: still at caseness on GAD-7: not recovered (per measure, PHQ-9
+#    alone reads "recovered").
+# N4 PHQ 8 -> 16 (+8 reliable), GAD 5 -> 2 (-3): not at caseness at start; reliable deterioration.
+# N5 PHQ 15 -> 8 (-7 reliable), GAD 6 -> 12 (+6 reliable): at caseness; GAD 12 at the end: not
+#    recovered; one up, one down: neither reliable improvement nor deterioration.
+# N6 one paired score only (the later PHQ-9 has no GAD-7): not finished.
+# N7 two paired scores, but one attended session of two on record: not finished.
+# N8 two paired scores and no session on record (requirement skipped): PHQ 11 -> 4 (-7), GAD 9 -> 3
+#    (-6): recovered, reliable recovery.
+# N9 in treatment (not discharged): not in the finished (discharged) figures.
+# Finished: N1 N2 N3 N4 N5 N8 = 6; at caseness at start: N1 N2 N3 N5 N8 = 5 (N4 not);
+# recovered N1 N2 N8 = 3 -> 3 / (6 - 1) = 60%; reliable recovery N1 N8 = 2 -> 40%;
+# reliable improvement N1 N8 = 2 of 6; reliable deterioration N4 = 1 of 6.
+PAIRED_CLIENTS = "client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date\n" + "".join(
+    f"N{i},North,T{1 + i % 2},Mixed CBT,anxiety,2026-06-01,{'2026-09-07' if i < 9 else ''}\n" for i in range(1, 10)
+)
+PAIRED_SESSIONS = "client_id,session_date,attended,session_number\n" + "".join(
+    f"N{i},2026-06-01,true,1\nN{i},2026-08-24,{'false' if i == 7 else 'true'},2\n" for i in (1, 2, 3, 4, 5, 6, 7, 9)
+)
+PAIRED_ASSIGNMENTS = """
+assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
+P1,N1,2026-06-01,exposure,4,4,2026-06-08
+P2,N2,2026-06-01,exposure,3,3,2026-06-08
+"""
+_PAIRS = {  # client: (PHQ first, PHQ last, GAD first, GAD last)
+    "N1": (14, 8, 9, 6), "N2": (6, 5, 8, 7), "N3": (12, 8, 12, 10), "N4": (8, 16, 5, 2),
+    "N5": (15, 8, 6, 12), "N7": (16, 4, 12, 3), "N8": (11, 4, 9, 3),
+}
+PAIRED_SCORES = "client_id,measure,administered_date,total_score\n" + "".join(
+    f"{c},PHQ-9,2026-06-01,{p0}\n{c},PHQ-9,2026-08-24,{p1}\n{c},GAD-7,2026-06-01,{g0}\n{c},GAD-7,2026-08-24,{g1}\n"
+    for c, (p0, p1, g0, g1) in _PAIRS.items()
+) + """N6,PHQ-9,2026-06-01,13
+N6,GAD-7,2026-06-01,9
+N6,PHQ-9,2026-08-24,12
+N9,PHQ-9,2026-06-01,14
+N9,GAD-7,2026-06-01,10
+N9,PHQ-9,2026-10-30,5
+N9,GAD-7,2026-10-30,4
+"""
+
+
+@pytest.fixture(scope="module")
+def paired_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_clinic(tmp_path_factory.mktemp("paired"), clients=PAIRED_CLIENTS, sessions=PAIRED_SESSIONS,
+                        assignments=PAIRED_ASSIGNMENTS, scores=PAIRED_SCORES)
+
+
+@pytest.fixture
+def paired_db(paired_path):
+    with ClinicDatabase(paired_path) as db:
+        yield db
+
+
+def test_nhs_paired_definitions_per_client(paired_db):
+    from analytics.metrics import client_paired_outcomes
+
+    out = client_paired_outcomes(paired_db, LOCAL, None, Settings()).set_index("client_id")
+    columns = ["finished", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration",
+               "reliable_recovery"]
+
+    def flags(cid: str) -> tuple:
+        return tuple(None if v is pd.NA else bool(v) for v in out.loc[cid, columns])
+
+    assert flags("N1") == (True, True, True, True, False, True)
+    assert flags("N2") == (True, True, True, False, False, False)  # GAD-7 8 -> 7: recovered, not reliably
+    assert flags("N3") == (True, True, False, False, False, False)
+    assert flags("N4") == (True, False, False, False, True, False)
+    assert flags("N5") == (True, True, False, False, False, False)  # one up, one down: neither
+    assert flags("N6") == (False, None, None, None, None, None)  # one paired score
+    assert flags("N7") == (False, None, None, None, None, None)  # one attended session
+    assert flags("N8") == (True, True, True, True, False, True)  # no sessions on record
+
+
+def test_nhs_paired_rates_in_the_cohort_summary(paired_db):
+    nhs = cohort_summary(paired_db, LOCAL, None, Settings())["nhs_paired"]
+    assert nhs["measures"] == ["PHQ-9", "GAD-7"]
+    assert (nhs["finished"], nhs["caseness_at_first"], nhs["not_caseness_at_first"]) == (6, 5, 1)
+    assert (nhs["recovered"], nhs["reliable_recovery"]) == (3, 2)
+    assert nhs["recovery_rate"] == pytest.approx(3 / 5)  # 60%
+    assert nhs["reliable_recovery_rate"] == pytest.approx(2 / 5)  # 40%
+    assert (nhs["reliable_improvement"], nhs["reliable_deterioration"]) == (2, 1)
+    assert nhs["reliable_improvement_rate"] == pytest.approx(2 / 6)
+    assert nhs["reliable_deterioration_rate"] == pytest.approx(1 / 6)
+
+
+def test_the_standard_line_uses_the_paired_definitions(paired_db):
+    from analytics.quality_charts import outcomes_figure
+
+    report = quality_report(paired_db, LOCAL, months=None, deidentified=False)
+    assert report.measure == "PHQ-9 + GAD-7 (NHS paired)"  # the default outcome choice
+    total = report.trends_outcomes.numeric.set_index("period").loc["All"]
+    assert (total["finished"], total["caseness_at_first"], total["recovered"]) == (6, 5, 3)
+    assert total["recovery_rate"] == pytest.approx(0.6)
+    assert (total["reliable_improvement"], total["reliable_deterioration"]) == (2, 1)
+    funnel = report.funnel("clinic", "recovery").table.numeric
+    assert (funnel["n"].iloc[-1], funnel["numerator"].iloc[-1]) == (5, 3)
+    figure = outcomes_figure(report.trends_outcomes, report.measure)
+    assert any(a.text == "NHS recovery standard 50%" for a in figure.layout.annotations)
+    # One measure on its own: labelled "per measure", and the standard line is not drawn.
+    per_measure = quality_report(paired_db, LOCAL, months=None, deidentified=False, measure="GAD-7")
+    assert "per measure" in per_measure.trends_outcomes.title
+    figure = outcomes_figure(per_measure.trends_outcomes, per_measure.measure)
+    assert not any(a.text == "NHS recovery standard 50%" for a in figure.layout.annotations)
+    assert "GAD-7, per measure" in figure.layout.title.text
+
+
+def test_a_one_point_drop_across_the_cut_off_is_not_badged_recovered(paired_db):
+    review = client_review(paired_db, LOCAL, "N2", as_of=date(2026, 11, 27), settings=Settings())
+    gad = next(c for c in review.cards if c["measure"] == "GAD-7")
+    labels = [b for b, _ in gad["badges"]]
+    assert "Recovered" not in labels and "Reliable recovery" not in labels
+    assert labels == ["Out of caseness, change not reliable"]  # 8 -> 7: -1 < 4 points
+
+
+@pytest.fixture
+def paired_app(paired_path, serve_database):
+    return serve_database(paired_path)
+
+
+def test_cohort_headline_shows_nhs_paired_and_per_measure_rates(paired_app):
+    at = AppTest.from_file(str(ROOT / "pages" / "cohort_outcomes.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Recovery, NHS paired"] == "60.0%"
+    assert shown["Reliable recovery, NHS paired"] == "40.0%"
+    # PHQ-9 per measure: paired clients N1-N9 (N6 13 -> 12 counts on PHQ-9 alone); at caseness
+    # (>= 10) at the first score: N1 14, N3 12, N5 15, N6 13, N7 16, N8 11, N9 14 = 7; recovered
+    # (< 10 at the last): N1 8, N3 8, N5 8, N7 4, N8 4, N9 5 = 6 -> 85.7%.
+    assert shown["Recovery rate (per measure)"] == "85.7%"

@@ -84,7 +84,7 @@ def test_report_period_uses_complete_months_before_as_of():
 
 
 def test_monthly_trends_on_the_tiny_clinic(tiny_db):
-    report = quality_report(tiny_db, LOCAL, months=None, deidentified=False)
+    report = quality_report(tiny_db, LOCAL, months=None, deidentified=False, measure="PHQ-9")
     # Latest score 2025-08-01 (C1's follow-up): months 2025-01 .. 2025-07, not the wall clock.
     assert report.as_of == date(2025, 8, 1)
     assert (report.period_start, report.period_end) == (date(2025, 1, 1), date(2025, 7, 31))
