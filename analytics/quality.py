@@ -78,7 +78,7 @@ ALERT_GROUP_NONE = "Not flagged"
 ALERT_ALL = "All clients in treatment"
 RISK_MEASURE = "PHQ-9"
 # Outcome choice of the NHS Talking Therapies paired definitions (paired_outcome_choice).
-NHS_PAIRED_SUFFIX = "(NHS paired)"
+NHS_PAIRED_SUFFIX = ", NHS paired"
 RISK_ITEM = 9
 
 RATE_WITHHELD = "suppressed"
@@ -1111,8 +1111,8 @@ def privacy_description(policy: SuppressionPolicy | None) -> str:
 
 
 def paired_outcome_choice(settings: Settings) -> str:
-    """The outcome choice for the NHS Talking Therapies paired definitions, e.g. "PHQ-9 + GAD-7 (NHS paired)"."""
-    return f"{' + '.join(settings.paired_measures)} {NHS_PAIRED_SUFFIX}"
+    """The outcome choice for the NHS Talking Therapies paired definitions, e.g. "PHQ-9 + GAD-7, NHS paired"."""
+    return f"{' + '.join(settings.paired_measures)}{NHS_PAIRED_SUFFIX}"
 
 
 def outcome_choices(settings: Settings, available: Sequence[str]) -> list[str]:

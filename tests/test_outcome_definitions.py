@@ -496,7 +496,7 @@ def test_the_standard_line_uses_the_paired_definitions(paired_db):
     from analytics.quality_charts import outcomes_figure
 
     report = quality_report(paired_db, LOCAL, months=None, deidentified=False)
-    assert report.measure == "PHQ-9 + GAD-7 (NHS paired)"  # the default outcome choice
+    assert report.measure == "PHQ-9 + GAD-7, NHS paired"  # the default outcome choice
     total = report.trends_outcomes.numeric.set_index("period").loc["All"]
     assert (total["finished"], total["caseness_at_first"], total["recovered"]) == (6, 5, 3)
     assert total["recovery_rate"] == pytest.approx(0.6)
