@@ -45,6 +45,9 @@ EDGE_STATES: dict[str, str] = {
     "recovery need a second score.",
     "follow_up_only": "Discharged, with follow-up scores only: every score was given after the discharge date, "
     "so there is no in-treatment change to report. The follow-up scores are shown as such.",
+    "screening_only": "Only screening scores so far, from before the baseline window (docs/metrics.md, \"Baseline "
+    "and treatment window\"): they are shown but are not a baseline; change, reliable change and recovery start "
+    "from the first score in the window.",
     "no_homework": "No homework assignments recorded for this client.",
     "none_reviewed": "Homework has been set but none has been reviewed yet: quantity and quality appear once "
     "an assignment is reviewed (rated or practices counted).",
@@ -467,6 +470,8 @@ def _edge_states(header: dict[str, Any], scores: pd.DataFrame, measures: pd.Data
     else:
         if header.get("discharge_date") is not None and scores["follow_up"].astype(bool).all():
             states.append("follow_up_only")
+        elif measures.empty:  # every score is a screening score (macro score_period)
+            states.append("screening_only")
         elif int(measures["n_scores"].max()) == 1:
             states.append("single_score")
     if assignments.empty:

@@ -159,7 +159,7 @@ if review.cards:
             st.caption(f"First score {card['first']}; {card['n_scores']} score(s) in all.")
             if card["follow_up_note"]:
                 st.caption(card["follow_up_note"])
-for state in ("no_scores", "single_score", "follow_up_only"):
+for state in ("no_scores", "single_score", "follow_up_only", "screening_only"):
     if state in review.states:
         st.info(EDGE_STATES[state], icon=":material/info:")
 

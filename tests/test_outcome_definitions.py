@@ -310,10 +310,12 @@ def test_pages_render_a_higher_is_better_measure(direction_app):
 # B2: in treatment; screening 22 on 2026-08-01, intake 2026-09-01 score 14, 13 on 2026-10-20.
 #   Default rule: 13 - 14 = -1, at caseness after 7 weeks, not reliably improved -> alert.
 #   (From the screening score, 13 - 22 = -9 would read as a reliable improvement.)
+# B3: only a screening score (2026-08-20, before intake 2026-09-01): no baseline, no outcome.
 BASELINE_CLIENTS = """
 client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
 B1,North,T1,Depression CBT,depression,2026-03-02,2026-05-11
 B2,North,T1,Depression CBT,depression,2026-09-01,
+B3,North,T1,Depression CBT,depression,2026-09-01,
 """
 BASELINE_SESSIONS = """
 client_id,session_date,attended,session_number
@@ -340,6 +342,7 @@ B1,PHQ-9,2026-04-13,10,0
 B2,PHQ-9,2026-08-01,22,0
 B2,PHQ-9,2026-09-01,14,0
 B2,PHQ-9,2026-10-20,13,0
+B3,PHQ-9,2026-08-20,17,0
 """
 
 
@@ -537,3 +540,11 @@ def test_cohort_headline_shows_nhs_paired_and_per_measure_rates(paired_app):
     # (>= 10) at the first score: N1 14, N3 12, N5 15, N6 13, N7 16, N8 11, N9 14 = 7; recovered
     # (< 10 at the last): N1 8, N3 8, N5 8, N7 4, N8 4, N9 5 = 6 -> 85.7%.
     assert shown["Recovery rate (per measure)"] == "85.7%"
+
+
+def test_screening_scores_only_give_no_outcome_and_say_why(baseline_db):
+    outcomes = client_outcomes(baseline_db, LOCAL, None, Settings())
+    assert "B3" not in set(outcomes["client_id"])  # 2026-08-20 < intake 2026-09-01: screening only
+    review = client_review(baseline_db, LOCAL, "B3", as_of=date(2026, 11, 27), settings=Settings())
+    assert review.states[0] == "screening_only" and review.cards == ()
+    assert len(review.scores) == 1  # the screening score is still listed (and drawn)

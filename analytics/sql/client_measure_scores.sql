@@ -25,7 +25,7 @@ cohort_scores AS (
 SELECT
     client_id,
     measure,
-    count(*)::BIGINT AS n_scores,
+    count(*) FILTER (WHERE period <> 'screening')::BIGINT AS n_scores,
     min(administered_date) FILTER (WHERE period <> 'screening') AS first_date,
     arg_min(total_score, administered_date) FILTER (WHERE period <> 'screening') AS first_score,
     max(administered_date) FILTER (WHERE period = 'treatment') AS last_date,
