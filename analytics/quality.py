@@ -328,14 +328,16 @@ def _finished_clients(
         # are on record, two attended sessions): analytics.metrics.classify_paired_outcomes.
         paired = client_paired_outcomes(db, viewer, cohort, settings).rename(columns={"finished": "paired"})
         keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement",
-                "reliable_deterioration"]
+                "reliable_deterioration", "reliable_recovery"]
         merged = discharged.merge(paired[keep], on="client_id", how="left")
         merged["paired"] = merged["paired"].astype("boolean").fillna(False)
         merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
         return merged.reset_index(drop=True)
     outcomes = client_outcomes(db, viewer, cohort.with_(measures=(measure,)), settings)
     outcomes = outcomes[outcomes["measure"] == measure]
-    keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration"]
+    outcomes = outcomes.assign(reliable_recovery=outcomes["recovered"] & outcomes["reliable_improvement"])
+    keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration",
+            "reliable_recovery"]
     merged = discharged.merge(outcomes[keep], on="client_id", how="left")
     merged["paired"] = merged["paired"].astype("boolean").fillna(False)
     merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
@@ -343,7 +345,7 @@ def _finished_clients(
 
 
 OUTCOME_COUNT_KEYS = ("discharged", "finished", "caseness_at_first", "recovered", "reliable_improvement",
-                      "reliable_deterioration")
+                      "reliable_deterioration", "reliable_recovery")
 
 
 def _outcome_flags(finished: pd.DataFrame) -> pd.DataFrame:
@@ -360,6 +362,7 @@ def _outcome_flags(finished: pd.DataFrame) -> pd.DataFrame:
         "recovered": flag("recovered"),
         "reliable_improvement": flag("reliable_improvement"),
         "reliable_deterioration": flag("reliable_deterioration"),
+        "reliable_recovery": flag("reliable_recovery"),
     }, index=finished.index)
 
 
@@ -390,6 +393,8 @@ def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
     out["recovery_rate"] = out["recovered"] / out["caseness_at_first"].where(out["caseness_at_first"] > 0)
     out["improvement_rate"] = out["reliable_improvement"] / out["finished"].where(out["finished"] > 0)
     out["deterioration_rate"] = out["reliable_deterioration"] / out["finished"].where(out["finished"] > 0)
+    # Reliable recovery (recovered and reliably improved): same denominator as recovery.
+    out["reliable_recovery_rate"] = out["reliable_recovery"] / out["caseness_at_first"].where(out["caseness_at_first"] > 0)
     return out
 
 
@@ -811,6 +816,8 @@ OUTCOME_COLUMNS: tuple[Column, ...] = (
     Column("improvement_rate", "Reliable improvement (%)", "pct", ("reliable_improvement", "finished")),
     Column("reliable_deterioration", "Reliably deteriorated", "count", show="identified"),
     Column("deterioration_rate", "Reliable deterioration (%)", "pct", ("reliable_deterioration", "finished")),
+    Column("reliable_recovery", "Reliably recovered", "count", show="identified"),
+    Column("reliable_recovery_rate", "Reliable recovery (%)", "pct", ("reliable_recovery", "caseness_at_first")),
 )
 
 ALERT_COUNT_COLUMNS: tuple[Column, ...] = (

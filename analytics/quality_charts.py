@@ -158,10 +158,11 @@ def outcomes_figure(table: QualityTable, measure: str | None) -> go.Figure:
         ("recovery_rate", "Recovery", "caseness_at_first", SERIES["blue"]),
         ("improvement_rate", "Reliable improvement", "finished", SERIES["green"]),
         ("deterioration_rate", "Reliable deterioration", "finished", SERIES["red"]),
+        ("reliable_recovery_rate", "Reliable recovery", "caseness_at_first", SERIES["blue"]),
     ):
         fig.add_trace(go.Scatter(
             x=periods, y=_values(df[key], 100.0), name=name, mode="lines+markers",
-            line={"color": colour, "width": 2}, marker={"size": 7},
+            line={"color": colour, "width": 2, "dash": "dot" if key == "reliable_recovery_rate" else "solid"}, marker={"size": 7},
             customdata=np.array(_counts(df[n_key]), dtype=object).reshape(-1, 1),
             hovertemplate="%{y:.1f}% (n %{customdata[0]})<extra>" + name + "</extra>",
         ))

@@ -504,6 +504,7 @@ def test_the_standard_line_uses_the_paired_definitions(paired_db):
     assert (total["finished"], total["caseness_at_first"], total["recovered"]) == (6, 5, 3)
     assert total["recovery_rate"] == pytest.approx(0.6)
     assert (total["reliable_improvement"], total["reliable_deterioration"]) == (2, 1)
+    assert (total["reliable_recovery"], total["reliable_recovery_rate"]) == (2, pytest.approx(0.4))  # N1 N8 / 5
     funnel = report.funnel("clinic", "recovery").table.numeric
     assert (funnel["n"].iloc[-1], funnel["numerator"].iloc[-1]) == (5, 3)
     figure = outcomes_figure(report.trends_outcomes, report.measure)

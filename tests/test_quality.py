@@ -194,8 +194,10 @@ def test_outcome_table_suppression_with_complementary_cells():
         "recovered": [15, 9, 10, 34],
         "reliable_improvement": [18, 12, 12, 42],
         "reliable_deterioration": [0, 1, 0, 1],
+        "reliable_recovery": [12, 8, 9, 29],
     })
     raw["not_caseness_at_first"] = raw["finished"] - raw["caseness_at_first"]
+    raw["reliable_recovery_rate"] = raw["reliable_recovery"] / raw["caseness_at_first"]
     raw["recovery_rate"] = raw["recovered"] / raw["caseness_at_first"]
     raw["improvement_rate"] = raw["reliable_improvement"] / raw["finished"]
     raw["deterioration_rate"] = raw["reliable_deterioration"] / raw["finished"]
@@ -203,7 +205,8 @@ def test_outcome_table_suppression_with_complementary_cells():
     shown = table.display.set_index("Discharged in")
     # Numerators and "discharged" are not published in de-identified mode.
     assert list(table.display.columns) == ["Discharged in", "Finished treatment", "At caseness at start",
-                                           "Recovery (%)", "Reliable improvement (%)", "Reliable deterioration (%)"]
+                                           "Recovery (%)", "Reliable improvement (%)", "Reliable deterioration (%)",
+                                           "Reliable recovery (%)"]
     assert _small_counts(table) == []
     # Not at caseness at start is 6, 4, 3 (hidden helper cells): each month's at-caseness count is withheld
     # too, else finished - at caseness would give it away; the total row keeps 82 - 69 = 13 (>= 11).
@@ -216,6 +219,8 @@ def test_outcome_table_suppression_with_complementary_cells():
     assert list(shown["Reliable improvement (%)"]) == [50.0, RATE_WITHHELD, RATE_WITHHELD, 51.2]
     # One deterioration would be 1/24: withheld, and so is the total's 1/82; zero stays 0.
     assert list(shown["Reliable deterioration (%)"]) == [0.0, RATE_WITHHELD, 0.0, RATE_WITHHELD]
+    # Reliable recovery shares recovery's (withheld) denominators; the total 29 / 69 = 42.0% is shown.
+    assert list(shown["Reliable recovery (%)"]) == [RATE_WITHHELD] * 3 + [42.0]
     # Identified mode: the same frame, nothing withheld.
     plain = publish_table("t", "t", raw, OUTCOME_COLUMNS, None, total_label=ALL_LABEL, total_column="finished")
     assert plain.display["Recovered"].tolist() == [15, 9, 10, 34]
