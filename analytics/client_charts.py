@@ -65,6 +65,8 @@ def _add_bands(fig: go.Figure, definition: MeasureDefinition, row: int) -> None:
     """Shaded severity bands, their labels at the right edge, and the dashed caseness line."""
     bands = sorted(definition.bands, key=lambda b: b.lower)
     fills = _band_fills(len(bands))
+    if definition.higher_is_better:  # the best band is the highest: shade from the top down
+        fills = fills[::-1]
     for i, band in enumerate(bands):
         upper = bands[i + 1].lower if i + 1 < len(bands) else definition.max_score
         low = max(band.lower, definition.min_score)
@@ -80,7 +82,7 @@ def _add_bands(fig: go.Figure, definition: MeasureDefinition, row: int) -> None:
     )
     fig.add_annotation(
         x=0.0, xref="x domain", xanchor="left", y=definition.caseness_threshold, yref="y", yanchor="bottom",
-        text=f"caseness \u2265 {definition.caseness_threshold}", showarrow=False,
+        text=definition.caseness_text, showarrow=False,
         font={"size": 10, "color": CASENESS_COLOUR}, row=row, col=1, exclude_empty_subplots=False,
     )
 
@@ -237,7 +239,7 @@ def client_timeline(
     specs: list[list[dict[str, Any]]] = []
     for m in measures:
         definition = settings.measure(m)
-        titles.append(f"{m}: {definition.description} (total score; lower is better)" if definition else m)
+        titles.append(f"{m}: {definition.description} (total score; {definition.better_text})" if definition else m)
         heights.append(1.0)
         specs.append([{}])
     if has_homework:

@@ -45,6 +45,9 @@ EDGE_STATES: dict[str, str] = {
     "recovery need a second score.",
     "follow_up_only": "Discharged, with follow-up scores only: every score was given after the discharge date, "
     "so there is no in-treatment change to report. The follow-up scores are shown as such.",
+    "screening_only": "Only screening scores so far, from before the baseline window (docs/metrics.md, \"Baseline "
+    "and treatment window\"): they are shown but are not a baseline; change, reliable change and recovery start "
+    "from the first score in the window.",
     "no_homework": "No homework assignments recorded for this client.",
     "none_reviewed": "Homework has been set but none has been reviewed yet: quantity and quality appear once "
     "an assignment is reviewed (rated or practices counted).",
@@ -249,6 +252,8 @@ def _measure_table(measure_scores: pd.DataFrame, scores: pd.DataFrame, settings:
                 "headline_band": definition.band_for(headline) if definition else None,
                 "at_caseness": definition.at_caseness(headline) if definition else None,
                 "caseness_threshold": definition.caseness_threshold if definition else None,
+                "caseness_text": definition.caseness_text if definition else None,
+                "better_text": definition.better_text if definition else None,
                 "reliable_change_points": definition.reliable_change if definition else None,
                 "latest_band": definition.band_for(_as_int(row.latest_score)) if definition else None,
             }
@@ -266,8 +271,12 @@ def _badges(row: pd.Series) -> list[tuple[str, str]]:
         badges.append(("Reliable improvement", "green"))
     if row.get("reliable_deterioration") is True:
         badges.append(("Reliable deterioration", "red"))
-    if row.get("recovered") is True:
-        badges.append(("Recovered", "green"))
+    # "Reliable recovery" (NHS Talking Therapies): recovered AND reliably improved. Crossing the
+    # caseness line by less than the reliable change (GAD-7 8 -> 7) is not badged as recovery.
+    if row.get("recovered") is True and row.get("reliable_improvement") is True:
+        badges.append(("Reliable recovery", "green"))
+    elif row.get("recovered") is True:
+        badges.append(("Out of caseness, change not reliable", "gray"))
     if row.get("at_caseness") is True:
         badges.append(("At caseness", "orange"))
     return badges
@@ -305,6 +314,8 @@ def _cards(measures: pd.DataFrame) -> tuple[dict[str, Any], ...]:
                 "badges": tuple(_badges(row)),
                 "follow_up_note": follow_up_note,
                 "caseness_threshold": row["caseness_threshold"],
+                "caseness_text": row.get("caseness_text"),
+                "better_text": row.get("better_text"),
             }
         )
     return tuple(cards)
@@ -345,6 +356,8 @@ def association_pairs(weekly: pd.DataFrame, scores: pd.DataFrame, measure: str) 
     """
     columns = ["week", "week_start", "quantity", "previous_date", "previous_score", "next_date", "next_score", "change"]
     s = scores[(scores["measure"] == measure) & ~scores["follow_up"].astype(bool)]
+    if "period" in s:  # screening scores before the baseline window (macro score_period) never count
+        s = s[s["period"] == "treatment"]
     s = s[["administered_date", "total_score"]].sort_values("administered_date")
     w = weekly[weekly["quantity"].notna()][["week", "week_start", "quantity"]].copy()
     if s.empty or w.empty:
@@ -465,6 +478,8 @@ def _edge_states(header: dict[str, Any], scores: pd.DataFrame, measures: pd.Data
     else:
         if header.get("discharge_date") is not None and scores["follow_up"].astype(bool).all():
             states.append("follow_up_only")
+        elif measures.empty:  # every score is a screening score (macro score_period)
+            states.append("screening_only")
         elif int(measures["n_scores"].max()) == 1:
             states.append("single_score")
     if assignments.empty:
@@ -543,7 +558,8 @@ def client_review(
     header = client_header(db, viewer, client_id, as_of)
     if header is None:
         return None
-    params = _params(viewer, client_id, as_of, free_text=bool(viewer.can_see_free_text), recent_weeks=RECENT_WEEKS)
+    params = _params(viewer, client_id, as_of, free_text=bool(viewer.can_see_free_text), recent_weeks=RECENT_WEEKS,
+                     baseline_days=settings.baseline_days_before_intake)
     scores = db.query("client_review_scores", params)
     sessions = db.query("client_review_sessions", params)
     assignments = db.query("client_review_assignments", params)

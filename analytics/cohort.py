@@ -561,7 +561,8 @@ def score_trajectories(
     """
     ids, labels = _band_lists(frame)
     params = query_params(
-        viewer, cohort, measure=measure, max_week=int(max_week), band_client_ids=ids, band_labels=labels
+        viewer, cohort, measure=measure, max_week=int(max_week), band_client_ids=ids, band_labels=labels,
+        baseline_days=settings.baseline_days_before_intake,
     )
     rows = db.query("cohort_score_trajectory", params)
     order = {label: i for i, label in enumerate(compliance_band_labels(settings))}
@@ -873,14 +874,15 @@ def headline_figures(
             m.get("mean_change"),
             share(m.get("mean_change"), paired, "{:+.1f}"),
             paired,
-            f"paired clients ({measure} last - first; negative = improvement)",
+            f"paired clients ({measure} last - first; "
+            f"{'positive' if measure_higher_is_better(measure, settings) else 'negative'} = improvement)",
         ),
         HeadlineFigure(
-            "Recovery rate",
+            "Recovery rate (per measure)",
             m.get("recovery_rate"),
             share(m.get("recovery_rate"), caseness),
             caseness,
-            "paired clients at caseness at intake",
+            f"paired clients at caseness at intake (on {measure} alone)",
         ),
         HeadlineFigure(
             "Reliable improvement",
@@ -896,6 +898,28 @@ def headline_figures(
             paired,
             _share_of("paired clients", int(m.get("reliable_deterioration", 0)), paired, min_n),
         ),
+        *_nhs_paired_figures(summary.get("nhs_paired"), min_n),
+    ]
+
+
+def _nhs_paired_figures(nhs: dict[str, Any] | None, min_n: int) -> list[HeadlineFigure]:
+    """Recovery and reliable recovery by the NHS Talking Therapies paired definitions (the rates
+    the NHS 50% recovery standard applies to), from ``cohort_summary(...)["nhs_paired"]``."""
+    if not nhs:
+        return []
+    caseness = int(nhs["caseness_at_first"])
+    names = " + ".join(nhs.get("measures") or ())
+    note = (f"finished (discharged) clients at caseness on {names} at the first paired score "
+            "(NHS Talking Therapies; national standard 50%)")
+
+    def share(value: float | None) -> str:
+        return f"{value:.1%}" if value is not None and caseness >= min_n else TOO_FEW
+
+    return [
+        HeadlineFigure("Recovery, NHS paired", nhs.get("recovery_rate"), share(nhs.get("recovery_rate")), caseness,
+                       note),
+        HeadlineFigure("Reliable recovery, NHS paired", nhs.get("reliable_recovery_rate"),
+                       share(nhs.get("reliable_recovery_rate")), caseness, note),
     ]
 
 
@@ -1078,7 +1102,8 @@ def within_client_analysis(
     fit = {"reml-profile": within_between_reml, "statsmodels": within_between_mixedlm}[engine]
     rows = db.query(
         "cohort_score_intervals",
-        query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients)),
+        query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients),
+                     baseline_days=settings.baseline_days_before_intake),
     )
     clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
     for col in ("change", "quantity", "score"):
@@ -1152,6 +1177,17 @@ class ClinicalSignificance:
 JT_ORDER = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
 
 
+def measure_higher_is_better(measure: str, settings: Settings) -> bool:
+    definition = settings.measure(measure)
+    return definition is not None and definition.higher_is_better
+
+
+def _lower_is_better(measure: str, settings: Settings) -> bool:
+    """The measure's direction (``MeasureDefinition.direction``); unknown measures: lower is better."""
+    definition = settings.measure(measure)
+    return definition is None or not definition.higher_is_better
+
+
 def clinical_significance(
     db: ClinicDatabase,
     viewer: Viewer,
@@ -1190,7 +1226,7 @@ def _clinical_significance(
             reliability=norm.reliability,
             functional_mean=norm.functional_mean if with_norms else None,
             functional_sd=norm.functional_sd if with_norms else None,
-            lower_is_better=True,
+            lower_is_better=_lower_is_better(norm.measure, settings),
         )
         attrs = jt.attrs
         s_diff = attrs.get("s_diff")

@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .config import active_settings
+
 __all__ = [
     "band_change_chart",
     "band_colors",
@@ -43,6 +45,17 @@ JT_COLOURS = {
     "harmed": "#B2182B",
 }
 FONT = dict(family="Source Sans Pro, Helvetica, Arial, sans-serif", size=13, color="#31333F")
+
+
+def _better_text(measure: str) -> str:
+    """ "lower is better" / "higher is better" from the measure's direction (unknown: lower)."""
+    definition = active_settings().measure(measure)
+    return definition.better_text if definition else "lower is better"
+
+
+def _improvement_sign_text(measure: str) -> str:
+    definition = active_settings().measure(measure)
+    return "positive" if definition is not None and definition.higher_is_better else "negative"
 
 
 def band_colors(labels: Sequence[str]) -> dict[str, str]:
@@ -123,7 +136,7 @@ def trajectory_chart(trajectories: pd.DataFrame, measure: str, band_labels: Sequ
             )
         )
     fig.update_xaxes(dtick=2, rangemode="tozero")
-    return _layout(fig, x_title="Weeks since intake", y_title=f"Mean {measure} score (lower is better)")
+    return _layout(fig, x_title="Weeks since intake", y_title=f"Mean {measure} score ({_better_text(measure)})")
 
 
 def compliance_scatter(
@@ -172,7 +185,7 @@ def compliance_scatter(
         fig,
         height=420,
         x_title=f"Client's homework {compliance} (mean of assignments)",
-        y_title=f"{measure} change, last - first (negative = improvement)",
+        y_title=f"{measure} change, last - first ({_improvement_sign_text(measure)} = improvement)",
     )
 
 
@@ -419,7 +432,7 @@ def follow_up_chart(follow_up: pd.DataFrame, measure: str, band_labels: Sequence
                 "<br>95% CI %{customdata[1]:.2f} to %{customdata[2]:.2f}<br>n = %{customdata[0]:,} clients<extra></extra>",
             )
         )
-    return _layout(fig, height=360, y_title=f"Mean {measure} score (lower is better)")
+    return _layout(fig, height=360, y_title=f"Mean {measure} score ({_better_text(measure)})")
 
 
 def jacobson_truax_chart(categories: pd.DataFrame) -> go.Figure:

@@ -25,9 +25,13 @@ class SeverityBand:
 
 @dataclass(frozen=True)
 class MeasureDefinition:
-    """One symptom measure: its score range, bands, caseness and reliable change.
+    """One symptom measure: its score range, bands, caseness, reliable change and direction.
 
-    Lower is better on every measure we ship (clinical-reference.md, "Symptom measures").
+    Lower is better on every measure we ship (clinical-reference.md, "Symptom measures");
+    a measure added through the settings file may be higher-is-better (``direction =
+    "higher"``, e.g. a wellbeing scale). Every outcome definition reads the direction:
+    improvement, reliable change, caseness (``>=`` the threshold when lower is better, ``<=``
+    when higher is better), recovery, chart shading and alerts (docs/metrics.md).
     """
 
     name: str
@@ -38,10 +42,33 @@ class MeasureDefinition:
     item_min: int
     item_max: int
     bands: tuple[SeverityBand, ...]
-    caseness_threshold: int  # at caseness when score >= this
+    caseness_threshold: int  # at caseness when score >= this (lower is better) or <= this (higher is better)
     reliable_change: int  # points of change that count as reliable
     aliases: tuple[str, ...] = ()
     loinc_total: str | None = None
+    direction: str = "lower"  # which scores are better: "lower" (PHQ-9, GAD-7, CORE-10) or "higher"
+
+    def __post_init__(self) -> None:
+        if self.direction not in MEASURE_DIRECTIONS:
+            raise ValueError(
+                f"measure {self.name!r}: direction {self.direction!r} is not one of "
+                f"{', '.join(repr(d) for d in MEASURE_DIRECTIONS)} (which scores are better)"
+            )
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher"
+
+    @property
+    def improvement_sign(self) -> int:
+        """+1 when higher is better, -1 when lower is better: improvement = sign * (last - first)."""
+        return 1 if self.higher_is_better else -1
+
+    def improvement(self, first: float | None, last: float | None) -> float | None:
+        """Points of improvement from ``first`` to ``last`` (positive = better, whatever the direction)."""
+        if first is None or last is None:
+            return None
+        return self.improvement_sign * (last - first)
 
     @property
     def key(self) -> str:
@@ -58,7 +85,22 @@ class MeasureDefinition:
         return label
 
     def at_caseness(self, score: float | None) -> bool | None:
-        return None if score is None else score >= self.caseness_threshold
+        """At caseness: score >= threshold when lower is better, score <= threshold when higher is better."""
+        if score is None:
+            return None
+        return score <= self.caseness_threshold if self.higher_is_better else score >= self.caseness_threshold
+
+    @property
+    def caseness_text(self) -> str:
+        """The caseness rule in words, e.g. "caseness ≥ 10" or "caseness ≤ 40"."""
+        return f"caseness {'≤' if self.higher_is_better else '≥'} {self.caseness_threshold}"
+
+    @property
+    def better_text(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+MEASURE_DIRECTIONS: tuple[str, ...] = ("lower", "higher")
 
 
 def measure_key(name: str) -> str:
@@ -172,6 +214,12 @@ class Settings:
     require_email_verified: bool = True
     # Compliance bands for cohort views: quantity < 50 %, 50-79 %, >= 80 %.
     compliance_band_edges: tuple[float, float] = (0.5, 0.8)
+    # Baseline window (docs/metrics.md, "Baseline and treatment window"): a client's first score is
+    # their earliest score on or after intake_date minus this many days; earlier (screening) scores
+    # are never a baseline. 0 = the first score on or after the intake date.
+    baseline_days_before_intake: int = 0
+    # NHS Talking Therapies paired outcomes (docs/metrics.md): the depression and the anxiety measure.
+    paired_measures: tuple[str, str] = ("PHQ-9", "GAD-7")
     # Alerts: still at caseness without reliable improvement after this many weeks.
     not_on_track_weeks: int = 6
     # Small-number suppression threshold (CMS: counts 1-10 suppressed).
@@ -245,6 +293,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         else:
             measures[name] = MeasureDefinition(name=name, **spec)
     top = {k: v for k, v in data.items() if k != "measures"}
+    if "paired_measures" in top:
+        top["paired_measures"] = tuple(top["paired_measures"])
     if "compliance_band_edges" in top:
         top["compliance_band_edges"] = tuple(top["compliance_band_edges"])
     return replace(settings, measures=tuple(measures.values()), **top)

@@ -18,6 +18,7 @@ from .privacy import to_safe_csv
 from .quality import (
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
+    ALERT_GROUP_RISK,
     RATE_WITHHELD,
     UNIT_LABELS,
     QualityReport,
@@ -79,10 +80,12 @@ def pack_content(report: QualityReport) -> PackContent:
     alerts: list[str] = []
     counts = report.alert_counts
     if counts is not None and not counts.empty:
+        risk_group = _count_text(counts, ALERT_GROUP_RISK, "Clients")
         little = _count_text(counts, ALERT_GROUP_LITTLE, "Clients")
         done = _count_text(counts, ALERT_GROUP_DONE, "Clients")
         header.append(
-            f"**Clients in treatment not on track: {little} with little homework done (look at barriers), "
+            f"**Clients in treatment not on track: {risk_group} with a risk flag (PHQ-9 item 9 above 0; "
+            f"review risk first, whatever their homework), {little} with little homework done (look at barriers), "
             f"{done} with homework done but still not improving (review the approach).**"
         )
         risk_text = _count_text(counts, counts.display.iloc[-1, 0], "PHQ-9 item 9 above 0")

@@ -27,6 +27,7 @@ CUT_DECIMALS = 9
 OUTCOME_COLUMNS = (
     "paired",
     "change",
+    "improvement",
     "reliable_improvement",
     "reliable_deterioration",
     "caseness_at_first",
@@ -77,9 +78,13 @@ def classify_outcomes(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
     Input columns: measure, first_date, first_score, last_date, last_score.
     - paired: the last score is later than the first.
-    - change = last - first (points; negative is improvement: lower is better).
-    - reliable_improvement: change <= -RC; reliable_deterioration: change >= +RC.
-    - caseness_at_first / _at_last: score >= the measure's caseness threshold.
+    - change = last - first (points, signed as the scale: negative is improvement on a
+      lower-is-better measure, positive on a higher-is-better one).
+    - improvement = change on a higher-is-better measure, -change on a lower-is-better one
+      (points; positive = better, whatever the measure's direction).
+    - reliable_improvement: improvement >= RC; reliable_deterioration: improvement <= -RC.
+    - caseness_at_first / _at_last: :meth:`MeasureDefinition.at_caseness` (score >= threshold
+      when lower is better, <= threshold when higher is better).
     - recovered: at caseness at first and not at last.
     Outcome columns are only True/False for paired rows (NA otherwise).
     """
@@ -88,12 +93,22 @@ def classify_outcomes(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     out["paired"] = paired
     change = (out["last_score"] - out["first_score"]).astype("Float64")
     out["change"] = change.where(paired)
-    rc = out["measure"].map({m.name: m.reliable_change for m in settings.measures}).astype("Float64")
-    threshold = out["measure"].map({m.name: m.caseness_threshold for m in settings.measures}).astype("Float64")
-    case_first = out["first_score"].astype("Float64") >= threshold
-    case_last = out["last_score"].astype("Float64") >= threshold
-    out["reliable_improvement"] = (out["change"] <= -rc).where(paired).astype("boolean")
-    out["reliable_deterioration"] = (out["change"] >= rc).where(paired).astype("boolean")
+    definitions = {m.name: m for m in settings.measures}
+    sign = out["measure"].map({n: m.improvement_sign for n, m in definitions.items()}).astype("Float64")
+    higher = out["measure"].map({n: m.higher_is_better for n, m in definitions.items()}).astype("boolean")
+    higher = higher.fillna(False).astype(bool)
+    out["improvement"] = out["change"] * sign
+    rc = out["measure"].map({n: m.reliable_change for n, m in definitions.items()}).astype("Float64")
+    threshold = out["measure"].map({n: m.caseness_threshold for n, m in definitions.items()}).astype("Float64")
+
+    def at_caseness(score: pd.Series) -> pd.Series:
+        score = score.astype("Float64")
+        return (score <= threshold).where(higher, score >= threshold)
+
+    case_first = at_caseness(out["first_score"])
+    case_last = at_caseness(out["last_score"])
+    out["reliable_improvement"] = (out["improvement"] >= rc).where(paired).astype("boolean")
+    out["reliable_deterioration"] = (out["improvement"] <= -rc).where(paired).astype("boolean")
     out["caseness_at_first"] = case_first.astype("boolean")
     out["caseness_at_last"] = case_last.where(paired).astype("boolean")
     out["recovered"] = (case_first & ~case_last).where(paired).astype("boolean")
@@ -105,10 +120,132 @@ def client_outcomes(
 ) -> pd.DataFrame:
     """One row per client and measure: first/last scores, outcomes and the client's homework."""
     settings = settings or active_settings()
-    scores = db.query("client_measure_scores", query_params(viewer, cohort))
+    scores = db.query("client_measure_scores", query_params(viewer, cohort, baseline_days=settings.baseline_days_before_intake))
     outcomes = classify_outcomes(scores, settings)
     homework = client_homework(db, viewer, cohort, settings)
     return outcomes.merge(homework, on="client_id", how="left")
+
+
+PAIRED_OUTCOME_COLUMNS = (
+    "finished",
+    "caseness_at_first",
+    "caseness_at_last",
+    "recovered",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "reliable_recovery",
+)
+
+
+def classify_paired_outcomes(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """NHS Talking Therapies paired outcomes of clients' first and last paired scores.
+
+    Input: rows of ``client_paired_scores.sql`` (first/last depression and anxiety scores of the
+    paired measures ``settings.paired_measures``, n_paired, sessions, attended_sessions).
+    - finished: at least two paired scores (n_paired >= 2) and, when the client has sessions on
+      record, at least two attended sessions (NHS: two treatment appointments).
+    - caseness_at_first / _at_last: at caseness on either measure (depression OR anxiety,
+      :meth:`MeasureDefinition.at_caseness`, so the measures' direction applies).
+    - recovered: at caseness at the first paired score and on neither measure at the last.
+    - reliable_improvement: at least one measure reliably improved (improvement >= its reliable
+      change) and none reliably deteriorated; reliable_deterioration: at least one reliably
+      deteriorated and none reliably improved (both on one client: neither).
+    - reliable_recovery: recovered and reliable_improvement.
+    Outcome columns are True/False for finished clients and NA otherwise.
+    """
+    out = rows.copy()
+    dep = settings.measure(settings.paired_measures[0])
+    anx = settings.measure(settings.paired_measures[1])
+    if dep is None or anx is None:
+        raise ValueError(
+            f"paired_measures {settings.paired_measures!r}: both must be configured measures "
+            f"(configured: {', '.join(settings.measure_names)})"
+        )
+    sessions = pd.to_numeric(out["sessions"], errors="coerce").fillna(0)
+    attended = pd.to_numeric(out["attended_sessions"], errors="coerce").fillna(0)
+    finished = (pd.to_numeric(out["n_paired"]) >= 2) & ((sessions == 0) | (attended >= 2))
+    out["finished"] = finished.astype(bool)
+
+    def values(column: str) -> np.ndarray:
+        return pd.to_numeric(out[column], errors="coerce").to_numpy(dtype=float)
+
+    def case(definition: Any, score: np.ndarray) -> np.ndarray:
+        t = definition.caseness_threshold
+        return score <= t if definition.higher_is_better else score >= t
+
+    def reliable(definition: Any, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        improvement = definition.improvement_sign * (last - first)
+        return improvement >= definition.reliable_change, improvement <= -definition.reliable_change
+
+    d0, d1, a0, a1 = values("first_depression"), values("last_depression"), values("first_anxiety"), values("last_anxiety")
+    case_first = case(dep, d0) | case(anx, a0)
+    case_last = case(dep, d1) | case(anx, a1)
+    dep_up, dep_down = reliable(dep, d0, d1)
+    anx_up, anx_down = reliable(anx, a0, a1)
+    improved = (dep_up | anx_up) & ~(dep_down | anx_down)
+    deteriorated = (dep_down | anx_down) & ~(dep_up | anx_up)
+    recovered = case_first & ~case_last
+    mask = out["finished"].to_numpy()
+
+    def flag(values: np.ndarray) -> pd.Series:
+        return pd.Series(values, index=out.index).where(mask).astype("boolean")
+
+    out["caseness_at_first"] = flag(case_first)
+    out["caseness_at_last"] = flag(case_last)
+    out["recovered"] = flag(recovered)
+    out["reliable_improvement"] = flag(improved)
+    out["reliable_deterioration"] = flag(deteriorated)
+    out["reliable_recovery"] = flag(recovered & improved)
+    return out
+
+
+def client_paired_outcomes(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None = None, settings: Settings | None = None,
+    client_id: str | None = None,
+) -> pd.DataFrame:
+    """One row per client with a paired score: :func:`classify_paired_outcomes` of
+    ``client_paired_scores.sql`` (NHS Talking Therapies paired definitions)."""
+    settings = settings or active_settings()
+    dep = settings.measure(settings.paired_measures[0])
+    anx = settings.measure(settings.paired_measures[1])
+    params = query_params(
+        viewer, cohort, depression_measure=dep.name if dep else settings.paired_measures[0],
+        anxiety_measure=anx.name if anx else settings.paired_measures[1],
+        baseline_days=settings.baseline_days_before_intake,
+    )
+    if client_id is not None:
+        params["client_id"] = str(client_id)
+    rows = db.query("client_paired_scores", params)
+    return classify_paired_outcomes(rows, settings)
+
+
+def paired_summary(paired: pd.DataFrame, discharged_only: bool = True) -> dict[str, Any]:
+    """NHS Talking Therapies paired rates from :func:`client_paired_outcomes` rows.
+
+    Finished clients (``discharged_only``: discharged ones only, a finished course of treatment);
+    recovery and reliable recovery rates = count / (finished - not at caseness at the first paired
+    score); reliable improvement and deterioration rates = count / finished.
+    """
+    rows = paired
+    if discharged_only and "discharge_date" in rows:
+        rows = rows[rows["discharge_date"].notna()]
+    finished = rows[rows["finished"].astype(bool)]
+    n = len(finished)
+    caseness = _count(finished["caseness_at_first"])
+    counts = {k: _count(finished[k]) for k in ("recovered", "reliable_improvement", "reliable_deterioration",
+                                               "reliable_recovery")}
+    return {
+        "measures": None,
+        "clients_with_paired_scores": len(rows),
+        "finished": n,
+        "caseness_at_first": caseness,
+        "not_caseness_at_first": n - caseness,
+        **counts,
+        "recovery_rate": counts["recovered"] / caseness if caseness else None,
+        "reliable_recovery_rate": counts["reliable_recovery"] / caseness if caseness else None,
+        "reliable_improvement_rate": counts["reliable_improvement"] / n if n else None,
+        "reliable_deterioration_rate": counts["reliable_deterioration"] / n if n else None,
+    }
 
 
 def _mean(series: pd.Series) -> float | None:
@@ -191,7 +328,20 @@ def cohort_summary(
         "mean_quantity": _mean(homework["quantity"]),
         "mean_quality": _mean(homework["quality"]),
         "measures": {m: measure_summary(outcomes[outcomes["measure"] == m], settings) for m in measures},
+        "nhs_paired": _nhs_paired_summary(db, viewer, cohort, settings),
     }
+
+
+def _nhs_paired_summary(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings
+) -> dict[str, Any] | None:
+    """:func:`paired_summary` of the cohort (discharged clients), or None when a paired measure
+    is not configured."""
+    if any(settings.measure(m) is None for m in settings.paired_measures):
+        return None
+    summary = paired_summary(client_paired_outcomes(db, viewer, cohort, settings))
+    summary["measures"] = [settings.measure(m).name for m in settings.paired_measures]
+    return summary
 
 
 def compliance_band(

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import Settings, active_settings, measure_key
 from .db import ClinicDatabase
-from .metrics import classify_outcomes, client_outcomes, cut_values
+from .metrics import classify_outcomes, client_outcomes, client_paired_outcomes, cut_values
 from .privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -71,11 +71,15 @@ OUTSIDE_STATUSES = (STATUS_HIGH_998, STATUS_HIGH_95, STATUS_LOW_95, STATUS_LOW_9
 
 # Alerts: quantity over this many weeks before the report date splits the not-on-track clients.
 ALERT_HOMEWORK_WINDOW_WEEKS = 4
+# Risk is its own group, listed first and never explained by homework (issue 11, item 13).
+ALERT_GROUP_RISK = "Risk: PHQ-9 item 9 above 0"
 ALERT_GROUP_LITTLE = "Little homework done"
 ALERT_GROUP_DONE = "Homework done, still not improving"
 ALERT_GROUP_NONE = "Not flagged"
 ALERT_ALL = "All clients in treatment"
 RISK_MEASURE = "PHQ-9"
+# Outcome choice of the NHS Talking Therapies paired definitions (paired_outcome_choice).
+NHS_PAIRED_SUFFIX = ", NHS paired"
 RISK_ITEM = 9
 
 RATE_WITHHELD = "suppressed"
@@ -320,9 +324,21 @@ def _finished_clients(
     cohort = cohort or CohortFilter()
     discharged = db.query("quality_discharged_clients", query_params(
         viewer, cohort, period_start=period_start, period_end=period_end))
+    if measure == paired_outcome_choice(settings):
+        # NHS Talking Therapies paired definitions (finished = two paired scores and, where sessions
+        # are on record, two attended sessions): analytics.metrics.classify_paired_outcomes.
+        paired = client_paired_outcomes(db, viewer, cohort, settings).rename(columns={"finished": "paired"})
+        keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement",
+                "reliable_deterioration", "reliable_recovery"]
+        merged = discharged.merge(paired[keep], on="client_id", how="left")
+        merged["paired"] = merged["paired"].astype("boolean").fillna(False)
+        merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
+        return merged.reset_index(drop=True)
     outcomes = client_outcomes(db, viewer, cohort.with_(measures=(measure,)), settings)
     outcomes = outcomes[outcomes["measure"] == measure]
-    keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration"]
+    outcomes = outcomes.assign(reliable_recovery=outcomes["recovered"] & outcomes["reliable_improvement"])
+    keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration",
+            "reliable_recovery"]
     merged = discharged.merge(outcomes[keep], on="client_id", how="left")
     merged["paired"] = merged["paired"].astype("boolean").fillna(False)
     merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
@@ -330,7 +346,7 @@ def _finished_clients(
 
 
 OUTCOME_COUNT_KEYS = ("discharged", "finished", "caseness_at_first", "recovered", "reliable_improvement",
-                      "reliable_deterioration")
+                      "reliable_deterioration", "reliable_recovery")
 
 
 def _outcome_flags(finished: pd.DataFrame) -> pd.DataFrame:
@@ -347,6 +363,7 @@ def _outcome_flags(finished: pd.DataFrame) -> pd.DataFrame:
         "recovered": flag("recovered"),
         "reliable_improvement": flag("reliable_improvement"),
         "reliable_deterioration": flag("reliable_deterioration"),
+        "reliable_recovery": flag("reliable_recovery"),
     }, index=finished.index)
 
 
@@ -377,6 +394,8 @@ def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
     out["recovery_rate"] = out["recovered"] / out["caseness_at_first"].where(out["caseness_at_first"] > 0)
     out["improvement_rate"] = out["reliable_improvement"] / out["finished"].where(out["finished"] > 0)
     out["deterioration_rate"] = out["reliable_deterioration"] / out["finished"].where(out["finished"] > 0)
+    # Reliable recovery (recovered and reliably improved): same denominator as recovery.
+    out["reliable_recovery_rate"] = out["reliable_recovery"] / out["caseness_at_first"].where(out["caseness_at_first"] > 0)
     return out
 
 
@@ -528,9 +547,11 @@ def alert_clients(
     - ``rule_risk``: PHQ-9 item 9 above 0 at the latest PHQ-9 score (checked whatever the
       measure filter; a score without item values cannot raise it).
 
-    ``group`` splits flagged clients by the mean quantity of the assignments set in the
-    last 4 weeks: below the lower compliance-band edge (50%), or no reviewed assignment, is
-    "Little homework done"; otherwise "Homework done, still not improving".
+    ``group``: a client with ``rule_risk`` is in the risk group ("Risk: PHQ-9 item 9 above 0"),
+    whatever else they meet and whatever their homework. Other flagged clients are split by the
+    mean quantity of the assignments set in the last 4 weeks: below the lower compliance-band
+    edge (50%), or no reviewed assignment, is "Little homework done"; otherwise "Homework done,
+    still not improving".
 
     Client-level rows: refused for viewers who see aggregates only (the report counts them
     internally for every role and shows the list only in identified mode).
@@ -564,6 +585,7 @@ def _alert_rows(
         query_params(
             viewer, cohort, as_of=as_of, window_start=window_start,
             risk_measure=risk.name if risk else RISK_MEASURE,
+            baseline_days=settings.baseline_days_before_intake,
         ),
     )
     if rows.empty:
@@ -596,7 +618,11 @@ def _alert_rows(
     low_edge = settings.compliance_band_edges[0]
     quantity = cut_values(out["recent_quantity"])  # rounded: noise cannot cross the cut
     little = np.isnan(quantity) | (quantity < low_edge)
-    out["group"] = np.where(~out["not_on_track"], ALERT_GROUP_NONE, np.where(little, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE))
+    out["group"] = np.select(
+        [out["rule_risk"].to_numpy(), ~out["not_on_track"].to_numpy(), little],
+        [ALERT_GROUP_RISK, ALERT_GROUP_NONE, ALERT_GROUP_LITTLE],
+        default=ALERT_GROUP_DONE,
+    )
 
     reasons: dict[str, list[str]] = {cid: [] for cid in out.index}
     latest: dict[str, list[str]] = {cid: [] for cid in out.index}
@@ -621,7 +647,7 @@ def alert_count_frame(alerts: pd.DataFrame) -> pd.DataFrame:
     A client may meet several rules, so the rule columns do not add up across a row; each
     column adds up down the groups (every client is in exactly one group)."""
     rows = []
-    for group in (ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE):
+    for group in (ALERT_GROUP_RISK, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE):
         part = alerts[alerts["group"] == group]
         rows.append(_alert_row(group, part))
     rows.append(_alert_row(ALERT_ALL, alerts))
@@ -795,6 +821,8 @@ OUTCOME_COLUMNS: tuple[Column, ...] = (
     Column("improvement_rate", "Reliable improvement (%)", "pct", ("reliable_improvement", "finished")),
     Column("reliable_deterioration", "Reliably deteriorated", "count", show="identified"),
     Column("deterioration_rate", "Reliable deterioration (%)", "pct", ("reliable_deterioration", "finished")),
+    Column("reliable_recovery", "Reliably recovered", "count", show="identified"),
+    Column("reliable_recovery_rate", "Reliable recovery (%)", "pct", ("reliable_recovery", "caseness_at_first")),
 )
 
 ALERT_COUNT_COLUMNS: tuple[Column, ...] = (
@@ -1095,13 +1123,32 @@ def privacy_description(policy: SuppressionPolicy | None) -> str:
     )
 
 
+def paired_outcome_choice(settings: Settings) -> str:
+    """The outcome choice for the NHS Talking Therapies paired definitions, e.g. "PHQ-9 + GAD-7, NHS paired"."""
+    return f"{' + '.join(settings.paired_measures)}{NHS_PAIRED_SUFFIX}"
+
+
+def outcome_choices(settings: Settings, available: Sequence[str]) -> list[str]:
+    """The outcome choices of the report: the NHS paired definitions first (when both paired
+    measures are scored), then each measure on its own (per measure)."""
+    wanted = {measure_key(m) for m in settings.paired_measures}
+    order = {m: k for k, m in enumerate(settings.measure_names)}
+    ranked = sorted(available, key=lambda m: (order.get(m, len(order)), m))
+    paired = [paired_outcome_choice(settings)] if wanted <= {measure_key(m) for m in available} else []
+    return paired + ranked
+
+
 def choose_measure(settings: Settings, available: Sequence[str], requested: str | None = None) -> str | None:
-    """The outcome measure: ``requested`` if available, else the first configured one present."""
+    """The outcome measure: ``requested`` if available, else the NHS paired definitions when both
+    paired measures are scored, else the first configured one present."""
     if requested:
         wanted = measure_key(requested)
-        for m in available:
+        for m in outcome_choices(settings, available):
             if measure_key(m) == wanted:
                 return m
+    choices = outcome_choices(settings, available)
+    if choices and choices[0] == paired_outcome_choice(settings):
+        return choices[0]
     order = {m: k for k, m in enumerate(settings.measure_names)}
     ranked = sorted(available, key=lambda m: (order.get(m, len(order)), m))
     return ranked[0] if ranked else None
@@ -1175,11 +1222,27 @@ def quality_report(
     if chosen is not None:
         finished = _finished_clients(db, viewer, cohort, chosen, period_start, period_end, settings)
         by_period = outcomes_by_discharge(finished, period_start, period_end, outcome_period)
+        if chosen == paired_outcome_choice(settings):
+            outcome_note = (
+                "NHS Talking Therapies paired definitions: finished treatment = discharged with at least two paired "
+                f"{' + '.join(settings.paired_measures)} scores (and two attended sessions where sessions are on "
+                "record); at caseness on either measure at the first paired score; recovered = at caseness at the "
+                "start and on neither measure at the end; reliable improvement = one measure reliably improved and "
+                "none reliably deteriorated (deterioration: the reverse). Recovery's denominator is finished clients "
+                "at caseness at the start."
+            )
+            outcome_title = f"End-of-treatment outcomes ({chosen}) by discharge {outcome_period}"
+        else:
+            outcome_note = (
+                "Per measure: finished treatment = discharged with a first and a later score on this measure alone. "
+                "Recovery's denominator is finished clients at caseness at the first score. The NHS 50% recovery "
+                "standard applies to the paired definitions, not to one measure."
+            )
+            outcome_title = f"End-of-treatment outcomes ({chosen}, per measure) by discharge {outcome_period}"
         trends_outcomes = publish_table(
-            "trends_outcomes", f"End-of-treatment outcomes ({chosen}) by discharge {outcome_period}",
+            "trends_outcomes", outcome_title,
             by_period, OUTCOME_COLUMNS, policy, total_label=ALL_LABEL, total_column="finished",
-            note="Finished treatment: discharged with a first and a later score on the measure. Recovery's "
-            "denominator is finished clients at caseness at the first score (NHS Talking Therapies).",
+            note=outcome_note,
         )
         overall_outcomes = outcome_counts(finished)
         for unit_type in UNIT_TYPES:
@@ -1248,8 +1311,10 @@ def quality_report(
         total_label=ALERT_ALL,
         note=f"Rules: at caseness without reliable improvement after {settings.not_on_track_weeks} weeks; reliable "
         f"deterioration; {RISK_MEASURE} item {RISK_ITEM} above 0 at the latest score. A client may meet several "
-        f"rules. Groups: quantity of the homework set in the last {ALERT_HOMEWORK_WINDOW_WEEKS} weeks below "
-        f"{settings.compliance_band_edges[0]:.0%} (or none reviewed) vs at or above it.",
+        f"rules. Groups: clients with {RISK_MEASURE} item {RISK_ITEM} above 0 form the risk group, listed first "
+        f"whatever their homework; the others by quantity of the homework set in the last "
+        f"{ALERT_HOMEWORK_WINDOW_WEEKS} weeks below {settings.compliance_band_edges[0]:.0%} (or none reviewed) "
+        f"vs at or above it.",
     )
     alert_list = None
     if not deidentified:
@@ -1295,6 +1360,7 @@ __all__ = [
     "ALERT_GROUP_DONE",
     "ALERT_GROUP_LITTLE",
     "ALERT_GROUP_NONE",
+    "ALERT_GROUP_RISK",
     "FUNNEL_METRICS",
     "PERIOD_CHOICES",
     "UNIT_LABELS",
@@ -1306,6 +1372,8 @@ __all__ = [
     "alert_clients",
     "alert_count_frame",
     "choose_measure",
+    "outcome_choices",
+    "paired_outcome_choice",
     "client_review_link",
     "describe_cohort",
     "finished_clients",

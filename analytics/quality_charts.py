@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from .quality import (
     FUNNEL_METRICS,
+    NHS_PAIRED_SUFFIX,
     STATUS_HIGH_95,
     STATUS_HIGH_998,
     STATUS_LOW_95,
@@ -157,23 +158,28 @@ def outcomes_figure(table: QualityTable, measure: str | None) -> go.Figure:
         ("recovery_rate", "Recovery", "caseness_at_first", SERIES["blue"]),
         ("improvement_rate", "Reliable improvement", "finished", SERIES["green"]),
         ("deterioration_rate", "Reliable deterioration", "finished", SERIES["red"]),
+        ("reliable_recovery_rate", "Reliable recovery", "caseness_at_first", SERIES["blue"]),
     ):
         fig.add_trace(go.Scatter(
             x=periods, y=_values(df[key], 100.0), name=name, mode="lines+markers",
-            line={"color": colour, "width": 2}, marker={"size": 7},
+            line={"color": colour, "width": 2, "dash": "dot" if key == "reliable_recovery_rate" else "solid"}, marker={"size": 7},
             customdata=np.array(_counts(df[n_key]), dtype=object).reshape(-1, 1),
             hovertemplate="%{y:.1f}% (n %{customdata[0]})<extra>" + name + "</extra>",
         ))
-    fig.add_hline(
-        y=NHS_RECOVERY_STANDARD * 100, line={"color": SERIES["grey"], "dash": "dash", "width": 1},
-        annotation_text="NHS recovery standard 50%", annotation_position="top left",
-        annotation_font={"size": 11, "color": SERIES["grey"]},
-    )
+    paired = bool(measure) and measure.endswith(NHS_PAIRED_SUFFIX)
+    if paired:  # the national standard applies to the NHS paired definitions, not to one measure
+        fig.add_hline(
+            y=NHS_RECOVERY_STANDARD * 100, line={"color": SERIES["grey"], "dash": "dash", "width": 1},
+            annotation_text="NHS recovery standard 50%", annotation_position="top left",
+            annotation_font={"size": 11, "color": SERIES["grey"]},
+        )
     if all(v is None for trace in fig.data for v in trace.y):
         fig.add_annotation(text="Every rate withheld (small numbers)", showarrow=False, x=0.5, y=0.75,
                            xref="paper", yref="paper", font={"size": 14, "color": SERIES["grey"]})
     fig.update_yaxes(range=[0, 100], ticksuffix="%")
     fig.update_xaxes(type="category", tickangle=-45)
+    if measure and not paired:
+        measure = f"{measure}, per measure"
     title = f"End-of-treatment outcomes ({measure})" if measure else "End-of-treatment outcomes"
     fig = _layout(fig, title + " by discharge date", yaxis_title="Per cent of clients", height=420)
     fig.update_layout(legend={"y": -0.3}, margin={"b": 120})

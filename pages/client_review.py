@@ -150,9 +150,10 @@ if review.cards:
                 f"{card['measure']}: {card['kind'].lower()} ({card['date']})",
                 card["score"],
                 delta=None if card["change_value"] is None else int(card["change_value"]),
-                delta_color="inverse",
                 delta_description="points since the first score" if card["change_value"] is not None else None,
-                help=f"Lower is better. Caseness: {card['caseness_threshold']} or more. First score: {card['first']}.",
+                delta_color="normal" if card.get("better_text") == "higher is better" else "inverse",
+                help=f"{(card.get('better_text') or 'lower is better').capitalize()}. "
+                f"{(card.get('caseness_text') or '').capitalize()}. First score: {card['first']}.",
             )
             badges = st.container(horizontal=True, gap="small")
             if card["band"]:
@@ -162,7 +163,7 @@ if review.cards:
             st.caption(f"First score {card['first']}; {card['n_scores']} score(s) in all.")
             if card["follow_up_note"]:
                 st.caption(card["follow_up_note"])
-for state in ("no_scores", "single_score", "follow_up_only"):
+for state in ("no_scores", "single_score", "follow_up_only", "screening_only"):
     if state in review.states:
         st.info(EDGE_STATES[state], icon=":material/info:")
 

@@ -87,7 +87,7 @@ def measure_choices(options: dict[str, list[str]], cohort, settings) -> list[str
 
 def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> None:
     figures = co.headline_figures(summary, measure, report, settings)
-    for row in (figures[:4], figures[4:]):
+    for row in (figures[i:i + 4] for i in range(0, len(figures), 4)):
         for col, figure in zip(st.columns(4), row, strict=False):
             with col:
                 withheld = figure.display == co.TOO_FEW
@@ -105,7 +105,10 @@ def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> 
            if settings.unreviewed_as_not_done else "Unreviewed homework is left out of quantity. ")
         + ("" if report.reviewed_share is None else f"Reviewed share: {report.reviewed_share:.0%} of assignments "
            "(client mean). ")
-        + "Lower scores are better: a negative change is an improvement."
+        + ("Higher scores are better: a positive change is an improvement."
+           if co.measure_higher_is_better(measure, settings) else "Lower scores are better: a negative change is an improvement.")
+        + " Rates marked *per measure* use this measure alone; the NHS paired rates use both paired measures "
+        "(the national 50% recovery standard applies to those)."
     )
 
 

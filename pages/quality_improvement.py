@@ -19,11 +19,13 @@ from analytics.quality import (
     ALERT_ALL,
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
+    ALERT_GROUP_RISK,
     FUNNEL_METRICS,
     PERIOD_CHOICES,
     UNIT_LABELS,
     UNIT_TYPES,
     QualityTable,
+    outcome_choices,
     outcome_trend_state,
     quality_report,
 )
@@ -57,10 +59,10 @@ if not deidentified:
     filter_fields = ("clinic", "therapist", *filter_fields[1:])
 cohort = ui.cohort_filter_sidebar(options, fields=filter_fields)
 
-order = {name: i for i, name in enumerate(settings.measure_names)}
-measures = sorted(
-    (m for m in options.get("measure", []) if not cohort.measures or m in cohort.measures),
-    key=lambda m: (order.get(m, len(order)), m),
+# The NHS Talking Therapies paired definitions first (when both paired measures are scored),
+# then each measure on its own ("per measure").
+measures = outcome_choices(
+    settings, [m for m in options.get("measure", []) if not cohort.measures or m in cohort.measures]
 )
 with controls[0]:
     period = st.selectbox("Period", list(PERIOD_CHOICES), index=1, key="qi_period",
@@ -235,11 +237,14 @@ if alerts_tab.open:
                    else "Their therapists and supervisors see them by name in the client review."),
                 icon=":material/emergency:",
             )
-        m1, m2, m3 = st.columns(3)
+        m0, m1, m2, m3 = st.columns(4)
+        m0.metric("Risk: PHQ-9 item 9 above 0", by_group.get(ALERT_GROUP_RISK, ""),
+                  help="Listed first, whatever else they meet and whatever their homework: review risk now.")
         m1.metric("Little homework done", by_group.get(ALERT_GROUP_LITTLE, ""),
-                  help="Homework quantity below 50% over the last 4 weeks (or none reviewed): look at barriers.")
+                  help="No risk flag; homework quantity below 50% over the last 4 weeks (or none reviewed): "
+                  "look at barriers.")
         m2.metric("Homework done, still not improving", by_group.get(ALERT_GROUP_DONE, ""),
-                  help="Homework quantity 50% or more over the last 4 weeks: review the approach.")
+                  help="No risk flag; homework quantity 50% or more over the last 4 weeks: review the approach.")
         m3.metric("Clients in treatment", by_group.get(ALERT_ALL, ""))
         show_table(counts, key="alert_counts")
 

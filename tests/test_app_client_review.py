@@ -177,7 +177,7 @@ def test_edge_states_get_their_message(review_app, client, state, measures_chart
 
 def test_badges_on_constructed_clients(review_app):
     at = _run("N1")
-    assert _badges(at) == [":gray-badge[mild]", ":green-badge[Reliable improvement]", ":green-badge[Recovered]"] * 2
+    assert _badges(at) == [":gray-badge[mild]", ":green-badge[Reliable improvement]", ":green-badge[Reliable recovery]"] * 2
     assert not at.error
     at = _run("D1")
     assert _badges(at) == [":gray-badge[moderately severe]", ":red-badge[Reliable deterioration]",

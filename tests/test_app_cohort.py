@@ -58,7 +58,7 @@ def test_headline_numbers_are_cohort_summary(app_db, sample_db):
     assert shown["Paired clients"] == f"{m['clients_paired']:,}"
     assert shown["Mean quantity"] == f"{summary['mean_quantity']:.1%}"
     assert shown["Mean quality"] == f"{summary['mean_quality']:.1%}"
-    assert shown["Recovery rate"] == f"{m['recovery_rate']:.1%}"
+    assert shown["Recovery rate (per measure)"] == f"{m['recovery_rate']:.1%}"
     assert shown["Reliable improvement"] == f"{m['reliable_improvement']:,}"
     assert shown["Reliable deterioration"] == f"{m['reliable_deterioration']:,}"
     captions = " ".join(c.value for c in at.caption)
@@ -146,7 +146,7 @@ def test_small_cohort_says_too_few_clients(app_db, sample_db):
     summary = cohort_summary(sample_db, LOCAL, CohortFilter.of(therapists=therapist, intake_from="2026-09-01",
                                                                 intake_to="2026-09-30"), Settings())
     assert 0 < summary["clients"] < 5
-    assert metrics(at)["Recovery rate"] == "—"
+    assert metrics(at)["Recovery rate (per measure)"] == "—"
     assert any(c.value.startswith(f"**{co.TOO_FEW}**") for c in at.caption)
     assert metrics(at)["Hedges' g"] == co.TOO_FEW
     assert any(co.TOO_FEW in i.value.lower() for i in at.info)

@@ -190,7 +190,7 @@ def hand_summary() -> dict:
 
 
 def assert_same(got: dict, want: dict) -> None:
-    assert list(got) == TOP_KEYS
+    assert list(got) == [*TOP_KEYS, "nhs_paired"]  # NHS paired outcomes: tests/test_outcome_definitions.py
     for key in TOP_KEYS[:-1]:
         assert got[key] == pytest.approx(want[key]), key
     assert list(got["measures"]) == list(want["measures"])

@@ -286,10 +286,10 @@ def test_header_counts_sessions_and_weeks(review_db, n1):
 def test_outcome_badges_on_constructed_clients(review_db, n1):
     phq = _card(n1, "PHQ-9")
     assert (phq["score"], phq["band"], phq["change_value"]) == ("9", "mild", -9.0)
-    assert [b for b, _ in phq["badges"]] == ["Reliable improvement", "Recovered"]  # 18 -> 9, RC 6, caseness 10
+    assert [b for b, _ in phq["badges"]] == ["Reliable improvement", "Reliable recovery"]  # 18 -> 9, RC 6, caseness 10
     gad = _card(n1, "GAD-7")
     assert (gad["score"], gad["change_value"]) == ("6", -6.0)  # 12 -> 6: RC 4, caseness 8
-    assert [b for b, _ in gad["badges"]] == ["Reliable improvement", "Recovered"]
+    assert [b for b, _ in gad["badges"]] == ["Reliable improvement", "Reliable recovery"]
     d1 = client_review(review_db, LOCAL, "D1", AS_OF)
     card = _card(d1, "PHQ-9")
     assert card["score"] == "15" and card["change_value"] == 7.0  # last in treatment, not the follow-up
@@ -301,10 +301,10 @@ def test_outcome_badges_on_constructed_clients(review_db, n1):
 
 def test_one_client_restriction_of_the_first_last_query(sample_db):
     """client_measure_scores.sql with $client_id gives exactly that client's rows of the cohort query."""
-    shared = sample_db.query("client_measure_scores", query_params(LOCAL))
+    shared = sample_db.query("client_measure_scores", query_params(LOCAL, baseline_days=0))
     ids = sorted(shared["client_id"].unique())[:: max(1, len(shared["client_id"].unique()) // 25)]
     for cid in ids:
-        mine = sample_db.query("client_measure_scores", query_params(LOCAL, client_id=cid))
+        mine = sample_db.query("client_measure_scores", query_params(LOCAL, client_id=cid, baseline_days=0))
         theirs = shared[shared["client_id"] == cid].reset_index(drop=True)
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs, check_dtype=False)
 

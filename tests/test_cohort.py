@@ -448,7 +448,7 @@ def test_headline_figures_are_cohort_summary(mini, report):
     assert figures["Mean quantity"].value == summary["mean_quantity"]
     assert figures["Mean quantity"].n == 15
     assert figures["Mean quantity"].display == f"{summary['mean_quantity']:.1%}"
-    assert figures["Recovery rate"].display == f"{6 / 15:.1%}" and figures["Recovery rate"].n == 15
+    assert figures["Recovery rate (per measure)"].display == f"{6 / 15:.1%}" and figures["Recovery rate (per measure)"].n == 15
     assert figures["Reliable improvement"].display == "8" and figures["Reliable improvement"].n == 16
     assert figures["Mean change (points)"].value == pytest.approx(np.mean([change(c) for c in MINI]))
 
@@ -457,7 +457,7 @@ def test_headline_withholds_rates_below_the_minimum(tiny_db):
     rep = co.cohort_report(tiny_db, LOCAL, None, "PHQ-9", DEFAULTS)
     summary = cohort_summary(tiny_db, LOCAL, None, DEFAULTS)
     figures = {f.label: f for f in co.headline_figures(summary, "PHQ-9", rep, DEFAULTS)}
-    assert figures["Recovery rate"].display == co.TOO_FEW
+    assert figures["Recovery rate (per measure)"].display == co.TOO_FEW
     assert figures["Mean quantity"].display == co.TOO_FEW  # 4 clients with a quantity
     assert figures["Clients"].display == "5"
 
@@ -477,7 +477,7 @@ def test_headline_equals_the_cli(sample_db, sample_db_path):
     assert figures["Clients"] == cli["clients"]
     assert figures["Mean quantity"] == cli["mean_quantity"] and figures["Mean quality"] == cli["mean_quality"]
     assert figures["Paired clients"] == cli["measures"]["PHQ-9"]["clients_paired"]
-    assert figures["Recovery rate"] == cli["measures"]["PHQ-9"]["recovery_rate"]
+    assert figures["Recovery rate (per measure)"] == cli["measures"]["PHQ-9"]["recovery_rate"]
     assert figures["Reliable improvement"] == cli["measures"]["PHQ-9"]["reliable_improvement"]
     assert figures["Reliable deterioration"] == cli["measures"]["PHQ-9"]["reliable_deterioration"]
 
@@ -571,7 +571,7 @@ def test_within_client_sampling_is_deterministic(sample_db):
     kept = sorted(rows, key=lambda cid: hashlib.md5(cid.encode()).hexdigest())[:40]
     intervals = sample_db.query(
         "cohort_score_intervals",
-        query_params(LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=40),
+        query_params(LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=40, baseline_days=0),
     )
     assert set(intervals["client_id"]) <= set(kept)
 

@@ -20,6 +20,7 @@ from analytics.quality import (
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
     ALERT_GROUP_NONE,
+    ALERT_GROUP_RISK,
     ALL_LABEL,
     OUTCOME_COLUMNS,
     OUTSIDE_STATUSES,
@@ -83,7 +84,7 @@ def test_report_period_uses_complete_months_before_as_of():
 
 
 def test_monthly_trends_on_the_tiny_clinic(tiny_db):
-    report = quality_report(tiny_db, LOCAL, months=None, deidentified=False)
+    report = quality_report(tiny_db, LOCAL, months=None, deidentified=False, measure="PHQ-9")
     # Latest score 2025-08-01 (C1's follow-up): months 2025-01 .. 2025-07, not the wall clock.
     assert report.as_of == date(2025, 8, 1)
     assert (report.period_start, report.period_end) == (date(2025, 1, 1), date(2025, 7, 31))
@@ -193,8 +194,10 @@ def test_outcome_table_suppression_with_complementary_cells():
         "recovered": [15, 9, 10, 34],
         "reliable_improvement": [18, 12, 12, 42],
         "reliable_deterioration": [0, 1, 0, 1],
+        "reliable_recovery": [12, 8, 9, 29],
     })
     raw["not_caseness_at_first"] = raw["finished"] - raw["caseness_at_first"]
+    raw["reliable_recovery_rate"] = raw["reliable_recovery"] / raw["caseness_at_first"]
     raw["recovery_rate"] = raw["recovered"] / raw["caseness_at_first"]
     raw["improvement_rate"] = raw["reliable_improvement"] / raw["finished"]
     raw["deterioration_rate"] = raw["reliable_deterioration"] / raw["finished"]
@@ -202,7 +205,8 @@ def test_outcome_table_suppression_with_complementary_cells():
     shown = table.display.set_index("Discharged in")
     # Numerators and "discharged" are not published in de-identified mode.
     assert list(table.display.columns) == ["Discharged in", "Finished treatment", "At caseness at start",
-                                           "Recovery (%)", "Reliable improvement (%)", "Reliable deterioration (%)"]
+                                           "Recovery (%)", "Reliable improvement (%)", "Reliable deterioration (%)",
+                                           "Reliable recovery (%)"]
     assert _small_counts(table) == []
     # Not at caseness at start is 6, 4, 3 (hidden helper cells): each month's at-caseness count is withheld
     # too, else finished - at caseness would give it away; the total row keeps 82 - 69 = 13 (>= 11).
@@ -215,6 +219,8 @@ def test_outcome_table_suppression_with_complementary_cells():
     assert list(shown["Reliable improvement (%)"]) == [50.0, RATE_WITHHELD, RATE_WITHHELD, 51.2]
     # One deterioration would be 1/24: withheld, and so is the total's 1/82; zero stays 0.
     assert list(shown["Reliable deterioration (%)"]) == [0.0, RATE_WITHHELD, 0.0, RATE_WITHHELD]
+    # Reliable recovery shares recovery's (withheld) denominators; the total 29 / 69 = 42.0% is shown.
+    assert list(shown["Reliable recovery (%)"]) == [RATE_WITHHELD] * 3 + [42.0]
     # Identified mode: the same frame, nothing withheld.
     plain = publish_table("t", "t", raw, OUTCOME_COLUMNS, None, total_label=ALL_LABEL, total_column="finished")
     assert plain.display["Recovered"].tolist() == [15, 9, 10, 34]
@@ -257,12 +263,12 @@ def test_alert_count_suppression_on_a_hand_built_cohort():
                      "rule_risk": i in (5, 7)})
     counts = alert_count_frame(pd.DataFrame(rows))
     assert counts.set_index("group")["clients"].to_dict() == {
-        ALERT_GROUP_LITTLE: 4, ALERT_GROUP_DONE: 16, ALERT_GROUP_NONE: 40, ALERT_ALL: 60}
+        ALERT_GROUP_RISK: 0, ALERT_GROUP_LITTLE: 4, ALERT_GROUP_DONE: 16, ALERT_GROUP_NONE: 40, ALERT_ALL: 60}
     table = publish_table("a", "a", counts, ALERT_COUNT_COLUMNS, CMS, total_label=ALERT_ALL)
     assert _small_counts(table) == []
     shown = table.display.set_index("Group")
     # Little homework (4) is small, so the next smallest group (16) is withheld with it.
-    assert list(shown["Clients"]) == ["<11", "<11", 40, 60]
+    assert list(shown["Clients"]) == [0, "<11", "<11", 40, 60]  # the (empty) risk group row first
     # In each column a withheld cell is never the only one below a shown total.
     for header in table.count_headers:
         column = list(shown[header])
@@ -449,7 +455,7 @@ def test_each_alert_rule_on_constructed_clients(alert_db):
     assert alerts.loc["K1", "group"] == ALERT_GROUP_LITTLE
     assert alerts.loc["K3", "group"] == ALERT_GROUP_DONE
     assert alerts.loc["K8", "group"] == ALERT_GROUP_DONE
-    assert alerts.loc["K4", "group"] == ALERT_GROUP_LITTLE  # no homework reviewed
+    assert alerts.loc["K4", "group"] == ALERT_GROUP_RISK  # item 9 only: the risk group, not a homework group
     assert alerts.loc["K2", "group"] == ALERT_GROUP_NONE
 
 
@@ -483,7 +489,8 @@ def test_alert_rule_weeks_come_from_settings(alert_db):
 def test_alert_counts_in_the_report(alert_db):
     report = quality_report(alert_db, LOCAL, deidentified=False)
     counts = report.alert_counts.numeric.set_index("group")
-    assert counts.loc[ALERT_GROUP_LITTLE, "clients"] == 3  # K1, K4, K9
+    assert counts.loc[ALERT_GROUP_RISK, "clients"] == 1  # K4
+    assert counts.loc[ALERT_GROUP_LITTLE, "clients"] == 2  # K1, K9
     assert counts.loc[ALERT_GROUP_DONE, "clients"] == 2  # K3, K8
     assert counts.loc[ALERT_ALL, "clients"] == 8
     assert counts.loc[ALERT_ALL, "rule_risk"] == 1

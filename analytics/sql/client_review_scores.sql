@@ -1,6 +1,8 @@
 -- Every symptom score of one client, by measure and date. total_score in the measure's points;
 -- item_9 is PHQ-9 item 9 (thoughts of self-harm, 0-3) where items were exported (NULL otherwise).
--- follow_up: administered after discharge_date (same rule as client_measure_scores.sql).
+-- follow_up: administered after discharge_date; period: macro score_period ('screening' before
+-- the baseline window of $baseline_days days before intake, 'treatment', 'follow-up'), the same
+-- rule as client_measure_scores.sql.
 -- week = whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
@@ -16,6 +18,7 @@ SELECT
     s.total_score,
     s.item_9,
     NOT (c.discharge_date IS NULL OR s.administered_date <= c.discharge_date) AS follow_up,
+    score_period(s.administered_date, c.intake_date, c.discharge_date, $baseline_days::INTEGER) AS period,
     floor(date_diff('day', c.intake_date, s.administered_date) / 7)::BIGINT AS week
 FROM scores AS s
 JOIN client AS c USING (client_id)

@@ -1,5 +1,6 @@
 -- Cohort outcomes, within-client analysis: one row per interval between two consecutive
--- in-treatment scores of a client on $measure (usually one week; docs/metrics.md,
+-- in-treatment scores (macro score_period = 'treatment': from the baseline window, $baseline_days
+-- days before intake, to discharge) of a client on $measure (usually one week; docs/metrics.md,
 -- "Cohort outcomes" > "Within-client analysis").
 -- score / next_score: the totals at the start and end of the interval (points; two scores on
 -- one day are averaged); change = next_score - score (negative is improvement).
@@ -20,8 +21,8 @@ measure_scores AS (
     FROM scores AS s
     JOIN cohort USING (client_id)
     WHERE s.measure = $measure
-      AND s.administered_date >= cohort.intake_date
-      AND (cohort.discharge_date IS NULL OR s.administered_date <= cohort.discharge_date)
+      AND score_period(s.administered_date, cohort.intake_date, cohort.discharge_date, $baseline_days::INTEGER)
+          = 'treatment'
     GROUP BY s.client_id, s.administered_date
 ),
 eligible AS (
@@ -70,7 +71,7 @@ interval_homework AS (
 )
 SELECT
     ih.client_id,
-    (ih.score_date - cohort.intake_date) // 7 AS week,  -- whole weeks since intake at the interval start
+    treatment_week(ih.score_date, cohort.intake_date) AS week,  -- whole weeks since intake at the interval start
     ih.score,
     ih.next_score,
     ih.next_score - ih.score AS change,

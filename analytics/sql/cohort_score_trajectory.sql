@@ -1,7 +1,9 @@
 -- Cohort outcomes: mean score by week since intake, per compliance band (docs/metrics.md,
 -- "Cohort outcomes" > "Trajectories").
--- week = whole weeks from intake_date to administered_date (0 = the intake week); only scores
--- in treatment (on or before discharge_date) and up to $max_week. A client with several scores
+-- week = whole weeks from intake_date to administered_date (macro treatment_week: 0 = the intake
+-- week, a baseline-window score before intake counts as week 0); only 'treatment' scores (macro
+-- score_period: from the baseline window, $baseline_days days before intake, to discharge_date)
+-- and up to $max_week. A client with several scores
 -- in one week counts once, with the mean of those scores, so n_clients is clients.
 -- Each client's band comes from analytics.metrics.compliance_band (Python) and arrives as two
 -- parallel lists ($band_client_ids, $band_labels); clients without a band are left out.
@@ -17,13 +19,13 @@ bands AS (
 measure_scores AS (
     SELECT
         s.client_id,
-        (s.administered_date - cohort.intake_date) // 7 AS week,  -- whole weeks since intake
+        treatment_week(s.administered_date, cohort.intake_date) AS week,  -- whole weeks since intake
         s.total_score
     FROM scores AS s
     JOIN cohort USING (client_id)
     WHERE s.measure = $measure
-      AND s.administered_date >= cohort.intake_date
-      AND (cohort.discharge_date IS NULL OR s.administered_date <= cohort.discharge_date)
+      AND score_period(s.administered_date, cohort.intake_date, cohort.discharge_date, $baseline_days::INTEGER)
+          = 'treatment'
 ),
 client_weeks AS (
     SELECT client_id, week, avg(total_score) AS score  -- one value per client and week

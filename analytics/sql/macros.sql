@@ -99,3 +99,24 @@ CREATE OR REPLACE MACRO client_homework_rows(scope_clinics, scope_therapist, cli
         count(*) FILTER (WHERE follow_up)::BIGINT AS follow_up_assignments
     FROM assignment_fractions
     GROUP BY client_id;
+
+-- Period of one symptom score (docs/metrics.md, "Baseline and treatment window"), the one rule
+-- behind every outcome, trajectory, within-client interval, alert and the client review:
+--   'screening'  administered before the baseline window opens (intake_date - baseline_days
+--                days), e.g. a referral screening: never a baseline, never in any outcome;
+--   'follow-up'  administered after discharge_date;
+--   'treatment'  otherwise (from the baseline window to discharge, or to now while in treatment).
+-- The baseline ("first") score is a client's earliest 'treatment' score on a measure; the last
+-- score their latest 'treatment' score. baseline_days = Settings.baseline_days_before_intake
+-- (default 0: the first score on or after the intake date).
+CREATE OR REPLACE MACRO score_period(administered_date, intake_date, discharge_date, baseline_days) AS
+    CASE
+        WHEN administered_date < intake_date - CAST(baseline_days AS INTEGER) THEN 'screening'
+        WHEN discharge_date IS NOT NULL AND administered_date > discharge_date THEN 'follow-up'
+        ELSE 'treatment'
+    END;
+
+-- Whole weeks since intake of a treatment score (0 = the intake week); a baseline-window score
+-- dated before intake counts as week 0, so trajectories start from the same baseline as outcomes.
+CREATE OR REPLACE MACRO treatment_week(administered_date, intake_date) AS
+    greatest((administered_date - intake_date) // 7, 0);

@@ -1,6 +1,7 @@
 -- Quality improvement, alerts: the clients still in treatment on $as_of (DATE; intake on or
 -- before it, no discharge or a discharge after it), one row per client and measure with the
--- first score and the latest score on or before $as_of (totals in the measure's points), the
+-- first (baseline) score and the latest score on or before $as_of (totals in the measure's points;
+-- screening scores before the baseline window, macro score_period with $baseline_days, never count), the
 -- latest $risk_measure item 9 on or before $as_of (NULL when items were not exported), and the
 -- client's homework quantity over the assignments set from $window_start to $as_of (mean of
 -- the quantity fractions, 0-1; NULL when none was reviewed). Clients with no score on a
@@ -27,6 +28,7 @@ measure_scores AS (
     FROM scores AS s
     JOIN open_clients USING (client_id)
     WHERE s.administered_date <= $as_of::DATE
+      AND score_period(s.administered_date, open_clients.intake_date, NULL, $baseline_days::INTEGER) = 'treatment'
       AND ($measures::VARCHAR[] IS NULL OR list_contains($measures::VARCHAR[], s.measure))
     GROUP BY s.client_id, s.measure
 ),
