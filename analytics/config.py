@@ -179,6 +179,10 @@ class Settings:
     min_clients_for_statistic: int = 5
     # Upload limit for the Data page, in megabytes.
     max_upload_mb: int = 200
+    # Import rules and limits (docs/import-format.md, "Dates" and "Limits").
+    # The clinic's time zone (IANA name): a timezone-aware timestamp in a Parquet file is
+    # imported as the date it falls on here.
+    clinic_timezone: str = "Europe/London"
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)

@@ -436,8 +436,12 @@ def _duckdb_reason(exc: duckdb.Error, path: Path) -> str:
     return str(exc).splitlines()[0].replace(f" '{path}'", "").replace(f" {path}", "")
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
-    """Stage a Parquet file; every value as text, _line = row number (from 1) in the file."""
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str, time_zone: str = "UTC") -> list[str]:
+    """Stage a Parquet file; every value as text, _line = row number (from 1) in the file.
+
+    A timezone-aware timestamp is an instant: it becomes the date it falls on in the
+    clinic's time zone (``Settings.clinic_timezone``), whatever its time of day.
+    """
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
     except duckdb.Error as exc:
@@ -447,7 +451,14 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) ->
     for i, (name, kind, *_) in enumerate(described):
         ident = '"' + name.replace('"', '""') + '"'
         kind = kind.upper()
-        if kind.startswith("TIMESTAMP"):
+        if kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+            if not con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [time_zone]).fetchall()[0][0]:
+                raise ImportRefused(
+                    f"column {name!r} holds timezone-aware timestamps and the clinic_timezone setting "
+                    f"{time_zone!r} is not a known time zone (an IANA name such as Europe/London)"
+                )
+            expr = f"strftime(timezone({_lit(time_zone)}, {ident}), '%Y-%m-%d')"
+        elif kind.startswith("TIMESTAMP"):
             expr = f"CASE WHEN {ident}::TIME = TIME '00:00:00' THEN strftime({ident}, '%Y-%m-%d') ELSE {ident}::VARCHAR END"
         elif kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
             # Whole numbers print without a decimal point (3.0 -> 3); NaN, infinities and
@@ -693,7 +704,10 @@ class _Run:
                 return
             table = self._table_for(stem)
             relation = f"stg_{len(self.staged)}"
-            header = _stage_csv(self.con, path, relation) if suffix == ".csv" else _stage_parquet(self.con, path, relation)
+            if suffix == ".csv":
+                header = _stage_csv(self.con, path, relation)
+            else:
+                header = _stage_parquet(self.con, path, relation, self.settings.clinic_timezone)
             self._register(report, display_name, table, relation, header)
         except ImportRefused as exc:
             # Nothing of a refused file is kept: drop whatever of it was staged (workbook sheets).
