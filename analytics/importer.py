@@ -7,6 +7,10 @@ Guarantees (docs/import-format.md):
   A file that cannot be read or lacks a required column is refused whole.
 - Cumulative exports: a stored row with the same key is replaced when it differs and left
   alone when identical, so importing the same files twice changes nothing.
+- Additive by default: a stored row absent from the files is kept. In snapshot mode
+  (``snapshot="clients"``) the files are authoritative for every client they name: that
+  client's stored rows of a table the import has a file for, absent from the files, are
+  removed and kept in ``import_removed`` with the batch id.
 - Atomic: the import writes a private copy of the database and swaps it in with
   ``os.replace``. Killed at any moment, the live file is exactly what it was. Readers never
   wait on a lock and see the new version once it is swapped in.
@@ -36,6 +40,8 @@ TRUE_WORDS = ("true", "yes", "y", "1", "t")
 FALSE_WORDS = ("false", "no", "n", "0", "f")
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
 REPORT_PREVIEW = 20
+# Import modes: additive (None, the default) or a snapshot authoritative for its clients.
+SNAPSHOT_MODES = ("clients",)
 
 
 class ImportRefused(Exception):
@@ -82,6 +88,30 @@ class ImportResult:
     rejected: int = 0
     rejects_preview: list[Reject] = field(default_factory=list)
     per_table: dict[str, dict[str, int]] = field(default_factory=dict)
+    snapshot: str | None = None  # None: additive; "clients": snapshot of the clients named
+    removed: int = 0  # rows removed by a snapshot import (import_removed)
+    snapshot_clients: int = 0  # clients named by the files of a snapshot import
+    held_clients: dict[str, int] = field(default_factory=dict)  # table -> clients not pruned (rejects)
+
+    @property
+    def mode(self) -> str:
+        return "additive" if self.snapshot is None else f"snapshot-{self.snapshot}"
+
+    def mode_note(self) -> str:
+        """One sentence on what the import did with stored rows absent from the files."""
+        if self.snapshot is None:
+            return ("Additive import: stored rows absent from these files were kept, nothing was removed "
+                    "(a snapshot import, --snapshot clients, removes them).")
+        tables = [t for t, c in self.per_table.items() if c.get("snapshot")]
+        note = (
+            f"Snapshot import of the {self.snapshot_clients} client(s) named in these files: "
+            f"{self.removed} stored row(s) of {', '.join(tables) or 'no table'} absent from the files were removed "
+            f"(kept in import_removed, batch {self.batch_id})."
+        )
+        held = [f"{n} in {t}" for t, n in self.held_clients.items() if n]
+        if held:
+            note += (" Clients with a rejected row kept their stored rows of that table: " + ", ".join(held) + ".")
+        return note
 
     @property
     def files_refused(self) -> int:
@@ -105,7 +135,9 @@ class ImportResult:
         lines.append(
             f"  inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
             f"rejected {self.rejected} rows, refused {self.files_refused} files"
+            + (f", removed {self.removed} rows" if self.snapshot else "")
         )
+        lines.append(f"  {self.mode_note()}")
         if self.rejects_preview:
             lines.append(f"First rejected rows ({len(self.rejects_preview)} of {self.rejected} rows shown):")
             lines.extend(f"  {r}" for r in self.rejects_preview)
@@ -671,11 +703,13 @@ class _Compiler:
 
 
 class _Run:
-    def __init__(self, con: duckdb.DuckDBPyConnection, profile: MappingProfile, settings: Settings, today: dt.date):
+    def __init__(self, con: duckdb.DuckDBPyConnection, profile: MappingProfile, settings: Settings, today: dt.date,
+                 snapshot: str | None = None):
         self.con = con
         self.profile = profile
         self.settings = settings
         self.today = today
+        self.snapshot = snapshot
         self.specs = table_specs(settings)
         self.staged: list[Staged] = []
         self.reports: list[FileReport] = []
@@ -776,10 +810,54 @@ class _Run:
         report.file_name = display_name
         self.staged.append(Staged(len(self.staged), display_name, table, relation, header, mapping, rows, report))
 
+    # -- snapshot imports ------------------------------------------------------------------
+    def snapshot_clients(self) -> int:
+        """Snapshot mode: the clients the files name (any row of any file, rejected or not)
+        into ``snapshot_clients``; returns how many."""
+        parts = [
+            f"SELECT NULLIF(trim(c{s.mapping['client_id']}), '') AS client_id FROM {s.relation}" for s in self.staged
+        ]
+        body = " UNION ".join(parts) if parts else "SELECT NULL::VARCHAR AS client_id WHERE false"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_clients AS SELECT DISTINCT client_id FROM ({body}) "
+                         "WHERE client_id IS NOT NULL")
+        return self.con.execute("SELECT count(*) FROM snapshot_clients").fetchall()[0][0]
+
+    def _remove_absent(self, table: str, batch_id: int, incoming: str, has_late: bool) -> tuple[int, int]:
+        """Snapshot mode: remove the stored rows of the named clients that the files do not
+        hold, recording each in ``import_removed``. A client with a rejected row in this
+        table keeps its stored rows here (a typo must not delete data). Returns (removed, held)."""
+        spec = self.specs[table]
+        con = self.con
+        rejected = "SELECT client_id FROM checked WHERE _violations IS NOT NULL"
+        if has_late:
+            rejected += " UNION SELECT client_id FROM checked SEMI JOIN late USING (_file_seq, _line)"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE snapshot_held AS
+            SELECT DISTINCT client_id FROM ({rejected}) WHERE client_id IS NOT NULL""")
+        held = con.execute(
+            "SELECT count(*) FROM snapshot_held SEMI JOIN snapshot_clients USING (client_id)"
+        ).fetchall()[0][0]
+        on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
+        absent = (
+            "t.client_id IN (SELECT client_id FROM snapshot_clients) "
+            "AND t.client_id NOT IN (SELECT client_id FROM snapshot_held) "
+            f"AND NOT EXISTS (SELECT 1 FROM ({incoming}) AS i WHERE {on})"
+        )
+        key_json = ", ".join(f"{_lit(k)}, t.{k}" for k in spec.key)
+        removed = con.execute(
+            f"""INSERT INTO main.import_removed
+            SELECT $batch_id, $table, t.client_id, json_object({key_json}), to_json(t)
+            FROM main.{table} AS t WHERE {absent}""",
+            {"batch_id": batch_id, "table": table},
+        ).fetchall()[0][0]
+        if removed:
+            con.execute(f"DELETE FROM main.{table} AS t WHERE {absent}")
+        con.execute("DROP TABLE snapshot_held")
+        return removed, held
+
     # -- validating and writing ----------------------------------------------------------
     def process_table(self, table: str, batch_id: int) -> dict[str, int]:
         staged = [s for s in self.staged if s.table == table]
-        counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+        counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "removed": 0}
         if not staged:
             return counts
         con = self.con
@@ -927,6 +1005,9 @@ class _Run:
                 SELECT {value_cols}, $batch_id FROM ({incoming}) AS i {not_stored}""",
                 {"batch_id": batch_id},
             )
+        if self.snapshot == "clients" and table != "clients":
+            counts["removed"], counts["held"] = self._remove_absent(table, batch_id, incoming, has_late)
+            counts["snapshot"] = 1
         counts["read"] = sum(s.rows for s in staged)
         counts["rejected"] = sum(per_file.values())
         counts["inserted"] = actions.get("insert", 0)
@@ -948,11 +1029,16 @@ def import_files(
     source: str = "cli",
     today: dt.date | None = None,
     display_names: list[str] | None = None,
+    snapshot: str | None = None,
 ) -> ImportResult:
     """Validate and import export files into the database at ``db_path`` (created if missing).
 
     ``display_names`` name the files in reports (for uploads saved under temporary names).
+    ``snapshot``: None (additive, the default: nothing stored is removed) or ``"clients"``:
+    the files are authoritative for the clients they name (docs/import-format.md).
     """
+    if snapshot is not None and snapshot not in SNAPSHOT_MODES:
+        raise ValueError(f"unknown snapshot mode {snapshot!r}; expected one of {', '.join(SNAPSHOT_MODES)}")
     db_path = Path(db_path)
     profile = profile or MappingProfile()
     settings = settings or Settings()
@@ -960,25 +1046,30 @@ def import_files(
     paths = [Path(f) for f in files]
     names = display_names or [p.name for p in paths]
     with atomic_write(db_path, settings) as con:
-        return _import_into(con, paths, names, profile, settings, source, today)
+        return _import_into(con, paths, names, profile, settings, source, today, snapshot)
 
 
 def _import_into(
     con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str], profile: MappingProfile, settings: Settings,
-    source: str, today: dt.date,
+    source: str, today: dt.date, snapshot: str | None = None,
 ) -> ImportResult:
     started = dt.datetime.now(dt.UTC)
     # Files are staged (read into temporary tables) before the transaction: a file DuckDB
     # cannot read raises inside DuckDB, and an error inside a transaction would abort it.
-    run = _Run(con, profile, settings, today)
+    run = _Run(con, profile, settings, today, snapshot)
     for path, name in zip(paths, names, strict=True):
         run.stage_file(path, name)
     con.execute("BEGIN TRANSACTION")
     batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
-    result = ImportResult(batch_id=batch_id, files=run.reports)
+    result = ImportResult(batch_id=batch_id, files=run.reports, snapshot=snapshot)
+    if snapshot is not None:
+        result.snapshot_clients = run.snapshot_clients()
     for table in IMPORT_TABLES:
         counts = run.process_table(table, batch_id)
         result.per_table[table] = counts
+        result.removed += counts["removed"]
+        if counts.get("held"):
+            result.held_clients[table] = counts["held"]
         result.rows_read += counts["read"]
         result.inserted += counts["inserted"]
         result.updated += counts["updated"]
@@ -999,10 +1090,12 @@ def _import_into(
         for f in result.files
     ]
     con.execute(
-        "INSERT INTO import_batches VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        """INSERT INTO import_batches (batch_id, started_at, finished_at, source, profile, files, rows_read,
+            rows_inserted, rows_updated, rows_unchanged, rows_rejected, files_refused, rows_removed, mode)
+        VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [batch_id, started, source, profile.name if profile.source else None, json.dumps(files_json),
          result.rows_read, result.inserted, result.updated, result.unchanged, result.rejected,
-         result.files_refused],
+         result.files_refused, result.removed, result.mode],
     )
     con.execute("COMMIT")
     return result

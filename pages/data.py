@@ -16,6 +16,11 @@ from analytics.profiles import ProfileError
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "profiles"
 NO_PROFILE = "None: files are in the import format"
+# Import modes (docs/import-format.md, "Additive and snapshot imports"): label -> snapshot argument.
+IMPORT_MODES = {
+    "Additive (default): add and update rows, never remove any": None,
+    "Snapshot of the clients in these files: remove their stored rows the files no longer hold": "clients",
+}
 
 ui.page_header("Data", "Import clinic exports, check what was rejected and why, and see every import run.")
 viewer = ui.viewer()
@@ -36,6 +41,12 @@ else:
     builtin = sorted(p.name for p in PROFILES_DIR.glob("*.toml"))
     profile_choice = st.selectbox("Mapping profile of the record system", [NO_PROFILE, *builtin], key="profile_choice")
     profile_upload = st.file_uploader("...or upload a mapping profile (TOML)", type=["toml"], key="profile_file")
+    mode_choice = st.radio(
+        "Import mode", list(IMPORT_MODES), key="import_mode",
+        help="A snapshot makes these files authoritative for every client they name: that client's stored "
+             "sessions, assignments or scores (of the tables uploaded) that the files do not hold are removed "
+             "and kept in the batch record. Use it only with a full export of those clients.",
+    )
 
     if st.button("Validate and import", type="primary", disabled=not uploads, key="run_import"):
         with tempfile.TemporaryDirectory(prefix="upload-") as scratch:
@@ -66,7 +77,8 @@ else:
                 names.append(name)
             with st.spinner("Validating and importing..."):
                 result = import_files(
-                    ui.database_path(), paths, profile=profile, source="dashboard", display_names=names
+                    ui.database_path(), paths, profile=profile, source="dashboard", display_names=names,
+                    snapshot=IMPORT_MODES[mode_choice],
                 )
             ui.refresh_data_version()  # what follows on this page reads the version just imported
         st.session_state["last_import"] = result
@@ -83,11 +95,13 @@ else:
                 f"Batch {result.batch_id}: {result.rejected:,} {rows} rejected and {result.files_refused} {files} "
                 "refused. " + (f"{imported:,} valid {'row was' if imported == 1 else 'rows were'} imported." if imported else "Nothing was imported.")
             )
-        cols = st.columns(4)
+        cols = st.columns(5)
         cols[0].metric("Inserted", f"{result.inserted:,}")
         cols[1].metric("Updated", f"{result.updated:,}")
         cols[2].metric("Unchanged", f"{result.unchanged:,}")
-        cols[3].metric("Rejected rows", f"{result.rejected:,}")
+        cols[3].metric("Removed", f"{result.removed:,}")
+        cols[4].metric("Rejected rows", f"{result.rejected:,}")
+        st.caption(result.mode_note())
         st.dataframe(
             [
                 {"file": f.file_name, "table": f.table, "status": f.status, "rows read": f.rows_read,
