@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -183,6 +184,11 @@ class Settings:
     # The clinic's time zone (IANA name): a timezone-aware timestamp in a Parquet file is
     # imported as the date it falls on here.
     clinic_timezone: str = "Europe/London"
+    # No imported date may lie before this (year 0001, Excel's 1899 epoch are typing errors).
+    earliest_plausible_date: date = date(1990, 1, 1)
+    # A score may lie at most this many days before the client's intake (screening at
+    # referral); assignments never lie before intake.
+    screening_window_days: int = 90
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)
@@ -234,6 +240,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         else:
             measures[name] = MeasureDefinition(name=name, **spec)
     top = {k: v for k, v in data.items() if k != "measures"}
+    if isinstance(top.get("earliest_plausible_date"), str):
+        top["earliest_plausible_date"] = date.fromisoformat(top["earliest_plausible_date"])
     if "compliance_band_edges" in top:
         top["compliance_band_edges"] = tuple(top["compliance_band_edges"])
     return replace(settings, measures=tuple(measures.values()), **top)

@@ -637,8 +637,14 @@ class _Compiler:
                 else:
                     fmt_note = "expected a real date as YYYY-MM-DD"
                     shape = "true"  # the ISO shape is part of the typed expression
-                rules.append(Rule(col.name, f"{raw} IS NOT NULL AND (NOT {shape} OR {typed} IS NULL)", fmt_note))
+                bad_format = f"{raw} IS NOT NULL AND (NOT {shape} OR {typed} IS NULL)"
+                rules.append(Rule(col.name, bad_format, fmt_note))
                 rules.append(Rule(col.name, f"{typed} > $today", "date lies in the future"))
+                earliest = self.settings.earliest_plausible_date.isoformat()
+                # Only for a date in the right format (05/01/25 under %d/%m/%Y is a format error,
+                # not the year 25).
+                rules.append(Rule(col.name, f"{typed} < $earliest AND NOT ({bad_format})",
+                                  f"implausible date: before {earliest} (setting earliest_plausible_date)"))
             elif col.kind == "bool":
                 rules.append(
                     Rule(col.name, f"{raw} IS NOT NULL AND {typed} IS NULL", "not a yes/no value (true/false, yes/no, y/n, 1/0)")
@@ -883,12 +889,13 @@ class _Run:
         # staging relation, so the one table written holds only typed values. _violations
         # (the broken rules' ids) is NULL for a valid row: the list is built only for the few
         # rows where some rule is broken.
+        params = {"today": self.today, "earliest": self.settings.earliest_plausible_date}
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE checked AS
             SELECT _file_seq, _line, {value_cols},
                    CASE WHEN {any_broken} THEN list_filter([{checks}], lambda x: x IS NOT NULL) END AS _violations
             FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
-            {"today": self.today} if "$today" in checks else None,
+            {k: v for k, v in params.items() if f"${k}" in checks} or None,
         )
         # 2. Table-level rules among otherwise valid rows. Keys that occur more than once
         #    (within a file or across files) are few: only they need the window functions.
@@ -928,6 +935,25 @@ class _Run:
                   AND NOT EXISTS (SELECT 1 FROM main.clients AS k WHERE k.client_id = c.client_id)
                   AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)"""
             )
+            # Dates before the client's intake (stored or just imported: clients go first).
+            before_intake = {
+                "scores": ("administered_date", self.settings.screening_window_days,
+                           f"administered_date is more than {self.settings.screening_window_days} days before the "
+                           "client's intake_date (setting screening_window_days)"),
+                "assignments": ("assigned_date", 0, "assigned_date is before the client's intake_date"),
+            }.get(table)
+            if before_intake is not None:
+                column, window, message = before_intake
+                intake_rule = len(rules)
+                rules.append(Rule(column, "", message))
+                con.execute(
+                    f"""INSERT INTO late
+                    SELECT _file_seq, _line, {intake_rule}, NULL FROM checked AS c
+                    JOIN main.clients AS k USING (client_id)
+                    WHERE c._violations IS NULL AND c.{column} < k.intake_date - to_days($window)
+                      AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)""",
+                    {"window": window},
+                )
         has_late = con.execute("SELECT count(*) FROM late").fetchall()[0][0] > 0
         # 3. Rejects, verbatim: every broken rule of every rejected row.
         con.execute(
