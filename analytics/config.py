@@ -189,6 +189,10 @@ class Settings:
     # A score may lie at most this many days before the client's intake (screening at
     # referral); assignments never lie before intake.
     screening_window_days: int = 90
+    # .xlsx limits, checked before rows are read: rows per sheet (blank rows count) and the
+    # workbook's total uncompressed size. Larger exports: CSV or Parquet.
+    max_xlsx_rows: int = 100_000
+    max_xlsx_uncompressed_mb: int = 100
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)

@@ -23,6 +23,9 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import re
+import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,7 +422,9 @@ def _frame_row(row: list, width: int) -> list[str | None]:
     return cells + [",".join(extra) if extra else None]
 
 
-def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: list[tuple[int, list]], relation: str) -> None:
+def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: list[tuple[int, list]], relation: str,
+                 *, append: bool = False) -> None:
+    """Stage sheet rows as ``relation`` (_line, c0..c{width}); ``append`` adds them to it."""
     width = len(header)
     frame = pd.DataFrame(
         [_frame_row(r, width) for _, r in records],
@@ -429,38 +434,132 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: lis
     frame.insert(0, "_line", np.asarray([n for n, _ in records], dtype=np.int64))
     con.register("_frame_stage", frame)
     cols = ", ".join(f"c{i}::VARCHAR AS c{i}" for i in range(width + 1))
-    con.execute(f"CREATE TEMP TABLE {relation} AS SELECT _line::BIGINT AS _line, {cols} FROM _frame_stage")
+    select = f"SELECT _line::BIGINT AS _line, {cols} FROM _frame_stage"
+    con.execute(f"INSERT INTO {relation} {select}" if append else f"CREATE TEMP TABLE {relation} AS {select}")
     con.unregister("_frame_stage")
 
 
-def _xlsx_sheets(path: Path) -> list[tuple[str, list[str], list[tuple[int, list]]]]:
-    """(title, header, [(sheet row number, cells)]) of every sheet; blank rows are skipped."""
-    import openpyxl
+# Sheet rows staged at a time: a sheet is streamed, never held in memory whole.
+_XLSX_CHUNK = 20_000
+_XML_DIMENSION = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="([A-Za-z]+[0-9]+(?::[A-Za-z]+[0-9]+)?)"')
+_OPENPYXL_PATCH = threading.Lock()
 
+
+def _dimension_from_head(sheet) -> None:
+    """ReadOnlyWorksheet._get_size without the full parse: openpyxl looks for <dimension>
+    with iterparse, and when a sheet has none it parses the whole sheet (every sheet, at
+    load time, including sheets that are not tables). The element comes before <sheetData>,
+    so the first 64 KB of the XML hold it when it exists."""
+    from openpyxl.utils.cell import range_boundaries
+
+    with sheet._get_source() as source:
+        head = source.read(1 << 16)
+    found = _XML_DIMENSION.search(head)
+    if found:
+        try:
+            sheet._min_column, sheet._min_row, sheet._max_column, sheet._max_row = range_boundaries(
+                found.group(1).decode("ascii"))
+        except (ValueError, TypeError):
+            pass
+
+
+def _load_workbook_lazily(path: Path):
+    """openpyxl's read-only workbook, with sheet sizes read from the head of each sheet."""
+    import openpyxl
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    with _OPENPYXL_PATCH:
+        original = ReadOnlyWorksheet._get_size
+        ReadOnlyWorksheet._get_size = _dimension_from_head
+        try:
+            return openpyxl.load_workbook(path, read_only=True, data_only=True)
+        finally:
+            ReadOnlyWorksheet._get_size = original
+
+
+def _check_xlsx_archive(path: Path, settings: Settings) -> None:
+    """Refuse a workbook whose parts are too large uncompressed, before any XML is parsed
+    (the sizes come from the zip directory; a part that lies about its size is still
+    bounded by the row limit while its rows are streamed)."""
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
         raise ImportRefused(f"the workbook cannot be opened ({type(exc).__name__})") from None
-    sheets = []
-    try:
-        for sheet in workbook.worksheets:
-            header: list[str] | None = None
-            records: list[tuple[int, list]] = []
-            for row_number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
-                    continue
-                if header is None:
-                    header = ["" if v is None else str(v) for v in row]
-                    while header and not header[-1].strip():
-                        header.pop()
-                    continue
-                records.append((row_number, list(row)))
-            sheets.append((sheet.title, header or [], records))
-    except Exception as exc:  # noqa: BLE001 - a damaged sheet can fail in many ways while read
-        raise ImportRefused(f"the workbook cannot be read ({type(exc).__name__})") from None
-    finally:
-        workbook.close()
-    return sheets
+    limit = settings.max_xlsx_uncompressed_mb * 1024 * 1024
+    if total > limit:
+        raise ImportRefused(
+            f"the workbook is {total / 1024 / 1024:,.0f} MB uncompressed, above the limit of "
+            f"{settings.max_xlsx_uncompressed_mb:,} MB (setting max_xlsx_uncompressed_mb); "
+            "export large tables as CSV or Parquet"
+        )
+
+
+def _too_many_rows(rows: int, settings: Settings, how: str) -> ImportRefused:
+    return ImportRefused(
+        f"it {how} {rows:,} rows, above the limit of {settings.max_xlsx_rows:,} rows per sheet "
+        "(setting max_xlsx_rows); export large tables as CSV or Parquet"
+    )
+
+
+# A <row> element of the sheet XML (any namespace prefix); not <rowBreaks>.
+_XML_ROW = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _xml_rows_over(sheet, limit: int) -> int | None:
+    """The sheet's <row> elements counted in its raw XML (decompressed, not parsed), or
+    None when there are no more than ``limit``. Stops counting as soon as it is over."""
+    count, tail = 0, b""
+    with sheet.parent._archive.open(sheet._worksheet_path) as source:
+        while chunk := source.read(1 << 20):
+            data = tail + chunk
+            cut = max(len(data) - 32, 0)  # a tag starting in the last bytes is counted next time
+            count += sum(1 for m in _XML_ROW.finditer(data) if m.start() < cut)
+            tail = data[cut:]
+            if count > limit:
+                return count
+    count += len(_XML_ROW.findall(tail))
+    return count if count > limit else None
+
+
+def _stage_sheet(con: duckdb.DuckDBPyConnection, sheet, relation: str, settings: Settings) -> list[str]:
+    """Stream one read-only sheet into ``relation`` in chunks; returns the header ([] when
+    the sheet has none). Refused once the sheet declares or yields more than
+    ``settings.max_xlsx_rows`` rows (blank rows count: they cost as much to read)."""
+    limit = settings.max_xlsx_rows
+    declared = sheet.max_row  # from the sheet's <dimension>, when it has one
+    if declared is not None and declared > limit + 1:
+        raise _too_many_rows(declared, settings, "declares")
+    present = _xml_rows_over(sheet, limit + 1)
+    if present is not None:
+        raise _too_many_rows(limit, settings, "has more than")
+    # Read the rows actually present: a dimension larger than the data would be padded with
+    # empty rows, a smaller one would cut rows off.
+    sheet.reset_dimensions()
+    header: list[str] | None = None
+    chunk: list[tuple[int, list]] = []
+    staged = False
+    for row_number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if row_number > limit + 1:  # rows missing from the XML are yielded empty: they count
+            raise _too_many_rows(limit, settings, "has more than")
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        if header is None:
+            header = ["" if v is None else str(v) for v in row]
+            while header and not header[-1].strip():
+                header.pop()
+            if not header:
+                return []
+            continue
+        chunk.append((row_number, list(row)))
+        if len(chunk) >= _XLSX_CHUNK:
+            _stage_frame(con, header, chunk, relation, append=staged)
+            staged, chunk = True, []
+    if header is None:
+        return []
+    if chunk or not staged:
+        _stage_frame(con, header, chunk, relation, append=staged)
+    return header
 
 
 def _duckdb_reason(exc: duckdb.Error, path: Path) -> str:
@@ -760,29 +859,46 @@ class _Run:
             report.status, report.message = "refused", str(exc)
 
     def _stage_workbook(self, path: Path, display_name: str, stem: str, report: FileReport) -> None:
-        sheets = _xlsx_sheets(path)
-        matched = False
-        for title, header, records in sheets:
-            table = self.profile.table_for(title)
-            if table is None and len(sheets) == 1:
-                table = self.profile.table_for(stem)
-            if table is None:
-                continue
-            matched = True
-            relation = f"stg_{len(self.staged)}"
-            sheet_report = report if report.table is None else FileReport(display_name, report.sha256)
-            try:
-                if not header:
-                    raise ImportRefused("it has no header row")
-                _stage_frame(self.con, header, records, relation)
-                if sheet_report is not report:
-                    self.reports.append(sheet_report)
-                self._register(sheet_report, f"{display_name} [{title}]", table, relation, header)
-            except ImportRefused as exc:
-                raise ImportRefused(f"sheet {title!r}: {exc}") from None
-        if not matched:
-            names = ", ".join(repr(t) for t, _, _ in sheets)
-            raise ImportRefused(f"no sheet is named after a table ({', '.join(IMPORT_TABLES)}); sheets: {names}")
+        """Stage every sheet named after a table; other sheets are skipped unread."""
+        _check_xlsx_archive(path, self.settings)
+        try:
+            workbook = _load_workbook_lazily(path)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
+            raise ImportRefused(f"the workbook cannot be opened ({type(exc).__name__})") from None
+        try:
+            sheets = workbook.worksheets
+            titles = [sheet.title for sheet in sheets]
+            matched = False
+            for sheet in sheets:
+                title = sheet.title
+                table = self.profile.table_for(title)
+                if table is None and len(sheets) == 1:
+                    table = self.profile.table_for(stem)
+                if table is None:
+                    continue  # not a table: never read
+                matched = True
+                relation = f"stg_{len(self.staged)}"
+                sheet_report = report if report.table is None else FileReport(display_name, report.sha256)
+                try:
+                    try:
+                        header = _stage_sheet(self.con, sheet, relation, self.settings)
+                    except ImportRefused:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a damaged sheet can fail in many ways while read
+                        raise ImportRefused(f"the workbook cannot be read ({type(exc).__name__})") from None
+                    if not header:
+                        raise ImportRefused("it has no header row")
+                    if sheet_report is not report:
+                        self.reports.append(sheet_report)
+                    self._register(sheet_report, f"{display_name} [{title}]", table, relation, header)
+                except ImportRefused as exc:
+                    drop_staging(self.con, relation)
+                    raise ImportRefused(f"sheet {title!r}: {exc}") from None
+            if not matched:
+                names = ", ".join(repr(t) for t in titles)
+                raise ImportRefused(f"no sheet is named after a table ({', '.join(IMPORT_TABLES)}); sheets: {names}")
+        finally:
+            workbook.close()
 
     def _table_for(self, name: str) -> str:
         table = self.profile.table_for(name)
