@@ -78,7 +78,7 @@ else:
             with st.spinner("Validating and importing..."):
                 result = import_files(
                     ui.database_path(), paths, profile=profile, source="dashboard", display_names=names,
-                    snapshot=IMPORT_MODES[mode_choice],
+                    snapshot=IMPORT_MODES[mode_choice], settings=active_settings(),
                 )
             ui.refresh_data_version()  # what follows on this page reads the version just imported
         st.session_state["last_import"] = result

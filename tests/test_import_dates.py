@@ -255,3 +255,28 @@ def test_client_review_page_renders_extreme_stored_dates(extreme_db_path, serve_
     at.run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_data_page_imports_with_the_deployment_settings(tmp_path, serve_database, monkeypatch):
+    """The Data page used Settings() whatever BETWEEN_SESSIONS_CONFIG said: a clinic's date
+    bounds (and time zone, measures) were ignored for uploads."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    db = tmp_path / "clinic.duckdb"
+    assert import_files(db, [write_csv(tmp_path / "clients.csv", CLIENTS)], today=FIXTURE_TODAY).exit_code == 0
+    config = tmp_path / "settings.toml"
+    config.write_text("screening_window_days = 0\n", encoding="utf-8")
+    monkeypatch.setenv("BETWEEN_SESSIONS_CONFIG", str(config))
+    serve_database(db)
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60).run()
+    csv = b"client_id,measure,administered_date,total_score\nC1,PHQ-9,2024-12-07,15\n"  # 30 days before intake
+    at.file_uploader(key="import_files").set_value([("scores.csv", csv, "text/csv")])
+    at.run()
+    at.button(key="run_import").click().run()
+    assert not at.exception, at.exception
+    rejects = [r for r in (d.value for d in at.dataframe) if "rule" in r.columns]
+    assert rejects and rejects[0]["rule"].tolist() == [
+        "administered_date is more than 0 days before the client's intake_date (setting screening_window_days)"
+    ]
