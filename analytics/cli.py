@@ -51,7 +51,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        result = import_files(args.db, args.files, profile=profile, settings=_settings(args), source="cli")
+        result = import_files(args.db, args.files, profile=profile, settings=_settings(args), source="cli",
+                              snapshot=args.snapshot)
     except DatabaseUnusable as exc:
         raise UsageError(str(exc)) from None
     print(result.report())
@@ -137,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True, type=Path, help="the clinic database file")
     p.add_argument("--profile", type=Path, help="mapping profile (TOML) of the record system")
     p.add_argument("--config", type=Path, help="settings file (TOML): measures, thresholds")
+    p.add_argument(
+        "--snapshot", choices=["clients"], default=None,
+        help="the files are a full snapshot of every client they name: that client's stored rows absent from "
+             "them are removed (kept in import_removed); default: additive, nothing is removed",
+    )
     p.add_argument("files", nargs="+", type=Path)
     p.set_defaults(func=cmd_import)
 

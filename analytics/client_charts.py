@@ -136,7 +136,30 @@ def _score_traces(fig: go.Figure, measure: str, scores: pd.DataFrame, row: int, 
             )
 
 
+# Weeks drawn one by one; a longer series (an implausible intake such as year 0001 gives
+# 100,000 weeks) keeps only the weeks with homework, with a gap where weeks are skipped.
+MAX_CHART_WEEKS = 520
+
+
+def _weeks_to_draw(weekly: pd.DataFrame) -> pd.DataFrame:
+    if len(weekly) <= MAX_CHART_WEEKS:
+        return weekly
+    busy = weekly[(weekly["assignments"] > 0) | weekly["quantity"].notna() | weekly["quality"].notna()]
+    busy = busy.sort_values("week").reset_index(drop=True)
+    gaps = busy[busy["week"].diff().shift(-1).fillna(1) > 1]
+    if gaps.empty:
+        return busy
+    # One empty point the week after each kept week that is followed by a skip breaks the lines.
+    breaks = pd.DataFrame({
+        "week": gaps["week"] + 1,
+        "week_start": pd.to_datetime(gaps["week_start"]) + pd.Timedelta(days=7),
+        "assignments": 0, "reviewed": 0, "quantity": None, "quality": None,
+    })
+    return pd.concat([busy, breaks], ignore_index=True).sort_values("week").reset_index(drop=True)
+
+
 def _homework_traces(fig: go.Figure, weekly: pd.DataFrame, intake: date | None, row: int) -> None:
+    weekly = _weeks_to_draw(weekly)
     weeks = [int(w) for w in weekly["week"]]
     starts = [_iso(d) for d in weekly["week_start"]]
     period = {"xperiod": WEEK_MS, "xperiodalignment": "middle"}
@@ -313,7 +336,8 @@ def _x_range(intake: date, scores: pd.DataFrame, weekly: pd.DataFrame, sessions:
         dates.append(discharge)
     start, end = min(dates), max(dates)
     pad = max(timedelta(days=4), (end - start) * 0.02)
-    return [(start - pad).isoformat(), (end + pad).isoformat()]
+    # Clamped to the dates Python can hold: a stored year-0001 or 9999 date must still draw.
+    return [(start - min(pad, start - date.min)).isoformat(), (end + min(pad, date.max - end)).isoformat()]
 
 
 def client_figure(review: Any, settings: Settings | None = None, height: int | None = None) -> go.Figure | None:

@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -237,6 +238,19 @@ class Settings:
     unreviewed_as_not_done: bool = False
     # Upload limit for the Data page, in megabytes.
     max_upload_mb: int = 200
+    # Import rules and limits (docs/import-format.md, "Dates" and "Limits").
+    # The clinic's time zone (IANA name): a timezone-aware timestamp in a Parquet file is
+    # imported as the date it falls on here.
+    clinic_timezone: str = "Europe/London"
+    # No imported date may lie before this (year 0001, Excel's 1899 epoch are typing errors).
+    earliest_plausible_date: date = date(1990, 1, 1)
+    # A score may lie at most this many days before the client's intake (screening at
+    # referral); assignments never lie before intake.
+    screening_window_days: int = 90
+    # .xlsx limits, checked before rows are read: rows per sheet (blank rows count) and the
+    # workbook's total uncompressed size. Larger exports: CSV or Parquet.
+    max_xlsx_rows: int = 100_000
+    max_xlsx_uncompressed_mb: int = 100
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)
@@ -295,6 +309,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
     top = {k: v for k, v in data.items() if k != "measures"}
     if "paired_measures" in top:
         top["paired_measures"] = tuple(top["paired_measures"])
+    if isinstance(top.get("earliest_plausible_date"), str):
+        top["earliest_plausible_date"] = date.fromisoformat(top["earliest_plausible_date"])
     if "compliance_band_edges" in top:
         top["compliance_band_edges"] = tuple(top["compliance_band_edges"])
     return replace(settings, measures=tuple(measures.values()), **top)

@@ -7,6 +7,10 @@ Guarantees (docs/import-format.md):
   A file that cannot be read or lacks a required column is refused whole.
 - Cumulative exports: a stored row with the same key is replaced when it differs and left
   alone when identical, so importing the same files twice changes nothing.
+- Additive by default: a stored row absent from the files is kept. In snapshot mode
+  (``snapshot="clients"``) the files are authoritative for every client they name: that
+  client's stored rows of a table the import has a file for, absent from the files, are
+  removed and kept in ``import_removed`` with the batch id.
 - Atomic: the import writes a private copy of the database and swaps it in with
   ``os.replace``. Killed at any moment, the live file is exactly what it was. Readers never
   wait on a lock and see the new version once it is swapped in.
@@ -21,6 +25,9 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import re
+import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +45,8 @@ TRUE_WORDS = ("true", "yes", "y", "1", "t")
 FALSE_WORDS = ("false", "no", "n", "0", "f")
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
 REPORT_PREVIEW = 20
+# Import modes: additive (None, the default) or a snapshot authoritative for its clients.
+SNAPSHOT_MODES = ("clients",)
 
 
 class ImportRefused(Exception):
@@ -84,6 +93,30 @@ class ImportResult:
     rejected: int = 0
     rejects_preview: list[Reject] = field(default_factory=list)
     per_table: dict[str, dict[str, int]] = field(default_factory=dict)
+    snapshot: str | None = None  # None: additive; "clients": snapshot of the clients named
+    removed: int = 0  # rows removed by a snapshot import (import_removed)
+    snapshot_clients: int = 0  # clients named by the files of a snapshot import
+    held_clients: dict[str, int] = field(default_factory=dict)  # table -> clients not pruned (rejects)
+
+    @property
+    def mode(self) -> str:
+        return "additive" if self.snapshot is None else f"snapshot-{self.snapshot}"
+
+    def mode_note(self) -> str:
+        """One sentence on what the import did with stored rows absent from the files."""
+        if self.snapshot is None:
+            return ("Additive import: stored rows absent from these files were kept, nothing was removed "
+                    "(a snapshot import, --snapshot clients, removes them).")
+        tables = [t for t, c in self.per_table.items() if c.get("snapshot")]
+        note = (
+            f"Snapshot import of the {self.snapshot_clients} client(s) named in these files: "
+            f"{self.removed} stored row(s) of {', '.join(tables) or 'no table'} absent from the files were removed "
+            f"(kept in import_removed, batch {self.batch_id})."
+        )
+        held = [f"{n} in {t}" for t, n in self.held_clients.items() if n]
+        if held:
+            note += (" Clients with a rejected row kept their stored rows of that table: " + ", ".join(held) + ".")
+        return note
 
     @property
     def files_refused(self) -> int:
@@ -107,7 +140,9 @@ class ImportResult:
         lines.append(
             f"  inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
             f"rejected {self.rejected} rows, refused {self.files_refused} files"
+            + (f", removed {self.removed} rows" if self.snapshot else "")
         )
+        lines.append(f"  {self.mode_note()}")
         if self.rejects_preview:
             lines.append(f"First rejected rows ({len(self.rejects_preview)} of {self.rejected} rows shown):")
             lines.extend(f"  {r}" for r in self.rejects_preview)
@@ -389,7 +424,9 @@ def _frame_row(row: list, width: int) -> list[str | None]:
     return cells + [",".join(extra) if extra else None]
 
 
-def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: list[tuple[int, list]], relation: str) -> None:
+def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: list[tuple[int, list]], relation: str,
+                 *, append: bool = False) -> None:
+    """Stage sheet rows as ``relation`` (_line, c0..c{width}); ``append`` adds them to it."""
     width = len(header)
     frame = pd.DataFrame(
         [_frame_row(r, width) for _, r in records],
@@ -399,38 +436,132 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, header: list[str], records: lis
     frame.insert(0, "_line", np.asarray([n for n, _ in records], dtype=np.int64))
     con.register("_frame_stage", frame)
     cols = ", ".join(f"c{i}::VARCHAR AS c{i}" for i in range(width + 1))
-    con.execute(f"CREATE TEMP TABLE {relation} AS SELECT _line::BIGINT AS _line, {cols} FROM _frame_stage")
+    select = f"SELECT _line::BIGINT AS _line, {cols} FROM _frame_stage"
+    con.execute(f"INSERT INTO {relation} {select}" if append else f"CREATE TEMP TABLE {relation} AS {select}")
     con.unregister("_frame_stage")
 
 
-def _xlsx_sheets(path: Path) -> list[tuple[str, list[str], list[tuple[int, list]]]]:
-    """(title, header, [(sheet row number, cells)]) of every sheet; blank rows are skipped."""
-    import openpyxl
+# Sheet rows staged at a time: a sheet is streamed, never held in memory whole.
+_XLSX_CHUNK = 20_000
+_XML_DIMENSION = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="([A-Za-z]+[0-9]+(?::[A-Za-z]+[0-9]+)?)"')
+_OPENPYXL_PATCH = threading.Lock()
 
+
+def _dimension_from_head(sheet) -> None:
+    """ReadOnlyWorksheet._get_size without the full parse: openpyxl looks for <dimension>
+    with iterparse, and when a sheet has none it parses the whole sheet (every sheet, at
+    load time, including sheets that are not tables). The element comes before <sheetData>,
+    so the first 64 KB of the XML hold it when it exists."""
+    from openpyxl.utils.cell import range_boundaries
+
+    with sheet._get_source() as source:
+        head = source.read(1 << 16)
+    found = _XML_DIMENSION.search(head)
+    if found:
+        try:
+            sheet._min_column, sheet._min_row, sheet._max_column, sheet._max_row = range_boundaries(
+                found.group(1).decode("ascii"))
+        except (ValueError, TypeError):
+            pass
+
+
+def _load_workbook_lazily(path: Path):
+    """openpyxl's read-only workbook, with sheet sizes read from the head of each sheet."""
+    import openpyxl
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    with _OPENPYXL_PATCH:
+        original = ReadOnlyWorksheet._get_size
+        ReadOnlyWorksheet._get_size = _dimension_from_head
+        try:
+            return openpyxl.load_workbook(path, read_only=True, data_only=True)
+        finally:
+            ReadOnlyWorksheet._get_size = original
+
+
+def _check_xlsx_archive(path: Path, settings: Settings) -> None:
+    """Refuse a workbook whose parts are too large uncompressed, before any XML is parsed
+    (the sizes come from the zip directory; a part that lies about its size is still
+    bounded by the row limit while its rows are streamed)."""
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
         raise ImportRefused(f"the workbook cannot be opened ({type(exc).__name__})") from None
-    sheets = []
-    try:
-        for sheet in workbook.worksheets:
-            header: list[str] | None = None
-            records: list[tuple[int, list]] = []
-            for row_number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
-                    continue
-                if header is None:
-                    header = ["" if v is None else str(v) for v in row]
-                    while header and not header[-1].strip():
-                        header.pop()
-                    continue
-                records.append((row_number, list(row)))
-            sheets.append((sheet.title, header or [], records))
-    except Exception as exc:  # noqa: BLE001 - a damaged sheet can fail in many ways while read
-        raise ImportRefused(f"the workbook cannot be read ({type(exc).__name__})") from None
-    finally:
-        workbook.close()
-    return sheets
+    limit = settings.max_xlsx_uncompressed_mb * 1024 * 1024
+    if total > limit:
+        raise ImportRefused(
+            f"the workbook is {total / 1024 / 1024:,.0f} MB uncompressed, above the limit of "
+            f"{settings.max_xlsx_uncompressed_mb:,} MB (setting max_xlsx_uncompressed_mb); "
+            "export large tables as CSV or Parquet"
+        )
+
+
+def _too_many_rows(rows: int, settings: Settings, how: str) -> ImportRefused:
+    return ImportRefused(
+        f"it {how} {rows:,} rows, above the limit of {settings.max_xlsx_rows:,} rows per sheet "
+        "(setting max_xlsx_rows); export large tables as CSV or Parquet"
+    )
+
+
+# A <row> element of the sheet XML (any namespace prefix); not <rowBreaks>.
+_XML_ROW = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _xml_rows_over(sheet, limit: int) -> int | None:
+    """The sheet's <row> elements counted in its raw XML (decompressed, not parsed), or
+    None when there are no more than ``limit``. Stops counting as soon as it is over."""
+    count, tail = 0, b""
+    with sheet.parent._archive.open(sheet._worksheet_path) as source:
+        while chunk := source.read(1 << 20):
+            data = tail + chunk
+            cut = max(len(data) - 32, 0)  # a tag starting in the last bytes is counted next time
+            count += sum(1 for m in _XML_ROW.finditer(data) if m.start() < cut)
+            tail = data[cut:]
+            if count > limit:
+                return count
+    count += len(_XML_ROW.findall(tail))
+    return count if count > limit else None
+
+
+def _stage_sheet(con: duckdb.DuckDBPyConnection, sheet, relation: str, settings: Settings) -> list[str]:
+    """Stream one read-only sheet into ``relation`` in chunks; returns the header ([] when
+    the sheet has none). Refused once the sheet declares or yields more than
+    ``settings.max_xlsx_rows`` rows (blank rows count: they cost as much to read)."""
+    limit = settings.max_xlsx_rows
+    declared = sheet.max_row  # from the sheet's <dimension>, when it has one
+    if declared is not None and declared > limit + 1:
+        raise _too_many_rows(declared, settings, "declares")
+    present = _xml_rows_over(sheet, limit + 1)
+    if present is not None:
+        raise _too_many_rows(limit, settings, "has more than")
+    # Read the rows actually present: a dimension larger than the data would be padded with
+    # empty rows, a smaller one would cut rows off.
+    sheet.reset_dimensions()
+    header: list[str] | None = None
+    chunk: list[tuple[int, list]] = []
+    staged = False
+    for row_number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if row_number > limit + 1:  # rows missing from the XML are yielded empty: they count
+            raise _too_many_rows(limit, settings, "has more than")
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        if header is None:
+            header = ["" if v is None else str(v) for v in row]
+            while header and not header[-1].strip():
+                header.pop()
+            if not header:
+                return []
+            continue
+        chunk.append((row_number, list(row)))
+        if len(chunk) >= _XLSX_CHUNK:
+            _stage_frame(con, header, chunk, relation, append=staged)
+            staged, chunk = True, []
+    if header is None:
+        return []
+    if chunk or not staged:
+        _stage_frame(con, header, chunk, relation, append=staged)
+    return header
 
 
 def _duckdb_reason(exc: duckdb.Error, path: Path) -> str:
@@ -438,8 +569,12 @@ def _duckdb_reason(exc: duckdb.Error, path: Path) -> str:
     return str(exc).splitlines()[0].replace(f" '{path}'", "").replace(f" {path}", "")
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> list[str]:
-    """Stage a Parquet file; every value as text, _line = row number (from 1) in the file."""
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str, time_zone: str = "UTC") -> list[str]:
+    """Stage a Parquet file; every value as text, _line = row number (from 1) in the file.
+
+    A timezone-aware timestamp is an instant: it becomes the date it falls on in the
+    clinic's time zone (``Settings.clinic_timezone``), whatever its time of day.
+    """
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
     except duckdb.Error as exc:
@@ -449,7 +584,14 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) ->
     for i, (name, kind, *_) in enumerate(described):
         ident = '"' + name.replace('"', '""') + '"'
         kind = kind.upper()
-        if kind.startswith("TIMESTAMP"):
+        if kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+            if not con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [time_zone]).fetchall()[0][0]:
+                raise ImportRefused(
+                    f"column {name!r} holds timezone-aware timestamps and the clinic_timezone setting "
+                    f"{time_zone!r} is not a known time zone (an IANA name such as Europe/London)"
+                )
+            expr = f"strftime(timezone({_lit(time_zone)}, {ident}), '%Y-%m-%d')"
+        elif kind.startswith("TIMESTAMP"):
             expr = f"CASE WHEN {ident}::TIME = TIME '00:00:00' THEN strftime({ident}, '%Y-%m-%d') ELSE {ident}::VARCHAR END"
         elif kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
             # Whole numbers print without a decimal point (3.0 -> 3); NaN, infinities and
@@ -596,8 +738,14 @@ class _Compiler:
                 else:
                     fmt_note = "expected a real date as YYYY-MM-DD"
                     shape = "true"  # the ISO shape is part of the typed expression
-                rules.append(Rule(col.name, f"{raw} IS NOT NULL AND (NOT {shape} OR {typed} IS NULL)", fmt_note))
+                bad_format = f"{raw} IS NOT NULL AND (NOT {shape} OR {typed} IS NULL)"
+                rules.append(Rule(col.name, bad_format, fmt_note))
                 rules.append(Rule(col.name, f"{typed} > $today", "date lies in the future"))
+                earliest = self.settings.earliest_plausible_date.isoformat()
+                # Only for a date in the right format (05/01/25 under %d/%m/%Y is a format error,
+                # not the year 25).
+                rules.append(Rule(col.name, f"{typed} < $earliest AND NOT ({bad_format})",
+                                  f"implausible date: before {earliest} (setting earliest_plausible_date)"))
             elif col.kind == "bool":
                 rules.append(
                     Rule(col.name, f"{raw} IS NOT NULL AND {typed} IS NULL", "not a yes/no value (true/false, yes/no, y/n, 1/0)")
@@ -662,11 +810,13 @@ class _Compiler:
 
 
 class _Run:
-    def __init__(self, con: duckdb.DuckDBPyConnection, profile: MappingProfile, settings: Settings, today: dt.date):
+    def __init__(self, con: duckdb.DuckDBPyConnection, profile: MappingProfile, settings: Settings, today: dt.date,
+                 snapshot: str | None = None):
         self.con = con
         self.profile = profile
         self.settings = settings
         self.today = today
+        self.snapshot = snapshot
         self.specs = table_specs(settings)
         self.staged: list[Staged] = []
         self.reports: list[FileReport] = []
@@ -695,7 +845,10 @@ class _Run:
                 return
             table = self._table_for(stem)
             relation = f"stg_{len(self.staged)}"
-            header = _stage_csv(self.con, path, relation) if suffix == ".csv" else _stage_parquet(self.con, path, relation)
+            if suffix == ".csv":
+                header = _stage_csv(self.con, path, relation)
+            else:
+                header = _stage_parquet(self.con, path, relation, self.settings.clinic_timezone)
             self._register(report, display_name, table, relation, header)
         except ImportRefused as exc:
             # Nothing of a refused file is kept: drop whatever of it was staged (workbook sheets).
@@ -708,29 +861,46 @@ class _Run:
             report.status, report.message = "refused", str(exc)
 
     def _stage_workbook(self, path: Path, display_name: str, stem: str, report: FileReport) -> None:
-        sheets = _xlsx_sheets(path)
-        matched = False
-        for title, header, records in sheets:
-            table = self.profile.table_for(title)
-            if table is None and len(sheets) == 1:
-                table = self.profile.table_for(stem)
-            if table is None:
-                continue
-            matched = True
-            relation = f"stg_{len(self.staged)}"
-            sheet_report = report if report.table is None else FileReport(display_name, report.sha256)
-            try:
-                if not header:
-                    raise ImportRefused("it has no header row")
-                _stage_frame(self.con, header, records, relation)
-                if sheet_report is not report:
-                    self.reports.append(sheet_report)
-                self._register(sheet_report, f"{display_name} [{title}]", table, relation, header)
-            except ImportRefused as exc:
-                raise ImportRefused(f"sheet {title!r}: {exc}") from None
-        if not matched:
-            names = ", ".join(repr(t) for t, _, _ in sheets)
-            raise ImportRefused(f"no sheet is named after a table ({', '.join(IMPORT_TABLES)}); sheets: {names}")
+        """Stage every sheet named after a table; other sheets are skipped unread."""
+        _check_xlsx_archive(path, self.settings)
+        try:
+            workbook = _load_workbook_lazily(path)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
+            raise ImportRefused(f"the workbook cannot be opened ({type(exc).__name__})") from None
+        try:
+            sheets = workbook.worksheets
+            titles = [sheet.title for sheet in sheets]
+            matched = False
+            for sheet in sheets:
+                title = sheet.title
+                table = self.profile.table_for(title)
+                if table is None and len(sheets) == 1:
+                    table = self.profile.table_for(stem)
+                if table is None:
+                    continue  # not a table: never read
+                matched = True
+                relation = f"stg_{len(self.staged)}"
+                sheet_report = report if report.table is None else FileReport(display_name, report.sha256)
+                try:
+                    try:
+                        header = _stage_sheet(self.con, sheet, relation, self.settings)
+                    except ImportRefused:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a damaged sheet can fail in many ways while read
+                        raise ImportRefused(f"the workbook cannot be read ({type(exc).__name__})") from None
+                    if not header:
+                        raise ImportRefused("it has no header row")
+                    if sheet_report is not report:
+                        self.reports.append(sheet_report)
+                    self._register(sheet_report, f"{display_name} [{title}]", table, relation, header)
+                except ImportRefused as exc:
+                    drop_staging(self.con, relation)
+                    raise ImportRefused(f"sheet {title!r}: {exc}") from None
+            if not matched:
+                names = ", ".join(repr(t) for t in titles)
+                raise ImportRefused(f"no sheet is named after a table ({', '.join(IMPORT_TABLES)}); sheets: {names}")
+        finally:
+            workbook.close()
 
     def _table_for(self, name: str) -> str:
         table = self.profile.table_for(name)
@@ -764,10 +934,54 @@ class _Run:
         report.file_name = display_name
         self.staged.append(Staged(len(self.staged), display_name, table, relation, header, mapping, rows, report))
 
+    # -- snapshot imports ------------------------------------------------------------------
+    def snapshot_clients(self) -> int:
+        """Snapshot mode: the clients the files name (any row of any file, rejected or not)
+        into ``snapshot_clients``; returns how many."""
+        parts = [
+            f"SELECT NULLIF(trim(c{s.mapping['client_id']}), '') AS client_id FROM {s.relation}" for s in self.staged
+        ]
+        body = " UNION ".join(parts) if parts else "SELECT NULL::VARCHAR AS client_id WHERE false"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_clients AS SELECT DISTINCT client_id FROM ({body}) "
+                         "WHERE client_id IS NOT NULL")
+        return self.con.execute("SELECT count(*) FROM snapshot_clients").fetchall()[0][0]
+
+    def _remove_absent(self, table: str, batch_id: int, incoming: str, has_late: bool) -> tuple[int, int]:
+        """Snapshot mode: remove the stored rows of the named clients that the files do not
+        hold, recording each in ``import_removed``. A client with a rejected row in this
+        table keeps its stored rows here (a typo must not delete data). Returns (removed, held)."""
+        spec = self.specs[table]
+        con = self.con
+        rejected = "SELECT client_id FROM checked WHERE _violations IS NOT NULL"
+        if has_late:
+            rejected += " UNION SELECT client_id FROM checked SEMI JOIN late USING (_file_seq, _line)"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE snapshot_held AS
+            SELECT DISTINCT client_id FROM ({rejected}) WHERE client_id IS NOT NULL""")
+        held = con.execute(
+            "SELECT count(*) FROM snapshot_held SEMI JOIN snapshot_clients USING (client_id)"
+        ).fetchall()[0][0]
+        on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
+        absent = (
+            "t.client_id IN (SELECT client_id FROM snapshot_clients) "
+            "AND t.client_id NOT IN (SELECT client_id FROM snapshot_held) "
+            f"AND NOT EXISTS (SELECT 1 FROM ({incoming}) AS i WHERE {on})"
+        )
+        key_json = ", ".join(f"{_lit(k)}, t.{k}" for k in spec.key)
+        removed = con.execute(
+            f"""INSERT INTO main.import_removed
+            SELECT $batch_id, $table, t.client_id, json_object({key_json}), to_json(t)
+            FROM main.{table} AS t WHERE {absent}""",
+            {"batch_id": batch_id, "table": table},
+        ).fetchall()[0][0]
+        if removed:
+            con.execute(f"DELETE FROM main.{table} AS t WHERE {absent}")
+        con.execute("DROP TABLE snapshot_held")
+        return removed, held
+
     # -- validating and writing ----------------------------------------------------------
     def process_table(self, table: str, batch_id: int) -> dict[str, int]:
         staged = [s for s in self.staged if s.table == table]
-        counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+        counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "removed": 0}
         if not staged:
             return counts
         con = self.con
@@ -793,12 +1007,13 @@ class _Run:
         # staging relation, so the one table written holds only typed values. _violations
         # (the broken rules' ids) is NULL for a valid row: the list is built only for the few
         # rows where some rule is broken.
+        params = {"today": self.today, "earliest": self.settings.earliest_plausible_date}
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE checked AS
             SELECT _file_seq, _line, {value_cols},
                    CASE WHEN {any_broken} THEN list_filter([{checks}], lambda x: x IS NOT NULL) END AS _violations
             FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
-            {"today": self.today} if "$today" in checks else None,
+            {k: v for k, v in params.items() if f"${k}" in checks} or None,
         )
         # 2. Table-level rules among otherwise valid rows. Keys that occur more than once
         #    (within a file or across files) are few: only they need the window functions.
@@ -838,6 +1053,25 @@ class _Run:
                   AND NOT EXISTS (SELECT 1 FROM main.clients AS k WHERE k.client_id = c.client_id)
                   AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)"""
             )
+            # Dates before the client's intake (stored or just imported: clients go first).
+            before_intake = {
+                "scores": ("administered_date", self.settings.screening_window_days,
+                           f"administered_date is more than {self.settings.screening_window_days} days before the "
+                           "client's intake_date (setting screening_window_days)"),
+                "assignments": ("assigned_date", 0, "assigned_date is before the client's intake_date"),
+            }.get(table)
+            if before_intake is not None:
+                column, window, message = before_intake
+                intake_rule = len(rules)
+                rules.append(Rule(column, "", message))
+                con.execute(
+                    f"""INSERT INTO late
+                    SELECT _file_seq, _line, {intake_rule}, NULL FROM checked AS c
+                    JOIN main.clients AS k USING (client_id)
+                    WHERE c._violations IS NULL AND c.{column} < k.intake_date - to_days($window)
+                      AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)""",
+                    {"window": window},
+                )
         has_late = con.execute("SELECT count(*) FROM late").fetchall()[0][0] > 0
         # 3. Rejects, verbatim: every broken rule of every rejected row.
         con.execute(
@@ -915,6 +1149,9 @@ class _Run:
                 SELECT {value_cols}, $batch_id FROM ({incoming}) AS i {not_stored}""",
                 {"batch_id": batch_id},
             )
+        if self.snapshot == "clients" and table != "clients":
+            counts["removed"], counts["held"] = self._remove_absent(table, batch_id, incoming, has_late)
+            counts["snapshot"] = 1
         counts["read"] = sum(s.rows for s in staged)
         counts["rejected"] = sum(per_file.values())
         counts["inserted"] = actions.get("insert", 0)
@@ -936,13 +1173,18 @@ def import_files(
     source: str = "cli",
     today: dt.date | None = None,
     display_names: list[str] | None = None,
+    snapshot: str | None = None,
 ) -> ImportResult:
     """Validate and import export files into the database at ``db_path`` (created if missing).
 
     ``display_names`` name the files in reports (for uploads saved under temporary names).
     Raises :class:`analytics.storage.DatabaseNotWritable` when the database cannot be
     written (full disk, read-only folder); nothing is changed then.
+    ``snapshot``: None (additive, the default: nothing stored is removed) or ``"clients"``:
+    the files are authoritative for the clients they name (docs/import-format.md).
     """
+    if snapshot is not None and snapshot not in SNAPSHOT_MODES:
+        raise ValueError(f"unknown snapshot mode {snapshot!r}; expected one of {', '.join(SNAPSHOT_MODES)}")
     db_path = Path(db_path)
     profile = profile or MappingProfile()
     settings = settings or Settings()
@@ -950,25 +1192,30 @@ def import_files(
     paths = [Path(f) for f in files]
     names = display_names or [p.name for p in paths]
     with atomic_write(db_path, settings) as con:
-        return _import_into(con, paths, names, profile, settings, source, today)
+        return _import_into(con, paths, names, profile, settings, source, today, snapshot)
 
 
 def _import_into(
     con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str], profile: MappingProfile, settings: Settings,
-    source: str, today: dt.date,
+    source: str, today: dt.date, snapshot: str | None = None,
 ) -> ImportResult:
     started = dt.datetime.now(dt.UTC)
     # Files are staged (read into temporary tables) before the transaction: a file DuckDB
     # cannot read raises inside DuckDB, and an error inside a transaction would abort it.
-    run = _Run(con, profile, settings, today)
+    run = _Run(con, profile, settings, today, snapshot)
     for path, name in zip(paths, names, strict=True):
         run.stage_file(path, name)
     con.execute("BEGIN TRANSACTION")
     batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
-    result = ImportResult(batch_id=batch_id, files=run.reports)
+    result = ImportResult(batch_id=batch_id, files=run.reports, snapshot=snapshot)
+    if snapshot is not None:
+        result.snapshot_clients = run.snapshot_clients()
     for table in IMPORT_TABLES:
         counts = run.process_table(table, batch_id)
         result.per_table[table] = counts
+        result.removed += counts["removed"]
+        if counts.get("held"):
+            result.held_clients[table] = counts["held"]
         result.rows_read += counts["read"]
         result.inserted += counts["inserted"]
         result.updated += counts["updated"]
@@ -989,10 +1236,12 @@ def _import_into(
         for f in result.files
     ]
     con.execute(
-        "INSERT INTO import_batches VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        """INSERT INTO import_batches (batch_id, started_at, finished_at, source, profile, files, rows_read,
+            rows_inserted, rows_updated, rows_unchanged, rows_rejected, files_refused, rows_removed, mode)
+        VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [batch_id, started, source, profile.name if profile.source else None, json.dumps(files_json),
          result.rows_read, result.inserted, result.updated, result.unchanged, result.rejected,
-         result.files_refused],
+         result.files_refused, result.removed, result.mode],
     )
     con.execute("COMMIT")
     return result

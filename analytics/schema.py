@@ -160,7 +160,22 @@ def ddl(settings: Settings | None = None) -> list[str]:
   rows_updated BIGINT,
   rows_unchanged BIGINT,
   rows_rejected BIGINT,
-  files_refused INTEGER
+  files_refused INTEGER,
+  rows_removed BIGINT,     -- snapshot imports: stored rows absent from the export (import_removed)
+  mode VARCHAR             -- 'additive' (default) or 'snapshot-clients'
+)"""
+    )
+    # Databases created before snapshot imports gain the two columns.
+    statements.append("ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS rows_removed BIGINT")
+    statements.append("ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS mode VARCHAR")
+    # Rows a snapshot import removed, with their old values (docs/import-format.md).
+    statements.append(
+        """CREATE TABLE IF NOT EXISTS import_removed (
+  batch_id INTEGER NOT NULL,  -- the import that removed the row
+  table_name VARCHAR NOT NULL,
+  client_id VARCHAR,
+  row_key JSON,               -- the row's key, column -> value
+  old_row JSON                -- the stored row as it was (batch_id: the import that wrote it)
 )"""
     )
     statements.append(

@@ -30,6 +30,11 @@ PROFILES_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "profile
 NO_PROFILE = "None: files are in the import format"
 PAGE_TITLE = "Data"
 _REJECTS_LOGGED = "_bs_rejects_logged"  # reject views already in the access log during this visit
+# Import modes (docs/import-format.md, "Additive and snapshot imports"): label -> snapshot argument.
+IMPORT_MODES = {
+    "Additive (default): add and update rows, never remove any": None,
+    "Snapshot of the clients in these files: remove their stored rows the files no longer hold": "clients",
+}
 
 
 def not_writable_message(exc: DatabaseNotWritable, viewer: Viewer) -> str:
@@ -117,6 +122,12 @@ else:
     builtin = sorted(p.name for p in PROFILES_DIR.glob("*.toml"))
     profile_choice = st.selectbox("Mapping profile of the record system", [NO_PROFILE, *builtin], key="profile_choice")
     profile_upload = st.file_uploader("...or upload a mapping profile (TOML)", type=["toml"], key="profile_file")
+    mode_choice = st.radio(
+        "Import mode", list(IMPORT_MODES), key="import_mode",
+        help="A snapshot makes these files authoritative for every client they name: that client's stored "
+             "sessions, assignments or scores (of the tables uploaded) that the files do not hold are removed "
+             "and kept in the batch record. Use it only with a full export of those clients.",
+    )
 
     if st.button("Validate and import", type="primary", disabled=not uploads, key="run_import"):
         with tempfile.TemporaryDirectory(prefix="upload-") as scratch:
@@ -148,7 +159,8 @@ else:
             with st.spinner("Validating and importing..."):
                 try:
                     result = import_files(
-                        ui.database_path(), paths, profile=profile, source="dashboard", display_names=names
+                        ui.database_path(), paths, profile=profile, source="dashboard", display_names=names,
+                        snapshot=IMPORT_MODES[mode_choice], settings=active_settings(),
                     )
                 except DatabaseNotWritable as exc:
                     result = None
@@ -170,11 +182,13 @@ else:
                 f"Batch {result.batch_id}: {result.rejected:,} {rows} rejected and {result.files_refused} {files} "
                 "refused. " + (f"{imported:,} valid {'row was' if imported == 1 else 'rows were'} imported." if imported else "Nothing was imported.")
             )
-        cols = st.columns(4)
+        cols = st.columns(5)
         cols[0].metric("Inserted", f"{result.inserted:,}")
         cols[1].metric("Updated", f"{result.updated:,}")
         cols[2].metric("Unchanged", f"{result.unchanged:,}")
-        cols[3].metric("Rejected rows", f"{result.rejected:,}")
+        cols[3].metric("Removed", f"{result.removed:,}")
+        cols[4].metric("Rejected rows", f"{result.rejected:,}")
+        st.caption(result.mode_note())
         st.dataframe(
             [
                 {"file": f.file_name, "table": f.table, "status": f.status, "rows read": f.rows_read,

@@ -36,6 +36,16 @@ def first_client(db: Path) -> str:
         con.close()
 
 
+def screening_day(db: Path, client: str, days_before: int = 30) -> str:
+    """A day before ``client``'s intake (within the screening window): a plausible score no stored row has."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT (intake_date - ?::INTEGER)::VARCHAR FROM clients WHERE client_id = ?",
+                           [days_before, client]).fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def frame_with(at: AppTest, *columns: str) -> list[pd.DataFrame]:
     """The page's dataframes that have all of ``columns``."""
     frames = [pd.DataFrame(d.value) for d in at.dataframe]
@@ -53,10 +63,11 @@ def upload_and_import(at: AppTest, name: str, content: bytes) -> AppTest:
 
 def test_upload_with_a_bad_row_shows_the_rejects_and_the_new_batch(data_db):
     client = first_client(data_db)
+    day = screening_day(data_db, client)
     csv = (
         "client_id,measure,administered_date,total_score\n"
-        f"{client},PHQ-9,2019-01-02,12\n"
-        f"{client},phq9,2019-01-09,31\n"
+        f"{client},PHQ-9,{day},12\n"
+        f"{client},phq9,{screening_day(data_db, client, 23)},31\n"
     ).encode()
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception, at.exception
@@ -84,17 +95,17 @@ def test_upload_with_a_bad_row_shows_the_rejects_and_the_new_batch(data_db):
     try:
         stored = con.execute(
             "SELECT administered_date::VARCHAR, total_score, batch_id FROM scores "
-            "WHERE client_id = ? AND administered_date < '2020-01-01'",
-            [client],
+            "WHERE client_id = ? AND administered_date = ?",
+            [client, day],
         ).fetchall()
     finally:
         con.close()
-    assert stored == [("2019-01-02", 12, 2)]
+    assert stored == [(day, 12, 2)]
 
 
 def test_history_selectbox_shows_the_rejects_of_a_past_batch(data_db):
     client = first_client(data_db)
-    csv = f"client_id,measure,administered_date,total_score\n{client},BDI,2019-01-02,12\n".encode()
+    csv = f"client_id,measure,administered_date,total_score\n{client},BDI,{screening_day(data_db, client)},12\n".encode()
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     upload_and_import(at, "scores_bdi.csv", csv)
 
@@ -140,7 +151,7 @@ def test_the_import_report_reads_the_new_version_when_the_run_had_pinned_the_old
 
     monkeypatch.setattr(ui, "page_header", header_that_reads_the_database)
     client = first_client(data_db)
-    csv = f"client_id,measure,administered_date,total_score\n{client},PHQ-9,2019-01-02,40\n".encode()
+    csv = f"client_id,measure,administered_date,total_score\n{client},PHQ-9,{screening_day(data_db, client)},40\n".encode()
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     upload_and_import(at, "scores_pinned.csv", csv)
     rejects = frame_with(at, "line_number", "column_name", "rule")[0]

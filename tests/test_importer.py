@@ -813,13 +813,13 @@ def test_a_hand_written_profile(tmp_path, with_clients):
         tmp_path,
         "Homework Log_2026-11.csv",
         """Ref,Patient,Set,Kind,Goal?,Planned,Done (0-4),Who rated,Reviewed,Extra
-H1,C1,05/01/2025,worry diary,TICKED,3,4,clinician,12/01/2025,x
-H2,C1,5/1/2025,Exposure,blank,2,,,,
+H1,C1,06/01/2025,worry diary,TICKED,3,4,clinician,12/01/2025,x
+H2,C1,6/1/2025,Exposure,blank,2,,,,
 H3,C1,2025-01-05,journal,,1,,,,
 H4,C1,31/02/2025,journal,,1,,,,
 H5,C1,05/01/25,journal,,1,,,,
 H6,C1,05/13/2025,journal,,1,,,,
-H7,C1,05/01/2025,Worry Diary,maybe,1,,Clinician,,
+H7,C1,06/01/2025,Worry Diary,maybe,1,,Clinician,,
 """,
     )
     scores = write(tmp_path, "scores.csv", "Patient,Form,When,Score\nC1,depression q,06/01/2025,14\nC1,BDI,06/01/2025,3\n")
@@ -835,9 +835,9 @@ H7,C1,05/01/2025,Worry Diary,maybe,1,,Clinician,,
     ]
     rows = {r[0]: r for r in stored(with_clients, "assignments")}
     assert sorted(rows) == ["H1", "H2"]
-    assert rows["H1"][:5] == ("H1", "C1", D(2025, 1, 5), "thought_record", True)
+    assert rows["H1"][:5] == ("H1", "C1", D(2025, 1, 6), "thought_record", True)
     assert rows["H1"][10] == 3 and rows["H1"][12] == 4 and rows["H1"][14:16] == ("therapist", D(2025, 1, 12))
-    assert rows["H2"][2:5] == (D(2025, 1, 5), "exposure", False)
+    assert rows["H2"][2:5] == (D(2025, 1, 6), "exposure", False)
     assert [(r[1], r[2], r[3]) for r in stored(with_clients, "scores")] == [("PHQ-9", D(2025, 1, 6), 14)]
     assert result.files[0].ignored_columns == ["Extra"]
     history = query(with_clients, "SELECT profile FROM import_batches WHERE batch_id = ?", [result.batch_id])

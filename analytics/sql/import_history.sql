@@ -1,6 +1,6 @@
 -- Import runs, newest first (counts are rows; files is the JSON list of files with SHA-256).
-SELECT batch_id, started_at, finished_at, source, profile, rows_read, rows_inserted, rows_updated,
-       rows_unchanged, rows_rejected, files_refused, files
+-- rows_removed and mode (snapshot imports) come last; a database from before them lacks both.
+SELECT *
 FROM import_batches
 ORDER BY batch_id DESC
 LIMIT $limit
