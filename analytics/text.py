@@ -1,0 +1,52 @@
+"""Untrusted text: values from an import shown as plain text (docs/security.md, "Untrusted text").
+
+Every text value of an export (client id, clinic, therapist id, programme, primary concern,
+assignment id, description) is data written by someone else: it must never become markup.
+Two renderers interpret markup and each has its one escaping function:
+
+- Streamlit Markdown (headers, captions, ``st.markdown``, alerts, metric and widget labels):
+  :func:`markdown_text` here (pure; the pages use it through ``ui.text``).
+- Plotly text (titles, hover, marker text, annotations: Plotly renders a subset of HTML,
+  ``<a href>`` links included): :func:`plotly_text`.
+
+Tables (``st.dataframe``), ``st.text``, selectbox options, the PDF (fpdf2 draws text) and the
+HTML exports (``html.escape`` in :mod:`analytics.reports`) show text literally already.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Characters with a meaning in (GitHub-flavoured, Streamlit) Markdown inside a line: emphasis,
+# code, links and images, raw HTML and entities, strikethrough, LaTeX ($), Streamlit's
+# :directives: and GFM's autolink literals (http://, www., e-mail: ":", ".", "@"), tables.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>&~$:@|.])")
+# At the start of a line only: a list item, a heading underline or a block quote.
+_LINE_START = re.compile(r"^([-=])")
+_NEWLINES = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
+
+
+def markdown_text(value: Any) -> str:
+    """``value`` as Markdown source that renders exactly as its text (one line).
+
+    Every Markdown metacharacter is backslash-escaped (CommonMark: any ASCII punctuation may
+    be), line breaks become spaces (a value cannot start a block), so a link, an image, an
+    HTML tag or an autolinked address in the value shows as the characters typed. ``None``
+    gives an empty string.
+    """
+    if value is None:
+        return ""
+    text = _NEWLINES.sub(" ", str(value))
+    return _LINE_START.sub(r"\\\1", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+
+
+def plotly_text(value: Any) -> str:
+    """``value`` for Plotly text: ``&``, ``<`` and ``>`` as entities, so Plotly draws the
+    characters instead of interpreting ``<a href>``, ``<b>``, ``<br>`` and the like."""
+    if value is None:
+        return ""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+__all__ = ["markdown_text", "plotly_text"]
