@@ -290,7 +290,6 @@ def test_no_page_renders_imported_markup(hostile_app: Path, email: str):
     # Not passing by showing nothing: the values are on the pages, as the characters typed.
     assert f"Client {client}" in everything  # the client review's header
     assert f"Clinic: {clinic}" in everything or f"Clinics: {clinic}" in everything  # the QI cohort line
-    assert f"**{clinic}**" not in everything  # the header fact, shown bold with its own ** as text
     assert sum(PAYLOAD in s for s in seen) >= 4, "too few payload values reached Markdown elements"
 
 
