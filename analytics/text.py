@@ -25,19 +25,26 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>&~$:@|.])")
 # At the start of a line only: a list item, a heading underline or a block quote.
 _LINE_START = re.compile(r"^([-=])")
 _NEWLINES = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
+# Streamlit's GFM autolinks "http://...", "www." and e-mail addresses in the *text* after
+# backslash escapes are removed, so escaping cannot stop them: an invisible word joiner
+# (U+2060) inside the pattern does ("http:\u2060//x", "www\u2060.x", "a@\u2060b.c").
+AUTOLINK_BREAK = "\u2060"
+_AUTOLINKS = re.compile(r"(:)(?=//)|(www)(?=\.)|(@)", re.IGNORECASE)
 
 
 def markdown_text(value: Any) -> str:
     """``value`` as Markdown source that renders exactly as its text (one line).
 
     Every Markdown metacharacter is backslash-escaped (CommonMark: any ASCII punctuation may
-    be), line breaks become spaces (a value cannot start a block), so a link, an image, an
-    HTML tag or an autolinked address in the value shows as the characters typed. ``None``
-    gives an empty string.
+    be), line breaks become spaces (a value cannot start a block), and a word joiner
+    (:data:`AUTOLINK_BREAK`, invisible) breaks what GFM would autolink ("://", "www.", "@"),
+    so a link, an image, an HTML tag or an address in the value shows as the characters
+    typed. ``None`` gives an empty string.
     """
     if value is None:
         return ""
     text = _NEWLINES.sub(" ", str(value))
+    text = _AUTOLINKS.sub(lambda m: m.group(0) + AUTOLINK_BREAK, text)
     return _LINE_START.sub(r"\\\1", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
@@ -49,4 +56,4 @@ def plotly_text(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-__all__ = ["markdown_text", "plotly_text"]
+__all__ = ["AUTOLINK_BREAK", "markdown_text", "plotly_text"]

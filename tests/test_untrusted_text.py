@@ -31,7 +31,7 @@ from analytics.meeting_pack import meeting_pack_html, meeting_pack_pdf, pack_con
 from analytics.quality import quality_report
 from analytics.quality_charts import funnel_figure
 from analytics.reports import session_review_html, session_review_pdf
-from analytics.text import markdown_text, plotly_text
+from analytics.text import AUTOLINK_BREAK, markdown_text, plotly_text
 from tests.conftest import ROOT
 from tests.test_app_access import AUTH
 from tests.test_reports import pdf_text
@@ -40,11 +40,13 @@ from tests.test_reports import pdf_text
 # addresses: TEST-NET-3 and a reserved .example domain), raw HTML and an HTML link.
 PAYLOAD = (
     '**pwns** <b>pwnb</b> [pwnl](http://evil.example/login) ![pwni](http://203.0.113.1/x.png) '
-    '<img src=x onerror=alert(1)> <a href="http://evil.example/a">pwna</a>'
+    '<img src=x onerror=alert(1)> <a href="http://evil.example/a">pwna</a> www.evil.example/w me@evil.example'
 )
 HOSTS = ("evil.example", "203.0.113.1")
 # What must never be live in Markdown source (after masking backslash-escaped characters).
 LIVE_MARKUP = ("**pwns**", "<b>", "</b>", "[pwnl]", "](http", "![pwni]", "<img", "<a ", "</a>", *HOSTS)
+# GFM autolinks these in the text that remains after backslash escapes are removed.
+AUTOLINK = re.compile(r"(?i)(?:https?://|www\.|[-.\w+]+@)[-\w.]*(?:evil\.example|203\.0\.113\.1)")
 # What must never be live in Plotly text (Plotly renders <a href>, <b>, <br> ...).
 LIVE_HTML = ("<b>", "</b>", "<img", "<a ", "</a>")
 # Every free-text column of the import format (homework_type, rated_by and measure are
@@ -134,8 +136,13 @@ def live(markdown: str) -> str:
 
 
 def shown(markdown: str) -> str:
-    """The characters a reader sees for escaped Markdown source (backslash escapes removed)."""
+    """The text Markdown source leaves once backslash escapes are removed (where GFM finds autolinks)."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
+def readable(markdown: str) -> str:
+    """The characters a reader sees: :func:`shown` without the invisible autolink breaks."""
+    return shown(markdown).replace(AUTOLINK_BREAK, "")
 
 
 def _walk(node: Any) -> Iterator[Any]:
@@ -168,8 +175,9 @@ def markdown_bodies(at: AppTest) -> list[tuple[str, str]]:
 
 def live_markup(at: AppTest) -> list[tuple[str, str, str]]:
     """(element, needle, source) for every payload markup left live in a Markdown body."""
-    return [(kind, needle, body) for kind, body in markdown_bodies(at) for needle in LIVE_MARKUP
-            if needle in live(body)]
+    bodies = markdown_bodies(at)
+    return ([(kind, needle, body) for kind, body in bodies for needle in LIVE_MARKUP if needle in live(body)]
+            + [(kind, "autolink", body) for kind, body in bodies if AUTOLINK.search(shown(body))])
 
 
 def plotly_strings(at: AppTest) -> list[str]:
@@ -216,7 +224,8 @@ def signed_in(script: str, email: str, **query: str) -> AppTest:
                                   "$x^2$ :red[red] :material/home: `code` ~~gone~~ a_b_ &lt;b&gt; \\*"])
 def test_markdown_text_leaves_no_live_markup_and_shows_the_characters(text: str):
     escaped = markdown_text(text)
-    assert shown(escaped) == re.sub(r"\s*[\r\n]+\s*", " ", text)  # one line, same characters
+    assert readable(escaped) == re.sub(r"\s*[\r\n]+\s*", " ", text)  # one line, same characters
+    assert not AUTOLINK.search(shown(escaped)) and not re.search(r"(?i)https?://|www\.|@\w", shown(escaped))
     masked = live(escaped)
     for ch in "*_[]()<>!`~$:@&#|.\\":
         assert ch not in masked, (ch, escaped)
@@ -269,19 +278,19 @@ def test_no_page_renders_imported_markup(hostile_app: Path, email: str):
     for page in pages:
         query = {"client": client} if page.endswith("client_review.py") else {}
         at = signed_in(page, email, **query).run()
-        seen += [shown(body) for _, body in assert_plain(at, page)]
+        seen += [readable(body) for _, body in assert_plain(at, page)]
         if page.endswith("cohort_outcomes.py"):
             for section in COHORT_SECTIONS:
                 at.query_params["section"] = section
-                seen += [shown(b) for _, b in assert_plain(at.run(), f"{page} {section}")]
+                seen += [readable(b) for _, b in assert_plain(at.run(), f"{page} {section}")]
         if page.endswith("quality_improvement.py"):
             at = signed_in(page, email, clinic=clinic).run()
             at.toggle(key="qi_deidentified").set_value(False).run()  # identified: units and clients by name
-            seen += [shown(b) for _, b in assert_plain(at, f"{page} identified")]
+            seen += [readable(b) for _, b in assert_plain(at, f"{page} identified")]
             for section in QI_SECTIONS:
                 at.query_params["section"] = section
                 at.run()
-                seen += [shown(b) for _, b in assert_plain(at, f"{page} {section}")]
+                seen += [readable(b) for _, b in assert_plain(at, f"{page} {section}")]
                 if section == "Comparisons":
                     for unit_type in ("therapist", "program"):
                         at.button_group(key="qi_unit_type").set_value(unit_type).run()
