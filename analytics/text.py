@@ -19,11 +19,12 @@ import re
 from typing import Any
 
 # Characters with a meaning in (GitHub-flavoured, Streamlit) Markdown inside a line: emphasis,
-# code, links and images, raw HTML and entities, strikethrough, LaTeX ($), Streamlit's
-# :directives: and GFM's autolink literals (http://, www., e-mail: ":", ".", "@"), tables.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>&~$:@|.])")
-# At the start of a line only: a list item, a heading underline or a block quote.
-_LINE_START = re.compile(r"^([-=])")
+# code, links and images, raw HTML and entities, strikethrough, LaTeX ($), tables, and a colon
+# that starts one of Streamlit's :directives[...], :material/icons: or :emoji: codes.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>&~$|]|:(?=[\w/]))")
+# At the start of a line only: a list item ("-", "1."; "+" and "1)" are escaped anyway) or a
+# heading underline ("=").
+_LINE_START = re.compile(r"^(\d+\.|[-=])")
 _NEWLINES = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
 # Streamlit's GFM autolinks "http://...", "www." and e-mail addresses in the *text* after
 # backslash escapes are removed, so escaping cannot stop them: an invisible word joiner
@@ -45,7 +46,8 @@ def markdown_text(value: Any) -> str:
         return ""
     text = _NEWLINES.sub(" ", str(value))
     text = _AUTOLINKS.sub(lambda m: m.group(0) + AUTOLINK_BREAK, text)
-    return _LINE_START.sub(r"\\\1", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _LINE_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
 
 
 def plotly_text(value: Any) -> str:
