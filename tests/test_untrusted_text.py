@@ -368,3 +368,15 @@ def test_meeting_pack_html_and_pdf_hold_the_literal_text(hostile_db_path: Path):
     assert sum(plotly_text("<b>pwnb<") in f for f in figures) >= 4  # funnel unit names, as text
     text = pdf_text(meeting_pack_pdf(report, content=replace(content, figures=()), compress=False))
     assert described in text
+
+
+def test_an_upload_name_with_markup_is_reported_as_text(hostile_app: Path):
+    """The Data page names a refused upload: the browser-supplied file name is text too."""
+    name = "<img src=x onerror=alert(1)> **pwns** [pwnl](www.evil.example).csv"  # shown whole: < 80
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60).run()  # local mode: admin
+    at.file_uploader(key="import_files").set_value([(name, b"", "text/csv")])
+    at.run()
+    at.button(key="run_import").click().run()
+    errors = [e.value for e in at.error]
+    assert [readable(e) for e in errors] == [f"Not imported: {name} is empty."]
+    assert_plain(at, "data page upload error")
