@@ -380,3 +380,18 @@ def test_an_upload_name_with_markup_is_reported_as_text(hostile_app: Path):
     errors = [e.value for e in at.error]
     assert [readable(e) for e in errors] == [f"Not imported: {name} is empty."]
     assert_plain(at, "data page upload error")
+
+
+def test_a_user_warning_naming_a_typed_clinic_is_text(hostile_app: Path):
+    """Users and roles: the "no client is in clinic(s) ..." warning repeats what the admin typed."""
+    typed = "[pwnl](www.evil.example) <b>pwnb</b>"
+    at = signed_in("pages/admin_users.py", ADMIN).run()
+    assert not at.exception, at.exception
+    at.text_input[0].input("new.supervisor@clinic.org")
+    at.selectbox[0].set_value("supervisor")
+    at.multiselect[0].set_value([typed])
+    next(b for b in at.button if b.label == "Save user").click().run()
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    assert [readable(w) for w in warnings] == [f"No client is in clinic(s) {typed} yet (check the spelling)."]
+    assert_plain(at, "users and roles warning")
