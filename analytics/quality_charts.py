@@ -26,6 +26,7 @@ from .quality import (
     FunnelPanel,
     QualityTable,
 )
+from .text import plotly_text
 
 FONT = "Inter, 'Segoe UI', 'DejaVu Sans', Arial, sans-serif"
 INK = "#1f2933"
@@ -230,8 +231,9 @@ def funnel_figure(panel: FunnelPanel) -> go.Figure:
         rows = plotted.loc[groups.get(name, [])]
         if rows.empty:
             continue
+        units = rows["unit"].astype(str).map(plotly_text)  # imported names: text, never markup
         custom = np.column_stack([
-            rows["unit"].astype(str),
+            units,
             [f"{v * 100:.1f}" for v in rows["lower_95"]],
             [f"{v * 100:.1f}" for v in rows["upper_95"]],
             [f"{v * 100:.1f}" for v in rows["lower_99_8"]],
@@ -241,7 +243,7 @@ def funnel_figure(panel: FunnelPanel) -> go.Figure:
         flagged = name != "Within limits"
         fig.add_trace(go.Scatter(
             x=rows["n"].astype(float), y=rows["value"].astype(float) * 100.0, mode="markers+text" if flagged else "markers",
-            name=name, text=rows["unit"].astype(str) if flagged else None, textposition="middle right",
+            name=name, text=units if flagged else None, textposition="middle right",
             textfont={"size": 11, "color": colours[name]},
             marker={"size": 10 if flagged else 8, "color": colours[name], "line": {"color": "white", "width": 1}},
             customdata=custom,

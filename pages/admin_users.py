@@ -6,6 +6,7 @@ import ui
 from analytics import filter_options
 from analytics.access import add_user, list_users, remove_user
 from analytics.scope import ROLES
+from ui.text import md
 
 PAGE = "Users and roles"
 ROLE_LABELS = {
@@ -80,7 +81,7 @@ if submitted:
         v = change.viewer
         ui.log_event("user_change", detail=f"{'added' if change.created else 'changed'} {v.email}: role {v.role}")
         flash = [("success", f"{'Added' if change.created else 'Updated'} {v.email} as {v.role}.")]
-        flash += [("warning", note[:1].upper() + note[1:] + ".") for note in change.warnings]
+        flash += [("warning", md(note[:1].upper() + note[1:] + ".")) for note in change.warnings]
         st.session_state[_FLASH] = flash
         st.rerun()
 

@@ -37,6 +37,7 @@ from analytics.client_review import (
 from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
 from analytics.reports import export_file_name, session_review_html, session_review_pdf
+from ui.text import md
 
 SELECT_KEY = "client_review_client"
 SEARCH_KEY = "client_search"
@@ -125,7 +126,7 @@ header = review.header
 programme = ui.run(programme_homework, viewer, header["program"])
 
 # ----------------------------------------------------------------------------- header
-st.subheader(f"Client {review.client_id}")
+st.subheader(f"Client {md(review.client_id)}")
 if review.risk is not None:
     st.error(review.risk.message, icon=":material/warning:")
 elif review.risk_items_missing:
@@ -137,7 +138,7 @@ with st.container(border=True):
     for row in (facts[:4], facts[4:]):
         for col, (label, value) in zip(st.columns(4), row, strict=True):
             col.caption(label)
-            col.markdown(f"**{value}**")
+            col.markdown(f"**{md(value)}**")
 st.caption(f"Data as of {as_of:%Y-%m-%d} (the latest session or score loaded): weeks and recent periods count to it.")
 if header["next_session_date"] is not None:
     st.caption(f"Next session scheduled: {header['next_session_date']:%Y-%m-%d}.")
@@ -217,7 +218,7 @@ else:
     q_col.metric("Quantity (how much was done)", format_percent(overall["quantity"]),
                  help="Mean over the client's reviewed assignments of the share done (0-100%).")
     q_col.caption(f"Programme median {format_percent(programme['median_quantity'])} "
-                  f"({programme['clients_with_quantity']:,} clients, {programme['program']})" if shown
+                  f"({programme['clients_with_quantity']:,} clients, {md(programme['program'])})" if shown
                   else "Programme median: too few clients to show.")
     l_col.metric("Quality (how well)", format_percent(overall["quality"]),
                  help="Mean over the client's rated assignments of the quality rating (0-4 as 0-100%).")

@@ -25,6 +25,7 @@ from analytics.overview import REJECTS_PAGE_SIZE
 from analytics.profiles import ProfileError
 from analytics.storage import DatabaseNotWritable
 from ui.audit import current_page
+from ui.text import md
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "profiles"
 NO_PROFILE = "None: files are in the import format"
@@ -141,7 +142,7 @@ else:
                 elif profile_choice != NO_PROFILE:
                     profile = load_profile(PROFILES_DIR / profile_choice)
             except ProfileError as exc:
-                st.error(f"The mapping profile cannot be used: {exc}")
+                st.error(f"The mapping profile cannot be used: {md(exc)}")
                 st.stop()
             paths, names = [], []
             max_bytes = active_settings().max_upload_mb * 1024 * 1024
@@ -149,7 +150,7 @@ else:
                 data = upload.getvalue()
                 problem = check_upload(upload.name, data, max_bytes)
                 if problem:
-                    st.error(f"Not imported: {problem}")
+                    st.error(f"Not imported: {md(problem)}")
                     st.stop()
                 name = Path(upload.name).name
                 path = scratch_dir / f"{i:03d}{Path(name).suffix.lower()}"

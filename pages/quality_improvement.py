@@ -30,6 +30,7 @@ from analytics.quality import (
     quality_report,
 )
 from analytics.quality_charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
+from ui.text import md
 
 TABS = ("Trends", "Comparisons", "Not on track", "Meeting pack")
 
@@ -103,7 +104,7 @@ in_progress = "" if report.period_end == report.as_of else f" ({report.as_of:%B 
 st.caption(
     f"Data as of **{report.as_of:%Y-%m-%d}** (the latest session or score loaded). "
     f"Months **{report.period_start:%Y-%m}** to **{report.period_end:%Y-%m}**{in_progress}. "
-    f"Cohort: {report.cohort_description}."
+    f"Cohort: {md(report.cohort_description)}."
 )
 for note in report.notes:
     st.caption(note)

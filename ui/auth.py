@@ -36,6 +36,7 @@ from analytics import Viewer, active_settings
 from analytics.access import normalise_email, viewer_for_email
 
 from .context import run
+from .text import md
 
 DOCS = "docs/security.md"
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
@@ -446,5 +447,5 @@ def account_sidebar(viewer: Viewer) -> None:
             scope += f" · {', '.join(viewer.clinics) or 'no clinic'}"
         elif viewer.role == "therapist":
             scope += f" · {viewer.therapist_id}"
-        st.caption(f"Signed in as **{viewer.email}** ({scope})")
+        st.caption(f"Signed in as **{viewer.email}** ({md(scope)})")
         sign_out_button(viewer)
