@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from .statistics import (
     MIXEDLM_MIN_GROUPS,
     MIXEDLM_MIN_OBS_PER_GROUP,
     MIXEDLM_MIN_OBSERVATIONS,
+    Z_95,
     Correlation,
     EffectSize,
     MixedModelResult,
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_RELIABILITY",
     "PUBLISHED_YARDSTICKS",
     "TOO_FEW",
+    "AdjustedRelation",
     "AssignmentDesign",
     "BandEffect",
     "ClinicalSignificance",
@@ -70,6 +72,7 @@ __all__ = [
     "JTNorms",
     "WithinClientAnalysis",
     "Yardstick",
+    "adjusted_relation",
     "assignment_design",
     "band_change",
     "band_counts",
@@ -268,6 +271,76 @@ def compliance_change(frame: pd.DataFrame, compliance: str, settings: Settings) 
     return ComplianceRelation(compliance, len(points), min_n, r, rho, slope, intercept, r.r is None, points)
 
 
+@dataclass(frozen=True)
+class AdjustedRelation:
+    """A compliance fraction against change, adjusted for baseline severity and weeks in treatment.
+
+    Over paired clients with a compliance value: ``partial_r`` is the partial correlation of
+    compliance and change with the first score (baseline severity) and the weeks between the
+    first and last score (time in treatment) held constant: Pearson r of the residuals of both
+    from an ordinary least squares fit on the two covariates; 95% CI by Fisher z with SE =
+    1 / sqrt(n - 3 - 2). ``slope`` (ci_low / ci_high) is the compliance coefficient of the OLS
+    regression change ~ compliance + first score + weeks, in points of change per 1.0 of
+    compliance (t interval). ``unadjusted_r`` is the plain Pearson r of the same clients.
+    ``r_weeks`` is the Pearson r of compliance with weeks (compliance tracks time in treatment).
+    """
+
+    compliance: str
+    n: int
+    min_n: int
+    partial_r: float | None
+    ci_low: float | None
+    ci_high: float | None
+    slope: float | None
+    slope_ci_low: float | None
+    slope_ci_high: float | None
+    unadjusted_r: float | None
+    r_weeks: float | None
+    too_few: bool
+
+
+#: Covariates of the adjusted relation (docs/metrics.md, "Adjusted r").
+ADJUSTMENT_COVARIATES = ("first_score", "weeks")
+
+
+def adjusted_relation(frame: pd.DataFrame, compliance: str, settings: Settings) -> AdjustedRelation:
+    """Partial r of a compliance fraction with change, adjusted for the first score and weeks."""
+    if compliance not in COMPLIANCE_MEASURES:
+        raise ValueError(f"compliance must be one of {COMPLIANCE_MEASURES}")
+    paired = frame[frame["paired"] & frame[compliance].notna() & frame["change"].notna() & frame["first_score"].notna()]
+    weeks = (pd.to_datetime(paired["last_date"]) - pd.to_datetime(paired["first_date"])).dt.days.to_numpy(float) / 7.0
+    x, y, first = _values(paired[compliance]), _values(paired["change"]), _values(paired["first_score"])
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(first) & np.isfinite(weeks)
+    x, y, first, weeks = x[ok], y[ok], first[ok], weeks[ok]
+    n = len(x)
+    k = len(ADJUSTMENT_COVARIATES)
+    min_n = _min_n(settings, k + 4)  # the Fisher-z interval of a partial r needs n - 3 - k >= 1
+    empty = AdjustedRelation(compliance, n, min_n, None, None, None, None, None, None, None, None, True)
+    if n < min_n:
+        return empty
+    covariates = np.column_stack([np.ones(n), first, weeks])
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        return v - covariates @ np.linalg.lstsq(covariates, v, rcond=None)[0]
+
+    partial = pearson(residual(x), residual(y), min_n=min_n)
+    if partial.r is None or np.linalg.matrix_rank(covariates) < covariates.shape[1]:
+        return empty
+    se = 1.0 / math.sqrt(n - 3 - k)
+    z = math.atanh(max(min(partial.r, 1 - 1e-15), -1 + 1e-15))
+    design = np.column_stack([np.ones(n), x, first, weeks])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ beta
+    dof = n - design.shape[1]
+    cov = float(resid @ resid) / dof * np.linalg.inv(design.T @ design)
+    half = float(stats.t.ppf(0.975, dof)) * math.sqrt(cov[1, 1])
+    return AdjustedRelation(
+        compliance, n, min_n, partial.r, math.tanh(z - Z_95 * se), math.tanh(z + Z_95 * se),
+        float(beta[1]), float(beta[1] - half), float(beta[1] + half),
+        pearson(x, y, min_n=min_n).r, pearson(x, weeks, min_n=min_n).r, False,
+    )
+
+
 # --------------------------------------------------------------------------- bands
 
 
@@ -298,9 +371,13 @@ class BandEffect:
     """Hedges' g of change between the high and the low compliance band.
 
     g = (mean change of the high band - mean change of the low band) / pooled SD, bias
-    corrected; negative when the high band's scores fell more (lower is better). U3 is the
-    share of the low band that improved less than the average client of the high band
-    (normal distributions with equal SD assumed): Phi(-g).
+    corrected; negative when the high band's scores fell more (lower is better). This is an
+    **extreme-groups** comparison: the middle band is left out, which makes g (and its r
+    equivalent) larger than a whole-cohort correlation; it is not comparable with published r.
+    U3 is the share of the low band that improved less than the average client of the high
+    band, assuming normal distributions with equal SD: Phi(-g). ``u3_empirical`` is the same
+    share counted: low-band clients whose change is above (worse than) the high band's mean
+    change, ties counted as half.
     """
 
     high_band: str
@@ -312,6 +389,7 @@ class BandEffect:
     min_n: int
     too_few: bool
     sentence: str
+    u3_empirical: float | None = None
 
 
 def band_effect_size(frame: pd.DataFrame, settings: Settings) -> BandEffect:
@@ -329,13 +407,19 @@ def band_effect_size(frame: pd.DataFrame, settings: Settings) -> BandEffect:
         )
         return BandEffect(high_band, low_band, effect, None, None, None, min_n, True, sentence)
     u3 = cohens_u3(-effect.g)
+    low_values = low[np.isfinite(low)]
+    assert effect.mean_a is not None
+    u3_empirical = float(
+        ((low_values > effect.mean_a).sum() + 0.5 * (low_values == effect.mean_a).sum()) / len(low_values)
+    )
     r_equiv = d_to_r(effect.g)
     r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
     sentence = (
-        f"The average client in the {high_band} band improved more than {u3:.0%} of clients in the "
-        f"{low_band} band (Cohen's U3; n = {effect.n_a} and {effect.n_b})."
+        f"Extreme groups ({high_band} against {low_band}; the middle band left out): the average client in the "
+        f"{high_band} band improved more than {u3_empirical:.0%} of clients in the {low_band} band (counted; "
+        f"{u3:.0%} by Cohen's U3, which assumes normal distributions; n = {effect.n_a} and {effect.n_b})."
     )
-    return BandEffect(high_band, low_band, effect, u3, r_equiv, r_ci, min_n, False, sentence)
+    return BandEffect(high_band, low_band, effect, u3, r_equiv, r_ci, min_n, False, sentence, u3_empirical)
 
 
 def outcome_rates_by_band(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -475,9 +559,19 @@ def published_yardsticks() -> pd.DataFrame:
 
 
 def relation_comparison(
-    relations: dict[str, ComplianceRelation], effect: BandEffect, measure: str
+    relations: dict[str, ComplianceRelation],
+    effect: BandEffect,
+    measure: str,
+    adjusted: dict[str, AdjustedRelation] | None = None,
 ) -> pd.DataFrame:
-    """This cohort's relations beside the published yardsticks, all as r with change."""
+    """This cohort's whole-cohort relations beside the published yardsticks, all as r with change.
+
+    Rows: Pearson r of each compliance measure with change over every paired client, then its
+    partial r adjusted for baseline severity and weeks in treatment (``adjusted``), then the
+    published yardsticks. The extreme-groups g (``effect``) is not a whole-cohort relation and
+    is not put beside the yardsticks (it is shown, labelled as such, with the bands).
+    """
+    del effect  # kept in the signature for callers; see the docstring
     rows = []
     for compliance, relation in relations.items():
         r = relation.pearson
@@ -494,19 +588,22 @@ def relation_comparison(
                 "converted": False,
             }
         )
-    rows.append(
-        {
-            "label": f"This cohort: band {effect.high_band} vs {effect.low_band} (g as r)",
-            "source": "This cohort",
-            "relation": f"{effect.high_band} vs {effect.low_band} band, {measure} change (g as r)",
-            "published": "" if effect.effect.g is None else f"g = {effect.effect.g:.2f}",
-            "r": effect.r_equivalent if effect.r_equivalent is not None else np.nan,
-            "ci_low": effect.r_ci[0] if effect.r_ci else np.nan,
-            "ci_high": effect.r_ci[1] if effect.r_ci else np.nan,
-            "n": effect.effect.n_a + effect.effect.n_b,
-            "converted": True,
-        }
-    )
+        adj = (adjusted or {}).get(compliance)
+        if adj is not None:
+            rows.append(
+                {
+                    "label": f"This cohort: {compliance}, adjusted",
+                    "source": "This cohort",
+                    "relation": f"{compliance.capitalize()} vs {measure} change, partial r adjusted for the first "
+                    "score and weeks in treatment",
+                    "published": "",
+                    "r": adj.partial_r if adj.partial_r is not None else np.nan,
+                    "ci_low": adj.ci_low if adj.ci_low is not None else np.nan,
+                    "ci_high": adj.ci_high if adj.ci_high is not None else np.nan,
+                    "n": adj.n,
+                    "converted": False,
+                }
+            )
     out = pd.concat([pd.DataFrame(rows), published_yardsticks()], ignore_index=True)
     out["n"] = out["n"].astype("Int64")
     return out
@@ -726,6 +823,7 @@ class CohortReport:
     trajectories: pd.DataFrame
     follow_up: pd.DataFrame
     seconds: float
+    adjusted: dict[str, AdjustedRelation] = field(default_factory=dict)
 
 
 def cohort_report(
@@ -751,6 +849,7 @@ def cohort_report(
         frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
         relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
+        adjusted = {c: adjusted_relation(frame, c, settings) for c in COMPLIANCE_MEASURES}
         effect = band_effect_size(frame, settings)
         report = CohortReport(
             measure=measure,
@@ -762,12 +861,13 @@ def cohort_report(
             relations=relations,
             band_change=band_change(frame, settings),
             band_effect=effect,
-            comparison=relation_comparison(relations, effect, measure),
+            comparison=relation_comparison(relations, effect, measure, adjusted),
             outcome_rates=outcome_rates_by_band(frame, settings),
             grid=quantity_quality_grid(frame, settings),
             trajectories=trajectories.result(),
             follow_up=follow_up_by_band(db, viewer, cohort, measure, frame, settings, follow_rows.result()),
             seconds=0.0,
+            adjusted=adjusted,
         )
     return replace(report, seconds=time.perf_counter() - started)
 
@@ -865,7 +965,13 @@ def headline_figures(
 
 
 def within_between_reml(
-    df: pd.DataFrame, *, outcome: str, predictor: str, group: str, confidence: float = 0.95
+    df: pd.DataFrame,
+    *,
+    outcome: str,
+    predictor: str,
+    group: str,
+    confidence: float = 0.95,
+    covariates: tuple[str, ...] = (),
 ) -> MixedModelResult:
     """The within-between random-intercept model of :func:`analytics.statistics.within_between_mixedlm`,
     fitted by profiling the REML likelihood over the one variance ratio (fast and robust).
@@ -883,14 +989,23 @@ def within_between_reml(
     and gamma = 0 itself). Fixed-effect covariance: sigma^2 (X'V^-1X)^-1 (GLS). Agrees with
     statsmodels MixedLM (REML) to optimiser precision where statsmodels converges
     (tests/test_cohort.py).
+
+    ``covariates``: further columns entered as fixed effects beside the within and between
+    terms (grand-mean centred, so the intercept stays the expected outcome at the average of
+    everything), e.g. the score at the start of the interval and the week since intake. The
+    within and between slopes are then adjusted for them. Rows with a missing covariate are
+    dropped.
     """
-    for col in (outcome, predictor, group):
+    for col in (outcome, predictor, group, *covariates):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in DataFrame")
     y_all = pd.to_numeric(df[outcome], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     x_all = pd.to_numeric(df[predictor], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    keep = np.isfinite(y_all) & np.isfinite(x_all) & df[group].notna().to_numpy()
-    y, x = y_all[keep], x_all[keep]
+    c_all = np.column_stack(
+        [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in covariates]
+    ) if covariates else np.empty((len(df), 0))
+    keep = np.isfinite(y_all) & np.isfinite(x_all) & df[group].notna().to_numpy() & np.isfinite(c_all).all(axis=1)
+    y, x, cov_x = y_all[keep], x_all[keep], c_all[keep]
     codes, uniques = pd.factorize(df[group].to_numpy()[keep])
     n_obs, n_groups = len(y), len(uniques)
     sizes = np.bincount(codes, minlength=n_groups).astype(float)
@@ -913,7 +1028,7 @@ def within_between_reml(
     if np.allclose(between, 0.0):
         return empty(False, "group means of the predictor are all equal; between effect undefined")
 
-    X = np.column_stack([np.ones(n_obs), within, between])
+    X = np.column_stack([np.ones(n_obs), within, between, cov_x - cov_x.mean(axis=0)])
     p = X.shape[1]
     xbar = np.column_stack([np.bincount(codes, X[:, j], n_groups) for j in range(p)]) / sizes[:, None]
     ybar = np.bincount(codes, y, n_groups) / sizes
@@ -973,15 +1088,30 @@ def within_between_reml(
     )
 
 
+#: Within-client model, forward (same-interval) association: adjusted for the score at the
+#: start of the interval (split into the client's deviation from their own mean starting score
+#: and that mean) and the week since intake.
+FORWARD_COVARIATES = ("score_within", "score_between", "week")
+#: Reverse model: adjusted for the week since intake (scores fall and homework changes with time).
+REVERSE_COVARIATES = ("week",)
+FORWARD_ADJUSTMENT = "adjusted for the starting score and week since intake"
+REVERSE_ADJUSTMENT = "adjusted for week since intake"
+
+
 @dataclass(frozen=True)
 class WithinClientAnalysis:
-    """Within-client lag models on score intervals (see ``cohort_score_intervals.sql``).
+    """Within-client models on score intervals (see ``cohort_score_intervals.sql``).
 
-    forward: change to the next score ~ that interval's quantity (within = person-mean
-    centred, between = the client's mean quantity), random intercept per client.
-    reverse: the interval's quantity ~ the score at its start (a score predicting the next
-    week's homework), same structure. ``coefficients`` is the table the page shows, in
-    readable units (per 10 percentage points of quantity; percentage points per score point).
+    forward: the change over an interval ~ the quantity of the homework set in that same
+    interval (within = person-mean centred, between = the client's mean quantity), random
+    intercept per client, **adjusted** for the score at the interval's start (within- and
+    between-client parts) and the week since intake (:data:`FORWARD_COVARIATES`). It is a
+    concurrent association (homework and change in the same interval), not a lag.
+    reverse: the interval's quantity ~ the score at its start, adjusted for the week since
+    intake (:data:`REVERSE_COVARIATES`): time in treatment moves both. ``forward_unadjusted``
+    and ``reverse_unadjusted`` are the same models without covariates. ``coefficients`` is the
+    table the page shows (adjusted rows first), in readable units (per 10 percentage points of
+    quantity; percentage points per score point).
     """
 
     measure: str
@@ -995,6 +1125,8 @@ class WithinClientAnalysis:
     engine: str
     seconds: float
     coefficients: pd.DataFrame
+    forward_unadjusted: MixedModelResult | None = None
+    reverse_unadjusted: MixedModelResult | None = None
 
 
 def _coefficient_rows(result: MixedModelResult, model: str, scale: float, unit: str) -> list[dict[str, Any]]:
@@ -1028,7 +1160,8 @@ def within_client_analysis(
     max_clients: int = MIXEDLM_MAX_CLIENTS,
     engine: str = "reml-profile",
 ) -> WithinClientAnalysis:
-    """Fit the forward (homework -> next change) and reverse (score -> next homework) models.
+    """Fit the forward (homework and change in the same interval) and reverse (score, then the
+    next interval's homework) models, adjusted (see :class:`WithinClientAnalysis`) and not.
 
     engine "reml-profile" uses :func:`within_between_reml`; "statsmodels" uses
     :func:`analytics.statistics.within_between_mixedlm` (statsmodels MixedLM; slow when the
@@ -1043,15 +1176,25 @@ def within_client_analysis(
         query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients)),
     )
     clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
-    for col in ("change", "quantity", "score"):
+    for col in ("change", "quantity", "score", "week"):
         rows[col] = pd.to_numeric(rows[col], errors="coerce").astype(float)
+    client_mean_score = rows.groupby("client_id", sort=False)["score"].transform("mean")
+    rows["score_within"] = rows["score"] - client_mean_score
+    rows["score_between"] = client_mean_score
     started = time.perf_counter()
-    forward = fit(rows, outcome="change", predictor="quantity", group="client_id")
-    reverse = fit(rows, outcome="quantity", predictor="score", group="client_id")
+    forward = fit(rows, outcome="change", predictor="quantity", group="client_id", covariates=FORWARD_COVARIATES)
+    reverse = fit(rows, outcome="quantity", predictor="score", group="client_id", covariates=REVERSE_COVARIATES)
+    forward_raw = fit(rows, outcome="change", predictor="quantity", group="client_id")
+    reverse_raw = fit(rows, outcome="quantity", predictor="score", group="client_id")
     seconds = time.perf_counter() - started
+    same = f"Homework and {measure} change in the same interval"
+    reverse_label = f"{measure} score and the homework of the interval it starts"
+    points, pp = "points per 10 pp more homework", "pp of homework per score point"
     coefficients = pd.DataFrame(
-        _coefficient_rows(forward, f"Homework → change to the next {measure} score", 0.1, "points per 10 pp more homework")
-        + _coefficient_rows(reverse, f"{measure} score → next week's homework", 100.0, "pp of homework per score point")
+        _coefficient_rows(forward, f"{same}, {FORWARD_ADJUSTMENT}", 0.1, points)
+        + _coefficient_rows(reverse, f"{reverse_label}, {REVERSE_ADJUSTMENT}", 100.0, pp)
+        + _coefficient_rows(forward_raw, f"{same}, unadjusted", 0.1, points)
+        + _coefficient_rows(reverse_raw, f"{reverse_label}, unadjusted (time in treatment confounds it)", 100.0, pp)
     )
     return WithinClientAnalysis(
         measure=measure,
@@ -1065,6 +1208,8 @@ def within_client_analysis(
         engine=engine,
         seconds=seconds,
         coefficients=coefficients,
+        forward_unadjusted=forward_raw,
+        reverse_unadjusted=reverse_raw,
     )
 
 

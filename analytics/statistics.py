@@ -759,6 +759,7 @@ def within_between_mixedlm(
     predictor: str,
     group: str,
     confidence: float = 0.95,
+    covariates: Sequence[str] = (),
 ) -> MixedModelResult:
     """Separate within- and between-person associations with a linear mixed model.
 
@@ -784,9 +785,13 @@ def within_between_mixedlm(
     ``message`` explains. Fitting errors (singular matrices, optimiser failures) are
     caught and reported in ``message``; convergence warnings set ``converged=False``
     and are reported but the estimates are kept.
+
+    ``covariates``: further columns entered as grand-mean-centred fixed effects, so the
+    within and between slopes are adjusted for them (rows missing one are dropped).
     """
     _z_for(confidence)  # validates
-    for col in (outcome, predictor, group):
+    covariates = tuple(covariates)
+    for col in (outcome, predictor, group, *covariates):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in DataFrame")
     data = pd.DataFrame(
@@ -794,9 +799,13 @@ def within_between_mixedlm(
             "y": pd.to_numeric(df[outcome], errors="coerce").astype(float),
             "x": pd.to_numeric(df[predictor], errors="coerce").astype(float),
             "g": df[group],
+            **{f"c{k}": pd.to_numeric(df[c], errors="coerce").astype(float) for k, c in enumerate(covariates)},
         }
     )
-    data = data[np.isfinite(data["y"]) & np.isfinite(data["x"]) & data["g"].notna()]
+    keep = np.isfinite(data["y"]) & np.isfinite(data["x"]) & data["g"].notna()
+    for k in range(len(covariates)):
+        keep &= np.isfinite(data[f"c{k}"])
+    data = data[keep]
     n_obs = len(data)
     sizes = data.groupby("g", sort=False).size()
     n_groups = int(sizes.size)
@@ -825,6 +834,8 @@ def within_between_mixedlm(
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     exog = pd.DataFrame({"Intercept": 1.0, "within": within, "between": between}, index=data.index)
+    for k in range(len(covariates)):
+        exog[f"c{k}"] = data[f"c{k}"] - data[f"c{k}"].mean()
     groups = pd.factorize(data["g"])[0]
     problems: list[str] = []
     try:
