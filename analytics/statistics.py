@@ -438,22 +438,46 @@ def _funnel_frame(
     return out
 
 
+def _exact_binomial_limit(p: float, n: np.ndarray, q: float) -> np.ndarray:
+    """Spiegelhalter's (2005, appendix A.1.1) interpolated binomial quantile, as a proportion.
+
+    r = the smallest integer with P(R <= r) >= q for R ~ Binomial(n, p);
+    alpha = (P(R <= r) - q) / (P(R <= r) - P(R <= r - 1)); limit = (r - alpha) / n.
+    ``n`` must hold positive whole numbers (others give NaN).
+    """
+    out = np.full(n.shape, np.nan)
+    ok = (n > 0) & (n == np.floor(n))
+    nn = n[ok]
+    r = stats.binom.ppf(q, nn, p)
+    f_r = stats.binom.cdf(r, nn, p)
+    f_below = stats.binom.cdf(r - 1, nn, p)
+    alpha = (f_r - q) / (f_r - f_below)
+    out[ok] = (r - alpha) / nn
+    return out
+
+
 def funnel_limits(
     overall_rate: float,
     denominators: Iterable[Any],
     *,
     levels: Sequence[float] = (0.95, 0.998),
+    method: Literal["normal", "exact"] = "normal",
 ) -> pd.DataFrame:
     """Funnel-plot control limits for a proportion (e.g. each therapist's recovery rate).
 
-    For each denominator n: p -/+ z * sqrt(p (1 - p) / n), clipped to [0, 1], with
-    p = ``overall_rate`` (a proportion in [0, 1], not a percent) and z the two-sided
-    normal critical value for each level (95%: 1.959964, 99.8%: 3.090232).
+    ``method="normal"``: for each denominator n, p -/+ z * sqrt(p (1 - p) / n), clipped to
+    [0, 1], with p = ``overall_rate`` (a proportion in [0, 1], not a percent) and z the
+    two-sided normal critical value for each level (95%: 1.959964, 99.8%: 3.090232).
+
+    ``method="exact"``: exact binomial limits (Spiegelhalter 2005, appendix A.1.1): the
+    lower limit is the interpolated (1 - level) / 2 quantile and the upper the (1 + level) / 2
+    quantile of Binomial(n, p), divided by n (:func:`_exact_binomial_limit`), clipped to
+    [0, 1]. They differ from the normal approximation at small n or p near 0 or 1 (n = 5,
+    p = 0.5: 95% limits 0 to 0.84, normal 0.062 to 0.938) and agree with it as n grows.
+    Denominators must be whole numbers for the exact method (others get NaN limits).
 
     Source: Spiegelhalter (2005), "Funnel plots for comparing institutional
-    performance", Statistics in Medicine 24, 1185-1202. This is the normal
-    approximation; Spiegelhalter prefers exact binomial limits, which differ
-    noticeably for small n or p near 0 or 1 - treat limits for n below ~20 as rough.
+    performance", Statistics in Medicine 24, 1185-1202.
 
     Args:
         overall_rate: Target / pooled proportion in [0, 1].
@@ -473,7 +497,18 @@ def funnel_limits(
         raise ValueError(f"overall_rate must be a proportion in [0, 1], got {overall_rate!r}")
     n = _denominators(denominators)
     spread = np.full_like(n, math.sqrt(p * (1.0 - p)))
-    return _funnel_frame(p, spread, n, levels, (0.0, 1.0), denominators)
+    if method == "normal":
+        return _funnel_frame(p, spread, n, levels, (0.0, 1.0), denominators)
+    if method != "exact":
+        raise ValueError(f"method must be 'normal' or 'exact', got {method!r}")
+    out = _funnel_frame(p, spread, n, levels, (0.0, 1.0), denominators)
+    for level in levels:
+        lo_name, hi_name = funnel_column_names(level)
+        tail = (1.0 - level) / 2.0
+        out[lo_name] = np.clip(_exact_binomial_limit(p, n, tail), 0.0, 1.0)
+        out[hi_name] = np.clip(_exact_binomial_limit(p, n, 1.0 - tail), 0.0, 1.0)
+    out.attrs["method"] = "exact"
+    return out
 
 
 def funnel_limits_mean(

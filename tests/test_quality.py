@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -138,15 +137,18 @@ def test_funnel_limits_match_a_hand_computation():
     units = pd.DataFrame({"unit": ["A", "B", "C", "D", "E", "F"], "n": [25, 25, 25, 25, 100, 4],
                           "numerator": [21, 19, 12, 4, 38, 4], "value": [0.84, 0.76, 0.48, 0.16, 0.38, 1.0]})
     out = funnel_frame(units, "rate", centre=0.5, min_n=5)
-    se25 = math.sqrt(0.5 * 0.5 / 25)  # 0.1
-    se100 = math.sqrt(0.5 * 0.5 / 100)  # 0.05
+    # Exact binomial limits (Spiegelhalter 2005 A.1.1): r = smallest with P(R <= r) >= q, R ~ Bin(n, 0.5);
+    # alpha = (P(R <= r) - q) / P(R = r); limit = (r - alpha) / n.
+    # n = 25, q = 0.025: P(R <= 7) = 0.021643, P(R <= 8) = 0.053876 -> r = 8, alpha = 0.895842 -> 0.284166.
+    # q = 0.975: r = 17, alpha = 0.104158 -> 0.675834. q = 0.001: r = 5 -> 0.173761. q = 0.999: r = 20 -> 0.786239.
+    # n = 100, q = 0.001: P(R <= 34) = 0.000895, P(R <= 35) = 0.001759 -> r = 35, alpha = 0.878412 -> 0.341216.
     a = out.iloc[0]
-    assert a["lower_95"] == pytest.approx(0.5 - Z95 * se25, abs=1e-6)
-    assert a["upper_95"] == pytest.approx(0.5 + Z95 * se25, abs=1e-6)
-    assert a["lower_99_8"] == pytest.approx(0.5 - Z998 * se25, abs=1e-6)
-    assert a["upper_99_8"] == pytest.approx(0.5 + Z998 * se25, abs=1e-6)
-    assert out.iloc[4]["lower_99_8"] == pytest.approx(0.5 - Z998 * se100, abs=1e-6)
-    # 0.84 > 0.809 (99.8%); 0.76 in (0.696, 0.809]; 0.48 within; 0.16 < 0.191; 0.38 < 0.402 (95%) but > 0.345.
+    assert a["lower_95"] == pytest.approx(0.284166, abs=1e-6)
+    assert a["upper_95"] == pytest.approx(0.675834, abs=1e-6)
+    assert a["lower_99_8"] == pytest.approx(0.173761, abs=1e-6)
+    assert a["upper_99_8"] == pytest.approx(0.786239, abs=1e-6)
+    assert out.iloc[4]["lower_99_8"] == pytest.approx(0.341216, abs=1e-6)
+    # 0.84 > 0.786 (99.8%); 0.76 in (0.676, 0.786]; 0.48 within; 0.16 < 0.174; 0.38 < 0.397 (95%) but > 0.341.
     assert list(out["status"]) == [STATUS_HIGH_998, STATUS_HIGH_95, STATUS_WITHIN, STATUS_LOW_998, STATUS_LOW_95,
                                    STATUS_TOO_FEW]
     assert pd.isna(out.iloc[5]["lower_95"])
@@ -168,9 +170,8 @@ def test_report_funnels_use_the_pooled_rate_and_each_units_n(sample_db):
         p = units["numerator"].sum() / units["n"].sum()
         assert overall["value"] == pytest.approx(p) and panel.centre == pytest.approx(p)
         for row in units.itertuples():
-            se = math.sqrt(p * (1 - p) / row.n)
-            assert row.lower_95 == pytest.approx(max(0.0, p - Z95 * se), abs=1e-6)
-            assert row.upper_99_8 == pytest.approx(min(1.0, p + Z998 * se), abs=1e-6)
+            assert row.lower_95 == pytest.approx(max(0.0, _exact_limit(p, row.n, 0.025)), abs=1e-6)
+            assert row.upper_99_8 == pytest.approx(min(1.0, _exact_limit(p, row.n, 0.999)), abs=1e-6)
             assert row.value == pytest.approx(row.numerator / row.n)
     # Clinic units add up to the whole cohort's finished clients (from the database).
     finished = report.funnel("clinic", "reliable_improvement").table.numeric["n"]
@@ -179,6 +180,15 @@ def test_report_funnels_use_the_pooled_rate_and_each_units_n(sample_db):
     flags = report.flags.numeric
     assert len(flags) > 0
     assert set(flags["status"]) <= set(OUTSIDE_STATUSES)
+
+
+def _exact_limit(p: float, n: int, q: float) -> float:
+    """Spiegelhalter's interpolated binomial quantile (2005, appendix A.1.1), written out with scipy."""
+    from scipy import stats
+
+    r = stats.binom.ppf(q, n, p)
+    at, below = stats.binom.cdf(r, n, p), stats.binom.cdf(r - 1, n, p)
+    return float((r - (at - q) / (at - below)) / n)
 
 
 # ----------------------------------------------------------------------------- suppression
