@@ -711,9 +711,9 @@ class AssignmentDesign:
 
     items_met: one row per number of checklist items met (0-5); items: one row per checklist
     item with met / not met side by side and the difference; types: one row per homework type.
-    Means are over assignments; intervals treat assignments as independent (assignments of one
-    client are alike, so true uncertainty is somewhat wider). Groups whose reviewed assignments
-    come from fewer clients than the minimum are withheld.
+    Means are over assignments; 95% intervals are cluster-robust by client (one client's
+    assignments are alike, so they are not independent): see :func:`_with_intervals`. Groups
+    whose reviewed assignments come from fewer clients than the minimum are withheld.
     """
 
     items_met: pd.DataFrame
@@ -722,10 +722,15 @@ class AssignmentDesign:
 
 
 def _with_intervals(rows: pd.DataFrame, min_n: int) -> pd.DataFrame:
+    """Cluster-robust (by client) 95% intervals: mean -/+ t(G - 1) * se, with the CR1 standard
+    error from ``cohort_assignment_design.sql`` and G the clients contributing a value."""
     rows = rows.copy()
     shown = rows["n_clients"].to_numpy() >= min_n
-    for what, n_col in (("quantity", "reviewed_assignments"), ("quality", "quality_rated")):
-        low, high = t_interval(rows[f"mean_{what}"], rows[f"sd_{what}"], rows[n_col])
+    for what, clients_col in (("quantity", "n_clients"), ("quality", "clients_quality")):
+        clients = pd.to_numeric(rows[clients_col], errors="coerce").to_numpy(dtype=float)
+        se = pd.to_numeric(rows[f"se_{what}"], errors="coerce").to_numpy(dtype=float)
+        # t_interval(mean, sd, n) is mean -/+ t(n - 1) sd / sqrt(n): pass sd = se sqrt(G), n = G.
+        low, high = t_interval(rows[f"mean_{what}"], se * np.sqrt(clients), clients)
         rows[f"mean_{what}"] = np.where(shown, rows[f"mean_{what}"].astype(float), np.nan)
         rows[f"{what}_ci_low"] = np.where(shown, low, np.nan)
         rows[f"{what}_ci_high"] = np.where(shown, high, np.nan)

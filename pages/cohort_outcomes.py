@@ -306,8 +306,8 @@ def design_tab(viewer, cohort, settings) -> None:
     )
     st.caption(
         "Completion = mean quantity fraction of reviewed assignments; quality = mean quality fraction of quality-rated ones. "
-        "Assignment-level means: intervals treat assignments as independent, and one client's assignments are alike, so the "
-        "real uncertainty is somewhat wider. Therapists who design homework thoroughly may differ in other ways too. "
+        "Assignment-level means with cluster-robust 95% intervals (by client: one client's assignments are alike, so they "
+        "are not treated as independent). Therapists who design homework thoroughly may differ in other ways too. "
         f"Groups from fewer than {settings.min_clients_for_statistic} clients are withheld."
     )
     caveat()
