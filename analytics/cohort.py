@@ -1235,14 +1235,18 @@ class JTNorms:
     """Per-measure inputs of the Jacobson-Truax analysis (hashable, for caching).
 
     reliability: r_xx in [0, 1). functional_mean / functional_sd: the functional
-    (non-clinical) population's norms; both or neither. Without them only improved /
-    unchanged / deteriorated are possible.
+    (non-clinical) population's norms; both or neither. cutoff: the clinical-significance
+    cut-off used for recovered / harmed: "c" (needs the functional norms; the default), "b"
+    (M_func + 2 SD_func; needs them) or "a" (M_dys - 2 SD_dys; the cohort's first scores, no
+    functional norms needed). Without a usable cut-off only improved / unchanged /
+    deteriorated are possible.
     """
 
     measure: str
     reliability: float
     functional_mean: float | None = None
     functional_sd: float | None = None
+    cutoff: str = "c"
 
 
 def default_jt_norms(measures: list[str] | tuple[str, ...]) -> tuple[JTNorms, ...]:
@@ -1290,9 +1294,12 @@ def _clinical_significance(
         paired = outcomes[(outcomes["measure"] == norm.measure) & outcomes["paired"].astype(bool)]
         n = len(paired)
         with_norms = norm.functional_mean is not None and norm.functional_sd is not None
+        cutoff = norm.cutoff if with_norms or norm.cutoff == "a" else "c"
+        with_cutoff = with_norms or cutoff == "a"
         base = {"measure": norm.measure, "paired": n, "reliability": norm.reliability}
         if n < min_n:
             parameter_rows.append({**base, "sd_pre": np.nan, "reliable_change_points": np.nan, "cutoff_c": np.nan,
+                                   "cutoff_a": np.nan, "cutoff_b": np.nan, "cutoff": cutoff if with_cutoff else "",
                                    "functional_mean": norm.functional_mean, "functional_sd": norm.functional_sd,
                                    "too_few": True, "message": TOO_FEW})
             continue
@@ -1303,6 +1310,7 @@ def _clinical_significance(
             functional_mean=norm.functional_mean if with_norms else None,
             functional_sd=norm.functional_sd if with_norms else None,
             lower_is_better=True,
+            cutoff=cutoff,  # type: ignore[arg-type]
         )
         attrs = jt.attrs
         s_diff = attrs.get("s_diff")
@@ -1312,6 +1320,9 @@ def _clinical_significance(
                 "sd_pre": attrs.get("sd_pre") if attrs.get("sd_pre") is not None else np.nan,
                 "reliable_change_points": s_diff * attrs["critical_value"] if s_diff is not None else np.nan,
                 "cutoff_c": attrs.get("cutoff_c") if attrs.get("cutoff_c") is not None else np.nan,
+                "cutoff_a": attrs.get("cutoff_a") if attrs.get("cutoff_a") is not None else np.nan,
+                "cutoff_b": attrs.get("cutoff_b") if attrs.get("cutoff_b") is not None else np.nan,
+                "cutoff": cutoff if with_cutoff else "",
                 "functional_mean": norm.functional_mean,
                 "functional_sd": norm.functional_sd,
                 "too_few": bool(attrs.get("too_few")),
@@ -1322,7 +1333,7 @@ def _clinical_significance(
             continue
         counts = jt["category"].value_counts()
         categorised = int(counts.sum())
-        possible = JT_ORDER if with_norms else ("improved", "unchanged", "deteriorated")
+        possible = JT_ORDER if with_cutoff else ("improved", "unchanged", "deteriorated")
         for category in possible:
             k = int(counts.get(category, 0))
             category_rows.append(

@@ -565,6 +565,7 @@ def jacobson_truax(
     lower_is_better: bool = True,
     dysfunctional_mean: float | None = None,
     dysfunctional_sd: float | None = None,
+    cutoff: Literal["a", "b", "c"] = "c",
 ) -> pd.DataFrame:
     """Jacobson & Truax (1991) reliable change index and clinical significance.
 
@@ -588,6 +589,14 @@ def jacobson_truax(
       post score on the functional side when post < c (a score exactly at c
       counts as functional before and dysfunctional after, as in the R package).
       ``crossed_cutoff`` = dysfunctional pre and functional post.
+    * ``cutoff`` chooses the clinical-significance cut-off (Jacobson & Truax 1991, p. 13):
+      "c" (default, above); "a" = M_dys - 2 SD_dys (lower is better; + for higher is better):
+      beyond the range of the dysfunctional population, needs no functional norms; "b" =
+      M_func + 2 SD_func (lower is better; - for higher is better): within the range of the
+      functional population, needs ``functional_mean`` and ``functional_sd``. The same side
+      and tie rules apply to every cut-off. ``attrs`` gives every cut-off that the norms
+      allow (``cutoff_a``, ``cutoff_b``, ``cutoff_c``), the one used (``cutoff``) and its value
+      (``cutoff_value``).
 
     Categories: without norms "improved" / "unchanged" / "deteriorated"; with norms
     "recovered" (reliable improvement and crossed c), "improved" (reliable
@@ -631,13 +640,18 @@ def jacobson_truax(
         raise ValueError("sd_pre must be > 0")
     if dysfunctional_sd is not None and not dysfunctional_sd > 0:
         raise ValueError("dysfunctional_sd must be > 0")
+    if cutoff not in ("a", "b", "c"):
+        raise ValueError(f"cutoff must be 'a', 'b' or 'c', got {cutoff!r}")
+    if cutoff == "b" and functional_mean is None:
+        raise ValueError("cut-off b needs functional_mean and functional_sd")
 
     pre_a, post_a, index = _jt_inputs(pre, post)
     complete = ~(np.isnan(pre_a) | np.isnan(post_a))
     n_complete = int(complete.sum())
     pre_c = pre_a[complete]
-    use_norms = functional_mean is not None
+    use_norms = functional_mean is not None or cutoff == "a"
     crit = Z_95
+    direction = 1.0 if lower_is_better else -1.0
 
     message: str | None = None
     sd_used: float | None = sd_pre
@@ -653,7 +667,8 @@ def jacobson_truax(
 
     m_dys = dysfunctional_mean
     sd_dys = dysfunctional_sd
-    cutoff: float | None = None
+    cut_value: float | None = None
+    cutoffs: dict[str, float | None] = {"a": None, "b": None, "c": None}
     if use_norms and message is None:
         if m_dys is None:
             m_dys = float(pre_c.mean())
@@ -663,8 +678,12 @@ def jacobson_truax(
             else:
                 sd_dys = float(np.std(pre_c, ddof=1))
         if message is None:
-            assert sd_dys is not None and functional_sd is not None and functional_mean is not None
-            cutoff = (sd_dys * functional_mean + functional_sd * m_dys) / (sd_dys + functional_sd)
+            assert sd_dys is not None
+            cutoffs["a"] = m_dys - direction * 2.0 * sd_dys
+            if functional_mean is not None and functional_sd is not None:
+                cutoffs["b"] = functional_mean + direction * 2.0 * functional_sd
+                cutoffs["c"] = (sd_dys * functional_mean + functional_sd * m_dys) / (sd_dys + functional_sd)
+            cut_value = cutoffs[cutoff]
 
     too_few = message is not None
     se = s_diff = None
@@ -686,15 +705,15 @@ def jacobson_truax(
     with np.errstate(invalid="ignore"):
         improve = sign * rc < -crit
         worsen = sign * rc > crit
-    if cutoff is not None:
-        dys_pre = sign * pre_a > sign * cutoff
-        func_post = sign * post_a < sign * cutoff
+    if cut_value is not None:
+        dys_pre = sign * pre_a > sign * cut_value
+        func_post = sign * post_a < sign * cut_value
         crossed = dys_pre & func_post
         harmed = ~dys_pre & ~func_post & worsen
     else:
         dys_pre = func_post = crossed = harmed = np.zeros(pre_a.shape, dtype=bool)
 
-    if cutoff is not None:
+    if cut_value is not None:
         choices = ["recovered", "improved", "harmed", "deteriorated"]
         conds = [improve & crossed, improve, harmed, worsen]
     else:
@@ -711,10 +730,10 @@ def jacobson_truax(
             "rc": rc,
             "reliable_improvement": flags(improve),
             "reliable_deterioration": flags(worsen),
-            "crossed_cutoff": flags(crossed) if cutoff is not None else na_bool.copy(),
+            "crossed_cutoff": flags(crossed) if cut_value is not None else na_bool.copy(),
             "category": pd.array(category, dtype="str"),
-            "dysfunctional_pre": flags(dys_pre) if cutoff is not None else na_bool.copy(),
-            "functional_post": flags(func_post) if cutoff is not None else na_bool.copy(),
+            "dysfunctional_pre": flags(dys_pre) if cut_value is not None else na_bool.copy(),
+            "functional_post": flags(func_post) if cut_value is not None else na_bool.copy(),
         },
         index=index,
     )
@@ -729,7 +748,11 @@ def jacobson_truax(
             "se": se,
             "s_diff": s_diff,
             "critical_value": crit,
-            "cutoff_c": cutoff,
+            "cutoff_c": cutoffs["c"],
+            "cutoff_a": cutoffs["a"],
+            "cutoff_b": cutoffs["b"],
+            "cutoff": cutoff,
+            "cutoff_value": cut_value,
             "functional_mean": _finite_or_none(functional_mean),
             "functional_sd": _finite_or_none(functional_sd),
             "dysfunctional_mean": _finite_or_none(m_dys) if use_norms else None,

@@ -409,6 +409,7 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
                     "reliability": norm.reliability if norm else None,
                     "functional_mean": norm.functional_mean if norm else None,
                     "functional_sd": norm.functional_sd if norm else None,
+                    "cutoff": norm.cutoff if norm else "c",
                     "source": co.DEFAULT_RELIABILITY.get(m, (None, "not set: enter a reliability"))[1],
                 }
             )
@@ -423,13 +424,17 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
                 "reliability": st.column_config.NumberColumn("Reliability r_xx", min_value=0.0, max_value=0.99, step=0.01),
                 "functional_mean": st.column_config.NumberColumn("Functional mean", min_value=0.0),
                 "functional_sd": st.column_config.NumberColumn("Functional SD", min_value=0.01),
+                "cutoff": st.column_config.SelectboxColumn("Cut-off", options=["a", "b", "c"], required=True),
                 "source": st.column_config.TextColumn("Default reliability source"),
             },
             key="jt_editor",
         )
         st.caption(
-            "Without functional norms, clients are classed improved / unchanged / deteriorated only. With both a functional "
-            "mean and SD, cut-off c is used and recovered and harmed become possible."
+            "Cut-offs (Jacobson & Truax 1991): a = the cohort's mean first score − 2 SD (out of the dysfunctional range; "
+            "needs no functional norms); b = functional mean + 2 SD (into the functional range); c = the point between "
+            "the two populations weighted by their SDs. b and c need a functional mean and SD; without them (and with b "
+            "or c chosen) clients are classed improved / unchanged / deteriorated only. With a usable cut-off, recovered "
+            "and harmed become possible."
         )
     norms = []
     for row in edited.itertuples(index=False):
@@ -438,7 +443,8 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
         has_norms = pd.notna(row.functional_mean) and pd.notna(row.functional_sd)
         norms.append(co.JTNorms(row.measure, float(row.reliability),
                                 float(row.functional_mean) if has_norms else None,
-                                float(row.functional_sd) if has_norms else None))
+                                float(row.functional_sd) if has_norms else None,
+                                str(row.cutoff) if isinstance(row.cutoff, str) else "c"))
     st.session_state["jt_norms"] = tuple(norms)
     if not norms:
         st.info("Enter a reliability for a measure to classify its clients.")
@@ -446,9 +452,10 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
     result = ui.run(co.clinical_significance, viewer, cohort, tuple(norms), settings)
     spec = [("measure", "Measure", "text"), ("paired", "Paired", "int"), ("reliability", "Reliability", "num2"),
             ("sd_pre", "SD pre", "num2"), ("reliable_change_points", "Reliable change (points)", "num2")]
-    if result.parameters["cutoff_c"].notna().any():
+    if result.parameters["cutoff_a"].notna().any():
         spec += [("functional_mean", "Functional mean", "num2"), ("functional_sd", "Functional SD", "num2"),
-                 ("cutoff_c", "Cut-off c", "num2")]
+                 ("cutoff_a", "Cut-off a", "num2"), ("cutoff_b", "Cut-off b", "num2"), ("cutoff_c", "Cut-off c", "num2"),
+                 ("cutoff", "Cut-off used", "text")]
     params, config = _table(result.parameters, spec)
     st.dataframe(params, hide_index=True, column_config=config)
     if result.categories.empty:
