@@ -1017,9 +1017,9 @@ def outcome_masks(units: pd.DataFrame, overall: dict[str, int], policy: Suppress
 def _funnel_note(kind: str) -> str:
     if kind == "rate":
         return (
-            "Control limits: exact binomial limits around the overall rate at each n (interpolated 2.5/97.5% "
-            "and 0.1/99.9% quantiles of Binomial(n, p), Spiegelhalter 2005). Flagged: outside the 99.8% limits; "
-            "outside the 95% limits only is a warning. Differences in case mix are not adjusted for."
+            "Control limits: exact binomial limits around the overall rate p at each n (the 2.5/97.5% and "
+            "0.1/99.9% quantiles of Binomial(n, p), divided by n; Spiegelhalter 2005). Flagged: outside the 99.8% "
+            "limits; outside the 95% limits only is a warning. Differences in case mix are not adjusted for."
         )
     return (
         "Control limits: overall mean -/+ z * SD / sqrt(n), with the client-level SD, z = 1.96 (95%) "

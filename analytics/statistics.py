@@ -439,20 +439,20 @@ def _funnel_frame(
 
 
 def _exact_binomial_limit(p: float, n: np.ndarray, q: float) -> np.ndarray:
-    """Spiegelhalter's (2005, appendix A.1.1) interpolated binomial quantile, as a proportion.
+    """The q quantile of Binomial(n, p) as a proportion: r / n, r the smallest integer with
+    P(R <= r) >= q (``scipy.stats.binom.ppf``). ``n`` must hold positive whole numbers (others
+    give NaN).
 
-    r = the smallest integer with P(R <= r) >= q for R ~ Binomial(n, p);
-    alpha = (P(R <= r) - q) / (P(R <= r) - P(R <= r - 1)); limit = (r - alpha) / n.
-    ``n`` must hold positive whole numbers (others give NaN).
+    Not interpolated (Spiegelhalter 2005, appendix A.1.1, interpolates between r - 1 and r to
+    draw smooth curves; that moves the limit inside the attainable counts, so at n = 5, p = 0.5
+    a unit with 5 of 5 - probability 1/32 - would fall outside the 99.8% limit). With the plain
+    quantile a count y is strictly above the upper limit exactly when P(R >= y) <= (1 - q), and
+    strictly below the lower limit exactly when P(R <= y) < q: an exact binomial test.
     """
     out = np.full(n.shape, np.nan)
     ok = (n > 0) & (n == np.floor(n))
     nn = n[ok]
-    r = stats.binom.ppf(q, nn, p)
-    f_r = stats.binom.cdf(r, nn, p)
-    f_below = stats.binom.cdf(r - 1, nn, p)
-    alpha = (f_r - q) / (f_r - f_below)
-    out[ok] = (r - alpha) / nn
+    out[ok] = stats.binom.ppf(q, nn, p) / nn
     return out
 
 
@@ -469,12 +469,14 @@ def funnel_limits(
     [0, 1], with p = ``overall_rate`` (a proportion in [0, 1], not a percent) and z the
     two-sided normal critical value for each level (95%: 1.959964, 99.8%: 3.090232).
 
-    ``method="exact"``: exact binomial limits (Spiegelhalter 2005, appendix A.1.1): the
-    lower limit is the interpolated (1 - level) / 2 quantile and the upper the (1 + level) / 2
-    quantile of Binomial(n, p), divided by n (:func:`_exact_binomial_limit`), clipped to
-    [0, 1]. They differ from the normal approximation at small n or p near 0 or 1 (n = 5,
-    p = 0.5: 95% limits 0 to 0.84, normal 0.062 to 0.938) and agree with it as n grows.
-    Denominators must be whole numbers for the exact method (others get NaN limits).
+    ``method="exact"``: exact binomial limits: the lower limit is the (1 - level) / 2
+    quantile and the upper the (1 + level) / 2 quantile of Binomial(n, p), divided by n
+    (:func:`_exact_binomial_limit`; Spiegelhalter 2005, appendix A.1.1, without the
+    interpolation). A unit strictly outside them fails an exact one-sided binomial test at
+    (1 - level) / 2. They differ from the normal approximation at small n or p near 0 or 1
+    (n = 25, p = 0.5: 95% limits 0.32 to 0.68, normal 0.304 to 0.696; n = 5: 0 to 1, normal
+    0.062 to 0.938) and agree with it as n grows. Denominators must be whole numbers for the
+    exact method (others get NaN limits).
 
     Source: Spiegelhalter (2005), "Funnel plots for comparing institutional
     performance", Statistics in Medicine 24, 1185-1202.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -137,18 +138,17 @@ def test_funnel_limits_match_a_hand_computation():
     units = pd.DataFrame({"unit": ["A", "B", "C", "D", "E", "F"], "n": [25, 25, 25, 25, 100, 4],
                           "numerator": [21, 19, 12, 4, 38, 4], "value": [0.84, 0.76, 0.48, 0.16, 0.38, 1.0]})
     out = funnel_frame(units, "rate", centre=0.5, min_n=5)
-    # Exact binomial limits (Spiegelhalter 2005 A.1.1): r = smallest with P(R <= r) >= q, R ~ Bin(n, 0.5);
-    # alpha = (P(R <= r) - q) / P(R = r); limit = (r - alpha) / n.
-    # n = 25, q = 0.025: P(R <= 7) = 0.021643, P(R <= 8) = 0.053876 -> r = 8, alpha = 0.895842 -> 0.284166.
-    # q = 0.975: r = 17, alpha = 0.104158 -> 0.675834. q = 0.001: r = 5 -> 0.173761. q = 0.999: r = 20 -> 0.786239.
-    # n = 100, q = 0.001: P(R <= 34) = 0.000895, P(R <= 35) = 0.001759 -> r = 35, alpha = 0.878412 -> 0.341216.
+    # Exact binomial limits: the q quantile r of Bin(n, 0.5) (smallest r with P(R <= r) >= q), divided by n.
+    # n = 25: P(R <= 7) = 0.0216, P(R <= 8) = 0.0539 -> q = 0.025 gives 8/25 = 0.32; by symmetry q = 0.975
+    # gives 17/25 = 0.68; q = 0.001: P(R <= 4) = 0.00046, P(R <= 5) = 0.00204 -> 5/25 = 0.20; q = 0.999 -> 0.80.
+    # n = 100, q = 0.001: P(R <= 34) = 0.00089, P(R <= 35) = 0.00176 -> 0.35.
     a = out.iloc[0]
-    assert a["lower_95"] == pytest.approx(0.284166, abs=1e-6)
-    assert a["upper_95"] == pytest.approx(0.675834, abs=1e-6)
-    assert a["lower_99_8"] == pytest.approx(0.173761, abs=1e-6)
-    assert a["upper_99_8"] == pytest.approx(0.786239, abs=1e-6)
-    assert out.iloc[4]["lower_99_8"] == pytest.approx(0.341216, abs=1e-6)
-    # 0.84 > 0.786 (99.8%); 0.76 in (0.676, 0.786]; 0.48 within; 0.16 < 0.174; 0.38 < 0.397 (95%) but > 0.341.
+    assert a["lower_95"] == pytest.approx(0.32)
+    assert a["upper_95"] == pytest.approx(0.68)
+    assert a["lower_99_8"] == pytest.approx(0.20)
+    assert a["upper_99_8"] == pytest.approx(0.80)
+    assert out.iloc[4]["lower_99_8"] == pytest.approx(0.35)
+    # 0.84 > 0.80 (99.8%); 0.76 in (0.68, 0.80]; 0.48 within; 0.16 < 0.20; 0.38 < 0.40 (95%) but > 0.35.
     assert list(out["status"]) == [STATUS_HIGH_998, STATUS_HIGH_95, STATUS_WITHIN, STATUS_LOW_998, STATUS_LOW_95,
                                    STATUS_TOO_FEW]
     assert pd.isna(out.iloc[5]["lower_95"])
@@ -183,12 +183,13 @@ def test_report_funnels_use_the_pooled_rate_and_each_units_n(sample_db):
 
 
 def _exact_limit(p: float, n: int, q: float) -> float:
-    """Spiegelhalter's interpolated binomial quantile (2005, appendix A.1.1), written out with scipy."""
-    from scipy import stats
-
-    r = stats.binom.ppf(q, n, p)
-    at, below = stats.binom.cdf(r, n, p), stats.binom.cdf(r - 1, n, p)
-    return float((r - (at - q) / (at - below)) / n)
+    """The q quantile of Binomial(n, p) over n: the smallest r with P(R <= r) >= q, found by summing the pmf."""
+    cumulative = 0.0
+    for r in range(n + 1):
+        cumulative += math.comb(n, r) * p**r * (1 - p) ** (n - r)
+        if cumulative >= q - 1e-12:
+            return r / n
+    return 1.0
 
 
 # ----------------------------------------------------------------------------- suppression
