@@ -94,7 +94,7 @@ def _clinic_csv() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def clinic(tmp_path_factory: pytest.TempPathFactory):
+def clinic_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory: Path = tmp_path_factory.mktemp("presentation")
     files = []
     for name, text in _clinic_csv().items():
@@ -102,8 +102,30 @@ def clinic(tmp_path_factory: pytest.TempPathFactory):
         files.append(directory / name)
     result = import_files(directory / "clinic.duckdb", files, today=TODAY)
     assert result.exit_code == 0, result.report()
-    with ClinicDatabase(directory / "clinic.duckdb") as db:
+    return directory / "clinic.duckdb"
+
+
+@pytest.fixture(scope="module")
+def clinic(clinic_path: Path):
+    with ClinicDatabase(clinic_path) as db:
         yield db
+
+
+def _run(page: str, **params: str):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=90)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _text(at) -> str:
+    return " ".join(e.value for e in (*at.caption, *at.markdown, *at.subheader, *at.info))
 
 
 def _h_cohort():
@@ -383,3 +405,29 @@ def test_item15_assignment_design_intervals_are_cluster_robust(clinic):
     # half-width 0.14202: the clustered interval is 2.07 times wider.
     naive = stats.t.ppf(0.975, 23) * math.sqrt(2.6015625 / 23) / math.sqrt(24)
     assert half / naive == pytest.approx(2.072, abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- the pages (labels)
+
+
+def test_pages_label_the_statistics_as_the_definitions_say(clinic, clinic_path, serve_database):
+    serve_database(clinic_path)
+    # Compliance and change (North: the H clients): the adjusted r beside the whole-cohort r.
+    at = _run("cohort_outcomes.py", clinic="North", section="Compliance and change")
+    adj = co.cohort_report(clinic, LOCAL, _h_cohort(), "PHQ-9", Settings()).adjusted["quantity"]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Adjusted r"] == f"{adj.partial_r:.2f}" == "-0.51"
+    assert "holding the first score (baseline severity) and the weeks" in _text(at)
+    # Outcomes by band: the g is an extreme-groups comparison.
+    at = _run("cohort_outcomes.py", clinic="North", section="Outcomes by band")
+    assert "Extreme-groups effect size: >= 80% against < 50% band" in _text(at)
+    # Within-client (South: A and W clients): same interval, adjusted; no "before".
+    at = _run("cohort_outcomes.py", clinic="South", section="Within-client")
+    text = _text(at)
+    assert "Association in the same interval" in text and "adjusted for the starting score and week since intake" in text
+    assert "come before a larger drop" not in text
+    # Client review: A2's association says there is no clear association and never "followed by".
+    at = _run("client_review.py", client="A2")
+    text = _text(at)
+    assert "No clear association between how much of the homework was done and the change in PHQ-9" in text
+    assert "followed by" not in text
