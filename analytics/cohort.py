@@ -323,12 +323,14 @@ def adjusted_relation(frame: pd.DataFrame, compliance: str, settings: Settings) 
     def residual(v: np.ndarray) -> np.ndarray:
         return v - covariates @ np.linalg.lstsq(covariates, v, rcond=None)[0]
 
+    design = np.column_stack([np.ones(n), x, first, weeks])
+    if np.linalg.matrix_rank(design) < design.shape[1]:
+        return empty  # compliance, first score and weeks are collinear here: no adjusted relation
     partial = pearson(residual(x), residual(y), min_n=min_n)
-    if partial.r is None or np.linalg.matrix_rank(covariates) < covariates.shape[1]:
+    if partial.r is None:
         return empty
     se = 1.0 / math.sqrt(n - 3 - k)
     z = math.atanh(max(min(partial.r, 1 - 1e-15), -1 + 1e-15))
-    design = np.column_stack([np.ones(n), x, first, weeks])
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - design @ beta
     dof = n - design.shape[1]

@@ -431,3 +431,23 @@ def test_pages_label_the_statistics_as_the_definitions_say(clinic, clinic_path, 
     text = _text(at)
     assert "No clear association between how much of the homework was done and the change in PHQ-9" in text
     assert "followed by" not in text
+
+
+def test_item10_adjusted_relation_is_withheld_when_the_covariates_are_collinear():
+    # Six paired clients whose quantity is exactly (first score - 10) / 10: once the first score is held
+    # constant nothing of quantity is left (its residuals are rounding noise), so no adjusted r is shown
+    # rather than a correlation of noise.
+    first = [12.0, 15, 14, 18, 16, 20]
+    frame = pd.DataFrame({
+        "client_id": [f"K{i}" for i in range(6)],
+        "paired": [True] * 6,
+        "quantity": [(f - 10) / 10 for f in first],
+        "quality": [0.5] * 6,
+        "change": [-1.0, -3, -2, -5, -4, -7],
+        "first_score": first,
+        "first_date": pd.to_datetime(["2025-01-06"] * 6),
+        "last_date": pd.to_datetime(["2025-03-03", "2025-03-10", "2025-02-24", "2025-03-17", "2025-03-03",
+                                     "2025-03-31"]),
+    })
+    adj = co.adjusted_relation(frame, "quantity", SETTINGS)
+    assert adj.n == 6 and adj.too_few and adj.partial_r is None
