@@ -193,6 +193,7 @@ def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> 
 
 def bands_tab(report: co.CohortReport, measure: str) -> None:
     effect = report.band_effect
+    whole = report.relations["quantity"].pearson
     st.subheader(f"Extreme-groups effect size: {effect.high_band} against {effect.low_band} band")
     a, b = st.columns([1, 2])
     if effect.too_few:
@@ -206,8 +207,11 @@ def bands_tab(report: co.CohortReport, measure: str) -> None:
         b.caption(
             f"g is the difference in mean {measure} change (high band − low band) in pooled-SD units: negative means "
             "the high band's scores fell more. It compares the extreme groups only (the middle band is left out), so it "
-            "looks larger than a whole-cohort correlation: compare the yardsticks with the whole-cohort r under "
-            "Compliance and change. Cohen's U3 assumes normal distributions with equal spread; the counted share is "
+            "looks larger than a whole-cohort correlation"
+            + (f" (its r equivalent {effect.r_equivalent:.2f} against the whole-cohort r {whole.r:.2f}, n = {whole.n:,})"
+               if whole.r is not None and effect.r_equivalent is not None else "")
+            + ": compare the yardsticks with the whole-cohort r under Compliance and change. Cohen's U3 assumes "
+            "normal distributions with equal spread; the counted share is "
             + (f"{effect.u3_empirical:.0%} against U3 {effect.u3:.0%}." if effect.u3_empirical is not None else "not available.")
         )
     if report.band_change["too_few"].all():
