@@ -378,6 +378,12 @@ def test_item14_flags_only_outside_99_8_and_counts_chance_flags():
     assert list(table.numeric["unit"]) == ["T-A", "T-D"]  # the warning (T-B) is not a flag
     assert "chance alone would flag about 0.0 (4 x 0.002)" in table.note
     assert "Flagged: 2 outside the 99.8% limits" in table.note
+    # The funnel shows the 95% limits as a warning line and the 99.8% limits as the flag line.
+    from analytics.quality_charts import funnel_figure
+
+    names = {trace.name for trace in funnel_figure(panel).data}
+    assert {"95% limits (warning)", "99.8% limits (flag)", "Warning: outside 95% limits",
+            "Flagged: outside 99.8% limits", "Within limits"} <= names
 
 
 # ----------------------------------------------------------------------------- item 15: clustered intervals
