@@ -33,7 +33,7 @@ from .statistics import pearson
 
 # The issue's definitions (docs/metrics.md, "Client review"):
 RECENT_WEEKS = 4  # "the last 4 weeks against the weeks before"
-MIN_ASSOCIATION_WEEKS = 6  # within-client association shown from 6 weeks with homework and a next score
+MIN_ASSOCIATION_WEEKS = 6  # within-client association shown from 6 distinct score intervals with homework
 SEARCH_LIMIT = 200  # client ids offered by the search at once
 RISK_MEASURE_KEY = "PHQ9"  # PHQ-9 item 9 (thoughts of self-harm) > 0 is the risk flag
 
@@ -54,8 +54,9 @@ EDGE_STATES: dict[str, str] = {
 }
 ASSOCIATION_NOTE = (
     "This is an association, not proof: it does not show that doing more homework caused the change, "
-    "nor why a score moved. Weeks between the same two scores share one change and consecutive weeks are "
-    "not independent, so treat the interval as a rough guide."
+    "nor why a score moved. Homework and change are taken over the same interval between two scores (weeks "
+    "between the same two scores are averaged into one interval, so n counts intervals); consecutive "
+    "intervals are not independent, so treat the confidence interval as a rough guide."
 )
 NOT_FOUND_MESSAGE = (
     "Client not found: there is no client with that id among the clients you can see. "
@@ -90,10 +91,14 @@ class RiskFlag:
 
 @dataclass(frozen=True)
 class Association:
-    """Within-client association of a week's homework quantity with the change to the next score."""
+    """Within-client association of homework quantity with the score change over the same interval.
+
+    The unit is a score interval (two consecutive in-treatment scores): its quantity is the mean
+    weekly quantity of the weeks whose end falls in it, its change next - previous score.
+    """
 
     measure: str
-    n: int  # weeks with reviewed homework and a score before and after the week's end
+    n: int  # distinct score intervals with reviewed homework (weeks between the same two scores count once)
     r: float | None
     ci_low: float | None
     ci_high: float | None
@@ -101,6 +106,8 @@ class Association:
     shown: bool  # n >= MIN_ASSOCIATION_WEEKS and r defined
     message: str  # plain-language sentence
     pairs: pd.DataFrame = field(repr=False)  # week, quantity, previous / next score and dates, change
+    weeks: int = 0  # weeks with reviewed homework and a score before and after the week's end
+    clear: bool = False  # shown and the 95% CI excludes 0
 
 
 @dataclass(frozen=True)
@@ -379,43 +386,77 @@ def association_pairs(weekly: pd.DataFrame, scores: pd.DataFrame, measure: str) 
     return out[columns].reset_index(drop=True)
 
 
+def association_intervals(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The week pairs of :func:`association_pairs` grouped into distinct score intervals.
+
+    One row per (previous_date, next_date): weeks (how many weeks fell in it), quantity (the mean
+    of those weeks' quantities) and change (the interval's one change, next - previous score).
+    """
+    columns = ["previous_date", "next_date", "weeks", "quantity", "change"]
+    if pairs.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = pairs.groupby(["previous_date", "next_date"], sort=True).agg(
+        weeks=("week", "size"), quantity=("quantity", "mean"), change=("change", "first")
+    )
+    return grouped.reset_index()[columns]
+
+
 def association_short(a: Association) -> str:
-    """One line: "r = -0.42 (95% CI -0.80 to 0.20), n = 9 weeks", or why there is none."""
+    """One line: "no clear association: r = -0.42 (95% CI -0.80 to 0.20), n = 9 score intervals", or why none."""
     if not a.shown or a.r is None:
-        return f"not shown: {a.n} week(s) with homework and a next score (needs {MIN_ASSOCIATION_WEEKS})"
+        return (
+            f"not shown: {a.n} score interval(s) with homework (needs {MIN_ASSOCIATION_WEEKS})"
+        )
     ci = f" (95% CI {a.ci_low:.2f} to {a.ci_high:.2f})" if a.ci_low is not None and a.ci_high is not None else ""
-    return f"r = {a.r:.2f}{ci}, n = {a.n} weeks".replace("-", "\u2212")
+    verdict = "association" if a.clear else "no clear association"
+    return f"{verdict}: r = {a.r:.2f}{ci}, n = {a.n} score intervals".replace("-", "\u2212")
 
 
 def within_client_association(weekly: pd.DataFrame, scores: pd.DataFrame, measure: str) -> Association:
-    """Pearson r of a week's quantity with the change to the next score (one client, one measure)."""
+    """Pearson r of homework quantity with the change over the same score interval (one client, one measure).
+
+    n = distinct score intervals (:func:`association_intervals`). The sentence states a direction
+    only when the 95% CI excludes 0; otherwise it says there is no clear association.
+    """
     pairs = association_pairs(weekly, scores, measure)
-    n = len(pairs)
+    intervals = association_intervals(pairs)
+    n, weeks = len(intervals), len(pairs)
     if n < MIN_ASSOCIATION_WEEKS:
         return Association(
             measure, n, None, None, None, None, False,
-            f"Needs at least {MIN_ASSOCIATION_WEEKS} weeks with both reviewed homework and a next {measure} score; "
-            f"this client has {n}.",
-            pairs,
+            f"Needs at least {MIN_ASSOCIATION_WEEKS} weeks with reviewed homework falling in at least "
+            f"{MIN_ASSOCIATION_WEEKS} different intervals between two {measure} scores; this client has {weeks} "
+            f"week(s) in {n} interval(s).",
+            pairs, weeks,
         )
-    result = pearson(pairs["quantity"], pairs["change"], min_n=MIN_ASSOCIATION_WEEKS)
+    result = pearson(intervals["quantity"], intervals["change"], min_n=MIN_ASSOCIATION_WEEKS)
     if result.r is None:
         return Association(
             measure, n, None, None, None, None, False,
-            f"No association can be computed over these {n} weeks ({result.message}).", pairs,
+            f"No association can be computed over these {n} score intervals ({result.message}).", pairs, weeks,
         )
-    if result.r < 0:
-        direction = f"weeks in which more of the homework was done were followed by larger drops in {measure}"
-    elif result.r > 0:
-        direction = f"weeks in which more of the homework was done were followed by smaller drops (or rises) in {measure}"
+    has_ci = result.ci_low is not None and result.ci_high is not None
+    clear = has_ci and (result.ci_high < 0 or result.ci_low > 0)
+    ci = f", 95% CI {result.ci_low:.2f} to {result.ci_high:.2f}" if has_ci else ""
+    numbers = f"(r = {result.r:.2f}{ci}, n = {n} score intervals from {weeks} weeks of homework)"
+    if not clear:
+        message = (
+            f"No clear association between how much of the homework was done and the change in {measure} over the "
+            f"same interval: the 95% confidence interval includes 0 {numbers}."
+        )
+    elif result.r < 0:
+        message = (
+            f"Over {n} score intervals, intervals in which more of the homework was done were intervals with larger "
+            f"drops in {measure} {numbers}."
+        )
     else:
-        direction = f"how much homework was done in a week did not line up with the next change in {measure}"
-    ci = (
-        f", 95% CI {result.ci_low:.2f} to {result.ci_high:.2f}"
-        if result.ci_low is not None and result.ci_high is not None else ""
+        message = (
+            f"Over {n} score intervals, intervals in which more of the homework was done were intervals with smaller "
+            f"drops (or rises) in {measure} {numbers}."
+        )
+    return Association(
+        measure, n, result.r, result.ci_low, result.ci_high, result.p_value, True, message, pairs, weeks, clear
     )
-    message = f"Over {n} weeks, {direction} (r = {result.r:.2f}{ci}, n = {n} weeks)."
-    return Association(measure, n, result.r, result.ci_low, result.ci_high, result.p_value, True, message, pairs)
 
 
 def _since_last_session(
@@ -692,7 +733,7 @@ def summary_rows(review: ClientReview, programme: dict[str, Any]) -> pd.DataFram
              "; ".join(f"{r.label} ({int(r.missing)} of {int(r.assignments)})" for r in top.itertuples()), "")
         )
     for a in review.associations:
-        rows.append((f"Week's quantity vs next {a.measure} change", association_short(a),
+        rows.append((f"Homework vs {a.measure} change in the same interval", association_short(a),
                      "association, not proof" if a.shown else ""))
     return pd.DataFrame(rows, columns=["Item", "Value", "Comparison"])
 
@@ -850,6 +891,7 @@ __all__ = [
     "assignment_rows",
     "assignments_csv",
     "assignments_export",
+    "association_intervals",
     "association_pairs",
     "association_short",
     "client_header",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,7 @@ from .statistics import (
     MIXEDLM_MIN_GROUPS,
     MIXEDLM_MIN_OBS_PER_GROUP,
     MIXEDLM_MIN_OBSERVATIONS,
+    Z_95,
     Correlation,
     EffectSize,
     MixedModelResult,
@@ -68,6 +69,7 @@ __all__ = [
     "DEFAULT_RELIABILITY",
     "PUBLISHED_YARDSTICKS",
     "TOO_FEW",
+    "AdjustedRelation",
     "AssignmentDesign",
     "BandEffect",
     "ClinicalSignificance",
@@ -77,6 +79,7 @@ __all__ = [
     "JTNorms",
     "WithinClientAnalysis",
     "Yardstick",
+    "adjusted_relation",
     "assignment_design",
     "band_change",
     "band_counts",
@@ -287,6 +290,78 @@ def compliance_change(frame: pd.DataFrame, compliance: str, settings: Settings) 
     return ComplianceRelation(compliance, len(points), min_n, r, rho, slope, intercept, r.r is None, points)
 
 
+@dataclass(frozen=True)
+class AdjustedRelation:
+    """A compliance fraction against change, adjusted for baseline severity and weeks in treatment.
+
+    Over paired clients with a compliance value: ``partial_r`` is the partial correlation of
+    compliance and change with the first score (baseline severity) and the weeks between the
+    first and last score (time in treatment) held constant: Pearson r of the residuals of both
+    from an ordinary least squares fit on the two covariates; 95% CI by Fisher z with SE =
+    1 / sqrt(n - 3 - 2). ``slope`` (ci_low / ci_high) is the compliance coefficient of the OLS
+    regression change ~ compliance + first score + weeks, in points of change per 1.0 of
+    compliance (t interval). ``unadjusted_r`` is the plain Pearson r of the same clients.
+    ``r_weeks`` is the Pearson r of compliance with weeks (compliance tracks time in treatment).
+    """
+
+    compliance: str
+    n: int
+    min_n: int
+    partial_r: float | None
+    ci_low: float | None
+    ci_high: float | None
+    slope: float | None
+    slope_ci_low: float | None
+    slope_ci_high: float | None
+    unadjusted_r: float | None
+    r_weeks: float | None
+    too_few: bool
+
+
+#: Covariates of the adjusted relation (docs/metrics.md, "Adjusted r").
+ADJUSTMENT_COVARIATES = ("first_score", "weeks")
+
+
+def adjusted_relation(frame: pd.DataFrame, compliance: str, settings: Settings) -> AdjustedRelation:
+    """Partial r of a compliance fraction with change, adjusted for the first score and weeks."""
+    if compliance not in COMPLIANCE_MEASURES:
+        raise ValueError(f"compliance must be one of {COMPLIANCE_MEASURES}")
+    paired = frame[frame["paired"] & frame[compliance].notna() & frame["change"].notna() & frame["first_score"].notna()]
+    weeks = (pd.to_datetime(paired["last_date"]) - pd.to_datetime(paired["first_date"])).dt.days.to_numpy(float) / 7.0
+    x, y, first = _values(paired[compliance]), _values(paired["change"]), _values(paired["first_score"])
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(first) & np.isfinite(weeks)
+    x, y, first, weeks = x[ok], y[ok], first[ok], weeks[ok]
+    n = len(x)
+    k = len(ADJUSTMENT_COVARIATES)
+    min_n = _min_n(settings, k + 4)  # the Fisher-z interval of a partial r needs n - 3 - k >= 1
+    empty = AdjustedRelation(compliance, n, min_n, None, None, None, None, None, None, None, None, True)
+    if n < min_n:
+        return empty
+    covariates = np.column_stack([np.ones(n), first, weeks])
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        return v - covariates @ np.linalg.lstsq(covariates, v, rcond=None)[0]
+
+    design = np.column_stack([np.ones(n), x, first, weeks])
+    if np.linalg.matrix_rank(design) < design.shape[1]:
+        return empty  # compliance, first score and weeks are collinear here: no adjusted relation
+    partial = pearson(residual(x), residual(y), min_n=min_n)
+    if partial.r is None:
+        return empty
+    se = 1.0 / math.sqrt(n - 3 - k)
+    z = math.atanh(max(min(partial.r, 1 - 1e-15), -1 + 1e-15))
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ beta
+    dof = n - design.shape[1]
+    cov = float(resid @ resid) / dof * np.linalg.inv(design.T @ design)
+    half = float(stats.t.ppf(0.975, dof)) * math.sqrt(cov[1, 1])
+    return AdjustedRelation(
+        compliance, n, min_n, partial.r, math.tanh(z - Z_95 * se), math.tanh(z + Z_95 * se),
+        float(beta[1]), float(beta[1] - half), float(beta[1] + half),
+        pearson(x, y, min_n=min_n).r, pearson(x, weeks, min_n=min_n).r, False,
+    )
+
+
 # --------------------------------------------------------------------------- bands
 
 
@@ -317,9 +392,13 @@ class BandEffect:
     """Hedges' g of change between the high and the low compliance band.
 
     g = (mean change of the high band - mean change of the low band) / pooled SD, bias
-    corrected; negative when the high band's scores fell more (lower is better). U3 is the
-    share of the low band that improved less than the average client of the high band
-    (normal distributions with equal SD assumed): Phi(-g).
+    corrected; negative when the high band's scores fell more (lower is better). This is an
+    **extreme-groups** comparison: the middle band is left out, which makes g (and its r
+    equivalent) larger than a whole-cohort correlation; it is not comparable with published r.
+    U3 is the share of the low band that improved less than the average client of the high
+    band, assuming normal distributions with equal SD: Phi(-g). ``u3_empirical`` is the same
+    share counted: low-band clients whose change is above (worse than) the high band's mean
+    change, ties counted as half.
     """
 
     high_band: str
@@ -331,6 +410,7 @@ class BandEffect:
     min_n: int
     too_few: bool
     sentence: str
+    u3_empirical: float | None = None
 
 
 def band_effect_size(frame: pd.DataFrame, settings: Settings) -> BandEffect:
@@ -348,13 +428,19 @@ def band_effect_size(frame: pd.DataFrame, settings: Settings) -> BandEffect:
         )
         return BandEffect(high_band, low_band, effect, None, None, None, min_n, True, sentence)
     u3 = cohens_u3(-effect.g)
+    low_values = low[np.isfinite(low)]
+    assert effect.mean_a is not None
+    u3_empirical = float(
+        ((low_values > effect.mean_a).sum() + 0.5 * (low_values == effect.mean_a).sum()) / len(low_values)
+    )
     r_equiv = d_to_r(effect.g)
     r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
     sentence = (
-        f"The average client in the {high_band} band improved more than {u3:.0%} of clients in the "
-        f"{low_band} band (Cohen's U3; n = {effect.n_a} and {effect.n_b})."
+        f"Extreme groups ({high_band} against {low_band}; the middle band left out): the average client in the "
+        f"{high_band} band improved more than {u3_empirical:.0%} of clients in the {low_band} band (counted; "
+        f"{u3:.0%} by Cohen's U3, which assumes normal distributions; n = {effect.n_a} and {effect.n_b})."
     )
-    return BandEffect(high_band, low_band, effect, u3, r_equiv, r_ci, min_n, False, sentence)
+    return BandEffect(high_band, low_band, effect, u3, r_equiv, r_ci, min_n, False, sentence, u3_empirical)
 
 
 def outcome_rates_by_band(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -500,9 +586,19 @@ def published_yardsticks() -> pd.DataFrame:
 
 
 def relation_comparison(
-    relations: dict[str, ComplianceRelation], effect: BandEffect, measure: str
+    relations: dict[str, ComplianceRelation],
+    effect: BandEffect,
+    measure: str,
+    adjusted: dict[str, AdjustedRelation] | None = None,
 ) -> pd.DataFrame:
-    """This cohort's relations beside the published yardsticks, all as r with change."""
+    """This cohort's whole-cohort relations beside the published yardsticks, all as r with change.
+
+    Rows: Pearson r of each compliance measure with change over every paired client, then its
+    partial r adjusted for baseline severity and weeks in treatment (``adjusted``), then the
+    published yardsticks. The extreme-groups g (``effect``) is not a whole-cohort relation and
+    is not put beside the yardsticks (it is shown, labelled as such, with the bands).
+    """
+    del effect  # kept in the signature for callers; see the docstring
     rows = []
     for compliance, relation in relations.items():
         r = relation.pearson
@@ -519,19 +615,22 @@ def relation_comparison(
                 "converted": False,
             }
         )
-    rows.append(
-        {
-            "label": f"This cohort: band {effect.high_band} vs {effect.low_band} (g as r)",
-            "source": "This cohort",
-            "relation": f"{effect.high_band} vs {effect.low_band} band, {measure} change (g as r)",
-            "published": "" if effect.effect.g is None else f"g = {effect.effect.g:.2f}",
-            "r": effect.r_equivalent if effect.r_equivalent is not None else np.nan,
-            "ci_low": effect.r_ci[0] if effect.r_ci else np.nan,
-            "ci_high": effect.r_ci[1] if effect.r_ci else np.nan,
-            "n": effect.effect.n_a + effect.effect.n_b,
-            "converted": True,
-        }
-    )
+        adj = (adjusted or {}).get(compliance)
+        if adj is not None:
+            rows.append(
+                {
+                    "label": f"This cohort: {compliance}, adjusted",
+                    "source": "This cohort",
+                    "relation": f"{compliance.capitalize()} vs {measure} change, partial r adjusted for the first "
+                    "score and weeks in treatment",
+                    "published": "",
+                    "r": adj.partial_r if adj.partial_r is not None else np.nan,
+                    "ci_low": adj.ci_low if adj.ci_low is not None else np.nan,
+                    "ci_high": adj.ci_high if adj.ci_high is not None else np.nan,
+                    "n": adj.n,
+                    "converted": False,
+                }
+            )
     out = pd.concat([pd.DataFrame(rows), published_yardsticks()], ignore_index=True)
     out["n"] = out["n"].astype("Int64")
     return out
@@ -640,9 +739,9 @@ class AssignmentDesign:
 
     items_met: one row per number of checklist items met (0-5); items: one row per checklist
     item with met / not met side by side and the difference; types: one row per homework type.
-    Means are over assignments; intervals treat assignments as independent (assignments of one
-    client are alike, so true uncertainty is somewhat wider). Groups whose reviewed assignments
-    come from fewer clients than the minimum are withheld.
+    Means are over assignments; 95% intervals are cluster-robust by client (one client's
+    assignments are alike, so they are not independent): see :func:`_with_intervals`. Groups
+    whose reviewed assignments come from fewer clients than the minimum are withheld.
     """
 
     items_met: pd.DataFrame
@@ -651,10 +750,15 @@ class AssignmentDesign:
 
 
 def _with_intervals(rows: pd.DataFrame, min_n: int) -> pd.DataFrame:
+    """Cluster-robust (by client) 95% intervals: mean -/+ t(G - 1) * se, with the CR1 standard
+    error from ``cohort_assignment_design.sql`` and G the clients contributing a value."""
     rows = rows.copy()
     shown = rows["n_clients"].to_numpy() >= min_n
-    for what, n_col in (("quantity", "reviewed_assignments"), ("quality", "quality_rated")):
-        low, high = t_interval(rows[f"mean_{what}"], rows[f"sd_{what}"], rows[n_col])
+    for what, clients_col in (("quantity", "n_clients"), ("quality", "clients_quality")):
+        clients = pd.to_numeric(rows[clients_col], errors="coerce").to_numpy(dtype=float)
+        se = pd.to_numeric(rows[f"se_{what}"], errors="coerce").to_numpy(dtype=float)
+        # t_interval(mean, sd, n) is mean -/+ t(n - 1) sd / sqrt(n): pass sd = se sqrt(G), n = G.
+        low, high = t_interval(rows[f"mean_{what}"], se * np.sqrt(clients), clients)
         rows[f"mean_{what}"] = np.where(shown, rows[f"mean_{what}"].astype(float), np.nan)
         rows[f"{what}_ci_low"] = np.where(shown, low, np.nan)
         rows[f"{what}_ci_high"] = np.where(shown, high, np.nan)
@@ -757,6 +861,7 @@ class CohortReport:
     min_reviewed_for_band: int = 3
     #: Mean over the cohort's clients with homework of each client's reviewed share (0-1).
     reviewed_share: float | None = None
+    adjusted: dict[str, AdjustedRelation] = field(default_factory=dict)
 
 
 def cohort_report(
@@ -782,6 +887,7 @@ def cohort_report(
         frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
         relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
+        adjusted = {c: adjusted_relation(frame, c, settings) for c in COMPLIANCE_MEASURES}
         effect = band_effect_size(frame, settings)
         report = CohortReport(
             measure=measure,
@@ -793,7 +899,7 @@ def cohort_report(
             relations=relations,
             band_change=band_change(frame, settings),
             band_effect=effect,
-            comparison=relation_comparison(relations, effect, measure),
+            comparison=relation_comparison(relations, effect, measure, adjusted),
             outcome_rates=outcome_rates_by_band(frame, settings),
             grid=quantity_quality_grid(frame, settings),
             trajectories=trajectories.result(),
@@ -802,6 +908,7 @@ def cohort_report(
             clients_below_min_reviewed=clients_below_min_reviewed(frame, settings),
             min_reviewed_for_band=settings.min_reviewed_for_band,
             reviewed_share=_float(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
+            adjusted=adjusted,
         )
     return replace(report, seconds=time.perf_counter() - started)
 
@@ -927,7 +1034,13 @@ def _nhs_paired_figures(nhs: dict[str, Any] | None, min_n: int) -> list[Headline
 
 
 def within_between_reml(
-    df: pd.DataFrame, *, outcome: str, predictor: str, group: str, confidence: float = 0.95
+    df: pd.DataFrame,
+    *,
+    outcome: str,
+    predictor: str,
+    group: str,
+    confidence: float = 0.95,
+    covariates: tuple[str, ...] = (),
 ) -> MixedModelResult:
     """The within-between random-intercept model of :func:`analytics.statistics.within_between_mixedlm`,
     fitted by profiling the REML likelihood over the one variance ratio (fast and robust).
@@ -945,14 +1058,23 @@ def within_between_reml(
     and gamma = 0 itself). Fixed-effect covariance: sigma^2 (X'V^-1X)^-1 (GLS). Agrees with
     statsmodels MixedLM (REML) to optimiser precision where statsmodels converges
     (tests/test_cohort.py).
+
+    ``covariates``: further columns entered as fixed effects beside the within and between
+    terms (grand-mean centred, so the intercept stays the expected outcome at the average of
+    everything), e.g. the score at the start of the interval and the week since intake. The
+    within and between slopes are then adjusted for them. Rows with a missing covariate are
+    dropped.
     """
-    for col in (outcome, predictor, group):
+    for col in (outcome, predictor, group, *covariates):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in DataFrame")
     y_all = pd.to_numeric(df[outcome], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     x_all = pd.to_numeric(df[predictor], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    keep = np.isfinite(y_all) & np.isfinite(x_all) & df[group].notna().to_numpy()
-    y, x = y_all[keep], x_all[keep]
+    c_all = np.column_stack(
+        [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in covariates]
+    ) if covariates else np.empty((len(df), 0))
+    keep = np.isfinite(y_all) & np.isfinite(x_all) & df[group].notna().to_numpy() & np.isfinite(c_all).all(axis=1)
+    y, x, cov_x = y_all[keep], x_all[keep], c_all[keep]
     codes, uniques = pd.factorize(df[group].to_numpy()[keep])
     n_obs, n_groups = len(y), len(uniques)
     sizes = np.bincount(codes, minlength=n_groups).astype(float)
@@ -975,7 +1097,7 @@ def within_between_reml(
     if np.allclose(between, 0.0):
         return empty(False, "group means of the predictor are all equal; between effect undefined")
 
-    X = np.column_stack([np.ones(n_obs), within, between])
+    X = np.column_stack([np.ones(n_obs), within, between, cov_x - cov_x.mean(axis=0)])
     p = X.shape[1]
     xbar = np.column_stack([np.bincount(codes, X[:, j], n_groups) for j in range(p)]) / sizes[:, None]
     ybar = np.bincount(codes, y, n_groups) / sizes
@@ -1035,15 +1157,30 @@ def within_between_reml(
     )
 
 
+#: Within-client model, forward (same-interval) association: adjusted for the score at the
+#: start of the interval (split into the client's deviation from their own mean starting score
+#: and that mean) and the week since intake.
+FORWARD_COVARIATES = ("score_within", "score_between", "week")
+#: Reverse model: adjusted for the week since intake (scores fall and homework changes with time).
+REVERSE_COVARIATES = ("week",)
+FORWARD_ADJUSTMENT = "adjusted for the starting score and week since intake"
+REVERSE_ADJUSTMENT = "adjusted for week since intake"
+
+
 @dataclass(frozen=True)
 class WithinClientAnalysis:
-    """Within-client lag models on score intervals (see ``cohort_score_intervals.sql``).
+    """Within-client models on score intervals (see ``cohort_score_intervals.sql``).
 
-    forward: change to the next score ~ that interval's quantity (within = person-mean
-    centred, between = the client's mean quantity), random intercept per client.
-    reverse: the interval's quantity ~ the score at its start (a score predicting the next
-    week's homework), same structure. ``coefficients`` is the table the page shows, in
-    readable units (per 10 percentage points of quantity; percentage points per score point).
+    forward: the change over an interval ~ the quantity of the homework set in that same
+    interval (within = person-mean centred, between = the client's mean quantity), random
+    intercept per client, **adjusted** for the score at the interval's start (within- and
+    between-client parts) and the week since intake (:data:`FORWARD_COVARIATES`). It is a
+    concurrent association (homework and change in the same interval), not a lag.
+    reverse: the interval's quantity ~ the score at its start, adjusted for the week since
+    intake (:data:`REVERSE_COVARIATES`): time in treatment moves both. ``forward_unadjusted``
+    and ``reverse_unadjusted`` are the same models without covariates. ``coefficients`` is the
+    table the page shows (adjusted rows first), in readable units (per 10 percentage points of
+    quantity; percentage points per score point).
     """
 
     measure: str
@@ -1057,6 +1194,8 @@ class WithinClientAnalysis:
     engine: str
     seconds: float
     coefficients: pd.DataFrame
+    forward_unadjusted: MixedModelResult | None = None
+    reverse_unadjusted: MixedModelResult | None = None
 
 
 def _coefficient_rows(result: MixedModelResult, model: str, scale: float, unit: str) -> list[dict[str, Any]]:
@@ -1090,7 +1229,8 @@ def within_client_analysis(
     max_clients: int = MIXEDLM_MAX_CLIENTS,
     engine: str = "reml-profile",
 ) -> WithinClientAnalysis:
-    """Fit the forward (homework -> next change) and reverse (score -> next homework) models.
+    """Fit the forward (homework and change in the same interval) and reverse (score, then the
+    next interval's homework) models, adjusted (see :class:`WithinClientAnalysis`) and not.
 
     engine "reml-profile" uses :func:`within_between_reml`; "statsmodels" uses
     :func:`analytics.statistics.within_between_mixedlm` (statsmodels MixedLM; slow when the
@@ -1106,15 +1246,25 @@ def within_client_analysis(
                      baseline_days=settings.baseline_days_before_intake),
     )
     clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
-    for col in ("change", "quantity", "score"):
+    for col in ("change", "quantity", "score", "week"):
         rows[col] = pd.to_numeric(rows[col], errors="coerce").astype(float)
+    client_mean_score = rows.groupby("client_id", sort=False)["score"].transform("mean")
+    rows["score_within"] = rows["score"] - client_mean_score
+    rows["score_between"] = client_mean_score
     started = time.perf_counter()
-    forward = fit(rows, outcome="change", predictor="quantity", group="client_id")
-    reverse = fit(rows, outcome="quantity", predictor="score", group="client_id")
+    forward = fit(rows, outcome="change", predictor="quantity", group="client_id", covariates=FORWARD_COVARIATES)
+    reverse = fit(rows, outcome="quantity", predictor="score", group="client_id", covariates=REVERSE_COVARIATES)
+    forward_raw = fit(rows, outcome="change", predictor="quantity", group="client_id")
+    reverse_raw = fit(rows, outcome="quantity", predictor="score", group="client_id")
     seconds = time.perf_counter() - started
+    same = f"Homework and {measure} change in the same interval"
+    reverse_label = f"{measure} score and the homework of the interval it starts"
+    points, pp = "points per 10 pp more homework", "pp of homework per score point"
     coefficients = pd.DataFrame(
-        _coefficient_rows(forward, f"Homework → change to the next {measure} score", 0.1, "points per 10 pp more homework")
-        + _coefficient_rows(reverse, f"{measure} score → next week's homework", 100.0, "pp of homework per score point")
+        _coefficient_rows(forward, f"{same}, {FORWARD_ADJUSTMENT}", 0.1, points)
+        + _coefficient_rows(reverse, f"{reverse_label}, {REVERSE_ADJUSTMENT}", 100.0, pp)
+        + _coefficient_rows(forward_raw, f"{same}, unadjusted", 0.1, points)
+        + _coefficient_rows(reverse_raw, f"{reverse_label}, unadjusted (time in treatment confounds it)", 100.0, pp)
     )
     return WithinClientAnalysis(
         measure=measure,
@@ -1128,6 +1278,8 @@ def within_client_analysis(
         engine=engine,
         seconds=seconds,
         coefficients=coefficients,
+        forward_unadjusted=forward_raw,
+        reverse_unadjusted=reverse_raw,
     )
 
 
@@ -1148,14 +1300,18 @@ class JTNorms:
     """Per-measure inputs of the Jacobson-Truax analysis (hashable, for caching).
 
     reliability: r_xx in [0, 1). functional_mean / functional_sd: the functional
-    (non-clinical) population's norms; both or neither. Without them only improved /
-    unchanged / deteriorated are possible.
+    (non-clinical) population's norms; both or neither. cutoff: the clinical-significance
+    cut-off used for recovered / harmed: "c" (needs the functional norms; the default), "b"
+    (M_func + 2 SD_func; needs them) or "a" (M_dys - 2 SD_dys; the cohort's first scores, no
+    functional norms needed). Without a usable cut-off only improved / unchanged /
+    deteriorated are possible.
     """
 
     measure: str
     reliability: float
     functional_mean: float | None = None
     functional_sd: float | None = None
+    cutoff: str = "c"
 
 
 def default_jt_norms(measures: list[str] | tuple[str, ...]) -> tuple[JTNorms, ...]:
@@ -1214,9 +1370,12 @@ def _clinical_significance(
         paired = outcomes[(outcomes["measure"] == norm.measure) & outcomes["paired"].astype(bool)]
         n = len(paired)
         with_norms = norm.functional_mean is not None and norm.functional_sd is not None
+        cutoff = norm.cutoff if with_norms or norm.cutoff == "a" else "c"
+        with_cutoff = with_norms or cutoff == "a"
         base = {"measure": norm.measure, "paired": n, "reliability": norm.reliability}
         if n < min_n:
             parameter_rows.append({**base, "sd_pre": np.nan, "reliable_change_points": np.nan, "cutoff_c": np.nan,
+                                   "cutoff_a": np.nan, "cutoff_b": np.nan, "cutoff": cutoff if with_cutoff else "",
                                    "functional_mean": norm.functional_mean, "functional_sd": norm.functional_sd,
                                    "too_few": True, "message": TOO_FEW})
             continue
@@ -1227,6 +1386,7 @@ def _clinical_significance(
             functional_mean=norm.functional_mean if with_norms else None,
             functional_sd=norm.functional_sd if with_norms else None,
             lower_is_better=_lower_is_better(norm.measure, settings),
+            cutoff=cutoff,  # type: ignore[arg-type]
         )
         attrs = jt.attrs
         s_diff = attrs.get("s_diff")
@@ -1236,6 +1396,9 @@ def _clinical_significance(
                 "sd_pre": attrs.get("sd_pre") if attrs.get("sd_pre") is not None else np.nan,
                 "reliable_change_points": s_diff * attrs["critical_value"] if s_diff is not None else np.nan,
                 "cutoff_c": attrs.get("cutoff_c") if attrs.get("cutoff_c") is not None else np.nan,
+                "cutoff_a": attrs.get("cutoff_a") if attrs.get("cutoff_a") is not None else np.nan,
+                "cutoff_b": attrs.get("cutoff_b") if attrs.get("cutoff_b") is not None else np.nan,
+                "cutoff": cutoff if with_cutoff else "",
                 "functional_mean": norm.functional_mean,
                 "functional_sd": norm.functional_sd,
                 "too_few": bool(attrs.get("too_few")),
@@ -1246,7 +1409,7 @@ def _clinical_significance(
             continue
         counts = jt["category"].value_counts()
         categorised = int(counts.sum())
-        possible = JT_ORDER if with_norms else ("improved", "unchanged", "deteriorated")
+        possible = JT_ORDER if with_cutoff else ("improved", "unchanged", "deteriorated")
         for category in possible:
             k = int(counts.get(category, 0))
             category_rows.append(

@@ -381,7 +381,8 @@ def homework_type_chart(types: pd.DataFrame) -> go.Figure:
 def within_client_chart(coefficients: pd.DataFrame) -> go.Figure:
     """Within- and between-client coefficients with 95% intervals, one panel per model (stacked)."""
     models = list(dict.fromkeys(coefficients["model"]))
-    fig = make_subplots(rows=len(models), cols=1, subplot_titles=models, vertical_spacing=0.32)
+    spacing = 0.32 if len(models) <= 2 else 0.5 / len(models)
+    fig = make_subplots(rows=len(models), cols=1, subplot_titles=models, vertical_spacing=spacing)
     for row_no, model in enumerate(models, start=1):
         rows = coefficients[coefficients["model"] == model]
         plus, minus = _errors(rows, "estimate", "ci_low", "ci_high")
@@ -404,7 +405,7 @@ def within_client_chart(coefficients: pd.DataFrame) -> go.Figure:
         fig.update_xaxes(title_text=rows["unit"].iloc[0], title_font_size=12, row=row_no, col=1)
         fig.update_yaxes(autorange="reversed", range=None, row=row_no, col=1)
     fig.update_annotations(font_size=13, x=0, xanchor="left")
-    fig = _layout(fig, height=420, legend=False)
+    fig = _layout(fig, height=max(420, 190 * len(models)), legend=False)
     fig.update_layout(margin=dict(t=40))
     return fig
 

@@ -61,13 +61,19 @@ FUNNEL_METRICS: dict[str, tuple[str, str, str | None]] = {
 FUNNEL_LEVELS: tuple[float, float] = (0.95, 0.998)
 
 STATUS_HIGH_998 = "Above 99.8% limit"
-STATUS_HIGH_95 = "Above 95% limit"
+STATUS_HIGH_95 = "Above 95% limit (warning)"
 STATUS_LOW_998 = "Below 99.8% limit"
-STATUS_LOW_95 = "Below 95% limit"
+STATUS_LOW_95 = "Below 95% limit (warning)"
 STATUS_WITHIN = "Within limits"
 STATUS_TOO_FEW = "Too few clients"
 STATUS_WITHHELD = "Withheld"
 OUTSIDE_STATUSES = (STATUS_HIGH_998, STATUS_HIGH_95, STATUS_LOW_95, STATUS_LOW_998)
+# A unit is *flagged* only outside the 99.8% limits (about 1 in 500 in-control units by chance);
+# outside the 95% limits only is a warning (1 in 20 by chance). Spiegelhalter 2005.
+FLAG_STATUSES = (STATUS_HIGH_998, STATUS_LOW_998)
+WARNING_STATUSES = (STATUS_HIGH_95, STATUS_LOW_95)
+FLAG_FALSE_RATE = 0.002  # two-sided 1 - 0.998
+WARNING_FALSE_RATE = 0.05
 
 # Alerts: quantity over this many weeks before the report date splits the not-on-track clients.
 ALERT_HOMEWORK_WINDOW_WEEKS = 4
@@ -177,6 +183,7 @@ class QualityReport:
     funnels: tuple[FunnelPanel, ...] = ()
     flags: QualityTable | None = None
     alert_counts: QualityTable | None = None
+    flag_summary: dict[str, Any] = field(default_factory=dict)  # see flag_summary()
     alert_list: QualityTable | None = None  # identified mode only
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -483,7 +490,8 @@ def funnel_frame(
     """Add control limits at each unit's n and its status to a unit table.
 
     ``units`` has columns unit, n, value (0-1) and, for rates, numerator. ``kind`` "rate":
-    limits of a proportion around ``centre`` (:func:`analytics.statistics.funnel_limits`);
+    exact binomial limits of a proportion around ``centre``
+    (:func:`analytics.statistics.funnel_limits` with ``method="exact"``);
     "mean": around ``centre`` with the client-level ``sd``
     (:func:`analytics.statistics.funnel_limits_mean`). Units with n below ``min_n`` get
     the status "Too few clients" and no limits.
@@ -497,7 +505,7 @@ def funnel_frame(
         return out
     n = out["n"].astype(float).to_numpy()
     if kind == "rate":
-        limits = funnel_limits(centre, n, levels=FUNNEL_LEVELS)
+        limits = funnel_limits(centre, n, levels=FUNNEL_LEVELS, method="exact")
     else:
         limits = funnel_limits_mean(centre, sd or 0.0, n, levels=FUNNEL_LEVELS)
     for col in limit_cols:
@@ -519,8 +527,8 @@ def funnel_curve(kind: str, centre: float, sd: float | None, max_n: float) -> pd
     """The control-limit curves from n = 1 to a little past the largest unit, for drawing."""
     top = max(10.0, float(max_n) * 1.08)
     grid = np.unique(np.concatenate([np.linspace(1, 10, 37), np.geomspace(10, top, 120)]))
-    if kind == "rate":
-        return funnel_limits(centre, grid, levels=FUNNEL_LEVELS)
+    if kind == "rate":  # exact binomial limits exist at whole numbers of clients
+        return funnel_limits(centre, np.unique(np.round(grid)), levels=FUNNEL_LEVELS, method="exact")
     return funnel_limits_mean(centre, sd or 0.0, grid, levels=FUNNEL_LEVELS)
 
 
@@ -1043,9 +1051,9 @@ def outcome_masks(units: pd.DataFrame, overall: dict[str, int], policy: Suppress
 def _funnel_note(kind: str) -> str:
     if kind == "rate":
         return (
-            "Control limits: overall rate -/+ z * sqrt(p(1-p)/n), z = 1.96 (95%) and 3.09 (99.8%) "
-            "(Spiegelhalter 2005). A unit outside the 99.8% limits is unlikely to differ by chance alone; "
-            "differences in case mix are not adjusted for."
+            "Control limits: exact binomial limits around the overall rate p at each n (the 2.5/97.5% and "
+            "0.1/99.9% quantiles of Binomial(n, p), divided by n; Spiegelhalter 2005). Flagged: outside the 99.8% "
+            "limits; outside the 95% limits only is a warning. Differences in case mix are not adjusted for."
         )
     return (
         "Control limits: overall mean -/+ z * SD / sqrt(n), with the client-level SD, z = 1.96 (95%) "
@@ -1053,11 +1061,41 @@ def _funnel_note(kind: str) -> str:
     )
 
 
+def flag_summary(panels: Sequence[FunnelPanel]) -> dict[str, Any]:
+    """How many unit-metric comparisons were tested and how many flags chance alone would give.
+
+    tests = units with a status against their limits (within or outside; not too few clients or
+    withheld) over every panel; flags = outside the 99.8% limits; warnings = outside the 95% but
+    not the 99.8% limits; expected_false_flags = tests x 0.002; expected_false_warnings =
+    tests x (0.05 - 0.002) (the share of in-control units outside the 95% but inside the 99.8%
+    limits).
+    """
+    statuses = pd.concat([p.table.numeric["status"].iloc[:-1] for p in panels]) if panels else pd.Series(dtype=str)
+    tests = int(statuses.isin((STATUS_WITHIN, *OUTSIDE_STATUSES)).sum())
+    return {
+        "tests": tests,
+        "flags": int(statuses.isin(FLAG_STATUSES).sum()),
+        "warnings": int(statuses.isin(WARNING_STATUSES).sum()),
+        "expected_false_flags": tests * FLAG_FALSE_RATE,
+        "expected_false_warnings": tests * (WARNING_FALSE_RATE - FLAG_FALSE_RATE),
+    }
+
+
+def flag_note(summary: dict[str, Any]) -> str:
+    """The sentence shown with the flag table: flags, warnings and what chance alone would give."""
+    return (
+        f"{summary['tests']} unit-metric comparisons were tested. Flagged: {summary['flags']} outside the 99.8% "
+        f"limits; chance alone would flag about {summary['expected_false_flags']:.1f} ({summary['tests']} x 0.002). "
+        f"Warnings (outside 95% only, not listed): {summary['warnings']}; chance alone gives about "
+        f"{summary['expected_false_warnings']:.1f}. Case mix is not adjusted for: a flag is a question, not a verdict."
+    )
+
+
 def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None) -> QualityTable:
     rows = []
     for panel in panels:
         units = panel.table.numeric.iloc[:-1]  # the last row is the overall row
-        outside = units[units["status"].isin(OUTSIDE_STATUSES)]
+        outside = units[units["status"].isin(FLAG_STATUSES)]
         for unit, n, value, status in zip(outside["unit"], outside["n"], outside["value"], outside["status"],
                                           strict=True):
             rows.append({
@@ -1076,7 +1114,8 @@ def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None)
             ["status", "comparison", "metric", "unit"], key=lambda s: s.map(order) if s.name == "status" else s
         ).reset_index(drop=True)
     # Values come from already-suppressed tables: publish without a second suppression pass.
-    table = publish_table("flagged_units", "Units outside the control limits", frame, FLAG_COLUMNS, None)
+    table = publish_table("flagged_units", "Units outside the control limits", frame, FLAG_COLUMNS, None,
+                          note=flag_note(flag_summary(panels)))
     if policy is not None and len(frame):
         display = table.display.copy()
         value_header = next(c.header for c in FLAG_COLUMNS if c.key == "value")
@@ -1338,6 +1377,7 @@ def quality_report(
         trends_outcomes=trends_outcomes,
         funnels=tuple(panels),
         flags=flags,
+        flag_summary=flag_summary(panels),
         alert_counts=alert_counts,
         alert_list=alert_list,
         notes=tuple(notes),

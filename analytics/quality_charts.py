@@ -188,10 +188,10 @@ def outcomes_figure(table: QualityTable, measure: str | None) -> go.Figure:
 
 
 _STATUS_STYLE: dict[str, tuple[str, str]] = {
-    STATUS_HIGH_998: (SERIES["red"], "Outside 99.8% limits"),
-    STATUS_LOW_998: (SERIES["red"], "Outside 99.8% limits"),
-    STATUS_HIGH_95: (SERIES["amber"], "Outside 95% limits"),
-    STATUS_LOW_95: (SERIES["amber"], "Outside 95% limits"),
+    STATUS_HIGH_998: (SERIES["red"], "Flagged: outside 99.8% limits"),
+    STATUS_LOW_998: (SERIES["red"], "Flagged: outside 99.8% limits"),
+    STATUS_HIGH_95: (SERIES["amber"], "Warning: outside 95% limits"),
+    STATUS_LOW_95: (SERIES["amber"], "Warning: outside 95% limits"),
 }
 
 
@@ -206,8 +206,8 @@ def funnel_figure(panel: FunnelPanel) -> go.Figure:
     if panel.curve is not None and panel.centre is not None:
         curve = panel.curve
         for low, high, name, dash in (
-            ("lower_99_8", "upper_99_8", "99.8% limits", "dot"),
-            ("lower_95", "upper_95", "95% limits", "dash"),
+            ("lower_99_8", "upper_99_8", "99.8% limits (flag)", "dot"),
+            ("lower_95", "upper_95", "95% limits (warning)", "dash"),
         ):
             for col, show in ((low, True), (high, False)):
                 fig.add_trace(go.Scatter(
@@ -224,9 +224,9 @@ def funnel_figure(panel: FunnelPanel) -> go.Figure:
     for i, status in zip(plotted.index, plotted["status"], strict=True):
         name = _STATUS_STYLE.get(status, (SERIES["blue"], "Within limits"))[1]
         groups.setdefault(name, []).append(i)
-    order = ["Within limits", "Outside 95% limits", "Outside 99.8% limits"]
-    colours = {"Within limits": SERIES["blue"], "Outside 95% limits": SERIES["amber"],
-               "Outside 99.8% limits": SERIES["red"]}
+    order = ["Within limits", "Warning: outside 95% limits", "Flagged: outside 99.8% limits"]
+    colours = {"Within limits": SERIES["blue"], "Warning: outside 95% limits": SERIES["amber"],
+               "Flagged: outside 99.8% limits": SERIES["red"]}
     for name in order:
         rows = plotted.loc[groups.get(name, [])]
         if rows.empty:

@@ -448,22 +448,48 @@ def _funnel_frame(
     return out
 
 
+def _exact_binomial_limit(p: float, n: np.ndarray, q: float) -> np.ndarray:
+    """The q quantile of Binomial(n, p) as a proportion: r / n, r the smallest integer with
+    P(R <= r) >= q (``scipy.stats.binom.ppf``). ``n`` must hold positive whole numbers (others
+    give NaN).
+
+    Not interpolated (Spiegelhalter 2005, appendix A.1.1, interpolates between r - 1 and r to
+    draw smooth curves; that moves the limit inside the attainable counts, so at n = 5, p = 0.5
+    a unit with 5 of 5 - probability 1/32 - would fall outside the 99.8% limit). With the plain
+    quantile a count y is strictly above the upper limit exactly when P(R >= y) <= (1 - q), and
+    strictly below the lower limit exactly when P(R <= y) < q: an exact binomial test.
+    """
+    out = np.full(n.shape, np.nan)
+    ok = (n > 0) & (n == np.floor(n))
+    nn = n[ok]
+    out[ok] = stats.binom.ppf(q, nn, p) / nn
+    return out
+
+
 def funnel_limits(
     overall_rate: float,
     denominators: Iterable[Any],
     *,
     levels: Sequence[float] = (0.95, 0.998),
+    method: Literal["normal", "exact"] = "normal",
 ) -> pd.DataFrame:
     """Funnel-plot control limits for a proportion (e.g. each therapist's recovery rate).
 
-    For each denominator n: p -/+ z * sqrt(p (1 - p) / n), clipped to [0, 1], with
-    p = ``overall_rate`` (a proportion in [0, 1], not a percent) and z the two-sided
-    normal critical value for each level (95%: 1.959964, 99.8%: 3.090232).
+    ``method="normal"``: for each denominator n, p -/+ z * sqrt(p (1 - p) / n), clipped to
+    [0, 1], with p = ``overall_rate`` (a proportion in [0, 1], not a percent) and z the
+    two-sided normal critical value for each level (95%: 1.959964, 99.8%: 3.090232).
+
+    ``method="exact"``: exact binomial limits: the lower limit is the (1 - level) / 2
+    quantile and the upper the (1 + level) / 2 quantile of Binomial(n, p), divided by n
+    (:func:`_exact_binomial_limit`; Spiegelhalter 2005, appendix A.1.1, without the
+    interpolation). A unit strictly outside them fails an exact one-sided binomial test at
+    (1 - level) / 2. They differ from the normal approximation at small n or p near 0 or 1
+    (n = 25, p = 0.5: 95% limits 0.32 to 0.68, normal 0.304 to 0.696; n = 5: 0 to 1, normal
+    0.062 to 0.938) and agree with it as n grows. Denominators must be whole numbers for the
+    exact method (others get NaN limits).
 
     Source: Spiegelhalter (2005), "Funnel plots for comparing institutional
-    performance", Statistics in Medicine 24, 1185-1202. This is the normal
-    approximation; Spiegelhalter prefers exact binomial limits, which differ
-    noticeably for small n or p near 0 or 1 - treat limits for n below ~20 as rough.
+    performance", Statistics in Medicine 24, 1185-1202.
 
     Args:
         overall_rate: Target / pooled proportion in [0, 1].
@@ -483,7 +509,18 @@ def funnel_limits(
         raise ValueError(f"overall_rate must be a proportion in [0, 1], got {overall_rate!r}")
     n = _denominators(denominators)
     spread = np.full_like(n, math.sqrt(p * (1.0 - p)))
-    return _funnel_frame(p, spread, n, levels, (0.0, 1.0), denominators)
+    if method == "normal":
+        return _funnel_frame(p, spread, n, levels, (0.0, 1.0), denominators)
+    if method != "exact":
+        raise ValueError(f"method must be 'normal' or 'exact', got {method!r}")
+    out = _funnel_frame(p, spread, n, levels, (0.0, 1.0), denominators)
+    for level in levels:
+        lo_name, hi_name = funnel_column_names(level)
+        tail = (1.0 - level) / 2.0
+        out[lo_name] = np.clip(_exact_binomial_limit(p, n, tail), 0.0, 1.0)
+        out[hi_name] = np.clip(_exact_binomial_limit(p, n, 1.0 - tail), 0.0, 1.0)
+    out.attrs["method"] = "exact"
+    return out
 
 
 def funnel_limits_mean(
@@ -540,6 +577,7 @@ def jacobson_truax(
     lower_is_better: bool = True,
     dysfunctional_mean: float | None = None,
     dysfunctional_sd: float | None = None,
+    cutoff: Literal["a", "b", "c"] = "c",
 ) -> pd.DataFrame:
     """Jacobson & Truax (1991) reliable change index and clinical significance.
 
@@ -563,6 +601,14 @@ def jacobson_truax(
       post score on the functional side when post < c (a score exactly at c
       counts as functional before and dysfunctional after, as in the R package).
       ``crossed_cutoff`` = dysfunctional pre and functional post.
+    * ``cutoff`` chooses the clinical-significance cut-off (Jacobson & Truax 1991, p. 13):
+      "c" (default, above); "a" = M_dys - 2 SD_dys (lower is better; + for higher is better):
+      beyond the range of the dysfunctional population, needs no functional norms; "b" =
+      M_func + 2 SD_func (lower is better; - for higher is better): within the range of the
+      functional population, needs ``functional_mean`` and ``functional_sd``. The same side
+      and tie rules apply to every cut-off. ``attrs`` gives every cut-off that the norms
+      allow (``cutoff_a``, ``cutoff_b``, ``cutoff_c``), the one used (``cutoff``) and its value
+      (``cutoff_value``).
 
     Categories: without norms "improved" / "unchanged" / "deteriorated"; with norms
     "recovered" (reliable improvement and crossed c), "improved" (reliable
@@ -606,13 +652,18 @@ def jacobson_truax(
         raise ValueError("sd_pre must be > 0")
     if dysfunctional_sd is not None and not dysfunctional_sd > 0:
         raise ValueError("dysfunctional_sd must be > 0")
+    if cutoff not in ("a", "b", "c"):
+        raise ValueError(f"cutoff must be 'a', 'b' or 'c', got {cutoff!r}")
+    if cutoff == "b" and functional_mean is None:
+        raise ValueError("cut-off b needs functional_mean and functional_sd")
 
     pre_a, post_a, index = _jt_inputs(pre, post)
     complete = ~(np.isnan(pre_a) | np.isnan(post_a))
     n_complete = int(complete.sum())
     pre_c = pre_a[complete]
-    use_norms = functional_mean is not None
+    use_norms = functional_mean is not None or cutoff == "a"
     crit = Z_95
+    direction = 1.0 if lower_is_better else -1.0
 
     message: str | None = None
     sd_used: float | None = sd_pre
@@ -628,7 +679,8 @@ def jacobson_truax(
 
     m_dys = dysfunctional_mean
     sd_dys = dysfunctional_sd
-    cutoff: float | None = None
+    cut_value: float | None = None
+    cutoffs: dict[str, float | None] = {"a": None, "b": None, "c": None}
     if use_norms and message is None:
         if m_dys is None:
             m_dys = float(pre_c.mean())
@@ -638,8 +690,12 @@ def jacobson_truax(
             else:
                 sd_dys = float(np.std(pre_c, ddof=1))
         if message is None:
-            assert sd_dys is not None and functional_sd is not None and functional_mean is not None
-            cutoff = (sd_dys * functional_mean + functional_sd * m_dys) / (sd_dys + functional_sd)
+            assert sd_dys is not None
+            cutoffs["a"] = m_dys - direction * 2.0 * sd_dys
+            if functional_mean is not None and functional_sd is not None:
+                cutoffs["b"] = functional_mean + direction * 2.0 * functional_sd
+                cutoffs["c"] = (sd_dys * functional_mean + functional_sd * m_dys) / (sd_dys + functional_sd)
+            cut_value = cutoffs[cutoff]
 
     too_few = message is not None
     se = s_diff = None
@@ -661,15 +717,15 @@ def jacobson_truax(
     with np.errstate(invalid="ignore"):
         improve = sign * rc < -crit
         worsen = sign * rc > crit
-    if cutoff is not None:
-        dys_pre = sign * pre_a > sign * cutoff
-        func_post = sign * post_a < sign * cutoff
+    if cut_value is not None:
+        dys_pre = sign * pre_a > sign * cut_value
+        func_post = sign * post_a < sign * cut_value
         crossed = dys_pre & func_post
         harmed = ~dys_pre & ~func_post & worsen
     else:
         dys_pre = func_post = crossed = harmed = np.zeros(pre_a.shape, dtype=bool)
 
-    if cutoff is not None:
+    if cut_value is not None:
         choices = ["recovered", "improved", "harmed", "deteriorated"]
         conds = [improve & crossed, improve, harmed, worsen]
     else:
@@ -686,10 +742,10 @@ def jacobson_truax(
             "rc": rc,
             "reliable_improvement": flags(improve),
             "reliable_deterioration": flags(worsen),
-            "crossed_cutoff": flags(crossed) if cutoff is not None else na_bool.copy(),
+            "crossed_cutoff": flags(crossed) if cut_value is not None else na_bool.copy(),
             "category": pd.array(category, dtype="str"),
-            "dysfunctional_pre": flags(dys_pre) if cutoff is not None else na_bool.copy(),
-            "functional_post": flags(func_post) if cutoff is not None else na_bool.copy(),
+            "dysfunctional_pre": flags(dys_pre) if cut_value is not None else na_bool.copy(),
+            "functional_post": flags(func_post) if cut_value is not None else na_bool.copy(),
         },
         index=index,
     )
@@ -704,7 +760,11 @@ def jacobson_truax(
             "se": se,
             "s_diff": s_diff,
             "critical_value": crit,
-            "cutoff_c": cutoff,
+            "cutoff_c": cutoffs["c"],
+            "cutoff_a": cutoffs["a"],
+            "cutoff_b": cutoffs["b"],
+            "cutoff": cutoff,
+            "cutoff_value": cut_value,
             "functional_mean": _finite_or_none(functional_mean),
             "functional_sd": _finite_or_none(functional_sd),
             "dysfunctional_mean": _finite_or_none(m_dys) if use_norms else None,
@@ -769,6 +829,7 @@ def within_between_mixedlm(
     predictor: str,
     group: str,
     confidence: float = 0.95,
+    covariates: Sequence[str] = (),
 ) -> MixedModelResult:
     """Separate within- and between-person associations with a linear mixed model.
 
@@ -794,9 +855,13 @@ def within_between_mixedlm(
     ``message`` explains. Fitting errors (singular matrices, optimiser failures) are
     caught and reported in ``message``; convergence warnings set ``converged=False``
     and are reported but the estimates are kept.
+
+    ``covariates``: further columns entered as grand-mean-centred fixed effects, so the
+    within and between slopes are adjusted for them (rows missing one are dropped).
     """
     _z_for(confidence)  # validates
-    for col in (outcome, predictor, group):
+    covariates = tuple(covariates)
+    for col in (outcome, predictor, group, *covariates):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in DataFrame")
     data = pd.DataFrame(
@@ -804,9 +869,13 @@ def within_between_mixedlm(
             "y": pd.to_numeric(df[outcome], errors="coerce").astype(float),
             "x": pd.to_numeric(df[predictor], errors="coerce").astype(float),
             "g": df[group],
+            **{f"c{k}": pd.to_numeric(df[c], errors="coerce").astype(float) for k, c in enumerate(covariates)},
         }
     )
-    data = data[np.isfinite(data["y"]) & np.isfinite(data["x"]) & data["g"].notna()]
+    keep = np.isfinite(data["y"]) & np.isfinite(data["x"]) & data["g"].notna()
+    for k in range(len(covariates)):
+        keep &= np.isfinite(data[f"c{k}"])
+    data = data[keep]
     n_obs = len(data)
     sizes = data.groupby("g", sort=False).size()
     n_groups = int(sizes.size)
@@ -835,6 +904,8 @@ def within_between_mixedlm(
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     exog = pd.DataFrame({"Intercept": 1.0, "within": within, "between": between}, index=data.index)
+    for k in range(len(covariates)):
+        exog[f"c{k}"] = data[f"c{k}"] - data[f"c{k}"].mean()
     groups = pd.factorize(data["g"])[0]
     problems: list[str] = []
     try:

@@ -259,7 +259,7 @@ else:
             },
         )
         st.caption("Missing = not met or not recorded for that assignment.")
-        st.markdown("**Week's homework and the change to the next score**")
+        st.markdown("**Homework and the score change over the same interval**")
         for association in review.associations:
             if association.shown:
                 st.markdown(association.message)
@@ -267,7 +267,7 @@ else:
                 st.caption(association.message)
         if any(a.shown for a in review.associations):
             st.caption(ASSOCIATION_NOTE)
-            with st.expander("Weeks used"):
+            with st.expander("Weeks and score intervals used"):
                 for association in review.associations:
                     if association.shown:
                         st.markdown(f"**{association.measure}**")

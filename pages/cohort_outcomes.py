@@ -157,6 +157,18 @@ def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> 
         b.caption(f"95% CI {rho.ci_low:.2f} to {rho.ci_high:.2f} · n = {rho.n:,}")
         c.metric("Fitted slope", f"{relation.slope / 10:+.2f} points", border=True)
         c.caption(f"{measure} change per 10 percentage points more {choice} · n = {relation.n:,}")
+    adj = report.adjusted.get(choice)
+    if adj is not None and not adj.too_few:
+        d, e = st.columns([1, 2])
+        d.metric("Adjusted r", f"{adj.partial_r:.2f}", border=True)
+        d.caption(f"95% CI {adj.ci_low:.2f} to {adj.ci_high:.2f} · n = {adj.n:,}")
+        e.caption(
+            f"Partial r of {choice} with {measure} change, holding the first score (baseline severity) and the weeks "
+            f"between the first and last score (time in treatment) constant. Clients who stay longer do more homework "
+            f"(r = {adj.r_weeks:.2f} with weeks) and change more, which inflates the unadjusted r. Regression: "
+            f"{adj.slope / 10:+.2f} points per 10 percentage points more {choice} (95% CI {adj.slope_ci_low / 10:+.2f} "
+            f"to {adj.slope_ci_high / 10:+.2f})."
+        )
     if relation.points.empty:
         st.info(f"No paired clients with a {choice} value in this cohort.")
     else:
@@ -174,7 +186,9 @@ def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> 
         "**Lower scores are better**, so change (last − first) is negative when a client improved and a helpful "
         "relation is a **negative r** with change. The published effects (positive for \"more homework, better "
         "outcome\") are shown on the same scale: r = −.26 for Mausbach et al. (2010); Kazantzis et al. (2016) g "
-        "converted with r = g / √(g² + 4). This cohort's band difference is converted the same way."
+        "converted with r = g / √(g² + 4). They sit beside this cohort's whole-cohort r (every paired client) and its "
+        "r adjusted for baseline severity and weeks in treatment; the band effect size (an extreme-groups comparison "
+        "that leaves the middle band out) is not comparable with them and is shown under Outcomes by band."
     )
     chart_with_table(
         charts.comparison_chart(report.comparison),
@@ -189,7 +203,8 @@ def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> 
 
 def bands_tab(report: co.CohortReport, measure: str) -> None:
     effect = report.band_effect
-    st.subheader(f"Effect size: {effect.high_band} against {effect.low_band} band")
+    whole = report.relations["quantity"].pearson
+    st.subheader(f"Extreme-groups effect size: {effect.high_band} against {effect.low_band} band")
     a, b = st.columns([1, 2])
     if effect.too_few:
         a.metric("Hedges' g", co.TOO_FEW, border=True)
@@ -201,7 +216,13 @@ def bands_tab(report: co.CohortReport, measure: str) -> None:
         b.markdown(f"**{effect.sentence}**")
         b.caption(
             f"g is the difference in mean {measure} change (high band − low band) in pooled-SD units: negative means "
-            "the high band's scores fell more. U3 assumes normal distributions with equal spread."
+            "the high band's scores fell more. It compares the extreme groups only (the middle band is left out), so it "
+            "looks larger than a whole-cohort correlation"
+            + (f" (its r equivalent {effect.r_equivalent:.2f} against the whole-cohort r {whole.r:.2f}, n = {whole.n:,})"
+               if whole.r is not None and effect.r_equivalent is not None else "")
+            + ": compare the yardsticks with the whole-cohort r under Compliance and change. Cohen's U3 assumes "
+            "normal distributions with equal spread; the counted share is "
+            + (f"{effect.u3_empirical:.0%} against U3 {effect.u3:.0%}." if effect.u3_empirical is not None else "not available.")
         )
     if report.band_change["too_few"].all():
         st.info(f"{co.TOO_FEW.capitalize()} in every band for a mean change.")
@@ -301,8 +322,8 @@ def design_tab(viewer, cohort, settings) -> None:
     )
     st.caption(
         "Completion = mean quantity fraction of reviewed assignments; quality = mean quality fraction of quality-rated ones. "
-        "Assignment-level means: intervals treat assignments as independent, and one client's assignments are alike, so the "
-        "real uncertainty is somewhat wider. Therapists who design homework thoroughly may differ in other ways too. "
+        "Assignment-level means with cluster-robust 95% intervals (by client: one client's assignments are alike, so they "
+        "are not treated as independent). Therapists who design homework thoroughly may differ in other ways too. "
         f"Groups from fewer than {settings.min_clients_for_statistic} clients are withheld."
     )
     caveat()
@@ -310,7 +331,7 @@ def design_tab(viewer, cohort, settings) -> None:
 
 def within_tab(viewer, cohort, measure: str, settings) -> None:
     within = ui.run(co.within_client_analysis, viewer, cohort, measure, settings)
-    st.subheader("Within-client analysis: does a better homework week come before a larger drop?")
+    st.subheader("Within-client analysis: is a week with more homework a week with a larger drop?")
     if within.sampled:
         st.info(
             f"Large cohort: the model uses {within.clients_used:,} clients, a fixed deterministic sample of the "
@@ -322,17 +343,23 @@ def within_tab(viewer, cohort, measure: str, settings) -> None:
     if f.within_coef is None:
         st.info(f"{co.TOO_FEW.capitalize()}: {f.message} (n = {f.n_observations:,} intervals, {f.n_groups:,} clients).")
         return
+    raw_f, raw_r = within.forward_unadjusted, within.reverse_unadjusted
     a, b = st.columns(2)
     a.metric("Within client", f"{f.within_coef / 10:+.2f} points", border=True)
     a.caption(
-        f"Change to the next {measure} score per 10 percentage points more homework than the client's usual · 95% CI "
+        f"Association in the same interval: {measure} change between two scores per 10 percentage points more of the "
+        f"homework set in that interval than the client's usual, {co.FORWARD_ADJUSTMENT} · 95% CI "
         f"{f.within_ci[0] / 10:+.2f} to {f.within_ci[1] / 10:+.2f} · n = {f.n_observations:,} intervals, {f.n_groups:,} clients"
+        + (f" · unadjusted {raw_f.within_coef / 10:+.2f}" if raw_f is not None and raw_f.within_coef is not None else "")
     )
     if r.within_coef is not None:
-        b.metric("Reverse lag (within client)", f"{r.within_coef * 100:+.2f} pp", border=True)
+        b.metric("Reverse (within client)", f"{r.within_coef * 100:+.2f} pp", border=True)
         b.caption(
-            f"Homework done in the following week (percentage points) per {measure} point above the client's usual · 95% CI "
-            f"{r.within_ci[0] * 100:+.2f} to {r.within_ci[1] * 100:+.2f} · n = {r.n_observations:,} intervals"
+            f"Homework done in the interval after a score (percentage points) per {measure} point above the client's "
+            f"usual, {co.REVERSE_ADJUSTMENT} · 95% CI {r.within_ci[0] * 100:+.2f} to {r.within_ci[1] * 100:+.2f} · "
+            f"n = {r.n_observations:,} intervals"
+            + (f" · unadjusted {raw_r.within_coef * 100:+.2f} (scores fall and homework changes as treatment goes on)"
+               if raw_r is not None and raw_r.within_coef is not None else "")
         )
     chart_with_table(
         charts.within_client_chart(within.coefficients),
@@ -347,8 +374,11 @@ def within_tab(viewer, cohort, measure: str, settings) -> None:
     st.caption(
         "Linear mixed model, random intercept per client (REML): the change from one score to the next on the quantity of "
         "the homework set in between, split into the client's deviation from their own mean (within) and their mean "
-        "(between). The reverse model asks whether a score predicts the next week's homework. Intervals between scores "
-        f"longer than {co.MAX_INTERVAL_DAYS} days are left out. Fitted in {within.seconds:.2f} s."
+        "(between). Homework and change are measured over the same interval, so this is an association in the same "
+        "interval, not homework coming before change. Adjusted for the score at the start of the interval (a high score "
+        "tends to fall further) and the week since intake. The reverse model relates a score to the homework of the "
+        "interval that starts with it, adjusted for the week since intake, because time in treatment moves both. "
+        f"Intervals between scores longer than {co.MAX_INTERVAL_DAYS} days are left out. Fitted in {within.seconds:.2f} s."
         + (f" Note: {'; '.join(notes)}." if notes else "")
     )
     caveat()
@@ -395,6 +425,7 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
                     "reliability": norm.reliability if norm else None,
                     "functional_mean": norm.functional_mean if norm else None,
                     "functional_sd": norm.functional_sd if norm else None,
+                    "cutoff": norm.cutoff if norm else "c",
                     "source": co.DEFAULT_RELIABILITY.get(m, (None, "not set: enter a reliability"))[1],
                 }
             )
@@ -409,13 +440,17 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
                 "reliability": st.column_config.NumberColumn("Reliability r_xx", min_value=0.0, max_value=0.99, step=0.01),
                 "functional_mean": st.column_config.NumberColumn("Functional mean", min_value=0.0),
                 "functional_sd": st.column_config.NumberColumn("Functional SD", min_value=0.01),
+                "cutoff": st.column_config.SelectboxColumn("Cut-off", options=["a", "b", "c"], required=True),
                 "source": st.column_config.TextColumn("Default reliability source"),
             },
             key="jt_editor",
         )
         st.caption(
-            "Without functional norms, clients are classed improved / unchanged / deteriorated only. With both a functional "
-            "mean and SD, cut-off c is used and recovered and harmed become possible."
+            "Cut-offs (Jacobson & Truax 1991): a = the cohort's mean first score − 2 SD (out of the dysfunctional range; "
+            "needs no functional norms); b = functional mean + 2 SD (into the functional range); c = the point between "
+            "the two populations weighted by their SDs. b and c need a functional mean and SD; without them (and with b "
+            "or c chosen) clients are classed improved / unchanged / deteriorated only. With a usable cut-off, recovered "
+            "and harmed become possible."
         )
     norms = []
     for row in edited.itertuples(index=False):
@@ -424,7 +459,8 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
         has_norms = pd.notna(row.functional_mean) and pd.notna(row.functional_sd)
         norms.append(co.JTNorms(row.measure, float(row.reliability),
                                 float(row.functional_mean) if has_norms else None,
-                                float(row.functional_sd) if has_norms else None))
+                                float(row.functional_sd) if has_norms else None,
+                                str(row.cutoff) if isinstance(row.cutoff, str) else "c"))
     st.session_state["jt_norms"] = tuple(norms)
     if not norms:
         st.info("Enter a reliability for a measure to classify its clients.")
@@ -432,9 +468,10 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
     result = ui.run(co.clinical_significance, viewer, cohort, tuple(norms), settings)
     spec = [("measure", "Measure", "text"), ("paired", "Paired", "int"), ("reliability", "Reliability", "num2"),
             ("sd_pre", "SD pre", "num2"), ("reliable_change_points", "Reliable change (points)", "num2")]
-    if result.parameters["cutoff_c"].notna().any():
+    if result.parameters["cutoff_a"].notna().any():
         spec += [("functional_mean", "Functional mean", "num2"), ("functional_sd", "Functional SD", "num2"),
-                 ("cutoff_c", "Cut-off c", "num2")]
+                 ("cutoff_a", "Cut-off a", "num2"), ("cutoff_b", "Cut-off b", "num2"), ("cutoff_c", "Cut-off c", "num2"),
+                 ("cutoff", "Cut-off used", "text")]
     params, config = _table(result.parameters, spec)
     st.dataframe(params, hide_index=True, column_config=config)
     if result.categories.empty:

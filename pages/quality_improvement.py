@@ -183,14 +183,11 @@ if compare_tab.open:
         st.subheader("Units outside the control limits")
         flags = report.flags
         if flags.empty:
-            st.success("No clinic, therapist or programme is outside the 95% control limits on any metric.",
+            st.success("No clinic, therapist or programme is outside the 99.8% control limits on any metric.",
                        icon=":material/check_circle:")
+            st.caption(flags.note)
         else:
-            st.caption(
-                f"{len(flags.display)} unit-metric pairs outside the 95% limits; those outside 99.8% are unlikely to "
-                "differ by chance alone. Case mix is not adjusted for: a flag is a question to look into, not a verdict."
-            )
-            show_table(flags, key="flags")
+            show_table(flags, key="flags")  # its note says how many flags chance alone would give
 
         st.subheader("Funnel plots")
         unit_type = st.segmented_control(

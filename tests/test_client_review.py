@@ -411,24 +411,28 @@ def test_programme_median_hidden_below_the_minimum(review_db):
 
 
 def test_within_client_association_matches_a_hand_computation(n1):
-    """x = week's quantity; y = next in-treatment score after the week minus the latest on or before its end."""
+    """Per week: the latest in-treatment score on or before its end and the next after it; weeks sharing
+    the same two scores form one score interval (x = mean of their quantities, y = the interval's change)."""
     phq = [(N1_INTAKE + timedelta(days=7 * w), s) for w, s in enumerate(N1_PHQ) if s is not None]
-    xs, ys = [], []
+    ys, intervals = [], {}
     for w in range(16):
         end = N1_INTAKE + timedelta(days=7 * w + 6)
-        before = [s for d, s in phq if d <= end]
-        after = [s for d, s in phq if d > end]
+        before = [(d, s) for d, s in phq if d <= end]
+        after = [(d, s) for d, s in phq if d > end]
         if n1_quantity(w) is not None and before and after:
-            xs.append(n1_quantity(w))
-            ys.append(after[0] - before[-1])
+            ys.append(after[0][1] - before[-1][1])
+            key = (before[-1][0], after[0][0])
+            intervals.setdefault(key, ([], after[0][1] - before[-1][1]))[0].append(n1_quantity(w))
+    xs = [sum(q) / len(q) for q, _ in intervals.values()]
+    zs = [change for _, change in intervals.values()]
     association = next(a for a in n1.associations if a.measure == "PHQ-9")
-    assert association.n == len(xs) == 16 and association.shown
-    expected = stats.pearsonr(xs, ys).statistic
+    assert association.weeks == len(ys) == 16 and association.n == len(xs) == 15 and association.shown
+    expected = stats.pearsonr(xs, zs).statistic
     assert association.r == pytest.approx(expected)
     z, se = math.atanh(expected), 1 / math.sqrt(len(xs) - 3)
     assert association.ci_low == pytest.approx(math.tanh(z - 1.959964 * se), abs=1e-6)
     assert list(association.pairs["change"]) == ys
-    assert f"n = {len(xs)} weeks" in association.message
+    assert f"n = {len(xs)} score intervals" in association.message
 
 
 def test_association_needs_six_weeks(review_db):

@@ -139,15 +139,17 @@ def test_funnel_limits_match_a_hand_computation():
     units = pd.DataFrame({"unit": ["A", "B", "C", "D", "E", "F"], "n": [25, 25, 25, 25, 100, 4],
                           "numerator": [21, 19, 12, 4, 38, 4], "value": [0.84, 0.76, 0.48, 0.16, 0.38, 1.0]})
     out = funnel_frame(units, "rate", centre=0.5, min_n=5)
-    se25 = math.sqrt(0.5 * 0.5 / 25)  # 0.1
-    se100 = math.sqrt(0.5 * 0.5 / 100)  # 0.05
+    # Exact binomial limits: the q quantile r of Bin(n, 0.5) (smallest r with P(R <= r) >= q), divided by n.
+    # n = 25: P(R <= 7) = 0.0216, P(R <= 8) = 0.0539 -> q = 0.025 gives 8/25 = 0.32; by symmetry q = 0.975
+    # gives 17/25 = 0.68; q = 0.001: P(R <= 4) = 0.00046, P(R <= 5) = 0.00204 -> 5/25 = 0.20; q = 0.999 -> 0.80.
+    # n = 100, q = 0.001: P(R <= 34) = 0.00089, P(R <= 35) = 0.00176 -> 0.35.
     a = out.iloc[0]
-    assert a["lower_95"] == pytest.approx(0.5 - Z95 * se25, abs=1e-6)
-    assert a["upper_95"] == pytest.approx(0.5 + Z95 * se25, abs=1e-6)
-    assert a["lower_99_8"] == pytest.approx(0.5 - Z998 * se25, abs=1e-6)
-    assert a["upper_99_8"] == pytest.approx(0.5 + Z998 * se25, abs=1e-6)
-    assert out.iloc[4]["lower_99_8"] == pytest.approx(0.5 - Z998 * se100, abs=1e-6)
-    # 0.84 > 0.809 (99.8%); 0.76 in (0.696, 0.809]; 0.48 within; 0.16 < 0.191; 0.38 < 0.402 (95%) but > 0.345.
+    assert a["lower_95"] == pytest.approx(0.32)
+    assert a["upper_95"] == pytest.approx(0.68)
+    assert a["lower_99_8"] == pytest.approx(0.20)
+    assert a["upper_99_8"] == pytest.approx(0.80)
+    assert out.iloc[4]["lower_99_8"] == pytest.approx(0.35)
+    # 0.84 > 0.80 (99.8%); 0.76 in (0.68, 0.80]; 0.48 within; 0.16 < 0.20; 0.38 < 0.40 (95%) but > 0.35.
     assert list(out["status"]) == [STATUS_HIGH_998, STATUS_HIGH_95, STATUS_WITHIN, STATUS_LOW_998, STATUS_LOW_95,
                                    STATUS_TOO_FEW]
     assert pd.isna(out.iloc[5]["lower_95"])
@@ -169,9 +171,8 @@ def test_report_funnels_use_the_pooled_rate_and_each_units_n(sample_db):
         p = units["numerator"].sum() / units["n"].sum()
         assert overall["value"] == pytest.approx(p) and panel.centre == pytest.approx(p)
         for row in units.itertuples():
-            se = math.sqrt(p * (1 - p) / row.n)
-            assert row.lower_95 == pytest.approx(max(0.0, p - Z95 * se), abs=1e-6)
-            assert row.upper_99_8 == pytest.approx(min(1.0, p + Z998 * se), abs=1e-6)
+            assert row.lower_95 == pytest.approx(max(0.0, _exact_limit(p, row.n, 0.025)), abs=1e-6)
+            assert row.upper_99_8 == pytest.approx(min(1.0, _exact_limit(p, row.n, 0.999)), abs=1e-6)
             assert row.value == pytest.approx(row.numerator / row.n)
     # Clinic units add up to the whole cohort's finished clients (from the database).
     finished = report.funnel("clinic", "reliable_improvement").table.numeric["n"]
@@ -180,6 +181,16 @@ def test_report_funnels_use_the_pooled_rate_and_each_units_n(sample_db):
     flags = report.flags.numeric
     assert len(flags) > 0
     assert set(flags["status"]) <= set(OUTSIDE_STATUSES)
+
+
+def _exact_limit(p: float, n: int, q: float) -> float:
+    """The q quantile of Binomial(n, p) over n: the smallest r with P(R <= r) >= q, found by summing the pmf."""
+    cumulative = 0.0
+    for r in range(n + 1):
+        cumulative += math.comb(n, r) * p**r * (1 - p) ** (n - r)
+        if cumulative >= q - 1e-12:
+            return r / n
+    return 1.0
 
 
 # ----------------------------------------------------------------------------- suppression

@@ -10,6 +10,11 @@
 -- fractions are 0-1, so this is numerically safe). n_clients counts distinct clients with a
 -- reviewed assignment in the group: the sums are first taken per client and group
 -- (GROUPING SETS), then added up per group.
+-- se_quantity / se_quality: cluster-robust (by client) standard error of the mean, for the
+-- ratio mean m = sum S_i / sum n_i over clients i (S_i, n_i the client's sum and count):
+-- sqrt(G / (G - 1) * sum_i (S_i - m n_i)^2) / sum_i n_i, G = clients with a value (CR1;
+-- Cameron & Miller 2015), from the per-client sums: sum (S_i - m n_i)^2 =
+-- sum S_i^2 - 2 m sum S_i n_i + m^2 sum n_i^2. clients_quality = G for quality.
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
                                  $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
@@ -73,7 +78,14 @@ grouped AS (
         sum(n_l) AS n_l,
         sum(sum_l) AS sum_l,
         sum(sum_ll) AS sum_ll,
-        count(*) FILTER (WHERE n_q > 0) AS n_clients
+        count(*) FILTER (WHERE n_q > 0) AS n_clients,
+        sum(sum_q * sum_q) AS ss_q,
+        sum(sum_q * n_q) AS sn_q,
+        sum(n_q * n_q) AS nn_q,
+        sum(sum_l * sum_l) AS ss_l,
+        sum(sum_l * n_l) AS sn_l,
+        sum(n_l * n_l) AS nn_l,
+        count(*) FILTER (WHERE n_l > 0) AS n_clients_l
     FROM per_client
     GROUP BY factor, level
 )
@@ -87,6 +99,11 @@ SELECT
     CASE WHEN n_q > 1 THEN sqrt(greatest((sum_qq - sum_q * sum_q / n_q) / (n_q - 1), 0)) END AS sd_quantity,
     n_l::BIGINT AS quality_rated,
     sum_l / nullif(n_l, 0) AS mean_quality,
-    CASE WHEN n_l > 1 THEN sqrt(greatest((sum_ll - sum_l * sum_l / n_l) / (n_l - 1), 0)) END AS sd_quality
+    CASE WHEN n_l > 1 THEN sqrt(greatest((sum_ll - sum_l * sum_l / n_l) / (n_l - 1), 0)) END AS sd_quality,
+    CASE WHEN n_clients > 1 THEN sqrt(greatest(ss_q - 2 * (sum_q / n_q) * sn_q + (sum_q / n_q) ^ 2 * nn_q, 0)
+                                      * n_clients / (n_clients - 1)) / n_q END AS se_quantity,
+    n_clients_l::BIGINT AS clients_quality,
+    CASE WHEN n_clients_l > 1 THEN sqrt(greatest(ss_l - 2 * (sum_l / n_l) * sn_l + (sum_l / n_l) ^ 2 * nn_l, 0)
+                                         * n_clients_l / (n_clients_l - 1)) / n_l END AS se_quality
 FROM grouped
 ORDER BY factor, level
