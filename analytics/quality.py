@@ -951,10 +951,15 @@ def _mask_funnel_table(
     numeric.loc[n_hidden, limit_keys] = np.nan
     numeric.loc[n_hidden, "status"] = STATUS_WITHHELD
     numeric.loc[value_hidden, "value"] = pd.NA
+    # A withheld value gets no status, no limits and so no flag either: "Below 95% limit" with
+    # the limits at a shown n would narrow the hidden rate down (issue 10, item 5).
+    withheld = n_hidden | value_hidden
+    numeric.loc[withheld, limit_keys] = np.nan
+    numeric.loc[withheld, "status"] = STATUS_WITHHELD
     display.loc[n_hidden, headers["n"]] = policy.marker_text
     for key in limit_keys:
-        display.loc[n_hidden, headers[key]] = None
-    display.loc[n_hidden, headers["status"]] = STATUS_WITHHELD
+        display.loc[withheld, headers[key]] = None
+    display.loc[withheld, headers["status"]] = STATUS_WITHHELD
     display.loc[value_hidden, headers["value"]] = RATE_WITHHELD
     last = len(display) - 1
     display.loc[last, headers["status"]] = None
