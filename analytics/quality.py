@@ -39,7 +39,7 @@ from .privacy import (
     pseudonym,
     suppress_table,
 )
-from .scope import CohortFilter, Viewer, query_params
+from .scope import CohortFilter, Viewer, coarsen_cohort, query_params
 from .statistics import funnel_limits, funnel_limits_mean
 
 # ----------------------------------------------------------------------------- constants
@@ -1131,6 +1131,8 @@ def quality_report(
     cohort = cohort or CohortFilter()
     deidentified = bool(deidentified or not viewer.can_see_identifiers)
     notes: list[str] = []
+    if deidentified:
+        cohort = coarsen_cohort(cohort)  # whole months: no day-level differencing (issue 10, item 4)
     if deidentified and cohort.therapists:
         cohort = cohort.with_(therapists=())
         notes.append("The therapist filter does not apply in de-identified mode (it would link names to pseudonyms).")

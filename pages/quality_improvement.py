@@ -13,6 +13,7 @@ import streamlit as st
 
 import ui
 from analytics import active_settings, filter_options
+from analytics.deidentified import intake_months, is_deidentified
 from analytics.meeting_pack import meeting_pack_html, meeting_pack_pdf, meeting_pack_zip, pack_file_name
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 from analytics.quality import (
@@ -55,7 +56,8 @@ with controls[3]:
 filter_fields = ("clinic", "program", "concern", "homework_type", "measure")
 if not deidentified:
     filter_fields = ("clinic", "therapist", *filter_fields[1:])
-cohort = ui.cohort_filter_sidebar(options, fields=filter_fields)
+cohort = ui.cohort_filter_sidebar(options, fields=filter_fields,
+                                  intake_months=ui.run(intake_months, viewer) if is_deidentified(viewer) else None)
 
 order = {name: i for i, name in enumerate(settings.measure_names)}
 measures = sorted(
@@ -141,6 +143,7 @@ def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
 
 
 # Only the open tab runs (and is drawn); the open tab is in the URL (?section=...).
+ui.check_choice_param("section", TABS, "section")
 trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(TABS, key="section", bind="query-params")
 
 # ----------------------------------------------------------------------------- trends
