@@ -39,7 +39,7 @@ from .privacy import (
     pseudonym,
     suppress_table,
 )
-from .scope import CohortFilter, Viewer, coarsen_cohort, query_params
+from .scope import CohortFilter, Viewer, query_params
 from .statistics import funnel_limits, funnel_limits_mean
 
 # ----------------------------------------------------------------------------- constants
@@ -1131,8 +1131,13 @@ def quality_report(
     cohort = cohort or CohortFilter()
     deidentified = bool(deidentified or not viewer.can_see_identifiers)
     notes: list[str] = []
-    if deidentified:
-        cohort = coarsen_cohort(cohort)  # whole months: no day-level differencing (issue 10, item 4)
+    if deidentified and (cohort.intake_from or cohort.intake_to):
+        # Two reports whose intake bounds differ by a day (or a month) differ by those clients
+        # only: "finished 69 -> 70" gave one client's outcome away (issue 10, item 4). The
+        # report's own periods are whole calendar months.
+        cohort = cohort.with_(intake_from=None, intake_to=None)
+        notes.append("The intake-date filter does not apply in de-identified mode (two reports with nearby intake "
+                     "dates could be subtracted); the report covers whole calendar months.")
     if deidentified and cohort.therapists:
         cohort = cohort.with_(therapists=())
         notes.append("The therapist filter does not apply in de-identified mode (it would link names to pseudonyms).")
@@ -1254,8 +1259,9 @@ def quality_report(
     alert_list = None
     if not deidentified:
         flagged = alerts[alerts["not_on_track"].astype(bool)].copy()
-        flagged["_order"] = np.select(
-            [flagged["rule_risk"], flagged["rule_deterioration"]], [0, 1], default=2
+        flagged["_order"] = np.select(  # bool arrays: an empty frame has object columns
+            [flagged["rule_risk"].astype(bool).to_numpy(), flagged["rule_deterioration"].astype(bool).to_numpy()],
+            [0, 1], default=2,
         )
         flagged = flagged.sort_values(["_order", "weeks_in_treatment"], ascending=[True, False])
         flagged["weeks_in_treatment"] = flagged["weeks_in_treatment"].map(lambda w: f"{float(w):.0f}")

@@ -13,7 +13,6 @@ import streamlit as st
 
 import ui
 from analytics import active_settings, filter_options
-from analytics.deidentified import intake_months, is_deidentified
 from analytics.meeting_pack import meeting_pack_html, meeting_pack_pdf, meeting_pack_zip, pack_file_name
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 from analytics.quality import (
@@ -56,8 +55,8 @@ with controls[3]:
 filter_fields = ("clinic", "program", "concern", "homework_type", "measure")
 if not deidentified:
     filter_fields = ("clinic", "therapist", *filter_fields[1:])
-cohort = ui.cohort_filter_sidebar(options, fields=filter_fields,
-                                  intake_months=ui.run(intake_months, viewer) if is_deidentified(viewer) else None)
+# De-identified reports ignore intake dates (analytics.quality.quality_report): no intake filter then.
+cohort = ui.cohort_filter_sidebar(options, fields=filter_fields, intake=not deidentified)
 
 order = {name: i for i, name in enumerate(settings.measure_names)}
 measures = sorted(

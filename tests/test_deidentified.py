@@ -233,12 +233,22 @@ def test_de_identified_intake_bounds_are_whole_months():
 
 
 def test_qi_report_one_day_apart_is_identical(sample_db, qi_key):
-    """The issue's case: moving the intake end by one day changed finished 69 -> 70."""
-    for end in (date(2025, 3, 14), date(2025, 6, 2)):
+    """The issue's case: moving the intake end by one day changed finished 69 -> 70 (on this
+    fixture 90 -> 91 on 2025-01-23/24, 92 -> 105 on 2025-02-02/03 before the fix)."""
+    everyone = quality_report(sample_db, QI, months=None)
+    for end in (date(2025, 1, 23), date(2025, 1, 31), date(2025, 2, 28), date(2025, 6, 2)):
         a = quality_report(sample_db, QI, CohortFilter.of(intake_to=end), months=None)
-        b = quality_report(sample_db, QI, CohortFilter.of(intake_to=end + timedelta(days=1)), months=None)
-        for ta, tb in zip(a.tables(), b.tables(), strict=True):
+        b = quality_report(sample_db, QI, CohortFilter.of(intake_from=date(2024, 3, 1), intake_to=end + timedelta(days=1)),
+                           months=None)
+        for ta, tb, te in zip(a.tables(), b.tables(), everyone.tables(), strict=True):
             pd.testing.assert_frame_equal(ta.display, tb.display)
+            pd.testing.assert_frame_equal(ta.display, te.display)
+        assert any("intake-date filter does not apply" in note for note in a.notes)
+    # The identified view (not for qi) still filters by intake date.
+    identified = [quality_report(sample_db, Viewer.local(), c, months=None, deidentified=False)
+                  for c in (CohortFilter.of(intake_to=date(2025, 1, 23)), None)]
+    finished = [int(r.trends_outcomes.numeric["finished"].iloc[-1]) for r in identified]
+    assert finished[0] < finished[1]
 
 
 def _view_counts(db, cohort, memo):
@@ -376,3 +386,12 @@ def test_qi_cohort_page_has_no_identifiers_small_counts_or_client_rows(qi_app):
     at = _as_qi(therapist=therapist.options[0], section="Outcomes by band")
     assert next(w for w in at.sidebar.multiselect if w.label == "Therapist").value == [therapist.options[0]]
     assert {m.label for m in at.metric} >= {"Clients"}
+
+
+def test_identified_report_of_a_cohort_with_no_client_in_treatment(sample_db):
+    """Found on the way: the identified report crashed (np.select on an empty object column)
+    when no client of the cohort was in treatment on the report date."""
+    report = quality_report(sample_db, Viewer.local(), CohortFilter.of(intake_to=date(2025, 1, 23)), months=None,
+                            deidentified=False)
+    assert report.alert_list is not None and report.alert_list.empty
+    assert report.alert_counts.numeric["clients"].iloc[-1] == 0
