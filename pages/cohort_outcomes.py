@@ -19,7 +19,7 @@ from analytics import cohort as co
 from analytics import cohort_charts as charts
 from analytics import deidentified as deid
 from analytics.metrics import cohort_summary
-from analytics.privacy import to_safe_csv
+from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 
 TABS = (
     "Trajectories",
@@ -512,7 +512,12 @@ ui.page_header(
 viewer = ui.viewer()
 settings = active_settings()
 deidentified = deid.is_deidentified(viewer)
-options = ui.run(deid.deidentified_filter_options, viewer)
+try:
+    options = ui.run(deid.deidentified_filter_options, viewer)
+except MissingPseudonymKeyError:
+    st.error("De-identified views need a pseudonym key for this deployment: ask the administrator to set "
+             "BETWEEN_SESSIONS_PSEUDONYM_KEY.", icon=":material/key_off:")
+    st.stop()
 cohort = ui.cohort_filter_sidebar(options, intake_months=ui.run(deid.intake_months, viewer) if deidentified else None)
 if deidentified:
     deidentified_page(viewer, cohort, measure_choices(options, cohort, settings), settings)

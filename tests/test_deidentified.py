@@ -395,3 +395,10 @@ def test_identified_report_of_a_cohort_with_no_client_in_treatment(sample_db):
                             deidentified=False)
     assert report.alert_list is not None and report.alert_list.empty
     assert report.alert_counts.numeric["clients"].iloc[-1] == 0
+
+
+def test_qi_cohort_page_without_a_pseudonym_key_says_so(qi_app, monkeypatch):
+    monkeypatch.delenv("BETWEEN_SESSIONS_PSEUDONYM_KEY")
+    at = _as_qi()
+    assert any("pseudonym key" in e.value for e in at.error)
+    assert len(at.metric) == 0 and len(at.dataframe) == 0
