@@ -70,6 +70,7 @@ __all__ = [
     "intake_months",
     "is_deidentified",
     "minimum_cohort_size",
+    "month_bounds",
     "published_counts",
 ]
 
