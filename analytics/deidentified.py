@@ -262,18 +262,18 @@ def _relations_table(report: Any, minimum: int) -> QualityTable:
             "slope": relation.slope / 10 if relation.slope is not None else np.nan,
         })
         shown.append(ok)
+    # No Fisher-z intervals: their width is a function of n alone, so they would give n away
+    # (and with it, all paired clients minus those with a value).
     columns = (
         Column("compliance", "Compliance measure", "label"),
-        Column("r", "Pearson r", "ratio"), Column("r_low", "r 95% CI low", "ratio"),
-        Column("r_high", "r 95% CI high", "ratio"), Column("rho", "Spearman's rho", "ratio"),
-        Column("rho_low", "rho 95% CI low", "ratio"), Column("rho_high", "rho 95% CI high", "ratio"),
+        Column("r", "Pearson r", "ratio"), Column("rho", "Spearman's rho", "ratio"),
         Column("slope", "Change per 10 pp more (points)", "ratio"),
     )
     return _stat_table(
         "compliance_vs_change", f"Homework compliance against {report.measure} change", pd.DataFrame(rows), columns,
         pd.Series(shown),
-        note=f"Paired clients with a value; withheld below {minimum} clients. No client-level points are shown in "
-        "the de-identified view.",
+        note=f"Paired clients with a value; withheld below {minimum} clients. No client-level points, and no "
+        "intervals (an interval of r would give its n away), in the de-identified view.",
     )
 
 
@@ -295,6 +295,8 @@ def _comparison_table(report: Any, minimum: int) -> QualityTable:
     )
     comparison["published"] = [p if ok or src != "This cohort" else ""
                                for p, ok, src in zip(comparison["published"], shown, comparison["source"], strict=True)]
+    ours = (comparison["source"] == "This cohort").to_numpy()
+    comparison.loc[ours, ["ci_low", "ci_high"]] = np.nan  # this cohort's intervals would give n away
     return _stat_table("yardsticks", "This cohort beside the published yardsticks", comparison, columns,
                        pd.Series(shown))
 
@@ -323,8 +325,8 @@ def _grid_table(report: Any, minimum: int, policy: SuppressionPolicy) -> Quality
         Column("ci_high", "95% CI high", "ratio"),
     )
     table = _stat_table("quantity_by_quality", "Quantity by quality", grid, columns_change, change_ok)
-    rec_cols = (Column("recovery_rate", "Recovery (%)", "pct"), Column("recovery_ci_low", "Recovery CI low", "pct"),
-                Column("recovery_ci_high", "Recovery CI high", "pct"))
+    # No Wilson intervals: with the rate they give the count and its n away.
+    rec_cols = (Column("recovery_rate", "Recovery (%)", "pct"),)
     rec = _stat_table("r", "r", grid, (*columns_change[:2], *rec_cols), recovery_ok)
     display = pd.concat([table.display, rec.display[[c.header for c in rec_cols]]], axis=1)
     numeric = pd.concat([table.numeric, rec.numeric[[c.key for c in rec_cols]]], axis=1)

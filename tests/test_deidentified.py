@@ -199,6 +199,11 @@ def test_qi_filter_selecting_a_few_clients_publishes_no_small_count(sample_db, q
         assert not {"n", "n_clients", "clients", "intervals", "reviewed_assignments"} & set(table.numeric.columns)
     assert not cells & (ids | therapists)
     assert all("client_id" not in t.numeric.columns for t in view.tables())
+    # Intervals that give their n away are not published: Fisher z of r, Wilson of rates.
+    assert not [c for c in view.relations.display.columns if "CI" in c]
+    assert not [c for c in view.grid.display.columns if c.startswith("Recovery CI")]
+    ours = view.comparison.numeric[view.comparison.numeric["source"] == "This cohort"]
+    assert ours[["ci_low", "ci_high"]].isna().all().all()
     # Statistics over fewer than the minimum are withheld: the trajectories keep only weeks with enough clients.
     report_traj = __import__("analytics.cohort", fromlist=["cohort_report"]).cohort_report(
         sample_db, QI, cohort, "PHQ-9").trajectories
