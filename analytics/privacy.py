@@ -346,7 +346,9 @@ def suppress_table(
        against narrowing a hidden value to an interval.
 
        For the common "list of units plus an overall row" case this means: if exactly
-       one unit is suppressed, the next-smallest unit is suppressed too.
+       one unit is suppressed, the next-smallest unit is suppressed too. The sum of the
+       suppressed cells of a line with a shown total (the total minus the shown cells)
+       must not be a small count either: if it is, another cell is suppressed.
 
        Complementary cells show the same marker as small ones, on purpose: if readers
        could tell them apart, the total minus the rest would bound the small cell more
@@ -473,7 +475,7 @@ def suppress_table(
                 hidden[(i, col)] = REASON_SMALL_COUNT
 
     if complementary and (total_pos is not None or col_label is not None):
-        _complementary_suppression(hidden, values, counts_all, parts, total_pos, col_label, n_rows)
+        _complementary_suppression(hidden, values, counts_all, parts, total_pos, col_label, n_rows, policy)
 
     return _build_result(work, values, hidden, rates, counts_all, policy, total_pos, col_label)
 
@@ -514,8 +516,14 @@ def _complementary_suppression(
     total_pos: int | None,
     total_col: Hashable | None,
     n_rows: int,
+    policy: SuppressionPolicy = DEFAULT_POLICY,
 ) -> None:
-    """Extend ``hidden`` in place until no suppressed cell can be worked out."""
+    """Extend ``hidden`` in place until no suppressed cell can be worked out.
+
+    Besides single cells, the *sum* of the suppressed cells of a line with a shown total is
+    protected: total minus the shown cells gives it, so it must not be a small count either
+    (issue 10, item 5: "All (49) - Not flagged (40) = 9" when both flagged groups read "<11").
+    """
     col_order = {c: k for k, c in enumerate(counts_all)}
 
     def value(cell: _Cell) -> int:
@@ -555,7 +563,10 @@ def _complementary_suppression(
             for members, total in lines:
                 if total in hidden or values[total[1]][total[0]] is None:
                     continue
-                if sum(1 for m in members if m in hidden) != 1:
+                n_hidden = sum(1 for m in members if m in hidden)
+                if n_hidden == 0:
+                    continue
+                if n_hidden > 1 and not policy.is_small(sum(value(m) for m in members if m in hidden)):
                     continue
                 candidates = [m for m in members if m not in hidden and value(m) > 0]
                 if candidates:

@@ -993,10 +993,15 @@ def _mask_funnel_table(
     numeric.loc[n_hidden, limit_keys] = np.nan
     numeric.loc[n_hidden, "status"] = STATUS_WITHHELD
     numeric.loc[value_hidden, "value"] = pd.NA
+    # A withheld value gets no status, no limits and so no flag either: "Below 95% limit" with
+    # the limits at a shown n would narrow the hidden rate down (issue 10, item 5).
+    withheld = n_hidden | value_hidden
+    numeric.loc[withheld, limit_keys] = np.nan
+    numeric.loc[withheld, "status"] = STATUS_WITHHELD
     display.loc[n_hidden, headers["n"]] = policy.marker_text
     for key in limit_keys:
-        display.loc[n_hidden, headers[key]] = None
-    display.loc[n_hidden, headers["status"]] = STATUS_WITHHELD
+        display.loc[withheld, headers[key]] = None
+    display.loc[withheld, headers["status"]] = STATUS_WITHHELD
     display.loc[value_hidden, headers["value"]] = RATE_WITHHELD
     last = len(display) - 1
     display.loc[last, headers["status"]] = None
@@ -1218,6 +1223,13 @@ def quality_report(
     cohort = cohort or CohortFilter()
     deidentified = bool(deidentified or not viewer.can_see_identifiers)
     notes: list[str] = []
+    if deidentified and (cohort.intake_from or cohort.intake_to):
+        # Two reports whose intake bounds differ by a day (or a month) differ by those clients
+        # only: "finished 69 -> 70" gave one client's outcome away (issue 10, item 4). The
+        # report's own periods are whole calendar months.
+        cohort = cohort.with_(intake_from=None, intake_to=None)
+        notes.append("The intake-date filter does not apply in de-identified mode (two reports with nearby intake "
+                     "dates could be subtracted); the report covers whole calendar months.")
     if deidentified and cohort.therapists:
         cohort = cohort.with_(therapists=())
         notes.append("The therapist filter does not apply in de-identified mode (it would link names to pseudonyms).")
@@ -1358,8 +1370,9 @@ def quality_report(
     alert_list = None
     if not deidentified:
         flagged = alerts[alerts["not_on_track"].astype(bool)].copy()
-        flagged["_order"] = np.select(
-            [flagged["rule_risk"], flagged["rule_deterioration"]], [0, 1], default=2
+        flagged["_order"] = np.select(  # bool arrays: an empty frame has object columns
+            [flagged["rule_risk"].astype(bool).to_numpy(), flagged["rule_deterioration"].astype(bool).to_numpy()],
+            [0, 1], default=2,
         )
         flagged = flagged.sort_values(["_order", "weeks_in_treatment"], ascending=[True, False])
         flagged["weeks_in_treatment"] = flagged["weeks_in_treatment"].map(lambda w: f"{float(w):.0f}")

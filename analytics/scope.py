@@ -18,7 +18,7 @@ Scope rules, role by role (``Viewer.scope_clinics`` / ``Viewer.scope_therapist``
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 ROLES = ("admin", "supervisor", "therapist", "qi")
@@ -150,6 +150,43 @@ class CohortFilter:
         return replace(self, **changes)
 
 
+def month_start(day: date) -> date:
+    """The first day of ``day``'s month."""
+    return day.replace(day=1)
+
+
+def month_end(day: date) -> date:
+    """The last day of ``day``'s month."""
+    following = date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+    return following - timedelta(days=1)
+
+
+def coarsen_cohort(cohort: CohortFilter) -> CohortFilter:
+    """The cohort with whole-month intake bounds: ``intake_from`` moves to the first day of its
+    month, ``intake_to`` to the last day of its month (reversed bounds are put in order).
+
+    De-identified viewers get only this (:func:`cohort_for`): two filters one day apart would
+    otherwise differ by the clients of that day, and the difference of two tables whose cells
+    are all 11 or more can still be one client (issue 10, item 4; docs/security.md,
+    "De-identified views").
+    """
+    start, end = (d.date() if isinstance(d, datetime) else d for d in (cohort.intake_from, cohort.intake_to))
+    if start and end and start > end:
+        start, end = end, start
+    coarse_start = month_start(start) if start else None
+    coarse_end = month_end(end) if end else None
+    if (coarse_start, coarse_end) == (cohort.intake_from, cohort.intake_to):
+        return cohort
+    return replace(cohort, intake_from=coarse_start, intake_to=coarse_end)
+
+
+def cohort_for(viewer: Viewer, cohort: CohortFilter | None) -> CohortFilter:
+    """The cohort a viewer's queries use: as asked, or whole months for de-identified viewers
+    (those who may not see identifiers; :func:`coarsen_cohort`)."""
+    cohort = cohort or CohortFilter()
+    return cohort if viewer.can_see_identifiers else coarsen_cohort(cohort)
+
+
 def _list_or_none(values: tuple[str, ...] | list[str] | None) -> list[str] | None:
     return list(values) if values else None
 
@@ -158,8 +195,11 @@ _SCOPE_KEYS = frozenset({"scope_clinics", "scope_therapist"})
 
 
 def query_params(viewer: Viewer, cohort: CohortFilter | None = None, **extra: Any) -> dict[str, Any]:
-    """Bound parameters for a query that starts from ``cohort_clients(...)``."""
-    cohort = cohort or CohortFilter()
+    """Bound parameters for a query that starts from ``cohort_clients(...)``.
+
+    A de-identified viewer's intake bounds are whole months (:func:`cohort_for`), whatever
+    the caller passed."""
+    cohort = cohort_for(viewer, cohort)
     params: dict[str, Any] = {
         "scope_clinics": viewer.scope_clinics,
         "scope_therapist": viewer.scope_therapist,

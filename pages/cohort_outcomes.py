@@ -15,11 +15,12 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import active_settings, filter_options
+from analytics import active_settings
 from analytics import cohort as co
 from analytics import cohort_charts as charts
+from analytics import deidentified as deid
 from analytics.metrics import cohort_summary
-from analytics.privacy import to_safe_csv
+from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 
 TABS = (
     "Trajectories",
@@ -138,6 +139,7 @@ def trajectories_tab(report: co.CohortReport, measure: str) -> None:
 
 def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> None:
     st.subheader(f"Homework compliance against {measure} change")
+    ui.check_choice_param("compliance", ["Quantity", "Quality"], "compliance measure")
     choice = (st.segmented_control(
         "Compliance measure", ["Quantity", "Quality"], default="Quantity", required=True,
         key="compliance", bind="query-params",
@@ -491,6 +493,65 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
     )
 
 
+# ----------------------------------------------------------------------------- de-identified view
+
+
+def published_table(table, *, key: str) -> None:
+    """A de-identified table as published (markers in withheld cells) and a CSV of exactly it."""
+    st.markdown(f"**{table.title}**")
+    st.dataframe(table.as_text(), hide_index=True, width="stretch")
+    if table.note:
+        st.caption(table.note)
+    ui.download_button("Download CSV", partial(to_safe_csv, table.display), f"cohort_{table.name}_deidentified.csv",
+                       "text/csv", export_kind=f"cohort_{table.name}_deidentified", icon=":material/download:",
+                       key=f"csv_{key}")
+
+
+def deidentified_page(viewer, cohort, measures: list[str], settings) -> None:
+    """The page for viewers who see aggregates only: every number from analytics.deidentified."""
+    if not measures:
+        st.info("No symptom scores for this cohort, so there is no change to relate homework to.")
+        return
+    ui.check_choice_param("outcome_measure", measures, "measure")
+    measure = st.segmented_control(
+        "Measure for the analyses", measures, default=measures[0], required=True, key="outcome_measure",
+        bind="query-params",
+    ) or measures[0]
+    view = ui.run(deid.deidentified_cohort_view, viewer, cohort, measure, settings)
+    st.info(view.note, icon=":material/shield_lock:")
+    for row in (view.headline[:4], view.headline[4:]):
+        for col, cell in zip(st.columns(4), row, strict=False):
+            col.metric(cell.label, cell.display, border=True)
+            col.caption(cell.caption)
+    if not view.enough:
+        st.warning(f"This cohort has fewer than {view.minimum} clients: the de-identified view shows nothing "
+                   "more. Widen the filters in the sidebar.", icon=":material/shield_lock:")
+        return
+    ui.check_choice_param("section", TABS, "section")
+    tabs = st.tabs(TABS, key="section", bind="query-params")
+    sections = dict(zip(TABS, tabs, strict=True))
+    simple = {"Trajectories": [view.trajectories], "Compliance and change": [view.relations, view.comparison],
+              "Outcomes by band": [view.bands], "Quantity by quality": [view.grid], "Follow-up": [view.follow_up]}
+    for name, tab in sections.items():
+        if not tab.open:
+            continue
+        with tab:
+            if name in simple:
+                for table in simple[name]:
+                    published_table(table, key=f"{name}_{table.name}")
+            elif name == "Assignment design":
+                for table in ui.run(deid.deidentified_design, viewer, cohort, settings):
+                    published_table(table, key=table.name)
+            elif name == "Within-client":
+                table = ui.run(deid.deidentified_within, viewer, cohort, measure, settings)
+                if table is not None:
+                    published_table(table, key=table.name)
+            else:
+                st.info("Clinical significance classifies individual clients: not part of the de-identified view.",
+                        icon=":material/shield_lock:")
+            caveat()
+
+
 # ----------------------------------------------------------------------------- page
 
 ui.page_header(
@@ -505,8 +566,17 @@ settings = replace(settings, unreviewed_as_not_done=bool(st.toggle(
     bind="query-params",
     help="Off: quantity is the mean over reviewed assignments only. On: unreviewed assignments count as 0% done.",
 )))
-options = ui.run(filter_options, viewer)
-cohort = ui.cohort_filter_sidebar(options)
+deidentified = deid.is_deidentified(viewer)
+try:
+    options = ui.run(deid.deidentified_filter_options, viewer)
+except MissingPseudonymKeyError:
+    st.error("De-identified views need a pseudonym key for this deployment: ask the administrator to set "
+             "BETWEEN_SESSIONS_PSEUDONYM_KEY.", icon=":material/key_off:")
+    st.stop()
+cohort = ui.cohort_filter_sidebar(options, intake_months=ui.run(deid.intake_months, viewer) if deidentified else None)
+if deidentified:
+    deidentified_page(viewer, cohort, measure_choices(options, cohort, settings), settings)
+    st.stop()
 summary = ui.run(cohort_summary, viewer, cohort, settings)
 measures = measure_choices(options, cohort, settings)
 
@@ -517,12 +587,14 @@ if not measures:
     st.info("No symptom scores for this cohort, so there is no change to relate homework to.")
     st.stop()
 
+ui.check_choice_param("outcome_measure", measures, "measure")
 measure = st.segmented_control(
     "Measure for the analyses", measures, default=measures[0], required=True, key="outcome_measure", bind="query-params"
 ) or measures[0]
 report = ui.run(co.cohort_report, viewer, cohort, measure, settings)
 headline(summary, measure, report, settings)
 
+ui.check_choice_param("section", TABS, "section")
 tabs = st.tabs(TABS, key="section", bind="query-params")
 sections = dict(zip(TABS, tabs, strict=True))
 with sections["Trajectories"]:

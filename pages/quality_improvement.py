@@ -58,7 +58,8 @@ with controls[3]:
 filter_fields = ("clinic", "program", "concern", "homework_type", "measure")
 if not deidentified:
     filter_fields = ("clinic", "therapist", *filter_fields[1:])
-cohort = ui.cohort_filter_sidebar(options, fields=filter_fields)
+# De-identified reports ignore intake dates (analytics.quality.quality_report): no intake filter then.
+cohort = ui.cohort_filter_sidebar(options, fields=filter_fields, intake=not deidentified)
 
 # The NHS Talking Therapies paired definitions first (when both paired measures are scored),
 # then each measure on its own ("per measure").
@@ -144,6 +145,7 @@ def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
 
 
 # Only the open tab runs (and is drawn); the open tab is in the URL (?section=...).
+ui.check_choice_param("section", TABS, "section")
 trends_tab, compare_tab, alerts_tab, pack_tab = st.tabs(TABS, key="section", bind="query-params")
 
 # ----------------------------------------------------------------------------- trends

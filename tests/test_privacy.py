@@ -226,11 +226,15 @@ def test_unit_list_with_overall_row_suppresses_next_smallest_unit() -> None:
     assert linear_attack(result, []) == set()
 
 
-def test_unit_list_two_small_units_need_nothing_more_and_zero_is_never_chosen() -> None:
+def test_unit_list_two_small_units_with_a_small_sum_need_a_third_and_zero_is_never_chosen() -> None:
     df = pd.DataFrame({"clinic": ["A", "B", "C", "D"], "n": [3, 0, 7, 50]})
     result = suppress_table(df, ["n"], total_row="All")  # appended, computed from raw data
     assert result.display["clinic"].tolist() == ["A", "B", "C", "D", "All"]
-    assert result.display["n"].tolist() == ["<11", 0, "<11", 50, 60]
+    # 60 - 50 would give A + C = 10, a small count (issue 10, item 5): D goes too.
+    assert result.display["n"].tolist() == ["<11", 0, "<11", "<11", 60]
+    df = pd.DataFrame({"clinic": ["A", "B", "C", "D"], "n": [3, 0, 9, 50]})
+    result = suppress_table(df, ["n"], total_row="All")  # A + C = 12 is not small
+    assert result.display["n"].tolist() == ["<11", 0, "<11", 50, 62]
 
     df = pd.DataFrame({"clinic": ["A", "B", "C"], "n": [3, 0, 50]})
     result = suppress_table(df, ["n"], total_row=True)
@@ -313,9 +317,18 @@ def test_linked_suppressed_groups_are_caught_by_the_audit() -> None:
     assert linear_attack(result, parts) == set()
     assert_no_single_hidden(result, parts)
     assert result.reasons["c2"].iloc[0] == REASON_SMALL_COUNT
-    # One extra cell closes the gap: the smallest cell linking the two blocks.
-    assert (result.reasons == REASON_COMPLEMENTARY).to_numpy().sum() == 1
+    # The smallest cell linking the two blocks closes the gap (50); more cells go because the
+    # hidden cells of a line must not add up to a small count (r0: 2 + 3 + 1 = 6).
     assert result.reasons.loc["r0", "c3"] == REASON_COMPLEMENTARY  # 50, the smallest link
+    raw = df.assign(Total=df.sum(axis=1))
+    raw.loc["Total"] = raw.sum()
+    mask = result.mask
+    for r in df.index:
+        hidden_sum = int(raw.loc[r, parts][mask.loc[r, parts].to_numpy()].sum())
+        assert hidden_sum == 0 or hidden_sum >= 11, (r, hidden_sum)
+    for c in parts:
+        hidden_sum = int(raw.loc[df.index, c][mask.loc[df.index, c].to_numpy()].sum())
+        assert hidden_sum == 0 or hidden_sum >= 11, (c, hidden_sum)
 
 
 def test_rates_with_small_or_suppressed_denominators() -> None:

@@ -25,13 +25,14 @@ from .context import (
     viewer,
     warm_up_imports,
 )
-from .filters import cohort_filter_sidebar, current_cohort
+from .filters import check_choice_param, cohort_filter_sidebar, current_cohort
 
 __all__ = [
     "DB_ENV",
     "audit_file",
     "audit_page_view",
     "auth_configured",
+    "check_choice_param",
     "cohort_filter_sidebar",
     "current_cohort",
     "database",

@@ -20,20 +20,58 @@ FILTER_FIELDS: tuple[tuple[str, str, str], ...] = (
 _STATE = "_cohort_filter"
 
 
-def _parse_date(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
+_NOTES = "_cohort_filter_notes"
+# Intake dates a link may carry: anything outside is refused (the date widget and the charts
+# cannot hold year 1 or 9999, and no clinic record is that old or that far ahead).
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+MAX_PARAM_VALUES = 50  # values per filter parameter taken from a link
+MAX_PARAM_LENGTH = 200  # characters per value
+
+
+def _parse_date(text: str | None, param: str = "date", notes: list[str] | None = None) -> date | None:
+    """A link's date, or None with a note saying why it was ignored."""
+    notes = notes if notes is not None else []
+    if not text:
         return None
+    shown = repr(str(text)[:40])
+    try:
+        value = date.fromisoformat(str(text))
+    except ValueError:
+        notes.append(f"The link's {param} {shown} is not a date (YYYY-MM-DD); it was ignored.")
+        return None
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        notes.append(f"The link's {param} {shown} is outside {EARLIEST_DATE:%Y} to {LATEST_DATE:%Y}; it was ignored.")
+        return None
+    return value
+
+
+def cohort_from_query_params(params: object) -> tuple[CohortFilter, list[str]]:
+    """A safe cohort filter from URL parameters, and notes on what was changed or ignored.
+
+    Unparseable or out-of-range dates are ignored, reversed intake dates are put in order,
+    over-long values and lists are cut. (Values outside the viewer's scope are dropped later,
+    silently and logged: :func:`_log_dropped`.) Never raises."""
+    notes: list[str] = []
+    values: dict[str, tuple[str, ...]] = {}
+    for param, field, label in FILTER_FIELDS:
+        raw = [str(v) for v in params.get_all(param)]  # type: ignore[attr-defined]
+        kept = [v for v in raw[:MAX_PARAM_VALUES] if v and len(v) <= MAX_PARAM_LENGTH]
+        if len(kept) != len(raw):
+            notes.append(f"Some {label.lower()} values in the link were too long, empty or too many; they were ignored.")
+        values[field] = tuple(dict.fromkeys(kept))
+    start = _parse_date(params.get("intake_from"), "intake_from", notes)  # type: ignore[attr-defined]
+    end = _parse_date(params.get("intake_to"), "intake_to", notes)  # type: ignore[attr-defined]
+    if start and end and start > end:
+        start, end = end, start
+        notes.append(f"The link's intake dates were reversed; the filter uses {start:%Y-%m-%d} to {end:%Y-%m-%d}.")
+    return CohortFilter.of(**values, intake_from=start, intake_to=end), notes
 
 
 def _from_query_params() -> CohortFilter:
-    values = {field: tuple(st.query_params.get_all(param)) for param, field, _ in FILTER_FIELDS}
-    return CohortFilter.of(
-        **values,
-        intake_from=_parse_date(st.query_params.get("intake_from")),
-        intake_to=_parse_date(st.query_params.get("intake_to")),
-    )
+    cohort, notes = cohort_from_query_params(st.query_params)
+    st.session_state[_NOTES] = notes
+    return cohort
 
 
 def current_cohort() -> CohortFilter:
@@ -41,6 +79,22 @@ def current_cohort() -> CohortFilter:
     if _STATE not in st.session_state:
         st.session_state[_STATE] = _from_query_params()
     return st.session_state[_STATE]
+
+
+def show_link_notes() -> None:
+    """Show (once) what was changed or ignored in the link's parameters."""
+    for note in st.session_state.pop(_NOTES, None) or ():
+        st.warning(note, icon=":material/link_off:")
+
+
+def check_choice_param(param: str, allowed: list[str] | tuple[str, ...], label: str) -> None:
+    """Before a widget bound to ``param`` is drawn: a value it does not offer is removed from
+    the URL with a warning (the widget then starts from its default)."""
+    value = st.query_params.get(param)
+    if value is not None and value not in allowed:
+        del st.query_params[param]
+        st.warning(f"The link's {label} {str(value)[:40]!r} is not available here; the default is shown.",
+                   icon=":material/link_off:")
 
 
 def _write_query_params(cohort: CohortFilter) -> None:
@@ -69,12 +123,15 @@ def _log_dropped(param: str, dropped: list[str]) -> None:
 
 
 def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, ...] | None = None,
-                          intake: bool = True) -> CohortFilter:
+                          intake: bool = True, intake_months: list[str] | None = None) -> CohortFilter:
     """Render the filters in the sidebar and return the chosen cohort.
 
     Only values the viewer may see are offered; unknown values from a URL are dropped.
+    ``intake_months`` ("YYYY-MM", for de-identified viewers): whole-month pickers instead of
+    day-level dates (analytics snaps the bounds anyway: analytics.scope.coarsen_cohort).
     """
     cohort = current_cohort()
+    show_link_notes()
     chosen: dict[str, object] = {}
     with st.sidebar:
         st.header("Cohort")
@@ -89,11 +146,14 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
                 st.session_state[key] = [v for v in requested if v in allowed]
                 _log_dropped(param, [v for v in requested if v not in allowed])
             chosen[field] = tuple(st.multiselect(label, allowed, key=key, placeholder="All"))
-        if intake:
+        if intake and intake_months is not None:
+            chosen["intake_from"], chosen["intake_to"] = _month_pickers(cohort, intake_months)
+        elif intake:
             key = "filter_intake"
             if key not in st.session_state:
                 st.session_state[key] = tuple(d for d in (cohort.intake_from, cohort.intake_to) if d)
-            period = st.date_input("Intake between", key=key, format="YYYY-MM-DD")
+            period = st.date_input("Intake between", key=key, format="YYYY-MM-DD",
+                                   min_value=EARLIEST_DATE, max_value=LATEST_DATE)
             period = tuple(period) if isinstance(period, (list, tuple)) else (period,)
             chosen["intake_from"] = period[0] if len(period) >= 1 else None
             chosen["intake_to"] = period[1] if len(period) == 2 else None
@@ -103,3 +163,20 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
     st.session_state[_STATE] = new
     _write_query_params(new)
     return new
+
+
+def _month_pickers(cohort: CohortFilter, months: list[str]) -> tuple[date | None, date | None]:
+    """Intake from / to as whole months (first day of the first, last day of the last)."""
+    from analytics.deidentified import month_bounds
+
+    picked = []
+    for key, label, day in (("filter_intake_from_month", "Intake from (month)", cohort.intake_from),
+                            ("filter_intake_to_month", "Intake to (month)", cohort.intake_to)):
+        if key not in st.session_state:
+            wanted = f"{day:%Y-%m}" if day else None
+            st.session_state[key] = wanted if wanted in months else None
+        picked.append(st.selectbox(label, months, key=key, placeholder="Any"))
+    start, end = picked
+    if start and end and start > end:
+        start, end = end, start
+    return month_bounds(start, end)

@@ -1,0 +1,568 @@
+"""De-identified views of the Cohort outcomes page (issue 10, items 3 and 4).
+
+A viewer who may not see identifiers (the qi role) gets the same rules on every page as on the
+Quality improvement page (:mod:`analytics.quality`), built with the same machinery
+(:func:`analytics.quality.publish_table`, :func:`analytics.privacy.suppress_table`):
+
+* therapists only under keyed pseudonyms, in the filters too (:func:`deidentified_filter_options`,
+  resolved back to ids here, never in a page: :func:`deidentified_cohort`);
+* nothing below the minimum cohort size (:func:`minimum_cohort_size`: the suppression threshold,
+  or ``min_clients_for_statistic`` when larger): a smaller cohort shows its size as "<11" and
+  nothing else;
+* counts 1-10 suppressed with complementary suppression; the only counts published are the
+  cohort's clients and one table of paired clients per compliance band (a partition with an
+  "All clients" row); every other statistic is shown only when its own n reaches the minimum,
+  and its n is not shown;
+* no per-client rows (no scatter points, no client tables);
+* whole-month intake bounds (:func:`analytics.scope.coarsen_cohort`), and a published count is
+  withheld when the same count for an adjacent month setting differs from it by 1-10
+  (:func:`_guard_adjacent`), so that two adjacent settings cannot be differenced;
+* downloads are built from these published tables (``QualityTable.display``).
+
+Pure Python, no Streamlit. Definitions: docs/metrics.md and docs/security.md, "De-identified views".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .cohort import (
+    ALL_CLIENTS,
+    CAVEAT,
+    TOO_FEW,
+    assignment_design,
+    cohort_client_frame,
+    cohort_report,
+    within_client_analysis,
+)
+from .config import Settings, active_settings
+from .db import ClinicDatabase
+from .metrics import compliance_band_labels, measure_summary
+from .overview import data_overview, filter_options
+from .privacy import SuppressionPolicy, format_count
+from .quality import (
+    RATE_WITHHELD,
+    Column,
+    QualityTable,
+    pseudonym_key,
+    publish_table,
+    suppression_policy,
+    therapist_pseudonym,
+)
+from .scope import CohortFilter, Viewer, coarsen_cohort, month_end, month_start, query_params
+from .statistics import mean_ci
+
+__all__ = [
+    "NO_BAND",
+    "DeidentifiedCohortView",
+    "HeadlineCell",
+    "deidentified_cohort",
+    "deidentified_cohort_view",
+    "deidentified_design",
+    "deidentified_filter_options",
+    "deidentified_within",
+    "intake_months",
+    "is_deidentified",
+    "minimum_cohort_size",
+    "month_bounds",
+    "published_counts",
+]
+
+NO_BAND = "No reviewed homework"
+WITHHELD_NOTE = (
+    "De-identified view: counts from 1 to {top} are shown as \"{marker}\" (and so are counts withheld so that a "
+    "small count cannot be worked out); statistics over fewer than {minimum} clients are shown as \"{withheld}\" "
+    "or left out; no client-level rows; intake bounds are whole months."
+)
+
+
+def is_deidentified(viewer: Viewer) -> bool:
+    """True for viewers who see aggregates only (the qi role)."""
+    return not viewer.can_see_identifiers
+
+
+def minimum_cohort_size(settings: Settings | None = None) -> int:
+    """The smallest cohort a de-identified viewer sees anything of (default 11)."""
+    settings = settings or active_settings()
+    return max(int(suppression_policy(settings).threshold), int(settings.min_clients_for_statistic))
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+def deidentified_filter_options(db: ClinicDatabase, viewer: Viewer) -> dict[str, list[str]]:
+    """:func:`analytics.overview.filter_options`, with therapists as pseudonyms for a
+    de-identified viewer (unchanged for everyone else)."""
+    options = filter_options(db, viewer)
+    if viewer.can_see_identifiers:
+        return options
+    key, _ = pseudonym_key(viewer)
+    options["therapist"] = sorted(therapist_pseudonym(t, key) for t in options.get("therapist", []))
+    return options
+
+
+def intake_months(db: ClinicDatabase, viewer: Viewer) -> list[str]:
+    """The months ("YYYY-MM") from the first intake the viewer may see to the last client date."""
+    overview = data_overview(db, viewer)
+    first, last = overview.get("first_intake"), overview.get("last_client_date")
+    if first is None or last is None or pd.isna(first) or pd.isna(last):
+        return []
+    start, end = pd.Timestamp(first).date().replace(day=1), pd.Timestamp(last).date().replace(day=1)
+    return [f"{p.year:04d}-{p.month:02d}" for p in pd.period_range(start, end, freq="M")]
+
+
+def deidentified_cohort(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None) -> CohortFilter:
+    """The cohort a de-identified viewer's view covers: whole-month intake bounds and therapist
+    pseudonyms mapped back to the ids in the viewer's scope (unknown pseudonyms match nobody).
+    Other viewers get their cohort unchanged."""
+    cohort = cohort or CohortFilter()
+    if viewer.can_see_identifiers:
+        return cohort
+    cohort = coarsen_cohort(cohort)
+    if cohort.therapists:
+        key, _ = pseudonym_key(viewer)
+        ids = {therapist_pseudonym(t, key): t for t in filter_options(db, viewer).get("therapist", [])}
+        wanted = tuple(ids[p] for p in cohort.therapists if p in ids)
+        cohort = replace(cohort, therapists=wanted or ("\x00no-such-therapist",))
+    return cohort
+
+
+# ----------------------------------------------------------------------------- the view
+
+
+@dataclass(frozen=True)
+class HeadlineCell:
+    """One headline tile: label, the text shown and a caption."""
+
+    label: str
+    display: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class DeidentifiedCohortView:
+    """Everything the Cohort outcomes page shows a de-identified viewer for one cohort and measure.
+
+    ``enough`` is False when the cohort is below :func:`minimum_cohort_size`: then only the
+    ``Clients`` headline ("<11") is set and every table is None.
+    """
+
+    measure: str
+    minimum: int
+    enough: bool
+    note: str
+    headline: tuple[HeadlineCell, ...]
+    bands: QualityTable | None = None
+    relations: QualityTable | None = None
+    comparison: QualityTable | None = None
+    trajectories: QualityTable | None = None
+    grid: QualityTable | None = None
+    follow_up: QualityTable | None = None
+
+    def tables(self) -> list[QualityTable]:
+        return [t for t in (self.bands, self.relations, self.comparison, self.trajectories, self.grid,
+                            self.follow_up) if t is not None]
+
+
+BAND_COLUMNS: tuple[Column, ...] = (
+    Column("band", "Band", "label"),
+    Column("paired", "Paired clients", "count"),
+    Column("caseness_at_first", "At caseness at first score", "count", part=True),
+    Column("not_caseness_at_first", "Not at caseness at first score", "count", show="never", part=True),
+    Column("recovered", "Recovered", "count", show="identified"),
+    Column("recovery_rate", "Recovery (%)", "pct", ("recovered", "caseness_at_first")),
+    Column("reliable_improvement", "Reliably improved", "count", show="identified"),
+    Column("improvement_rate", "Reliable improvement (%)", "pct", ("reliable_improvement", "paired")),
+    Column("reliable_deterioration", "Reliably deteriorated", "count", show="identified"),
+    Column("deterioration_rate", "Reliable deterioration (%)", "pct", ("reliable_deterioration", "paired")),
+    Column("mean_change", "Mean change (points)", "ratio", "paired"),
+    Column("ci_low", "95% CI low", "ratio", "paired"),
+    Column("ci_high", "95% CI high", "ratio", "paired"),
+)
+
+
+def _band_rows(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Paired clients per compliance band (and without a band), with an All-clients row."""
+    scored = frame[frame["first_score"].notna()]
+    groups = [(label, scored[scored["band"] == label]) for label in compliance_band_labels(settings)]
+    groups += [(NO_BAND, scored[scored["band"].isna()]), (ALL_CLIENTS, scored)]
+    rows = []
+    for label, group in groups:
+        s = measure_summary(group) if len(group) else {}
+        paired = int(s.get("clients_paired", 0))
+        caseness = int(s.get("caseness_at_first", 0))
+        changes = pd.to_numeric(group.loc[group["paired"].astype(bool), "change"], errors="coerce")
+        mean, low, high, _ = mean_ci(changes) if paired else (None, None, None, 0)
+        rows.append({
+            "band": label,
+            "paired": paired,
+            "caseness_at_first": caseness,
+            "not_caseness_at_first": paired - caseness,
+            "recovered": int(s.get("recovered", 0)),
+            "recovery_rate": s["recovered"] / caseness if caseness else np.nan,
+            "reliable_improvement": int(s.get("reliable_improvement", 0)),
+            "improvement_rate": s["reliable_improvement"] / paired if paired else np.nan,
+            "reliable_deterioration": int(s.get("reliable_deterioration", 0)),
+            "deterioration_rate": s["reliable_deterioration"] / paired if paired else np.nan,
+            "mean_change": np.nan if mean is None else mean,
+            "ci_low": np.nan if low is None else low,
+            "ci_high": np.nan if high is None else high,
+        })
+    return pd.DataFrame(rows)
+
+
+def _publish_bands(rows: pd.DataFrame, policy: SuppressionPolicy, measure: str) -> QualityTable:
+    return publish_table(
+        "outcomes_by_band", f"{measure} outcomes by compliance band", rows, BAND_COLUMNS, policy,
+        total_label=ALL_CLIENTS, total_column="paired",
+        note="Paired clients: a first and a later score on the measure. Bands by each client's mean homework "
+        "quantity. Recovery: of paired clients at caseness at the first score. Mean change: last - first "
+        "(negative = improvement), 95% t interval.",
+    )
+
+
+def _withheld(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _stat_table(name: str, title: str, frame: pd.DataFrame, columns: tuple[Column, ...], shown: pd.Series,
+                note: str = "", *, drop_withheld: bool = False) -> QualityTable:
+    """A table of statistics without counts: values where ``shown`` is False are withheld
+    (shown as ``RATE_WITHHELD``), or their rows left out with ``drop_withheld``."""
+    frame = frame.reset_index(drop=True).copy()
+    shown = pd.Series(np.asarray(shown, dtype=bool))
+    if drop_withheld:
+        frame, shown = frame[shown.to_numpy()].reset_index(drop=True), shown[shown].reset_index(drop=True)
+    values = [c.key for c in columns if c.kind in ("pct", "ratio")]
+    for key in values:
+        frame[key] = pd.to_numeric(frame[key], errors="coerce").astype(float).where(shown.to_numpy())
+    table = publish_table(name, title, frame, columns, None, note=note)
+    display = table.display.copy()
+    for col in columns:
+        if col.kind in ("pct", "ratio"):
+            display[col.header] = [RATE_WITHHELD if not ok else v for v, ok in zip(display[col.header], shown,
+                                                                                     strict=True)]
+    return QualityTable(table.name, table.title, display, table.numeric, table.columns, table.note)
+
+
+def _relations_table(report: Any, minimum: int) -> QualityTable:
+    rows, shown = [], []
+    for compliance, relation in report.relations.items():
+        r, rho = relation.pearson, relation.spearman
+        ok = not relation.too_few and relation.n >= minimum
+        rows.append({
+            "compliance": compliance.capitalize(), "r": r.r, "r_low": r.ci_low, "r_high": r.ci_high, "rho": rho.r,
+            "rho_low": rho.ci_low, "rho_high": rho.ci_high,
+            "slope": relation.slope / 10 if relation.slope is not None else np.nan,
+        })
+        shown.append(ok)
+    # No Fisher-z intervals: their width is a function of n alone, so they would give n away
+    # (and with it, all paired clients minus those with a value).
+    columns = (
+        Column("compliance", "Compliance measure", "label"),
+        Column("r", "Pearson r", "ratio"), Column("rho", "Spearman's rho", "ratio"),
+        Column("slope", "Change per 10 pp more (points)", "ratio"),
+    )
+    return _stat_table(
+        "compliance_vs_change", f"Homework compliance against {report.measure} change", pd.DataFrame(rows), columns,
+        pd.Series(shown),
+        note=f"Paired clients with a value; withheld below {minimum} clients. No client-level points, and no "
+        "intervals (an interval of r would give its n away), in the de-identified view.",
+    )
+
+
+def _comparison_table(report: Any, minimum: int) -> QualityTable:
+    comparison = report.comparison.copy()
+    effect = report.band_effect.effect
+    shown = []
+    for source, n, relation in zip(comparison["source"], comparison["n"], comparison["relation"], strict=True):
+        if source != "This cohort":
+            shown.append(True)
+        elif "band" in relation:
+            shown.append(min(effect.n_a, effect.n_b) >= minimum and not report.band_effect.too_few)
+        else:
+            shown.append(not pd.isna(n) and int(n) >= minimum)
+    columns = (
+        Column("source", "Source", "label"), Column("relation", "Relation", "text"),
+        Column("published", "Published", "text"), Column("r", "r with change", "ratio"),
+        Column("ci_low", "95% CI low", "ratio"), Column("ci_high", "95% CI high", "ratio"),
+    )
+    comparison["published"] = [p if ok or src != "This cohort" else ""
+                               for p, ok, src in zip(comparison["published"], shown, comparison["source"], strict=True)]
+    ours = (comparison["source"] == "This cohort").to_numpy()
+    comparison.loc[ours, ["ci_low", "ci_high"]] = np.nan  # this cohort's intervals would give n away
+    return _stat_table("yardsticks", "This cohort beside the published yardsticks", comparison, columns,
+                       pd.Series(shown))
+
+
+def _trajectory_table(report: Any, minimum: int) -> QualityTable:
+    traj = report.trajectories
+    columns = (
+        Column("band", "Band", "label"), Column("week", "Week", "label"),
+        Column("mean_score", "Mean", "ratio"), Column("ci_low", "95% CI low", "ratio"),
+        Column("ci_high", "95% CI high", "ratio"),
+    )
+    return _stat_table(
+        "trajectories", f"{report.measure} by week since intake", traj, columns, traj["n_clients"] >= minimum,
+        note=f"Weeks with fewer than {minimum} clients in a band are left out.", drop_withheld=True,
+    )
+
+
+def _grid_table(report: Any, minimum: int, policy: SuppressionPolicy) -> QualityTable:
+    grid = report.grid.copy()
+    change_ok = grid["n"] >= minimum
+    recovery_ok = ((grid["caseness_at_first"] >= minimum) & ~grid["recovered"].map(policy.is_small)
+                   & ~(grid["caseness_at_first"] - grid["recovered"]).map(policy.is_small))
+    columns_change = (
+        Column("quantity", "Quantity", "label"), Column("quality", "Quality", "label"),
+        Column("mean_change", "Mean change", "ratio"), Column("ci_low", "95% CI low", "ratio"),
+        Column("ci_high", "95% CI high", "ratio"),
+    )
+    table = _stat_table("quantity_by_quality", "Quantity by quality", grid, columns_change, change_ok)
+    # No Wilson intervals: with the rate they give the count and its n away.
+    rec_cols = (Column("recovery_rate", "Recovery (%)", "pct"),)
+    rec = _stat_table("r", "r", grid, (*columns_change[:2], *rec_cols), recovery_ok)
+    display = pd.concat([table.display, rec.display[[c.header for c in rec_cols]]], axis=1)
+    numeric = pd.concat([table.numeric, rec.numeric[[c.key for c in rec_cols]]], axis=1)
+    return QualityTable(table.name, table.title, display, numeric, (*table.columns, *rec_cols),
+                        note=f"Paired clients with both values; a cell's mean change needs {minimum} clients, its "
+                        f"recovery rate {minimum} at caseness and no small count of recovered or not recovered.")
+
+
+def _follow_up_table(report: Any, minimum: int) -> QualityTable:
+    fu = report.follow_up
+    columns = (
+        Column("band", "Band", "label"), Column("time_point", "Time point", "label"),
+        Column("mean_score", "Mean", "ratio"), Column("ci_low", "95% CI low", "ratio"),
+        Column("ci_high", "95% CI high", "ratio"),
+        Column("change_end_to_follow_up", "Change end → follow-up", "ratio"),
+    )
+    return _stat_table("follow_up", f"{report.measure} 1-12 months after discharge", fu, columns, fu["n"] >= minimum,
+                       note=f"Bands with fewer than {minimum} clients with a follow-up score are left out.",
+                       drop_withheld=True)
+
+
+def _frame_with_intake(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, measure: str,
+                       settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = cohort_client_frame(db, viewer, cohort, measure, settings)
+    clients = db.query("cohort_clients", query_params(viewer, cohort))[["client_id", "intake_date"]]
+    clients["intake_date"] = pd.to_datetime(clients["intake_date"]).dt.date
+    frame = frame.merge(clients, on="client_id", how="inner")
+    return frame, clients
+
+
+def published_counts(bands: QualityTable, clients_shown: int | None) -> dict[tuple[str, str], int | None]:
+    """Every count a de-identified view publishes: (row, column) -> shown value (None = withheld)."""
+    out: dict[tuple[str, str], int | None] = {("Clients", "Clients"): clients_shown}
+    if bands is not None:
+        labels = bands.numeric.iloc[:, 0]
+        for col in bands.columns:
+            if col.kind == "count":
+                for label, v in zip(labels, bands.numeric[col.key], strict=True):
+                    out[(str(label), col.key)] = None if _withheld(v) else int(v)
+    return out
+
+
+def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, end: date | None,
+                settings: Settings, policy: SuppressionPolicy, measure: str
+                ) -> tuple[int, QualityTable]:
+    def inside(days: pd.Series) -> np.ndarray:
+        keep = np.ones(len(days), dtype=bool)
+        if start is not None:
+            keep &= (days >= start).to_numpy()
+        if end is not None:
+            keep &= (days <= end).to_numpy()
+        return keep
+
+    n_clients = int(inside(clients["intake_date"]).sum())
+    rows = _band_rows(frame[inside(frame["intake_date"])], settings)
+    return n_clients, _publish_bands(rows, policy, measure)
+
+
+def _shift_month(day: date, k: int) -> date:
+    total = day.year * 12 + day.month - 1 + k
+    return date(total // 12, total % 12 + 1, 1)
+
+
+def _guard_adjacent(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, measure: str, settings: Settings,
+                    policy: SuppressionPolicy) -> set[str]:
+    """Count columns to withhold because an adjacent month setting would differ by 1-10.
+
+    The adjacent settings move one intake bound by one month. For every pair of adjacent
+    settings, each side runs this check against the other, so a count that differs by a small
+    amount is withheld on both sides and cannot be differenced. Returns column keys ("Clients"
+    for the headline count)."""
+    start, end = cohort.intake_from, cohort.intake_to
+    if start is None and end is None:
+        return set()
+    wide_start = _shift_month(start, -1) if start else None
+    wide_end = month_end(_shift_month(end, 1)) if end else None
+    wide = replace(cohort, intake_from=wide_start, intake_to=wide_end)
+    frame, clients = _frame_with_intake(db, viewer, wide, measure, settings)
+    here_n, here = _counts_for(frame, clients, start, end, settings, policy, measure)
+    current = published_counts(here, None if policy.is_small(here_n) else here_n)
+    settings_to_try = []
+    if start is not None:
+        settings_to_try += [(_shift_month(start, -1), end), (_shift_month(start, 1), end)]
+    if end is not None:
+        settings_to_try += [(start, month_end(_shift_month(end, -1))), (start, month_end(_shift_month(end, 1)))]
+    hide: set[str] = set()
+    for s, e in settings_to_try:
+        if s is not None and e is not None and s > e:
+            continue
+        n, table = _counts_for(frame, clients, s, e, settings, policy, measure)
+        other = published_counts(table, None if policy.is_small(n) else n)
+        for key, value in current.items():
+            theirs = other.get(key)
+            if value is not None and theirs is not None and policy.is_small(abs(value - theirs)):
+                hide.add(key[1])
+    return hide
+
+
+def _hide_columns(table: QualityTable, keys: set[str], policy: SuppressionPolicy) -> QualityTable:
+    """Withhold whole count columns, and the rates and means over them (a rate narrows its n)."""
+    display, numeric = table.display.copy(), table.numeric.copy()
+    for col in table.columns:
+        if col.key in keys:
+            numeric[col.key] = pd.array([pd.NA] * len(numeric), dtype="Int64")
+            display[col.header] = [policy.marker_text] * len(display)
+    for col in BAND_COLUMNS:
+        of = col.of if isinstance(col.of, tuple) else (col.of,)
+        if col.header in display.columns and col.kind in ("pct", "ratio") and set(of) & keys:
+            numeric[col.key] = pd.array([pd.NA] * len(numeric), dtype="Float64")
+            display[col.header] = [RATE_WITHHELD if v is not None else None for v in display[col.header]]
+    return QualityTable(table.name, table.title, display, numeric, table.columns, table.note)
+
+
+def deidentified_cohort_view(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    settings: Settings | None = None,
+) -> DeidentifiedCohortView:
+    """The Cohort outcomes page for a de-identified viewer (see the module docstring)."""
+    settings = settings or active_settings()
+    policy = suppression_policy(settings)
+    minimum = minimum_cohort_size(settings)
+    cohort = deidentified_cohort(db, viewer, cohort)
+    note = WITHHELD_NOTE.format(top=policy.threshold - 1, marker=policy.marker_text, minimum=minimum,
+                                withheld=RATE_WITHHELD)
+    n_clients = int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0])
+    hide = _guard_adjacent(db, viewer, cohort, measure, settings, policy)
+    clients_text = policy.marker_text if "Clients" in hide else format_count(n_clients, policy)
+    if n_clients < minimum:
+        return DeidentifiedCohortView(
+            measure=measure, minimum=minimum, enough=False, note=note,
+            headline=(HeadlineCell("Clients", clients_text, f"fewer than {minimum}: nothing else is shown"),),
+        )
+    report = cohort_report(db, viewer, cohort, measure, settings)
+    frame = cohort_client_frame(db, viewer, cohort, measure, settings)
+    bands = _hide_columns(_publish_bands(_band_rows(frame, settings), policy, measure), hide, policy)
+    total = bands.numeric.iloc[-1]
+    total_text = bands.display.iloc[-1]
+
+    def rate(key: str, header: str) -> str:
+        text = total_text[header]
+        return text if isinstance(text, str) else f"{float(total[key]):.1%}" if not _withheld(total[key]) else ""
+
+    quantity_n = int(frame["quantity"].notna().sum())
+    quality_n = int(frame["quality"].notna().sum())
+    mean_q = frame["quantity"].mean() if quantity_n >= minimum else None
+    mean_l = frame["quality"].mean() if quality_n >= minimum else None
+    paired_text = total_text["Paired clients"]
+    headline = (
+        HeadlineCell("Clients", clients_text, "in the cohort"),
+        HeadlineCell("Paired clients", str(paired_text) if not isinstance(paired_text, int) else f"{paired_text:,}",
+                     f"scored twice on {measure}"),
+        HeadlineCell("Mean quantity", TOO_FEW if mean_q is None else f"{mean_q:.1%}",
+                     f"clients with reviewed homework ({minimum} or more needed)"),
+        HeadlineCell("Mean quality", TOO_FEW if mean_l is None else f"{mean_l:.1%}",
+                     f"clients with a quality rating ({minimum} or more needed)"),
+        HeadlineCell("Mean change (points)",
+                     total_text["Mean change (points)"] if isinstance(total_text["Mean change (points)"], str)
+                     else f"{float(total['mean_change']):+.1f}", f"paired clients ({measure} last - first)"),
+        HeadlineCell("Recovery rate", rate("recovery_rate", "Recovery (%)"), "paired clients at caseness at intake"),
+        HeadlineCell("Reliable improvement", rate("improvement_rate", "Reliable improvement (%)"), "of paired clients"),
+        HeadlineCell("Reliable deterioration", rate("deterioration_rate", "Reliable deterioration (%)"),
+                     "of paired clients"),
+    )
+    return DeidentifiedCohortView(
+        measure=measure, minimum=minimum, enough=True, note=note, headline=headline, bands=bands,
+        relations=_relations_table(report, minimum), comparison=_comparison_table(report, minimum),
+        trajectories=_trajectory_table(report, minimum), grid=_grid_table(report, minimum, policy),
+        follow_up=_follow_up_table(report, minimum),
+    )
+
+
+def deidentified_design(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings | None = None
+) -> tuple[QualityTable, ...]:
+    """The assignment-design tables without counts; a group's values need ``minimum`` clients."""
+    settings = settings or active_settings()
+    minimum = minimum_cohort_size(settings)
+    cohort = deidentified_cohort(db, viewer, cohort)
+    if int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0]) < minimum:
+        return ()
+    design = assignment_design(db, viewer, cohort, settings)
+    pct = "pct"
+    items_met = _stat_table(
+        "completion_by_items_met", "Completion by design-checklist items met", design.items_met,
+        (Column("items_met", "Items met", "label"), Column("mean_quantity", "Completion (%)", pct),
+         Column("quantity_ci_low", "95% CI low", pct), Column("quantity_ci_high", "95% CI high", pct)),
+        design.items_met["n_clients"] >= minimum,
+    )
+    items = design.items
+    both = (items["clients_met"] >= minimum) & (items["clients_not_met"] >= minimum)
+    met = _stat_table("m", "m", items, (Column("item", "Item", "label"), Column("completion_met", "Completion (met)", pct)),
+                      items["clients_met"] >= minimum)
+    not_met = _stat_table("n", "n", items, (Column("item", "Item", "label"),
+                                           Column("completion_not_met", "Completion (not met)", pct)),
+                          items["clients_not_met"] >= minimum)
+    diff = _stat_table("d", "d", items, (Column("item", "Item", "label"), Column("difference", "Difference", pct)), both)
+    item_cols = (Column("item", "Item", "label"), Column("completion_met", "Completion (met)", pct),
+                 Column("completion_not_met", "Completion (not met)", pct), Column("difference", "Difference", pct))
+    by_item = QualityTable(
+        "completion_by_item", "Completion with each checklist item met or not",
+        pd.concat([met.display, not_met.display.iloc[:, 1:], diff.display.iloc[:, 1:]], axis=1),
+        pd.concat([met.numeric, not_met.numeric.iloc[:, 1:], diff.numeric.iloc[:, 1:]], axis=1), item_cols,
+    )
+    types = design.types
+    type_cols = (Column("label", "Type", "label"), Column("mean_quantity", "Completion (%)", pct),
+                 Column("quantity_ci_low", "CI low", pct), Column("quantity_ci_high", "CI high", pct),
+                 Column("mean_quality", "Quality (%)", pct), Column("quality_ci_low", "Quality CI low", pct),
+                 Column("quality_ci_high", "Quality CI high", pct))
+    by_type = _stat_table("homework_types", "Completion and quality by homework type", types, type_cols,
+                          types["n_clients"] >= minimum, drop_withheld=True)
+    return items_met, by_item, by_type
+
+
+def deidentified_within(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str, settings: Settings | None = None
+) -> QualityTable | None:
+    """The within-client model's coefficients without counts; None below ``minimum`` clients."""
+    settings = settings or active_settings()
+    minimum = minimum_cohort_size(settings)
+    cohort = deidentified_cohort(db, viewer, cohort)
+    if int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0]) < minimum:
+        return None
+    within = within_client_analysis(db, viewer, cohort, measure, settings)
+    coefficients = within.coefficients
+    columns = (Column("model", "Model", "label"), Column("effect", "Effect", "label"),
+               Column("estimate", "Estimate", "ratio"), Column("ci_low", "95% CI low", "ratio"),
+               Column("ci_high", "95% CI high", "ratio"), Column("p_value", "p", "ratio"), Column("unit", "Unit", "text"))
+    return _stat_table("within_client", "Within-client analysis", coefficients, columns,
+                       coefficients["clients"] >= minimum, note=CAVEAT)
+
+
+def month_bounds(start_month: str | None, end_month: str | None) -> tuple[date | None, date | None]:
+    """("YYYY-MM", "YYYY-MM") -> (first day of the first month, last day of the last month)."""
+    start = month_start(date.fromisoformat(f"{start_month}-01")) if start_month else None
+    end = month_end(date.fromisoformat(f"{end_month}-01")) if end_month else None
+    return start, end
