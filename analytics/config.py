@@ -186,6 +186,12 @@ class Settings:
     unreviewed_as_not_done: bool = False
     # Upload limit for the Data page, in megabytes.
     max_upload_mb: int = 200
+    # Caseload (docs/metrics.md, "Caseload"): a measure the client has been scored on is overdue
+    # with no score of it in the last this-many weeks; a client has had no recent contact with no
+    # attended session in the last this-many days. Local defaults (no published source): measures
+    # every 4 weeks at least; 21 days = two missed weekly sessions.
+    measure_overdue_weeks: int = 4
+    no_contact_days: int = 21
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)
