@@ -209,22 +209,35 @@ def caseload(
 
 # ----------------------------------------------------------------------------- table for display
 
-#: Display header -> what it means (the page shows these as column help; docs/metrics.md, "Caseload").
-COLUMN_HELP: dict[str, str] = {
-    "Client": "Opens the client's review.",
-    "Therapist": "The client's therapist.",
-    "Programme": "The client's programme.",
-    "Weeks since intake": "Whole weeks from intake to the data's as-of date.",
-    "Need": "The most urgent of: risk, reliable deterioration, not on track, measures overdue, no recent contact.",
-    "Risk": "PHQ-9 item 9 (thoughts of self-harm) above 0 on the latest PHQ-9.",
-    "Not on track": "The quality-improvement alert rule, with its reasons.",
-    "Homework set": f"Assignments set in the last {HOMEWORK_WEEKS} weeks.",
-    "Quantity": f"Mean share done of the reviewed assignments set in the last {HOMEWORK_WEEKS} weeks.",
-    "Reviewed": f"Reviewed share of the assignments set in the last {HOMEWORK_WEEKS} weeks.",
-    "Last contact": "The latest attended session.",
-    "Days since contact": "Days from the latest attended session to the data's as-of date.",
-    "Measures overdue": "Measures with no score in the last weeks (see the glossary).",
-}
+HW = f"({HOMEWORK_WEEKS} wk)"  # the homework columns' period, in their headers
+
+
+def column_help(result: Caseload) -> dict[str, str]:
+    """Display header -> what it means (the page's column help; docs/metrics.md, "Caseload")."""
+    per_measure: dict[str, str] = {}
+    for m in result.measures:
+        per_measure[m] = f"Latest {m} score on or before the as-of date (blank: never scored)."
+        per_measure[f"{m} band"] = f"Severity band of the latest {m} score."
+        per_measure[f"{m} change"] = (f"Latest minus first {m} score, in points (lower is better); \"(reliable)\": at "
+                                      "least the measure's reliable change. Blank with a single score.")
+    return per_measure | {
+        "Client": "Opens the client's review.",
+        "Need": "The most urgent of: risk, reliable deterioration, not on track, measures overdue, no recent contact.",
+        "Therapist": "The client's therapist.",
+        "Programme": "The client's programme.",
+        "Weeks since intake": "Whole weeks from intake to the data's as-of date.",
+        "Risk": "PHQ-9 item 9 (thoughts of self-harm) above 0 on the latest PHQ-9.",
+        "Not on track": "The quality-improvement alert rule, with its reasons.",
+        "Measures overdue": f"Measures the client has been scored on with no score in the last "
+                            f"{result.measure_overdue_weeks} weeks (\"no measure recorded\": none at all that long "
+                            "after intake).",
+        "Last contact": "The latest attended session.",
+        "Days since contact": "Days from the latest attended session to the data's as-of date.",
+        f"Homework set {HW}": f"Assignments set in the last {HOMEWORK_WEEKS} weeks.",
+        f"Homework quantity {HW}": f"Mean share done of the reviewed assignments set in the last {HOMEWORK_WEEKS} "
+                                   "weeks.",
+        f"Homework reviewed {HW}": f"Reviewed share of the assignments set in the last {HOMEWORK_WEEKS} weeks.",
+    }
 
 
 def _true(value: Any) -> bool:
@@ -247,10 +260,8 @@ def _measure_cells(result: Caseload) -> dict[str, dict[str, list[Any]]]:
             latest.append(int(row["last_score"]))
             band.append(row["band"] or "")
             text = format_points(row["change"]) if bool(row["paired"]) else ""
-            if _true(row["reliable_improvement"]):
-                text += " (reliable improvement)"
-            elif _true(row["reliable_deterioration"]):
-                text += " (reliable deterioration)"
+            if _true(row["reliable_improvement"]) or _true(row["reliable_deterioration"]):
+                text += " (reliable)"  # the sign says which way: lower is better
             change.append(text)
         out[measure] = {f"{measure}": latest, f"{measure} band": band, f"{measure} change": change}
     return out
@@ -263,23 +274,22 @@ def caseload_table(result: Caseload, *, show_therapist: bool = True) -> pd.DataF
     link text. Percentages are whole percents, changes signed points, dates ISO.
     """
     c = result.clients
-    table: dict[str, Any] = {"Client": list(c["review_link"])}
+    table: dict[str, Any] = {"Client": list(c["review_link"]), "Need": list(c["need"])}
     if show_therapist:
         table["Therapist"] = list(c["therapist_id"])
     table["Programme"] = [p if isinstance(p, str) else "\u2014" for p in c["program"]]
     table["Weeks since intake"] = [int(w) for w in c["weeks_since_intake"]]
-    table["Need"] = list(c["need"])
     for cells in _measure_cells(result).values():
         table.update(cells)
     table["Risk"] = ["Yes" if r else "" for r in c["risk"]]
     table["Not on track"] = [reasons if flagged else "" for flagged, reasons in zip(c["not_on_track"],
                                                                                    c["not_on_track_reasons"], strict=True)]
-    table["Homework set"] = [int(n) for n in c["homework_set"]]
-    table["Quantity"] = [format_percent(v) for v in c["homework_quantity"]]
-    table["Reviewed"] = [format_percent(v) for v in c["homework_reviewed_share"]]
+    table["Measures overdue"] = list(c["overdue_measures"])
     table["Last contact"] = [format_date(d) for d in c["last_contact_date"]]
     table["Days since contact"] = [None if pd.isna(d) else int(d) for d in c["days_since_contact"]]
-    table["Measures overdue"] = list(c["overdue_measures"])
+    table[f"Homework set {HW}"] = [int(n) for n in c["homework_set"]]
+    table[f"Homework quantity {HW}"] = [format_percent(v) for v in c["homework_quantity"]]
+    table[f"Homework reviewed {HW}"] = [format_percent(v) for v in c["homework_reviewed_share"]]
     out = pd.DataFrame(table)
     for measure in result.measures:
         out[measure] = out[measure].astype("Int64")
@@ -289,11 +299,11 @@ def caseload_table(result: Caseload, *, show_therapist: bool = True) -> pd.DataF
 
 __all__ = [
     "CLIENT_REVIEW_PATH",
-    "COLUMN_HELP",
     "Caseload",
     "HOMEWORK_WEEKS",
     "NEED_ORDER",
     "caseload",
     "caseload_table",
+    "column_help",
     "client_review_href",
 ]

@@ -11,7 +11,7 @@ import streamlit as st
 
 import ui
 from analytics import data_as_of
-from analytics.caseload import COLUMN_HELP, HOMEWORK_WEEKS, caseload, caseload_table
+from analytics.caseload import HOMEWORK_WEEKS, caseload, caseload_table, column_help
 
 PAGE = "Caseload"
 viewer = ui.require_identifiers(PAGE)  # aggregates-only roles (qi) are refused, and the refusal logged
@@ -44,15 +44,17 @@ if counts["risk"]:
              icon=":material/warning:")
 
 table = caseload_table(result, show_therapist=viewer.role != "therapist")
-column_config = {name: st.column_config.Column(help=text) for name, text in COLUMN_HELP.items() if name in table}
+help_texts = column_help(result)
+column_config = {name: st.column_config.Column(help=text) for name, text in help_texts.items() if name in table}
 column_config["Client"] = st.column_config.LinkColumn(
-    "Client", help=COLUMN_HELP["Client"], display_text=r"client=([^&]+)$", pinned=True)
-st.dataframe(table, hide_index=True, width="stretch", column_config=column_config, key="caseload_table")
+    "Client", help=help_texts["Client"], display_text=r"client=([^&]+)$", pinned=True)
+st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 740), placeholder="\u2014",
+             column_config=column_config, key="caseload_table")
 st.caption(
     f"Sorted by need: risk, reliable deterioration, not on track, measures overdue (no score in the last "
     f"{result.measure_overdue_weeks} weeks), no attended session in the last {result.no_contact_days} days, then "
     f"the rest; by client id within each. Homework: assignments set in the last {HOMEWORK_WEEKS} weeks. "
-    "Change: points since the first score (lower is better)."
+    "Change: points since the first score (lower is better); \"(reliable)\": at least the measure's reliable change."
 )
 st.page_link("pages/glossary.py", label="How each column is defined (Metrics glossary, section Caseload)",
              icon=":material/menu_book:")

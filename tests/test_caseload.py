@@ -241,11 +241,11 @@ def test_the_table_shows_labelled_columns_and_links(db):
     assert table["Client"].tolist() == [f"client_review?client={c}" for c in T1_ORDER]
     row = table.set_index(table["Client"].str.removeprefix("client_review?client=")).loc["K6"]
     assert row[["PHQ-9", "PHQ-9 band", "PHQ-9 change", "GAD-7", "GAD-7 change"]].tolist() == [
-        7, "mild", "\u22124", 6, "\u22124 (reliable improvement)"]
-    assert row[["Homework set", "Quantity", "Reviewed", "Last contact", "Days since contact"]].tolist() == [
-        3, "75%", "67%", "2026-10-30", 0]
+        7, "mild", "\u22124", 6, "\u22124 (reliable)"]
+    homework = ["Homework set (4 wk)", "Homework quantity (4 wk)", "Homework reviewed (4 wk)"]
+    assert row[[*homework, "Last contact", "Days since contact"]].tolist() == [3, "75%", "67%", "2026-10-30", 0]
     k11 = table.iloc[T1_ORDER.index("K11")]
-    assert pd.isna(k11["PHQ-9"]) and k11["Quantity"] == "\u2014" and k11["Measures overdue"] == ""
+    assert pd.isna(k11["PHQ-9"]) and k11["Homework quantity (4 wk)"] == "\u2014" and k11["Measures overdue"] == ""
     assert table.iloc[0]["Risk"] == "Yes" and (table["Risk"] == "Yes").sum() == 1
     assert "Therapist" in caseload_table(caseload(db, SUPERVISOR_NORTH, AS_OF, Settings()))
 
