@@ -252,3 +252,24 @@ def test_the_table_shows_labelled_columns_and_links(db):
 
 def test_links_are_relative_and_quoted():
     assert client_review_href("C 1/&x") == "client_review?client=C%201%2F%26x"
+
+
+def test_every_column_has_help_and_a_glossary_entry(db):
+    from analytics.caseload import column_help
+    from tests.conftest import ROOT
+
+    result = caseload(db, SUPERVISOR_NORTH, AS_OF, Settings())
+    table = caseload_table(result)
+    assert result.measures == ("PHQ-9", "GAD-7")  # no CORE-10 score in the list: no empty CORE-10 column
+    assert set(table.columns) == set(column_help(result))
+    glossary = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    section = glossary.split("\n## Caseload\n", 1)[1].split("\n## ", 1)[0]
+    documented = {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")}
+    for header in table.columns:
+        generic = header
+        for measure in result.measures:
+            if header == measure:
+                generic = "PHQ-9, GAD-7 (each measure)"
+            elif header.startswith(measure + " "):
+                generic = "*Measure*" + header[len(measure):]
+        assert generic in documented, header
