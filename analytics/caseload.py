@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from .client_review import format_date, format_percent, format_points
@@ -95,20 +96,6 @@ class Caseload:
 def client_review_href(client_id: str) -> str:
     """Deep link to one client's review, relative to the app (``client_review?client=ID``)."""
     return f"{CLIENT_REVIEW_PATH}?client={quote(str(client_id), safe='')}"
-
-
-def _need(row: pd.Series) -> str:
-    if row["risk"]:
-        return NEED_RISK
-    if row["deterioration"]:
-        return NEED_DETERIORATION
-    if row["not_on_track"]:
-        return NEED_NOT_ON_TRACK
-    if row["measures_overdue"]:
-        return NEED_OVERDUE
-    if row["no_contact"]:
-        return NEED_NO_CONTACT
-    return NEED_NONE
 
 
 def _empty(as_of: date | None, settings: Settings, overdue_weeks: int, no_contact_days: int) -> Caseload:
@@ -192,7 +179,8 @@ def caseload(
     since = clients["days_since_contact"].astype("Float64").fillna(clients["days_since_intake"].astype("Float64"))
     clients["no_contact"] = (since >= no_contact_days).astype(bool)
 
-    clients["need"] = clients.apply(_need, axis=1) if len(clients) else pd.Series(dtype="object")
+    rules = [clients[c].astype(bool) for c in ("risk", "deterioration", "not_on_track", "measures_overdue", "no_contact")]
+    clients["need"] = np.select(rules, list(NEED_ORDER[:-1]), default=NEED_NONE).astype(object)
     clients["need_rank"] = clients["need"].map({n: i + 1 for i, n in enumerate(NEED_ORDER)}).astype(int)
     clients = clients.reset_index().rename(columns={"index": "client_id"})
     clients["review_link"] = clients["client_id"].map(client_review_href)
@@ -246,24 +234,22 @@ def _true(value: Any) -> bool:
 
 def _measure_cells(result: Caseload) -> dict[str, dict[str, list[Any]]]:
     """Per shown measure: latest score, band and change of each listed client (in list order)."""
-    by_key = result.scores.set_index(["client_id", "measure"]) if len(result.scores) else None
+    ids = result.clients["client_id"]
     out: dict[str, dict[str, list[Any]]] = {}
     for measure in result.measures:
-        latest, band, change = [], [], []
-        for cid in result.clients["client_id"]:
-            row = by_key.loc[(cid, measure)] if by_key is not None and (cid, measure) in by_key.index else None
-            if row is None:
-                latest.append(None)
-                band.append("")
-                change.append("")
-                continue
-            latest.append(int(row["last_score"]))
-            band.append(row["band"] or "")
-            text = format_points(row["change"]) if bool(row["paired"]) else ""
-            if _true(row["reliable_improvement"]) or _true(row["reliable_deterioration"]):
+        rows = result.scores[result.scores["measure"] == measure].set_index("client_id").reindex(ids)
+        change = []
+        for paired, points, better, worse in zip(rows["paired"], rows["change"], rows["reliable_improvement"],
+                                                 rows["reliable_deterioration"], strict=True):
+            text = format_points(points) if _true(paired) else ""
+            if text and (_true(better) or _true(worse)):
                 text += " (reliable)"  # the sign says which way: lower is better
             change.append(text)
-        out[measure] = {f"{measure}": latest, f"{measure} band": band, f"{measure} change": change}
+        out[measure] = {
+            measure: [None if pd.isna(v) else int(v) for v in rows["last_score"]],
+            f"{measure} band": [b if isinstance(b, str) else "" for b in rows["band"]],
+            f"{measure} change": change,
+        }
     return out
 
 
