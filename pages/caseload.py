@@ -19,7 +19,7 @@ ui.page_header(PAGE, "Your active clients, most in need first: open a client's r
 
 as_of = ui.run(data_as_of, viewer)
 if as_of is None:
-    st.info("No sessions or scores are loaded yet: import data on the Data page.", icon=":material/database:")
+    st.info("No sessions or scores are loaded for the clients you can see.", icon=":material/database:")
     st.stop()
 result = ui.run(caseload, viewer, as_of)
 st.caption(f"Data as of {as_of:%Y-%m-%d} (the latest session or score loaded): weeks, days and the last "

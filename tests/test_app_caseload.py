@@ -23,6 +23,7 @@ USERS = {
     "t1@clinic.org": ("therapist", {"therapist_id": "T1"}),
     "sup.north@clinic.org": ("supervisor", {"clinics": ["North"]}),
     "qi@clinic.org": ("qi", {}),
+    "sup.none@clinic.org": ("supervisor", {}),
 }
 
 
@@ -118,3 +119,9 @@ def test_qi_is_refused_and_not_offered_the_page(app: Path):
     assert len(at.dataframe) == 0 and len(at.metric) == 0
     denied = search_access_log(app / "audit.duckdb", actions=["denied"])
     assert denied[["email", "page"]].values.tolist() == [["qi@clinic.org", "Caseload"]]
+
+
+def test_a_viewer_without_clients_is_told_so(app: Path):
+    at = _open_caseload("sup.none@clinic.org")
+    assert at.info[0].value == "No sessions or scores are loaded for the clients you can see."
+    assert len(at.dataframe) == 0 and len(at.metric) == 0

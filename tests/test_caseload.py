@@ -273,3 +273,22 @@ def test_every_column_has_help_and_a_glossary_entry(db):
             elif header.startswith(measure + " "):
                 generic = "*Measure*" + header[len(measure):]
         assert generic in documented, header
+
+
+def test_active_means_not_discharged_on_or_before_the_as_of_date(db):
+    def ids(as_of: date) -> list[str]:
+        return sorted(caseload(db, THERAPIST_T1, as_of, Settings()).clients["client_id"])
+
+    assert "K8" in ids(AS_OF)  # discharge 2026-11-06, after the as-of date: still active
+    assert "K7" in ids(date(2026, 10, 15)) and "K7" not in ids(date(2026, 10, 16))  # discharged 2026-10-16
+    assert "K11" not in ids(date(2026, 10, 25))  # intake 2026-10-26: not yet in treatment
+    # Nothing after the as-of date counts: on 2026-10-15 K2's rise to 15 (2026-10-20) is not there yet.
+    early = caseload(db, THERAPIST_T1, date(2026, 10, 15), Settings()).scores.set_index(["client_id", "measure"])
+    assert early.at[("K2", "PHQ-9"), "last_score"] == 8 and not bool(early.at[("K2", "PHQ-9"), "paired"])
+
+
+def test_no_client_gives_an_empty_caseload(db):
+    nobody = Viewer(role="supervisor", email="s@clinic.org", clinics=("West",))
+    result = caseload(db, nobody)
+    assert result.as_of is None and result.empty and result.counts()["clients"] == 0
+    assert caseload_table(result).empty
