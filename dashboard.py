@@ -50,6 +50,8 @@ def home() -> None:
     a, b, c = st.columns(3)
     with a:
         st.markdown("**Therapists** preparing a session")
+        if current_viewer.can_see_identifiers:
+            st.page_link("pages/caseload.py", label="Caseload: your active clients by need", icon=":material/patient_list:")
         st.page_link("pages/client_review.py", label="Client review", icon=":material/person:")
     with b:
         st.markdown("**Supervisors** reviewing a caseload or cohort")
@@ -67,6 +69,8 @@ def home() -> None:
 
 pages = [
     st.Page(home, title="Home", icon=":material/home:", default=True),
+    *([st.Page("pages/caseload.py", title="Caseload", icon=":material/patient_list:")]
+      if current_viewer.can_see_identifiers else []),  # client-level: not for aggregates-only roles (qi)
     st.Page("pages/client_review.py", title="Client review", icon=":material/person:"),
     st.Page("pages/cohort_outcomes.py", title="Cohort outcomes", icon=":material/groups:"),
     st.Page("pages/quality_improvement.py", title="Quality improvement", icon=":material/trending_up:"),

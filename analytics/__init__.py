@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "SuddenGain": "sudden_gains",
     "SuppressionPolicy": "privacy",
     "Viewer": "scope",
+    "caseload": "caseload",
     "active_settings": "config",
     "add_user": "access",
     "alert_clients": "quality",
@@ -105,6 +106,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .access import add_user, check_upload, list_users, remove_user, viewer_for_email  # noqa: F401
     from .audit import record_access, search_access_log  # noqa: F401
+    from .caseload import caseload  # noqa: F401
     from .client_review import client_review, find_clients  # noqa: F401
     from .cohort import cohort_report  # noqa: F401
     from .config import (  # noqa: F401

@@ -251,6 +251,12 @@ class Settings:
     # workbook's total uncompressed size. Larger exports: CSV or Parquet.
     max_xlsx_rows: int = 100_000
     max_xlsx_uncompressed_mb: int = 100
+    # Caseload (docs/metrics.md, "Caseload"): a measure the client has been scored on is overdue
+    # with no score of it in the last this-many weeks; a client has had no recent contact with no
+    # attended session in the last this-many days. Local defaults (no published source): measures
+    # every 4 weeks at least; 21 days = two missed weekly sessions.
+    measure_overdue_weeks: int = 4
+    no_contact_days: int = 21
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)

@@ -1,0 +1,295 @@
+"""A therapist's caseload: the viewer's active clients, sorted by need (issue 15 item 4).
+
+One query (``analytics/sql/caseload.sql``, starting from the scoped cohort) gives the active
+clients of the viewer's scope on the data's as-of date with their scores per measure, recent
+homework and last contact. Every definition is reused (docs/metrics.md, "Caseload"):
+
+- first / latest score, change and reliable change: :func:`analytics.metrics.classify_outcomes`;
+  bands: :meth:`analytics.config.MeasureDefinition.band_for`;
+- risk, reliable deterioration and not on track: the QI alert rule,
+  :func:`analytics.quality.alert_clients` (same active clients, same as-of date);
+- homework: the SQL macros ``quantity_fraction``, ``counted_quantity`` and
+  ``in_treatment_window`` (as ``client_homework_rows``), over the last 4 weeks.
+
+"Now" is always the data's as-of date (:func:`analytics.data_as_of`), never the wall clock.
+Client-level rows: refused for viewers who see aggregates only (qi).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from .client_review import format_date, format_percent, format_points
+from .config import Settings, active_settings
+from .db import ClinicDatabase
+from .metrics import classify_outcomes
+from .overview import data_as_of
+from .quality import ALERT_HOMEWORK_WINDOW_WEEKS, alert_clients
+from .scope import Viewer, query_params
+
+#: Homework columns cover the assignments set in this many weeks up to the as-of date (the
+#: QI alerts' window: the 28 days ending on as_of).
+HOMEWORK_WEEKS = ALERT_HOMEWORK_WINDOW_WEEKS
+#: Measures always given a column (when configured), scored or not.
+ALWAYS_SHOWN_MEASURES = ("PHQ-9", "GAD-7")
+#: The client review page, relative to the app (no leading slash: works under a base URL path).
+CLIENT_REVIEW_PATH = "client_review"
+
+# Need, most urgent first: a client is listed under the first that applies (docs/metrics.md).
+NEED_RISK = "Risk: PHQ-9 item 9 above 0"
+NEED_DETERIORATION = "Reliable deterioration"
+NEED_NOT_ON_TRACK = "Not on track"
+NEED_OVERDUE = "Measures overdue"
+NEED_NO_CONTACT = "No recent contact"
+NEED_NONE = ""
+NEED_ORDER: tuple[str, ...] = (NEED_RISK, NEED_DETERIORATION, NEED_NOT_ON_TRACK, NEED_OVERDUE, NEED_NO_CONTACT,
+                               NEED_NONE)
+NO_MEASURE_YET = "no measure recorded"
+
+CLIENT_COLUMNS = [
+    "client_id", "clinic", "therapist_id", "program", "intake_date", "days_since_intake", "weeks_since_intake",
+    "need", "need_rank", "risk", "deterioration", "not_on_track", "not_on_track_reasons",
+    "measures_overdue", "overdue_measures", "no_contact", "last_contact_date", "days_since_contact",
+    "homework_set", "homework_reviewed", "homework_quantity", "homework_reviewed_share", "review_link",
+]
+SCORE_COLUMNS = [
+    "client_id", "measure", "n_scores", "first_date", "first_score", "last_date", "last_score", "band",
+    "paired", "change", "reliable_improvement", "reliable_deterioration", "days_since_score", "overdue",
+]
+
+
+@dataclass(frozen=True)
+class Caseload:
+    """The caseload of one viewer on one as-of date."""
+
+    as_of: date | None
+    clients: pd.DataFrame  # one row per active client (CLIENT_COLUMNS), sorted by need
+    scores: pd.DataFrame  # one row per client and scored measure (SCORE_COLUMNS)
+    measures: tuple[str, ...]  # measures given a column, in the settings' order
+    measure_overdue_weeks: int
+    no_contact_days: int
+    homework_weeks: int = HOMEWORK_WEEKS
+
+    @property
+    def empty(self) -> bool:
+        return self.clients.empty
+
+    def counts(self) -> dict[str, int]:
+        """Active clients, and how many are flagged by each rule (a client may count under several)."""
+        c = self.clients
+        return {
+            "clients": len(c),
+            "risk": int(c["risk"].sum()),
+            "deterioration": int(c["deterioration"].sum()),
+            "not_on_track": int(c["not_on_track"].sum()),
+            "measures_overdue": int(c["measures_overdue"].sum()),
+            "no_contact": int(c["no_contact"].sum()),
+        }
+
+
+def client_review_href(client_id: str) -> str:
+    """Deep link to one client's review, relative to the app (``client_review?client=ID``)."""
+    return f"{CLIENT_REVIEW_PATH}?client={quote(str(client_id), safe='')}"
+
+
+def _empty(as_of: date | None, settings: Settings, overdue_weeks: int, no_contact_days: int) -> Caseload:
+    return Caseload(as_of=as_of, clients=pd.DataFrame(columns=CLIENT_COLUMNS), scores=pd.DataFrame(columns=SCORE_COLUMNS),
+                    measures=_shown_measures(settings, []), measure_overdue_weeks=overdue_weeks,
+                    no_contact_days=no_contact_days)
+
+
+def _shown_measures(settings: Settings, scored: list[str]) -> tuple[str, ...]:
+    wanted = set(scored) | set(ALWAYS_SHOWN_MEASURES)
+    return tuple(m.name for m in settings.measures if m.name in wanted)
+
+
+def caseload(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    as_of: date | None = None,
+    settings: Settings | None = None,
+) -> Caseload:
+    """The viewer's active clients on ``as_of`` (default: the data's as-of date), sorted by need.
+
+    Scope: a therapist sees their own clients, a supervisor their clinics' (the viewer's scope,
+    enforced in SQL). Need order: risk (PHQ-9 item 9 above 0 at the latest PHQ-9), reliable
+    deterioration, not on track (the QI alert rule), measures overdue (a measure the client has
+    been scored on has no score in the last ``settings.measure_overdue_weeks`` weeks, or no
+    score at all that long after intake), no recent contact (no attended session in the last
+    ``settings.no_contact_days`` days, counting from intake when none), then the rest; by client
+    id within each. Refused (:class:`analytics.scope.IdentifiersNotPermitted`) for qi viewers.
+    """
+    viewer.require_identifiers()
+    settings = settings or active_settings()
+    overdue_weeks, no_contact_days = int(settings.measure_overdue_weeks), int(settings.no_contact_days)
+    if as_of is None:
+        as_of = data_as_of(db, viewer)
+    if as_of is None:
+        return _empty(None, settings, overdue_weeks, no_contact_days)
+    homework_from = as_of - timedelta(weeks=HOMEWORK_WEEKS) + timedelta(days=1)
+    rows = db.query("caseload", query_params(viewer, None, as_of=as_of, homework_from=homework_from,
+                                             unreviewed_as_not_done=bool(settings.unreviewed_as_not_done)))
+    if rows.empty:
+        return _empty(as_of, settings, overdue_weeks, no_contact_days)
+
+    # Scores: one row per client and measure the settings know (classify_outcomes' definitions).
+    scores = rows[rows["measure"].notna()].copy()
+    scores = scores[scores["measure"].map(lambda m: settings.measure(m) is not None).astype(bool)]
+    if len(scores):
+        scores["measure"] = scores["measure"].map(lambda m: settings.measure(m).name)
+        scores = classify_outcomes(scores, settings)
+        scores["band"] = [settings.measure(m).band_for(int(s)) for m, s in zip(scores["measure"], scores["last_score"],
+                                                                               strict=True)]
+        scores["overdue"] = scores["days_since_score"].astype(int) >= 7 * overdue_weeks
+    else:
+        scores = pd.DataFrame(columns=SCORE_COLUMNS)
+    scores = scores[SCORE_COLUMNS].reset_index(drop=True)
+
+    clients = rows.drop_duplicates("client_id").set_index("client_id")
+    clients = clients[["clinic", "therapist_id", "program", "intake_date", "days_since_intake", "weeks_since_intake",
+                       "last_contact_date", "days_since_contact", "homework_set", "homework_reviewed",
+                       "homework_quantity", "homework_reviewed_share"]].copy()
+
+    # The QI alert rule, for the same clients on the same date.
+    alerts = alert_clients(db, viewer, None, as_of=as_of, settings=settings).set_index("client_id")
+    for column, rule in (("risk", "rule_risk"), ("deterioration", "rule_deterioration"),
+                         ("not_on_track", "not_on_track")):
+        clients[column] = alerts[rule].reindex(clients.index, fill_value=False).astype(bool)
+    clients["not_on_track_reasons"] = alerts["reasons"].reindex(clients.index, fill_value="").fillna("")
+
+    order = {m.name: i for i, m in enumerate(settings.measures)}
+    overdue: dict[str, list[str]] = {cid: [] for cid in clients.index}
+    for row in scores.sort_values("measure", key=lambda s: s.map(order)).itertuples(index=False):
+        if row.overdue:
+            overdue[row.client_id].append(row.measure)
+    scored = set(scores["client_id"])
+    long_enough = clients["days_since_intake"].astype(int) >= 7 * overdue_weeks
+    for cid in clients.index:
+        if cid not in scored and long_enough[cid]:
+            overdue[cid].append(NO_MEASURE_YET)
+    clients["overdue_measures"] = pd.Series({cid: ", ".join(v) for cid, v in overdue.items()}, dtype="object")
+    clients["measures_overdue"] = clients["overdue_measures"] != ""
+
+    since = clients["days_since_contact"].astype("Float64").fillna(clients["days_since_intake"].astype("Float64"))
+    clients["no_contact"] = (since >= no_contact_days).astype(bool)
+
+    rules = [clients[c].astype(bool) for c in ("risk", "deterioration", "not_on_track", "measures_overdue", "no_contact")]
+    clients["need"] = np.select(rules, list(NEED_ORDER[:-1]), default=NEED_NONE).astype(object)
+    clients["need_rank"] = clients["need"].map({n: i + 1 for i, n in enumerate(NEED_ORDER)}).astype(int)
+    clients = clients.reset_index().rename(columns={"index": "client_id"})
+    clients["review_link"] = clients["client_id"].map(client_review_href)
+    clients = clients.sort_values(["need_rank", "client_id"], kind="stable").reset_index(drop=True)
+    return Caseload(
+        as_of=as_of,
+        clients=clients[CLIENT_COLUMNS],
+        scores=scores,
+        measures=_shown_measures(settings, list(scores["measure"])),
+        measure_overdue_weeks=overdue_weeks,
+        no_contact_days=no_contact_days,
+    )
+
+
+# ----------------------------------------------------------------------------- table for display
+
+HW = f"({HOMEWORK_WEEKS} wk)"  # the homework columns' period, in their headers
+
+
+def column_help(result: Caseload) -> dict[str, str]:
+    """Display header -> what it means (the page's column help; docs/metrics.md, "Caseload")."""
+    per_measure: dict[str, str] = {}
+    for m in result.measures:
+        per_measure[m] = f"Latest {m} score on or before the as-of date (blank: never scored)."
+        per_measure[f"{m} band"] = f"Severity band of the latest {m} score."
+        per_measure[f"{m} change"] = (f"Latest minus first {m} score, in points (lower is better); \"(reliable)\": at "
+                                      "least the measure's reliable change. Blank with a single score.")
+    return per_measure | {
+        "Client": "Opens the client's review.",
+        "Need": "The most urgent of: risk, reliable deterioration, not on track, measures overdue, no recent contact.",
+        "Therapist": "The client's therapist.",
+        "Programme": "The client's programme.",
+        "Weeks since intake": "Whole weeks from intake to the data's as-of date.",
+        "Risk": "PHQ-9 item 9 (thoughts of self-harm) above 0 on the latest PHQ-9.",
+        "Not on track": "The quality-improvement alert rule, with its reasons.",
+        "Measures overdue": f"Measures the client has been scored on with no score in the last "
+                            f"{result.measure_overdue_weeks} weeks (\"no measure recorded\": none at all that long "
+                            "after intake).",
+        "Last contact": "The latest attended session.",
+        "Days since contact": "Days from the latest attended session to the data's as-of date.",
+        f"Homework set {HW}": f"Assignments set in the last {HOMEWORK_WEEKS} weeks.",
+        f"Homework quantity {HW}": f"Mean share done of the reviewed assignments set in the last {HOMEWORK_WEEKS} "
+                                   "weeks.",
+        f"Homework reviewed {HW}": f"Reviewed share of the assignments set in the last {HOMEWORK_WEEKS} weeks.",
+    }
+
+
+def _true(value: Any) -> bool:
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def _measure_cells(result: Caseload) -> dict[str, dict[str, list[Any]]]:
+    """Per shown measure: latest score, band and change of each listed client (in list order)."""
+    ids = result.clients["client_id"]
+    out: dict[str, dict[str, list[Any]]] = {}
+    for measure in result.measures:
+        rows = result.scores[result.scores["measure"] == measure].set_index("client_id").reindex(ids)
+        change = []
+        for paired, points, better, worse in zip(rows["paired"], rows["change"], rows["reliable_improvement"],
+                                                 rows["reliable_deterioration"], strict=True):
+            text = format_points(points) if _true(paired) else ""
+            if text and (_true(better) or _true(worse)):
+                text += " (reliable)"  # the sign says which way: lower is better
+            change.append(text)
+        out[measure] = {
+            measure: [None if pd.isna(v) else int(v) for v in rows["last_score"]],
+            f"{measure} band": [b if isinstance(b, str) else "" for b in rows["band"]],
+            f"{measure} change": change,
+        }
+    return out
+
+
+def caseload_table(result: Caseload, *, show_therapist: bool = True) -> pd.DataFrame:
+    """The caseload as the page shows it: labelled columns, rounded, in need order.
+
+    "Client" holds the deep link (``client_review?client=ID``); the page shows the id as the
+    link text. Percentages are whole percents, changes signed points, dates ISO.
+    """
+    c = result.clients
+    table: dict[str, Any] = {"Client": list(c["review_link"]), "Need": list(c["need"])}
+    if show_therapist:
+        table["Therapist"] = list(c["therapist_id"])
+    table["Programme"] = [p if isinstance(p, str) else "\u2014" for p in c["program"]]
+    table["Weeks since intake"] = [int(w) for w in c["weeks_since_intake"]]
+    for cells in _measure_cells(result).values():
+        table.update(cells)
+    table["Risk"] = ["Yes" if r else "" for r in c["risk"]]
+    table["Not on track"] = [reasons if flagged else "" for flagged, reasons in zip(c["not_on_track"],
+                                                                                   c["not_on_track_reasons"], strict=True)]
+    table["Measures overdue"] = list(c["overdue_measures"])
+    table["Last contact"] = [format_date(d) for d in c["last_contact_date"]]
+    table["Days since contact"] = [None if pd.isna(d) else int(d) for d in c["days_since_contact"]]
+    table[f"Homework set {HW}"] = [int(n) for n in c["homework_set"]]
+    table[f"Homework quantity {HW}"] = [format_percent(v) for v in c["homework_quantity"]]
+    table[f"Homework reviewed {HW}"] = [format_percent(v) for v in c["homework_reviewed_share"]]
+    out = pd.DataFrame(table)
+    for measure in result.measures:
+        out[measure] = out[measure].astype("Int64")
+    out["Days since contact"] = out["Days since contact"].astype("Int64")
+    return out
+
+
+__all__ = [
+    "CLIENT_REVIEW_PATH",
+    "Caseload",
+    "HOMEWORK_WEEKS",
+    "NEED_ORDER",
+    "caseload",
+    "caseload_table",
+    "column_help",
+    "client_review_href",
+]

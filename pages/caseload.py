@@ -1,0 +1,60 @@
+"""Caseload: the viewer's active clients, most in need first, each a link to the client review.
+
+Thin page: every figure comes from :func:`analytics.caseload.caseload` (the viewer's scope: a
+therapist's own clients, a supervisor's clinics); "now" is the data's as-of date. Refused for
+aggregates-only roles (qi). Columns are defined in docs/metrics.md, "Caseload".
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from analytics import data_as_of
+from analytics.caseload import HOMEWORK_WEEKS, caseload, caseload_table, column_help
+
+PAGE = "Caseload"
+viewer = ui.require_identifiers(PAGE)  # aggregates-only roles (qi) are refused, and the refusal logged
+ui.page_header(PAGE, "Your active clients, most in need first: open a client's review from the list.")
+
+as_of = ui.run(data_as_of, viewer)
+if as_of is None:
+    st.info("No sessions or scores are loaded for the clients you can see.", icon=":material/database:")
+    st.stop()
+result = ui.run(caseload, viewer, as_of)
+st.caption(f"Data as of {as_of:%Y-%m-%d} (the latest session or score loaded): weeks, days and the last "
+           f"{HOMEWORK_WEEKS} weeks count to it.")
+if result.empty:
+    st.info("No active client in your caseload on this date (every client you can see is discharged).",
+            icon=":material/person_off:")
+    st.stop()
+
+counts = result.counts()
+for col, (label, key, help_text) in zip(st.columns(5), (
+    ("Active clients", "clients", "Intake on or before the as-of date; not discharged, or discharged after it."),
+    ("Risk flag", "risk", "PHQ-9 item 9 (thoughts of self-harm) above 0 on the latest PHQ-9."),
+    ("Not on track", "not_on_track", "The quality-improvement alert rule (risk and reliable deterioration included)."),
+    ("Measures overdue", "measures_overdue",
+     f"No score of a measure in the last {result.measure_overdue_weeks} weeks."),
+    ("No recent contact", "no_contact", f"No attended session in the last {result.no_contact_days} days."),
+), strict=True):
+    col.metric(label, f"{counts[key]:,}", help=help_text)
+if counts["risk"]:
+    st.error(f"{counts['risk']} client(s) with a risk flag are listed first: follow your clinic's risk protocol.",
+             icon=":material/warning:")
+
+table = caseload_table(result, show_therapist=viewer.role != "therapist")
+help_texts = column_help(result)
+column_config = {name: st.column_config.Column(help=text) for name, text in help_texts.items() if name in table}
+column_config["Client"] = st.column_config.LinkColumn(
+    "Client", help=help_texts["Client"], display_text=r"client=([^&]+)$", pinned=True)
+st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 740), placeholder="\u2014",
+             column_config=column_config, key="caseload_table")
+st.caption(
+    f"Sorted by need: risk, reliable deterioration, not on track, measures overdue (no score in the last "
+    f"{result.measure_overdue_weeks} weeks), no attended session in the last {result.no_contact_days} days, then "
+    f"the rest; by client id within each. Homework: assignments set in the last {HOMEWORK_WEEKS} weeks. "
+    "Change: points since the first score (lower is better); \"(reliable)\": at least the measure's reliable change."
+)
+st.page_link("pages/glossary.py", label="How each column is defined (Metrics glossary, section Caseload)",
+             icon=":material/menu_book:")

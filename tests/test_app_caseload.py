@@ -1,0 +1,127 @@
+"""The Caseload page through AppTest, signed in as a therapist, a supervisor and a qi user.
+
+On the hand-built clinic of tests/test_caseload.py (as of 2026-10-30), with users of each role
+(``at.user`` with the users table, as in tests/test_app_access.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.access import add_user
+from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
+from tests.conftest import ROOT
+from tests.test_app_access import AUTH
+from tests.test_caseload import NORTH_ORDER, T1_ORDER, build_caseload_clinic
+
+PAGE = "pages/caseload.py"
+USERS = {
+    "t1@clinic.org": ("therapist", {"therapist_id": "T1"}),
+    "sup.north@clinic.org": ("supervisor", {"clinics": ["North"]}),
+    "qi@clinic.org": ("qi", {}),
+    "sup.none@clinic.org": ("supervisor", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def users_clinic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = build_caseload_clinic(tmp_path_factory.mktemp("caseload_users"))
+    for email, (role, extra) in USERS.items():
+        add_user(db, email, role, **extra)
+    return db
+
+
+@pytest.fixture
+def app(tmp_path: Path, users_clinic: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Path:
+    db = tmp_path / "clinic.duckdb"
+    shutil.copyfile(users_clinic, db)
+    monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
+    close_audit_logs()
+    serve_database(db)
+    yield tmp_path
+    close_audit_logs()
+
+
+def _signed_in(email: str | None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    if email is not None:
+        at.secrets = AUTH
+        at.user = {"is_logged_in": True, "email": email}
+    return at.run()
+
+
+def _open_caseload(email: str | None) -> AppTest:
+    at = _signed_in(email)
+    assert not at.exception, at.exception
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Caseload"]
+    return at
+
+
+def _ids(at: AppTest) -> list[str]:
+    table = at.dataframe[0].value
+    assert table["Client"].str.startswith("client_review?client=").all()  # relative to the app
+    return table["Client"].str.removeprefix("client_review?client=").tolist()
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_therapist_sees_their_active_clients_by_need(app: Path):
+    at = _open_caseload("t1@clinic.org")
+    assert _ids(at) == T1_ORDER
+    table = at.dataframe[0].value
+    assert "Therapist" not in table.columns  # their own caseload: one therapist
+    assert table["Need"].tolist()[:5] == ["Risk: PHQ-9 item 9 above 0", "Reliable deterioration", "Not on track",
+                                          "Measures overdue", "No recent contact"]
+    assert _metrics(at) == {"Active clients": "8", "Risk flag": "1", "Not on track": "3", "Measures overdue": "1",
+                            "No recent contact": "1"}
+    assert "Data as of 2026-10-30" in " ".join(c.value for c in at.caption)
+    assert "risk protocol" in at.error[0].value
+    assert [p.proto.page for p in at.get("page_link")][-1] == "glossary"
+
+
+def test_supervisor_sees_their_clinic_with_therapists(app: Path):
+    at = _open_caseload("sup.north@clinic.org")
+    assert _ids(at) == NORTH_ORDER
+    table = at.dataframe[0].value
+    assert table["Therapist"].tolist() == ["T2" if c == "K9" else "T1" for c in NORTH_ORDER]
+
+
+def test_local_mode_lists_every_active_client(app: Path):
+    at = _open_caseload(None)
+    assert _ids(at) == ["K1", "K10", *NORTH_ORDER[1:]]
+
+
+def test_home_points_therapists_to_the_caseload(app: Path):
+    at = _signed_in("t1@clinic.org")
+    assert not at.exception, at.exception
+    links = {p.proto.label: p.proto.page for p in at.get("page_link")}
+    assert links["Caseload: your active clients by need"] == "caseload"
+
+
+def test_qi_is_refused_and_not_offered_the_page(app: Path):
+    home = _signed_in("qi@clinic.org")
+    assert not home.exception, home.exception
+    assert not [p for p in home.get("page_link") if p.proto.page == "caseload"]
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
+    at.secrets = AUTH
+    at.user = {"is_logged_in": True, "email": "qi@clinic.org"}
+    at.run()
+    assert not at.exception, at.exception
+    assert "No access" in at.error[0].value
+    assert len(at.dataframe) == 0 and len(at.metric) == 0
+    denied = search_access_log(app / "audit.duckdb", actions=["denied"])
+    assert denied[["email", "page"]].values.tolist() == [["qi@clinic.org", "Caseload"]]
+
+
+def test_a_viewer_without_clients_is_told_so(app: Path):
+    at = _open_caseload("sup.none@clinic.org")
+    assert at.info[0].value == "No sessions or scores are loaded for the clients you can see."
+    assert len(at.dataframe) == 0 and len(at.metric) == 0

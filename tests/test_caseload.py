@@ -1,0 +1,294 @@
+"""The caseload (issue 15 item 4) on a hand-built clinic, every expected value worked out by hand.
+
+The data's as-of date is 2026-10-30 (K6's last session and scores: the latest date loaded, for
+every viewer below). "Last 4 weeks" = 2026-10-03 .. 2026-10-30; a measure is overdue with its
+latest score on or before 2026-10-02 (28 days or more); no recent contact = no attended session
+since 2026-10-09 or later (21 days or more). Defaults: measure_overdue_weeks 4, no_contact_days 21,
+not_on_track_weeks 6.
+
+North, T1 (active): K1 risk (item 9 = 1 at the latest PHQ-9); K2 reliable deterioration 8 -> 15
+(also at caseness); K3 at caseness without reliable improvement after 11 weeks (16 -> 13); K4
+PHQ-9 last scored 2026-10-02 (exactly 28 days: overdue), GAD-7 recent; K5 last attended session
+2026-10-09 (exactly 21 days: no recent contact; a later session was missed); K6, K8 (discharge
+2026-11-06, after as_of: still active) and K11 (intake 4 days ago, nothing scored yet) need
+nothing. K7 (T1) was discharged 2026-10-16: not active, though flagged. North, T2: K9 GAD-7 once,
+35 days ago (overdue). South, T3: K10 risk (item 9 = 2).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of, import_files
+from analytics.caseload import (
+    NEED_DETERIORATION,
+    NEED_NO_CONTACT,
+    NEED_NONE,
+    NEED_NOT_ON_TRACK,
+    NEED_OVERDUE,
+    NEED_RISK,
+    caseload_table,
+    client_review_href,
+)
+from analytics.scope import IdentifiersNotPermitted
+from tests.conftest import FIXTURE_TODAY, write_csv
+
+AS_OF = date(2026, 10, 30)
+
+CASELOAD_CLIENTS = """
+client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
+K1,North,T1,Depression CBT,depression,2026-08-07,
+K2,North,T1,Depression CBT,depression,2026-09-01,
+K3,North,T1,Depression CBT,depression,2026-08-14,
+K4,North,T1,Anxiety CBT,panic,2026-08-21,
+K5,North,T1,Depression CBT,depression,2026-08-28,
+K6,North,T1,Depression CBT,depression,2026-09-04,
+K7,North,T1,Depression CBT,depression,2026-08-01,2026-10-16
+K8,North,T1,Depression CBT,depression,2026-09-11,2026-11-06
+K11,North,T1,Depression CBT,depression,2026-10-26,
+K9,North,T2,Anxiety CBT,panic,2026-09-25,
+K10,South,T3,Depression CBT,depression,2026-09-01,
+"""
+CASELOAD_SESSIONS = """
+client_id,session_date,attended,session_number
+K1,2026-10-23,true,6
+K2,2026-10-20,true,5
+K3,2026-10-16,true,7
+K4,2026-10-23,true,7
+K5,2026-10-09,true,5
+K5,2026-10-23,false,6
+K6,2026-10-02,true,4
+K6,2026-10-30,true,8
+K7,2026-10-16,true,9
+K8,2026-10-27,true,7
+K11,2026-10-26,true,1
+K9,2026-10-23,true,4
+K10,2026-10-28,true,8
+"""
+# K6, last 4 weeks: H2 done (1), H3 1 of 2 practices (0.5), H4 not reviewed; H1 (2026-10-02) is
+# before the window. -> 3 set, 2 reviewed, quantity 0.75, reviewed share 2/3.
+# K5: H5 rated 1 -> 0.25, 1 of 1 reviewed. K4: H8 5 of 3 practices, capped -> 1.0. K8: H6 before
+# the window -> none set.
+CASELOAD_ASSIGNMENTS = """
+assignment_id,client_id,assigned_date,homework_type,planned_practices,completed_practices,quantity_rating,quality_rating,reviewed_date
+H1,K6,2026-10-02,thought_record,,,0,,2026-10-09
+H2,K6,2026-10-03,thought_record,,,4,3,2026-10-10
+H3,K6,2026-10-17,behavioural_activation,2,1,,,2026-10-24
+H4,K6,2026-10-24,journal,,,,,
+H5,K5,2026-10-10,exposure,,,1,1,2026-10-17
+H6,K8,2026-09-20,relaxation,,,4,4,2026-09-27
+H7,K7,2026-10-10,relaxation,,,0,0,2026-10-14
+H8,K4,2026-10-20,exposure,3,5,,,2026-10-23
+"""
+CASELOAD_SCORES = """
+client_id,measure,administered_date,total_score,item_9
+K1,PHQ-9,2026-08-07,12,0
+K1,PHQ-9,2026-10-23,9,1
+K2,PHQ-9,2026-09-01,8,0
+K2,PHQ-9,2026-10-20,15,0
+K3,PHQ-9,2026-08-14,16,0
+K3,PHQ-9,2026-10-16,13,0
+K4,PHQ-9,2026-08-21,9,0
+K4,PHQ-9,2026-10-02,4,0
+K4,GAD-7,2026-08-21,12,
+K4,GAD-7,2026-10-23,7,
+K5,PHQ-9,2026-08-28,14,0
+K5,PHQ-9,2026-10-20,7,0
+K6,PHQ-9,2026-09-04,11,0
+K6,PHQ-9,2026-10-30,7,0
+K6,GAD-7,2026-09-04,10,
+K6,GAD-7,2026-10-30,6,
+K7,PHQ-9,2026-08-01,20,1
+K7,PHQ-9,2026-10-16,21,1
+K8,PHQ-9,2026-09-11,15,0
+K8,PHQ-9,2026-10-27,8,0
+K9,GAD-7,2026-09-25,9,
+K10,PHQ-9,2026-09-01,10,0
+K10,PHQ-9,2026-10-28,11,2
+"""
+
+THERAPIST_T1 = Viewer(role="therapist", email="t1@clinic.org", therapist_id="T1")
+SUPERVISOR_NORTH = Viewer(role="supervisor", email="sup.north@clinic.org", clinics=("North",))
+QI = Viewer(role="qi", email="qi@clinic.org")
+
+T1_ORDER = ["K1", "K2", "K3", "K4", "K5", "K11", "K6", "K8"]
+NORTH_ORDER = ["K1", "K2", "K3", "K4", "K9", "K5", "K11", "K6", "K8"]
+NEEDS = {
+    "K1": NEED_RISK, "K2": NEED_DETERIORATION, "K3": NEED_NOT_ON_TRACK, "K4": NEED_OVERDUE, "K9": NEED_OVERDUE,
+    "K5": NEED_NO_CONTACT, "K11": NEED_NONE, "K6": NEED_NONE, "K8": NEED_NONE, "K10": NEED_RISK,
+}
+# Whole weeks from intake to 2026-10-30 (days // 7).
+WEEKS = {"K1": 12, "K2": 8, "K3": 11, "K4": 10, "K5": 9, "K6": 8, "K8": 7, "K11": 0, "K9": 5, "K10": 8}
+DAYS_SINCE_CONTACT = {"K1": 7, "K2": 10, "K3": 14, "K4": 7, "K5": 21, "K6": 0, "K8": 3, "K11": 4, "K9": 7, "K10": 2}
+
+
+def build_caseload_clinic(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    files = [
+        write_csv(directory / "clients.csv", CASELOAD_CLIENTS),
+        write_csv(directory / "sessions.csv", CASELOAD_SESSIONS),
+        write_csv(directory / "assignments.csv", CASELOAD_ASSIGNMENTS),
+        write_csv(directory / "scores.csv", CASELOAD_SCORES),
+    ]
+    db_path = directory / "caseload.duckdb"
+    result = import_files(db_path, files, today=FIXTURE_TODAY)
+    assert result.exit_code == 0, result.report()
+    return db_path
+
+
+@pytest.fixture(scope="module")
+def caseload_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_caseload_clinic(tmp_path_factory.mktemp("caseload"))
+
+
+@pytest.fixture
+def db(caseload_db_path: Path):
+    with ClinicDatabase(caseload_db_path) as database:
+        yield database
+
+
+def _clients(result) -> pd.DataFrame:
+    return result.clients.set_index("client_id")
+
+
+def test_now_is_the_data_as_of_date_for_each_viewer(db):
+    for viewer in (THERAPIST_T1, SUPERVISOR_NORTH, Viewer.local()):
+        assert data_as_of(db, viewer) == AS_OF
+        assert caseload(db, viewer).as_of == AS_OF  # default: the data's date, never the wall clock
+
+
+def test_therapist_sees_only_their_active_clients_sorted_by_need(db):
+    result = caseload(db, THERAPIST_T1, AS_OF, Settings())
+    assert result.clients["client_id"].tolist() == T1_ORDER  # no K7 (discharged), K9 (T2), K10 (South)
+    assert result.clients["need"].tolist() == [NEEDS[c] for c in T1_ORDER]
+    assert set(result.clients["therapist_id"]) == {"T1"}
+    assert result.counts() == {"clients": 8, "risk": 1, "deterioration": 1, "not_on_track": 3, "measures_overdue": 1,
+                               "no_contact": 1}
+
+
+def test_supervisor_sees_their_clinic_and_local_mode_everyone(db):
+    north = caseload(db, SUPERVISOR_NORTH, AS_OF, Settings())
+    assert north.clients["client_id"].tolist() == NORTH_ORDER
+    assert set(north.clients["clinic"]) == {"North"}
+    everyone = caseload(db, Viewer.local(), AS_OF, Settings())
+    assert everyone.clients["client_id"].tolist() == ["K1", "K10", *NORTH_ORDER[1:]]
+
+
+def test_qi_is_refused(db):
+    with pytest.raises(IdentifiersNotPermitted):
+        caseload(db, QI, AS_OF, Settings())
+
+
+def test_weeks_contact_and_rules(db):
+    c = _clients(caseload(db, Viewer.local(), AS_OF, Settings()))
+    assert c["weeks_since_intake"].to_dict() == WEEKS
+    assert c["days_since_contact"].astype(int).to_dict() == DAYS_SINCE_CONTACT
+    assert c.at["K5", "last_contact_date"] == pd.Timestamp("2026-10-09")  # the missed 2026-10-23 is no contact
+    assert c["no_contact"][c["no_contact"]].index.tolist() == ["K5"]  # 21 days: flagged; 14 (K3): not
+    assert sorted(c.index[c["risk"]]) == ["K1", "K10"]
+    assert c.index[c["deterioration"]].tolist() == ["K2"]
+    assert sorted(c.index[c["not_on_track"]]) == ["K1", "K10", "K2", "K3"]  # risk, deterioration, caseness
+    assert c.at["K3", "not_on_track_reasons"] == "PHQ-9: at caseness, no reliable improvement"
+    assert c.at["K1", "not_on_track_reasons"] == "PHQ-9 item 9 above 0 (2026-10-23)"
+
+
+def test_measures_overdue_per_measure(db):
+    result = caseload(db, Viewer.local(), AS_OF, Settings())
+    c = _clients(result)
+    assert c["overdue_measures"].to_dict() == {
+        "K1": "", "K10": "", "K2": "", "K3": "", "K4": "PHQ-9", "K9": "GAD-7", "K5": "", "K11": "", "K6": "", "K8": "",
+    }
+    k4 = result.scores.set_index(["client_id", "measure"])
+    assert k4.at[("K4", "PHQ-9"), "days_since_score"] == 28 and bool(k4.at[("K4", "PHQ-9"), "overdue"])
+    assert k4.at[("K4", "GAD-7"), "days_since_score"] == 7 and not bool(k4.at[("K4", "GAD-7"), "overdue"])
+    # K11 has no score yet, 4 days after intake: not overdue; 28 days with no score would be.
+    later = _clients(caseload(db, Viewer.local(), date(2026, 11, 23), Settings()))
+    assert later.at["K11", "overdue_measures"] == "no measure recorded"
+    # The setting moves the cut: with 5 weeks, 28 days is not overdue, 35 (K9) is.
+    five = _clients(caseload(db, Viewer.local(), AS_OF, Settings(measure_overdue_weeks=5)))
+    assert five[five["measures_overdue"]].index.tolist() == ["K9"]
+
+
+def test_homework_in_the_last_four_weeks(db):
+    c = _clients(caseload(db, Viewer.local(), AS_OF, Settings()))
+    assert c.loc["K6", ["homework_set", "homework_reviewed"]].tolist() == [3, 2]
+    assert c.at["K6", "homework_quantity"] == pytest.approx(0.75)
+    assert c.at["K6", "homework_reviewed_share"] == pytest.approx(2 / 3)
+    assert c.at["K5", "homework_quantity"] == pytest.approx(0.25)
+    assert c.at["K4", "homework_quantity"] == pytest.approx(1.0)  # 5 of 3 practices, capped
+    assert c.at["K8", "homework_set"] == 0 and pd.isna(c.at["K8", "homework_quantity"])
+    # Unreviewed work as not done (the documented alternative reading): K6 (1 + 0.5 + 0) / 3.
+    strict = _clients(caseload(db, Viewer.local(), AS_OF, Settings(unreviewed_as_not_done=True)))
+    assert strict.at["K6", "homework_quantity"] == pytest.approx(0.5)
+
+
+def test_scores_band_and_change(db):
+    scores = caseload(db, THERAPIST_T1, AS_OF, Settings()).scores.set_index(["client_id", "measure"])
+    assert scores.loc[("K2", "PHQ-9"), ["last_score", "band", "change"]].tolist() == [15, "moderately severe", 7]
+    assert bool(scores.at[("K2", "PHQ-9"), "reliable_deterioration"])
+    assert scores.loc[("K6", "GAD-7"), ["last_score", "band", "change"]].tolist() == [6, "mild", -4]
+    assert bool(scores.at[("K6", "GAD-7"), "reliable_improvement"])
+
+
+def test_the_table_shows_labelled_columns_and_links(db):
+    result = caseload(db, THERAPIST_T1, AS_OF, Settings())
+    table = caseload_table(result, show_therapist=False)
+    assert "Therapist" not in table
+    assert table["Client"].tolist() == [f"client_review?client={c}" for c in T1_ORDER]
+    row = table.set_index(table["Client"].str.removeprefix("client_review?client=")).loc["K6"]
+    assert row[["PHQ-9", "PHQ-9 band", "PHQ-9 change", "GAD-7", "GAD-7 change"]].tolist() == [
+        7, "mild", "\u22124", 6, "\u22124 (reliable)"]
+    homework = ["Homework set (4 wk)", "Homework quantity (4 wk)", "Homework reviewed (4 wk)"]
+    assert row[[*homework, "Last contact", "Days since contact"]].tolist() == [3, "75%", "67%", "2026-10-30", 0]
+    k11 = table.iloc[T1_ORDER.index("K11")]
+    assert pd.isna(k11["PHQ-9"]) and k11["Homework quantity (4 wk)"] == "\u2014" and k11["Measures overdue"] == ""
+    assert table.iloc[0]["Risk"] == "Yes" and (table["Risk"] == "Yes").sum() == 1
+    assert "Therapist" in caseload_table(caseload(db, SUPERVISOR_NORTH, AS_OF, Settings()))
+
+
+def test_links_are_relative_and_quoted():
+    assert client_review_href("C 1/&x") == "client_review?client=C%201%2F%26x"
+
+
+def test_every_column_has_help_and_a_glossary_entry(db):
+    from analytics.caseload import column_help
+    from tests.conftest import ROOT
+
+    result = caseload(db, SUPERVISOR_NORTH, AS_OF, Settings())
+    table = caseload_table(result)
+    assert result.measures == ("PHQ-9", "GAD-7")  # no CORE-10 score in the list: no empty CORE-10 column
+    assert set(table.columns) == set(column_help(result))
+    glossary = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    section = glossary.split("\n## Caseload\n", 1)[1].split("\n## ", 1)[0]
+    documented = {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")}
+    for header in table.columns:
+        generic = header
+        for measure in result.measures:
+            if header == measure:
+                generic = "PHQ-9, GAD-7 (each measure)"
+            elif header.startswith(measure + " "):
+                generic = "*Measure*" + header[len(measure):]
+        assert generic in documented, header
+
+
+def test_active_means_not_discharged_on_or_before_the_as_of_date(db):
+    def ids(as_of: date) -> list[str]:
+        return sorted(caseload(db, THERAPIST_T1, as_of, Settings()).clients["client_id"])
+
+    assert "K8" in ids(AS_OF)  # discharge 2026-11-06, after the as-of date: still active
+    assert "K7" in ids(date(2026, 10, 15)) and "K7" not in ids(date(2026, 10, 16))  # discharged 2026-10-16
+    assert "K11" not in ids(date(2026, 10, 25))  # intake 2026-10-26: not yet in treatment
+    # Nothing after the as-of date counts: on 2026-10-15 K2's rise to 15 (2026-10-20) is not there yet.
+    early = caseload(db, THERAPIST_T1, date(2026, 10, 15), Settings()).scores.set_index(["client_id", "measure"])
+    assert early.at[("K2", "PHQ-9"), "last_score"] == 8 and not bool(early.at[("K2", "PHQ-9"), "paired"])
+
+
+def test_no_client_gives_an_empty_caseload(db):
+    nobody = Viewer(role="supervisor", email="s@clinic.org", clinics=("West",))
+    result = caseload(db, nobody)
+    assert result.as_of is None and result.empty and result.counts()["clients"] == 0
+    assert caseload_table(result).empty
