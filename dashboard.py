@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import data_overview
+from analytics.overview import data_overview, overview_figures
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
 ui.warm_up_imports()  # the chart pages' modules load in the background (once per process)
@@ -18,19 +17,13 @@ def home() -> None:
         "Between Sessions",
         "How homework between sessions relates to symptom change, for a client, a caseload, a programme or a clinic.",
     )
-    overview = ui.run(data_overview, ui.viewer())
-    cols = st.columns(5)
-    cols[0].metric("Clients", f"{overview['clients']:,}")
-    cols[1].metric("Clinics", f"{overview['clinics']:,}")
-    cols[2].metric("Therapists", f"{overview['therapists']:,}")
-    cols[3].metric("Assignments", f"{overview['assignments']:,}")
-    cols[4].metric("Symptom scores", f"{overview['scores']:,}")
-    if pd.notna(overview["first_intake"]):
-        st.write(
-            f"Intakes from **{overview['first_intake']:%Y-%m-%d}**; latest score "
-            f"**{overview['last_score_date']:%Y-%m-%d}**." if pd.notna(overview["last_score_date"])
-            else f"Intakes from **{overview['first_intake']:%Y-%m-%d}**."
-        )
+    viewer = ui.viewer()
+    overview = ui.run(data_overview, viewer)
+    figures = overview_figures(overview, viewer)  # de-identified viewers: small counts suppressed
+    for col, (label, text) in zip(st.columns(len(figures["counts"])), figures["counts"], strict=True):
+        col.metric(label, text)
+    if figures["dates"]:
+        st.write(figures["dates"])
     last = overview["last_import"]
     if last and "rows_inserted" not in last:  # import details are for admins (analytics.overview)
         st.write(f"Last import: batch {last['batch_id']} at {last['finished_at']:%Y-%m-%d %H:%M} UTC.")

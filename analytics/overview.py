@@ -163,3 +163,37 @@ def data_as_of(db: ClinicDatabase, viewer: Viewer) -> date | None:
     date, never to the wall clock, so a page shows the same numbers whenever it is opened."""
     value = db.query("quality_as_of", query_params(viewer)).iloc[0]["as_of"]
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+OVERVIEW_COUNTS = (("Clients", "clients"), ("Clinics", "clinics"), ("Therapists", "therapists"),
+                   ("Assignments", "assignments"), ("Symptom scores", "scores"))
+
+
+def overview_figures(overview: dict[str, Any], viewer: Viewer, settings: Any = None) -> dict[str, Any]:
+    """What Home shows of :func:`data_overview`, as text: ``counts`` [(label, text)] and
+    ``dates`` (a sentence, or None).
+
+    Identified viewers get exact counts and days. De-identified viewers (qi) get the same
+    rules as every other de-identified view (docs/security.md, "De-identified views"): counts
+    of 1-10 read "<11" (the deployment's suppression policy) and dates only to the month,
+    so a narrow scope cannot be counted to a person from Home.
+    """
+    from .privacy import suppress_count
+    from .quality import suppression_policy
+
+    if viewer.can_see_identifiers:
+        counts = [(label, f"{int(overview[key]):,}") for label, key in OVERVIEW_COUNTS]
+        day = "%Y-%m-%d"
+    else:
+        policy = suppression_policy(settings)
+        shown = [(label, suppress_count(int(overview[key]), policy)) for label, key in OVERVIEW_COUNTS]
+        counts = [(label, policy.marker_text if n is None else f"{n:,}") for label, n in shown]
+        day = "%Y-%m"
+    first, last = overview.get("first_intake"), overview.get("last_score_date")
+    dates = None
+    if first is not None and not pd.isna(first):
+        dates = f"Intakes from **{pd.Timestamp(first):{day}}**"
+        if last is not None and not pd.isna(last):
+            dates += f"; latest score **{pd.Timestamp(last):{day}}**"
+        dates += "."
+    return {"counts": counts, "dates": dates}

@@ -46,7 +46,7 @@ EXPECTED_CLIENTS = {
     "sup.none@clinic.org": 0,
     "t1@clinic.org": 2,
     "t3@clinic.org": 2,
-    "qi@clinic.org": 5,
+    "qi@clinic.org": "<11",  # de-identified: 5 clients is a small count (issue 10 item 3)
 }
 PROBE = '''
 import streamlit as st
@@ -119,6 +119,21 @@ def texts(at: AppTest) -> str:
 # --------------------------------------------------------------------------------------
 # Each role on the home page
 # --------------------------------------------------------------------------------------
+
+
+def test_qi_home_suppresses_small_counts_and_shows_months_only(app: Path):
+    """Home follows the de-identified rules too: the tiny clinic's 5 clients, 2 clinics,
+    3 therapists and 5 assignments are 1-10 and read "<11"; its 13 scores are shown; dates
+    are months. An admin sees the exact figures and days."""
+    qi = signed_in(ROOT / "dashboard.py", "qi@clinic.org")
+    assert not qi.exception, qi.exception
+    assert metrics(qi) == {"Clients": "<11", "Clinics": "<11", "Therapists": "<11", "Assignments": "<11",
+                           "Symptom scores": "13"}
+    assert "Intakes from **2025-01**; latest score **2025-08**." in texts(qi)
+    admin = signed_in(ROOT / "dashboard.py", "admin@clinic.org")
+    assert metrics(admin) == {"Clients": "5", "Clinics": "2", "Therapists": "3", "Assignments": "5",
+                              "Symptom scores": "13"}
+    assert "Intakes from **2025-01-06**; latest score **2025-08-01**." in texts(admin)
 
 
 @pytest.mark.parametrize("email", list(EXPECTED_CLIENTS))
