@@ -345,25 +345,60 @@ class AuditLog:
                     self._retry_after = time.monotonic() + REOPEN_AFTER_S
                     return None, None
             try:
-                moved_to = self._move_aside()
-                con = self._open()
+                recovery = self._replace_with_new_log(reason)
             except (OSError, duckdb.Error) as exc:
                 return self._recovery_failed(reason, exc)
             _LOGGER.warning("access log: the log file was unusable and was moved aside; a new log was started")
-            return con, Recovery(reason=reason, moved_to=moved_to)
+            try:
+                return self._open(), recovery
+            except duckdb.Error as exc:  # another process opened the new log first: it is fine
+                if not is_lock_error(exc):
+                    raise
+                self._problem = "the access log is in use by another dashboard process; try again shortly"
+                self._retry_after = time.monotonic() + REOPEN_AFTER_S
+                self.recoveries.append(recovery)
+                return None, None
         finally:
             os.close(fd)  # releases the flock
 
-    def _move_aside(self) -> Path:
+    def _replace_with_new_log(self, reason: str) -> Recovery:
+        """Build the new log beside the unusable one (the spool drained into it and the
+        ``audit_recovered`` entry written), then swap it in atomically.
+
+        The path never stops naming a file: the unusable one is linked to its new name first
+        and the new log replaces it with one rename, so another process opening the log in
+        between finds either the unusable file (and waits on the guard) or the finished new
+        log, never a missing file it would create afresh (which lost the recovery entry when
+        three processes recovered at once). Caller holds the guard.
+        """
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         target = self.path.with_name(f"{self.path.name}.unusable-{stamp}")
         if target.exists():
             target = target.with_name(f"{target.name}-{os.getpid()}")
-        os.rename(self.path, target)
+        fresh = self.path.with_name(f"{self.path.name}.new-{os.getpid()}")
+        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        con = duckdb.connect(str(fresh))
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(DDL)
+            drained = self._drain(con)
+            done = Recovery(reason=reason, moved_to=target, drained=drained)
+            event = AccessEvent.new(action="audit_recovered", page=RECOVERY_PAGE, detail=done.describe())
+            con.execute(_INSERT, event.row())
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.chmod(fresh, 0o600)
+        try:
+            os.link(self.path, target)
+        except OSError:  # no hard links here: a moment without a file, as before
+            os.rename(self.path, target)
         wal = self.path.with_name(self.path.name + ".wal")
         if wal.exists():
             os.rename(wal, target.with_name(target.name + ".wal"))
-        return target
+        os.replace(fresh, self.path)
+        return done
 
     def _recovery_failed(self, reason: str, exc: BaseException) -> tuple[None, None]:
         self._problem = (f"the access log file is unusable ({reason}) and could not be replaced "
@@ -373,21 +408,10 @@ class AuditLog:
         return None, None
 
     def _finish_recovery(self, con: duckdb.DuckDBPyConnection, recovery: Recovery) -> None:
-        """Drain the spool into the new log, then record what happened in the log itself."""
-        try:
-            drained = self._drain(con)
-        except Exception as exc:  # noqa: BLE001 - the spool stays for the next drain
-            _LOGGER.warning("access log: draining the spool after recovery failed (%s)", type(exc).__name__)
-            drained = 0
+        """The new log already holds the drained spool and the ``audit_recovered`` entry
+        (:meth:`_replace_with_new_log`); remember the recovery and drain again later."""
         self._next_drain = time.monotonic() + DRAIN_EVERY_S
-        done = Recovery(reason=recovery.reason, moved_to=recovery.moved_to, drained=drained)
-        self.recoveries.append(done)
-        event = AccessEvent.new(action="audit_recovered", page=RECOVERY_PAGE, detail=done.describe())
-        cursor = con.cursor()
-        try:
-            cursor.execute(_INSERT, event.row())
-        finally:
-            cursor.close()
+        self.recoveries.append(recovery)
 
     def close(self) -> None:
         with self._lock:

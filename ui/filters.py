@@ -26,7 +26,7 @@ _NOTES = "_cohort_filter_notes"
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
 MAX_PARAM_VALUES = 50  # values per filter parameter taken from a link
-MAX_PARAM_LENGTH = 200  # characters per value
+MAX_PARAM_LENGTH = 1_000  # characters per value (a real clinic or programme name is far shorter)
 
 
 def _parse_date(text: str | None, param: str = "date", notes: list[str] | None = None) -> date | None:
