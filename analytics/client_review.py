@@ -600,7 +600,8 @@ def client_review(
     if header is None:
         return None
     params = _params(viewer, client_id, as_of, free_text=bool(viewer.can_see_free_text), recent_weeks=RECENT_WEEKS,
-                     baseline_days=settings.baseline_days_before_intake)
+                     baseline_days=settings.baseline_days_before_intake,
+                     unreviewed_as_not_done=settings.unreviewed_as_not_done)
     scores = db.query("client_review_scores", params)
     sessions = db.query("client_review_sessions", params)
     assignments = db.query("client_review_assignments", params)

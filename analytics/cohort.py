@@ -771,7 +771,8 @@ def assignment_design(
 ) -> AssignmentDesign:
     """Completion and quality by checklist items met, by each item and by homework type (SQL)."""
     settings = settings or active_settings()
-    rows = db.query("cohort_assignment_design", query_params(viewer, cohort))
+    rows = db.query("cohort_assignment_design",
+                    query_params(viewer, cohort, unreviewed_as_not_done=settings.unreviewed_as_not_done))
     min_n = _min_n(settings, 2)
     rows = _with_intervals(rows, min_n)
     columns = [
@@ -1243,7 +1244,8 @@ def within_client_analysis(
     rows = db.query(
         "cohort_score_intervals",
         query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients),
-                     baseline_days=settings.baseline_days_before_intake),
+                     baseline_days=settings.baseline_days_before_intake,
+                     unreviewed_as_not_done=settings.unreviewed_as_not_done),
     )
     clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
     for col in ("change", "quantity", "score", "week"):
