@@ -217,13 +217,14 @@ def _band_rows(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _publish_bands(rows: pd.DataFrame, policy: SuppressionPolicy, measure: str) -> QualityTable:
+def _publish_bands(rows: pd.DataFrame, policy: SuppressionPolicy, measure: str,
+                   higher_is_better: bool = False) -> QualityTable:
     return publish_table(
         "outcomes_by_band", f"{measure} outcomes by compliance band", rows, BAND_COLUMNS, policy,
         total_label=ALL_CLIENTS, total_column="paired",
         note="Paired clients: a first and a later score on the measure. Bands by each client's mean homework "
         "quantity. Recovery: of paired clients at caseness at the first score. Mean change: last - first "
-        "(negative = improvement), 95% t interval.",
+        f"({'positive' if higher_is_better else 'negative'} = improvement), 95% t interval.",
     )
 
 
@@ -464,7 +465,8 @@ def deidentified_cohort_view(
         )
     report = cohort_report(db, viewer, cohort, measure, settings)
     frame = cohort_client_frame(db, viewer, cohort, measure, settings)
-    bands = _hide_columns(_publish_bands(_band_rows(frame, settings), policy, measure), hide, policy)
+    bands = _hide_columns(_publish_bands(_band_rows(frame, settings), policy, measure,
+                                         report.higher_is_better), hide, policy)
     total = bands.numeric.iloc[-1]
     total_text = bands.display.iloc[-1]
 
