@@ -383,7 +383,8 @@ def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, 
 
     n_clients = int(inside(clients["intake_date"]).sum())
     rows = _band_rows(frame[inside(frame["intake_date"])], settings)
-    return n_clients, _publish_bands(rows, policy, measure)
+    definition = settings.measure(measure)
+    return n_clients, _publish_bands(rows, policy, measure, definition is not None and definition.higher_is_better)
 
 
 def _shift_month(day: date, k: int) -> date:
