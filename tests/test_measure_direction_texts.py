@@ -169,3 +169,50 @@ def test_client_level_association_text_on_a_higher_is_better_measure(tmp_path, d
         "(higher is better)" in association.message
     )
     assert "drops" not in association.message
+
+
+# ----------------------------------------------------------------------------- extreme-groups effect (U3)
+
+# Four clients, one reviewed assignment each (min_reviewed_for_band = 1 and a minimum of 2 clients
+# for this test): high band (>= 80%) B1 q 1.0 (30 -> 50, +20), B2 q 1.0 (30 -> 42, +12); low band
+# (< 50%) B3 q 0.25 (30 -> 32, +2), B4 q 0.0 (30 -> 36, +6).
+# High mean +16, low mean +4: the high band ROSE more, which is better on this scale.
+# Counted U3 (higher is better): low-band clients whose change is below (worse than) +16: both -> 100%.
+BAND_CLIENTS = """
+client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
+B1,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
+B2,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
+B3,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
+B4,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
+"""
+BAND_ASSIGNMENTS = """
+assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
+K1,B1,2026-06-01,thought_record,4,4,2026-06-08
+K2,B2,2026-06-01,thought_record,4,4,2026-06-08
+K3,B3,2026-06-01,thought_record,1,1,2026-06-08
+K4,B4,2026-06-01,thought_record,0,0,2026-06-08
+"""
+BAND_SCORES = "client_id,measure,administered_date,total_score\n" + "".join(
+    f"{c},{WELLBEING},2026-06-01,30\n{c},{WELLBEING},2026-08-31,{last}\n"
+    for c, last in (("B1", 50), ("B2", 42), ("B3", 32), ("B4", 36))
+)
+
+
+def test_band_effect_reads_the_direction(tmp_path, direction_files):
+    from dataclasses import replace
+
+    from scipy.stats import norm
+
+    settings = replace(load_settings(direction_files[1]), min_reviewed_for_band=1, min_clients_for_statistic=2)
+    path = build_clinic(tmp_path / "bands", settings, clients=BAND_CLIENTS, assignments=BAND_ASSIGNMENTS,
+                        scores=BAND_SCORES)
+    with ClinicDatabase(path) as db:
+        effect = co.cohort_report(db, LOCAL, None, WELLBEING, settings).band_effect
+    assert not effect.too_few and (effect.effect.n_a, effect.effect.n_b) == (2, 2)
+    # g = (16 - 4) / sqrt((32 + 8) / 2) x (1 - 3 / (4 x 4 - 9)) = 12 / sqrt(20) x 4 / 7 = 1.5333.
+    assert effect.effect.g == pytest.approx(12 / math.sqrt(20) * 4 / 7)
+    # Positive g is helpful here: U3 = Phi(g) (not Phi(-g)), and the counted share is 100%.
+    assert effect.u3 == pytest.approx(norm.cdf(effect.effect.g)) and effect.u3 > 0.9
+    assert effect.u3_empirical == 1.0
+    assert "improved more than 100% of clients in the < 50% band" in effect.sentence
+    assert co.band_effect_sign_text(WELLBEING, settings).startswith("positive means the high band's scores rose more")
