@@ -1267,7 +1267,11 @@ def quality_report(
     trends_activity = publish_table(
         "trends_activity", "Monthly activity and homework", activity, ACTIVITY_COLUMNS, policy,
         note="Active clients: clients with at least one attended session in the month. Homework means: "
-        "each client's mean over the month's assignments, then the mean over clients.",
+        "each client's mean over the month's assignments, then the mean over clients. Homework counts in the "
+        "clients' treatment window (intake to discharge); homework set after discharge is shown apart as "
+        "follow-up assignments. "
+        + ("Unreviewed homework counts as not done." if settings.unreviewed_as_not_done
+           else "Unreviewed homework is left out of quantity."),
     )
 
     # Outcomes: by discharge period and by unit.
