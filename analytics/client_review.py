@@ -359,7 +359,8 @@ def association_pairs(weekly: pd.DataFrame, scores: pd.DataFrame, measure: str) 
 
     For each week with reviewed homework (a weekly quantity), the previous score is the latest
     in-treatment score on or before the week's last day and the next score the first in-treatment
-    score after it; change = next - previous (points; negative is improvement).
+    score after it; change = next - previous (points, signed as the scale: negative is improvement
+    on a lower-is-better measure, positive on a higher-is-better one).
     """
     columns = ["week", "week_start", "quantity", "previous_date", "previous_score", "next_date", "next_score", "change"]
     s = scores[(scores["measure"] == measure) & ~scores["follow_up"].astype(bool)]
@@ -412,11 +413,14 @@ def association_short(a: Association) -> str:
     return f"{verdict}: r = {a.r:.2f}{ci}, n = {a.n} score intervals".replace("-", "\u2212")
 
 
-def within_client_association(weekly: pd.DataFrame, scores: pd.DataFrame, measure: str) -> Association:
+def within_client_association(weekly: pd.DataFrame, scores: pd.DataFrame, measure: str,
+                              higher_is_better: bool = False) -> Association:
     """Pearson r of homework quantity with the change over the same score interval (one client, one measure).
 
     n = distinct score intervals (:func:`association_intervals`). The sentence states a direction
-    only when the 95% CI excludes 0; otherwise it says there is no clear association.
+    only when the 95% CI excludes 0; otherwise it says there is no clear association. The
+    direction is worded in the measure's terms (``higher_is_better``: a rise is improvement, so a
+    positive r reads "larger rises"; otherwise a negative r reads "larger drops").
     """
     pairs = association_pairs(weekly, scores, measure)
     intervals = association_intervals(pairs)
@@ -443,6 +447,12 @@ def within_client_association(weekly: pd.DataFrame, scores: pd.DataFrame, measur
         message = (
             f"No clear association between how much of the homework was done and the change in {measure} over the "
             f"same interval: the 95% confidence interval includes 0 {numbers}."
+        )
+    elif higher_is_better:
+        message = (
+            f"Over {n} score intervals, intervals in which more of the homework was done were intervals with "
+            + ("larger rises" if result.r > 0 else "smaller rises (or falls)")
+            + f" in {measure} (higher is better) {numbers}."
         )
     elif result.r < 0:
         message = (
@@ -575,6 +585,11 @@ def header_facts(header: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _higher_is_better(settings: Settings, measure: str) -> bool:
+    definition = settings.measure(measure)
+    return definition is not None and definition.higher_is_better
+
+
 def _homework_totals(rows: pd.DataFrame) -> dict[str, Any]:
     """Assignments, reviewed, quality_rated, quantity and quality of one homework-summary row."""
     if len(rows) and int(rows.iloc[0]["assignments"]) > 0:
@@ -600,7 +615,8 @@ def client_review(
     if header is None:
         return None
     params = _params(viewer, client_id, as_of, free_text=bool(viewer.can_see_free_text), recent_weeks=RECENT_WEEKS,
-                     baseline_days=settings.baseline_days_before_intake)
+                     baseline_days=settings.baseline_days_before_intake,
+                     unreviewed_as_not_done=settings.unreviewed_as_not_done)
     scores = db.query("client_review_scores", params)
     sessions = db.query("client_review_sessions", params)
     assignments = db.query("client_review_assignments", params)
@@ -635,7 +651,9 @@ def client_review(
     ).sort_values(["missing", "order"], ascending=[False, True]).drop(columns=["order"]).reset_index(drop=True)
 
     measure_names = list(measures["measure"]) if not measures.empty else []
-    associations = tuple(within_client_association(weekly, scores, m) for m in measure_names) if not weekly.empty else ()
+    associations = tuple(
+        within_client_association(weekly, scores, m, _higher_is_better(settings, m)) for m in measure_names
+    ) if not weekly.empty else ()
     risk, risk_items_missing = _risk(scores, settings)
     return ClientReview(
         client_id=header["client_id"],

@@ -11,10 +11,13 @@ and aggregates come into pandas.
 
 Conventions:
 
-* Lower scores are better on every measure (``docs/clinical-reference.md``), so change
-  (last - first) is negative when a client improved and a *helpful* compliance-outcome
-  relation is a **negative** correlation with change. Published yardsticks are converted to
-  that scale.
+* Change is last - first in the measure's points, signed as the scale. Lower scores are
+  better on every shipped measure (``docs/clinical-reference.md``), so there change is
+  negative when a client improved and a *helpful* compliance-outcome relation is a
+  **negative** correlation with change; on a higher-is-better measure
+  (``MeasureDefinition.direction = "higher"``) both signs are positive. Published yardsticks
+  are converted to the measure's scale (:func:`published_yardsticks`), and every text that
+  names a sign reads it from the measure (:func:`helpful_sign`).
 * Every statistic carries its n. Below ``Settings.min_clients_for_statistic`` clients (or the
   statistic's own minimum, whichever is larger) the estimate is withheld (``None`` / NaN, with
   ``too_few`` set) and the page says "too few clients".
@@ -83,6 +86,7 @@ __all__ = [
     "assignment_design",
     "band_change",
     "band_counts",
+    "band_effect_sign_text",
     "band_effect_size",
     "clients_below_min_reviewed",
     "clinical_significance",
@@ -92,14 +96,18 @@ __all__ = [
     "default_jt_norms",
     "follow_up_by_band",
     "headline_figures",
+    "helpful_sign",
     "outcome_rates_by_band",
     "published_yardsticks",
     "quantity_quality_grid",
     "relation_comparison",
+    "relation_scale_text",
     "score_trajectories",
     "t_interval",
     "within_between_reml",
     "within_client_analysis",
+    "within_client_question",
+    "within_client_sign_note",
 ]
 
 #: Shown wherever a relation is shown (docs/metrics.md, "Cohort outcomes").
@@ -392,13 +400,15 @@ class BandEffect:
     """Hedges' g of change between the high and the low compliance band.
 
     g = (mean change of the high band - mean change of the low band) / pooled SD, bias
-    corrected; negative when the high band's scores fell more (lower is better). This is an
+    corrected; negative when the high band's scores fell more, which is helpful on a
+    lower-is-better measure; on a higher-is-better one a positive g is helpful. This is an
     **extreme-groups** comparison: the middle band is left out, which makes g (and its r
     equivalent) larger than a whole-cohort correlation; it is not comparable with published r.
     U3 is the share of the low band that improved less than the average client of the high
-    band, assuming normal distributions with equal SD: Phi(-g). ``u3_empirical`` is the same
-    share counted: low-band clients whose change is above (worse than) the high band's mean
-    change, ties counted as half.
+    band, assuming normal distributions with equal SD: Phi(-g) (Phi(g) on a higher-is-better
+    measure). ``u3_empirical`` is the same share counted: low-band clients whose change is
+    worse than the high band's mean change (above it when lower is better, below it when higher
+    is better), ties counted as half.
     """
 
     high_band: str
@@ -413,7 +423,8 @@ class BandEffect:
     u3_empirical: float | None = None
 
 
-def band_effect_size(frame: pd.DataFrame, settings: Settings) -> BandEffect:
+def band_effect_size(frame: pd.DataFrame, settings: Settings, measure: str | None = None) -> BandEffect:
+    higher = measure is not None and measure_higher_is_better(measure, settings)
     labels = compliance_band_labels(settings)
     low_band, high_band = labels[0], labels[-1]
     paired = frame[frame["paired"]]
@@ -427,12 +438,11 @@ def band_effect_size(frame: pd.DataFrame, settings: Settings) -> BandEffect:
             f"{high_band} and {low_band} bands (n = {effect.n_a} and {effect.n_b})."
         )
         return BandEffect(high_band, low_band, effect, None, None, None, min_n, True, sentence)
-    u3 = cohens_u3(-effect.g)
+    u3 = cohens_u3(effect.g if higher else -effect.g)
     low_values = low[np.isfinite(low)]
     assert effect.mean_a is not None
-    u3_empirical = float(
-        ((low_values > effect.mean_a).sum() + 0.5 * (low_values == effect.mean_a).sum()) / len(low_values)
-    )
+    worse = (low_values < effect.mean_a) if higher else (low_values > effect.mean_a)
+    u3_empirical = float((worse.sum() + 0.5 * (low_values == effect.mean_a).sum()) / len(low_values))
     r_equiv = d_to_r(effect.g)
     r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
     sentence = (
@@ -557,11 +567,18 @@ PUBLISHED_YARDSTICKS: tuple[Yardstick, ...] = (
 )
 
 
-def published_yardsticks() -> pd.DataFrame:
-    """The yardsticks on this page's scale: r with change, negative = helpful.
+def helpful_sign(measure: str, settings: Settings) -> str:
+    """The sign of a helpful relation with change on ``measure``: "negative" when lower is better
+    (more homework, larger drop), "positive" when higher is better (more homework, larger rise)."""
+    return "positive" if measure_higher_is_better(measure, settings) else "negative"
+
+
+def published_yardsticks(higher_is_better: bool = False) -> pd.DataFrame:
+    """The yardsticks on the measure's scale: r with change, helpful = :func:`helpful_sign`.
 
     Published r and g are positive for "more homework, better outcome". Here change is
-    last - first and lower is better, so the same relation is a negative r: r_change = -r.
+    last - first: on a lower-is-better measure the same relation is a negative r
+    (r_change = -r, interval ends swapped); on a higher-is-better measure it stays positive.
     g is converted with d_to_r (r = d / sqrt(d^2 + 4), treating g as d and assuming equal
     groups), interval ends converted the same way.
     """
@@ -569,15 +586,16 @@ def published_yardsticks() -> pd.DataFrame:
     for y in PUBLISHED_YARDSTICKS:
         convert = d_to_r if y.statistic == "g" else (lambda v: v)
         r, low, high = convert(y.value), convert(y.ci_low), convert(y.ci_high)
+        r, low, high = (r, low, high) if higher_is_better else (-r, -high, -low)
         rows.append(
             {
                 "label": y.label,
                 "source": y.study,
                 "relation": y.relation,
                 "published": f"{y.statistic} = {y.value:.2f} [{y.ci_low:.2f}, {y.ci_high:.2f}]",
-                "r": -r,
-                "ci_low": -high,
-                "ci_high": -low,
+                "r": r,
+                "ci_low": low,
+                "ci_high": high,
                 "n": None,
                 "converted": y.statistic == "g",
             }
@@ -585,11 +603,53 @@ def published_yardsticks() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def relation_scale_text(measure: str, settings: Settings) -> str:
+    """The page's sentence on the sign of r with change and the yardsticks' scale (markdown)."""
+    higher = measure_higher_is_better(measure, settings)
+    mausbach = next(y for y in PUBLISHED_YARDSTICKS if y.statistic == "r")
+    r_text = f"{'' if higher else '−'}.{round(mausbach.value * 100):02d}"
+    return (
+        (f"**Higher {measure} scores are better**, so change (last − first) is positive when a client improved and a "
+         "helpful relation is a **positive r** with change. "
+         if higher else
+         f"**Lower {measure} scores are better**, so change (last − first) is negative when a client improved and a "
+         "helpful relation is a **negative r** with change. ")
+        + "The published effects (positive for \"more homework, better outcome\") are shown on the same scale: "
+        f"r = {r_text} for Mausbach et al. (2010); Kazantzis et al. (2016) g converted with r = g / √(g² + 4). They sit "
+        "beside this cohort's whole-cohort r (every paired client) and its r adjusted for baseline severity and weeks in "
+        "treatment; the band effect size (an extreme-groups comparison that leaves the middle band out) is not "
+        "comparable with them and is shown under Outcomes by band."
+    )
+
+
+def band_effect_sign_text(measure: str, settings: Settings) -> str:
+    """What the sign of the band effect g means on ``measure``."""
+    if measure_higher_is_better(measure, settings):
+        return "positive means the high band's scores rose more (higher is better)"
+    return "negative means the high band's scores fell more (lower is better)"
+
+
+def within_client_question(measure: str, settings: Settings) -> str:
+    """The within-client section's question, in the measure's direction."""
+    better = "rise" if measure_higher_is_better(measure, settings) else "drop"
+    return f"Within-client analysis: is a week with more homework a week with a larger {better}?"
+
+
+def within_client_sign_note(measure: str, settings: Settings) -> str:
+    """The sign convention of the within-client coefficients on ``measure``."""
+    if measure_higher_is_better(measure, settings):
+        return (f"Higher {measure} scores are better: a positive within-client estimate means intervals with more "
+                "homework than the client's usual were intervals with larger rises (improvement).")
+    return (f"Lower {measure} scores are better: a negative within-client estimate means intervals with more homework "
+            "than the client's usual were intervals with larger drops (improvement).")
+
+
 def relation_comparison(
     relations: dict[str, ComplianceRelation],
     effect: BandEffect,
     measure: str,
     adjusted: dict[str, AdjustedRelation] | None = None,
+    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """This cohort's whole-cohort relations beside the published yardsticks, all as r with change.
 
@@ -631,8 +691,10 @@ def relation_comparison(
                     "converted": False,
                 }
             )
-    out = pd.concat([pd.DataFrame(rows), published_yardsticks()], ignore_index=True)
+    higher = settings is not None and measure_higher_is_better(measure, settings)
+    out = pd.concat([pd.DataFrame(rows), published_yardsticks(higher)], ignore_index=True)
     out["n"] = out["n"].astype("Int64")
+    out.attrs["helpful_sign"] = "positive" if higher else "negative"
     return out
 
 
@@ -771,7 +833,8 @@ def assignment_design(
 ) -> AssignmentDesign:
     """Completion and quality by checklist items met, by each item and by homework type (SQL)."""
     settings = settings or active_settings()
-    rows = db.query("cohort_assignment_design", query_params(viewer, cohort))
+    rows = db.query("cohort_assignment_design",
+                    query_params(viewer, cohort, unreviewed_as_not_done=settings.unreviewed_as_not_done))
     min_n = _min_n(settings, 2)
     rows = _with_intervals(rows, min_n)
     columns = [
@@ -862,6 +925,8 @@ class CohortReport:
     #: Mean over the cohort's clients with homework of each client's reviewed share (0-1).
     reviewed_share: float | None = None
     adjusted: dict[str, AdjustedRelation] = field(default_factory=dict)
+    #: The measure's direction: True when higher scores are better (helpful relations are positive).
+    higher_is_better: bool = False
 
 
 def cohort_report(
@@ -888,7 +953,7 @@ def cohort_report(
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
         relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
         adjusted = {c: adjusted_relation(frame, c, settings) for c in COMPLIANCE_MEASURES}
-        effect = band_effect_size(frame, settings)
+        effect = band_effect_size(frame, settings, measure)
         report = CohortReport(
             measure=measure,
             band_labels=compliance_band_labels(settings),
@@ -899,7 +964,7 @@ def cohort_report(
             relations=relations,
             band_change=band_change(frame, settings),
             band_effect=effect,
-            comparison=relation_comparison(relations, effect, measure, adjusted),
+            comparison=relation_comparison(relations, effect, measure, adjusted, settings),
             outcome_rates=outcome_rates_by_band(frame, settings),
             grid=quantity_quality_grid(frame, settings),
             trajectories=trajectories.result(),
@@ -909,6 +974,7 @@ def cohort_report(
             min_reviewed_for_band=settings.min_reviewed_for_band,
             reviewed_share=_float(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
             adjusted=adjusted,
+            higher_is_better=measure_higher_is_better(measure, settings),
         )
     return replace(report, seconds=time.perf_counter() - started)
 
@@ -1243,7 +1309,8 @@ def within_client_analysis(
     rows = db.query(
         "cohort_score_intervals",
         query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients),
-                     baseline_days=settings.baseline_days_before_intake),
+                     baseline_days=settings.baseline_days_before_intake,
+                     unreviewed_as_not_done=settings.unreviewed_as_not_done),
     )
     clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
     for col in ("change", "quantity", "score", "week"):

@@ -190,7 +190,10 @@ def compliance_scatter(
 
 
 def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
-    """This cohort's r beside the published yardsticks, all as r with change (negative = helpful)."""
+    """This cohort's r beside the published yardsticks, all as r with change: helpful is the sign
+    ``comparison.attrs["helpful_sign"]`` (negative on a lower-is-better measure, the default;
+    positive on a higher-is-better one; :func:`analytics.cohort.relation_comparison`)."""
+    positive = comparison.attrs.get("helpful_sign", "negative") == "positive"
     rows = comparison.iloc[::-1].reset_index(drop=True)
     labels = rows["label"].tolist()
     colours = [COHORT_COLOUR if s == "This cohort" else PUBLISHED_COLOUR for s in rows["source"]]
@@ -210,13 +213,15 @@ def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
         )
     )
     fig.add_vline(x=0, line=dict(color="#9E9E9E", width=1))
-    fig.update_xaxes(range=[-0.75, 0.25], zeroline=False)
+    fig.update_xaxes(range=[-0.25, 0.75] if positive else [-0.75, 0.25], zeroline=False)
     fig.update_yaxes(automargin=True)
     fig.add_annotation(
-        x=-0.74, y=1.0, yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
-        text="&#8592; helpful", font=dict(size=12, color="#5F6368"),
+        x=0.74 if positive else -0.74, y=1.0, yref="paper", xanchor="right" if positive else "left",
+        yanchor="bottom", showarrow=False,
+        text="helpful &#8594;" if positive else "&#8592; helpful", font=dict(size=12, color="#5F6368"),
     )
-    return _layout(fig, height=360, x_title="r with change (negative = helpful)", legend=False)
+    sign = "positive" if positive else "negative"
+    return _layout(fig, height=360, x_title=f"r with change ({sign} = helpful)", legend=False)
 
 
 def band_change_chart(band_change: pd.DataFrame, measure: str, band_labels: Sequence[str]) -> go.Figure:

@@ -217,13 +217,14 @@ def _band_rows(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _publish_bands(rows: pd.DataFrame, policy: SuppressionPolicy, measure: str) -> QualityTable:
+def _publish_bands(rows: pd.DataFrame, policy: SuppressionPolicy, measure: str,
+                   higher_is_better: bool = False) -> QualityTable:
     return publish_table(
         "outcomes_by_band", f"{measure} outcomes by compliance band", rows, BAND_COLUMNS, policy,
         total_label=ALL_CLIENTS, total_column="paired",
         note="Paired clients: a first and a later score on the measure. Bands by each client's mean homework "
         "quantity. Recovery: of paired clients at caseness at the first score. Mean change: last - first "
-        "(negative = improvement), 95% t interval.",
+        f"({'positive' if higher_is_better else 'negative'} = improvement), 95% t interval.",
     )
 
 
@@ -382,7 +383,8 @@ def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, 
 
     n_clients = int(inside(clients["intake_date"]).sum())
     rows = _band_rows(frame[inside(frame["intake_date"])], settings)
-    return n_clients, _publish_bands(rows, policy, measure)
+    definition = settings.measure(measure)
+    return n_clients, _publish_bands(rows, policy, measure, definition is not None and definition.higher_is_better)
 
 
 def _shift_month(day: date, k: int) -> date:
@@ -464,7 +466,8 @@ def deidentified_cohort_view(
         )
     report = cohort_report(db, viewer, cohort, measure, settings)
     frame = cohort_client_frame(db, viewer, cohort, measure, settings)
-    bands = _hide_columns(_publish_bands(_band_rows(frame, settings), policy, measure), hide, policy)
+    bands = _hide_columns(_publish_bands(_band_rows(frame, settings), policy, measure,
+                                         report.higher_is_better), hide, policy)
     total = bands.numeric.iloc[-1]
     total_text = bands.display.iloc[-1]
 

@@ -288,14 +288,19 @@ def _to_date(value: Any) -> date | None:
 
 
 def monthly_activity(
-    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date,
+    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Monthly activity and homework of the cohort (analytics/sql/quality_monthly_activity.sql):
     active clients, attended sessions, assignments per attended session, share reviewed,
-    client-level mean quantity / quality / design-checklist coverage, each with its n."""
+    client-level mean quantity / quality / design-checklist coverage, each with its n. Homework
+    counts in the clients' treatment window (follow-up homework apart: ``follow_up_assignments``);
+    quantity reads unreviewed work per ``settings.unreviewed_as_not_done``."""
+    settings = settings or active_settings()
     return db.query(
         "quality_monthly_activity",
-        query_params(viewer, cohort, period_start=period_start, period_end=period_end),
+        query_params(viewer, cohort, period_start=period_start, period_end=period_end,
+                     unreviewed_as_not_done=settings.unreviewed_as_not_done),
     )
 
 
@@ -594,6 +599,7 @@ def _alert_rows(
             viewer, cohort, as_of=as_of, window_start=window_start,
             risk_measure=risk.name if risk else RISK_MEASURE,
             baseline_days=settings.baseline_days_before_intake,
+            unreviewed_as_not_done=settings.unreviewed_as_not_done,
         ),
     )
     if rows.empty:
@@ -813,6 +819,7 @@ ACTIVITY_COLUMNS: tuple[Column, ...] = (
     Column("mean_quantity", "Mean quantity (%)", "pct", "clients_quantity"),
     Column("clients_quality", "Clients with quality rated", "count"),
     Column("mean_quality", "Mean quality (%)", "pct", "clients_quality"),
+    Column("follow_up_assignments", "Follow-up assignments (after discharge, not counted)", "count"),
 )
 
 # Finished clients are a partition: at caseness at start + not at caseness at start (a helper
@@ -1255,12 +1262,16 @@ def quality_report(
     min_n = settings.min_clients_for_statistic
 
     # Monthly activity and homework.
-    activity = monthly_activity(db, viewer, cohort, period_start, period_end)
+    activity = monthly_activity(db, viewer, cohort, period_start, period_end, settings)
     activity["month"] = pd.to_datetime(activity["month"]).dt.strftime("%Y-%m")
     trends_activity = publish_table(
         "trends_activity", "Monthly activity and homework", activity, ACTIVITY_COLUMNS, policy,
         note="Active clients: clients with at least one attended session in the month. Homework means: "
-        "each client's mean over the month's assignments, then the mean over clients.",
+        "each client's mean over the month's assignments, then the mean over clients. Homework counts in the "
+        "clients' treatment window (intake to discharge); homework set after discharge is shown apart as "
+        "follow-up assignments. "
+        + ("Unreviewed homework counts as not done." if settings.unreviewed_as_not_done
+           else "Unreviewed homework is left out of quantity."),
     )
 
     # Outcomes: by discharge period and by unit.

@@ -1034,8 +1034,12 @@ def pandas_cohort_summary(csv_dir: Path, settings: Any) -> dict[str, Any]:
 
     Same definitions as docs/metrics.md (checked against ours by :func:`step_baseline`):
     per assignment, quantity = quantity_rating/4, else completed/planned capped at 1;
-    quality = quality_rating/4; per client the mean; per measure the first score and the
-    last score on or before discharge, paired when the last is later than the first.
+    quality = quality_rating/4; only assignments in the treatment window count (set on or
+    after intake and, once discharged, on or before discharge; homework after discharge is
+    follow-up homework); unreviewed assignments are left out of quantity, or count as 0 with
+    ``settings.unreviewed_as_not_done``; per client the mean; per measure the first score on or
+    after intake (less ``baseline_days_before_intake`` days) and the last score on or before
+    discharge, paired when the last is later than the first.
     """
     import pandas as pd
 
@@ -1043,14 +1047,17 @@ def pandas_cohort_summary(csv_dir: Path, settings: Any) -> dict[str, Any]:
     assignments = pd.read_csv(csv_dir / "assignments.csv")
     scores = pd.read_csv(csv_dir / "scores.csv", parse_dates=["administered_date"])
 
-    a = assignments[assignments["client_id"].isin(clients["client_id"])]
+    a = assignments.merge(clients[["client_id", "intake_date", "discharge_date"]], on="client_id")
+    assigned = pd.to_datetime(a["assigned_date"])
+    a = a[(assigned >= a["intake_date"]) & (a["discharge_date"].isna() | (assigned <= a["discharge_date"]))]
     ratio = (a["completed_practices"] / a["planned_practices"]).clip(upper=1.0)
     quantity = (a["quantity_rating"] / 4.0).where(a["quantity_rating"].notna(), ratio)
+    counted = quantity.fillna(0.0) if settings.unreviewed_as_not_done else quantity
     quality = a["quality_rating"] / 4.0
     per_client = (
-        pd.DataFrame({"client_id": a["client_id"], "quantity": quantity, "quality": quality})
+        pd.DataFrame({"client_id": a["client_id"], "quantity": quantity, "counted": counted, "quality": quality})
         .groupby("client_id")
-        .agg(n=("quantity", "size"), reviewed=("quantity", "count"), quantity=("quantity", "mean"),
+        .agg(n=("quantity", "size"), reviewed=("quantity", "count"), quantity=("counted", "mean"),
              quality=("quality", "mean"))
     )
     summary: dict[str, Any] = {
@@ -1061,7 +1068,8 @@ def pandas_cohort_summary(csv_dir: Path, settings: Any) -> dict[str, Any]:
         "mean_quality": float(per_client["quality"].mean()),
         "measures": {},
     }
-    s = scores.merge(clients[["client_id", "discharge_date"]], on="client_id")
+    s = scores.merge(clients[["client_id", "intake_date", "discharge_date"]], on="client_id")
+    s = s[s["administered_date"] >= s["intake_date"] - pd.Timedelta(days=int(settings.baseline_days_before_intake))]
     s = s.sort_values(["client_id", "measure", "administered_date"], kind="stable")
     keys = ["client_id", "measure"]
     first = s.drop_duplicates(keys, keep="first")[[*keys, "administered_date", "total_score"]]

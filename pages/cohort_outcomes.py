@@ -137,7 +137,7 @@ def trajectories_tab(report: co.CohortReport, measure: str) -> None:
     caveat()
 
 
-def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> None:
+def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool, settings) -> None:
     st.subheader(f"Homework compliance against {measure} change")
     ui.check_choice_param("compliance", ["Quantity", "Quality"], "compliance measure")
     choice = (st.segmented_control(
@@ -184,14 +184,7 @@ def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> 
             f"{choice}_vs_change",
         )
     st.markdown("##### Beside the published yardsticks")
-    st.markdown(
-        "**Lower scores are better**, so change (last − first) is negative when a client improved and a helpful "
-        "relation is a **negative r** with change. The published effects (positive for \"more homework, better "
-        "outcome\") are shown on the same scale: r = −.26 for Mausbach et al. (2010); Kazantzis et al. (2016) g "
-        "converted with r = g / √(g² + 4). They sit beside this cohort's whole-cohort r (every paired client) and its "
-        "r adjusted for baseline severity and weeks in treatment; the band effect size (an extreme-groups comparison "
-        "that leaves the middle band out) is not comparable with them and is shown under Outcomes by band."
-    )
+    st.markdown(co.relation_scale_text(measure, settings))
     chart_with_table(
         charts.comparison_chart(report.comparison),
         report.comparison.assign(too_few=report.comparison["r"].isna()),
@@ -203,7 +196,7 @@ def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool) -> 
     caveat()
 
 
-def bands_tab(report: co.CohortReport, measure: str) -> None:
+def bands_tab(report: co.CohortReport, measure: str, settings) -> None:
     effect = report.band_effect
     whole = report.relations["quantity"].pearson
     st.subheader(f"Extreme-groups effect size: {effect.high_band} against {effect.low_band} band")
@@ -217,8 +210,8 @@ def bands_tab(report: co.CohortReport, measure: str) -> None:
         a.caption(f"95% CI {e.ci_low:+.2f} to {e.ci_high:+.2f} · n = {e.n_a:,} and {e.n_b:,}")
         b.markdown(f"**{effect.sentence}**")
         b.caption(
-            f"g is the difference in mean {measure} change (high band − low band) in pooled-SD units: negative means "
-            "the high band's scores fell more. It compares the extreme groups only (the middle band is left out), so it "
+            f"g is the difference in mean {measure} change (high band − low band) in pooled-SD units: "
+            f"{co.band_effect_sign_text(measure, settings)}. It compares the extreme groups only (the middle band is left out), so it "
             "looks larger than a whole-cohort correlation"
             + (f" (its r equivalent {effect.r_equivalent:.2f} against the whole-cohort r {whole.r:.2f}, n = {whole.n:,})"
                if whole.r is not None and effect.r_equivalent is not None else "")
@@ -333,7 +326,7 @@ def design_tab(viewer, cohort, settings) -> None:
 
 def within_tab(viewer, cohort, measure: str, settings) -> None:
     within = ui.run(co.within_client_analysis, viewer, cohort, measure, settings)
-    st.subheader("Within-client analysis: is a week with more homework a week with a larger drop?")
+    st.subheader(co.within_client_question(measure, settings))
     if within.sampled:
         st.info(
             f"Large cohort: the model uses {within.clients_used:,} clients, a fixed deterministic sample of the "
@@ -380,6 +373,7 @@ def within_tab(viewer, cohort, measure: str, settings) -> None:
         "interval, not homework coming before change. Adjusted for the score at the start of the interval (a high score "
         "tends to fall further) and the week since intake. The reverse model relates a score to the homework of the "
         "interval that starts with it, adjusted for the week since intake, because time in treatment moves both. "
+        f"{co.within_client_sign_note(measure, settings)} "
         f"Intervals between scores longer than {co.MAX_INTERVAL_DAYS} days are left out. Fitted in {within.seconds:.2f} s."
         + (f" Note: {'; '.join(notes)}." if notes else "")
     )
@@ -602,10 +596,10 @@ with sections["Trajectories"]:
         trajectories_tab(report, measure)
 with sections["Compliance and change"]:
     if sections["Compliance and change"].open:
-        compliance_tab(report, measure, viewer.can_see_identifiers)
+        compliance_tab(report, measure, viewer.can_see_identifiers, settings)
 with sections["Outcomes by band"]:
     if sections["Outcomes by band"].open:
-        bands_tab(report, measure)
+        bands_tab(report, measure, settings)
 with sections["Quantity by quality"]:
     if sections["Quantity by quality"].open:
         grid_tab(report, measure)

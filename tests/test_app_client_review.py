@@ -108,7 +108,8 @@ def test_deep_link_opens_the_client_and_the_chart_holds_the_stored_rows(app_db, 
     weekly = sample_db.query(
         "client_review_weekly",
         {"scope_clinics": None, "scope_therapist": None, "clinics": None, "therapists": None, "programs": None,
-         "concerns": None, "intake_from": None, "intake_to": None, "client_id": client, "as_of": data_as_of(sample_db, LOCAL)},
+         "concerns": None, "intake_from": None, "intake_to": None, "client_id": client, "as_of": data_as_of(sample_db, LOCAL),
+         "unreviewed_as_not_done": False},
     )
     quantity = _trace(figure, "Quantity (how much was done)")
     assert quantity["y"] == [None if v != v else v * 100 for v in weekly["quantity"]]

@@ -573,7 +573,8 @@ def test_within_client_sampling_is_deterministic(sample_db):
     kept = sorted(rows, key=lambda cid: hashlib.md5(cid.encode()).hexdigest())[:40]
     intervals = sample_db.query(
         "cohort_score_intervals",
-        query_params(LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=40, baseline_days=0),
+        query_params(LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=40, baseline_days=0,
+                     unreviewed_as_not_done=False),
     )
     assert set(intervals["client_id"]) <= set(kept)
 

@@ -362,7 +362,8 @@ def _baseline_views(db: ClinicDatabase, settings: Settings) -> dict[str, float]:
     trajectory = db.query("cohort_score_trajectory", query_params(
         LOCAL, None, measure="PHQ-9", max_week=20, band_client_ids=["B1"], band_labels=[">= 80%"], baseline_days=days))
     intervals = db.query("cohort_score_intervals", query_params(
-        LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=100, baseline_days=days))
+        LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=100, baseline_days=days,
+        unreviewed_as_not_done=False))
     intervals = intervals[intervals["client_id"] == "B1"]
     review = client_review(db, LOCAL, "B1", as_of=date(2026, 11, 27), settings=settings)
     return {

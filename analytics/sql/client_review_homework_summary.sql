@@ -2,14 +2,18 @@
 --   client / all             the client's assignments in the treatment window (macro
 --                            in_treatment_window: intake to discharge), as client_homework_rows
 --   client / follow_up       assignments set after discharge (follow-up homework, shown apart)
---   period / recent          assignments of the $recent_weeks latest weeks since intake (4 on
---                            the page), ending with the reference week = the week of the
---                            client's latest assignment or session up to $as_of, whichever is later
---   period / before          assignments of the weeks before those
---   type / <homework_type>   assignments of each homework type ("completion by type")
+--   period / recent          assignments in the treatment window of the $recent_weeks latest weeks
+--                            since intake (4 on the page), ending with the reference week = the
+--                            week of the client's latest assignment in the treatment window or
+--                            session up to $as_of (and up to discharge), whichever is later
+--   period / before          assignments in the treatment window of the weeks before those
+--   type / <homework_type>   assignments in the treatment window of each homework type
+--                            ("completion by type")
 --   checklist / <item>       design-checklist items: missing = assignments where the item is
 --                            not met or not recorded (NULL counts as not met, as in macros.sql)
--- quantity / quality = mean of the assignment fractions (0-1; NULL when none reviewed / rated).
+-- quantity / quality = mean of the assignment fractions (0-1; NULL when none reviewed / rated);
+-- quantity reads unreviewed work per $unreviewed_as_not_done (macro counted_quantity, as
+-- client_homework_rows: NULL = left out, true = counted as not done).
 -- Weeks are whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
@@ -25,6 +29,8 @@ client_assignments AS (
         a.homework_type,
         a.goal_linked, a.rationale_given, a.rehearsed_in_session, a.practice_scheduled, a.obstacles_planned,
         quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
+        counted_quantity(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices),
+                         $unreviewed_as_not_done::BOOLEAN) AS counted_quantity,
         quality_fraction(a.quality_rating) AS quality_fraction,
         in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
         after_discharge(a.assigned_date, c.discharge_date) AS follow_up
@@ -37,9 +43,13 @@ client_session_weeks AS (
     FROM sessions AS s
     JOIN client AS c USING (client_id)
     WHERE s.client_id = $client_id::VARCHAR AND s.session_date <= $as_of::DATE
+      AND (c.discharge_date IS NULL OR s.session_date <= c.discharge_date)
+),
+window_assignments AS (  -- the treatment window: what counts toward compliance
+    SELECT * FROM client_assignments WHERE in_window
 ),
 reference AS (
-    SELECT greatest((SELECT max(week) FROM client_assignments), (SELECT max(week) FROM client_session_weeks))
+    SELECT greatest((SELECT max(week) FROM window_assignments), (SELECT max(week) FROM client_session_weeks))
         AS ref_week
 ),
 periods AS (
@@ -47,7 +57,7 @@ periods AS (
            r.ref_week AS last_week
     FROM reference AS r
     UNION ALL
-    SELECT 'before', 2, least(0, (SELECT min(week) FROM client_assignments)), r.ref_week - $recent_weeks::INTEGER
+    SELECT 'before', 2, least(0, (SELECT min(week) FROM window_assignments)), r.ref_week - $recent_weeks::INTEGER
     FROM reference AS r
 ),
 checklist AS (
@@ -62,7 +72,7 @@ SELECT
     count(*)::BIGINT AS assignments,
     count(quantity_fraction)::BIGINT AS reviewed,
     count(quality_fraction)::BIGINT AS quality_rated,
-    avg(quantity_fraction) AS quantity,
+    avg(counted_quantity) AS quantity,
     avg(quality_fraction) AS quality,
     NULL::BIGINT AS missing,
     min(week) AS first_week,
@@ -75,7 +85,7 @@ SELECT
     count(*)::BIGINT,
     count(quantity_fraction)::BIGINT,
     count(quality_fraction)::BIGINT,
-    avg(quantity_fraction),
+    avg(counted_quantity),
     avg(quality_fraction),
     NULL::BIGINT,
     min(week),
@@ -88,13 +98,13 @@ SELECT
     count(a.week)::BIGINT,
     count(a.quantity_fraction)::BIGINT,
     count(a.quality_fraction)::BIGINT,
-    avg(a.quantity_fraction),
+    avg(a.counted_quantity),
     avg(a.quality_fraction),
     NULL::BIGINT,
     p.first_week,
     p.last_week
 FROM periods AS p
-LEFT JOIN client_assignments AS a ON a.week BETWEEN p.first_week AND p.last_week
+LEFT JOIN window_assignments AS a ON a.week BETWEEN p.first_week AND p.last_week
 WHERE p.first_week <= p.last_week
 GROUP BY p.key, p.sort_order, p.first_week, p.last_week
 UNION ALL
@@ -103,12 +113,12 @@ SELECT
     count(*)::BIGINT,
     count(quantity_fraction)::BIGINT,
     count(quality_fraction)::BIGINT,
-    avg(quantity_fraction),
+    avg(counted_quantity),
     avg(quality_fraction),
     NULL::BIGINT,
     min(week),
     max(week)
-FROM client_assignments
+FROM window_assignments
 GROUP BY homework_type
 UNION ALL
 SELECT

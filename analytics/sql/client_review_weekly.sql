@@ -1,7 +1,11 @@
 -- Weekly homework of one client, by week since intake (week 0 = the 7 days starting on the
 -- intake date; week n starts on intake_date + 7n). An assignment counts in the week of its
 -- assigned_date. quantity / quality = mean of that week's assignment fractions (0-1,
--- macros.sql; NULL when none reviewed / rated). Every week from intake (or the first
+-- macros.sql; NULL when none reviewed / rated) over the assignments in the treatment window
+-- (macro in_treatment_window, as client_homework_rows); quantity reads unreviewed work per
+-- $unreviewed_as_not_done (macro counted_quantity). Homework set after discharge is follow-up
+-- homework: not in assignments / reviewed / quantity / quality, counted apart in
+-- follow_up_assignments (macro after_discharge). Every week from intake (or the first
 -- assignment, if earlier) to the client's latest assignment or session up to $as_of is
 -- listed, so weeks without homework show 0 assignments. No rows when there is no assignment.
 WITH cohort AS (
@@ -10,13 +14,15 @@ WITH cohort AS (
                                  $intake_from::DATE, $intake_to::DATE)
 ),
 client AS (
-    SELECT client_id, intake_date FROM cohort WHERE client_id = $client_id::VARCHAR
+    SELECT client_id, intake_date, discharge_date FROM cohort WHERE client_id = $client_id::VARCHAR
 ),
 client_assignments AS (
     SELECT
         floor(date_diff('day', c.intake_date, a.assigned_date) / 7)::BIGINT AS week,
         quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
-        quality_fraction(a.quality_rating) AS quality_fraction
+        quality_fraction(a.quality_rating) AS quality_fraction,
+        in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
+        after_discharge(a.assigned_date, c.discharge_date) AS follow_up
     FROM assignments AS a
     JOIN client AS c USING (client_id)
     WHERE a.client_id = $client_id::VARCHAR
@@ -40,11 +46,12 @@ weeks AS (
 per_week AS (
     SELECT
         week,
-        count(*)::BIGINT AS assignments,
-        count(quantity_fraction)::BIGINT AS reviewed,
-        count(quality_fraction)::BIGINT AS quality_rated,
-        avg(quantity_fraction) AS quantity,
-        avg(quality_fraction) AS quality
+        count(*) FILTER (WHERE in_window)::BIGINT AS assignments,
+        count(quantity_fraction) FILTER (WHERE in_window)::BIGINT AS reviewed,
+        count(quality_fraction) FILTER (WHERE in_window)::BIGINT AS quality_rated,
+        avg(counted_quantity(quantity_fraction, $unreviewed_as_not_done::BOOLEAN)) FILTER (WHERE in_window) AS quantity,
+        avg(quality_fraction) FILTER (WHERE in_window) AS quality,
+        count(*) FILTER (WHERE follow_up)::BIGINT AS follow_up_assignments
     FROM client_assignments
     GROUP BY week
 )
@@ -55,7 +62,8 @@ SELECT
     coalesce(p.reviewed, 0)::BIGINT AS reviewed,
     coalesce(p.quality_rated, 0)::BIGINT AS quality_rated,
     p.quantity,
-    p.quality
+    p.quality,
+    coalesce(p.follow_up_assignments, 0)::BIGINT AS follow_up_assignments  -- set after discharge, not counted
 FROM weeks AS w
 LEFT JOIN per_week AS p USING (week)
 ORDER BY w.week

@@ -5,10 +5,14 @@
 --                          rehearsed_in_session, practice_scheduled, obstacles_planned
 --   factor 'homework_type' level = the type
 -- Unknown (NULL) checklist items count as not met, as in checklist_items_met.
--- Completion = quantity fraction (0-1) of reviewed assignments; quality = quality fraction (0-1)
--- of quality-rated ones. Means and sample SDs are over assignments (SD from sums of squares:
+-- Only assignments in the client's treatment window count (macro in_treatment_window, as
+-- client_homework_rows; follow-up homework set after discharge is left out).
+-- Completion = quantity fraction (0-1) of reviewed assignments, read per $unreviewed_as_not_done
+-- (macro counted_quantity: true counts unreviewed assignments as not done, 0, and they then
+-- count in the mean and its n); quality = quality fraction (0-1) of quality-rated ones.
+-- reviewed_assignments = assignments with a quantity fraction, whatever the reading. Means and sample SDs are over assignments (SD from sums of squares:
 -- fractions are 0-1, so this is numerically safe). n_clients counts distinct clients with a
--- reviewed assignment in the group: the sums are first taken per client and group
+-- counted (reviewed, in the default reading) assignment in the group: the sums are first taken per client and group
 -- (GROUPING SETS), then added up per group.
 -- se_quantity / se_quality: cluster-robust (by client) standard error of the mean, for the
 -- ratio mean m = sum S_i / sum n_i over clients i (S_i, n_i the client's sum and count):
@@ -31,11 +35,14 @@ assignment_rows AS (
         coalesce(a.rehearsed_in_session, false) AS rehearsed_in_session,
         coalesce(a.practice_scheduled, false) AS practice_scheduled,
         coalesce(a.obstacles_planned, false) AS obstacles_planned,
-        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity,
+        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) IS NOT NULL AS reviewed,
+        counted_quantity(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices),
+                         $unreviewed_as_not_done::BOOLEAN) AS quantity,
         quality_fraction(a.quality_rating) AS quality
     FROM assignments AS a
     JOIN cohort USING (client_id)
-    WHERE $homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type)
+    WHERE ($homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type))
+      AND in_treatment_window(a.assigned_date, cohort.intake_date, cohort.discharge_date)
 ),
 per_client AS (
     SELECT
@@ -56,7 +63,8 @@ per_client AS (
             ELSE 'not met'
         END AS level,
         count(*) AS n,                        -- assignments
-        count(quantity) AS n_q,               -- reviewed assignments
+        count(*) FILTER (WHERE reviewed) AS n_r,  -- reviewed assignments
+        count(quantity) AS n_q,               -- counted assignments (= reviewed in the default reading)
         sum(quantity) AS sum_q,
         sum(quantity * quantity) AS sum_qq,
         count(quality) AS n_l,                -- quality-rated assignments
@@ -72,6 +80,7 @@ grouped AS (
         factor,
         level,
         sum(n) AS n,
+        sum(n_r) AS n_r,
         sum(n_q) AS n_q,
         sum(sum_q) AS sum_q,
         sum(sum_qq) AS sum_qq,
@@ -93,7 +102,7 @@ SELECT
     factor,
     level,
     n::BIGINT AS assignments,
-    n_q::BIGINT AS reviewed_assignments,
+    n_r::BIGINT AS reviewed_assignments,
     n_clients::BIGINT AS n_clients,
     sum_q / nullif(n_q, 0) AS mean_quantity,
     CASE WHEN n_q > 1 THEN sqrt(greatest((sum_qq - sum_q * sum_q / n_q) / (n_q - 1), 0)) END AS sd_quantity,

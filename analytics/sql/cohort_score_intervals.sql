@@ -6,8 +6,11 @@
 -- one day are averaged); change = next_score - score (negative is improvement).
 -- quantity: mean quantity fraction (0-1, macro quantity_fraction) of the assignments set
 -- during the interval (assigned on or after the start score's date and before the next
--- score's date), i.e. the homework done between the two scores. Intervals longer than
--- $max_gap_days days or without a reviewed assignment are left out.
+-- score's date), i.e. the homework done between the two scores, counting only assignments in
+-- the treatment window (macro in_treatment_window; follow-up homework never counts) and reading
+-- unreviewed work per $unreviewed_as_not_done (macro counted_quantity, as client_homework_rows).
+-- reviewed_assignments: those with a quantity fraction. Intervals longer than $max_gap_days
+-- days or without a counted assignment (a reviewed one, in the default reading) are left out.
 -- Large cohorts: of the clients with at least two such scores (clients_eligible), at most
 -- $max_clients are used, chosen deterministically (lowest md5 of client_id), before any
 -- interval is built, so the cost does not grow with the cohort.
@@ -49,10 +52,14 @@ homework AS (
     SELECT
         a.client_id,
         a.assigned_date,
-        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity
+        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS reviewed_quantity,
+        counted_quantity(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices),
+                         $unreviewed_as_not_done::BOOLEAN) AS quantity
     FROM assignments AS a
     JOIN kept USING (client_id)
-    WHERE $homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type)
+    JOIN cohort USING (client_id)
+    WHERE ($homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type))
+      AND in_treatment_window(a.assigned_date, cohort.intake_date, cohort.discharge_date)
 ),
 interval_homework AS (
     SELECT
@@ -60,7 +67,7 @@ interval_homework AS (
         i.score_date,
         i.score,
         i.next_score,
-        count(h.quantity)::BIGINT AS reviewed_assignments,
+        count(h.reviewed_quantity)::BIGINT AS reviewed_assignments,
         avg(h.quantity) AS quantity
     FROM intervals AS i
     JOIN homework AS h

@@ -3,8 +3,10 @@
 -- first (baseline) score and the latest score on or before $as_of (totals in the measure's points;
 -- screening scores before the baseline window, macro score_period with $baseline_days, never count), the
 -- latest $risk_measure item 9 on or before $as_of (NULL when items were not exported), and the
--- client's homework quantity over the assignments set from $window_start to $as_of (mean of
--- the quantity fractions, 0-1; NULL when none was reviewed). Clients with no score on a
+-- client's homework quantity over the assignments set from $window_start to $as_of inside the
+-- treatment window (macro in_treatment_window, as client_homework_rows): the mean of
+-- counted_quantity(quantity_fraction, $unreviewed_as_not_done), 0-1; NULL when none counted
+-- (none reviewed, in the default reading). Clients with no score on a
 -- reported measure get one row with measure NULL. weeks_in_treatment = days since intake / 7.
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
@@ -12,7 +14,7 @@ WITH cohort AS (
                                  $intake_from::DATE, $intake_to::DATE)
 ),
 open_clients AS (
-    SELECT client_id, clinic, therapist_id, program, intake_date
+    SELECT client_id, clinic, therapist_id, program, intake_date, discharge_date
     FROM cohort
     WHERE intake_date <= $as_of::DATE
       AND (discharge_date IS NULL OR discharge_date > $as_of::DATE)
@@ -46,10 +48,12 @@ recent_homework AS (
     SELECT
         a.client_id,
         count(*)::BIGINT AS recent_assignments,
-        avg(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices)) AS recent_quantity
+        avg(counted_quantity(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices),
+                             $unreviewed_as_not_done::BOOLEAN)) AS recent_quantity
     FROM assignments AS a
     JOIN open_clients USING (client_id)
     WHERE a.assigned_date BETWEEN $window_start::DATE AND $as_of::DATE
+      AND in_treatment_window(a.assigned_date, open_clients.intake_date, open_clients.discharge_date)
       AND ($homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type))
     GROUP BY a.client_id
 )

@@ -4,6 +4,10 @@
 -- Sessions count by session_date; assignments by assigned_date (the homework-type filter applies).
 -- Homework means are client-level: each client's mean of their assignments' fractions that month,
 -- then the mean over clients (each client counts once), as in the cohort mean quantity.
+-- Homework counts only in the client's treatment window (macro in_treatment_window, as
+-- client_homework_rows); homework set after discharge is follow-up homework, counted apart
+-- (follow_up_assignments, macro after_discharge). Quantity reads unreviewed work per
+-- $unreviewed_as_not_done (macro counted_quantity); reviewed = has a quantity fraction.
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
                                  $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
@@ -26,7 +30,9 @@ assignment_rows AS (
         quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
         quality_fraction(a.quality_rating) AS quality_fraction,
         checklist_coverage(a.goal_linked, a.rationale_given, a.rehearsed_in_session,
-                           a.practice_scheduled, a.obstacles_planned) AS coverage
+                           a.practice_scheduled, a.obstacles_planned) AS coverage,
+        in_treatment_window(a.assigned_date, cohort.intake_date, cohort.discharge_date) AS in_window,
+        after_discharge(a.assigned_date, cohort.discharge_date) AS follow_up
     FROM assignments AS a
     JOIN cohort USING (client_id)
     WHERE a.assigned_date BETWEEN $period_start::DATE AND $period_end::DATE
@@ -41,17 +47,24 @@ session_months AS (
     FROM session_rows
     GROUP BY month
 ),
-client_months AS (  -- one row per client and month with homework set
+client_months AS (  -- one row per client and month with homework set in the treatment window
     SELECT
         month,
         client_id,
         count(*)::BIGINT AS assignments,
         count(quantity_fraction)::BIGINT AS reviewed,  -- reviewed = has a quantity fraction
-        avg(quantity_fraction) AS quantity,            -- 0-1, NULL when none reviewed
+        avg(counted_quantity(quantity_fraction, $unreviewed_as_not_done::BOOLEAN)) AS quantity,  -- 0-1, NULL when none counted
         avg(quality_fraction) AS quality,              -- 0-1, NULL when none rated
         avg(coverage) AS coverage                      -- 0-1
     FROM assignment_rows
+    WHERE in_window
     GROUP BY month, client_id
+),
+follow_up_months AS (  -- homework set after discharge: not counted above
+    SELECT month, count(*)::BIGINT AS follow_up_assignments
+    FROM assignment_rows
+    WHERE follow_up
+    GROUP BY month
 ),
 homework_months AS (
     SELECT
@@ -81,8 +94,10 @@ SELECT
     hm.mean_quantity,                                                 -- 0-1
     coalesce(hm.clients_quality, 0)::BIGINT AS clients_quality,
     hm.mean_quality,                                                  -- 0-1
-    hm.checklist_coverage                                             -- 0-1, over clients_with_homework
+    hm.checklist_coverage,                                            -- 0-1, over clients_with_homework
+    coalesce(fm.follow_up_assignments, 0)::BIGINT AS follow_up_assignments  -- set after discharge, not counted
 FROM months
 LEFT JOIN session_months AS sm USING (month)
 LEFT JOIN homework_months AS hm USING (month)
+LEFT JOIN follow_up_months AS fm USING (month)
 ORDER BY months.month
