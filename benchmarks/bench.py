@@ -619,10 +619,11 @@ def process_tree_memory_mb(pid: int) -> dict[str, float]:
     process), summed PSS (shared pages divided among their processes: the tree's real
     footprint), and the server process's own RSS."""
     tree = _process_tree(pid)
+    rss = {p: _status_kb(p, "VmRSS") for p in tree}  # one reading per process: the sums agree
     return {
-        "rss": sum(_status_kb(p, "VmRSS") for p in tree) / 1024,
+        "rss": sum(rss.values()) / 1024,
         "pss": sum(_status_kb(p, "Pss", "smaps_rollup") for p in tree) / 1024,
-        "server_rss": _status_kb(pid, "VmRSS") / 1024,
+        "server_rss": rss.get(pid, _status_kb(pid, "VmRSS")) / 1024,
         "processes": len(tree),
     }
 
