@@ -15,6 +15,32 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_TODAY = date(2026, 11, 27)
 
 
+# Sign-in as AppTest sees it: an [auth] section and the provider's user (tests of every role).
+AUTH = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "test-cookie-secret-that-is-long-enough-0123456789",
+        "client_id": "between-sessions",
+        "client_secret": "test-secret",
+        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
+    }
+}
+
+
+def signed_in(script: Path | str, email: str | None, *, timeout: float = 60, run: bool = True, **query: str):
+    """An AppTest of ``script`` signed in as ``email`` with a provider-verified address (an
+    unverified one is refused: tests/test_exposure.py), or signed out when ``email`` is None;
+    ``query`` goes into the URL. Run unless ``run=False``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(script), default_timeout=timeout)
+    at.secrets = AUTH
+    at.user = {"is_logged_in": True, "email": email, "email_verified": True} if email else {"is_logged_in": False}
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run() if run else at
+
+
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text.lstrip("\n"), encoding="utf-8")
     return path

@@ -19,18 +19,10 @@ from streamlit.testing.v1.util import patch_config_options
 
 from analytics.access import add_user
 from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
-from tests.conftest import ROOT
+from tests.conftest import AUTH, ROOT
+from tests.conftest import signed_in as signed_in_as
 from ui.auth import auth_problems, exposure_problem, host_of, is_loopback, login_providers
 
-AUTH = {
-    "auth": {
-        "redirect_uri": "http://localhost:8501/oauth2callback",
-        "cookie_secret": "test-cookie-secret-that-is-long-enough-0123456789",
-        "client_id": "between-sessions",
-        "client_secret": "test-secret",
-        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
-    }
-}
 USERS = {
     "admin@clinic.org": ("admin", {}),
     "sup.north@clinic.org": ("supervisor", {"clinics": ["North"]}),
@@ -98,13 +90,7 @@ def log(app: Path, **filters) -> pd.DataFrame:
 
 
 def signed_in(script: Path | str, email: str | None, **query) -> AppTest:
-    at = AppTest.from_file(str(script), default_timeout=30)
-    at.secrets = AUTH
-    # a provider's verified address (an unverified one is refused: tests/test_exposure.py)
-    at.user = {"is_logged_in": True, "email": email, "email_verified": True} if email else {"is_logged_in": False}
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+    return signed_in_as(script, email, timeout=30, **query)
 
 
 def metrics(at: AppTest) -> dict[str, str]:

@@ -14,8 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.access import add_user
 from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
-from tests.conftest import ROOT
-from tests.test_app_access import AUTH
+from tests.conftest import AUTH, ROOT, signed_in
 from tests.test_caseload import NORTH_ORDER, T1_ORDER, build_caseload_clinic
 
 PAGE = "pages/caseload.py"
@@ -47,11 +46,10 @@ def app(tmp_path: Path, users_clinic: Path, monkeypatch: pytest.MonkeyPatch, ser
 
 
 def _signed_in(email: str | None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    if email is not None:
-        at.secrets = AUTH
-        at.user = {"is_logged_in": True, "email": email, "email_verified": True}
-    return at.run()
+    """Signed in as ``email``; None = local single-user mode (no sign-in configured)."""
+    if email is None:
+        return AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    return signed_in(ROOT / "dashboard.py", email)
 
 
 def _open_caseload(email: str | None) -> AppTest:

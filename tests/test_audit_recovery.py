@@ -33,7 +33,7 @@ from analytics.audit import (
     search_access_log,
     unusable_reason,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, signed_in
 from tests.test_audit import HOLDER, WRITER, _env
 
 ASIDE = re.compile(r"^audit\.duckdb\.unusable-\d{8}T\d{12}Z(-\d+)?$")
@@ -201,15 +201,7 @@ def admin_app(tmp_path: Path, tiny_db_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def open_access_log_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "admin_audit.py"), default_timeout=30)
-    at.secrets = {"auth": {
-        "redirect_uri": "http://localhost:8501/oauth2callback",
-        "cookie_secret": "test-cookie-secret-that-is-long-enough-0123456789",
-        "client_id": "between-sessions", "client_secret": "test-secret",
-        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
-    }}
-    at.user = {"is_logged_in": True, "email": "admin@clinic.org", "email_verified": True}
-    return at.run()
+    return signed_in(ROOT / "pages" / "admin_audit.py", "admin@clinic.org", timeout=30)
 
 
 def test_the_access_log_page_recovers_a_broken_log_and_says_so(admin_app: Path):

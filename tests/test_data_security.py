@@ -41,19 +41,10 @@ from analytics.overview import (
     rejects_csv_chunks,
 )
 from analytics.privacy import to_safe_csv
-from tests.conftest import FIXTURE_TODAY, ROOT, write_csv
+from tests.conftest import FIXTURE_TODAY, ROOT, signed_in, write_csv
 
 DATA_PAGE = str(ROOT / "pages" / "data.py")
 HOME = str(ROOT / "dashboard.py")
-AUTH = {
-    "auth": {
-        "redirect_uri": "http://localhost:8501/oauth2callback",
-        "cookie_secret": "test-cookie-secret-that-is-long-enough-0123456789",
-        "client_id": "between-sessions",
-        "client_secret": "test-secret",
-        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
-    }
-}
 USERS = {
     "admin@clinic.org": ("admin", {}),
     "sup.north@clinic.org": ("supervisor", {"clinics": ["North"]}),
@@ -105,13 +96,6 @@ def app(tmp_path: Path, rejects_clinic: Path, monkeypatch: pytest.MonkeyPatch, s
     serve_database(db)
     yield tmp_path
     close_audit_logs()
-
-
-def signed_in(script: str, email: str) -> AppTest:
-    at = AppTest.from_file(script, default_timeout=60)
-    at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": email, "email_verified": True}
-    return at.run()
 
 
 def everything_shown(at: AppTest) -> str:

@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
-from tests.conftest import ROOT
+from tests.conftest import AUTH, ROOT
 from ui import auth
 from ui.auth import RequestFacts, exposure_problem, origin_problem
 
@@ -109,15 +109,6 @@ def test_the_app_serves_a_direct_local_request(local_app: Path, monkeypatch: pyt
 # Sign-in requires email_verified (issue 10, item 16)
 # --------------------------------------------------------------------------------------
 
-AUTH = {
-    "auth": {
-        "redirect_uri": "http://localhost:8501/oauth2callback",
-        "cookie_secret": "test-cookie-secret-that-is-long-enough-0123456789",
-        "client_id": "between-sessions",
-        "client_secret": "test-secret",
-        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
-    }
-}
 ADMIN = "admin@clinic.org"
 
 

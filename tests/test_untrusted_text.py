@@ -33,7 +33,7 @@ from analytics.quality_charts import funnel_figure
 from analytics.reports import session_review_html, session_review_pdf
 from analytics.text import AUTOLINK_BREAK, markdown_text, plotly_text
 from tests.conftest import ROOT
-from tests.test_app_access import AUTH
+from tests.conftest import signed_in as signed_in_as
 from tests.test_reports import pdf_text
 
 # One payload with every kind of markup: Markdown emphasis, link and image (to documentation
@@ -209,12 +209,7 @@ def assert_plain(at: AppTest, where: str) -> list[tuple[str, str]]:
 
 
 def signed_in(script: str, email: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / script), default_timeout=120)
-    at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": email, "email_verified": True}
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at
+    return signed_in_as(ROOT / script, email, timeout=120, run=False, **query)
 
 
 # ----------------------------------------------------------------------------- the helpers
