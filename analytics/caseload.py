@@ -200,13 +200,17 @@ def caseload(
 HW = f"({HOMEWORK_WEEKS} wk)"  # the homework columns' period, in their headers
 
 
-def column_help(result: Caseload) -> dict[str, str]:
-    """Display header -> what it means (the page's column help; docs/metrics.md, "Caseload")."""
+def column_help(result: Caseload, settings: Settings | None = None) -> dict[str, str]:
+    """Display header -> what it means (the page's column help; docs/metrics.md, "Caseload").
+    The change column says which way is better for that measure (its configured direction)."""
+    settings = settings or active_settings()
     per_measure: dict[str, str] = {}
     for m in result.measures:
+        definition = settings.measure(m)
+        better = "higher" if definition is not None and definition.higher_is_better else "lower"
         per_measure[m] = f"Latest {m} score on or before the as-of date (blank: never scored)."
         per_measure[f"{m} band"] = f"Severity band of the latest {m} score."
-        per_measure[f"{m} change"] = (f"Latest minus first {m} score, in points (lower is better); \"(reliable)\": at "
+        per_measure[f"{m} change"] = (f"Latest minus first {m} score, in points ({better} is better); \"(reliable)\": at "
                                       "least the measure's reliable change. Blank with a single score.")
     return per_measure | {
         "Client": "Opens the client's review.",
@@ -243,7 +247,7 @@ def _measure_cells(result: Caseload) -> dict[str, dict[str, list[Any]]]:
                                                  rows["reliable_deterioration"], strict=True):
             text = format_points(points) if _true(paired) else ""
             if text and (_true(better) or _true(worse)):
-                text += " (reliable)"  # the sign says which way: lower is better
+                text += " (reliable)"  # the sign says which way (column help: the measure's direction)
             change.append(text)
         out[measure] = {
             measure: [None if pd.isna(v) else int(v) for v in rows["last_score"]],

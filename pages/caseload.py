@@ -54,7 +54,8 @@ st.caption(
     f"Sorted by need: risk, reliable deterioration, not on track, measures overdue (no score in the last "
     f"{result.measure_overdue_weeks} weeks), no attended session in the last {result.no_contact_days} days, then "
     f"the rest; by client id within each. Homework: assignments set in the last {HOMEWORK_WEEKS} weeks. "
-    "Change: points since the first score (lower is better); \"(reliable)\": at least the measure's reliable change."
+    "Change: points since the first score (which way is better is in each change column's help); \"(reliable)\": "
+    "at least the measure's reliable change."
 )
 st.page_link("pages/glossary.py", label="How each column is defined (Metrics glossary, section Caseload)",
              icon=":material/menu_book:")

@@ -292,3 +292,20 @@ def test_no_client_gives_an_empty_caseload(db):
     result = caseload(db, nobody)
     assert result.as_of is None and result.empty and result.counts()["clients"] == 0
     assert caseload_table(result).empty
+
+
+def test_change_column_help_says_which_way_is_better_per_measure(tmp_path):
+    """A higher-is-better measure (added through the settings file) is not described as
+    "lower is better" (issue 11 item 3); the shipped measures are."""
+    from types import SimpleNamespace
+
+    from analytics.caseload import column_help
+    from analytics.config import load_settings
+    from tests.test_outcome_definitions import WELLBEING, WELLBEING_SETTINGS
+
+    config = tmp_path / "settings.toml"
+    config.write_text(WELLBEING_SETTINGS, encoding="utf-8")
+    result = SimpleNamespace(measures=["PHQ-9", WELLBEING], measure_overdue_weeks=4)
+    help_texts = column_help(result, load_settings(config))
+    assert "(lower is better)" in help_texts["PHQ-9 change"]
+    assert "(higher is better)" in help_texts[f"{WELLBEING} change"]
