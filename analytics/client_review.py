@@ -30,6 +30,7 @@ from .metrics import classify_outcomes
 from .privacy import to_safe_csv
 from .scope import CohortFilter, Viewer, query_params
 from .statistics import pearson
+from .sudden_gains import client_gains
 
 # The issue's definitions (docs/metrics.md, "Client review"):
 RECENT_WEEKS = 4  # "the last 4 weeks against the weeks before"
@@ -135,6 +136,8 @@ class ClientReview:
     free_text: bool  # descriptions included (viewer.can_see_free_text)
     #: Homework set after discharge (follow-up period), kept out of ``overall``; same keys.
     follow_up_homework: dict[str, Any] = field(default_factory=dict)
+    #: Sudden gains per measure with the homework of their interval (analytics.sudden_gains.client_gains).
+    sudden_gains: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def reviewed_share(self) -> float | None:
@@ -195,6 +198,31 @@ def format_points(value: float | None) -> str:
         return "\u2014"
     v = int(round(float(value)))
     return f"+{v}" if v > 0 else str(v).replace("-", "\u2212")
+
+
+SUDDEN_GAIN_NOTE = (
+    "A sudden gain is a large, stable improvement between two consecutive scores (Tang & DeRubeis 1999): at "
+    "least the measure's reliable change, at least 25% of the score before, and clearly beyond the scores "
+    "around it. It is descriptive: with many scores some unchanged courses show a gain by chance, and it "
+    "does not say why the score moved. Homework: assignments set in the weeks of that interval."
+)
+
+
+def sudden_gain_rows(review: ClientReview) -> pd.DataFrame:
+    """The client review's sudden gains as shown (labels, dates, points, percent)."""
+    gains = review.sudden_gains
+    return pd.DataFrame({
+        "Measure": gains["measure"],
+        "Before": [format_date(d) for d in gains["before_date"]],
+        "After": [format_date(d) for d in gains["after_date"]],
+        "Scores": [f"{b:g} \u2192 {a:g}" for b, a in zip(gains["before_score"], gains["after_score"], strict=True)],
+        "Gain (points of improvement)": [f"{m:g}" for m in gains["magnitude"]],
+        "Reversed later": ["yes" if r else "no" for r in gains["reversed"]],
+        "Homework weeks": gains["homework_weeks"],
+        "Assignments set": gains["assignments"],
+        "Reviewed": gains["reviewed"],
+        "Quantity": [format_percent(q) for q in gains["quantity"]],
+    })
 
 
 def format_date(value: Any) -> str:
@@ -676,6 +704,7 @@ def client_review(
         since_last_session=_since_last_session(header, scores, assignments, settings),
         states=_edge_states(header, scores, measures, assignments),
         free_text=bool(viewer.can_see_free_text) and "description" in assignments,
+        sudden_gains=client_gains(scores, weekly, settings),
     )
 
 

@@ -24,7 +24,7 @@ Sudden gains are descriptive. Measures have limited retest reliability, so with 
 per client, some unchanged series show a "gain" by chance (Thomas & Persons 2013). A gain says
 when a large drop happened. It does not say why.
 
-Pure Python with numpy and scipy: no database, no Streamlit.
+Pure Python with numpy, pandas and scipy: no database, no Streamlit.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
+
+from .config import Settings
 
 RELATIVE_SIZE = 0.25  # criterion 2: at least 25% of the pre-gain score
 STABILITY_ALPHA = 0.05  # criterion 3: two-tailed alpha of the t test
@@ -105,3 +108,47 @@ def sudden_gains(scores: Sequence[float | None], cutoff: float) -> list[SuddenGa
             reversed=bool((later > x[n + 1] + drop / 2).any()),
         ))
     return gains
+
+
+GAIN_COLUMNS = ("measure", "before_date", "after_date", "before_score", "after_score", "magnitude", "reversed",
+                "homework_weeks", "assignments", "reviewed", "quantity")
+
+
+def client_gains(scores: pd.DataFrame, weekly: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """One client's sudden gains per measure, with the homework of the interval each came in.
+
+    ``scores``: the client review's scores (measure, administered_date, total_score, week and
+    period; only treatment-period scores count, in date order). ``weekly``: its weekly homework
+    (week, assignments, reviewed, quantity). The criterion-1 cut-off is the measure's reliable
+    change in points (Settings), and a higher-is-better measure is turned round, so
+    ``magnitude`` is always points of improvement. Homework: the assignments set from the week of
+    the score before the gain up to the week before the score after it (the interval in which
+    the gain happened); ``quantity`` is their mean quantity fraction (weighted by the reviewed
+    assignments, or by all assignments under the "unreviewed = not done" reading).
+    """
+    rows = []
+    treatment = scores[scores["period"] == "treatment"] if "period" in scores else scores
+    for measure, group in treatment.groupby("measure", sort=False):
+        definition = settings.measure(str(measure))
+        if definition is None:
+            continue
+        group = group.sort_values("administered_date")
+        sign = -1.0 if definition.higher_is_better else 1.0  # lower-is-better scale for the criteria
+        series = [sign * float(v) for v in group["total_score"]]
+        for gain in sudden_gains(series, float(definition.reliable_change)):
+            before, after = group.iloc[gain.pre_index], group.iloc[gain.pre_index + 1]
+            first_week, last_week = int(before["week"]), max(int(before["week"]), int(after["week"]) - 1)
+            weeks = weekly[(weekly["week"] >= first_week) & (weekly["week"] <= last_week)]
+            weight = weeks["assignments"] if settings.unreviewed_as_not_done else weeks["reviewed"]
+            counted = weeks["quantity"].notna() & (weight > 0)
+            quantity = (float((weeks["quantity"][counted] * weight[counted]).sum() / weight[counted].sum())
+                        if counted.any() else None)
+            rows.append({
+                "measure": str(measure), "before_date": before["administered_date"],
+                "after_date": after["administered_date"], "before_score": float(before["total_score"]),
+                "after_score": float(after["total_score"]), "magnitude": gain.magnitude, "reversed": gain.reversed,
+                "homework_weeks": f"{first_week}-{last_week}" if last_week > first_week else str(first_week),
+                "assignments": int(weeks["assignments"].sum()), "reviewed": int(weeks["reviewed"].sum()),
+                "quantity": quantity,
+            })
+    return pd.DataFrame(rows, columns=list(GAIN_COLUMNS))

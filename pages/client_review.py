@@ -23,6 +23,7 @@ from analytics.client_review import (
     RECENT_WEEKS,
     SEARCH_LIMIT,
     SHORT_CHECKLIST_LABELS,
+    SUDDEN_GAIN_NOTE,
     assignment_rows,
     assignments_csv,
     client_review,
@@ -33,6 +34,7 @@ from analytics.client_review import (
     programme_homework,
     scores_csv,
     since_rows,
+    sudden_gain_rows,
 )
 from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
@@ -272,6 +274,13 @@ else:
                     if association.shown:
                         st.markdown(f"**{association.measure}**")
                         st.dataframe(association.pairs, hide_index=True, width="stretch")
+
+st.subheader("Sudden gains")
+if review.sudden_gains.empty:
+    st.caption("No sudden gain in this client's scores so far. " + SUDDEN_GAIN_NOTE)
+else:
+    st.dataframe(sudden_gain_rows(review), hide_index=True, width="stretch")
+    st.caption(SUDDEN_GAIN_NOTE)
 
 # ----------------------------------------------------------------------------- assignments
 st.subheader("Assignments")

@@ -98,3 +98,73 @@ def test_each_criterion_on_hand_built_series():
     assert gain.critical_t == pytest.approx(3.182446, abs=1e-6)
     # Too few scores around the drop (one before): never tested.
     assert sudden_gains([20, 10, 9, 10], CUTOFF) == []
+
+
+# ----------------------------------------------------------------------------- on the client review
+
+GAIN_CLIENTS = """
+client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
+G1,North,T1,Depression CBT,depression,2025-01-06,
+G2,North,T1,Depression CBT,depression,2025-01-06,
+"""
+# G1: PHQ-9 weekly 20, 21, 20, 10, 9, 10 (weeks 0-5). The drop 20 -> 10 between week 2 and week 3
+# is 10 >= 6 (PHQ-9 reliable change) and >= 25% of 20; means 20.33 and 9.67, pooled SD 0.577,
+# t(4) 2.776: 10.67 > 1.60. Homework of that interval: the week of the score before (week 2) up
+# to the week before the score after (week 3 - 1 = 2): A2 (all done, 4 of 4) -> quantity 100%.
+# A1 (week 1, none done) is before the interval. G2: 20, 19, 18, 17, 16, 15: no drop of 6.
+GAIN_SCORES = "client_id,measure,administered_date,total_score\n" + "".join(
+    f"{c},PHQ-9,2025-{d},{s}\n"
+    for c, scores in (("G1", (20, 21, 20, 10, 9, 10)), ("G2", (20, 19, 18, 17, 16, 15)))
+    for d, s in zip(("01-06", "01-13", "01-20", "01-27", "02-03", "02-10"), scores, strict=True)
+)
+GAIN_ASSIGNMENTS = """
+assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
+A1,G1,2025-01-13,thought_record,0,0,2025-01-20
+A2,G1,2025-01-20,thought_record,4,3,2025-01-27
+"""
+
+
+@pytest.fixture(scope="module")
+def gains_db(tmp_path_factory):
+    from analytics import import_files
+    from tests.conftest import FIXTURE_TODAY, write_csv
+
+    directory = tmp_path_factory.mktemp("gains")
+    files = [write_csv(directory / f"{name}.csv", text) for name, text in
+             (("clients", GAIN_CLIENTS), ("scores", GAIN_SCORES), ("assignments", GAIN_ASSIGNMENTS))]
+    db_path = directory / "gains.duckdb"
+    result = import_files(db_path, files, today=FIXTURE_TODAY)
+    assert result.exit_code == 0, result.report()
+    return db_path
+
+
+def test_client_review_lists_the_gain_with_the_homework_of_its_interval(gains_db):
+    from datetime import date
+
+    from analytics import ClinicDatabase, Viewer
+    from analytics.client_review import client_review, sudden_gain_rows
+
+    with ClinicDatabase(gains_db) as db:
+        g1 = client_review(db, Viewer.local(), "G1", as_of=date(2025, 2, 10))
+        g2 = client_review(db, Viewer.local(), "G2", as_of=date(2025, 2, 10))
+    (gain,) = g1.sudden_gains.to_dict("records")
+    assert (gain["measure"], str(gain["before_date"])[:10], str(gain["after_date"])[:10]) == (
+        "PHQ-9", "2025-01-20", "2025-01-27")
+    assert (gain["magnitude"], gain["reversed"], gain["homework_weeks"]) == (10, False, "2")
+    assert (gain["assignments"], gain["reviewed"], gain["quantity"]) == (1, 1, 1.0)
+    assert sudden_gain_rows(g1).iloc[0]["Scores"] == "20 \u2192 10"
+    assert g2.sudden_gains.empty
+
+
+def test_client_review_page_shows_the_gain(gains_db, serve_database):
+    from streamlit.testing.v1 import AppTest
+
+    serve_database(gains_db)
+    at = AppTest.from_file(str(ROOT / "pages" / "client_review.py"), default_timeout=60)
+    at.query_params["client"] = "G1"
+    at.run()
+    assert not at.exception, at.exception
+    assert "Sudden gains" in [h.value for h in at.subheader]
+    shown = [df.value for df in at.dataframe]
+    assert any("Gain (points of improvement)" in frame.columns and list(frame["Scores"]) == ["20 \u2192 10"]
+               for frame in shown)
