@@ -42,6 +42,7 @@ from analytics.reports import export_file_name, session_review_html, session_rev
 from ui.text import md
 
 SELECT_KEY = "client_review_client"
+OPEN_KEY = "client_review_open"
 SEARCH_KEY = "client_search"
 LINK_PARAM = "client"
 
@@ -59,14 +60,22 @@ cohort = ui.cohort_filter_sidebar(options, fields=("clinic", "therapist", "progr
 search_cohort = CohortFilter(clinics=cohort.clinics, therapists=cohort.therapists, programs=cohort.programs)
 
 # ----------------------------------------------------------------------------- choosing the client
+# The open client lives in its own session key, set by the deep link on the first run and by
+# the user's pick (on_change), never by widget bookkeeping: a rerun that reaches the page while
+# an import swaps the data must not lose the client (tests/browser/test_concurrency.py).
 link_id = st.query_params.get(LINK_PARAM) or None
-if SELECT_KEY not in st.session_state:
-    st.session_state[SELECT_KEY] = link_id  # first run: the deep link decides
-wanted = st.session_state[SELECT_KEY]
+if OPEN_KEY not in st.session_state:
+    st.session_state[OPEN_KEY] = st.session_state.get(SELECT_KEY) or link_id  # first run: the deep link decides
+wanted = st.session_state[OPEN_KEY]
 review = ui.run(client_review, viewer, wanted, as_of) if wanted else None
 link_review = review if link_id == wanted else (ui.run(client_review, viewer, link_id, as_of) if link_id else None)
 if wanted and review is None:
-    st.session_state[SELECT_KEY] = None
+    st.session_state[OPEN_KEY] = None
+st.session_state[SELECT_KEY] = st.session_state[OPEN_KEY]  # the picker shows the open client
+
+
+def _picked() -> None:
+    st.session_state[OPEN_KEY] = st.session_state.get(SELECT_KEY)
 
 search_col, pick_col = st.columns([1, 2])
 with search_col:
@@ -74,15 +83,16 @@ with search_col:
                            help="Part of the id; narrow the list with clinic, therapist and programme in the sidebar.")
 matches = ui.run(find_clients, viewer, search_cohort, search, SEARCH_LIMIT)
 ids = list(matches["client_id"])
-selected_id = st.session_state[SELECT_KEY]
+selected_id = st.session_state[OPEN_KEY]
 if selected_id and selected_id not in ids:
     ids.insert(0, selected_id)  # keep the open client selectable whatever the filters
 total = int(matches["total_matches"].iloc[0]) if len(matches) else 0
 with pick_col:
     chosen = st.selectbox(
-        "Client", ids, index=None, key=SELECT_KEY, placeholder="Choose a client",
+        "Client", ids, index=None, key=SELECT_KEY, placeholder="Choose a client", on_change=_picked,
         help=f"Clients you can see that match the search (the first {SEARCH_LIMIT} are listed).",
     )
+chosen = st.session_state[OPEN_KEY]
 if total > len(matches):
     st.caption(f"Showing the first {len(matches):,} of {total:,} matching clients: type more of the id to narrow.")
 elif total == 0:
