@@ -88,7 +88,7 @@ if selected_id and selected_id not in ids:
     ids.insert(0, selected_id)  # keep the open client selectable whatever the filters
 total = int(matches["total_matches"].iloc[0]) if len(matches) else 0
 with pick_col:
-    chosen = st.selectbox(
+    st.selectbox(  # its pick reaches OPEN_KEY through _picked
         "Client", ids, index=None, key=SELECT_KEY, placeholder="Choose a client", on_change=_picked,
         help=f"Clients you can see that match the search (the first {SEARCH_LIMIT} are listed).",
     )

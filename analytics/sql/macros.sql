@@ -49,6 +49,12 @@ CREATE OR REPLACE MACRO checklist_coverage(goal_linked, rationale_given, rehears
     checklist_items_met(goal_linked, rationale_given, rehearsed_in_session,
                         practice_scheduled, obstacles_planned) / 5.0;
 
+-- A client open on a date (docs/metrics.md, "Caseload" and "Alerts"): taken in on or before it
+-- and not discharged by it (no discharge date, or a later one). The one definition of "active"
+-- shared by the caseload and the quality-improvement alerts.
+CREATE OR REPLACE MACRO open_on(intake_date, discharge_date, as_of) AS
+    intake_date <= as_of AND (discharge_date IS NULL OR discharge_date > as_of);
+
 -- Treatment window of an assignment (docs/metrics.md, "Treatment window"): set on or after the
 -- intake date and, once the client is discharged, on or before the discharge date. Compliance
 -- counts only these, as outcomes count only scores up to discharge; homework set after

@@ -16,8 +16,7 @@ WITH cohort AS (
 open_clients AS (
     SELECT client_id, clinic, therapist_id, program, intake_date, discharge_date
     FROM cohort
-    WHERE intake_date <= $as_of::DATE
-      AND (discharge_date IS NULL OR discharge_date > $as_of::DATE)
+    WHERE open_on(intake_date, discharge_date, $as_of::DATE)
 ),
 measure_scores AS (
     SELECT
