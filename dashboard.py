@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from analytics.overview import data_overview, overview_figures
+from analytics.data.model import data_overview, overview_figures
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
 ui.warm_up_imports()  # the chart pages' modules load in the background (once per process)
@@ -25,7 +25,7 @@ def home() -> None:
     if figures["dates"]:
         st.write(figures["dates"])
     last = overview["last_import"]
-    if last and "rows_inserted" not in last:  # import details are for admins (analytics.overview)
+    if last and "rows_inserted" not in last:  # import details are for admins (analytics.data.model)
         st.write(f"Last import: batch {last['batch_id']} at {last['finished_at']:%Y-%m-%d %H:%M} UTC.")
     elif last:
         outcome = "every row imported" if not last["rows_rejected"] and not last["files_refused"] else (

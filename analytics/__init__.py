@@ -24,60 +24,60 @@ _EXPORTS: dict[str, str] = {
     "FreeTextNotPermitted": "scope",
     "HOMEWORK_TYPES": "config",
     "IdentifiersNotPermitted": "scope",
-    "ImportResult": "importer",
-    "MappingProfile": "profiles",
+    "ImportResult": "ingest.importer",
+    "MappingProfile": "ingest.profiles",
     "MeasureDefinition": "config",
-    "ProfileError": "profiles",
+    "ProfileError": "ingest.profiles",
     "QueryTimeout": "db",
-    "Reject": "importer",
-    "RejectsPage": "overview",
+    "Reject": "ingest.importer",
+    "RejectsPage": "data.model",
     "Settings": "config",
     "SuddenGain": "sudden_gains",
     "SuppressionPolicy": "privacy",
     "Viewer": "scope",
-    "caseload": "caseload",
+    "caseload": "caseload.model",
     "active_settings": "config",
     "add_user": "access",
-    "alert_clients": "quality",
+    "alert_clients": "quality_improvement.model",
     "check_upload": "access",
     "classify_outcomes": "metrics",
     "client_homework": "metrics",
     "client_outcomes": "metrics",
-    "client_review": "client_review",
+    "client_review": "client_review.model",
     "clients_for_aggregation": "metrics",
     "cohort_clients": "metrics",
-    "cohort_report": "cohort",
+    "cohort_report": "cohort_outcomes.model",
     "cohort_summary": "metrics",
     "compliance_band": "metrics",
-    "data_as_of": "overview",
-    "data_overview": "overview",
+    "data_as_of": "data.model",
+    "data_overview": "data.model",
     "data_version": "db",
-    "filter_options": "overview",
-    "find_clients": "client_review",
+    "filter_options": "data.model",
+    "find_clients": "client_review.model",
     "funnel_limits": "statistics",
     "hedges_g": "statistics",
-    "import_files": "importer",
-    "import_history": "overview",
-    "import_rejects": "overview",
+    "import_files": "ingest.importer",
+    "import_history": "data.model",
+    "import_rejects": "data.model",
     "jacobson_truax": "statistics",
     "list_users": "access",
-    "load_profile": "profiles",
+    "load_profile": "ingest.profiles",
     "load_settings": "config",
     "measure_summary": "metrics",
-    "meeting_pack_html": "meeting_pack",
-    "meeting_pack_pdf": "meeting_pack",
+    "meeting_pack_html": "quality_improvement.meeting_pack",
+    "meeting_pack_pdf": "quality_improvement.meeting_pack",
     "open_database": "db",
     "pearson": "statistics",
     "pseudonym": "privacy",
-    "quality_report": "quality",
+    "quality_report": "quality_improvement.model",
     "query_params": "scope",
     "reliable_change_value": "sudden_gains",
     "record_access": "audit",
-    "rejects_csv_chunks": "overview",
+    "rejects_csv_chunks": "data.model",
     "remove_user": "access",
     "search_access_log": "audit",
-    "session_review_html": "reports",
-    "session_review_pdf": "reports",
+    "session_review_html": "rendering",
+    "session_review_pdf": "rendering",
     "spearman": "statistics",
     "sudden_gains": "sudden_gains",
     "suppress_table": "privacy",
@@ -106,9 +106,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .access import add_user, check_upload, list_users, remove_user, viewer_for_email  # noqa: F401
     from .audit import record_access, search_access_log  # noqa: F401
-    from .caseload import caseload  # noqa: F401
-    from .client_review import client_review, find_clients  # noqa: F401
-    from .cohort import cohort_report  # noqa: F401
+    from .caseload.model import caseload  # noqa: F401
+    from .client_review.model import client_review, find_clients  # noqa: F401
+    from .cohort_outcomes.model import cohort_report  # noqa: F401
     from .config import (  # noqa: F401
         DEFAULT_MEASURES,
         DESIGN_CHECKLIST,
@@ -118,9 +118,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         active_settings,
         load_settings,
     )
+    from .data.model import (  # noqa: F401
+        RejectsPage,
+        data_as_of,
+        data_overview,
+        filter_options,
+        import_history,
+        import_rejects,
+        rejects_csv_chunks,
+    )
     from .db import ClinicDatabase, DatabaseMissing, DataVersion, QueryTimeout, data_version, open_database  # noqa: F401
-    from .importer import ImportResult, Reject, import_files  # noqa: F401
-    from .meeting_pack import meeting_pack_html, meeting_pack_pdf  # noqa: F401
+    from .ingest.importer import ImportResult, Reject, import_files  # noqa: F401
+    from .ingest.profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
     from .metrics import (  # noqa: F401
         classify_outcomes,
         client_homework,
@@ -131,19 +140,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         compliance_band,
         measure_summary,
     )
-    from .overview import (  # noqa: F401
-        RejectsPage,
-        data_as_of,
-        data_overview,
-        filter_options,
-        import_history,
-        import_rejects,
-        rejects_csv_chunks,
-    )
     from .privacy import SuppressionPolicy, pseudonym, suppress_table, to_safe_csv  # noqa: F401
-    from .profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
-    from .quality import alert_clients, quality_report  # noqa: F401
-    from .reports import session_review_html, session_review_pdf  # noqa: F401
+    from .quality_improvement.meeting_pack import meeting_pack_html, meeting_pack_pdf  # noqa: F401
+    from .quality_improvement.model import alert_clients, quality_report  # noqa: F401
+    from .rendering import session_review_html, session_review_pdf  # noqa: F401
     from .scope import AccessDenied, CohortFilter, FreeTextNotPermitted, IdentifiersNotPermitted, Viewer, query_params  # noqa: F401
     from .statistics import (  # noqa: F401
         funnel_limits,

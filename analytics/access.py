@@ -5,7 +5,7 @@ row per e-mail address (lower-case, trimmed). It is written only through
 :func:`analytics.storage.atomic_write` (copy, change, swap: readers never see half a
 change, writers queue) and read through :class:`analytics.db.ClinicDatabase`, like every
 other table. The command line (``python -m analytics users add|remove|list``,
-analytics/cli_users.py) and the admin page (pages/admin_users.py) both call the functions
+analytics/cli/users.py) and the admin page (pages/admin_users.py) both call the functions
 here. Roles and what each sees: :mod:`analytics.scope` and docs/security.md.
 
 Nothing here prints or logs protected health information; error messages name the

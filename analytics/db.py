@@ -2,11 +2,13 @@
 
 DuckDB lets one process hold a file read-write *or* many processes hold it read-only, never
 both. Imports therefore never write the live file: they write a copy and swap it in with an
-atomic rename (see :mod:`analytics.importer`). Readers attach the file READ_ONLY to a private
+atomic rename (see :mod:`analytics.ingest.importer`). Readers attach the file READ_ONLY to a private
 in-memory database; the attached file is one *data version* (inode + mtime + size). A reader
 keeps serving the version it attached, all old or all new, until the caller opens the next one.
 
-Queries live in ``analytics/sql/*.sql``, one per file, and take values only as bound
+Queries live in ``sql/`` folders, one per file: shared ones and the macros in ``analytics/sql/``,
+a page's own beside its back-end (``analytics/<page>/sql/``). Names are unique across folders.
+They take values only as bound
 parameters (``$name``). Identifiers never come from users. Every query is time-limited.
 """
 
@@ -26,7 +28,8 @@ import pandas as pd
 
 from .storage import remove_stale_copies
 
-SQL_DIR = Path(__file__).with_name("sql")
+PACKAGE_DIR = Path(__file__).parent
+SQL_DIR = PACKAGE_DIR / "sql"  # the macros and the queries shared by several pages
 DEFAULT_QUERY_TIMEOUT_S = 30.0
 _ATTACH_ATTEMPTS = 50
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -63,11 +66,28 @@ def data_version(path: str | Path) -> DataVersion:
 
 
 @cache
+def sql_files() -> dict[str, Path]:
+    """Every query file of the package by name: ``analytics/sql/`` and each page's ``sql/``.
+
+    Raises ``RuntimeError`` if two folders hold a query of the same name.
+    """
+    found: dict[str, Path] = {}
+    for path in sorted(PACKAGE_DIR.glob("**/sql/*.sql")):
+        if path.stem in found:
+            raise RuntimeError(f"query {path.stem!r} is defined twice: {found[path.stem]} and {path}")
+        found[path.stem] = path
+    return found
+
+
+@cache
 def load_sql(name: str) -> str:
-    """The text of ``analytics/sql/<name>.sql`` (names are code constants, never user input)."""
+    """The text of the query ``<name>.sql`` (names are code constants, never user input)."""
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise ValueError(f"invalid query name {name!r}")
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    path = sql_files().get(name)
+    if path is None:
+        raise FileNotFoundError(f"no query named {name!r} under {PACKAGE_DIR}")
+    return path.read_text(encoding="utf-8")
 
 
 def sql_parameters(sql: str) -> set[str]:

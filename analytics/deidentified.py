@@ -1,8 +1,8 @@
 """De-identified views of the Cohort outcomes page (issue 10, items 3 and 4).
 
 A viewer who may not see identifiers (the qi role) gets the same rules on every page as on the
-Quality improvement page (:mod:`analytics.quality`), built with the same machinery
-(:func:`analytics.quality.publish_table`, :func:`analytics.privacy.suppress_table`):
+Quality improvement page (:mod:`analytics.quality_improvement.model`), built with the same machinery
+(:func:`analytics.quality_improvement.model.publish_table`, :func:`analytics.privacy.suppress_table`):
 
 * therapists only under keyed pseudonyms, in the filters too (:func:`deidentified_filter_options`,
   resolved back to ids here, never in a page: :func:`deidentified_cohort`);
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .cohort import (
+from .cohort_outcomes.model import (
     ALL_CLIENTS,
     CAVEAT,
     TOO_FEW,
@@ -42,11 +42,11 @@ from .cohort import (
     within_client_analysis,
 )
 from .config import Settings, active_settings
+from .data.model import data_overview, filter_options
 from .db import ClinicDatabase
 from .metrics import compliance_band_labels, measure_summary
-from .overview import data_overview, filter_options
 from .privacy import SuppressionPolicy, format_count
-from .quality import (
+from .quality_improvement.model import (
     RATE_WITHHELD,
     Column,
     QualityTable,
@@ -97,7 +97,7 @@ def minimum_cohort_size(settings: Settings | None = None) -> int:
 
 
 def deidentified_filter_options(db: ClinicDatabase, viewer: Viewer) -> dict[str, list[str]]:
-    """:func:`analytics.overview.filter_options`, with therapists as pseudonyms for a
+    """:func:`analytics.data.model.filter_options`, with therapists as pseudonyms for a
     de-identified viewer (unchanged for everyone else)."""
     options = filter_options(db, viewer)
     if viewer.can_see_identifiers:

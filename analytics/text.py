@@ -10,7 +10,7 @@ Two renderers interpret markup and each has its one escaping function:
   ``<a href>`` links included): :func:`plotly_text`.
 
 Tables (``st.dataframe``), ``st.text``, selectbox options, the PDF (fpdf2 draws text) and the
-HTML exports (``html.escape`` in :mod:`analytics.reports`) show text literally already.
+HTML exports (``html.escape`` in :mod:`analytics.rendering`) show text literally already.
 """
 
 from __future__ import annotations

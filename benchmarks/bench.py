@@ -127,7 +127,7 @@ def _read_stamp(directory: Path) -> dict[str, Any] | None:
 def ensure_dataset(size: str) -> dict[str, Any]:
     """Build (or reuse) the sample clinic of ``size``: CSV export and imported database."""
     from analytics import ClinicDatabase
-    from analytics.sample import build_sample_database
+    from analytics.ingest.sample import build_sample_database
 
     directory = dataset_dir(size)
     version = generator_version()
@@ -892,10 +892,10 @@ def _memory_phase(browser: Any, server: StreamlitServer, cases: list[PageCase],
 
 
 def _import_profile(db_path: Path, files: list[Path]) -> list[dict[str, Any]]:
-    """Per-statement wall time of one import (which SQL in analytics/importer.py dominates)."""
+    """Per-statement wall time of one import (which SQL in analytics/ingest/importer.py dominates)."""
     import re
 
-    import analytics.importer as importer
+    import analytics.ingest.importer as importer
 
     records: list[dict[str, Any]] = []
     original = importer.atomic_write
@@ -912,7 +912,7 @@ def _import_profile(db_path: Path, files: list[Path]) -> list[dict[str, Any]]:
             finally:
                 records.append({
                     "seconds": time.perf_counter() - started,
-                    "where": f"analytics/importer.py:{frame.lineno} ({frame.name})" if frame else "?",
+                    "where": f"analytics/ingest/importer.py:{frame.lineno} ({frame.name})" if frame else "?",
                     "sql": re.sub(r"\s+", " ", sql).strip()[:110],
                 })
 

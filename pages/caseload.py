@@ -11,7 +11,7 @@ import streamlit as st
 
 import ui
 from analytics import data_as_of
-from analytics.caseload import HOMEWORK_WEEKS, caseload, caseload_table, column_help
+from analytics.caseload.model import HOMEWORK_WEEKS, caseload, caseload_table, column_help
 
 PAGE = "Caseload"
 viewer = ui.require_identifiers(PAGE)  # aggregates-only roles (qi) are refused, and the refusal logged

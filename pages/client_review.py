@@ -2,7 +2,7 @@
 
 Thin page: it gathers the selection, calls analytics through ``ui.run`` and renders. Every
 number comes from :mod:`analytics.client_review` (one client's rows only); the session-review
-export prints the same figures (:mod:`analytics.reports`). ``?client=ID`` opens a client and
+export prints the same figures (:mod:`analytics.rendering`). ``?client=ID`` opens a client and
 the URL follows the selection.
 """
 
@@ -15,8 +15,8 @@ import streamlit as st
 import ui
 from analytics import CohortFilter, data_as_of, filter_options
 from analytics.audit import record_access
-from analytics.client_charts import client_figure
-from analytics.client_review import (
+from analytics.client_review.charts import client_figure
+from analytics.client_review.model import (
     ASSOCIATION_NOTE,
     EDGE_STATES,
     NOT_FOUND_MESSAGE,
@@ -38,7 +38,7 @@ from analytics.client_review import (
 )
 from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
-from analytics.reports import export_file_name, session_review_html, session_review_pdf
+from analytics.rendering import export_file_name, session_review_html, session_review_pdf
 from ui.text import md
 
 SELECT_KEY = "client_review_client"

@@ -1,7 +1,7 @@
 """Cohort outcomes: how homework quantity and quality relate to symptom change across a cohort.
 
-Thin page: settings and widgets here; every number comes from analytics.cohort /
-analytics.metrics through ui.run (cached by data version); figures from analytics.cohort_charts.
+Thin page: settings and widgets here; every number comes from analytics.cohort_outcomes.model /
+analytics.metrics through ui.run (cached by data version); figures from analytics.cohort_outcomes.charts.
 The cohort filters, the measure, the scatter's compliance measure and the open tab live in the
 URL, so a link reproduces the view.
 """
@@ -16,9 +16,9 @@ import streamlit as st
 
 import ui
 from analytics import active_settings
-from analytics import cohort as co
-from analytics import cohort_charts as charts
 from analytics import deidentified as deid
+from analytics.cohort_outcomes import charts as charts
+from analytics.cohort_outcomes import model as co
 from analytics.metrics import cohort_summary
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 

@@ -21,8 +21,8 @@ from analytics import (
     rejects_csv_chunks,
 )
 from analytics.access import check_upload
-from analytics.overview import REJECTS_PAGE_SIZE
-from analytics.profiles import ProfileError
+from analytics.data.model import REJECTS_PAGE_SIZE
+from analytics.ingest.profiles import ProfileError
 from analytics.storage import DatabaseNotWritable
 from ui.audit import current_page
 from ui.text import md

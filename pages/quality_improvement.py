@@ -1,7 +1,7 @@
 """Quality improvement: monthly trends, comparisons and not-on-track alerts for QI meetings.
 
-De-identified by default. Thin page: every number comes from analytics.quality.quality_report
-(through ui.run), every chart from analytics.quality_charts, the pack from analytics.meeting_pack.
+De-identified by default. Thin page: every number comes from analytics.quality_improvement.model.quality_report
+(through ui.run), every chart from analytics.quality_improvement.charts, the pack from analytics.quality_improvement.meeting_pack.
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ import streamlit as st
 
 import ui
 from analytics import active_settings, filter_options
-from analytics.meeting_pack import meeting_pack_html, meeting_pack_pdf, meeting_pack_zip, pack_file_name
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
-from analytics.quality import (
+from analytics.quality_improvement.charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
+from analytics.quality_improvement.meeting_pack import (
+    meeting_pack_html,
+    meeting_pack_pdf,
+    meeting_pack_zip,
+    pack_file_name,
+)
+from analytics.quality_improvement.model import (
     ALERT_ALL,
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
@@ -29,7 +35,6 @@ from analytics.quality import (
     outcome_trend_state,
     quality_report,
 )
-from analytics.quality_charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
 from ui.text import md
 
 TABS = ("Trends", "Comparisons", "Not on track", "Meeting pack")
@@ -58,7 +63,7 @@ with controls[3]:
 filter_fields = ("clinic", "program", "concern", "homework_type", "measure")
 if not deidentified:
     filter_fields = ("clinic", "therapist", *filter_fields[1:])
-# De-identified reports ignore intake dates (analytics.quality.quality_report): no intake filter then.
+# De-identified reports ignore intake dates (analytics.quality_improvement.model.quality_report): no intake filter then.
 cohort = ui.cohort_filter_sidebar(options, fields=filter_fields, intake=not deidentified)
 
 # The NHS Talking Therapies paired definitions first (when both paired measures are scored),

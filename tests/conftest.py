@@ -121,7 +121,7 @@ def tiny_db(tiny_db_path: Path):
 @pytest.fixture(scope="session")
 def sample_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 300-client sample clinic from the seeded generator, through the real import."""
-    from analytics.sample import build_sample_database
+    from analytics.ingest.sample import build_sample_database
 
     path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
     result = build_sample_database(path, clients=300, seed=11)

@@ -15,8 +15,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import ClinicDatabase, Viewer, data_as_of
-from analytics.client_review import EDGE_STATES, NOT_FOUND_MESSAGE, client_review, header_facts, programme_homework
-from analytics.reports import session_review_pdf
+from analytics.client_review.model import (
+    EDGE_STATES,
+    NOT_FOUND_MESSAGE,
+    client_review,
+    header_facts,
+    programme_homework,
+)
+from analytics.rendering import session_review_pdf
 from tests.conftest import ROOT
 from tests.test_client_review import build_review_clinic
 from tests.test_reports import pdf_text

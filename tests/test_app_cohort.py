@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from analytics import CohortFilter, Settings, Viewer, cohort_summary, filter_options
-from analytics import cohort as co
+from analytics.cohort_outcomes import model as co
 from tests.conftest import ROOT
 
 PAGE = str(ROOT / "pages" / "cohort_outcomes.py")

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from analytics import Viewer
-from analytics.quality import alert_clients, report_dates
+from analytics.quality_improvement.model import alert_clients, report_dates
 from tests.conftest import ROOT
 
 PAGE = str(ROOT / "pages" / "quality_improvement.py")

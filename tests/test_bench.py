@@ -11,7 +11,7 @@ from benchmarks import bench
 
 @pytest.fixture(scope="module")
 def clinic_with_export(tmp_path_factory: pytest.TempPathFactory):
-    from analytics.sample import build_sample_database
+    from analytics.ingest.sample import build_sample_database
 
     directory = tmp_path_factory.mktemp("bench")
     result = build_sample_database(directory / "clinic.duckdb", clients=300, seed=11, csv_dir=directory / "csv")

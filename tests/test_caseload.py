@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of, import_files
-from analytics.caseload import (
+from analytics.caseload.model import (
     NEED_DETERIORATION,
     NEED_NO_CONTACT,
     NEED_NONE,
@@ -255,7 +255,7 @@ def test_links_are_relative_and_quoted():
 
 
 def test_every_column_has_help_and_a_glossary_entry(db):
-    from analytics.caseload import column_help
+    from analytics.caseload.model import column_help
     from tests.conftest import ROOT
 
     result = caseload(db, SUPERVISOR_NORTH, AS_OF, Settings())
@@ -299,7 +299,7 @@ def test_change_column_help_says_which_way_is_better_per_measure(tmp_path):
     "lower is better" (issue 11 item 3); the shipped measures are."""
     from types import SimpleNamespace
 
-    from analytics.caseload import column_help
+    from analytics.caseload.model import column_help
     from analytics.config import load_settings
     from tests.test_outcome_definitions import WELLBEING, WELLBEING_SETTINGS
 

@@ -109,7 +109,7 @@ def test_usage_errors_exit_2(tmp_path, export):
 def test_more_usage_errors_exit_2(args, message, capsys):
     # The same entry point as ``python -m analytics`` (analytics/__main__.py), in-process:
     # starting an interpreter per case would only repeat the test above.
-    from analytics.cli import main
+    from analytics.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(args)
@@ -251,7 +251,7 @@ def test_summary_readable_table_shows_the_same_numbers(tiny_db_path):
 
 
 def test_summary_of_a_missing_database_is_not_a_traceback(tmp_path, capsys):
-    from analytics.cli import main
+    from analytics.cli.main import main
 
     assert main(["summary", "--db", str(tmp_path / "nowhere.duckdb"), "--json"]) == 1
     assert capsys.readouterr().err.startswith("error: no clinic database at")

@@ -1,4 +1,4 @@
-"""Unit tests of the Client review analytics (analytics/client_review.py, analytics/client_charts.py).
+"""Unit tests of the Client review analytics (analytics/client_review/model.py, analytics/client_review/charts.py).
 
 Most tests use a hand-built clinic (``build_review_clinic`` below, also used by the page and
 report tests) whose every figure can be worked out by hand; a few compare with the shared
@@ -35,8 +35,8 @@ import pytest
 from scipy import stats
 
 from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, import_files, query_params
-from analytics.client_charts import client_figure
-from analytics.client_review import (
+from analytics.client_review.charts import client_figure
+from analytics.client_review.model import (
     EDGE_STATES,
     MIN_ASSOCIATION_WEEKS,
     RECENT_WEEKS,

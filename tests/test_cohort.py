@@ -1,4 +1,4 @@
-"""Tests for analytics.cohort (the Cohort outcomes page's analyses).
+"""Tests for analytics.cohort_outcomes.model (the Cohort outcomes page's analyses).
 
 A 16-client "mini" clinic is written out below with every client's homework ratings and
 first / last PHQ-9 scores, imported through the real importer; the expected figures are
@@ -35,8 +35,8 @@ from analytics import (
     import_files,
     query_params,
 )
-from analytics import cohort as co
-from analytics import cohort_charts as charts
+from analytics.cohort_outcomes import charts as charts
+from analytics.cohort_outcomes import model as co
 from analytics.config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS
 from analytics.metrics import client_homework
 from analytics.statistics import jacobson_truax, mean_ci

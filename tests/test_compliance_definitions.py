@@ -34,11 +34,11 @@ import numpy as np
 import pytest
 
 from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, import_files
-from analytics import cohort as co
-from analytics.cli import main as cli_main
-from analytics.client_review import client_review
+from analytics.cli.main import main as cli_main
+from analytics.client_review.model import client_review
+from analytics.cohort_outcomes import model as co
 from analytics.metrics import client_homework, cohort_summary, compliance_band
-from analytics.quality import ALERT_GROUP_DONE, alert_clients, quality_report
+from analytics.quality_improvement.model import ALERT_GROUP_DONE, alert_clients, quality_report
 from analytics.statistics import Z_95
 from tests.conftest import FIXTURE_TODAY, write_csv
 

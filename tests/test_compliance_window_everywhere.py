@@ -34,9 +34,9 @@ from pathlib import Path
 import pytest
 
 from analytics import ClinicDatabase, Settings, Viewer, cohort_summary, import_files
-from analytics import cohort as co
-from analytics.client_review import client_review
-from analytics.quality import ALERT_GROUP_DONE, ALERT_GROUP_LITTLE, alert_clients, monthly_activity
+from analytics.client_review.model import client_review
+from analytics.cohort_outcomes import model as co
+from analytics.quality_improvement.model import ALERT_GROUP_DONE, ALERT_GROUP_LITTLE, alert_clients, monthly_activity
 from benchmarks import bench
 from tests.conftest import FIXTURE_TODAY, write_csv
 

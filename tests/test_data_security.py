@@ -1,6 +1,6 @@
 """Issue 10, items 1, 10, 12 and 15: import data and rejects.
 
-- Rejected rows and import details are admin data (analytics.overview): other roles get
+- Rejected rows and import details are admin data (analytics.data.model): other roles get
   no raw row, no free text, no count and no CSV, in analytics and in the app (AppTest
   with ``at.user``); each view of rejects is in the access log with its batch id.
 - Rejects are paged from DuckDB (first N rows, the total, filters by file and rule) and
@@ -31,7 +31,7 @@ from streamlit.testing.v1 import AppTest
 from analytics import ClinicDatabase, Viewer, import_files
 from analytics.access import add_user
 from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
-from analytics.overview import (
+from analytics.data.model import (
     HISTORY_COLUMNS_FOR_ALL,
     REJECTS_PAGE_SIZE,
     RejectsNotPermitted,
@@ -366,7 +366,7 @@ def _enospc(*args, **kwargs):
 
 @pytest.mark.parametrize("where", ["analytics.storage.shutil.copyfile", "analytics.storage._fsync"])
 def test_a_full_disk_exits_3_with_one_line_and_changes_nothing(tiny_db_path, tmp_path, monkeypatch, capsys, where):
-    from analytics.cli import main
+    from analytics.cli.main import main
 
     db = tmp_path / "clinic.duckdb"
     shutil.copyfile(tiny_db_path, db)

@@ -122,7 +122,7 @@ def test_opening_while_the_file_is_swapped_gets_one_whole_version(tmp_path, monk
 def test_figures_are_cached_per_data_version_and_key(tiny_db_path, tmp_path, monkeypatch, serve_database):
     """``ui.figure`` builds a figure once per (data version, builder, key): the same key gives
     the same object, another key or a new import builds again."""
-    import analytics.quality_charts as charts
+    import analytics.quality_improvement.charts as charts
     import ui
     from analytics import import_files
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from analytics import ClinicDatabase, Viewer
-from analytics.meeting_pack import meeting_pack_csvs, meeting_pack_zip
 from analytics.privacy import SuppressionPolicy
-from analytics.quality import (
+from analytics.quality_improvement.meeting_pack import meeting_pack_csvs, meeting_pack_zip
+from analytics.quality_improvement.model import (
     FLAG_STATUSES,
     OUTSIDE_STATUSES,
     STATUS_WITHHELD,
@@ -207,7 +207,7 @@ def test_qi_filter_selecting_a_few_clients_publishes_no_small_count(sample_db, q
     ours = view.comparison.numeric[view.comparison.numeric["source"] == "This cohort"]
     assert ours[["ci_low", "ci_high"]].isna().all().all()
     # Statistics over fewer than the minimum are withheld: the trajectories keep only weeks with enough clients.
-    report_traj = __import__("analytics.cohort", fromlist=["cohort_report"]).cohort_report(
+    report_traj = __import__("analytics.cohort_outcomes.model", fromlist=["cohort_report"]).cohort_report(
         sample_db, QI, cohort, "PHQ-9").trajectories
     assert len(view.trajectories.numeric) == int((report_traj["n_clients"] >= 11).sum())
 

@@ -42,7 +42,7 @@ CHILD = """
 import datetime, os, signal, sys
 sys.path.insert(0, {root!r})
 from analytics import import_files
-from analytics import importer
+from analytics.ingest import importer as importer
 HOOK = {hook!r}
 KILL_AT = {kill_at!r}  # (phase, n): die at the n-th statement of that table's processing, or
                        # at the start of staging the n-th file ("stage"): exact, whatever the speed

@@ -205,8 +205,8 @@ def extreme_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 ])
 def test_client_review_chart_draws_extreme_stored_dates(extreme_db_path, client, first, last):
     from analytics import ClinicDatabase, Viewer
-    from analytics.client_charts import client_figure
-    from analytics.client_review import client_review
+    from analytics.client_review.charts import client_figure
+    from analytics.client_review.model import client_review
 
     with ClinicDatabase(extreme_db_path) as db:
         review = client_review(db, Viewer.local(), client, as_of=FIXTURE_TODAY)
@@ -231,8 +231,8 @@ def test_client_review_chart_of_a_year_0001_intake_draws_only_the_weeks_with_hom
     """105,000 weeks since a year-0001 intake: the homework traces keep the weeks with homework
     (and one gap point after each), so the figure stays small."""
     from analytics import ClinicDatabase, Viewer
-    from analytics.client_charts import client_figure
-    from analytics.client_review import client_review
+    from analytics.client_review.charts import client_figure
+    from analytics.client_review.model import client_review
 
     with ClinicDatabase(extreme_db_path) as db:
         review = client_review(db, Viewer.local(), "C1", as_of=FIXTURE_TODAY)

@@ -15,7 +15,7 @@ import pytest
 from openpyxl.worksheet import _read_only, _reader
 
 from analytics import Settings, import_files
-from analytics import importer as importer_module
+from analytics.ingest import importer as importer_module
 from tests.conftest import FIXTURE_TODAY, write_csv
 
 CLIENTS = """

@@ -14,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics import ClinicDatabase, Viewer, import_files, import_history, importer
-from analytics.cli import main as cli_main
+from analytics import ClinicDatabase, Viewer, import_files, import_history
+from analytics.cli.main import main as cli_main
+from analytics.ingest import importer
 from tests.conftest import FIXTURE_TODAY, write_csv
 
 CLIENTS = """

@@ -15,9 +15,9 @@ import duckdb
 import pytest
 
 from analytics import import_files
-from analytics import importer as importer_module
-from analytics.importer import ImportResult, Reject
-from analytics.profiles import MappingProfile, ProfileError, load_profile
+from analytics.ingest import importer as importer_module
+from analytics.ingest.importer import ImportResult, Reject
+from analytics.ingest.profiles import MappingProfile, ProfileError, load_profile
 from tests.conftest import ROOT
 
 TODAY = dt.date(2026, 11, 27)

@@ -19,9 +19,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import ClinicDatabase, Settings, Viewer
-from analytics import cohort as co
-from analytics import cohort_charts as charts
-from analytics.client_review import client_review
+from analytics.client_review.model import client_review
+from analytics.cohort_outcomes import charts as charts
+from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
 from analytics.statistics import Z_95
 from tests.conftest import ROOT, write_csv

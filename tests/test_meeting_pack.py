@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analytics import Viewer
-from analytics.meeting_pack import (
+from analytics.quality_improvement.meeting_pack import (
     meeting_pack_csvs,
     meeting_pack_html,
     meeting_pack_pdf,
@@ -19,8 +19,8 @@ from analytics.meeting_pack import (
     pack_content,
     pack_file_name,
 )
-from analytics.quality import quality_report
-from analytics.reports import pdf_page_count
+from analytics.quality_improvement.model import quality_report
+from analytics.rendering import pdf_page_count
 
 LOCAL = Viewer.local()
 TOKEN = re.compile(r"[A-Za-z0-9_]+")

@@ -14,12 +14,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import ClinicDatabase, Settings, Viewer, import_files
-from analytics import cohort as co
-from analytics.client_review import client_review
+from analytics.client_review.model import client_review
+from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
-from analytics.meeting_pack import pack_content
 from analytics.metrics import client_outcomes, cohort_summary
-from analytics.quality import (
+from analytics.quality_improvement.meeting_pack import pack_content
+from analytics.quality_improvement.model import (
     ALERT_ALL,
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
@@ -498,7 +498,7 @@ def test_nhs_paired_rates_in_the_cohort_summary(paired_db):
 
 
 def test_the_standard_line_uses_the_paired_definitions(paired_db):
-    from analytics.quality_charts import outcomes_figure
+    from analytics.quality_improvement.charts import outcomes_figure
 
     report = quality_report(paired_db, LOCAL, months=None, deidentified=False)
     assert report.measure == "PHQ-9 + GAD-7, NHS paired"  # the default outcome choice

@@ -14,7 +14,7 @@ import pytest
 
 from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, import_files
 from analytics.privacy import SuppressionPolicy
-from analytics.quality import (
+from analytics.quality_improvement.model import (
     ALERT_ALL,
     ALERT_COUNT_COLUMNS,
     ALERT_GROUP_DONE,
@@ -308,7 +308,7 @@ def test_pseudonyms_are_stable_across_runs_and_differ_across_keys(sample_db, mon
     assert first != therapist_pseudonym("T001", key_b.encode())
     assert first != therapist_pseudonym("T002", key_a.encode())
     # Another process with the same key gives the same pseudonym (nothing random, nothing per process).
-    code = f"from analytics.quality import therapist_pseudonym; print(therapist_pseudonym('T001', b'{key_a}'))"
+    code = f"from analytics.quality_improvement.model import therapist_pseudonym; print(therapist_pseudonym('T001', b'{key_a}'))"
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert other.stdout.strip() == first

@@ -1,4 +1,4 @@
-"""The report renderer (analytics/reports.py) and the session-review export.
+"""The report renderer (analytics/rendering.py) and the session-review export.
 
 PDF text is read back from uncompressed output: fpdf2 writes DejaVu text as 2-byte glyph
 codes, decoded here through each font's ToUnicode map; core-font text is Latin-1.
@@ -13,9 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analytics import ClinicDatabase, Viewer, reports
-from analytics.client_review import client_review, header_facts, programme_homework
-from analytics.reports import (
+from analytics import ClinicDatabase, Viewer
+from analytics import rendering as reports
+from analytics.client_review.model import client_review, header_facts, programme_homework
+from analytics.rendering import (
     ImageExportError,
     ReportFigure,
     ReportTable,

@@ -444,7 +444,7 @@ def test_carepath_profile_maps_back_to_generator_rows():
 
 
 def test_carepath_profile_loads_with_the_importer():
-    profiles = pytest.importorskip("analytics.profiles")
+    profiles = pytest.importorskip("analytics.ingest.profiles")
     profile = profiles.load_profile(PROFILES / "carepath.toml")
     assert profile.date_format == "%d/%m/%Y"
     for stem in ("Patients", "Appointments", "HomeworkTasks", "Questionnaires"):

@@ -16,9 +16,9 @@ import pytest
 from scipy import stats
 
 from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, import_files
-from analytics import cohort as co
-from analytics import quality as qu
-from analytics.client_review import client_review
+from analytics.client_review.model import client_review
+from analytics.cohort_outcomes import model as co
+from analytics.quality_improvement import model as qu
 from analytics.statistics import funnel_limits, jacobson_truax, within_between_mixedlm
 
 LOCAL = Viewer.local()
@@ -379,7 +379,7 @@ def test_item14_flags_only_outside_99_8_and_counts_chance_flags():
     assert "chance alone would flag about 0.0 (4 x 0.002)" in table.note
     assert "Flagged: 2 outside the 99.8% limits" in table.note
     # The funnel shows the 95% limits as a warning line and the 99.8% limits as the flag line.
-    from analytics.quality_charts import funnel_figure
+    from analytics.quality_improvement.charts import funnel_figure
 
     names = {trace.name for trace in funnel_figure(panel).data}
     assert {"95% limits (warning)", "99.8% limits (flag)", "Warning: outside 95% limits",

@@ -142,7 +142,7 @@ def test_client_review_lists_the_gain_with_the_homework_of_its_interval(gains_db
     from datetime import date
 
     from analytics import ClinicDatabase, Viewer
-    from analytics.client_review import client_review, sudden_gain_rows
+    from analytics.client_review.model import client_review, sudden_gain_rows
 
     with ClinicDatabase(gains_db) as db:
         g1 = client_review(db, Viewer.local(), "G1", as_of=date(2025, 2, 10))

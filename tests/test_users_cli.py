@@ -19,7 +19,7 @@ import pytest
 
 from analytics import ClinicDatabase, Viewer, cohort_clients
 from analytics.access import viewer_for_email
-from analytics.cli import main
+from analytics.cli.main import main
 from tests.conftest import ROOT
 
 

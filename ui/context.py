@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from analytics import ClinicDatabase, DatabaseMissing, Viewer, data_version
-from analytics.sample import DEFAULT_SAMPLE_DB, ensure_sample_database
+from analytics.ingest.sample import DEFAULT_SAMPLE_DB, ensure_sample_database
 from analytics.scope import AccessDenied
 
 DB_ENV = "BETWEEN_SESSIONS_DB"
@@ -159,8 +159,8 @@ def figure(builder: Callable[..., Any], *inputs: Any, key: tuple) -> Any:
 # Modules the chart pages need (plotly, fpdf2, scipy behind them): about 1.6 s of imports
 # that the first visitor of a chart page would otherwise wait for.
 WARM_UP_MODULES = (
-    "analytics.client_review", "analytics.client_charts", "analytics.cohort", "analytics.cohort_charts",
-    "analytics.quality", "analytics.quality_charts", "analytics.reports", "analytics.meeting_pack",
+    "analytics.client_review.model", "analytics.client_review.charts", "analytics.cohort_outcomes.model", "analytics.cohort_outcomes.charts",
+    "analytics.quality_improvement.model", "analytics.quality_improvement.charts", "analytics.rendering", "analytics.quality_improvement.meeting_pack",
     "plotly.subplots",
 )
 

@@ -41,7 +41,7 @@ class Clinic:
 
 
 def build_clinic(directory: Path, clients: int = E2E_CLIENTS, seed: int = E2E_SEED) -> Clinic:
-    from analytics.sample import build_sample_database
+    from analytics.ingest.sample import build_sample_database
 
     directory.mkdir(parents=True, exist_ok=True)
     db_path, csv_dir = directory / "clinic.duckdb", directory / "export"

@@ -1,9 +1,9 @@
 """The quality-improvement meeting pack: PDF, self-contained HTML and a CSV of every table.
 
-Built from a :class:`analytics.quality.QualityReport` only, so the pack shows exactly what the
+Built from a :class:`analytics.quality_improvement.model.QualityReport` only, so the pack shows exactly what the
 page shows and obeys the same mode: a de-identified report has no client ids, no free text,
 therapists under pseudonyms and small counts suppressed, and so has every file made from it.
-Rendering uses the shared report renderer (:mod:`analytics.reports`: fpdf2 with DejaVu fonts,
+Rendering uses the shared report renderer (:mod:`analytics.rendering`: fpdf2 with DejaVu fonts,
 kaleido for chart images, Plotly's JavaScript embedded once in the HTML).
 """
 
@@ -14,8 +14,10 @@ import re
 import zipfile
 from dataclasses import dataclass
 
-from .privacy import to_safe_csv
-from .quality import (
+from ..privacy import to_safe_csv
+from ..rendering import ReportFigure, ReportTable, render_html, render_pdf
+from .charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
+from .model import (
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
     ALERT_GROUP_RISK,
@@ -25,8 +27,6 @@ from .quality import (
     QualityTable,
     outcome_trend_state,
 )
-from .quality_charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
-from .reports import ReportFigure, ReportTable, render_html, render_pdf
 
 PACK_TITLE = "Quality-improvement meeting pack"
 # Columns of the on-screen tables that make no sense on paper.

@@ -1,7 +1,7 @@
 """Plotly figures of the Cohort outcomes page.
 
 Pure functions: each takes the table the page shows beside the chart (from
-:mod:`analytics.cohort`) and returns a ``go.Figure`` drawn from exactly those numbers; hover
+:mod:`analytics.cohort_outcomes.model`) and returns a ``go.Figure`` drawn from exactly those numbers; hover
 shows the exact values. No Streamlit here.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .config import active_settings
+from ..config import active_settings
 
 __all__ = [
     "band_change_chart",
@@ -192,7 +192,7 @@ def compliance_scatter(
 def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
     """This cohort's r beside the published yardsticks, all as r with change: helpful is the sign
     ``comparison.attrs["helpful_sign"]`` (negative on a lower-is-better measure, the default;
-    positive on a higher-is-better one; :func:`analytics.cohort.relation_comparison`)."""
+    positive on a higher-is-better one; :func:`analytics.cohort_outcomes.model.relation_comparison`)."""
     positive = comparison.attrs.get("helpful_sign", "negative") == "positive"
     rows = comparison.iloc[::-1].reset_index(drop=True)
     labels = rows["label"].tolist()

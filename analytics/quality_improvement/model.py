@@ -1,7 +1,7 @@
 """Quality improvement: monthly trends, funnel comparisons and not-on-track alerts.
 
 Everything a quality-improvement meeting sees comes from :func:`quality_report`, which the
-page, the meeting pack (:mod:`analytics.meeting_pack`) and the tests share, so their numbers
+page, the meeting pack (:mod:`analytics.quality_improvement.meeting_pack`) and the tests share, so their numbers
 agree. Every metric reuses the product's definitions (docs/metrics.md, "Quality improvement"):
 the SQL macros for assignment fractions and the design-checklist coverage, and
 :func:`analytics.metrics.classify_outcomes` / :func:`analytics.metrics.client_outcomes` for
@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Settings, active_settings, measure_key
-from .db import ClinicDatabase
-from .metrics import classify_outcomes, client_outcomes, client_paired_outcomes, cut_values
-from .privacy import (
+from ..config import Settings, active_settings, measure_key
+from ..db import ClinicDatabase
+from ..metrics import classify_outcomes, client_outcomes, client_paired_outcomes, cut_values
+from ..privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
     SuppressionPolicy,
@@ -39,8 +39,8 @@ from .privacy import (
     pseudonym,
     suppress_table,
 )
-from .scope import CohortFilter, Viewer, query_params
-from .statistics import funnel_limits, funnel_limits_mean
+from ..scope import CohortFilter, Viewer, query_params
+from ..statistics import funnel_limits, funnel_limits_mean
 
 # ----------------------------------------------------------------------------- constants
 
@@ -291,7 +291,7 @@ def monthly_activity(
     db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date,
     settings: Settings | None = None,
 ) -> pd.DataFrame:
-    """Monthly activity and homework of the cohort (analytics/sql/quality_monthly_activity.sql):
+    """Monthly activity and homework of the cohort (analytics/quality_improvement/sql/quality_monthly_activity.sql):
     active clients, attended sessions, assignments per attended session, share reviewed,
     client-level mean quantity / quality / design-checklist coverage, each with its n. Homework
     counts in the clients' treatment window (follow-up homework apart: ``follow_up_assignments``);
@@ -453,7 +453,7 @@ def unit_homework(
 ) -> pd.DataFrame:
     """Per clinic, therapist, programme and overall: clients with homework set in the period,
     client-level mean quantity, reviewed share and design-checklist coverage with their SDs
-    (analytics/sql/quality_unit_homework.sql)."""
+    (analytics/quality_improvement/sql/quality_unit_homework.sql)."""
     settings = settings or active_settings()
     out = db.query(
         "quality_unit_homework",
@@ -1410,7 +1410,7 @@ def quality_report(
 
 
 def _available_measures(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter) -> list[str]:
-    from .overview import filter_options
+    from ..data.model import filter_options
 
     measures = filter_options(db, viewer).get("measure", [])
     if cohort.measures:

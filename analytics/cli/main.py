@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Settings, load_settings
+from ..config import Settings, load_settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,15 +39,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .importer import import_files
-    from .profiles import ProfileError, load_profile
+    from ..ingest.importer import import_files
+    from ..ingest.profiles import ProfileError, load_profile
 
     try:
         profile = load_profile(args.profile) if args.profile else None
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .storage import DatabaseUnusable
+    from ..storage import DatabaseUnusable
 
     started = time.perf_counter()
     try:
@@ -90,9 +90,9 @@ def format_summary(summary: dict) -> str:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .db import DatabaseMissing, open_database
-    from .metrics import cohort_summary
-    from .scope import CohortFilter, Viewer
+    from ..db import DatabaseMissing, open_database
+    from ..metrics import cohort_summary
+    from ..scope import CohortFilter, Viewer
 
     try:
         db = open_database(args.db)
@@ -107,7 +107,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sample import build_sample_database
+    from ..ingest.sample import build_sample_database
 
     started = time.perf_counter()
     result = build_sample_database(args.db, clients=args.clients, seed=args.seed, csv_dir=args.csv_dir)
@@ -117,7 +117,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     if root not in sys.path:
         sys.path.insert(0, root)
     from benchmarks.bench import main as bench_main
@@ -165,11 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks at S/L/XL scale; writes docs/benchmarks.md")
     p.add_argument("--sizes", default="S,L,XL", help="comma-separated sizes: S, L, XL")
     p.add_argument("--steps", help="comma-separated steps: import, pages, browser, baseline (default all)")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md")
     p.add_argument("--render-only", action="store_true", help="rewrite the report from the last results")
     p.set_defaults(func=cmd_bench)
 
-    from .cli_users import register_users_commands  # users add|remove|list (analytics/cli_users.py)
+    from .users import register_users_commands  # users add|remove|list (analytics/cli/users.py)
 
     register_users_commands(sub)
     return parser
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .storage import DatabaseNotWritable
+    from ..storage import DatabaseNotWritable
 
     try:
         return int(args.func(args))

@@ -18,11 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-from .scope import ROLES
+from ..scope import ROLES
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from .access import add_user
+    from ..access import add_user
 
     try:
         change = add_user(args.db, args.email, args.role, clinics=args.clinic or (), therapist_id=args.therapist_id)
@@ -42,7 +42,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_remove(args: argparse.Namespace) -> int:
-    from .access import normalise_email, remove_user
+    from ..access import normalise_email, remove_user
 
     try:
         address = normalise_email(args.email)
@@ -57,8 +57,8 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from .access import list_users
-    from .db import DatabaseMissing, open_database
+    from ..access import list_users
+    from ..db import DatabaseMissing, open_database
 
     try:
         db = open_database(args.db)

@@ -1,13 +1,13 @@
 """A therapist's caseload: the viewer's active clients, sorted by need (issue 15 item 4).
 
-One query (``analytics/sql/caseload.sql``, starting from the scoped cohort) gives the active
+One query (``analytics/caseload/sql/caseload.sql``, starting from the scoped cohort) gives the active
 clients of the viewer's scope on the data's as-of date with their scores per measure, recent
 homework and last contact. Every definition is reused (docs/metrics.md, "Caseload"):
 
 - first / latest score, change and reliable change: :func:`analytics.metrics.classify_outcomes`;
   bands: :meth:`analytics.config.MeasureDefinition.band_for`;
 - risk, reliable deterioration and not on track: the QI alert rule,
-  :func:`analytics.quality.alert_clients` (same active clients, same as-of date);
+  :func:`analytics.quality_improvement.model.alert_clients` (same active clients, same as-of date);
 - homework: the SQL macros ``quantity_fraction``, ``counted_quantity`` and
   ``in_treatment_window`` (as ``client_homework_rows``), over the last 4 weeks.
 
@@ -25,13 +25,13 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from .client_review import format_date, format_percent, format_points
-from .config import Settings, active_settings
-from .db import ClinicDatabase
-from .metrics import classify_outcomes
-from .overview import data_as_of
-from .quality import ALERT_HOMEWORK_WINDOW_WEEKS, alert_clients
-from .scope import Viewer, query_params
+from ..client_review.model import format_date, format_percent, format_points
+from ..config import Settings, active_settings
+from ..data.model import data_as_of
+from ..db import ClinicDatabase
+from ..metrics import classify_outcomes
+from ..quality_improvement.model import ALERT_HOMEWORK_WINDOW_WEEKS, alert_clients
+from ..scope import Viewer, query_params
 
 #: Homework columns cover the assignments set in this many weeks up to the as-of date (the
 #: QI alerts' window: the 28 days ending on as_of).

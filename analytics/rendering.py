@@ -507,8 +507,8 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
 
     ``chart=False`` leaves the chart out (tests; a machine without a browser for kaleido).
     """
-    from .client_charts import client_figure
-    from .client_review import (
+    from .client_review.charts import client_figure
+    from .client_review.model import (
         ASSOCIATION_NOTE,
         RECENT_WEEKS,
         assignment_rows,

@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from .db import ClinicDatabase
-from .scope import AccessDenied, Viewer, query_params
+from ..db import ClinicDatabase
+from ..scope import AccessDenied, Viewer, query_params
 
 REJECTS_PAGE_SIZE = 100  # rows per page on the Data page
 MAX_REJECTS_PAGE = 1000  # the largest page anyone may ask for
@@ -146,7 +146,7 @@ def rejects_csv_chunks(
     raises :class:`RejectsNotPermitted` for any viewer who may not import, before any row
     is read.
     """
-    from .privacy import neutralise_frame
+    from ..privacy import neutralise_frame
 
     require_import_rights(viewer)
     params = {**_reject_params(batch_id, file_name, rule), "limit": None, "offset": 0}
@@ -178,8 +178,8 @@ def overview_figures(overview: dict[str, Any], viewer: Viewer, settings: Any = N
     of 1-10 read "<11" (the deployment's suppression policy) and dates only to the month,
     so a narrow scope cannot be counted to a person from Home.
     """
-    from .privacy import suppress_count
-    from .quality import suppression_policy
+    from ..privacy import suppress_count
+    from ..quality_improvement.model import suppression_policy
 
     if viewer.can_see_identifiers:
         counts = [(label, f"{int(overview[key]):,}") for label, key in OVERVIEW_COUNTS]

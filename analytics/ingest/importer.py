@@ -36,10 +36,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .config import HOMEWORK_TYPE_SPELLINGS, HOMEWORK_TYPES, RATERS, Settings, measure_key
+from ..config import HOMEWORK_TYPE_SPELLINGS, HOMEWORK_TYPES, RATERS, Settings, measure_key
+from ..schema import IMPORT_TABLES, Column, TableSpec, table_specs
+from ..storage import atomic_write
 from .profiles import MappingProfile
-from .schema import IMPORT_TABLES, Column, TableSpec, table_specs
-from .storage import atomic_write
 
 TRUE_WORDS = ("true", "yes", "y", "1", "t")
 FALSE_WORDS = ("false", "no", "n", "0", "f")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .importer import ImportResult, import_files
 
-DEFAULT_SAMPLE_DB = Path(__file__).resolve().parent.parent / "sample_data" / "clinic.duckdb"
+DEFAULT_SAMPLE_DB = Path(__file__).resolve().parents[2] / "sample_data" / "clinic.duckdb"
 DEFAULT_SAMPLE_CLIENTS = 600
 DEFAULT_SAMPLE_SEED = 7
 

@@ -24,13 +24,13 @@ from typing import Any
 
 import pandas as pd
 
-from .config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
-from .db import ClinicDatabase
-from .metrics import classify_outcomes
-from .privacy import to_safe_csv
-from .scope import CohortFilter, Viewer, query_params
-from .statistics import pearson
-from .sudden_gains import client_gains
+from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
+from ..db import ClinicDatabase
+from ..metrics import classify_outcomes
+from ..privacy import to_safe_csv
+from ..scope import CohortFilter, Viewer, query_params
+from ..statistics import pearson
+from ..sudden_gains import client_gains
 
 # The definitions (docs/metrics.md, "Client review"):
 RECENT_WEEKS = 4  # "the last 4 weeks against the weeks before"

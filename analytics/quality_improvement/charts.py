@@ -1,6 +1,6 @@
 """Plotly figures for the quality-improvement page and its meeting pack.
 
-Pure functions: each takes a published table (:class:`analytics.quality.QualityTable`, whose
+Pure functions: each takes a published table (:class:`analytics.quality_improvement.model.QualityTable`, whose
 ``numeric`` frame holds NA where a value is withheld) and returns a ``go.Figure``. Withheld
 values leave gaps; hover shows the exact values and their n. The same figures go into the
 page, the HTML pack and (as images) the PDF pack.
@@ -15,7 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .quality import (
+from ..text import plotly_text
+from .model import (
     FUNNEL_METRICS,
     NHS_PAIRED_SUFFIX,
     STATUS_HIGH_95,
@@ -26,7 +27,6 @@ from .quality import (
     FunnelPanel,
     QualityTable,
 )
-from .text import plotly_text
 
 FONT = "Inter, 'Segoe UI', 'DejaVu Sans', Arial, sans-serif"
 INK = "#1f2933"

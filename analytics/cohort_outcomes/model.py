@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
-from .db import ClinicDatabase
-from .metrics import (
+from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
+from ..db import ClinicDatabase
+from ..metrics import (
     client_homework,
     client_outcomes,
     compliance_band,
@@ -47,8 +47,8 @@ from .metrics import (
     cut_values,
     measure_summary,
 )
-from .scope import CohortFilter, Viewer, query_params
-from .statistics import (
+from ..scope import CohortFilter, Viewer, query_params
+from ..statistics import (
     MIXEDLM_MIN_GROUPS,
     MIXEDLM_MIN_OBS_PER_GROUP,
     MIXEDLM_MIN_OBSERVATIONS,

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .config import MeasureDefinition, Settings, active_settings
+from ..config import MeasureDefinition, Settings, active_settings
 
 SCORE_COLOUR = "#1f3b63"
 FOLLOW_UP_COLOUR = "#6b7b8c"

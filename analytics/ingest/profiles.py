@@ -28,7 +28,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .schema import IMPORT_TABLES, table_specs
+from ..schema import IMPORT_TABLES, table_specs
 
 VALUE_MAPS = ("homework_type", "measure", "boolean", "rated_by")
 
@@ -94,7 +94,7 @@ def _check_date_format(where: str, date_format: object) -> str | None:
 
 def _check_value_target(where: str, kind: str, theirs: str, ours: str) -> None:
     """A value map must map onto a value the import format accepts."""
-    from .config import HOMEWORK_TYPES, RATERS
+    from ..config import HOMEWORK_TYPES, RATERS
 
     if kind == "homework_type":
         if ours.strip().lower().replace(" ", "_").replace("-", "_") not in HOMEWORK_TYPES:

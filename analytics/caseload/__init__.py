@@ -1,0 +1,1 @@
+"""Back-end of the Caseload page (``pages/caseload.py``): ``model`` and ``sql/``."""

@@ -1,0 +1,1 @@
+"""The command line, ``python -m analytics`` (``main``), and its ``users`` commands (``users``)."""
