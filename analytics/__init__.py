@@ -84,7 +84,7 @@ _EXPORTS: dict[str, str] = {
     "to_safe_csv": "privacy",
     "viewer_for_email": "access",
     "wilson_interval": "statistics",
-    "within_between_mixedlm": "statistics",
+    "within_between_model": "statistics",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -152,6 +152,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         pearson,
         spearman,
         wilson_interval,
-        within_between_mixedlm,
+        within_between_model,
     )
     from .sudden_gains import SuddenGain, reliable_change_value, sudden_gains  # noqa: F401

@@ -417,7 +417,7 @@ def test_streamlit_upload_limit_matches_settings():
 UNSCOPED_SQL = {"macros", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
                 "users_list", "user_by_email", "access_log_search"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
-SCOPED_MACROS = ("cohort_clients", "client_homework_rows")
+SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments")
 SCOPE_CALL = re.compile(
     r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$scope_clinics::VARCHAR\[\],\s*\$scope_therapist::VARCHAR\s*,"
 )
@@ -428,7 +428,7 @@ def test_scoped_table_macros_start_from_the_scoped_cohort():
     for name in SCOPED_MACROS[1:]:
         body = re.search(rf"CREATE OR REPLACE MACRO {name}\(scope_clinics, scope_therapist,.*?;", code, re.S)
         assert body, name
-        assert re.search(r"cohort_clients\(scope_clinics, scope_therapist,", body.group(0)), name
+        assert re.search(r"\b(?:cohort_clients|scoped_client)\(scope_clinics, scope_therapist,", body.group(0)), name
         assert not re.search(r"\bFROM\s+clients\b", body.group(0), re.IGNORECASE), name
 
 

@@ -35,12 +35,13 @@ from analytics import (
     import_files,
     query_params,
 )
-from analytics.cohort_outcomes import charts as charts
+from analytics.cohort_outcomes import charts
 from analytics.cohort_outcomes import model as co
 from analytics.config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS
 from analytics.metrics import client_homework
-from analytics.statistics import jacobson_truax, mean_ci
+from analytics.statistics import jacobson_truax, mean_ci, within_between_model
 from tests.conftest import FIXTURE_TODAY, ROOT, write_csv
+from tests.mixedlm_reference import within_between_mixedlm
 
 LOCAL = Viewer.local()
 # Two reviewed assignments per mini-clinic client: bands need 2 here (default 3, Settings.min_reviewed_for_band).
@@ -502,9 +503,9 @@ def _random_intercept_data(seed: int, groups: int = 60, per: int = 6, tau: float
     return pd.DataFrame({"client_id": [f"c{i}" for i in g], "x": x, "y": y})
 
 
-def test_within_between_reml_matches_statsmodels():
+def test_within_between_model_matches_statsmodels():
     df = _random_intercept_data(3)
-    ours = co.within_between_reml(df, outcome="y", predictor="x", group="client_id")
+    ours = within_between_model(df, outcome="y", predictor="x", group="client_id")
     mean = df.groupby("client_id")["x"].transform("mean")
     exog = pd.DataFrame({"Intercept": 1.0, "within": df["x"] - mean, "between": mean - df["x"].mean()})
     fit = MixedLM(df["y"], exog, groups=df["client_id"]).fit(reml=True)
@@ -519,7 +520,7 @@ def test_within_between_reml_matches_statsmodels():
     assert ours.n_observations == 360 and ours.n_groups == 60 and ours.converged and ours.message is None
 
 
-def test_within_between_reml_at_the_boundary_is_ols():
+def test_within_between_model_at_the_boundary_is_ols():
     # Noise whose client means are all 0 (less between-client spread than chance): REML variance 0 -> OLS.
     rng = np.random.default_rng(5)
     g = np.repeat(np.arange(40), 5)
@@ -528,7 +529,7 @@ def test_within_between_reml_at_the_boundary_is_ols():
     e = e - pd.Series(e).groupby(g).transform("mean").to_numpy()  # noise with no client-level part: negative ICC
     y = -2.0 * x + e
     df = pd.DataFrame({"client_id": g, "x": x, "y": y})
-    ours = co.within_between_reml(df, outcome="y", predictor="x", group="client_id")
+    ours = within_between_model(df, outcome="y", predictor="x", group="client_id")
     mean = df.groupby("client_id")["x"].transform("mean")
     exog = np.column_stack([np.ones(len(df)), df["x"] - mean, mean - df["x"].mean()])
     beta, *_ = np.linalg.lstsq(exog, df["y"], rcond=None)
@@ -536,9 +537,9 @@ def test_within_between_reml_at_the_boundary_is_ols():
     assert ours.within_coef == pytest.approx(beta[1]) and ours.between_coef == pytest.approx(beta[2])
 
 
-def test_within_between_reml_minimums():
+def test_within_between_model_minimums():
     tiny = pd.DataFrame({"client_id": ["a", "a", "b"], "x": [0.1, 0.5, 0.3], "y": [1.0, 2.0, 3.0]})
-    result = co.within_between_reml(tiny, outcome="y", predictor="x", group="client_id")
+    result = within_between_model(tiny, outcome="y", predictor="x", group="client_id")
     assert result.too_few and result.within_coef is None
 
 
@@ -549,9 +550,10 @@ def test_within_client_analysis_on_the_sample(sample_db):
     assert not within.sampled and within.clients_used <= within.clients_eligible
     table = within.coefficients.set_index(["effect"]).iloc[0]
     assert table["estimate"] == pytest.approx(f.within_coef / 10)
-    # The same model through statsmodels MixedLM (analytics.statistics) on a small sample agrees.
+    # The same model through statsmodels MixedLM (tests/mixedlm_reference.py) on a small sample agrees.
     small = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", DEFAULTS, max_clients=25)
-    check = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", DEFAULTS, max_clients=25, engine="statsmodels")
+    check = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", DEFAULTS, max_clients=25,
+                                      fit=within_between_mixedlm)
     # (statsmodels fails to converge on the adjusted forward model at the variance boundary, so the
     # forward check uses the unadjusted model; the adjusted reverse model converges in both.)
     assert small.forward_unadjusted.within_coef == pytest.approx(check.forward_unadjusted.within_coef, abs=1e-3)

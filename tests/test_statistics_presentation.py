@@ -19,7 +19,8 @@ from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, import_fil
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.quality_improvement import model as qu
-from analytics.statistics import funnel_limits, jacobson_truax, within_between_mixedlm
+from analytics.statistics import funnel_limits, jacobson_truax, within_between_model
+from tests.mixedlm_reference import within_between_mixedlm
 
 LOCAL = Viewer.local()
 TODAY = date(2026, 11, 27)
@@ -302,10 +303,10 @@ def test_item11_within_model_is_labelled_same_interval_and_adjusted(clinic):
     within = co.within_client_analysis(clinic, LOCAL, south, "PHQ-9", SETTINGS)
     hand = _hand_intervals()
     assert within.intervals_used == len(hand) == 32 and within.clients_used == 7
-    adjusted = co.within_between_reml(hand, outcome="change", predictor="quantity", group="client_id",
+    adjusted = within_between_model(hand, outcome="change", predictor="quantity", group="client_id",
                                       covariates=("score_within", "score_between", "week"))
-    raw = co.within_between_reml(hand, outcome="change", predictor="quantity", group="client_id")
-    reverse = co.within_between_reml(hand, outcome="quantity", predictor="score", group="client_id", covariates=("week",))
+    raw = within_between_model(hand, outcome="change", predictor="quantity", group="client_id")
+    reverse = within_between_model(hand, outcome="quantity", predictor="score", group="client_id", covariates=("week",))
     assert within.forward.within_coef == pytest.approx(adjusted.within_coef, abs=1e-9)
     assert within.forward_unadjusted.within_coef == pytest.approx(raw.within_coef, abs=1e-9)
     assert within.reverse.within_coef == pytest.approx(reverse.within_coef, abs=1e-9)
@@ -333,7 +334,7 @@ def test_item11_covariate_adjusted_reml_matches_statsmodels():
     start = rng.normal(15, 4, groups.size)
     y = -2.0 * x - 0.3 * start + 0.5 * week + u + rng.normal(0, 1.0, groups.size)
     df = pd.DataFrame({"y": y, "x": x, "g": groups, "start": start, "week": week})
-    ours = co.within_between_reml(df, outcome="y", predictor="x", group="g", covariates=("start", "week"))
+    ours = within_between_model(df, outcome="y", predictor="x", group="g", covariates=("start", "week"))
     check = within_between_mixedlm(df, outcome="y", predictor="x", group="g", covariates=("start", "week"))
     assert check.converged
     assert ours.within_coef == pytest.approx(check.within_coef, abs=1e-4)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
 from ..db import ClinicDatabase
@@ -49,9 +49,6 @@ from ..metrics import (
 )
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import (
-    MIXEDLM_MIN_GROUPS,
-    MIXEDLM_MIN_OBS_PER_GROUP,
-    MIXEDLM_MIN_OBSERVATIONS,
     Z_95,
     Correlation,
     EffectSize,
@@ -64,7 +61,7 @@ from ..statistics import (
     pearson,
     spearman,
     wilson_interval,
-    within_between_mixedlm,
+    within_between_model,
 )
 
 __all__ = [
@@ -104,7 +101,6 @@ __all__ = [
     "relation_scale_text",
     "score_trajectories",
     "t_interval",
-    "within_between_reml",
     "within_client_analysis",
     "within_client_question",
     "within_client_sign_note",
@@ -1099,130 +1095,6 @@ def _nhs_paired_figures(nhs: dict[str, Any] | None, min_n: int) -> list[Headline
 # --------------------------------------------------------------------------- within-client model
 
 
-def within_between_reml(
-    df: pd.DataFrame,
-    *,
-    outcome: str,
-    predictor: str,
-    group: str,
-    confidence: float = 0.95,
-    covariates: tuple[str, ...] = (),
-) -> MixedModelResult:
-    """The within-between random-intercept model of :func:`analytics.statistics.within_between_mixedlm`,
-    fitted by profiling the REML likelihood over the one variance ratio (fast and robust).
-
-    Same model, centring, minimums and result type: outcome ~ 1 + (x - client mean) +
-    (client mean - grand mean) + (1 | client), REML, Wald intervals. Why a second fitter: on
-    week-to-week *change* the random-intercept variance is at or near its boundary (0) -
-    measurement error makes successive changes of one client negatively correlated - and
-    statsmodels' gradient optimisers then fail to converge and take 1.6 s for 200 clients and
-    ~30 s for 3,000 (measured on the sample clinic). Here, for a variance ratio gamma =
-    sigma_u^2 / sigma_e^2, the GLS normal equations reduce to group sums
-    (X'V^-1X * sigma^2 = X'X - sum_i n_i^2 gamma / (1 + n_i gamma) xbar_i xbar_i'), sigma^2 is
-    profiled out, and the REML criterion (N - p) log RSS + sum_i log(1 + n_i gamma) +
-    log det(X'V^-1X sigma^2) is minimised over gamma in [0, 1e4] (bounded Brent on log gamma,
-    and gamma = 0 itself). Fixed-effect covariance: sigma^2 (X'V^-1X)^-1 (GLS). Agrees with
-    statsmodels MixedLM (REML) to optimiser precision where statsmodels converges
-    (tests/test_cohort.py).
-
-    ``covariates``: further columns entered as fixed effects beside the within and between
-    terms (grand-mean centred, so the intercept stays the expected outcome at the average of
-    everything), e.g. the score at the start of the interval and the week since intake. The
-    within and between slopes are then adjusted for them. Rows with a missing covariate are
-    dropped.
-    """
-    for col in (outcome, predictor, group, *covariates):
-        if col not in df.columns:
-            raise ValueError(f"column {col!r} not in DataFrame")
-    y_all = pd.to_numeric(df[outcome], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    x_all = pd.to_numeric(df[predictor], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    c_all = np.column_stack(
-        [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in covariates]
-    ) if covariates else np.empty((len(df), 0))
-    keep = np.isfinite(y_all) & np.isfinite(x_all) & df[group].notna().to_numpy() & np.isfinite(c_all).all(axis=1)
-    y, x, cov_x = y_all[keep], x_all[keep], c_all[keep]
-    codes, uniques = pd.factorize(df[group].to_numpy()[keep])
-    n_obs, n_groups = len(y), len(uniques)
-    sizes = np.bincount(codes, minlength=n_groups).astype(float)
-    n_multi = int((sizes >= MIXEDLM_MIN_OBS_PER_GROUP).sum())
-
-    def empty(too_few: bool, message: str) -> MixedModelResult:
-        return MixedModelResult(None, None, None, None, None, None, None, None, None, n_obs, n_groups, False, too_few, message)
-
-    if n_obs < MIXEDLM_MIN_OBSERVATIONS or n_multi < MIXEDLM_MIN_GROUPS:
-        return empty(
-            True,
-            f"too few observations: {n_obs} rows and {n_multi} groups with >= {MIXEDLM_MIN_OBS_PER_GROUP} rows "
-            f"(need >= {MIXEDLM_MIN_OBSERVATIONS} rows and >= {MIXEDLM_MIN_GROUPS} such groups)",
-        )
-    group_mean = np.bincount(codes, x, n_groups) / sizes
-    within = x - group_mean[codes]
-    between = group_mean[codes] - x.mean()
-    if np.allclose(within, 0.0):
-        return empty(False, "predictor does not vary within groups; within effect undefined")
-    if np.allclose(between, 0.0):
-        return empty(False, "group means of the predictor are all equal; between effect undefined")
-
-    X = np.column_stack([np.ones(n_obs), within, between, cov_x - cov_x.mean(axis=0)])
-    p = X.shape[1]
-    xbar = np.column_stack([np.bincount(codes, X[:, j], n_groups) for j in range(p)]) / sizes[:, None]
-    ybar = np.bincount(codes, y, n_groups) / sizes
-    xtx, xty, yty = X.T @ X, X.T @ y, float(y @ y)
-
-    def gls(gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
-        w = sizes**2 * gamma / (1.0 + sizes * gamma)
-        a = xtx - (xbar * w[:, None]).T @ xbar
-        b = xty - (xbar * w[:, None]).T @ ybar
-        c = yty - float((w * ybar**2).sum())
-        beta = np.linalg.solve(a, b)
-        return a, beta, c - float(b @ beta)
-
-    def criterion(gamma: float) -> float:
-        a, _, rss = gls(gamma)
-        _, logdet = np.linalg.slogdet(a)
-        return (n_obs - p) * math.log(max(rss, 1e-300)) + float(np.log1p(sizes * gamma).sum()) + logdet
-
-    try:
-        search = optimize.minimize_scalar(
-            lambda lg: criterion(math.exp(lg)), bounds=(math.log(1e-8), math.log(1e4)), method="bounded",
-            options={"xatol": 1e-6},
-        )
-        gamma = math.exp(search.x)
-        at_boundary = criterion(0.0) <= criterion(gamma)
-        if at_boundary:
-            gamma = 0.0
-        a, beta, rss = gls(gamma)
-        scale = rss / (n_obs - p)
-        cov = scale * np.linalg.inv(a)
-    except (np.linalg.LinAlgError, ValueError, ArithmeticError) as exc:
-        return empty(False, f"model fit failed: {exc}")
-    se = np.sqrt(np.diag(cov))
-    z_crit = float(stats.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
-    z = beta / se
-    p_values = 2.0 * stats.norm.sf(np.abs(z))
-    message = (
-        "random-intercept variance estimated at 0 (boundary): the estimates equal ordinary least squares"
-        if at_boundary
-        else None
-    )
-    return MixedModelResult(
-        within_coef=float(beta[1]),
-        within_ci=(float(beta[1] - z_crit * se[1]), float(beta[1] + z_crit * se[1])),
-        within_p=float(p_values[1]),
-        between_coef=float(beta[2]),
-        between_ci=(float(beta[2] - z_crit * se[2]), float(beta[2] + z_crit * se[2])),
-        between_p=float(p_values[2]),
-        intercept=float(beta[0]),
-        group_variance=float(gamma * scale),
-        residual_variance=float(scale),
-        n_observations=n_obs,
-        n_groups=n_groups,
-        converged=bool(search.success),
-        too_few=False,
-        message=message,
-    )
-
-
 #: Within-client model, forward (same-interval) association: adjusted for the score at the
 #: start of the interval (split into the client's deviation from their own mean starting score
 #: and that mean) and the week since intake.
@@ -1257,7 +1129,6 @@ class WithinClientAnalysis:
     intervals_used: int
     max_clients: int
     sampled: bool
-    engine: str
     seconds: float
     coefficients: pd.DataFrame
     forward_unadjusted: MixedModelResult | None = None
@@ -1293,19 +1164,17 @@ def within_client_analysis(
     measure: str,
     settings: Settings | None = None,
     max_clients: int = MIXEDLM_MAX_CLIENTS,
-    engine: str = "reml-profile",
+    fit: Any = within_between_model,
 ) -> WithinClientAnalysis:
     """Fit the forward (homework and change in the same interval) and reverse (score, then the
     next interval's homework) models, adjusted (see :class:`WithinClientAnalysis`) and not.
 
-    engine "reml-profile" uses :func:`within_between_reml`; "statsmodels" uses
-    :func:`analytics.statistics.within_between_mixedlm` (statsmodels MixedLM; slow when the
-    random-intercept variance is near 0, see :func:`within_between_reml`).
+    Both are fitted by :func:`analytics.statistics.within_between_model` (REML); ``fit`` takes
+    another fitter of the same signature (the tests' statsmodels cross-check).
     Cohorts with more than ``max_clients`` eligible clients are sampled down deterministically
     (lowest md5 of client_id) in SQL; the result says so.
     """
     settings = settings or active_settings()
-    fit = {"reml-profile": within_between_reml, "statsmodels": within_between_mixedlm}[engine]
     rows = db.query(
         "cohort_score_intervals",
         query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients),
@@ -1342,7 +1211,6 @@ def within_client_analysis(
         intervals_used=len(rows),
         max_clients=int(max_clients),
         sampled=clients_eligible > int(max_clients),
-        engine=engine,
         seconds=seconds,
         coefficients=coefficients,
         forward_unadjusted=forward_raw,

@@ -126,3 +126,40 @@ CREATE OR REPLACE MACRO score_period(administered_date, intake_date, discharge_d
 -- dated before intake counts as week 0, so trajectories start from the same baseline as outcomes.
 CREATE OR REPLACE MACRO treatment_week(administered_date, intake_date) AS
     greatest((administered_date - intake_date) // 7, 0);
+
+-- Whole weeks since intake (docs/metrics.md, "Weeks since intake"): week 0 = the 7 days starting
+-- on the intake date, week n starts on intake_date + 7n; negative before intake.
+CREATE OR REPLACE MACRO weeks_since_intake(intake_date, on_date) AS
+    floor(date_diff('day', intake_date, on_date) / 7)::BIGINT;
+
+-- One client of the viewer's scope and cohort filters (the client review): no row when the client
+-- is unknown or out of scope, both read as "not found".
+CREATE OR REPLACE MACRO scoped_client(scope_clinics, scope_therapist, clinics, therapists,
+                                      programs, concerns, intake_from, intake_to, wanted_client) AS TABLE
+    SELECT c.*
+    FROM cohort_clients(scope_clinics, scope_therapist, clinics, therapists,
+                        programs, concerns, intake_from, intake_to) AS c
+    WHERE c.client_id = wanted_client;
+
+-- Every assignment of one scoped client (scoped_client) with its week since intake, its metric
+-- fractions (0-1: quantity_fraction, the quantity that counts under the reading of unreviewed work
+-- (counted_quantity), quality_fraction), its design-checklist flags, and whether it is in the
+-- treatment window (in_window) or follow-up homework (follow_up). The client review's homework
+-- summary and weekly queries start from it.
+CREATE OR REPLACE MACRO scoped_client_assignments(scope_clinics, scope_therapist, clinics, therapists,
+                                                  programs, concerns, intake_from, intake_to, wanted_client,
+                                                  unreviewed_as_not_done) AS TABLE
+    SELECT
+        weeks_since_intake(c.intake_date, a.assigned_date) AS week,
+        a.homework_type,
+        a.goal_linked, a.rationale_given, a.rehearsed_in_session, a.practice_scheduled, a.obstacles_planned,
+        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
+        counted_quantity(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices),
+                         unreviewed_as_not_done) AS counted_quantity,
+        quality_fraction(a.quality_rating) AS quality_fraction,
+        in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
+        after_discharge(a.assigned_date, c.discharge_date) AS follow_up
+    FROM assignments AS a
+    JOIN scoped_client(scope_clinics, scope_therapist, clinics, therapists,
+                       programs, concerns, intake_from, intake_to, wanted_client) AS c USING (client_id)
+    WHERE a.client_id = wanted_client;

@@ -63,7 +63,7 @@ SELECT
     act.program,
     act.intake_date,
     date_diff('day', act.intake_date, $as_of::DATE)::BIGINT AS days_since_intake,
-    floor(date_diff('day', act.intake_date, $as_of::DATE) / 7)::BIGINT AS weeks_since_intake,
+    weeks_since_intake(act.intake_date, $as_of::DATE) AS weeks_since_intake,
     c.last_contact_date,
     date_diff('day', c.last_contact_date, $as_of::DATE)::BIGINT AS days_since_contact,
     coalesce(h.homework_set, 0)::BIGINT AS homework_set,

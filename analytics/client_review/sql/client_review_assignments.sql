@@ -2,13 +2,11 @@
 -- macros.sql); reviewed = has a quantity fraction (same rule as client_homework.sql).
 -- checklist_met = design-checklist items met (0-5). week = whole weeks since intake_date of
 -- the assigned date. description (free text) only when $free_text is true.
-WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
-),
-client AS (
-    SELECT client_id, intake_date FROM cohort WHERE client_id = $client_id::VARCHAR
+WITH client AS (
+    SELECT client_id, intake_date
+    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
 )
 SELECT
     a.assignment_id,
@@ -30,7 +28,7 @@ SELECT
     quality_fraction(a.quality_rating) AS quality,
     quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) IS NOT NULL AS reviewed,
     a.rated_by,
-    floor(date_diff('day', c.intake_date, a.assigned_date) / 7)::BIGINT AS week,
+    weeks_since_intake(c.intake_date, a.assigned_date) AS week,
     CASE WHEN $free_text::BOOLEAN THEN a.description END AS description
 FROM assignments AS a
 JOIN client AS c USING (client_id)

@@ -3,13 +3,11 @@
 -- Sessions up to $as_of are "scheduled" (attended or missed); later ones are upcoming.
 -- weeks_in_treatment = whole weeks (7 days) from intake_date to discharge_date, or to $as_of
 -- while in treatment; never negative (docs/metrics.md, "Client review").
-WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
-),
-client AS (
-    SELECT * FROM cohort WHERE client_id = $client_id::VARCHAR
+WITH client AS (
+    SELECT *
+    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
 ),
 client_sessions AS (
     SELECT s.session_date, s.attended
@@ -31,7 +29,7 @@ SELECT
     c.client_id, c.clinic, c.therapist_id, c.program, c.primary_concern, c.intake_date, c.discharge_date,
     sc.sessions_scheduled, sc.sessions_attended, sc.sessions_upcoming,
     sc.last_session_date, sc.last_attended_date, sc.next_session_date,
-    greatest(0, floor(date_diff('day', c.intake_date, coalesce(c.discharge_date, $as_of::DATE)) / 7))::BIGINT
+    greatest(0, weeks_since_intake(c.intake_date, coalesce(c.discharge_date, $as_of::DATE)))
         AS weeks_in_treatment
 FROM client AS c
 CROSS JOIN session_counts AS sc

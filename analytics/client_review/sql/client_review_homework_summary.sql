@@ -15,31 +15,20 @@
 -- quantity reads unreviewed work per $unreviewed_as_not_done (macro counted_quantity, as
 -- client_homework_rows: NULL = left out, true = counted as not done).
 -- Weeks are whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
-WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+WITH client AS (
+    SELECT client_id, intake_date, discharge_date
+    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
 ),
-client AS (
-    SELECT client_id, intake_date, discharge_date FROM cohort WHERE client_id = $client_id::VARCHAR
-),
-client_assignments AS (
-    SELECT
-        floor(date_diff('day', c.intake_date, a.assigned_date) / 7)::BIGINT AS week,
-        a.homework_type,
-        a.goal_linked, a.rationale_given, a.rehearsed_in_session, a.practice_scheduled, a.obstacles_planned,
-        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
-        counted_quantity(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices),
-                         $unreviewed_as_not_done::BOOLEAN) AS counted_quantity,
-        quality_fraction(a.quality_rating) AS quality_fraction,
-        in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
-        after_discharge(a.assigned_date, c.discharge_date) AS follow_up
-    FROM assignments AS a
-    JOIN client AS c USING (client_id)
-    WHERE a.client_id = $client_id::VARCHAR
+client_assignments AS (  -- the client's assignments with their week and fractions (macros.sql)
+    SELECT * FROM scoped_client_assignments($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                            $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                            $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR,
+                                            $unreviewed_as_not_done::BOOLEAN)
 ),
 client_session_weeks AS (
-    SELECT floor(date_diff('day', c.intake_date, s.session_date) / 7)::BIGINT AS week
+    SELECT weeks_since_intake(c.intake_date, s.session_date) AS week
     FROM sessions AS s
     JOIN client AS c USING (client_id)
     WHERE s.client_id = $client_id::VARCHAR AND s.session_date <= $as_of::DATE

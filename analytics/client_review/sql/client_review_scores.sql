@@ -4,13 +4,11 @@
 -- the baseline window of $baseline_days days before intake, 'treatment', 'follow-up'), the same
 -- rule as client_measure_scores.sql.
 -- week = whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
-WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
-),
-client AS (
-    SELECT client_id, intake_date, discharge_date FROM cohort WHERE client_id = $client_id::VARCHAR
+WITH client AS (
+    SELECT client_id, intake_date, discharge_date
+    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
 )
 SELECT
     s.measure,
@@ -19,7 +17,7 @@ SELECT
     s.item_9,
     NOT (c.discharge_date IS NULL OR s.administered_date <= c.discharge_date) AS follow_up,
     score_period(s.administered_date, c.intake_date, c.discharge_date, $baseline_days::INTEGER) AS period,
-    floor(date_diff('day', c.intake_date, s.administered_date) / 7)::BIGINT AS week
+    weeks_since_intake(c.intake_date, s.administered_date) AS week
 FROM scores AS s
 JOIN client AS c USING (client_id)
 WHERE s.client_id = $client_id::VARCHAR

@@ -8,27 +8,20 @@
 -- follow_up_assignments (macro after_discharge). Every week from intake (or the first
 -- assignment, if earlier) to the client's latest assignment or session up to $as_of is
 -- listed, so weeks without homework show 0 assignments. No rows when there is no assignment.
-WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+WITH client AS (
+    SELECT client_id, intake_date, discharge_date
+    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
 ),
-client AS (
-    SELECT client_id, intake_date, discharge_date FROM cohort WHERE client_id = $client_id::VARCHAR
-),
-client_assignments AS (
-    SELECT
-        floor(date_diff('day', c.intake_date, a.assigned_date) / 7)::BIGINT AS week,
-        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
-        quality_fraction(a.quality_rating) AS quality_fraction,
-        in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
-        after_discharge(a.assigned_date, c.discharge_date) AS follow_up
-    FROM assignments AS a
-    JOIN client AS c USING (client_id)
-    WHERE a.client_id = $client_id::VARCHAR
+client_assignments AS (  -- the client's assignments with their week and fractions (macros.sql)
+    SELECT * FROM scoped_client_assignments($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
+                                            $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
+                                            $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR,
+                                            $unreviewed_as_not_done::BOOLEAN)
 ),
 client_session_weeks AS (
-    SELECT floor(date_diff('day', c.intake_date, s.session_date) / 7)::BIGINT AS week
+    SELECT weeks_since_intake(c.intake_date, s.session_date) AS week
     FROM sessions AS s
     JOIN client AS c USING (client_id)
     WHERE s.client_id = $client_id::VARCHAR AND s.session_date <= $as_of::DATE
@@ -49,7 +42,7 @@ per_week AS (
         count(*) FILTER (WHERE in_window)::BIGINT AS assignments,
         count(quantity_fraction) FILTER (WHERE in_window)::BIGINT AS reviewed,
         count(quality_fraction) FILTER (WHERE in_window)::BIGINT AS quality_rated,
-        avg(counted_quantity(quantity_fraction, $unreviewed_as_not_done::BOOLEAN)) FILTER (WHERE in_window) AS quantity,
+        avg(counted_quantity) FILTER (WHERE in_window) AS quantity,
         avg(quality_fraction) FILTER (WHERE in_window) AS quality,
         count(*) FILTER (WHERE follow_up)::BIGINT AS follow_up_assignments
     FROM client_assignments
