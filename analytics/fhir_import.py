@@ -204,11 +204,10 @@ def read_file(path: Path, display_name: str, read: FhirRead) -> list[Located]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FhirFileRefused(f"the file is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
-        kind = data.get("resourceType") if isinstance(data, dict) else None
-        raise FhirFileRefused(
-            f"a .json file must hold a FHIR Bundle (found {kind or 'no resourceType'}); "
-            "one resource per line belongs in a .ndjson file")
+    if not isinstance(data, dict) or not data.get("resourceType"):
+        raise FhirFileRefused("a .json file must hold a FHIR Bundle or one FHIR resource (no resourceType found)")
+    if data.get("resourceType") != "Bundle":  # one resource (an example file): located as line 1
+        return [Located(display_name, 1, False, data)]
     btype = data.get("type")
     if btype not in BUNDLE_TYPES:
         raise FhirFileRefused(f"Bundle.type {btype!r} is not imported; expected one of {', '.join(BUNDLE_TYPES)}")
@@ -582,6 +581,9 @@ class _Mapper:
                 continue
             if o.valueInteger is not None:
                 value, value_path = _whole(o.valueInteger), "valueInteger"
+            elif measure is None and o.valueCodeableConcept is not None and _answer_code_score(o.valueCodeableConcept) \
+                    is not None:  # an item Observation answered with a LOINC answer code (LL358-3)
+                value, value_path = _answer_code_score(o.valueCodeableConcept), "valueCodeableConcept"
             elif o.valueQuantity is not None:
                 value, value_path = _whole(o.valueQuantity.value), "valueQuantity.value"
                 if value is None:
@@ -848,6 +850,16 @@ class _Mapper:
                 continue
             rows.append(FhirRow(loc, values, paths))
         return rows
+
+
+def _answer_code_score(concept) -> int | None:
+    for c in _codings(concept):
+        own = _ordinal(c.extension)
+        if own is not None:
+            return own
+        if c.system == LOINC and c.code in ANSWER_SCORES:
+            return ANSWER_SCORES[c.code]
+    return None
 
 
 def _ordinal(extensions) -> int | None:

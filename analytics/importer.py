@@ -136,6 +136,10 @@ class ImportResult:
         for f in self.files:
             if f.status == "refused":
                 lines.append(f"  REFUSED {f.file_name}: {f.message}")
+            elif f.table is None and f.message:
+                lines.append(f"  {f.file_name}: {f.message}" + (
+                    "; resources skipped (not imported): " + ", ".join(f"{k} {n}" for k, n in sorted(f.skipped.items()))
+                    if f.skipped else ""))
             else:
                 extra = f"; ignored columns: {', '.join(f.ignored_columns)}" if f.ignored_columns else ""
                 if f.skipped:
@@ -915,6 +919,10 @@ class _Run:
                                           raw_pos=len(spec.column_names) + 1))
             if first:  # nothing of this file maps onto a table
                 report.table = next((r.table for r in read.rejects if r.file_name == name and r.table), None)
+                if report.table is None:
+                    report.message = (f"{read.resources.get(name, 0)} FHIR resources read: none is a row itself "
+                                      "(Organizations, Practitioners, EpisodesOfCare, Questionnaires are used to map "
+                                      "the others)")
 
     def _stage_workbook(self, path: Path, display_name: str, stem: str, report: FileReport) -> None:
         """Stage every sheet named after a table; other sheets are skipped unread."""
