@@ -415,3 +415,65 @@ def test_importing_the_same_fhir_export_twice_changes_nothing(both_imports, tmp_
     assert first.inserted > 0 and second.inserted == 0 and second.updated == 0
     assert second.unchanged == first.inserted
     assert rows(db, "SELECT count(*) FROM import_batches") == [(2,)]
+
+
+# ---------------------------------------------------------------------------------------
+# The command line and the Data page
+
+
+def test_cli_imports_an_ndjson_export_and_a_bundle(tmp_path):
+    db = tmp_path / "c.duckdb"
+    export = ndjson(tmp_path / "export.ndjson", [ORG, PATIENT, EPISODE])
+    in_bundle = bundle(tmp_path / "bundle.json", [obs("o1", "44261-6", "2025-01-06T10:00:00Z", {"valueInteger": 12}),
+                                                  obs("o2", "44261-6", "2025-01-13T10:00:00Z", {"valueInteger": 40})])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(["import", "--db", str(db), str(export), str(in_bundle)])
+    assert code == 1  # a row was rejected
+    text = out.getvalue()
+    assert "export.ndjson -> clients: 1 rows read, 0 rejected" in text
+    assert "bundle.json -> scores: 2 rows read, 1 rejected" in text
+    assert ("bundle.json entry 1, column Bundle.entry[1].resource(Observation).valueInteger, value '40': "
+            "PHQ-9 total_score must be between 0 and 27") in text
+    assert rows(db, "SELECT total_score FROM scores") == [(12,)]
+
+
+def test_data_page_imports_an_uploaded_fhir_file(sample_db_path, tmp_path, serve_database):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    db = tmp_path / "clinic.duckdb"
+    shutil.copyfile(sample_db_path, db)
+    serve_database(db)
+    (client, day), = rows(db, "SELECT client_id, (intake_date - 30)::VARCHAR FROM clients ORDER BY client_id LIMIT 1")
+    content = "".join(json.dumps(o) + "\n" for o in (
+        obs("n1", "44261-6", f"{day}T10:00:00+00:00", {"valueInteger": 12}, subject=f"Patient/{client}"),
+        obs("n2", "70274-6", f"{day}T10:00:00+00:00", {"valueString": "9"}, subject=f"Patient/{client}"),
+    )).encode()
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60).run()
+    at.file_uploader(key="import_files").set_value([("Observation.ndjson", content, "application/x-ndjson")])
+    at.run()
+    at.button(key="run_import").click().run()
+    assert not at.exception, at.exception
+    import pandas as pd
+
+    frames = [f for f in (pd.DataFrame(d.value) for d in at.dataframe) if {"line_number", "column_name", "rule"} <= set(f.columns)]
+    assert frames[0][["file_name", "line_number", "column_name", "value", "rule"]].values.tolist() == [
+        ["Observation.ndjson", 2, "Observation.valueString", "9",
+         "a score must be valueInteger or valueQuantity (found valueString)"]]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT total_score FROM scores WHERE client_id = ? AND administered_date = ?::DATE "
+                           "AND measure = 'PHQ-9'", [client, day]).fetchall() == [(12,)]
+
+
+def test_upload_check_accepts_fhir_json_and_refuses_binary():
+    from analytics.access import check_upload
+
+    limit = 1_000_000
+    assert check_upload("Observation.ndjson", b'{"resourceType": "Observation"}\n', limit) is None
+    assert check_upload("bundle.json", b'{"resourceType": "Bundle"}', limit) is None
+    assert check_upload("bundle.json", b'{"a": "\xff"}', limit) == (
+        "bundle.json is not UTF-8 text (or contains NUL bytes); FHIR JSON must be UTF-8.")
