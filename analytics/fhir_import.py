@@ -35,6 +35,8 @@ CS_HOMEWORK_FIELD = f"{FHIR_BASE}/CodeSystem/homework-field"  # Task.input / Tas
 CS_MEASURE = f"{FHIR_BASE}/CodeSystem/measure"  # code = a configured measure name (CORE-10, ...)
 EXT_SESSION_NUMBER = f"{FHIR_BASE}/StructureDefinition/session-number"  # Encounter, valueInteger
 EXT_NO_SHOW = f"{FHIR_BASE}/StructureDefinition/no-show"  # Encounter, valueBoolean true = missed
+# CarePlan.activity.detail: one sub-extension per homework field (url = our column name).
+EXT_HOMEWORK_FIELDS = f"{FHIR_BASE}/StructureDefinition/homework-fields"
 LOINC = "http://loinc.org"
 
 # LOINC: total scores, panels and items (item order = the questionnaire's item order).
@@ -57,7 +59,8 @@ TASK_INPUTS = ("goal_linked", "rationale_given", "rehearsed_in_session", "practi
 TASK_OUTPUTS = ("completed_practices", "quantity_rating", "quality_rating", "rated_by")
 
 # Resource types this import reads; every other type is skipped and counted.
-MAPPED_TYPES = ("Patient", "EpisodeOfCare", "Encounter", "Observation", "QuestionnaireResponse", "Task")
+MAPPED_TYPES = ("Patient", "EpisodeOfCare", "Encounter", "Observation", "QuestionnaireResponse", "Task", "CarePlan")
+HOMEWORK_SOURCES = ("Task", "CarePlan")
 SUPPORTING_TYPES = ("Organization", "Practitioner", "CareTeam", "Questionnaire")
 BUNDLE_TYPES = ("collection", "transaction", "searchset", "batch")
 THERAPIST_SOURCES = ("generalPractitioner", "careTeam", "episodeOfCare", "encounter")
@@ -77,11 +80,13 @@ class FhirOptions:
     measure_codes: dict[str, str] = field(default_factory=dict)  # "system|code" -> measure
     questionnaires: dict[str, str] = field(default_factory=dict)  # canonical URL -> measure
     homework_codes: tuple[str, ...] = (f"{CS_TASK_KIND}|homework",)  # "system|code" on Task.code
+    homework_from: tuple[str, ...] = ("Task",)  # Task and/or CarePlan (CarePlan.activity.detail)
 
     @classmethod
     def from_section(cls, section: dict | None, where: str = "profile") -> FhirOptions:
         section = dict(section or {})
-        known = {"client_identifier_system", "therapist_from", "measure_codes", "questionnaires", "homework_codes"}
+        known = {"client_identifier_system", "therapist_from", "measure_codes", "questionnaires", "homework_codes",
+                 "homework_from"}
         unknown = sorted(set(section) - known)
         if unknown:
             raise ValueError(f"{where}: [fhir] has unknown key {unknown[0]!r}; expected {', '.join(sorted(known))}")
@@ -90,6 +95,9 @@ class FhirOptions:
         if bad:
             raise ValueError(f"{where}: [fhir] therapist_from names {bad[0]!r}; expected some of "
                              f"{', '.join(THERAPIST_SOURCES)}")
+        homework_from = tuple(section.get("homework_from", ("Task",)))
+        if not homework_from or any(h not in HOMEWORK_SOURCES for h in homework_from):
+            raise ValueError(f"{where}: [fhir] homework_from must name Task and/or CarePlan")
         for key in ("measure_codes", "questionnaires"):
             if not isinstance(section.get(key, {}), dict):
                 raise ValueError(f"{where}: [fhir.{key}] must be a table")
@@ -99,6 +107,7 @@ class FhirOptions:
             measure_codes={str(k): str(v) for k, v in section.get("measure_codes", {}).items()},
             questionnaires={str(k): str(v) for k, v in section.get("questionnaires", {}).items()},
             homework_codes=tuple(section.get("homework_codes", cls.homework_codes)),
+            homework_from=homework_from,
         )
 
 
@@ -241,7 +250,8 @@ def _validation_rejects(loc: Located, exc, read: FhirRead, table: str | None) ->
 
 
 TABLE_OF_TYPE = {"Patient": "clients", "EpisodeOfCare": "clients", "Encounter": "sessions",
-                 "Observation": "scores", "QuestionnaireResponse": "scores", "Task": "assignments"}
+                 "Observation": "scores", "QuestionnaireResponse": "scores", "Task": "assignments",
+                 "CarePlan": "assignments"}
 
 
 def parse(resources: list[Located], read: FhirRead) -> list[Located]:
@@ -793,63 +803,111 @@ class _Mapper:
 
     # -- assignments ---------------------------------------------------------------------
     def assignments(self) -> list[FhirRow]:
-        rows = []
+        rows: list[FhirRow] = []
         homework = set(self.options.homework_codes)
         for loc in self.by_type.get("Task", []):
             t = loc.model
+            if "Task" not in self.options.homework_from:
+                self.read.skip(loc, "Task (homework_from does not include Task)")
+                continue
             if not _has_code(t.code, homework):
                 self.read.skip(loc, "Task (not marked as homework)")
                 continue
-            if t.status == "cancelled":
-                self.read.skip(loc, "Task (homework cancelled)")
-                continue
-            client = self.client_of(loc, t.for_fhir, "for", "assignments", self._clients)
-            if client is None:
-                continue
-            values: dict[str, str | None] = {"assignment_id": t.id, "client_id": client}
-            paths = {"assignment_id": loc.path("id"), "client_id": loc.path("for")}
-            start = t.executionPeriod.start if t.executionPeriod else None
-            start_path = "executionPeriod.start"
-            if start is None:
-                start, start_path = t.authoredOn, "authoredOn"
-            values["assigned_date"], paths["assigned_date"] = _iso(clinic_date(start, self.zone)), loc.path(start_path)
-            kind = next((c.code for c in _codings(t.code) if c.system == CS_HOMEWORK_TYPE), None)
-            values["homework_type"], paths["homework_type"] = kind, loc.path(f"code.coding.where(system='{CS_HOMEWORK_TYPE}')")
-            values["description"], paths["description"] = t.description, loc.path("description")
+            fields: dict[str, tuple[object, str]] = {}
             for element, names in (("input", TASK_INPUTS), ("output", TASK_OUTPUTS)):
                 for i, part in enumerate(getattr(t, element) or []):
                     name = next((c.code for c in _codings(part.type) if c.system == CS_HOMEWORK_FIELD), None)
-                    if name not in names:
-                        continue
-                    value = next((getattr(part, f) for f in ("valueBoolean", "valueInteger", "valueCode", "valueString")
-                                  if getattr(part, f, None) is not None), None)
-                    values[name] = ("true" if value else "false") if isinstance(value, bool) else (
-                        None if value is None else str(value))
-                    paths[name] = loc.path(f"{element}[{i}].value[x]")
-            if t.status in ("completed", "failed"):
-                end = t.executionPeriod.end if t.executionPeriod else None
-                if end is None:
-                    self.read.reject(loc, "assignments", "executionPeriod.end",
-                                     f"required for a {t.status} homework Task: the day it was reviewed")
+                    if name in names:
+                        fields[name] = (_part_value(part), f"{element}[{i}].value[x]")
+            start, start_path = (t.executionPeriod.start if t.executionPeriod else None), "executionPeriod.start"
+            if start is None:
+                start, start_path = t.authoredOn, "authoredOn"
+            end = t.executionPeriod.end if t.executionPeriod else None
+            status = {"completed": "reviewed", "failed": "reviewed", "cancelled": "skip", "requested": "open",
+                      "received": "open", "accepted": "open", "ready": "open", "in-progress": "open",
+                      "on-hold": "open", "draft": "open"}.get(t.status, "bad")
+            self._homework_row(rows, loc, "Task", t.id, ("id", "for", "code", "description"), t.for_fhir, t.code,
+                               t.description, t.status, status, (start, start_path), (end, "executionPeriod.end"),
+                               fields)
+        for loc in self.by_type.get("CarePlan", []):
+            plan = loc.model
+            if "CarePlan" not in self.options.homework_from:
+                self.read.skip(loc, "CarePlan (homework_from does not include CarePlan)")
+                continue
+            marked = False
+            for i, activity in enumerate(plan.activity or []):
+                d = activity.detail
+                if d is None or not _has_code(d.code, homework):
                     continue
-                values["reviewed_date"] = _iso(clinic_date(end, self.zone))
-                paths["reviewed_date"] = loc.path("executionPeriod.end")
-            elif t.status in ("requested", "received", "accepted", "ready", "in-progress", "on-hold", "draft"):
-                values["reviewed_date"] = None
-                for name in TASK_OUTPUTS:
-                    if values.get(name) is not None:
-                        self.read.reject(loc, "assignments", paths[name],
-                                         f"a review result ({name}) on a Task whose status {t.status} is not "
-                                         "completed or failed", values[name])
-                        break
-                else:
-                    rows.append(FhirRow(loc, values, paths))
-                continue
-            else:
-                self.read.reject(loc, "assignments", "status", "not a homework status this import reads", t.status)
-                continue
-            rows.append(FhirRow(loc, values, paths))
+                marked = True
+                at = f"activity[{i}].detail"
+                fields = {}
+                for j, ext in enumerate(d.extension or []):
+                    if ext.url != EXT_HOMEWORK_FIELDS:
+                        continue
+                    for k, sub in enumerate(ext.extension or []):
+                        if sub.url in TASK_INPUTS or sub.url in TASK_OUTPUTS:
+                            fields[sub.url] = (_part_value(sub), f"{at}.extension[{j}].extension[{k}].value[x]")
+                start, start_path = (d.scheduledPeriod.start if d.scheduledPeriod else None), f"{at}.scheduledPeriod.start"
+                if start is None:
+                    start, start_path = plan.created, "created"
+                end = d.scheduledPeriod.end if d.scheduledPeriod else None
+                status = {"completed": "reviewed", "cancelled": "skip", "stopped": "skip", "entered-in-error": "skip",
+                          "not-started": "open", "scheduled": "open", "in-progress": "open",
+                          "on-hold": "open"}.get(d.status, "bad")
+                self._homework_row(rows, loc, "CarePlan activity", f"{plan.id}-{i + 1}",
+                                   (f"id (+ activity number {i + 1})", "subject", f"{at}.code", f"{at}.description"),
+                                   plan.subject, d.code, d.description, d.status, status, (start, start_path),
+                                   (end, f"{at}.scheduledPeriod.end"), fields, status_path=f"{at}.status")
+            if not marked:
+                self.read.skip(loc, "CarePlan (no activity marked as homework)")
         return rows
+
+    def _homework_row(self, rows: list[FhirRow], loc: Located, what: str, assignment_id: str | None,
+                      where: tuple[str, str, str, str], subject, code, description, raw_status, status: str,
+                      start: tuple, end: tuple, fields: dict, status_path: str = "status") -> None:
+        """One assignment from a homework Task or CarePlan activity (the rules are the same)."""
+        id_path, subject_path, code_path, description_path = where
+        if status == "skip":
+            self.read.skip(loc, f"{what} (homework {raw_status})")
+            return
+        if status == "bad":
+            self.read.reject(loc, "assignments", status_path, "not a homework status this import reads", raw_status)
+            return
+        client = self.client_of(loc, subject, subject_path, "assignments", self._clients)
+        if client is None:
+            return
+        rel: dict[str, str] = {"assignment_id": id_path, "client_id": subject_path, "assigned_date": start[1],
+                               "homework_type": f"{code_path}.coding.where(system='{CS_HOMEWORK_TYPE}')",
+                               "description": description_path}
+        values: dict[str, str | None] = {
+            "assignment_id": assignment_id, "client_id": client, "assigned_date": _iso(clinic_date(start[0], self.zone)),
+            "homework_type": next((c.code for c in _codings(code) if c.system == CS_HOMEWORK_TYPE), None),
+            "description": description,
+        }
+        for name, (value, path) in fields.items():
+            values[name] = ("true" if value else "false") if isinstance(value, bool) else (
+                None if value is None else str(value))
+            rel[name] = path
+        if status == "reviewed":
+            if end[0] is None:
+                self.read.reject(loc, "assignments", end[1],
+                                 f"required for a {raw_status} homework {what}: the day it was reviewed")
+                return
+            values["reviewed_date"], rel["reviewed_date"] = _iso(clinic_date(end[0], self.zone)), end[1]
+        else:
+            values["reviewed_date"] = None
+            given = next((n for n in TASK_OUTPUTS if values.get(n) is not None), None)
+            if given is not None:
+                self.read.reject(loc, "assignments", rel[given], f"a review result ({given}) on a homework {what} "
+                                 f"whose status {raw_status} is not a finished one", values[given])
+                return
+        rows.append(FhirRow(loc, values, {k: loc.path(v) for k, v in rel.items()}))
+
+
+def _part_value(part):
+    return next((getattr(part, f) for f in ("valueBoolean", "valueInteger", "valueCode", "valueString")
+                 if getattr(part, f, None) is not None), None)
 
 
 def _answer_code_score(concept) -> int | None:

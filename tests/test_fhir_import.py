@@ -22,6 +22,7 @@ from analytics.fhir_import import (
     CS_HOMEWORK_TYPE,
     CS_MEASURE,
     CS_TASK_KIND,
+    EXT_HOMEWORK_FIELDS,
     EXT_NO_SHOW,
     EXT_SESSION_NUMBER,
     LOINC,
@@ -248,6 +249,48 @@ def test_task_maps_onto_an_assignment_and_other_tasks_are_skipped_and_counted(tm
     task_report = next(f for f in result.files if f.file_name == "Task.ndjson")
     assert task_report.skipped == {"Task (not marked as homework)": 1}
     assert "resources skipped (not imported): Task (not marked as homework) 1" in result.report()
+
+
+def test_a_review_result_on_an_open_task_is_rejected_not_guessed(tmp_path):
+    db = tmp_path / "c.duckdb"
+    tasks = [task("A1", "in-progress", "2025-01-06T10:00:00Z", outputs={"quantity_rating": 4}),
+             task("A2", "cancelled", "2025-01-06T10:00:00Z")]
+    files = base_files(tmp_path) + [ndjson(tmp_path / "Task.ndjson", tasks)]
+    result = import_files(db, files, today=TODAY)
+    assert rejects(db) == [("Task.ndjson", 1, "Task.output[0].value[x]", "4",
+                            "a review result (quantity_rating) on a homework Task whose status in-progress is not a "
+                            "finished one")]
+    assert rows(db, "SELECT count(*) FROM assignments") == [(0,)]
+    assert next(f for f in result.files if f.file_name == "Task.ndjson").skipped == {"Task (homework cancelled)": 1}
+
+
+def test_careplan_activities_are_homework_when_configured(tmp_path):
+    plan = {
+        "resourceType": "CarePlan", "id": "CP1", "status": "active", "intent": "plan",
+        "subject": {"reference": "Patient/P1"},
+        "activity": [
+            {"detail": {"status": "completed", "description": "Walk twice before work",
+                        "code": {"coding": [{"system": CS_TASK_KIND, "code": "homework"},
+                                            {"system": CS_HOMEWORK_TYPE, "code": "behavioural_activation"}]},
+                        "scheduledPeriod": {"start": "2025-01-13T10:00:00Z", "end": "2025-01-20T10:00:00Z"},
+                        "extension": [{"url": EXT_HOMEWORK_FIELDS, "extension": [
+                            {"url": "planned_practices", "valueInteger": 4},
+                            {"url": "quality_rating", "valueInteger": 3}]}]}},
+            {"detail": {"status": "in-progress", "code": {"coding": [{"system": "urn:other", "code": "exercise"}]}}},
+        ],
+    }
+    files = base_files(tmp_path) + [ndjson(tmp_path / "CarePlan.ndjson", [plan])]
+    not_configured = tmp_path / "a.duckdb"
+    result = import_files(not_configured, files, today=TODAY)
+    assert rows(not_configured, "SELECT count(*) FROM assignments") == [(0,)]
+    assert next(f for f in result.files if f.file_name == "CarePlan.ndjson").skipped == {
+        "CarePlan (homework_from does not include CarePlan)": 1}
+    db = tmp_path / "b.duckdb"
+    result = import_files(db, files, profile=MappingProfile(fhir={"homework_from": ["Task", "CarePlan"]}), today=TODAY)
+    assert result.exit_code == 0, result.report()
+    assert rows(db, """SELECT assignment_id, assigned_date, homework_type, planned_practices, quality_rating,
+                       reviewed_date, description FROM assignments""") == [
+        ("CP1-1", dt.date(2025, 1, 13), "behavioural_activation", 4, 3, dt.date(2025, 1, 20), "Walk twice before work")]
 
 
 def test_unknown_types_are_skipped_and_counted_in_the_report_and_history(tmp_path):
