@@ -520,3 +520,15 @@ def test_upload_check_accepts_fhir_json_and_refuses_binary():
     assert check_upload("bundle.json", b'{"resourceType": "Bundle"}', limit) is None
     assert check_upload("bundle.json", b'{"a": "\xff"}', limit) == (
         "bundle.json is not UTF-8 text (or contains NUL bytes); FHIR JSON must be UTF-8.")
+
+
+def test_cli_sample_writes_a_fhir_export_of_the_same_clinic(tmp_path):
+    csv_db, fhir_db, fhir_dir = tmp_path / "csv.duckdb", tmp_path / "fhir.duckdb", tmp_path / "fhir"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli_main(["sample", "--db", str(csv_db), "--clients", "6", "--seed", "3", "--fhir-dir", str(fhir_dir)]) == 0
+    written = sorted(p.name for p in fhir_dir.glob("*.ndjson"))
+    assert written == ["Encounter.ndjson", "EpisodeOfCare.ndjson", "Organization.ndjson", "Patient.ndjson",
+                       "Practitioner.ndjson", "QuestionnaireResponse.ndjson", "Task.ndjson"]
+    # The sample is generated as of its fixed date, so any later day may import it.
+    assert import_files(fhir_db, sorted(fhir_dir.glob("*.ndjson")), today=TODAY).exit_code == 0
+    assert _summary_json(fhir_db) == _summary_json(csv_db)
