@@ -36,7 +36,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Upload types the importer reads, and the magic bytes checked before parsing.
-UPLOAD_TYPES = {".csv": "CSV text", ".xlsx": "Excel workbook", ".parquet": "Parquet file"}
+UPLOAD_TYPES = {".csv": "CSV text", ".xlsx": "Excel workbook", ".parquet": "Parquet file",
+                ".ndjson": "FHIR Bulk Data NDJSON", ".json": "FHIR Bundle"}
 XLSX_MAGIC = b"PK\x03\x04"  # .xlsx is a zip archive
 PARQUET_MAGIC = b"PAR1"  # at the start and at the end of every Parquet file
 
@@ -261,11 +262,14 @@ def check_upload(name: str, data: bytes, max_bytes: int) -> str | None:
         return f"{shown} is {size / 1e6:.1f} MB, above the upload limit of {max_bytes / 1e6:.0f} MB."
     suffix = Path(str(name)).suffix.lower()
     if suffix not in UPLOAD_TYPES:
-        return f"{shown}: unsupported file type {suffix or '(none)'}; upload .csv, .xlsx or .parquet files."
+        return (f"{shown}: unsupported file type {suffix or '(none)'}; upload .csv, .xlsx or .parquet files "
+                "(or a FHIR R4 export: .ndjson, .json).")
     if suffix == ".xlsx" and not data.startswith(XLSX_MAGIC):
         return f"{shown} is not an Excel workbook (.xlsx); older .xls files must be saved as .xlsx first."
     if suffix == ".parquet" and not (size >= 12 and data.startswith(PARQUET_MAGIC) and data.endswith(PARQUET_MAGIC)):
         return f"{shown} is not a Parquet file."
     if suffix == ".csv" and not _is_utf8_text(data):
         return f"{shown} is not UTF-8 text (or contains NUL bytes); export it as CSV UTF-8."
+    if suffix in (".ndjson", ".json") and not _is_utf8_text(data):
+        return f"{shown} is not UTF-8 text (or contains NUL bytes); FHIR JSON must be UTF-8."
     return None

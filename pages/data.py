@@ -113,12 +113,13 @@ else:
     st.subheader("Import export files")
     st.markdown(
         "CSV (UTF-8), Excel workbooks (.xlsx, one sheet per table) or Parquet files named after their table: "
-        "`clients`, `sessions`, `assignments`, `scores` (a suffix such as `_2026-11` is fine). "
+        "`clients`, `sessions`, `assignments`, `scores` (a suffix such as `_2026-11` is fine), "
+        "or a FHIR R4 export: Bulk Data NDJSON files (`.ndjson`) or Bundles (`.json`). "
         "Rows that break a rule are kept aside with the reason; valid rows are imported. "
         "Re-importing the same export changes nothing. See [the import format](/glossary) in docs/import-format.md."
     )
     uploads = st.file_uploader(
-        "Export files", type=["csv", "xlsx", "parquet"], accept_multiple_files=True, key="import_files"
+        "Export files", type=["csv", "xlsx", "parquet", "ndjson", "json"], accept_multiple_files=True, key="import_files"
     )
     builtin = sorted(p.name for p in PROFILES_DIR.glob("*.toml"))
     profile_choice = st.selectbox("Mapping profile of the record system", [NO_PROFILE, *builtin], key="profile_choice")

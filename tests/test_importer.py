@@ -528,7 +528,8 @@ def test_refused_files_store_nothing_while_others_import(tmp_path, db):
         "assignments.csv": "required column(s) missing for table assignments: assigned_date",
         "patients.csv": "cannot tell which table 'patients' holds: name the file after one of clients, sessions, "
         "assignments, scores (a suffix such as _2026-11 is allowed) or map it in a profile",
-        "clients.txt": "unsupported file type .txt; expected .csv, .xlsx or .parquet",
+        "clients.txt": "unsupported file type .txt; expected .csv, .xlsx, .parquet, .ndjson (FHIR Bulk Data) or .json "
+        "(FHIR Bundle)",
     }
     assert result.files_refused == 5 and result.exit_code == 1
     assert (result.inserted, result.rejected) == (2, 0)
@@ -862,7 +863,7 @@ H7,C1,06/01/2025,Worry Diary,maybe,1,,Clinician,,
         ('[profile]\ndate_format = "%d/%Q/%Y"\n', "bad.toml: date_format '%d/%Q/%Y' is not a valid strptime format"),
         ('[profile]\ndate_fromat = "%d/%m/%Y"\n', "bad.toml: [profile] has unknown key 'date_fromat'"),
         ('[colums.clients]\n"Ref" = "client_id"\n',
-         "bad.toml: unknown section [colums]; expected profile, tables, columns, values"),
+         "bad.toml: unknown section [colums]; expected profile, tables, columns, values, fhir"),
     ],
 )
 def test_bad_profiles_raise_profile_error(tmp_path, text, message):

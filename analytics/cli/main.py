@@ -112,6 +112,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = build_sample_database(args.db, clients=args.clients, seed=args.seed, csv_dir=args.csv_dir)
     print(result.report())
+    if args.fhir_dir:
+        from sample_data.generator import generate_clinic
+
+        from ..ingest.fhir_export import write_fhir_export
+
+        written = write_fhir_export(generate_clinic(args.clients, seed=args.seed), args.fhir_dir)
+        print(f"FHIR Bulk Data export of the same clinic: {len(written)} NDJSON files in {args.fhir_dir}")
     print(f"Sample clinic of {args.clients} clients written to {args.db} in {time.perf_counter() - started:.1f} s")
     return result.exit_code
 
@@ -134,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m analytics", description="Between Sessions: clinic data tools")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("import", help="validate and import export files (CSV, .xlsx, Parquet)")
+    p = sub.add_parser("import", help="validate and import export files (CSV, .xlsx, Parquet, FHIR R4 .ndjson/.json)")
     p.add_argument("--db", required=True, type=Path, help="the clinic database file")
     p.add_argument("--profile", type=Path, help="mapping profile (TOML) of the record system")
     p.add_argument("--config", type=Path, help="settings file (TOML): measures, thresholds")
@@ -160,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=600)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--csv-dir", type=Path, help="keep the generated CSV export here")
+    p.add_argument("--fhir-dir", type=Path, help="also write the clinic as a FHIR R4 Bulk Data export (NDJSON) here")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("bench", help="benchmarks at S/L/XL scale; writes docs/benchmarks.md")

@@ -39,11 +39,12 @@ import pandas as pd
 from ..config import HOMEWORK_TYPE_SPELLINGS, HOMEWORK_TYPES, RATERS, Settings, measure_key
 from ..schema import IMPORT_TABLES, Column, TableSpec, table_specs
 from ..storage import atomic_write
+from .fhir_import import FHIR_SUFFIXES, FhirOptions, is_fhir_file, read_fhir
 from .profiles import MappingProfile
 
 TRUE_WORDS = ("true", "yes", "y", "1", "t")
 FALSE_WORDS = ("false", "no", "n", "0", "f")
-SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
+SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet", *FHIR_SUFFIXES)
 REPORT_PREVIEW = 20
 # Import modes: additive (None, the default) or a snapshot authoritative for its clients.
 SNAPSHOT_MODES = ("clients",)
@@ -63,7 +64,9 @@ class Reject:
     rule: str
 
     def __str__(self) -> str:
-        where = f"{self.file_name} line {self.line_number}"
+        # A FHIR Bundle's rejects are located by entry index (the column is its element path).
+        entry = bool(self.column and self.column.startswith("Bundle.entry["))
+        where = f"{self.file_name} {'entry' if entry else 'line'} {self.line_number}"
         if self.column:
             shown = "(empty)" if self.value is None else repr(self.value)
             return f"{where}, column {self.column}, value {shown}: {self.rule}"
@@ -80,6 +83,7 @@ class FileReport:
     status: str = "imported"  # imported | refused
     message: str = ""
     ignored_columns: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # FHIR: resources not imported, by type
 
 
 @dataclass
@@ -132,8 +136,15 @@ class ImportResult:
         for f in self.files:
             if f.status == "refused":
                 lines.append(f"  REFUSED {f.file_name}: {f.message}")
+            elif f.table is None and f.message:
+                lines.append(f"  {f.file_name}: {f.message}" + (
+                    "; resources skipped (not imported): " + ", ".join(f"{k} {n}" for k, n in sorted(f.skipped.items()))
+                    if f.skipped else ""))
             else:
                 extra = f"; ignored columns: {', '.join(f.ignored_columns)}" if f.ignored_columns else ""
+                if f.skipped:
+                    extra += "; resources skipped (not imported): " + ", ".join(
+                        f"{kind} {n}" for kind, n in sorted(f.skipped.items()))
                 lines.append(
                     f"  {f.file_name} -> {f.table}: {f.rows_read} rows read, {f.rows_rejected} rejected{extra}"
                 )
@@ -164,6 +175,8 @@ class Staged:
     mapping: dict[str, int]  # our column -> position
     rows: int
     report: FileReport  # where this file's (or sheet's) counts are reported
+    paths_pos: int | None = None  # FHIR: column holding {our column: element path} as JSON
+    raw_pos: int | None = None  # FHIR: column holding the resource's JSON (kept with a reject)
 
 
 def _sha256(path: Path) -> str:
@@ -820,6 +833,8 @@ class _Run:
         self.specs = table_specs(settings)
         self.staged: list[Staged] = []
         self.reports: list[FileReport] = []
+        self.fhir_files: list[tuple[Path, str, FileReport]] = []  # read together by stage_fhir
+        self.fhir_rejects: list = []  # analytics.ingest.fhir_import.FhirReject, written with the batch
 
     # -- reading -------------------------------------------------------------------------
     def stage_file(self, path: Path, display_name: str) -> None:
@@ -838,7 +853,13 @@ class _Run:
                 raise ImportRefused(f"the file cannot be read ({exc.strerror or type(exc).__name__})") from None
             suffix = path.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
-                raise ImportRefused(f"unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .parquet")
+                raise ImportRefused(f"unsupported file type {suffix or '(none)'}; expected .csv, .xlsx, .parquet, "
+                                    ".ndjson (FHIR Bulk Data) or .json (FHIR Bundle)")
+            if is_fhir_file(path):
+                # FHIR files are read together (a Patient and its Encounters may be in different
+                # files): see stage_fhir, called once every file is known.
+                self.fhir_files.append((path, display_name, report))
+                return
             stem = Path(display_name).stem
             if suffix == ".xlsx":
                 self._stage_workbook(path, display_name, stem, report)
@@ -859,6 +880,49 @@ class _Run:
             drop_staging(self.con, f"stg_{len(self.staged)}")
             report.file_name, report.table, report.rows_read, report.ignored_columns = display_name, None, 0, []
             report.status, report.message = "refused", str(exc)
+
+    def stage_fhir(self) -> None:
+        """Read the run's FHIR files (analytics/ingest/fhir_import.py) and stage their rows per file
+        and table, with each column's element path and the resource kept for rejects."""
+        if not self.fhir_files:
+            return
+        options = FhirOptions.from_section(self.profile.fhir, self.profile.name)
+        read = read_fhir([(p, n) for p, n, _ in self.fhir_files], self.settings, options)
+        self.fhir_rejects = read.rejects
+        for _path, name, report in self.fhir_files:
+            if name in read.refused:
+                report.status, report.message = "refused", read.refused[name]
+                continue
+            report.skipped = dict(read.skipped.get(name, {}))
+            first = True
+            for table in IMPORT_TABLES:
+                rows = [r for r in read.rows.get(table, []) if r.loc.file_name == name]
+                if not rows:
+                    continue
+                spec = self.specs[table]
+                header = [*spec.column_names, "_paths", "_resource"]
+                records = [
+                    (r.loc.index, [*(r.values.get(c) for c in spec.column_names),
+                                   json.dumps(r.paths, ensure_ascii=False), r.loc.raw])
+                    for r in rows
+                ]
+                relation = f"stg_{len(self.staged)}"
+                _stage_frame(self.con, header, records, relation)
+                table_report = report if first else FileReport(name, report.sha256)
+                if not first:
+                    self.reports.append(table_report)
+                first = False
+                table_report.table, table_report.rows_read = table, len(rows)
+                mapping = {c: i for i, c in enumerate(spec.column_names)}
+                self.staged.append(Staged(len(self.staged), name, table, relation, header, mapping, len(rows),
+                                          table_report, paths_pos=len(spec.column_names),
+                                          raw_pos=len(spec.column_names) + 1))
+            if first:  # nothing of this file maps onto a table
+                report.table = next((r.table for r in read.rejects if r.file_name == name and r.table), None)
+                if report.table is None:
+                    report.message = (f"{read.resources.get(name, 0)} FHIR resources read: none is a row itself "
+                                      "(Organizations, Practitioners, EpisodesOfCare, Questionnaires are used to map "
+                                      "the others)")
 
     def _stage_workbook(self, path: Path, display_name: str, stem: str, report: FileReport) -> None:
         """Stage every sheet named after a table; other sheets are skipped unread."""
@@ -1097,9 +1161,14 @@ class _Run:
                 f"CASE WHEN {extra} IS NULL THEN json_object({raw_pairs}) "
                 f"ELSE json_object({raw_pairs}, '(extra fields)', {extra}) END"
             )
+            column = "r.column_name"
+            if s.raw_pos is not None:  # FHIR: the resource itself, and the element path of the column
+                raw_json = f"raw.c{s.raw_pos}::JSON"
+                column = (f"coalesce(json_extract_string(raw.c{s.paths_pos}, '$.\"' || r.column_name || '\"'), "
+                          "r.column_name)")
             con.execute(
                 f"""INSERT INTO main.import_rejects
-                SELECT $batch_id, $file_name, $table, v._line, r.column_name,
+                SELECT $batch_id, $file_name, $table, v._line, {column},
                        CASE r.column_name {value_of} END,
                        CASE WHEN v._first_line IS NULL THEN r.rule
                             ELSE replace(r.rule, '{{line}}', v._first_line::VARCHAR) END,
@@ -1164,6 +1233,38 @@ class _Run:
         return counts
 
 
+def _write_fhir_rejects(con: duckdb.DuckDBPyConnection, run: _Run, result: ImportResult, batch_id: int) -> None:
+    """FHIR resources rejected before they became rows (not valid FHIR, unresolvable
+    subject, items that do not add up to the stated total): written to import_rejects like
+    any reject, and counted as rows read and rejected of their file."""
+    if not run.fhir_rejects:
+        return
+    con.register("_fhir_rejects", pd.DataFrame({
+        "file_name": [r.file_name for r in run.fhir_rejects],
+        "table_name": [r.table for r in run.fhir_rejects],
+        "line_number": np.asarray([r.index for r in run.fhir_rejects], dtype=np.int64),
+        "column_name": [r.path for r in run.fhir_rejects],
+        "value": [r.value for r in run.fhir_rejects],
+        "rule": [r.rule for r in run.fhir_rejects],
+        "raw_row": [r.raw for r in run.fhir_rejects],
+    }, dtype=object).astype({"line_number": "int64"}))
+    con.execute(
+        """INSERT INTO main.import_rejects
+        SELECT $batch_id, file_name, table_name, line_number, column_name, value, rule, raw_row::JSON
+        FROM _fhir_rejects""",
+        {"batch_id": batch_id},
+    )
+    con.unregister("_fhir_rejects")
+    resources = {(r.file_name, r.index) for r in run.fhir_rejects}
+    result.rejected += len(resources)
+    result.rows_read += len(resources)
+    for file_name, _ in resources:
+        report = next((f for f in result.files if f.file_name == file_name), None)
+        if report is not None:
+            report.rows_rejected += 1
+            report.rows_read += 1
+
+
 def import_files(
     db_path: str | Path,
     files: list[str | Path],
@@ -1205,6 +1306,7 @@ def _import_into(
     run = _Run(con, profile, settings, today, snapshot)
     for path, name in zip(paths, names, strict=True):
         run.stage_file(path, name)
+    run.stage_fhir()
     con.execute("BEGIN TRANSACTION")
     batch_id = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM import_batches").fetchall()[0][0]
     result = ImportResult(batch_id=batch_id, files=run.reports, snapshot=snapshot)
@@ -1221,6 +1323,7 @@ def _import_into(
         result.updated += counts["updated"]
         result.unchanged += counts["unchanged"]
         result.rejected += counts["rejected"]
+    _write_fhir_rejects(con, run, result, batch_id)
     # The first rejected rows (one line each: its first broken rule), in the order written.
     preview = con.execute(
         """SELECT file_name, table_name, line_number, column_name, value, rule FROM import_rejects
@@ -1232,7 +1335,8 @@ def _import_into(
     result.rejects_preview = [Reject(*row) for row in preview]
     files_json = [
         {"file": f.file_name, "sha256": f.sha256, "table": f.table, "rows": f.rows_read,
-         "rejected": f.rows_rejected, "status": f.status, "message": f.message}
+         "rejected": f.rows_rejected, "status": f.status, "message": f.message,
+         **({"skipped": f.skipped} if f.skipped else {})}
         for f in result.files
     ]
     con.execute(

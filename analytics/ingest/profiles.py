@@ -45,6 +45,7 @@ class MappingProfile:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> lower their -> ours
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> lower theirs -> ours
     source: str | None = None
+    fhir: dict = field(default_factory=dict)  # [fhir]: FHIR R4 import options (analytics.ingest.fhir_import.FhirOptions)
 
     def table_for(self, name: str) -> str | None:
         """Our table for a file stem or sheet name; a ``_suffix`` or ``-suffix`` is allowed."""
@@ -72,7 +73,7 @@ class MappingProfile:
         return None
 
 
-PROFILE_SECTIONS = ("profile", "tables", "columns", "values")
+PROFILE_SECTIONS = ("profile", "tables", "columns", "values", "fhir")
 PROFILE_KEYS = ("name", "date_format")
 
 
@@ -157,8 +158,16 @@ def load_profile(path: str | Path) -> MappingProfile:
                 raise ProfileError(f"{where}: [values.{kind}] maps {theirs!r} to {ours!r}, which is not text")
             _check_value_target(where, kind, str(theirs), ours)
         values[kind] = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
+    fhir = _section(where, data, "fhir")
+    from .fhir_import import FhirOptions
+
+    try:
+        FhirOptions.from_section(fhir, where)
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
     return MappingProfile(
         name=str(head.get("name", path.stem)),
+        fhir=fhir,
         date_format=_check_date_format(where, head.get("date_format")),
         tables=tables,
         columns=columns,
