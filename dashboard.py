@@ -9,15 +9,14 @@ from analytics.data.model import data_overview, overview_figures
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
 ui.warm_up_imports()  # the chart pages' modules load in the background (once per process)
-current_viewer = ui.guard_app()  # refuses an exposed local mode; sign-in and "no access" gate
+current_viewer = ui.viewer()  # refuses an exposed local mode; sign-in and "no access" gate
 
 
 def home() -> None:
-    ui.page_header(
+    viewer = ui.page(
         "Between Sessions",
         "How homework between sessions relates to symptom change, for a client, a caseload, a programme or a clinic.",
     )
-    viewer = ui.viewer()
     overview = ui.run(data_overview, viewer)
     figures = overview_figures(overview, viewer)  # de-identified viewers: small counts suppressed
     for col, (label, text) in zip(st.columns(len(figures["counts"])), figures["counts"], strict=True):

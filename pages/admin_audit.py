@@ -20,11 +20,11 @@ ACTION_LABELS = {
     "audit_recovered": "Log file replaced",
 }
 
-ui.require_admin(PAGE)
-ui.page_header(
+ui.page(
     PAGE,
     "Every page view, client view, export, refusal, sign-in and sign-out. Append-only, kept in its own file "
     "beside the clinic database, so imports never touch it. Times are UTC.",
+    requires="admin",
 )
 
 today = datetime.now(UTC).date()

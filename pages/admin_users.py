@@ -17,8 +17,8 @@ ROLE_LABELS = {
 }
 _FLASH = "_admin_users_flash"
 
-current = ui.require_admin(PAGE)
-ui.page_header(PAGE, "Who may sign in, with which role and scope. A change applies from the user's next page load.")
+current = ui.page(PAGE, "Who may sign in, with which role and scope. A change applies from the user's next page load.",
+                  requires="admin")
 
 if not ui.auth_configured():
     st.info(

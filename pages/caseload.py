@@ -14,8 +14,8 @@ from analytics import data_as_of
 from analytics.caseload.model import HOMEWORK_WEEKS, caseload, caseload_table, column_help
 
 PAGE = "Caseload"
-viewer = ui.require_identifiers(PAGE)  # aggregates-only roles (qi) are refused, and the refusal logged
-ui.page_header(PAGE, "Your active clients, most in need first: open a client's review from the list.")
+viewer = ui.page(PAGE, "Your active clients, most in need first: open a client's review from the list.",
+                 requires="identifiers")  # aggregates-only roles (qi) are refused, and the refusal logged
 
 as_of = ui.run(data_as_of, viewer)
 if as_of is None:

@@ -8,13 +8,10 @@ the URL follows the selection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import streamlit as st
 
 import ui
 from analytics import CohortFilter, data_as_of, filter_options
-from analytics.audit import record_access
 from analytics.client_review.charts import client_figure
 from analytics.client_review.model import (
     ASSOCIATION_NOTE,
@@ -47,8 +44,8 @@ SEARCH_KEY = "client_search"
 LINK_PARAM = "client"
 
 PAGE = "Client review"
-viewer = ui.require_identifiers(PAGE)  # aggregates-only roles (qi) are refused, and the refusal logged
-ui.page_header(PAGE, "One client's homework and symptoms over time, ready for the next session.")
+viewer = ui.page(PAGE, "One client's homework and symptoms over time, ready for the next session.",
+                 requires="identifiers")  # aggregates-only roles (qi) are refused, and the refusal logged
 
 # Weeks and "recent" periods count to the data's date, not the wall clock (issue 15 item 8).
 as_of = ui.run(data_as_of, viewer)
@@ -114,26 +111,6 @@ if not chosen or review is None:
     st.stop()
 
 ui.log_client_view(review.client_id)
-audit_log = ui.audit_file()
-
-
-def _logged(kind: str, file_name: str, make: Callable[[], bytes]) -> Callable[[], bytes]:
-    """Deferred download data: built when the user clicks (on its own thread), and logged then.
-
-    Streamlit state is not available on that thread, so the viewer is captured here and the
-    access log is written directly (analytics.audit.record_access never raises for "export").
-    """
-    email, role, client_id = viewer.email, viewer.role, review.client_id
-
-    def build() -> bytes:
-        data = make()
-        record_access(audit_log, "export", email=email, role=role, page=PAGE, client_id=client_id,
-                      detail=f"{kind}: {file_name} ({len(data):,} bytes)")
-        return data
-
-    return build
-
-
 header = review.header
 programme = ui.run(programme_homework, viewer, header["program"])
 
@@ -211,9 +188,8 @@ else:
             ).drop(columns=["quantity", "quality"])
             st.dataframe(weekly, hide_index=True, width="stretch")
             weekly_name = export_file_name(review.client_id, as_of, "csv", "weekly-homework")
-            st.download_button("Weekly homework (CSV)", _logged("client_weekly_csv", weekly_name,
-                                                                lambda: to_safe_csv(weekly)),
-                               file_name=weekly_name, mime="text/csv", on_click="ignore", key="dl_weekly")
+            ui.download_button("Weekly homework (CSV)", lambda: to_safe_csv(weekly), weekly_name, "text/csv",
+                               export_kind="client_weekly_csv", client_id=review.client_id, key="dl_weekly")
         with sessions_tab:
             st.dataframe(review.sessions, hide_index=True, width="stretch")
 
@@ -330,7 +306,7 @@ exports = (
     ("Assignments (CSV)", "client_assignments_csv", export_file_name(review.client_id, as_of, "csv", "assignments"),
      "text/csv", ":material/download:", lambda: assignments_csv(review)),
 )
-buttons = st.container(horizontal=True, gap="small")
-for label, kind, file_name, mime, icon, make in exports:
-    buttons.download_button(label, _logged(kind, file_name, make), file_name=file_name, mime=mime,
-                            on_click="ignore", icon=icon, key=f"dl_{kind}")
+with st.container(horizontal=True, gap="small"):
+    for label, kind, file_name, mime, icon, make in exports:
+        ui.download_button(label, make, file_name, mime, export_kind=kind, client_id=review.client_id,
+                           icon=icon, key=f"dl_{kind}")

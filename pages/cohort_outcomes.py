@@ -548,11 +548,10 @@ def deidentified_page(viewer, cohort, measures: list[str], settings) -> None:
 
 # ----------------------------------------------------------------------------- page
 
-ui.page_header(
+viewer = ui.page(
     "Cohort outcomes",
     "How homework quantity and quality relate to symptom change across a caseload, programme or clinic.",
 )
-viewer = ui.viewer()
 settings = active_settings()
 # The documented alternative reading of unreviewed homework (docs/metrics.md, "Client quantity").
 settings = replace(settings, unreviewed_as_not_done=bool(st.toggle(

@@ -24,7 +24,7 @@ from analytics.access import check_upload
 from analytics.data.model import REJECTS_PAGE_SIZE
 from analytics.ingest.profiles import ProfileError
 from analytics.storage import DatabaseNotWritable
-from ui.audit import current_page
+from ui.session import current_page
 from ui.text import md
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "profiles"
@@ -101,8 +101,7 @@ def show_rejects(batch_id: int, key: str, download_label: str) -> RejectsPage:
 
 if current_page() != PAGE_TITLE:  # a new visit: log the reject views again
     st.session_state.pop(_REJECTS_LOGGED, None)
-ui.page_header(PAGE_TITLE, "Import clinic exports, check what was rejected and why, and see every import run.")
-viewer = ui.viewer()
+viewer = ui.page(PAGE_TITLE, "Import clinic exports, check what was rejected and why, and see every import run.")
 
 if not viewer.can_import:
     st.info(

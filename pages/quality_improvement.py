@@ -39,12 +39,11 @@ from ui.text import md
 
 TABS = ("Trends", "Comparisons", "Not on track", "Meeting pack")
 
-ui.page_header(
+viewer = ui.page(
     "Quality improvement",
     "Monthly trends, comparisons across clinics, therapists and programmes, and clients not on track: "
     "for quality-improvement meetings, projected or sent round as a pack.",
 )
-viewer = ui.viewer()
 settings = active_settings()
 options = ui.run(filter_options, viewer)
 
@@ -296,10 +295,8 @@ if pack_tab.open:
             (b3, "CSV of every table (zip)", meeting_pack_zip, "zip", "application/zip", ":material/folder_zip:"),
         ):
             name = pack_file_name(report, extension)
-            column.download_button(
-                label, functools.partial(build, report), file_name=name, mime=mime, key=f"qi_pack_{extension}",
-                on_click=ui.log_event, args=("export",),
-                kwargs={"detail": f"quality_improvement_pack_{mode}: {name}"},
-                icon=icon, width="stretch",
-            )
+            with column:
+                ui.download_button(label, functools.partial(build, report), name, mime,
+                                   export_kind=f"quality_improvement_pack_{mode}", key=f"qi_pack_{extension}",
+                                   icon=icon, width="stretch")
         st.caption("The PDF takes a few seconds to prepare (chart images). Definitions: Metrics glossary.")

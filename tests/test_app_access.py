@@ -47,18 +47,18 @@ import ui
 from analytics import cohort_clients, filter_options
 from analytics.access import find_client
 
-ui.page_header("Probe")
+viewer = ui.page("Probe")
 requested = st.query_params.get("client")
 if requested is not None:
-    client = ui.run(find_client, ui.viewer(), requested)
+    client = ui.run(find_client, viewer, requested)
     if client is None:
         ui.log_not_found(requested)
         st.info("Client not found.")
     else:
         ui.log_client_view(client["client_id"])
         st.success(f"Client {client['client_id']}")
-cohort = ui.cohort_filter_sidebar(ui.run(filter_options, ui.viewer()))
-st.text("clients: " + ",".join(ui.run(cohort_clients, ui.viewer(), cohort)["client_id"]))
+cohort = ui.cohort_filter_sidebar(ui.run(filter_options, viewer))
+st.text("clients: " + ",".join(ui.run(cohort_clients, viewer, cohort)["client_id"]))
 '''
 
 

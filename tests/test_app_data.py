@@ -142,14 +142,15 @@ def test_the_import_report_reads_the_new_version_when_the_run_had_pinned_the_old
     """In sign-in mode the viewer comes from the database, so the run has pinned a data
     version before the import (ui/context.py); the report below must read the new one."""
     import ui
+    from ui import opening
 
-    original = ui.page_header
+    original = opening.viewer
 
-    def header_that_reads_the_database(*args, **kwargs):
+    def viewer_that_reads_the_database():
         ui.database()  # pins this run's version, as resolving a signed-in viewer does
-        original(*args, **kwargs)
+        return original()
 
-    monkeypatch.setattr(ui, "page_header", header_that_reads_the_database)
+    monkeypatch.setattr(opening, "viewer", viewer_that_reads_the_database)
     client = first_client(data_db)
     csv = f"client_id,measure,administered_date,total_score\n{client},PHQ-9,{screening_day(data_db, client)},40\n".encode()
     at = AppTest.from_file(PAGE, default_timeout=60).run()

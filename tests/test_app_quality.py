@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui
 from analytics import Viewer
 from analytics.quality_improvement.model import alert_clients, report_dates
 from tests.conftest import ROOT
+from ui import opening
 
 PAGE = str(ROOT / "pages" / "quality_improvement.py")
 TOKEN = re.compile(r"[A-Za-z0-9_]+")
@@ -107,7 +107,7 @@ def test_deep_link_filters_apply(app_db, sample_db):
 def test_supervisor_sees_the_alert_list_with_links(app_db, sample_db, monkeypatch):
     clinics = tuple(sample_db.execute_sql("SELECT DISTINCT clinic FROM clients")["clinic"])
     supervisor = Viewer(role="supervisor", email="lead@clinic", clinics=clinics)
-    monkeypatch.setattr(ui, "viewer", lambda: supervisor)
+    monkeypatch.setattr(opening, "viewer", lambda: supervisor)
     monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
     at = _run(section="Not on track")
     assert "development key" not in rendered_text(at)
@@ -126,7 +126,7 @@ def test_supervisor_sees_the_alert_list_with_links(app_db, sample_db, monkeypatc
 
 @pytest.mark.parametrize("role", ["qi"])
 def test_qi_role_is_always_de_identified(app_db, sample_db, monkeypatch, role):
-    monkeypatch.setattr(ui, "viewer", lambda: Viewer(role=role, email="qi@org"))
+    monkeypatch.setattr(opening, "viewer", lambda: Viewer(role=role, email="qi@org"))
     monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
     at = _run()
     assert len(at.toggle) == 0

@@ -11,8 +11,8 @@ logged.
 
 Usage in a page::
 
-    ui.page_header("Client review", "...")           # logs the page view
-    client = ui.run(find_client, ui.viewer(), requested)
+    viewer = ui.page("Client review", "...", requires="identifiers")  # logs the page view
+    client = ui.run(find_client, viewer, requested)
     if client is None:
         ui.log_not_found(requested)                  # deep link outside the scope, or no such id
         st.info("Client not found.")
@@ -31,13 +31,11 @@ from typing import Any
 
 import streamlit as st
 
-from analytics import Viewer
 from analytics.audit import audit_path, record_access
 
-from .context import database_path
+from .session import PAGE_KEY, current_page, database_path, session_viewer
 
 _LOGGER = logging.getLogger(__name__)
-_PAGE_KEY = "_bs_page"
 _LAST_KEY = "_bs_audit_last"
 
 
@@ -46,20 +44,11 @@ def audit_file() -> Path:
     return audit_path(database_path())
 
 
-def _viewer() -> Viewer | None:
-    viewer = st.session_state.get("_bs_viewer")
-    return viewer if isinstance(viewer, Viewer) else None
-
-
-def current_page() -> str | None:
-    return st.session_state.get(_PAGE_KEY)
-
-
 def log_event(action: str, *, page: str | None = None, email: Any = ..., role: Any = ...,
               client_id: str | None = None, detail: str | None = None) -> None:
     """Write one access-log row for the current viewer (or the given email/role). Never raises."""
     try:
-        viewer = _viewer()
+        viewer = session_viewer()
         record_access(
             audit_file(),
             action,
@@ -84,7 +73,7 @@ def _changed(kind: str, value: object) -> bool:
 
 def audit_page_view(page: str) -> None:
     """Log that the current viewer opened ``page`` (once per arrival; reruns are not repeated)."""
-    st.session_state[_PAGE_KEY] = page
+    st.session_state[PAGE_KEY] = page
     if _changed("view", page):
         # a new page: a client or id seen on another page counts again here
         st.session_state[_LAST_KEY].pop("client_view", None)
@@ -145,7 +134,7 @@ def download_button(label: str, data: bytes | str | Callable[[], bytes | str], f
     naming a client is not offered to a viewer who may not see identifiers (the refusal is
     logged). Extra keyword arguments go to st.download_button.
     """
-    viewer = _viewer()
+    viewer = session_viewer()
     if client_id is not None and viewer is not None and not viewer.can_see_identifiers:
         log_denied(detail=f"client-level export {export_kind} refused for an aggregates-only role")
         st.caption("Client-level downloads are not available for your role.")

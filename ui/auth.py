@@ -14,8 +14,8 @@ Two modes, decided by ``.streamlit/secrets.toml``:
   for (a proxy that rewrites ``Host`` to 127.0.0.1 and adds no ``X-Forwarded-*`` header),
   or that comes from a non-loopback peer address (:func:`exposure_problem`).
 
-Every page reaches these checks through :func:`ui.viewer` (``ui.page_header`` calls it
-first); ``dashboard.py`` calls :func:`guard_app` before ``st.navigation`` so that a
+Every page reaches these checks through :func:`ui.page` (which calls :func:`ui.viewer`
+first); ``dashboard.py`` calls :func:`ui.viewer` before ``st.navigation`` so that a
 refused visitor does not even see the page list.
 """
 
@@ -25,7 +25,6 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,14 +34,15 @@ from streamlit import config as st_config
 from analytics import Viewer, active_settings
 from analytics.access import normalise_email, viewer_for_email
 
+from .audit import log_denied, log_event
 from .context import run
+from .session import VIEWER_KEY, auth_section
 from .text import md
 
 DOCS = "docs/security.md"
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 _PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
 # session_state keys (underscore: not widgets)
-_VIEWER_KEY = "_bs_viewer"
 _LOGIN_LOGGED = "_bs_login_logged"
 _DENIED_LOGGED = "_bs_denied_logged"
 
@@ -100,39 +100,6 @@ def login_providers(section: Mapping[str, Any]) -> list[str]:
     if section.get("client_id") or section.get("server_metadata_url"):
         return ["default"]
     return [name for name, value in section.items() if isinstance(value, Mapping)]
-
-
-def _secrets_files_present() -> bool:
-    for path in st_config.get_option("secrets.files") or []:
-        if Path(path).exists():
-            return True
-    return False
-
-
-def auth_section() -> Mapping[str, Any] | None:
-    """The ``[auth]`` section of the secrets, None when sign-in is not configured.
-
-    Raises RuntimeError when a secrets file exists but cannot be read: the app must not
-    fall back to full-access local mode because the sign-in configuration is broken.
-    """
-    secrets = st.secrets
-    if not secrets.load_if_toml_exists():
-        if _secrets_files_present():
-            raise RuntimeError("the secrets file exists but cannot be read (check its TOML syntax)")
-        return None
-    if "auth" not in secrets:
-        return None
-    section = secrets["auth"]
-    return section if isinstance(section, Mapping) else {}
-
-
-def auth_configured() -> bool:
-    """True when ``[auth]`` is configured (sign-in mode). A broken secrets file counts as
-    configured, so the app fails closed (sign-in required, which then explains the error)."""
-    try:
-        return auth_section() is not None
-    except RuntimeError:
-        return True
 
 
 _NOT_LOCAL = (
@@ -299,14 +266,12 @@ def _check_exposure(signed_in_mode: bool) -> None:
                                referer=facts.referer, peer=facts.peer, origin_required=facts.has_request)
     if problem:
         if is_loopback(address):  # refused for this request (not for the server's own address): log it
-            from .audit import log_denied
-
             log_denied(page="(local mode)", detail=f"local mode refused a request: {problem.split(' To serve it')[0]}")
         _refuse("Sign-in is not configured", problem)
 
 
 def _sign_in_screen(section: Mapping[str, Any]) -> None:
-    st.session_state.pop(_VIEWER_KEY, None)
+    st.session_state.pop(VIEWER_KEY, None)
     _hide_navigation()
     st.title("Between Sessions")
     st.write("Sign in with your clinic account to see the dashboard.")
@@ -320,9 +285,7 @@ def _sign_in_screen(section: Mapping[str, Any]) -> None:
 
 
 def _no_access(email: str | None, reason: str) -> None:
-    from .audit import log_event
-
-    st.session_state.pop(_VIEWER_KEY, None)
+    st.session_state.pop(VIEWER_KEY, None)
     if st.session_state.get(_DENIED_LOGGED) != email:
         log_event("denied", page="(sign-in)", email=email, role=None, detail=reason)
         st.session_state[_DENIED_LOGGED] = email
@@ -340,10 +303,8 @@ def _no_access(email: str | None, reason: str) -> None:
 
 
 def _sign_out(email: str | None, role: str | None) -> None:
-    from .audit import log_event
-
     log_event("logout", email=email, role=role)
-    for key in (_VIEWER_KEY, _LOGIN_LOGGED, _DENIED_LOGGED):
+    for key in (VIEWER_KEY, _LOGIN_LOGGED, _DENIED_LOGGED):
         st.session_state.pop(key, None)
     st.logout()
 
@@ -372,7 +333,7 @@ def resolve_viewer() -> Viewer:
     if section is None:
         _check_exposure(signed_in_mode=False)
         viewer = Viewer.local()
-        st.session_state[_VIEWER_KEY] = viewer
+        st.session_state[VIEWER_KEY] = viewer
         return viewer
     problems = auth_problems(section)
     if problems:
@@ -392,52 +353,32 @@ def resolve_viewer() -> Viewer:
     viewer = run(viewer_for_email, email)
     if viewer is None:
         _no_access(email, "no role for this address")
-    st.session_state[_VIEWER_KEY] = viewer
+    st.session_state[VIEWER_KEY] = viewer
     if st.session_state.get(_LOGIN_LOGGED) != email:
-        from .audit import log_event
-
         log_event("login", page="(sign-in)", email=viewer.email, role=viewer.role)
         st.session_state[_LOGIN_LOGGED] = email
     return viewer
 
 
-def guard_app() -> Viewer:
-    """Call once at the top of dashboard.py, before ``st.navigation``: refuses to render when
-    the server is exposed without sign-in, shows sign-in / "no access" screens, and returns
-    the Viewer (use its role to decide which pages to list)."""
-    return resolve_viewer()
-
-
-def require_role(*roles: str, page: str) -> Viewer:
-    """The Viewer when their role is one of ``roles``; otherwise "no access" (logged) and stop."""
-    from .audit import log_denied
-
-    viewer = resolve_viewer()
-    if viewer.role not in roles:
-        log_denied(page=page, detail=f"page requires role {' or '.join(roles)}")
-        _refuse(page, "No access: this page is not available for your role.", gate=False)
-    return viewer
-
-
-def require_admin(page: str) -> Viewer:
-    """The Viewer when they are an admin (local mode included); otherwise "no access"."""
-    return require_role("admin", page=page)
-
-
-def require_identifiers(page: str) -> Viewer:
-    """For pages that show individual clients: aggregates-only viewers (qi) get "no access"."""
-    from .audit import log_denied
-
-    viewer = resolve_viewer()
-    if not viewer.can_see_identifiers:
-        log_denied(page=page, detail="client-level page; role sees aggregates only")
-        _refuse(page, "No access: this page shows individual clients; your role sees de-identified aggregates only.",
-                gate=False)
-    return viewer
+def refuse_role(page: str, requires: str, viewer: Viewer) -> None:
+    """Stop the script with "no access" (logged) unless ``viewer`` meets ``requires``:
+    "admin" (the admin role; local mode included) or "identifiers" (a role that may see
+    individual clients: aggregates-only roles such as qi are refused)."""
+    if requires == "admin":
+        if viewer.role != "admin":
+            log_denied(page=page, detail="page requires role admin")
+            _refuse(page, "No access: this page is not available for your role.", gate=False)
+    elif requires == "identifiers":
+        if not viewer.can_see_identifiers:
+            log_denied(page=page, detail="client-level page; role sees aggregates only")
+            _refuse(page, "No access: this page shows individual clients; your role sees de-identified "
+                          "aggregates only.", gate=False)
+    else:
+        raise ValueError(f"unknown page requirement {requires!r}")
 
 
 def account_sidebar(viewer: Viewer) -> None:
-    """Who is signed in, and the sign-out button (page_header renders it once per page)."""
+    """Who is signed in, and the sign-out button (ui.page renders it once per page)."""
     with st.sidebar:
         if viewer.local_mode:
             st.caption(":material/lock: Local single-user mode")

@@ -1,4 +1,5 @@
-"""Database connection, cached analytics calls and the current viewer."""
+"""Data access: the clinic database (one read-only connection per process and data version),
+cached analytics calls and figures, and the chart pages' warm-up."""
 
 from __future__ import annotations
 
@@ -11,22 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from analytics import ClinicDatabase, DatabaseMissing, Viewer, data_version
-from analytics.ingest.sample import DEFAULT_SAMPLE_DB, ensure_sample_database
+from analytics import ClinicDatabase, DatabaseMissing, data_version
+from analytics.ingest.sample import ensure_sample_database
 from analytics.scope import AccessDenied
 
-DB_ENV = "BETWEEN_SESSIONS_DB"
+from .audit import log_denied
+from .session import DB_ENV, auth_configured, database_path, session_viewer
+
 CACHE_TTL_S = 15 * 60
 CACHE_MAX_ENTRIES = 256
-
-
-def database_path() -> Path:
-    """The clinic database: $BETWEEN_SESSIONS_DB, else the sample clinic (built on first run)."""
-    configured = os.environ.get(DB_ENV)
-    if configured:
-        return Path(configured)
-    return DEFAULT_SAMPLE_DB
 
 
 # One read-only connection per process and data version. No on_release close: a session
@@ -60,10 +56,8 @@ def missing_database_message(path: Path) -> str:
     """What the browser says when there is no database file. The server path only for the
     admin of local single-user mode (this computer's user); anyone else learns nothing
     about the server's folders (docs/security.md, "Import data and rejects")."""
-    from .auth import auth_configured
-
-    current = st.session_state.get("_bs_viewer")
-    if isinstance(current, Viewer) and current.local_mode and current.role == "admin" and not auth_configured():
+    current = session_viewer()
+    if current is not None and current.local_mode and current.role == "admin" and not auth_configured():
         return f"No clinic database at {path}. Import data on the Data page or set {DB_ENV}."
     return "No clinic data has been loaded yet. Ask an administrator to import the clinic's exports."
 
@@ -81,7 +75,6 @@ def _run_pin(path: Path, db: ClinicDatabase | None = None) -> ClinicDatabase | N
     (``ScriptRunContext.reset``), which tells one run from the next. Outside a script run
     (bare mode, the CLI) nothing is pinned. With ``db`` given, pins it; returns the pin.
     """
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx(suppress_warning=True)
     if ctx is None:
@@ -98,7 +91,6 @@ def _run_pin(path: Path, db: ClinicDatabase | None = None) -> ClinicDatabase | N
 def refresh_data_version() -> None:
     """Drop this run's pin: the next ``database()`` call reads the current file. For a page
     that has just written the database itself (an import) and shows the result in the same run."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx(suppress_warning=True)
     if ctx is not None and hasattr(ctx, _PIN_ATTR):
@@ -129,8 +121,6 @@ def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return _cached_call(str(db.path), str(db.version), func.__module__, func.__name__, args,
                             tuple(sorted(kwargs.items())))
     except AccessDenied as exc:
-        from .audit import log_denied
-
         log_denied(detail=f"{func.__name__}: {exc}")
         st.warning(f"Not available for your role: {exc}.", icon=":material/block:")
         st.stop()
@@ -180,50 +170,3 @@ def warm_up_imports() -> threading.Thread:
     thread = threading.Thread(target=target, name="between-sessions-warm-up", daemon=True)
     thread.start()
     return thread
-
-
-def viewer() -> Viewer:
-    """Who is looking (docs/security.md).
-
-    Local single-user mode (no ``[auth]`` in .streamlit/secrets.toml): full access, on a
-    loopback address only. Sign-in mode: the signed-in user's role from the ``users`` table.
-    Anyone else gets the sign-in or "no access" screen and the script stops here, so nothing
-    after a ``viewer()`` call renders for them.
-    """
-    from .auth import resolve_viewer
-
-    return resolve_viewer()
-
-
-def leave_legacy_multipage() -> None:
-    """Route a page run by Streamlit's legacy ``pages/`` mechanism through ``dashboard.py``.
-
-    With a ``pages/`` folder beside the entry script, the *first* request a fresh server
-    process gets runs Streamlit's legacy multipage path: a deep link such as
-    ``/client_review?client=C1`` would execute the page file alone, without the entry's
-    navigation, page config or sign-in. ``st.navigation`` clears that flag once it runs; a
-    page that finds it still set clears it and reruns, so the entry script runs and
-    ``st.navigation`` resolves the same URL (query parameters are kept).
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-def page_header(title: str, caption: str | None = None) -> None:
-    """Title, caption, the local-mode banner or the signed-in account, and the page view in
-    the access log. Resolves the viewer first, so a refused visitor sees nothing of the page."""
-    from .audit import audit_page_view
-    from .auth import account_sidebar
-
-    leave_legacy_multipage()
-    current = viewer()
-    st.title(title)
-    if caption:
-        st.caption(caption)
-    if current.local_mode:
-        st.info("Local single-user mode: this dashboard is only reachable from this computer.", icon=":material/lock:")
-    account_sidebar(current)
-    audit_page_view(title)

@@ -7,6 +7,9 @@ from datetime import date
 import streamlit as st
 
 from analytics import CohortFilter
+from analytics.deidentified import month_bounds
+
+from .audit import log_denied
 
 # (query-parameter name, CohortFilter field, label)
 FILTER_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -116,8 +119,6 @@ def _log_dropped(param: str, dropped: list[str]) -> None:
     """URL filter values the viewer may not pick (outside their scope, or no such value) are
     dropped silently on the page and recorded as "denied" in the access log."""
     if dropped:
-        from .audit import log_denied
-
         shown = ", ".join(repr(v)[:80] for v in dropped[:5])
         log_denied(detail=f"filter {param}: {len(dropped)} value(s) not offered to this viewer: {shown}")
 
@@ -167,8 +168,6 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
 
 def _month_pickers(cohort: CohortFilter, months: list[str]) -> tuple[date | None, date | None]:
     """Intake from / to as whole months (first day of the first, last day of the last)."""
-    from analytics.deidentified import month_bounds
-
     picked = []
     for key, label, day in (("filter_intake_from_month", "Intake from (month)", cohort.intake_from),
                             ("filter_intake_to_month", "Intake to (month)", cohort.intake_to)):
