@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
@@ -273,6 +274,12 @@ class Settings:
     @property
     def measure_names(self) -> list[str]:
         return [m.name for m in self.measures]
+
+    def ordered_measures(self, names: Iterable[str]) -> list[str]:
+        """``names`` (distinct) in the configured order of the measures, then any others by name:
+        the one order of measures on every page, table and export."""
+        order = {m: k for k, m in enumerate(self.measure_names)}
+        return sorted(set(names), key=lambda m: (order.get(m, len(order)), m))
 
     @property
     def max_item_count(self) -> int:

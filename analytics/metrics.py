@@ -317,8 +317,7 @@ def cohort_summary(
     clients = int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0])
     homework = client_homework(db, viewer, cohort, settings)
     outcomes = client_outcomes(db, viewer, cohort, settings)
-    order = {name: i for i, name in enumerate(settings.measure_names)}
-    measures = sorted(outcomes["measure"].unique(), key=lambda m: (order.get(m, len(order)), m))
+    measures = settings.ordered_measures(outcomes["measure"])
     return {
         "clients": clients,
         "assignments": int(homework["assignments"].sum()) if len(homework) else 0,

@@ -82,8 +82,8 @@ def caveat() -> None:
 
 
 def measure_choices(options: dict[str, list[str]], cohort, settings) -> list[str]:
-    known = settings.measure_names + sorted(set(options.get("measure", [])) - set(settings.measure_names))
-    return [m for m in known if m in options.get("measure", []) and (not cohort.measures or m in cohort.measures)]
+    return [m for m in settings.ordered_measures(options.get("measure", []))
+            if not cohort.measures or m in cohort.measures]
 
 
 def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> None:

@@ -226,9 +226,7 @@ if compare_tab.open:
 if alerts_tab.open:
     with alerts_tab:
         counts = report.alert_counts
-        text = counts.as_text()
-        by_group = dict(zip(text["Group"], text["Clients"], strict=True))
-        risk = text["PHQ-9 item 9 above 0"].iloc[-1]
+        risk = counts.cell_text("rule_risk")  # the last row: every client in treatment
         st.markdown(
             f"Clients **in treatment on {report.as_of:%Y-%m-%d}** who are not on track: still at caseness without "
             f"reliable improvement after **{report.not_on_track_weeks} weeks**, reliably deteriorated, or with a "
@@ -242,14 +240,14 @@ if alerts_tab.open:
                 icon=":material/emergency:",
             )
         m0, m1, m2, m3 = st.columns(4)
-        m0.metric("Risk: PHQ-9 item 9 above 0", by_group.get(ALERT_GROUP_RISK, ""),
+        m0.metric("Risk: PHQ-9 item 9 above 0", counts.cell_text("clients", ALERT_GROUP_RISK),
                   help="Listed first, whatever else they meet and whatever their homework: review risk now.")
-        m1.metric("Little homework done", by_group.get(ALERT_GROUP_LITTLE, ""),
+        m1.metric("Little homework done", counts.cell_text("clients", ALERT_GROUP_LITTLE),
                   help="No risk flag; homework quantity below 50% over the last 4 weeks (or none reviewed): "
                   "look at barriers.")
-        m2.metric("Homework done, still not improving", by_group.get(ALERT_GROUP_DONE, ""),
+        m2.metric("Homework done, still not improving", counts.cell_text("clients", ALERT_GROUP_DONE),
                   help="No risk flag; homework quantity 50% or more over the last 4 weeks: review the approach.")
-        m3.metric("Clients in treatment", by_group.get(ALERT_ALL, ""))
+        m3.metric("Clients in treatment", counts.cell_text("clients", ALERT_ALL))
         show_table(counts, key="alert_counts")
 
         if report.alert_list is not None:

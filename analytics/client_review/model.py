@@ -235,11 +235,6 @@ def _band(settings: Settings, measure: str, score: Any) -> str | None:
     return definition.band_for(_as_int(score)) if definition else None
 
 
-def _ordered_measures(names: list[str], settings: Settings) -> list[str]:
-    order = {m.name: i for i, m in enumerate(settings.measures)}
-    return sorted(names, key=lambda m: (order.get(m, len(order)), m))
-
-
 def _params(viewer: Viewer, client_id: str, as_of: date, **extra: Any) -> dict[str, Any]:
     # The client is opened whatever the search filters are: only the viewer's scope applies.
     return query_params(viewer, CohortFilter(), client_id=str(client_id), as_of=as_of, **extra)
@@ -295,7 +290,7 @@ def _measure_table(measure_scores: pd.DataFrame, scores: pd.DataFrame, settings:
         )
     extra = pd.DataFrame(rows, index=out.index)
     out = pd.concat([out, extra], axis=1)
-    order = _ordered_measures(list(out["measure"]), settings)
+    order = settings.ordered_measures(out["measure"])
     return out.set_index("measure").loc[order].reset_index()
 
 
@@ -541,7 +536,7 @@ def _since_last_session(
             previous = s
     if rows:
         new = pd.DataFrame(rows)
-        order = {m: i for i, m in enumerate(_ordered_measures(list(new["measure"].unique()), settings))}
+        order = {m: i for i, m in enumerate(settings.ordered_measures(new["measure"]))}
         result["new_scores"] = new.sort_values(["measure", "date"], key=lambda c: c.map(order) if c.name == "measure" else c)
     if not assignments.empty:
         result["reviewed"] = assignments[assignments["reviewed_date"] >= ts].sort_values("reviewed_date")

@@ -53,13 +53,6 @@ def _paper_table(table: QualityTable) -> ReportTable:
     return ReportTable(table.title, frame, note=table.note or None)
 
 
-def _count_text(table: QualityTable, row_label: str, header: str) -> str:
-    text = table.as_text()
-    first = text.columns[0]
-    hit = text[text[first] == row_label]
-    return str(hit[header].iloc[0]) if len(hit) else ""
-
-
 def pack_content(report: QualityReport) -> PackContent:
     """The meeting pack's content for a report (de-identified or identified, as the report is)."""
     if not report.has_data:
@@ -80,15 +73,15 @@ def pack_content(report: QualityReport) -> PackContent:
     alerts: list[str] = []
     counts = report.alert_counts
     if counts is not None and not counts.empty:
-        risk_group = _count_text(counts, ALERT_GROUP_RISK, "Clients")
-        little = _count_text(counts, ALERT_GROUP_LITTLE, "Clients")
-        done = _count_text(counts, ALERT_GROUP_DONE, "Clients")
+        risk_group = counts.cell_text("clients", ALERT_GROUP_RISK)
+        little = counts.cell_text("clients", ALERT_GROUP_LITTLE)
+        done = counts.cell_text("clients", ALERT_GROUP_DONE)
         header.append(
             f"**Clients in treatment not on track: {risk_group} with a risk flag (PHQ-9 item 9 above 0; "
             f"review risk first, whatever their homework), {little} with little homework done (look at barriers), "
             f"{done} with homework done but still not improving (review the approach).**"
         )
-        risk_text = _count_text(counts, counts.display.iloc[-1, 0], "PHQ-9 item 9 above 0")
+        risk_text = counts.cell_text("rule_risk")  # the last row: every client in treatment
         if risk_text not in ("", "0"):
             alerts.append(
                 f"PHQ-9 item 9 (thoughts of self-harm) above 0 at the latest score: {risk_text} client(s) in "

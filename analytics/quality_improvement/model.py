@@ -148,6 +148,17 @@ class QualityTable:
             out[col.header] = [_text_cell(v, col.kind) for v in self.display[col.header]]
         return out
 
+    def cell_text(self, column: str, row: str | int = -1) -> str:
+        """The published text of one cell (as :meth:`as_text` shows it), found by column *key*,
+        never by its header: ``row`` is the value of the table's first (label) column, or a
+        position (-1: the last row, e.g. "All"). "" when there is no such row."""
+        header = {c.key: c.header for c in self.columns}[column]
+        text = self.as_text()
+        if isinstance(row, int):
+            return str(text[header].iloc[row]) if len(text) else ""
+        hit = text[text[self.columns[0].header] == row]
+        return str(hit[header].iloc[0]) if len(hit) else ""
+
 
 @dataclass(frozen=True)
 class FunnelPanel:
@@ -1183,8 +1194,7 @@ def outcome_choices(settings: Settings, available: Sequence[str]) -> list[str]:
     """The outcome choices of the report: the NHS paired definitions first (when both paired
     measures are scored), then each measure on its own (per measure)."""
     wanted = {measure_key(m) for m in settings.paired_measures}
-    order = {m: k for k, m in enumerate(settings.measure_names)}
-    ranked = sorted(available, key=lambda m: (order.get(m, len(order)), m))
+    ranked = settings.ordered_measures(available)
     paired = [paired_outcome_choice(settings)] if wanted <= {measure_key(m) for m in available} else []
     return paired + ranked
 
@@ -1200,8 +1210,7 @@ def choose_measure(settings: Settings, available: Sequence[str], requested: str 
     choices = outcome_choices(settings, available)
     if choices and choices[0] == paired_outcome_choice(settings):
         return choices[0]
-    order = {m: k for k, m in enumerate(settings.measure_names)}
-    ranked = sorted(available, key=lambda m: (order.get(m, len(order)), m))
+    ranked = settings.ordered_measures(available)
     return ranked[0] if ranked else None
 
 
