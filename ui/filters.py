@@ -7,7 +7,6 @@ from datetime import date
 import streamlit as st
 
 from analytics import CohortFilter
-from analytics.deidentified import month_bounds
 
 from .audit import log_denied
 
@@ -178,4 +177,8 @@ def _month_pickers(cohort: CohortFilter, months: list[str]) -> tuple[date | None
     start, end = picked
     if start and end and start > end:
         start, end = end, start
+    # Imported here, not at the top: the de-identified module loads the QI model, which the
+    # chart pages' warm-up loads in the background (ui.warm_up_imports), not ``import ui``.
+    from analytics.deidentified import month_bounds
+
     return month_bounds(start, end)
