@@ -16,18 +16,20 @@ import pytest
 from analytics import ClinicDatabase, Viewer
 from analytics import rendering as reports
 from analytics.client_review.model import client_review, header_facts, programme_homework
+from analytics.client_review.session_review import (
+    export_file_name,
+    measure_line,
+    session_review_html,
+    session_review_pdf,
+)
 from analytics.rendering import (
     ImageExportError,
     ReportFigure,
     ReportTable,
-    export_file_name,
     figure_png,
-    measure_line,
     pdf_page_count,
     render_html,
     render_pdf,
-    session_review_html,
-    session_review_pdf,
 )
 from tests.test_client_review import AS_OF, build_review_clinic
 

@@ -15,16 +15,15 @@ import zipfile
 from dataclasses import dataclass
 
 from ..privacy import to_safe_csv
+from ..publishing import RATE_WITHHELD, PublishedTable
 from ..rendering import ReportFigure, ReportTable, render_html, render_pdf
 from .charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
 from .model import (
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
     ALERT_GROUP_RISK,
-    RATE_WITHHELD,
     UNIT_LABELS,
     QualityReport,
-    QualityTable,
     outcome_trend_state,
 )
 
@@ -48,9 +47,8 @@ class PackContent:
     footer: str
 
 
-def _paper_table(table: QualityTable) -> ReportTable:
-    frame = table.as_text().drop(columns=[c for c in _PAPER_DROP if c in table.display.columns])
-    return ReportTable(table.title, frame, note=table.note or None)
+def _paper_table(table: PublishedTable) -> ReportTable:
+    return ReportTable.from_published(table, drop=_PAPER_DROP)
 
 
 def pack_content(report: QualityReport) -> PackContent:
