@@ -91,6 +91,33 @@ class ReportTable:
         return cls(table.title, frame.drop(columns=[c for c in drop if c in frame.columns]), note=table.note or None)
 
 
+@dataclass(frozen=True)
+class ReportContent:
+    """What one export prints, once for both formats: the PDF and the HTML show the same title,
+    alerts, header, figures and notes; the PDF its ``pdf_tables`` (what fits on paper), the
+    HTML its ``html_tables``."""
+
+    title: str
+    subtitle: str
+    alerts: tuple[str, ...]
+    header_lines: tuple[str, ...]
+    figures: tuple[ReportFigure, ...]
+    pdf_tables: tuple[ReportTable, ...]
+    html_tables: tuple[ReportTable, ...]
+    notes: tuple[str, ...]
+    footer: str
+
+    def pdf(self, **options: Any) -> bytes:
+        """:func:`render_pdf` of this content (``options``: one_page, landscape, compress, ...)."""
+        return render_pdf(self.title, self.header_lines, self.figures, self.pdf_tables, subtitle=self.subtitle,
+                          alerts=self.alerts, notes=self.notes, footer=self.footer, **options)
+
+    def html(self) -> bytes:
+        """:func:`render_html` of this content."""
+        return render_html(self.title, self.header_lines, self.figures, self.html_tables, subtitle=self.subtitle,
+                           alerts=self.alerts, notes=self.notes, footer=self.footer)
+
+
 # ----------------------------------------------------------------------------- figures to PNG
 
 _KALEIDO_LOCK = threading.Lock()
@@ -481,6 +508,7 @@ def render_html(
 
 __all__ = [
     "ImageExportError",
+    "ReportContent",
     "ReportFigure",
     "ReportTable",
     "figure_png",

@@ -8,28 +8,12 @@ Built on the generic renderer :mod:`analytics.rendering`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ..rendering import EXPORT_FIGURE_WIDTH_PX, ReportFigure, ReportTable, render_html, render_pdf
+from ..rendering import EXPORT_FIGURE_WIDTH_PX, ReportContent, ReportFigure, ReportTable
 from .charts import client_figure
 from .model import ASSOCIATION_NOTE, RECENT_WEEKS, assignment_rows, header_facts, since_rows, summary_rows
-
-
-@dataclass(frozen=True)
-class SessionReviewContent:
-    """What the session-review export prints (PDF and HTML print the same content)."""
-
-    title: str
-    subtitle: str
-    alerts: tuple[str, ...]
-    header_lines: tuple[str, ...]
-    figures: tuple[ReportFigure, ...]
-    tables: tuple[ReportTable, ...]  # HTML: every table
-    pdf_tables: tuple[ReportTable, ...]  # the one-page PDF: summary and the last weeks' assignments
-    notes: tuple[str, ...]
-    footer: str
 
 
 def measure_line(card: dict[str, Any]) -> str:
@@ -48,7 +32,7 @@ def measure_line(card: dict[str, Any]) -> str:
 
 
 def session_review_content(review: Any, programme: dict[str, Any], *, settings: Any = None,
-                           generated: datetime | None = None, chart: bool = True) -> SessionReviewContent:
+                           generated: datetime | None = None, chart: bool = True) -> ReportContent:
     """The session-review export of a :class:`analytics.client_review.ClientReview`.
 
     ``chart=False`` leaves the chart out (tests; a machine without a browser for kaleido).
@@ -85,14 +69,14 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
     notes.append(ASSOCIATION_NOTE if review.associations else "")
     notes.append("Quantity = how much of an assignment was done, quality = how well (0-100%); weeks are counted "
                  "from intake (week 0 starts on the intake date). Definitions: Metrics glossary.")
-    return SessionReviewContent(
+    return ReportContent(
         title=f"Session review: client {review.client_id}",
         subtitle=f"Prepared {generated:%Y-%m-%d %H:%M}; data as of {review.as_of:%Y-%m-%d}.",
         alerts=tuple(alerts),
         header_lines=tuple(header_lines),
         figures=tuple(figures),
-        tables=(summary, since, assignments),
         pdf_tables=(summary, assignments),
+        html_tables=(summary, since, assignments),
         notes=tuple(n for n in notes if n),
         footer="Between Sessions - confidential: contains personal health information",
     )
@@ -107,21 +91,17 @@ def _since_title(review: Any) -> str:
 
 
 def session_review_pdf(review: Any, programme: dict[str, Any], *, compress: bool = True,
-                       unicode_fonts: bool | None = None, content: SessionReviewContent | None = None,
+                       unicode_fonts: bool | None = None, content: ReportContent | None = None,
                        chart: bool = True) -> bytes:
     """The one-page printable session review (A4 PDF)."""
     c = content or session_review_content(review, programme, chart=chart)
-    return render_pdf(
-        c.title, c.header_lines, c.figures, c.pdf_tables, subtitle=c.subtitle, alerts=c.alerts, notes=c.notes,
-        footer=c.footer, one_page=True, max_figure_height_mm=74, compress=compress, unicode_fonts=unicode_fonts,
-    )
+    return c.pdf(one_page=True, max_figure_height_mm=74, compress=compress, unicode_fonts=unicode_fonts)
 
 
-def session_review_html(review: Any, programme: dict[str, Any], *, content: SessionReviewContent | None = None) -> bytes:
+def session_review_html(review: Any, programme: dict[str, Any], *, content: ReportContent | None = None) -> bytes:
     """The session review as one self-contained HTML file."""
     c = content or session_review_content(review, programme)
-    return render_html(c.title, c.header_lines, c.figures, c.tables, subtitle=c.subtitle, alerts=c.alerts,
-                       notes=c.notes, footer=c.footer)
+    return c.html()
 
 
 def export_file_name(client_id: str, as_of: date, extension: str, kind: str = "session-review") -> str:

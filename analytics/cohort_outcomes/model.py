@@ -57,6 +57,7 @@ from ..statistics import (
     MixedModelResult,
     cohens_u3,
     d_to_r,
+    finite_or_none,
     hedges_g,
     jacobson_truax,
     mean_ci,
@@ -140,16 +141,6 @@ OUTCOMES = (
 def _min_n(settings: Settings, own_minimum: int = 1) -> int:
     """The minimum n for a statistic: the clinic's setting or the statistic's own, if larger."""
     return settings.minimum_n(own_minimum)
-
-
-def _float(value: Any) -> float | None:
-    if value is None or value is pd.NA:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def t_interval(mean: Any, sd: Any, n: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -970,7 +961,7 @@ def cohort_report(
             seconds=0.0,
             clients_below_min_reviewed=clients_below_min_reviewed(frame, settings),
             min_reviewed_for_band=settings.min_reviewed_for_band,
-            reviewed_share=_float(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
+            reviewed_share=finite_or_none(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
             adjusted=adjusted,
             higher_is_better=measure_higher_is_better(measure, settings),
         )
