@@ -98,24 +98,22 @@ class ReportContent:
     HTML its ``html_tables``."""
 
     title: str
-    subtitle: str
-    alerts: tuple[str, ...]
-    header_lines: tuple[str, ...]
-    figures: tuple[ReportFigure, ...]
-    pdf_tables: tuple[ReportTable, ...]
-    html_tables: tuple[ReportTable, ...]
-    notes: tuple[str, ...]
-    footer: str
+    subtitle: str = ""
+    alerts: Sequence[str] = ()
+    header_lines: Sequence[str] = ()
+    figures: Sequence[ReportFigure] = ()
+    pdf_tables: Sequence[ReportTable] = ()
+    html_tables: Sequence[ReportTable] = ()
+    notes: Sequence[str] = ()
+    footer: str = ""
 
     def pdf(self, **options: Any) -> bytes:
         """:func:`render_pdf` of this content (``options``: one_page, landscape, compress, ...)."""
-        return render_pdf(self.title, self.header_lines, self.figures, self.pdf_tables, subtitle=self.subtitle,
-                          alerts=self.alerts, notes=self.notes, footer=self.footer, **options)
+        return render_pdf(self, **options)
 
     def html(self) -> bytes:
         """:func:`render_html` of this content."""
-        return render_html(self.title, self.header_lines, self.figures, self.html_tables, subtitle=self.subtitle,
-                           alerts=self.alerts, notes=self.notes, footer=self.footer)
+        return render_html(self)
 
 
 # ----------------------------------------------------------------------------- figures to PNG
@@ -306,22 +304,15 @@ def _draw_table(pdf: _ReportPDF, table: ReportTable, *, bottom: float, one_page:
 
 
 def render_pdf(
-    title: str,
-    header_lines: Sequence[str],
-    figures: Sequence[ReportFigure],
-    tables: Sequence[ReportTable],
+    content: ReportContent,
     *,
-    subtitle: str | None = None,
-    alerts: Sequence[str] = (),
-    notes: Sequence[str] = (),
-    footer: str = "",
     one_page: bool = False,
     max_figure_height_mm: float | None = None,
     landscape: bool = False,
     compress: bool = True,
     unicode_fonts: bool | None = None,
 ) -> bytes:
-    """Render a report to PDF bytes.
+    """Render a report (its ``pdf_tables``) to PDF bytes.
 
     Order: title, subtitle, alerts (red boxes), header lines, figures, tables, notes; a
     footer with page numbers on every page. ``one_page`` keeps everything on one page
@@ -329,6 +320,9 @@ def render_pdf(
     with a "more rows" line). ``compress=False`` leaves page streams readable (tests).
     ``unicode_fonts=None`` uses DejaVu when installed, else core Helvetica.
     """
+    c = content
+    title, header_lines, figures, tables = c.title, c.header_lines, c.figures, c.pdf_tables
+    subtitle, alerts, notes, footer = c.subtitle, c.alerts, c.notes, c.footer
     use_unicode = _unicode_fonts_available() if unicode_fonts is None else unicode_fonts
     pdf = _ReportPDF(footer, use_unicode, landscape=landscape)
     pdf.set_compression(compress)
@@ -453,18 +447,11 @@ td { border-bottom: 1px solid #dfe3e8; padding: 3px 8px; vertical-align: top; }
 """
 
 
-def render_html(
-    title: str,
-    header_lines: Sequence[str],
-    figures: Sequence[ReportFigure],
-    tables: Sequence[ReportTable],
-    *,
-    subtitle: str | None = None,
-    alerts: Sequence[str] = (),
-    notes: Sequence[str] = (),
-    footer: str = "",
-) -> bytes:
-    """The same report as one self-contained HTML file (Plotly's JavaScript embedded once)."""
+def render_html(content: ReportContent) -> bytes:
+    """The report (its ``html_tables``) as one self-contained HTML file (Plotly's JavaScript embedded once)."""
+    c = content
+    title, header_lines, figures, tables = c.title, c.header_lines, c.figures, c.html_tables
+    subtitle, alerts, notes, footer = c.subtitle, c.alerts, c.notes, c.footer
     esc = html.escape
     parts = [
         "<!DOCTYPE html>",
