@@ -284,8 +284,7 @@ def _comparison_table(report: Any, minimum: int) -> PublishedTable:
             shown.append(not pd.isna(n) and int(n) >= minimum)
     columns = (
         Column("source", "Source", "label"), Column("relation", "Relation", "text"),
-        Column("published", "Published", "text"), Column("r", "r with change", "number"),
-        Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number"),
+        Column("published", "Published", "text"), *_estimate_columns("r", "r with change"),
     )
     comparison["published"] = [p if ok or src != "This cohort" else ""
                                for p, ok, src in zip(comparison["published"], shown, comparison["source"], strict=True)]
@@ -295,12 +294,17 @@ def _comparison_table(report: Any, minimum: int) -> PublishedTable:
                        pd.Series(shown))
 
 
+def _estimate_columns(key: str, header: str) -> tuple[Column, Column, Column]:
+    """An estimate and its 95% interval (two decimals)."""
+    return (Column(key, header, "number"), Column("ci_low", "95% CI low", "number"),
+            Column("ci_high", "95% CI high", "number"))
+
+
 def _trajectory_table(report: Any, minimum: int) -> PublishedTable:
     traj = report.trajectories
     columns = (
         Column("band", "Band", "label"), Column("week", "Week", "label"),
-        Column("mean_score", "Mean", "number"), Column("ci_low", "95% CI low", "number"),
-        Column("ci_high", "95% CI high", "number"),
+        *_estimate_columns("mean_score", "Mean"),
     )
     return _stat_table(
         "trajectories", f"{report.measure} by week since intake", traj, columns, traj["n_clients"] >= minimum,
@@ -315,8 +319,7 @@ def _grid_table(report: Any, minimum: int, policy: SuppressionPolicy) -> Publish
                    & ~(grid["caseness_at_first"] - grid["recovered"]).map(policy.is_small))
     columns_change = (
         Column("quantity", "Quantity", "label"), Column("quality", "Quality", "label"),
-        Column("mean_change", "Mean change", "number"), Column("ci_low", "95% CI low", "number"),
-        Column("ci_high", "95% CI high", "number"),
+        *_estimate_columns("mean_change", "Mean change"),
     )
     table = _stat_table("quantity_by_quality", "Quantity by quality", grid, columns_change, change_ok)
     # No Wilson intervals: with the rate they give the count and its n away.
@@ -333,8 +336,7 @@ def _follow_up_table(report: Any, minimum: int) -> PublishedTable:
     fu = report.follow_up
     columns = (
         Column("band", "Band", "label"), Column("time_point", "Time point", "label"),
-        Column("mean_score", "Mean", "number"), Column("ci_low", "95% CI low", "number"),
-        Column("ci_high", "95% CI high", "number"),
+        *_estimate_columns("mean_score", "Mean"),
         Column("change_end_to_follow_up", "Change end → follow-up", "number"),
     )
     return _stat_table("follow_up", f"{report.measure} 1-12 months after discharge", fu, columns, fu["n"] >= minimum,
@@ -551,8 +553,7 @@ def deidentified_within(
     within = within_client_analysis(db, viewer, cohort, measure, settings)
     coefficients = within.coefficients
     columns = (Column("model", "Model", "label"), Column("effect", "Effect", "label"),
-               Column("estimate", "Estimate", "number"), Column("ci_low", "95% CI low", "number"),
-               Column("ci_high", "95% CI high", "number"), Column("p_value", "p", "p"), Column("unit", "Unit", "text"))
+               *_estimate_columns("estimate", "Estimate"), Column("p_value", "p", "p"), Column("unit", "Unit", "text"))
     return _stat_table("within_client", "Within-client analysis", coefficients, columns,
                        coefficients["clients"] >= minimum, note=CAVEAT)
 
