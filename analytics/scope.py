@@ -191,24 +191,28 @@ def _list_or_none(values: tuple[str, ...] | list[str] | None) -> list[str] | Non
     return list(values) if values else None
 
 
-_SCOPE_KEYS = frozenset({"scope_clinics", "scope_therapist"})
+_SCOPE_KEYS = frozenset({"cohort", "scope_clinics", "scope_therapist"})
 
 
 def query_params(viewer: Viewer, cohort: CohortFilter | None = None, **extra: Any) -> dict[str, Any]:
-    """Bound parameters for a query that starts from ``cohort_clients(...)``.
+    """Bound parameters for a query that starts from ``cohort_clients($cohort)``.
 
-    A de-identified viewer's intake bounds are whole months (:func:`cohort_for`), whatever
-    the caller passed."""
+    ``cohort`` is one STRUCT (the viewer's scope and the cohort filters; see the macro in
+    analytics/sql/macros.sql), so a query cannot take the filters without the scope. A
+    de-identified viewer's intake bounds are whole months (:func:`cohort_for`), whatever the
+    caller passed."""
     cohort = cohort_for(viewer, cohort)
     params: dict[str, Any] = {
-        "scope_clinics": viewer.scope_clinics,
-        "scope_therapist": viewer.scope_therapist,
-        "clinics": _list_or_none(cohort.clinics),
-        "therapists": _list_or_none(cohort.therapists),
-        "programs": _list_or_none(cohort.programs),
-        "concerns": _list_or_none(cohort.concerns),
-        "intake_from": cohort.intake_from,
-        "intake_to": cohort.intake_to,
+        "cohort": {
+            "scope_clinics": viewer.scope_clinics,
+            "scope_therapist": viewer.scope_therapist,
+            "clinics": _list_or_none(cohort.clinics),
+            "therapists": _list_or_none(cohort.therapists),
+            "programs": _list_or_none(cohort.programs),
+            "concerns": _list_or_none(cohort.concerns),
+            "intake_from": cohort.intake_from,
+            "intake_to": cohort.intake_to,
+        },
         "homework_types": _list_or_none(cohort.homework_types),
         "measures": _list_or_none(cohort.measures),
         "client_id": None,  # one client only (client review); None = every client of the cohort

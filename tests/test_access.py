@@ -418,17 +418,15 @@ UNSCOPED_SQL = {"macros", "import_history", "import_rejects", "import_rejects_co
                 "users_list", "user_by_email", "access_log_search"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments")
-SCOPE_CALL = re.compile(
-    r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$scope_clinics::VARCHAR\[\],\s*\$scope_therapist::VARCHAR\s*,"
-)
+SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 
 def test_scoped_table_macros_start_from_the_scoped_cohort():
     code = re.sub(r"--[^\n]*", "", (SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
     for name in SCOPED_MACROS[1:]:
-        body = re.search(rf"CREATE OR REPLACE MACRO {name}\(scope_clinics, scope_therapist,.*?;", code, re.S)
+        body = re.search(rf"CREATE OR REPLACE MACRO {name}\(cohort\b.*?;", code, re.S)
         assert body, name
-        assert re.search(r"\b(?:cohort_clients|scoped_client)\(scope_clinics, scope_therapist,", body.group(0)), name
+        assert re.search(r"\b(?:cohort_clients|scoped_client)\(cohort\b", body.group(0)), name
         assert not re.search(r"\bFROM\s+clients\b", body.group(0), re.IGNORECASE), name
 
 
@@ -442,7 +440,7 @@ def test_the_unscoped_allow_list_names_only_existing_queries():
 def test_every_client_query_starts_from_the_scoped_cohort(sql_file: Path):
     text = sql_file.read_text(encoding="utf-8")
     code = re.sub(r"--[^\n]*", "", text)
-    assert SCOPE_CALL.search(code), f"{sql_file.name} must start from cohort_clients($scope_clinics, $scope_therapist, ...)"
+    assert SCOPE_CALL.search(code), f"{sql_file.name} must start from cohort_clients($cohort) (the scope and filters in one STRUCT)"
     # every client table is reached through the cohort, never read on its own terms
     assert not re.search(r"\bFROM\s+clients\b", code, re.IGNORECASE), f"{sql_file.name} reads clients directly"
 

@@ -23,6 +23,7 @@ from analytics.client_review.model import (
     programme_homework,
 )
 from analytics.client_review.session_review import session_review_pdf
+from analytics.scope import query_params
 from tests.conftest import ROOT
 from tests.test_client_review import build_review_clinic
 from tests.test_reports import pdf_text
@@ -113,9 +114,7 @@ def test_deep_link_opens_the_client_and_the_chart_holds_the_stored_rows(app_db, 
     assert int(metric.delta) == int(in_treatment["total_score"].iloc[-1] - stored["total_score"].iloc[0])
     weekly = sample_db.query(
         "client_review_weekly",
-        {"scope_clinics": None, "scope_therapist": None, "clinics": None, "therapists": None, "programs": None,
-         "concerns": None, "intake_from": None, "intake_to": None, "client_id": client, "as_of": data_as_of(sample_db, LOCAL),
-         "unreviewed_as_not_done": False},
+        query_params(LOCAL, client_id=client, as_of=data_as_of(sample_db, LOCAL), unreviewed_as_not_done=False),
     )
     quantity = _trace(figure, "Quantity (how much was done)")
     assert quantity["y"] == [None if v != v else v * 100 for v in weekly["quantity"]]

@@ -41,6 +41,7 @@ from analytics.data.model import (
     rejects_csv_chunks,
 )
 from analytics.privacy import to_safe_csv
+from analytics.scope import query_params
 from tests.conftest import FIXTURE_TODAY, ROOT, signed_in, write_csv
 
 DATA_PAGE = str(ROOT / "pages" / "data.py")
@@ -459,7 +460,7 @@ def test_a_killed_imports_copy_is_removed_by_the_next_reader_but_not_while_an_im
     try:
         assert holder.stdout.readline().strip() == "locked"
         with ClinicDatabase(db) as reader:
-            assert len(reader.query("data_overview", {"scope_clinics": None, "scope_therapist": None})) == 1
+            assert len(reader.query("data_overview", query_params(Viewer.local()))) == 1
         assert stale.exists()
     finally:
         holder.stdin.write("\n")

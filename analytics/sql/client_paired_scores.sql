@@ -7,9 +7,7 @@
 -- n_paired = paired dates; sessions / attended_sessions = sessions on record from the baseline
 -- window to discharge (all, and attended). $client_id (optional) restricts it to one client.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 day_scores AS (
     SELECT

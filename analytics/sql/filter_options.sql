@@ -1,6 +1,6 @@
 -- Values a viewer can pick in the cohort filters, from the clients they may see.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, NULL, NULL, NULL, NULL, NULL, NULL)
+    SELECT * FROM cohort_clients($cohort)
 )
 SELECT 'clinic' AS field, clinic AS value FROM cohort WHERE clinic IS NOT NULL GROUP BY ALL
 UNION ALL

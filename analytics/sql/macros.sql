@@ -24,23 +24,36 @@ CREATE OR REPLACE MACRO checklist_items_met(goal_linked, rationale_given, rehear
 
 -- The clients a viewer may see (scope) narrowed by the cohort filters. Every query that
 -- touches client data starts from this macro (tests/test_access.py checks every .sql file).
--- scope_clinics / scope_therapist come from analytics.scope.Viewer, never from the user:
---   NULL = no limit (admin; qi and therapists without clinics), an EMPTY list = no clinic
---   at all, so a supervisor with no clinic listed sees nothing (list_contains([], x) is false).
--- Cohort filters (clinics .. intake_to): NULL means "no restriction"; they can only narrow
--- the scope, never widen it (every condition is ANDed).
-CREATE OR REPLACE MACRO cohort_clients(scope_clinics, scope_therapist, clinics, therapists,
-                                       programs, concerns, intake_from, intake_to) AS TABLE
+-- cohort: one STRUCT, bound as $cohort from analytics.scope.query_params (the one way a query
+-- gets its scope and filters, so none can be left out), with the fields:
+--   scope_clinics / scope_therapist: from analytics.scope.Viewer, never from the user:
+--     NULL = no limit (admin; qi and therapists without clinics), an EMPTY list = no clinic
+--     at all, so a supervisor with no clinic listed sees nothing (list_contains([], x) is false);
+--   clinics, therapists, programs, concerns (lists), intake_from, intake_to (dates): cohort
+--     filters, NULL = no restriction; they can only narrow the scope, never widen it (every
+--     condition is ANDed).
+CREATE OR REPLACE MACRO cohort_clients(cohort) AS TABLE
+    WITH filters AS (
+        SELECT
+            struct_extract(cohort, 'scope_clinics')::VARCHAR[] AS scope_clinics,
+            struct_extract(cohort, 'scope_therapist')::VARCHAR AS scope_therapist,
+            struct_extract(cohort, 'clinics')::VARCHAR[] AS clinics,
+            struct_extract(cohort, 'therapists')::VARCHAR[] AS therapists,
+            struct_extract(cohort, 'programs')::VARCHAR[] AS programs,
+            struct_extract(cohort, 'concerns')::VARCHAR[] AS concerns,
+            struct_extract(cohort, 'intake_from')::DATE AS intake_from,
+            struct_extract(cohort, 'intake_to')::DATE AS intake_to
+    )
     SELECT c.*
-    FROM clients AS c
-    WHERE (scope_clinics IS NULL OR list_contains(scope_clinics, c.clinic))
-      AND (scope_therapist IS NULL OR c.therapist_id = scope_therapist)
-      AND (clinics IS NULL OR list_contains(clinics, c.clinic))
-      AND (therapists IS NULL OR list_contains(therapists, c.therapist_id))
-      AND (programs IS NULL OR list_contains(programs, c.program))
-      AND (concerns IS NULL OR list_contains(concerns, c.primary_concern))
-      AND (intake_from IS NULL OR c.intake_date >= intake_from)
-      AND (intake_to IS NULL OR c.intake_date <= intake_to);
+    FROM clients AS c, filters AS f
+    WHERE (f.scope_clinics IS NULL OR list_contains(f.scope_clinics, c.clinic))
+      AND (f.scope_therapist IS NULL OR c.therapist_id = f.scope_therapist)
+      AND (f.clinics IS NULL OR list_contains(f.clinics, c.clinic))
+      AND (f.therapists IS NULL OR list_contains(f.therapists, c.therapist_id))
+      AND (f.programs IS NULL OR list_contains(f.programs, c.program))
+      AND (f.concerns IS NULL OR list_contains(f.concerns, c.primary_concern))
+      AND (f.intake_from IS NULL OR c.intake_date >= f.intake_from)
+      AND (f.intake_to IS NULL OR c.intake_date <= f.intake_to);
 
 -- Design-checklist coverage of one assignment, 0-1: the share of the 5 checklist items met
 -- (checklist_items_met / 5; unknown counts as not met). Quality-improvement page; docs/metrics.md.
@@ -79,8 +92,7 @@ CREATE OR REPLACE MACRO counted_quantity(quantity_fraction, unreviewed_as_not_do
 -- counted_quantity). follow_up_assignments: set after discharge (not counted above).
 -- homework_types: NULL = all. A client with any assignment has a row.
 -- The one definition behind analytics.metrics.client_homework and the programme medians.
-CREATE OR REPLACE MACRO client_homework_rows(scope_clinics, scope_therapist, clinics, therapists,
-                                             programs, concerns, intake_from, intake_to, homework_types,
+CREATE OR REPLACE MACRO client_homework_rows(cohort, homework_types,
                                              unreviewed_as_not_done := false) AS TABLE
     WITH assignment_fractions AS (
         SELECT
@@ -90,8 +102,7 @@ CREATE OR REPLACE MACRO client_homework_rows(scope_clinics, scope_therapist, cli
             quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
             quality_fraction(a.quality_rating) AS quality_fraction
         FROM assignments AS a
-        JOIN cohort_clients(scope_clinics, scope_therapist, clinics, therapists,
-                            programs, concerns, intake_from, intake_to) AS cohort USING (client_id)
+        JOIN cohort_clients(cohort) AS cohort USING (client_id)
         WHERE homework_types IS NULL OR list_contains(homework_types, a.homework_type)
     )
     SELECT
@@ -134,11 +145,9 @@ CREATE OR REPLACE MACRO weeks_since_intake(intake_date, on_date) AS
 
 -- One client of the viewer's scope and cohort filters (the client review): no row when the client
 -- is unknown or out of scope, both read as "not found".
-CREATE OR REPLACE MACRO scoped_client(scope_clinics, scope_therapist, clinics, therapists,
-                                      programs, concerns, intake_from, intake_to, wanted_client) AS TABLE
+CREATE OR REPLACE MACRO scoped_client(cohort, wanted_client) AS TABLE
     SELECT c.*
-    FROM cohort_clients(scope_clinics, scope_therapist, clinics, therapists,
-                        programs, concerns, intake_from, intake_to) AS c
+    FROM cohort_clients(cohort) AS c
     WHERE c.client_id = wanted_client;
 
 -- Every assignment of one scoped client (scoped_client) with its week since intake, its metric
@@ -146,8 +155,7 @@ CREATE OR REPLACE MACRO scoped_client(scope_clinics, scope_therapist, clinics, t
 -- (counted_quantity), quality_fraction), its design-checklist flags, and whether it is in the
 -- treatment window (in_window) or follow-up homework (follow_up). The client review's homework
 -- summary and weekly queries start from it.
-CREATE OR REPLACE MACRO scoped_client_assignments(scope_clinics, scope_therapist, clinics, therapists,
-                                                  programs, concerns, intake_from, intake_to, wanted_client,
+CREATE OR REPLACE MACRO scoped_client_assignments(cohort, wanted_client,
                                                   unreviewed_as_not_done) AS TABLE
     SELECT
         weeks_since_intake(c.intake_date, a.assigned_date) AS week,
@@ -160,6 +168,5 @@ CREATE OR REPLACE MACRO scoped_client_assignments(scope_clinics, scope_therapist
         in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
         after_discharge(a.assigned_date, c.discharge_date) AS follow_up
     FROM assignments AS a
-    JOIN scoped_client(scope_clinics, scope_therapist, clinics, therapists,
-                       programs, concerns, intake_from, intake_to, wanted_client) AS c USING (client_id)
+    JOIN scoped_client(cohort, wanted_client) AS c USING (client_id)
     WHERE a.client_id = wanted_client;

@@ -12,9 +12,7 @@
 --   as client_homework_rows, 0-1, NULL when none counted) and homework_reviewed_share
 --   (reviewed / set, NULL when none set).
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 active AS (
     SELECT client_id, clinic, therapist_id, program, intake_date, discharge_date

@@ -2,9 +2,7 @@
 -- treatment window (mean of their assignments' fractions, 0-1; the macro client_homework_rows,
 -- docs/metrics.md). $unreviewed_as_not_done: the reading of unreviewed homework (Settings).
 WITH homework AS (
-    SELECT * FROM client_homework_rows($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                       $intake_from::DATE, $intake_to::DATE, $homework_types::VARCHAR[],
+    SELECT * FROM client_homework_rows($cohort, $homework_types::VARCHAR[],
                                        unreviewed_as_not_done := $unreviewed_as_not_done::BOOLEAN)
 )
 SELECT

@@ -6,9 +6,7 @@
 -- measure are all screening scores have no row for it.
 -- $client_id (optional) restricts the query to one client (the client review page).
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 cohort_scores AS (
     SELECT

@@ -4,9 +4,7 @@
 -- the assigned date. description (free text) only when $free_text is true.
 WITH client AS (
     SELECT client_id, intake_date
-    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
+    FROM scoped_client($cohort, $client_id::VARCHAR)
 )
 SELECT
     a.assignment_id,

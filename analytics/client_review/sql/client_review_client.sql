@@ -5,9 +5,7 @@
 -- while in treatment; never negative (docs/metrics.md, "Client review").
 WITH client AS (
     SELECT *
-    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
+    FROM scoped_client($cohort, $client_id::VARCHAR)
 ),
 client_sessions AS (
     SELECT s.session_date, s.attended

@@ -17,14 +17,10 @@
 -- Weeks are whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
 WITH client AS (
     SELECT client_id, intake_date, discharge_date
-    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
+    FROM scoped_client($cohort, $client_id::VARCHAR)
 ),
 client_assignments AS (  -- the client's assignments with their week and fractions (macros.sql)
-    SELECT * FROM scoped_client_assignments($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                            $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                            $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR,
+    SELECT * FROM scoped_client_assignments($cohort, $client_id::VARCHAR,
                                             $unreviewed_as_not_done::BOOLEAN)
 ),
 client_session_weeks AS (

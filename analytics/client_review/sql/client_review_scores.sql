@@ -6,9 +6,7 @@
 -- week = whole weeks since intake_date (week 0 = the 7 days starting on the intake date).
 WITH client AS (
     SELECT client_id, intake_date, discharge_date
-    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
+    FROM scoped_client($cohort, $client_id::VARCHAR)
 )
 SELECT
     s.measure,

@@ -2,9 +2,7 @@
 -- therapist / programme filters) whose id contains the search text (case-insensitive).
 -- Prefix matches first, then by id; at most $limit rows. total_matches counts every match.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 matches AS (
     SELECT

@@ -2,9 +2,7 @@
 -- (week 0 = the 7 days starting on the intake date); upcoming = after $as_of.
 WITH client AS (
     SELECT client_id, intake_date
-    FROM scoped_client($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                       $intake_from::DATE, $intake_to::DATE, $client_id::VARCHAR)
+    FROM scoped_client($cohort, $client_id::VARCHAR)
 )
 SELECT
     s.session_date,

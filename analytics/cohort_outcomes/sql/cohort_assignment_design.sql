@@ -20,9 +20,7 @@
 -- Cameron & Miller 2015), from the per-client sums: sum (S_i - m n_i)^2 =
 -- sum S_i^2 - 2 m sum S_i n_i + m^2 sum n_i^2. clients_quality = G for quality.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 assignment_rows AS (
     SELECT

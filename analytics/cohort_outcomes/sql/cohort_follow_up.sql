@@ -4,9 +4,7 @@
 -- follow_up_days counts days from discharge to that score. Scores are totals in points.
 -- First and last (end-of-treatment) scores come from analytics.metrics.client_outcomes.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 measure_scores AS (
     SELECT

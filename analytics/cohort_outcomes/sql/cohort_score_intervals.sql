@@ -15,9 +15,7 @@
 -- $max_clients are used, chosen deterministically (lowest md5 of client_id), before any
 -- interval is built, so the cost does not grow with the cohort.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 measure_scores AS (
     SELECT s.client_id, s.administered_date, avg(s.total_score) AS score

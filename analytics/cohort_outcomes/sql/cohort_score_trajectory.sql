@@ -9,9 +9,7 @@
 -- parallel lists ($band_client_ids, $band_labels); clients without a band are left out.
 -- Output per band and week: n_clients, mean_score and sd_score (sample SD) in the measure's points.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 bands AS (
     SELECT unnest($band_client_ids::VARCHAR[]) AS client_id, unnest($band_labels::VARCHAR[]) AS band

@@ -2,14 +2,10 @@
 -- aggregated here so only one row reaches Python. Client values: client_homework_rows
 -- (the same definition as client_homework.sql). Medians interpolate like pandas' median.
 WITH cohort AS (
-    SELECT client_id FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                         $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                         $intake_from::DATE, $intake_to::DATE)
+    SELECT client_id FROM cohort_clients($cohort)
 ),
 homework AS (
-    SELECT * FROM client_homework_rows($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                       $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                       $intake_from::DATE, $intake_to::DATE, $homework_types::VARCHAR[],
+    SELECT * FROM client_homework_rows($cohort, $homework_types::VARCHAR[],
                                        unreviewed_as_not_done := $unreviewed_as_not_done::BOOLEAN)
 )
 SELECT

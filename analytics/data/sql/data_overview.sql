@@ -1,6 +1,6 @@
 -- What is loaded, for the home page: counts and date range of the viewer's clients.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, NULL, NULL, NULL, NULL, NULL, NULL)
+    SELECT * FROM cohort_clients($cohort)
 )
 SELECT
     (SELECT count(*) FROM cohort)::BIGINT AS clients,

@@ -9,9 +9,7 @@
 -- (none reviewed, in the default reading). Clients with no score on a
 -- reported measure get one row with measure NULL. weeks_in_treatment = days since intake / 7.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 open_clients AS (
     SELECT client_id, clinic, therapist_id, program, intake_date, discharge_date

@@ -2,7 +2,7 @@
 -- clock. The latest session or score date among the clients the viewer may see (cohort filters
 -- are deliberately not applied, so narrowing the cohort does not move the report date).
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, NULL, NULL, NULL, NULL, NULL, NULL)
+    SELECT * FROM cohort_clients($cohort)
 ),
 latest_session AS (
     SELECT max(s.session_date) AS latest FROM sessions AS s JOIN cohort USING (client_id)

@@ -1,9 +1,7 @@
 -- The cohort's clients discharged in a reporting period ($period_start .. $period_end,
 -- both DATEs, inclusive): the denominators of the end-of-treatment outcomes.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 )
 SELECT client_id, clinic, therapist_id, program, discharge_date
 FROM cohort

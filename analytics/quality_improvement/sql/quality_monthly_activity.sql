@@ -9,9 +9,7 @@
 -- (follow_up_assignments, macro after_discharge). Quantity reads unreviewed work per
 -- $unreviewed_as_not_done (macro counted_quantity); reviewed = has a quantity fraction.
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 months AS (
     SELECT CAST(m AS DATE) AS month

@@ -7,9 +7,7 @@
 -- over its clients (each client counts once); sd_* is the client-level sample SD (for the
 -- funnel limits). unit_type is 'clinic', 'therapist', 'program' or 'all' (the overall row).
 WITH cohort AS (
-    SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
-                                 $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
-                                 $intake_from::DATE, $intake_to::DATE)
+    SELECT * FROM cohort_clients($cohort)
 ),
 assignment_rows AS (
     SELECT
