@@ -24,8 +24,8 @@ from analytics.client_review.model import (
 )
 from analytics.rendering import session_review_pdf
 from tests.conftest import ROOT
+from tests.support.pdf import pdf_text
 from tests.test_client_review import build_review_clinic
-from tests.test_reports import pdf_text
 
 PAGE = str(ROOT / "pages" / "client_review.py")
 LOCAL = Viewer.local()

@@ -34,7 +34,7 @@ from analytics.rendering import session_review_html, session_review_pdf
 from analytics.text import AUTOLINK_BREAK, markdown_text, plotly_text
 from tests.conftest import ROOT
 from tests.conftest import signed_in as signed_in_as
-from tests.test_reports import pdf_text
+from tests.support.pdf import pdf_text
 
 # One payload with every kind of markup: Markdown emphasis, link and image (to documentation
 # addresses: TEST-NET-3 and a reserved .example domain), raw HTML and an HTML link.

@@ -27,8 +27,8 @@ import pytest
 
 from analytics.access import add_user
 from analytics.audit import close_audit_logs, search_access_log
-from benchmarks.bench import StreamlitServer, free_port
-from tests.browser.conftest import metric_values, screenshot, start_server, wait_idle
+from tests.support.browser import metric_values, screenshot, start_server, wait_idle
+from tests.support.server import StreamlitServer, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TIMEOUT_MS = 60_000

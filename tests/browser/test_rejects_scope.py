@@ -22,9 +22,9 @@ import pytest
 
 from analytics import import_files
 from analytics.access import add_user
-from benchmarks.bench import StreamlitServer, free_port
-from tests.browser.conftest import screenshot, start_server, wait_idle
 from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.browser import screenshot, start_server, wait_idle
+from tests.support.server import StreamlitServer, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TIMEOUT_MS = 60_000
