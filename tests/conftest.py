@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,6 +67,35 @@ def serve_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path],
     yield serve
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def fresh_audit_logs() -> Iterator[None]:
+    """No access log left open by another test, and none left open by this one."""
+    from analytics.audit import close_audit_logs
+
+    close_audit_logs()
+    yield
+    close_audit_logs()
+
+
+@pytest.fixture
+def serve_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               serve_database: Callable[[Path], Path]) -> Iterator[Callable[[Path], Path]]:
+    """``serve_copy(path)`` serves a copy of the clinic at ``path`` (tmp_path/clinic.duckdb, returned)
+    to AppTest with its own access log (tmp_path/audit.duckdb) and empty caches; the access logs
+    are closed before and after the test."""
+    from analytics.audit import AUDIT_ENV, close_audit_logs
+
+    def serve(path: Path) -> Path:
+        db = tmp_path / "clinic.duckdb"
+        shutil.copyfile(path, db)
+        monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
+        close_audit_logs()
+        return serve_database(db)
+
+    yield serve
+    close_audit_logs()
 
 
 @pytest.fixture

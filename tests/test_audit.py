@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -30,12 +30,7 @@ from analytics.audit import (
 )
 from tests.conftest import ROOT, build_tiny_clinic
 
-
-@pytest.fixture(autouse=True)
-def _fresh_logs():
-    close_audit_logs()
-    yield
-    close_audit_logs()
+pytestmark = pytest.mark.usefixtures("fresh_audit_logs")
 
 
 @pytest.fixture
@@ -50,6 +45,12 @@ def _records(df: pd.DataFrame) -> list[dict]:
 
 def rows(path: Path, **filters) -> pd.DataFrame:
     return search_access_log(path, limit=100_000, **filters)
+
+
+def utc_day(at: object) -> date:
+    """The UTC day of a logged ``at`` (the log's own clock, not the test's)."""
+    stamp = pd.Timestamp(at)
+    return (stamp.tz_convert("UTC") if stamp.tzinfo else stamp).date()
 
 
 # --------------------------------------------------------------------------------------
@@ -79,10 +80,11 @@ def test_entries_are_stored_and_searchable(log_path: Path):
     assert rows(log_path, email="ANA@")["action"].tolist() == ["not_found", "client_view", "view"]
     assert rows(log_path, client_id="C1")["action"].tolist() == ["client_view"]
     assert rows(log_path, actions=["export", "view"])["email"].tolist() == ["sam@clinic.org", "ana@clinic.org"]
-    today = datetime.now(UTC).date()
-    assert len(rows(log_path, date_from=today, date_to=today)) == 4
-    assert rows(log_path, date_to=today - timedelta(days=1)).empty
-    assert rows(log_path, date_from=today + timedelta(days=1)).empty
+    # The UTC days the entries were stamped with (one, unless the test ran across midnight).
+    days = sorted({utc_day(at) for at in everything["at"]})
+    assert len(rows(log_path, date_from=days[0], date_to=days[-1])) == 4
+    assert rows(log_path, date_to=days[0] - timedelta(days=1)).empty
+    assert rows(log_path, date_from=days[-1] + timedelta(days=1)).empty
     assert len(search_access_log(log_path, limit=2)) == 2
 
 
@@ -316,7 +318,8 @@ def test_exports_are_logged(local_app: Path):
     assert len(exports) == 1
     row = exports.iloc[0]
     assert (row["email"], row["role"], row["page"]) == ("local", "admin", "Access log")
-    assert row["detail"].startswith(f"access_log: access-log-{datetime.now(UTC).date():%Y%m%d}.csv (")
+    # named for the UTC day of the export: the day the export was logged (the same click)
+    assert row["detail"].startswith(f"access_log: access-log-{utc_day(row['at']):%Y%m%d}.csv (")
     assert row["client_id"] is None or pd.isna(row["client_id"])
 
 

@@ -39,11 +39,7 @@ from tests.test_audit import HOLDER, WRITER, _env
 ASIDE = re.compile(r"^audit\.duckdb\.unusable-\d{8}T\d{12}Z(-\d+)?$")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_logs():
-    close_audit_logs()
-    yield
-    close_audit_logs()
+pytestmark = pytest.mark.usefixtures("fresh_audit_logs")
 
 
 @pytest.fixture

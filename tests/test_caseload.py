@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of, import_files
+from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of
 from analytics.caseload.model import (
     NEED_DETERIORATION,
     NEED_NO_CONTACT,
@@ -35,7 +35,7 @@ from analytics.caseload.model import (
     client_review_href,
 )
 from analytics.scope import IdentifiersNotPermitted
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.clinics import import_clinic
 
 AS_OF = date(2026, 10, 30)
 
@@ -127,17 +127,8 @@ DAYS_SINCE_CONTACT = {"K1": 7, "K2": 10, "K3": 14, "K4": 7, "K5": 21, "K6": 0, "
 
 
 def build_caseload_clinic(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    files = [
-        write_csv(directory / "clients.csv", CASELOAD_CLIENTS),
-        write_csv(directory / "sessions.csv", CASELOAD_SESSIONS),
-        write_csv(directory / "assignments.csv", CASELOAD_ASSIGNMENTS),
-        write_csv(directory / "scores.csv", CASELOAD_SCORES),
-    ]
-    db_path = directory / "caseload.duckdb"
-    result = import_files(db_path, files, today=FIXTURE_TODAY)
-    assert result.exit_code == 0, result.report()
-    return db_path
+    return import_clinic(directory, "caseload.duckdb", clients=CASELOAD_CLIENTS, sessions=CASELOAD_SESSIONS,
+                         assignments=CASELOAD_ASSIGNMENTS, scores=CASELOAD_SCORES)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, import_files, query_params
+from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, query_params
 from analytics.client_review.charts import client_figure
 from analytics.client_review.model import (
     EDGE_STATES,
@@ -51,6 +51,7 @@ from analytics.client_review.model import (
     summary_rows,
 )
 from analytics.scope import IdentifiersNotPermitted
+from tests.support.clinics import import_clinic
 
 IMPORT_TODAY = date(2026, 11, 27)
 AS_OF = date(2026, 11, 27)
@@ -189,25 +190,14 @@ S1A1,S1,2026-02-02,journal,true,true,true,true,true,false,3,,3,3,client,2026-02-
 
 def build_review_clinic(directory: Path) -> Path:
     """Write the CSVs and import them; returns the database path."""
-    directory.mkdir(parents=True, exist_ok=True)
     n1_sessions, n1_scores, n1_assignments = _n1_rows()
-    texts = {
-        "clients.csv": CLIENTS,
-        "sessions.csv": "client_id,session_date,attended,session_number\n" + "\n".join(n1_sessions) + "\n"
-        + OTHER_SESSIONS,
-        "scores.csv": "client_id,measure,administered_date,total_score,item_9\n" + "\n".join(n1_scores) + "\n"
-        + OTHER_SCORES,
-        "assignments.csv": ASSIGNMENT_HEADER + "\n" + "\n".join(n1_assignments) + "\n" + OTHER_ASSIGNMENTS,
-    }
-    files = []
-    for name, text in texts.items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        files.append(path)
-    db_path = directory / "review.duckdb"
-    result = import_files(db_path, files, today=IMPORT_TODAY)
-    assert result.exit_code == 0, result.report()
-    return db_path
+    return import_clinic(
+        directory, "review.duckdb", today=IMPORT_TODAY,
+        clients=CLIENTS,
+        sessions="client_id,session_date,attended,session_number\n" + "\n".join(n1_sessions) + "\n" + OTHER_SESSIONS,
+        scores="client_id,measure,administered_date,total_score,item_9\n" + "\n".join(n1_scores) + "\n" + OTHER_SCORES,
+        assignments=ASSIGNMENT_HEADER + "\n" + "\n".join(n1_assignments) + "\n" + OTHER_ASSIGNMENTS,
+    )
 
 
 # ----------------------------------------------------------------------------- fixtures

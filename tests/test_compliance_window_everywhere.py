@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics import ClinicDatabase, Settings, Viewer, cohort_summary, import_files
+from analytics import ClinicDatabase, Settings, Viewer, cohort_summary
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.quality_improvement.model import ALERT_GROUP_DONE, ALERT_GROUP_LITTLE, alert_clients, monthly_activity
 from benchmarks import step_baseline as baseline
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.clinics import import_clinic
 
 LOCAL = Viewer.local()
 DEFAULT = Settings()
@@ -86,15 +86,8 @@ U1,PHQ-9,2025-02-17,14
 @pytest.fixture(scope="module")
 def clinic_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     directory = tmp_path_factory.mktemp("window")
-    files = [
-        write_csv(directory / "clients.csv", CLIENTS),
-        write_csv(directory / "sessions.csv", SESSIONS),
-        write_csv(directory / "assignments.csv", ASSIGNMENTS),
-        write_csv(directory / "scores.csv", SCORES),
-    ]
-    path = directory / "window.duckdb"
-    result = import_files(path, files, today=FIXTURE_TODAY)
-    assert result.exit_code == 0, result.report()
+    path = import_clinic(directory, "window.duckdb", clients=CLIENTS, sessions=SESSIONS, assignments=ASSIGNMENTS,
+                         scores=SCORES)
     return path, directory
 
 

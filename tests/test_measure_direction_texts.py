@@ -24,15 +24,11 @@ from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
 from analytics.statistics import Z_95
-from tests.conftest import ROOT, write_csv
+from tests.conftest import ROOT
 from tests.test_outcome_definitions import (
-    DIRECTION_ASSIGNMENTS,
-    DIRECTION_CLIENTS,
-    DIRECTION_SCORES,
-    DIRECTION_SESSIONS,
     WELLBEING,
-    WELLBEING_SETTINGS,
     build_clinic,
+    build_direction_clinic,
 )
 
 LOCAL = Viewer.local()
@@ -40,11 +36,7 @@ LOCAL = Viewer.local()
 
 @pytest.fixture(scope="module")
 def direction_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("direction_texts")
-    config = write_csv(directory / "settings.toml", WELLBEING_SETTINGS)
-    path = build_clinic(directory, load_settings(config), clients=DIRECTION_CLIENTS, sessions=DIRECTION_SESSIONS,
-                        assignments=DIRECTION_ASSIGNMENTS, scores=DIRECTION_SCORES)
-    return path, config
+    return build_direction_clinic(tmp_path_factory.mktemp("direction_texts"))
 
 
 @pytest.fixture

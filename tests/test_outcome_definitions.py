@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import ClinicDatabase, Settings, Viewer, import_files
+from analytics import ClinicDatabase, Settings, Viewer
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
@@ -28,19 +28,15 @@ from analytics.quality_improvement.model import (
     alert_clients,
     quality_report,
 )
-from tests.conftest import FIXTURE_TODAY, ROOT, write_csv
+from tests.conftest import ROOT, write_csv
+from tests.support.clinics import import_clinic
 
 LOCAL = Viewer.local()
 
 
 def build_clinic(directory: Path, settings: Settings | None = None, **tables: str) -> Path:
     """Import the CSV texts (clients, sessions, assignments, scores) through the real importer."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files = [write_csv(directory / f"{name}.csv", text) for name, text in tables.items()]
-    path = directory / "clinic.duckdb"
-    result = import_files(path, files, today=FIXTURE_TODAY, settings=settings)
-    assert result.exit_code == 0, result.report()
-    return path
+    return import_clinic(directory, settings=settings, **tables)
 
 
 # ----------------------------------------------------------------------------- item 13: risk group
@@ -193,13 +189,17 @@ W6,{WELLBEING},2026-08-31,48
 """
 
 
-@pytest.fixture(scope="module")
-def direction_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("direction")
+def build_direction_clinic(directory: Path) -> tuple[Path, Path]:
+    """The wellbeing clinic (higher is better) imported with its settings file; (database, settings file)."""
     config = write_csv(directory / "settings.toml", WELLBEING_SETTINGS)
     path = build_clinic(directory, load_settings(config), clients=DIRECTION_CLIENTS, sessions=DIRECTION_SESSIONS,
                         assignments=DIRECTION_ASSIGNMENTS, scores=DIRECTION_SCORES)
     return path, config
+
+
+@pytest.fixture(scope="module")
+def direction_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return build_direction_clinic(tmp_path_factory.mktemp("direction"))
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import ClinicDatabase, Viewer, import_files
 from analytics.access import add_user, viewer_for_email
-from analytics.audit import AUDIT_ENV, close_audit_logs
 from analytics.client_review.model import client_review, programme_homework
 from analytics.quality_improvement.charts import funnel_figure
 from analytics.quality_improvement.meeting_pack import meeting_pack_html, meeting_pack_pdf, pack_content
@@ -115,14 +113,8 @@ def hostile_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def hostile_app(tmp_path: Path, hostile_db_path: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Path:
-    db = tmp_path / "clinic.duckdb"
-    shutil.copyfile(hostile_db_path, db)
-    monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
-    close_audit_logs()
-    serve_database(db)
-    yield db
-    close_audit_logs()
+def hostile_app(hostile_db_path: Path, serve_copy) -> Path:
+    return serve_copy(hostile_db_path)
 
 
 # ----------------------------------------------------------------------------- checking rendered text

@@ -18,30 +18,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import (  # noqa: F401 - the helpers the browser tests use
-    ARTIFACTS,
+from tests.support.browser import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     RUN_COUNTER,
     SCREENSHOTS,
     TIMEOUT_MS,
     VIEWPORT,
-    assert_no_errors,
-    choose_in_multiselect,
-    choose_in_selectbox,
-    download_csv,
-    filter_values,
     launch_chromium,
-    metric_values,
-    open_page,
-    query_params,
-    rerun,
     screenshot,
     start_server,
-    url,
-    wait_charts_settled,
     wait_idle,
-    wait_settled,
 )
 from tests.support.clinics import Clinic, build_sample_clinic
 from tests.support.server import StreamlitServer
@@ -120,4 +106,15 @@ def page(request: pytest.FixtureRequest, chromium: Any, app_server: StreamlitSer
         if failed is not None and failed.failed:
             with contextlib.suppress(Exception):
                 screenshot(pg, f"FAILED-{request.node.name}")
+        context.close()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[Any]:
+    """A fresh browser context on no server in particular: no cookies, a new Streamlit session."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1600})
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
         context.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from analytics import import_files
 
@@ -91,18 +92,22 @@ C3,GAD-7,2025-03-03,5
 """
 
 
-def build_tiny_clinic(directory: Path) -> Path:
+def import_clinic(directory: Path, db_name: str = "clinic.duckdb", *, settings: Any = None, today: date = FIXTURE_TODAY,
+                  **tables: str) -> Path:
+    """A clinic from CSV texts: each of ``tables`` (clients=..., sessions=..., assignments=...,
+    scores=...) written to ``directory/<name>.csv`` and imported through the real importer into
+    ``directory/db_name`` (with ``settings``, on ``today``); every row must be accepted."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = [
-        write_csv(directory / "clients.csv", TINY_CLIENTS),
-        write_csv(directory / "sessions.csv", TINY_SESSIONS),
-        write_csv(directory / "assignments.csv", TINY_ASSIGNMENTS),
-        write_csv(directory / "scores.csv", TINY_SCORES),
-    ]
-    db_path = directory / "tiny.duckdb"
-    result = import_files(db_path, files, today=FIXTURE_TODAY)
+    files = [write_csv(directory / f"{name}.csv", text) for name, text in tables.items()]
+    path = directory / db_name
+    result = import_files(path, files, today=today, settings=settings)
     assert result.exit_code == 0, result.report()
-    return db_path
+    return path
+
+
+def build_tiny_clinic(directory: Path) -> Path:
+    return import_clinic(directory, "tiny.duckdb", clients=TINY_CLIENTS, sessions=TINY_SESSIONS,
+                         assignments=TINY_ASSIGNMENTS, scores=TINY_SCORES)
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,33 @@ def build_sample_clinic(directory: Path, clients: int = 400, seed: int = 5) -> C
     result = build_sample_database(db_path, clients=clients, seed=seed, csv_dir=csv_dir)
     assert result.exit_code == 0, result.report()
     return Clinic(db_path, csv_dir)
+
+
+def add_users(db: Path, users: dict[str, tuple[str, dict]]) -> Path:
+    """Add ``users`` (e-mail -> (role, users-table extras)) to the clinic's users table."""
+    from analytics.access import add_user
+
+    for email, (role, extra) in users.items():
+        add_user(db, email, role, **extra)
+    return db
+
+
+# A rejected assignment of the tiny clinic's client C1 (therapist T1, clinic North) with free
+# text in it: quantity_rating 7 is outside 0-4.
+SECRET = "Call her sister Maria about the custody hearing"
+REJECTED_ASSIGNMENT = (
+    "assignment_id,client_id,assigned_date,homework_type,planned_practices,quantity_rating,description\n"
+    f"A900,C1,2025-02-01,journal,3,7,{SECRET}\n"
+)
+
+
+def clinic_with_a_rejected_row(work: Path, tiny_db: Path, users: dict[str, tuple[str, dict]]) -> Path:
+    """A copy of the tiny clinic in ``work`` with ``users`` and batch 2: one rejected assignment of C1."""
+    import shutil
+
+    db = work / "clinic.duckdb"
+    shutil.copyfile(tiny_db, db)
+    add_users(db, users)
+    result = import_files(db, [write_csv(work / "assignments_feb.csv", REJECTED_ASSIGNMENT)], today=FIXTURE_TODAY)
+    assert (result.batch_id, result.rejected) == (2, 1), result.report()
+    return db
