@@ -1,4 +1,7 @@
-"""Shared fixtures: small clinic databases built through the real import path."""
+"""Shared fixtures: the clinics of tests/support/clinics.py opened and served to AppTest.
+
+The names re-exported below are for test modules that still import them from here; new code
+imports from tests/support/."""
 
 from __future__ import annotations
 

@@ -18,9 +18,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.util import patch_config_options
 
 from analytics.audit import search_access_log
-from tests.conftest import AUTH, ROOT
-from tests.conftest import signed_in as signed_in_as
-from tests.support.clinics import add_users
+from tests.support.clinics import AUTH, ROOT, add_users
+from tests.support.clinics import signed_in as signed_in_as
 from ui.auth import auth_problems, exposure_problem, host_of, is_loopback, login_providers
 
 USERS = {

@@ -12,9 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.audit import search_access_log
-from tests.conftest import AUTH, ROOT, signed_in
-from tests.support.clinics import add_users
-from tests.test_caseload import NORTH_ORDER, T1_ORDER, build_caseload_clinic
+from tests.support.clinics import AUTH, NORTH_ORDER, ROOT, T1_ORDER, add_users, build_caseload_clinic, signed_in
 
 PAGE = "pages/caseload.py"
 USERS = {

@@ -23,9 +23,9 @@ from analytics.client_review.model import (
     programme_homework,
 )
 from analytics.rendering import session_review_pdf
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 from tests.support.pdf import pdf_text
-from tests.test_client_review import build_review_clinic
+from tests.support.review_clinic import build_review_clinic
 
 PAGE = str(ROOT / "pages" / "client_review.py")
 LOCAL = Viewer.local()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,7 +26,8 @@ from analytics.audit import (
     record_access,
     search_access_log,
 )
-from tests.conftest import ROOT, build_tiny_clinic
+from tests.support.audit import HOLDER, WRITER, writer_env
+from tests.support.clinics import ROOT, build_tiny_clinic
 
 pytestmark = pytest.mark.usefixtures("fresh_audit_logs")
 
@@ -189,45 +188,13 @@ def test_concurrent_threads_lose_nothing(log_path: Path):
     assert found.groupby("email").size().tolist() == [40] * 8
 
 
-WRITER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from analytics.audit import record_access
-    path, name, n, gate = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-    (gate.parent / f"ready-{name}").touch()
-    while not gate.exists():  # start together: the imports above take a while
-        time.sleep(0.002)
-    where = [record_access(path, "view", email=f"{name}@clinic.org", page=f"p{i}") for i in range(n)]
-    print(",".join(sorted(set(where))))
-    """
-)
-
-HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from analytics.audit import audit_log, record_access
-    record_access(sys.argv[1], "view", email="holder@clinic.org", page="held")
-    print("holding", flush=True)
-    sys.stdin.readline()  # hold the file until the test says so
-    """
-)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
-    env.pop(AUDIT_ENV, None)
-    return env
-
-
 def test_concurrent_processes_lose_nothing(log_path: Path, tmp_path: Path):
     import time
 
     gate = tmp_path / "go"
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(log_path), f"proc{n}", "25", str(gate)],
-                         cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=ROOT, env=writer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for n in range(3)
     ]
     try:
@@ -252,7 +219,7 @@ def test_concurrent_processes_lose_nothing(log_path: Path, tmp_path: Path):
 
 
 def test_entries_are_spooled_while_another_process_holds_the_log(log_path: Path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(log_path)], cwd=ROOT, env=_env(),
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(log_path)], cwd=ROOT, env=writer_env(),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"

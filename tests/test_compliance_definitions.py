@@ -310,7 +310,7 @@ def test_min_reviewed_setting_reads_from_the_settings_file(tmp_path):
 def test_cohort_page_offers_the_not_done_reading_and_shows_who_has_no_band(clinic_path, serve_database):
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     serve_database(clinic_path)
     at = AppTest.from_file(str(ROOT / "pages" / "cohort_outcomes.py"), default_timeout=60)

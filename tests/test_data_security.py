@@ -40,8 +40,7 @@ from analytics.data.model import (
     rejects_csv_chunks,
 )
 from analytics.privacy import to_safe_csv
-from tests.conftest import FIXTURE_TODAY, ROOT, signed_in, write_csv
-from tests.support.clinics import SECRET, clinic_with_a_rejected_row
+from tests.support.clinics import FIXTURE_TODAY, ROOT, SECRET, clinic_with_a_rejected_row, signed_in, write_csv
 
 DATA_PAGE = str(ROOT / "pages" / "data.py")
 HOME = str(ROOT / "dashboard.py")

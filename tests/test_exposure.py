@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.audit import search_access_log
-from tests.conftest import AUTH, ROOT
+from tests.support.clinics import AUTH, ROOT
 from ui import auth
 from ui.auth import RequestFacts, exposure_problem, origin_problem
 

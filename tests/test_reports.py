@@ -30,7 +30,7 @@ from analytics.rendering import (
     session_review_pdf,
 )
 from tests.support.pdf import pdf_text
-from tests.test_client_review import AS_OF, build_review_clinic
+from tests.support.review_clinic import AS_OF, build_review_clinic
 
 LOCAL = Viewer.local()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

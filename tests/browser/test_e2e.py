@@ -10,7 +10,6 @@ import re
 import pytest
 
 from analytics import ClinicDatabase
-from tests.conftest import ROOT
 from tests.support.browser import (
     SCREENSHOTS,
     VIEWPORT,
@@ -28,6 +27,7 @@ from tests.support.browser import (
     wait_charts_settled,
     wait_idle,
 )
+from tests.support.clinics import ROOT
 
 pytestmark = pytest.mark.browser
 

@@ -29,8 +29,8 @@ from tests.support.browser import (
     start_server,
     wait_charts_settled,
 )
+from tests.support.hostile_clinic import HOSTS, PAYLOAD, build_hostile_clinic, first_client
 from tests.support.server import StreamlitServer
-from tests.test_untrusted_text import HOSTS, PAYLOAD, build_hostile_clinic, first_client
 
 pytestmark = pytest.mark.browser
 
