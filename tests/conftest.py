@@ -1,110 +1,30 @@
-"""Shared fixtures: small clinic databases built through the real import path."""
+"""Shared fixtures: the clinics of tests/support/clinics.py opened and served to AppTest.
+
+The names re-exported below are for test modules that still import them from here; new code
+imports from tests/support/."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from analytics import ClinicDatabase, import_files
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_TODAY = date(2026, 11, 27)
-
-
-# Sign-in as AppTest sees it: an [auth] section and the provider's user (tests of every role).
-AUTH = {
-    "auth": {
-        "redirect_uri": "http://localhost:8501/oauth2callback",
-        "cookie_secret": "test-cookie-secret-that-is-long-enough-0123456789",
-        "client_id": "between-sessions",
-        "client_secret": "test-secret",
-        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
-    }
-}
-
-
-def signed_in(script: Path | str, email: str | None, *, timeout: float = 60, run: bool = True, **query: str):
-    """An AppTest of ``script`` signed in as ``email`` with a provider-verified address (an
-    unverified one is refused: tests/test_exposure.py), or signed out when ``email`` is None;
-    ``query`` goes into the URL. Run unless ``run=False``."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(script), default_timeout=timeout)
-    at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": email, "email_verified": True} if email else {"is_logged_in": False}
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run() if run else at
-
-
-def write_csv(path: Path, text: str) -> Path:
-    path.write_text(text.lstrip("\n"), encoding="utf-8")
-    return path
-
-
-# A tiny clinic small enough to compute every figure by hand (tests/test_metrics.py).
-TINY_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-C1,North,T1,Depression CBT,depression,2025-01-06,2025-04-07
-C2,North,T1,Depression CBT,depression,2025-01-13,2025-04-14
-C3,North,T2,Anxiety CBT,panic,2025-02-03,
-C4,South,T3,Depression CBT,depression,2025-02-10,2025-05-12
-C5,South,T3,Group CBT,social anxiety,2025-03-03,
-"""
-TINY_SESSIONS = """
-client_id,session_date,attended,session_number
-C1,2025-01-06,true,1
-C1,2025-01-13,true,2
-C1,2025-01-20,false,3
-C2,2025-01-13,yes,1
-C3,2025-02-03,1,1
-C4,2025-02-10,true,1
-"""
-TINY_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,goal_linked,rationale_given,rehearsed_in_session,practice_scheduled,obstacles_planned,involves_others,planned_practices,completed_practices,quantity_rating,quality_rating,rated_by,reviewed_date,description
-A1,C1,2025-01-06,thought_record,true,true,true,true,true,false,3,,4,3,therapist,2025-01-13,Thought record after the argument
-A2,C1,2025-01-13,Behavioural Activation,true,false,false,true,false,false,4,2,,,,2025-01-27,"Walk, twice"
-A3,C2,2025-01-13,exposure,false,false,false,false,false,false,5,5,1,1,client,2025-01-20,
-A4,C3,2025-02-03,journal,true,true,false,false,false,false,2,,,,,,
-A5,C4,2025-02-10,diary-card,true,true,true,false,false,false,7,9,,2,both,2025-02-17,Diary card
-"""
-# PHQ-9: C1 18 -> 9 (recovered, reliable), follow-up 6 after discharge; C2 12 -> 14;
-# C4 20 -> 11 (reliable improvement, still at caseness); C3 one score only.
-# GAD-7: C1 10 -> 4; C3 9 -> 5 (in treatment, latest overall).
-TINY_SCORES = """
-client_id,measure,administered_date,total_score
-C1,PHQ-9,2025-01-06,18
-C1,PHQ-9,2025-02-10,12
-C1,PHQ-9,2025-04-07,9
-C1,PHQ-9,2025-08-01,6
-C2,PHQ-9,2025-01-13,12
-C2,PHQ-9,2025-04-14,14
-C3,PHQ-9,2025-02-03,11
-C4,PHQ-9,2025-02-10,20
-C4,PHQ-9,2025-05-12,11
-C1,GAD-7,2025-01-06,10
-C1,GAD-7,2025-04-07,4
-C3,GAD-7,2025-02-03,9
-C3,GAD-7,2025-03-03,5
-"""
-
-
-def build_tiny_clinic(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    files = [
-        write_csv(directory / "clients.csv", TINY_CLIENTS),
-        write_csv(directory / "sessions.csv", TINY_SESSIONS),
-        write_csv(directory / "assignments.csv", TINY_ASSIGNMENTS),
-        write_csv(directory / "scores.csv", TINY_SCORES),
-    ]
-    db_path = directory / "tiny.duckdb"
-    result = import_files(db_path, files, today=FIXTURE_TODAY)
-    assert result.exit_code == 0, result.report()
-    return db_path
+from analytics import ClinicDatabase
+from tests.support.clinics import (  # noqa: F401 - also imported from here by test modules
+    AUTH,
+    FIXTURE_TODAY,
+    ROOT,
+    TINY_ASSIGNMENTS,
+    TINY_CLIENTS,
+    TINY_SCORES,
+    TINY_SESSIONS,
+    build_tiny_clinic,
+    signed_in,
+    write_csv,
+)
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +70,35 @@ def serve_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path],
     yield serve
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def fresh_audit_logs() -> Iterator[None]:
+    """No access log left open by another test, and none left open by this one."""
+    from analytics.audit import close_audit_logs
+
+    close_audit_logs()
+    yield
+    close_audit_logs()
+
+
+@pytest.fixture
+def serve_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               serve_database: Callable[[Path], Path]) -> Iterator[Callable[[Path], Path]]:
+    """``serve_copy(path)`` serves a copy of the clinic at ``path`` (tmp_path/clinic.duckdb, returned)
+    to AppTest with its own access log (tmp_path/audit.duckdb) and empty caches; the access logs
+    are closed before and after the test."""
+    from analytics.audit import AUDIT_ENV, close_audit_logs
+
+    def serve(path: Path) -> Path:
+        db = tmp_path / "clinic.duckdb"
+        shutil.copyfile(path, db)
+        monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
+        close_audit_logs()
+        return serve_database(db)
+
+    yield serve
+    close_audit_logs()
 
 
 @pytest.fixture

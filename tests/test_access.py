@@ -1,6 +1,6 @@
 """Scope rules for every role, enforced in analytics (SQL), and crafted input that must fail safely.
 
-The tiny clinic (tests/conftest.py): North has C1, C2 (therapist T1) and C3 (T2); South has
+The tiny clinic (tests/support/clinics.py): North has C1, C2 (therapist T1) and C3 (T2); South has
 C4 and C5 (T3). Five assignments (A1, A2 of C1; A3 of C2; A4 of C3; A5 of C4).
 """
 
@@ -38,7 +38,7 @@ from analytics.access import (
 )
 from analytics.db import SQL_DIR, sql_files
 from analytics.scope import AccessDenied, FreeTextNotPermitted, IdentifiersNotPermitted
-from tests.conftest import ROOT, build_tiny_clinic
+from tests.support.clinics import ROOT, build_tiny_clinic
 
 ALL = ["C1", "C2", "C3", "C4", "C5"]
 

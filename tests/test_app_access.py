@@ -17,10 +17,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.util import patch_config_options
 
-from analytics.access import add_user
-from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
-from tests.conftest import AUTH, ROOT
-from tests.conftest import signed_in as signed_in_as
+from analytics.audit import search_access_log
+from tests.support.clinics import AUTH, ROOT, add_users
+from tests.support.clinics import signed_in as signed_in_as
 from ui.auth import auth_problems, exposure_problem, host_of, is_loopback, login_providers
 
 USERS = {
@@ -67,22 +66,14 @@ def users_clinic(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path) -
     """The tiny clinic with a user of every role (built once; each test gets a copy)."""
     db = tmp_path_factory.mktemp("users") / "clinic.duckdb"
     shutil.copyfile(tiny_db_path, db)
-    for email, (role, extra) in USERS.items():
-        add_user(db, email, role, **extra)
-    return db
+    return add_users(db, USERS)
 
 
 @pytest.fixture
-def app(tmp_path: Path, users_clinic: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Path:
+def app(tmp_path: Path, users_clinic: Path, serve_copy) -> Path:
     """A copy of the users clinic; its own access log; empty caches."""
-    db = tmp_path / "clinic.duckdb"
-    shutil.copyfile(users_clinic, db)
-    monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
     (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
-    close_audit_logs()
-    serve_database(db)
-    yield tmp_path
-    close_audit_logs()
+    return serve_copy(users_clinic).parent
 
 
 def log(app: Path, **filters) -> pd.DataFrame:

@@ -6,16 +6,13 @@ On the hand-built clinic of tests/test_caseload.py (as of 2026-10-30), with user
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.access import add_user
-from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
-from tests.conftest import AUTH, ROOT, signed_in
-from tests.test_caseload import NORTH_ORDER, T1_ORDER, build_caseload_clinic
+from analytics.audit import search_access_log
+from tests.support.clinics import AUTH, NORTH_ORDER, ROOT, T1_ORDER, add_users, build_caseload_clinic, signed_in
 
 PAGE = "pages/caseload.py"
 USERS = {
@@ -28,21 +25,12 @@ USERS = {
 
 @pytest.fixture(scope="module")
 def users_clinic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = build_caseload_clinic(tmp_path_factory.mktemp("caseload_users"))
-    for email, (role, extra) in USERS.items():
-        add_user(db, email, role, **extra)
-    return db
+    return add_users(build_caseload_clinic(tmp_path_factory.mktemp("caseload_users")), USERS)
 
 
 @pytest.fixture
-def app(tmp_path: Path, users_clinic: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Path:
-    db = tmp_path / "clinic.duckdb"
-    shutil.copyfile(users_clinic, db)
-    monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
-    close_audit_logs()
-    serve_database(db)
-    yield tmp_path
-    close_audit_logs()
+def app(users_clinic: Path, serve_copy) -> Path:
+    return serve_copy(users_clinic).parent
 
 
 def _signed_in(email: str | None) -> AppTest:

@@ -24,9 +24,9 @@ from analytics.client_review.model import (
 )
 from analytics.client_review.session_review import session_review_pdf
 from analytics.scope import query_params
-from tests.conftest import ROOT
-from tests.test_client_review import build_review_clinic
-from tests.test_reports import pdf_text
+from tests.support.clinics import ROOT
+from tests.support.pdf import pdf_text
+from tests.support.review_clinic import build_review_clinic
 
 PAGE = str(ROOT / "pages" / "client_review.py")
 LOCAL = Viewer.local()

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import CohortFilter, Settings, Viewer, cohort_summary, filter_options
 from analytics.cohort_outcomes import model as co
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 PAGE = str(ROOT / "pages" / "cohort_outcomes.py")
 LOCAL = Viewer.local()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 PAGE = str(ROOT / "pages" / "data.py")
 RANGE_RULE = "PHQ-9 total_score must be between 0 and 27"

@@ -2,7 +2,7 @@
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 
 def test_home_shows_what_is_loaded(app_db, sample_db):
@@ -28,7 +28,7 @@ def test_the_entry_script_warms_up_the_chart_pages_imports_once_per_process():
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     code = """
 import sys

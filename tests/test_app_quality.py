@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import Viewer
 from analytics.quality_improvement.model import alert_clients, report_dates
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 from ui import opening
 
 PAGE = str(ROOT / "pages" / "quality_improvement.py")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -28,14 +26,10 @@ from analytics.audit import (
     record_access,
     search_access_log,
 )
-from tests.conftest import ROOT, build_tiny_clinic
+from tests.support.audit import HOLDER, WRITER, writer_env
+from tests.support.clinics import ROOT, build_tiny_clinic
 
-
-@pytest.fixture(autouse=True)
-def _fresh_logs():
-    close_audit_logs()
-    yield
-    close_audit_logs()
+pytestmark = pytest.mark.usefixtures("fresh_audit_logs")
 
 
 @pytest.fixture
@@ -50,6 +44,12 @@ def _records(df: pd.DataFrame) -> list[dict]:
 
 def rows(path: Path, **filters) -> pd.DataFrame:
     return search_access_log(path, limit=100_000, **filters)
+
+
+def utc_day(at: object) -> date:
+    """The UTC day of a logged ``at`` (the log's own clock, not the test's)."""
+    stamp = pd.Timestamp(at)
+    return (stamp.tz_convert("UTC") if stamp.tzinfo else stamp).date()
 
 
 # --------------------------------------------------------------------------------------
@@ -79,10 +79,11 @@ def test_entries_are_stored_and_searchable(log_path: Path):
     assert rows(log_path, email="ANA@")["action"].tolist() == ["not_found", "client_view", "view"]
     assert rows(log_path, client_id="C1")["action"].tolist() == ["client_view"]
     assert rows(log_path, actions=["export", "view"])["email"].tolist() == ["sam@clinic.org", "ana@clinic.org"]
-    today = datetime.now(UTC).date()
-    assert len(rows(log_path, date_from=today, date_to=today)) == 4
-    assert rows(log_path, date_to=today - timedelta(days=1)).empty
-    assert rows(log_path, date_from=today + timedelta(days=1)).empty
+    # The UTC days the entries were stamped with (one, unless the test ran across midnight).
+    days = sorted({utc_day(at) for at in everything["at"]})
+    assert len(rows(log_path, date_from=days[0], date_to=days[-1])) == 4
+    assert rows(log_path, date_to=days[0] - timedelta(days=1)).empty
+    assert rows(log_path, date_from=days[-1] + timedelta(days=1)).empty
     assert len(search_access_log(log_path, limit=2)) == 2
 
 
@@ -187,45 +188,13 @@ def test_concurrent_threads_lose_nothing(log_path: Path):
     assert found.groupby("email").size().tolist() == [40] * 8
 
 
-WRITER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from analytics.audit import record_access
-    path, name, n, gate = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-    (gate.parent / f"ready-{name}").touch()
-    while not gate.exists():  # start together: the imports above take a while
-        time.sleep(0.002)
-    where = [record_access(path, "view", email=f"{name}@clinic.org", page=f"p{i}") for i in range(n)]
-    print(",".join(sorted(set(where))))
-    """
-)
-
-HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from analytics.audit import audit_log, record_access
-    record_access(sys.argv[1], "view", email="holder@clinic.org", page="held")
-    print("holding", flush=True)
-    sys.stdin.readline()  # hold the file until the test says so
-    """
-)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
-    env.pop(AUDIT_ENV, None)
-    return env
-
-
 def test_concurrent_processes_lose_nothing(log_path: Path, tmp_path: Path):
     import time
 
     gate = tmp_path / "go"
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(log_path), f"proc{n}", "25", str(gate)],
-                         cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=ROOT, env=writer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for n in range(3)
     ]
     try:
@@ -250,7 +219,7 @@ def test_concurrent_processes_lose_nothing(log_path: Path, tmp_path: Path):
 
 
 def test_entries_are_spooled_while_another_process_holds_the_log(log_path: Path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(log_path)], cwd=ROOT, env=_env(),
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(log_path)], cwd=ROOT, env=writer_env(),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
@@ -316,7 +285,8 @@ def test_exports_are_logged(local_app: Path):
     assert len(exports) == 1
     row = exports.iloc[0]
     assert (row["email"], row["role"], row["page"]) == ("local", "admin", "Access log")
-    assert row["detail"].startswith(f"access_log: access-log-{datetime.now(UTC).date():%Y%m%d}.csv (")
+    # named for the UTC day of the export: the day the export was logged (the same click)
+    assert row["detail"].startswith(f"access_log: access-log-{utc_day(row['at']):%Y%m%d}.csv (")
     assert row["client_id"] is None or pd.isna(row["client_id"])
 
 

@@ -33,17 +33,13 @@ from analytics.audit import (
     search_access_log,
     unusable_reason,
 )
-from tests.conftest import ROOT, signed_in
-from tests.test_audit import HOLDER, WRITER, _env
+from tests.support.audit import HOLDER, WRITER, writer_env
+from tests.support.clinics import ROOT, signed_in
 
 ASIDE = re.compile(r"^audit\.duckdb\.unusable-\d{8}T\d{12}Z(-\d+)?$")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_logs():
-    close_audit_logs()
-    yield
-    close_audit_logs()
+pytestmark = pytest.mark.usefixtures("fresh_audit_logs")
 
 
 @pytest.fixture
@@ -125,7 +121,7 @@ def test_a_reader_recovers_too_and_a_second_open_changes_nothing(log_path: Path)
 
 
 def test_a_log_held_by_another_process_is_never_moved(log_path: Path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(log_path)], cwd=ROOT, env=_env(),
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(log_path)], cwd=ROOT, env=writer_env(),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
@@ -160,7 +156,7 @@ def test_processes_recovering_at_once_replace_the_file_once_and_lose_nothing(log
     spool_two_entries(log_path)
     gate = tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(log_path), f"proc{n}", "10", str(gate)],
-                              cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=ROOT, env=writer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for n in range(3)]
     try:
         deadline = time.monotonic() + 60

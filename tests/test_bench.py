@@ -1,4 +1,4 @@
-"""The benchmark script's own logic (benchmarks/bench.py). No timing is asserted here."""
+"""The benchmark's own logic (benchmarks/: its steps and report). No timing is asserted here."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from benchmarks import bench
+from benchmarks import step_baseline, step_pages
+from benchmarks.report import render
+from tests.support.server import process_tree_memory_mb
 
 
 @pytest.fixture(scope="module")
@@ -25,20 +27,20 @@ def test_the_pandas_baseline_computes_the_same_summary_as_ours(clinic_with_expor
 
     db_path, csv_dir = clinic_with_export
     with open_database(db_path) as db:
-        ours = bench._headline(cohort_summary(db, Viewer.local(), None, Settings()))
-    theirs = bench._headline(bench.pandas_cohort_summary(csv_dir, Settings()))
-    assert len(ours) == 5 + 2 * len(bench.MEASURE_HEADLINE)
-    assert bench._differences(ours, theirs) == []
+        ours = step_baseline._headline(cohort_summary(db, Viewer.local(), None, Settings()))
+    theirs = step_baseline._headline(step_baseline.pandas_cohort_summary(csv_dir, Settings()))
+    assert len(ours) == 5 + 2 * len(step_baseline.MEASURE_HEADLINE)
+    assert step_baseline._differences(ours, theirs) == []
     # ... and a difference is reported, not hidden.
     changed = {**theirs, "clients": theirs["clients"] + 1}
-    assert bench._differences(ours, changed) == [f"clients: ours {ours['clients']} vs pandas {changed['clients']}"]
+    assert step_baseline._differences(ours, changed) == [f"clients: ours {ours['clients']} vs pandas {changed['clients']}"]
 
 
 def test_page_cases_cover_every_built_page_with_deep_links(clinic_with_export):
     from analytics import ClinicDatabase
 
-    cases = {c.name: c for c in bench.page_cases()}
-    built = {p.stem for p in (bench.ROOT / "pages").glob("*.py") if not bench.is_stub(p)}
+    cases = {c.name: c for c in step_pages.page_cases()}
+    built = {p.stem for p in (step_pages.ROOT / "pages").glob("*.py") if not step_pages.is_stub(p)}
     assert set(cases) == built | {"home"}
     with ClinicDatabase(clinic_with_export[0]) as db:
         client = cases["client_review"].params(db, 0)["client"]
@@ -55,13 +57,13 @@ def test_bare_sql_reports_statements_and_the_largest_result(clinic_with_export):
 
     sql = load_sql("cohort_clients")
     params = query_params(Viewer.local(), None)
-    out = bench.bare_sql(clinic_with_export[0], [("cohort_clients", sql, params), ("cohort_clients", sql, params)])
+    out = step_pages.bare_sql(clinic_with_export[0], [("cohort_clients", sql, params), ("cohort_clients", sql, params)])
     assert out["statements"] == 2 and out["distinct_statements"] == 1
     assert out["largest_result_rows"] == 300 and out["largest_result_query"] == "cohort_clients"
 
 
 def test_memory_of_a_process_tree_is_read_from_proc():
-    memory = bench.process_tree_memory_mb(os.getpid())
+    memory = process_tree_memory_mb(os.getpid())
     assert memory["rss"] >= memory["server_rss"] > 10
     assert memory["processes"] >= 1
 
@@ -75,7 +77,7 @@ def test_the_report_lists_every_target_with_its_verdict():
                                   "cold_to_sql": 2.0, "statements": 2, "distinct_statements": 2,
                                   "largest_result_rows": 1, "errors": []}]}},
     }
-    report = bench.render(results)
+    report = render(results)
     assert "| Import 1M assignment rows / bare read_csv | 3.5x | <= 3x | **no** |" in report
     assert "| Pages L cold, slowest (home) | 0.20 s | <= 1.5 s | yes |" in report
     assert "| Pages L warm, slowest (home) | 0.40 s | <= 0.3 s | **no** |" in report

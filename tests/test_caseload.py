@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of, import_files
+from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of
 from analytics.caseload.model import (
     NEED_DETERIORATION,
     NEED_NO_CONTACT,
@@ -35,88 +35,14 @@ from analytics.caseload.model import (
     client_review_href,
 )
 from analytics.scope import IdentifiersNotPermitted
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.clinics import NORTH_ORDER, T1_ORDER, build_caseload_clinic
 
 AS_OF = date(2026, 10, 30)
-
-CASELOAD_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-K1,North,T1,Depression CBT,depression,2026-08-07,
-K2,North,T1,Depression CBT,depression,2026-09-01,
-K3,North,T1,Depression CBT,depression,2026-08-14,
-K4,North,T1,Anxiety CBT,panic,2026-08-21,
-K5,North,T1,Depression CBT,depression,2026-08-28,
-K6,North,T1,Depression CBT,depression,2026-09-04,
-K7,North,T1,Depression CBT,depression,2026-08-01,2026-10-16
-K8,North,T1,Depression CBT,depression,2026-09-11,2026-11-06
-K11,North,T1,Depression CBT,depression,2026-10-26,
-K9,North,T2,Anxiety CBT,panic,2026-09-25,
-K10,South,T3,Depression CBT,depression,2026-09-01,
-"""
-CASELOAD_SESSIONS = """
-client_id,session_date,attended,session_number
-K1,2026-10-23,true,6
-K2,2026-10-20,true,5
-K3,2026-10-16,true,7
-K4,2026-10-23,true,7
-K5,2026-10-09,true,5
-K5,2026-10-23,false,6
-K6,2026-10-02,true,4
-K6,2026-10-30,true,8
-K7,2026-10-16,true,9
-K8,2026-10-27,true,7
-K11,2026-10-26,true,1
-K9,2026-10-23,true,4
-K10,2026-10-28,true,8
-"""
-# K6, last 4 weeks: H2 done (1), H3 1 of 2 practices (0.5), H4 not reviewed; H1 (2026-10-02) is
-# before the window. -> 3 set, 2 reviewed, quantity 0.75, reviewed share 2/3.
-# K5: H5 rated 1 -> 0.25, 1 of 1 reviewed. K4: H8 5 of 3 practices, capped -> 1.0. K8: H6 before
-# the window -> none set.
-CASELOAD_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,planned_practices,completed_practices,quantity_rating,quality_rating,reviewed_date
-H1,K6,2026-10-02,thought_record,,,0,,2026-10-09
-H2,K6,2026-10-03,thought_record,,,4,3,2026-10-10
-H3,K6,2026-10-17,behavioural_activation,2,1,,,2026-10-24
-H4,K6,2026-10-24,journal,,,,,
-H5,K5,2026-10-10,exposure,,,1,1,2026-10-17
-H6,K8,2026-09-20,relaxation,,,4,4,2026-09-27
-H7,K7,2026-10-10,relaxation,,,0,0,2026-10-14
-H8,K4,2026-10-20,exposure,3,5,,,2026-10-23
-"""
-CASELOAD_SCORES = """
-client_id,measure,administered_date,total_score,item_9
-K1,PHQ-9,2026-08-07,12,0
-K1,PHQ-9,2026-10-23,9,1
-K2,PHQ-9,2026-09-01,8,0
-K2,PHQ-9,2026-10-20,15,0
-K3,PHQ-9,2026-08-14,16,0
-K3,PHQ-9,2026-10-16,13,0
-K4,PHQ-9,2026-08-21,9,0
-K4,PHQ-9,2026-10-02,4,0
-K4,GAD-7,2026-08-21,12,
-K4,GAD-7,2026-10-23,7,
-K5,PHQ-9,2026-08-28,14,0
-K5,PHQ-9,2026-10-20,7,0
-K6,PHQ-9,2026-09-04,11,0
-K6,PHQ-9,2026-10-30,7,0
-K6,GAD-7,2026-09-04,10,
-K6,GAD-7,2026-10-30,6,
-K7,PHQ-9,2026-08-01,20,1
-K7,PHQ-9,2026-10-16,21,1
-K8,PHQ-9,2026-09-11,15,0
-K8,PHQ-9,2026-10-27,8,0
-K9,GAD-7,2026-09-25,9,
-K10,PHQ-9,2026-09-01,10,0
-K10,PHQ-9,2026-10-28,11,2
-"""
 
 THERAPIST_T1 = Viewer(role="therapist", email="t1@clinic.org", therapist_id="T1")
 SUPERVISOR_NORTH = Viewer(role="supervisor", email="sup.north@clinic.org", clinics=("North",))
 QI = Viewer(role="qi", email="qi@clinic.org")
 
-T1_ORDER = ["K1", "K2", "K3", "K4", "K5", "K11", "K6", "K8"]
-NORTH_ORDER = ["K1", "K2", "K3", "K4", "K9", "K5", "K11", "K6", "K8"]
 NEEDS = {
     "K1": NEED_RISK, "K2": NEED_DETERIORATION, "K3": NEED_NOT_ON_TRACK, "K4": NEED_OVERDUE, "K9": NEED_OVERDUE,
     "K5": NEED_NO_CONTACT, "K11": NEED_NONE, "K6": NEED_NONE, "K8": NEED_NONE, "K10": NEED_RISK,
@@ -124,20 +50,6 @@ NEEDS = {
 # Whole weeks from intake to 2026-10-30 (days // 7).
 WEEKS = {"K1": 12, "K2": 8, "K3": 11, "K4": 10, "K5": 9, "K6": 8, "K8": 7, "K11": 0, "K9": 5, "K10": 8}
 DAYS_SINCE_CONTACT = {"K1": 7, "K2": 10, "K3": 14, "K4": 7, "K5": 21, "K6": 0, "K8": 3, "K11": 4, "K9": 7, "K10": 2}
-
-
-def build_caseload_clinic(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    files = [
-        write_csv(directory / "clients.csv", CASELOAD_CLIENTS),
-        write_csv(directory / "sessions.csv", CASELOAD_SESSIONS),
-        write_csv(directory / "assignments.csv", CASELOAD_ASSIGNMENTS),
-        write_csv(directory / "scores.csv", CASELOAD_SCORES),
-    ]
-    db_path = directory / "caseload.duckdb"
-    result = import_files(db_path, files, today=FIXTURE_TODAY)
-    assert result.exit_code == 0, result.report()
-    return db_path
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +168,7 @@ def test_links_are_relative_and_quoted():
 
 def test_every_column_has_help_and_a_glossary_entry(db):
     from analytics.caseload.model import column_help
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     result = caseload(db, SUPERVISOR_NORTH, AS_OF, Settings())
     table = caseload_table(result)
@@ -301,7 +213,7 @@ def test_change_column_help_says_which_way_is_better_per_measure(tmp_path):
 
     from analytics.caseload.model import column_help
     from analytics.config import load_settings
-    from tests.test_outcome_definitions import WELLBEING, WELLBEING_SETTINGS
+    from tests.support.wellbeing_clinic import WELLBEING, WELLBEING_SETTINGS
 
     config = tmp_path / "settings.toml"
     config.write_text(WELLBEING_SETTINGS, encoding="utf-8")

@@ -2,7 +2,7 @@
 
 Exit status 0 when every row was imported, 1 when a row or file was rejected, 2 for a
 usage error; bad data never shows a traceback. ``summary --json`` on the tiny clinic
-(tests/conftest.py) is checked against a computation by hand.
+(tests/support/clinics.py) is checked against a computation by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TINY_ASSIGNMENTS, TINY_CLIENTS, TINY_SCORES, TINY_SESSIONS, write_csv
+from tests.support.clinics import ROOT, TINY_ASSIGNMENTS, TINY_CLIENTS, TINY_SCORES, TINY_SESSIONS, write_csv
 
 MEASURE_KEYS = [
     "clients_scored", "clients_paired", "mean_first", "mean_last", "mean_change", "reliable_improvement",
@@ -123,7 +123,7 @@ def test_more_usage_errors_exit_2(args, message, capsys):
 
 
 def hand_summary() -> dict:
-    """The tiny clinic's summary computed by hand from tests/conftest.py.
+    """The tiny clinic's summary computed by hand from tests/support/clinics.py.
 
     Homework (quantity fraction = rating/4, else min(completed/planned, 1); quality = rating/4):
       C1: A1 rated 4 -> 1.0, quality 3 -> 0.75; A2 2 of 4 practices -> 0.5 -> quantity 0.75, quality 0.75

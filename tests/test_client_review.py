@@ -1,25 +1,8 @@
 """Unit tests of the Client review analytics (analytics/client_review/model.py, analytics/client_review/charts.py).
 
-Most tests use a hand-built clinic (``build_review_clinic`` below, also used by the page and
-report tests) whose every figure can be worked out by hand; a few compare with the shared
-queries on the 300-client sample fixture.
-
-The hand-built clinic: one client per edge state, with known numbers, imported through the
-real importer (``analytics.import_files``), like tests/conftest.py. All dates are on or
-before IMPORT_TODAY. Clients (clinic North, therapist T1 unless noted):
-
-- N1  normal: intake Mon 2026-08-03, in treatment; weekly sessions weeks 0-16 (week 6
-      missed); PHQ-9 at every attended session, 18 -> 9 (reliable improvement, recovered);
-      GAD-7 at weeks 0, 8, 16; one assignment a week (weeks 0-15 reviewed a week later,
-      week 16 not yet reviewed).
-- R1  risk: latest PHQ-9 (2026-11-02) has item 9 = 2; an earlier one (2026-09-07) item 9 = 1.
-- D1  discharged 2026-06-01: PHQ-9 8 -> 15 (reliable deterioration, at caseness), follow-up 12.
-- E1  no scores (homework reviewed; a week without homework).
-- E2  a single PHQ-9 score.
-- E3  scores, no homework.
-- E4  homework set, none reviewed.
-- E5  discharged 2026-03-30 with follow-up scores only.
-- S1  clinic South, therapist T9 (outside a T1 therapist's scope).
+Most tests use a hand-built clinic (``build_review_clinic`` in tests/support/review_clinic.py,
+which describes it; also used by the page and report tests) whose every figure can be worked
+out by hand; a few compare with the shared queries on the 300-client sample fixture.
 """
 
 from __future__ import annotations
@@ -34,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, import_files, query_params
+from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, query_params
 from analytics.client_review.charts import client_figure
 from analytics.client_review.model import (
     EDGE_STATES,
@@ -51,58 +34,16 @@ from analytics.client_review.model import (
     summary_rows,
 )
 from analytics.scope import IdentifiersNotPermitted
-
-IMPORT_TODAY = date(2026, 11, 27)
-AS_OF = date(2026, 11, 27)
-
-N1_INTAKE = date(2026, 8, 3)
-N1_MISSED_WEEK = 6
-N1_PHQ = [18, 17, 17, 16, 15, 15, None, 14, 13, 13, 12, 12, 11, 10, 10, 9, 9]  # by week; None = missed
-N1_GAD = {0: 12, 8: 9, 16: 6}
-# (quantity_rating, quality_rating) of week w's assignment; None = rated by practices instead.
-N1_RATINGS = [(4, 3), (3, 3), (1, 1), (4, 4), (2, 2), (0, 1), (3, 2), (4, 3), (2, 1), (None, 2),
-              (1, 0), (4, 4), (3, 2), (2, 2), (4, 3), (1, 1)]
-N1_PRACTICES = {9: (5, 3)}  # week -> (planned, completed): quantity 3/5 when not rated
-N1_TYPES = ["thought_record", "behavioural_activation", "exposure", "relaxation"]
-DESCRIPTION_TRICKY = '=HYPERLINK("http://x") <b>bold</b>'
-
-
-def _d(day: date) -> str:
-    return day.isoformat()
-
-
-def _n1_rows() -> tuple[list[str], list[str], list[str]]:
-    sessions, scores, assignments = [], [], []
-    for week in range(17):
-        day = N1_INTAKE + timedelta(days=7 * week)
-        attended = "false" if week == N1_MISSED_WEEK else "true"
-        sessions.append(f"N1,{_d(day)},{attended},{week + 1}")
-        if N1_PHQ[week] is not None:
-            scores.append(f"N1,PHQ-9,{_d(day)},{N1_PHQ[week]},0")
-        if week in N1_GAD:
-            scores.append(f"N1,GAD-7,{_d(day)},{N1_GAD[week]},")
-    for week in range(17):
-        day = N1_INTAKE + timedelta(days=7 * week)
-        kind = N1_TYPES[week % len(N1_TYPES)]
-        obstacles = "true" if week % 4 == 0 else "false"
-        rehearsed = "false" if week % 3 == 0 else "true"
-        description = f"Week {week} practice" if week != 14 else DESCRIPTION_TRICKY
-        if week == 16:  # set at the last session, not reviewed yet
-            assignments.append(f"N1A{week:02d},N1,{_d(day)},{kind},true,true,{rehearsed},true,{obstacles},false,4,,,,,,"
-                               f"{description}")
-            continue
-        reviewed = _d(day + timedelta(days=7))
-        if week in N1_PRACTICES:
-            planned, completed = N1_PRACTICES[week]
-            quantity, quality = "", N1_RATINGS[week][1]
-        else:
-            planned, completed = 4, ""
-            quantity, quality = N1_RATINGS[week]
-        assignments.append(
-            f"N1A{week:02d},N1,{_d(day)},{kind},true,true,{rehearsed},true,{obstacles},false,{planned},{completed},"
-            f"{quantity},{quality},therapist,{reviewed},\"{description.replace(chr(34), chr(34) * 2)}\""
-        )
-    return sessions, scores, assignments
+from tests.support.review_clinic import (
+    AS_OF,
+    DESCRIPTION_TRICKY,
+    N1_INTAKE,
+    N1_MISSED_WEEK,
+    N1_PHQ,
+    N1_PRACTICES,
+    N1_RATINGS,
+    build_review_clinic,
+)
 
 
 def n1_quantity(week: int) -> float | None:
@@ -118,99 +59,6 @@ def n1_quantity(week: int) -> float | None:
 def n1_quality(week: int) -> float | None:
     return None if week >= 16 else N1_RATINGS[week][1] / 4
 
-
-CLIENTS = """client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-N1,North,T1,Depression CBT,depression,2026-08-03,
-R1,North,T1,Depression CBT,depression,2026-09-07,
-D1,North,T1,Depression CBT,depression,2026-03-02,2026-06-01
-E1,North,T1,Anxiety CBT,panic,2026-10-05,
-E2,North,T1,Depression CBT,depression,2026-10-12,
-E3,North,T1,Depression CBT,depression,2026-09-01,
-E4,North,T1,Anxiety CBT,panic,2026-10-19,
-E5,North,T1,Depression CBT,depression,2026-01-05,2026-03-30
-S1,South,T9,Depression CBT,depression,2026-02-02,
-"""
-
-OTHER_SESSIONS = """R1,2026-09-07,true,1
-R1,2026-10-05,true,2
-R1,2026-11-02,true,3
-R1,2026-11-16,true,4
-D1,2026-03-02,true,1
-D1,2026-04-06,true,2
-D1,2026-06-01,true,3
-E1,2026-10-05,true,1
-E1,2026-10-12,true,2
-E1,2026-10-26,true,3
-E2,2026-10-12,true,1
-E3,2026-09-01,true,1
-E3,2026-10-01,true,2
-E4,2026-10-19,true,1
-E4,2026-10-26,false,2
-E5,2026-01-05,true,1
-E5,2026-03-30,true,2
-S1,2026-02-02,true,1
-"""
-
-OTHER_SCORES = """R1,PHQ-9,2026-09-07,16,1
-R1,PHQ-9,2026-10-05,14,0
-R1,PHQ-9,2026-11-02,13,2
-D1,PHQ-9,2026-03-02,8,0
-D1,PHQ-9,2026-06-01,15,0
-D1,PHQ-9,2026-09-01,12,0
-E2,PHQ-9,2026-10-12,12,0
-E3,PHQ-9,2026-09-01,14,0
-E3,PHQ-9,2026-10-01,11,0
-E4,PHQ-9,2026-10-19,13,0
-E4,PHQ-9,2026-10-26,12,0
-E5,PHQ-9,2026-06-01,7,0
-E5,PHQ-9,2026-09-01,6,0
-S1,PHQ-9,2026-02-02,15,0
-S1,PHQ-9,2026-03-02,9,0
-"""
-
-ASSIGNMENT_HEADER = (
-    "assignment_id,client_id,assigned_date,homework_type,goal_linked,rationale_given,rehearsed_in_session,"
-    "practice_scheduled,obstacles_planned,involves_others,planned_practices,completed_practices,quantity_rating,"
-    "quality_rating,rated_by,reviewed_date,description"
-)
-OTHER_ASSIGNMENTS = """R1A1,R1,2026-09-07,journal,true,true,true,true,true,false,3,,2,2,client,2026-10-05,Journal
-R1A2,R1,2026-11-02,reading,true,false,false,true,false,false,1,,,,,,Read chapter
-D1A1,D1,2026-03-02,exposure,true,true,false,false,false,false,5,1,,0,therapist,2026-04-06,Ladder step
-D1A2,D1,2026-04-06,exposure,false,false,false,false,false,false,5,0,,0,therapist,2026-06-01,Ladder step
-E1A1,E1,2026-10-05,relaxation,true,true,true,true,true,false,7,,3,3,client,2026-10-12,Breathing
-E1A2,E1,2026-10-26,relaxation,true,true,true,true,false,false,7,,4,2,client,2026-11-02,Breathing
-E2A1,E2,2026-10-12,thought_record,true,true,true,false,false,false,3,,2,2,therapist,2026-10-19,Thought record
-E4A1,E4,2026-10-19,exposure,true,true,false,true,false,false,4,,,,,,Exposure
-E4A2,E4,2026-10-26,exposure,,,,,,false,4,,,,,,Exposure
-E5A1,E5,2026-01-05,reading,true,true,true,true,true,false,1,,4,3,client,2026-01-12,Reading
-S1A1,S1,2026-02-02,journal,true,true,true,true,true,false,3,,3,3,client,2026-02-09,South journal
-"""
-
-
-def build_review_clinic(directory: Path) -> Path:
-    """Write the CSVs and import them; returns the database path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    n1_sessions, n1_scores, n1_assignments = _n1_rows()
-    texts = {
-        "clients.csv": CLIENTS,
-        "sessions.csv": "client_id,session_date,attended,session_number\n" + "\n".join(n1_sessions) + "\n"
-        + OTHER_SESSIONS,
-        "scores.csv": "client_id,measure,administered_date,total_score,item_9\n" + "\n".join(n1_scores) + "\n"
-        + OTHER_SCORES,
-        "assignments.csv": ASSIGNMENT_HEADER + "\n" + "\n".join(n1_assignments) + "\n" + OTHER_ASSIGNMENTS,
-    }
-    files = []
-    for name, text in texts.items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        files.append(path)
-    db_path = directory / "review.duckdb"
-    result = import_files(db_path, files, today=IMPORT_TODAY)
-    assert result.exit_code == 0, result.report()
-    return db_path
-
-
-# ----------------------------------------------------------------------------- fixtures
 
 LOCAL = Viewer.local()
 T1 = Viewer(role="therapist", therapist_id="T1")

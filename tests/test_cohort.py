@@ -40,8 +40,8 @@ from analytics.cohort_outcomes import model as co
 from analytics.config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS
 from analytics.metrics import client_homework
 from analytics.statistics import jacobson_truax, mean_ci, within_between_model
-from tests.conftest import FIXTURE_TODAY, ROOT, write_csv
 from tests.mixedlm_reference import within_between_mixedlm
+from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
 
 LOCAL = Viewer.local()
 # Two reviewed assignments per mini-clinic client: bands need 2 here (default 3, Settings.min_reviewed_for_band).

@@ -33,14 +33,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, import_files
+from analytics import ClinicDatabase, CohortFilter, Settings, Viewer
 from analytics.cli.main import main as cli_main
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.metrics import client_homework, cohort_summary, compliance_band
 from analytics.quality_improvement.model import ALERT_GROUP_DONE, alert_clients, quality_report
 from analytics.statistics import Z_95
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.clinics import import_clinic
 
 LOCAL = Viewer.local()
 DEFAULTS = Settings()
@@ -101,16 +101,8 @@ CHANGE = {"H1": -10, "H2": -4, "H3": -2, "H4": -6, "H5": 1, "H6": -9}
 
 @pytest.fixture(scope="module")
 def clinic_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("compliance")
-    files = [
-        write_csv(directory / "clients.csv", CLIENTS),
-        write_csv(directory / "assignments.csv", ASSIGNMENTS),
-        write_csv(directory / "scores.csv", SCORES),
-    ]
-    path = directory / "compliance.duckdb"
-    result = import_files(path, files, today=FIXTURE_TODAY)
-    assert result.exit_code == 0, result.report()
-    return path
+    return import_clinic(tmp_path_factory.mktemp("compliance"), "compliance.duckdb", clients=CLIENTS,
+                         assignments=ASSIGNMENTS, scores=SCORES)
 
 
 @pytest.fixture
@@ -318,7 +310,7 @@ def test_min_reviewed_setting_reads_from_the_settings_file(tmp_path):
 def test_cohort_page_offers_the_not_done_reading_and_shows_who_has_no_band(clinic_path, serve_database):
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     serve_database(clinic_path)
     at = AppTest.from_file(str(ROOT / "pages" / "cohort_outcomes.py"), default_timeout=60)

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics import ClinicDatabase, Settings, Viewer, cohort_summary, import_files
+from analytics import ClinicDatabase, Settings, Viewer, cohort_summary
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.quality_improvement.model import ALERT_GROUP_DONE, ALERT_GROUP_LITTLE, alert_clients, monthly_activity
-from benchmarks import bench
-from tests.conftest import FIXTURE_TODAY, write_csv
+from benchmarks import step_baseline as baseline
+from tests.support.clinics import import_clinic
 
 LOCAL = Viewer.local()
 DEFAULT = Settings()
@@ -86,15 +86,8 @@ U1,PHQ-9,2025-02-17,14
 @pytest.fixture(scope="module")
 def clinic_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     directory = tmp_path_factory.mktemp("window")
-    files = [
-        write_csv(directory / "clients.csv", CLIENTS),
-        write_csv(directory / "sessions.csv", SESSIONS),
-        write_csv(directory / "assignments.csv", ASSIGNMENTS),
-        write_csv(directory / "scores.csv", SCORES),
-    ]
-    path = directory / "window.duckdb"
-    result = import_files(path, files, today=FIXTURE_TODAY)
-    assert result.exit_code == 0, result.report()
+    path = import_clinic(directory, "window.duckdb", clients=CLIENTS, sessions=SESSIONS, assignments=ASSIGNMENTS,
+                         scores=SCORES)
     return path, directory
 
 
@@ -255,15 +248,15 @@ def test_alert_recent_quantity_follows_the_unreviewed_reading(clinic):
 
 @pytest.mark.parametrize("settings", [DEFAULT, NOT_DONE], ids=["default", "unreviewed-not-done"])
 def test_pandas_baseline_applies_the_same_window(clinic, clinic_files, settings):
-    ours = bench._headline(cohort_summary(clinic, LOCAL, None, settings))
-    theirs = bench._headline(bench.pandas_cohort_summary(clinic_files[1], settings))
-    headline = {k: ours[k] for k in bench.HEADLINE}
+    ours = baseline._headline(cohort_summary(clinic, LOCAL, None, settings))
+    theirs = baseline._headline(baseline.pandas_cohort_summary(clinic_files[1], settings))
+    headline = {k: ours[k] for k in baseline.HEADLINE}
     # Window: 3 + 5 = 8 assignments (F1d, F1e left out), 6 reviewed; quality F1 (1 + .5 + .5) / 3, U1 (.75 + .5 + .75) / 3.
     expected_quantity = (0.75 + 0.75) / 2 if not settings.unreviewed_as_not_done else (0.75 + 0.45) / 2
     assert (headline["assignments"], headline["reviewed_assignments"]) == (8, 6)
     assert headline["mean_quantity"] == pytest.approx(expected_quantity)
     assert headline["mean_quality"] == pytest.approx((2 / 3 + 2 / 3) / 2)
-    assert bench._differences(headline, {k: theirs[k] for k in bench.HEADLINE}) == []
+    assert baseline._differences(headline, {k: theirs[k] for k in baseline.HEADLINE}) == []
     # Per measure, where both give a value (r needs 5 pairs here, 2 in pandas): PHQ-9 F1 18 -> 10, U1 16 -> 14.
     for key in ("clients_paired", "mean_change", "reliable_improvement", "caseness_at_first", "recovered"):
         assert ours[f"PHQ-9 {key}"] == theirs[f"PHQ-9 {key}"], key

@@ -29,7 +29,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import ClinicDatabase, Viewer, import_files
-from analytics.access import add_user
 from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
 from analytics.data.model import (
     HISTORY_COLUMNS_FOR_ALL,
@@ -42,7 +41,7 @@ from analytics.data.model import (
 )
 from analytics.privacy import to_safe_csv
 from analytics.scope import query_params
-from tests.conftest import FIXTURE_TODAY, ROOT, signed_in, write_csv
+from tests.support.clinics import FIXTURE_TODAY, ROOT, SECRET, clinic_with_a_rejected_row, signed_in, write_csv
 
 DATA_PAGE = str(ROOT / "pages" / "data.py")
 HOME = str(ROOT / "dashboard.py")
@@ -53,13 +52,6 @@ USERS = {
     "t3@clinic.org": ("therapist", {"therapist_id": "T3"}),
     "qi@clinic.org": ("qi", {}),
 }
-# A rejected assignment of client C1 (therapist T1, clinic North) with free text in it:
-# quantity_rating 7 is outside 0-4.
-SECRET = "Call her sister Maria about the custody hearing"
-REJECTED_ASSIGNMENT = (
-    "assignment_id,client_id,assigned_date,homework_type,planned_practices,quantity_rating,description\n"
-    f"A900,C1,2025-02-01,journal,3,7,{SECRET}\n"
-)
 VIEWERS = {
     "therapist T3": Viewer(role="therapist", email="t3@clinic.org", therapist_id="T3"),
     "therapist T1 (the client's own)": Viewer(role="therapist", email="t1@clinic.org", therapist_id="T1"),
@@ -77,26 +69,13 @@ ADMIN = Viewer(role="admin", email="admin@clinic.org")
 @pytest.fixture(scope="module")
 def rejects_clinic(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path) -> Path:
     """The tiny clinic, a user of every role, and batch 2 with one rejected assignment of C1."""
-    work = tmp_path_factory.mktemp("rejects")
-    db = work / "clinic.duckdb"
-    shutil.copyfile(tiny_db_path, db)
-    for email, (role, extra) in USERS.items():
-        add_user(db, email, role, **extra)
-    result = import_files(db, [write_csv(work / "assignments_feb.csv", REJECTED_ASSIGNMENT)], today=FIXTURE_TODAY)
-    assert (result.batch_id, result.rejected) == (2, 1), result.report()
-    return db
+    return clinic_with_a_rejected_row(tmp_path_factory.mktemp("rejects"), tiny_db_path, USERS)
 
 
 @pytest.fixture
-def app(tmp_path: Path, rejects_clinic: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Iterator[Path]:
+def app(rejects_clinic: Path, serve_copy) -> Path:
     """A copy of the rejects clinic served to AppTest, with its own access log."""
-    db = tmp_path / "clinic.duckdb"
-    shutil.copyfile(rejects_clinic, db)
-    monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
-    close_audit_logs()
-    serve_database(db)
-    yield tmp_path
-    close_audit_logs()
+    return serve_copy(rejects_clinic).parent
 
 
 def everything_shown(at: AppTest) -> str:

@@ -305,7 +305,7 @@ import shutil  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from analytics.access import add_user  # noqa: E402
-from tests.conftest import AUTH, ROOT  # noqa: E402
+from tests.support.clinics import AUTH, ROOT  # noqa: E402
 
 COHORT_PAGE = str(ROOT / "pages" / "cohort_outcomes.py")
 COHORT_TABS = ("Trajectories", "Compliance and change", "Outcomes by band", "Quantity by quality",

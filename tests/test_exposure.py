@@ -8,14 +8,13 @@ replaced by what the websocket of such a request carries).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
-from tests.conftest import AUTH, ROOT
+from analytics.audit import search_access_log
+from tests.support.clinics import AUTH, ROOT
 from ui import auth
 from ui.auth import RequestFacts, exposure_problem, origin_problem
 
@@ -70,14 +69,8 @@ def test_non_loopback_peers_missing_origins_and_sign_in_mode():
 
 
 @pytest.fixture
-def local_app(tmp_path: Path, tiny_db_path: Path, monkeypatch: pytest.MonkeyPatch, serve_database) -> Path:
-    db = tmp_path / "clinic.duckdb"
-    shutil.copyfile(tiny_db_path, db)
-    monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "audit.duckdb"))
-    close_audit_logs()
-    serve_database(db)
-    yield tmp_path
-    close_audit_logs()
+def local_app(tiny_db_path: Path, serve_copy) -> Path:
+    return serve_copy(tiny_db_path).parent
 
 
 PROXIED = RequestFacts(host="127.0.0.1:8501", origin="http://127.0.0.2:8501", peer=None, has_request=True)

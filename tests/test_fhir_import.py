@@ -488,7 +488,7 @@ def test_data_page_imports_an_uploaded_fhir_file(sample_db_path, tmp_path, serve
 
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     db = tmp_path / "clinic.duckdb"
     shutil.copyfile(sample_db_path, db)

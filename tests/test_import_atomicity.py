@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from analytics import ClinicDatabase, import_files
-from tests.conftest import FIXTURE_TODAY, ROOT, build_tiny_clinic
+from tests.support.clinics import FIXTURE_TODAY, ROOT, build_tiny_clinic
 
 LARGE_ROWS = 300_000
 LARGE_CLIENTS = 3_000

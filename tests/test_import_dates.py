@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics import Settings, import_files
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.clinics import FIXTURE_TODAY, write_csv
 
 UTC = dt.UTC
 CLIENTS = """
@@ -184,7 +184,7 @@ def test_a_future_date_after_the_injected_today_is_rejected(tmp_path):
 def extreme_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny clinic with dates the importer now refuses, written directly (as an older
     import or another tool could have stored them): the edges of what DATE holds in Python."""
-    from tests.conftest import build_tiny_clinic
+    from tests.support.clinics import build_tiny_clinic
 
     db = build_tiny_clinic(tmp_path_factory.mktemp("extreme"))
     con = duckdb.connect(str(db))
@@ -247,7 +247,7 @@ def test_client_review_chart_of_a_year_0001_intake_draws_only_the_weeks_with_hom
 def test_client_review_page_renders_extreme_stored_dates(extreme_db_path, serve_database, client):
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     serve_database(extreme_db_path)
     at = AppTest.from_file(str(ROOT / "pages" / "client_review.py"), default_timeout=120)
@@ -262,7 +262,7 @@ def test_data_page_imports_with_the_deployment_settings(tmp_path, serve_database
     bounds (and time zone, measures) were ignored for uploads."""
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     db = tmp_path / "clinic.duckdb"
     assert import_files(db, [write_csv(tmp_path / "clients.csv", CLIENTS)], today=FIXTURE_TODAY).exit_code == 0

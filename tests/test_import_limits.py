@@ -16,7 +16,7 @@ from openpyxl.worksheet import _read_only, _reader
 
 from analytics import Settings, import_files
 from analytics.ingest import importer as importer_module
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.clinics import FIXTURE_TODAY, write_csv
 
 CLIENTS = """
 client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date

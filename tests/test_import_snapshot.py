@@ -17,7 +17,7 @@ import pytest
 from analytics import ClinicDatabase, Viewer, import_files, import_history
 from analytics.cli.main import main as cli_main
 from analytics.ingest import importer
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.clinics import FIXTURE_TODAY, write_csv
 
 CLIENTS = """
 client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
@@ -140,7 +140,7 @@ def test_data_page_snapshot_option(v1_db, serve_database):
     """The Data page's import mode: the snapshot choice removes C1's absent scores and says so."""
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     serve_database(v1_db)
     at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60).run()

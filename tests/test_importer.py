@@ -18,7 +18,7 @@ from analytics import import_files
 from analytics.ingest import importer as importer_module
 from analytics.ingest.importer import ImportResult, Reject
 from analytics.ingest.profiles import MappingProfile, ProfileError, load_profile
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 TODAY = dt.date(2026, 11, 27)
 D = dt.date
@@ -883,7 +883,7 @@ def test_unreadable_profile_raises_profile_error(tmp_path):
 
 
 def _tiny_export(directory: Path) -> list[Path]:
-    from tests.conftest import TINY_ASSIGNMENTS, TINY_CLIENTS, TINY_SCORES, TINY_SESSIONS
+    from tests.support.clinics import TINY_ASSIGNMENTS, TINY_CLIENTS, TINY_SCORES, TINY_SESSIONS
 
     return [
         write(directory, "clients.csv", TINY_CLIENTS.lstrip("\n")),

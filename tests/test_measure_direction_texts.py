@@ -24,27 +24,15 @@ from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
 from analytics.statistics import Z_95
-from tests.conftest import ROOT, write_csv
-from tests.test_outcome_definitions import (
-    DIRECTION_ASSIGNMENTS,
-    DIRECTION_CLIENTS,
-    DIRECTION_SCORES,
-    DIRECTION_SESSIONS,
-    WELLBEING,
-    WELLBEING_SETTINGS,
-    build_clinic,
-)
+from tests.support.clinics import ROOT, import_clinic
+from tests.support.wellbeing_clinic import WELLBEING, build_direction_clinic
 
 LOCAL = Viewer.local()
 
 
 @pytest.fixture(scope="module")
 def direction_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("direction_texts")
-    config = write_csv(directory / "settings.toml", WELLBEING_SETTINGS)
-    path = build_clinic(directory, load_settings(config), clients=DIRECTION_CLIENTS, sessions=DIRECTION_SESSIONS,
-                        assignments=DIRECTION_ASSIGNMENTS, scores=DIRECTION_SCORES)
-    return path, config
+    return build_direction_clinic(tmp_path_factory.mktemp("direction_texts"))
 
 
 @pytest.fixture
@@ -148,8 +136,8 @@ ASSOC_SCORES = "client_id,measure,administered_date,total_score\n" + "".join(
 
 def test_client_level_association_text_on_a_higher_is_better_measure(tmp_path, direction_files):
     settings = load_settings(direction_files[1])
-    path = build_clinic(tmp_path / "assoc", settings, clients=ASSOC_CLIENTS, assignments=ASSOC_ASSIGNMENTS,
-                        scores=ASSOC_SCORES)
+    path = import_clinic(tmp_path / "assoc", settings=settings, clients=ASSOC_CLIENTS, assignments=ASSOC_ASSIGNMENTS,
+                         scores=ASSOC_SCORES)
     with ClinicDatabase(path) as db:
         review = client_review(db, LOCAL, "A1", as_of=date(2026, 3, 9), settings=settings)
     association = next(a for a in review.associations if a.measure == WELLBEING)
@@ -204,8 +192,8 @@ def test_band_effect_reads_the_direction(tmp_path, direction_files):
     from scipy.stats import norm
 
     settings = replace(load_settings(direction_files[1]), min_reviewed_for_band=1, min_clients_for_statistic=2)
-    path = build_clinic(tmp_path / "bands", settings, clients=BAND_CLIENTS, assignments=BAND_ASSIGNMENTS,
-                        scores=BAND_SCORES)
+    path = import_clinic(tmp_path / "bands", settings=settings, clients=BAND_CLIENTS, assignments=BAND_ASSIGNMENTS,
+                         scores=BAND_SCORES)
     with ClinicDatabase(path) as db:
         effect = co.cohort_report(db, LOCAL, None, WELLBEING, settings).band_effect
     assert not effect.too_few and (effect.effect.n_a, effect.effect.n_b) == (2, 2)

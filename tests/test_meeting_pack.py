@@ -139,7 +139,7 @@ def test_pdf_pack_renders_charts_as_images(reports):
 
 def test_pack_of_an_empty_report_is_refused(tmp_path):
     from analytics import ClinicDatabase, import_files
-    from tests.conftest import FIXTURE_TODAY, write_csv
+    from tests.support.clinics import FIXTURE_TODAY, write_csv
 
     files = [write_csv(tmp_path / "clients.csv", "client_id,clinic,therapist_id,intake_date\nE1,North,T1,2026-01-05\n")]
     assert import_files(tmp_path / "e.duckdb", files, today=FIXTURE_TODAY).exit_code == 0

@@ -1,4 +1,4 @@
-"""Metric definitions on the hand-built tiny clinic (tests/conftest.py), computed by hand."""
+"""Metric definitions on the hand-built tiny clinic (tests/support/clinics.py), computed by hand."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import ClinicDatabase, Settings, Viewer, import_files
+from analytics import ClinicDatabase, Settings, Viewer
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
@@ -28,19 +28,10 @@ from analytics.quality_improvement.model import (
     alert_clients,
     quality_report,
 )
-from tests.conftest import FIXTURE_TODAY, ROOT, write_csv
+from tests.support.clinics import ROOT, import_clinic, write_csv
+from tests.support.wellbeing_clinic import WELLBEING, WELLBEING_SETTINGS, build_direction_clinic
 
 LOCAL = Viewer.local()
-
-
-def build_clinic(directory: Path, settings: Settings | None = None, **tables: str) -> Path:
-    """Import the CSV texts (clients, sessions, assignments, scores) through the real importer."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files = [write_csv(directory / f"{name}.csv", text) for name, text in tables.items()]
-    path = directory / "clinic.duckdb"
-    result = import_files(path, files, today=FIXTURE_TODAY, settings=settings)
-    assert result.exit_code == 0, result.report()
-    return path
 
 
 # ----------------------------------------------------------------------------- item 13: risk group
@@ -90,8 +81,8 @@ R5,PHQ-9,2026-10-27,8,0
 
 @pytest.fixture(scope="module")
 def risk_db(tmp_path_factory: pytest.TempPathFactory):
-    path = build_clinic(tmp_path_factory.mktemp("risk"), clients=RISK_CLIENTS, sessions=RISK_SESSIONS,
-                        assignments=RISK_ASSIGNMENTS, scores=RISK_SCORES)
+    path = import_clinic(tmp_path_factory.mktemp("risk"), clients=RISK_CLIENTS, sessions=RISK_SESSIONS,
+                         assignments=RISK_ASSIGNMENTS, scores=RISK_SCORES)
     with ClinicDatabase(path) as db:
         yield db
 
@@ -128,78 +119,9 @@ def test_risk_group_listed_first_in_counts_list_and_meeting_pack(risk_db):
 
 # ----------------------------------------------------------------------------- item 3: direction
 
-# A clearly labelled TEST-ONLY higher-is-better measure, shaped like a wellbeing scale (14-70),
-# added through the settings file: at caseness when the score is 40 or LESS; reliable change
-# 8 points. (Not a published definition: only the direction matters here.)
-WELLBEING = "WELLBEING-TEST"
-WELLBEING_SETTINGS = f"""
-[measures."{WELLBEING}"]
-description = "Test-only wellbeing scale (higher is better)"
-direction = "higher"
-min_score = 14
-max_score = 70
-item_count = 14
-item_min = 1
-item_max = 5
-bands = [[14, "low"], [41, "moderate"], [45, "average"], [60, "high"]]
-caseness_threshold = 40
-reliable_change = 8
-"""
-# W1 30 -> 52: improvement +22 >= 8 (reliable improvement); 30 <= 40 at caseness at first,
-#     52 > 40 not at the last: recovered (and reliably recovered).
-# W2 55 -> 40: improvement 40 - 55 = -15 <= -8 (reliable deterioration); 55 > 40 not at caseness
-#     at first: not recovered. W2 is still in treatment (no discharge): an alert.
-# W3 38 -> 41: +3 (not reliable), crosses out of caseness: recovered but not reliably.
-# W4 35 -> 36: +1; W5 42 -> 44: +2; W6 33 -> 48: +15 (reliable improvement, recovered).
-DIRECTION_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-W1,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
-W2,North,T1,Wellbeing,low mood,2026-06-01,
-W3,North,T2,Wellbeing,low mood,2026-06-01,2026-08-31
-W4,South,T2,Wellbeing,low mood,2026-06-01,2026-08-31
-W5,South,T3,Wellbeing,low mood,2026-06-01,2026-08-31
-W6,South,T3,Wellbeing,low mood,2026-06-01,2026-08-31
-"""
-DIRECTION_SESSIONS = """
-client_id,session_date,attended,session_number
-W1,2026-06-01,true,1
-W1,2026-08-31,true,12
-W2,2026-06-01,true,1
-W2,2026-10-26,true,20
-"""
-DIRECTION_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-V1,W1,2026-06-01,thought_record,4,4,2026-06-08
-V2,W2,2026-06-01,thought_record,2,2,2026-06-08
-V3,W3,2026-06-01,thought_record,3,3,2026-06-08
-V4,W4,2026-06-01,thought_record,1,1,2026-06-08
-V5,W5,2026-06-01,thought_record,2,2,2026-06-08
-V6,W6,2026-06-01,thought_record,4,3,2026-06-08
-"""
-DIRECTION_SCORES = f"""
-client_id,measure,administered_date,total_score
-W1,{WELLBEING},2026-06-01,30
-W1,{WELLBEING},2026-08-31,52
-W2,{WELLBEING},2026-06-01,55
-W2,{WELLBEING},2026-10-26,40
-W3,{WELLBEING},2026-06-01,38
-W3,{WELLBEING},2026-08-31,41
-W4,{WELLBEING},2026-06-01,35
-W4,{WELLBEING},2026-08-31,36
-W5,{WELLBEING},2026-06-01,42
-W5,{WELLBEING},2026-08-31,44
-W6,{WELLBEING},2026-06-01,33
-W6,{WELLBEING},2026-08-31,48
-"""
-
-
 @pytest.fixture(scope="module")
 def direction_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("direction")
-    config = write_csv(directory / "settings.toml", WELLBEING_SETTINGS)
-    path = build_clinic(directory, load_settings(config), clients=DIRECTION_CLIENTS, sessions=DIRECTION_SESSIONS,
-                        assignments=DIRECTION_ASSIGNMENTS, scores=DIRECTION_SCORES)
-    return path, config
+    return build_direction_clinic(tmp_path_factory.mktemp("direction"))
 
 
 @pytest.fixture
@@ -347,8 +269,8 @@ B3,PHQ-9,2026-08-20,17,0
 
 @pytest.fixture(scope="module")
 def baseline_db(tmp_path_factory: pytest.TempPathFactory):
-    path = build_clinic(tmp_path_factory.mktemp("baseline"), clients=BASELINE_CLIENTS, sessions=BASELINE_SESSIONS,
-                        assignments=BASELINE_ASSIGNMENTS, scores=BASELINE_SCORES)
+    path = import_clinic(tmp_path_factory.mktemp("baseline"), clients=BASELINE_CLIENTS, sessions=BASELINE_SESSIONS,
+                         assignments=BASELINE_ASSIGNMENTS, scores=BASELINE_SCORES)
     with ClinicDatabase(path) as db:
         yield db
 
@@ -455,8 +377,8 @@ N9,GAD-7,2026-10-30,4
 
 @pytest.fixture(scope="module")
 def paired_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_clinic(tmp_path_factory.mktemp("paired"), clients=PAIRED_CLIENTS, sessions=PAIRED_SESSIONS,
-                        assignments=PAIRED_ASSIGNMENTS, scores=PAIRED_SCORES)
+    return import_clinic(tmp_path_factory.mktemp("paired"), clients=PAIRED_CLIENTS, sessions=PAIRED_SESSIONS,
+                         assignments=PAIRED_ASSIGNMENTS, scores=PAIRED_SCORES)
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ from analytics.quality_improvement.model import (
     suppression_policy,
     therapist_pseudonym,
 )
-from tests.conftest import FIXTURE_TODAY, ROOT, write_csv
+from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
 
 LOCAL = Viewer.local()
 Z95, Z998 = 1.959964, 3.090232

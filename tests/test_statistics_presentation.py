@@ -115,7 +115,7 @@ def clinic(clinic_path: Path):
 def _run(page: str, **params: str):
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.support.clinics import ROOT
 
     at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=90)
     for key, value in params.items():

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from analytics.sudden_gains import reliable_change_value, sudden_gains
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 SGDATA = ROOT / "tests" / "data" / "suddengains_sgdata.csv"
 SESSIONS = [f"bdi_s{i}" for i in range(1, 13)]  # sessions 1-12 (intake s0 and follow-ups not tested)
@@ -127,7 +127,7 @@ A2,G1,2025-01-20,thought_record,4,3,2025-01-27
 @pytest.fixture(scope="module")
 def gains_db(tmp_path_factory):
     from analytics import import_files
-    from tests.conftest import FIXTURE_TODAY, write_csv
+    from tests.support.clinics import FIXTURE_TODAY, write_csv
 
     directory = tmp_path_factory.mktemp("gains")
     files = [write_csv(directory / f"{name}.csv", text) for name, text in

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 COHORT = str(ROOT / "pages" / "cohort_outcomes.py")
 QUALITY = str(ROOT / "pages" / "quality_improvement.py")

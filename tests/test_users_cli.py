@@ -20,7 +20,7 @@ import pytest
 from analytics import ClinicDatabase, Viewer, cohort_clients
 from analytics.access import viewer_for_email
 from analytics.cli.main import main
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 
 def start(*args: str | Path) -> subprocess.Popen:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of
-from tests.browser.conftest import (
+from tests.support.browser import (
     assert_no_errors,
     metric_values,
     open_page,

@@ -27,20 +27,20 @@ from typing import Any
 import pytest
 
 from analytics import ClinicDatabase
-from benchmarks.bench import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
-from tests.browser.conftest import (
+from tests.support.browser import (
     ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     ERROR_TEXT,
     METRICS_JS,
     QUIET_MS,
     RUN_COUNTER,
     SETTLED,
-    Clinic,
-    build_clinic,
     start_server,
     url,
 )
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT, Clinic, build_sample_clinic
+from tests.support.server import StreamlitServer
 
 pytestmark = pytest.mark.browser
 
@@ -187,8 +187,75 @@ def session_plans(busy_client: str) -> list[Plan]:
 # ------------------------------------------------------------------------- driving
 
 
-async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tuple[list[Session], dict[str, Any]]:
+async def observe(server_url: str, page: Any, session: Session) -> None:
+    """Load the page (first time) or rerun it (Streamlit's "r" shortcut), then read it."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    started = time.monotonic()
+    session.phase = f"load {len(session.readings)}"
+    if not session.readings:
+        await page.goto(url(server_url, session.plan.path, **session.plan.params), timeout=STEP_TIMEOUT_MS)
+    else:
+        session.phase = f"rerun {len(session.readings)}"
+        done = await page.evaluate(RERUN_JS)
+        try:
+            # The app marks the rerun as requested at once, then back to notRunning when done.
+            await page.wait_for_function(
+                """n => window.__stDone > n || document.querySelector('[data-testid="stApp"]')
+                    .getAttribute('data-test-script-state') !== 'notRunning'""",
+                arg=done, timeout=RERUN_START_MS, polling=50)
+        except PlaywrightTimeout:
+            # The shortcut was not taken (the app was not ready for it): reload instead.
+            session.reloads += 1
+            await page.reload(timeout=STEP_TIMEOUT_MS)
+        else:
+            await page.wait_for_function("n => window.__stDone > n", arg=done, timeout=STEP_TIMEOUT_MS, polling=100)
+    session.phase = f"settle {len(session.readings)}"
+    await page.wait_for_function(SETTLED, arg=QUIET_MS, timeout=STEP_TIMEOUT_MS, polling=100)
+    session.phase = f"read {len(session.readings)}"
+    if await page.locator('[data-testid="stException"]').count():
+        session.errors.append("exception: " + (await page.locator('[data-testid="stException"]').first.inner_text())[:500])
+    main = await page.locator('[data-testid="stMain"]').inner_text()
+    found = ERROR_TEXT.search(main)
+    if found:
+        session.errors.append("error text: " + main[max(0, found.start() - 100): found.end() + 200])
+    session.readings.append((time.monotonic(), await session.plan.read(page)))
+    session.load_s.append(time.monotonic() - started)
+
+
+async def failure_report(page: Any, session: Session, exc: Exception) -> str:
+    """What a failed session was doing and showing: its script state, runs, URL and text (and a screenshot)."""
+    state = "?"
+    with contextlib.suppress(Exception):
+        state = await page.evaluate(
+            """() => [document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state'),
+                      window.__stRuns, Math.round(performance.now() - (window.__stQuiet || {last: 0}).last)]""")
+    shown = "?"
+    with contextlib.suppress(Exception):
+        shown = (await page.locator('[data-testid="stMain"]').inner_text(timeout=5_000))[:400]
+        await page.screenshot(path=str(ARTIFACTS / f"concurrency-failed-{session.plan.name}-{id(session)}.png"))
+    return (f"{type(exc).__name__} after {len(session.readings)} readings in {session.phase} "
+            f"(state, runs, ms since a change: {state}; url {page.url}): "
+            f"{str(exc).splitlines()[0][:200]}; page text: {shown!r}")
+
+
+async def deadline_report(sessions: list[Session], outcome: dict[str, Any]) -> str:
+    """Where each session was stuck when the deadline passed (with screenshots), and how far the import got."""
+    for i, session in enumerate(sessions):
+        if session.page is not None and not session.page.is_closed():
+            with contextlib.suppress(Exception):
+                await session.page.screenshot(path=str(ARTIFACTS / f"concurrency-stuck-{i}.png"))
+                text = await session.page.locator('[data-testid="stMain"]').inner_text()
+                session.errors.append(f"stuck in {session.phase}; page text: {text[:300]!r}")
+    return (
+        f"not finished within {DEADLINE_S} s: import {'started' if 'import_started' in outcome else 'not started'}"
+        f", {'finished' if 'returncode' in outcome else 'not finished'}; readings per session "
+        f"{[len(s.readings) for s in sessions]}; slowest load {max(slowest(s) for s in sessions):.1f} s; "
+        f"phases {[s.plan.name + ':' + s.phase for s in sessions]}"
+    )
+
+
+async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tuple[list[Session], dict[str, Any]]:
     from playwright.async_api import async_playwright
 
     sessions = [Session(p) for p in plans]
@@ -196,39 +263,6 @@ async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tu
     import_done = asyncio.Event()
     ready = 0
     outcome: dict[str, Any] = {}
-
-    async def observe(page: Any, session: Session) -> None:
-        """Load the page (first time) or rerun it (Streamlit's "r" shortcut), then read it."""
-        started = time.monotonic()
-        session.phase = f"load {len(session.readings)}"
-        if not session.readings:
-            await page.goto(url(server_url, session.plan.path, **session.plan.params), timeout=STEP_TIMEOUT_MS)
-        else:
-            session.phase = f"rerun {len(session.readings)}"
-            done = await page.evaluate(RERUN_JS)
-            try:
-                # The app marks the rerun as requested at once, then back to notRunning when done.
-                await page.wait_for_function(
-                    """n => window.__stDone > n || document.querySelector('[data-testid="stApp"]')
-                        .getAttribute('data-test-script-state') !== 'notRunning'""",
-                    arg=done, timeout=RERUN_START_MS, polling=50)
-            except PlaywrightTimeout:
-                # The shortcut was not taken (the app was not ready for it): reload instead.
-                session.reloads += 1
-                await page.reload(timeout=STEP_TIMEOUT_MS)
-            else:
-                await page.wait_for_function("n => window.__stDone > n", arg=done, timeout=STEP_TIMEOUT_MS, polling=100)
-        session.phase = f"settle {len(session.readings)}"
-        await page.wait_for_function(SETTLED, arg=QUIET_MS, timeout=STEP_TIMEOUT_MS, polling=100)
-        session.phase = f"read {len(session.readings)}"
-        if await page.locator('[data-testid="stException"]').count():
-            session.errors.append("exception: " + (await page.locator('[data-testid="stException"]').first.inner_text())[:500])
-        main = await page.locator('[data-testid="stMain"]').inner_text()
-        found = ERROR_TEXT.search(main)
-        if found:
-            session.errors.append("error text: " + main[max(0, found.start() - 100): found.end() + 200])
-        session.readings.append((time.monotonic(), await session.plan.read(page)))
-        session.load_s.append(time.monotonic() - started)
 
     def one_more_ready() -> None:
         nonlocal ready
@@ -246,26 +280,15 @@ async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tu
         try:
             page = await context.new_page()
             session.page = page
-            await observe(page, session)
+            await observe(server_url, page, session)
             counted = True
             one_more_ready()
             while not import_done.is_set():
                 await asyncio.sleep(THINK_S)  # a user's pause between reruns, not a wait for a condition
-                await observe(page, session)
-            await observe(page, session)  # after the import: must be the new version
+                await observe(server_url, page, session)
+            await observe(server_url, page, session)  # after the import: must be the new version
         except Exception as exc:  # noqa: BLE001 - reported by the test
-            state = "?"
-            with contextlib.suppress(Exception):
-                state = await page.evaluate(
-                    """() => [document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state'),
-                              window.__stRuns, Math.round(performance.now() - (window.__stQuiet || {last: 0}).last)]""")
-            shown = "?"
-            with contextlib.suppress(Exception):
-                shown = (await page.locator('[data-testid="stMain"]').inner_text(timeout=5_000))[:400]
-                await page.screenshot(path=str(ARTIFACTS / f"concurrency-failed-{session.plan.name}-{id(session)}.png"))
-            session.errors.append(f"{type(exc).__name__} after {len(session.readings)} readings in {session.phase} "
-                                  f"(state, runs, ms since a change: {state}; url {page.url}): "
-                                  f"{str(exc).splitlines()[0][:200]}; page text: {shown!r}")
+            session.errors.append(await failure_report(page, session, exc))
             if not counted:
                 one_more_ready()
         finally:
@@ -298,7 +321,7 @@ async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tu
             page = await context.new_page()
             for plan in {p.name: p for p in plans}.values():
                 reference = Session(plan)
-                await observe(page, reference)
+                await observe(server_url, page, reference)
                 outcome.setdefault("old", {})[plan.name] = reference.readings[0][1]
                 if reference.errors:
                     outcome.setdefault("reference_errors", []).extend(reference.errors)
@@ -313,18 +336,7 @@ async def drive(server_url: str, plans: list[Plan], import_cmd: list[str]) -> tu
                 asyncio.gather(run_import(), *(run_session(browser, s) for s in sessions)), timeout=DEADLINE_S
             )
         except TimeoutError:
-            for i, session in enumerate(sessions):
-                if session.page is not None and not session.page.is_closed():
-                    with contextlib.suppress(Exception):
-                        await session.page.screenshot(path=str(ARTIFACTS / f"concurrency-stuck-{i}.png"))
-                        text = await session.page.locator('[data-testid="stMain"]').inner_text()
-                        session.errors.append(f"stuck in {session.phase}; page text: {text[:300]!r}")
-            outcome["deadline"] = (
-                f"not finished within {DEADLINE_S} s: import {'started' if 'import_started' in outcome else 'not started'}"
-                f", {'finished' if 'returncode' in outcome else 'not finished'}; readings per session "
-                f"{[len(s.readings) for s in sessions]}; slowest load {max(slowest(s) for s in sessions):.1f} s; "
-                f"phases {[s.plan.name + ':' + s.phase for s in sessions]}"
-            )
+            outcome["deadline"] = await deadline_report(sessions, outcome)
         finally:
             import_done.set()
             await browser.close()
@@ -357,7 +369,7 @@ def run_in_thread(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
 @pytest.fixture(scope="module")
 def swap_clinic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Clinic, list[Path]]:
     directory = tmp_path_factory.mktemp("concurrency")
-    return build_clinic(directory), write_update(directory / "update")
+    return build_sample_clinic(directory), write_update(directory / "update")
 
 
 def test_twenty_sessions_see_one_version_while_an_import_swaps_it(swap_clinic):

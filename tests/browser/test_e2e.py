@@ -10,7 +10,7 @@ import re
 import pytest
 
 from analytics import ClinicDatabase
-from tests.browser.conftest import (
+from tests.support.browser import (
     SCREENSHOTS,
     VIEWPORT,
     assert_no_errors,
@@ -27,7 +27,7 @@ from tests.browser.conftest import (
     wait_charts_settled,
     wait_idle,
 )
-from tests.conftest import ROOT
+from tests.support.clinics import ROOT
 
 pytestmark = pytest.mark.browser
 

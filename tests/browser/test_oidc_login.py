@@ -15,8 +15,6 @@ A second server, started on 0.0.0.0 without sign-in, must refuse to render.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,8 +25,9 @@ import pytest
 
 from analytics.access import add_user
 from analytics.audit import close_audit_logs, search_access_log
-from benchmarks.bench import StreamlitServer, free_port
-from tests.browser.conftest import metric_values, screenshot, start_server, wait_idle
+from tests.support.browser import metric_values, screenshot, start_server, wait_idle
+from tests.support.oidc import mock_provider, signed_in_server, verified
+from tests.support.server import StreamlitServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TIMEOUT_MS = 60_000
@@ -60,20 +59,9 @@ class AuthApp:
 @pytest.fixture(scope="module")
 def oidc_provider() -> Iterator[str]:
     """The provider's base URL; one predefined user per role plus a stranger."""
-    from oidc_provider_mock import User, run_server_in_thread
-
-    previous = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
-    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on localhost
-    users = [User(sub=email, claims={"email": email, "email_verified": True}) for email in [*ROLES, STRANGER]]
-    users += [User(sub=email, claims={"email": email, **claims}) for email, claims in UNVERIFIED.items()]
-    try:
-        with run_server_in_thread(port=0, user_claims=users) as server:
-            yield f"http://localhost:{server.server_port}"
-    finally:
-        if previous is None:
-            os.environ.pop("AUTHLIB_INSECURE_TRANSPORT", None)
-        else:
-            os.environ["AUTHLIB_INSECURE_TRANSPORT"] = previous
+    users = verified([*ROLES, STRANGER]) + [(email, {"email": email, **claims}) for email, claims in UNVERIFIED.items()]
+    with mock_provider(users) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -86,37 +74,13 @@ def auth_app(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path, oidc_
     for email in UNVERIFIED:
         add_user(db, email, "admin")
     audit_path = work / "audit.duckdb"
-    port = free_port()
-    secrets_file = work / "secrets.toml"
-    secrets_file.write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-        f'cookie_secret = "{secrets.token_hex(32)}"\n'
-        'client_id = "between-sessions"\n'
-        f'client_secret = "{secrets.token_hex(16)}"\n'
-        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n',
-        encoding="utf-8",
-    )
-    server = start_server(
-        db, "streamlit-oidc.log", port=port, args=("--secrets.files", str(secrets_file)), start_timeout=90,
-        env={"BETWEEN_SESSIONS_AUDIT_DB": str(audit_path), "AUTHLIB_INSECURE_TRANSPORT": "1"},
-    )
+    server = signed_in_server(db, work, oidc_provider, "streamlit-oidc.log", audit_path)
     try:
         server.start()
         yield AuthApp(server, db, audit_path)
     finally:
         server.stop()
 
-
-@pytest.fixture
-def browser_page(chromium: Any) -> Iterator[Any]:
-    """A fresh browser context: no cookies, a new Streamlit session."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1600})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def button_labels(scope: Any) -> list[str]:

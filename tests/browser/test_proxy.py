@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 
 from analytics.audit import close_audit_logs, search_access_log
-from benchmarks.bench import StreamlitServer
-from tests.browser.conftest import metric_values, screenshot, start_server, wait_idle
+from tests.support.browser import metric_values, screenshot, start_server, wait_idle
+from tests.support.server import StreamlitServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TIMEOUT_MS = 60_000

@@ -11,20 +11,16 @@ is there).
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from analytics import import_files
-from analytics.access import add_user
-from benchmarks.bench import StreamlitServer, free_port
-from tests.browser.conftest import screenshot, start_server, wait_idle
-from tests.conftest import FIXTURE_TODAY, write_csv
+from tests.support.browser import screenshot, wait_idle
+from tests.support.clinics import SECRET, clinic_with_a_rejected_row
+from tests.support.oidc import mock_provider, signed_in_server, verified
+from tests.support.server import StreamlitServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TIMEOUT_MS = 60_000
@@ -32,71 +28,26 @@ USERS = {
     "admin@clinic.org": ("admin", {}),
     "t3@clinic.org": ("therapist", {"therapist_id": "T3"}),
 }
-SECRET = "Call her sister Maria about the custody hearing"
-REJECTED_ASSIGNMENT = (
-    "assignment_id,client_id,assigned_date,homework_type,planned_practices,quantity_rating,description\n"
-    f"A900,C1,2025-02-01,journal,3,7,{SECRET}\n"
-)
 # Everything in the page, the hidden accessibility table of the data grids included.
 PAGE_TEXT_JS = "() => document.querySelector('[data-testid=\"stMain\"]').textContent"
 
 
 @pytest.fixture(scope="module")
 def oidc_provider() -> Iterator[str]:
-    from oidc_provider_mock import User, run_server_in_thread
-
-    previous = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
-    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on localhost
-    users = [User(sub=email, claims={"email": email, "email_verified": True}) for email in USERS]
-    try:
-        with run_server_in_thread(port=0, user_claims=users) as server:
-            yield f"http://localhost:{server.server_port}"
-    finally:
-        if previous is None:
-            os.environ.pop("AUTHLIB_INSECURE_TRANSPORT", None)
-        else:
-            os.environ["AUTHLIB_INSECURE_TRANSPORT"] = previous
+    with mock_provider(verified(USERS)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_db_path: Path, oidc_provider: str) -> Iterator[StreamlitServer]:
     work = tmp_path_factory.mktemp("rejects-oidc")
-    db = work / "clinic.duckdb"
-    shutil.copyfile(tiny_db_path, db)
-    for email, (role, extra) in USERS.items():
-        add_user(db, email, role, **extra)
-    result = import_files(db, [write_csv(work / "assignments_feb.csv", REJECTED_ASSIGNMENT)], today=FIXTURE_TODAY)
-    assert (result.batch_id, result.rejected) == (2, 1), result.report()
-    port = free_port()
-    secrets_file = work / "secrets.toml"
-    secrets_file.write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-        f'cookie_secret = "{secrets.token_hex(32)}"\n'
-        'client_id = "between-sessions"\n'
-        f'client_secret = "{secrets.token_hex(16)}"\n'
-        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n',
-        encoding="utf-8",
-    )
-    app = start_server(
-        db, "streamlit-rejects-scope.log", port=port, args=("--secrets.files", str(secrets_file)), start_timeout=90,
-        env={"BETWEEN_SESSIONS_AUDIT_DB": str(work / "audit.duckdb"), "AUTHLIB_INSECURE_TRANSPORT": "1"},
-    )
+    db = clinic_with_a_rejected_row(work, tiny_db_path, USERS)
+    app = signed_in_server(db, work, oidc_provider, "streamlit-rejects-scope.log", work / "audit.duckdb")
     try:
         app.start()
         yield app
     finally:
         app.stop()
-
-
-@pytest.fixture
-def browser_page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1400, "height": 1600})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def sign_in_and_open_data(page: Any, server: StreamlitServer, email: str) -> str:

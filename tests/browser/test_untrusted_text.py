@@ -20,8 +20,7 @@ import pytest
 
 from analytics import ClinicDatabase, Viewer
 from analytics.text import AUTOLINK_BREAK
-from benchmarks.bench import StreamlitServer
-from tests.browser.conftest import (
+from tests.support.browser import (
     TIMEOUT_MS,
     VIEWPORT,
     open_page,
@@ -30,7 +29,8 @@ from tests.browser.conftest import (
     start_server,
     wait_charts_settled,
 )
-from tests.test_untrusted_text import HOSTS, PAYLOAD, build_hostile_clinic, first_client
+from tests.support.hostile_clinic import HOSTS, PAYLOAD, build_hostile_clinic, first_client
+from tests.support.server import StreamlitServer
 
 pytestmark = pytest.mark.browser
 
@@ -80,7 +80,7 @@ def watched(chromium: Any, hostile_server: StreamlitServer) -> Iterator[tuple[An
     """A page, every URL it requested and every dialog (alert) it opened."""
     context = chromium.new_context(viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
-    from tests.browser.conftest import RUN_COUNTER
+    from tests.support.browser import RUN_COUNTER
 
     context.add_init_script(RUN_COUNTER)
     requests: list[str] = []
