@@ -76,9 +76,9 @@ __all__ = [
 
 NO_BAND = "No reviewed homework"
 WITHHELD_NOTE = (
-    "De-identified view{style}: counts {small} are shown as \"{marker}\" (and so are counts withheld so that a "
+    "De-identified view: counts {small} are shown as \"{marker}\" (and so are counts withheld so that a "
     "small count cannot be worked out); statistics over fewer than {minimum} clients are shown as \"{withheld}\" "
-    "or left out; no client-level rows; intake bounds are whole months."
+    "or left out; no client-level rows; intake bounds are whole months.{style}"
 )
 
 
@@ -455,7 +455,7 @@ def deidentified_cohort_view(
     policy = suppression_policy(settings)
     minimum = minimum_cohort_size(settings)
     cohort = deidentified_cohort(db, viewer, cohort)
-    note = WITHHELD_NOTE.format(style=f" ({policy.style})" if policy.style else "", small=policy.small_counts,
+    note = WITHHELD_NOTE.format(style=f" Suppression style: {policy.style}." if policy.style else "", small=policy.small_counts,
                                 marker=policy.marker_text, minimum=minimum, withheld=RATE_WITHHELD)
     n_clients = int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0])
     hide = _guard_adjacent(db, viewer, cohort, measure, settings, policy)

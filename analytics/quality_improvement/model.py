@@ -1178,12 +1178,12 @@ def privacy_description(policy: SuppressionPolicy | None) -> str:
     if policy is None:
         return "Identified view: client identifiers and exact small numbers are shown. Do not share."
     rounding = f"; shown counts rounded to the nearest {policy.round_to}" if policy.round_to else ""
-    style = f" ({policy.style})" if policy.style else ""
+    style = f" Suppression style: {policy.style}." if policy.style else ""
     return (
-        f"De-identified{style}: no client identifiers or free text; therapists under pseudonyms. Counts "
+        f"De-identified: no client identifiers or free text; therapists under pseudonyms. Counts "
         f"{policy.small_counts} are shown as \"{policy.marker_text}\", and so are counts withheld so that a small "
         f"count cannot be worked out from totals{rounding}; rates and means over fewer than "
-        f"{policy.threshold} clients, or that would reveal a small count, are shown as \"{RATE_WITHHELD}\"."
+        f"{policy.threshold} clients, or that would reveal a small count, are shown as \"{RATE_WITHHELD}\".{style}"
     )
 
 
