@@ -223,3 +223,25 @@ def test_rate_bounds_use_the_rounding_of_five():
     low, high = _rate_bounds("recovery_rate", {"finished_course_treatment": 20, "not_at_caseness": 5,
                                                "recovery": 10})
     assert (low, high) == (Fraction(8, 17), Fraction(1))
+
+
+def test_the_de_identified_cohort_view_under_the_nhs_england_style(sample_db, monkeypatch):
+    """The Cohort outcomes page's de-identified view: the same style (counts 0-4 withheld, the
+    rest multiples of 5), its note names it, and the adjacent-month guard does not treat two
+    equal counts (a difference of 0) as a small difference to withhold."""
+    from analytics import deidentified as de
+    from analytics.scope import CohortFilter
+
+    monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", "nhs-style-test-key-0123456789")
+    months = de.intake_months(sample_db, Viewer(role="qi", email="qi@org"))
+    start, end = de.month_bounds(months[0], months[len(months) // 2])
+    cohort = CohortFilter.of(intake_from=start, intake_to=end)
+    settings = Settings(suppression_style="nhs_england")
+    view = de.deidentified_cohort_view(sample_db, Viewer(role="qi", email="qi@org"), cohort, "PHQ-9", settings)
+    assert view.enough and view.minimum == 5
+    assert view.note.startswith('De-identified view: counts from 0 to 4 are shown as "<5"')
+    assert view.note.endswith("Suppression style: NHS England publication rounding.")
+    shown = [v for v in de.published_counts(view.bands, None).values() if v is not None]
+    assert len(shown) >= 4 and all(v >= 5 and v % 5 == 0 for v in shown)
+    clients = view.headline[0].display.replace(",", "")  # withheld when an adjacent month differs by 1-4
+    assert clients == "<5" or int(clients) % 5 == 0
