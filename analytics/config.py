@@ -230,7 +230,7 @@ class Settings:
     # Alerts: still at caseness without reliable improvement after this many weeks.
     not_on_track_weeks: int = 6
     # Small-number suppression style of every de-identified table and export (docs/security.md,
-    # "Small numbers"): "cms" (default) suppresses counts 1 to suppression_threshold - 1 and rounds
+    # "De-identified views"): "cms" (default) suppresses counts 1 to suppression_threshold - 1 and rounds
     # shown counts to suppression_round_to when set; "nhs_england" is NHS England's publication
     # rounding of NHS Talking Therapies figures (counts under 5, 0 included, suppressed; the rest
     # rounded to the nearest 5), with its own threshold and rounding (leave the two below unset).
