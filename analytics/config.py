@@ -176,6 +176,11 @@ DESIGN_CHECKLIST_LABELS: dict[str, str] = {
 # Rating scales: quantity and quality are rated 0-4 (clinical-reference.md, "Homework compliance").
 RATING_MAX = 4
 
+# Small-number suppression styles (``Settings.suppression_style``; analytics.privacy.policy_for_style):
+# "cms" (US CMS cell-size policy, threshold configurable) and "nhs_england" (NHS England's
+# publication rounding of NHS Talking Therapies figures). clinical-reference.md, "Privacy norms".
+SUPPRESSION_STYLES: tuple[str, ...] = ("cms", "nhs_england")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -195,6 +200,12 @@ class Settings:
     paired_measures: tuple[str, str] = ("PHQ-9", "GAD-7")
     # Alerts: still at caseness without reliable improvement after this many weeks.
     not_on_track_weeks: int = 6
+    # Small-number suppression style of every de-identified table and export (docs/security.md,
+    # "De-identified views"): "cms" (default) suppresses counts 1 to suppression_threshold - 1 and rounds
+    # shown counts to suppression_round_to when set; "nhs_england" is NHS England's publication
+    # rounding of NHS Talking Therapies figures (counts under 5, 0 included, suppressed; the rest
+    # rounded to the nearest 5), with its own threshold and rounding (leave the two below unset).
+    suppression_style: str = "cms"
     # Small-number suppression threshold (CMS: counts 1-10 suppressed).
     suppression_threshold: int = 11
     # Round every shown count to this multiple (NHS Digital style: threshold 8, round to 5); none by default.
@@ -229,6 +240,18 @@ class Settings:
     # every 4 weeks at least; 21 days = two missed weekly sessions.
     measure_overdue_weeks: int = 4
     no_contact_days: int = 21
+
+    def __post_init__(self) -> None:
+        if self.suppression_style not in SUPPRESSION_STYLES:
+            raise ValueError(
+                f"suppression_style {self.suppression_style!r} is not one of "
+                f"{', '.join(repr(s) for s in SUPPRESSION_STYLES)}"
+            )
+        if self.suppression_style != "cms" and (self.suppression_threshold != 11 or self.suppression_round_to is not None):
+            raise ValueError(
+                f"suppression_style {self.suppression_style!r} has its own threshold and rounding: "
+                "leave suppression_threshold and suppression_round_to unset"
+            )
 
     def measure(self, name: str) -> MeasureDefinition | None:
         key = measure_key(name)

@@ -69,9 +69,9 @@ __all__ = [
 
 NO_BAND = "No reviewed homework"
 WITHHELD_NOTE = (
-    "De-identified view: counts from 1 to {top} are shown as \"{marker}\" (and so are counts withheld so that a "
+    "De-identified view: counts {small} are shown as \"{marker}\" (and so are counts withheld so that a "
     "small count cannot be worked out); statistics over fewer than {minimum} clients are shown as \"{withheld}\" "
-    "or left out; no client-level rows; intake bounds are whole months."
+    "or left out; no client-level rows; intake bounds are whole months.{style}"
 )
 
 
@@ -417,7 +417,8 @@ def _guard_adjacent(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, me
         other = published_counts(table, None if policy.is_small(n) else n)
         for key, value in current.items():
             theirs = other.get(key)
-            if value is not None and theirs is not None and policy.is_small(abs(value - theirs)):
+            # A difference of 0 reveals no one (even under a policy that suppresses zeros).
+            if value is not None and theirs is not None and value != theirs and policy.is_small(abs(value - theirs)):
                 hide.add(key[1])
     return hide
 
@@ -449,8 +450,8 @@ def deidentified_cohort_view(
     policy = suppression_policy(settings)
     minimum = minimum_cohort_size(settings)
     cohort = deidentified_cohort(db, viewer, cohort)
-    note = WITHHELD_NOTE.format(top=policy.threshold - 1, marker=policy.marker_text, minimum=minimum,
-                                withheld=RATE_WITHHELD)
+    note = WITHHELD_NOTE.format(style=f" Suppression style: {policy.style}." if policy.style else "", small=policy.small_counts,
+                                marker=policy.marker_text, minimum=minimum, withheld=RATE_WITHHELD)
     n_clients = int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0])
     hide = _guard_adjacent(db, viewer, cohort, measure, settings, policy)
     clients_text = policy.marker_text if "Clients" in hide else format_count(n_clients, policy)

@@ -8,6 +8,9 @@ shares them; client- and cohort-level metrics are here. The dashboard, the CSV e
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -219,12 +222,86 @@ def client_paired_outcomes(
     return classify_paired_outcomes(rows, settings)
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A rate as a count over a denominator (both whole numbers), kept exact.
+
+    ``value`` is the fraction (None when the denominator is 0); :meth:`percent` rounds the
+    exact percentage as NHS England publishes it (halves away from zero).
+    """
+
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    def percent(self, decimals: int) -> Decimal | None:
+        """100 * numerator / denominator, rounded to ``decimals`` places (half up), computed
+        exactly (no floating point: 1/8 is 12.5 and rounds to 13, never 12)."""
+        if not self.denominator:
+            return None
+        scaled = abs(Fraction(100 * self.numerator * 10**decimals, self.denominator))
+        rounded = math.floor(scaled + Fraction(1, 2))
+        sign = -1 if self.numerator * self.denominator < 0 else 1
+        return Decimal(sign * rounded).scaleb(-decimals)
+
+
+#: The NHS Talking Therapies paired rates: name -> (numerator count, denominator).
+NHS_PAIRED_RATES = {
+    "recovery_rate": ("recovered", "recovery_denominator"),
+    "reliable_recovery_rate": ("reliable_recovery", "recovery_denominator"),
+    "reliable_improvement_rate": ("reliable_improvement", "finished"),
+    "reliable_deterioration_rate": ("reliable_deterioration", "finished"),
+}
+
+
+def nhs_paired_rates(
+    finished: int | None,
+    not_caseness_at_start: int | None,
+    recovered: int | None = None,
+    reliable_recovery: int | None = None,
+    reliable_improvement: int | None = None,
+    reliable_deterioration: int | None = None,
+) -> dict[str, Rate | None]:
+    """The NHS Talking Therapies paired rates from their counts: the product's one definition.
+
+    NHS England's published measure definitions (annual report, measures ``Percentage_Recovery``,
+    ``Percentage_ReliableRecovery``, ``Percentage_Improvement``, ``Percentage_Deterioration``):
+    - finished = referrals that finished a course of treatment (at least two attended treatment
+      appointments);
+    - recovery rate = recovered / (finished - not at caseness at the start);
+    - reliable recovery rate = reliable recovery / (finished - not at caseness at the start);
+    - reliable improvement rate = reliable improvement / finished;
+    - reliable deterioration rate = reliable deterioration / finished.
+    A rate is None when one of its counts is None (not known, e.g. suppressed in a publication).
+    Used by :func:`paired_summary` on the clinic's clients and by the reproduction of NHS
+    England's published national figures (``analytics.nhs_talking_therapies``).
+    """
+    counts = {
+        "finished": finished,
+        "recovery_denominator": None if finished is None or not_caseness_at_start is None
+        else finished - not_caseness_at_start,
+        "recovered": recovered,
+        "reliable_recovery": reliable_recovery,
+        "reliable_improvement": reliable_improvement,
+        "reliable_deterioration": reliable_deterioration,
+    }
+    out: dict[str, Rate | None] = {}
+    for name, (numerator, denominator) in NHS_PAIRED_RATES.items():
+        n, d = counts[numerator], counts[denominator]
+        out[name] = None if n is None or d is None else Rate(int(n), int(d))
+    return out
+
+
 def paired_summary(paired: pd.DataFrame, discharged_only: bool = True) -> dict[str, Any]:
     """NHS Talking Therapies paired rates from :func:`client_paired_outcomes` rows.
 
     Finished clients (``discharged_only``: discharged ones only, a finished course of treatment);
-    recovery and reliable recovery rates = count / (finished - not at caseness at the first paired
-    score); reliable improvement and deterioration rates = count / finished.
+    the rates are :func:`nhs_paired_rates` of the counts: recovery and reliable recovery rates =
+    count / (finished - not at caseness at the first paired score); reliable improvement and
+    deterioration rates = count / finished.
     """
     rows = paired
     if discharged_only and "discharge_date" in rows:
@@ -234,6 +311,7 @@ def paired_summary(paired: pd.DataFrame, discharged_only: bool = True) -> dict[s
     caseness = _count(finished["caseness_at_first"])
     counts = {k: _count(finished[k]) for k in ("recovered", "reliable_improvement", "reliable_deterioration",
                                                "reliable_recovery")}
+    rates = nhs_paired_rates(finished=n, not_caseness_at_start=n - caseness, **counts)
     return {
         "measures": None,
         "clients_with_paired_scores": len(rows),
@@ -241,10 +319,7 @@ def paired_summary(paired: pd.DataFrame, discharged_only: bool = True) -> dict[s
         "caseness_at_first": caseness,
         "not_caseness_at_first": n - caseness,
         **counts,
-        "recovery_rate": counts["recovered"] / caseness if caseness else None,
-        "reliable_recovery_rate": counts["reliable_recovery"] / caseness if caseness else None,
-        "reliable_improvement_rate": counts["reliable_improvement"] / n if n else None,
-        "reliable_deterioration_rate": counts["reliable_deterioration"] / n if n else None,
+        **{name: rate.value for name, rate in rates.items()},
     }
 
 

@@ -6,8 +6,10 @@ tests can share it. The norms come from ``docs/clinical-reference.md``, section
 
 * **Small cells.** US CMS policy suppresses counts 1-10 (shows 0 and >= 11) and forbids
   values that let a suppressed count be worked out (percentages, totals minus the rest).
-  NHS Digital outputs suppress 1-7 and round the rest to the nearest 5. The default
-  threshold is 11 and it is configurable (:class:`SuppressionPolicy`).
+  NHS Digital outputs suppress 1-7 and round the rest to the nearest 5. NHS England's
+  publication of NHS Talking Therapies figures suppresses counts under 5 (0 included) and
+  rounds the rest to the nearest 5. The default threshold is 11 and it is configurable
+  (:class:`SuppressionPolicy`; the deployment picks one with ``suppression_style``).
 * **Rates.** A rate whose denominator is below the threshold is not shown.
 * **Pseudonyms.** Pseudonymised data are still personal data (GDPR recital 26): a
   pseudonym is a keyed hash (:func:`pseudonym`), and the key is a secret
@@ -20,7 +22,7 @@ Exports additionally neutralise spreadsheet formulas (OWASP "CSV injection"):
 
 Main entry points::
 
-    policy = SuppressionPolicy.cms()                 # or .nhs(), or SuppressionPolicy(threshold=6)
+    policy = SuppressionPolicy.cms()                 # or .nhs_england(), .nhs_digital(), SuppressionPolicy(threshold=6)
     suppress_count(7, policy)                        # -> None (suppressed)
     format_count(7, policy)                          # -> "<11"
     result = suppress_table(df, ["n_clients"], policy, total_row="All")
@@ -46,9 +48,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import SUPPRESSION_STYLES
+
 __all__ = [
     "DEFAULT_POLICY",
     "DEV_PSEUDONYM_KEY",
+    "POLICY_STYLES",
     "FORMULA_TRIGGERS",
     "PSEUDONYM_KEY_ENV_VAR",
     "REASON_COMPLEMENTARY",
@@ -58,6 +63,7 @@ __all__ = [
     "REASON_SMALL_DENOMINATOR",
     "MissingPseudonymKeyError",
     "PseudonymCollisionError",
+    "SUPPRESSION_STYLES",
     "SuppressedTable",
     "SuppressionPolicy",
     "drop_free_text",
@@ -66,6 +72,7 @@ __all__ = [
     "load_pseudonym_key",
     "neutralise_cell",
     "neutralise_frame",
+    "policy_for_style",
     "pseudonym",
     "pseudonymise_column",
     "suppress_count",
@@ -95,15 +102,20 @@ class SuppressionPolicy:
             (``threshold >= ceil(round_to / 2)``).
         marker: Text shown instead of a suppressed value. ``None`` means
             ``f"<{threshold}"`` (see :attr:`marker_text`).
+        suppress_zero: Also suppress 0 (counts ``0 .. threshold - 1`` withheld), as NHS
+            England's publication of NHS Talking Therapies figures does: a published "*"
+            then cannot be read as "none". Default False (zeros shown).
 
     Source: docs/clinical-reference.md, "Privacy norms for aggregate reporting"
     (CMS: suppress 1-10, show 0 and >= 11; NHS Digital: suppress 1-7, round the rest to
-    the nearest 5; default threshold 11, configurable).
+    the nearest 5; NHS England, NHS Talking Therapies publications: suppress counts under 5,
+    round the rest to the nearest 5; default threshold 11, configurable).
     """
 
     threshold: int = 11
     round_to: int | None = None
     marker: str | None = None
+    suppress_zero: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, Integral):
@@ -129,18 +141,50 @@ class SuppressionPolicy:
         return cls(threshold=11)
 
     @classmethod
-    def nhs(cls) -> SuppressionPolicy:
-        """NHS Digital style: suppress 1-7, round every shown count to the nearest 5."""
+    def nhs_digital(cls) -> SuppressionPolicy:
+        """NHS Digital outputs (clinical-reference.md): suppress 1-7, round every shown count
+        to the nearest 5. Not NHS England's NHS Talking Therapies rule (:meth:`nhs_england`)."""
         return cls(threshold=8, round_to=5)
+
+    @classmethod
+    def nhs(cls) -> SuppressionPolicy:
+        """The same as :meth:`nhs_digital` (suppress 1-7, round to 5); kept for existing callers."""
+        return cls.nhs_digital()
+
+    @classmethod
+    def nhs_england(cls) -> SuppressionPolicy:
+        """NHS England's publication rounding of NHS Talking Therapies figures: counts under 5
+        (0 included) suppressed, every other count rounded to the nearest 5 (what its
+        sub-national open data show: a figure that is 0 for England is "*" for every
+        organisation, tests/test_nhs_talking_therapies.py)."""
+        return cls(threshold=5, round_to=5, suppress_zero=True)
 
     @property
     def marker_text(self) -> str:
         """The text displayed for a suppressed value (``marker`` or ``"<threshold"``)."""
         return self.marker if self.marker is not None else f"<{self.threshold}"
 
+    @property
+    def small_counts(self) -> str:
+        """The suppressed counts in words, e.g. "from 1 to 10" or "from 0 to 4"."""
+        return f"from {0 if self.suppress_zero else 1} to {self.threshold - 1}"
+
+    @property
+    def style(self) -> str | None:
+        """The name of a published rule this policy is, for footnotes; None for another rule."""
+        return POLICY_STYLES.get((self.threshold, self.round_to, self.suppress_zero))
+
+    @property
+    def description(self) -> str:
+        """One sentence for footnotes: the style's name and its rule."""
+        rounding = f", other counts rounded to the nearest {self.round_to}" if self.round_to else ""
+        name = f"{self.style}: " if self.style else ""
+        return f"{name}counts {self.small_counts} suppressed{rounding}."
+
     def is_small(self, n: int) -> bool:
-        """True when a count ``n`` must be suppressed (``0 < n < threshold``)."""
-        return 0 < n < self.threshold
+        """True when a count ``n`` must be suppressed (``0 < n < threshold``; with
+        ``suppress_zero``, ``0 <= n < threshold``)."""
+        return (0 <= n if self.suppress_zero else 0 < n) and n < self.threshold
 
     def round_count(self, n: int) -> int:
         """Round a count that is going to be shown (no-op without ``round_to``)."""
@@ -148,6 +192,24 @@ class SuppressionPolicy:
             return n
         step = self.round_to
         return ((n + step // 2) // step) * step
+
+
+#: The published rules by (threshold, round_to, suppress_zero): the names footnotes give them.
+POLICY_STYLES = {
+    (11, None, False): "CMS cell-size policy",
+    (8, 5, False): "NHS Digital small-number rule",
+    (5, 5, True): "NHS England publication rounding",
+}
+
+def policy_for_style(style: str, threshold: int = 11, round_to: int | None = None) -> SuppressionPolicy:
+    """The deployment's policy: ``"cms"`` (counts 1 .. threshold - 1 suppressed, shown counts
+    rounded to ``round_to`` when set; the CMS rule with the defaults) or ``"nhs_england"``
+    (:meth:`SuppressionPolicy.nhs_england`; it has its own threshold and rounding)."""
+    if style == "cms":
+        return SuppressionPolicy(threshold=int(threshold), round_to=round_to)
+    if style == "nhs_england":
+        return SuppressionPolicy.nhs_england()
+    raise ValueError(f"suppression_style {style!r} is not one of {', '.join(repr(s) for s in SUPPRESSION_STYLES)}")
 
 
 DEFAULT_POLICY = SuppressionPolicy()
@@ -179,8 +241,8 @@ def _to_count(value: Any, where: str = "count") -> int | None:
 def suppress_count(n: int, policy: SuppressionPolicy = DEFAULT_POLICY) -> int | None:
     """Return the count to show, or ``None`` when it must be suppressed.
 
-    ``0`` is returned as ``0`` (zeros are never suppressed); ``1 .. threshold - 1`` give
-    ``None``; larger counts are returned, rounded when the policy rounds.
+    ``0`` is returned as ``0`` (unless the policy has ``suppress_zero``); ``1 .. threshold - 1``
+    give ``None``; larger counts are returned, rounded when the policy rounds.
 
     >>> suppress_count(10), suppress_count(11), suppress_count(0)
     (None, 11, 0)
@@ -206,7 +268,7 @@ def format_count(n: int, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
 # --------------------------------------------------------------------------------------
 
 REASON_SMALL_COUNT = "small count"
-"""Primary suppression: the count is in ``1 .. threshold - 1``."""
+"""Primary suppression: the count is in ``1 .. threshold - 1`` (or 0 under ``suppress_zero``)."""
 REASON_COMPLEMENTARY = "complementary"
 """Secondary suppression: shown, it would let a suppressed count be worked out from a total."""
 REASON_SMALL_DENOMINATOR = "small denominator"
@@ -323,8 +385,8 @@ def suppress_table(
 
     Steps:
 
-    1. **Primary suppression**: every count in ``1 .. threshold - 1`` is withheld.
-       Zeros are never suppressed (and never chosen for complementary suppression).
+    1. **Primary suppression**: every count in ``1 .. threshold - 1`` is withheld (and 0
+       under ``suppress_zero``). Zeros are never chosen for complementary suppression.
     2. **Complementary suppression** (``complementary=True``, the default) wherever a
        total is shown. Two kinds of totals are understood, one level deep:
 

@@ -17,7 +17,7 @@ from analytics import ClinicDatabase, Settings, Viewer
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
-from analytics.metrics import client_outcomes, cohort_summary
+from analytics.metrics import Rate, client_outcomes, cohort_summary, nhs_paired_rates
 from analytics.quality_improvement.meeting_pack import pack_content
 from analytics.quality_improvement.model import (
     ALERT_ALL,
@@ -417,6 +417,13 @@ def test_nhs_paired_rates_in_the_cohort_summary(paired_db):
     assert (nhs["reliable_improvement"], nhs["reliable_deterioration"]) == (2, 1)
     assert nhs["reliable_improvement_rate"] == pytest.approx(2 / 6)
     assert nhs["reliable_deterioration_rate"] == pytest.approx(1 / 6)
+    # The summary's rates are the one definition (metrics.nhs_paired_rates, which also recomputes
+    # NHS England's published rates, tests/test_nhs_talking_therapies.py) on these counts: the
+    # recovery denominator is finished - not at caseness at the start = 6 - 1 = 5.
+    rates = nhs_paired_rates(finished=6, not_caseness_at_start=1, recovered=3, reliable_recovery=2,
+                             reliable_improvement=2, reliable_deterioration=1)
+    assert (rates["recovery_rate"], rates["reliable_improvement_rate"]) == (Rate(3, 5), Rate(2, 6))
+    assert {name: nhs[name] for name in rates} == {name: rate.value for name, rate in rates.items()}
 
 
 def test_the_standard_line_uses_the_paired_definitions(paired_db):

@@ -36,10 +36,11 @@ def test_no_tracked_file_reads_or_cites_a_folder_beside_the_clone():
 def test_reference_data_are_inside_the_project_with_their_source():
     data = ROOT / "tests" / "data"
     readme = (data / "README.md").read_text(encoding="utf-8")
-    for name in ("claus2020_hamd.csv", "suddengains_sgdata.csv"):
+    for name in ("claus2020_hamd.csv", "suddengains_sgdata.csv", "nhstt/measures_annual_extract.parquet"):
         assert (data / name).stat().st_size > 0
         assert f"## {name}" in readme, f"{name} has no source section in tests/data/README.md"
     assert "MIT" in (data / "suddengains_LICENSE.txt").read_text(encoding="utf-8")
+    assert "Open Government Licence v3.0" in readme.split("## nhstt/", 1)[1].split("\n## ", 1)[0]
 
 
 def test_every_constant_source_the_code_cites_exists():

@@ -36,6 +36,7 @@ from ..privacy import (
     PSEUDONYM_KEY_ENV_VAR,
     SuppressionPolicy,
     load_pseudonym_key,
+    policy_for_style,
     pseudonym,
     suppress_table,
 )
@@ -156,13 +157,13 @@ class QualityReport:
 
 
 def suppression_policy(settings: Settings | None = None) -> SuppressionPolicy:
-    """The deployment's small-number policy: ``suppression_threshold`` (default 11: counts 1-10
-    suppressed) and ``suppression_round_to`` (e.g. NHS Digital: threshold 8, round to 5)."""
+    """The deployment's small-number policy: ``suppression_style`` "cms" with
+    ``suppression_threshold`` (default 11: counts 1-10 suppressed) and ``suppression_round_to``
+    (e.g. NHS Digital: threshold 8, round to 5), or "nhs_england" (counts 0-4 suppressed, the rest
+    rounded to the nearest 5): :func:`analytics.privacy.policy_for_style`."""
     settings = settings or active_settings()
-    return SuppressionPolicy(
-        threshold=int(settings.suppression_threshold),
-        round_to=getattr(settings, "suppression_round_to", None),
-    )
+    return policy_for_style(settings.suppression_style, int(settings.suppression_threshold),
+                            getattr(settings, "suppression_round_to", None))
 
 
 def pseudonym_key(viewer: Viewer) -> tuple[bytes, str | None]:
@@ -987,11 +988,12 @@ def privacy_description(policy: SuppressionPolicy | None) -> str:
     if policy is None:
         return "Identified view: client identifiers and exact small numbers are shown. Do not share."
     rounding = f"; shown counts rounded to the nearest {policy.round_to}" if policy.round_to else ""
+    style = f" Suppression style: {policy.style}." if policy.style else ""
     return (
-        f"De-identified: no client identifiers or free text; therapists under pseudonyms. Counts from 1 to "
-        f"{policy.threshold - 1} are shown as \"{policy.marker_text}\", and so are counts withheld so that a small "
+        f"De-identified: no client identifiers or free text; therapists under pseudonyms. Counts "
+        f"{policy.small_counts} are shown as \"{policy.marker_text}\", and so are counts withheld so that a small "
         f"count cannot be worked out from totals{rounding}; rates and means over fewer than "
-        f"{policy.threshold} clients, or that would reveal a small count, are shown as \"{RATE_WITHHELD}\"."
+        f"{policy.threshold} clients, or that would reveal a small count, are shown as \"{RATE_WITHHELD}\".{style}"
     )
 
 
