@@ -524,6 +524,25 @@ def backtest_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def backtest_table(db: ClinicDatabase, viewer: Viewer, deidentified: bool = True, *,
+                   settings: Settings | None = None) -> pd.DataFrame:
+    """The back-test as the quality-improvement page shows it (:func:`backtest_rows`). De-identified
+    (always for aggregates-only viewers): a row whose poor-outcome, other or flagged count is between 1
+    and the suppression threshold - 1 is withheld, as small counts are on the rest of that page."""
+    settings = settings or active_settings()
+    table = backtest(db, viewer, settings=settings)
+    shown = backtest_rows(table)
+    if (deidentified or not viewer.can_see_identifiers) and len(table):
+        threshold = int(settings.suppression_threshold)
+        small = np.zeros(len(table), dtype=bool)
+        for counts in (table["positives"], table["n"] - table["positives"], table["flagged"]):
+            counts = counts.to_numpy(dtype=int)
+            small |= (counts > 0) & (counts < threshold)
+        for column in ("n (poor outcome)", "Flagged", "Sensitivity", "Specificity", "PPV"):
+            shown[column] = shown[column].astype(object).where(~small, f"withheld (<{threshold})")
+    return shown
+
+
 BACKTEST_NOTE = (
     "Back-test: curves fitted on the discharged clients who started before the split date, tested on those who "
     "started on or after it. Poor outcome = no reliable improvement (reliable deterioration included) from the first "
@@ -551,6 +570,7 @@ __all__ = [
     "backtest_history",
     "backtest_markdown",
     "backtest_rows",
+    "backtest_table",
     "client_track",
     "default_split",
     "expected_curves",

@@ -302,3 +302,48 @@ def test_fitting_is_quick_on_the_sample_clinic(sample_db_path):
         started = time.perf_counter()
         er.fit_curves(er.response_history(db, LOCAL), SETTINGS)
         assert time.perf_counter() - started < 5.0  # ~0.1 s on a laptop; generous for CI
+
+
+# ----------------------------------------------------------------------------- QI alerts and caseload
+
+
+def test_qi_alerts_use_the_off_track_signal_when_the_history_is_big_enough(sample_db):
+    from analytics.quality_improvement.model import alert_clients, alert_method, quality_report
+
+    as_of = date(2026, 11, 1)
+    alerts = alert_clients(sample_db, LOCAL, as_of=as_of).set_index("client_id")
+    assert not alerts["rule_caseness"].any()  # PHQ-9 and GAD-7 both have a curve: the fixed rule is not used
+    curves = er.expected_curves(sample_db, LOCAL)
+    prepared = er.prepare_history(er.response_history(sample_db, LOCAL))
+    prepared = prepared[prepared["discharge_date"].isna() & (prepared["administered_date"] <= pd.Timestamp(as_of))]
+    off = set()
+    for measure in ("PHQ-9", "GAD-7"):
+        tracks = er.latest_tracks(curves.curve(measure), prepared[prepared["measure"] == measure])
+        off |= set(tracks.loc[tracks["status"] == er.OFF_TRACK, "client_id"])
+    assert off and set(alerts.index[alerts["rule_off_track"]]) == off & set(alerts.index)
+    flagged = alerts[alerts["rule_off_track"]]
+    assert flagged["reasons"].str.contains(r"off track since week \d+ \(expected course\)").all()
+    assert alerts.loc[alerts["rule_off_track"], "not_on_track"].all()
+    assert "PHQ-9, GAD-7: off track against the expected course" in alert_method(sample_db, LOCAL)
+    report = quality_report(sample_db, LOCAL, months=None, deidentified=False)
+    assert report.alert_method.startswith("Not on track, by measure:")
+    assert int(report.alert_counts.cell_text("rule_off_track")) == len(flagged)
+
+
+def test_with_too_little_history_the_fixed_rule_applies_and_the_page_says_so(tiny_db):
+    from analytics.quality_improvement.model import alert_method
+
+    text = alert_method(tiny_db, LOCAL)
+    assert "the fixed rule (at caseness without reliable improvement after 6 weeks)" in text
+    assert "expected course of" not in text
+
+
+def test_the_back_test_table_withholds_small_counts_when_de_identified(sample_db):
+    identified = er.backtest_table(sample_db, LOCAL, False)
+    deidentified = er.backtest_table(sample_db, LOCAL, True)
+    assert not identified.apply(lambda c: c.astype(str).str.startswith("withheld")).any().any()
+    raw = er.backtest(sample_db, LOCAL)
+    small = ((raw["flagged"] > 0) & (raw["flagged"] < 11)) | ((raw["positives"] > 0) & (raw["positives"] < 11))
+    assert small.any()
+    assert (deidentified.loc[small.to_numpy(), "PPV"] == "withheld (<11)").all()
+    assert (deidentified.loc[~small.to_numpy(), "PPV"] == identified.loc[~small.to_numpy(), "PPV"]).all()
