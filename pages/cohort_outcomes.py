@@ -19,6 +19,7 @@ from analytics import active_settings
 from analytics import deidentified as deid
 from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
+from analytics.cohort_outcomes.sudden_gain_summary import GAIN_CAVEAT, sudden_gain_summary
 from analytics.metrics import cohort_summary
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 
@@ -31,6 +32,7 @@ TABS = (
     "Within-client",
     "Follow-up",
     "Clinical significance",
+    "Sudden gains",
 )
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
@@ -407,6 +409,37 @@ def follow_up_tab(report: co.CohortReport, measure: str) -> None:
     caveat()
 
 
+def sudden_gains_tab(viewer, cohort, measure: str, settings) -> None:
+    """Sudden gains across the cohort: the block is self-contained (analytics/cohort_outcomes/sudden_gain_summary.py)."""
+    gains = ui.run(sudden_gain_summary, viewer, cohort, measure, settings)
+    st.subheader(f"Sudden gains on {measure}")
+    if not gains.has_data:
+        st.info("No client of this cohort has enough scores (at least four in treatment) to look for a sudden gain.")
+        return
+    share = "\u2014" if gains.share is None else f"{gains.share:.0%} ({gains.share_low:.0%}-{gains.share_high:.0%})"
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Clients with a sudden gain", f"{gains.clients_with_gain:,} of {gains.clients_scored:,}", border=True,
+              help="Clients with at least four treatment scores on this measure.")
+    c2.metric("Share (95% CI)", share, border=True)
+    c3.metric("Gains (reversed later)", f"{gains.gains:,} ({gains.reversed:,})", border=True,
+              help="Mean size " + ("\u2014" if gains.magnitude_mean is None else f"{gains.magnitude_mean:.1f} points"
+                                   + ("" if gains.magnitude_sd is None else f", SD {gains.magnitude_sd:.1f}")))
+    st.markdown("**Outcome at discharge and at follow-up**")
+    outcomes, outcome_config = _table(gains.outcomes, [
+        ("group", "Clients", "text"), ("discharged", "Discharged (n)", "int"),
+        ("mean_improvement", "Mean improvement (points)", "num1"), ("reliable_improvement", "Reliable improvement", "pct"),
+        ("recovered", "Recovered (of those at caseness)", "pct"), ("follow_up", "With follow-up (n)", "int"),
+        ("follow_up_improvement", "Improvement at follow-up (points)", "num1")])
+    st.dataframe(outcomes, hide_index=True, column_config=outcome_config)
+    st.markdown("**Homework in the weeks a gain came, against the same clients' other weeks**")
+    homework, homework_config = _table(gains.homework, [
+        ("weeks", "Weeks", "text"), ("client_weeks", "Client-weeks (n)", "int"), ("clients", "Clients (n)", "int"),
+        ("assignments", "Assignments set", "int"), ("reviewed_share", "Reviewed", "pct"),
+        ("quantity", "Quantity", "pct"), ("quality", "Quality", "pct")])
+    st.dataframe(homework, hide_index=True, column_config=homework_config)
+    st.caption(GAIN_CAVEAT)
+
+
 def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> None:
     st.subheader("Clinical significance (Jacobson & Truax)")
     if "jt_editor" not in st.session_state or "jt_seed" not in st.session_state:
@@ -540,6 +573,9 @@ def deidentified_page(viewer, cohort, measures: list[str], settings) -> None:
                 table = ui.run(deid.deidentified_within, viewer, cohort, measure, settings)
                 if table is not None:
                     published_table(table, key=table.name)
+            elif name == "Sudden gains":
+                st.info("Sudden gains are looked for client by client: not part of the de-identified view yet.",
+                        icon=":material/shield_lock:")
             else:
                 st.info("Clinical significance classifies individual clients: not part of the de-identified view.",
                         icon=":material/shield_lock:")
@@ -614,3 +650,6 @@ with sections["Follow-up"]:
 with sections["Clinical significance"]:
     if sections["Clinical significance"].open:
         clinical_significance_tab(viewer, cohort, measures, settings)
+with sections["Sudden gains"]:
+    if sections["Sudden gains"].open:
+        sudden_gains_tab(viewer, cohort, measure, settings)

@@ -347,3 +347,66 @@ def test_the_back_test_table_withholds_small_counts_when_de_identified(sample_db
     assert small.any()
     assert (deidentified.loc[small.to_numpy(), "PPV"] == "withheld (<11)").all()
     assert (deidentified.loc[~small.to_numpy(), "PPV"] == identified.loc[~small.to_numpy(), "PPV"]).all()
+
+
+# ----------------------------------------------------------------------------- sudden gains per cohort
+
+GAIN_CLIENTS = {  # weekly PHQ-9 scores from the intake date (2025-01-06, a Monday)
+    "G1": [20, 19, 20, 10, 9, 10],  # a gain between weeks 2 and 3 (10 points)
+    "G2": [18, 18, 17, 17, 8, 8],  # a gain between weeks 3 and 4 (9 points)
+    "N1": [20, 18, 16, 14, 12, 10],  # steady improvement: no single drop reaches the reliable change
+    "N2": [15, 14, 16, 15, 14, 15],  # unchanged
+    "N3": [22, 10, 9],  # too few scores to look at
+}
+
+
+@pytest.fixture(scope="module")
+def gains_db(tmp_path_factory):
+    from analytics import import_files
+    from tests.conftest import FIXTURE_TODAY, write_csv
+
+    directory = tmp_path_factory.mktemp("gains")
+    clients = ["client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date"]
+    scores = ["client_id,measure,administered_date,total_score"]
+    for cid, series in GAIN_CLIENTS.items():
+        clients.append(f"{cid},North,T1,Depression CBT,depression,2025-01-06,2025-02-10")
+        scores += [f"{cid},PHQ-9,{INTAKE + timedelta(weeks=w)},{v}" for w, v in enumerate(series)]
+    scores += ["G1,PHQ-9,2025-05-05,12", "N1,PHQ-9,2025-05-05,12"]  # follow-up, after discharge
+    header = ("assignment_id,client_id,assigned_date,homework_type,goal_linked,rationale_given,rehearsed_in_session,"
+              "practice_scheduled,obstacles_planned,involves_others,planned_practices,completed_practices,"
+              "quantity_rating,quality_rating,rated_by,reviewed_date,description")
+    assignments = [header]
+    # G1: week 2 (the gain's interval) all done and done well; weeks 0 and 4 little done. N1: all done.
+    for aid, cid, week, quantity, quality in (("A1", "G1", 0, 1, 1), ("A2", "G1", 2, 4, 4), ("A3", "G1", 2, 4, 2),
+                                              ("A4", "G1", 4, 0, ""), ("A5", "N1", 2, 4, 4)):
+        day = INTAKE + timedelta(weeks=week)
+        assignments.append(f"{aid},{cid},{day},thought_record,true,true,true,true,true,false,3,,{quantity},{quality},"
+                           f"therapist,{day + timedelta(days=7)},")
+    files = [write_csv(directory / f"{name}.csv", "\n".join(rows) + "\n")
+             for name, rows in (("clients", clients), ("scores", scores), ("assignments", assignments))]
+    result = import_files(directory / "gains.duckdb", files, today=FIXTURE_TODAY)
+    assert result.exit_code == 0, result.report()
+    with ClinicDatabase(directory / "gains.duckdb") as db:
+        yield db
+
+
+def test_hand_built_sudden_gains_are_found_and_others_not(gains_db):
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
+
+    summary = sudden_gain_summary(gains_db, LOCAL, None, "PHQ-9", SETTINGS)
+    assert (summary.clients_scored, summary.clients_with_gain, summary.gains, summary.reversed) == (4, 2, 2, 0)
+    assert summary.share == 0.5 and summary.share_low < 0.5 < summary.share_high
+    assert summary.magnitude_mean == pytest.approx(9.5) and summary.magnitude_sd == pytest.approx(math.sqrt(0.5))
+    outcomes = summary.outcomes.set_index("group")
+    gain, other = outcomes.loc["With a sudden gain"], outcomes.loc["Without a sudden gain"]
+    assert (gain["discharged"], other["discharged"]) == (2, 2)
+    assert gain["mean_improvement"] == pytest.approx(((20 - 10) + (18 - 8)) / 2)
+    assert other["mean_improvement"] == pytest.approx(((20 - 10) + (15 - 15)) / 2)
+    assert (gain["reliable_improvement"], other["reliable_improvement"]) == (1.0, 0.5)
+    assert (gain["follow_up"], gain["follow_up_improvement"]) == (1, 8.0) and other["follow_up_improvement"] == 8.0
+    homework = summary.homework.set_index("weeks")
+    before, rest = homework.loc["Weeks in which a gain came"], homework.loc["Other weeks (same clients)"]
+    assert (before["client_weeks"], before["assignments"], before["quantity"], before["quality"]) == (1, 2, 1.0, 0.75)
+    assert (rest["client_weeks"], rest["assignments"]) == (2, 2)
+    assert rest["quantity"] == pytest.approx(0.125) and rest["quality"] == pytest.approx(0.25)
+    assert "client_id" not in summary.outcomes and "client_id" not in summary.homework  # aggregates only
