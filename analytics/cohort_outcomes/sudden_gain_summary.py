@@ -30,8 +30,7 @@ MIN_SCORES = 4  # treatment scores a client needs for a gain to be looked for (t
 GAIN_CAVEAT = (
     "Sudden gains are descriptive: they say when a large, stable drop happened, not why. Measures have limited "
     "retest reliability: with reliability around .80 and many scores per client, about a fifth of courses that "
-    "did not really change show a \"gain\" by chance (Thomas & Persons 2013; Wiedemann et al.'s simulation, "
-    "PMC4606893). Homework before a gain and in other weeks is compared within the same clients, and is an "
+    "did not really change show a \"gain\" by chance (Thomas & Persons 2013; the simulation in PMC4606893). Homework before a gain and in other weeks is compared within the same clients, and is an "
     "association: it does not show that homework caused the gain."
 )
 
