@@ -160,7 +160,8 @@ def prepare_history(history: pd.DataFrame) -> pd.DataFrame:
     h = history.sort_values(["measure", "client_id", "administered_date"], kind="stable").reset_index(drop=True)
     weeks = np.maximum(h["days"].to_numpy(dtype=float), 0.0) / 7.0
     h["weeks"] = weeks
-    group = h.groupby(["measure", "client_id"], sort=False)
+    h["series"] = h.groupby(["measure", "client_id"], sort=False).ngroup().to_numpy()  # one integer per course
+    group = h.groupby("series", sort=False)
     h["intake_score"] = group["total_score"].transform("first")
     h["intake_weeks"] = group["weeks"].transform("first")
     h["intake_week"] = group["week"].transform("first")
@@ -168,7 +169,7 @@ def prepare_history(history: pd.DataFrame) -> pd.DataFrame:
     h["log_weeks"] = np.log1p(weeks) - np.log1p(h["intake_weeks"].to_numpy(dtype=float))
     later = ~h["is_intake"] & (h["log_weeks"] > 0)
     h["later"] = later
-    h["n_later"] = later.groupby([h["measure"], h["client_id"]]).transform("sum")
+    h["n_later"] = later.groupby(h["series"]).transform("sum")
     h["usable"] = h["intake_week"] <= INTAKE_SCORE_MAX_WEEK
     return h
 
@@ -178,7 +179,7 @@ def fit_curve(prepared: pd.DataFrame, definition: MeasureDefinition,
     """The expected curve of one measure from its prepared history (:func:`prepare_history`) of
     discharged clients, or None when fewer than ``min_clients`` have an intake score and a later score."""
     rows = prepared[prepared["usable"] & prepared["later"]]
-    clients = rows["client_id"].unique()
+    clients = rows["series"].unique()  # one course per client within a measure
     if len(clients) < max(int(min_clients), 3):
         return None
     y = rows["total_score"].to_numpy(dtype=float)
@@ -197,7 +198,7 @@ def fit_curve(prepared: pd.DataFrame, definition: MeasureDefinition,
                           (cuts[0], cuts[1]), ())
     residual = y - curve.expected(x0, rows["weeks"].to_numpy(dtype=float), rows["intake_weeks"].to_numpy(dtype=float))
     frame = pd.DataFrame({
-        "client_id": rows["client_id"].to_numpy(), "residual": residual,
+        "client_id": rows["series"].to_numpy(), "residual": residual,
         "band": week_band(rows["weeks"].to_numpy(dtype=float)), "third": curve.intake_third(x0),
     })
     cells: list[tuple[int, int, float, float, int]] = []
@@ -268,7 +269,7 @@ def fit_curves(history: pd.DataFrame, settings: Settings, *, fit_before: date | 
     out = []
     for definition in settings.measures:
         part = train[train["measure"] == definition.name]
-        n = int(part.loc[part["usable"] & part["later"], "client_id"].nunique())
+        n = int(part.loc[part["usable"] & part["later"], "series"].nunique())
         out.append((definition.name, fit_curve(part, definition, min_clients), n))
     return CurveSet(tuple(out), fit_before)
 

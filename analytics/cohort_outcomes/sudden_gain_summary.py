@@ -23,7 +23,7 @@ from ..db import ClinicDatabase
 from ..metrics import classify_outcomes
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import wilson_interval
-from ..sudden_gains import sudden_gains
+from ..sudden_gains import sudden_gains_matrix
 
 MIN_SCORES = 4  # treatment scores a client needs for a gain to be looked for (two on each side)
 
@@ -76,6 +76,11 @@ def _share(mask: pd.Series, denominator: pd.Series | None = None) -> float | Non
     return float(mask.mean()) if len(mask) else None
 
 
+def found_ids(found: pd.DataFrame, ids: pd.Index) -> list[str]:
+    """The ids of the series with at least one gain."""
+    return [ids[i] for i in sorted(set(found["series"].tolist()))]
+
+
 def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str,
                         settings: Settings | None = None) -> SuddenGainSummary:
     """Sudden gains of the cohort's clients on ``measure`` (see the module docstring).
@@ -101,25 +106,32 @@ def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
     scores = db.query("cohort_gain_scores", params)
     weekly = db.query("cohort_weekly_homework", params)
     sign = -1.0 if definition.higher_is_better else 1.0
-    treatment = scores[scores["period"] == "treatment"]
+    treatment = scores[scores["period"] == "treatment"].sort_values(["client_id", "administered_date"], kind="stable")
+    counts = treatment.groupby("client_id", sort=True).size()
+    looked = counts[counts >= MIN_SCORES].index
+    treatment = treatment[treatment["client_id"].isin(looked)].reset_index(drop=True)
+    position = treatment.groupby("client_id", sort=True).cumcount().to_numpy()
+    row = pd.Index(looked).get_indexer(treatment["client_id"])
+    matrix = np.full((len(looked), int(position.max()) + 1 if len(treatment) else 0), np.nan)
+    matrix[row, position] = sign * treatment["total_score"].to_numpy(dtype=float)
+    weeks = np.full(matrix.shape, -1, dtype=np.int64)
+    weeks[row, position] = treatment["week"].to_numpy(dtype=np.int64)
+    found = sudden_gains_matrix(matrix, float(definition.reliable_change))
+    scored = len(looked)
     gain_rows: list[dict[str, Any]] = []
     gain_weeks: list[tuple[str, int]] = []
-    ends: list[dict[str, Any]] = []
-    scored = 0
-    for client_id, group in treatment.groupby("client_id", sort=True):
-        if len(group) < MIN_SCORES:
-            continue
-        scored += 1
-        group = group.sort_values("administered_date")
-        found = sudden_gains([sign * v for v in group["total_score"]], float(definition.reliable_change))
-        for gain in found:
-            before, after = int(group["week"].iloc[gain.pre_index]), int(group["week"].iloc[gain.pre_index + 1])
-            gain_rows.append({"client_id": client_id, "magnitude": gain.magnitude, "reversed": gain.reversed})
-            gain_weeks += [(client_id, w) for w in range(before, max(before, after - 1) + 1)]
-        ends.append({"client_id": client_id, "measure": definition.name, "gain": bool(found),
-                     "discharged": bool(pd.notna(group["discharge_date"].iloc[0])),
-                     "first_date": group["administered_date"].iloc[0], "first_score": group["total_score"].iloc[0],
-                     "last_date": group["administered_date"].iloc[-1], "last_score": group["total_score"].iloc[-1]})
+    for g in found.itertuples(index=False):
+        client_id = looked[g.series]
+        before, after = int(weeks[g.series, g.pre_index]), int(weeks[g.series, g.pre_index + 1])
+        gain_rows.append({"client_id": client_id, "magnitude": g.magnitude, "reversed": g.reversed})
+        gain_weeks += [(client_id, w) for w in range(before, max(before, after - 1) + 1)]
+    firsts = treatment.groupby("client_id", sort=True).agg(
+        discharge_date=("discharge_date", "first"), first_date=("administered_date", "first"),
+        first_score=("total_score", "first"), last_date=("administered_date", "last"),
+        last_score=("total_score", "last"))
+    ends = firsts.reset_index().assign(
+        measure=definition.name, gain=lambda f: f["client_id"].isin(set(found_ids(found, looked))),
+        discharged=lambda f: f["discharge_date"].notna()).to_dict("records")
     gains = pd.DataFrame(gain_rows, columns=["client_id", "magnitude", "reversed"])
     with_gain = int(gains["client_id"].nunique())
     ci = wilson_interval(with_gain, scored) if scored else None
