@@ -76,8 +76,8 @@ _EXPORTS: dict[str, str] = {
     "rejects_csv_chunks": "data.model",
     "remove_user": "access",
     "search_access_log": "audit",
-    "session_review_html": "rendering",
-    "session_review_pdf": "rendering",
+    "session_review_html": "client_review.session_review",
+    "session_review_pdf": "client_review.session_review",
     "spearman": "statistics",
     "sudden_gains": "sudden_gains",
     "suppress_table": "privacy",
@@ -108,6 +108,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .audit import record_access, search_access_log  # noqa: F401
     from .caseload.model import caseload  # noqa: F401
     from .client_review.model import client_review, find_clients  # noqa: F401
+    from .client_review.session_review import session_review_html, session_review_pdf  # noqa: F401
     from .cohort_outcomes.model import cohort_report  # noqa: F401
     from .config import (  # noqa: F401
         DEFAULT_MEASURES,
@@ -143,7 +144,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .privacy import SuppressionPolicy, pseudonym, suppress_table, to_safe_csv  # noqa: F401
     from .quality_improvement.meeting_pack import meeting_pack_html, meeting_pack_pdf  # noqa: F401
     from .quality_improvement.model import alert_clients, quality_report  # noqa: F401
-    from .rendering import session_review_html, session_review_pdf  # noqa: F401
     from .scope import AccessDenied, CohortFilter, FreeTextNotPermitted, IdentifiersNotPermitted, Viewer, query_params  # noqa: F401
     from .statistics import (  # noqa: F401
         funnel_limits,

@@ -598,17 +598,9 @@ def record_access(path: str | Path, action: str, *, email: object = None, role: 
     return audit_log(path).record(event)
 
 
-def search_access_log(
-    path: str | Path,
-    *,
-    email: str | None = None,
-    client_id: str | None = None,
-    actions: Iterable[str] | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    limit: int = 1000,
-) -> pd.DataFrame:
-    """Access-log rows for the admin page, newest first (at most ``limit``).
+def search_access_log(path: str | Path, **filters: Any) -> pd.DataFrame:
+    """Access-log rows for the admin page, newest first (:meth:`AuditLog.search`'s keyword
+    filters; at most ``limit``, default 1,000).
 
     - email: part of the address, case-insensitive;
     - client_id: exact;
@@ -618,9 +610,7 @@ def search_access_log(
     Every value is a bound parameter (analytics/sql/access_log_search.sql). Raises
     :class:`AuditUnavailable` while another process holds the log.
     """
-    return audit_log(path).search(
-        email=email, client_id=client_id, actions=actions, date_from=date_from, date_to=date_to, limit=limit
-    )
+    return audit_log(path).search(**filters)
 
 
 def access_log_csv(rows: pd.DataFrame) -> bytes:

@@ -115,57 +115,28 @@ def measure_key(name: str) -> str:
 PHQ9 = MeasureDefinition(
     name="PHQ-9",
     description="Patient Health Questionnaire (depression)",
-    min_score=0,
-    max_score=27,
-    item_count=9,
-    item_min=0,
-    item_max=3,
-    bands=(
-        SeverityBand(0, "minimal"),
-        SeverityBand(5, "mild"),
-        SeverityBand(10, "moderate"),
-        SeverityBand(15, "moderately severe"),
-        SeverityBand(20, "severe"),
-    ),
-    caseness_threshold=10,
-    reliable_change=6,
+    min_score=0, max_score=27, item_count=9, item_min=0, item_max=3,
+    bands=(SeverityBand(0, "minimal"), SeverityBand(5, "mild"), SeverityBand(10, "moderate"),
+           SeverityBand(15, "moderately severe"), SeverityBand(20, "severe")),
+    caseness_threshold=10, reliable_change=6,
     loinc_total="44261-6",
 )
 GAD7 = MeasureDefinition(
     name="GAD-7",
     description="Generalised Anxiety Disorder scale (anxiety)",
-    min_score=0,
-    max_score=21,
-    item_count=7,
-    item_min=0,
-    item_max=3,
-    bands=(
-        SeverityBand(0, "minimal"),
-        SeverityBand(5, "mild"),
-        SeverityBand(10, "moderate"),
-        SeverityBand(15, "severe"),
-    ),
-    caseness_threshold=8,  # NHS Talking Therapies; 10 in the original paper
-    reliable_change=4,
+    min_score=0, max_score=21, item_count=7, item_min=0, item_max=3,
+    bands=(SeverityBand(0, "minimal"), SeverityBand(5, "mild"),
+           SeverityBand(10, "moderate"), SeverityBand(15, "severe")),
+    caseness_threshold=8, reliable_change=4,  # caseness 8: NHS Talking Therapies; 10 in the original paper
     loinc_total="70274-6",
 )
 CORE10 = MeasureDefinition(
     name="CORE-10",
     description="Clinical Outcomes in Routine Evaluation (psychological distress)",
-    min_score=0,
-    max_score=40,
-    item_count=10,
-    item_min=0,
-    item_max=4,
-    bands=(
-        SeverityBand(0, "healthy/low"),
-        SeverityBand(11, "mild"),
-        SeverityBand(15, "moderate"),
-        SeverityBand(20, "moderately severe"),
-        SeverityBand(25, "severe"),
-    ),
-    caseness_threshold=11,
-    reliable_change=6,
+    min_score=0, max_score=40, item_count=10, item_min=0, item_max=4,
+    bands=(SeverityBand(0, "healthy/low"), SeverityBand(11, "mild"), SeverityBand(15, "moderate"),
+           SeverityBand(20, "moderately severe"), SeverityBand(25, "severe")),
+    caseness_threshold=11, reliable_change=6,
 )
 
 DEFAULT_MEASURES: tuple[MeasureDefinition, ...] = (PHQ9, GAD7, CORE10)

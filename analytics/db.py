@@ -14,6 +14,7 @@ parameters (``$name``). Identifiers never come from users. Every query is time-l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -201,30 +202,12 @@ class ClinicDatabase:
         return self.execute_sql(load_sql(name), params, label=name)
 
     def execute_sql(self, sql: str, params: dict[str, Any] | None = None, *, label: str = "query") -> pd.DataFrame:
-        wanted = sql_parameters(sql)
-        params = params or {}
-        missing = wanted - params.keys()
-        if missing:
-            raise ValueError(f"{label}: missing parameters {sorted(missing)}")
-        bound = {k: params[k] for k in wanted}
+        bound = _bind(sql, params, label)
         cursor = self._con.cursor()
-        timed_out = threading.Event()
-
-        def interrupt() -> None:
-            timed_out.set()
-            cursor.interrupt()
-
-        timer = threading.Timer(self.timeout_s, interrupt)
-        timer.daemon = True
-        timer.start()
         try:
-            return cursor.execute(sql, bound).df()
-        except duckdb.InterruptException as exc:
-            if timed_out.is_set():
-                raise QueryTimeout(f"{label} took longer than {self.timeout_s:.0f} s and was stopped") from exc
-            raise
+            with self._time_limit(cursor, label):
+                return cursor.execute(sql, bound).df()
         finally:
-            timer.cancel()
             cursor.close()
 
     def query_chunks(self, name: str, params: dict[str, Any] | None = None, *,
@@ -237,34 +220,15 @@ class ClinicDatabase:
         the cursor.
         """
         sql = load_sql(name)
-        wanted = sql_parameters(sql)
-        params = params or {}
-        missing = wanted - params.keys()
-        if missing:
-            raise ValueError(f"{name}: missing parameters {sorted(missing)}")
+        bound = _bind(sql, params, name)
         cursor = self._con.cursor()
         try:
             first = True
             while True:
-                timed_out = threading.Event()
-
-                def interrupt(flag: threading.Event = timed_out) -> None:
-                    flag.set()
-                    cursor.interrupt()
-
-                timer = threading.Timer(self.timeout_s, interrupt)
-                timer.daemon = True
-                timer.start()
-                try:
+                with self._time_limit(cursor, name):
                     if first:
-                        cursor.execute(sql, {k: params[k] for k in wanted})
+                        cursor.execute(sql, bound)
                     chunk = cursor.fetch_df_chunk(vectors_per_chunk)
-                except duckdb.InterruptException as exc:
-                    if timed_out.is_set():
-                        raise QueryTimeout(f"{name} took longer than {self.timeout_s:.0f} s and was stopped") from exc
-                    raise
-                finally:
-                    timer.cancel()
                 if chunk.empty and not first:
                     return
                 first = False
@@ -273,6 +237,37 @@ class ClinicDatabase:
                     return
         finally:
             cursor.close()
+
+    @contextlib.contextmanager
+    def _time_limit(self, cursor: duckdb.DuckDBPyConnection, label: str) -> Iterator[None]:
+        """Interrupt what ``cursor`` runs inside the block after ``timeout_s`` (QueryTimeout)."""
+        timed_out = threading.Event()
+
+        def interrupt() -> None:
+            timed_out.set()
+            cursor.interrupt()
+
+        timer = threading.Timer(self.timeout_s, interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException as exc:
+            if timed_out.is_set():
+                raise QueryTimeout(f"{label} took longer than {self.timeout_s:.0f} s and was stopped") from exc
+            raise
+        finally:
+            timer.cancel()
+
+
+def _bind(sql: str, params: dict[str, Any] | None, label: str) -> dict[str, Any]:
+    """The parameters ``sql`` uses, from ``params`` (ValueError naming any that are missing)."""
+    wanted = sql_parameters(sql)
+    params = params or {}
+    missing = wanted - params.keys()
+    if missing:
+        raise ValueError(f"{label}: missing parameters {sorted(missing)}")
+    return {k: params[k] for k in wanted}
 
 
 def open_database(path: str | Path, **kwargs: Any) -> ClinicDatabase:

@@ -17,7 +17,7 @@ Quality improvement page (:mod:`analytics.quality_improvement.model`), built wit
 * whole-month intake bounds (:func:`analytics.scope.coarsen_cohort`), and a published count is
   withheld when the same count for an adjacent month setting differs from it by 1-10
   (:func:`_guard_adjacent`), so that two adjacent settings cannot be differenced;
-* downloads are built from these published tables (``QualityTable.display``).
+* downloads are built from these published tables (``PublishedTable.display``).
 
 Pure Python, no Streamlit. Definitions: docs/metrics.md and docs/security.md, "De-identified views".
 """
@@ -46,15 +46,8 @@ from .data.model import data_overview, filter_options
 from .db import ClinicDatabase
 from .metrics import compliance_band_labels, measure_summary
 from .privacy import SuppressionPolicy, format_count
-from .quality_improvement.model import (
-    RATE_WITHHELD,
-    Column,
-    QualityTable,
-    pseudonym_key,
-    publish_table,
-    suppression_policy,
-    therapist_pseudonym,
-)
+from .publishing import RATE_WITHHELD, VALUE_KINDS, Column, PublishedTable, publish_table
+from .quality_improvement.model import pseudonym_key, suppression_policy, therapist_pseudonym
 from .scope import CohortFilter, Viewer, coarsen_cohort, month_end, month_start, query_params
 from .statistics import mean_ci
 
@@ -158,14 +151,14 @@ class DeidentifiedCohortView:
     enough: bool
     note: str
     headline: tuple[HeadlineCell, ...]
-    bands: QualityTable | None = None
-    relations: QualityTable | None = None
-    comparison: QualityTable | None = None
-    trajectories: QualityTable | None = None
-    grid: QualityTable | None = None
-    follow_up: QualityTable | None = None
+    bands: PublishedTable | None = None
+    relations: PublishedTable | None = None
+    comparison: PublishedTable | None = None
+    trajectories: PublishedTable | None = None
+    grid: PublishedTable | None = None
+    follow_up: PublishedTable | None = None
 
-    def tables(self) -> list[QualityTable]:
+    def tables(self) -> list[PublishedTable]:
         return [t for t in (self.bands, self.relations, self.comparison, self.trajectories, self.grid,
                             self.follow_up) if t is not None]
 
@@ -181,9 +174,9 @@ BAND_COLUMNS: tuple[Column, ...] = (
     Column("improvement_rate", "Reliable improvement (%)", "pct", ("reliable_improvement", "paired")),
     Column("reliable_deterioration", "Reliably deteriorated", "count", show="identified"),
     Column("deterioration_rate", "Reliable deterioration (%)", "pct", ("reliable_deterioration", "paired")),
-    Column("mean_change", "Mean change (points)", "ratio", "paired"),
-    Column("ci_low", "95% CI low", "ratio", "paired"),
-    Column("ci_high", "95% CI high", "ratio", "paired"),
+    Column("mean_change", "Mean change (points)", "number", "paired"),
+    Column("ci_low", "95% CI low", "number", "paired"),
+    Column("ci_high", "95% CI high", "number", "paired"),
 )
 
 
@@ -218,7 +211,7 @@ def _band_rows(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 
 def _publish_bands(rows: pd.DataFrame, policy: SuppressionPolicy, measure: str,
-                   higher_is_better: bool = False) -> QualityTable:
+                   higher_is_better: bool = False) -> PublishedTable:
     return publish_table(
         "outcomes_by_band", f"{measure} outcomes by compliance band", rows, BAND_COLUMNS, policy,
         total_label=ALL_CLIENTS, total_column="paired",
@@ -233,26 +226,26 @@ def _withheld(value: Any) -> bool:
 
 
 def _stat_table(name: str, title: str, frame: pd.DataFrame, columns: tuple[Column, ...], shown: pd.Series,
-                note: str = "", *, drop_withheld: bool = False) -> QualityTable:
+                note: str = "", *, drop_withheld: bool = False) -> PublishedTable:
     """A table of statistics without counts: values where ``shown`` is False are withheld
     (shown as ``RATE_WITHHELD``), or their rows left out with ``drop_withheld``."""
     frame = frame.reset_index(drop=True).copy()
     shown = pd.Series(np.asarray(shown, dtype=bool))
     if drop_withheld:
         frame, shown = frame[shown.to_numpy()].reset_index(drop=True), shown[shown].reset_index(drop=True)
-    values = [c.key for c in columns if c.kind in ("pct", "ratio")]
+    values = [c.key for c in columns if c.kind in VALUE_KINDS]
     for key in values:
         frame[key] = pd.to_numeric(frame[key], errors="coerce").astype(float).where(shown.to_numpy())
     table = publish_table(name, title, frame, columns, None, note=note)
     display = table.display.copy()
     for col in columns:
-        if col.kind in ("pct", "ratio"):
+        if col.kind in VALUE_KINDS:
             display[col.header] = [RATE_WITHHELD if not ok else v for v, ok in zip(display[col.header], shown,
                                                                                      strict=True)]
-    return QualityTable(table.name, table.title, display, table.numeric, table.columns, table.note)
+    return PublishedTable(table.name, table.title, display, table.numeric, table.columns, table.note)
 
 
-def _relations_table(report: Any, minimum: int) -> QualityTable:
+def _relations_table(report: Any, minimum: int) -> PublishedTable:
     rows, shown = [], []
     for compliance, relation in report.relations.items():
         r, rho = relation.pearson, relation.spearman
@@ -267,8 +260,8 @@ def _relations_table(report: Any, minimum: int) -> QualityTable:
     # (and with it, all paired clients minus those with a value).
     columns = (
         Column("compliance", "Compliance measure", "label"),
-        Column("r", "Pearson r", "ratio"), Column("rho", "Spearman's rho", "ratio"),
-        Column("slope", "Change per 10 pp more (points)", "ratio"),
+        Column("r", "Pearson r", "number"), Column("rho", "Spearman's rho", "number"),
+        Column("slope", "Change per 10 pp more (points)", "number"),
     )
     return _stat_table(
         "compliance_vs_change", f"Homework compliance against {report.measure} change", pd.DataFrame(rows), columns,
@@ -278,7 +271,7 @@ def _relations_table(report: Any, minimum: int) -> QualityTable:
     )
 
 
-def _comparison_table(report: Any, minimum: int) -> QualityTable:
+def _comparison_table(report: Any, minimum: int) -> PublishedTable:
     comparison = report.comparison.copy()
     effect = report.band_effect.effect
     shown = []
@@ -291,8 +284,7 @@ def _comparison_table(report: Any, minimum: int) -> QualityTable:
             shown.append(not pd.isna(n) and int(n) >= minimum)
     columns = (
         Column("source", "Source", "label"), Column("relation", "Relation", "text"),
-        Column("published", "Published", "text"), Column("r", "r with change", "ratio"),
-        Column("ci_low", "95% CI low", "ratio"), Column("ci_high", "95% CI high", "ratio"),
+        Column("published", "Published", "text"), *_estimate_columns("r", "r with change"),
     )
     comparison["published"] = [p if ok or src != "This cohort" else ""
                                for p, ok, src in zip(comparison["published"], shown, comparison["source"], strict=True)]
@@ -302,12 +294,17 @@ def _comparison_table(report: Any, minimum: int) -> QualityTable:
                        pd.Series(shown))
 
 
-def _trajectory_table(report: Any, minimum: int) -> QualityTable:
+def _estimate_columns(key: str, header: str) -> tuple[Column, Column, Column]:
+    """An estimate and its 95% interval (two decimals)."""
+    return (Column(key, header, "number"), Column("ci_low", "95% CI low", "number"),
+            Column("ci_high", "95% CI high", "number"))
+
+
+def _trajectory_table(report: Any, minimum: int) -> PublishedTable:
     traj = report.trajectories
     columns = (
         Column("band", "Band", "label"), Column("week", "Week", "label"),
-        Column("mean_score", "Mean", "ratio"), Column("ci_low", "95% CI low", "ratio"),
-        Column("ci_high", "95% CI high", "ratio"),
+        *_estimate_columns("mean_score", "Mean"),
     )
     return _stat_table(
         "trajectories", f"{report.measure} by week since intake", traj, columns, traj["n_clients"] >= minimum,
@@ -315,15 +312,14 @@ def _trajectory_table(report: Any, minimum: int) -> QualityTable:
     )
 
 
-def _grid_table(report: Any, minimum: int, policy: SuppressionPolicy) -> QualityTable:
+def _grid_table(report: Any, minimum: int, policy: SuppressionPolicy) -> PublishedTable:
     grid = report.grid.copy()
     change_ok = grid["n"] >= minimum
     recovery_ok = ((grid["caseness_at_first"] >= minimum) & ~grid["recovered"].map(policy.is_small)
                    & ~(grid["caseness_at_first"] - grid["recovered"]).map(policy.is_small))
     columns_change = (
         Column("quantity", "Quantity", "label"), Column("quality", "Quality", "label"),
-        Column("mean_change", "Mean change", "ratio"), Column("ci_low", "95% CI low", "ratio"),
-        Column("ci_high", "95% CI high", "ratio"),
+        *_estimate_columns("mean_change", "Mean change"),
     )
     table = _stat_table("quantity_by_quality", "Quantity by quality", grid, columns_change, change_ok)
     # No Wilson intervals: with the rate they give the count and its n away.
@@ -331,18 +327,17 @@ def _grid_table(report: Any, minimum: int, policy: SuppressionPolicy) -> Quality
     rec = _stat_table("r", "r", grid, (*columns_change[:2], *rec_cols), recovery_ok)
     display = pd.concat([table.display, rec.display[[c.header for c in rec_cols]]], axis=1)
     numeric = pd.concat([table.numeric, rec.numeric[[c.key for c in rec_cols]]], axis=1)
-    return QualityTable(table.name, table.title, display, numeric, (*table.columns, *rec_cols),
+    return PublishedTable(table.name, table.title, display, numeric, (*table.columns, *rec_cols),
                         note=f"Paired clients with both values; a cell's mean change needs {minimum} clients, its "
                         f"recovery rate {minimum} at caseness and no small count of recovered or not recovered.")
 
 
-def _follow_up_table(report: Any, minimum: int) -> QualityTable:
+def _follow_up_table(report: Any, minimum: int) -> PublishedTable:
     fu = report.follow_up
     columns = (
         Column("band", "Band", "label"), Column("time_point", "Time point", "label"),
-        Column("mean_score", "Mean", "ratio"), Column("ci_low", "95% CI low", "ratio"),
-        Column("ci_high", "95% CI high", "ratio"),
-        Column("change_end_to_follow_up", "Change end → follow-up", "ratio"),
+        *_estimate_columns("mean_score", "Mean"),
+        Column("change_end_to_follow_up", "Change end → follow-up", "number"),
     )
     return _stat_table("follow_up", f"{report.measure} 1-12 months after discharge", fu, columns, fu["n"] >= minimum,
                        note=f"Bands with fewer than {minimum} clients with a follow-up score are left out.",
@@ -358,7 +353,7 @@ def _frame_with_intake(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter,
     return frame, clients
 
 
-def published_counts(bands: QualityTable, clients_shown: int | None) -> dict[tuple[str, str], int | None]:
+def published_counts(bands: PublishedTable, clients_shown: int | None) -> dict[tuple[str, str], int | None]:
     """Every count a de-identified view publishes: (row, column) -> shown value (None = withheld)."""
     out: dict[tuple[str, str], int | None] = {("Clients", "Clients"): clients_shown}
     if bands is not None:
@@ -372,7 +367,7 @@ def published_counts(bands: QualityTable, clients_shown: int | None) -> dict[tup
 
 def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, end: date | None,
                 settings: Settings, policy: SuppressionPolicy, measure: str
-                ) -> tuple[int, QualityTable]:
+                ) -> tuple[int, PublishedTable]:
     def inside(days: pd.Series) -> np.ndarray:
         keep = np.ones(len(days), dtype=bool)
         if start is not None:
@@ -427,7 +422,7 @@ def _guard_adjacent(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, me
     return hide
 
 
-def _hide_columns(table: QualityTable, keys: set[str], policy: SuppressionPolicy) -> QualityTable:
+def _hide_columns(table: PublishedTable, keys: set[str], policy: SuppressionPolicy) -> PublishedTable:
     """Withhold whole count columns, and the rates and means over them (a rate narrows its n)."""
     display, numeric = table.display.copy(), table.numeric.copy()
     for col in table.columns:
@@ -436,10 +431,10 @@ def _hide_columns(table: QualityTable, keys: set[str], policy: SuppressionPolicy
             display[col.header] = [policy.marker_text] * len(display)
     for col in BAND_COLUMNS:
         of = col.of if isinstance(col.of, tuple) else (col.of,)
-        if col.header in display.columns and col.kind in ("pct", "ratio") and set(of) & keys:
+        if col.header in display.columns and col.kind in VALUE_KINDS and set(of) & keys:
             numeric[col.key] = pd.array([pd.NA] * len(numeric), dtype="Float64")
             display[col.header] = [RATE_WITHHELD if v is not None else None for v in display[col.header]]
-    return QualityTable(table.name, table.title, display, numeric, table.columns, table.note)
+    return PublishedTable(table.name, table.title, display, numeric, table.columns, table.note)
 
 
 def deidentified_cohort_view(
@@ -506,7 +501,7 @@ def deidentified_cohort_view(
 
 def deidentified_design(
     db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings | None = None
-) -> tuple[QualityTable, ...]:
+) -> tuple[PublishedTable, ...]:
     """The assignment-design tables without counts; a group's values need ``minimum`` clients."""
     settings = settings or active_settings()
     minimum = minimum_cohort_size(settings)
@@ -531,7 +526,7 @@ def deidentified_design(
     diff = _stat_table("d", "d", items, (Column("item", "Item", "label"), Column("difference", "Difference", pct)), both)
     item_cols = (Column("item", "Item", "label"), Column("completion_met", "Completion (met)", pct),
                  Column("completion_not_met", "Completion (not met)", pct), Column("difference", "Difference", pct))
-    by_item = QualityTable(
+    by_item = PublishedTable(
         "completion_by_item", "Completion with each checklist item met or not",
         pd.concat([met.display, not_met.display.iloc[:, 1:], diff.display.iloc[:, 1:]], axis=1),
         pd.concat([met.numeric, not_met.numeric.iloc[:, 1:], diff.numeric.iloc[:, 1:]], axis=1), item_cols,
@@ -548,7 +543,7 @@ def deidentified_design(
 
 def deidentified_within(
     db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str, settings: Settings | None = None
-) -> QualityTable | None:
+) -> PublishedTable | None:
     """The within-client model's coefficients without counts; None below ``minimum`` clients."""
     settings = settings or active_settings()
     minimum = minimum_cohort_size(settings)
@@ -558,8 +553,7 @@ def deidentified_within(
     within = within_client_analysis(db, viewer, cohort, measure, settings)
     coefficients = within.coefficients
     columns = (Column("model", "Model", "label"), Column("effect", "Effect", "label"),
-               Column("estimate", "Estimate", "ratio"), Column("ci_low", "95% CI low", "ratio"),
-               Column("ci_high", "95% CI high", "ratio"), Column("p_value", "p", "ratio"), Column("unit", "Unit", "text"))
+               *_estimate_columns("estimate", "Estimate"), Column("p_value", "p", "p"), Column("unit", "Unit", "text"))
     return _stat_table("within_client", "Within-client analysis", coefficients, columns,
                        coefficients["clients"] >= minimum, note=CAVEAT)
 

@@ -1,7 +1,9 @@
-"""Printable exports: a generic PDF / HTML report renderer and the session-review export.
+"""Printable exports: a generic PDF / HTML report renderer.
 
-The renderer is generic (title, header lines, figures, tables, notes) so other pages reuse
-it; the Client review page's session-review export is built on it at the end of this module.
+The renderer knows nothing of any page: a report is a title, header lines, figures, tables
+and notes. The pages' exports are built on it where their content is made: the client
+review's session review in :mod:`analytics.client_review.session_review`, the QI meeting pack
+in :mod:`analytics.quality_improvement.meeting_pack`.
 
 - PDF: fpdf2 with Debian's DejaVu Sans TTF fonts (``fonts-dejavu-core``), falling back to the
   core Helvetica font (Latin-1 only) when they are missing. ``one_page=True`` keeps the
@@ -25,7 +27,6 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
+
+from .publishing import PublishedTable
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +74,46 @@ class ReportFigure:
 
 @dataclass(frozen=True)
 class ReportTable:
-    """A table in a report: ``frame`` holds display values (already formatted)."""
+    """A table in a report: ``frame`` holds display values (already formatted: a published
+    table's text, :meth:`from_published`, or rows the page's content builds as text)."""
 
     title: str
     frame: pd.DataFrame
     note: str | None = None
     widths: tuple[float, ...] | None = None  # relative column widths; default from the content
     empty_text: str = "Nothing to show."
+
+    @classmethod
+    def from_published(cls, table: PublishedTable, drop: Sequence[str] = ()) -> ReportTable:
+        """A published table as printed: its cells as the page shows them (:meth:`PublishedTable.as_text`),
+        without the ``drop`` headers."""
+        frame = table.as_text()
+        return cls(table.title, frame.drop(columns=[c for c in drop if c in frame.columns]), note=table.note or None)
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """What one export prints, once for both formats: the PDF and the HTML show the same title,
+    alerts, header, figures and notes; the PDF its ``pdf_tables`` (what fits on paper), the
+    HTML its ``html_tables``."""
+
+    title: str
+    subtitle: str = ""
+    alerts: Sequence[str] = ()
+    header_lines: Sequence[str] = ()
+    figures: Sequence[ReportFigure] = ()
+    pdf_tables: Sequence[ReportTable] = ()
+    html_tables: Sequence[ReportTable] = ()
+    notes: Sequence[str] = ()
+    footer: str = ""
+
+    def pdf(self, **options: Any) -> bytes:
+        """:func:`render_pdf` of this content (``options``: one_page, landscape, compress, ...)."""
+        return render_pdf(self, **options)
+
+    def html(self) -> bytes:
+        """:func:`render_html` of this content."""
+        return render_html(self)
 
 
 # ----------------------------------------------------------------------------- figures to PNG
@@ -268,22 +304,15 @@ def _draw_table(pdf: _ReportPDF, table: ReportTable, *, bottom: float, one_page:
 
 
 def render_pdf(
-    title: str,
-    header_lines: Sequence[str],
-    figures: Sequence[ReportFigure],
-    tables: Sequence[ReportTable],
+    content: ReportContent,
     *,
-    subtitle: str | None = None,
-    alerts: Sequence[str] = (),
-    notes: Sequence[str] = (),
-    footer: str = "",
     one_page: bool = False,
     max_figure_height_mm: float | None = None,
     landscape: bool = False,
     compress: bool = True,
     unicode_fonts: bool | None = None,
 ) -> bytes:
-    """Render a report to PDF bytes.
+    """Render a report (its ``pdf_tables``) to PDF bytes.
 
     Order: title, subtitle, alerts (red boxes), header lines, figures, tables, notes; a
     footer with page numbers on every page. ``one_page`` keeps everything on one page
@@ -291,6 +320,9 @@ def render_pdf(
     with a "more rows" line). ``compress=False`` leaves page streams readable (tests).
     ``unicode_fonts=None`` uses DejaVu when installed, else core Helvetica.
     """
+    c = content
+    title, header_lines, figures, tables = c.title, c.header_lines, c.figures, c.pdf_tables
+    subtitle, alerts, notes, footer = c.subtitle, c.alerts, c.notes, c.footer
     use_unicode = _unicode_fonts_available() if unicode_fonts is None else unicode_fonts
     pdf = _ReportPDF(footer, use_unicode, landscape=landscape)
     pdf.set_compression(compress)
@@ -415,18 +447,11 @@ td { border-bottom: 1px solid #dfe3e8; padding: 3px 8px; vertical-align: top; }
 """
 
 
-def render_html(
-    title: str,
-    header_lines: Sequence[str],
-    figures: Sequence[ReportFigure],
-    tables: Sequence[ReportTable],
-    *,
-    subtitle: str | None = None,
-    alerts: Sequence[str] = (),
-    notes: Sequence[str] = (),
-    footer: str = "",
-) -> bytes:
-    """The same report as one self-contained HTML file (Plotly's JavaScript embedded once)."""
+def render_html(content: ReportContent) -> bytes:
+    """The report (its ``html_tables``) as one self-contained HTML file (Plotly's JavaScript embedded once)."""
+    c = content
+    title, header_lines, figures, tables = c.title, c.header_lines, c.figures, c.html_tables
+    subtitle, alerts, notes, footer = c.subtitle, c.alerts, c.notes, c.footer
     esc = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -468,144 +493,13 @@ def render_html(
     return "\n".join(parts).encode("utf-8")
 
 
-# ----------------------------------------------------------------------------- session review
-
-
-@dataclass(frozen=True)
-class SessionReviewContent:
-    """What the session-review export prints (PDF and HTML print the same content)."""
-
-    title: str
-    subtitle: str
-    alerts: tuple[str, ...]
-    header_lines: tuple[str, ...]
-    figures: tuple[ReportFigure, ...]
-    tables: tuple[ReportTable, ...]  # HTML: every table
-    pdf_tables: tuple[ReportTable, ...]  # the one-page PDF: summary and the last weeks' assignments
-    notes: tuple[str, ...]
-    footer: str
-
-
-def measure_line(card: dict[str, Any]) -> str:
-    """One measure card as a line of text (the page's metric and badges, in words)."""
-    text = f"{card['measure']}: {card['kind'].lower()} {card['score']}"
-    if card["band"]:
-        text += f" ({card['band']})"
-    text += f" on {card['date']}"
-    if card["change"] is not None:
-        text += f"; change since first score {card['change']} (first {card['first']})"
-    if card["badges"]:
-        text += "; " + ", ".join(label for label, _ in card["badges"])
-    if card["follow_up_note"]:
-        text += f". {card['follow_up_note']}"
-    return text
-
-
-def session_review_content(review: Any, programme: dict[str, Any], *, settings: Any = None,
-                           generated: datetime | None = None, chart: bool = True) -> SessionReviewContent:
-    """The session-review export of a :class:`analytics.client_review.ClientReview`.
-
-    ``chart=False`` leaves the chart out (tests; a machine without a browser for kaleido).
-    """
-    from .client_review.charts import client_figure
-    from .client_review.model import (
-        ASSOCIATION_NOTE,
-        RECENT_WEEKS,
-        assignment_rows,
-        header_facts,
-        since_rows,
-        summary_rows,
-    )
-
-    generated = generated or datetime.now()
-    facts = header_facts(review.header)
-    half = len(facts) // 2
-    header_lines = [
-        "    ".join(f"{label}: {value}" for label, value in facts[:half]),
-        "    ".join(f"{label}: {value}" for label, value in facts[half:]),
-    ]
-    header_lines.extend(f"**{measure_line(card)}**" for card in review.cards)
-    alerts = []
-    if review.risk is not None:
-        alerts.append(review.risk.message)
-    notes = [message for _, message in review.messages]
-    if review.risk_items_missing:
-        notes.append("The latest PHQ-9 has no item scores: item 9 (risk) could not be checked.")
-    figures = []
-    n_measures = review.scores["measure"].nunique() if len(review.scores) else 0
-    export_height = 105 + 140 * n_measures + (130 if len(review.weekly) else 0) + (55 if len(review.sessions) else 0)
-    fig = client_figure(review, settings=settings, height=export_height) if chart else None
-    if fig is not None:
-        fig.update_layout(width=EXPORT_FIGURE_WIDTH_PX, font={"size": 13}, margin={"t": 95})
-        figures.append(ReportFigure(fig, width_px=EXPORT_FIGURE_WIDTH_PX, height_px=export_height))
-    recent = review.recent_assignments()
-    summary = ReportTable("Homework summary", summary_rows(review, programme), widths=(2.6, 4.2, 2.2))
-    since = ReportTable(_since_title(review), since_rows(review), widths=(2.6, 6.0), empty_text="No session recorded yet.")
-    assignments = ReportTable(
-        f"Assignments in the last {RECENT_WEEKS} weeks",
-        assignment_rows(recent, free_text=review.free_text, short=True),
-        empty_text=f"No assignments in the last {RECENT_WEEKS} weeks.",
-    )
-    notes.append(ASSOCIATION_NOTE if review.associations else "")
-    notes.append("Quantity = how much of an assignment was done, quality = how well (0-100%); weeks are counted "
-                 "from intake (week 0 starts on the intake date). Definitions: Metrics glossary.")
-    return SessionReviewContent(
-        title=f"Session review: client {review.client_id}",
-        subtitle=f"Prepared {generated:%Y-%m-%d %H:%M}; data as of {review.as_of:%Y-%m-%d}.",
-        alerts=tuple(alerts),
-        header_lines=tuple(header_lines),
-        figures=tuple(figures),
-        tables=(summary, since, assignments),
-        pdf_tables=(summary, assignments),
-        notes=tuple(n for n in notes if n),
-        footer="Between Sessions - confidential: contains personal health information",
-    )
-
-
-def _since_title(review: Any) -> str:
-    since = review.since_last_session
-    if since["session_date"] is None:
-        return "Since last session"
-    status = "attended" if since["attended"] else "missed"
-    return f"Since last session ({since['session_date']:%Y-%m-%d}, {status})"
-
-
-def session_review_pdf(review: Any, programme: dict[str, Any], *, compress: bool = True,
-                       unicode_fonts: bool | None = None, content: SessionReviewContent | None = None,
-                       chart: bool = True) -> bytes:
-    """The one-page printable session review (A4 PDF)."""
-    c = content or session_review_content(review, programme, chart=chart)
-    return render_pdf(
-        c.title, c.header_lines, c.figures, c.pdf_tables, subtitle=c.subtitle, alerts=c.alerts, notes=c.notes,
-        footer=c.footer, one_page=True, max_figure_height_mm=74, compress=compress, unicode_fonts=unicode_fonts,
-    )
-
-
-def session_review_html(review: Any, programme: dict[str, Any], *, content: SessionReviewContent | None = None) -> bytes:
-    """The session review as one self-contained HTML file."""
-    c = content or session_review_content(review, programme)
-    return render_html(c.title, c.header_lines, c.figures, c.tables, subtitle=c.subtitle, alerts=c.alerts,
-                       notes=c.notes, footer=c.footer)
-
-
-def export_file_name(client_id: str, as_of: date, extension: str, kind: str = "session-review") -> str:
-    """A safe file name such as ``session-review_C000123_2026-11-27.pdf``."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(client_id))[:60] or "client"
-    return f"{kind}_{safe}_{as_of:%Y-%m-%d}.{extension}"
-
-
 __all__ = [
     "ImageExportError",
+    "ReportContent",
     "ReportFigure",
     "ReportTable",
-    "SessionReviewContent",
-    "export_file_name",
     "figure_png",
-    "measure_line",
     "pdf_page_count",
     "render_html",
     "render_pdf",
-    "session_review_content",
-    "session_review_html",
-    "session_review_pdf",
 ]

@@ -108,9 +108,9 @@ def _z_for(confidence: float) -> float:
     return float(stats.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
 
 
-def _finite_or_none(value: Any) -> float | None:
-    """``float(value)`` if finite, else ``None``."""
-    if value is None:
+def finite_or_none(value: Any) -> float | None:
+    """``float(value)`` if finite, else ``None`` (also for None, pd.NA and text)."""
+    if value is None or value is pd.NA:
         return None
     try:
         out = float(value)
@@ -180,12 +180,12 @@ def _correlation(method: Literal["pearson", "spearman"], x: Iterable[Any], y: It
     if method == "pearson":
         res = stats.pearsonr(xa, ya)
         r = float(np.clip(res.statistic, -1.0, 1.0))
-        p = _finite_or_none(res.pvalue)
+        p = finite_or_none(res.pvalue)
         se = 1.0 / math.sqrt(n - 3) if n >= 4 else None
     else:
         res = stats.spearmanr(xa, ya)
         r = float(np.clip(res.statistic, -1.0, 1.0))
-        p = _finite_or_none(res.pvalue)
+        p = finite_or_none(res.pvalue)
         se = math.sqrt(1.06 / (n - 3)) if n >= 4 else None
     if se is None:
         return Correlation(method, r, n, None, None, p, False, "confidence interval needs at least 4 pairs")
@@ -270,6 +270,13 @@ class EffectSize:
     message: str | None = None
 
 
+def _undefined_effect(na: int, nb: int, mean_a: float | None, mean_b: float | None, sd_pooled: float | None,
+                      too_few: bool, message: str) -> EffectSize:
+    """An :class:`EffectSize` without g (too few observations, or no spread)."""
+    return EffectSize(g=None, ci_low=None, ci_high=None, se=None, d=None, n_a=na, n_b=nb, mean_a=mean_a,
+                      mean_b=mean_b, sd_pooled=sd_pooled, too_few=too_few, message=message)
+
+
 def hedges_g(a: Iterable[Any], b: Iterable[Any], *, min_n: int = 2) -> EffectSize:
     """Hedges' g for two independent groups, with a 95% confidence interval.
 
@@ -296,38 +303,13 @@ def hedges_g(a: Iterable[Any], b: Iterable[Any], *, min_n: int = 2) -> EffectSiz
     mean_a = float(aa.mean()) if na else None
     mean_b = float(bb.mean()) if nb else None
     if na < min_n or nb < min_n:
-        return EffectSize(
-            None,
-            None,
-            None,
-            None,
-            None,
-            na,
-            nb,
-            mean_a,
-            mean_b,
-            None,
-            True,
-            f"too few observations (n_a={na}, n_b={nb}; need at least {min_n} each)",
-        )
+        return _undefined_effect(na, nb, mean_a, mean_b, None, True,
+                                 f"too few observations (n_a={na}, n_b={nb}; need at least {min_n} each)")
     assert mean_a is not None and mean_b is not None
     pooled_var = ((na - 1) * aa.var(ddof=1) + (nb - 1) * bb.var(ddof=1)) / (na + nb - 2)
     sd_pooled = math.sqrt(pooled_var)
     if sd_pooled == 0.0:
-        return EffectSize(
-            None,
-            None,
-            None,
-            None,
-            None,
-            na,
-            nb,
-            mean_a,
-            mean_b,
-            0.0,
-            False,
-            "zero pooled standard deviation; effect size undefined",
-        )
+        return _undefined_effect(na, nb, mean_a, mean_b, 0.0, False, "zero pooled standard deviation; effect size undefined")
     d = (mean_a - mean_b) / sd_pooled
     j = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0)
     g = j * d
@@ -503,7 +485,7 @@ def funnel_limits(
         limits (no limits exist for an empty unit). ``df.attrs`` holds the centre
         and the z values.
     """
-    p = _finite_or_none(overall_rate)
+    p = finite_or_none(overall_rate)
     if p is None or not 0.0 <= p <= 1.0:
         raise ValueError(f"overall_rate must be a proportion in [0, 1], got {overall_rate!r}")
     n = _denominators(denominators)
@@ -536,8 +518,8 @@ def funnel_limits_mean(
     (``overall_sd`` is the client-level SD, >= 0). Same columns, levels and n == 0
     handling as :func:`funnel_limits`. Source: Spiegelhalter (2005), section 3.
     """
-    m = _finite_or_none(overall_mean)
-    s = _finite_or_none(overall_sd)
+    m = finite_or_none(overall_mean)
+    s = finite_or_none(overall_sd)
     if m is None or s is None or s < 0:
         raise ValueError("overall_mean must be finite and overall_sd finite and >= 0")
     n = _denominators(denominators)
@@ -764,10 +746,10 @@ def jacobson_truax(
             "cutoff_b": cutoffs["b"],
             "cutoff": cutoff,
             "cutoff_value": cut_value,
-            "functional_mean": _finite_or_none(functional_mean),
-            "functional_sd": _finite_or_none(functional_sd),
-            "dysfunctional_mean": _finite_or_none(m_dys) if use_norms else None,
-            "dysfunctional_sd": _finite_or_none(sd_dys) if use_norms else None,
+            "functional_mean": finite_or_none(functional_mean),
+            "functional_sd": finite_or_none(functional_sd),
+            "dysfunctional_mean": finite_or_none(m_dys) if use_norms else None,
+            "dysfunctional_sd": finite_or_none(sd_dys) if use_norms else None,
         }
     )
     return out

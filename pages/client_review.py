@@ -34,9 +34,9 @@ from analytics.client_review.model import (
     since_rows,
     sudden_gain_rows,
 )
+from analytics.client_review.session_review import export_file_name, session_review_html, session_review_pdf
 from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
-from analytics.rendering import export_file_name, session_review_html, session_review_pdf
 from ui.text import md
 
 SELECT_KEY = "client_review_client"

@@ -8,8 +8,10 @@ URL, so a link reproduces the view.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -22,6 +24,7 @@ from analytics.cohort_outcomes import model as co
 from analytics.cohort_outcomes.sudden_gain_summary import GAIN_CAVEAT, sudden_gain_summary
 from analytics.metrics import cohort_summary
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
+from analytics.publishing import Column
 
 TABS = (
     "Trajectories",
@@ -34,40 +37,42 @@ TABS = (
     "Clinical significance",
     "Sudden gains",
 )
+
+
+@dataclass(frozen=True)
+class CohortView:
+    """What every section of the identified page draws from: the settings of the view and its report."""
+
+    viewer: Any
+    cohort: Any
+    measure: str
+    measures: tuple[str, ...]
+    settings: Any
+    report: co.CohortReport
+
+    @property
+    def key(self) -> tuple:
+        """The arguments of the ``ui.run`` calls behind the figures (their cache key)."""
+        return (self.viewer, self.cohort, self.measure, self.settings)
+
+
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
-# Column display: (column, label, kind); kind: int, pct, num1, num2, num3, p, text.
-Spec = list[tuple[str, str, str]]
 
 
-def _config(kind: str, label: str) -> object:
-    number = st.column_config.NumberColumn
-    return {
-        "int": number(label, format="localized"),
-        "pct": number(label, format="percent"),
-        "num1": number(label, format="%.1f"),
-        "num2": number(label, format="%.2f"),
-        "num3": number(label, format="%.3f"),
-        "p": number(label, format="%.2g"),
-    }.get(kind, st.column_config.TextColumn(label))
-
-
-def _table(frame: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, dict[str, object]]:
-    """The displayed (and downloaded) table: chosen columns, readable headers, a note column."""
-    out = frame[[c for c, _, _ in spec]].rename(columns={c: label for c, label, _ in spec})
-    if "too_few" in frame.columns:
-        out["Note"] = frame["too_few"].map({True: co.TOO_FEW, False: ""}).to_numpy()
-    return out, {label: _config(kind, label) for _, label, kind in spec}
-
-
-def chart_with_table(fig, frame: pd.DataFrame, spec: Spec, name: str, ratio: tuple[int, int] = (3, 2)) -> None:
-    """The chart, and beside it its table and a CSV download of the same numbers."""
-    table, config = _table(frame, spec)
+def chart_with_table(figure: tuple, frame: pd.DataFrame, columns: Sequence[Column], name: str, key: tuple,
+                     ratio: tuple[int, int] = (3, 2)) -> None:
+    """The chart (``figure`` = (builder, *inputs), built once per data version and ``key``: the
+    arguments of the ``ui.run`` call behind the inputs), beside it its table, and a CSV of the
+    same numbers."""
+    builder, *inputs = figure
+    table = co.display_table(frame, columns)
     left, right = st.columns(ratio, gap="medium")
     with left:
-        st.plotly_chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG)
+        st.plotly_chart(ui.figure(builder, *inputs, key=(*key, name)), key=f"chart_{name}", config=PLOTLY_CONFIG)
     with right:
-        st.dataframe(table, hide_index=True, column_config=config, height=min(420, 38 + 35 * len(table)))
+        st.dataframe(table, hide_index=True, column_config=ui.column_config(columns),
+                     height=min(420, 38 + 35 * len(table)))
         ui.download_button(
             "Download CSV",
             partial(to_safe_csv, table),
@@ -118,18 +123,20 @@ def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> 
 # ----------------------------------------------------------------------------- sections
 
 
-def trajectories_tab(report: co.CohortReport, measure: str) -> None:
+def trajectories_tab(view: CohortView) -> None:
+    report, measure, key = view.report, view.measure, view.key
     st.subheader(f"{measure} by week since intake, by compliance band")
     traj = report.trajectories
     if traj.empty or traj["too_few"].all():
         st.info(f"{co.TOO_FEW.capitalize()}: no week has {report.min_clients} or more clients with a band and a {measure} score.")
     else:
         chart_with_table(
-            charts.trajectory_chart(traj, measure, report.band_labels),
+            (charts.trajectory_chart, traj, measure, report.band_labels),
             traj,
-            [("band", "Band", "text"), ("week", "Week", "int"), ("n_clients", "n", "int"), ("mean_score", "Mean", "num2"),
-             ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2")],
+            [Column("band", "Band", "text"), Column("week", "Week", "count"), Column("n_clients", "n", "count"), Column("mean_score", "Mean", "number"),
+             Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number")],
             "trajectories",
+            key,
         )
     st.caption(
         f"Mean of clients' {measure} scores in each week since intake (scores in treatment; a client's scores in one week "
@@ -139,7 +146,8 @@ def trajectories_tab(report: co.CohortReport, measure: str) -> None:
     caveat()
 
 
-def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool, settings) -> None:
+def compliance_tab(view: CohortView) -> None:
+    report, measure, settings, key = view.report, view.measure, view.settings, view.key
     st.subheader(f"Homework compliance against {measure} change")
     ui.check_choice_param("compliance", ["Quantity", "Quality"], "compliance measure")
     choice = (st.segmented_control(
@@ -176,29 +184,32 @@ def compliance_tab(report: co.CohortReport, measure: str, identifiers: bool, set
     if relation.points.empty:
         st.info(f"No paired clients with a {choice} value in this cohort.")
     else:
-        spec = [("band", "Band", "text"), (choice, choice.capitalize(), "pct"), ("change", "Change", "num1")]
-        if identifiers:
-            spec.insert(0, ("client_id", "Client", "text"))
+        spec = [Column("band", "Band", "text"), Column(choice, choice.capitalize(), "pct"), Column("change", "Change", "number", decimals=1)]
+        if view.viewer.can_see_identifiers:
+            spec.insert(0, Column("client_id", "Client", "text"))
         chart_with_table(
-            charts.compliance_scatter(relation.points, choice, measure, report.band_labels, relation.slope, relation.intercept),
+            (charts.compliance_scatter, relation.points, choice, measure, report.band_labels, relation.slope, relation.intercept),
             relation.points,
             spec,
             f"{choice}_vs_change",
+            key,
         )
     st.markdown("##### Beside the published yardsticks")
     st.markdown(co.relation_scale_text(measure, settings))
     chart_with_table(
-        charts.comparison_chart(report.comparison),
+        (charts.comparison_chart, report.comparison),
         report.comparison.assign(too_few=report.comparison["r"].isna()),
-        [("source", "Source", "text"), ("relation", "Relation", "text"), ("published", "Published", "text"),
-         ("r", "r with change", "num3"), ("ci_low", "95% CI low", "num3"), ("ci_high", "95% CI high", "num3"), ("n", "n", "int")],
+        [Column("source", "Source", "text"), Column("relation", "Relation", "text"), Column("published", "Published", "text"),
+         Column("r", "r with change", "number", decimals=3), Column("ci_low", "95% CI low", "number", decimals=3), Column("ci_high", "95% CI high", "number", decimals=3), Column("n", "n", "count")],
         "yardsticks",
+        key,
         ratio=(1, 1),
     )
     caveat()
 
 
-def bands_tab(report: co.CohortReport, measure: str, settings) -> None:
+def bands_tab(view: CohortView) -> None:
+    report, measure, settings, key = view.report, view.measure, view.settings, view.key
     effect = report.band_effect
     whole = report.relations["quantity"].pearson
     st.subheader(f"Extreme-groups effect size: {effect.high_band} against {effect.low_band} band")
@@ -225,11 +236,12 @@ def bands_tab(report: co.CohortReport, measure: str, settings) -> None:
         st.info(f"{co.TOO_FEW.capitalize()} in every band for a mean change.")
     else:
         chart_with_table(
-            charts.band_change_chart(report.band_change, measure, report.band_labels),
+            (charts.band_change_chart, report.band_change, measure, report.band_labels),
             report.band_change,
-            [("band", "Band", "text"), ("n", "n", "int"), ("mean_change", "Mean change", "num2"),
-             ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2")],
+            [Column("band", "Band", "text"), Column("n", "n", "count"), Column("mean_change", "Mean change", "number"),
+             Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number")],
             "change_by_band",
+            key,
         )
     st.subheader("Outcome rates by band")
     rates = report.outcome_rates
@@ -237,11 +249,12 @@ def bands_tab(report: co.CohortReport, measure: str, settings) -> None:
         st.info(f"{co.TOO_FEW.capitalize()}: no band has {report.min_clients} or more paired clients.")
     else:
         chart_with_table(
-            charts.outcome_rates_chart(rates, report.band_labels),
+            (charts.outcome_rates_chart, rates, report.band_labels),
             rates,
-            [("band", "Band", "text"), ("outcome", "Outcome", "text"), ("count", "Clients", "int"),
-             ("denominator", "Of", "int"), ("rate", "Rate", "pct"), ("ci_low", "95% CI low", "pct"), ("ci_high", "95% CI high", "pct")],
+            [Column("band", "Band", "text"), Column("outcome", "Outcome", "text"), Column("count", "Clients", "count"),
+             Column("denominator", "Of", "count"), Column("rate", "Rate", "pct"), Column("ci_low", "95% CI low", "pct"), Column("ci_high", "95% CI high", "pct")],
             "outcome_rates",
+            key,
         )
     st.caption(
         "Recovery: at caseness at the first score and not at the last, out of paired clients at caseness at the first "
@@ -249,32 +262,33 @@ def bands_tab(report: co.CohortReport, measure: str, settings) -> None:
         f"paired clients. Wilson 95% intervals. The 'All clients' rows equal the headline figures. Rates with fewer than "
         f"{report.min_clients} clients in the denominator are withheld."
     )
-    counts, config = _table(
-        report.band_counts,
-        [("band", "Band", "text"), ("clients", "Clients with a quantity", "int"), ("scored", f"Scored on {measure}", "int"),
-         ("paired", "Paired", "int")],
+    count_columns = (Column("band", "Band", "text"), Column("clients", "Clients with a quantity", "count"), Column("scored", f"Scored on {measure}", "count"),
+         Column("paired", "Paired", "count"),
     )
+    counts = co.display_table(report.band_counts, count_columns)
     st.markdown("##### Clients per band")
-    st.dataframe(counts, hide_index=True, column_config=config)
+    st.dataframe(counts, hide_index=True, column_config=ui.column_config(count_columns))
     st.caption(f"Not banded: {report.clients_below_min_reviewed:,} clients with a quantity from fewer than "
                f"{report.min_reviewed_for_band} reviewed assignments (setting min_reviewed_for_band).")
     caveat()
 
 
-def grid_tab(report: co.CohortReport, measure: str) -> None:
+def grid_tab(view: CohortView) -> None:
+    report, measure, key = view.report, view.measure, view.key
     split = report.grid.attrs.get("split", co.QUANTITY_QUALITY_SPLIT)
     st.subheader("Quantity by quality")
     if report.grid["n"].sum() == 0:
         st.info("No paired clients with both a quantity and a quality value.")
         return
     chart_with_table(
-        charts.quantity_quality_chart(report.grid, measure),
+        (charts.quantity_quality_chart, report.grid, measure),
         report.grid,
-        [("quantity", "Quantity", "text"), ("quality", "Quality", "text"), ("n", "n", "int"),
-         ("mean_change", "Mean change", "num2"), ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2"),
-         ("recovered", "Recovered", "int"), ("caseness_at_first", "At caseness", "int"), ("recovery_rate", "Recovery", "pct"),
-         ("recovery_ci_low", "Recovery CI low", "pct"), ("recovery_ci_high", "Recovery CI high", "pct")],
+        [Column("quantity", "Quantity", "text"), Column("quality", "Quality", "text"), Column("n", "n", "count"),
+         Column("mean_change", "Mean change", "number"), Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number"),
+         Column("recovered", "Recovered", "count"), Column("caseness_at_first", "At caseness", "count"), Column("recovery_rate", "Recovery", "pct"),
+         Column("recovery_ci_low", "Recovery CI low", "pct"), Column("recovery_ci_high", "Recovery CI high", "pct")],
         "quantity_by_quality",
+        key,
         ratio=(1, 1),
     )
     st.caption(
@@ -285,37 +299,41 @@ def grid_tab(report: co.CohortReport, measure: str) -> None:
     caveat()
 
 
-def design_tab(viewer, cohort, settings) -> None:
+def design_tab(view: CohortView) -> None:
+    viewer, cohort, settings, key = view.viewer, view.cohort, view.settings, view.key
     design = ui.run(co.assignment_design, viewer, cohort, settings)
     st.subheader("Completion by how many design-checklist items were met")
     if design.items_met["too_few"].all():
         st.info(f"{co.TOO_FEW.capitalize()}: no group of assignments comes from {settings.min_clients_for_statistic} or more clients.")
         return
     chart_with_table(
-        charts.items_met_chart(design.items_met),
+        (charts.items_met_chart, design.items_met),
         design.items_met,
-        [("items_met", "Items met", "int"), ("reviewed_assignments", "Reviewed", "int"), ("n_clients", "Clients", "int"),
-         ("mean_quantity", "Completion", "pct"), ("quantity_ci_low", "95% CI low", "pct"), ("quantity_ci_high", "95% CI high", "pct")],
+        [Column("items_met", "Items met", "count"), Column("reviewed_assignments", "Reviewed", "count"), Column("n_clients", "Clients", "count"),
+         Column("mean_quantity", "Completion", "pct"), Column("quantity_ci_low", "95% CI low", "pct"), Column("quantity_ci_high", "95% CI high", "pct")],
         "completion_by_items_met",
+        key,
     )
     st.subheader("Completion with each checklist item met or not")
     chart_with_table(
-        charts.checklist_items_chart(design.items),
+        (charts.checklist_items_chart, design.items),
         design.items,
-        [("item", "Item", "text"), ("reviewed_met", "Reviewed (met)", "int"), ("completion_met", "Completion (met)", "pct"),
-         ("reviewed_not_met", "Reviewed (not met)", "int"), ("completion_not_met", "Completion (not met)", "pct"),
-         ("difference", "Difference", "pct")],
+        [Column("item", "Item", "text"), Column("reviewed_met", "Reviewed (met)", "count"), Column("completion_met", "Completion (met)", "pct"),
+         Column("reviewed_not_met", "Reviewed (not met)", "count"), Column("completion_not_met", "Completion (not met)", "pct"),
+         Column("difference", "Difference", "pct")],
         "completion_by_item",
+        key,
     )
     st.subheader("Completion and quality by homework type")
     chart_with_table(
-        charts.homework_type_chart(design.types),
+        (charts.homework_type_chart, design.types),
         design.types,
-        [("label", "Type", "text"), ("reviewed_assignments", "Reviewed", "int"), ("n_clients", "Clients", "int"),
-         ("mean_quantity", "Completion", "pct"), ("quantity_ci_low", "CI low", "pct"), ("quantity_ci_high", "CI high", "pct"),
-         ("quality_rated", "Quality rated", "int"), ("mean_quality", "Quality", "pct"),
-         ("quality_ci_low", "Quality CI low", "pct"), ("quality_ci_high", "Quality CI high", "pct")],
+        [Column("label", "Type", "text"), Column("reviewed_assignments", "Reviewed", "count"), Column("n_clients", "Clients", "count"),
+         Column("mean_quantity", "Completion", "pct"), Column("quantity_ci_low", "CI low", "pct"), Column("quantity_ci_high", "CI high", "pct"),
+         Column("quality_rated", "Quality rated", "count"), Column("mean_quality", "Quality", "pct"),
+         Column("quality_ci_low", "Quality CI low", "pct"), Column("quality_ci_high", "Quality CI high", "pct")],
         "homework_types",
+        key,
     )
     st.caption(
         "Completion = mean quantity fraction of reviewed assignments; quality = mean quality fraction of quality-rated ones. "
@@ -326,7 +344,8 @@ def design_tab(viewer, cohort, settings) -> None:
     caveat()
 
 
-def within_tab(viewer, cohort, measure: str, settings) -> None:
+def within_tab(view: CohortView) -> None:
+    viewer, cohort, measure, settings, key = view.viewer, view.cohort, view.measure, view.settings, view.key
     within = ui.run(co.within_client_analysis, viewer, cohort, measure, settings)
     st.subheader(co.within_client_question(measure, settings))
     if within.sampled:
@@ -359,12 +378,13 @@ def within_tab(viewer, cohort, measure: str, settings) -> None:
                if raw_r is not None and raw_r.within_coef is not None else "")
         )
     chart_with_table(
-        charts.within_client_chart(within.coefficients),
+        (charts.within_client_chart, within.coefficients),
         within.coefficients,
-        [("model", "Model", "text"), ("effect", "Effect", "text"), ("estimate", "Estimate", "num3"),
-         ("ci_low", "95% CI low", "num3"), ("ci_high", "95% CI high", "num3"), ("p_value", "p", "p"),
-         ("unit", "Unit", "text"), ("intervals", "Intervals", "int"), ("clients", "Clients", "int")],
+        [Column("model", "Model", "text"), Column("effect", "Effect", "text"), Column("estimate", "Estimate", "number", decimals=3),
+         Column("ci_low", "95% CI low", "number", decimals=3), Column("ci_high", "95% CI high", "number", decimals=3), Column("p_value", "p", "p"),
+         Column("unit", "Unit", "text"), Column("intervals", "Intervals", "count"), Column("clients", "Clients", "count")],
         "within_client",
+        key,
         ratio=(1, 1),
     )
     notes = [m for m in (f.message, r.message) if m]
@@ -382,7 +402,8 @@ def within_tab(viewer, cohort, measure: str, settings) -> None:
     caveat()
 
 
-def follow_up_tab(report: co.CohortReport, measure: str) -> None:
+def follow_up_tab(view: CohortView) -> None:
+    report, measure, key = view.report, view.measure, view.key
     st.subheader(f"{measure} 1-12 months after discharge, by compliance band")
     fu = report.follow_up
     firsts = fu.drop_duplicates("band")
@@ -394,13 +415,14 @@ def follow_up_tab(report: co.CohortReport, measure: str) -> None:
         st.info(f"{co.TOO_FEW.capitalize()}: no band has {report.min_clients} or more clients with a follow-up score.")
     else:
         chart_with_table(
-            charts.follow_up_chart(fu, measure, report.band_labels),
+            (charts.follow_up_chart, fu, measure, report.band_labels),
             fu,
-            [("band", "Band", "text"), ("time_point", "Time point", "text"), ("n", "n", "int"),
-             ("mean_score", "Mean", "num2"), ("ci_low", "95% CI low", "num2"), ("ci_high", "95% CI high", "num2"),
-             ("change_end_to_follow_up", "Change end → follow-up", "num2"),
-             ("median_days_after_discharge", "Median days after discharge", "int")],
+            [Column("band", "Band", "text"), Column("time_point", "Time point", "text"), Column("n", "n", "count"),
+             Column("mean_score", "Mean", "number"), Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number"),
+             Column("change_end_to_follow_up", "Change end → follow-up", "number"),
+             Column("median_days_after_discharge", "Median days after discharge", "count")],
             "follow_up",
+            key,
         )
     st.caption(
         "Clients with a score 1 to 12 months after discharge (their latest in that window), beside their first and "
@@ -409,56 +431,12 @@ def follow_up_tab(report: co.CohortReport, measure: str) -> None:
     caveat()
 
 
-def sudden_gains_tab(viewer, cohort, measure: str, settings) -> None:
-    """Sudden gains across the cohort: the block is self-contained (analytics/cohort_outcomes/sudden_gain_summary.py)."""
-    gains = ui.run(sudden_gain_summary, viewer, cohort, measure, settings)
-    st.subheader(f"Sudden gains on {measure}")
-    if not gains.has_data:
-        st.info("No client of this cohort has enough scores (at least four in treatment) to look for a sudden gain.")
-        return
-    share = "\u2014" if gains.share is None else f"{gains.share:.0%} ({gains.share_low:.0%}-{gains.share_high:.0%})"
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Clients with a sudden gain", f"{gains.clients_with_gain:,} of {gains.clients_scored:,}", border=True,
-              help="Clients with at least four treatment scores on this measure.")
-    c2.metric("Share (95% CI)", share, border=True)
-    c3.metric("Gains (reversed later)", f"{gains.gains:,} ({gains.reversed:,})", border=True,
-              help="Mean size " + ("\u2014" if gains.magnitude_mean is None else f"{gains.magnitude_mean:.1f} points"
-                                   + ("" if gains.magnitude_sd is None else f", SD {gains.magnitude_sd:.1f}")))
-    st.markdown("**Outcome at discharge and at follow-up**")
-    outcomes, outcome_config = _table(gains.outcomes, [
-        ("group", "Clients", "text"), ("discharged", "Discharged (n)", "int"),
-        ("mean_improvement", "Mean improvement (points)", "num1"), ("reliable_improvement", "Reliable improvement", "pct"),
-        ("recovered", "Recovered (of those at caseness)", "pct"), ("follow_up", "With follow-up (n)", "int"),
-        ("follow_up_improvement", "Improvement at follow-up (points)", "num1")])
-    st.dataframe(outcomes, hide_index=True, column_config=outcome_config)
-    st.markdown("**Homework in the weeks a gain came, against the same clients' other weeks**")
-    homework, homework_config = _table(gains.homework, [
-        ("weeks", "Weeks", "text"), ("client_weeks", "Client-weeks (n)", "int"), ("clients", "Clients (n)", "int"),
-        ("assignments", "Assignments set", "int"), ("reviewed_share", "Reviewed", "pct"),
-        ("quantity", "Quantity", "pct"), ("quality", "Quality", "pct")])
-    st.dataframe(homework, hide_index=True, column_config=homework_config)
-    st.caption(GAIN_CAVEAT)
-
-
-def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> None:
+def clinical_significance_tab(view: CohortView) -> None:
+    viewer, cohort, measures, settings = view.viewer, view.cohort, view.measures, view.settings
     st.subheader("Clinical significance (Jacobson & Truax)")
     if "jt_editor" not in st.session_state or "jt_seed" not in st.session_state:
         # Seed the editor from the norms chosen earlier (kept while the tab is closed), else defaults.
-        stored = {n.measure: n for n in st.session_state.get("jt_norms", ())}
-        rows = []
-        for m in measures:
-            norm = stored.get(m) or next(iter(co.default_jt_norms([m])), None)
-            rows.append(
-                {
-                    "measure": m,
-                    "reliability": norm.reliability if norm else None,
-                    "functional_mean": norm.functional_mean if norm else None,
-                    "functional_sd": norm.functional_sd if norm else None,
-                    "cutoff": norm.cutoff if norm else "c",
-                    "source": co.DEFAULT_RELIABILITY.get(m, (None, "not set: enter a reliability"))[1],
-                }
-            )
-        st.session_state["jt_seed"] = pd.DataFrame(rows)
+        st.session_state["jt_seed"] = co.jt_norm_rows(measures, st.session_state.get("jt_norms", ()))
     with st.expander("Reliability and functional-population norms", icon=":material/tune:"):
         edited = st.data_editor(
             st.session_state["jt_seed"],
@@ -481,43 +459,83 @@ def clinical_significance_tab(viewer, cohort, measures: list[str], settings) -> 
             "or c chosen) clients are classed improved / unchanged / deteriorated only. With a usable cut-off, recovered "
             "and harmed become possible."
         )
-    norms = []
-    for row in edited.itertuples(index=False):
-        if pd.isna(row.reliability):
-            continue
-        has_norms = pd.notna(row.functional_mean) and pd.notna(row.functional_sd)
-        norms.append(co.JTNorms(row.measure, float(row.reliability),
-                                float(row.functional_mean) if has_norms else None,
-                                float(row.functional_sd) if has_norms else None,
-                                str(row.cutoff) if isinstance(row.cutoff, str) else "c"))
-    st.session_state["jt_norms"] = tuple(norms)
+    norms = co.jt_norms_from_rows(edited)
+    st.session_state["jt_norms"] = norms
     if not norms:
         st.info("Enter a reliability for a measure to classify its clients.")
         return
     result = ui.run(co.clinical_significance, viewer, cohort, tuple(norms), settings)
-    spec = [("measure", "Measure", "text"), ("paired", "Paired", "int"), ("reliability", "Reliability", "num2"),
-            ("sd_pre", "SD pre", "num2"), ("reliable_change_points", "Reliable change (points)", "num2")]
+    spec = [Column("measure", "Measure", "text"), Column("paired", "Paired", "count"), Column("reliability", "Reliability", "number"),
+            Column("sd_pre", "SD pre", "number"), Column("reliable_change_points", "Reliable change (points)", "number")]
     if result.parameters["cutoff_a"].notna().any():
-        spec += [("functional_mean", "Functional mean", "num2"), ("functional_sd", "Functional SD", "num2"),
-                 ("cutoff_a", "Cut-off a", "num2"), ("cutoff_b", "Cut-off b", "num2"), ("cutoff_c", "Cut-off c", "num2"),
-                 ("cutoff", "Cut-off used", "text")]
-    params, config = _table(result.parameters, spec)
-    st.dataframe(params, hide_index=True, column_config=config)
+        spec += [Column("functional_mean", "Functional mean", "number"), Column("functional_sd", "Functional SD", "number"),
+                 Column("cutoff_a", "Cut-off a", "number"), Column("cutoff_b", "Cut-off b", "number"), Column("cutoff_c", "Cut-off c", "number"),
+                 Column("cutoff", "Cut-off used", "text")]
+    st.dataframe(co.display_table(result.parameters, spec), hide_index=True, column_config=ui.column_config(spec))
     if result.categories.empty:
         st.info(f"{co.TOO_FEW.capitalize()} paired clients on every measure.")
     else:
         chart_with_table(
-            charts.jacobson_truax_chart(result.categories),
+            (charts.jacobson_truax_chart, result.categories),
             result.categories,
-            [("measure", "Measure", "text"), ("category", "Category", "text"), ("clients", "Clients", "int"),
-             ("share", "Share", "pct"), ("paired", "Paired", "int")],
+            [Column("measure", "Measure", "text"), Column("category", "Category", "text"), Column("clients", "Clients", "count"),
+             Column("share", "Share", "pct"), Column("paired", "Paired", "count")],
             "clinical_significance",
+            (*view.key, tuple(norms)),
         )
     st.caption(
         "Reliable change index RC = (last − first) / S_diff with S_diff = SD_pre √2 √(1 − r_xx), SD_pre the sample SD of "
         "the paired clients' first scores; reliable when |RC| > 1.96. This differs from the headline's reliable change, "
         "which uses the fixed points of the NHS Talking Therapies manual."
     )
+
+
+def sudden_gains_tab(view: CohortView) -> None:
+    """Sudden gains across the cohort: a self-contained block (analytics/cohort_outcomes/sudden_gain_summary.py)."""
+    gains = ui.run(sudden_gain_summary, view.viewer, view.cohort, view.measure, view.settings)
+    st.subheader(f"Sudden gains on {view.measure}")
+    if not gains.has_data:
+        st.info("No client of this cohort has enough scores (at least four in treatment) to look for a sudden gain.")
+        return
+    share = "\u2014" if gains.share is None else f"{gains.share:.0%} ({gains.share_low:.0%}-{gains.share_high:.0%})"
+    size = "\u2014" if gains.magnitude_mean is None else f"{gains.magnitude_mean:.1f} points" + (
+        "" if gains.magnitude_sd is None else f", SD {gains.magnitude_sd:.1f}")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Clients with a sudden gain", f"{gains.clients_with_gain:,} of {gains.clients_scored:,}", border=True,
+              help="Clients with at least four treatment scores on this measure.")
+    c2.metric("Share (95% CI)", share, border=True)
+    c3.metric("Gains (reversed later)", f"{gains.gains:,} ({gains.reversed:,})", border=True, help=f"Mean size {size}")
+    for title, frame, columns in (
+        ("Outcome at discharge and at follow-up", gains.outcomes, [
+            Column("group", "Clients", "text"), Column("discharged", "Discharged (n)", "count"),
+            Column("mean_improvement", "Mean improvement (points)", "number"),
+            Column("reliable_improvement", "Reliable improvement", "pct"),
+            Column("recovered", "Recovered (of those at caseness)", "pct"),
+            Column("follow_up", "With follow-up (n)", "count"),
+            Column("follow_up_improvement", "Improvement at follow-up (points)", "number")]),
+        ("Homework in the weeks a gain came, against the same clients' other weeks", gains.homework, [
+            Column("weeks", "Weeks", "text"), Column("client_weeks", "Client-weeks (n)", "count"),
+            Column("clients", "Clients (n)", "count"), Column("assignments", "Assignments set", "count"),
+            Column("reviewed_share", "Reviewed", "pct"), Column("quantity", "Quantity", "pct"),
+            Column("quality", "Quality", "pct")]),
+    ):
+        st.markdown(f"**{title}**")
+        st.dataframe(co.display_table(frame, columns), hide_index=True, column_config=ui.column_config(columns))
+    st.caption(GAIN_CAVEAT)
+
+
+TAB_RENDERERS = {
+    "Trajectories": trajectories_tab,
+    "Compliance and change": compliance_tab,
+    "Outcomes by band": bands_tab,
+    "Quantity by quality": grid_tab,
+    "Assignment design": design_tab,
+    "Within-client": within_tab,
+    "Follow-up": follow_up_tab,
+    "Clinical significance": clinical_significance_tab,
+    "Sudden gains": sudden_gains_tab,
+}
+assert tuple(TAB_RENDERERS) == TABS
 
 
 # ----------------------------------------------------------------------------- de-identified view
@@ -623,33 +641,9 @@ measure = st.segmented_control(
 report = ui.run(co.cohort_report, viewer, cohort, measure, settings)
 headline(summary, measure, report, settings)
 
+view = CohortView(viewer, cohort, measure, tuple(measures), settings, report)
 ui.check_choice_param("section", TABS, "section")
-tabs = st.tabs(TABS, key="section", bind="query-params")
-sections = dict(zip(TABS, tabs, strict=True))
-with sections["Trajectories"]:
-    if sections["Trajectories"].open:
-        trajectories_tab(report, measure)
-with sections["Compliance and change"]:
-    if sections["Compliance and change"].open:
-        compliance_tab(report, measure, viewer.can_see_identifiers, settings)
-with sections["Outcomes by band"]:
-    if sections["Outcomes by band"].open:
-        bands_tab(report, measure, settings)
-with sections["Quantity by quality"]:
-    if sections["Quantity by quality"].open:
-        grid_tab(report, measure)
-with sections["Assignment design"]:
-    if sections["Assignment design"].open:
-        design_tab(viewer, cohort, settings)
-with sections["Within-client"]:
-    if sections["Within-client"].open:
-        within_tab(viewer, cohort, measure, settings)
-with sections["Follow-up"]:
-    if sections["Follow-up"].open:
-        follow_up_tab(report, measure)
-with sections["Clinical significance"]:
-    if sections["Clinical significance"].open:
-        clinical_significance_tab(viewer, cohort, measures, settings)
-with sections["Sudden gains"]:
-    if sections["Sudden gains"].open:
-        sudden_gains_tab(viewer, cohort, measure, settings)
+for tab, render in zip(st.tabs(TABS, key="section", bind="query-params"), TAB_RENDERERS.values(), strict=True):
+    if tab.open:
+        with tab:
+            render(view)

@@ -15,6 +15,7 @@ import ui
 from analytics import active_settings, filter_options
 from analytics.expected_response import BACKTEST_NOTE, backtest_table
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
+from analytics.publishing import PublishedTable
 from analytics.quality_improvement.charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
 from analytics.quality_improvement.meeting_pack import (
     meeting_pack_html,
@@ -31,7 +32,6 @@ from analytics.quality_improvement.model import (
     PERIOD_CHOICES,
     UNIT_LABELS,
     UNIT_TYPES,
-    QualityTable,
     outcome_choices,
     outcome_trend_state,
     quality_report,
@@ -122,7 +122,7 @@ def chart(builder: Any, *inputs: Any, key: str) -> None:
     st.plotly_chart(fig, key=key, width="stretch", theme=None)
 
 
-def show_table(table: QualityTable, *, key: str, compact: bool = False) -> None:
+def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> None:
     """A published table with its note and a CSV download of exactly the same numbers.
 
     ``compact`` (beside a chart): the control-limit columns are left out on screen (they are in

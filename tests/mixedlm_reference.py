@@ -16,8 +16,8 @@ from analytics.statistics import (
     MIXEDLM_MIN_OBSERVATIONS,
     MixedModelResult,
     _empty_mixed,
-    _finite_or_none,
     _z_for,
+    finite_or_none,
 )
 
 
@@ -131,21 +131,21 @@ def within_between_mixedlm(
         pvalues = pd.Series(np.nan, index=fe.index)
 
     def _ci(name: str) -> tuple[float, float] | None:
-        low = _finite_or_none(ci.loc[name].iloc[0])
-        high = _finite_or_none(ci.loc[name].iloc[1])
+        low = finite_or_none(ci.loc[name].iloc[0])
+        high = finite_or_none(ci.loc[name].iloc[1])
         return None if low is None or high is None else (low, high)
 
     converged = bool(getattr(fit, "converged", False)) and not any("converge" in p.lower() for p in problems)
     return MixedModelResult(
-        within_coef=_finite_or_none(fe["within"]),
+        within_coef=finite_or_none(fe["within"]),
         within_ci=_ci("within"),
-        within_p=_finite_or_none(pvalues["within"]),
-        between_coef=_finite_or_none(fe["between"]),
+        within_p=finite_or_none(pvalues["within"]),
+        between_coef=finite_or_none(fe["between"]),
         between_ci=_ci("between"),
-        between_p=_finite_or_none(pvalues["between"]),
-        intercept=_finite_or_none(fe["Intercept"]),
-        group_variance=_finite_or_none(np.asarray(fit.cov_re)[0, 0]),
-        residual_variance=_finite_or_none(fit.scale),
+        between_p=finite_or_none(pvalues["between"]),
+        intercept=finite_or_none(fe["Intercept"]),
+        group_variance=finite_or_none(np.asarray(fit.cov_re)[0, 0]),
+        residual_variance=finite_or_none(fit.scale),
         n_observations=n_obs,
         n_groups=n_groups,
         converged=converged,

@@ -22,7 +22,7 @@ from analytics.client_review.model import (
     header_facts,
     programme_homework,
 )
-from analytics.rendering import session_review_pdf
+from analytics.client_review.session_review import session_review_pdf
 from tests.conftest import ROOT
 from tests.test_client_review import build_review_clinic
 from tests.test_reports import pdf_text

@@ -638,3 +638,25 @@ def test_charts_are_drawn_from_their_tables(report):
     assert np.allclose(np.sort(drawn), np.sort(report.outcome_rates.loc[~report.outcome_rates["too_few"], "rate"]))
     forest = charts.comparison_chart(report.comparison)
     assert np.allclose(np.asarray(forest.data[0].x, dtype=float)[::-1], report.comparison["r"], equal_nan=True)
+
+
+def test_jt_norm_rows_seed_from_chosen_norms_and_parse_back():
+    chosen = (co.JTNorms("PHQ-9", 0.9, 5.0, 4.0, "b"),)
+    rows = co.jt_norm_rows(["PHQ-9", "GAD-7", "Other"], chosen)
+    assert rows["measure"].tolist() == ["PHQ-9", "GAD-7", "Other"]
+    assert rows.loc[0, "reliability"] == 0.9 and rows.loc[0, "cutoff"] == "b"
+    assert rows.loc[1, "reliability"] == co.DEFAULT_RELIABILITY["GAD-7"][0]
+    assert pd.isna(rows.loc[2, "reliability"]) and rows.loc[2, "source"] == "not set: enter a reliability"
+    rows.loc[1, "functional_mean"] = 3.0  # a mean without an SD gives no functional norms
+    parsed = co.jt_norms_from_rows(rows)
+    assert parsed == (chosen[0], co.JTNorms("GAD-7", co.DEFAULT_RELIABILITY["GAD-7"][0], None, None, "c"))
+
+
+def test_display_table_labels_columns_and_notes_withheld_rows():
+    from analytics.publishing import Column
+
+    frame = pd.DataFrame({"band": ["Low", "High"], "n": [3, 40], "rate": [None, 0.5], "too_few": [True, False]})
+    shown = co.display_table(frame, (Column("band", "Band", "text"), Column("n", "n", "count"),
+                                      Column("rate", "Rate", "pct")))
+    assert shown.columns.tolist() == ["Band", "n", "Rate", "Note"]
+    assert shown["Note"].tolist() == [co.TOO_FEW, ""]

@@ -11,13 +11,13 @@ import pytest
 
 from analytics.config import Settings
 from analytics.db import sql_files
-from analytics.quality_improvement.model import Column, QualityTable
+from analytics.publishing import Column, PublishedTable
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "pages").glob("*.py"))
 # Pages whose back-end is a core module rather than a folder of their own (README "Layout").
 CORE_BACKENDS = {"admin_audit": "audit.py", "admin_users": "access.py", "glossary": None}
-UI_LAYERS = ("session", "text", "audit", "context", "auth", "filters", "opening")
+UI_LAYERS = ("session", "tables", "text", "audit", "context", "auth", "filters", "opening")
 
 
 def _calls(tree: ast.AST) -> list[str]:
@@ -80,6 +80,6 @@ def test_published_cells_are_read_by_column_key_not_header():
     columns = (Column("group", "Group", "label"), Column("clients", "Clients", "count"),
                Column("rule_risk", "Self-harm item above 0 (renamed)", "count"))
     display = pd.DataFrame({"Group": ["Risk", "All"], "Clients": [3, 40], "Self-harm item above 0 (renamed)": [3, 3]})
-    table = QualityTable("alert_counts", "Alerts", display, display, columns)
+    table = PublishedTable("alert_counts", "Alerts", display, display, columns)
     assert table.cell_text("rule_risk") == "3"
     assert table.cell_text("clients", "All") == "40" and table.cell_text("clients", "Nobody") == ""

@@ -14,6 +14,7 @@ import pytest
 
 from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, import_files
 from analytics.privacy import SuppressionPolicy
+from analytics.publishing import RATE_WITHHELD, Column, publish_table
 from analytics.quality_improvement.model import (
     ALERT_ALL,
     ALERT_COUNT_COLUMNS,
@@ -24,20 +25,17 @@ from analytics.quality_improvement.model import (
     ALL_LABEL,
     OUTCOME_COLUMNS,
     OUTSIDE_STATUSES,
-    RATE_WITHHELD,
     STATUS_HIGH_95,
     STATUS_HIGH_998,
     STATUS_LOW_95,
     STATUS_LOW_998,
     STATUS_TOO_FEW,
     STATUS_WITHIN,
-    Column,
     alert_clients,
     alert_count_frame,
     finished_clients,
     funnel_frame,
     outcome_masks,
-    publish_table,
     quality_report,
     report_dates,
     report_period,

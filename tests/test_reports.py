@@ -16,18 +16,21 @@ import pytest
 from analytics import ClinicDatabase, Viewer
 from analytics import rendering as reports
 from analytics.client_review.model import client_review, header_facts, programme_homework
+from analytics.client_review.session_review import (
+    export_file_name,
+    measure_line,
+    session_review_html,
+    session_review_pdf,
+)
 from analytics.rendering import (
     ImageExportError,
+    ReportContent,
     ReportFigure,
     ReportTable,
-    export_file_name,
     figure_png,
-    measure_line,
     pdf_page_count,
     render_html,
     render_pdf,
-    session_review_html,
-    session_review_pdf,
 )
 from tests.test_client_review import AS_OF, build_review_clinic
 
@@ -193,15 +196,16 @@ def test_session_review_html_is_self_contained_and_escaped(review_db):
 def test_render_pdf_pages_and_truncation():
     frame = pd.DataFrame({"Unit": [f"unit {i}" for i in range(150)], "Value": [f"{i}%" for i in range(150)]})
     table = ReportTable("Long table", frame, note="A note under the table.")
-    many = render_pdf("Pack", ["line one", "**bold line**"], [], [table], notes=["a note"], footer="footer")
+    many = render_pdf(ReportContent("Pack", header_lines=["line one", "**bold line**"], pdf_tables=[table], notes=["a note"],
+                                    footer="footer"))
     assert pdf_page_count(many) > 1
-    text = pdf_text(render_pdf("Pack", ["line one"], [], [table], compress=False))
+    text = pdf_text(render_pdf(ReportContent("Pack", header_lines=["line one"], pdf_tables=[table]), compress=False))
     assert "unit 149" in text and "A note under the table." in text
-    one = render_pdf("Pack", ["line one"], [], [table], one_page=True, compress=False)
+    one = render_pdf(ReportContent("Pack", header_lines=["line one"], pdf_tables=[table]), one_page=True, compress=False)
     assert pdf_page_count(one) == 1
     text = pdf_text(one)
     assert "more row(s) not shown here" in text and "unit 149" not in text
-    landscape = render_pdf("Pack", [], [], [ReportTable("Empty", frame.iloc[0:0], empty_text="None here.")],
+    landscape = render_pdf(ReportContent("Pack", pdf_tables=[ReportTable("Empty", frame.iloc[0:0], empty_text="None here.")]),
                            landscape=True, compress=False)
     assert "None here." in pdf_text(landscape)
 
@@ -212,14 +216,15 @@ def test_render_pdf_says_so_when_a_figure_cannot_be_rendered(monkeypatch):
 
     monkeypatch.setattr(reports, "figure_png", broken)
     fig = go.Figure(go.Bar(x=["a"], y=[1]))
-    pdf = render_pdf("Report", ["header"], [ReportFigure(fig, title="A chart")], [], compress=False)
+    pdf = render_pdf(ReportContent("Report", header_lines=["header"], figures=[ReportFigure(fig, title="A chart")]), compress=False)
     assert pdf_page_count(pdf) == 1 and "Chart image unavailable" in pdf_text(pdf)
 
 
 def test_render_html_generic():
     fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
-    html = render_html("QI <pack>", ["header"], [ReportFigure(fig, title="One"), ReportFigure(fig, title="Two")],
-                       [ReportTable("T", pd.DataFrame({"a": ["<x>"]}))], alerts=["alert!"], notes=["note"]).decode()
+    html = render_html(ReportContent("QI <pack>", header_lines=["header"], alerts=["alert!"], notes=["note"],
+                                     figures=[ReportFigure(fig, title="One"), ReportFigure(fig, title="Two")],
+                                     html_tables=[ReportTable("T", pd.DataFrame({"a": ["<x>"]}))])).decode()
     assert "QI &lt;pack&gt;" in html and "&lt;x&gt;" in html and html.count("Plotly.newPlot") == 2
     assert html.count("plotly.js v") <= 2  # the library is embedded once, not per figure
 

@@ -27,10 +27,10 @@ from analytics import ClinicDatabase, Viewer, import_files
 from analytics.access import add_user, viewer_for_email
 from analytics.audit import AUDIT_ENV, close_audit_logs
 from analytics.client_review.model import client_review, programme_homework
+from analytics.client_review.session_review import session_review_html, session_review_pdf
 from analytics.quality_improvement.charts import funnel_figure
 from analytics.quality_improvement.meeting_pack import meeting_pack_html, meeting_pack_pdf, pack_content
 from analytics.quality_improvement.model import quality_report
-from analytics.rendering import session_review_html, session_review_pdf
 from analytics.text import AUTOLINK_BREAK, markdown_text, plotly_text
 from tests.conftest import ROOT
 from tests.conftest import signed_in as signed_in_as

@@ -4,7 +4,7 @@ the access log, sign-in and filters.
 Pages stay thin: they open with :func:`ui.page` (which returns the viewer), call
 :func:`ui.run` with an ``analytics`` function and render. Caching lives here, keyed by the
 database's data version, so a new import is seen without a restart and caches stay bounded.
-Layers, each importing only those below it (no import cycle): ``session`` -> ``text`` ->
+Layers, each importing only those below it (no import cycle): ``session`` -> ``tables`` -> ``text`` ->
 ``audit`` -> ``context`` -> ``auth`` -> ``filters`` -> ``opening``.
 """
 
@@ -14,6 +14,7 @@ from .context import database, figure, refresh_data_version, run, warm_up_import
 from .filters import check_choice_param, cohort_filter_sidebar, current_cohort
 from .opening import page, viewer
 from .session import DB_ENV, auth_configured, database_path
+from .tables import column_config
 
 __all__ = [
     "DB_ENV",
@@ -21,6 +22,7 @@ __all__ = [
     "auth_configured",
     "check_choice_param",
     "cohort_filter_sidebar",
+    "column_config",
     "current_cohort",
     "database",
     "database_path",

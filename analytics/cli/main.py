@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ..config import Settings, load_settings
+from .common import open_for_reading
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,14 +91,11 @@ def format_summary(summary: dict) -> str:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from ..db import DatabaseMissing, open_database
     from ..metrics import cohort_summary
     from ..scope import CohortFilter, Viewer
 
-    try:
-        db = open_database(args.db)
-    except DatabaseMissing as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    db = open_for_reading(args.db)
+    if db is None:
         return 1
     with db:
         cohort = CohortFilter.of(clinics=args.clinic, therapists=args.therapist, programs=args.program)
@@ -127,7 +125,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     """The early-warning back-test (docs/metrics.md, "Expected recovery curves"): per measure and week."""
     from datetime import date
 
-    from ..db import DatabaseMissing, open_database
     from ..expected_response import BACKTEST_NOTE, backtest, backtest_markdown, backtest_rows
     from ..scope import Viewer
 
@@ -135,10 +132,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         split = date.fromisoformat(args.split) if args.split else None
     except ValueError:
         raise UsageError(f"--split must be a date (YYYY-MM-DD), not {args.split!r}") from None
-    try:
-        db = open_database(args.db)
-    except DatabaseMissing as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    db = open_for_reading(args.db)
+    if db is None:
         return 1
     started = time.perf_counter()
     with db:

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from ..scope import ROLES
+from .common import error, open_for_reading
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
@@ -27,8 +28,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     try:
         change = add_user(args.db, args.email, args.role, clinics=args.clinic or (), therapist_id=args.therapist_id)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(exc, 2)
     v = change.viewer
     limits = []
     if v.clinics:
@@ -47,8 +47,7 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
     try:
         address = normalise_email(args.email)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(exc, 2)
     if not remove_user(args.db, address):
         print(f"no user {address} in {args.db}", file=sys.stderr)
         return 1
@@ -58,12 +57,8 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
 
 def cmd_users_list(args: argparse.Namespace) -> int:
     from ..access import list_users
-    from ..db import DatabaseMissing, open_database
-
-    try:
-        db = open_database(args.db)
-    except DatabaseMissing as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    db = open_for_reading(args.db)
+    if db is None:
         return 1
     with db:
         users = list_users(db)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -47,6 +48,7 @@ from ..metrics import (
     cut_values,
     measure_summary,
 )
+from ..publishing import Column
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import (
     Z_95,
@@ -55,6 +57,7 @@ from ..statistics import (
     MixedModelResult,
     cohens_u3,
     d_to_r,
+    finite_or_none,
     hedges_g,
     jacobson_truax,
     mean_ci,
@@ -138,16 +141,6 @@ OUTCOMES = (
 def _min_n(settings: Settings, own_minimum: int = 1) -> int:
     """The minimum n for a statistic: the clinic's setting or the statistic's own, if larger."""
     return settings.minimum_n(own_minimum)
-
-
-def _float(value: Any) -> float | None:
-    if value is None or value is pd.NA:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def t_interval(mean: Any, sd: Any, n: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -968,7 +961,7 @@ def cohort_report(
             seconds=0.0,
             clients_below_min_reviewed=clients_below_min_reviewed(frame, settings),
             min_reviewed_for_band=settings.min_reviewed_for_band,
-            reviewed_share=_float(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
+            reviewed_share=finite_or_none(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
             adjusted=adjusted,
             higher_is_better=measure_higher_is_better(measure, settings),
         )
@@ -1255,6 +1248,52 @@ def default_jt_norms(measures: list[str] | tuple[str, ...]) -> tuple[JTNorms, ..
     A measure without a default reliability is left out (the page asks for one).
     """
     return tuple(JTNorms(m, DEFAULT_RELIABILITY[m][0]) for m in measures if m in DEFAULT_RELIABILITY)
+
+
+JT_NORM_COLUMNS = ("measure", "reliability", "functional_mean", "functional_sd", "cutoff", "source")
+
+
+def jt_norm_rows(measures: Sequence[str], chosen: Sequence[JTNorms] = ()) -> pd.DataFrame:
+    """The norms table the page lets a supervisor edit, one row per measure: the norms chosen
+    earlier where there are some, else the defaults (:data:`DEFAULT_RELIABILITY`, no
+    functional norms, cut-off c), with the source of the default reliability."""
+    stored = {n.measure: n for n in chosen}
+    rows = []
+    for m in measures:
+        norm = stored.get(m) or next(iter(default_jt_norms([m])), None)
+        rows.append({
+            "measure": m,
+            "reliability": norm.reliability if norm else None,
+            "functional_mean": norm.functional_mean if norm else None,
+            "functional_sd": norm.functional_sd if norm else None,
+            "cutoff": norm.cutoff if norm else "c",
+            "source": DEFAULT_RELIABILITY.get(m, (None, "not set: enter a reliability"))[1],
+        })
+    return pd.DataFrame(rows, columns=list(JT_NORM_COLUMNS))
+
+
+def jt_norms_from_rows(rows: pd.DataFrame) -> tuple[JTNorms, ...]:
+    """The edited norms table as :class:`JTNorms` (rows without a reliability are left out;
+    functional norms only when both mean and SD are given; cut-off c when none is chosen)."""
+    norms = []
+    for row in rows.itertuples(index=False):
+        if pd.isna(row.reliability):
+            continue
+        has_norms = pd.notna(row.functional_mean) and pd.notna(row.functional_sd)
+        norms.append(JTNorms(row.measure, float(row.reliability),
+                             float(row.functional_mean) if has_norms else None,
+                             float(row.functional_sd) if has_norms else None,
+                             str(row.cutoff) if isinstance(row.cutoff, str) else "c"))
+    return tuple(norms)
+
+
+def display_table(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
+    """A section's table as shown and downloaded: its columns under their headers, and a Note
+    column saying where a value is withheld because too few clients give it."""
+    out = frame[[c.key for c in columns]].rename(columns={c.key: c.header for c in columns})
+    if "too_few" in frame.columns:
+        out["Note"] = frame["too_few"].map({True: TOO_FEW, False: ""}).to_numpy()
+    return out
 
 
 @dataclass(frozen=True)

@@ -728,12 +728,8 @@ class _Mapper:
             if position is None:
                 uncoded.append((link_id, item, path))
                 continue
-            value = self._answer_score(item, q_items.get(link_id), questionnaire)
-            if value is None:
-                self.read.reject(loc, "scores", f"{path}.answer[0]", "the answer has no item score (valueInteger, "
-                                 "an ordinalValue/itemWeight, or a LOINC answer code LA6568-5..LA6571-9)")
+            if not self._score_item(loc, scored, position, item, q_items.get(link_id), questionnaire, path):
                 return None
-            scored[position] = (value, f"{path}.answer[0]")
         if not scored and uncoded:
             # No item codes: the answered items in document order are items 1..N when there are exactly N.
             if len(uncoded) != definition.item_count:
@@ -741,12 +737,8 @@ class _Mapper:
                                  f"{measure} items: no LOINC item codes and {len(uncoded)} other answered items")
                 return None
             for position, (link_id, item, path) in enumerate(uncoded, start=1):
-                value = self._answer_score(item, q_items.get(link_id), questionnaire)
-                if value is None:
-                    self.read.reject(loc, "scores", f"{path}.answer[0]", "the answer has no item score (valueInteger, "
-                                     "an ordinalValue/itemWeight, or a LOINC answer code LA6568-5..LA6571-9)")
+                if not self._score_item(loc, scored, position, item, q_items.get(link_id), questionnaire, path):
                     return None
-                scored[position] = (value, f"{path}.answer[0]")
         complete = len(scored) == definition.item_count
         recomputed = sum(v for v, _ in scored.values()) if complete else None
         if total is not None and recomputed is not None and total != recomputed:
@@ -766,6 +758,18 @@ class _Mapper:
             values[f"item_{position}"] = str(value)
             paths[f"item_{position}"] = loc.path(path)
         return FhirRow(loc, values, paths)
+
+    def _score_item(self, loc: Located, scored: dict[int, tuple[int, str]], position: int, item: object,
+                    question: object, questionnaire: Located | None, path: str) -> bool:
+        """Put one answered item's score at ``position`` of ``scored``; False (the response is
+        rejected, saying where) when the answer carries no item score."""
+        value = self._answer_score(item, question, questionnaire)
+        if value is None:
+            self.read.reject(loc, "scores", f"{path}.answer[0]", "the answer has no item score (valueInteger, "
+                             "an ordinalValue/itemWeight, or a LOINC answer code LA6568-5..LA6571-9)")
+            return False
+        scored[position] = (value, f"{path}.answer[0]")
+        return True
 
     def _answer_score(self, item, q_item, questionnaire: Located | None) -> int | None:
         answer = item.answer[0]

@@ -1,6 +1,6 @@
 """Plotly figures for the quality-improvement page and its meeting pack.
 
-Pure functions: each takes a published table (:class:`analytics.quality_improvement.model.QualityTable`, whose
+Pure functions: each takes a published table (:class:`analytics.quality_improvement.model.PublishedTable`, whose
 ``numeric`` frame holds NA where a value is withheld) and returns a ``go.Figure``. Withheld
 values leave gaps; hover shows the exact values and their n. The same figures go into the
 page, the HTML pack and (as images) the PDF pack.
@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..publishing import PublishedTable
 from ..text import plotly_text
 from .model import (
     FUNNEL_METRICS,
@@ -25,7 +26,6 @@ from .model import (
     STATUS_LOW_998,
     UNIT_SINGULAR,
     FunnelPanel,
-    QualityTable,
 )
 
 FONT = "Inter, 'Segoe UI', 'DejaVu Sans', Arial, sans-serif"
@@ -95,7 +95,7 @@ def empty_figure(message: str, title: str = "") -> go.Figure:
     return _layout(fig, title, height=220)
 
 
-def activity_figure(table: QualityTable) -> go.Figure:
+def activity_figure(table: PublishedTable) -> go.Figure:
     """Active clients and attended sessions per month (top), assignments per attended session (bottom)."""
     df = table.numeric
     months = list(df["month"])
@@ -126,7 +126,7 @@ def activity_figure(table: QualityTable) -> go.Figure:
     return fig
 
 
-def homework_figure(table: QualityTable) -> go.Figure:
+def homework_figure(table: PublishedTable) -> go.Figure:
     """Share of assignments reviewed, mean quantity and quality, design-checklist coverage (%)."""
     df = table.numeric
     months = list(df["month"])
@@ -149,7 +149,7 @@ def homework_figure(table: QualityTable) -> go.Figure:
     return _layout(fig, "Homework: review, quantity, quality and design", yaxis_title="Per cent")
 
 
-def outcomes_figure(table: QualityTable, measure: str | None) -> go.Figure:
+def outcomes_figure(table: PublishedTable, measure: str | None) -> go.Figure:
     """Recovery, reliable improvement and reliable deterioration by discharge period (%), with n."""
     df = table.numeric
     df = df[df["period"] != "All"]

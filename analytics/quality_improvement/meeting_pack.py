@@ -12,19 +12,17 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass
 
 from ..privacy import to_safe_csv
-from ..rendering import ReportFigure, ReportTable, render_html, render_pdf
+from ..publishing import RATE_WITHHELD, PublishedTable
+from ..rendering import ReportContent, ReportFigure, ReportTable
 from .charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
 from .model import (
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
     ALERT_GROUP_RISK,
-    RATE_WITHHELD,
     UNIT_LABELS,
     QualityReport,
-    QualityTable,
     outcome_trend_state,
 )
 
@@ -33,27 +31,11 @@ PACK_TITLE = "Quality-improvement meeting pack"
 _PAPER_DROP = ("Client review",)
 
 
-@dataclass(frozen=True)
-class PackContent:
-    """What the pack prints: the PDF and HTML render the same header, figures and notes."""
-
-    title: str
-    subtitle: str
-    alerts: tuple[str, ...]
-    header_lines: tuple[str, ...]
-    figures: tuple[ReportFigure, ...]
-    pdf_tables: tuple[ReportTable, ...]
-    html_tables: tuple[ReportTable, ...]
-    notes: tuple[str, ...]
-    footer: str
+def _paper_table(table: PublishedTable) -> ReportTable:
+    return ReportTable.from_published(table, drop=_PAPER_DROP)
 
 
-def _paper_table(table: QualityTable) -> ReportTable:
-    frame = table.as_text().drop(columns=[c for c in _PAPER_DROP if c in table.display.columns])
-    return ReportTable(table.title, frame, note=table.note or None)
-
-
-def pack_content(report: QualityReport) -> PackContent:
+def pack_content(report: QualityReport) -> ReportContent:
     """The meeting pack's content for a report (de-identified or identified, as the report is)."""
     if not report.has_data:
         raise ValueError("the report has no data: nothing to put in a meeting pack")
@@ -129,27 +111,23 @@ def pack_content(report: QualityReport) -> PackContent:
     )
     footer = ("Between Sessions - de-identified quality-improvement pack" if report.deidentified
               else "Between Sessions - confidential: contains personal health information")
-    return PackContent(
+    return ReportContent(
         title=PACK_TITLE, subtitle=subtitle, alerts=tuple(alerts), header_lines=tuple(header),
         figures=tuple(figures), pdf_tables=pdf_tables, html_tables=html_tables, notes=notes, footer=footer,
     )
 
 
 def meeting_pack_pdf(report: QualityReport, *, compress: bool = True, unicode_fonts: bool | None = None,
-                     content: PackContent | None = None) -> bytes:
+                     content: ReportContent | None = None) -> bytes:
     """The meeting pack as an A4 landscape PDF (figures, then the main tables)."""
     c = content or pack_content(report)
-    return render_pdf(
-        c.title, c.header_lines, c.figures, c.pdf_tables, subtitle=c.subtitle, alerts=c.alerts, notes=c.notes,
-        footer=c.footer, landscape=True, max_figure_height_mm=150, compress=compress, unicode_fonts=unicode_fonts,
-    )
+    return c.pdf(landscape=True, max_figure_height_mm=150, compress=compress, unicode_fonts=unicode_fonts)
 
 
-def meeting_pack_html(report: QualityReport, *, content: PackContent | None = None) -> bytes:
+def meeting_pack_html(report: QualityReport, *, content: ReportContent | None = None) -> bytes:
     """The meeting pack as one self-contained HTML file (every table, interactive charts)."""
     c = content or pack_content(report)
-    return render_html(c.title, c.header_lines, c.figures, c.html_tables, subtitle=c.subtitle, alerts=c.alerts,
-                       notes=c.notes, footer=c.footer)
+    return c.html()
 
 
 def meeting_pack_csvs(report: QualityReport) -> dict[str, bytes]:
@@ -185,7 +163,6 @@ def pack_file_name(report: QualityReport, extension: str) -> str:
 
 
 __all__ = [
-    "PackContent",
     "meeting_pack_csvs",
     "meeting_pack_html",
     "meeting_pack_pdf",

@@ -47,6 +47,7 @@ from ..privacy import (
     pseudonym,
     suppress_table,
 )
+from ..publishing import RATE_WITHHELD, Column, PublishedTable, protect_rate_numerators, publish_table
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import funnel_limits, funnel_limits_mean
 
@@ -96,7 +97,6 @@ RISK_MEASURE = "PHQ-9"
 NHS_PAIRED_SUFFIX = ", NHS paired"
 RISK_ITEM = 9
 
-RATE_WITHHELD = "suppressed"
 ALL_LABEL = "All"
 PERIOD_CHOICES: dict[str, int | None] = {"Last 12 months": 12, "Last 24 months": 24, "All months": None}
 
@@ -105,76 +105,12 @@ PERIOD_CHOICES: dict[str, int | None] = {"Last 12 months": 12, "Last 24 months":
 
 
 @dataclass(frozen=True)
-class Column:
-    """One column of a published table: key in the numeric frame, header in the display frame.
-
-    kind: "label" (text that identifies the row), "text", "count", "pct" (a 0-1 value shown as
-    a percentage with one decimal), "ratio" (two decimals), "limit" (a 0-1 funnel limit, %).
-    ``of`` names the rate's (numerator, denominator) or its denominator, for suppression.
-    ``show``: "always", "identified" (left out of de-identified tables: e.g. a rate's
-    numerator, which the rate and its n already give) or "never" (a helper column that only
-    takes part in suppression). ``part``: one of the parts that add up to the table's total
-    column (see :func:`publish_table`).
-    """
-
-    key: str
-    header: str
-    kind: str
-    of: tuple[str, str] | str | None = None
-    show: str = "always"
-    part: bool = False
-
-    def shown(self, deidentified: bool) -> bool:
-        return self.show == "always" or (self.show == "identified" and not deidentified)
-
-
-@dataclass(frozen=True)
-class QualityTable:
-    """A table as published: ``display`` (headers for people; suppressed cells hold markers)
-    and ``numeric`` (column keys, 0-1 values, NA where withheld: for charts)."""
-
-    name: str
-    title: str
-    display: pd.DataFrame
-    numeric: pd.DataFrame
-    columns: tuple[Column, ...]
-    note: str = ""
-
-    @property
-    def count_headers(self) -> tuple[str, ...]:
-        return tuple(c.header for c in self.columns if c.kind == "count")
-
-    @property
-    def empty(self) -> bool:
-        return self.numeric.empty
-
-    def as_text(self) -> pd.DataFrame:
-        """``display`` with every cell as text (for on-screen tables): counts with thousands
-        separators, percentages with one decimal, markers as they are, missing as ""."""
-        out = pd.DataFrame(index=self.display.index)
-        for col in self.columns:
-            out[col.header] = [_text_cell(v, col.kind) for v in self.display[col.header]]
-        return out
-
-    def cell_text(self, column: str, row: str | int = -1) -> str:
-        """The published text of one cell (as :meth:`as_text` shows it), found by column *key*,
-        never by its header: ``row`` is the value of the table's first (label) column, or a
-        position (-1: the last row, e.g. "All"). "" when there is no such row."""
-        header = {c.key: c.header for c in self.columns}[column]
-        text = self.as_text()
-        if isinstance(row, int):
-            return str(text[header].iloc[row]) if len(text) else ""
-        hit = text[text[self.columns[0].header] == row]
-        return str(hit[header].iloc[0]) if len(hit) else ""
-
-
-@dataclass(frozen=True)
 class FunnelPanel:
     """One funnel comparison: a unit type and a metric, its table and its limit curves."""
 
     unit_type: str
     metric: str
-    table: QualityTable
+    table: PublishedTable
     centre: float | None  # overall rate or mean (0-1); None when it is withheld or missing
     curve: pd.DataFrame | None  # n and the limit columns, for drawing the funnel
 
@@ -197,13 +133,13 @@ class QualityReport:
     privacy_note: str
     pseudonym_note: str | None
     not_on_track_weeks: int
-    trends_activity: QualityTable | None = None
-    trends_outcomes: QualityTable | None = None
+    trends_activity: PublishedTable | None = None
+    trends_outcomes: PublishedTable | None = None
     funnels: tuple[FunnelPanel, ...] = ()
-    flags: QualityTable | None = None
-    alert_counts: QualityTable | None = None
+    flags: PublishedTable | None = None
+    alert_counts: PublishedTable | None = None
     flag_summary: dict[str, Any] = field(default_factory=dict)  # see flag_summary()
-    alert_list: QualityTable | None = None  # identified mode only
+    alert_list: PublishedTable | None = None  # identified mode only
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: which not-on-track rule applies to which measure (expected course, or the fixed rule as a fall-back)
     alert_method: str = ""
@@ -218,7 +154,7 @@ class QualityReport:
                 return panel
         raise KeyError((unit_type, metric))
 
-    def tables(self) -> list[QualityTable]:
+    def tables(self) -> list[PublishedTable]:
         """Every table of the report, in reading order (for CSV exports)."""
         out = [t for t in (self.trends_activity, self.trends_outcomes, self.flags) if t is not None]
         out += [p.table for p in self.funnels]
@@ -748,139 +684,13 @@ def _alert_row(label: str, part: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- publishing
-
-
-def publish_table(
-    name: str,
-    title: str,
-    raw: pd.DataFrame,
-    columns: Sequence[Column],
-    policy: SuppressionPolicy | None,
-    *,
-    total_label: str | None = None,
-    total_column: str | None = None,
-    note: str = "",
-) -> QualityTable:
-    """Turn a raw table into a published one.
-
-    With a ``policy`` (de-identified mode) every count and rate is suppressed with
-    :func:`analytics.privacy.suppress_table`: complementary suppression against the
-    ``total_label`` row (each count column adds up down the rows to it) and, when
-    ``total_column`` is given, across the ``part`` columns that add up to it in each row.
-    Columns with ``show="identified"`` or ``"never"`` take part in suppression but are left
-    out of the published frames. Without a policy (identified mode) values are shown as they are.
-    """
-    columns = tuple(columns)
-    deidentified = policy is not None
-    frame = raw[[c.key for c in columns]].reset_index(drop=True)
-    visible = tuple(c for c in columns if c.shown(deidentified))
-    counts = [c.key for c in columns if c.kind == "count"]
-    rates = {c.key: c.of for c in columns if c.kind in ("pct", "ratio") and c.of is not None}
-    withheld_rates: set[tuple[int, str]] = set()
-    numeric = frame.copy()
-    shown_counts = {key: frame[key] for key in counts}
-    if policy is not None and len(frame):
-        labels = [c.key for c in columns if c.kind == "label"]
-        if total_column is not None:
-            count_arg = [c.key for c in columns if c.part] + [total_column]
-            involved = set(count_arg) | {k for spec in rates.values() for k in (spec if isinstance(spec, tuple) else (spec,))}
-            loose = [c.key for c in visible if c.kind == "count" and c.key not in involved]
-            if loose:
-                raise ValueError(f"{name}: count columns outside the total-column structure: {loose}")
-        else:
-            count_arg = counts
-        result = suppress_table(
-            frame, count_arg, policy, rate_columns=rates, total_row=total_label or False,
-            total_column=total_column or False, group_columns=labels or None,
-        )
-        for key in counts:
-            if key in result.count_columns:
-                numeric[key] = result.numeric[key]
-                shown_counts[key] = result.display[key]
-        for key, spec in rates.items():
-            mask = result.mask[key].to_numpy(dtype=bool)
-            if isinstance(spec, tuple):
-                mask = protect_rate_numerators(mask, frame[spec[0]], result.total_row)
-            numeric[key] = result.numeric[key].astype("Float64").mask(mask)
-            withheld_rates |= {(int(i), key) for i in np.flatnonzero(mask)}
-    display = pd.DataFrame(index=frame.index)
-    for col in visible:
-        if col.kind == "count":
-            display[col.header] = pd.Series(
-                [_count_cell(v) for v in shown_counts[col.key]], index=frame.index, dtype="object"
-            )
-        elif col.kind in ("pct", "ratio", "limit"):
-            digits = 2 if col.kind == "ratio" else 1
-            scale = 1.0 if col.kind == "ratio" else 100.0
-            cells = []
-            for i, v in enumerate(numeric[col.key]):
-                if (i, col.key) in withheld_rates:
-                    cells.append(RATE_WITHHELD)
-                elif v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-                    cells.append(None)
-                else:
-                    cells.append(round(float(v) * scale, digits))
-            display[col.header] = pd.Series(cells, index=frame.index, dtype="object")
-        else:
-            display[col.header] = frame[col.key].astype("object").where(frame[col.key].notna(), None)
-    numeric = numeric[[c.key for c in visible]]
-    return QualityTable(name=name, title=title, display=display, numeric=numeric, columns=visible, note=note)
-
-
-def protect_rate_numerators(rate_hidden: Sequence[bool], numerators: Sequence[Any], total_index: int | None) -> np.ndarray:
-    """Extend a column's withheld rates so that no withheld numerator follows from the total.
-
-    In a de-identified table a rate's numerator is known exactly when the rate is shown
-    (rate x n), and the overall row's rate gives the total numerator. So if exactly one rate
-    below a shown overall rate is withheld (say because n minus the numerator is small), its
-    numerator - and with it the small complement - would be the total minus the rest. As in
-    complementary suppression, the shown rate with the smallest non-zero numerator is withheld
-    too (with none left, the overall rate). Returns the new mask.
-    """
-    hidden = np.array(rate_hidden, dtype=bool)
-    if total_index is None:
-        return hidden
-    counts = [0.0 if v is None or pd.isna(v) else float(v) for v in numerators]
-    members = [i for i in range(len(hidden)) if i != total_index]
-    while not hidden[total_index] and sum(bool(hidden[i]) for i in members) == 1:
-        candidates = [i for i in members if not hidden[i] and counts[i] > 0]
-        if candidates:
-            hidden[min(candidates, key=lambda i: (counts[i], i))] = True
-        else:
-            hidden[total_index] = True
-    return hidden
-
-
-def _text_cell(value: Any, kind: str) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, str):
-        return value
-    if kind == "count":
-        return f"{int(value):,}"
-    if kind in ("pct", "limit"):
-        return f"{float(value):.1f}"
-    if kind == "ratio":
-        return f"{float(value):.2f}"
-    return str(value)
-
-
-def _count_cell(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return int(value)
-
-
 ACTIVITY_COLUMNS: tuple[Column, ...] = (
     Column("month", "Month", "label"),
     Column("active_clients", "Active clients", "count"),
     Column("sessions_attended", "Sessions attended", "count"),
     Column("sessions_missed", "Sessions missed", "count"),
     Column("assignments", "Assignments set", "count"),
-    Column("assignments_per_session", "Assignments per attended session", "ratio", "sessions_attended"),
+    Column("assignments_per_session", "Assignments per attended session", "number", "sessions_attended"),
     Column("reviewed", "Assignments reviewed", "count", show="identified"),
     Column("reviewed_share", "Reviewed (%)", "pct", ("reviewed", "assignments")),
     Column("clients_with_homework", "Clients with homework", "count"),
@@ -950,7 +760,7 @@ def client_review_link(client_id: str) -> str:
     return f"/client_review?client={quote(str(client_id), safe='')}"
 
 
-def outcome_trend_state(table: QualityTable | None) -> str:
+def outcome_trend_state(table: PublishedTable | None) -> str:
     """What the outcomes-by-discharge chart can show: "none" (no client finished treatment in the
     period), "withheld" (recovery and reliable improvement withheld in every period) or "chart"."""
     if table is None:
@@ -1051,12 +861,12 @@ def _funnel_panel(
 
 
 def _mask_funnel_table(
-    table: QualityTable,
+    table: PublishedTable,
     columns: Sequence[Column],
     n_hidden: np.ndarray,
     value_hidden: np.ndarray,
     policy: SuppressionPolicy,
-) -> QualityTable:
+) -> PublishedTable:
     visible = tuple(c for c in columns if c.shown(True))
     headers = {c.key: c.header for c in columns}
     limit_keys = ["lower_99_8", "lower_95", "upper_95", "upper_99_8"]
@@ -1086,7 +896,7 @@ def _mask_funnel_table(
     numeric.loc[last, "status"] = ""
     numeric = numeric[[c.key for c in visible]]
     display = display[[c.header for c in visible]]
-    return QualityTable(table.name, table.title, display, numeric, visible, table.note)
+    return PublishedTable(table.name, table.title, display, numeric, visible, table.note)
 
 
 def outcome_masks(units: pd.DataFrame, overall: dict[str, int], policy: SuppressionPolicy) -> dict[str, dict]:
@@ -1174,7 +984,7 @@ def flag_note(summary: dict[str, Any]) -> str:
     )
 
 
-def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None) -> QualityTable:
+def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None) -> PublishedTable:
     rows = []
     for panel in panels:
         units = panel.table.numeric.iloc[:-1]  # the last row is the overall row
@@ -1206,7 +1016,7 @@ def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None)
         display[value_header] = [RATE_WITHHELD if pd.isna(v) else display.at[i, value_header]
                                  for i, v in enumerate(frame["value"])]
         display[n_header] = [policy.marker_text if pd.isna(v) else int(v) for v in frame["n"]]
-        table = QualityTable(table.name, table.title, display, table.numeric, table.columns, table.note)
+        table = PublishedTable(table.name, table.title, display, table.numeric, table.columns, table.note)
     return table
 
 
@@ -1503,7 +1313,7 @@ __all__ = [
     "Column",
     "FunnelPanel",
     "QualityReport",
-    "QualityTable",
+    "PublishedTable",
     "alert_clients",
     "alert_count_frame",
     "alert_method",

@@ -1,0 +1,110 @@
+"""The client review's printable export: the session review, one A4 page (PDF) or one
+self-contained HTML file, with the same content as the page (chart, measures, risk, homework
+summary, what changed since the last session and the last weeks' assignments).
+
+Built on the generic renderer :mod:`analytics.rendering`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from ..rendering import EXPORT_FIGURE_WIDTH_PX, ReportContent, ReportFigure, ReportTable
+from .charts import client_figure
+from .model import ASSOCIATION_NOTE, RECENT_WEEKS, assignment_rows, header_facts, since_rows, summary_rows
+
+
+def measure_line(card: dict[str, Any]) -> str:
+    """One measure card as a line of text (the page's metric and badges, in words)."""
+    text = f"{card['measure']}: {card['kind'].lower()} {card['score']}"
+    if card["band"]:
+        text += f" ({card['band']})"
+    text += f" on {card['date']}"
+    if card["change"] is not None:
+        text += f"; change since first score {card['change']} (first {card['first']})"
+    if card["badges"]:
+        text += "; " + ", ".join(label for label, _ in card["badges"])
+    if card["follow_up_note"]:
+        text += f". {card['follow_up_note']}"
+    return text
+
+
+def session_review_content(review: Any, programme: dict[str, Any], *, settings: Any = None,
+                           generated: datetime | None = None, chart: bool = True) -> ReportContent:
+    """The session-review export of a :class:`analytics.client_review.ClientReview`.
+
+    ``chart=False`` leaves the chart out (tests; a machine without a browser for kaleido).
+    """
+    generated = generated or datetime.now()
+    facts = header_facts(review.header)
+    half = len(facts) // 2
+    header_lines = [
+        "    ".join(f"{label}: {value}" for label, value in facts[:half]),
+        "    ".join(f"{label}: {value}" for label, value in facts[half:]),
+    ]
+    header_lines.extend(f"**{measure_line(card)}**" for card in review.cards)
+    alerts = []
+    if review.risk is not None:
+        alerts.append(review.risk.message)
+    notes = [message for _, message in review.messages]
+    if review.risk_items_missing:
+        notes.append("The latest PHQ-9 has no item scores: item 9 (risk) could not be checked.")
+    figures = []
+    n_measures = review.scores["measure"].nunique() if len(review.scores) else 0
+    export_height = 105 + 140 * n_measures + (130 if len(review.weekly) else 0) + (55 if len(review.sessions) else 0)
+    fig = client_figure(review, settings=settings, height=export_height) if chart else None
+    if fig is not None:
+        fig.update_layout(width=EXPORT_FIGURE_WIDTH_PX, font={"size": 13}, margin={"t": 95})
+        figures.append(ReportFigure(fig, width_px=EXPORT_FIGURE_WIDTH_PX, height_px=export_height))
+    recent = review.recent_assignments()
+    summary = ReportTable("Homework summary", summary_rows(review, programme), widths=(2.6, 4.2, 2.2))
+    since = ReportTable(_since_title(review), since_rows(review), widths=(2.6, 6.0), empty_text="No session recorded yet.")
+    assignments = ReportTable(
+        f"Assignments in the last {RECENT_WEEKS} weeks",
+        assignment_rows(recent, free_text=review.free_text, short=True),
+        empty_text=f"No assignments in the last {RECENT_WEEKS} weeks.",
+    )
+    notes.append(ASSOCIATION_NOTE if review.associations else "")
+    notes.append("Quantity = how much of an assignment was done, quality = how well (0-100%); weeks are counted "
+                 "from intake (week 0 starts on the intake date). Definitions: Metrics glossary.")
+    return ReportContent(
+        title=f"Session review: client {review.client_id}",
+        subtitle=f"Prepared {generated:%Y-%m-%d %H:%M}; data as of {review.as_of:%Y-%m-%d}.",
+        alerts=tuple(alerts),
+        header_lines=tuple(header_lines),
+        figures=tuple(figures),
+        pdf_tables=(summary, assignments),
+        html_tables=(summary, since, assignments),
+        notes=tuple(n for n in notes if n),
+        footer="Between Sessions - confidential: contains personal health information",
+    )
+
+
+def _since_title(review: Any) -> str:
+    since = review.since_last_session
+    if since["session_date"] is None:
+        return "Since last session"
+    status = "attended" if since["attended"] else "missed"
+    return f"Since last session ({since['session_date']:%Y-%m-%d}, {status})"
+
+
+def session_review_pdf(review: Any, programme: dict[str, Any], *, compress: bool = True,
+                       unicode_fonts: bool | None = None, content: ReportContent | None = None,
+                       chart: bool = True) -> bytes:
+    """The one-page printable session review (A4 PDF)."""
+    c = content or session_review_content(review, programme, chart=chart)
+    return c.pdf(one_page=True, max_figure_height_mm=74, compress=compress, unicode_fonts=unicode_fonts)
+
+
+def session_review_html(review: Any, programme: dict[str, Any], *, content: ReportContent | None = None) -> bytes:
+    """The session review as one self-contained HTML file."""
+    c = content or session_review_content(review, programme)
+    return c.html()
+
+
+def export_file_name(client_id: str, as_of: date, extension: str, kind: str = "session-review") -> str:
+    """A safe file name such as ``session-review_C000123_2026-11-27.pdf``."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(client_id))[:60] or "client"
+    return f"{kind}_{safe}_{as_of:%Y-%m-%d}.{extension}"
