@@ -262,6 +262,13 @@ def test_an_off_track_client_shows_the_band_the_week_and_the_homework(sample_db)
     texts = [a.text for a in client_figure(review).layout.annotations]
     assert f"Off track since week {track.since_week}" in texts
 
+    from analytics.client_review.session_review import session_review_content
+
+    content = session_review_content(review, {"shown": False, "median_quantity": None, "median_quality": None},
+                                     chart=False)
+    line = next(h for h in content.header_lines if h.startswith("Expected course: "))
+    assert f"PHQ-9 off track since week {track.since_week} (homework weeks {homework['first_week']}-" in line
+
 
 def test_sudden_gains_are_marked_on_the_timeline_with_the_homework_before_them(sample_db):
     ids = sample_db.execute_sql("SELECT client_id FROM clients ORDER BY client_id")["client_id"]
