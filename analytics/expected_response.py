@@ -284,8 +284,8 @@ def expected_curves(db: ClinicDatabase, viewer: Viewer, *, settings: Settings | 
     data version, scope and settings and kept in a small in-process cache (the pages also cache
     their results by data version: ui.run)."""
     settings = settings or active_settings()
-    key = (str(db.path), str(getattr(db, "version", "")), viewer.scope_clinics and tuple(viewer.scope_clinics),
-           viewer.scope_clinics is None, viewer.scope_therapist, settings.measures,
+    clinics = None if viewer.scope_clinics is None else tuple(viewer.scope_clinics)  # () = no clinic at all
+    key = (str(db.path), str(getattr(db, "version", "")), clinics, viewer.scope_therapist, settings.measures,
            settings.baseline_days_before_intake, fit_before)
     with _FIT_LOCK:
         if key in _FIT_CACHE:

@@ -417,3 +417,13 @@ def test_hand_built_sudden_gains_are_found_and_others_not(gains_db):
     assert (rest["client_weeks"], rest["assignments"]) == (2, 2)
     assert rest["quantity"] == pytest.approx(0.125) and rest["quality"] == pytest.approx(0.25)
     assert "client_id" not in summary.outcomes and "client_id" not in summary.homework  # aggregates only
+
+
+def test_a_supervisor_without_clinics_gets_no_curve_and_no_error(sample_db):
+    nobody = Viewer(role="supervisor", email="s@clinic", clinics=())
+    curves = er.expected_curves(sample_db, nobody)
+    assert curves.curve("PHQ-9") is None and curves.history_clients("PHQ-9") == 0
+    clinic = sample_db.execute_sql("SELECT clinic FROM clients GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").iloc[0, 0]
+    one = er.expected_curves(sample_db, Viewer(role="supervisor", email="s@clinic", clinics=(clinic,)))
+    assert one.curve("PHQ-9") is not None
+    assert one.curve("PHQ-9").n_clients < er.expected_curves(sample_db, LOCAL).curve("PHQ-9").n_clients
