@@ -259,7 +259,12 @@ def fit_curves(history: pd.DataFrame, settings: Settings, *, fit_before: date | 
                as_of: date | None = None, min_clients: int = MIN_HISTORY_CLIENTS) -> CurveSet:
     """Fit every configured measure's curve on the discharged clients of ``history`` (intake before
     ``fit_before`` when given; discharged on or before ``as_of`` when given)."""
-    prepared = prepare_history(history)
+    return _fit_prepared(prepare_history(history), settings, fit_before=fit_before, as_of=as_of,
+                         min_clients=min_clients)
+
+
+def _fit_prepared(prepared: pd.DataFrame, settings: Settings, *, fit_before: date | None = None,
+                  as_of: date | None = None, min_clients: int = MIN_HISTORY_CLIENTS) -> CurveSet:
     done = prepared["discharge_date"].notna()
     if as_of is not None:
         done &= pd.to_datetime(prepared["discharge_date"]) <= pd.Timestamp(as_of)
@@ -453,8 +458,8 @@ def backtest_history(history: pd.DataFrame, settings: Settings, *, split: date |
     rows: list[dict[str, Any]] = []
     if split is None:
         return pd.DataFrame(columns=BACKTEST_COLUMNS)
-    curves = fit_curves(history, settings, fit_before=split, min_clients=min_clients)
     prepared = prepare_history(history)
+    curves = _fit_prepared(prepared, settings, fit_before=split, min_clients=min_clients)
     test = prepared[prepared["discharge_date"].notna() & (pd.to_datetime(prepared["intake_date"]) >= pd.Timestamp(split))
                     & prepared["usable"]]
     for definition in settings.measures:
