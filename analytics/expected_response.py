@@ -221,13 +221,15 @@ def fit_curve(prepared: pd.DataFrame, definition: MeasureDefinition,
 
 
 def response_history(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None = None, *,
-                     settings: Settings | None = None, client_id: str | None = None) -> pd.DataFrame:
+                     settings: Settings | None = None, client_id: str | None = None,
+                     open_on: date | None = None) -> pd.DataFrame:
     """Every treatment score of the cohort's clients on the configured measures (query
-    ``expected_response_scores``), in the viewer's scope."""
+    ``expected_response_scores``), in the viewer's scope; with ``open_on``, only the clients in
+    treatment on that date and their scores up to it."""
     settings = settings or active_settings()
     return db.query("expected_response_scores", query_params(
         viewer, cohort, measures=[m.name for m in settings.measures],
-        baseline_days=settings.baseline_days_before_intake, client_id=client_id))
+        baseline_days=settings.baseline_days_before_intake, client_id=client_id, open_on=open_on))
 
 
 @dataclass(frozen=True)

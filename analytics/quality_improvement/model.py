@@ -508,9 +508,7 @@ def off_track_signal(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | 
     with_curve = [name for name, curve, _ in curves.curves if curve is not None]
     if not with_curve:
         return pd.DataFrame(columns=columns), ()
-    history = response_history(db, viewer, cohort, settings=settings)
-    history = history[pd.to_datetime(history["administered_date"]) <= pd.Timestamp(as_of)]
-    history = history[history["discharge_date"].isna() | (pd.to_datetime(history["discharge_date"]) > pd.Timestamp(as_of))]
+    history = response_history(db, viewer, cohort, settings=settings, open_on=as_of)  # in treatment on as_of
     prepared = prepare_history(history)
     parts = [pd.DataFrame(columns=columns)]
     for measure in with_curve:

@@ -5,7 +5,8 @@
 -- administered_date (negative for a baseline-window score before intake); week = whole weeks since
 -- intake (macro weeks_since_intake). total_score in the measure's points. discharge_date NULL = in
 -- treatment. analytics.expected_response fits the curves on the discharged clients and reads the
--- course of the others against them.
+-- course of the others against them. $open_on (DATE, NULL = every client): only the clients in
+-- treatment on that date (macro open_on) and their scores up to it (the QI alerts).
 WITH cohort AS (
     SELECT * FROM cohort_clients($scope_clinics::VARCHAR[], $scope_therapist::VARCHAR, $clinics::VARCHAR[],
                                  $therapists::VARCHAR[], $programs::VARCHAR[], $concerns::VARCHAR[],
@@ -26,4 +27,6 @@ WHERE list_contains($measures::VARCHAR[], s.measure)
   AND score_period(s.administered_date, cohort.intake_date, cohort.discharge_date, $baseline_days::INTEGER)
       = 'treatment'
   AND ($client_id::VARCHAR IS NULL OR s.client_id = $client_id::VARCHAR)
+  AND ($open_on::DATE IS NULL OR (open_on(cohort.intake_date, cohort.discharge_date, $open_on::DATE)
+                                  AND s.administered_date <= $open_on::DATE))
 ORDER BY s.client_id, s.measure, s.administered_date
