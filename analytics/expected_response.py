@@ -197,22 +197,23 @@ def fit_curve(prepared: pd.DataFrame, definition: MeasureDefinition,
                           float(definition.max_score), float(c0), float(c1), len(clients), len(rows),
                           (cuts[0], cuts[1]), ())
     residual = y - curve.expected(x0, rows["weeks"].to_numpy(dtype=float), rows["intake_weeks"].to_numpy(dtype=float))
-    frame = pd.DataFrame({
-        "client_id": rows["series"].to_numpy(), "residual": residual,
-        "band": week_band(rows["weeks"].to_numpy(dtype=float)), "third": curve.intake_third(x0),
-    })
+    client = pd.factorize(rows["series"].to_numpy())[0]
+    bands, thirds = week_band(rows["weeks"].to_numpy(dtype=float)), curve.intake_third(x0)
     cells: list[tuple[int, int, float, float, int]] = []
-    for keys in (["band", "third"], ["band"], ["third"], []):
-        groups = frame.groupby(keys, sort=True) if keys else [((), frame)]
-        for key, part in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            n = part["client_id"].nunique()
-            if keys and n < MIN_CELL_CLIENTS:
+    for by_band, by_third in ((True, True), (True, False), (False, True), (False, False)):
+        key = (bands * 3 + thirds if by_band and by_third else bands if by_band else thirds if by_third
+               else np.zeros(len(bands), dtype=np.int64))
+        pair = key.astype(np.int64) * (int(client.max()) + 1) + client  # one id per (cell, client)
+        _, pair_index, pair_count = np.unique(pair, return_inverse=True, return_counts=True)
+        weight = 1.0 / pair_count[pair_index]  # each client weighs 1 in a cell
+        for value in np.unique(key):
+            mask = key == value
+            n = len(np.unique(client[mask]))
+            if (by_band or by_third) and n < MIN_CELL_CLIENTS:
                 continue
-            w = 1.0 / part.groupby("client_id")["residual"].transform("size").to_numpy(dtype=float)
-            lo, hi = _weighted_quantiles(part["residual"].to_numpy(dtype=float), w, BAND_QUANTILES)
-            band = int(key[keys.index("band")]) if "band" in keys else -1
-            third = int(key[keys.index("third")]) if "third" in keys else -1
+            lo, hi = _weighted_quantiles(residual[mask], weight[mask], BAND_QUANTILES)
+            band = int(value // 3 if by_third else value) if by_band else -1
+            third = int(value % 3 if by_band else value) if by_third else -1
             cells.append((band, third, lo, hi, int(n)))
     return ExpectedCurve(**{**curve.__dict__, "cells": tuple(cells)})
 

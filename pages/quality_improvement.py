@@ -254,9 +254,12 @@ if alerts_tab.open:
                   help="No risk flag; homework quantity 50% or more over the last 4 weeks: review the approach.")
         m3.metric("Clients in treatment", counts.cell_text("clients", ALERT_ALL))
         show_table(counts, key="alert_counts")
-        with st.expander("How well does the off-track signal predict the outcome? (back-test)"):
-            st.dataframe(ui.run(backtest_table, viewer, report.deidentified), hide_index=True, width="stretch")
-            st.caption(BACKTEST_NOTE)
+        backtest = st.expander("How well does the off-track signal predict the outcome? (back-test)",
+                               key="qi_backtest", on_change="rerun")
+        if backtest.open:  # computed only when opened
+            with backtest:
+                st.dataframe(ui.run(backtest_table, viewer, report.deidentified), hide_index=True, width="stretch")
+                st.caption(BACKTEST_NOTE)
 
         if report.alert_list is not None:
             st.subheader("Clients not on track")

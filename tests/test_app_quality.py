@@ -141,6 +141,9 @@ def test_not_on_track_tab_says_which_rule_applies_and_shows_the_back_test(app_db
 
     monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
     at = _run(section="Not on track")
+    assert BACKTEST_NOTE not in [c.value for c in at.caption]  # the back-test runs only when opened
+    at.session_state["qi_backtest"] = True
+    at.run()
     captions = [c.value for c in at.caption]
     assert alert_method(sample_db, Viewer.local()) in captions
     assert BACKTEST_NOTE in captions
