@@ -287,19 +287,20 @@ _FIT_LOCK = threading.Lock()
 
 
 def expected_curves(db: ClinicDatabase, viewer: Viewer, *, settings: Settings | None = None,
-                    fit_before: date | None = None) -> CurveSet:
-    """The curves of the viewer's scope (every discharged client they may see), fitted once per
-    data version, scope and settings and kept in a small in-process cache (the pages also cache
-    their results by data version: ui.run)."""
+                    fit_before: date | None = None, as_of: date | None = None) -> CurveSet:
+    """The curves of the viewer's scope (every discharged client they may see; discharged on or
+    before ``as_of`` when given, so a report dated in the past uses only what was known then),
+    fitted once per data version, scope, settings and date and kept in a small in-process cache (the
+    pages also cache their results by data version: ui.run)."""
     settings = settings or active_settings()
     clinics = None if viewer.scope_clinics is None else tuple(viewer.scope_clinics)  # () = no clinic at all
     key = (str(db.path), str(getattr(db, "version", "")), clinics, viewer.scope_therapist, settings.measures,
-           settings.baseline_days_before_intake, fit_before)
+           settings.baseline_days_before_intake, fit_before, as_of)
     with _FIT_LOCK:
         if key in _FIT_CACHE:
             _FIT_CACHE.move_to_end(key)
             return _FIT_CACHE[key]
-    curves = fit_curves(response_history(db, viewer, settings=settings), settings, fit_before=fit_before)
+    curves = fit_curves(response_history(db, viewer, settings=settings), settings, fit_before=fit_before, as_of=as_of)
     with _FIT_LOCK:
         _FIT_CACHE[key] = curves
         while len(_FIT_CACHE) > FIT_CACHE_SIZE:

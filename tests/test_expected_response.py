@@ -427,3 +427,16 @@ def test_a_supervisor_without_clinics_gets_no_curve_and_no_error(sample_db):
     one = er.expected_curves(sample_db, Viewer(role="supervisor", email="s@clinic", clinics=(clinic,)))
     assert one.curve("PHQ-9") is not None
     assert one.curve("PHQ-9").n_clients < er.expected_curves(sample_db, LOCAL).curve("PHQ-9").n_clients
+
+
+def test_curves_as_of_a_past_date_use_only_the_clients_discharged_by_then(sample_db):
+    from analytics.quality_improvement.model import alert_clients
+
+    now = er.expected_curves(sample_db, LOCAL, as_of=date(2026, 11, 1)).curve("PHQ-9")
+    then = er.expected_curves(sample_db, LOCAL, as_of=date(2025, 6, 30)).curve("PHQ-9")
+    discharged = sample_db.execute_sql(
+        "SELECT count(DISTINCT client_id) AS n FROM clients WHERE discharge_date <= DATE '2025-06-30'").iloc[0, 0]
+    assert then.n_clients <= discharged < now.n_clients
+    assert then != now
+    alerts = alert_clients(sample_db, LOCAL, as_of=date(2025, 6, 30))  # read against the curves of that date
+    assert len(alerts) and "rule_off_track" in alerts

@@ -753,7 +753,7 @@ def client_review(
         within_client_association(weekly, scores, m, _higher_is_better(settings, m)) for m in measure_names
     ) if not weekly.empty else ()
     risk, risk_items_missing = _risk(scores, settings)
-    curves = expected_curves(db, viewer, settings=settings)
+    curves = expected_curves(db, viewer, settings=settings, as_of=as_of)
     tracks = tuple(client_track(curves, scores, m, header["intake_date"], settings) for m in measure_names)
     track_homework = tuple(off_track_homework(weekly, t, settings) for t in tracks if t.status == OFF_TRACK)
     return ClientReview(

@@ -504,7 +504,7 @@ def off_track_signal(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | 
     discharged client of the viewer's scope), and the measures that have a curve. The fixed caseness
     rule applies to the other measures (too little history)."""
     columns = ["client_id", "measure", "track_status", "since_week"]
-    curves = expected_curves(db, viewer, settings=settings)
+    curves = expected_curves(db, viewer, settings=settings, as_of=as_of)
     with_curve = [name for name, curve, _ in curves.curves if curve is not None]
     if not with_curve:
         return pd.DataFrame(columns=columns), ()
@@ -517,10 +517,11 @@ def off_track_signal(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | 
     return pd.concat(parts, ignore_index=True), tuple(with_curve)
 
 
-def alert_method(db: ClinicDatabase, viewer: Viewer, settings: Settings | None = None) -> str:
-    """Which not-on-track rule applies to which measure, in one sentence for the page."""
+def alert_method(db: ClinicDatabase, viewer: Viewer, settings: Settings | None = None, *,
+                 as_of: date | None = None) -> str:
+    """Which not-on-track rule applies to which measure (curves as of ``as_of``), in one sentence for the page."""
     settings = settings or active_settings()
-    curves = expected_curves(db, viewer, settings=settings)
+    curves = expected_curves(db, viewer, settings=settings, as_of=as_of)
     available = set(_available_measures(db, viewer, CohortFilter()))
     fitted = [n for n, c, _ in curves.curves if c is not None and n in available]
     fallback = [n for n, c, _ in curves.curves if c is None and n in available]
@@ -1244,7 +1245,7 @@ def quality_report(
 
     # Alerts.
     alerts = _alert_rows(db, viewer, cohort, as_of=as_of, settings=settings)
-    method = alert_method(db, viewer, settings)
+    method = alert_method(db, viewer, settings, as_of=as_of)
     counts = alert_count_frame(alerts)
     alert_counts = publish_table(
         "alert_counts", "Clients in treatment not on track", counts, ALERT_COUNT_COLUMNS, policy,
