@@ -110,6 +110,50 @@ def sudden_gains(scores: Sequence[float | None], cutoff: float) -> list[SuddenGa
     return gains
 
 
+def sudden_gains_matrix(series: np.ndarray, cutoff: float) -> pd.DataFrame:
+    """:func:`sudden_gains` for many series at once: one row per series of ``series`` (2-D, NaN
+    for a missing score and as padding after the last), vectorised over the series. Returns one row
+    per gain: series (row index), pre_index, pre_score, post_score, magnitude, reversed, in row then
+    session order; the same gains as :func:`sudden_gains` on each row (tests/test_sudden_gains.py).
+    """
+    x = np.asarray(series, dtype=float)
+    columns = ["series", "pre_index", "pre_score", "post_score", "magnitude", "reversed"]
+    if x.ndim != 2 or x.shape[1] < 4:
+        return pd.DataFrame(columns=columns)
+    found = []
+    t_table = np.array([np.inf] + [_critical_t(d) for d in range(1, 2 * WINDOW - 1)])  # df = 0 .. 2 WINDOW - 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        later_max = np.full_like(x, np.nan)  # later_max[:, j] = max of x[:, j:] (NaN-aware)
+        running = np.full(len(x), -np.inf)
+        for j in range(x.shape[1] - 1, -1, -1):
+            running = np.fmax(running, x[:, j])
+            later_max[:, j] = running
+        for n in range(1, x.shape[1] - 1):
+            before, after = x[:, max(0, n - WINDOW + 1): n + 1], x[:, n + 1: n + 1 + WINDOW]
+            nb, na = (~np.isnan(before)).sum(axis=1), (~np.isnan(after)).sum(axis=1)
+            drop = x[:, n] - x[:, n + 1]
+            ok = ~np.isnan(drop) & (nb >= MIN_SIDE) & (na >= MIN_SIDE)
+            ok &= (drop >= cutoff) & (drop >= RELATIVE_SIZE * x[:, n])
+            if not ok.any():
+                continue
+            mb, ma = np.nansum(before, axis=1) / nb, np.nansum(after, axis=1) / na
+            vb = np.nansum((before - mb[:, None]) ** 2, axis=1) / (nb - 1)
+            va = np.nansum((after - ma[:, None]) ** 2, axis=1) / (na - 1)
+            df = nb + na - 2
+            pooled = np.sqrt(((nb - 1) * vb + (na - 1) * va) / np.maximum(df, 1))
+            t_crit = t_table[np.clip(df, 0, len(t_table) - 1)]
+            ok &= (mb - ma) > t_crit * pooled
+            rows = np.flatnonzero(ok)
+            if not len(rows):
+                continue
+            later = later_max[rows, n + 2] if n + 2 < x.shape[1] else np.full(len(rows), np.nan)
+            reversed_ = later > x[rows, n + 1] + drop[rows] / 2
+            for r, rev in zip(rows.tolist(), reversed_.tolist(), strict=True):
+                found.append((r, n, float(x[r, n]), float(x[r, n + 1]), float(drop[r]), bool(rev)))
+    out = pd.DataFrame(found, columns=columns)
+    return out.sort_values(["series", "pre_index"], kind="stable").reset_index(drop=True)
+
+
 GAIN_COLUMNS = ("measure", "before_date", "after_date", "before_score", "after_score", "magnitude", "reversed",
                 "homework_weeks", "assignments", "reviewed", "quantity")
 

@@ -21,6 +21,7 @@ from analytics.client_review.model import (
     SEARCH_LIMIT,
     SHORT_CHECKLIST_LABELS,
     SUDDEN_GAIN_NOTE,
+    TRACK_NOTE,
     assignment_rows,
     assignments_csv,
     client_review,
@@ -157,6 +158,27 @@ for state in ("no_scores", "single_score", "follow_up_only", "screening_only"):
     if state in review.states:
         st.info(EDGE_STATES[state], icon=":material/info:")
 
+# ----------------------------------------------------------------------------- expected course
+assessed = [t for t in review.tracks if t.status in ("on_track", "off_track")]
+if review.tracks:
+    st.subheader("Against the expected course")
+    homework = {h["measure"]: h for h in review.track_homework}
+    for col, track in zip(st.columns(max(len(assessed), 2)), assessed, strict=False):
+        with col.container(border=True):
+            colour = "red" if track.status == "off_track" else "green"
+            st.markdown(f":{colour}[**{md(track.measure)}: {md(track.label)}**]")
+            st.caption(track.message)
+            if track.measure in homework:
+                h = homework[track.measure]
+                st.markdown(f"**Homework in weeks {h['first_week']}\u2013{h['last_week']}:** {h['assignments']} set, "
+                            f"{h['reviewed']} reviewed, quantity {format_percent(h['quantity'])}, quality "
+                            f"{format_percent(h['quality'])}.")
+                st.markdown(f"**{h['text']}**")
+    for track in review.tracks:
+        if track not in assessed:
+            st.caption(track.message)
+    st.caption(TRACK_NOTE)
+
 # ----------------------------------------------------------------------------- since last session
 st.subheader("Since last session")
 since = review.since_last_session
@@ -175,7 +197,9 @@ if fig is None:
 else:
     st.plotly_chart(fig, width="stretch", key="client_chart", config={"displaylogo": False})
     st.caption(
-        "Shaded bands: severity; dashed red line: caseness. Hollow diamonds: follow-up scores after discharge. "
+        "Shaded bands: severity; dashed red line: caseness; blue band and dashed line: the usual range and the expected "
+        "score of clients with the same intake score; orange rings: off-track scores; green stars: sudden gains. "
+        "Hollow diamonds: follow-up scores after discharge. "
         "Homework is counted in the week it was set; week 0 starts on the intake date."
     )
     with st.expander("The numbers in the chart"):

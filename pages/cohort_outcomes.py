@@ -21,6 +21,7 @@ from analytics import active_settings
 from analytics import deidentified as deid
 from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
+from analytics.cohort_outcomes.sudden_gain_summary import GAIN_CAVEAT, sudden_gain_summary
 from analytics.metrics import cohort_summary
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 from analytics.publishing import Column
@@ -34,6 +35,7 @@ TABS = (
     "Within-client",
     "Follow-up",
     "Clinical significance",
+    "Sudden gains",
 )
 
 
@@ -488,6 +490,40 @@ def clinical_significance_tab(view: CohortView) -> None:
     )
 
 
+def sudden_gains_tab(view: CohortView) -> None:
+    """Sudden gains across the cohort: a self-contained block (analytics/cohort_outcomes/sudden_gain_summary.py)."""
+    gains = ui.run(sudden_gain_summary, view.viewer, view.cohort, view.measure, view.settings)
+    st.subheader(f"Sudden gains on {view.measure}")
+    if not gains.has_data:
+        st.info("No client of this cohort has enough scores (at least four in treatment) to look for a sudden gain.")
+        return
+    share = "\u2014" if gains.share is None else f"{gains.share:.0%} ({gains.share_low:.0%}-{gains.share_high:.0%})"
+    size = "\u2014" if gains.magnitude_mean is None else f"{gains.magnitude_mean:.1f} points" + (
+        "" if gains.magnitude_sd is None else f", SD {gains.magnitude_sd:.1f}")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Clients with a sudden gain", f"{gains.clients_with_gain:,} of {gains.clients_scored:,}", border=True,
+              help="Clients with at least four treatment scores on this measure.")
+    c2.metric("Share (95% CI)", share, border=True)
+    c3.metric("Gains (reversed later)", f"{gains.gains:,} ({gains.reversed:,})", border=True, help=f"Mean size {size}")
+    for title, frame, columns in (
+        ("Outcome at discharge and at follow-up", gains.outcomes, [
+            Column("group", "Clients", "text"), Column("discharged", "Discharged (n)", "count"),
+            Column("mean_improvement", "Mean improvement (points)", "number"),
+            Column("reliable_improvement", "Reliable improvement", "pct"),
+            Column("recovered", "Recovered (of those at caseness)", "pct"),
+            Column("follow_up", "With follow-up (n)", "count"),
+            Column("follow_up_improvement", "Improvement at follow-up (points)", "number")]),
+        ("Homework in the weeks a gain came, against the same clients' other weeks", gains.homework, [
+            Column("weeks", "Weeks", "text"), Column("client_weeks", "Client-weeks (n)", "count"),
+            Column("clients", "Clients (n)", "count"), Column("assignments", "Assignments set", "count"),
+            Column("reviewed_share", "Reviewed", "pct"), Column("quantity", "Quantity", "pct"),
+            Column("quality", "Quality", "pct")]),
+    ):
+        st.markdown(f"**{title}**")
+        st.dataframe(co.display_table(frame, columns), hide_index=True, column_config=ui.column_config(columns))
+    st.caption(GAIN_CAVEAT)
+
+
 TAB_RENDERERS = {
     "Trajectories": trajectories_tab,
     "Compliance and change": compliance_tab,
@@ -497,6 +533,7 @@ TAB_RENDERERS = {
     "Within-client": within_tab,
     "Follow-up": follow_up_tab,
     "Clinical significance": clinical_significance_tab,
+    "Sudden gains": sudden_gains_tab,
 }
 assert tuple(TAB_RENDERERS) == TABS
 
@@ -554,6 +591,9 @@ def deidentified_page(viewer, cohort, measures: list[str], settings) -> None:
                 table = ui.run(deid.deidentified_within, viewer, cohort, measure, settings)
                 if table is not None:
                     published_table(table, key=table.name)
+            elif name == "Sudden gains":
+                st.info("Sudden gains are looked for client by client: not part of the de-identified view yet.",
+                        icon=":material/shield_lock:")
             else:
                 st.info("Clinical significance classifies individual clients: not part of the de-identified view.",
                         icon=":material/shield_lock:")

@@ -13,6 +13,7 @@ import streamlit as st
 
 import ui
 from analytics import active_settings, filter_options
+from analytics.expected_response import BACKTEST_NOTE, backtest_table
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 from analytics.publishing import PublishedTable
 from analytics.quality_improvement.charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
@@ -228,8 +229,10 @@ if alerts_tab.open:
         counts = report.alert_counts
         risk = counts.cell_text("rule_risk")  # the last row: every client in treatment
         st.markdown(
-            f"Clients **in treatment on {report.as_of:%Y-%m-%d}** who are not on track: still at caseness without "
-            f"reliable improvement after **{report.not_on_track_weeks} weeks**, reliably deteriorated, or with a "
+            f"Clients **in treatment on {report.as_of:%Y-%m-%d}** who are not on track: off track against the "
+            "expected course of clients with a similar intake score (where the history is big enough; otherwise still "
+            f"at caseness without reliable improvement after **{report.not_on_track_weeks} weeks**), reliably "
+            "deteriorated, or with a "
             "**PHQ-9 item 9** (thoughts of self-harm) response above 0 at the latest score."
         )
         if risk not in ("", "0"):
@@ -239,6 +242,8 @@ if alerts_tab.open:
                    else "Their therapists and supervisors see them by name in the client review."),
                 icon=":material/emergency:",
             )
+        if report.alert_method:
+            st.caption(report.alert_method)
         m0, m1, m2, m3 = st.columns(4)
         m0.metric("Risk: PHQ-9 item 9 above 0", counts.cell_text("clients", ALERT_GROUP_RISK),
                   help="Listed first, whatever else they meet and whatever their homework: review risk now.")
@@ -249,6 +254,12 @@ if alerts_tab.open:
                   help="No risk flag; homework quantity 50% or more over the last 4 weeks: review the approach.")
         m3.metric("Clients in treatment", counts.cell_text("clients", ALERT_ALL))
         show_table(counts, key="alert_counts")
+        backtest = st.expander("How well does the off-track signal predict the outcome? (back-test)",
+                               key="qi_backtest", on_change="rerun")
+        if backtest.open:  # computed only when opened
+            with backtest:
+                st.dataframe(ui.run(backtest_table, viewer, report.deidentified), hide_index=True, width="stretch")
+                st.caption(BACKTEST_NOTE)
 
         if report.alert_list is not None:
             st.subheader("Clients not on track")

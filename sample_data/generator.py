@@ -17,6 +17,12 @@ The data are fictional. Relations planted on purpose, sized like the published r
 * therapists differ in how much homework they set, how thoroughly they design it, how they
   record it (ratings or counted practices), who rates it, and which types they prefer.
 
+Course shapes: fast early change that slows (1 - exp(-weeks / 6)); a minority (~4.5%) that
+deteriorates; sudden gains planted in about a quarter of the improving clients (with the chance "gains" of
+noisy scores, the detection finds one in ~37% of clients), where most of the
+course's improvement comes at once between two sessions in weeks 2-8 (the end level is the
+same, so outcomes at discharge are as without the gain).
+
 Typical PHQ-9 intake ~15-16 (SD ~5), mean change ~-6, recovery ~50%, a few % reliably
 deteriorate, ~10-15% of sessions missed, ~20% drop out, ~10% of assignments never reviewed,
 ~25% of discharged clients have a follow-up score 1-12 months later.
@@ -148,7 +154,14 @@ PROGRESS_QUALITY = 0.04  # per SD of client mean quality latent
 PROGRESS_SD = 0.26
 DETERIORATE_SHARE = 0.045
 LAG = 0.05  # proportional improvement per unit of a week's quantity-latent deviation
-TAU_WEEKS = 6.0
+TAU_WEEKS = 6.0  # course shape: fast early change that slows, 1 - exp(-weeks / TAU_WEEKS)
+# Sudden gains (Tang & DeRubeis 1999: 15-40% of clients in the literature): among improving
+# clients, a share of the course's improvement comes at once between two sessions. Drawn from a
+# stream of their own (seed, GAIN_STREAM) so the rest of the clinic is unchanged.
+GAIN_STREAM = 13
+GAIN_SHARE = 0.25  # of clients who are not deteriorating
+GAIN_PART = (0.6, 0.95)  # share of the improvement that comes as the gain
+GAIN_WEEKS = (2, 9)  # the gain comes in weeks 2-8 since intake
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -385,8 +398,13 @@ def _item_scores(
 # ------------------------------------------------------------------------ generator
 
 
-def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) -> dict[str, pd.DataFrame]:
+def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
+                    planted: bool = False) -> dict[str, pd.DataFrame]:
     """A deterministic fictional clinic export: ``{"clients", "sessions", "assignments", "scores"}``.
+
+    ``planted=True`` adds a fifth frame, "planted" (never exported): per client the course that was
+    planted: deteriorating, and the sudden gain's share of the improvement and week (0 = none), so
+    tests can check that the analytics find what was put there.
 
     Columns are exactly :data:`COLUMNS`, in order. Dates are ``datetime64`` (NaT = empty),
     booleans ``bool``, optional integers nullable ``Int64``, text ``str`` (NaN = empty).
@@ -576,6 +594,10 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
     worse = rng.random(n) < DETERIORATE_SHARE  # life events, wrong treatment: a few get worse
     progress = np.where(worse, rng.normal(-0.45, 0.2, n), progress)
     progress_gad = progress + rng.normal(0.0, 0.1, n)
+    shapes = np.random.default_rng([seed, GAIN_STREAM])
+    gain_part = np.where(~worse & (progress > 0.3) & (shapes.random(n) < GAIN_SHARE / 0.75),
+                         shapes.uniform(*GAIN_PART, n), 0.0)  # ~75% of non-deteriorating clients improve > 0.3
+    gain_week = shapes.integers(*GAIN_WEEKS, n).astype(float)
 
     # A week's homework vs the client's usual, felt from the next attended session on.
     sess_q = np.bincount(h_sess, q_latent, n_a)
@@ -592,8 +614,10 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
 
     full_course = 1.0 - np.exp(-14.0 / TAU_WEEKS)
 
-    def level(intake_level: np.ndarray, prog: np.ndarray, weeks: np.ndarray, lag: np.ndarray) -> np.ndarray:
+    def level(intake_level: np.ndarray, prog: np.ndarray, weeks: np.ndarray, lag: np.ndarray,
+              part: np.ndarray, at_week: np.ndarray) -> np.ndarray:
         shape = (1.0 - np.exp(-np.maximum(weeks, 0.0) / TAU_WEEKS)) / full_course
+        shape = (1.0 - part) * shape + part * (weeks >= at_week)  # a sudden gain: part of it at once
         return intake_level * (1.0 - prog * shape - LAG * lag)
 
     scored = (a_k == 0) | (rng.random(n_a) < p_scored[ther[a_client]])
@@ -609,7 +633,7 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
         rows_client.append(c)
         rows_measure.append(np.full(len(c), m))
         rows_day.append(a_day[pick_rows])
-        rows_true.append(level(base[c], prog[c], weeks[pick_rows], lag_cum[pick_rows]))
+        rows_true.append(level(base[c], prog[c], weeks[pick_rows], lag_cum[pick_rows], gain_part[c], gain_week[c]))
 
     # Follow-up 1-12 months after discharge for about a quarter of discharged clients.
     follow = discharged & (rng.random(n) < np.where(dropout, 0.15, 0.37))
@@ -625,7 +649,8 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
         rows_client.append(c)
         rows_measure.append(np.full(len(c), m))
         rows_day.append(fu_day[c])
-        rows_true.append(level(base[c], prog[c] * (1 - relapse[c]), end_weeks[c], end_lag[c]))
+        rows_true.append(level(base[c], prog[c] * (1 - relapse[c]), end_weeks[c], end_lag[c], gain_part[c],
+                               gain_week[c]))
 
     sc_client = np.concatenate(rows_client)
     sc_measure = np.concatenate(rows_measure)
@@ -701,7 +726,13 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) ->
             **{f"item_{i + 1}": _nullable(items[:, i], item_ok[:, i]) for i in range(9)},
         }
     )
-    return {"clients": clients, "sessions": sessions, "assignments": assignments, "scores": scores}
+    frames = {"clients": clients, "sessions": sessions, "assignments": assignments, "scores": scores}
+    if planted:
+        frames["planted"] = pd.DataFrame({
+            "client_id": pd.array(cid, dtype="str"), "deteriorating": worse, "progress": progress,
+            "gain_part": gain_part, "gain_week": np.where(gain_part > 0, gain_week, np.nan),
+        })
+    return frames
 
 
 # ------------------------------------------------------------------------ writing

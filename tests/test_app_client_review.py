@@ -224,3 +224,24 @@ def test_pdf_numbers_equal_the_page(review_app):
         measure = metric.label.split(":")[0]
         assert f"{measure}: latest score {metric.value} " in text
         assert f"change since first score {metric.delta.replace('-', chr(0x2212))} " in text
+
+
+def test_an_off_track_client_shows_the_expected_band_the_week_and_the_homework(app_db, sample_db):
+    from analytics import expected_response as er
+
+    as_of = data_as_of(sample_db, LOCAL)
+    prepared = er.prepare_history(er.response_history(sample_db, LOCAL))
+    prepared = prepared[prepared["discharge_date"].isna() & (prepared["measure"] == "PHQ-9")]
+    tracks = er.latest_tracks(er.expected_curves(sample_db, LOCAL).curve("PHQ-9"), prepared)
+    client = tracks.loc[tracks["status"] == er.OFF_TRACK, "client_id"].iloc[0]
+    review = client_review(sample_db, LOCAL, client, as_of)
+    track = next(t for t in review.tracks if t.measure == "PHQ-9")
+    homework = next(h for h in review.track_homework if h["measure"] == "PHQ-9")
+    at = _run(client)
+    assert f":red[**PHQ-9: Off track since week {track.since_week}**]" in [m.value for m in at.markdown]
+    assert any(m.value == f"**{homework['text']}**" for m in at.markdown)
+    assert any(m.value.startswith(f"**Homework in weeks {homework['first_week']}") for m in at.markdown)
+    figure = _figure(at)
+    band = _trace(figure, "PHQ-9: usual range (10th-90th percentile)")
+    assert band is not None and band["fill"] == "tonexty"
+    assert _trace(figure, "Off track (outside the usual range)") is not None

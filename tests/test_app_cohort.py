@@ -178,3 +178,16 @@ def test_any_filter_combination_renders(app_db, sample_db, data):
     at.run()
     assert not at.exception, (params, [e.value for e in at.exception])
     assert not at.error
+
+
+def test_sudden_gains_tab_shows_the_cohort_summary_with_its_caveat(app_db, sample_db):
+    from analytics.cohort_outcomes.sudden_gain_summary import GAIN_CAVEAT, sudden_gain_summary
+
+    at = run_page(section="Sudden gains")
+    summary = sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings())
+    shown = metrics(at)
+    assert shown["Clients with a sudden gain"] == f"{summary.clients_with_gain:,} of {summary.clients_scored:,}"
+    assert shown["Gains (reversed later)"] == f"{summary.gains:,} ({summary.reversed:,})"
+    assert 0.15 <= summary.share <= 0.40
+    assert len(at.dataframe) == 2
+    assert GAIN_CAVEAT in [c.value for c in at.caption]

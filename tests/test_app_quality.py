@@ -133,3 +133,21 @@ def test_qi_role_is_always_de_identified(app_db, sample_db, monkeypatch, role):
     text = "\n".join(rendered_text(opened) for _, opened in each_section(at))
     assert "Your role sees counts only." in text
     assert not set(TOKEN.findall(text)) & _client_ids(sample_db)
+
+
+def test_not_on_track_tab_says_which_rule_applies_and_shows_the_back_test(app_db, sample_db, monkeypatch):
+    from analytics.expected_response import BACKTEST_NOTE, backtest_table
+    from analytics.quality_improvement.model import alert_method
+
+    monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", KEY)
+    at = _run(section="Not on track")
+    assert BACKTEST_NOTE not in [c.value for c in at.caption]  # the back-test runs only when opened
+    at.session_state["qi_backtest"] = True
+    at.run()
+    captions = [c.value for c in at.caption]
+    assert alert_method(sample_db, Viewer.local()) in captions
+    assert BACKTEST_NOTE in captions
+    shown = next(df.value for df in at.dataframe if "Off track at week" in df.value.columns)
+    expected = backtest_table(sample_db, Viewer.local(), True)  # the page opens de-identified
+    assert shown.astype(str).values.tolist() == expected.astype(str).values.tolist()
+    assert "How well does the off-track signal predict the outcome? (back-test)" in [e.label for e in at.expander]

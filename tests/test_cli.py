@@ -255,3 +255,18 @@ def test_summary_of_a_missing_database_is_not_a_traceback(tmp_path, capsys):
 
     assert main(["summary", "--db", str(tmp_path / "nowhere.duckdb"), "--json"]) == 1
     assert capsys.readouterr().err.startswith("error: no clinic database at")
+
+
+def test_backtest_prints_the_table_per_measure_and_week(sample_db_path, tiny_db_path):
+    result = cli("backtest", "--db", sample_db_path, "--markdown")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("| Measure | Off track at week | n (poor outcome) | Flagged | Sensitivity |")
+    rows = [line for line in lines if line.startswith(("| PHQ-9 |", "| GAD-7 |"))]
+    assert [r.split(" | ")[:2] for r in rows] == [[f"| {m}", str(w)] for m in ("PHQ-9", "GAD-7") for w in (3, 4, 6)]
+    assert lines[0].startswith("Split: intake before ")
+    explicit = cli("backtest", "--db", sample_db_path, "--split", "2025-06-01")
+    assert explicit.returncode == 0 and "intake before 2025-06-01" in explicit.stdout
+    assert cli("backtest", "--db", sample_db_path, "--split", "June").returncode == 2
+    too_small = cli("backtest", "--db", tiny_db_path)  # 2 discharged clients: no curve to test
+    assert too_small.returncode == 1 and "too few discharged clients" in too_small.stderr

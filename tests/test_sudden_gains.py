@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.sudden_gains import reliable_change_value, sudden_gains
+from analytics.sudden_gains import reliable_change_value, sudden_gains, sudden_gains_matrix
 from tests.support.clinics import ROOT
 
 SGDATA = ROOT / "tests" / "data" / "suddengains_sgdata.csv"
@@ -168,3 +168,28 @@ def test_client_review_page_shows_the_gain(gains_db, serve_database):
     shown = [df.value for df in at.dataframe]
     assert any("Gain (points of improvement)" in frame.columns and list(frame["Scores"]) == ["20 \u2192 10"]
                for frame in shown)
+
+
+def test_the_vectorised_detection_finds_the_same_gains(gains_per_client):
+    """sudden_gains_matrix (the cohort page's many-clients path) = sudden_gains row by row: on the
+    package's data set and on random series with missing scores and different lengths."""
+    data = pd.read_csv(SGDATA).sort_values("id")
+    found = sudden_gains_matrix(data[SESSIONS].to_numpy(dtype=float), CUTOFF)
+    expected = [(i, g.pre_index, g.magnitude, g.reversed) for i, c in enumerate(gains_per_client) for g in c]
+    assert list(found[["series", "pre_index", "magnitude", "reversed"]].itertuples(index=False, name=None)) == expected
+    assert len(found) == 24 and found["reversed"].sum() == 4
+
+    rng = np.random.default_rng(13)
+    rows = []
+    for _ in range(2000):
+        x = np.round(rng.uniform(5, 27) + np.cumsum(rng.normal(-0.5, 3, rng.integers(1, 20))))
+        x[rng.random(len(x)) < 0.1] = np.nan
+        rows.append(x)
+    matrix = np.full((len(rows), 20), np.nan)
+    for i, x in enumerate(rows):
+        matrix[i, :len(x)] = x
+    found = sudden_gains_matrix(matrix, 6.0)
+    expected = [(i, g.pre_index, g.pre_score, g.post_score, g.magnitude, g.reversed)
+                for i, x in enumerate(rows) for g in sudden_gains([None if np.isnan(v) else v for v in x], 6.0)]
+    assert len(expected) > 100
+    assert list(found.itertuples(index=False, name=None)) == expected

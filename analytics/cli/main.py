@@ -1,4 +1,4 @@
-"""Command line: ``python -m analytics {import,summary,sample,users} ...``.
+"""Command line: ``python -m analytics {import,summary,sample,backtest,bench,users} ...``.
 
 Exit status: 0 success, 1 when any row or file was rejected (import) or data is missing,
 2 for a usage error, 3 when the database cannot be written (full disk, read-only folder:
@@ -121,6 +121,36 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """The early-warning back-test (docs/metrics.md, "Expected recovery curves"): per measure and week."""
+    from datetime import date
+
+    from ..expected_response import BACKTEST_NOTE, backtest, backtest_markdown, backtest_rows
+    from ..scope import Viewer
+
+    try:
+        split = date.fromisoformat(args.split) if args.split else None
+    except ValueError:
+        raise UsageError(f"--split must be a date (YYYY-MM-DD), not {args.split!r}") from None
+    db = open_for_reading(args.db)
+    if db is None:
+        return 1
+    started = time.perf_counter()
+    with db:
+        table = backtest(db, Viewer.local(), split=split, settings=_settings(args))
+    if table.empty:
+        print("No back-test: too few discharged clients before or after the split date.", file=sys.stderr)
+        return 1
+    split_used = table["split"].iloc[0]
+    train = ", ".join(f"{m} {n}" for m, n in table.drop_duplicates("measure")[["measure", "train_clients"]].itertuples(
+        index=False))
+    print(f"Split: intake before {split_used:%Y-%m-%d} = curves (discharged clients: {train}); on or after = test.")
+    print(backtest_markdown(table) if args.markdown else backtest_rows(table).to_string(index=False))
+    print(BACKTEST_NOTE)
+    print(f"({time.perf_counter() - started:.2f} s)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     root = str(Path(__file__).resolve().parents[2])
     if root not in sys.path:
@@ -167,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv-dir", type=Path, help="keep the generated CSV export here")
     p.add_argument("--fhir-dir", type=Path, help="also write the clinic as a FHIR R4 Bulk Data export (NDJSON) here")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("backtest", help="early-warning back-test: off track at weeks 3, 4, 6 vs the final outcome")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--split", help="intake date (YYYY-MM-DD) that splits curves from test (default: 60%% of "
+                                   "discharged clients before it)")
+    p.add_argument("--config", type=Path)
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("bench", help="benchmarks at S/L/XL scale; writes docs/benchmarks.md")
     p.add_argument("--sizes", default="S,L,XL", help="comma-separated sizes: S, L, XL")

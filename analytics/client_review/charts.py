@@ -27,6 +27,10 @@ ATTENDED_COLOUR = "#1f3b63"
 MISSED_COLOUR = "#c62828"
 RISK_COLOUR = "#c62828"
 CASENESS_COLOUR = "#b71c1c"
+EXPECTED_COLOUR = "#5c6bc0"
+EXPECTED_FILL = "rgba(92, 107, 192, 0.16)"
+OFF_TRACK_COLOUR = "#e65100"
+GAIN_COLOUR = "#2e7d32"
 # Severity-band fills, lowest (best) to highest (worst) band; light enough for the data on top.
 BAND_FILLS = ("#e8f3ea", "#f3f7e3", "#fdf6df", "#fdeedd", "#fbe3e1", "#f8d7da")
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -136,6 +140,78 @@ def _score_traces(fig: go.Figure, measure: str, scores: pd.DataFrame, row: int, 
             )
 
 
+def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
+    """The expected curve for the client's intake score with its 10th-90th percentile band, the
+    off-track scores ringed, and where the off-track run began."""
+    band = track.curve
+    if band is None or band.empty:
+        return
+    x = [_iso(d) for d in band["week_start"]]
+    weeks = [int(w) for w in band["week"]]
+    fig.add_trace(go.Scatter(x=x, y=[float(v) for v in band["high"]], mode="lines", line={"width": 0},
+                             hoverinfo="skip", showlegend=False, legendgroup=f"expected-{track.measure}"),
+                  row=row, col=1)
+    fig.add_trace(
+        go.Scatter(x=x, y=[float(v) for v in band["low"]], mode="lines", line={"width": 0}, fill="tonexty",
+                   fillcolor=EXPECTED_FILL, name=f"{track.measure}: usual range (10th-90th percentile)",
+                   legendgroup=f"expected-{track.measure}",
+                   customdata=[[w, float(h)] for w, h in zip(weeks, band["high"], strict=True)],
+                   hovertemplate="Week %{customdata[0]}: clients with this intake score usually "
+                   "%{y:.0f}-%{customdata[1]:.0f}<extra></extra>"),
+        row=row, col=1,
+    )
+    fig.add_trace(
+        go.Scatter(x=x, y=[float(v) for v in band["expected"]], mode="lines", name=f"{track.measure}: expected",
+                   legendgroup=f"expected-{track.measure}", line={"color": EXPECTED_COLOUR, "width": 1.6, "dash": "dash"},
+                   customdata=[[w] for w in weeks],
+                   hovertemplate="Week %{customdata[0]}: expected %{y:.1f}<extra></extra>"),
+        row=row, col=1,
+    )
+    points = track.points
+    if points is not None and len(points) and points["off_track"].astype(bool).any():
+        off = points[points["off_track"].astype(bool)]
+        fig.add_trace(
+            go.Scatter(x=[_iso(d) for d in off["administered_date"]], y=[_num(v) for v in off["total_score"]],
+                       mode="markers", name="Off track (outside the usual range)", legendgroup="off-track",
+                       marker={"size": 15, "symbol": "circle-open", "color": OFF_TRACK_COLOUR, "line": {"width": 2}},
+                       customdata=[[int(w), float(e)] for w, e in zip(off["week"], off["expected"], strict=True)],
+                       hovertemplate="Off track in week %{customdata[0]}: %{y} (expected %{customdata[1]:.0f})"
+                       "<extra></extra>"),
+            row=row, col=1,
+        )
+    if getattr(track, "since_date", None) is not None:
+        d = _iso(track.since_date)
+        fig.add_vline(x=d, line={"color": OFF_TRACK_COLOUR, "width": 1.2, "dash": "dot"}, row=row, col=1)
+        fig.add_annotation(x=d, y=1.0, xref="x", yref="y domain", yanchor="top", xanchor="left", xshift=3,
+                           text=f"Off track since week {track.since_week}", showarrow=False,
+                           font={"size": 10, "color": OFF_TRACK_COLOUR}, row=row, col=1)
+
+
+def _gain_traces(fig: go.Figure, measure: str, gains: pd.DataFrame, row: int) -> None:
+    """Sudden gains: a marker on the score after each gain, with the homework of the weeks before it."""
+    part = gains[gains["measure"] == measure]
+    if part.empty:
+        return
+    custom = []
+    for g in part.itertuples(index=False):
+        quantity = "no reviewed homework" if g.quantity is None or pd.isna(g.quantity) else f"quantity {g.quantity:.0%}"
+        custom.append([f"{g.before_score:g} \u2192 {g.after_score:g}", f"{g.magnitude:g}", str(g.homework_weeks),
+                       int(g.assignments), int(g.reviewed), quantity, " (reversed later)" if g.reversed else ""])
+    fig.add_trace(
+        go.Scatter(
+            x=[_iso(d) for d in part["after_date"]], y=[_num(v) for v in part["after_score"]],
+            mode="markers+text", name="Sudden gain", legendgroup="sudden-gain", text=["gain"] * len(part),
+            textposition="bottom center", textfont={"size": 10, "color": GAIN_COLOUR},
+            marker={"size": 13, "symbol": "star", "color": GAIN_COLOUR, "line": {"width": 1, "color": "white"}},
+            customdata=custom,
+            hovertemplate=("<b>Sudden gain</b> %{customdata[0]} (%{customdata[1]} points)%{customdata[6]}"
+                           "<br>Homework of weeks %{customdata[2]}: %{customdata[3]} set, %{customdata[4]} reviewed, "
+                           "%{customdata[5]}<extra></extra>"),
+        ),
+        row=row, col=1,
+    )
+
+
 # Weeks drawn one by one; a longer series (an implausible intake such as year 0001 gives
 # 100,000 weeks) keeps only the weeks with homework, with a gap where weeks are skipped.
 MAX_CHART_WEEKS = 520
@@ -242,8 +318,15 @@ def client_timeline(
     discharge_date: date | None,
     settings: Settings | None = None,
     height: int | None = None,
+    tracks: Any = (),
+    gains: pd.DataFrame | None = None,
 ) -> go.Figure | None:
     """The Client review chart, or None when there is nothing to draw (no scores, homework or sessions).
+
+    ``tracks``: per measure, the course against the expected curve
+    (:class:`analytics.expected_response.Track`): its band is drawn behind the scores and the
+    off-track scores ringed. ``gains``: sudden gains (:func:`analytics.sudden_gains.client_gains`),
+    marked on the score after each gain with the homework of the weeks before it.
 
     ``scores``: measure, administered_date, total_score, item_9, follow_up, week, band.
     ``weekly``: week, week_start, assignments, reviewed, quantity, quality (fractions 0-1).
@@ -283,7 +366,12 @@ def client_timeline(
         if definition is not None:
             _add_bands(fig, definition, i)
             fig.update_yaxes(range=[definition.min_score - 0.5, definition.max_score + 0.5], row=i, col=1)
+        track = next((t for t in tracks or () if t.measure == m), None)
+        if track is not None:
+            _expected_traces(fig, track, i)
         _score_traces(fig, m, scores, i, show_risk=definition is not None and definition.key == "PHQ9")
+        if gains is not None and len(gains):
+            _gain_traces(fig, m, gains, i)
         fig.update_yaxes(title_text="score", row=i, col=1)
     row = len(measures)
     if has_homework:
@@ -345,7 +433,8 @@ def client_figure(review: Any, settings: Settings | None = None, height: int | N
     return client_timeline(
         review.scores, review.weekly, review.sessions,
         intake_date=review.header["intake_date"], discharge_date=review.header["discharge_date"],
-        settings=settings, height=height,
+        settings=settings, height=height, tracks=getattr(review, "tracks", ()),
+        gains=getattr(review, "sudden_gains", None),
     )
 
 

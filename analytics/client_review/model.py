@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
 from ..db import ClinicDatabase
+from ..expected_response import OFF_TRACK, Track, client_track, expected_curves
 from ..metrics import classify_outcomes
 from ..privacy import to_safe_csv
 from ..scope import CohortFilter, Viewer, query_params
@@ -138,6 +139,10 @@ class ClientReview:
     follow_up_homework: dict[str, Any] = field(default_factory=dict)
     #: Sudden gains per measure with the homework of their interval (analytics.sudden_gains.client_gains).
     sudden_gains: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Per measure: the course against the expected curve of the clinic's discharged clients
+    #: (analytics.expected_response.client_track), and the homework of the off-track weeks.
+    tracks: tuple[Track, ...] = ()
+    track_homework: tuple[dict[str, Any], ...] = ()
 
     @property
     def reviewed_share(self) -> float | None:
@@ -238,6 +243,76 @@ def _band(settings: Settings, measure: str, score: Any) -> str | None:
 def _params(viewer: Viewer, client_id: str, as_of: date, **extra: Any) -> dict[str, Any]:
     # The client is opened whatever the search filters are: only the viewer's scope applies.
     return query_params(viewer, CohortFilter(), client_id=str(client_id), as_of=as_of, **extra)
+
+
+# ----------------------------------------------------------------------------- on / off track
+
+TRACK_NOTE = (
+    "Expected course: the score expected by this week for a client with this intake score, and the range (10th to "
+    "90th percentile) where the clinic's discharged clients with a similar intake score usually were, fitted on "
+    "the clients you may see (docs/metrics.md, \"Expected recovery curves\"; Finch, Lambert & Schaalje 2001). "
+    "Off track: the latest score is worse than that range; the week is when the run of off-track scores began. "
+    "A signal to discuss, not a verdict: about one client in ten is outside the range at any score by definition."
+)
+HOMEWORK_READINGS: dict[str, str] = {
+    "none_set": "No homework was set in these weeks.",
+    "none_reviewed": "Homework was set but none of it was reviewed: whether it was done is not known.",
+    "little": "Little homework done: the reviewed homework of these weeks was mostly not done.",
+    "done_not_helping": "Homework done but not helping so far: it was mostly done, and the scores did not follow.",
+}
+
+
+def off_track_homework(weekly: pd.DataFrame, track: Track, settings: Settings) -> dict[str, Any]:
+    """The homework of an off-track course: the weeks from the one before the first off-track score
+    to the latest score (homework set then could have moved those scores).
+
+    quantity / quality: means of the weeks' assignment fractions, each week weighted by its reviewed
+    (rated) assignments. ``reading``: a key of :data:`HOMEWORK_READINGS`: no assignment set
+    ("none_set"), none reviewed ("none_reviewed"), quantity below the lower compliance-band edge
+    ("little", the QI alert groups' cut) or at or above it ("done_not_helping").
+    """
+    first = max(0, int(track.since_week or 0) - 1)
+    last = max(first, int(track.latest_week if track.latest_week is not None else first))
+    weeks = weekly[(weekly["week"] >= first) & (weekly["week"] <= last)] if len(weekly) else weekly
+    assignments = int(weeks["assignments"].sum()) if len(weeks) else 0
+    reviewed = int(weeks["reviewed"].sum()) if len(weeks) else 0
+    rated = int(weeks["quality_rated"].sum()) if len(weeks) and "quality_rated" in weeks else 0
+
+    def mean(column: str, weight: str) -> float | None:
+        if not len(weeks) or weight not in weeks:
+            return None
+        ok = weeks[column].notna() & (weeks[weight] > 0)
+        return float((weeks.loc[ok, column] * weeks.loc[ok, weight]).sum() / weeks.loc[ok, weight].sum()) if ok.any() else None
+
+    quantity = mean("quantity", "assignments" if settings.unreviewed_as_not_done else "reviewed")
+    quality = mean("quality", "quality_rated")
+    if assignments == 0:
+        reading = "none_set"
+    elif reviewed == 0 and quantity is None:
+        reading = "none_reviewed"
+    elif quantity is not None and round(quantity, 6) < settings.compliance_band_edges[0]:
+        reading = "little"
+    else:
+        reading = "done_not_helping"
+    return {"measure": track.measure, "first_week": first, "last_week": last, "assignments": assignments,
+            "reviewed": reviewed, "quality_rated": rated, "quantity": quantity, "quality": quality,
+            "reading": reading, "text": HOMEWORK_READINGS[reading]}
+
+
+def track_rows(review: ClientReview) -> pd.DataFrame:
+    """The on / off track signal per measure with the homework beside it, as shown and exported."""
+    homework = {h["measure"]: h for h in review.track_homework}
+    rows = []
+    for track in review.tracks:
+        h = homework.get(track.measure)
+        rows.append({
+            "Measure": track.measure, "Signal": track.label,
+            "Homework in the off-track weeks": (
+                f"weeks {h['first_week']}\u2013{h['last_week']}: {h['assignments']} set, {h['reviewed']} reviewed, "
+                f"quantity {format_percent(h['quantity'])}, quality {format_percent(h['quality'])}" if h else ""),
+            "Reading": h["text"] if h else "",
+        })
+    return pd.DataFrame(rows, columns=["Measure", "Signal", "Homework in the off-track weeks", "Reading"])
 
 
 # ----------------------------------------------------------------------------- search
@@ -678,6 +753,9 @@ def client_review(
         within_client_association(weekly, scores, m, _higher_is_better(settings, m)) for m in measure_names
     ) if not weekly.empty else ()
     risk, risk_items_missing = _risk(scores, settings)
+    curves = expected_curves(db, viewer, settings=settings, as_of=as_of)
+    tracks = tuple(client_track(curves, scores, m, header["intake_date"], settings) for m in measure_names)
+    track_homework = tuple(off_track_homework(weekly, t, settings) for t in tracks if t.status == OFF_TRACK)
     return ClientReview(
         client_id=header["client_id"],
         as_of=as_of,
@@ -700,6 +778,8 @@ def client_review(
         states=_edge_states(header, scores, measures, assignments),
         free_text=bool(viewer.can_see_free_text) and "description" in assignments,
         sudden_gains=client_gains(scores, weekly, settings),
+        tracks=tracks,
+        track_homework=track_homework,
     )
 
 
@@ -922,11 +1002,13 @@ def assignments_csv(review: ClientReview) -> bytes:
 __all__ = [
     "ASSOCIATION_NOTE",
     "EDGE_STATES",
+    "HOMEWORK_READINGS",
     "MIN_ASSOCIATION_WEEKS",
     "NOT_FOUND_MESSAGE",
     "RECENT_WEEKS",
     "SEARCH_LIMIT",
     "SHORT_CHECKLIST_LABELS",
+    "TRACK_NOTE",
     "Association",
     "ClientReview",
     "RiskFlag",
@@ -943,11 +1025,13 @@ __all__ = [
     "format_percent",
     "format_points",
     "header_facts",
+    "off_track_homework",
     "period_rows",
     "programme_homework",
     "scores_csv",
     "scores_export",
     "since_rows",
     "summary_rows",
+    "track_rows",
     "within_client_association",
 ]

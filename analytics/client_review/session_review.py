@@ -16,6 +16,23 @@ from .charts import client_figure
 from .model import ASSOCIATION_NOTE, RECENT_WEEKS, assignment_rows, header_facts, since_rows, summary_rows
 
 
+def track_line(review: Any) -> str:
+    """The on / off track signal of every assessed measure, with the reading of the off-track weeks'
+    homework, in one line (the page's "Against the expected course" boxes, in words)."""
+    homework = {h["measure"]: h for h in getattr(review, "track_homework", ())}
+    parts = []
+    for track in getattr(review, "tracks", ()):
+        if track.status not in ("on_track", "off_track"):
+            continue
+        text = f"{track.measure} {track.label.lower()}"
+        h = homework.get(track.measure)
+        if h:
+            text += (f" (homework weeks {h['first_week']}-{h['last_week']}: {h['assignments']} set, {h['reviewed']} "
+                     f"reviewed; {h['text'].split(':')[0].rstrip('.').lower()})")
+        parts.append(text)
+    return ("Expected course: " + "; ".join(parts) + ".") if parts else ""
+
+
 def measure_line(card: dict[str, Any]) -> str:
     """One measure card as a line of text (the page's metric and badges, in words)."""
     text = f"{card['measure']}: {card['kind'].lower()} {card['score']}"
@@ -45,6 +62,9 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
         "    ".join(f"{label}: {value}" for label, value in facts[half:]),
     ]
     header_lines.extend(f"**{measure_line(card)}**" for card in review.cards)
+    course = track_line(review)
+    if course:
+        header_lines.append(course)
     alerts = []
     if review.risk is not None:
         alerts.append(review.risk.message)

@@ -30,6 +30,14 @@ import pandas as pd
 
 from ..config import Settings, active_settings, measure_key
 from ..db import ClinicDatabase
+from ..expected_response import (
+    MIN_HISTORY_CLIENTS,
+    OFF_TRACK,
+    expected_curves,
+    latest_tracks,
+    prepare_history,
+    response_history,
+)
 from ..metrics import classify_outcomes, client_outcomes, client_paired_outcomes, cut_values
 from ..privacy import (
     DEV_PSEUDONYM_KEY,
@@ -134,6 +142,8 @@ class QualityReport:
     flag_summary: dict[str, Any] = field(default_factory=dict)  # see flag_summary()
     alert_list: PublishedTable | None = None  # identified mode only
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: which not-on-track rule applies to which measure (expected course, or the fixed rule as a fall-back)
+    alert_method: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -488,6 +498,45 @@ def funnel_curve(kind: str, centre: float, sd: float | None, max_n: float) -> pd
 # ----------------------------------------------------------------------------- alerts
 
 
+def off_track_signal(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, *, as_of: date,
+                     settings: Settings) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Per client in treatment and measure with an expected curve: the expected-course status at the
+    latest treatment score up to ``as_of`` (analytics.expected_response; curves fitted on every
+    discharged client of the viewer's scope), and the measures that have a curve. The fixed caseness
+    rule applies to the other measures (too little history)."""
+    columns = ["client_id", "measure", "track_status", "since_week"]
+    curves = expected_curves(db, viewer, settings=settings, as_of=as_of)
+    with_curve = [name for name, curve, _ in curves.curves if curve is not None]
+    if not with_curve:
+        return pd.DataFrame(columns=columns), ()
+    history = response_history(db, viewer, cohort, settings=settings, open_on=as_of)  # in treatment on as_of
+    prepared = prepare_history(history)
+    parts = [pd.DataFrame(columns=columns)]
+    for measure in with_curve:
+        tracks = latest_tracks(curves.curve(measure), prepared[prepared["measure"] == measure])
+        parts.append(tracks.assign(measure=measure).rename(columns={"status": "track_status"})[columns])
+    return pd.concat(parts, ignore_index=True), tuple(with_curve)
+
+
+def alert_method(db: ClinicDatabase, viewer: Viewer, settings: Settings | None = None, *,
+                 as_of: date | None = None) -> str:
+    """Which not-on-track rule applies to which measure (curves as of ``as_of``), in one sentence for the page."""
+    settings = settings or active_settings()
+    curves = expected_curves(db, viewer, settings=settings, as_of=as_of)
+    available = set(_available_measures(db, viewer, CohortFilter()))
+    fitted = [n for n, c, _ in curves.curves if c is not None and n in available]
+    fallback = [n for n, c, _ in curves.curves if c is None and n in available]
+    parts = []
+    if fitted:
+        parts.append(f"{', '.join(fitted)}: off track against the expected course of the clinic's discharged clients "
+                     "with a similar intake score (worse than their 90th percentile at the latest score)")
+    if fallback:
+        parts.append(f"{', '.join(fallback)}: the fixed rule (at caseness without reliable improvement after "
+                     f"{settings.not_on_track_weeks} weeks), because fewer than {MIN_HISTORY_CLIENTS} discharged clients "
+                     "give an expected course")
+    return "Not on track, by measure: " + "; ".join(parts) + "." if parts else ""
+
+
 def alert_clients(
     db: ClinicDatabase,
     viewer: Viewer,
@@ -535,7 +584,7 @@ def _alert_rows(
     columns = [
         "client_id", "clinic", "therapist_id", "program", "weeks_in_treatment", "rule_caseness",
         "rule_deterioration", "rule_risk", "not_on_track", "group", "reasons", "latest_scores",
-        "recent_quantity", "recent_assignments",
+        "recent_quantity", "recent_assignments", "rule_off_track",
     ]
     if as_of is None:
         return pd.DataFrame(columns=columns)
@@ -565,8 +614,13 @@ def _alert_rows(
         improved = classified["reliable_improvement"].astype("boolean").fillna(False).astype(bool)
         classified["m_caseness"] = (classified["weeks_in_treatment"] >= weeks_needed) & at_case & ~improved
         classified["m_deterioration"] = classified["reliable_deterioration"].astype("boolean").fillna(False).astype(bool)
+        # The expected-course signal replaces the fixed caseness rule for measures with enough history.
+        tracks, with_curve = off_track_signal(db, viewer, cohort, as_of=as_of, settings=settings)
+        classified = classified.merge(tracks, on=["client_id", "measure"], how="left")
+        classified["m_caseness"] = classified["m_caseness"] & ~classified["measure"].isin(with_curve)
+        classified["m_off_track"] = (classified["track_status"] == OFF_TRACK).astype(bool)
     else:
-        classified = scored.assign(m_caseness=False, m_deterioration=False)
+        classified = scored.assign(m_caseness=False, m_deterioration=False, m_off_track=False, since_week=None)
 
     per_client = rows.drop_duplicates("client_id").set_index("client_id")
     out = per_client[["clinic", "therapist_id", "program", "weeks_in_treatment", "risk_item_9", "risk_date",
@@ -574,9 +628,10 @@ def _alert_rows(
     by_client = classified.groupby("client_id")
     out["rule_caseness"] = by_client["m_caseness"].any().reindex(out.index, fill_value=False).astype(bool)
     out["rule_deterioration"] = by_client["m_deterioration"].any().reindex(out.index, fill_value=False).astype(bool)
+    out["rule_off_track"] = by_client["m_off_track"].any().reindex(out.index, fill_value=False).astype(bool)
     item = pd.to_numeric(out["risk_item_9"], errors="coerce")
     out["rule_risk"] = (item > 0).fillna(False).astype(bool)
-    out["not_on_track"] = out["rule_caseness"] | out["rule_deterioration"] | out["rule_risk"]
+    out["not_on_track"] = out["rule_caseness"] | out["rule_off_track"] | out["rule_deterioration"] | out["rule_risk"]
     low_edge = settings.compliance_band_edges[0]
     quantity = cut_values(out["recent_quantity"])  # rounded: noise cannot cross the cut
     little = np.isnan(quantity) | (quantity < low_edge)
@@ -592,6 +647,8 @@ def _alert_rows(
         latest[row.client_id].append(f"{row.measure} {int(row.last_score)} ({row.last_date:%Y-%m-%d})")
         if row.m_caseness:
             reasons[row.client_id].append(f"{row.measure}: at caseness, no reliable improvement")
+        if row.m_off_track:
+            reasons[row.client_id].append(f"{row.measure}: off track since week {int(row.since_week)} (expected course)")
         if row.m_deterioration:
             reasons[row.client_id].append(f"{row.measure}: reliable deterioration")
     for cid, flagged in out["rule_risk"].items():
@@ -621,6 +678,7 @@ def _alert_row(label: str, part: pd.DataFrame) -> dict[str, Any]:
         "group": label,
         "clients": len(part),
         "rule_caseness": int(part["rule_caseness"].astype(bool).sum()),
+        "rule_off_track": int(part["rule_off_track"].astype(bool).sum()) if "rule_off_track" in part else 0,
         "rule_deterioration": int(part["rule_deterioration"].astype(bool).sum()),
         "rule_risk": int(part["rule_risk"].astype(bool).sum()),
     }
@@ -666,6 +724,7 @@ ALERT_COUNT_COLUMNS: tuple[Column, ...] = (
     Column("group", "Group", "label"),
     Column("clients", "Clients", "count"),
     Column("rule_caseness", "At caseness, no reliable improvement", "count"),
+    Column("rule_off_track", "Off track (expected course)", "count"),
     Column("rule_deterioration", "Reliable deterioration", "count"),
     Column("rule_risk", "PHQ-9 item 9 above 0", "count"),
 )
@@ -1188,12 +1247,13 @@ def quality_report(
 
     # Alerts.
     alerts = _alert_rows(db, viewer, cohort, as_of=as_of, settings=settings)
+    method = alert_method(db, viewer, settings, as_of=as_of)
     counts = alert_count_frame(alerts)
     alert_counts = publish_table(
         "alert_counts", "Clients in treatment not on track", counts, ALERT_COUNT_COLUMNS, policy,
         total_label=ALERT_ALL,
-        note=f"Rules: at caseness without reliable improvement after {settings.not_on_track_weeks} weeks; reliable "
-        f"deterioration; {RISK_MEASURE} item {RISK_ITEM} above 0 at the latest score. A client may meet several "
+        note=f"{method} Rules: off track against the expected course, or (measures without one) at caseness without "
+        f"reliable improvement after {settings.not_on_track_weeks} weeks; reliable deterioration; {RISK_MEASURE} item {RISK_ITEM} above 0 at the latest score. A client may meet several "
         f"rules. Groups: clients with {RISK_MEASURE} item {RISK_ITEM} above 0 form the risk group, listed first "
         f"whatever their homework; the others by quantity of the homework set in the last "
         f"{ALERT_HOMEWORK_WINDOW_WEEKS} weeks below {settings.compliance_band_edges[0]:.0%} (or none reviewed) "
@@ -1226,6 +1286,7 @@ def quality_report(
         alert_counts=alert_counts,
         alert_list=alert_list,
         notes=tuple(notes),
+        alert_method=method,
         **base,
     )
 
@@ -1256,6 +1317,8 @@ __all__ = [
     "PublishedTable",
     "alert_clients",
     "alert_count_frame",
+    "alert_method",
+    "off_track_signal",
     "choose_measure",
     "outcome_choices",
     "paired_outcome_choice",

@@ -1,0 +1,196 @@
+"""Sudden gains across a cohort (docs/metrics.md, "Sudden gains"): how many clients have one, how
+they end (discharge and follow-up) against the clients without one, and the homework of the weeks
+in which gains came against the same clients' other weeks.
+
+Detection is :func:`analytics.sudden_gains.sudden_gains` (Tang & DeRubeis 1999 as in the R package
+suddengains; criterion 1 = the measure's reliable change), on each client's treatment scores in date
+order; a client needs at least :data:`MIN_SCORES` treatment scores to be looked at (two on each
+side of a gain). Gains are descriptive: with retest reliability around .80 and many scores, about a
+fifth of unchanged courses show a "gain" by chance (Thomas & Persons 2013; the simulation in
+PMC4606893). Aggregates only: no client id leaves this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import Settings, active_settings
+from ..db import ClinicDatabase
+from ..metrics import classify_outcomes
+from ..scope import CohortFilter, Viewer, query_params
+from ..statistics import wilson_interval
+from ..sudden_gains import sudden_gains_matrix
+
+MIN_SCORES = 4  # treatment scores a client needs for a gain to be looked for (two on each side)
+
+GAIN_CAVEAT = (
+    "Sudden gains are descriptive: they say when a large, stable drop happened, not why. Measures have limited "
+    "retest reliability: with reliability around .80 and many scores per client, about a fifth of courses that "
+    "did not really change show a \"gain\" by chance (Thomas & Persons 2013; the simulation in PMC4606893). Homework before a gain and in other weeks is compared within the same clients, and is an "
+    "association: it does not show that homework caused the gain."
+)
+
+
+@dataclass(frozen=True)
+class SuddenGainSummary:
+    """The cohort's sudden gains on one measure (every frame holds counts and means, never a client)."""
+
+    measure: str
+    clients_scored: int  # clients with at least MIN_SCORES treatment scores
+    clients_with_gain: int
+    share: float | None
+    share_low: float | None
+    share_high: float | None
+    gains: int
+    reversed: int
+    magnitude_mean: float | None
+    magnitude_sd: float | None
+    outcomes: pd.DataFrame  # group, discharged, mean_improvement, reliable_improvement, recovered, ... follow-up
+    homework: pd.DataFrame  # weeks, client_weeks, clients, assignments, reviewed_share, quantity, quality
+    min_clients: int
+
+    @property
+    def has_data(self) -> bool:
+        return self.clients_scored > 0
+
+
+def _weighted(values: pd.Series, weights: pd.Series) -> float | None:
+    ok = values.notna() & (weights > 0)
+    return float((values[ok] * weights[ok]).sum() / weights[ok].sum()) if ok.any() else None
+
+
+def _mean(values: pd.Series) -> float | None:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def _share(mask: pd.Series, denominator: pd.Series | None = None) -> float | None:
+    mask = mask.astype("boolean")
+    if denominator is not None:
+        mask = mask[denominator.astype("boolean").fillna(False).astype(bool)]
+    mask = mask.dropna()
+    return float(mask.mean()) if len(mask) else None
+
+
+def found_ids(found: pd.DataFrame, ids: pd.Index) -> list[str]:
+    """The ids of the series with at least one gain."""
+    return [ids[i] for i in sorted(set(found["series"].tolist()))]
+
+
+def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str,
+                        settings: Settings | None = None) -> SuddenGainSummary:
+    """Sudden gains of the cohort's clients on ``measure`` (see the module docstring).
+
+    - Share: clients with at least one gain / clients with at least :data:`MIN_SCORES` treatment
+      scores, with a Wilson 95% interval; gains, reversed gains, magnitude mean and SD (points).
+    - Outcomes, clients with a gain vs without (discharged, paired): mean improvement first to last
+      treatment score (points, positive = better), reliable improvement, recovery (of those at
+      caseness at the first score), and at follow-up (their latest score after discharge): n and
+      mean improvement from the first score.
+    - Homework, gain clients only: the weeks of each gain's interval (from the week of the score
+      before the gain to the week before the score after it, as on the client review) against their
+      other treatment weeks with homework: client-weeks, assignments set, reviewed share, quantity
+      (weighted by reviewed assignments, or all under "unreviewed = not done") and quality
+      (weighted by rated assignments).
+    """
+    settings = settings or active_settings()
+    definition = settings.measure(measure)
+    if definition is None:
+        raise ValueError(f"unknown measure {measure!r}")
+    params = query_params(viewer, cohort, measure=definition.name, baseline_days=settings.baseline_days_before_intake,
+                          unreviewed_as_not_done=settings.unreviewed_as_not_done)
+    scores = db.query("cohort_gain_scores", params)
+    weekly = db.query("cohort_weekly_homework", params)
+    sign = -1.0 if definition.higher_is_better else 1.0
+    treatment = scores[scores["period"] == "treatment"].sort_values(["client_id", "administered_date"], kind="stable")
+    counts = treatment.groupby("client_id", sort=True).size()
+    looked = counts[counts >= MIN_SCORES].index
+    treatment = treatment[treatment["client_id"].isin(looked)].reset_index(drop=True)
+    position = treatment.groupby("client_id", sort=True).cumcount().to_numpy()
+    row = pd.Index(looked).get_indexer(treatment["client_id"])
+    matrix = np.full((len(looked), int(position.max()) + 1 if len(treatment) else 0), np.nan)
+    matrix[row, position] = sign * treatment["total_score"].to_numpy(dtype=float)
+    weeks = np.full(matrix.shape, -1, dtype=np.int64)
+    weeks[row, position] = treatment["week"].to_numpy(dtype=np.int64)
+    found = sudden_gains_matrix(matrix, float(definition.reliable_change))
+    scored = len(looked)
+    gain_rows: list[dict[str, Any]] = []
+    gain_weeks: list[tuple[str, int]] = []
+    for g in found.itertuples(index=False):
+        client_id = looked[g.series]
+        before, after = int(weeks[g.series, g.pre_index]), int(weeks[g.series, g.pre_index + 1])
+        gain_rows.append({"client_id": client_id, "magnitude": g.magnitude, "reversed": g.reversed})
+        gain_weeks += [(client_id, w) for w in range(before, max(before, after - 1) + 1)]
+    firsts = treatment.groupby("client_id", sort=True).agg(
+        discharge_date=("discharge_date", "first"), first_date=("administered_date", "first"),
+        first_score=("total_score", "first"), last_date=("administered_date", "last"),
+        last_score=("total_score", "last"))
+    ends = firsts.reset_index().assign(
+        measure=definition.name, gain=lambda f: f["client_id"].isin(set(found_ids(found, looked))),
+        discharged=lambda f: f["discharge_date"].notna()).to_dict("records")
+    gains = pd.DataFrame(gain_rows, columns=["client_id", "magnitude", "reversed"])
+    with_gain = int(gains["client_id"].nunique())
+    ci = wilson_interval(with_gain, scored) if scored else None
+
+    # Outcomes at discharge and follow-up, with a gain vs without.
+    ends_frame = pd.DataFrame(ends, columns=["client_id", "measure", "gain", "discharged", "first_date", "first_score",
+                                             "last_date", "last_score"])
+    outcomes_rows = []
+    if len(ends_frame):
+        classified = classify_outcomes(ends_frame, settings)
+        classified = classified[classified["discharged"]]
+        follow = scores[scores["period"] == "follow-up"].sort_values("administered_date").groupby("client_id").tail(1)
+        classified = classified.merge(follow[["client_id", "total_score"]].rename(columns={"total_score": "follow_up"}),
+                                      on="client_id", how="left")
+        classified["follow_up_improvement"] = definition.improvement_sign * (
+            classified["follow_up"] - classified["first_score"])
+        for label, part in (("With a sudden gain", classified[classified["gain"]]),
+                            ("Without a sudden gain", classified[~classified["gain"]])):
+            outcomes_rows.append({
+                "group": label, "discharged": len(part), "mean_improvement": _mean(part["improvement"]),
+                "reliable_improvement": _share(part["reliable_improvement"]),
+                "caseness_at_first": int(part["caseness_at_first"].astype("boolean").fillna(False).sum()),
+                "recovered": _share(part["recovered"], part["caseness_at_first"]),
+                "follow_up": int(part["follow_up"].notna().sum()),
+                "follow_up_improvement": _mean(part["follow_up_improvement"]),
+            })
+    outcomes = pd.DataFrame(outcomes_rows, columns=["group", "discharged", "mean_improvement", "reliable_improvement",
+                                                    "caseness_at_first", "recovered", "follow_up",
+                                                    "follow_up_improvement"])
+
+    # Homework in the weeks of a gain vs the same clients' other weeks.
+    homework_rows = []
+    gain_clients = set(gains["client_id"])
+    mine = weekly[weekly["client_id"].isin(gain_clients)].copy()
+    marked = pd.MultiIndex.from_tuples(gain_weeks, names=["client_id", "week"]) if gain_weeks else None
+    mine["gain_week"] = (pd.MultiIndex.from_frame(mine[["client_id", "week"]]).isin(marked)
+                         if marked is not None and len(mine) else False)
+    weight = "assignments" if settings.unreviewed_as_not_done else "reviewed"
+    for label, part in (("Weeks in which a gain came", mine[mine["gain_week"]]),
+                        ("Other weeks (same clients)", mine[~mine["gain_week"]])):
+        homework_rows.append({
+            "weeks": label, "client_weeks": len(part), "clients": int(part["client_id"].nunique()),
+            "assignments": int(part["assignments"].sum()),
+            "reviewed_share": (float(part["reviewed"].sum() / part["assignments"].sum())
+                               if part["assignments"].sum() else None),
+            "quantity": _weighted(part["quantity"], part[weight]),
+            "quality": _weighted(part["quality"], part["quality_rated"]),
+        })
+    homework = pd.DataFrame(homework_rows, columns=["weeks", "client_weeks", "clients", "assignments",
+                                                    "reviewed_share", "quantity", "quality"])
+    magnitudes = gains["magnitude"].to_numpy(dtype=float)
+    return SuddenGainSummary(
+        measure=definition.name, clients_scored=scored, clients_with_gain=with_gain,
+        share=with_gain / scored if scored else None, share_low=ci[0] if ci else None, share_high=ci[1] if ci else None,
+        gains=len(gains), reversed=int(gains["reversed"].sum()),
+        magnitude_mean=float(magnitudes.mean()) if len(magnitudes) else None,
+        magnitude_sd=float(np.std(magnitudes, ddof=1)) if len(magnitudes) > 1 else None,
+        outcomes=outcomes, homework=homework, min_clients=settings.minimum_n(),
+    )
+
+
+__all__ = ["GAIN_CAVEAT", "MIN_SCORES", "SuddenGainSummary", "sudden_gain_summary"]
