@@ -120,9 +120,10 @@ def frame(clinic):
 
 
 def test_noise_is_really_there(frame):
-    """Guard: DuckDB's means carry the noise the cuts must absorb (else the tests below prove nothing)."""
+    """Guard: DuckDB's means carry the noise the cuts must absorb (else the tests below prove nothing).
+    H1's mean falls just below 0.8; H2's is 0.5 or just below, depending on DuckDB's summation order."""
     assert frame.loc["H1", "quantity"] < 0.8 and frame.loc["H1", "quantity"] == pytest.approx(0.8, abs=1e-12)
-    assert frame.loc["H2", "quantity"] < 0.5 and frame.loc["H2", "quantity"] == pytest.approx(0.5, abs=1e-12)
+    assert frame.loc["H2", "quantity"] <= 0.5 and frame.loc["H2", "quantity"] == pytest.approx(0.5, abs=1e-12)
     assert frame.loc["H6", "quantity"] > 0.8
 
 

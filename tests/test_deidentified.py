@@ -236,7 +236,7 @@ def test_de_identified_intake_bounds_are_whole_months():
     from analytics.scope import query_params
 
     params = query_params(QI, CohortFilter.of(intake_to="2024-02-10"))
-    assert params["intake_to"] == date(2024, 2, 29)
+    assert params["cohort"]["intake_to"] == date(2024, 2, 29)
 
 
 def test_qi_report_one_day_apart_is_identical(sample_db, qi_key):
