@@ -44,6 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.special import expit, ndtr
 
+from analytics.config import HOMEWORK_TYPES  # the product's homework types, in its order
+
 AS_OF = date(2026, 11, 1)
 
 COLUMNS: dict[str, list[str]] = {
@@ -114,17 +116,6 @@ CONCERN_GIVEN_PROGRAM = np.array(
     ]
 )
 
-HOMEWORK_TYPES = (
-    "thought_record",
-    "behavioural_activation",
-    "exposure",
-    "relaxation",
-    "diary_card",
-    "journal",
-    "skills_practice",
-    "reading",
-    "other",
-)
 # Base type mix for depressive vs anxious presentations (multiplied by therapist taste).
 TYPE_BASE = np.array(
     [

@@ -40,61 +40,15 @@ from analytics.cohort_outcomes import model as co
 from analytics.metrics import client_homework, cohort_summary, compliance_band
 from analytics.quality_improvement.model import ALERT_GROUP_DONE, alert_clients, quality_report
 from analytics.statistics import Z_95
-from tests.support.clinics import import_clinic
+from tests.support.clinics import fixture_csv, import_clinic
 
 LOCAL = Viewer.local()
 DEFAULTS = Settings()
 LOW, MID, HIGH = "< 50%", "50-79%", ">= 80%"
 
-CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-H1,North,T1,P,depression,2025-01-06,2025-03-31
-H2,North,T1,P,depression,2025-01-06,
-H3,North,T1,P,depression,2025-01-06,2025-03-31
-H4,North,T2,P,depression,2025-01-06,2025-03-31
-H5,North,T2,P,depression,2025-01-06,2025-03-31
-H6,North,T2,P,depression,2025-01-06,2025-03-31
-"""
-ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,planned_practices,completed_practices,quantity_rating,quality_rating,rated_by,reviewed_date
-H1a,H1,2025-01-06,exposure,5,2,,2,therapist,2025-01-13
-H1b,H1,2025-01-13,exposure,5,5,,2,therapist,2025-01-20
-H1c,H1,2025-01-20,exposure,4,4,,2,therapist,2025-01-27
-H2a,H2,2025-03-10,exposure,2,1,,1,therapist,2025-03-17
-H2b,H2,2025-03-17,exposure,3,2,,1,therapist,2025-03-24
-H2c,H2,2025-03-24,exposure,6,2,,1,therapist,2025-03-31
-H3a,H3,2025-01-06,journal,,,4,4,therapist,2025-01-13
-H3b,H3,2025-01-13,journal,,,4,4,therapist,2025-01-20
-H4a,H4,2025-01-06,journal,,,4,4,therapist,2025-01-13
-H4b,H4,2025-01-13,journal,,,4,4,therapist,2025-01-20
-H4c,H4,2025-01-20,journal,,,4,4,therapist,2025-01-27
-H4d,H4,2025-04-14,journal,,,0,0,client,2025-04-21
-H4e,H4,2025-04-21,journal,,,0,0,client,2025-04-28
-H5a,H5,2025-01-06,journal,,,2,2,therapist,2025-01-13
-H5b,H5,2025-01-13,journal,,,2,2,therapist,2025-01-20
-H5c,H5,2025-01-20,journal,,,2,2,therapist,2025-01-27
-H5d,H5,2025-01-27,journal,,,,,,
-H5e,H5,2025-02-03,journal,,,,,,
-H5f,H5,2025-02-10,journal,,,,,,
-H6a,H6,2025-01-06,exposure,5,4,,4,therapist,2025-01-13
-H6b,H6,2025-01-13,exposure,5,4,,4,therapist,2025-01-20
-H6c,H6,2025-01-20,exposure,5,4,,4,therapist,2025-01-27
-"""
-SCORES = """
-client_id,measure,administered_date,total_score
-H1,PHQ-9,2025-01-06,18
-H1,PHQ-9,2025-03-31,8
-H2,PHQ-9,2025-01-06,16
-H2,PHQ-9,2025-03-31,12
-H3,PHQ-9,2025-01-06,14
-H3,PHQ-9,2025-03-31,12
-H4,PHQ-9,2025-01-06,15
-H4,PHQ-9,2025-03-31,9
-H5,PHQ-9,2025-01-06,12
-H5,PHQ-9,2025-03-31,13
-H6,PHQ-9,2025-01-06,20
-H6,PHQ-9,2025-03-31,11
-"""
+CLIENTS = fixture_csv("test_compliance_definitions", "clients")
+ASSIGNMENTS = fixture_csv("test_compliance_definitions", "assignments")
+SCORES = fixture_csv("test_compliance_definitions", "scores")
 QUANTITY = {"H1": 0.8, "H2": 0.5, "H3": 1.0, "H4": 1.0, "H5": 0.5, "H6": 0.8}
 CHANGE = {"H1": -10, "H2": -4, "H3": -2, "H4": -6, "H5": 1, "H6": -9}
 

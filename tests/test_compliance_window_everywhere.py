@@ -38,49 +38,16 @@ from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.quality_improvement.model import ALERT_GROUP_DONE, ALERT_GROUP_LITTLE, alert_clients, monthly_activity
 from benchmarks import step_baseline as baseline
-from tests.support.clinics import import_clinic
+from tests.support.clinics import fixture_csv, import_clinic
 
 LOCAL = Viewer.local()
 DEFAULT = Settings()
 NOT_DONE = Settings(unreviewed_as_not_done=True)
 
-CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-F1,North,T1,P,depression,2025-01-06,2025-02-24
-U1,North,T1,P,depression,2025-01-06,
-"""
-SESSIONS = """
-client_id,session_date,attended,session_number
-F1,2025-01-06,true,1
-F1,2025-02-17,true,2
-"""
-ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,planned_practices,completed_practices,quantity_rating,quality_rating,rated_by,reviewed_date
-F1a,F1,2025-01-06,exposure,,,4,4,therapist,2025-01-13
-F1b,F1,2025-01-13,exposure,,,2,2,therapist,2025-01-20
-F1c,F1,2025-02-03,exposure,,,3,2,therapist,2025-02-10
-F1d,F1,2025-03-10,exposure,,,0,0,client,2025-03-17
-F1e,F1,2025-03-17,exposure,,,1,,client,2025-03-24
-U1a,U1,2025-01-06,journal,,,4,3,therapist,2025-01-13
-U1b,U1,2025-01-13,journal,,,,,,
-U1c,U1,2025-01-20,journal,,,2,2,therapist,2025-01-27
-U1d,U1,2025-01-27,journal,,,,,,
-U1e,U1,2025-02-10,journal,,,3,3,therapist,2025-02-17
-"""
-SCORES = """
-client_id,measure,administered_date,total_score
-F1,PHQ-9,2025-01-06,18
-F1,PHQ-9,2025-01-20,15
-F1,PHQ-9,2025-02-03,12
-F1,PHQ-9,2025-02-17,10
-F1,PHQ-9,2025-03-24,9
-U1,PHQ-9,2025-01-06,16
-U1,PHQ-9,2025-01-13,15
-U1,PHQ-9,2025-01-20,15
-U1,PHQ-9,2025-01-27,14
-U1,PHQ-9,2025-02-03,14
-U1,PHQ-9,2025-02-17,14
-"""
+CLIENTS = fixture_csv("test_compliance_window_everywhere", "clients")
+SESSIONS = fixture_csv("test_compliance_window_everywhere", "sessions")
+ASSIGNMENTS = fixture_csv("test_compliance_window_everywhere", "assignments")
+SCORES = fixture_csv("test_compliance_window_everywhere", "scores")
 
 
 @pytest.fixture(scope="module")

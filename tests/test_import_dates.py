@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics import Settings, import_files
-from tests.support.clinics import FIXTURE_TODAY, write_csv
+from tests.support.clinics import FIXTURE_TODAY, fixture_csv, write_csv
 
 UTC = dt.UTC
 CLIENTS = """
@@ -85,27 +85,9 @@ def test_parquet_timezone_aware_with_unknown_clinic_timezone_is_refused_with_the
 EARLY = "implausible date: before 1990-01-01 (setting earliest_plausible_date)"
 SCREENING = "administered_date is more than 90 days before the client's intake_date (setting screening_window_days)"
 BEFORE_INTAKE = "assigned_date is before the client's intake_date"
-DATES_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-C1,North,T1,Depression CBT,depression,2025-01-06,
-C2,North,T1,Depression CBT,depression,0001-01-01,
-C3,North,T1,Depression CBT,depression,1899-12-30,
-C4,North,T1,Depression CBT,depression,2025-02-03,1899-12-30
-"""
-DATES_SCORES = """
-client_id,measure,administered_date,total_score
-C1,PHQ-9,0001-01-01,20
-C1,PHQ-9,1899-12-30,19
-C1,PHQ-9,2024-10-07,18
-C1,PHQ-9,2024-10-08,17
-C1,PHQ-9,2025-01-06,16
-"""
-ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type
-A1,C1,2025-01-05,journal
-A2,C1,2025-01-06,journal
-A3,C1,1989-12-31,journal
-"""
+DATES_CLIENTS = fixture_csv("test_import_dates", "dates_clients")
+DATES_SCORES = fixture_csv("test_import_dates", "dates_scores")
+ASSIGNMENTS = fixture_csv("test_import_dates", "assignments")
 
 
 def _date_rejects(result) -> list[tuple]:

@@ -17,27 +17,13 @@ import pytest
 from analytics import ClinicDatabase, Viewer, import_files, import_history
 from analytics.cli.main import main as cli_main
 from analytics.ingest import importer
-from tests.support.clinics import FIXTURE_TODAY, write_csv
+from tests.support.clinics import FIXTURE_TODAY, fixture_csv, write_csv
 
-CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-C1,North,T1,Depression CBT,depression,2025-01-06,
-C2,North,T1,Depression CBT,depression,2025-01-13,
-"""
+CLIENTS = fixture_csv("test_import_snapshot", "clients")
 # v1: three PHQ-9 scores of C1 (and one of C2, which the v2 export does not name).
-SCORES_V1 = """
-client_id,measure,administered_date,total_score
-C1,PHQ-9,2025-01-06,18
-C1,PHQ-9,2025-02-03,14
-C1,PHQ-9,2025-03-03,11
-C2,PHQ-9,2025-01-13,12
-"""
+SCORES_V1 = fixture_csv("test_import_snapshot", "scores_v1")
 # v2 of C1's scores: 2025-02-03 was a typo for 2025-02-04; 2025-03-03 was deleted.
-SCORES_V2 = """
-client_id,measure,administered_date,total_score
-C1,PHQ-9,2025-01-06,18
-C1,PHQ-9,2025-02-04,14
-"""
+SCORES_V2 = fixture_csv("test_import_snapshot", "scores_v2")
 D = dt.date
 
 

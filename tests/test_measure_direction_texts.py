@@ -24,7 +24,7 @@ from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
 from analytics.statistics import Z_95
-from tests.support.clinics import ROOT, import_clinic
+from tests.support.clinics import ROOT, fixture_csv, import_clinic
 from tests.support.wellbeing_clinic import WELLBEING, build_direction_clinic
 
 LOCAL = Viewer.local()
@@ -166,20 +166,8 @@ def test_client_level_association_text_on_a_higher_is_better_measure(tmp_path, d
 # (< 50%) B3 q 0.25 (30 -> 32, +2), B4 q 0.0 (30 -> 36, +6).
 # High mean +16, low mean +4: the high band ROSE more, which is better on this scale.
 # Counted U3 (higher is better): low-band clients whose change is below (worse than) +16: both -> 100%.
-BAND_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-B1,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
-B2,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
-B3,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
-B4,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
-"""
-BAND_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-K1,B1,2026-06-01,thought_record,4,4,2026-06-08
-K2,B2,2026-06-01,thought_record,4,4,2026-06-08
-K3,B3,2026-06-01,thought_record,1,1,2026-06-08
-K4,B4,2026-06-01,thought_record,0,0,2026-06-08
-"""
+BAND_CLIENTS = fixture_csv("test_measure_direction_texts", "band_clients")
+BAND_ASSIGNMENTS = fixture_csv("test_measure_direction_texts", "band_assignments")
 BAND_SCORES = "client_id,measure,administered_date,total_score\n" + "".join(
     f"{c},{WELLBEING},2026-06-01,30\n{c},{WELLBEING},2026-08-31,{last}\n"
     for c, last in (("B1", 50), ("B2", 42), ("B3", 32), ("B4", 36))

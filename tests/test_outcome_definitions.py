@@ -28,7 +28,7 @@ from analytics.quality_improvement.model import (
     alert_clients,
     quality_report,
 )
-from tests.support.clinics import ROOT, import_clinic, write_csv
+from tests.support.clinics import ROOT, fixture_csv, import_clinic, write_csv
 from tests.support.wellbeing_clinic import WELLBEING, WELLBEING_SETTINGS, build_direction_clinic
 
 LOCAL = Viewer.local()
@@ -47,36 +47,13 @@ LOCAL = Viewer.local()
 # R3: as R2 without item 9; homework 1/4 = 25% < 50%: little homework done.
 # R4: as R3 with homework 4/4 = 100%: homework done, still not improving.
 # R5: PHQ-9 16 -> 8 (change -8 <= -6: reliable improvement; 8 < 10): not flagged.
-RISK_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-R1,North,T1,Depression CBT,depression,2026-10-01,
-R2,North,T1,Depression CBT,depression,2026-09-01,
-R3,North,T2,Depression CBT,depression,2026-09-01,
-R4,South,T2,Depression CBT,depression,2026-09-01,
-R5,South,T2,Depression CBT,depression,2026-09-01,
-"""
+RISK_CLIENTS = fixture_csv("test_outcome_definitions", "risk_clients")
 RISK_SESSIONS = """
 client_id,session_date,attended,session_number
 R4,2026-10-30,true,9
 """
-RISK_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-Q2,R2,2026-10-20,thought_record,4,4,2026-10-27
-Q3,R3,2026-10-20,thought_record,1,1,2026-10-27
-Q4,R4,2026-10-20,thought_record,4,3,2026-10-27
-"""
-RISK_SCORES = """
-client_id,measure,administered_date,total_score,item_9
-R1,PHQ-9,2026-10-08,6,1
-R2,PHQ-9,2026-09-01,16,0
-R2,PHQ-9,2026-10-27,15,1
-R3,PHQ-9,2026-09-01,16,0
-R3,PHQ-9,2026-10-27,15,0
-R4,PHQ-9,2026-09-01,16,0
-R4,PHQ-9,2026-10-27,15,0
-R5,PHQ-9,2026-09-01,16,0
-R5,PHQ-9,2026-10-27,8,0
-"""
+RISK_ASSIGNMENTS = fixture_csv("test_outcome_definitions", "risk_assignments")
+RISK_SCORES = fixture_csv("test_outcome_definitions", "risk_scores")
 
 
 @pytest.fixture(scope="module")
@@ -233,38 +210,10 @@ def test_pages_render_a_higher_is_better_measure(direction_app):
 #   Default rule: 13 - 14 = -1, at caseness after 7 weeks, not reliably improved -> alert.
 #   (From the screening score, 13 - 22 = -9 would read as a reliable improvement.)
 # B3: only a screening score (2026-08-20, before intake 2026-09-01): no baseline, no outcome.
-BASELINE_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-B1,North,T1,Depression CBT,depression,2026-03-02,2026-05-11
-B2,North,T1,Depression CBT,depression,2026-09-01,
-B3,North,T1,Depression CBT,depression,2026-09-01,
-"""
-BASELINE_SESSIONS = """
-client_id,session_date,attended,session_number
-B1,2026-03-02,true,1
-B1,2026-05-11,true,10
-B2,2026-09-01,true,1
-B2,2026-10-20,true,8
-"""
-BASELINE_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-X1,B1,2026-03-02,thought_record,4,4,2026-03-09
-X2,B1,2026-03-16,thought_record,3,3,2026-03-23
-X3,B1,2026-03-30,thought_record,2,2,2026-04-06
-X4,B2,2026-10-01,thought_record,2,2,2026-10-08
-"""
-BASELINE_SCORES = """
-client_id,measure,administered_date,total_score,item_9
-B1,PHQ-9,2026-02-10,24,0
-B1,PHQ-9,2026-03-02,16,0
-B1,PHQ-9,2026-03-16,14,0
-B1,PHQ-9,2026-03-30,12,0
-B1,PHQ-9,2026-04-13,10,0
-B2,PHQ-9,2026-08-01,22,0
-B2,PHQ-9,2026-09-01,14,0
-B2,PHQ-9,2026-10-20,13,0
-B3,PHQ-9,2026-08-20,17,0
-"""
+BASELINE_CLIENTS = fixture_csv("test_outcome_definitions", "baseline_clients")
+BASELINE_SESSIONS = fixture_csv("test_outcome_definitions", "baseline_sessions")
+BASELINE_ASSIGNMENTS = fixture_csv("test_outcome_definitions", "baseline_assignments")
+BASELINE_SCORES = fixture_csv("test_outcome_definitions", "baseline_scores")
 
 
 @pytest.fixture(scope="module")
@@ -353,11 +302,7 @@ PAIRED_CLIENTS = "client_id,clinic,therapist_id,program,primary_concern,intake_d
 PAIRED_SESSIONS = "client_id,session_date,attended,session_number\n" + "".join(
     f"N{i},2026-06-01,true,1\nN{i},2026-08-24,{'false' if i == 7 else 'true'},2\n" for i in (1, 2, 3, 4, 5, 6, 7, 9)
 )
-PAIRED_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-P1,N1,2026-06-01,exposure,4,4,2026-06-08
-P2,N2,2026-06-01,exposure,3,3,2026-06-08
-"""
+PAIRED_ASSIGNMENTS = fixture_csv("test_outcome_definitions", "paired_assignments")
 _PAIRS = {  # client: (PHQ first, PHQ last, GAD first, GAD last)
     "N1": (14, 8, 9, 6), "N2": (6, 5, 8, 7), "N3": (12, 8, 12, 10), "N4": (8, 16, 5, 2),
     "N5": (15, 8, 6, 12), "N7": (16, 4, 12, 3), "N8": (11, 4, 9, 3),

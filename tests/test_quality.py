@@ -42,7 +42,7 @@ from analytics.quality_improvement.model import (
     suppression_policy,
     therapist_pseudonym,
 )
-from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
+from tests.support.clinics import FIXTURE_TODAY, ROOT, fixture_csv, write_csv
 
 LOCAL = Viewer.local()
 Z95, Z998 = 1.959964, 3.090232
@@ -370,58 +370,16 @@ def test_therapist_filter_is_dropped_in_de_identified_mode(sample_db):
 # ----------------------------------------------------------------------------- alerts
 
 
-ALERT_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-K1,North,T1,Depression CBT,depression,2026-09-01,
-K2,North,T1,Depression CBT,depression,2026-10-15,
-K3,North,T2,Depression CBT,depression,2026-10-10,
-K4,South,T2,Depression CBT,depression,2026-09-01,
-K5,South,T3,Depression CBT,depression,2026-09-01,
-K6,South,T3,Depression CBT,depression,2026-08-01,
-K7,South,T3,Depression CBT,depression,2026-08-01,2026-10-20
-K8,North,T1,Anxiety CBT,panic,2026-09-01,
-K9,North,T2,Depression CBT,depression,2026-09-10,
-"""
-ALERT_SESSIONS = """
-client_id,session_date,attended,session_number
-K1,2026-10-28,true,8
-K8,2026-10-29,true,8
-"""
+ALERT_CLIENTS = fixture_csv("test_quality", "alert_clients")
+ALERT_SESSIONS = fixture_csv("test_quality", "alert_sessions")
 # Quantity over the 4 weeks to 2026-11-01: K1 25% (little), K3 100% (done), K8 75% (done);
 # K1's older assignment (before the window) was fully done and must not count.
-ALERT_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-H1,K1,2026-10-20,thought_record,1,1,2026-10-27
-H2,K1,2026-09-20,thought_record,4,4,2026-09-27
-H3,K3,2026-10-20,exposure,4,3,2026-10-27
-H4,K8,2026-10-21,relaxation,3,3,2026-10-28
-"""
+ALERT_ASSIGNMENTS = fixture_csv("test_quality", "alert_assignments")
 # K1: at caseness, no reliable improvement after 8.7 weeks. K2: the same but only 2.4 weeks.
 # K3: reliable deterioration 8 -> 15 after 3 weeks. K4: PHQ-9 item 9 = 1 at the latest score.
 # K5: item 9 was 2 earlier but 0 at the latest score. K6: recovered. K7: discharged before as_of.
 # K8: PHQ-9 fine, GAD-7 at caseness without reliable improvement. K9: one score only, at caseness.
-ALERT_SCORES = """
-client_id,measure,administered_date,total_score,item_9
-K1,PHQ-9,2026-09-01,16,0
-K1,PHQ-9,2026-10-20,15,0
-K2,PHQ-9,2026-10-15,18,0
-K2,PHQ-9,2026-10-29,17,0
-K3,PHQ-9,2026-10-10,8,0
-K3,PHQ-9,2026-10-31,15,0
-K4,PHQ-9,2026-09-01,9,0
-K4,PHQ-9,2026-10-25,6,1
-K5,PHQ-9,2026-09-01,12,2
-K5,PHQ-9,2026-10-25,5,0
-K6,PHQ-9,2026-08-01,18,0
-K6,PHQ-9,2026-10-30,9,0
-K7,PHQ-9,2026-08-01,20,1
-K7,PHQ-9,2026-10-15,21,1
-K8,PHQ-9,2026-09-01,6,0
-K8,PHQ-9,2026-11-01,5,0
-K8,GAD-7,2026-09-01,12,
-K8,GAD-7,2026-11-01,11,
-K9,PHQ-9,2026-09-10,14,0
-"""
+ALERT_SCORES = fixture_csv("test_quality", "alert_scores")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from analytics.sudden_gains import reliable_change_value, sudden_gains, sudden_gains_matrix
-from tests.support.clinics import ROOT
+from tests.support.clinics import ROOT, fixture_csv
 
 SGDATA = ROOT / "tests" / "data" / "suddengains_sgdata.csv"
 SESSIONS = [f"bdi_s{i}" for i in range(1, 13)]  # sessions 1-12 (intake s0 and follow-ups not tested)
@@ -102,11 +102,7 @@ def test_each_criterion_on_hand_built_series():
 
 # ----------------------------------------------------------------------------- on the client review
 
-GAIN_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-G1,North,T1,Depression CBT,depression,2025-01-06,
-G2,North,T1,Depression CBT,depression,2025-01-06,
-"""
+GAIN_CLIENTS = fixture_csv("test_sudden_gains", "gain_clients")
 # G1: PHQ-9 weekly 20, 21, 20, 10, 9, 10 (weeks 0-5). The drop 20 -> 10 between week 2 and week 3
 # is 10 >= 6 (PHQ-9 reliable change) and >= 25% of 20; means 20.33 and 9.67, pooled SD 0.577,
 # t(4) 2.776: 10.67 > 1.60. Homework of that interval: the week of the score before (week 2) up
@@ -117,11 +113,7 @@ GAIN_SCORES = "client_id,measure,administered_date,total_score\n" + "".join(
     for c, scores in (("G1", (20, 21, 20, 10, 9, 10)), ("G2", (20, 19, 18, 17, 16, 15)))
     for d, s in zip(("01-06", "01-13", "01-20", "01-27", "02-03", "02-10"), scores, strict=True)
 )
-GAIN_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-A1,G1,2025-01-13,thought_record,0,0,2025-01-20
-A2,G1,2025-01-20,thought_record,4,3,2025-01-27
-"""
+GAIN_ASSIGNMENTS = fixture_csv("test_sudden_gains", "gain_assignments")
 
 
 @pytest.fixture(scope="module")

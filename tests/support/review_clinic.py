@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from tests.support.clinics import import_clinic
+from tests.support.clinics import fixture_csv, import_clinic
 
 IMPORT_TODAY = date(2026, 11, 27)
 AS_OF = date(2026, 11, 27)
@@ -76,17 +76,7 @@ def _n1_rows() -> tuple[list[str], list[str], list[str]]:
     return sessions, scores, assignments
 
 
-CLIENTS = """client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-N1,North,T1,Depression CBT,depression,2026-08-03,
-R1,North,T1,Depression CBT,depression,2026-09-07,
-D1,North,T1,Depression CBT,depression,2026-03-02,2026-06-01
-E1,North,T1,Anxiety CBT,panic,2026-10-05,
-E2,North,T1,Depression CBT,depression,2026-10-12,
-E3,North,T1,Depression CBT,depression,2026-09-01,
-E4,North,T1,Anxiety CBT,panic,2026-10-19,
-E5,North,T1,Depression CBT,depression,2026-01-05,2026-03-30
-S1,South,T9,Depression CBT,depression,2026-02-02,
-"""
+CLIENTS = fixture_csv("support_review_clinic", "clients")
 
 OTHER_SESSIONS = """R1,2026-09-07,true,1
 R1,2026-10-05,true,2

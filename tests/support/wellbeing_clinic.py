@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analytics.config import load_settings
-from tests.support.clinics import import_clinic, write_csv
+from tests.support.clinics import fixture_csv, import_clinic, write_csv
 
 # A clearly labelled TEST-ONLY higher-is-better measure, shaped like a wellbeing scale (14-70),
 # added through the settings file: at caseness when the score is 40 or LESS; reliable change
@@ -32,31 +32,9 @@ reliable_change = 8
 #     at first: not recovered. W2 is still in treatment (no discharge): an alert.
 # W3 38 -> 41: +3 (not reliable), crosses out of caseness: recovered but not reliably.
 # W4 35 -> 36: +1; W5 42 -> 44: +2; W6 33 -> 48: +15 (reliable improvement, recovered).
-DIRECTION_CLIENTS = """
-client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
-W1,North,T1,Wellbeing,low mood,2026-06-01,2026-08-31
-W2,North,T1,Wellbeing,low mood,2026-06-01,
-W3,North,T2,Wellbeing,low mood,2026-06-01,2026-08-31
-W4,South,T2,Wellbeing,low mood,2026-06-01,2026-08-31
-W5,South,T3,Wellbeing,low mood,2026-06-01,2026-08-31
-W6,South,T3,Wellbeing,low mood,2026-06-01,2026-08-31
-"""
-DIRECTION_SESSIONS = """
-client_id,session_date,attended,session_number
-W1,2026-06-01,true,1
-W1,2026-08-31,true,12
-W2,2026-06-01,true,1
-W2,2026-10-26,true,20
-"""
-DIRECTION_ASSIGNMENTS = """
-assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating,reviewed_date
-V1,W1,2026-06-01,thought_record,4,4,2026-06-08
-V2,W2,2026-06-01,thought_record,2,2,2026-06-08
-V3,W3,2026-06-01,thought_record,3,3,2026-06-08
-V4,W4,2026-06-01,thought_record,1,1,2026-06-08
-V5,W5,2026-06-01,thought_record,2,2,2026-06-08
-V6,W6,2026-06-01,thought_record,4,3,2026-06-08
-"""
+DIRECTION_CLIENTS = fixture_csv("support_wellbeing_clinic", "direction_clients")
+DIRECTION_SESSIONS = fixture_csv("support_wellbeing_clinic", "direction_sessions")
+DIRECTION_ASSIGNMENTS = fixture_csv("support_wellbeing_clinic", "direction_assignments")
 DIRECTION_SCORES = f"""
 client_id,measure,administered_date,total_score
 W1,{WELLBEING},2026-06-01,30
