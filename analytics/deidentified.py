@@ -46,7 +46,7 @@ from .data.model import data_overview, filter_options
 from .db import ClinicDatabase
 from .metrics import compliance_band_labels, measure_summary
 from .privacy import SuppressionPolicy, format_count
-from .publishing import RATE_WITHHELD, VALUE_KINDS, Column, PublishedTable, publish_table
+from .publishing import RATE_WITHHELD, VALUE_KINDS, Column, PublishedTable, estimate_columns, publish_table
 from .quality_improvement.model import pseudonym_key, suppression_policy, therapist_pseudonym
 from .scope import CohortFilter, Viewer, coarsen_cohort, month_end, month_start, query_params
 from .statistics import mean_ci
@@ -284,7 +284,7 @@ def _comparison_table(report: Any, minimum: int) -> PublishedTable:
             shown.append(not pd.isna(n) and int(n) >= minimum)
     columns = (
         Column("source", "Source", "label"), Column("relation", "Relation", "text"),
-        Column("published", "Published", "text"), *_estimate_columns("r", "r with change"),
+        Column("published", "Published", "text"), *estimate_columns("r", "r with change"),
     )
     comparison["published"] = [p if ok or src != "This cohort" else ""
                                for p, ok, src in zip(comparison["published"], shown, comparison["source"], strict=True)]
@@ -294,17 +294,11 @@ def _comparison_table(report: Any, minimum: int) -> PublishedTable:
                        pd.Series(shown))
 
 
-def _estimate_columns(key: str, header: str) -> tuple[Column, Column, Column]:
-    """An estimate and its 95% interval (two decimals)."""
-    return (Column(key, header, "number"), Column("ci_low", "95% CI low", "number"),
-            Column("ci_high", "95% CI high", "number"))
-
-
 def _trajectory_table(report: Any, minimum: int) -> PublishedTable:
     traj = report.trajectories
     columns = (
         Column("band", "Band", "label"), Column("week", "Week", "label"),
-        *_estimate_columns("mean_score", "Mean"),
+        *estimate_columns("mean_score", "Mean"),
     )
     return _stat_table(
         "trajectories", f"{report.measure} by week since intake", traj, columns, traj["n_clients"] >= minimum,
@@ -319,7 +313,7 @@ def _grid_table(report: Any, minimum: int, policy: SuppressionPolicy) -> Publish
                    & ~(grid["caseness_at_first"] - grid["recovered"]).map(policy.is_small))
     columns_change = (
         Column("quantity", "Quantity", "label"), Column("quality", "Quality", "label"),
-        *_estimate_columns("mean_change", "Mean change"),
+        *estimate_columns("mean_change", "Mean change"),
     )
     table = _stat_table("quantity_by_quality", "Quantity by quality", grid, columns_change, change_ok)
     # No Wilson intervals: with the rate they give the count and its n away.
@@ -336,7 +330,7 @@ def _follow_up_table(report: Any, minimum: int) -> PublishedTable:
     fu = report.follow_up
     columns = (
         Column("band", "Band", "label"), Column("time_point", "Time point", "label"),
-        *_estimate_columns("mean_score", "Mean"),
+        *estimate_columns("mean_score", "Mean"),
         Column("change_end_to_follow_up", "Change end → follow-up", "number"),
     )
     return _stat_table("follow_up", f"{report.measure} 1-12 months after discharge", fu, columns, fu["n"] >= minimum,
@@ -554,7 +548,7 @@ def deidentified_within(
     within = within_client_analysis(db, viewer, cohort, measure, settings)
     coefficients = within.coefficients
     columns = (Column("model", "Model", "label"), Column("effect", "Effect", "label"),
-               *_estimate_columns("estimate", "Estimate"), Column("p_value", "p", "p"), Column("unit", "Unit", "text"))
+               *estimate_columns("estimate", "Estimate"), Column("p_value", "p", "p"), Column("unit", "Unit", "text"))
     return _stat_table("within_client", "Within-client analysis", coefficients, columns,
                        coefficients["clients"] >= minimum, note=CAVEAT)
 

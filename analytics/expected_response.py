@@ -45,6 +45,7 @@ import pandas as pd
 
 from .config import MeasureDefinition, Settings, active_settings
 from .db import ClinicDatabase
+from .privacy import settings_policy
 from .scope import CohortFilter, Viewer, query_params
 
 MIN_HISTORY_CLIENTS = 30  # discharged clients with an intake score and a later score, per measure
@@ -537,19 +538,19 @@ def backtest_markdown(table: pd.DataFrame) -> str:
 def backtest_table(db: ClinicDatabase, viewer: Viewer, deidentified: bool = True, *,
                    settings: Settings | None = None) -> pd.DataFrame:
     """The back-test as the quality-improvement page shows it (:func:`backtest_rows`). De-identified
-    (always for aggregates-only viewers): a row whose poor-outcome, other or flagged count is between 1
-    and the suppression threshold - 1 is withheld, as small counts are on the rest of that page."""
+    (always for aggregates-only viewers): a row whose poor-outcome, other or flagged count is small under
+    the deployment's suppression policy (:func:`analytics.privacy.settings_policy`) is withheld, as small
+    counts are on the rest of that page."""
     settings = settings or active_settings()
     table = backtest(db, viewer, settings=settings)
     shown = backtest_rows(table)
     if (deidentified or not viewer.can_see_identifiers) and len(table):
-        threshold = int(settings.suppression_threshold)
+        policy = settings_policy(settings)
         small = np.zeros(len(table), dtype=bool)
         for counts in (table["positives"], table["n"] - table["positives"], table["flagged"]):
-            counts = counts.to_numpy(dtype=int)
-            small |= (counts > 0) & (counts < threshold)
+            small |= np.array([policy.is_small(int(n)) for n in counts], dtype=bool)
         for column in ("n (poor outcome)", "Flagged", "Sensitivity", "Specificity", "PPV"):
-            shown[column] = shown[column].astype(object).where(~small, f"withheld (<{threshold})")
+            shown[column] = shown[column].astype(object).where(~small, f"withheld ({policy.marker_text})")
     return shown
 
 

@@ -212,6 +212,13 @@ def policy_for_style(style: str, threshold: int = 11, round_to: int | None = Non
     raise ValueError(f"suppression_style {style!r} is not one of {', '.join(repr(s) for s in SUPPRESSION_STYLES)}")
 
 
+def settings_policy(settings: Any) -> SuppressionPolicy:
+    """The policy a deployment's settings name (``suppression_style``, ``suppression_threshold``,
+    ``suppression_round_to``): the one place settings become a :class:`SuppressionPolicy`."""
+    return policy_for_style(settings.suppression_style, int(settings.suppression_threshold),
+                            getattr(settings, "suppression_round_to", None))
+
+
 DEFAULT_POLICY = SuppressionPolicy()
 """The default policy: CMS, threshold 11, no rounding."""
 

@@ -83,6 +83,12 @@ class Column:
         return str(value)
 
 
+def estimate_columns(key: str, header: str, kind: str = "number", decimals: int = 2) -> tuple[Column, Column, Column]:
+    """An estimate and its 95% interval (columns ``ci_low`` and ``ci_high``), all of one kind."""
+    return (Column(key, header, kind, decimals=decimals), Column("ci_low", "95% CI low", kind, decimals=decimals),
+            Column("ci_high", "95% CI high", kind, decimals=decimals))
+
+
 @dataclass(frozen=True)
 class PublishedTable:
     """A table as published: ``display`` (headers for people; suppressed cells hold markers)

@@ -24,7 +24,7 @@ from analytics.cohort_outcomes import model as co
 from analytics.cohort_outcomes.sudden_gain_summary import GAIN_CAVEAT, sudden_gain_summary
 from analytics.metrics import cohort_summary
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
-from analytics.publishing import Column
+from analytics.publishing import Column, estimate_columns
 
 TABS = (
     "Trajectories",
@@ -133,8 +133,8 @@ def trajectories_tab(view: CohortView) -> None:
         chart_with_table(
             (charts.trajectory_chart, traj, measure, report.band_labels),
             traj,
-            [Column("band", "Band", "text"), Column("week", "Week", "count"), Column("n_clients", "n", "count"), Column("mean_score", "Mean", "number"),
-             Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number")],
+            [Column("band", "Band", "text"), Column("week", "Week", "count"), Column("n_clients", "n", "count"),
+             *estimate_columns("mean_score", "Mean")],
             "trajectories",
             key,
         )
@@ -200,7 +200,7 @@ def compliance_tab(view: CohortView) -> None:
         (charts.comparison_chart, report.comparison),
         report.comparison.assign(too_few=report.comparison["r"].isna()),
         [Column("source", "Source", "text"), Column("relation", "Relation", "text"), Column("published", "Published", "text"),
-         Column("r", "r with change", "number", decimals=3), Column("ci_low", "95% CI low", "number", decimals=3), Column("ci_high", "95% CI high", "number", decimals=3), Column("n", "n", "count")],
+         *estimate_columns("r", "r with change", "number", decimals=3), Column("n", "n", "count")],
         "yardsticks",
         key,
         ratio=(1, 1),
@@ -238,8 +238,7 @@ def bands_tab(view: CohortView) -> None:
         chart_with_table(
             (charts.band_change_chart, report.band_change, measure, report.band_labels),
             report.band_change,
-            [Column("band", "Band", "text"), Column("n", "n", "count"), Column("mean_change", "Mean change", "number"),
-             Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number")],
+            [Column("band", "Band", "text"), Column("n", "n", "count"), *estimate_columns("mean_change", "Mean change")],
             "change_by_band",
             key,
         )
@@ -252,7 +251,7 @@ def bands_tab(view: CohortView) -> None:
             (charts.outcome_rates_chart, rates, report.band_labels),
             rates,
             [Column("band", "Band", "text"), Column("outcome", "Outcome", "text"), Column("count", "Clients", "count"),
-             Column("denominator", "Of", "count"), Column("rate", "Rate", "pct"), Column("ci_low", "95% CI low", "pct"), Column("ci_high", "95% CI high", "pct")],
+             Column("denominator", "Of", "count"), *estimate_columns("rate", "Rate", "pct")],
             "outcome_rates",
             key,
         )
@@ -284,7 +283,7 @@ def grid_tab(view: CohortView) -> None:
         (charts.quantity_quality_chart, report.grid, measure),
         report.grid,
         [Column("quantity", "Quantity", "text"), Column("quality", "Quality", "text"), Column("n", "n", "count"),
-         Column("mean_change", "Mean change", "number"), Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number"),
+         *estimate_columns("mean_change", "Mean change"),
          Column("recovered", "Recovered", "count"), Column("caseness_at_first", "At caseness", "count"), Column("recovery_rate", "Recovery", "pct"),
          Column("recovery_ci_low", "Recovery CI low", "pct"), Column("recovery_ci_high", "Recovery CI high", "pct")],
         "quantity_by_quality",
@@ -380,8 +379,8 @@ def within_tab(view: CohortView) -> None:
     chart_with_table(
         (charts.within_client_chart, within.coefficients),
         within.coefficients,
-        [Column("model", "Model", "text"), Column("effect", "Effect", "text"), Column("estimate", "Estimate", "number", decimals=3),
-         Column("ci_low", "95% CI low", "number", decimals=3), Column("ci_high", "95% CI high", "number", decimals=3), Column("p_value", "p", "p"),
+        [Column("model", "Model", "text"), Column("effect", "Effect", "text"),
+         *estimate_columns("estimate", "Estimate", "number", decimals=3), Column("p_value", "p", "p"),
          Column("unit", "Unit", "text"), Column("intervals", "Intervals", "count"), Column("clients", "Clients", "count")],
         "within_client",
         key,
@@ -418,7 +417,7 @@ def follow_up_tab(view: CohortView) -> None:
             (charts.follow_up_chart, fu, measure, report.band_labels),
             fu,
             [Column("band", "Band", "text"), Column("time_point", "Time point", "text"), Column("n", "n", "count"),
-             Column("mean_score", "Mean", "number"), Column("ci_low", "95% CI low", "number"), Column("ci_high", "95% CI high", "number"),
+             *estimate_columns("mean_score", "Mean"),
              Column("change_end_to_follow_up", "Change end → follow-up", "number"),
              Column("median_days_after_discharge", "Median days after discharge", "count")],
             "follow_up",

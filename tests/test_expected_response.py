@@ -440,3 +440,21 @@ def test_curves_as_of_a_past_date_use_only_the_clients_discharged_by_then(sample
     assert then != now
     alerts = alert_clients(sample_db, LOCAL, as_of=date(2025, 6, 30))  # read against the curves of that date
     assert len(alerts) and "rule_off_track" in alerts
+
+
+def test_the_back_test_table_follows_the_deployments_suppression_style(sample_db):
+    from dataclasses import replace
+
+    from analytics.config import active_settings
+
+    nhs = replace(active_settings(), suppression_style="nhs_england")  # counts 0-4 withheld as "<5"
+    raw = er.backtest(sample_db, LOCAL, settings=nhs)
+    shown = er.backtest_table(sample_db, LOCAL, True, settings=nhs)
+    counts = (raw["positives"], raw["n"] - raw["positives"], raw["flagged"])
+    small = np.zeros(len(raw), dtype=bool)
+    for c in counts:
+        small |= (c < 5).to_numpy()
+    assert (shown.loc[small, "PPV"] == "withheld (<5)").all()
+    assert not shown.loc[~small, "PPV"].astype(str).str.startswith("withheld").any()
+    # Counts of 5-10, withheld under the default CMS style, are shown under NHS England's rounding style.
+    assert (~small & (raw["flagged"] < 11).to_numpy()).any()

@@ -44,8 +44,8 @@ from ..privacy import (
     PSEUDONYM_KEY_ENV_VAR,
     SuppressionPolicy,
     load_pseudonym_key,
-    policy_for_style,
     pseudonym,
+    settings_policy,
     suppress_table,
 )
 from ..publishing import RATE_WITHHELD, Column, PublishedTable, protect_rate_numerators, publish_table
@@ -171,9 +171,7 @@ def suppression_policy(settings: Settings | None = None) -> SuppressionPolicy:
     ``suppression_threshold`` (default 11: counts 1-10 suppressed) and ``suppression_round_to``
     (e.g. NHS Digital: threshold 8, round to 5), or "nhs_england" (counts 0-4 suppressed, the rest
     rounded to the nearest 5): :func:`analytics.privacy.policy_for_style`."""
-    settings = settings or active_settings()
-    return policy_for_style(settings.suppression_style, int(settings.suppression_threshold),
-                            getattr(settings, "suppression_round_to", None))
+    return settings_policy(settings or active_settings())
 
 
 def pseudonym_key(viewer: Viewer) -> tuple[bytes, str | None]:
