@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "cohort_summary": "metrics",
     "compliance_band": "metrics",
     "data_as_of": "data.model",
+    "data_freshness": "data.model",
     "data_overview": "data.model",
     "data_version": "db",
     "filter_options": "data.model",
@@ -122,6 +123,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .data.model import (  # noqa: F401
         RejectsPage,
         data_as_of,
+        data_freshness,
         data_overview,
         filter_options,
         import_history,

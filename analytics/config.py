@@ -240,6 +240,10 @@ class Settings:
     # every 4 weeks at least; 21 days = two missed weekly sessions.
     measure_overdue_weeks: int = 4
     no_contact_days: int = 21
+    # Data freshness: every page says "data as of" the latest session or score loaded, and warns
+    # when that date is more than this many days before the day the page is opened (the clinic's
+    # exports are due weekly; two weeks = one missed export). Local default, no published source.
+    stale_data_days: int = 14
 
     def __post_init__(self) -> None:
         if self.suppression_style not in SUPPRESSION_STYLES:

@@ -44,3 +44,49 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def _as_of(sample_db):
+    import pandas as pd
+
+    latest = sample_db.execute_sql(
+        "SELECT greatest((SELECT max(session_date) FROM sessions), (SELECT max(administered_date) FROM scores)) AS d"
+    )["d"].iloc[0]
+    return pd.Timestamp(latest).date()
+
+
+def test_every_page_says_the_data_as_of_date_in_the_sidebar_and_warns_when_stale(app_db, sample_db, monkeypatch):
+    """Item 8 of issue 15: one "as of" date (the data's) on every page, with a staleness warning
+    when it is more than Settings.stale_data_days before today (today pinned here)."""
+    from datetime import timedelta
+
+    as_of = _as_of(sample_db)
+    monkeypatch.setenv("BETWEEN_SESSIONS_TODAY", (as_of + timedelta(days=36)).isoformat())
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    assert not at.exception, at.exception
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert f"Data as of {as_of:%Y-%m-%d}" in sidebar
+    assert "Local single-user mode" in sidebar  # the standing notice lives in the sidebar ...
+    assert not [i for i in at.main.info if "Local single-user mode" in i.value]  # ... not above the page
+    warnings = [w.value for w in at.sidebar.warning]
+    assert any("36 days old" in w for w in warnings), warnings
+
+    monkeypatch.setenv("BETWEEN_SESSIONS_TODAY", (as_of + timedelta(days=14)).isoformat())
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert not [w for w in at.sidebar.warning if "days old" in w.value]
+    assert f"Data as of {as_of:%Y-%m-%d}" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_data_freshness_counts_days_to_a_pinned_today():
+    from datetime import date
+
+    from analytics import Settings, data_freshness
+
+    assert data_freshness(None, date(2026, 12, 5)) is None
+    fresh = data_freshness(date(2026, 11, 21), date(2026, 12, 5), Settings())
+    assert (fresh.days_old, fresh.stale, fresh.warning()) == (14, False, None)
+    stale = data_freshness(date(2026, 10, 30), date(2026, 12, 5), Settings(stale_data_days=7))
+    assert (stale.days_old, stale.stale) == (36, True)
+    assert "36 days old" in stale.warning() and "2026-10-30" in stale.warning()
+    assert data_freshness(date(2026, 12, 9), date(2026, 12, 5)).days_old == 0  # clock or export error

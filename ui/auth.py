@@ -381,7 +381,7 @@ def account_sidebar(viewer: Viewer) -> None:
     """Who is signed in, and the sign-out button (ui.page renders it once per page)."""
     with st.sidebar:
         if viewer.local_mode:
-            st.caption(":material/lock: Local single-user mode")
+            st.caption(":material/lock: Local single-user mode: only this computer can open this dashboard.")
             return
         scope = viewer.role
         if viewer.role == "supervisor":

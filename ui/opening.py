@@ -16,10 +16,12 @@ from typing import Literal
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from analytics import Viewer
+from analytics import Viewer, active_settings, data_as_of, data_freshness
 
 from .audit import audit_page_view
 from .auth import account_sidebar, refuse_role, resolve_viewer
+from .context import run
+from .session import today
 
 Requirement = Literal["admin", "identifiers"]
 
@@ -60,11 +62,48 @@ def page(title: str, caption: str | None = None, *, requires: Requirement | None
     current = viewer()
     if requires is not None:
         refuse_role(title, requires, current)
+    narrow_screen_sidebar()
     st.title(title)
     if caption:
         st.caption(caption)
-    if current.local_mode:
-        st.info("Local single-user mode: this dashboard is only reachable from this computer.", icon=":material/lock:")
-    account_sidebar(current)
+    account_sidebar(current)  # standing notices (local mode, who is signed in) live in the sidebar
+    freshness_sidebar(current)
     audit_page_view(title)
     return current
+
+
+def freshness_sidebar(current: Viewer) -> None:
+    """The one "as of" date every page counts to (the data's, :func:`analytics.data_as_of`),
+    in the sidebar, with a warning when the data are older than ``Settings.stale_data_days``."""
+    freshness = data_freshness(run(data_as_of, current), today(), active_settings())
+    with st.sidebar:
+        if freshness is None:
+            st.caption(":material/database: No sessions or scores loaded yet.")
+            return
+        st.caption(f":material/event: {freshness.caption()}")
+        if (warning := freshness.warning()) is not None:
+            st.warning(warning, icon=":material/update:")
+
+
+# On a narrow window (a laptop split screen, a tablet) the sidebar starts closed, once per
+# browser tab, so the page's first screen is the page; the user can open it again (and it then
+# stays as they left it). Streamlit's own "auto" state closes it only below 768 px.
+_NARROW_SIDEBAR_SCRIPT = """<script>
+(() => {
+  const doc = window.parent.document;
+  const win = window.parent;
+  if (win.innerWidth > 1000 || win.sessionStorage.getItem("bs-sidebar-auto-closed")) return;
+  win.sessionStorage.setItem("bs-sidebar-auto-closed", "1");
+  const close = () => {
+    const button = doc.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (button) { button.click(); return true; }
+    return false;
+  };
+  if (!close()) { let tries = 0; const t = setInterval(() => { if (close() || ++tries > 40) clearInterval(t); }, 50); }
+})();
+</script>"""
+
+
+def narrow_screen_sidebar() -> None:
+    """Close the sidebar on a window 1,000 px wide or less (see ``_NARROW_SIDEBAR_SCRIPT``)."""
+    st.sidebar.html(_NARROW_SIDEBAR_SCRIPT, unsafe_allow_javascript=True, width="content")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from analytics import Viewer
 from analytics.ingest.sample import DEFAULT_SAMPLE_DB
 
 DB_ENV = "BETWEEN_SESSIONS_DB"
+TODAY_ENV = "BETWEEN_SESSIONS_TODAY"  # pins "today" (YYYY-MM-DD): demos, screenshots, tests
 # session_state keys (underscore: not widgets)
 VIEWER_KEY = "_bs_viewer"  # the resolved Viewer of this session (set by auth.resolve_viewer)
 PAGE_KEY = "_bs_page"  # the title of the page being shown (set by ui.page)
@@ -31,6 +33,14 @@ def database_path() -> Path:
     if configured:
         return Path(configured)
     return DEFAULT_SAMPLE_DB
+
+
+def today() -> date:
+    """The date the app treats as today: $BETWEEN_SESSIONS_TODAY when set (so screenshots and
+    tests do not change with the calendar), else the wall clock. Only the staleness warning
+    uses it; every figure counts to the data's as-of date."""
+    pinned = os.environ.get(TODAY_ENV)
+    return date.fromisoformat(pinned) if pinned else date.today()
 
 
 def session_viewer() -> Viewer | None:

@@ -165,6 +165,47 @@ def data_as_of(db: ClinicDatabase, viewer: Viewer) -> date | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
+@dataclass(frozen=True)
+class DataFreshness:
+    """How old the data are on the day a page is opened: ``as_of`` (the data's date, see
+    :func:`data_as_of`), ``today`` (the wall-clock date, passed in so that tests pin it),
+    ``days_old`` and ``stale`` (more than ``Settings.stale_data_days`` days old)."""
+
+    as_of: date
+    today: date
+    days_old: int
+    stale_after_days: int
+
+    @property
+    def stale(self) -> bool:
+        return self.days_old > self.stale_after_days
+
+    def caption(self) -> str:
+        """One line for every page: the as-of date and what it means."""
+        return (f"Data as of {self.as_of:%Y-%m-%d}: the latest session or score loaded. Weeks, days and "
+                "recent periods count to this date, not to today.")
+
+    def warning(self) -> str | None:
+        """The staleness warning, or None when the data are recent enough."""
+        if not self.stale:
+            return None
+        return (f"The data are {self.days_old} days old (newest session or score {self.as_of:%Y-%m-%d}, "
+                f"today {self.today:%Y-%m-%d}): import the latest export before relying on \"recent\" "
+                "figures or on who has had no contact.")
+
+
+def data_freshness(as_of: date | None, today: date, settings: Any = None) -> DataFreshness | None:
+    """:class:`DataFreshness` of the data's as-of date on ``today`` (None when nothing is loaded).
+    A date in the future of ``today`` (a clock or export error) counts as 0 days old."""
+    from ..config import Settings
+
+    if as_of is None:
+        return None
+    settings = settings or Settings()
+    return DataFreshness(as_of=as_of, today=today, days_old=max((today - as_of).days, 0),
+                         stale_after_days=settings.stale_data_days)
+
+
 OVERVIEW_COUNTS = (("Clients", "clients"), ("Clinics", "clinics"), ("Therapists", "therapists"),
                    ("Assignments", "assignments"), ("Symptom scores", "scores"))
 
