@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from analytics import caseload, data_as_of
+from analytics.caseload.model import count_tiles
 from analytics.data.model import data_overview, overview_figures
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
@@ -17,6 +19,8 @@ def home() -> None:
         "Between Sessions",
         "How homework between sessions relates to symptom change, for a client, a caseload, a programme or a clinic.",
     )
+    if viewer.can_see_identifiers:
+        caseload_first(viewer)
     overview = ui.run(data_overview, viewer)
     figures = overview_figures(overview, viewer)  # de-identified viewers: small counts suppressed
     for col, (label, text) in zip(st.columns(len(figures["counts"])), figures["counts"], strict=True):
@@ -57,6 +61,21 @@ def home() -> None:
         "All relations shown here are correlational: they do not show that homework caused a change, "
         "and nothing here says why one client did or did not improve."
     )
+
+
+def caseload_first(viewer) -> None:
+    """Identified viewers (therapists, supervisors, admins) see their caseload's needs first."""
+    as_of = ui.run(data_as_of, viewer)
+    if as_of is None:
+        return
+    result = ui.run(caseload, viewer, as_of)
+    scope = {"therapist": "Your caseload", "supervisor": "Your clinics' caseload"}.get(viewer.role, "Caseload")
+    st.subheader(f"{scope} on {as_of:%Y-%m-%d}")
+    for col, (label, value, help_text) in zip(st.columns(5), count_tiles(result), strict=True):
+        col.metric(label, value, help=help_text)
+    st.page_link("pages/caseload.py", label="Open the caseload: active clients by need, each linked to their review",
+                 icon=":material/patient_list:")
+    st.subheader("What is loaded")
 
 
 pages = [

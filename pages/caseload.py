@@ -11,7 +11,7 @@ import streamlit as st
 
 import ui
 from analytics import data_as_of
-from analytics.caseload.model import HOMEWORK_WEEKS, caseload, caseload_table, column_help
+from analytics.caseload.model import HOMEWORK_WEEKS, caseload, caseload_table, column_help, count_tiles
 
 PAGE = "Caseload"
 viewer = ui.page(PAGE, "Your active clients, most in need first: open a client's review from the list.",
@@ -30,15 +30,8 @@ if result.empty:
     st.stop()
 
 counts = result.counts()
-for col, (label, key, help_text) in zip(st.columns(5), (
-    ("Active clients", "clients", "Intake on or before the as-of date; not discharged, or discharged after it."),
-    ("Risk flag", "risk", "PHQ-9 item 9 (thoughts of self-harm) above 0 on the latest PHQ-9."),
-    ("Not on track", "not_on_track", "The quality-improvement alert rule (risk and reliable deterioration included)."),
-    ("Measures overdue", "measures_overdue",
-     f"No score of a measure in the last {result.measure_overdue_weeks} weeks."),
-    ("No recent contact", "no_contact", f"No attended session in the last {result.no_contact_days} days."),
-), strict=True):
-    col.metric(label, f"{counts[key]:,}", help=help_text)
+for col, (label, value, help_text) in zip(st.columns(5), count_tiles(result), strict=True):
+    col.metric(label, value, help=help_text)
 if counts["risk"]:
     st.error(f"{counts['risk']} client(s) with a risk flag are listed first: follow your clinic's risk protocol.",
              icon=":material/warning:")

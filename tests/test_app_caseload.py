@@ -111,3 +111,23 @@ def test_a_viewer_without_clients_is_told_so(app: Path):
     at = _open_caseload("sup.none@clinic.org")
     assert at.info[0].value == "No sessions or scores are loaded for the clients you can see."
     assert len(at.dataframe) == 0 and len(at.metric) == 0
+
+
+@pytest.mark.parametrize(("email", "heading", "order"), [
+    ("t1@clinic.org", "Your caseload on 2026-10-30", T1_ORDER),
+    ("sup.north@clinic.org", "Your clinics' caseload on 2026-10-30", NORTH_ORDER),
+])
+def test_home_leads_with_the_viewers_caseload(app, email, heading, order):
+    """Issue 15 items 3-4: Home answers "who needs me" first for identified viewers."""
+    at = _signed_in(email)
+    assert not at.exception, at.exception
+    assert [s.value for s in at.subheader][0] == heading
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Active clients"] == str(len(order))
+
+
+def test_home_shows_no_caseload_to_an_aggregates_only_role(app):
+    at = _signed_in("qi@clinic.org")
+    assert not at.exception, at.exception
+    assert "Active clients" not in {m.label for m in at.metric}
+    assert not [s for s in at.subheader if "caseload" in s.value]

@@ -93,6 +93,19 @@ class Caseload:
         }
 
 
+def count_tiles(result: Caseload) -> list[tuple[str, str, str]]:
+    """The caseload's headline counts as (label, value text, help), in the order pages show them
+    (the Caseload page and Home)."""
+    counts = result.counts()
+    return [(label, f"{counts[key]:,}", help_text) for label, key, help_text in (
+        ("Active clients", "clients", "Intake on or before the as-of date; not discharged, or discharged after it."),
+        ("Risk flag", "risk", "PHQ-9 item 9 (thoughts of self-harm) above 0 on the latest PHQ-9."),
+        ("Not on track", "not_on_track", "The quality-improvement alert rule (risk and reliable deterioration included)."),
+        ("Measures overdue", "measures_overdue", f"No score of a measure in the last {result.measure_overdue_weeks} weeks."),
+        ("No recent contact", "no_contact", f"No attended session in the last {result.no_contact_days} days."),
+    )]
+
+
 def client_review_href(client_id: str) -> str:
     """Deep link to one client's review, relative to the app (``client_review?client=ID``)."""
     return f"{CLIENT_REVIEW_PATH}?client={quote(str(client_id), safe='')}"
