@@ -42,11 +42,13 @@ from ..metrics import classify_outcomes, client_outcomes, client_paired_outcomes
 from ..privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
+    WITHHELD_TEXT,
     SuppressionPolicy,
     load_pseudonym_key,
     pseudonym,
     settings_policy,
     suppress_table,
+    suppression_footnote,
 )
 from ..publishing import RATE_WITHHELD, Column, PublishedTable, protect_rate_numerators, publish_table
 from ..scope import CohortFilter, Viewer, query_params
@@ -884,7 +886,11 @@ def _mask_funnel_table(
     withheld = n_hidden | value_hidden
     numeric.loc[withheld, limit_keys] = np.nan
     numeric.loc[withheld, "status"] = STATUS_WITHHELD
-    display.loc[n_hidden, headers["n"]] = policy.marker_text
+    # A withheld n reads "<11" only when it is itself small; an n withheld to protect another
+    # cell reads "suppressed" (issue 15, item 1: 47 and 37 read "<11").
+    raw_n = [int(v) for v in table.numeric["n"]]
+    for i in np.flatnonzero(n_hidden):
+        display.loc[i, headers["n"]] = policy.marker_text if policy.is_small(raw_n[i]) else WITHHELD_TEXT
     for key in limit_keys:
         display.loc[withheld, headers[key]] = None
     display.loc[withheld, headers["status"]] = STATUS_WITHHELD
@@ -1013,7 +1019,7 @@ def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None)
         n_header = next(c.header for c in FLAG_COLUMNS if c.key == "n")
         display[value_header] = [RATE_WITHHELD if pd.isna(v) else display.at[i, value_header]
                                  for i, v in enumerate(frame["value"])]
-        display[n_header] = [policy.marker_text if pd.isna(v) else int(v) for v in frame["n"]]
+        display[n_header] = [WITHHELD_TEXT if pd.isna(v) else int(v) for v in frame["n"]]
         table = PublishedTable(table.name, table.title, display, table.numeric, table.columns, table.note)
     return table
 
@@ -1044,14 +1050,8 @@ def describe_cohort(cohort: CohortFilter, *, deidentified: bool) -> str:
 def privacy_description(policy: SuppressionPolicy | None) -> str:
     if policy is None:
         return "Identified view: client identifiers and exact small numbers are shown. Do not share."
-    rounding = f"; shown counts rounded to the nearest {policy.round_to}" if policy.round_to else ""
-    style = f" Suppression style: {policy.style}." if policy.style else ""
-    return (
-        f"De-identified: no client identifiers or free text; therapists under pseudonyms. Counts "
-        f"{policy.small_counts} are shown as \"{policy.marker_text}\", and so are counts withheld so that a small "
-        f"count cannot be worked out from totals{rounding}; rates and means over fewer than "
-        f"{policy.threshold} clients, or that would reveal a small count, are shown as \"{RATE_WITHHELD}\".{style}"
-    )
+    return ("De-identified: no client identifiers or free text; therapists under pseudonyms. "
+            + suppression_footnote(policy))
 
 
 def paired_outcome_choice(settings: Settings) -> str:
