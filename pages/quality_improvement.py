@@ -156,6 +156,8 @@ def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> Non
     ``compact`` (beside a chart): the control-limit columns are left out on screen (they are in
     the chart's hover and in the CSV) and the download button goes under the note."""
     text = table.as_text()
+    # Every de-identified table says what "<11" and "suppressed" mean (privacy.suppression_footnote).
+    note = " ".join(t for t in (table.note, report.suppression_note) if t)
     if compact:
         text = text[[c.header for c in table.columns if c.kind != "limit"]]
     height = "auto" if len(text) <= 12 else 420
@@ -165,13 +167,13 @@ def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> Non
     options = {"export_kind": f"quality_improvement_{table.name}_{mode}", "key": f"csv_{key}",
                "icon": ":material/download:"}
     if compact:
-        if table.note:
-            st.caption(table.note)
+        if note:
+            st.caption(note)
         ui.download_button(f"CSV: {table.title}", csv, f"{table.name}.csv", "text/csv", **options)
         return
     left, right = st.columns([4, 1], vertical_alignment="center")
-    if table.note:
-        left.caption(table.note)
+    if note:
+        left.caption(note)
     with right:
         ui.download_button("CSV", csv, f"{table.name}.csv", "text/csv", width="stretch",
                            help=f"Download the table as CSV: {table.title}", **options)
@@ -245,9 +247,8 @@ if compare_tab.open:
                     st.info(funnel_gap(panel, report))
                 else:
                     chart(funnel_figure, panel, key=f"qi_funnel_{unit_type}_{metric}")
-                hidden = int((~plotted).sum())
-                if hidden:
-                    st.caption(f"{hidden} of {len(units)} not plotted: too few clients, or withheld (small numbers).")
+                if plotted.any() and not plotted.all():
+                    st.caption(funnel_gap(panel, report))
             with table_col:
                 st.markdown(f"**{panel.table.title}**")
                 show_table(panel.table, key=f"{unit_type}_{metric}", compact=True)

@@ -166,6 +166,8 @@ class QualityReport:
     #: the fewest clients a unit needs in a comparison, and the suppression threshold (None: identified)
     min_clients: int = 5
     suppression_threshold: int | None = None
+    #: what "<11" and "suppressed" mean (privacy.suppression_footnote); "" in the identified view
+    suppression_note: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -1252,6 +1254,7 @@ def quality_report(
         "not_on_track_weeks": settings.not_on_track_weeks,
         "min_clients": settings.min_clients_for_statistic,
         "suppression_threshold": policy.threshold if policy is not None else None,
+        "suppression_note": suppression_footnote(policy) if policy is not None else "",
     }
     if as_of is None:
         return QualityReport(as_of=None, period_start=None, period_end=None, notes=tuple(notes), **base)
@@ -1589,7 +1592,8 @@ def sharing_status(report: QualityReport) -> str:
 
 
 def funnel_gap(panel: FunnelPanel, report: QualityReport) -> str:
-    """Why a comparison shows no unit, in plain words (the page's notice and the pack's caption).
+    """Why a comparison leaves units out, in plain words (the page's notice and the pack's caption; "" when
+    every unit is plotted).
 
     Counts the units left out because they have fewer than ``min_n`` clients (status "Too few
     clients") and because their n or value is withheld under the small-number rules."""
@@ -1607,9 +1611,14 @@ def funnel_gap(panel: FunnelPanel, report: QualityReport) -> str:
     months = (f"{report.period_start:%Y-%m} to {report.period_end:%Y-%m}" if report.period_start and report.period_end
               else "this period")
     reason = "; ".join(parts) if parts else "none has a value"
-    return (f"No {kind[:-1] if kind.endswith('s') else kind} can be compared on {panel.label.lower()} in "
-            f"{months}: of {len(units)} {kind}, {reason}. A longer period (Period: Last 24 months or All months) "
-            "gives each more clients.")
+    left_out = int((too_few | withheld).sum())
+    longer = "A longer period (Period: Last 24 months or All months) gives each more clients."
+    if left_out == len(units):
+        return (f"No {UNIT_SINGULAR[panel.unit_type].lower()} can be compared on {panel.label.lower()} in "
+                f"{months}: of {len(units)} {kind}, {reason}. {longer}")
+    if not left_out:
+        return ""
+    return f"{left_out} of {len(units)} {kind} not plotted: {reason}. {longer}"
 
 
 def _available_measures(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter) -> list[str]:
