@@ -38,6 +38,7 @@ from analytics.quality_improvement.model import (
     outcome_choices,
     outcome_trend_state,
     period_kpis,
+    previous_period_text,
     quality_report,
     sharing_status,
 )
@@ -107,10 +108,10 @@ if not report.has_data:
 # The answer first (issue 15, item 3): the period's KPIs against the previous period and the target,
 # before any chart; standing notices go to the sidebar and one expander.
 kpis = period_kpis(report)
-previous = (f"{report.previous_start:%Y-%m} to {report.previous_end:%Y-%m}" if report.previous_start
-            else "no previous period (all months)")
-st.markdown(f"**{report.period_start:%Y-%m} to {report.period_end:%Y-%m}** against the previous period "
-            f"({previous}) · outcome: {md(report.measure or 'none scored')}")
+previous = previous_period_text(report)
+against = f" against the previous period ({previous})" if report.previous_start else f" ({previous})"
+st.markdown(f"**{report.period_start:%Y-%m} to {report.period_end:%Y-%m}**{against} · "
+            f"outcome: {md(report.measure or 'none scored')}")
 for column, kpi in zip(st.columns(len(kpis)) if kpis else [], kpis, strict=True):
     details = [kpi.help, f"Previous period: {kpi.previous or 'none'}."]
     if kpi.target:

@@ -28,6 +28,7 @@ from analytics.quality_improvement.model import (
     funnel_gap,
     period_kpis,
     period_label,
+    previous_period_text,
     quality_report,
     sharing_status,
 )
@@ -178,3 +179,14 @@ def test_the_pack_opens_with_its_summary_and_is_not_safe_to_share_under_the_deve
     assert keyed.pseudonym_note is None
     assert sharing_status(keyed) == "De-identified: safe to send round within the organisation."
     assert not pack_content(keyed).alerts or "safe" not in " ".join(pack_content(keyed).alerts)
+
+
+def test_a_previous_period_before_the_data_begin_is_named_as_such(sample_db):
+    """A 24-month report of a clinic whose data begin inside the previous 24 months: the change against
+    it is mostly the data's start, and the page and pack say so."""
+    report = quality_report(sample_db, LOCAL, months=24)
+    assert report.previous_start < report.first_intake <= report.previous_end
+    assert previous_period_text(report) == (f"{report.previous_start:%Y-%m} to {report.previous_end:%Y-%m}: the data "
+                                            f"begin in {report.first_intake:%Y-%m}, so it covers fewer months than "
+                                            "this period")
+    assert previous_period_text(quality_report(sample_db, LOCAL, months=None)) == "no previous period (all months)"

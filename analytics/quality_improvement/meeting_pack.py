@@ -26,6 +26,7 @@ from .model import (
     funnel_gap,
     outcome_trend_state,
     period_kpis,
+    previous_period_text,
     sharing_status,
 )
 
@@ -127,10 +128,9 @@ def summary_lines(report: QualityReport) -> list[str]:
     kpis = period_kpis(report)
     if not kpis:
         return []
-    previous = (f"{report.previous_start:%Y-%m} to {report.previous_end:%Y-%m}" if report.previous_start
-                else "none (all months)")
-    lines = [f"**Summary: {report.period_start:%Y-%m} to {report.period_end:%Y-%m} against the previous period "
-             f"({previous}).**"]
+    previous = previous_period_text(report)
+    against = f" against the previous period ({previous})" if report.previous_start else f" ({previous})"
+    lines = [f"**Summary: {report.period_start:%Y-%m} to {report.period_end:%Y-%m}{against}.**"]
     for kpi in kpis:
         parts = [f"{kpi.label}: {kpi.value}"]
         if report.previous_start:

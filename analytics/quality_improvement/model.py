@@ -161,6 +161,8 @@ class QualityReport:
     summary: PublishedTable | None = None
     previous_start: date | None = None
     previous_end: date | None = None
+    #: the earliest intake the viewer may see (to say when the previous period is only partly covered)
+    first_intake: date | None = None
     #: plain reasons why headline rates of the whole period are withheld (:func:`outcome_gaps`)
     outcome_gaps: tuple[str, ...] = ()
     #: the fewest clients a unit needs in a comparison, and the suppression threshold (None: identified)
@@ -1420,6 +1422,7 @@ def quality_report(
             recovery_target=chosen == paired_outcome_choice(settings)),
         previous_start=previous[0] if previous else None,
         previous_end=previous[1] if previous else None,
+        first_intake=dates["first_intake"],
         **base,
     )
 
@@ -1577,6 +1580,19 @@ def period_kpis(report: QualityReport) -> list[Kpi]:
     return out
 
 
+def previous_period_text(report: QualityReport) -> str:
+    """The previous period in words, with a warning when the data begin inside it (its numbers then cover
+    fewer months than this period's, so a change against it is mostly the data's start)."""
+    if report.previous_start is None or report.previous_end is None:
+        return "no previous period (all months)"
+    text = f"{report.previous_start:%Y-%m} to {report.previous_end:%Y-%m}"
+    if report.first_intake is not None and report.first_intake > report.previous_start:
+        if report.first_intake > report.previous_end:
+            return text + ": before the first intake, no data"
+        text += f": the data begin in {report.first_intake:%Y-%m}, so it covers fewer months than this period"
+    return text
+
+
 def sharing_status(report: QualityReport) -> str:
     """Whether the report's outputs may be sent round, in one sentence (the page and the pack say the same).
 
@@ -1649,6 +1665,7 @@ __all__ = [
     "period_kpis",
     "period_summary",
     "previous_period",
+    "previous_period_text",
     "UNIT_LABELS",
     "UNIT_TYPES",
     "Column",
