@@ -45,7 +45,7 @@ from .config import Settings, active_settings
 from .data.model import data_overview, filter_options
 from .db import ClinicDatabase
 from .metrics import compliance_band_labels, measure_summary
-from .privacy import SuppressionPolicy, format_count
+from .privacy import WITHHELD_TEXT, SuppressionPolicy, format_count, suppression_footnote
 from .publishing import RATE_WITHHELD, VALUE_KINDS, Column, PublishedTable, estimate_columns, publish_table
 from .quality_improvement.model import pseudonym_key, suppression_policy, therapist_pseudonym
 from .scope import CohortFilter, Viewer, coarsen_cohort, month_end, month_start, query_params
@@ -68,11 +68,7 @@ __all__ = [
 ]
 
 NO_BAND = "No reviewed homework"
-WITHHELD_NOTE = (
-    "De-identified view: counts {small} are shown as \"{marker}\" (and so are counts withheld so that a "
-    "small count cannot be worked out); statistics over fewer than {minimum} clients are shown as \"{withheld}\" "
-    "or left out; no client-level rows; intake bounds are whole months.{style}"
-)
+WITHHELD_NOTE = "De-identified view: no client-level rows; intake bounds are whole months. {footnote}"
 
 
 def is_deidentified(viewer: Viewer) -> bool:
@@ -423,7 +419,9 @@ def _hide_columns(table: PublishedTable, keys: set[str], policy: SuppressionPoli
     for col in table.columns:
         if col.key in keys:
             numeric[col.key] = pd.array([pd.NA] * len(numeric), dtype="Int64")
-            display[col.header] = [policy.marker_text] * len(display)
+            # Withheld because an adjacent month setting differs by a small count, not because
+            # the count is small: "suppressed" (a cell already "<11" is small and stays so).
+            display[col.header] = [v if isinstance(v, str) else WITHHELD_TEXT for v in display[col.header]]
     for col in BAND_COLUMNS:
         of = col.of if isinstance(col.of, tuple) else (col.of,)
         if col.header in display.columns and col.kind in VALUE_KINDS and set(of) & keys:
@@ -444,11 +442,12 @@ def deidentified_cohort_view(
     policy = suppression_policy(settings)
     minimum = minimum_cohort_size(settings)
     cohort = deidentified_cohort(db, viewer, cohort)
-    note = WITHHELD_NOTE.format(style=f" Suppression style: {policy.style}." if policy.style else "", small=policy.small_counts,
-                                marker=policy.marker_text, minimum=minimum, withheld=RATE_WITHHELD)
+    note = WITHHELD_NOTE.format(footnote=suppression_footnote(policy, minimum))
     n_clients = int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0])
     hide = _guard_adjacent(db, viewer, cohort, measure, settings, policy)
-    clients_text = policy.marker_text if "Clients" in hide else format_count(n_clients, policy)
+    clients_text = format_count(n_clients, policy)
+    if "Clients" in hide and not policy.is_small(n_clients):
+        clients_text = WITHHELD_TEXT  # hidden to protect a neighbouring month setting, not small
     if n_clients < minimum:
         return DeidentifiedCohortView(
             measure=measure, minimum=minimum, enough=False, note=note,

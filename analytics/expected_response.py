@@ -45,7 +45,7 @@ import pandas as pd
 
 from .config import MeasureDefinition, Settings, active_settings
 from .db import ClinicDatabase
-from .privacy import settings_policy
+from .privacy import WITHHELD_TEXT, settings_policy
 from .scope import CohortFilter, Viewer, query_params
 
 MIN_HISTORY_CLIENTS = 30  # discharged clients with an intake score and a later score, per measure
@@ -549,8 +549,12 @@ def backtest_table(db: ClinicDatabase, viewer: Viewer, deidentified: bool = True
         small = np.zeros(len(table), dtype=bool)
         for counts in (table["positives"], table["n"] - table["positives"], table["flagged"]):
             small |= np.array([policy.is_small(int(n)) for n in counts], dtype=bool)
-        for column in ("n (poor outcome)", "Flagged", "Sensitivity", "Specificity", "PPV"):
-            shown[column] = shown[column].astype(object).where(~small, f"withheld ({policy.marker_text})")
+        # A withheld row reads "suppressed" (privacy.WITHHELD_TEXT); only a flagged count that is itself
+        # small reads the policy's marker ("<11"): a cell hiding 11 or more never does (issue 15, item 1).
+        for column in ("n (poor outcome)", "Sensitivity", "Specificity", "PPV"):
+            shown[column] = shown[column].astype(object).where(~small, WITHHELD_TEXT)
+        flagged_text = [policy.marker_text if policy.is_small(int(n)) else WITHHELD_TEXT for n in table["flagged"]]
+        shown["Flagged"] = shown["Flagged"].astype(object).where(~small, pd.Series(flagged_text, index=shown.index))
     return shown
 
 

@@ -26,8 +26,9 @@ Main entry points::
     suppress_count(7, policy)                        # -> None (suppressed)
     format_count(7, policy)                          # -> "<11"
     result = suppress_table(df, ["n_clients"], policy, total_row="All")
-    result.display                                   # safe to show; markers in suppressed cells
+    result.display                                   # safe to show: "<11" in small cells, "suppressed" in others
     result.mask                                      # True where a value was withheld
+    suppression_footnote(policy)                     # the footnote that explains both texts
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ __all__ = [
     "MissingPseudonymKeyError",
     "PseudonymCollisionError",
     "SUPPRESSION_STYLES",
+    "WITHHELD_TEXT",
     "SuppressedTable",
     "SuppressionPolicy",
     "drop_free_text",
@@ -77,6 +79,8 @@ __all__ = [
     "pseudonymise_column",
     "suppress_count",
     "suppress_table",
+    "suppressed_text",
+    "suppression_footnote",
     "to_safe_csv",
 ]
 
@@ -285,6 +289,34 @@ REASON_DENOMINATOR_SUPPRESSED = "denominator suppressed"
 REASON_NUMERATOR_DERIVABLE = "numerator derivable"
 """A rate that would reveal a small or suppressed numerator (or numerator complement)."""
 
+WITHHELD_TEXT = "suppressed"
+"""The text of a cell withheld for any reason other than being a small count itself: a count hidden
+so that a small count cannot be worked out from a total (complementary suppression; it may be
+large), a rate or statistic with a small or hidden n. Only a small count reads as the policy's
+marker ("<11"): a cell that hides 47 must never read "<11" (issue 15, item 1)."""
+
+
+def suppressed_text(reason: str, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
+    """The text shown in a withheld cell, by why it was withheld (a ``REASON_*`` constant):
+    the policy's marker (``"<11"``) for a small count, :data:`WITHHELD_TEXT` for anything else."""
+    return policy.marker_text if reason == REASON_SMALL_COUNT else WITHHELD_TEXT
+
+
+def suppression_footnote(policy: SuppressionPolicy = DEFAULT_POLICY, minimum: int | None = None) -> str:
+    """The footnote of every de-identified table: what the two texts of a withheld cell mean.
+
+    The same words on the pages, in the meeting pack and in the CSV read-me. ``minimum``: the
+    fewest clients a rate or mean needs (default the threshold)."""
+    rounding = f" Shown counts are rounded to the nearest {policy.round_to}." if policy.round_to else ""
+    style = f" Suppression style: {policy.style}." if policy.style else ""
+    return (
+        f"Counts {policy.small_counts} are shown as \"{policy.marker_text}\" (small counts). Counts withheld so "
+        f"that a small count cannot be worked out from the totals (they may be {policy.threshold} or more), and "
+        f"rates and means over fewer than {minimum or policy.threshold} clients or that would reveal a small "
+        f"count, are shown as \"{WITHHELD_TEXT}\".{rounding}{style}"
+    )
+
+
 _Cell = tuple[int, Hashable]  # (row position, column label)
 _GROUND = ("ground",)  # graph node standing for "no equation" (see _bridges)
 
@@ -296,13 +328,14 @@ class SuppressedTable:
     Attributes:
         display: What may be shown. Count and rate columns have object dtype: a shown
             count is a Python ``int`` (rounded if the policy rounds), a shown rate keeps
-            its value, a suppressed cell holds ``policy.marker_text``, a missing value is
-            ``None``. Other columns are copied unchanged. Use :meth:`as_text` for an
+            its value, a suppressed cell holds ``policy.marker_text`` when it is a small
+            count and :data:`WITHHELD_TEXT` otherwise (:func:`suppressed_text`), a missing
+            value is ``None``. Other columns are copied unchanged. Use :meth:`as_text` for an
             all-string version (e.g. for Arrow / ``st.dataframe``).
         mask: ``True`` where a value was withheld (bool dtype, ``False`` in other columns).
         reasons: Why each cell was withheld (``""`` where shown), one of the ``REASON_*``
-            constants. For audits and tests; do not display it: telling readers which
-            hidden cells are the small ones weakens complementary suppression.
+            constants. Code that asks "is this cell withheld" reads ``mask`` or ``reasons``,
+            never compares display text with a marker.
         numeric: Like ``display`` but numeric (``Int64`` counts, ``Float64`` rates) with
             ``<NA>`` in suppressed cells: for charts and sorting.
         policy: The policy applied.
@@ -419,11 +452,15 @@ def suppress_table(
        suppressed cells of a line with a shown total (the total minus the shown cells)
        must not be a small count either: if it is, another cell is suppressed.
 
-       Complementary cells show the same marker as small ones, on purpose: if readers
-       could tell them apart, the total minus the rest would bound the small cell more
-       tightly. So the marker means "withheld"; say so next to the table (e.g. "<11:
-       fewer than 11, or withheld so that a small count cannot be worked out").
-       Complementary suppression also runs when the policy rounds (conservative).
+       Complementary cells read :data:`WITHHELD_TEXT` ("suppressed"), never the small-count
+       marker: a cell that hides 47 must not read "<11" (issue 15, item 1). Readers can then
+       tell which hidden cells are small (1 .. threshold - 1) and which are not (threshold or
+       more), and those bounds narrow what the totals leave open; so the audit also solves
+       the table as a linear programme with those bounds (:func:`_determined_by_bounds`) and
+       suppresses another cell while any small cell is still pinned to one value (e.g. two
+       small cells of a line that add up to 20 are both 10). Put
+       :func:`suppression_footnote` next to the table. Complementary suppression also runs
+       when the policy rounds (conservative: the audit uses the unrounded counts).
     3. **Rates**: a rate is withheld when its denominator is below the threshold or
        missing, when its denominator cell is suppressed, and - when the numerator is
        known - when the numerator or ``denominator - numerator`` is in
@@ -467,7 +504,7 @@ def suppress_table(
     Example:
         >>> t = pd.DataFrame({"clinic": ["A", "B", "C", "All"], "n": [4, 25, 13, 42]})
         >>> suppress_table(t, ["n"], total_row="All").display["n"].tolist()
-        ['<11', 25, '<11', 42]
+        ['<11', 25, 'suppressed', 42]
     """
     if isinstance(count_columns, str):
         count_columns = [count_columns]
@@ -651,7 +688,20 @@ def _complementary_suppression(
         edges = [nodes(c) for c in cells]
         bridges = _bridges(edges)
         if not bridges:
-            return
+            # Rule 3 (audit with bounds): small cells read "<11" (1 .. threshold - 1) and
+            # complementary ones "suppressed" (threshold or more); a small cell those bounds
+            # pin to one value gets another cell of its lines suppressed.
+            pinned = _determined_by_bounds(hidden, values, lines, policy)
+            if not pinned:
+                return
+            cell = min(pinned, key=sort_key)
+            related = {c for members, total in lines if cell in members or cell == total for c in (*members, total)}
+            pool = shown_nonzero()
+            choice = [c for c in pool if c in related] or pool
+            if not choice:  # cannot happen: the true table has another solution once a shown cell is freed
+                return
+            hidden[min(choice, key=sort_key)] = REASON_COMPLEMENTARY
+            continue
         k = min(bridges)
         side_a = _component(edges, edges[k][0], skip=k)
         side_b = _component(edges, edges[k][1], skip=k)
@@ -667,6 +717,71 @@ def _complementary_suppression(
         if not choice:  # cannot happen: a determined cell implies a shown non-zero cell
             return
         hidden[min(choice, key=sort_key)] = REASON_COMPLEMENTARY
+
+
+def _determined_by_bounds(
+    hidden: dict[_Cell, str],
+    values: dict[Hashable, list[int | None]],
+    lines: list[tuple[list[_Cell], _Cell]],
+    policy: SuppressionPolicy,
+) -> list[_Cell]:
+    """Small suppressed cells whose value the displayed table fixes (interval audit).
+
+    A reader knows every shown count, the equations of the lines with a total, that a cell
+    reading the marker holds ``lo .. threshold - 1`` (``lo`` = 0 under ``suppress_zero``,
+    else 1) and that a cell reading :data:`WITHHELD_TEXT` holds ``threshold`` or more (zero
+    is never chosen for complementary suppression). Each small cell's least and greatest
+    value under those constraints is found by linear programming; the constraint matrix of
+    one-level row and column totals is totally unimodular, so the bounds are whole numbers
+    and attained. Returns the cells whose least and greatest values are equal."""
+    from scipy.optimize import linprog
+
+    cells = sorted(hidden, key=lambda c: (c[0], str(c[1])))
+    lo = 0 if policy.suppress_zero else 1
+    small = [c for c in cells if hidden[c] == REASON_SMALL_COUNT]
+    if not small or lo == policy.threshold - 1:
+        return []  # with a single small value (threshold 2) the marker itself says it
+    index = {c: k for k, c in enumerate(cells)}
+
+    def known(cell: _Cell) -> int:
+        return values[cell[1]][cell[0]] or 0
+
+    a_eq, b_eq = [], []
+    for members, total in lines:
+        if total not in index and values[total[1]][total[0]] is None:
+            continue  # no total shown: no equation
+        row = np.zeros(len(cells))
+        rhs = 0.0
+        for m in members:
+            if m in index:
+                row[index[m]] += 1
+            else:
+                rhs -= known(m)
+        if total in index:
+            row[index[total]] -= 1
+        else:
+            rhs += known(total)
+        if row.any():
+            a_eq.append(row)
+            b_eq.append(rhs)
+    if not a_eq:
+        return []
+    bounds = [(lo, policy.threshold - 1) if hidden[c] == REASON_SMALL_COUNT else (policy.threshold, None) for c in cells]
+    a_matrix, b_vector = np.array(a_eq), np.array(b_eq)
+    pinned = []
+    for cell in small:
+        k = index[cell]
+        if not a_matrix[:, k].any():
+            continue  # in no equation: only its bounds are known
+        cost = np.zeros(len(cells))
+        cost[k] = 1.0
+        low = linprog(cost, A_eq=a_matrix, b_eq=b_vector, bounds=bounds, method="highs")
+        high = linprog(-cost, A_eq=a_matrix, b_eq=b_vector, bounds=bounds, method="highs")
+        if low.status != 0 or high.status != 0:
+            continue  # unbounded (cannot happen for a small cell) or numerically infeasible
+        if -high.fun - low.fun < 0.5:
+            pinned.append(cell)
+    return pinned
 
 
 def _bridges(edges: list[tuple[Hashable, Hashable]]) -> set[int]:
@@ -745,7 +860,6 @@ def _build_result(
     total_col: Hashable | None,
 ) -> SuppressedTable:
     n_rows = len(work)
-    marker = policy.marker_text
     reasons: dict[Hashable, list[str]] = {col: [hidden.get((i, col), "") for i in range(n_rows)] for col in counts_all}
     for rate, (num, den) in rates.items():
         column_reasons = []
@@ -763,7 +877,7 @@ def _build_result(
             None if v is None or r else policy.round_count(v) for v, r in zip(values[col], reasons[col], strict=True)
         ]
         display[col] = pd.Series(
-            [marker if r else v for v, r in zip(shown, reasons[col], strict=True)],
+            [suppressed_text(r, policy) if r else v for v, r in zip(shown, reasons[col], strict=True)],
             index=work.index,
             dtype=object,
         )
@@ -772,7 +886,7 @@ def _build_result(
         raw_values = [None if _is_missing(v) else float(v) for v in work[rate]]
         shown_rates = [None if r else v for v, r in zip(raw_values, reasons[rate], strict=True)]
         display[rate] = pd.Series(
-            [marker if r else v for v, r in zip(shown_rates, reasons[rate], strict=True)],
+            [suppressed_text(r, policy) if r else v for v, r in zip(shown_rates, reasons[rate], strict=True)],
             index=work.index,
             dtype=object,
         )

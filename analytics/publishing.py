@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .privacy import SuppressionPolicy, suppress_table
+from .privacy import WITHHELD_TEXT, SuppressionPolicy, suppress_table
 
-#: The text of a withheld rate or statistic (a small count reads as the policy's marker, "<11").
-RATE_WITHHELD = "suppressed"
+#: The text of a withheld rate or statistic: :data:`analytics.privacy.WITHHELD_TEXT`, as a count
+#: withheld to protect another reads (only a small count reads as the policy's marker, "<11").
+RATE_WITHHELD = WITHHELD_TEXT
 
 #: Column kinds: "label" (text that identifies the row), "text", "count" (whole number with
 #: thousands separators), "pct" (a 0-1 value shown as a percentage with one decimal), "limit"

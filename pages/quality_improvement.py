@@ -28,13 +28,19 @@ from analytics.quality_improvement.model import (
     ALERT_GROUP_DONE,
     ALERT_GROUP_LITTLE,
     ALERT_GROUP_RISK,
+    AUTO_PERIOD,
     FUNNEL_METRICS,
+    OUTCOME_PERIODS,
     PERIOD_CHOICES,
     UNIT_LABELS,
     UNIT_TYPES,
+    funnel_gap,
     outcome_choices,
     outcome_trend_state,
+    period_kpis,
+    previous_period_text,
     quality_report,
+    sharing_status,
 )
 from ui.text import md
 
@@ -78,9 +84,11 @@ with controls[1]:
     measure = st.selectbox("Outcome measure", measures, key="qi_measure") if measures else None
 with controls[2]:
     grouping = st.segmented_control(
-        "Outcomes by discharge", ["month", "quarter"], default="month", format_func=str.title, key="qi_grouping",
-        required=True,
-    ) or "month"
+        "Outcomes by discharge", [AUTO_PERIOD, *OUTCOME_PERIODS], default=AUTO_PERIOD, format_func=str.capitalize,
+        key="qi_grouping", required=True,
+        help="Auto: the finest grouping (month, quarter, 12 months) in which most periods show their rates under "
+        "the small-number rules.",
+    ) or AUTO_PERIOD
 
 report_args = {"measure": measure, "months": PERIOD_CHOICES[period], "outcome_period": grouping,
                "deidentified": deidentified}
@@ -97,23 +105,44 @@ if not report.has_data:
     st.info("No sessions or scores are loaded for the clients you may see yet. Import data on the Data page.")
     st.stop()
 
-if report.deidentified:
-    st.info(report.privacy_note, icon=":material/shield_lock:")
-    if report.pseudonym_note:
-        st.warning(report.pseudonym_note, icon=":material/key:")
+# The answer first (issue 15, item 3): the period's KPIs against the previous period and the target,
+# before any chart; standing notices go to the sidebar and one expander.
+kpis = period_kpis(report)
+previous = previous_period_text(report)
+against = f" against the previous period ({previous})" if report.previous_start else f" ({previous})"
+st.markdown(f"**{report.period_start:%Y-%m} to {report.period_end:%Y-%m}**{against} · "
+            f"outcome: {md(report.measure or 'none scored')}")
+for column, kpi in zip(st.columns(len(kpis)) if kpis else [], kpis, strict=True):
+    details = [kpi.help, f"Previous period: {kpi.previous or 'none'}."]
+    if kpi.target:
+        details.append(kpi.target + ".")
+    column.metric(kpi.label, kpi.value, delta=kpi.delta, delta_color="normal" if kpi.higher_is_better else "inverse",
+                  help=" ".join(details))
+targets = [f"{k.label}: {k.target}" for k in kpis if k.target]
+in_progress = "" if report.period_end == report.as_of else f" ({report.as_of:%B %Y} is in progress and left out)"
+st.caption(
+    " · ".join(targets + [f"Changes against the previous period. Data as of **{report.as_of:%Y-%m-%d}**{in_progress}"])
+    + f". Cohort: {md(report.cohort_description)}."
+)
+for gap in report.outcome_gaps:
+    st.caption(gap)
+
+if report.deidentified and report.pseudonym_note:
+    st.sidebar.warning(sharing_status(report), icon=":material/key:")
+elif report.deidentified:
+    st.sidebar.caption(f":material/shield_lock: {sharing_status(report)}")
 else:
     st.warning(
         "Identified view: client identifiers, therapist ids and exact small numbers are shown. "
         "Do not project or send this view outside the care team.", icon=":material/visibility:",
     )
-in_progress = "" if report.period_end == report.as_of else f" ({report.as_of:%B %Y} is in progress and left out)"
-st.caption(
-    f"Data as of **{report.as_of:%Y-%m-%d}** (the latest session or score loaded). "
-    f"Months **{report.period_start:%Y-%m}** to **{report.period_end:%Y-%m}**{in_progress}. "
-    f"Cohort: {md(report.cohort_description)}."
-)
-for note in report.notes:
-    st.caption(note)
+with st.expander("About this view: privacy, periods and filters"):
+    st.caption(report.privacy_note)
+    if report.pseudonym_note:
+        st.caption(f":material/key: {report.pseudonym_note}")
+    st.caption(report.period_choice)
+    for note in report.notes:
+        st.caption(note)
 
 
 def chart(builder: Any, *inputs: Any, key: str) -> None:
@@ -128,6 +157,8 @@ def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> Non
     ``compact`` (beside a chart): the control-limit columns are left out on screen (they are in
     the chart's hover and in the CSV) and the download button goes under the note."""
     text = table.as_text()
+    # Every de-identified table says what "<11" and "suppressed" mean (privacy.suppression_footnote).
+    note = " ".join(t for t in (table.note, report.suppression_note) if t)
     if compact:
         text = text[[c.header for c in table.columns if c.kind != "limit"]]
     height = "auto" if len(text) <= 12 else 420
@@ -137,13 +168,13 @@ def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> Non
     options = {"export_kind": f"quality_improvement_{table.name}_{mode}", "key": f"csv_{key}",
                "icon": ":material/download:"}
     if compact:
-        if table.note:
-            st.caption(table.note)
+        if note:
+            st.caption(note)
         ui.download_button(f"CSV: {table.title}", csv, f"{table.name}.csv", "text/csv", **options)
         return
     left, right = st.columns([4, 1], vertical_alignment="center")
-    if table.note:
-        left.caption(table.note)
+    if note:
+        left.caption(note)
     with right:
         ui.download_button("CSV", csv, f"{table.name}.csv", "text/csv", width="stretch",
                            help=f"Download the table as CSV: {table.title}", **options)
@@ -176,11 +207,12 @@ if trends_tab.open:
             elif state == "withheld":
                 st.info(
                     f"Recovery and reliable improvement by discharge {report.outcome_period} are withheld in every "
-                    "period under the small-number rules (the table below shows what can be shown). Choose quarters or "
-                    "a longer period; the comparisons tab shows the rates over the whole period."
+                    "period under the small-number rules (the table below shows what can be shown). Choose a longer "
+                    "grouping or period; the rates over the whole period are at the top of the page."
                 )
             else:
                 chart(outcomes_figure, outcomes, report.measure, key="qi_chart_outcomes")
+            st.caption(report.period_choice)
             with st.expander(f"Table: {outcomes.title}"):
                 show_table(outcomes, key="outcomes")
 
@@ -213,12 +245,11 @@ if compare_tab.open:
             with chart_col:
                 if not plotted.any():
                     st.markdown(f"**{label} by {UNIT_LABELS[unit_type][:-1].lower()}**")
-                    st.info("Too few clients to compare, or every value withheld under the small-number rules.")
+                    st.info(funnel_gap(panel, report))
                 else:
                     chart(funnel_figure, panel, key=f"qi_funnel_{unit_type}_{metric}")
-                hidden = int((~plotted).sum())
-                if hidden:
-                    st.caption(f"{hidden} of {len(units)} not plotted: too few clients, or withheld (small numbers).")
+                if plotted.any() and not plotted.all():
+                    st.caption(funnel_gap(panel, report))
             with table_col:
                 st.markdown(f"**{panel.table.title}**")
                 show_table(panel.table, key=f"{unit_type}_{metric}", compact=True)
@@ -291,9 +322,8 @@ if pack_tab.open:
     with pack_tab:
         st.markdown(
             "A pack for the meeting, with the same numbers as this page: the trends, the funnel plots, the units "
-            "outside the limits and the not-on-track counts. "
-            + ("**De-identified**: safe to send round within the organisation." if report.deidentified
-               else "**Identified**: contains client identifiers; for supervision within the care team only.")
+            "outside the limits and the not-on-track counts, after a one-page summary of this period against the "
+            f"previous one. **{sharing_status(report)}**"
         )
         b1, b2, b3 = st.columns(3)
         mode = "deidentified" if report.deidentified else "identified"

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import Viewer
-from analytics.quality_improvement.model import alert_clients, report_dates
+from analytics.quality_improvement.model import alert_clients, period_kpis, quality_report, report_dates
 from tests.support.clinics import ROOT
 from ui import opening
 
@@ -70,7 +70,15 @@ def test_default_view_is_de_identified(app_db, sample_db):
     assert at.toggle(key="qi_deidentified").value is True
     # Only the open tab runs: Trends by default (activity and homework, + outcomes unless withheld).
     assert {c.key for c in at.get("plotly_chart")} >= {"qi_chart_activity", "qi_chart_homework"}
-    assert len(at.metric) == 0  # the not-on-track counts are on their own tab
+    # The answer first (issue 15, item 3): the period's KPIs against the previous period, before any chart,
+    # and no stack of notices: at most one alert box in the main column before the tabs.
+    kpis = period_kpis(quality_report(sample_db, Viewer.local(), months=24, outcome_period="auto"))
+    assert [(m.label, m.value) for m in at.metric] == [(k.label, k.value) for k in kpis]
+    assert [m.label for m in at.metric] == ["Finished treatment", "Recovery", "Reliable improvement",
+                                            "Reliable deterioration", "Mean homework quantity"]
+    assert any(k.delta for k in kpis)
+    assert len(at.main.info) + len(at.main.warning) <= 1
+    assert any("NOT safe to send round" in w.value for w in at.sidebar.warning)  # the public development key
     texts = {}
     for section, opened in each_section(at):
         texts[section] = rendered_text(opened)

@@ -14,6 +14,7 @@ from analytics import ClinicDatabase
 from analytics import expected_response as er
 from analytics.client_review.model import HOMEWORK_READINGS, client_review, off_track_homework
 from analytics.config import PHQ9, Settings
+from analytics.privacy import WITHHELD_TEXT
 from analytics.scope import Viewer
 
 LOCAL = Viewer.local()
@@ -348,11 +349,15 @@ def test_with_too_little_history_the_fixed_rule_applies_and_the_page_says_so(tin
 def test_the_back_test_table_withholds_small_counts_when_de_identified(sample_db):
     identified = er.backtest_table(sample_db, LOCAL, False)
     deidentified = er.backtest_table(sample_db, LOCAL, True)
-    assert not identified.apply(lambda c: c.astype(str).str.startswith("withheld")).any().any()
+    assert not identified.isin([WITHHELD_TEXT, "<11"]).any().any()
     raw = er.backtest(sample_db, LOCAL)
     small = ((raw["flagged"] > 0) & (raw["flagged"] < 11)) | ((raw["positives"] > 0) & (raw["positives"] < 11))
     assert small.any()
-    assert (deidentified.loc[small.to_numpy(), "PPV"] == "withheld (<11)").all()
+    assert (deidentified.loc[small.to_numpy(), "PPV"] == WITHHELD_TEXT).all()
+    # A withheld flagged count reads "<11" only when it is 1-10 (issue 15, item 1).
+    withheld_flagged = deidentified.loc[small.to_numpy(), "Flagged"]
+    true_flagged = raw.loc[small, "flagged"]
+    assert (withheld_flagged == ["<11" if 1 <= n <= 10 else WITHHELD_TEXT for n in true_flagged]).all()
     assert (deidentified.loc[~small.to_numpy(), "PPV"] == identified.loc[~small.to_numpy(), "PPV"]).all()
 
 
@@ -454,7 +459,7 @@ def test_the_back_test_table_follows_the_deployments_suppression_style(sample_db
     small = np.zeros(len(raw), dtype=bool)
     for c in counts:
         small |= (c < 5).to_numpy()
-    assert (shown.loc[small, "PPV"] == "withheld (<5)").all()
-    assert not shown.loc[~small, "PPV"].astype(str).str.startswith("withheld").any()
+    assert (shown.loc[small, "PPV"] == WITHHELD_TEXT).all()
+    assert not shown.loc[~small, "PPV"].isin([WITHHELD_TEXT]).any()
     # Counts of 5-10, withheld under the default CMS style, are shown under NHS England's rounding style.
     assert (~small & (raw["flagged"] < 11).to_numpy()).any()

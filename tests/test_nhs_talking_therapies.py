@@ -27,7 +27,14 @@ from analytics.nhs_talking_therapies import (
     comparison_table,
     read_published,
 )
-from analytics.privacy import SuppressionPolicy, format_count, policy_for_style, suppress_count, suppress_table
+from analytics.privacy import (
+    WITHHELD_TEXT,
+    SuppressionPolicy,
+    format_count,
+    policy_for_style,
+    suppress_count,
+    suppress_table,
+)
 from analytics.quality_improvement.model import suppression_policy
 from tests.conftest import ROOT
 
@@ -179,8 +186,9 @@ def test_nhs_england_policy_cells():
 def test_nhs_england_policy_table_withholds_a_zero_that_a_total_would_give_back():
     df = pd.DataFrame({"group": ["A", "B", "C", "All"], "n": [0, 12, 23, 35]})
     result = suppress_table(df, ["n"], SuppressionPolicy.nhs_england(), total_row="All")
-    # 0 is withheld, then B (the smallest shown non-zero) so that 35 - 10 - 25 cannot give it back.
-    assert result.display["n"].tolist() == ["<5", "<5", 25, 35]
+    # 0 is withheld, then B (the smallest shown non-zero) so that 35 - 10 - 25 cannot give it back;
+    # B hides 12, so it reads "suppressed", not "<5" (issue 15, item 1).
+    assert result.display["n"].tolist() == ["<5", WITHHELD_TEXT, 25, 35]
 
 
 def test_the_style_is_chosen_in_the_settings(tmp_path):
@@ -239,9 +247,10 @@ def test_the_de_identified_cohort_view_under_the_nhs_england_style(sample_db, mo
     settings = Settings(suppression_style="nhs_england")
     view = de.deidentified_cohort_view(sample_db, Viewer(role="qi", email="qi@org"), cohort, "PHQ-9", settings)
     assert view.enough and view.minimum == 5
-    assert view.note.startswith('De-identified view: counts from 0 to 4 are shown as "<5"')
+    assert view.note.startswith("De-identified view:") and 'Counts from 0 to 4 are shown as "<5"' in view.note
     assert view.note.endswith("Suppression style: NHS England publication rounding.")
     shown = [v for v in de.published_counts(view.bands, None).values() if v is not None]
     assert len(shown) >= 4 and all(v >= 5 and v % 5 == 0 for v in shown)
     clients = view.headline[0].display.replace(",", "")  # withheld when an adjacent month differs by 1-4
-    assert clients == "<5" or int(clients) % 5 == 0
+    # A count hidden by that guard is not small: "suppressed", never "<5" (issue 15, item 1).
+    assert clients in ("<5", WITHHELD_TEXT) or int(clients) % 5 == 0

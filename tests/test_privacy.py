@@ -29,6 +29,7 @@ from analytics.privacy import (
     REASON_NUMERATOR_DERIVABLE,
     REASON_SMALL_COUNT,
     REASON_SMALL_DENOMINATOR,
+    WITHHELD_TEXT,
     MissingPseudonymKeyError,
     PseudonymCollisionError,
     SuppressedTable,
@@ -47,6 +48,7 @@ from analytics.privacy import (
 )
 
 CMS = SuppressionPolicy.cms()
+SUPPRESSED = WITHHELD_TEXT  # a cell withheld to protect another (or a rate): never the "<11" of a small count
 NHS = SuppressionPolicy.nhs()
 
 
@@ -72,9 +74,10 @@ def _lines(result: SuppressedTable, parts: list[str]) -> list[tuple[list[Cell], 
 
 
 def _shown(result: SuppressedTable, cell: Cell) -> int | None:
-    """The displayed number, or None when the cell shows the marker."""
+    """The displayed number, or None when the cell is withheld (whatever text it reads)."""
     value = result.display[cell[1]].iloc[cell[0]]
-    if value == result.policy.marker_text:
+    if isinstance(value, str):
+        assert value in (result.policy.marker_text, WITHHELD_TEXT), value
         return None
     return int(value)
 
@@ -118,6 +121,66 @@ def linear_attack(result: SuppressedTable, parts: list[str]) -> set[Cell]:
         if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
             determined.add(cell)
     return determined
+
+
+def interval_attack(result: SuppressedTable, parts: list[str]) -> dict[Cell, int]:
+    """Small cells pinned to one value by the equations *and* the texts' bounds.
+
+    A reader who knows the rules knows that "<t" holds 1 .. t - 1 (0 .. t - 1 when zeros are
+    suppressed) and that "suppressed" holds t or more (zero is shown, or small); the least and
+    greatest value of each "<t" cell under the equations (linear programming) must differ."""
+    from scipy.optimize import linprog
+
+    policy = result.policy
+    lines = _lines(result, parts)
+    unknowns = sorted({c for members, total in lines for c in [*members, total] if _shown(result, c) is None})
+    index = {c: k for k, c in enumerate(unknowns)}
+    rows, rhs = [], []
+    for members, total in lines:
+        row = np.zeros(len(unknowns))
+        b = 0.0
+        for m in members:
+            if m in index:
+                row[index[m]] += 1
+            else:
+                b -= _shown(result, m)
+        if total in index:
+            row[index[total]] -= 1
+        else:
+            b += _shown(result, total)
+        if row.any():
+            rows.append(row)
+            rhs.append(b)
+    text = {c: result.display[c[1]].iloc[c[0]] for c in unknowns}
+    low_small = 0 if policy.suppress_zero else 1
+    bounds = [(low_small, policy.threshold - 1) if text[c] == policy.marker_text else (policy.threshold, None)
+              for c in unknowns]
+    pinned: dict[Cell, int] = {}
+    if not rows or low_small == policy.threshold - 1:
+        return pinned  # one small value (threshold 2): the marker itself says it
+    for cell, k in index.items():
+        if text[cell] != policy.marker_text:
+            continue
+        cost = np.zeros(len(unknowns))
+        cost[k] = 1
+        lo = linprog(cost, A_eq=np.array(rows), b_eq=np.array(rhs), bounds=bounds, method="highs")
+        hi = linprog(-cost, A_eq=np.array(rows), b_eq=np.array(rhs), bounds=bounds, method="highs")
+        assert lo.status == 0 and hi.status == 0, (cell, lo.message, hi.message)
+        if round(-hi.fun) == round(lo.fun):
+            pinned[cell] = round(lo.fun)
+    return pinned
+
+
+def assert_truthful_texts(result: SuppressedTable, raw: pd.DataFrame) -> None:
+    """A withheld cell reads the small-count marker exactly when its true count is small."""
+    for col in result.count_columns:
+        for i in range(len(raw)):
+            value = result.display[col].iloc[i]
+            if result.mask[col].iloc[i]:
+                expected = result.policy.marker_text if result.policy.is_small(int(raw[col].iloc[i])) else WITHHELD_TEXT
+                assert value == expected, (i, col, raw[col].iloc[i], value)
+            else:
+                assert not isinstance(value, str), (i, col, value)
 
 
 def assert_no_single_hidden(result: SuppressedTable, parts: list[str]) -> None:
@@ -213,7 +276,7 @@ def test_unit_list_with_overall_row_suppresses_next_smallest_unit() -> None:
     assert subtraction_attack(naive, []) == {(0, "n"): 4}
 
     result = suppress_table(df, ["n"], total_row="All")
-    assert result.display["n"].tolist() == ["<11", 25, "<11", 40, 82]
+    assert result.display["n"].tolist() == ["<11", 25, SUPPRESSED, 40, 82]  # C hides 13: never "<11"
     assert result.reasons["n"].tolist() == [
         REASON_SMALL_COUNT,
         "",
@@ -226,12 +289,45 @@ def test_unit_list_with_overall_row_suppresses_next_smallest_unit() -> None:
     assert linear_attack(result, []) == set()
 
 
+def test_a_cell_hidden_to_protect_a_small_one_never_reads_as_a_small_count() -> None:
+    """Issue 15, item 1: clinics with 47 and 37 at caseness, hidden only so that a small
+    count elsewhere in their rows cannot be worked out, read "<11" on QI Comparisons while
+    All (314) minus the shown clinics (230) leaves 84 for them: the table contradicted itself."""
+    df = pd.DataFrame({
+        "clinic": ["Eastgate", "Harbour", "Northside", "Riverside", "Westfield", "All"],
+        "caseness": [47, 75, 84, 71, 37, 314],
+        "not_caseness": [5, 15, 16, 14, 3, 53],
+        "finished": [52, 90, 100, 85, 40, 367],
+    })
+    result = suppress_table(df, ["caseness", "not_caseness"], total_row="All", total_column="finished")
+    assert result.display.loc[0, "not_caseness"] == "<11" and result.display.loc[4, "not_caseness"] == "<11"
+    assert result.display.loc[0, "caseness"] == SUPPRESSED  # 47
+    assert result.display.loc[4, "caseness"] == SUPPRESSED  # 37
+    assert result.reasons.loc[0, "caseness"] == REASON_COMPLEMENTARY
+    assert_truthful_texts(result, df)
+    assert interval_attack(result, ["caseness", "not_caseness"]) == {}
+    assert linear_attack(result, ["caseness", "not_caseness"]) == set()
+
+
+def test_small_cells_pinned_by_their_bounds_get_another_cell_suppressed() -> None:
+    """Once "<11" means 1-10 only, two small cells of a line that add up to 20 are both 10, and
+    a small cell beside an 11 that add up to 12 is 1: a third cell of the line is withheld."""
+    for units in ([10, 10, 25, 40], [1, 11, 25, 40]):
+        df = pd.DataFrame({"clinic": ["A", "B", "C", "D", "All"], "n": [*units, sum(units)]})
+        naive_hidden = ["<11" if 1 <= v < 11 else v for v in units]
+        result = suppress_table(df, ["n"], total_row="All")
+        assert result.display["n"].tolist()[:4] != naive_hidden
+        assert result.display["n"].iloc[2] == SUPPRESSED  # C (25), the next smallest
+        assert interval_attack(result, []) == {}
+        assert_truthful_texts(result, df)
+
+
 def test_unit_list_two_small_units_with_a_small_sum_need_a_third_and_zero_is_never_chosen() -> None:
     df = pd.DataFrame({"clinic": ["A", "B", "C", "D"], "n": [3, 0, 7, 50]})
     result = suppress_table(df, ["n"], total_row="All")  # appended, computed from raw data
     assert result.display["clinic"].tolist() == ["A", "B", "C", "D", "All"]
     # 60 - 50 would give A + C = 10, a small count (issue 10, item 5): D goes too.
-    assert result.display["n"].tolist() == ["<11", 0, "<11", "<11", 60]
+    assert result.display["n"].tolist() == ["<11", 0, "<11", SUPPRESSED, 60]
     df = pd.DataFrame({"clinic": ["A", "B", "C", "D"], "n": [3, 0, 9, 50]})
     result = suppress_table(df, ["n"], total_row="All")  # A + C = 12 is not small
     assert result.display["n"].tolist() == ["<11", 0, "<11", 50, 62]
@@ -239,14 +335,14 @@ def test_unit_list_two_small_units_with_a_small_sum_need_a_third_and_zero_is_nev
     df = pd.DataFrame({"clinic": ["A", "B", "C"], "n": [3, 0, 50]})
     result = suppress_table(df, ["n"], total_row=True)
     # B = 0 cannot protect A, so the next non-zero unit (C) goes.
-    assert result.display["n"].tolist() == ["<11", 0, "<11", 53]
+    assert result.display["n"].tolist() == ["<11", 0, SUPPRESSED, 53]
     assert result.display["clinic"].iloc[-1] == "Total"
 
 
 def test_total_row_in_the_index_when_there_are_no_group_columns() -> None:
     df = pd.DataFrame({"n": [5, 30, 20, 55]}, index=["A", "B", "C", "All"])
     result = suppress_table(df, ["n"], total_row="All")
-    assert result.display["n"].to_dict() == {"A": "<11", "B": 30, "C": "<11", "All": 55}
+    assert result.display["n"].to_dict() == {"A": "<11", "B": 30, "C": SUPPRESSED, "All": 55}
 
 
 def test_cross_tab_with_margins_complementary_suppression() -> None:
@@ -268,8 +364,8 @@ def test_cross_tab_with_margins_complementary_suppression() -> None:
     assert d.columns.tolist() == ["clinic", *parts, "Total"]
     assert d["clinic"].tolist() == ["A", "B", "C", "Total"]
     # Row A: 5 and the next smallest (12); column improved: 5 and 14; row B: 14 and 15.
-    assert d["recovered"].tolist() == ["<11", "<11", 30, 57]
-    assert d["improved"].tolist() == ["<11", "<11", 25, 44]
+    assert d["recovered"].tolist() == [SUPPRESSED, SUPPRESSED, 30, 57]
+    assert d["improved"].tolist() == ["<11", SUPPRESSED, 25, 44]
     assert d["unchanged"].tolist() == [20, 18, 22, 60]
     assert d["Total"].tolist() == [37, 47, 77, 161]
     assert result.reasons.loc[0, "improved"] == REASON_SMALL_COUNT
@@ -341,7 +437,7 @@ def test_rates_with_small_or_suppressed_denominators() -> None:
         }
     )
     result = suppress_table(df, ["finished", "recovered"], rate_columns={"recovery_rate": ("recovered", "finished")})
-    assert result.display["recovery_rate"].tolist() == ["<11", "<11", "<11", 0.5, None]
+    assert result.display["recovery_rate"].tolist() == [SUPPRESSED, SUPPRESSED, SUPPRESSED, 0.5, None]  # a rate is never "<11"
     assert result.reasons["recovery_rate"].tolist() == [
         REASON_SMALL_DENOMINATOR,  # 8 finished
         REASON_NUMERATOR_DERIVABLE,  # 7.5% of 40 = 3 recovered
@@ -355,7 +451,7 @@ def test_rates_with_small_or_suppressed_denominators() -> None:
     # column is suppressed even though it was not listed as a count column.
     only_den = suppress_table(df, [], rate_columns={"recovery_rate": "finished"})
     assert only_den.display["finished"].tolist() == ["<11", 40, 40, 50, 0]
-    assert only_den.display["recovery_rate"].tolist() == ["<11", 0.075, 0.925, 0.5, None]
+    assert only_den.display["recovery_rate"].tolist() == [SUPPRESSED, 0.075, 0.925, 0.5, None]
 
 
 def test_rate_hidden_when_its_denominator_is_complementary_suppressed() -> None:
@@ -368,7 +464,7 @@ def test_rate_hidden_when_its_denominator_is_complementary_suppressed() -> None:
         }
     )
     result = suppress_table(df, ["finished", "recovered"], rate_columns={"rate": "finished"}, total_row="All")
-    assert result.display["finished"].tolist() == ["<11", "<11", 45, 81]
+    assert result.display["finished"].tolist() == ["<11", SUPPRESSED, 45, 81]
     assert result.reasons["rate"].tolist() == [
         REASON_SMALL_DENOMINATOR,
         REASON_DENOMINATOR_SUPPRESSED,  # 15 / 0.5 would give back finished = 30
@@ -382,7 +478,7 @@ def test_nhs_rounding_in_tables_totals_from_unrounded_data() -> None:
     result = suppress_table(df, ["n"], NHS, total_row="All")
     # D = 3 is suppressed, so one 8 goes too (ties: first row). Total 27 -> 25, not the
     # 30 that the rounded cells would add up to.
-    assert result.display["n"].tolist() == ["<8", 10, 10, "<8", 25]  # tie: first unit
+    assert result.display["n"].tolist() == [SUPPRESSED, 10, 10, "<8", 25]  # tie: first unit
     assert result.numeric["n"].tolist()[1:3] == [10, 10]
     assert result.numeric["n"].isna().tolist() == [True, False, False, True, False]
 
@@ -391,7 +487,7 @@ def test_as_text_is_all_strings() -> None:
     df = pd.DataFrame({"clinic": ["A", "B"], "n": [5, 1200], "d": [5, 1200], "r": [0.2, 0.25]})
     text = suppress_table(df, ["n"], rate_columns={"r": "d"}).as_text()
     assert text["n"].tolist() == ["<11", "1,200"]
-    assert text["r"].tolist() == ["<11", "25.0%"]
+    assert text["r"].tolist() == [SUPPRESSED, "25.0%"]
     assert all(isinstance(v, str) for v in text["n"])
 
 
@@ -439,18 +535,25 @@ def test_property_no_small_count_shown_and_nothing_derivable(
 
     for col in result.count_columns:
         for value in result.display[col]:
-            if value != policy.marker_text:
+            if not isinstance(value, str):
                 assert not 1 <= value < threshold
     # Zeros are never hidden.
     for col in parts:
         for i, raw in enumerate(df[col]):
             if raw == 0:
                 assert result.display[col].iloc[i] == 0
-    # Derivation attacks recover nothing.
+    # Derivation attacks recover nothing, even knowing which hidden cells are the small ones.
     line_parts = parts if result.total_column is not None else []
     assert subtraction_attack(result, line_parts) == {}
     assert_no_single_hidden(result, line_parts)
     assert linear_attack(result, line_parts) == set()
+    assert interval_attack(result, line_parts) == {}
+    raw = df.copy()
+    if layout in ("margins", "column"):
+        raw["Total"] = raw[parts].sum(axis=1)
+    if layout in ("margins", "row"):
+        raw.loc[len(raw)] = ["All", *raw.drop(columns="unit").sum()]
+    assert_truthful_texts(result, raw)
 
 
 @settings(max_examples=150, deadline=None)
@@ -459,7 +562,7 @@ def test_property_unit_list_with_overall_row(units: list[int], threshold: int) -
     df = pd.DataFrame({"clinic": [f"c{i}" for i in range(len(units))] + ["All"]})
     df["n"] = [*units, sum(units)]
     result = suppress_table(df, ["n"], SuppressionPolicy(threshold=threshold), total_row="All")
-    shown = [v for v in result.display["n"] if v != result.policy.marker_text]
+    shown = [v for v in result.display["n"] if not isinstance(v, str)]
     assert all(not 1 <= v < threshold for v in shown)
     hidden_units = sum(result.mask["n"].iloc[:-1])
     assert hidden_units != 1 or result.mask["n"].iloc[-1]
@@ -472,7 +575,7 @@ def test_property_nhs_shown_counts_are_rounded_and_not_small(units: list[int]) -
     df = pd.DataFrame({"clinic": [f"c{i}" for i in range(len(units))], "n": units})
     result = suppress_table(df, ["n"], NHS, total_row=True)
     for value in result.display["n"]:
-        if value != "<8":
+        if not isinstance(value, str):
             assert value % 5 == 0
             assert value == 0 or value >= 8
 

@@ -31,6 +31,7 @@ from analytics.quality_improvement.model import (
     STATUS_LOW_998,
     STATUS_TOO_FEW,
     STATUS_WITHIN,
+    _funnel_panel,
     alert_clients,
     alert_count_frame,
     finished_clients,
@@ -219,7 +220,8 @@ def test_outcome_table_suppression_with_complementary_cells():
     assert _small_counts(table) == []
     # Not at caseness at start is 6, 4, 3 (hidden helper cells): each month's at-caseness count is withheld
     # too, else finished - at caseness would give it away; the total row keeps 82 - 69 = 13 (>= 11).
-    assert list(shown["At caseness at start"]) == ["<11", "<11", "<11", 69]
+    # They hide 30, 20 and 19, so they read "suppressed", never "<11" (issue 15, item 1).
+    assert list(shown["At caseness at start"]) == [RATE_WITHHELD] * 3 + [69]
     assert list(shown["Finished treatment"]) == [36, 24, 22, 82]
     # Recovery rates need their (withheld) denominators.
     assert list(shown["Recovery (%)"]) == [RATE_WITHHELD] * 3 + [49.3]
@@ -243,7 +245,7 @@ def test_funnel_style_table_complementary_suppression_and_small_denominators():
     table = publish_table("f", "f", raw, columns, CMS, total_label=ALL_LABEL)
     shown = table.display.set_index("Unit")
     # A (7) is small; C (12), the next smallest, is withheld so that 89 - 30 - 40 cannot give A away.
-    assert list(shown["n"]) == ["<11", 30, "<11", 40, 89]
+    assert list(shown["n"]) == ["<11", 30, RATE_WITHHELD, 40, 89]  # C hides 12: not "<11"
     assert list(shown["Mean (%)"]) == [RATE_WITHHELD, 60.0, RATE_WITHHELD, 55.0, 58.0]
     assert table.numeric["n"].isna().tolist() == [True, False, True, False, False]
 
@@ -264,6 +266,58 @@ def test_outcome_masks_protect_the_caseness_partition():
     assert masks["reliable_improvement"][ALL_LABEL] == (False, False)
 
 
+def test_clinics_hidden_to_protect_a_small_count_do_not_read_as_small_counts():
+    """Issue 15, item 1: on QI Comparisons Eastgate and Westfield read "At caseness at start: <11"
+    where the data have 47 and 37 (hidden only because their few clients not at caseness would
+    otherwise be finished minus at caseness); All (314) minus the shown clinics (230) left 84 for
+    two "<11" cells. A cell hidden to protect another reads "suppressed"."""
+    units = pd.DataFrame({
+        "unit": ["Eastgate", "Harbour", "Northside", "Riverside", "Westfield"],
+        "finished": [52, 90, 100, 85, 40], "caseness_at_first": [47, 75, 84, 71, 37],
+        "recovered": [25, 40, 45, 36, 20], "reliable_improvement": [35, 60, 70, 55, 28],
+    })
+    overall = {k: int(units[k].sum()) for k in ("finished", "caseness_at_first", "recovered", "reliable_improvement")}
+    masks = outcome_masks(units, overall, CMS)
+    assert masks["recovery"]["Eastgate"][0] and masks["recovery"]["Westfield"][0]
+    table = pd.DataFrame({"unit": units["unit"], "n": units["caseness_at_first"], "numerator": units["recovered"],
+                          "value": units["recovered"] / units["caseness_at_first"]})
+    recovery = {"n": overall["caseness_at_first"], "numerator": overall["recovered"],
+                "value": overall["recovered"] / overall["caseness_at_first"]}
+    panel = _funnel_panel("clinic", "recovery", table, recovery, CMS, 5, masks["recovery"])
+    shown = panel.table.display.set_index("Clinic")["At caseness at start (n)"]
+    assert shown["Eastgate"] == RATE_WITHHELD and shown["Westfield"] == RATE_WITHHELD
+    assert "<11" not in set(shown)  # no clinic has fewer than 11 at caseness
+    assert panel.table.numeric["n"].isna().sum() >= 2  # still withheld in the numbers
+
+
+def test_no_de_identified_count_cell_reads_small_when_it_hides_11_or_more(sample_db):
+    """Every "<11" in the de-identified report stands for a count of 1-10 in the identified one."""
+    deid = quality_report(sample_db, LOCAL, months=24, deidentified=True)
+    ident = quality_report(sample_db, LOCAL, months=24, deidentified=False)
+    pairs = [(deid.trends_activity, ident.trends_activity), (deid.trends_outcomes, ident.trends_outcomes),
+             (deid.alert_counts, ident.alert_counts)]
+    pairs += [(deid.funnel(u, m).table, ident.funnel(u, m).table) for u in ("clinic", "program")
+              for m in ("recovery", "reliable_improvement", "quantity")]
+    markers = suppressed = 0
+    for shown, truth in pairs:
+        label = shown.columns[0].key
+        true_rows = truth.numeric.set_index(label)
+        for col in shown.columns:
+            if col.kind != "count":
+                continue
+            for row_label, text in zip(shown.numeric[label], shown.display[col.header], strict=True):
+                if not isinstance(text, str):
+                    continue
+                true_value = int(true_rows.loc[row_label, col.key])
+                if text == "<11":
+                    markers += 1
+                    assert 1 <= true_value <= 10, (shown.name, row_label, col.key, true_value)
+                else:
+                    suppressed += 1
+                    assert text == RATE_WITHHELD and true_value >= 11, (shown.name, row_label, col.key, true_value)
+    assert markers > 0 and suppressed > 0
+
+
 def test_alert_count_suppression_on_a_hand_built_cohort():
     rows = []
     for i in range(60):
@@ -278,12 +332,13 @@ def test_alert_count_suppression_on_a_hand_built_cohort():
     assert _small_counts(table) == []
     shown = table.display.set_index("Group")
     # Little homework (4) is small, so the next smallest group (16) is withheld with it.
-    assert list(shown["Clients"]) == [0, "<11", "<11", 40, 60]  # the (empty) risk group row first
-    # In each column a withheld cell is never the only one below a shown total.
+    assert list(shown["Clients"]) == [0, "<11", RATE_WITHHELD, 40, 60]  # the (empty) risk group row first
+    # In each column a withheld cell (NA in the numbers, whatever its text) is never the only one below
+    # a shown total.
     for header in table.count_headers:
-        column = list(shown[header])
-        hidden = sum(1 for v in column[:-1] if v == "<11")
-        assert hidden != 1 or column[-1] == "<11"
+        key = next(c.key for c in table.columns if c.header == header)
+        column = table.numeric[key].isna().tolist()
+        assert sum(column[:-1]) != 1 or column[-1]
 
 
 def test_nhs_style_policy_from_settings():
@@ -292,7 +347,7 @@ def test_nhs_style_policy_from_settings():
     columns = (Column("unit", "Unit", "label"), Column("n", "n", "count"))
     raw = pd.DataFrame({"unit": ["A", "B", "C", ALL_LABEL], "n": [7, 13, 22, 42]})
     shown = publish_table("x", "x", raw, columns, policy, total_label=ALL_LABEL).display["n"].tolist()
-    assert shown == ["<8", "<8", 20, 40]
+    assert shown == ["<8", RATE_WITHHELD, 20, 40]  # B hides 13: "suppressed", not "<8"
 
 
 # ----------------------------------------------------------------------------- pseudonyms

@@ -14,7 +14,7 @@ import re
 import zipfile
 
 from ..privacy import to_safe_csv
-from ..publishing import RATE_WITHHELD, PublishedTable
+from ..publishing import PublishedTable
 from ..rendering import ReportContent, ReportFigure, ReportTable
 from .charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
 from .model import (
@@ -23,7 +23,11 @@ from .model import (
     ALERT_GROUP_RISK,
     UNIT_LABELS,
     QualityReport,
+    funnel_gap,
     outcome_trend_state,
+    period_kpis,
+    previous_period_text,
+    sharing_status,
 )
 
 PACK_TITLE = "Quality-improvement meeting pack"
@@ -39,20 +43,22 @@ def pack_content(report: QualityReport) -> ReportContent:
     """The meeting pack's content for a report (de-identified or identified, as the report is)."""
     if not report.has_data:
         raise ValueError("the report has no data: nothing to put in a meeting pack")
-    mode = "De-identified" if report.deidentified else "IDENTIFIED (contains client identifiers)"
     subtitle = (
         f"Data as of {report.as_of:%Y-%m-%d}; months {report.period_start:%Y-%m} to {report.period_end:%Y-%m}. "
-        f"{mode}."
+        f"{sharing_status(report)}"
     )
-    header = [
+    header = summary_lines(report)  # the summary first: this period against the previous one and the target
+    header += [
         f"Cohort: {report.cohort_description}.",
-        f"Outcome measure: {report.measure or 'none scored'}; outcomes by discharge {report.outcome_period}.",
+        f"Outcome measure: {report.measure or 'none scored'}. {report.period_choice}",
         report.privacy_note,
     ]
     if report.pseudonym_note:
         header.append(report.pseudonym_note)
     header.extend(report.notes)
     alerts: list[str] = []
+    if report.deidentified and report.pseudonym_note:
+        alerts.append(sharing_status(report))
     counts = report.alert_counts
     if counts is not None and not counts.empty:
         risk_group = counts.cell_text("clients", ALERT_GROUP_RISK)
@@ -87,22 +93,22 @@ def pack_content(report: QualityReport) -> ReportContent:
         table = panel.table.numeric.iloc[:-1]
         plotted = int((table["n"].notna() & table["value"].notna() & table["lower_95"].notna()).sum())
         if plotted == 0:
-            fig = empty_figure("Too few clients to compare (or withheld: small numbers).",
-                               f"{panel.label} by {UNIT_LABELS[panel.unit_type][:-1].lower()}")
+            fig = empty_figure(funnel_gap(panel, report), f"{panel.label} by {UNIT_LABELS[panel.unit_type][:-1].lower()}")
         else:
             fig = funnel_figure(panel)
-        withheld = len(table) - plotted
-        caption = f"{UNIT_LABELS[panel.unit_type]}: {len(table)}; not plotted (too few clients or withheld): {withheld}."
+        caption = f"{UNIT_LABELS[panel.unit_type]}: {len(table)}. {funnel_gap(panel, report)}".strip()
         figures.append(ReportFigure(fig, caption=caption, width_px=1400, height_px=440))
 
     main = [t for t in (report.flags, report.alert_counts, report.trends_activity, report.trends_outcomes)
             if t is not None]
     if report.alert_list is not None:
         main.append(report.alert_list)
+    if report.summary is not None:
+        main.insert(0, report.summary)
     pdf_tables = tuple(_paper_table(t) for t in main)
     html_tables = pdf_tables + tuple(_paper_table(p.table) for p in report.funnels)
     notes = (
-        f"\"{RATE_WITHHELD}\" and \"<n\" mark values withheld under the small-number rules." if report.deidentified
+        report.suppression_note if report.deidentified
         else "Identified pack: for supervision within the care team only.",
         "Funnel plots: control limits around the overall value at each unit's n (Spiegelhalter 2005); a unit outside "
         "the 99.8% limits is unlikely to differ by chance alone. Case mix is not adjusted for.",
@@ -115,6 +121,25 @@ def pack_content(report: QualityReport) -> ReportContent:
         title=PACK_TITLE, subtitle=subtitle, alerts=tuple(alerts), header_lines=tuple(header),
         figures=tuple(figures), pdf_tables=pdf_tables, html_tables=html_tables, notes=notes, footer=footer,
     )
+
+
+def summary_lines(report: QualityReport) -> list[str]:
+    """The pack's opening summary: each KPI this period, the previous period, the change and the target."""
+    kpis = period_kpis(report)
+    if not kpis:
+        return []
+    previous = previous_period_text(report)
+    against = f" against the previous period ({previous})" if report.previous_start else f" ({previous})"
+    lines = [f"**Summary: {report.period_start:%Y-%m} to {report.period_end:%Y-%m}{against}.**"]
+    for kpi in kpis:
+        parts = [f"{kpi.label}: {kpi.value}"]
+        if report.previous_start:
+            parts.append(f"previous {kpi.previous or 'none'}" + (f" ({kpi.delta})" if kpi.delta else ""))
+        if kpi.target:
+            parts.append(kpi.target)
+        lines.append(" | ".join(parts))
+    lines.extend(report.outcome_gaps)
+    return lines
 
 
 def meeting_pack_pdf(report: QualityReport, *, compress: bool = True, unicode_fonts: bool | None = None,
@@ -146,6 +171,7 @@ def meeting_pack_zip(report: QualityReport) -> bytes:
             f"Data as of {report.as_of:%Y-%m-%d}; months {report.period_start:%Y-%m} to {report.period_end:%Y-%m}.",
             f"Cohort: {report.cohort_description}.",
             f"Outcome measure: {report.measure or 'none scored'}.",
+            sharing_status(report),
             report.privacy_note,
             *(t for t in [report.pseudonym_note] if t),
             "",
@@ -169,4 +195,5 @@ __all__ = [
     "meeting_pack_zip",
     "pack_content",
     "pack_file_name",
+    "summary_lines",
 ]

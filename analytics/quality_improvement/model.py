@@ -42,11 +42,13 @@ from ..metrics import classify_outcomes, client_outcomes, client_paired_outcomes
 from ..privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
+    WITHHELD_TEXT,
     SuppressionPolicy,
     load_pseudonym_key,
     pseudonym,
     settings_policy,
     suppress_table,
+    suppression_footnote,
 )
 from ..publishing import RATE_WITHHELD, Column, PublishedTable, protect_rate_numerators, publish_table
 from ..scope import CohortFilter, Viewer, query_params
@@ -100,6 +102,15 @@ RISK_ITEM = 9
 
 ALL_LABEL = "All"
 PERIOD_CHOICES: dict[str, int | None] = {"Last 12 months": 12, "Last 24 months": 24, "All months": None}
+# Outcomes by discharge: the groupings, finest first, and "auto" (choose_outcome_period).
+TWELVE_MONTHS = "12 months"
+OUTCOME_PERIODS: tuple[str, ...] = ("month", "quarter", TWELVE_MONTHS)
+AUTO_PERIOD = "auto"
+# A grouping is chosen automatically when at least this share of its periods show a headline rate.
+AUTO_PERIOD_SHARE = 0.5
+# The NHS national standard: a recovery rate of 50% (docs/clinical-reference.md, "Outcome definitions";
+# NHS England, NHS Talking Therapies manual). It applies to the paired definitions, not to one measure.
+RECOVERY_STANDARD = 0.5
 
 
 # ----------------------------------------------------------------------------- data classes
@@ -144,6 +155,21 @@ class QualityReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: which not-on-track rule applies to which measure (expected course, or the fixed rule as a fall-back)
     alert_method: str = ""
+    #: why outcomes are grouped as they are (:func:`choose_outcome_period`)
+    period_choice: str = ""
+    #: this period against the previous one of the same length (:func:`period_summary`)
+    summary: PublishedTable | None = None
+    previous_start: date | None = None
+    previous_end: date | None = None
+    #: the earliest intake the viewer may see (to say when the previous period is only partly covered)
+    first_intake: date | None = None
+    #: plain reasons why headline rates of the whole period are withheld (:func:`outcome_gaps`)
+    outcome_gaps: tuple[str, ...] = ()
+    #: the fewest clients a unit needs in a comparison, and the suppression threshold (None: identified)
+    min_clients: int = 5
+    suppression_threshold: int | None = None
+    #: what "<11" and "suppressed" mean (privacy.suppression_footnote); "" in the identified view
+    suppression_note: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -367,22 +393,40 @@ def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def period_label(ts: pd.Timestamp, outcome_period: str) -> str:
-    return f"{ts.year}-Q{(ts.month - 1) // 3 + 1}" if outcome_period == "quarter" else f"{ts:%Y-%m}"
+def period_label(ts: pd.Timestamp, outcome_period: str, period_start: date | None = None,
+                 period_end: date | None = None) -> str:
+    """The discharge period a date falls in: "2026-03", "2026-Q1", or for "12 months" the
+    12-month block ending at ``period_end`` (blocks count back from the report's last month;
+    the first may be shorter, starting at ``period_start``), e.g. "2025-10 to 2026-09"."""
+    if outcome_period == "quarter":
+        return f"{ts.year}-Q{(ts.month - 1) // 3 + 1}"
+    if outcome_period == TWELVE_MONTHS:
+        if period_end is None:
+            raise ValueError("12-month periods need the report's last day")
+        back = (period_end.year - ts.year) * 12 + (period_end.month - ts.month)
+        block_end = _add_months(period_end.replace(day=1), -12 * (back // 12))
+        block_start = _add_months(block_end, -11)
+        if period_start is not None and block_start < period_start.replace(day=1):
+            block_start = period_start.replace(day=1)
+        return f"{block_start:%Y-%m} to {block_end:%Y-%m}"
+    return f"{ts:%Y-%m}"
 
 
 def outcomes_by_discharge(
     finished: pd.DataFrame, period_start: date, period_end: date, outcome_period: str = "month"
 ) -> pd.DataFrame:
-    """Outcome counts and rates per discharge month (or quarter), every period of the report
-    included, plus an ``All`` row over the whole report period."""
+    """Outcome counts and rates per discharge month, quarter or 12 months (:data:`OUTCOME_PERIODS`),
+    every period of the report included, plus an ``All`` row over the whole report period."""
+    if outcome_period not in OUTCOME_PERIODS:
+        raise ValueError(f"outcome_period must be one of {OUTCOME_PERIODS}, got {outcome_period!r}")
     if outcome_period == "quarter":
         first = pd.Timestamp(period_start).to_period("Q").start_time
         starts = pd.date_range(first, pd.Timestamp(period_end), freq="QS")
     else:
         starts = pd.date_range(pd.Timestamp(period_start).replace(day=1), pd.Timestamp(period_end), freq="MS")
-    labels = [period_label(s, outcome_period) for s in starts]
-    keys = finished["discharge_date"].map(lambda t: period_label(t, outcome_period)) if len(finished) else pd.Series([])
+    labels = list(dict.fromkeys(period_label(s, outcome_period, period_start, period_end) for s in starts))
+    keys = (finished["discharge_date"].map(lambda t: period_label(t, outcome_period, period_start, period_end))
+            if len(finished) else pd.Series([]))
     frame = _grouped_outcome_counts(finished, keys, labels).rename_axis("period").reset_index()
     total = pd.DataFrame([{"period": ALL_LABEL, **outcome_counts(finished)}])
     return _with_rates(pd.concat([frame, total], ignore_index=True))
@@ -773,6 +817,85 @@ def outcome_trend_state(table: PublishedTable | None) -> str:
     return "chart"
 
 
+@dataclass(frozen=True)
+class PeriodChoice:
+    """The grouping of outcomes by discharge date, and why (shown on the page and in the pack)."""
+
+    period: str  # one of OUTCOME_PERIODS
+    automatic: bool
+    reason: str
+
+
+def _publish_outcomes(by_period: pd.DataFrame, policy: SuppressionPolicy | None, title: str = "",
+                      note: str = "") -> PublishedTable:
+    """The outcomes-by-discharge table as published: complementary suppression down the periods
+    (to the All row) and across the finished-treatment partition (at caseness or not at the start)."""
+    return publish_table("trends_outcomes", title, by_period, OUTCOME_COLUMNS, policy, total_label=ALL_LABEL,
+                         total_column="finished", note=note)
+
+
+def _rates_shown(table: PublishedTable) -> tuple[int, int]:
+    """(periods showing a recovery or reliable-improvement rate, periods) of an outcomes table."""
+    rows = table.numeric.iloc[:-1]
+    return int(rows[["recovery_rate", "improvement_rate"]].notna().any(axis=1).sum()), len(rows)
+
+
+def choose_outcome_period(finished: pd.DataFrame, period_start: date, period_end: date,
+                          policy: SuppressionPolicy | None, requested: str = AUTO_PERIOD) -> PeriodChoice:
+    """The grouping of outcomes by discharge date (issue 15, item 2).
+
+    ``requested`` "month", "quarter" or "12 months" is kept as asked. "auto": in the identified
+    view, months (nothing is withheld); de-identified, the finest of month, quarter and 12 months
+    in which at least half the periods (:data:`AUTO_PERIOD_SHARE`) show a recovery or
+    reliable-improvement rate under the small-number rules; when none does, 12 months. Periods are
+    never overlapping windows: two overlapping windows could be subtracted."""
+    if requested != AUTO_PERIOD:
+        if requested not in OUTCOME_PERIODS:
+            raise ValueError(f"outcome_period must be {AUTO_PERIOD!r} or one of {OUTCOME_PERIODS}")
+        return PeriodChoice(requested, False, f"Outcomes by discharge {requested}, as chosen.")
+    if policy is None:
+        return PeriodChoice("month", True, "Outcomes by discharge month (chosen automatically: nothing is withheld "
+                            "in the identified view).")
+    tried: list[str] = []
+    chosen = None
+    for grouping in OUTCOME_PERIODS:
+        shown, periods = _rates_shown(_publish_outcomes(outcomes_by_discharge(finished, period_start, period_end,
+                                                                              grouping), policy))
+        unit = "period" if grouping == TWELVE_MONTHS else grouping
+        tried.append(f"by {grouping}, {shown} of {periods} {unit}{'' if periods == 1 else 's'}")
+        if periods and shown >= max(1, math.ceil(AUTO_PERIOD_SHARE * periods)):
+            chosen = grouping
+            break
+    if chosen is None:
+        return PeriodChoice(TWELVE_MONTHS, True, (
+            f"Outcomes by discharge {TWELVE_MONTHS} (chosen automatically): no grouping shows a recovery or "
+            f"reliable-improvement rate in most periods under the small-number rules ({'; '.join(tried)}). "
+            "Too few clients finished treatment, or a rate would give a small count away."))
+    if chosen == "month":
+        return PeriodChoice(chosen, True, f"Outcomes by discharge month (chosen automatically: {tried[0]} show a "
+                            "recovery or reliable-improvement rate).")
+    return PeriodChoice(chosen, True, (
+        f"Outcomes by discharge {chosen}, chosen automatically so that the rates clear the small-number rules: "
+        f"periods showing a recovery or reliable-improvement rate {'; '.join(tried)}. Choose another grouping "
+        "above to override."))
+
+
+def outcome_gaps(table: PublishedTable | None, policy: SuppressionPolicy | None) -> list[str]:
+    """Plain reasons why headline outcome rates of the whole period are withheld (de-identified)."""
+    if table is None or policy is None or table.empty:
+        return []
+    total = table.numeric.iloc[-1]
+    gaps = []
+    if pd.isna(total["recovery_rate"]) and not pd.isna(total["finished"]) and pd.isna(total["caseness_at_first"]):
+        gaps.append(
+            "Recovery is withheld for the whole period: its denominator (finished clients at caseness at the start) "
+            "is withheld so that a small count cannot be worked out; usually few finished clients were not at "
+            f"caseness at the start (fewer than {policy.threshold}), and finished minus at caseness would give that "
+            "number away. A longer period may show it."
+        )
+    return gaps
+
+
 def _funnel_columns(unit_type: str, metric: str) -> tuple[Column, ...]:
     label, kind, numerator = FUNNEL_METRICS[metric]
     n_header, value_header = {
@@ -884,7 +1007,11 @@ def _mask_funnel_table(
     withheld = n_hidden | value_hidden
     numeric.loc[withheld, limit_keys] = np.nan
     numeric.loc[withheld, "status"] = STATUS_WITHHELD
-    display.loc[n_hidden, headers["n"]] = policy.marker_text
+    # A withheld n reads "<11" only when it is itself small; an n withheld to protect another
+    # cell reads "suppressed" (issue 15, item 1: 47 and 37 read "<11").
+    raw_n = [int(v) for v in table.numeric["n"]]
+    for i in np.flatnonzero(n_hidden):
+        display.loc[i, headers["n"]] = policy.marker_text if policy.is_small(raw_n[i]) else WITHHELD_TEXT
     for key in limit_keys:
         display.loc[withheld, headers[key]] = None
     display.loc[withheld, headers["status"]] = STATUS_WITHHELD
@@ -1013,7 +1140,7 @@ def _flag_table(panels: Sequence[FunnelPanel], policy: SuppressionPolicy | None)
         n_header = next(c.header for c in FLAG_COLUMNS if c.key == "n")
         display[value_header] = [RATE_WITHHELD if pd.isna(v) else display.at[i, value_header]
                                  for i, v in enumerate(frame["value"])]
-        display[n_header] = [policy.marker_text if pd.isna(v) else int(v) for v in frame["n"]]
+        display[n_header] = [WITHHELD_TEXT if pd.isna(v) else int(v) for v in frame["n"]]
         table = PublishedTable(table.name, table.title, display, table.numeric, table.columns, table.note)
     return table
 
@@ -1044,14 +1171,8 @@ def describe_cohort(cohort: CohortFilter, *, deidentified: bool) -> str:
 def privacy_description(policy: SuppressionPolicy | None) -> str:
     if policy is None:
         return "Identified view: client identifiers and exact small numbers are shown. Do not share."
-    rounding = f"; shown counts rounded to the nearest {policy.round_to}" if policy.round_to else ""
-    style = f" Suppression style: {policy.style}." if policy.style else ""
-    return (
-        f"De-identified: no client identifiers or free text; therapists under pseudonyms. Counts "
-        f"{policy.small_counts} are shown as \"{policy.marker_text}\", and so are counts withheld so that a small "
-        f"count cannot be worked out from totals{rounding}; rates and means over fewer than "
-        f"{policy.threshold} clients, or that would reveal a small count, are shown as \"{RATE_WITHHELD}\".{style}"
-    )
+    return ("De-identified: no client identifiers or free text; therapists under pseudonyms. "
+            + suppression_footnote(policy))
 
 
 def paired_outcome_choice(settings: Settings) -> str:
@@ -1118,8 +1239,8 @@ def quality_report(
     if deidentified and cohort.therapists:
         cohort = cohort.with_(therapists=())
         notes.append("The therapist filter does not apply in de-identified mode (it would link names to pseudonyms).")
-    if outcome_period not in ("month", "quarter"):
-        raise ValueError("outcome_period must be 'month' or 'quarter'")
+    if outcome_period != AUTO_PERIOD and outcome_period not in OUTCOME_PERIODS:
+        raise ValueError(f"outcome_period must be {AUTO_PERIOD!r} or one of {OUTCOME_PERIODS}")
     policy = suppression_policy(settings) if deidentified else None
     key, key_note = pseudonym_key(viewer) if deidentified else (None, None)
     dates = report_dates(db, viewer)
@@ -1133,10 +1254,14 @@ def quality_report(
         "privacy_note": privacy_description(policy),
         "pseudonym_note": key_note,
         "not_on_track_weeks": settings.not_on_track_weeks,
+        "min_clients": settings.min_clients_for_statistic,
+        "suppression_threshold": policy.threshold if policy is not None else None,
+        "suppression_note": suppression_footnote(policy) if policy is not None else "",
     }
     if as_of is None:
         return QualityReport(as_of=None, period_start=None, period_end=None, notes=tuple(notes), **base)
     period_start, period_end = report_period(as_of, months, dates["first_intake"])
+    previous = previous_period(period_start, period_end, months)
     min_n = settings.min_clients_for_statistic
 
     # Monthly activity and homework.
@@ -1156,11 +1281,16 @@ def quality_report(
     available = _available_measures(db, viewer, cohort)
     chosen = choose_measure(settings, available, measure)
     base["measure"] = chosen
-    trends_outcomes = None
+    trends_outcomes = previous_outcomes = None
+    if chosen is None and outcome_period == AUTO_PERIOD:
+        base["outcome_period"] = outcome_period = "month"
     outcome_units: dict[str, pd.DataFrame] = {}
     overall_outcomes: dict[str, int] = {}
     if chosen is not None:
         finished = _finished_clients(db, viewer, cohort, chosen, period_start, period_end, settings)
+        choice = choose_outcome_period(finished, period_start, period_end, policy, outcome_period)
+        base["outcome_period"] = outcome_period = choice.period
+        base["period_choice"] = choice.reason
         by_period = outcomes_by_discharge(finished, period_start, period_end, outcome_period)
         if chosen == paired_outcome_choice(settings):
             outcome_note = (
@@ -1179,17 +1309,18 @@ def quality_report(
                 "standard applies to the paired definitions, not to one measure."
             )
             outcome_title = f"End-of-treatment outcomes ({chosen}, per measure) by discharge {outcome_period}"
-        trends_outcomes = publish_table(
-            "trends_outcomes", outcome_title,
-            by_period, OUTCOME_COLUMNS, policy, total_label=ALL_LABEL, total_column="finished",
-            note=outcome_note,
-        )
+        trends_outcomes = _publish_outcomes(by_period, policy, outcome_title, outcome_note)
+        base["outcome_gaps"] = tuple(outcome_gaps(trends_outcomes, policy))
+        if previous is not None:
+            before = _finished_clients(db, viewer, cohort, chosen, *previous, settings)
+            previous_outcomes = _publish_outcomes(outcomes_by_discharge(before, *previous, outcome_period), policy)
         overall_outcomes = outcome_counts(finished)
         for unit_type in UNIT_TYPES:
             outcome_units[unit_type] = unit_outcomes(finished, unit_type)
 
     # Homework means per unit.
     homework = unit_homework(db, viewer, cohort, period_start, period_end, settings)
+    previous_homework = unit_homework(db, viewer, cohort, *previous, settings) if previous is not None else None
     overall_hw = homework[homework["unit_type"] == "all"]
     overall_hw = overall_hw.iloc[0] if len(overall_hw) else None
 
@@ -1285,8 +1416,225 @@ def quality_report(
         alert_list=alert_list,
         notes=tuple(notes),
         alert_method=method,
+        summary=period_summary(
+            (period_start, period_end), previous, trends_outcomes, previous_outcomes,
+            _overall_homework(homework), _overall_homework(previous_homework), policy,
+            recovery_target=chosen == paired_outcome_choice(settings)),
+        previous_start=previous[0] if previous else None,
+        previous_end=previous[1] if previous else None,
+        first_intake=dates["first_intake"],
         **base,
     )
+
+
+def previous_period(period_start: date, period_end: date, months: int | None) -> tuple[date, date] | None:
+    """The period of the same length just before the report's (None for "all months")."""
+    if months is None:
+        return None
+    return _add_months(period_start.replace(day=1), -int(months)), period_start - timedelta(days=1)
+
+
+def _overall_homework(homework: pd.DataFrame | None) -> dict[str, Any]:
+    if homework is None:
+        return {"clients_quantity": 0, "mean_quantity": np.nan}
+    row = homework[homework["unit_type"] == "all"]
+    if row.empty:
+        return {"clients_quantity": 0, "mean_quantity": np.nan}
+    return {"clients_quantity": int(row["clients_quantity"].iloc[0] or 0), "mean_quantity": row["mean_quantity"].iloc[0]}
+
+
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("period", "Period", "label"),
+    Column("months", "Months", "text"),
+    Column("finished", "Finished treatment", "count"),
+    Column("recovery_rate", "Recovery (%)", "pct"),
+    Column("improvement_rate", "Reliable improvement (%)", "pct"),
+    Column("deterioration_rate", "Reliable deterioration (%)", "pct"),
+    Column("clients_quantity", "Clients with quantity rated", "count"),
+    Column("mean_quantity", "Mean homework quantity (%)", "pct"),
+)
+THIS_PERIOD = "This period"
+PREVIOUS_PERIOD = "Previous period"
+TARGET_ROW = "Target"
+
+
+def period_summary(
+    current: tuple[date, date],
+    previous: tuple[date, date] | None,
+    outcomes: PublishedTable | None,
+    previous_outcomes: PublishedTable | None,
+    homework: dict[str, Any],
+    previous_homework: dict[str, Any] | None,
+    policy: SuppressionPolicy | None,
+    *,
+    recovery_target: bool = False,
+) -> PublishedTable:
+    """This period against the previous one of the same length (and the target): the answer to
+    "are our outcomes improving?" that leads the page and the meeting pack (issue 15, items 3 and 13).
+
+    Each period's outcome cells are the ``All`` row of its published outcomes table (the same cells,
+    withheld by the same rules, as the trends table shows); homework quantity is each period's
+    client-level mean with its n, published under ``policy``. The target row carries the NHS
+    recovery standard (:data:`RECOVERY_STANDARD`) when the outcome is the NHS paired definition."""
+    periods = [(THIS_PERIOD, current, outcomes, homework)]
+    if previous is not None:
+        periods.append((PREVIOUS_PERIOD, previous, previous_outcomes, previous_homework or {}))
+    hw_cols = (Column("period", "Period", "label"), Column("clients_quantity", "n", "count"),
+               Column("mean_quantity", "q", "pct", "clients_quantity"))
+    hw_raw = pd.DataFrame([{"period": label, "clients_quantity": int(h.get("clients_quantity", 0) or 0),
+                            "mean_quantity": h.get("mean_quantity", np.nan)} for label, _, _, h in periods])
+    hw_raw["mean_quantity"] = pd.to_numeric(hw_raw["mean_quantity"], errors="coerce").astype(float)
+    hw = publish_table("h", "h", hw_raw, hw_cols, policy)
+    display_rows, numeric_rows = [], []
+    for k, (label, (start, end), table, _) in enumerate(periods):
+        shown: dict[str, Any] = {"Period": label, "Months": f"{start:%Y-%m} to {end:%Y-%m}"}
+        numbers: dict[str, Any] = {"period": label, "months": shown["Months"]}
+        for col in SUMMARY_COLUMNS[2:6]:
+            if table is None or table.empty:
+                shown[col.header], numbers[col.key] = None, np.nan
+            else:
+                shown[col.header] = table.display[col.header].iloc[-1]
+                numbers[col.key] = table.numeric[col.key].iloc[-1]
+        shown["Clients with quantity rated"] = hw.display["n"].iloc[k]
+        shown["Mean homework quantity (%)"] = hw.display["q"].iloc[k]
+        numbers["clients_quantity"] = hw.numeric["clients_quantity"].iloc[k]
+        numbers["mean_quantity"] = hw.numeric["mean_quantity"].iloc[k]
+        display_rows.append(shown)
+        numeric_rows.append(numbers)
+    if len(display_rows) == 2:
+        # The previous period is new information beside the reports of other lengths: "last 24 months"
+        # minus this period would give back any cell of this period that is withheld, so the previous
+        # period's cell is withheld with it.
+        for col in SUMMARY_COLUMNS[2:]:
+            if isinstance(display_rows[0][col.header], str) and display_rows[1][col.header] is not None:
+                display_rows[1][col.header] = WITHHELD_TEXT
+                numeric_rows[1][col.key] = np.nan
+    if recovery_target:
+        display_rows.append({"Period": TARGET_ROW, "Months": "NHS standard", "Recovery (%)": RECOVERY_STANDARD * 100})
+        numeric_rows.append({"period": TARGET_ROW, "months": "NHS standard", "recovery_rate": RECOVERY_STANDARD})
+    display = pd.DataFrame(display_rows, columns=[c.header for c in SUMMARY_COLUMNS]).astype(object)
+    display = display.where(display.notna(), None)
+    numeric = pd.DataFrame(numeric_rows, columns=[c.key for c in SUMMARY_COLUMNS])
+    for col in SUMMARY_COLUMNS[2:]:
+        numeric[col.key] = pd.to_numeric(numeric[col.key], errors="coerce").astype("Float64")
+    note = ("Each period's outcomes are those of clients discharged in it (the All row of its outcomes table); "
+            "homework quantity is the mean over clients with quantity rated in the period.")
+    if recovery_target:
+        note += " Target: the NHS national recovery standard of 50% (NHS Talking Therapies)."
+    return PublishedTable("period_summary", "This period against the previous period", display, numeric,
+                          SUMMARY_COLUMNS, note=note)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One headline number of the period: its text, the change from the previous period, the target."""
+
+    label: str
+    value: str
+    delta: str | None  # e.g. "+2.1 pp" (None when either period's value is withheld or missing)
+    previous: str  # the previous period's text ("" without one)
+    target: str | None  # e.g. "NHS standard 50%: 3.7 pp above"
+    higher_is_better: bool
+    help: str
+
+
+def period_kpis(report: QualityReport) -> list[Kpi]:
+    """The period's KPIs for the page's st.metric row and the pack's summary page."""
+    summary = report.summary
+    if summary is None or summary.empty:
+        return []
+    text = summary.as_text().set_index("Period")
+    numeric = summary.numeric.set_index("period")
+    has_previous = PREVIOUS_PERIOD in numeric.index
+    out = []
+    for key, label, better, help_text in (
+        ("finished", "Finished treatment", True, "Clients discharged in the period with a first and a later score."),
+        ("recovery_rate", "Recovery", True, "Of finished clients at caseness at the start: no longer at caseness."),
+        ("improvement_rate", "Reliable improvement", True, "Of finished clients."),
+        ("deterioration_rate", "Reliable deterioration", False, "Of finished clients (lower is better)."),
+        ("mean_quantity", "Mean homework quantity", True, "Mean over clients with quantity rated in the period."),
+    ):
+        header = next(c.header for c in summary.columns if c.key == key)
+        rate = key != "finished"
+
+        def shown(row: str, header: str = header, rate: bool = rate) -> str:
+            value = str(text.at[row, header]) if row in text.index else ""
+            return f"{value}%" if rate and value and value[0].isdigit() else value
+
+        current = numeric.at[THIS_PERIOD, key]
+        before = numeric.at[PREVIOUS_PERIOD, key] if has_previous else pd.NA
+        delta = None
+        if not pd.isna(current) and not pd.isna(before):
+            delta = f"{(float(current) - float(before)) * 100:+.1f} pp" if rate else f"{int(current) - int(before):+,}"
+        target = None
+        if key == "recovery_rate" and TARGET_ROW in numeric.index:
+            goal = float(numeric.at[TARGET_ROW, key])
+            if pd.isna(current):
+                target = f"NHS standard {goal:.0%}"
+            else:
+                gap = (float(current) - goal) * 100
+                target = f"NHS standard {goal:.0%}: {abs(gap):.1f} pp {'above' if gap >= 0 else 'below'}"
+        out.append(Kpi(label=label, value=shown(THIS_PERIOD) or "none", delta=delta,
+                       previous=shown(PREVIOUS_PERIOD) if has_previous else "", target=target,
+                       higher_is_better=better, help=help_text))
+    return out
+
+
+def previous_period_text(report: QualityReport) -> str:
+    """The previous period in words, with a warning when the data begin inside it (its numbers then cover
+    fewer months than this period's, so a change against it is mostly the data's start)."""
+    if report.previous_start is None or report.previous_end is None:
+        return "no previous period (all months)"
+    text = f"{report.previous_start:%Y-%m} to {report.previous_end:%Y-%m}"
+    if report.first_intake is not None and report.first_intake > report.previous_start:
+        if report.first_intake > report.previous_end:
+            return text + ": before the first intake, no data"
+        text += f": the data begin in {report.first_intake:%Y-%m}, so it covers fewer months than this period"
+    return text
+
+
+def sharing_status(report: QualityReport) -> str:
+    """Whether the report's outputs may be sent round, in one sentence (the page and the pack say the same).
+
+    De-identified outputs are safe to send round within the organisation only when the therapist
+    pseudonyms are keyed with the deployment's secret: with the public development key anyone with
+    the source code can link a pseudonym back to a therapist."""
+    if not report.deidentified:
+        return "Identified: contains client identifiers; for supervision within the care team only."
+    if report.pseudonym_note:
+        return ("De-identified, but NOT safe to send round: therapist pseudonyms use the public development key, "
+                f"so anyone can link them back to therapists. Set {PSEUDONYM_KEY_ENV_VAR} for this deployment first.")
+    return "De-identified: safe to send round within the organisation."
+
+
+def funnel_gap(panel: FunnelPanel, report: QualityReport) -> str:
+    """Why a comparison leaves units out, in plain words (the page's notice and the pack's caption; "" when
+    every unit is plotted).
+
+    Counts the units left out because they have fewer than ``min_n`` clients (status "Too few
+    clients") and because their n or value is withheld under the small-number rules."""
+    min_n, threshold = report.min_clients, report.suppression_threshold
+    units = panel.table.numeric.iloc[:-1]
+    withheld = units["n"].isna() | units["value"].isna() | (units["status"] == STATUS_WITHHELD)
+    too_few = ~withheld & (units["status"] == STATUS_TOO_FEW)
+    kind = UNIT_LABELS[panel.unit_type].lower()
+    parts = []
+    if int(too_few.sum()):
+        parts.append(f"{int(too_few.sum())} have fewer than {min_n} clients")
+    if int(withheld.sum()):
+        rule = f" (fewer than {threshold} clients, or a small count would follow)" if threshold else ""
+        parts.append(f"{int(withheld.sum())} are withheld under the small-number rules{rule}")
+    months = (f"{report.period_start:%Y-%m} to {report.period_end:%Y-%m}" if report.period_start and report.period_end
+              else "this period")
+    reason = "; ".join(parts) if parts else "none has a value"
+    left_out = int((too_few | withheld).sum())
+    longer = "A longer period (Period: Last 24 months or All months) gives each more clients."
+    if left_out == len(units):
+        return (f"No {UNIT_SINGULAR[panel.unit_type].lower()} can be compared on {panel.label.lower()} in "
+                f"{months}: of {len(units)} {kind}, {reason}. {longer}")
+    if not left_out:
+        return ""
+    return f"{left_out} of {len(units)} {kind} not plotted: {reason}. {longer}"
 
 
 def _available_measures(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter) -> list[str]:
@@ -1305,8 +1653,19 @@ __all__ = [
     "ALERT_GROUP_LITTLE",
     "ALERT_GROUP_NONE",
     "ALERT_GROUP_RISK",
+    "AUTO_PERIOD",
     "FUNNEL_METRICS",
+    "OUTCOME_PERIODS",
     "PERIOD_CHOICES",
+    "RECOVERY_STANDARD",
+    "Kpi",
+    "PeriodChoice",
+    "choose_outcome_period",
+    "outcome_gaps",
+    "period_kpis",
+    "period_summary",
+    "previous_period",
+    "previous_period_text",
     "UNIT_LABELS",
     "UNIT_TYPES",
     "Column",
@@ -1324,6 +1683,8 @@ __all__ = [
     "describe_cohort",
     "finished_clients",
     "funnel_curve",
+    "funnel_gap",
+    "sharing_status",
     "funnel_frame",
     "funnel_status",
     "monthly_activity",
