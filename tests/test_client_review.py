@@ -397,7 +397,7 @@ def test_measures_differ_in_colour_and_marker_and_labels_sit_off_the_data(review
     assert phq.marker.color == theme.measure_colour("PHQ-9") != gad.marker.color == theme.measure_colour("GAD-7")
     assert phq.marker.symbol != gad.marker.symbol
     names = [t.name for t in fig.data]
-    assert any("caseness" in n for n in names)
+    assert "Caseness threshold (dashed line)" in names
     texts = [a.text for a in fig.layout.annotations]
     assert not any("caseness" in (t or "").lower() or "Discharge" in (t or "") for t in texts)
     d1 = client_figure(client_review(review_db, LOCAL, "D1", AS_OF))

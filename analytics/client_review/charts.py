@@ -49,6 +49,11 @@ def _num(value: Any) -> float | int | None:
     return int(f) if f.is_integer() else f
 
 
+def _first(fig: go.Figure, group: str) -> bool:
+    """True when no trace of this legend group is in the figure yet (one legend entry per concept)."""
+    return not any(t.legendgroup == group for t in fig.data)
+
+
 def y_range(definition: MeasureDefinition) -> list[float]:
     """The score axis of a measure: half a point below its minimum, headroom above its maximum."""
     span = definition.max_score - definition.min_score
@@ -75,8 +80,8 @@ def _add_bands(fig: go.Figure, definition: MeasureDefinition, row: int, measure:
         row=row, col=1, exclude_empty_subplots=False,
     )
     fig.add_trace(  # the caseness line's legend entry (no data: the line is the shape above)
-        go.Scatter(x=[None], y=[None], mode="lines", name=f"{measure}: {definition.caseness_text} (dashed line)",
-                   legendgroup=f"caseness-{measure}", line={"color": theme.CASENESS, "dash": "dash", "width": 1.2},
+        go.Scatter(x=[None], y=[None], mode="lines", name="Caseness threshold (dashed line)",
+                   legendgroup="caseness", showlegend=_first(fig, "caseness"), line={"color": theme.CASENESS, "dash": "dash", "width": 1.2},
                    hoverinfo="skip"),
         row=row, col=1,
     )
@@ -140,21 +145,22 @@ def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
         return
     x = [_iso(d) for d in band["week_start"]]
     weeks = [int(w) for w in band["week"]]
+    show_range = _first(fig, "usual-range")
     fig.add_trace(go.Scatter(x=x, y=[float(v) for v in band["high"]], mode="lines", line={"width": 0},
-                             hoverinfo="skip", showlegend=False, legendgroup=f"expected-{track.measure}"),
+                             hoverinfo="skip", showlegend=False, legendgroup="usual-range"),
                   row=row, col=1)
     fig.add_trace(
         go.Scatter(x=x, y=[float(v) for v in band["low"]], mode="lines", line={"width": 0}, fill="tonexty",
-                   fillcolor=EXPECTED_FILL, name=f"{track.measure}: usual range (10th-90th percentile)",
-                   legendgroup=f"expected-{track.measure}",
+                   fillcolor=EXPECTED_FILL, name="Usual range (10th-90th percentile)",
+                   legendgroup="usual-range", showlegend=show_range,
                    customdata=[[w, float(h)] for w, h in zip(weeks, band["high"], strict=True)],
                    hovertemplate="Week %{customdata[0]}: clients with this intake score usually "
                    "%{y:.0f}-%{customdata[1]:.0f}<extra></extra>"),
         row=row, col=1,
     )
     fig.add_trace(
-        go.Scatter(x=x, y=[float(v) for v in band["expected"]], mode="lines", name=f"{track.measure}: expected",
-                   legendgroup=f"expected-{track.measure}", line={"color": theme.EXPECTED, "width": 1.6, "dash": "dash"},
+        go.Scatter(x=x, y=[float(v) for v in band["expected"]], mode="lines", name="Expected score (dashed)",
+                   legendgroup="expected", showlegend=_first(fig, "expected"), line={"color": theme.EXPECTED, "width": 1.6, "dash": "dash"},
                    customdata=[[w] for w in weeks],
                    hovertemplate="Week %{customdata[0]}: expected %{y:.1f}<extra></extra>"),
         row=row, col=1,
@@ -164,8 +170,10 @@ def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
         off = points[points["off_track"].astype(bool)]
         fig.add_trace(
             go.Scatter(x=[_iso(d) for d in off["administered_date"]], y=[_num(v) for v in off["total_score"]],
-                       mode="markers", name="Off track (outside the usual range)", legendgroup="off-track",
-                       showlegend=not any(t.legendgroup == "off-track" for t in fig.data),
+                       mode="markers", legendgroup=f"off-track-{track.measure}",
+                       name=(f"{track.measure} off track since week {track.since_week}"
+                             if getattr(track, "since_date", None) is not None
+                             else f"{track.measure} off track (outside the usual range)"),
                        marker={"size": 15, "symbol": "circle-open", "color": theme.OFF_TRACK, "line": {"width": 2}},
                        customdata=[[int(w), float(e)] for w, e in zip(off["week"], off["expected"], strict=True)],
                        hovertemplate="Off track in week %{customdata[0]}: %{y} (expected %{customdata[1]:.0f})"
@@ -174,10 +182,8 @@ def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
         )
     if getattr(track, "since_date", None) is not None:
         d = _iso(track.since_date)
+        # named in the legend ("... off track since week N"), not written over the scores
         fig.add_vline(x=d, line={"color": theme.OFF_TRACK, "width": 1.2, "dash": "dot"}, row=row, col=1)
-        fig.add_annotation(x=d, y=1.0, xref="x", yref="y domain", yanchor="top", xanchor="left", xshift=3,
-                           text=f"Off track since week {track.since_week}", showarrow=False,
-                           font=theme.font(theme.SMALL_SIZE, theme.OFF_TRACK), row=row, col=1)
 
 
 def _gain_traces(fig: go.Figure, measure: str, gains: pd.DataFrame, row: int) -> None:
@@ -194,7 +200,7 @@ def _gain_traces(fig: go.Figure, measure: str, gains: pd.DataFrame, row: int) ->
         go.Scatter(
             x=[_iso(d) for d in part["after_date"]], y=[_num(v) for v in part["after_score"]],
             mode="markers+text", name="Sudden gain", legendgroup="sudden-gain", text=["gain"] * len(part),
-            showlegend=not any(t.legendgroup == "sudden-gain" for t in fig.data),
+            showlegend=_first(fig, "sudden-gain"),
             textposition="bottom center", textfont=theme.font(theme.SMALL_SIZE, theme.SUDDEN_GAIN),
             marker={"size": 13, "symbol": "star", "color": theme.SUDDEN_GAIN, "line": {"width": 1, "color": theme.PAPER}},
             customdata=custom,

@@ -250,7 +250,9 @@ class ComplianceRelation:
 
     ``pearson`` / ``spearman`` are over paired clients with a value; ``slope`` is the OLS line
     of change on the compliance fraction (points of change per 1.0 = from none to all), shown
-    as the fitted line. ``points`` has one row per client: client_id, band, value, change.
+    as the fitted line. ``points`` has one row per client: client_id, band, value, change; the
+    band is the client's band of this compliance measure (quality bands for quality: the same
+    edges and minimum of reviewed assignments as the quantity bands).
     """
 
     compliance: str
@@ -272,7 +274,9 @@ def compliance_change(frame: pd.DataFrame, compliance: str, settings: Settings) 
     points = pd.DataFrame(
         {
             "client_id": paired["client_id"].astype(str).to_numpy(),
-            "band": paired["band"].to_numpy(),
+            # the band of the compliance measure drawn: quality bands when quality is chosen
+            "band": (paired["band"] if compliance == "quantity" else
+                     compliance_band(paired[compliance], settings, paired["reviewed_assignments"])).to_numpy(),
             compliance: _values(paired[compliance]),
             "change": _values(paired["change"]),
         }
