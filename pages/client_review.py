@@ -130,11 +130,9 @@ elif review.risk_items_missing:
                icon=":material/help:")
 
 # What changed, in one line per measure, then the chart: the answer on the first screen.
-for card in review.cards:
-    st.markdown(md(measure_line(card)))
-course = track_line(review)
-if course:
-    st.markdown(md(course))
+changes = [md(measure_line(card)) for card in review.cards] + ([md(track_line(review))] if track_line(review) else [])
+if changes:
+    st.markdown("  \n".join(changes))
 # ----------------------------------------------------------------------------- chart
 fig = ui.figure(client_figure, review, key=(viewer, review.client_id, as_of))
 if fig is None:

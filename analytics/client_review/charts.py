@@ -24,6 +24,7 @@ EXPECTED_FILL = theme.rgba(theme.EXPECTED, theme.EXPECTED_FILL_ALPHA)
 # Room above a measure's maximum (share of its range, at least 1.5 points): a maximum score and
 # its item-9 risk ring are drawn whole, not cut at the top edge.
 Y_HEADROOM = 0.08
+LEGEND_MARGIN_PX = 130  # x-axis dates and the legend under the plot
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 
@@ -401,9 +402,10 @@ def client_timeline(
             annotation.update(x=0, xanchor="left", font=theme.font(theme.FONT_SIZE, theme.INK))
     theme.apply_layout(
         fig,
-        height=height or int(105 + 230 * len(measures) + (200 if has_homework else 0) + (70 if has_sessions else 0)),
-        margin={"l": 60, "r": 120, "t": 105, "b": 40},
-        legend={"orientation": "h", "yref": "container", "yanchor": "top", "y": 0.995, "x": 0,
+        height=height or int(30 + LEGEND_MARGIN_PX + 230 * len(measures) + (200 if has_homework else 0) + (70 if has_sessions else 0)),
+        # The legend under the plot: the scores come first on the screen (issue 15 item 3).
+        margin={"l": 60, "r": 120, "t": 30, "b": LEGEND_MARGIN_PX},
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.005, "x": 0,
                 "font": theme.font(theme.SMALL_SIZE)},
         hovermode="closest",
         bargap=0.15,

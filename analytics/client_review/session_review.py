@@ -79,13 +79,13 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
         notes.append("The latest PHQ-9 has no item scores: item 9 (risk) could not be checked.")
     figures = []
     n_measures = review.scores["measure"].nunique() if len(review.scores) else 0
-    export_height = 135 + 120 * n_measures + (115 if len(review.weekly) else 0) + (45 if len(review.sessions) else 0)
+    export_height = 180 + 120 * n_measures + (115 if len(review.weekly) else 0) + (45 if len(review.sessions) else 0)
     fig = client_figure(review, settings=settings, height=export_height) if chart else None
     if fig is not None:
         # Printed at most PDF_FIGURE_WIDTH_PX wide on the page's text width: 13 px type prints at
         # about 8.5 pt (the legend used to print at 4-5 pt from a 1,000 px image shrunk to 74 mm).
         fig.update_layout(width=PDF_FIGURE_WIDTH_PX, font={"size": EXPORT_FONT_PX},
-                          legend={"font": {"size": EXPORT_FONT_PX}}, margin={"t": 115, "r": 110})
+                          legend={"font": {"size": EXPORT_FONT_PX}}, margin={"t": 28, "b": 150, "r": 110})
         figures.append(ReportFigure(fig, width_px=PDF_FIGURE_WIDTH_PX, height_px=export_height))
     recent = review.recent_assignments()
     summary = ReportTable("Homework summary", summary_rows(review, programme), widths=(2.6, 4.2, 2.2))
