@@ -397,11 +397,11 @@ def test_measures_differ_in_colour_and_marker_and_labels_sit_off_the_data(review
     assert phq.marker.color == theme.measure_colour("PHQ-9") != gad.marker.color == theme.measure_colour("GAD-7")
     assert phq.marker.symbol != gad.marker.symbol
     names = [t.name for t in fig.data]
-    assert "Caseness threshold (dashed line)" in names
+    assert "Caseness threshold" in names
     texts = [a.text for a in fig.layout.annotations]
     assert not any("caseness" in (t or "").lower() or "Discharge" in (t or "") for t in texts)
     d1 = client_figure(client_review(review_db, LOCAL, "D1", AS_OF))
-    assert any(t.name == "Discharge 2026-06-01 (dotted line)" for t in d1.data)
+    assert any(t.name == "Discharge 2026-06-01" for t in d1.data)
     assert not any("Discharge" in (a.text or "") for a in d1.layout.annotations)
 
 

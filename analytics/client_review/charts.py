@@ -81,7 +81,7 @@ def _add_bands(fig: go.Figure, definition: MeasureDefinition, row: int, measure:
         row=row, col=1, exclude_empty_subplots=False,
     )
     fig.add_trace(  # the caseness line's legend entry (no data: the line is the shape above)
-        go.Scatter(x=[None], y=[None], mode="lines", name="Caseness threshold (dashed line)",
+        go.Scatter(x=[None], y=[None], mode="lines", name="Caseness threshold",
                    legendgroup="caseness", showlegend=_first(fig, "caseness"), line={"color": theme.CASENESS, "dash": "dash", "width": 1.2},
                    hoverinfo="skip"),
         row=row, col=1,
@@ -160,7 +160,7 @@ def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
         row=row, col=1,
     )
     fig.add_trace(
-        go.Scatter(x=x, y=[float(v) for v in band["expected"]], mode="lines", name="Expected score (dashed)",
+        go.Scatter(x=x, y=[float(v) for v in band["expected"]], mode="lines", name="Expected score",
                    legendgroup="expected", showlegend=_first(fig, "expected"), line={"color": theme.EXPECTED, "width": 1.6, "dash": "dash"},
                    customdata=[[w] for w in weeks],
                    hovertemplate="Week %{customdata[0]}: expected %{y:.1f}<extra></extra>"),
@@ -393,7 +393,7 @@ def client_timeline(
         fig.add_shape(type="line", x0=d, x1=d, xref="x", y0=0, y1=1, yref="paper",
                       line={"color": theme.INK, "width": 1.5, "dash": "dot"})
         fig.add_trace(go.Scatter(  # named in the legend, not written over the data or the band labels
-            x=[None], y=[None], mode="lines", name=f"Discharge {d} (dotted line)", legendgroup="discharge",
+            x=[None], y=[None], mode="lines", name=f"Discharge {d}", legendgroup="discharge",
             line={"color": theme.INK, "width": 1.5, "dash": "dot"}, hoverinfo="skip"), row=1, col=1)
     if intake_date is not None:
         fig.update_xaxes(range=_x_range(intake_date, scores, weekly, sessions, discharge_date))
@@ -406,7 +406,7 @@ def client_timeline(
         # The legend under the plot: the scores come first on the screen (issue 15 item 3).
         margin={"l": 60, "r": 120, "t": 30, "b": LEGEND_MARGIN_PX},
         legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.005, "x": 0,
-                "font": theme.font(theme.SMALL_SIZE)},
+                "font": theme.font(theme.SMALL_SIZE), "itemsizing": "constant", "tracegroupgap": 0},
         hovermode="closest",
         bargap=0.15,
     )
