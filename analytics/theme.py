@@ -89,6 +89,12 @@ SESSION_ATTENDED = MUTED_INK
 SESSION_MISSED = WORSE
 SESSION_UPCOMING = AS_EXPECTED
 
+# Streamlit's named colours for badges and coloured text, by the same meanings.
+BADGE_BETTER = "green"
+BADGE_WORSE = "red"
+BADGE_OFF_TRACK = "orange"
+BADGE_NEUTRAL = "gray"
+
 # ----------------------------------------------------------------------------- severity bands
 
 # Tol's sequential YlOrBr, lightest first: the best band lightest, each band clearly darker

@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from analytics import CohortFilter, data_as_of, filter_options
+from analytics import CohortFilter, data_as_of, filter_options, theme
 from analytics.client_review.charts import client_figure
 from analytics.client_review.model import (
     ASSOCIATION_NOTE,
@@ -187,7 +187,7 @@ if review.cards:
             )
             badges = st.container(horizontal=True, gap="small")
             if card["band"]:
-                badges.badge(card["band"], color="gray")
+                badges.badge(card["band"], color=theme.BADGE_NEUTRAL)
             for label, colour in card["badges"]:
                 badges.badge(label, color=colour)
             st.caption(f"First score {card['first']}; {card['n_scores']} score(s) in all.")
@@ -204,7 +204,7 @@ if review.tracks:
     homework = {h["measure"]: h for h in review.track_homework}
     for col, track in zip(st.columns(max(len(assessed), 2)), assessed, strict=False):
         with col.container(border=True):
-            colour = "red" if track.status == "off_track" else "green"
+            colour = theme.BADGE_OFF_TRACK if track.status == "off_track" else theme.BADGE_BETTER
             st.markdown(f":{colour}[**{md(track.measure)}: {md(track.label)}**]")
             st.caption(track.message)
             if track.measure in homework:

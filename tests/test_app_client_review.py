@@ -187,7 +187,7 @@ def test_badges_on_constructed_clients(review_app):
     assert not at.error
     at = _run("D1")
     assert _badges(at) == [":gray-badge[moderately severe]", ":red-badge[Reliable deterioration]",
-                           ":orange-badge[At caseness]"]
+                           ":gray-badge[At caseness]"]
     assert any("Follow-up after discharge: 12 (moderate) on 2026-09-01" in c.value for c in at.caption)
 
 
@@ -239,7 +239,7 @@ def test_an_off_track_client_shows_the_expected_band_the_week_and_the_homework(a
     track = next(t for t in review.tracks if t.measure == "PHQ-9")
     homework = next(h for h in review.track_homework if h["measure"] == "PHQ-9")
     at = _run(client)
-    assert f":red[**PHQ-9: Off track since week {track.since_week}**]" in [m.value for m in at.markdown]
+    assert f":orange[**PHQ-9: Off track since week {track.since_week}**]" in [m.value for m in at.markdown]
     assert any(m.value == f"**{homework['text']}**" for m in at.markdown)
     assert any(m.value.startswith(f"**Homework in weeks {homework['first_week']}") for m in at.markdown)
     figure = _figure(at)

@@ -105,3 +105,21 @@ def test_one_colour_one_meaning_on_the_qi_trends_tab(sample_db):
             meaning.setdefault(_colour(trace), set()).add(concept)
     assert {c: m for c, m in meaning.items() if len(m) > 1} == {}
     assert theme.OFF_TRACK not in meaning  # amber means "off the expected course" only (client review)
+
+
+def test_funnel_points_by_direction_clinics_labelled(sample_db):
+    """Issue 15 item 6: clinic points carry their names; pseudonyms only outside the limits; colours
+    say better / worse than the network, grey within the limits; the caption gives the chance flags."""
+    qi = quality_report(sample_db, LOCAL, months=None, deidentified=False, measure="PHQ-9")
+    clinic = qc.funnel_figure(qi.funnel("clinic", "quantity"))
+    points = [t for t in clinic.data if t.mode and "markers" in t.mode]
+    assert points and all(t.text is not None and len(t.text) == len(t.x) for t in points)  # every clinic named
+    for trace in points:
+        expected = {"Within": theme.AS_EXPECTED, "Better": theme.BETTER, "Worse": theme.WORSE}[trace.name.split()[0]]
+        assert trace.marker.color == expected and trace.cliponaxis is False
+    therapist = qc.funnel_figure(qi.funnel("therapist", "quantity"))
+    within = [t for t in therapist.data if t.name == "Within limits (as expected)"]
+    assert within and within[0].text is None  # pseudonyms of units within the limits stay unlabelled
+    assert therapist.layout.xaxis.range[1] > max(max(t.x) for t in therapist.data if t.mode == "markers" or
+                                                 (t.mode and "markers" in t.mode))
+    assert any("chance alone" in (a.text or "") for a in therapist.layout.annotations)
