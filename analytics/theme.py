@@ -68,7 +68,7 @@ FOLLOW_UP = "#7B8794"  # scores after discharge (hollow)
 # ----------------------------------------------------------------------------- direction and state
 
 BETTER = "#009E73"  # Okabe-Ito bluish green
-RECOVERED = "#00664A"  # darker shade of BETTER
+RECOVERED = "#004D39"  # much darker shade of BETTER (recovered: better and out of caseness)
 WORSE = "#D55E00"  # Okabe-Ito vermillion
 HARMED = "#8A3C00"  # darker shade of WORSE
 AS_EXPECTED = "#9AA5B1"  # within limits, unchanged, not met
@@ -170,7 +170,7 @@ def compliance_band_colours(labels: Sequence[str], compliance: str = "quantity")
     elif n == 2:
         chosen = [tint(base, 0.5), base]
     elif n == 3:
-        chosen = [tint(base, 0.6), tint(base, 0.1), shade(base, 0.45)]
+        chosen = [tint(base, 0.45), base, shade(base, 0.5)]
     else:
         chosen = [steps[round(i * (len(steps) - 1) / (n - 1))] for i in range(n)]
     colours = dict(zip(labels, chosen, strict=False))

@@ -146,7 +146,7 @@ def compliance_scatter(
                 y=rows["change"],
                 mode="markers",
                 name=name,
-                marker=dict(color=colours.get(band, theme.ALL_CLIENTS), size=6, opacity=0.6, line=dict(width=0)),
+                marker=dict(color=colours.get(band, theme.ALL_CLIENTS), size=6, opacity=0.75, line=dict(width=0)),
                 hovertemplate=f"{label} %{{x:.1%}}<br>Change %{{y:+.1f}} points<extra>{name}</extra>",
             )
         )

@@ -148,7 +148,8 @@ def outcomes_figure(table: PublishedTable, measure: str | None) -> go.Figure:
     ):
         fig.add_trace(go.Scatter(
             x=periods, y=_values(df[key], 100.0), name=name, mode="lines+markers",
-            line={"color": colour, "width": 2, "dash": "dot" if key == "reliable_recovery_rate" else "solid"}, marker={"size": 7},
+            line={"color": colour, "width": 2, "dash": "dot" if key == "reliable_recovery_rate" else "solid"},
+            marker={"size": 7, "symbol": "square" if "recovery" in key else "circle"},
             customdata=np.array(_counts(df[n_key]), dtype=object).reshape(-1, 1),
             hovertemplate="%{y:.1f}% (n %{customdata[0]})<extra>" + name + "</extra>",
         ))
