@@ -346,7 +346,8 @@ def client_timeline(
     specs: list[list[dict[str, Any]]] = []
     for m in measures:
         definition = settings.measure(m)
-        titles.append(f"{m}: {definition.description} (total score; {definition.better_text})" if definition else m)
+        titles.append(f"{m}: {definition.description} (total score; {definition.better_text}; "
+                      f"dashed line: {definition.caseness_text})" if definition else m)
         heights.append(1.0)
         specs.append([{}])
     if has_homework:
