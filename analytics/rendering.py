@@ -14,8 +14,11 @@ in :mod:`analytics.quality_improvement.meeting_pack`.
   and reused (about 0.1-0.3 s per image instead of 1.5-3 s); if it cannot start or fails,
   each image starts its own browser. If no image can be made, the report says so in place
   of the figure instead of failing.
-- HTML: one self-contained file (``fig.to_html(include_plotlyjs=True)``: no network needed,
-  about 5 MB) with the same header, tables and notes.
+- HTML: one self-contained file with the same header, tables and notes. Figures are embedded
+  as static inline SVG (kaleido; about 50-150 kB each, no network needed) instead of Plotly's
+  4.6 MB JavaScript; if no image can be made, the figures fall back to interactive charts with
+  plotly.js embedded once for the whole document (``include_plotlyjs`` on the first only).
+- Colours and fonts come from :mod:`analytics.theme` (the charts' own theme).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import plotly.graph_objects as go
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 
+from . import theme
 from .publishing import PublishedTable
 
 log = logging.getLogger(__name__)
@@ -111,9 +115,9 @@ class ReportContent:
         """:func:`render_pdf` of this content (``options``: one_page, landscape, compress, ...)."""
         return render_pdf(self, **options)
 
-    def html(self) -> bytes:
-        """:func:`render_html` of this content."""
-        return render_html(self)
+    def html(self, **options: Any) -> bytes:
+        """:func:`render_html` of this content (``options``: interactive)."""
+        return render_html(self, **options)
 
 
 # ----------------------------------------------------------------------------- figures to PNG
@@ -126,15 +130,16 @@ def _figure_height(item: ReportFigure) -> int:
     return int(item.height_px or item.figure.layout.height or 700)
 
 
-def figure_png(fig: go.Figure, *, width: int, height: int, scale: float = 2.0) -> bytes:
-    """The figure as PNG bytes, via kaleido's per-process sync server (started once, under a lock).
+def figure_image(fig: go.Figure, *, width: int, height: int, scale: float = 2.0, image_format: str = "png") -> bytes:
+    """The figure as image bytes (``image_format`` "png" or "svg"), via kaleido's per-process sync
+    server (started once, under a lock).
 
     Falls back to a browser per call when the server cannot start or fails. Raises
     :class:`ImageExportError` when no image can be made.
     """
     import kaleido
 
-    opts = {"format": "png", "width": int(width), "height": int(height), "scale": float(scale)}
+    opts = {"format": image_format, "width": int(width), "height": int(height), "scale": float(scale)}
     with _KALEIDO_LOCK:
         if _kaleido_state["server"] is None:
             try:
@@ -157,9 +162,32 @@ def figure_png(fig: go.Figure, *, width: int, height: int, scale: float = 2.0) -
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-                return bytes(fig.to_image(format="png", width=int(width), height=int(height), scale=float(scale)))
+                return bytes(fig.to_image(format=image_format, width=int(width), height=int(height),
+                                          scale=float(scale)))
         except Exception as exc:  # noqa: BLE001 - reported to the caller as one error type
             raise ImageExportError(f"the chart could not be rendered as an image ({type(exc).__name__})") from exc
+
+
+def figure_png(fig: go.Figure, *, width: int, height: int, scale: float = 2.0) -> bytes:
+    """The figure as PNG bytes (:func:`figure_image`)."""
+    return figure_image(fig, width=width, height=height, scale=scale, image_format="png")
+
+
+def figure_box_mm(item: ReportFigure, width_mm: float, cap_mm: float) -> tuple[float, float]:
+    """The size (mm) a figure is printed at: the full text width, shrunk to ``cap_mm`` high."""
+    px_w, px_h = item.width_px, _figure_height(item)
+    img_w = width_mm
+    img_h = img_w * px_h / px_w
+    if img_h > cap_mm:
+        img_h = cap_mm
+        img_w = img_h * px_w / px_h
+    return img_w, img_h
+
+
+def printed_points_per_px(item: ReportFigure, width_mm: float, cap_mm: float) -> float:
+    """Type size in the PDF (points) of one pixel of font size in the figure."""
+    img_w, _ = figure_box_mm(item, width_mm, cap_mm)
+    return img_w / item.width_px * 72 / 25.4
 
 
 # ----------------------------------------------------------------------------- PDF
@@ -169,6 +197,11 @@ _LATIN1_REPLACEMENTS = {
     "\u2717": "no", "\u2026": "...", "\u00b7": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
     "\u26a0": "!",
 }
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    h = colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
 class _ReportPDF(FPDF):
@@ -197,10 +230,10 @@ class _ReportPDF(FPDF):
     def footer(self) -> None:
         self.set_y(-9)
         self.font(6.8)
-        self.set_text_color(110, 110, 110)
+        self.set_text_color(*_rgb(theme.MUTED_INK))
         text = f"{self.footer_text}    Page {self.page_no()} of {{nb}}"
         self.cell(0, 4, self.text_of(text), align="C")
-        self.set_text_color(0, 0, 0)
+        self.set_text_color(*_rgb(theme.INK))
 
 
 def _unicode_fonts_available() -> bool:
@@ -272,11 +305,11 @@ def _draw_table(pdf: _ReportPDF, table: ReportTable, *, bottom: float, one_page:
             pdf.multi_cell(w, TABLE_LINE_MM, pdf.text_of(v), align="L", padding=(0, 0.8),
                            new_x=XPos.RIGHT, new_y=YPos.TOP)
             x += w
-        pdf.set_draw_color(205, 210, 215)
+        pdf.set_draw_color(*_rgb(theme.RULE))
         pdf.line(x0, y0 + h, x0 + width, y0 + h)
         pdf.set_xy(x0, y0 + h)
 
-    draw_row(headers, True, (232, 236, 240))
+    draw_row(headers, True, _rgb(theme.HEADER_FILL))
     rows = [["" if pd.isna(v) else str(v) for v in row] for row in frame.itertuples(index=False, name=None)]
     note_h = LINE_MM if table.note else 0
     for i, values in enumerate(rows):
@@ -286,20 +319,20 @@ def _draw_table(pdf: _ReportPDF, table: ReportTable, *, bottom: float, one_page:
         if pdf.get_y() + h + reserve > bottom:
             if one_page:
                 pdf.font(NOTE_PT)
-                pdf.set_text_color(90, 90, 90)
+                pdf.set_text_color(*_rgb(theme.MUTED_INK))
                 pdf.cell(width, LINE_MM, pdf.text_of(f"{remaining} more row(s) not shown here: see the CSV export."),
                          new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-                pdf.set_text_color(0, 0, 0)
+                pdf.set_text_color(*_rgb(theme.INK))
                 break
             pdf.add_page()
-            draw_row(headers, True, (232, 236, 240))
-        draw_row(values, False, (248, 249, 250) if i % 2 else None)
+            draw_row(headers, True, _rgb(theme.HEADER_FILL))
+        draw_row(values, False, _rgb(theme.tint(theme.HEADER_FILL, 0.7)) if i % 2 else None)
     if table.note:
         pdf.font(NOTE_PT)
-        pdf.set_text_color(90, 90, 90)
+        pdf.set_text_color(*_rgb(theme.MUTED_INK))
         pdf.multi_cell(width, LINE_MM - 0.6, pdf.text_of(table.note), align="L", new_x=XPos.LMARGIN,
                        new_y=YPos.NEXT)
-        pdf.set_text_color(0, 0, 0)
+        pdf.set_text_color(*_rgb(theme.INK))
     pdf.ln(2)
 
 
@@ -334,30 +367,30 @@ def render_pdf(
     bottom = pdf.h - MARGIN_MM - 2
 
     pdf.font(TITLE_PT, bold=True)
-    pdf.set_text_color(20, 40, 70)
+    pdf.set_text_color(*_rgb(theme.INK))
     pdf.cell(width, 7.5, pdf.text_of(title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_text_color(0, 0, 0)
+    pdf.set_text_color(*_rgb(theme.INK))
     if subtitle:
         pdf.font(TEXT_PT - 0.6)
-        pdf.set_text_color(90, 90, 90)
+        pdf.set_text_color(*_rgb(theme.MUTED_INK))
         pdf.cell(width, LINE_MM, pdf.text_of(subtitle), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_text_color(0, 0, 0)
+        pdf.set_text_color(*_rgb(theme.INK))
     pdf.ln(1.5)
 
     for alert in alerts:
         pdf.font(TEXT_PT, bold=True)
         h = _lines(pdf, width - 4, alert, LINE_MM) * LINE_MM + 3
         y = pdf.get_y()
-        pdf.set_fill_color(253, 236, 234)
-        pdf.set_draw_color(198, 40, 40)
+        pdf.set_fill_color(*_rgb(theme.tint(theme.WORSE, 0.9)))
+        pdf.set_draw_color(*_rgb(theme.WORSE))
         pdf.set_line_width(0.5)
         pdf.rect(pdf.l_margin, y, width, h, style="DF")
         pdf.set_line_width(0.2)
-        pdf.set_text_color(150, 20, 20)
+        pdf.set_text_color(*_rgb(theme.shade(theme.WORSE, 0.3)))
         pdf.set_xy(pdf.l_margin + 2, y + 1.5)
         pdf.multi_cell(width - 4, LINE_MM, pdf.text_of(alert), align="L", padding=(0, 0.8),
                        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_text_color(0, 0, 0)
+        pdf.set_text_color(*_rgb(theme.INK))
         pdf.set_y(y + h + 1.5)
 
     pdf.font(TEXT_PT)
@@ -374,11 +407,7 @@ def render_pdf(
             pdf.font(TEXT_PT, bold=True)
             pdf.cell(width, LINE_MM + 0.6, pdf.text_of(item.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         px_w, px_h = item.width_px, _figure_height(item)
-        img_w = width
-        img_h = img_w * px_h / px_w
-        if img_h > cap:
-            img_h = cap
-            img_w = img_h * px_w / px_h
+        img_w, img_h = figure_box_mm(item, width, cap)
         if not one_page and pdf.get_y() + img_h > bottom:
             pdf.add_page()
         try:
@@ -387,17 +416,17 @@ def render_pdf(
             pdf.set_y(pdf.get_y() + img_h + 1)
         except ImageExportError as exc:
             pdf.font(TEXT_PT)
-            pdf.set_text_color(150, 20, 20)
+            pdf.set_text_color(*_rgb(theme.shade(theme.WORSE, 0.3)))
             pdf.multi_cell(width, LINE_MM, pdf.text_of(f"Chart image unavailable: {exc}. The tables below hold "
                                                        "the same numbers; the HTML export has the interactive chart."),
                            align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-            pdf.set_text_color(0, 0, 0)
+            pdf.set_text_color(*_rgb(theme.INK))
         if item.caption:
             pdf.font(NOTE_PT)
-            pdf.set_text_color(90, 90, 90)
+            pdf.set_text_color(*_rgb(theme.MUTED_INK))
             pdf.multi_cell(width, LINE_MM - 0.6, pdf.text_of(item.caption), align="L", new_x=XPos.LMARGIN,
                            new_y=YPos.NEXT)
-            pdf.set_text_color(0, 0, 0)
+            pdf.set_text_color(*_rgb(theme.INK))
         pdf.ln(1.5)
 
     # Notes go after the tables; on one page, keep room for them.
@@ -414,12 +443,12 @@ def render_pdf(
 
     if notes:
         pdf.font(NOTE_PT)
-        pdf.set_text_color(70, 70, 70)
+        pdf.set_text_color(*_rgb(theme.MUTED_INK))
         if one_page:
             pdf.set_y(max(pdf.get_y(), bottom - notes_h + 1))
         for note in notes:
             pdf.multi_cell(width, LINE_MM - 0.8, pdf.text_of(note), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_text_color(0, 0, 0)
+        pdf.set_text_color(*_rgb(theme.INK))
     return bytes(pdf.output())
 
 
@@ -431,24 +460,65 @@ def pdf_page_count(data: bytes) -> int:
 # ----------------------------------------------------------------------------- HTML
 
 _HTML_STYLE = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; color: #263238; margin: 24px auto; max-width: 1200px;
+body { font-family: var(--font); color: var(--ink); margin: 24px auto; max-width: 1200px;
        padding: 0 16px; font-size: 14px; }
-h1 { font-size: 22px; color: #142846; margin-bottom: 2px; }
+h1 { font-size: 22px; color: var(--ink); margin-bottom: 2px; }
 h2 { font-size: 16px; margin: 22px 0 6px; }
-.subtitle { color: #5f6b76; margin-top: 0; }
-.alert { border: 2px solid #c62828; background: #fdecea; color: #961414; padding: 10px 14px; font-weight: bold;
-         border-radius: 4px; margin: 10px 0; }
+.subtitle { color: var(--muted); margin-top: 0; }
+.alert { border: 2px solid var(--alert); background: var(--alert-fill); color: var(--ink); padding: 10px 14px;
+         font-weight: bold; border-radius: 4px; margin: 10px 0; }
 .header p { margin: 3px 0; }
+.fields { display: flex; flex-wrap: wrap; gap: 4px 28px; }
+.field .label { color: var(--muted); }
 table { border-collapse: collapse; font-size: 12.5px; margin: 4px 0 6px; }
-th { background: #e8ecf0; text-align: left; padding: 4px 8px; }
-td { border-bottom: 1px solid #dfe3e8; padding: 3px 8px; vertical-align: top; }
-.note { color: #5f6b76; font-size: 12px; }
+th { background: var(--header-fill); text-align: left; padding: 4px 8px; }
+td { border-bottom: 1px solid var(--rule); padding: 3px 8px; vertical-align: top; }
+.note { color: var(--muted); font-size: 12px; }
+.figure svg { max-width: 100%; height: auto; }
 @media print { .figure { page-break-inside: avoid; } }
 """
 
+# Header lines join their fields with runs of spaces (as the PDF prints them); HTML would
+# collapse the runs into one space, so each field becomes its own item.
+_FIELD_GAP = re.compile(r"\s{3,}")
 
-def render_html(content: ReportContent) -> bytes:
-    """The report (its ``html_tables``) as one self-contained HTML file (Plotly's JavaScript embedded once)."""
+
+def _header_html(line: str) -> str:
+    esc = html.escape
+    if line.startswith("**") and line.endswith("**"):
+        return f"<p><strong>{esc(line.strip('*'))}</strong></p>"
+    fields = [f for f in _FIELD_GAP.split(line) if f]
+    if len(fields) <= 1:
+        return f"<p>{esc(line)}</p>"
+    items = []
+    for field in fields:
+        label, sep, value = field.partition(": ")
+        items.append(f'<span class="field"><span class="label">{esc(label)}:</span> {esc(value)}</span>' if sep
+                     else f'<span class="field">{esc(field)}</span>')
+    return '<p class="fields">' + "".join(items) + "</p>"
+
+
+def _static_figures(figures: Sequence[ReportFigure]) -> list[str] | None:
+    """Each figure as inline SVG (kaleido's rendering: its text is escaped text, searchable like the
+    tables; no script); None when any image cannot be made."""
+    out = []
+    for item in figures:
+        try:
+            svg = figure_image(item.figure, width=item.width_px, height=_figure_height(item), scale=1.0,
+                               image_format="svg").decode("utf-8")
+        except (ImageExportError, UnicodeDecodeError):
+            return None
+        svg = svg[svg.find("<svg"):]  # no XML prolog inside HTML
+        alt = html.escape(item.title or "Chart", quote=True)
+        out.append(f'<div class="svg" role="img" aria-label="{alt}">{svg}</div>')
+    return out
+
+
+def render_html(content: ReportContent, *, interactive: bool = False) -> bytes:
+    """The report (its ``html_tables``) as one self-contained HTML file.
+
+    Figures are static inline SVG (small; print well); ``interactive=True``, or when no image
+    can be made, they are Plotly charts with plotly.js embedded once for the whole document."""
     c = content
     title, header_lines, figures, tables = c.title, c.header_lines, c.figures, c.html_tables
     subtitle, alerts, notes, footer = c.subtitle, c.alerts, c.notes, c.footer
@@ -456,25 +526,24 @@ def render_html(content: ReportContent) -> bytes:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(title)}</title><style>{_HTML_STYLE}</style></head><body>",
+        f"<title>{esc(title)}</title><style>{theme.css_variables()}{_HTML_STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
     ]
     if subtitle:
         parts.append(f'<p class="subtitle">{esc(subtitle)}</p>')
     parts.extend(f'<div class="alert" role="alert">{esc(a)}</div>' for a in alerts)
     parts.append('<div class="header">')
-    for line in header_lines:
-        if line.startswith("**") and line.endswith("**"):
-            parts.append(f"<p><strong>{esc(line.strip('*'))}</strong></p>")
-        else:
-            parts.append(f"<p>{esc(line)}</p>")
+    parts.extend(_header_html(line) for line in header_lines)
     parts.append("</div>")
+    static = None if interactive or not figures else _static_figures(figures)
     for i, item in enumerate(figures):
         if item.title:
             parts.append(f"<h2>{esc(item.title)}</h2>")
         parts.append('<div class="figure">')
-        parts.append(item.figure.to_html(include_plotlyjs=True if i == 0 else False, full_html=False,
-                                         config={"displaylogo": False}))
+        if static is not None:
+            parts.append(static[i])
+        else:
+            parts.append(item.figure.to_html(include_plotlyjs=i == 0, full_html=False, config={"displaylogo": False}))
         parts.append("</div>")
         if item.caption:
             parts.append(f'<p class="note">{esc(item.caption)}</p>')
@@ -498,8 +567,11 @@ __all__ = [
     "ReportContent",
     "ReportFigure",
     "ReportTable",
+    "figure_box_mm",
+    "figure_image",
     "figure_png",
     "pdf_page_count",
+    "printed_points_per_px",
     "render_html",
     "render_pdf",
 ]

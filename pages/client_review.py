@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from analytics import CohortFilter, data_as_of, filter_options
+from analytics import CohortFilter, data_as_of, filter_options, theme
 from analytics.client_review.charts import client_figure
 from analytics.client_review.model import (
     ASSOCIATION_NOTE,
@@ -34,7 +34,13 @@ from analytics.client_review.model import (
     since_rows,
     sudden_gain_rows,
 )
-from analytics.client_review.session_review import export_file_name, session_review_html, session_review_pdf
+from analytics.client_review.session_review import (
+    export_file_name,
+    measure_line,
+    session_review_html,
+    session_review_pdf,
+    track_line,
+)
 from analytics.config import DESIGN_CHECKLIST_LABELS
 from analytics.privacy import to_safe_csv
 from ui.text import md
@@ -123,6 +129,39 @@ elif review.risk_items_missing:
     st.warning("The latest PHQ-9 has no item scores: item 9 (thoughts of self-harm) could not be checked.",
                icon=":material/help:")
 
+# What changed, in one line per measure, then the chart: the answer on the first screen.
+changes = [md(measure_line(card)) for card in review.cards] + ([md(track_line(review))] if track_line(review) else [])
+if changes:
+    st.markdown("  \n".join(changes))
+# ----------------------------------------------------------------------------- chart
+fig = ui.figure(client_figure, review, key=(viewer, review.client_id, as_of))
+if fig is None:
+    st.info("Nothing to chart yet: no scores, homework or sessions are recorded for this client.")
+else:
+    st.plotly_chart(fig, width="stretch", key="client_chart", config={"displaylogo": False})
+    st.caption(
+        "Shaded bands: severity (darker = more severe); dashed grey line: caseness; light blue band and dashed line: "
+        "the usual range and the expected score of clients with the same intake score; orange rings: off-track "
+        "scores; vermillion rings: PHQ-9 item 9 above 0; green stars: sudden gains; hollow markers: follow-up scores "
+        "after discharge. Homework is counted in the week it was set; week 0 starts on the intake date."
+    )
+    with st.expander("The numbers in the chart"):
+        scores_tab, weekly_tab, sessions_tab = st.tabs(["Scores", "Weekly homework", "Sessions"])
+        with scores_tab:
+            st.dataframe(review.scores, hide_index=True, width="stretch")
+        with weekly_tab:
+            weekly = review.weekly.assign(
+                quantity_pct=review.weekly["quantity"] * 100, quality_pct=review.weekly["quality"] * 100
+            ).drop(columns=["quantity", "quality"])
+            st.dataframe(weekly, hide_index=True, width="stretch")
+            weekly_name = export_file_name(review.client_id, as_of, "csv", "weekly-homework")
+            ui.download_button("Weekly homework (CSV)", lambda: to_safe_csv(weekly), weekly_name, "text/csv",
+                               export_kind="client_weekly_csv", client_id=review.client_id, key="dl_weekly")
+        with sessions_tab:
+            st.dataframe(review.sessions, hide_index=True, width="stretch")
+
+# ----------------------------------------------------------------------------- details
+st.subheader("Details")
 facts = header_facts(header)
 with st.container(border=True):
     for row in (facts[:4], facts[4:]):
@@ -148,7 +187,7 @@ if review.cards:
             )
             badges = st.container(horizontal=True, gap="small")
             if card["band"]:
-                badges.badge(card["band"], color="gray")
+                badges.badge(card["band"], color=theme.BADGE_NEUTRAL)
             for label, colour in card["badges"]:
                 badges.badge(label, color=colour)
             st.caption(f"First score {card['first']}; {card['n_scores']} score(s) in all.")
@@ -165,7 +204,7 @@ if review.tracks:
     homework = {h["measure"]: h for h in review.track_homework}
     for col, track in zip(st.columns(max(len(assessed), 2)), assessed, strict=False):
         with col.container(border=True):
-            colour = "red" if track.status == "off_track" else "green"
+            colour = theme.BADGE_OFF_TRACK if track.status == "off_track" else theme.BADGE_BETTER
             st.markdown(f":{colour}[**{md(track.measure)}: {md(track.label)}**]")
             st.caption(track.message)
             if track.measure in homework:
@@ -188,34 +227,6 @@ else:
     status = "attended" if since["attended"] else "missed"
     st.caption(f"Recorded on or after the last session, {since['session_date']:%Y-%m-%d} ({status}).")
     st.dataframe(since_rows(review), hide_index=True, width="stretch")
-
-# ----------------------------------------------------------------------------- chart
-st.subheader("Scores and homework over time")
-fig = ui.figure(client_figure, review, key=(viewer, review.client_id, as_of))
-if fig is None:
-    st.info("Nothing to chart yet: no scores, homework or sessions are recorded for this client.")
-else:
-    st.plotly_chart(fig, width="stretch", key="client_chart", config={"displaylogo": False})
-    st.caption(
-        "Shaded bands: severity; dashed red line: caseness; blue band and dashed line: the usual range and the expected "
-        "score of clients with the same intake score; orange rings: off-track scores; green stars: sudden gains. "
-        "Hollow diamonds: follow-up scores after discharge. "
-        "Homework is counted in the week it was set; week 0 starts on the intake date."
-    )
-    with st.expander("The numbers in the chart"):
-        scores_tab, weekly_tab, sessions_tab = st.tabs(["Scores", "Weekly homework", "Sessions"])
-        with scores_tab:
-            st.dataframe(review.scores, hide_index=True, width="stretch")
-        with weekly_tab:
-            weekly = review.weekly.assign(
-                quantity_pct=review.weekly["quantity"] * 100, quality_pct=review.weekly["quality"] * 100
-            ).drop(columns=["quantity", "quality"])
-            st.dataframe(weekly, hide_index=True, width="stretch")
-            weekly_name = export_file_name(review.client_id, as_of, "csv", "weekly-homework")
-            ui.download_button("Weekly homework (CSV)", lambda: to_safe_csv(weekly), weekly_name, "text/csv",
-                               export_kind="client_weekly_csv", client_id=review.client_id, key="dl_weekly")
-        with sessions_tab:
-            st.dataframe(review.sessions, hide_index=True, width="stretch")
 
 # ----------------------------------------------------------------------------- homework summary
 st.subheader("Homework summary")

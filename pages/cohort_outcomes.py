@@ -49,6 +49,7 @@ class CohortView:
     measures: tuple[str, ...]
     settings: Any
     report: co.CohortReport
+    summary: dict | None = None
 
     @property
     def key(self) -> tuple:
@@ -88,9 +89,47 @@ def caveat() -> None:
     st.caption(f":material/info: {co.CAVEAT}")
 
 
-def measure_choices(options: dict[str, list[str]], cohort, settings) -> list[str]:
-    return [m for m in settings.ordered_measures(options.get("measure", []))
-            if not cohort.measures or m in cohort.measures]
+# The cohort filters in the sidebar, without "Measure": the page has one measure control, the
+# "Measure" segmented control above the analyses (issue 15 item 12).
+SIDEBAR_FIELDS = tuple(param for param, _, _ in ui.filters.FILTER_FIELDS if param != "measure")
+
+
+def measure_choices(options: dict[str, list[str]], settings) -> list[str]:
+    return list(settings.ordered_measures(options.get("measure", [])))
+
+
+def measure_control(measures: list[str], linked: tuple[str, ...]) -> str:
+    """The page's one measure control. A link's ``measure`` (the cohort filter of other pages)
+    chooses the first measure when the link has no ``outcome_measure``."""
+    ui.check_choice_param("outcome_measure", measures, "measure")
+    default = next((m for m in linked if m in measures), measures[0])
+    return st.segmented_control(
+        "Measure", measures, default=default, required=True, key="outcome_measure", bind="query-params",
+        help="The symptom measure every figure on this page uses.",
+    ) or default
+
+
+def lead(view: CohortView) -> None:
+    """The page's answer first: how homework quantity relates to change, with its n."""
+    report, measure, settings, key = view.report, view.measure, view.settings, view.key
+    relation = report.relations["quantity"]
+    st.subheader(f"Homework and {measure} change")
+    text_col, chart_col = st.columns([2, 3], gap="medium")
+    with text_col:
+        r = relation.pearson
+        st.metric(f"Quantity and {measure} change: r", co.TOO_FEW if relation.too_few else f"{r.r:.2f}", border=True,
+                  help="Pearson r of each paired client's mean homework quantity with their change (last - first).")
+        st.caption(f"n = {relation.n:,} paired clients with a quantity"
+                   + ("" if relation.too_few else f" · 95% CI {r.ci_low:.2f} to {r.ci_high:.2f}"))
+        st.markdown(co.relation_lead(relation, measure, settings))
+    with chart_col:
+        if report.band_change["too_few"].all():
+            st.info(f"{co.TOO_FEW.capitalize()} in every band for a mean change.")
+        else:
+            st.plotly_chart(ui.figure(charts.band_change_chart, report.band_change, measure, report.band_labels,
+                                      key=(*key, "lead")),
+                            key="chart_lead", config=PLOTLY_CONFIG)
+            st.caption("Mean change by compliance band (n in each bar); details, tables and CSVs in the tabs below.")
 
 
 def headline(summary: dict, measure: str, report: co.CohortReport, settings) -> None:
@@ -471,6 +510,20 @@ def clinical_significance_tab(view: CohortView) -> None:
                  Column("cutoff_a", "Cut-off a", "number"), Column("cutoff_b", "Cut-off b", "number"), Column("cutoff_c", "Cut-off c", "number"),
                  Column("cutoff", "Cut-off used", "text")]
     st.dataframe(co.display_table(result.parameters, spec), hide_index=True, column_config=ui.column_config(spec))
+    if view.summary is not None:
+        both = co.reliable_improvement_definitions(view.summary, result, settings)
+        if len(both):
+            st.markdown("##### Reliable improvement here and in the headline")
+            spec_both = [Column("measure", "Measure", "text"), Column("paired", "Paired clients", "count"),
+                         Column("fixed_count", "Headline: reliably improved", "count"),
+                         Column("fixed_share", "Headline share", "pct"),
+                         Column("fixed_points", "Headline threshold (points)", "count"),
+                         Column("rci_count", "Here: reliably improved (improved + recovered)", "count"),
+                         Column("rci_share", "Share here", "pct"),
+                         Column("rci_points", "Threshold here (points)", "number", decimals=1)]
+            st.dataframe(co.display_table(both, spec_both), hide_index=True, column_config=ui.column_config(spec_both))
+            for reason in both["reason"]:
+                st.caption(reason)
     if result.categories.empty:
         st.info(f"{co.TOO_FEW.capitalize()} paired clients on every measure.")
     else:
@@ -551,16 +604,12 @@ def published_table(table, *, key: str) -> None:
                        key=f"csv_{key}")
 
 
-def deidentified_page(viewer, cohort, measures: list[str], settings) -> None:
+def deidentified_page(viewer, cohort, measures: list[str], settings, linked: tuple[str, ...] = ()) -> None:
     """The page for viewers who see aggregates only: every number from analytics.deidentified."""
     if not measures:
         st.info("No symptom scores for this cohort, so there is no change to relate homework to.")
         return
-    ui.check_choice_param("outcome_measure", measures, "measure")
-    measure = st.segmented_control(
-        "Measure for the analyses", measures, default=measures[0], required=True, key="outcome_measure",
-        bind="query-params",
-    ) or measures[0]
+    measure = measure_control(measures, linked)
     view = ui.run(deid.deidentified_cohort_view, viewer, cohort, measure, settings)
     st.info(view.note, icon=":material/shield_lock:")
     for row in (view.headline[:4], view.headline[4:]):
@@ -606,12 +655,6 @@ viewer = ui.page(
     "How homework quantity and quality relate to symptom change across a caseload, programme or clinic.",
 )
 settings = active_settings()
-# The documented alternative reading of unreviewed homework (docs/metrics.md, "Client quantity").
-settings = replace(settings, unreviewed_as_not_done=bool(st.toggle(
-    "Count unreviewed homework as not done", value=settings.unreviewed_as_not_done, key="unreviewed_as_not_done",
-    bind="query-params",
-    help="Off: quantity is the mean over reviewed assignments only. On: unreviewed assignments count as 0% done.",
-)))
 deidentified = deid.is_deidentified(viewer)
 try:
     options = ui.run(deid.deidentified_filter_options, viewer)
@@ -619,12 +662,23 @@ except MissingPseudonymKeyError:
     st.error("De-identified views need a pseudonym key for this deployment: ask the administrator to set "
              "BETWEEN_SESSIONS_PSEUDONYM_KEY.", icon=":material/key_off:")
     st.stop()
-cohort = ui.cohort_filter_sidebar(options, intake_months=ui.run(deid.intake_months, viewer) if deidentified else None)
+linked_cohort = ui.cohort_filter_sidebar(options, fields=SIDEBAR_FIELDS,
+                                         intake_months=ui.run(deid.intake_months, viewer) if deidentified else None)
+# The measure is chosen once, above the analyses; a link's "measure" only preselects it.
+linked = linked_cohort.measures
+cohort = replace(linked_cohort, measures=())
+with st.sidebar:
+    # The documented alternative reading of unreviewed homework (docs/metrics.md, "Client quantity").
+    settings = replace(settings, unreviewed_as_not_done=bool(st.toggle(
+        "Count unreviewed homework as not done", value=settings.unreviewed_as_not_done, key="unreviewed_as_not_done",
+        bind="query-params",
+        help="Off: quantity is the mean over reviewed assignments only. On: unreviewed assignments count as 0% done.",
+    )))
+measures = measure_choices(options, settings)
 if deidentified:
-    deidentified_page(viewer, cohort, measure_choices(options, cohort, settings), settings)
+    deidentified_page(viewer, cohort, measures, settings, linked)
     st.stop()
 summary = ui.run(cohort_summary, viewer, cohort, settings)
-measures = measure_choices(options, cohort, settings)
 
 if summary["clients"] == 0:
     st.info("No clients match these filters. Widen the cohort in the sidebar.", icon=":material/filter_alt_off:")
@@ -633,14 +687,13 @@ if not measures:
     st.info("No symptom scores for this cohort, so there is no change to relate homework to.")
     st.stop()
 
-ui.check_choice_param("outcome_measure", measures, "measure")
-measure = st.segmented_control(
-    "Measure for the analyses", measures, default=measures[0], required=True, key="outcome_measure", bind="query-params"
-) or measures[0]
+measure = measure_control(measures, linked)
 report = ui.run(co.cohort_report, viewer, cohort, measure, settings)
+view = CohortView(viewer, cohort, measure, tuple(measures), settings, report, summary)
+lead(view)  # the answer first: the homework-outcome relation and its n
+st.markdown("##### Outcomes of this cohort")
 headline(summary, measure, report, settings)
 
-view = CohortView(viewer, cohort, measure, tuple(measures), settings, report)
 ui.check_choice_param("section", TABS, "section")
 for tab, render in zip(st.tabs(TABS, key="section", bind="query-params"), TAB_RENDERERS.values(), strict=True):
     if tab.open:

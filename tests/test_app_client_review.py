@@ -187,7 +187,7 @@ def test_badges_on_constructed_clients(review_app):
     assert not at.error
     at = _run("D1")
     assert _badges(at) == [":gray-badge[moderately severe]", ":red-badge[Reliable deterioration]",
-                           ":orange-badge[At caseness]"]
+                           ":gray-badge[At caseness]"]
     assert any("Follow-up after discharge: 12 (moderate) on 2026-09-01" in c.value for c in at.caption)
 
 
@@ -215,8 +215,9 @@ def test_pdf_numbers_equal_the_page(review_app):
         pdf = session_review_pdf(review, programme_homework(db, LOCAL, "Depression CBT"), compress=False,
                                  chart=False)
     text = pdf_text(pdf)
-    labels = [c.value for c in at.caption][1:9]
-    values = [m.value.strip("*") for m in at.markdown][:8]
+    captions = [c.value for c in at.caption]
+    labels = captions[captions.index("Clinic"):][:8]
+    values = [m.value.strip("*") for m in at.markdown if m.value.startswith("**") and m.value.endswith("**")][:8]
     assert labels[0] == "Clinic"
     for label, value in zip(labels, values, strict=True):
         assert f"{label}: {value}" in text
@@ -238,10 +239,25 @@ def test_an_off_track_client_shows_the_expected_band_the_week_and_the_homework(a
     track = next(t for t in review.tracks if t.measure == "PHQ-9")
     homework = next(h for h in review.track_homework if h["measure"] == "PHQ-9")
     at = _run(client)
-    assert f":red[**PHQ-9: Off track since week {track.since_week}**]" in [m.value for m in at.markdown]
+    assert f":orange[**PHQ-9: Off track since week {track.since_week}**]" in [m.value for m in at.markdown]
     assert any(m.value == f"**{homework['text']}**" for m in at.markdown)
     assert any(m.value.startswith(f"**Homework in weeks {homework['first_week']}") for m in at.markdown)
     figure = _figure(at)
-    band = _trace(figure, "PHQ-9: usual range (10th-90th percentile)")
+    band = _trace(figure, "Usual range (10th-90th percentile)")
     assert band is not None and band["fill"] == "tonexty"
-    assert _trace(figure, "Off track (outside the usual range)") is not None
+    assert _trace(figure, f"PHQ-9 off track since week {track.since_week}") is not None
+
+
+def test_the_chart_and_what_changed_come_first(review_app):
+    """Issue 15 item 3: the chart started at about 1,400 px, under the facts, the cards, the expected
+    course and the since-last-session table. Now: the client, the risk alert, one line per measure
+    saying what changed, then the chart; the details follow."""
+    at = _run("R1")
+    body = list(at.main)
+    chart = next(e for e in at.get("plotly_chart") if e.key == "client_chart")
+    assert body.index(at.error[0]) < body.index(chart)  # the risk alert above the chart
+    first_line = next(m for m in at.markdown if m.value.startswith("PHQ-9: latest score"))
+    assert body.index(first_line) < body.index(chart)
+    for element in (at.metric[0], at.caption[[c.value for c in at.caption].index("Clinic")],
+                    *[s for s in at.subheader if s.value in ("Since last session", "Homework summary")]):
+        assert body.index(chart) < body.index(element)

@@ -40,6 +40,11 @@ def run_page(**params: str | list[str]) -> AppTest:
     return at
 
 
+def tab_charts(at: AppTest) -> list:
+    """The open tab's charts (not the lead chart above the tabs)."""
+    return [c for c in at.get("plotly_chart") if c.key != "chart_lead"]
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -59,12 +64,12 @@ def test_headline_numbers_are_cohort_summary(app_db, sample_db):
     assert shown["Mean quantity"] == f"{summary['mean_quantity']:.1%}"
     assert shown["Mean quality"] == f"{summary['mean_quality']:.1%}"
     assert shown["Recovery rate (per measure)"] == f"{m['recovery_rate']:.1%}"
-    assert shown["Reliable improvement"] == f"{m['reliable_improvement']:,}"
-    assert shown["Reliable deterioration"] == f"{m['reliable_deterioration']:,}"
+    assert shown["Reliable improvement (6+ points)"] == f"{m['reliable_improvement']:,}"
+    assert shown["Reliable deterioration (6+ points)"] == f"{m['reliable_deterioration']:,}"
     captions = " ".join(c.value for c in at.caption)
     assert f"n = {m['caseness_at_first']:,} paired clients at caseness at intake" in captions
-    # The default tab draws its chart with a table and a download beside it.
-    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1
+    # The lead chart (mean change by band), then the default tab's chart with a table and a download beside it.
+    assert len(at.get("plotly_chart")) == 2 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1
     assert co.CAVEAT in captions
 
 
@@ -87,7 +92,7 @@ def test_deep_link_reproduces_the_view(app_db, sample_db):
     report = co.cohort_report(sample_db, LOCAL, cohort, "GAD-7", Settings())
     assert metrics(at)["Pearson r"] == f"{report.relations['quality'].pearson.r:.2f}"
     # The scatter is the quality scatter; the URL still carries the view after the run.
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = json.loads(tab_charts(at)[0].proto.spec)
     assert "quality" in spec["layout"]["xaxis"]["title"]["text"]
     assert at.query_params["clinic"] in (clinic, [clinic]) and at.query_params["program"] in (program, [program])
 
@@ -106,7 +111,7 @@ def test_filters_change_the_numbers(app_db, sample_db):
 @pytest.mark.parametrize("section", TABS)
 def test_every_tab_renders_charts_with_tables(app_db, section):
     at = run_page(section=section)
-    charts = at.get("plotly_chart")
+    charts = tab_charts(at)
     assert charts, section
     # Each chart has its table and a CSV download beside it.
     assert len(at.get("download_button")) == len(charts)
@@ -131,7 +136,7 @@ def test_functional_norms_give_all_five_categories(app_db, sample_db):
     assert not at.exception
     expected = co.clinical_significance(sample_db, LOCAL, None, (co.JTNorms("PHQ-9", 0.84, 5.0, 4.0),
                                                                    co.JTNorms("GAD-7", 0.83)), Settings())
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = json.loads(tab_charts(at)[0].proto.spec)
     drawn = {t["name"].lower() for t in spec["data"]}
     assert drawn == set(expected.categories["category"]) and "recovered" in drawn
     phq = expected.parameters.set_index("measure").loc["PHQ-9"]
@@ -191,3 +196,64 @@ def test_sudden_gains_tab_shows_the_cohort_summary_with_its_caveat(app_db, sampl
     assert 0.15 <= summary.share <= 0.40
     assert len(at.dataframe) == 2
     assert GAIN_CAVEAT in [c.value for c in at.caption]
+
+
+# ----------------------------------------------------------------------------- issue 15 items 3 and 12
+
+
+def test_one_measure_control(app_db, sample_db):
+    """The sidebar had a Measure multiselect as well as "Measure for the analyses": now one control."""
+    at = run_page(measure="GAD-7")
+    assert [w.label for w in at.sidebar.multiselect if w.label == "Measure"] == []
+    controls = [w for w in at.segmented_control if "measure" in w.label.lower() and w.key != "compliance"]
+    assert [w.key for w in controls] == ["outcome_measure"]
+    assert controls[0].value == "GAD-7"  # a link's measure preselects it
+    summary = cohort_summary(sample_db, LOCAL, None, Settings())
+    assert metrics(at)["Paired clients"] == f"{summary['measures']['GAD-7']['clients_paired']:,}"  # all measures kept
+    at.segmented_control(key="outcome_measure").set_value("PHQ-9").run()
+    assert not at.exception
+    assert metrics(at)["Paired clients"] == f"{summary['measures']['PHQ-9']['clients_paired']:,}"
+
+
+def test_the_page_leads_with_the_homework_outcome_relation(app_db, sample_db):
+    at = run_page()
+    report = co.cohort_report(sample_db, LOCAL, None, "PHQ-9", Settings())
+    relation = report.relations["quantity"]
+    labels = [m.label for m in at.metric]
+    assert labels[0] == "Quantity and PHQ-9 change: r"  # before the outcome tiles
+    assert labels.index("Clients") > 0
+    assert at.metric[0].value == f"{relation.pearson.r:.2f}"
+    assert any(f"n = {relation.n:,} paired clients" in c.value for c in at.caption)
+    assert any(co.relation_lead(relation, "PHQ-9", Settings()) == m.value for m in at.markdown)
+    lead = json.loads(next(c for c in at.get("plotly_chart") if c.key == "chart_lead").proto.spec)
+    assert lead["data"][0]["type"] == "bar"
+
+
+def test_scatter_dots_follow_the_chosen_compliance(app_db, sample_db):
+    """With Compliance = Quality the dots were still coloured (and named) by quantity band."""
+    from analytics import theme
+
+    at = run_page(compliance="Quality", section="Compliance and change")
+    spec = json.loads(tab_charts(at)[0].proto.spec)
+    dots = [t for t in spec["data"] if t.get("mode") == "markers"]
+    report = co.cohort_report(sample_db, LOCAL, None, "PHQ-9", Settings())
+    colours = theme.compliance_band_colours(report.band_labels, "quality")
+    assert dots and all(t["name"].startswith("Quality") or t["name"] == "No quality band" for t in dots)
+    for trace in dots:
+        band = trace["name"].removeprefix("Quality ")
+        if band in colours:
+            assert trace["marker"]["color"] == colours[band]
+
+
+def test_the_two_reliable_improvements_are_side_by_side(app_db, sample_db):
+    """The headline's reliable improvement and the Clinical significance tab's "improved" disagreed
+    with the reason only in a bottom caption: now both are labelled and shown together."""
+    at = run_page(section="Clinical significance")
+    summary = cohort_summary(sample_db, LOCAL, None, Settings())
+    m = summary["measures"]["PHQ-9"]
+    assert metrics(at)["Reliable improvement (6+ points)"] == f"{m['reliable_improvement']:,}"
+    table = next(d.value for d in at.dataframe if "Headline: reliably improved" in d.value.columns)
+    row = table.set_index("Measure").loc["PHQ-9"]
+    assert row["Headline: reliably improved"] == m["reliable_improvement"]
+    assert row["Paired clients"] == m["clients_paired"]
+    assert any("Same" in c.value and "6+ points" in c.value and "RCI" in c.value for c in at.caption)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, query_params
+from analytics import ClinicDatabase, CohortFilter, Viewer, client_homework, query_params, theme
 from analytics.client_review.charts import client_figure
 from analytics.client_review.model import (
     EDGE_STATES,
@@ -376,6 +376,36 @@ def test_risk_scores_are_ringed_in_the_chart(review_db):
     fig = client_figure(client_review(review_db, LOCAL, "R1", AS_OF))
     ring = next(t for t in fig.data if t.name == "PHQ-9 item 9 above 0")
     assert list(ring.x) == ["2026-09-07", "2026-11-02"]
+
+
+def test_the_score_axis_leaves_room_above_the_maximum(review_db, n1):
+    """Issue 15 item 7: a PHQ-9 of 27 and its item-9 ring (17 px across) are drawn whole: the axis
+    used to stop at 27.5, cutting them in half."""
+    for review in (client_review(review_db, LOCAL, "R1", AS_OF), n1):
+        fig = client_figure(review)
+        for trace in fig.data:
+            if trace.name in ("PHQ-9", "GAD-7"):
+                top = {"PHQ-9": 27, "GAD-7": 21}[trace.name]
+                assert fig.layout["yaxis" + trace.yaxis[1:]].range[1] >= top + 1.5, trace.name
+
+
+def test_measures_differ_in_colour_and_marker_and_labels_sit_off_the_data(review_db, n1):
+    """Issue 15 items 5 and 7: PHQ-9 and GAD-7 are told apart by colour and symbol; the caseness and
+    discharge labels are legend entries, not text over the data or the band labels."""
+    fig = client_figure(n1)
+    phq, gad = (next(t for t in fig.data if t.name == m) for m in ("PHQ-9", "GAD-7"))
+    assert phq.marker.color == theme.measure_colour("PHQ-9") != gad.marker.color == theme.measure_colour("GAD-7")
+    assert phq.marker.symbol != gad.marker.symbol
+    names = [t.name for t in fig.data]
+    assert "Caseness threshold" in names
+    texts = [a.text for a in fig.layout.annotations]
+    titles = {t for t in texts if t and "total score" in t}
+    # caseness named in the measure's row title and the legend, discharge in the legend: no text over the data
+    assert not any("caseness" in (t or "").lower() or "Discharge" in (t or "") for t in set(texts) - titles)
+    assert any("dashed line: caseness" in t for t in titles)
+    d1 = client_figure(client_review(review_db, LOCAL, "D1", AS_OF))
+    assert any(t.name == "Discharge 2026-06-01" for t in d1.data)
+    assert not any("Discharge" in (a.text or "") for a in d1.layout.annotations)
 
 
 def test_csv_exports_hold_every_score_and_assignment_formula_safe(review_db, n1):

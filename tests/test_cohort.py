@@ -450,7 +450,7 @@ def test_headline_figures_are_cohort_summary(mini, report):
     assert figures["Mean quantity"].n == 15
     assert figures["Mean quantity"].display == f"{summary['mean_quantity']:.1%}"
     assert figures["Recovery rate (per measure)"].display == f"{6 / 15:.1%}" and figures["Recovery rate (per measure)"].n == 15
-    assert figures["Reliable improvement"].display == "8" and figures["Reliable improvement"].n == 16
+    assert figures["Reliable improvement (6+ points)"].display == "8" and figures["Reliable improvement (6+ points)"].n == 16
     assert figures["Mean change (points)"].value == pytest.approx(np.mean([change(c) for c in MINI]))
 
 
@@ -479,8 +479,8 @@ def test_headline_equals_the_cli(sample_db, sample_db_path):
     assert figures["Mean quantity"] == cli["mean_quantity"] and figures["Mean quality"] == cli["mean_quality"]
     assert figures["Paired clients"] == cli["measures"]["PHQ-9"]["clients_paired"]
     assert figures["Recovery rate (per measure)"] == cli["measures"]["PHQ-9"]["recovery_rate"]
-    assert figures["Reliable improvement"] == cli["measures"]["PHQ-9"]["reliable_improvement"]
-    assert figures["Reliable deterioration"] == cli["measures"]["PHQ-9"]["reliable_deterioration"]
+    assert figures["Reliable improvement (6+ points)"] == cli["measures"]["PHQ-9"]["reliable_improvement"]
+    assert figures["Reliable deterioration (6+ points)"] == cli["measures"]["PHQ-9"]["reliable_deterioration"]
 
 
 def test_t_interval_equals_mean_ci():

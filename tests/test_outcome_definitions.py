@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import ClinicDatabase, Settings, Viewer
+from analytics import ClinicDatabase, Settings, Viewer, theme
 from analytics.client_review.model import client_review
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
@@ -183,18 +183,20 @@ def test_pages_render_a_higher_is_better_measure(direction_app):
     assert ":green-badge[Reliable recovery]" in badges and ":green-badge[Reliable improvement]" in badges
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     notes = [a.get("text") for a in figure["layout"]["annotations"]]
-    assert "caseness \u2264 40" in notes
+    assert any("dashed line: caseness \u2264 40" in (n or "") for n in notes)  # in the title, not over the data
     assert any("higher is better" in (n or "") for n in notes)
     shapes = [s for s in figure["layout"]["shapes"] if s.get("type") == "rect"]
     lowest = min(shapes, key=lambda s: s["y0"])
-    assert lowest["fillcolor"] == "#f8d7da"  # the lowest band is the worst on a higher-is-better scale
+    assert lowest["fillcolor"] == theme.SEVERITY_FILLS[-1]  # the lowest band is the worst on a higher-is-better scale
 
     at = AppTest.from_file(str(ROOT / "pages" / "cohort_outcomes.py"), default_timeout=60)
     at.query_params["outcome_measure"] = WELLBEING
     at.run()
     assert not at.exception, at.exception
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Reliable improvement"] == "2" and shown["Reliable deterioration"] == "1"
+    improvement = next(k for k in shown if k.startswith("Reliable improvement ("))  # labelled with its fixed points
+    deterioration = next(k for k in shown if k.startswith("Reliable deterioration ("))
+    assert shown[improvement] == "2" and shown[deterioration] == "1"
     captions = " ".join(c.value for c in at.caption)
     assert "positive = improvement" in captions
 

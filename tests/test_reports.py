@@ -113,12 +113,62 @@ def test_session_review_html_is_self_contained_and_escaped(review_db):
     review, programme = _review(review_db, "N1")
     html = session_review_html(review, programme).decode("utf-8")
     assert html.startswith("<!DOCTYPE html>") and "Session review: client N1" in html
-    assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js embedded
+    assert '<svg class="main-svg"' in html or html.count("plotly.js v") <= 2  # the chart, embedded
     assert not re.search(r"<script[^>]+src=", html)  # nothing fetched from the network
+    assert not re.search(r'<img[^>]+src="(?!data:)', html)
     assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html  # free text escaped
     assert "=HYPERLINK(" in html  # the description is there (last 4 weeks), as text
     risky, programme = _review(review_db, "R1")
     assert 'class="alert"' in session_review_html(risky, programme).decode("utf-8")
+
+
+def test_session_review_html_is_small_with_static_charts(review_db):
+    """Issue 15 item 13: the HTML export weighed 4.8 MB per client (plotly.js, 4.6 MB, inside it)."""
+    review, programme = _review(review_db, "N1")
+    try:
+        figure_png(go.Figure(go.Scatter(x=[1, 2], y=[1, 2])), width=200, height=100)
+    except ImageExportError:
+        pytest.skip("no browser for kaleido on this machine")
+    html = session_review_html(review, programme)
+    assert len(html) < 400_000
+    assert b"plotly.js v" not in html and b"Plotly.newPlot" not in html
+    assert html.count(b'<svg class="main-svg"') == 1
+
+
+def test_html_falls_back_to_one_copy_of_plotly_when_no_image_can_be_made(monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise ImageExportError("the chart could not be rendered as an image (test)")
+
+    monkeypatch.setattr(reports, "figure_image", broken)
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
+    html = render_html(ReportContent("Pack", figures=[ReportFigure(fig, title=t) for t in ("One", "Two", "Three")]))
+    assert html.count(b"Plotly.newPlot") == 3
+    assert len(re.findall(rb"<script[^>]*>\s*/\*\*\s*\* plotly\.js v", html)) == 1  # the library once per document
+
+
+def test_html_header_fields_do_not_run_together(review_db):
+    """The PDF joins header fields with runs of spaces; HTML collapsed them into one space."""
+    review, programme = _review(review_db, "N1")
+    html = session_review_html(review, programme).decode("utf-8")
+    for label, value in header_facts(review.header):
+        assert f'<span class="field"><span class="label">{label}:</span> {value}</span>' in html
+    generic = render_html(ReportContent("Report", header_lines=["Therapist: T1    Programme: CBT", "**Bold**"])).decode()
+    assert '<span class="field"><span class="label">Programme:</span> CBT</span>' in generic
+    assert "<strong>Bold</strong>" in generic
+
+
+def test_the_pdf_chart_legend_prints_at_8_points_or_more(review_db):
+    """Issue 15 item 13: the one-page PDF's legend printed at 4-5 pt (1,000 px shrunk to 74 mm high)."""
+    from analytics.client_review.session_review import PDF_FIGURE_HEIGHT_MM, session_review_content
+
+    review, programme = _review(review_db, "N1")
+    content = session_review_content(review, programme)
+    (item,) = content.figures
+    text_width_mm = 210 - 2 * reports.MARGIN_MM
+    points_per_px = reports.printed_points_per_px(item, text_width_mm, PDF_FIGURE_HEIGHT_MM)
+    legend_px = item.figure.layout.legend.font.size
+    assert legend_px * points_per_px >= 8.0
+    assert item.figure.layout.font.size * points_per_px >= 8.0
 
 
 # ----------------------------------------------------------------------------- generic renderer
@@ -157,8 +207,12 @@ def test_render_html_generic():
     html = render_html(ReportContent("QI <pack>", header_lines=["header"], alerts=["alert!"], notes=["note"],
                                      figures=[ReportFigure(fig, title="One"), ReportFigure(fig, title="Two")],
                                      html_tables=[ReportTable("T", pd.DataFrame({"a": ["<x>"]}))])).decode()
-    assert "QI &lt;pack&gt;" in html and "&lt;x&gt;" in html and html.count("Plotly.newPlot") == 2
-    assert html.count("plotly.js v") <= 2  # the library is embedded once, not per figure
+    assert "QI &lt;pack&gt;" in html and "&lt;x&gt;" in html
+    assert html.count('<svg class="main-svg"') + html.count("Plotly.newPlot") == 2
+    interactive = render_html(ReportContent("QI", figures=[ReportFigure(fig, title="One"), ReportFigure(fig, title="Two")]),
+                              interactive=True).decode()
+    assert interactive.count("Plotly.newPlot") == 2
+    assert interactive.count("plotly.js v") <= 2  # the library is embedded once, not per figure
 
 
 # ----------------------------------------------------------------------------- figures to PNG

@@ -382,9 +382,23 @@ def test_item14_flags_only_outside_99_8_and_counts_chance_flags():
     # The funnel shows the 95% limits as a warning line and the 99.8% limits as the flag line.
     from analytics.quality_improvement.charts import funnel_figure
 
-    names = {trace.name for trace in funnel_figure(panel).data}
-    assert {"95% limits (warning)", "99.8% limits (flag)", "Warning: outside 95% limits",
-            "Flagged: outside 99.8% limits", "Within limits"} <= names
+    fig = funnel_figure(panel)
+    traces = {trace.name: trace for trace in fig.data}
+    assert {"95% limits (warning)", "99.8% limits (flag)", "Within limits (as expected)",
+            "Better than the network: outside 95% limits", "Better than the network: outside 99.8% limits (flag)",
+            "Worse than the network: outside 99.8% limits (flag)"} <= set(traces)
+    # Issue 15 item 6: coloured by direction (T-A and T-B above the limits are better, T-D below is worse),
+    # pseudonyms labelled only outside the limits, and the flags chance alone would give, from flag_summary.
+    from analytics import theme
+
+    assert traces["Better than the network: outside 99.8% limits (flag)"].marker.color == theme.BETTER
+    assert traces["Better than the network: outside 95% limits"].marker.color == theme.BETTER
+    assert list(traces["Worse than the network: outside 99.8% limits (flag)"].text) == ["T-D"]
+    assert traces["Worse than the network: outside 99.8% limits (flag)"].marker.color == theme.WORSE
+    assert traces["Within limits (as expected)"].text is None
+    caption = next(a.text for a in fig.layout.annotations if "chance alone" in a.text)
+    assert "4 therapists compared: 2 beyond the 99.8% limits, 1 between" in caption
+    assert "about 0.01 and 0.2" in caption
 
 
 # ----------------------------------------------------------------------------- item 15: clustered intervals

@@ -16,23 +16,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .. import theme
 from ..config import MeasureDefinition, Settings, active_settings
 
-SCORE_COLOUR = "#1f3b63"
-FOLLOW_UP_COLOUR = "#6b7b8c"
-QUANTITY_COLOUR = "#00796b"
-QUALITY_COLOUR = "#7b3fa0"
-COUNT_COLOUR = "rgba(120, 144, 156, 0.28)"
-ATTENDED_COLOUR = "#1f3b63"
-MISSED_COLOUR = "#c62828"
-RISK_COLOUR = "#c62828"
-CASENESS_COLOUR = "#b71c1c"
-EXPECTED_COLOUR = "#5c6bc0"
-EXPECTED_FILL = "rgba(92, 107, 192, 0.16)"
-OFF_TRACK_COLOUR = "#e65100"
-GAIN_COLOUR = "#2e7d32"
-# Severity-band fills, lowest (best) to highest (worst) band; light enough for the data on top.
-BAND_FILLS = ("#e8f3ea", "#f3f7e3", "#fdf6df", "#fdeedd", "#fbe3e1", "#f8d7da")
+COUNT_COLOUR = theme.rgba(theme.ASSIGNMENTS, 0.3)
+EXPECTED_FILL = theme.rgba(theme.EXPECTED, theme.EXPECTED_FILL_ALPHA)
+# Room above a measure's maximum (share of its range, at least 1.5 points): a maximum score and
+# its item-9 risk ring are drawn whole, not cut at the top edge.
+Y_HEADROOM = 0.08
+LEGEND_MARGIN_PX = 130  # x-axis dates and the legend under the plot
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 
@@ -58,44 +50,50 @@ def _num(value: Any) -> float | int | None:
     return int(f) if f.is_integer() else f
 
 
-def _band_fills(n: int) -> list[str]:
-    if n <= 1:
-        return [BAND_FILLS[0]]
-    last = len(BAND_FILLS) - 1
-    return [BAND_FILLS[round(i * last / (n - 1))] for i in range(n)]
+def _first(fig: go.Figure, group: str) -> bool:
+    """True when no trace of this legend group is in the figure yet (one legend entry per concept)."""
+    return not any(t.legendgroup == group for t in fig.data)
 
 
-def _add_bands(fig: go.Figure, definition: MeasureDefinition, row: int) -> None:
-    """Shaded severity bands, their labels at the right edge, and the dashed caseness line."""
+def y_range(definition: MeasureDefinition) -> list[float]:
+    """The score axis of a measure: half a point below its minimum, headroom above its maximum."""
+    span = definition.max_score - definition.min_score
+    return [definition.min_score - 0.5, definition.max_score + max(1.5, Y_HEADROOM * span)]
+
+
+def _add_bands(fig: go.Figure, definition: MeasureDefinition, row: int, measure: str) -> None:
+    """Shaded severity bands with their labels in the right margin; the caseness line (named in the
+    legend, not written over the data)."""
     bands = sorted(definition.bands, key=lambda b: b.lower)
-    fills = _band_fills(len(bands))
-    if definition.higher_is_better:  # the best band is the highest: shade from the top down
-        fills = fills[::-1]
+    fills = theme.severity_fills(len(bands), higher_is_better=definition.higher_is_better)
     for i, band in enumerate(bands):
         upper = bands[i + 1].lower if i + 1 < len(bands) else definition.max_score
         low = max(band.lower, definition.min_score)
-        fig.add_hrect(y0=low, y1=upper, fillcolor=fills[i], line_width=0, layer="below", row=row, col=1,
-                      exclude_empty_subplots=False)
+        fig.add_hrect(y0=low, y1=upper, fillcolor=fills[i], opacity=theme.SEVERITY_OPACITY, line_width=0,
+                      layer="below", row=row, col=1, exclude_empty_subplots=False)
         fig.add_annotation(
             x=1.0, xref="x domain", xanchor="left", xshift=6, y=(low + upper) / 2, yref="y",
-            text=band.label, showarrow=False, font={"size": 10, "color": "#5f6b76"}, row=row, col=1, exclude_empty_subplots=False,
+            text=band.label, showarrow=False, font=theme.font(theme.SMALL_SIZE, theme.BAND_LABEL), row=row, col=1,
+            exclude_empty_subplots=False,
         )
     fig.add_hline(
-        y=definition.caseness_threshold, line_dash="dash", line_color=CASENESS_COLOUR, line_width=1.2,
+        y=definition.caseness_threshold, line_dash="dash", line_color=theme.CASENESS, line_width=1.2,
         row=row, col=1, exclude_empty_subplots=False,
     )
-    fig.add_annotation(
-        x=0.0, xref="x domain", xanchor="left", y=definition.caseness_threshold, yref="y", yanchor="bottom",
-        text=definition.caseness_text, showarrow=False,
-        font={"size": 10, "color": CASENESS_COLOUR}, row=row, col=1, exclude_empty_subplots=False,
+    fig.add_trace(  # the caseness line's legend entry (no data: the line is the shape above)
+        go.Scatter(x=[None], y=[None], mode="lines", name="Caseness threshold",
+                   legendgroup="caseness", showlegend=_first(fig, "caseness"), line={"color": theme.CASENESS, "dash": "dash", "width": 1.2},
+                   hoverinfo="skip"),
+        row=row, col=1,
     )
 
 
 def _score_traces(fig: go.Figure, measure: str, scores: pd.DataFrame, row: int, *, show_risk: bool) -> None:
     s = scores[scores["measure"] == measure].sort_values("administered_date")
+    own_colour, own_symbol = theme.measure_colour(measure), theme.measure_symbol(measure)
     for follow_up, name, colour, symbol, mode in (
-        (False, measure, SCORE_COLOUR, "circle", "lines+markers"),
-        (True, f"{measure} follow-up (after discharge)", FOLLOW_UP_COLOUR, "diamond-open", "markers"),
+        (False, measure, own_colour, own_symbol, "lines+markers"),
+        (True, f"{measure} follow-up (after discharge)", theme.FOLLOW_UP, f"{own_symbol}-open", "markers"),
     ):
         part = s[s["follow_up"].astype(bool) == follow_up]
         if part.empty:
@@ -132,7 +130,7 @@ def _score_traces(fig: go.Figure, measure: str, scores: pd.DataFrame, row: int, 
                     y=[_num(v) for v in risky["total_score"]],
                     mode="markers",
                     name="PHQ-9 item 9 above 0",
-                    marker={"size": 17, "symbol": "circle-open", "color": RISK_COLOUR, "line": {"width": 2.5}},
+                    marker={"size": 17, "symbol": "circle-open", "color": theme.RISK, "line": {"width": 2.5}},
                     customdata=[[int(v)] for v in risky["item_9"]],
                     hovertemplate="<b>Risk: item 9 = %{customdata[0]}</b><br>%{x|%Y-%m-%d}<extra></extra>",
                 ),
@@ -148,21 +146,22 @@ def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
         return
     x = [_iso(d) for d in band["week_start"]]
     weeks = [int(w) for w in band["week"]]
+    show_range = _first(fig, "usual-range")
     fig.add_trace(go.Scatter(x=x, y=[float(v) for v in band["high"]], mode="lines", line={"width": 0},
-                             hoverinfo="skip", showlegend=False, legendgroup=f"expected-{track.measure}"),
+                             hoverinfo="skip", showlegend=False, legendgroup="usual-range"),
                   row=row, col=1)
     fig.add_trace(
         go.Scatter(x=x, y=[float(v) for v in band["low"]], mode="lines", line={"width": 0}, fill="tonexty",
-                   fillcolor=EXPECTED_FILL, name=f"{track.measure}: usual range (10th-90th percentile)",
-                   legendgroup=f"expected-{track.measure}",
+                   fillcolor=EXPECTED_FILL, name="Usual range (10th-90th percentile)",
+                   legendgroup="usual-range", showlegend=show_range,
                    customdata=[[w, float(h)] for w, h in zip(weeks, band["high"], strict=True)],
                    hovertemplate="Week %{customdata[0]}: clients with this intake score usually "
                    "%{y:.0f}-%{customdata[1]:.0f}<extra></extra>"),
         row=row, col=1,
     )
     fig.add_trace(
-        go.Scatter(x=x, y=[float(v) for v in band["expected"]], mode="lines", name=f"{track.measure}: expected",
-                   legendgroup=f"expected-{track.measure}", line={"color": EXPECTED_COLOUR, "width": 1.6, "dash": "dash"},
+        go.Scatter(x=x, y=[float(v) for v in band["expected"]], mode="lines", name="Expected score",
+                   legendgroup="expected", showlegend=_first(fig, "expected"), line={"color": theme.EXPECTED, "width": 1.6, "dash": "dash"},
                    customdata=[[w] for w in weeks],
                    hovertemplate="Week %{customdata[0]}: expected %{y:.1f}<extra></extra>"),
         row=row, col=1,
@@ -172,8 +171,11 @@ def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
         off = points[points["off_track"].astype(bool)]
         fig.add_trace(
             go.Scatter(x=[_iso(d) for d in off["administered_date"]], y=[_num(v) for v in off["total_score"]],
-                       mode="markers", name="Off track (outside the usual range)", legendgroup="off-track",
-                       marker={"size": 15, "symbol": "circle-open", "color": OFF_TRACK_COLOUR, "line": {"width": 2}},
+                       mode="markers", legendgroup=f"off-track-{track.measure}",
+                       name=(f"{track.measure} off track since week {track.since_week}"
+                             if getattr(track, "since_date", None) is not None
+                             else f"{track.measure} off track (outside the usual range)"),
+                       marker={"size": 15, "symbol": "circle-open", "color": theme.OFF_TRACK, "line": {"width": 2}},
                        customdata=[[int(w), float(e)] for w, e in zip(off["week"], off["expected"], strict=True)],
                        hovertemplate="Off track in week %{customdata[0]}: %{y} (expected %{customdata[1]:.0f})"
                        "<extra></extra>"),
@@ -181,10 +183,8 @@ def _expected_traces(fig: go.Figure, track: Any, row: int) -> None:
         )
     if getattr(track, "since_date", None) is not None:
         d = _iso(track.since_date)
-        fig.add_vline(x=d, line={"color": OFF_TRACK_COLOUR, "width": 1.2, "dash": "dot"}, row=row, col=1)
-        fig.add_annotation(x=d, y=1.0, xref="x", yref="y domain", yanchor="top", xanchor="left", xshift=3,
-                           text=f"Off track since week {track.since_week}", showarrow=False,
-                           font={"size": 10, "color": OFF_TRACK_COLOUR}, row=row, col=1)
+        # named in the legend ("... off track since week N"), not written over the scores
+        fig.add_vline(x=d, line={"color": theme.OFF_TRACK, "width": 1.2, "dash": "dot"}, row=row, col=1)
 
 
 def _gain_traces(fig: go.Figure, measure: str, gains: pd.DataFrame, row: int) -> None:
@@ -201,8 +201,9 @@ def _gain_traces(fig: go.Figure, measure: str, gains: pd.DataFrame, row: int) ->
         go.Scatter(
             x=[_iso(d) for d in part["after_date"]], y=[_num(v) for v in part["after_score"]],
             mode="markers+text", name="Sudden gain", legendgroup="sudden-gain", text=["gain"] * len(part),
-            textposition="bottom center", textfont={"size": 10, "color": GAIN_COLOUR},
-            marker={"size": 13, "symbol": "star", "color": GAIN_COLOUR, "line": {"width": 1, "color": "white"}},
+            showlegend=_first(fig, "sudden-gain"),
+            textposition="bottom center", textfont=theme.font(theme.SMALL_SIZE, theme.SUDDEN_GAIN),
+            marker={"size": 13, "symbol": "star", "color": theme.SUDDEN_GAIN, "line": {"width": 1, "color": theme.PAPER}},
             customdata=custom,
             hovertemplate=("<b>Sudden gain</b> %{customdata[0]} (%{customdata[1]} points)%{customdata[6]}"
                            "<br>Homework of weeks %{customdata[2]}: %{customdata[3]} set, %{customdata[4]} reviewed, "
@@ -257,8 +258,8 @@ def _homework_traces(fig: go.Figure, weekly: pd.DataFrame, intake: date | None, 
         row=row, col=1, secondary_y=True,
     )
     for column, name, colour, symbol in (
-        ("quantity", "Quantity (how much was done)", QUANTITY_COLOUR, "circle"),
-        ("quality", "Quality (how well)", QUALITY_COLOUR, "square"),
+        ("quantity", "Quantity (how much was done)", theme.QUANTITY, "circle"),
+        ("quality", "Quality (how well)", theme.QUALITY, "square"),
     ):
         values = [None if pd.isna(v) else float(v) * 100 for v in weekly[column]]
         fig.add_trace(
@@ -284,10 +285,10 @@ def _homework_traces(fig: go.Figure, weekly: pd.DataFrame, intake: date | None, 
 def _session_traces(fig: go.Figure, sessions: pd.DataFrame, row: int) -> None:
     groups = (
         ("Session attended", sessions["attended"].astype(bool) & ~sessions["upcoming"].astype(bool),
-         ATTENDED_COLOUR, "circle"),
+         theme.SESSION_ATTENDED, "circle"),
         ("Session missed", ~sessions["attended"].astype(bool) & ~sessions["upcoming"].astype(bool),
-         MISSED_COLOUR, "x-thin-open"),
-        ("Session upcoming", sessions["upcoming"].astype(bool), FOLLOW_UP_COLOUR, "circle-open"),
+         theme.SESSION_MISSED, "x-thin-open"),
+        ("Session upcoming", sessions["upcoming"].astype(bool), theme.SESSION_UPCOMING, "circle-open"),
     )
     for name, mask, colour, symbol in groups:
         part = sessions[mask]
@@ -345,7 +346,8 @@ def client_timeline(
     specs: list[list[dict[str, Any]]] = []
     for m in measures:
         definition = settings.measure(m)
-        titles.append(f"{m}: {definition.description} (total score; {definition.better_text})" if definition else m)
+        titles.append(f"{m}: {definition.description} (total score; {definition.better_text}; "
+                      f"dashed line: {definition.caseness_text})" if definition else m)
         heights.append(1.0)
         specs.append([{}])
     if has_homework:
@@ -364,8 +366,8 @@ def client_timeline(
     for i, m in enumerate(measures, start=1):
         definition = settings.measure(m)
         if definition is not None:
-            _add_bands(fig, definition, i)
-            fig.update_yaxes(range=[definition.min_score - 0.5, definition.max_score + 0.5], row=i, col=1)
+            _add_bands(fig, definition, i, m)
+            fig.update_yaxes(range=y_range(definition), row=i, col=1)
         track = next((t for t in tracks or () if t.measure == m), None)
         if track is not None:
             _expected_traces(fig, track, i)
@@ -390,25 +392,26 @@ def client_timeline(
     if discharge_date is not None:
         d = discharge_date.isoformat()
         fig.add_shape(type="line", x0=d, x1=d, xref="x", y0=0, y1=1, yref="paper",
-                      line={"color": "#37474f", "width": 1.5, "dash": "dot"})
-        fig.add_annotation(x=d, xref="x", y=1.0, yref="y domain", yanchor="top", xanchor="left", xshift=4,
-                           text=f"Discharge<br>{d}", showarrow=False, align="left",
-                           font={"size": 11, "color": "#37474f"})
+                      line={"color": theme.INK, "width": 1.5, "dash": "dot"})
+        fig.add_trace(go.Scatter(  # named in the legend, not written over the data or the band labels
+            x=[None], y=[None], mode="lines", name=f"Discharge {d}", legendgroup="discharge",
+            line={"color": theme.INK, "width": 1.5, "dash": "dot"}, hoverinfo="skip"), row=1, col=1)
     if intake_date is not None:
         fig.update_xaxes(range=_x_range(intake_date, scores, weekly, sessions, discharge_date))
-    fig.update_xaxes(showgrid=True, gridcolor="#eceff1", tickformat="%d %b\n%Y")
     for annotation in fig.layout.annotations:
         if annotation.text in titles:
-            annotation.update(x=0, xanchor="left", font={"size": 13, "color": "#263238"})
-    fig.update_layout(
-        template="plotly_white",
-        height=height or int(105 + 230 * len(measures) + (200 if has_homework else 0) + (70 if has_sessions else 0)),
-        margin={"l": 60, "r": 120, "t": 105, "b": 40},
-        legend={"orientation": "h", "yref": "container", "yanchor": "top", "y": 0.995, "x": 0, "font": {"size": 11}},
+            annotation.update(x=0, xanchor="left", font=theme.font(theme.FONT_SIZE, theme.INK))
+    theme.apply_layout(
+        fig,
+        height=height or int(30 + LEGEND_MARGIN_PX + 230 * len(measures) + (200 if has_homework else 0) + (70 if has_sessions else 0)),
+        # The legend under the plot: the scores come first on the screen (issue 15 item 3).
+        margin={"l": 60, "r": 120, "t": 30, "b": LEGEND_MARGIN_PX},
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.005, "x": 0,
+                "font": theme.font(theme.SMALL_SIZE), "itemsizing": "constant", "tracegroupgap": 0},
         hovermode="closest",
         bargap=0.15,
-        font={"family": "DejaVu Sans, Arial, sans-serif", "size": 12, "color": "#263238"},
     )
+    fig.update_xaxes(type="date", showgrid=True, tickformat="%d %b\n%Y")  # the legend-only traces hold no dates
     return fig
 
 
@@ -438,4 +441,4 @@ def client_figure(review: Any, settings: Settings | None = None, height: int | N
     )
 
 
-__all__ = ["client_figure", "client_timeline"]
+__all__ = ["client_figure", "client_timeline", "y_range"]

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import theme
 from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active_settings
 from ..db import ClinicDatabase
 from ..expected_response import OFF_TRACK, Track, client_track, expected_curves
@@ -373,17 +374,17 @@ def _badges(row: pd.Series) -> list[tuple[str, str]]:
     """(label, colour) badges of one measure row."""
     badges: list[tuple[str, str]] = []
     if row.get("reliable_improvement") is True:
-        badges.append(("Reliable improvement", "green"))
+        badges.append(("Reliable improvement", theme.BADGE_BETTER))
     if row.get("reliable_deterioration") is True:
-        badges.append(("Reliable deterioration", "red"))
+        badges.append(("Reliable deterioration", theme.BADGE_WORSE))
     # "Reliable recovery" (NHS Talking Therapies): recovered AND reliably improved. Crossing the
     # caseness line by less than the reliable change (GAD-7 8 -> 7) is not badged as recovery.
     if row.get("recovered") is True and row.get("reliable_improvement") is True:
-        badges.append(("Reliable recovery", "green"))
+        badges.append(("Reliable recovery", theme.BADGE_BETTER))
     elif row.get("recovered") is True:
-        badges.append(("Out of caseness, change not reliable", "gray"))
+        badges.append(("Out of caseness, change not reliable", theme.BADGE_NEUTRAL))
     if row.get("at_caseness") is True:
-        badges.append(("At caseness", "orange"))
+        badges.append(("At caseness", theme.BADGE_NEUTRAL))  # orange means off track only
     return badges
 
 

@@ -7,13 +7,22 @@ Built on the generic renderer :mod:`analytics.rendering`.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Any
 
-from ..rendering import EXPORT_FIGURE_WIDTH_PX, ReportContent, ReportFigure, ReportTable
+from ..rendering import MARGIN_MM, ReportContent, ReportFigure, ReportTable, printed_points_per_px
 from .charts import client_figure
 from .model import ASSOCIATION_NOTE, RECENT_WEEKS, assignment_rows, header_facts, since_rows, summary_rows
+
+# The chart in the one-page PDF: an image this wide (px) printed on the text width, at most this
+# high (mm); its type is sized to print at 8 pt or more (tests/test_reports.py).
+PDF_FIGURE_WIDTH_PX = 800
+PDF_FIGURE_HEIGHT_MM = 125
+EXPORT_FONT_PX = 13
+MIN_PRINTED_PT = 8.2
+A4_TEXT_WIDTH_MM = 210 - 2 * MARGIN_MM
 
 
 def track_line(review: Any) -> str:
@@ -73,11 +82,18 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
         notes.append("The latest PHQ-9 has no item scores: item 9 (risk) could not be checked.")
     figures = []
     n_measures = review.scores["measure"].nunique() if len(review.scores) else 0
-    export_height = 105 + 140 * n_measures + (130 if len(review.weekly) else 0) + (55 if len(review.sessions) else 0)
+    export_height = 160 + 125 * n_measures + (115 if len(review.weekly) else 0) + (45 if len(review.sessions) else 0)
     fig = client_figure(review, settings=settings, height=export_height) if chart else None
     if fig is not None:
-        fig.update_layout(width=EXPORT_FIGURE_WIDTH_PX, font={"size": 13}, margin={"t": 95})
-        figures.append(ReportFigure(fig, width_px=EXPORT_FIGURE_WIDTH_PX, height_px=export_height))
+        # The type is sized for the printed image (PDF_FIGURE_WIDTH_PX wide on the text width, at
+        # most PDF_FIGURE_HEIGHT_MM high): at least MIN_PRINTED_PT points (the legend used to print
+        # at 4-5 pt from a 1,000 px image shrunk to 74 mm high).
+        per_px = printed_points_per_px(ReportFigure(fig, width_px=PDF_FIGURE_WIDTH_PX, height_px=export_height),
+                                       A4_TEXT_WIDTH_MM, PDF_FIGURE_HEIGHT_MM)
+        font_px = max(EXPORT_FONT_PX, math.ceil(MIN_PRINTED_PT / per_px))
+        fig.update_layout(width=PDF_FIGURE_WIDTH_PX, font={"size": font_px},
+                          legend={"font": {"size": font_px}}, margin={"t": 28, "b": 130, "r": 110})
+        figures.append(ReportFigure(fig, width_px=PDF_FIGURE_WIDTH_PX, height_px=export_height))
     recent = review.recent_assignments()
     summary = ReportTable("Homework summary", summary_rows(review, programme), widths=(2.6, 4.2, 2.2))
     since = ReportTable(_since_title(review), since_rows(review), widths=(2.6, 6.0), empty_text="No session recorded yet.")
@@ -115,7 +131,8 @@ def session_review_pdf(review: Any, programme: dict[str, Any], *, compress: bool
                        chart: bool = True) -> bytes:
     """The one-page printable session review (A4 PDF)."""
     c = content or session_review_content(review, programme, chart=chart)
-    return c.pdf(one_page=True, max_figure_height_mm=74, compress=compress, unicode_fonts=unicode_fonts)
+    return c.pdf(one_page=True, max_figure_height_mm=PDF_FIGURE_HEIGHT_MM, compress=compress,
+                 unicode_fonts=unicode_fonts)
 
 
 def session_review_html(review: Any, programme: dict[str, Any], *, content: ReportContent | None = None) -> bytes:

@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .. import theme
 from ..config import active_settings
 
 __all__ = [
@@ -32,19 +33,10 @@ __all__ = [
     "within_client_chart",
 ]
 
-# Okabe-Ito colours (colour-blind safe): low, middle, high compliance band.
-BAND_PALETTE = ("#E69F00", "#56B4E9", "#0072B2")
-ALL_COLOUR = "#7F7F7F"
-COHORT_COLOUR = "#0072B2"
-PUBLISHED_COLOUR = "#7F7F7F"
-JT_COLOURS = {
-    "recovered": "#1B7837",
-    "improved": "#7FBF7B",
-    "unchanged": "#BDBDBD",
-    "deteriorated": "#F4A582",
-    "harmed": "#B2182B",
-}
-FONT = dict(family="Source Sans Pro, Helvetica, Arial, sans-serif", size=13, color="#31333F")
+# Colours and font from the one theme (analytics/theme.py).
+COHORT_COLOUR = theme.QUANTITY  # this cohort's estimate (the quantity relation)
+PUBLISHED_COLOUR = theme.AS_EXPECTED
+JT_COLOURS = theme.OUTCOME_COLOURS
 
 
 def _better_text(measure: str) -> str:
@@ -58,29 +50,20 @@ def _improvement_sign_text(measure: str) -> str:
     return "positive" if definition is not None and definition.higher_is_better else "negative"
 
 
-def band_colors(labels: Sequence[str]) -> dict[str, str]:
-    """Colour of each compliance band (in band order), plus grey for "All clients"."""
-    colours = {label: BAND_PALETTE[min(i, len(BAND_PALETTE) - 1)] for i, label in enumerate(labels)}
-    colours["All clients"] = ALL_COLOUR
-    return colours
-
-
-def _rgba(hex_colour: str, alpha: float) -> str:
-    h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
+def band_colors(labels: Sequence[str], compliance: str = "quantity") -> dict[str, str]:
+    """Colour of each compliance band (in band order: light to dark shades of the compliance
+    measure's own colour), plus grey for "All clients"."""
+    return theme.compliance_band_colours(labels, compliance)
 
 
 def _layout(fig: go.Figure, *, height: int = 380, x_title: str | None = None, y_title: str | None = None,
             legend: bool = True) -> go.Figure:
-    fig.update_layout(
-        template="plotly_white",
+    theme.apply_layout(
+        fig,
         height=height,
         margin=dict(l=10, r=10, t=36, b=10),
-        font=FONT,
         showlegend=legend,
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, title_text=""),
-        hoverlabel=dict(font_size=12),
     )
     if x_title is not None:
         fig.update_xaxes(title_text=x_title)
@@ -112,7 +95,7 @@ def trajectory_chart(trajectories: pd.DataFrame, measure: str, band_labels: Sequ
                 x=x + x[::-1],
                 y=rows["ci_high"].tolist() + rows["ci_low"].tolist()[::-1],
                 fill="toself",
-                fillcolor=_rgba(colours[band], 0.18),
+                fillcolor=theme.rgba(colours[band], 0.18),
                 line=dict(width=0),
                 hoverinfo="skip",
                 showlegend=False,
@@ -148,7 +131,7 @@ def compliance_scatter(
     intercept: float | None,
 ) -> go.Figure:
     """Each paired client's quantity (or quality) against their change, with the OLS line."""
-    colours = band_colors(band_labels)
+    colours = band_colors(band_labels, compliance)
     fig = go.Figure()
     label = compliance.capitalize()
     bands = [b for b in band_labels] + [None]
@@ -156,14 +139,14 @@ def compliance_scatter(
         rows = points[points["band"] == band] if band is not None else points[points["band"].isna()]
         if rows.empty:
             continue
-        name = f"Quantity {band}" if band is not None else "No quantity"
+        name = f"{label} {band}" if band is not None else f"No {compliance} band"
         fig.add_trace(
             go.Scattergl(
                 x=rows[compliance],
                 y=rows["change"],
                 mode="markers",
                 name=name,
-                marker=dict(color=colours.get(band, ALL_COLOUR), size=6, opacity=0.55, line=dict(width=0)),
+                marker=dict(color=colours.get(band, theme.ALL_CLIENTS), size=6, opacity=0.75, line=dict(width=0)),
                 hovertemplate=f"{label} %{{x:.1%}}<br>Change %{{y:+.1f}} points<extra>{name}</extra>",
             )
         )
@@ -175,11 +158,11 @@ def compliance_scatter(
                 y=intercept + slope * xs,
                 mode="lines",
                 name="Fitted line",
-                line=dict(color="#31333F", width=2, dash="dash"),
+                line=dict(color=theme.INK, width=2, dash="dash"),
                 hovertemplate=f"Fitted line: {slope / 10:+.2f} points per 10 percentage points<extra></extra>",
             )
         )
-    fig.add_hline(y=0, line=dict(color="#9E9E9E", width=1))
+    fig.add_hline(y=0, line=dict(color=theme.AS_EXPECTED, width=1))
     fig.update_xaxes(tickformat=".0%", range=[-0.03, 1.03])
     return _layout(
         fig,
@@ -205,20 +188,20 @@ def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
             y=labels,
             mode="markers",
             marker=dict(color=colours, size=11, symbol=["circle" if c == COHORT_COLOUR else "diamond" for c in colours]),
-            error_x=dict(type="data", array=plus, arrayminus=minus, color="#5F6368", thickness=1.5, width=4),
+            error_x=dict(type="data", array=plus, arrayminus=minus, color=theme.MUTED_INK, thickness=1.5, width=4),
             customdata=np.column_stack([rows["ci_low"], rows["ci_high"], n_text]),
             text=rows["relation"],
             hovertemplate="%{y}<br>%{text}<br>r = %{x:.3f}<br>95% CI %{customdata[0]:.3f} to %{customdata[1]:.3f}<br>%{customdata[2]}<extra></extra>",
             showlegend=False,
         )
     )
-    fig.add_vline(x=0, line=dict(color="#9E9E9E", width=1))
+    fig.add_vline(x=0, line=dict(color=theme.AS_EXPECTED, width=1))
     fig.update_xaxes(range=[-0.25, 0.75] if positive else [-0.75, 0.25], zeroline=False)
     fig.update_yaxes(automargin=True)
     fig.add_annotation(
         x=0.74 if positive else -0.74, y=1.0, yref="paper", xanchor="right" if positive else "left",
         yanchor="bottom", showarrow=False,
-        text="helpful &#8594;" if positive else "&#8592; helpful", font=dict(size=12, color="#5F6368"),
+        text="helpful &#8594;" if positive else "&#8592; helpful", font=theme.font(12, theme.MUTED_INK),
     )
     sign = "positive" if positive else "negative"
     return _layout(fig, height=360, x_title=f"r with change ({sign} = helpful)", legend=False)
@@ -234,7 +217,7 @@ def band_change_chart(band_change: pd.DataFrame, measure: str, band_labels: Sequ
             x=[f"Quantity {b}" for b in rows["band"]],
             y=rows["mean_change"],
             marker_color=[colours[b] for b in rows["band"]],
-            error_y=dict(type="data", array=plus, arrayminus=minus, color="#31333F", thickness=1.5),
+            error_y=dict(type="data", array=plus, arrayminus=minus, color=theme.INK, thickness=1.5),
             customdata=np.column_stack([rows["n"], rows["ci_low"], rows["ci_high"]]),
             text=[f"n = {n:,}" for n in rows["n"]],
             textposition="inside",
@@ -262,7 +245,7 @@ def outcome_rates_chart(rates: pd.DataFrame, band_labels: Sequence[str]) -> go.F
                 y=rows["rate"],
                 name=name,
                 marker_color=colours[band],
-                error_y=dict(type="data", array=plus, arrayminus=minus, color="#31333F", thickness=1.2),
+                error_y=dict(type="data", array=plus, arrayminus=minus, color=theme.INK, thickness=1.2),
                 customdata=np.column_stack([rows["count"], rows["denominator"], rows["ci_low"], rows["ci_high"]]),
                 hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{y:.1%}}<br>%{{customdata[0]:,}} of %{{customdata[1]:,}}"
                 "<br>95% CI %{customdata[2]:.1%} to %{customdata[3]:.1%}<extra></extra>",
@@ -321,9 +304,9 @@ def items_met_chart(items_met: pd.DataFrame) -> go.Figure:
             x=rows["items_met"],
             y=rows["mean_quantity"],
             mode="lines+markers",
-            line=dict(color=COHORT_COLOUR, width=2.5),
+            line=dict(color=theme.QUANTITY, width=2.5),
             marker=dict(size=8),
-            error_y=dict(type="data", array=plus, arrayminus=minus, color=COHORT_COLOUR, thickness=1.5),
+            error_y=dict(type="data", array=plus, arrayminus=minus, color=theme.QUANTITY, thickness=1.5),
             customdata=np.column_stack([rows["reviewed_assignments"], rows["n_clients"], rows["quantity_ci_low"], rows["quantity_ci_high"]]),
             hovertemplate="%{x} of 5 items met<br>Completion %{y:.1%}<br>95% CI %{customdata[2]:.1%} to %{customdata[3]:.1%}"
             "<br>%{customdata[0]:,} reviewed assignments, %{customdata[1]:,} clients<extra></extra>",
@@ -338,7 +321,7 @@ def items_met_chart(items_met: pd.DataFrame) -> go.Figure:
 def checklist_items_chart(items: pd.DataFrame) -> go.Figure:
     """Completion with each checklist item met vs not met (dumbbell), 95% intervals."""
     fig = go.Figure()
-    for side, colour, name in (("not_met", "#BDBDBD", "Not met"), ("met", COHORT_COLOUR, "Met")):
+    for side, colour, name in (("not_met", theme.AS_EXPECTED, "Not met"), ("met", theme.DESIGN_CHECKLIST, "Met")):
         value = f"completion_{side}"
         plus, minus = _errors(items, value, f"{value}_ci_low", f"{value}_ci_high")
         fig.add_trace(
@@ -347,7 +330,7 @@ def checklist_items_chart(items: pd.DataFrame) -> go.Figure:
                 y=items["item"],
                 mode="markers",
                 name=name,
-                marker=dict(color=colour, size=11, line=dict(color="#5F6368", width=1)),
+                marker=dict(color=colour, size=11, line=dict(color=theme.MUTED_INK, width=1)),
                 error_x=dict(type="data", array=plus, arrayminus=minus, color=colour, thickness=1.5),
                 customdata=np.column_stack([items[f"reviewed_{side}"], items[f"clients_{side}"]]),
                 hovertemplate=f"%{{y}}: {name.lower()}<br>Completion %{{x:.1%}}<br>%{{customdata[0]:,}} reviewed assignments, "
@@ -363,7 +346,7 @@ def homework_type_chart(types: pd.DataFrame) -> go.Figure:
     """Completion and quality by homework type (withheld types not drawn), 95% intervals."""
     rows = types[~types["too_few"]].iloc[::-1]
     fig = go.Figure()
-    for what, colour, name in (("quality", "#56B4E9", "Quality"), ("quantity", COHORT_COLOUR, "Completion (quantity)")):
+    for what, colour, name in (("quality", theme.QUALITY, "Quality"), ("quantity", theme.QUANTITY, "Completion (quantity)")):
         plus, minus = _errors(rows, f"mean_{what}", f"{what}_ci_low", f"{what}_ci_high")
         n_col = "reviewed_assignments" if what == "quantity" else "quality_rated"
         fig.add_trace(
@@ -373,7 +356,7 @@ def homework_type_chart(types: pd.DataFrame) -> go.Figure:
                 orientation="h",
                 name=name,
                 marker_color=colour,
-                error_x=dict(type="data", array=plus, arrayminus=minus, color="#31333F", thickness=1.2),
+                error_x=dict(type="data", array=plus, arrayminus=minus, color=theme.INK, thickness=1.2),
                 customdata=np.column_stack([rows[n_col], rows["n_clients"]]),
                 hovertemplate=f"%{{y}}<br>{name} %{{x:.1%}}<br>%{{customdata[0]:,}} assignments, %{{customdata[1]:,}} clients<extra></extra>",
             )
@@ -396,8 +379,8 @@ def within_client_chart(coefficients: pd.DataFrame) -> go.Figure:
                 x=rows["estimate"],
                 y=rows["effect"],
                 mode="markers",
-                marker=dict(color=[COHORT_COLOUR, "#56B4E9"][: len(rows)], size=11),
-                error_x=dict(type="data", array=plus, arrayminus=minus, color="#5F6368", thickness=1.5, width=4),
+                marker=dict(color=[theme.QUANTITY, theme.tint(theme.QUANTITY, 0.5)][: len(rows)], size=11),
+                error_x=dict(type="data", array=plus, arrayminus=minus, color=theme.MUTED_INK, thickness=1.5, width=4),
                 customdata=np.column_stack([rows["ci_low"], rows["ci_high"], rows["p_value"], rows["unit"], rows["intervals"], rows["clients"]]),
                 hovertemplate="%{y}<br>%{x:+.3f} %{customdata[3]}<br>95% CI %{customdata[0]:.3f} to %{customdata[1]:.3f}"
                 "<br>p = %{customdata[2]:.2g}<br>%{customdata[4]:,} intervals, %{customdata[5]:,} clients<extra></extra>",
@@ -406,7 +389,7 @@ def within_client_chart(coefficients: pd.DataFrame) -> go.Figure:
             row=row_no,
             col=1,
         )
-        fig.add_vline(x=0, line=dict(color="#9E9E9E", width=1), row=row_no, col=1)
+        fig.add_vline(x=0, line=dict(color=theme.AS_EXPECTED, width=1), row=row_no, col=1)
         fig.update_xaxes(title_text=rows["unit"].iloc[0], title_font_size=12, row=row_no, col=1)
         fig.update_yaxes(autorange="reversed", range=None, row=row_no, col=1)
     fig.update_annotations(font_size=13, x=0, xanchor="left")

@@ -101,7 +101,9 @@ __all__ = [
     "published_yardsticks",
     "quantity_quality_grid",
     "relation_comparison",
+    "relation_lead",
     "relation_scale_text",
+    "reliable_improvement_definitions",
     "score_trajectories",
     "t_interval",
     "within_client_analysis",
@@ -250,7 +252,9 @@ class ComplianceRelation:
 
     ``pearson`` / ``spearman`` are over paired clients with a value; ``slope`` is the OLS line
     of change on the compliance fraction (points of change per 1.0 = from none to all), shown
-    as the fitted line. ``points`` has one row per client: client_id, band, value, change.
+    as the fitted line. ``points`` has one row per client: client_id, band, value, change; the
+    band is the client's band of this compliance measure (quality bands for quality: the same
+    edges and minimum of reviewed assignments as the quantity bands).
     """
 
     compliance: str
@@ -272,7 +276,9 @@ def compliance_change(frame: pd.DataFrame, compliance: str, settings: Settings) 
     points = pd.DataFrame(
         {
             "client_id": paired["client_id"].astype(str).to_numpy(),
-            "band": paired["band"].to_numpy(),
+            # the band of the compliance measure drawn: quality bands when quality is chosen
+            "band": (paired["band"] if compliance == "quantity" else
+                     compliance_band(paired[compliance], settings, paired["reviewed_assignments"])).to_numpy(),
             compliance: _values(paired[compliance]),
             "change": _values(paired["change"]),
         }
@@ -609,6 +615,23 @@ def relation_scale_text(measure: str, settings: Settings) -> str:
         "treatment; the band effect size (an extreme-groups comparison that leaves the middle band out) is not "
         "comparable with them and is shown under Outcomes by band."
     )
+
+
+def relation_lead(relation: ComplianceRelation, measure: str, settings: Settings) -> str:
+    """The page's opening sentence: the homework-outcome relation of the cohort in plain words,
+    with its n (markdown). ``relation``: :func:`compliance_change` of quantity."""
+    what = relation.compliance
+    if relation.too_few or relation.pearson.r is None or relation.slope is None:
+        return (f"Too few paired clients with a {what} value to relate homework to {measure} change "
+                f"(n = {relation.n:,}; need {relation.min_n}).")
+    higher = measure_higher_is_better(measure, settings)
+    per_10 = relation.slope / 10
+    helpful = per_10 > 0 if higher else per_10 < 0
+    direction = "more" if helpful else "less"
+    return (f"Across **{relation.n:,} paired clients**, those who did more of their homework improved **{direction}** on "
+            f"{measure}: every 10 percentage points more {what} went with **{abs(per_10):.2f} points** {direction} "
+            f"improvement (r = {relation.pearson.r:.2f}, 95% CI {relation.pearson.ci_low:.2f} to "
+            f"{relation.pearson.ci_high:.2f}). An association across clients, not proof that homework causes change.")
 
 
 def band_effect_sign_text(measure: str, settings: Settings) -> str:
@@ -982,6 +1005,13 @@ class HeadlineFigure:
     n_label: str
 
 
+def _fixed_points(measure: str, settings: Settings) -> str:
+    """" (6+ points)": the measure's fixed reliable change (NHS Talking Therapies) in a headline label,
+    so that it is not read as the Jacobson-Truax reliable change index of the Clinical significance tab."""
+    definition = settings.measure(measure)
+    return f" ({definition.reliable_change}+ points)" if definition is not None else ""
+
+
 def _share_of(label: str, count: int, n: int, min_n: int) -> str:
     return f"{label} ({count / n:.1%})" if n >= min_n else label
 
@@ -1047,14 +1077,14 @@ def headline_figures(
             f"paired clients at caseness at intake (on {measure} alone)",
         ),
         HeadlineFigure(
-            "Reliable improvement",
+            f"Reliable improvement{_fixed_points(measure, settings)}",
             m.get("reliable_improvement", 0),
             count(int(m.get("reliable_improvement", 0)), paired),
             paired,
             _share_of("paired clients", int(m.get("reliable_improvement", 0)), paired, min_n),
         ),
         HeadlineFigure(
-            "Reliable deterioration",
+            f"Reliable deterioration{_fixed_points(measure, settings)}",
             m.get("reliable_deterioration", 0),
             count(int(m.get("reliable_deterioration", 0)), paired),
             paired,
@@ -1305,6 +1335,44 @@ class ClinicalSignificance:
 
 
 JT_ORDER = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
+
+
+def reliable_improvement_definitions(summary: dict[str, Any], result: ClinicalSignificance,
+                                     settings: Settings) -> pd.DataFrame:
+    """The two reliable improvements side by side, per measure, over the same paired clients:
+    the headline's (a change of at least the measure's fixed reliable-change points, NHS Talking
+    Therapies; :func:`analytics.metrics.cohort_summary`) and the Clinical significance tab's
+    (Jacobson-Truax: |RC| > 1.96 from this cohort's SD and the chosen reliability, categories
+    improved + recovered). They differ only by the threshold (e.g. PHQ-9: 6 points against
+    about 6.2, so a client 6 points better counts in the first, not the second).
+
+    Columns: measure, paired, fixed_points, fixed_count, fixed_share, rci_points, rci_count,
+    rci_share, reason.
+    """
+    rows = []
+    params = result.parameters.set_index("measure") if len(result.parameters) else pd.DataFrame()
+    for measure in params.index:
+        m = (summary.get("measures") or {}).get(measure) or {}
+        definition = settings.measure(measure)
+        paired = int(m.get("clients_paired", 0))
+        cats = result.categories[result.categories["measure"] == measure]
+        if definition is None or not paired or cats.empty:
+            continue
+        fixed = int(m.get("reliable_improvement", 0))
+        rci = int(cats.loc[cats["category"].isin(("improved", "recovered")), "clients"].sum())
+        rci_points = float(params.loc[measure, "reliable_change_points"])
+        reason = (f"Same {paired:,} paired clients. Headline: a change of {definition.reliable_change}+ points "
+                  f"(NHS Talking Therapies fixed reliable change). Here: a change of more than {rci_points:.1f} "
+                  f"points (RCI from this cohort's SD and reliability {float(params.loc[measure, 'reliability']):.2f})")
+        if rci != fixed:
+            reason += f"; the {abs(fixed - rci):,} clients between the two thresholds make the difference"
+        rows.append({
+            "measure": measure, "paired": paired, "fixed_points": definition.reliable_change, "fixed_count": fixed,
+            "fixed_share": fixed / paired, "rci_points": rci_points, "rci_count": rci, "rci_share": rci / paired,
+            "reason": reason + ".",
+        })
+    return pd.DataFrame(rows, columns=["measure", "paired", "fixed_points", "fixed_count", "fixed_share",
+                                       "rci_points", "rci_count", "rci_share", "reason"])
 
 
 def measure_higher_is_better(measure: str, settings: Settings) -> bool:
