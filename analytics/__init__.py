@@ -50,12 +50,14 @@ _EXPORTS: dict[str, str] = {
     "cohort_summary": "metrics",
     "compliance_band": "metrics",
     "data_as_of": "data.model",
+    "data_freshness": "data.model",
     "data_overview": "data.model",
     "data_version": "db",
     "filter_options": "data.model",
     "find_clients": "client_review.model",
     "funnel_limits": "statistics",
     "hedges_g": "statistics",
+    "dry_run": "ingest.importer",
     "import_files": "ingest.importer",
     "import_history": "data.model",
     "import_rejects": "data.model",
@@ -122,6 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .data.model import (  # noqa: F401
         RejectsPage,
         data_as_of,
+        data_freshness,
         data_overview,
         filter_options,
         import_history,
@@ -129,7 +132,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         rejects_csv_chunks,
     )
     from .db import ClinicDatabase, DatabaseMissing, DataVersion, QueryTimeout, data_version, open_database  # noqa: F401
-    from .ingest.importer import ImportResult, Reject, import_files  # noqa: F401
+    from .ingest.importer import ImportResult, Reject, dry_run, import_files  # noqa: F401
     from .ingest.profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
     from .metrics import (  # noqa: F401
         classify_outcomes,

@@ -75,7 +75,7 @@ def chart_with_table(figure: tuple, frame: pd.DataFrame, columns: Sequence[Colum
                      height=min(420, 38 + 35 * len(table)))
         ui.download_button(
             "Download CSV",
-            partial(to_safe_csv, table),
+            partial(to_safe_csv, co.display_table(frame, columns, csv=True)),
             f"cohort_{name}.csv",
             "text/csv",
             export_kind=f"cohort_{name}",
@@ -546,7 +546,7 @@ def published_table(table, *, key: str) -> None:
     st.dataframe(table.as_text(), hide_index=True, width="stretch")
     if table.note:
         st.caption(table.note)
-    ui.download_button("Download CSV", partial(to_safe_csv, table.display), f"cohort_{table.name}_deidentified.csv",
+    ui.download_button("Download CSV", table.csv_bytes, f"cohort_{table.name}_deidentified.csv",
                        "text/csv", export_kind=f"cohort_{table.name}_deidentified", icon=":material/download:",
                        key=f"csv_{key}")
 

@@ -14,7 +14,7 @@ import streamlit as st
 import ui
 from analytics import active_settings, filter_options
 from analytics.expected_response import BACKTEST_NOTE, backtest_table
-from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
+from analytics.privacy import MissingPseudonymKeyError
 from analytics.publishing import PublishedTable
 from analytics.quality_improvement.charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
 from analytics.quality_improvement.meeting_pack import (
@@ -132,7 +132,7 @@ def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> Non
         text = text[[c.header for c in table.columns if c.kind != "limit"]]
     height = "auto" if len(text) <= 12 else 420
     st.dataframe(text, hide_index=True, width="stretch", height=height)
-    csv = functools.partial(to_safe_csv, table.display)  # built when clicked
+    csv = table.csv_bytes  # built when clicked
     mode = "deidentified" if report.deidentified else "identified"
     options = {"export_kind": f"quality_improvement_{table.name}_{mode}", "key": f"csv_{key}",
                "icon": ":material/download:"}
@@ -275,7 +275,7 @@ if alerts_tab.open:
                 left.caption(listing.note)
                 with right:
                     ui.download_button(
-                        "CSV", functools.partial(to_safe_csv, listing.display), "alert_list_IDENTIFIED.csv", "text/csv",
+                        "CSV", listing.csv_bytes, "alert_list_IDENTIFIED.csv", "text/csv",
                         help="Download the list of clients not on track as CSV (identified)",
                         export_kind="quality_improvement_alert_list_identified", key="csv_alert_list",
                         icon=":material/download:", width="stretch",

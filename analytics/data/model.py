@@ -197,3 +197,30 @@ def overview_figures(overview: dict[str, Any], viewer: Viewer, settings: Any = N
             dates += f"; latest score **{pd.Timestamp(last):{day}}**"
         dates += "."
     return {"counts": counts, "dates": dates}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the loaded data are: ``as_of`` (:func:`data_as_of`) and ``tables``, one row
+    per kind of record (``records``, ``latest_date``, ``n_rows``, ``days_before_as_of``)."""
+
+    as_of: date | None
+    tables: pd.DataFrame
+
+    def stale(self, today: date, days: int = 14) -> bool:
+        """True when the data's as-of date is more than ``days`` days before ``today``."""
+        return self.as_of is not None and (today - self.as_of).days > days
+
+
+def data_freshness(db: ClinicDatabase, viewer: Viewer) -> Freshness:
+    """The latest date per table (sessions, scores, homework set and reviewed, intakes) among
+    the clients the viewer may see, and the data's as-of date, with how many days each table's
+    latest date lies before it (0: the newest data are of this kind)."""
+    tables = db.query("data_freshness", query_params(viewer))
+    tables["latest_date"] = pd.to_datetime(tables["latest_date"]).dt.date
+    as_of = data_as_of(db, viewer)
+    tables["days_before_as_of"] = [
+        pd.NA if as_of is None or d is None or pd.isna(d) else (as_of - d).days for d in tables["latest_date"]
+    ]
+    tables["days_before_as_of"] = tables["days_before_as_of"].astype("Int64")
+    return Freshness(as_of=as_of, tables=tables)
