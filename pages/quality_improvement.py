@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 import ui
-from analytics import active_settings, filter_options
+from analytics import active_settings, filter_options, glossary
 from analytics.expected_response import BACKTEST_NOTE, backtest_table
 from analytics.privacy import MissingPseudonymKeyError
 from analytics.publishing import PublishedTable
@@ -197,6 +197,7 @@ if compare_tab.open:
             show_table(flags, key="flags")  # its note says how many flags chance alone would give
 
         st.subheader("Funnel plots")
+        st.caption(glossary.caption("control-limits"))
         unit_type = st.segmented_control(
             "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
             required=True,
