@@ -366,7 +366,9 @@ def protect_rate_numerators(rate_hidden: Sequence[bool], numerators: Sequence[An
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
 def _count_cell(value: Any) -> Any:
