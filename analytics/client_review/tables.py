@@ -30,4 +30,28 @@ PAIR_COLUMNS = (
     Column("next_score", "Next score", "count"), Column("change", "Change (points)", "number", decimals=0),
 )
 
-__all__ = ["PAIR_COLUMNS", "SCORE_COLUMNS", "SESSION_COLUMNS", "WEEKLY_COLUMNS"]
+
+# The client's CSV exports (analytics.client_review.model.scores_csv / assignments_csv).
+SCORE_EXPORT_COLUMNS = (
+    Column("client_id", "Client", "label"), Column("measure", "Measure", "text"),
+    Column("administered_date", "Date", "date"), Column("total_score", "Score", "count"),
+    Column("severity_band", "Severity band", "text"), Column("item_9", "Item 9 (self-harm thoughts)", "count"),
+    Column("follow_up", "Follow-up (after discharge)", "yesno"), Column("week_since_intake", "Week since intake", "count"),
+)
+ASSIGNMENT_EXPORT_COLUMNS = (
+    Column("client_id", "Client", "label"), Column("assignment_id", "Assignment", "text"),
+    Column("assigned_date", "Set on", "date"), Column("reviewed_date", "Reviewed on (date)", "date"),
+    Column("week_since_intake", "Week since intake", "count"), Column("homework_type", "Homework type", "text"),
+    Column("goal_linked", "Linked to a goal", "yesno"), Column("rationale_given", "Rationale given", "yesno"),
+    Column("rehearsed_in_session", "Rehearsed in session", "yesno"),
+    Column("practice_scheduled", "Practice scheduled", "yesno"), Column("obstacles_planned", "Obstacles planned", "yesno"),
+    Column("checklist_met", "Checklist items met", "count"), Column("planned_practices", "Practices planned", "count"),
+    Column("completed_practices", "Practices completed", "count"),
+    Column("quantity_rating", "Quantity rating (0-4)", "count"), Column("quality_rating", "Quality rating (0-4)", "count"),
+    Column("quantity_fraction", "Quantity", "pct"), Column("quality_fraction", "Quality", "pct"),
+    Column("reviewed", "Reviewed", "yesno"), Column("rated_by", "Rated by", "text"),
+    Column("description", "Description", "text"),
+)
+
+__all__ = ["ASSIGNMENT_EXPORT_COLUMNS", "PAIR_COLUMNS", "SCORE_COLUMNS", "SCORE_EXPORT_COLUMNS", "SESSION_COLUMNS",
+           "WEEKLY_COLUMNS"]
