@@ -18,8 +18,8 @@ def test_home_shows_what_is_loaded(app_db, sample_db):
 def test_data_page_shows_history_and_imports_an_upload(app_db, tmp_path):
     at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=30).run()
     assert not at.exception, at.exception
-    history = at.dataframe[0].value
-    assert list(history["batch_id"]) == [1]
+    history = next(d.value for d in at.dataframe if "Batch" in d.value.columns)
+    assert list(history["Batch"]) == ["1"]
     assert at.button(key="run_import").disabled  # nothing uploaded yet
 
 
