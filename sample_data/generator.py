@@ -27,6 +27,11 @@ Typical PHQ-9 intake ~15-16 (SD ~5), mean change ~-6, recovery ~50%, a few % rel
 deteriorate, ~10-15% of sessions missed, ~20% drop out, ~10% of assignments never reviewed,
 ~25% of discharged clients have a follow-up score 1-12 months later.
 
+The Group CBT programme also gives CORE-10 (total scores, Barkham et al. 2013) at the same
+scored sessions and follow-ups: on the 600-client sample (seed 7) 71 clients, first score ~17
+(SD ~6, ~90% at caseness 11), mean change ~-5. It comes from a random stream of its own
+(``CORE10_STREAM``), drawn after everything else, so every other row is what it was without it.
+
 Run ``python -m sample_data.generator --out DIR --clients N --seed S`` to write the files.
 """
 
