@@ -213,8 +213,13 @@ else:
                 names.append(name)
             if check_only:
                 with st.spinner("Validating (dry run)..."):
-                    result = dry_run(ui.database_path(), paths, profile=profile, display_names=names,
-                                     snapshot=IMPORT_MODES[mode_choice], settings=active_settings())
+                    try:
+                        result = dry_run(ui.database_path(), paths, profile=profile, display_names=names,
+                                         snapshot=IMPORT_MODES[mode_choice], settings=active_settings())
+                    except OSError as exc:  # no room for the private copy in the temporary folder
+                        result = None
+                        st.error(f"The check could not run: {md(exc.strerror or exc)}. Nothing was changed.",
+                                 icon=":material/error:")
             else:
                 with st.spinner("Validating and importing..."):
                     try:
