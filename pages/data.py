@@ -16,6 +16,7 @@ from analytics import (
     active_settings,
     data_freshness,
     dry_run,
+    glossary,
     import_files,
     import_history,
     import_rejects,
@@ -264,7 +265,7 @@ else:
             st.markdown(f"**Rejected rows** ({result.rejected:,}): fix them in the record system and export again.")
             show_rejects(int(result.batch_id), "last_import_rejects", "Download rejected rows (CSV)")
 
-st.subheader("How current the data are")
+st.subheader("How current the data are", help=glossary.help_text("data-as-of"))
 freshness = ui.run(data_freshness, viewer)
 if freshness.as_of is None:
     st.info("No sessions or scores are loaded yet.")
