@@ -51,12 +51,14 @@ _EXPORTS: dict[str, str] = {
     "compliance_band": "metrics",
     "data_as_of": "data.model",
     "data_freshness": "data.model",
+    "data_staleness": "data.model",
     "data_overview": "data.model",
     "data_version": "db",
     "filter_options": "data.model",
     "find_clients": "client_review.model",
     "funnel_limits": "statistics",
     "hedges_g": "statistics",
+    "dry_run": "ingest.importer",
     "import_files": "ingest.importer",
     "import_history": "data.model",
     "import_rejects": "data.model",
@@ -125,13 +127,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         data_as_of,
         data_freshness,
         data_overview,
+        data_staleness,
         filter_options,
         import_history,
         import_rejects,
         rejects_csv_chunks,
     )
     from .db import ClinicDatabase, DatabaseMissing, DataVersion, QueryTimeout, data_version, open_database  # noqa: F401
-    from .ingest.importer import ImportResult, Reject, import_files  # noqa: F401
+    from .ingest.importer import ImportResult, Reject, dry_run, import_files  # noqa: F401
     from .ingest.profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
     from .metrics import (  # noqa: F401
         classify_outcomes,

@@ -613,16 +613,23 @@ def search_access_log(path: str | Path, **filters: Any) -> pd.DataFrame:
     return audit_log(path).search(**filters)
 
 
+# The access log's columns as the admin page and its CSV show them (analytics.publishing).
+ACCESS_LOG_HEADERS = {"id": "Entry", "at": "When (UTC)", "email": "User", "role": "Role", "page": "Page",
+                      "action": "Action", "client_id": "Client", "detail": "Detail"}
+
+
 def access_log_csv(rows: pd.DataFrame) -> bytes:
-    """The rows as a download: formula-neutralised CSV (analytics.privacy.to_safe_csv)."""
+    """The rows as a download: formula-neutralised CSV (analytics.privacy.to_safe_csv), under the
+    page's headers (:data:`ACCESS_LOG_HEADERS`), times in UTC to the second, missing cells empty."""
     from .privacy import to_safe_csv
 
     out = rows.copy()
     if "at" in out:
-        out["at"] = pd.to_datetime(out["at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+        out["at"] = pd.to_datetime(out["at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
     if "id" in out:
         out["id"] = out["id"].astype(str)
-    return to_safe_csv(out)
+    out = out.astype(object).where(out.notna(), "")
+    return to_safe_csv(out.rename(columns=ACCESS_LOG_HEADERS))
 
 
 def close_audit_logs() -> None:

@@ -32,8 +32,10 @@ RATE_WITHHELD = WITHHELD_TEXT
 #: Column kinds: "label" (text that identifies the row), "text", "count" (whole number with
 #: thousands separators), "pct" (a 0-1 value shown as a percentage with one decimal), "limit"
 #: (a 0-1 funnel limit, shown as %), "number" (``decimals`` places), "p" (a p value, two
-#: significant digits).
-COLUMN_KINDS = ("label", "text", "count", "pct", "limit", "number", "p")
+#: significant digits), "date" (YYYY-MM-DD, never a time of day), "datetime" (a moment, shown
+#: in UTC as YYYY-MM-DD HH:MM, never with an offset), "yesno" (a boolean as yes/no).
+COLUMN_KINDS = ("label", "text", "count", "pct", "limit", "number", "p", "date", "datetime", "yesno")
+PERCENT_KINDS = ("pct", "limit")
 VALUE_KINDS = ("pct", "number", "p")
 
 
@@ -62,6 +64,14 @@ class Column:
         if self.kind not in COLUMN_KINDS:
             raise ValueError(f"column {self.key!r}: kind {self.kind!r} is not one of {COLUMN_KINDS}")
 
+    @property
+    def csv_header(self) -> str:
+        """The header in a CSV export: the header, with "(%)" for a percentage (a CSV cell
+        holds 58.3, so the unit goes in the header) unless the header already says %."""
+        if self.kind in PERCENT_KINDS and "%" not in self.header:
+            return f"{self.header} (%)"
+        return self.header
+
     def shown(self, deidentified: bool) -> bool:
         return self.show == "always" or (self.show == "identified" and not deidentified)
 
@@ -81,7 +91,112 @@ class Column:
             return f"{float(value):.{self.decimals}f}"
         if self.kind == "p":
             return f"{float(value):.2g}"
+        if self.kind == "date":
+            return _date_text(value)
+        if self.kind == "datetime":
+            return _datetime_text(value)
+        if self.kind == "yesno":
+            return "yes" if bool(value) else "no"
         return str(value)
+
+    def value(self, value: Any) -> Any:
+        """A cell of an analytics frame as a table shows it: counts as whole numbers, 0-1 rates
+        as percentages rounded to one decimal, numbers rounded to ``decimals``, p values to
+        two significant digits, dates as YYYY-MM-DD text, moments as UTC YYYY-MM-DD HH:MM,
+        booleans as yes/no; text (and markers such as "<11") as it is; missing as None."""
+        if _missing(value):
+            return None
+        if isinstance(value, str) and self.kind not in ("date", "datetime"):
+            return value
+        if self.kind == "count":
+            return int(round(float(value)))
+        if self.kind in PERCENT_KINDS:
+            return round(float(value) * 100.0, 1)
+        if self.kind == "number":
+            return round(float(value), self.decimals)
+        if self.kind == "p":
+            return float(f"{float(value):.2g}")
+        if self.kind in ("date", "datetime", "yesno"):
+            return self.text(value)
+        if isinstance(value, (float, np.floating)):
+            return f"{float(value):g}"
+        return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class TableFrames:
+    """One table as a page shows it and as its CSV export holds it, from one analytics frame
+    and one column list (:func:`table_frames`).
+
+    ``display``: headers are the columns' headers; counts are whole numbers (Int64), rates
+    percentages with one decimal, numbers rounded, dates YYYY-MM-DD text, missing None (for
+    ``st.dataframe`` with :func:`ui.tables.column_config`). ``csv``: the same cells as text
+    (counts without thousands separators, rates with one decimal and "(%)" in the header,
+    missing as ""), headers :attr:`Column.csv_header`."""
+
+    display: pd.DataFrame
+    csv: pd.DataFrame
+    columns: tuple[Column, ...]
+
+
+def table_frames(frame: pd.DataFrame, columns: Sequence[Column], *, extra: dict[str, Sequence[Any]] | None = None) -> TableFrames:
+    """The display and CSV frames of ``frame`` (keys as the analytics name them) under
+    ``columns``: the one place where a table gets its headers, units and rounding.
+    ``extra``: text columns added as they are (e.g. a "Note" column), header -> values."""
+    columns = tuple(columns)
+    display = pd.DataFrame(index=range(len(frame)))
+    csv = pd.DataFrame(index=range(len(frame)))
+    for col in columns:
+        values = [col.value(v) for v in frame[col.key]]
+        if col.kind == "count" and not any(isinstance(v, str) for v in values):
+            display[col.header] = pd.array(values, dtype="Int64")
+        elif col.kind in (*PERCENT_KINDS, "number", "p") and not any(isinstance(v, str) for v in values):
+            display[col.header] = pd.array(values, dtype="Float64")
+        else:
+            display[col.header] = pd.Series(values, dtype="object")
+        csv[col.csv_header] = [_csv_cell(col, v) for v in values]
+    for header, values in (extra or {}).items():
+        shown = ["" if _missing(v) else str(v) for v in values]
+        display[header] = shown
+        csv[header] = shown
+    return TableFrames(display=display, csv=csv, columns=columns)
+
+
+def table_csv(frame: pd.DataFrame, columns: Sequence[Column], **kwargs: Any) -> bytes:
+    """The CSV export of ``frame`` under ``columns`` (:func:`table_frames`), as safe CSV bytes."""
+    from .privacy import to_safe_csv
+
+    return to_safe_csv(table_frames(frame, columns, **kwargs).csv)
+
+
+def _csv_cell(col: Column, value: Any) -> str:
+    """A shown value (:meth:`Column.value`) as CSV text: fixed decimals, no thousands separators."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if col.kind == "count":
+        return str(int(value))
+    if col.kind in PERCENT_KINDS:
+        return f"{float(value):.1f}"
+    if col.kind == "number":
+        return f"{float(value):.{col.decimals}f}"
+    if col.kind == "p":
+        return f"{float(value):.2g}"
+    return str(value)
+
+
+def _date_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value[:10]
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def _datetime_text(value: Any) -> str:
+    moment = pd.Timestamp(value)
+    if moment.tzinfo is not None:
+        moment = moment.tz_convert("UTC").tz_localize(None)
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def estimate_columns(key: str, header: str, kind: str = "number", decimals: int = 2) -> tuple[Column, Column, Column]:
@@ -109,6 +224,23 @@ class PublishedTable:
     @property
     def empty(self) -> bool:
         return self.numeric.empty
+
+    def csv(self) -> pd.DataFrame:
+        """The table as its CSV export holds it: the published cells (markers as they are) as
+        text, headers :attr:`Column.csv_header` (rates in %)."""
+        out = pd.DataFrame(index=self.display.index)
+        for col in self.columns:
+            out[col.csv_header] = [
+                "" if _missing(v) else col.text(v) if col.kind in ("date", "datetime", "yesno") else _csv_cell(col, v)
+                for v in self.display[col.header]
+            ]
+        return out
+
+    def csv_bytes(self) -> bytes:
+        """:meth:`csv` as safe CSV bytes (:func:`analytics.privacy.to_safe_csv`)."""
+        from .privacy import to_safe_csv
+
+        return to_safe_csv(self.csv())
 
     def as_text(self) -> pd.DataFrame:
         """``display`` with every cell as text (for on-screen tables): counts with thousands
@@ -235,7 +367,9 @@ def protect_rate_numerators(rate_hidden: Sequence[bool], numerators: Sequence[An
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
 def _count_cell(value: Any) -> Any:

@@ -8,6 +8,8 @@ the URL follows the selection.
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 import ui
@@ -41,8 +43,10 @@ from analytics.client_review.session_review import (
     session_review_pdf,
     track_line,
 )
+from analytics.client_review.tables import PAIR_COLUMNS, SCORE_COLUMNS, SESSION_COLUMNS, WEEKLY_COLUMNS
 from analytics.config import DESIGN_CHECKLIST_LABELS
-from analytics.privacy import to_safe_csv
+from analytics.publishing import table_csv
+from ui.tables import show_table
 from ui.text import md
 
 SELECT_KEY = "client_review_client"
@@ -148,17 +152,14 @@ else:
     with st.expander("The numbers in the chart"):
         scores_tab, weekly_tab, sessions_tab = st.tabs(["Scores", "Weekly homework", "Sessions"])
         with scores_tab:
-            st.dataframe(review.scores, hide_index=True, width="stretch")
+            show_table(review.scores, SCORE_COLUMNS)
         with weekly_tab:
-            weekly = review.weekly.assign(
-                quantity_pct=review.weekly["quantity"] * 100, quality_pct=review.weekly["quality"] * 100
-            ).drop(columns=["quantity", "quality"])
-            st.dataframe(weekly, hide_index=True, width="stretch")
+            show_table(review.weekly, WEEKLY_COLUMNS)
             weekly_name = export_file_name(review.client_id, as_of, "csv", "weekly-homework")
-            ui.download_button("Weekly homework (CSV)", lambda: to_safe_csv(weekly), weekly_name, "text/csv",
-                               export_kind="client_weekly_csv", client_id=review.client_id, key="dl_weekly")
+            ui.download_button("Weekly homework (CSV)", partial(table_csv, review.weekly, WEEKLY_COLUMNS), weekly_name,
+                               "text/csv", export_kind="client_weekly_csv", client_id=review.client_id, key="dl_weekly")
         with sessions_tab:
-            st.dataframe(review.sessions, hide_index=True, width="stretch")
+            show_table(review.sessions, SESSION_COLUMNS)
 
 # ----------------------------------------------------------------------------- details
 st.subheader("Details")
@@ -294,7 +295,7 @@ else:
                 for association in review.associations:
                     if association.shown:
                         st.markdown(f"**{association.measure}**")
-                        st.dataframe(association.pairs, hide_index=True, width="stretch")
+                        show_table(association.pairs, PAIR_COLUMNS)
 
 st.subheader("Sudden gains")
 if review.sudden_gains.empty:

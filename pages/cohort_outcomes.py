@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import active_settings
+from analytics import active_settings, glossary
 from analytics import deidentified as deid
 from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
@@ -76,7 +76,7 @@ def chart_with_table(figure: tuple, frame: pd.DataFrame, columns: Sequence[Colum
                      height=min(420, 38 + 35 * len(table)))
         ui.download_button(
             "Download CSV",
-            partial(to_safe_csv, table),
+            partial(to_safe_csv, co.display_table(frame, columns, csv=True)),
             f"cohort_{name}.csv",
             "text/csv",
             export_kind=f"cohort_{name}",
@@ -202,8 +202,9 @@ def compliance_tab(view: CohortView) -> None:
         c.metric("Slope", co.TOO_FEW, border=True)
         a.caption(f"n = {relation.n:,} paired clients with a {choice} value (need {relation.min_n})")
     else:
-        a.metric("Pearson r", f"{r.r:.2f}", border=True)
-        a.caption(f"95% CI {r.ci_low:.2f} to {r.ci_high:.2f} (Fisher z) · n = {r.n:,}")
+        a.metric("Pearson r", f"{r.r:.2f}", border=True, help=glossary.help_text("correlation-r"))
+        a.caption(f"95% CI {r.ci_low:.2f} to {r.ci_high:.2f} (Fisher z) · n = {r.n:,}",
+                  help=glossary.help_text("fisher-z-interval"))
         b.metric("Spearman's rho", f"{rho.r:.2f}", border=True)
         b.caption(f"95% CI {rho.ci_low:.2f} to {rho.ci_high:.2f} · n = {rho.n:,}")
         c.metric("Fitted slope", f"{relation.slope / 10:+.2f} points", border=True)
@@ -239,7 +240,7 @@ def compliance_tab(view: CohortView) -> None:
         (charts.comparison_chart, report.comparison),
         report.comparison.assign(too_few=report.comparison["r"].isna()),
         [Column("source", "Source", "text"), Column("relation", "Relation", "text"), Column("published", "Published", "text"),
-         *estimate_columns("r", "r with change", "number", decimals=3), Column("n", "n", "count")],
+         *estimate_columns("r", "r with change", "number", decimals=2), Column("n", "n", "count")],
         "yardsticks",
         key,
         ratio=(1, 1),
@@ -258,7 +259,7 @@ def bands_tab(view: CohortView) -> None:
         b.info(effect.sentence)
     else:
         e = effect.effect
-        a.metric("Hedges' g", f"{e.g:+.2f}", border=True)
+        a.metric("Hedges' g", f"{e.g:+.2f}", border=True, help=glossary.help_text("hedges-g"))
         a.caption(f"95% CI {e.ci_low:+.2f} to {e.ci_high:+.2f} · n = {e.n_a:,} and {e.n_b:,}")
         b.markdown(f"**{effect.sentence}**")
         b.caption(
@@ -271,6 +272,7 @@ def bands_tab(view: CohortView) -> None:
             "normal distributions with equal spread; the counted share is "
             + (f"{effect.u3_empirical:.0%} against U3 {effect.u3:.0%}." if effect.u3_empirical is not None else "not available.")
         )
+        b.caption(glossary.caption("hedges-g", "cohens-u3"))
     if report.band_change["too_few"].all():
         st.info(f"{co.TOO_FEW.capitalize()} in every band for a mean change.")
     else:
@@ -419,13 +421,14 @@ def within_tab(view: CohortView) -> None:
         (charts.within_client_chart, within.coefficients),
         within.coefficients,
         [Column("model", "Model", "text"), Column("effect", "Effect", "text"),
-         *estimate_columns("estimate", "Estimate", "number", decimals=3), Column("p_value", "p", "p"),
+         *estimate_columns("estimate", "Estimate", "number", decimals=2), Column("p_value", "p", "p"),
          Column("unit", "Unit", "text"), Column("intervals", "Intervals", "count"), Column("clients", "Clients", "count")],
         "within_client",
         key,
         ratio=(1, 1),
     )
     notes = [m for m in (f.message, r.message) if m]
+    st.caption(glossary.caption("within-client-model", "reverse-lag"))
     st.caption(
         "Linear mixed model, random intercept per client (REML): the change from one score to the next on the quantity of "
         "the homework set in between, split into the client's deviation from their own mean (within) and their mean "
@@ -599,7 +602,7 @@ def published_table(table, *, key: str) -> None:
     st.dataframe(table.as_text(), hide_index=True, width="stretch")
     if table.note:
         st.caption(table.note)
-    ui.download_button("Download CSV", partial(to_safe_csv, table.display), f"cohort_{table.name}_deidentified.csv",
+    ui.download_button("Download CSV", table.csv_bytes, f"cohort_{table.name}_deidentified.csv",
                        "text/csv", export_kind=f"cohort_{table.name}_deidentified", icon=":material/download:",
                        key=f"csv_{key}")
 

@@ -14,6 +14,9 @@ from analytics import (
     RejectsPage,
     Viewer,
     active_settings,
+    data_freshness,
+    dry_run,
+    glossary,
     import_files,
     import_history,
     import_rejects,
@@ -21,15 +24,25 @@ from analytics import (
     rejects_csv_chunks,
 )
 from analytics.access import check_upload
-from analytics.data.model import REJECTS_PAGE_SIZE
+from analytics.data.model import (
+    FILE_COLUMNS,
+    FRESHNESS_COLUMNS,
+    REJECT_COLUMNS,
+    REJECTS_PAGE_SIZE,
+    file_rows,
+    history_columns,
+)
 from analytics.ingest.profiles import ProfileError
+from analytics.publishing import table_csv
 from analytics.storage import DatabaseNotWritable
 from ui.session import current_page
+from ui.tables import show_table
 from ui.text import md
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "profiles"
 NO_PROFILE = "None: files are in the import format"
 PAGE_TITLE = "Data"
+IMPORT_FORMAT_LINK = "/glossary?term=import-format"  # the glossary page shows docs/import-format.md
 _REJECTS_LOGGED = "_bs_rejects_logged"  # reject views already in the access log during this visit
 # Import modes (docs/import-format.md, "Additive and snapshot imports"): label -> snapshot argument.
 IMPORT_MODES = {
@@ -83,7 +96,7 @@ def show_rejects(batch_id: int, key: str, download_label: str) -> RejectsPage:
                       key=f"{prefix}_rule")
     pages = max(1, -(-page.total // page.limit))
     cols[2].number_input("Page", min_value=1, max_value=pages, step=1, key=f"{prefix}_page_{file_name}_{rule}")
-    st.dataframe(page.rows.drop(columns=["batch_id"]), hide_index=True, width="stretch")
+    show_table(page.rows, REJECT_COLUMNS)
     first, last = (page.offset + 1, page.offset + len(page.rows)) if len(page.rows) else (0, 0)
     st.caption(f"Rule violations {first:,}-{last:,} of {page.total:,} ({page.rejected_rows:,} rejected rows"
                + (", filtered" if file_name or rule else "") + f"); page {min(page_number, pages)} of {pages:,}.")
@@ -97,6 +110,42 @@ def show_rejects(batch_id: int, key: str, download_label: str) -> RejectsPage:
         key=f"{prefix}_download",
     )
     return page
+
+
+def show_normalised(result) -> None:
+    """Values read in another spelling (``PHQ9`` as ``PHQ-9``): said, never silent."""
+    notes = result.normalised
+    if notes:
+        rows = sum(n.rows for _, n in notes)
+        st.info(
+            f"{rows:,} {'cell was' if rows == 1 else 'cells were'} read in another spelling: "
+            + "; ".join(f"{md(name)}: {md(str(note))}" for name, note in notes) + ".",
+            icon=":material/spellcheck:",
+        )
+
+
+def show_dry_run(result) -> None:
+    """A dry run's report: what the import would do, per file, and its rejected rows."""
+    st.info(f"Dry run: nothing was written. Importing these files now would be batch {result.batch_id}.",
+            icon=":material/fact_check:")
+    cols = st.columns(5)
+    for col, (label, value) in zip(cols, (("Would insert", result.inserted), ("Would update", result.updated),
+                                          ("Unchanged", result.unchanged), ("Would remove", result.removed),
+                                          ("Rejected rows", result.rejected)), strict=True):
+        col.metric(label, f"{value:,}")
+    st.caption(result.mode_note())
+    show_normalised(result)
+    show_table(file_rows(result), FILE_COLUMNS)
+    rejects = result.rejects
+    if rejects is not None and len(rejects):
+        shown = rejects.head(REJECTS_PAGE_SIZE)
+        st.markdown(f"**Rejected rows** ({result.rejected:,}): these rows would be kept aside, with the reason.")
+        show_table(shown, REJECT_COLUMNS)
+        st.caption(f"Rule violations 1-{len(shown):,} of {len(rejects):,}"
+                   + (" (the first ones)" if len(rejects) < result.rejected else "") + ".")
+        ui.download_button("Download the rejected rows (CSV)",
+                           functools.partial(table_csv, rejects, REJECT_COLUMNS),
+                           "dry-run-rejects.csv", "text/csv", export_kind="import_rejects", key="dry_run_download")
 
 
 if current_page() != PAGE_TITLE:  # a new visit: log the reject views again
@@ -115,7 +164,9 @@ else:
         "`clients`, `sessions`, `assignments`, `scores` (a suffix such as `_2026-11` is fine), "
         "or a FHIR R4 export: Bulk Data NDJSON files (`.ndjson`) or Bundles (`.json`). "
         "Rows that break a rule are kept aside with the reason; valid rows are imported. "
-        "Re-importing the same export changes nothing. See [the import format](/glossary) in docs/import-format.md."
+        "Re-importing the same export changes nothing. **Check only** validates the files and shows the report "
+        "and the rejected rows without changing anything. "
+        f"See [the import format]({IMPORT_FORMAT_LINK}): tables, columns, values and rules."
     )
     uploads = st.file_uploader(
         "Export files", type=["csv", "xlsx", "parquet", "ndjson", "json"], accept_multiple_files=True, key="import_files"
@@ -130,7 +181,11 @@ else:
              "and kept in the batch record. Use it only with a full export of those clients.",
     )
 
-    if st.button("Validate and import", type="primary", disabled=not uploads, key="run_import"):
+    buttons = st.columns([1, 1, 3])
+    check_only = buttons[0].button("Check only (dry run)", disabled=not uploads, key="run_dry_run",
+                                   help="Validate the files and show what an import would do; nothing is written.")
+    run_import = buttons[1].button("Validate and import", type="primary", disabled=not uploads, key="run_import")
+    if check_only or run_import:
         with tempfile.TemporaryDirectory(prefix="upload-") as scratch:
             scratch_dir = Path(scratch)
             profile = None
@@ -157,22 +212,36 @@ else:
                 path.write_bytes(data)
                 paths.append(path)
                 names.append(name)
-            with st.spinner("Validating and importing..."):
-                try:
-                    result = import_files(
-                        ui.database_path(), paths, profile=profile, source="dashboard", display_names=names,
-                        snapshot=IMPORT_MODES[mode_choice], settings=active_settings(),
-                    )
-                except DatabaseNotWritable as exc:
-                    result = None
-                    st.session_state.pop("last_import", None)
-                    st.error(not_writable_message(exc, viewer), icon=":material/error:")
-            ui.refresh_data_version()  # what follows on this page reads the version just imported
+            if check_only:
+                with st.spinner("Validating (dry run)..."):
+                    try:
+                        result = dry_run(ui.database_path(), paths, profile=profile, display_names=names,
+                                         snapshot=IMPORT_MODES[mode_choice], settings=active_settings())
+                    except OSError as exc:  # no room for the private copy in the temporary folder
+                        result = None
+                        st.error(f"The check could not run: {md(exc.strerror or exc)}. Nothing was changed.",
+                                 icon=":material/error:")
+            else:
+                with st.spinner("Validating and importing..."):
+                    try:
+                        result = import_files(
+                            ui.database_path(), paths, profile=profile, source="dashboard", display_names=names,
+                            snapshot=IMPORT_MODES[mode_choice], settings=active_settings(),
+                        )
+                    except DatabaseNotWritable as exc:
+                        result = None
+                        st.session_state.pop("last_import", None)
+                        st.error(not_writable_message(exc, viewer), icon=":material/error:")
+                ui.refresh_data_version()  # what follows on this page reads the version just imported
         if result is not None:
             st.session_state["last_import"] = result
+            if not result.dry_run:  # the history's rejects view opens on the new batch
+                st.session_state["history_batch"] = int(result.batch_id)
 
     result = st.session_state.get("last_import")
-    if result is not None:
+    if result is not None and result.dry_run:
+        show_dry_run(result)
+    elif result is not None:
         if result.exit_code == 0:
             st.success(f"Batch {result.batch_id}: every row imported.")
         else:
@@ -190,27 +259,29 @@ else:
         cols[3].metric("Removed", f"{result.removed:,}")
         cols[4].metric("Rejected rows", f"{result.rejected:,}")
         st.caption(result.mode_note())
-        st.dataframe(
-            [
-                {"file": f.file_name, "table": f.table, "status": f.status, "rows read": f.rows_read,
-                 "rows rejected": f.rows_rejected, "note": f.message or ", ".join(f.ignored_columns)}
-                for f in result.files
-            ],
-            hide_index=True,
-            width="stretch",
-        )
+        show_normalised(result)
+        show_table(file_rows(result), FILE_COLUMNS)
         if result.rejected:
             st.markdown(f"**Rejected rows** ({result.rejected:,}): fix them in the record system and export again.")
             show_rejects(int(result.batch_id), "last_import_rejects", "Download rejected rows (CSV)")
+
+st.subheader("How current the data are", help=glossary.help_text("data-as-of"))
+freshness = ui.run(data_freshness, viewer)
+if freshness.as_of is None:
+    st.info("No sessions or scores are loaded yet.")
+else:
+    st.markdown(f"Data as of **{freshness.as_of:%Y-%m-%d}**: the latest session or score date. Pages count weeks "
+                "and recent periods to this date.")
+    # Row counts for viewers who see identifiers only (a de-identified viewer's counts are suppressed elsewhere).
+    show_table(freshness.tables, [c for c in FRESHNESS_COLUMNS if viewer.can_see_identifiers or c.key != "n_rows"])
 
 st.subheader("Import history")
 history = ui.run(import_history, viewer, 100)
 if history.empty:
     st.info("No import has run yet.")
-elif not viewer.can_import:
-    st.dataframe(history, hide_index=True, width="stretch")
 else:
-    st.dataframe(history.drop(columns=["files"]), hide_index=True, width="stretch")
+    show_table(history, history_columns(history))
+if viewer.can_import and not history.empty:
     batch = st.selectbox("Show the rejected rows of batch", history["batch_id"].tolist(), key="history_batch")
     past = show_rejects(int(batch), "history_rejects", f"Download batch {batch} rejects (CSV)")
     if not past.files:

@@ -12,9 +12,9 @@ from typing import Any
 import streamlit as st
 
 import ui
-from analytics import active_settings, filter_options
+from analytics import active_settings, filter_options, glossary
 from analytics.expected_response import BACKTEST_NOTE, backtest_table
-from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
+from analytics.privacy import MissingPseudonymKeyError
 from analytics.publishing import PublishedTable
 from analytics.quality_improvement.charts import activity_figure, funnel_figure, homework_figure, outcomes_figure
 from analytics.quality_improvement.meeting_pack import (
@@ -163,7 +163,7 @@ def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> Non
         text = text[[c.header for c in table.columns if c.kind != "limit"]]
     height = "auto" if len(text) <= 12 else 420
     st.dataframe(text, hide_index=True, width="stretch", height=height)
-    csv = functools.partial(to_safe_csv, table.display)  # built when clicked
+    csv = table.csv_bytes  # built when clicked
     mode = "deidentified" if report.deidentified else "identified"
     options = {"export_kind": f"quality_improvement_{table.name}_{mode}", "key": f"csv_{key}",
                "icon": ":material/download:"}
@@ -229,6 +229,7 @@ if compare_tab.open:
             show_table(flags, key="flags")  # its note says how many flags chance alone would give
 
         st.subheader("Funnel plots")
+        st.caption(glossary.caption("control-limits"))
         unit_type = st.segmented_control(
             "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
             required=True,
@@ -306,7 +307,7 @@ if alerts_tab.open:
                 left.caption(listing.note)
                 with right:
                     ui.download_button(
-                        "CSV", functools.partial(to_safe_csv, listing.display), "alert_list_IDENTIFIED.csv", "text/csv",
+                        "CSV", listing.csv_bytes, "alert_list_IDENTIFIED.csv", "text/csv",
                         help="Download the list of clients not on track as CSV (identified)",
                         export_kind="quality_improvement_alert_list_identified", key="csv_alert_list",
                         icon=":material/download:", width="stretch",

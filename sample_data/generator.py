@@ -27,6 +27,11 @@ Typical PHQ-9 intake ~15-16 (SD ~5), mean change ~-6, recovery ~50%, a few % rel
 deteriorate, ~10-15% of sessions missed, ~20% drop out, ~10% of assignments never reviewed,
 ~25% of discharged clients have a follow-up score 1-12 months later.
 
+The Group CBT programme also gives CORE-10 (total scores, Barkham et al. 2013) at the same
+scored sessions and follow-ups: on the 600-client sample (seed 7) 71 clients, first score ~17
+(SD ~6, ~90% at caseness 11), mean change ~-5. It comes from a random stream of its own
+(``CORE10_STREAM``), drawn after everything else, so every other row is what it was without it.
+
 Run ``python -m sample_data.generator --out DIR --clients N --seed S`` to write the files.
 """
 
@@ -129,9 +134,9 @@ TYPE_PLANNED = np.array([[3, 7], [3, 7], [3, 7], [5, 7], [7, 7], [3, 7], [3, 5],
 CHECKLIST_OFFSETS = np.array([0.9, 0.5, -0.5, 0.0, -0.8])  # goal links are common, obstacle plans rare
 
 RATERS = ("therapist", "client", "both")
-MEASURES = ("PHQ-9", "GAD-7")
-MEASURE_MAX = np.array([27, 21])
-MEASURE_ITEMS = np.array([9, 7])
+MEASURES = ("PHQ-9", "GAD-7", "CORE-10")
+MEASURE_MAX = np.array([27, 21, 40])
+MEASURE_ITEMS = np.array([9, 7, 10])
 
 # Outcome model (tuned so the measured relations land where the module docstring says).
 Q_MEAN = 0.35  # quantity latent: fraction = Phi(latent)
@@ -153,6 +158,14 @@ GAIN_STREAM = 13
 GAIN_SHARE = 0.25  # of clients who are not deteriorating
 GAIN_PART = (0.6, 0.95)  # share of the improvement that comes as the gain
 GAIN_WEEKS = (2, 9)  # the gain comes in weeks 2-8 since intake
+# CORE-10 (Barkham et al. 2013; docs/clinical-reference.md: 0-40, caseness >= 11, reliable change 6):
+# the group programme gives it beside PHQ-9 and GAD-7 as its general distress measure, at the same
+# scored sessions and follow-ups (total scores only). Drawn from a stream of its own
+# (seed, CORE10_STREAM) after every other draw, so every other row of the clinic is unchanged.
+CORE10_STREAM = 17
+CORE10_PROGRAM = PROGRAMS.index("Group CBT")
+CORE10_INTAKE = (19.0, 5.5)  # mean and SD of the intake score (a clinical population, above caseness 11)
+CORE10_NOISE_SD = 2.2  # session-to-session measurement noise, points
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -667,6 +680,32 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
     items[~is_phq, :7] = _item_scores(rng, sc_total[~is_phq], gad_w[sc_client[~is_phq]])
     item_ok[~is_phq, :7] = True
 
+    # ----------------------------------------------------------------- CORE-10
+    core = np.random.default_rng([seed, CORE10_STREAM])
+    in_core = program == CORE10_PROGRAM
+    core_z = (0.7 * z1 + 0.5 * z2 + core.normal(0.0, np.sqrt(1 - 0.7**2 - 0.5**2), n))
+    core_intake = CORE10_INTAKE[0] + CORE10_INTAKE[1] * core_z  # tracks the client's PHQ-9/GAD-7 intake
+    core_rows = scored & in_core[a_client]
+    core_fu = np.flatnonzero(follow & in_core)
+    cc = a_client[core_rows]
+    core_client = np.concatenate([cc, core_fu])
+    core_day = np.concatenate([a_day[core_rows], fu_day[core_fu]])
+    core_true = np.concatenate([
+        level(core_intake[cc], progress[cc], weeks[core_rows], lag_cum[core_rows], gain_part[cc], gain_week[cc]),
+        level(core_intake[core_fu], progress[core_fu] * (1 - relapse[core_fu]), end_weeks[core_fu], end_lag[core_fu],
+              gain_part[core_fu], gain_week[core_fu]),
+    ])
+    core_total = np.clip(np.rint(core_true + core.normal(0.0, CORE10_NOISE_SD, len(core_true))), 0, MEASURE_MAX[2])
+    sc_client = np.concatenate([sc_client, core_client])
+    sc_measure = np.concatenate([sc_measure, np.full(len(core_client), 2)])
+    sc_day = np.concatenate([sc_day, core_day])
+    sc_total = np.concatenate([sc_total, core_total.astype(np.int64)])
+    items = np.concatenate([items, np.zeros((len(core_client), 9), dtype=np.int64)])
+    item_ok = np.concatenate([item_ok, np.zeros((len(core_client), 9), dtype=bool)])
+    order = np.lexsort((sc_measure, sc_day, sc_client))  # stable: the other rows keep their order
+    sc_client, sc_measure, sc_day, sc_total = sc_client[order], sc_measure[order], sc_day[order], sc_total[order]
+    items, item_ok = items[order], item_ok[order]
+
     # ---------------------------------------------------------------- frames
     cid = _ids("C", np.arange(1, n + 1), max(6, len(str(n))))
     tid = _ids("T", np.arange(1, n_ther + 1), max(3, len(str(n_ther))))
@@ -851,7 +890,7 @@ CAREPATH_VALUES: dict[str, dict[str, str]] = {  # ours -> theirs
         "reading": "Bibliotherapy",
         "other": "Other (see notes)",
     },
-    "measure": {"PHQ-9": "PHQ9 Total", "GAD-7": "GAD7 Total"},
+    "measure": {"PHQ-9": "PHQ9 Total", "GAD-7": "GAD7 Total", "CORE-10": "CORE10 Total"},
     "rated_by": {"therapist": "Clinician", "client": "Patient", "both": "Joint"},
 }
 # Column order in the vendor's files (not ours).

@@ -18,8 +18,8 @@ def test_home_shows_what_is_loaded(app_db, sample_db):
 def test_data_page_shows_history_and_imports_an_upload(app_db, tmp_path):
     at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=30).run()
     assert not at.exception, at.exception
-    history = at.dataframe[0].value
-    assert list(history["batch_id"]) == [1]
+    history = next(d.value for d in at.dataframe if "Batch" in d.value.columns)
+    assert list(history["Batch"]) == ["1"]
     assert at.button(key="run_import").disabled  # nothing uploaded yet
 
 
@@ -78,15 +78,15 @@ def test_every_page_says_the_data_as_of_date_in_the_sidebar_and_warns_when_stale
     assert f"Data as of {as_of:%Y-%m-%d}" in " ".join(c.value for c in at.sidebar.caption)
 
 
-def test_data_freshness_counts_days_to_a_pinned_today():
+def test_data_staleness_counts_days_to_a_pinned_today():
     from datetime import date
 
-    from analytics import Settings, data_freshness
+    from analytics import Settings, data_staleness
 
-    assert data_freshness(None, date(2026, 12, 5)) is None
-    fresh = data_freshness(date(2026, 11, 21), date(2026, 12, 5), Settings())
+    assert data_staleness(None, date(2026, 12, 5)) is None
+    fresh = data_staleness(date(2026, 11, 21), date(2026, 12, 5), Settings())
     assert (fresh.days_old, fresh.stale, fresh.warning()) == (14, False, None)
-    stale = data_freshness(date(2026, 10, 30), date(2026, 12, 5), Settings(stale_data_days=7))
+    stale = data_staleness(date(2026, 10, 30), date(2026, 12, 5), Settings(stale_data_days=7))
     assert (stale.days_old, stale.stale) == (36, True)
     assert "36 days old" in stale.warning() and "2026-10-30" in stale.warning()
-    assert data_freshness(date(2026, 12, 9), date(2026, 12, 5)).days_old == 0  # clock or export error
+    assert data_staleness(date(2026, 12, 9), date(2026, 12, 5)).days_old == 0  # clock or export error

@@ -68,6 +68,18 @@ def test_import_exit_codes_and_report(tmp_path, export):
     ) in again.stdout
 
 
+def test_import_dry_run_reports_and_writes_nothing(tmp_path, export):
+    db = tmp_path / "clinic.duckdb"
+    assert cli("import", "--db", db, *export).returncode == 0
+    before = db.read_bytes()
+    bad = write_csv(tmp_path / "sessions_extra.csv", "client_id,session_date,attended,session_number\nC1,2025-03-01,maybe,4\n")
+    checked = cli("import", "--dry-run", "--db", db, bad)
+    assert checked.returncode == 1
+    assert checked.stdout.startswith("Dry run (nothing written; the import would be batch 2):")
+    assert "  sessions_extra.csv line 2, column attended, value 'maybe': not a yes/no value" in checked.stdout
+    assert db.read_bytes() == before
+
+
 def test_unusable_files_are_refused_without_a_traceback(tmp_path, export):
     db = tmp_path / "clinic.duckdb"
     binary = tmp_path / "binary" / "clients.csv"

@@ -411,13 +411,13 @@ def test_measures_differ_in_colour_and_marker_and_labels_sit_off_the_data(review
 def test_csv_exports_hold_every_score_and_assignment_formula_safe(review_db, n1):
     scores = pd.read_csv(io.BytesIO(scores_csv(n1)), encoding="utf-8-sig")
     stored = review_db.execute_sql("SELECT count(*) AS n FROM scores WHERE client_id = 'N1'")["n"].iloc[0]
-    assert len(scores) == stored and set(scores["client_id"]) == {"N1"}
-    assert scores.loc[scores["measure"] == "PHQ-9", "total_score"].tolist() == [s for s in N1_PHQ if s is not None]
+    assert len(scores) == stored and set(scores["Client"]) == {"N1"}
+    assert scores.loc[scores["Measure"] == "PHQ-9", "Score"].tolist() == [s for s in N1_PHQ if s is not None]
     assignments = pd.read_csv(io.BytesIO(assignments_csv(n1)), encoding="utf-8-sig")
     assert len(assignments) == 17
-    tricky = assignments.loc[assignments["assignment_id"] == "N1A14", "description"].iloc[0]
+    tricky = assignments.loc[assignments["Assignment"] == "N1A14", "Description"].iloc[0]
     assert tricky == "'" + DESCRIPTION_TRICKY  # a formula is neutralised
-    assert assignments.loc[assignments["assignment_id"] == "N1A09", "quantity_fraction"].iloc[0] == pytest.approx(0.6)
+    assert assignments.loc[assignments["Assignment"] == "N1A09", "Quantity (%)"].iloc[0] == pytest.approx(60.0)
 
 
 def test_descriptions_only_when_free_text_is_allowed(review_db):

@@ -32,6 +32,7 @@ from analytics import ClinicDatabase, Viewer, import_files
 from analytics.audit import AUDIT_ENV, close_audit_logs, search_access_log
 from analytics.data.model import (
     HISTORY_COLUMNS_FOR_ALL,
+    REJECT_CSV_HEADERS,
     REJECTS_PAGE_SIZE,
     RejectsNotPermitted,
     data_overview,
@@ -127,10 +128,13 @@ def test_data_page_shows_no_reject_to_a_therapist_or_qi(app: Path, email: str):
     shown = everything_shown(at)
     assert SECRET not in shown  # no free text
     assert "assignments_feb.csv" not in shown and "quantity_rating" not in shown  # no raw row, no file
-    assert not [d for d in at.dataframe if {"raw_row", "line_number", "rule"} & set(pd.DataFrame(d.value).columns)]
+    assert not [d for d in at.dataframe if {"Row as read", "Line", "Rule broken"} & set(pd.DataFrame(d.value).columns)]
     assert not at.get("download_button")  # no CSV download
-    history = [pd.DataFrame(d.value) for d in at.dataframe]
-    assert [list(h.columns) for h in history] == [list(HISTORY_COLUMNS_FOR_ALL)]  # no counts either
+    history = [pd.DataFrame(d.value) for d in at.dataframe if "Batch" in pd.DataFrame(d.value).columns]
+    assert [list(h.columns) for h in history] == [["Batch", "Started (UTC)", "Finished (UTC)"]]  # no counts either
+    fresh = [pd.DataFrame(d.value) for d in at.dataframe if "Records" in pd.DataFrame(d.value).columns]
+    counts = ["Rows"] if email.startswith("t3") else []  # a de-identified viewer (qi) gets no row counts
+    assert [list(f.columns) for f in fresh] == [["Records", "Latest date", "Days before the as-of date", *counts]]
     assert "for administrators" in shown
     # the home page says when the last import ran, without its counts
     home = signed_in(HOME, email)
@@ -142,8 +146,8 @@ def test_data_page_shows_no_reject_to_a_therapist_or_qi(app: Path, email: str):
 def test_admin_sees_rejects_and_each_view_is_logged_with_its_batch(app: Path):
     at = signed_in(DATA_PAGE, "admin@clinic.org")
     assert not at.exception, at.exception
-    frames = [pd.DataFrame(d.value) for d in at.dataframe if "raw_row" in pd.DataFrame(d.value).columns]
-    assert len(frames) == 1 and SECRET in frames[0]["raw_row"].iloc[0]
+    frames = [pd.DataFrame(d.value) for d in at.dataframe if "Row as read" in pd.DataFrame(d.value).columns]
+    assert len(frames) == 1 and SECRET in frames[0]["Row as read"].iloc[0]
     assert at.get("download_button")
     at.run()  # a rerun of the same view is not logged again
     at.selectbox(key="history_batch").set_value(1).run()  # batch 1 rejected nothing: nothing shown
@@ -245,22 +249,22 @@ def test_the_rejects_csv_is_streamed_from_duckdb_and_has_every_row(many_rejects:
     assert sum(n for _, n in streamed) == VIOLATIONS
     body = b"".join(chunks)
     # byte for byte what to_safe_csv gives for the whole table (BOM once, header once)
-    assert body == to_safe_csv(everything)
+    assert body == to_safe_csv(everything.rename(columns=REJECT_CSV_HEADERS))
     table = pd.read_csv(io.BytesIO(body), encoding="utf-8-sig")
     assert len(table) == VIOLATIONS
-    assert table.groupby("file_name").size().to_dict() == {"scores_a.csv": MANY_A, "scores_b.csv": 2 * MANY_B}
+    assert table.groupby("File").size().to_dict() == {"scores_a.csv": MANY_A, "scores_b.csv": 2 * MANY_B}
     # filtered: only that file's rule
     measure_rule = "unknown measure (configured: PHQ-9, GAD-7, CORE-10)"
     with ClinicDatabase(many_rejects) as db:
         only_b = b"".join(rejects_csv_chunks(db, ADMIN, 2, file_name="scores_b.csv", rule=measure_rule))
     only_b_table = pd.read_csv(io.BytesIO(only_b), encoding="utf-8-sig")
-    assert len(only_b_table) == MANY_B and set(only_b_table["value"]) == {"BDI"}
+    assert len(only_b_table) == MANY_B and set(only_b_table["Value"]) == {"BDI"}
 
 
 def test_an_empty_selection_still_gives_the_csv_header(many_rejects: Path):
     with ClinicDatabase(many_rejects) as db:
         body = b"".join(rejects_csv_chunks(db, ADMIN, 1))
-    assert body == "\ufeffbatch_id,file_name,table_name,line_number,column_name,value,rule,raw_row\r\n".encode()
+    assert body == "\ufeffBatch,File,Table,Line,Column,Value,Rule broken,Row as read\r\n".encode()
 
 
 def test_the_data_page_pages_the_50k_rejects(many_rejects: Path, tmp_path: Path, serve_database, monkeypatch):
@@ -270,16 +274,16 @@ def test_the_data_page_pages_the_50k_rejects(many_rejects: Path, tmp_path: Path,
     serve_database(db)
     at = AppTest.from_file(DATA_PAGE, default_timeout=60).run()
     assert not at.exception, at.exception
-    frames = [pd.DataFrame(d.value) for d in at.dataframe if "raw_row" in pd.DataFrame(d.value).columns]
+    frames = [pd.DataFrame(d.value) for d in at.dataframe if "Row as read" in pd.DataFrame(d.value).columns]
     assert [len(f) for f in frames] == [REJECTS_PAGE_SIZE]
     assert any(f"of {VIOLATIONS:,} ({MANY_A + MANY_B:,} rejected rows)" in c.value for c in at.caption)
     at.selectbox(key="history_rejects_2_file").set_value("scores_b.csv").run()
-    frames = [pd.DataFrame(d.value) for d in at.dataframe if "raw_row" in pd.DataFrame(d.value).columns]
-    assert set(frames[0]["file_name"]) == {"scores_b.csv"}
+    frames = [pd.DataFrame(d.value) for d in at.dataframe if "Row as read" in pd.DataFrame(d.value).columns]
+    assert set(frames[0]["File"]) == {"scores_b.csv"}
     assert any(f"of {2 * MANY_B:,} ({MANY_B:,} rejected rows, filtered)" in c.value for c in at.caption)
     at.number_input(key="history_rejects_2_page_scores_b.csv_None").set_value(3).run()
-    frames = [pd.DataFrame(d.value) for d in at.dataframe if "raw_row" in pd.DataFrame(d.value).columns]
-    assert frames[0]["line_number"].iloc[0] == 2 + REJECTS_PAGE_SIZE  # two violations a line
+    frames = [pd.DataFrame(d.value) for d in at.dataframe if "Row as read" in pd.DataFrame(d.value).columns]
+    assert frames[0]["Line"].iloc[0] == 2 + REJECTS_PAGE_SIZE  # two violations a line
     close_audit_logs()
 
 

@@ -319,19 +319,20 @@ def test_qi_alerts_use_the_off_track_signal_when_the_history_is_big_enough(sampl
 
     as_of = date(2026, 11, 1)
     alerts = alert_clients(sample_db, LOCAL, as_of=as_of).set_index("client_id")
-    assert not alerts["rule_caseness"].any()  # PHQ-9 and GAD-7 both have a curve: the fixed rule is not used
+    # PHQ-9, GAD-7 and CORE-10 (the group programme) each have a curve: the fixed rule is not used
+    assert not alerts["rule_caseness"].any()
     curves = er.expected_curves(sample_db, LOCAL)
     prepared = er.prepare_history(er.response_history(sample_db, LOCAL))
     prepared = prepared[prepared["discharge_date"].isna() & (prepared["administered_date"] <= pd.Timestamp(as_of))]
     off = set()
-    for measure in ("PHQ-9", "GAD-7"):
+    for measure in ("PHQ-9", "GAD-7", "CORE-10"):
         tracks = er.latest_tracks(curves.curve(measure), prepared[prepared["measure"] == measure])
         off |= set(tracks.loc[tracks["status"] == er.OFF_TRACK, "client_id"])
     assert off and set(alerts.index[alerts["rule_off_track"]]) == off & set(alerts.index)
     flagged = alerts[alerts["rule_off_track"]]
     assert flagged["reasons"].str.contains(r"off track since week \d+ \(expected course\)").all()
     assert alerts.loc[alerts["rule_off_track"], "not_on_track"].all()
-    assert "PHQ-9, GAD-7: off track against the expected course" in alert_method(sample_db, LOCAL)
+    assert "PHQ-9, GAD-7, CORE-10: off track against the expected course" in alert_method(sample_db, LOCAL)
     report = quality_report(sample_db, LOCAL, months=None, deidentified=False)
     assert report.alert_method.startswith("Not on track, by measure:")
     assert int(report.alert_counts.cell_text("rule_off_track")) == len(flagged)

@@ -505,8 +505,8 @@ def test_data_page_imports_an_uploaded_fhir_file(sample_db_path, tmp_path, serve
     assert not at.exception, at.exception
     import pandas as pd
 
-    frames = [f for f in (pd.DataFrame(d.value) for d in at.dataframe) if {"line_number", "column_name", "rule"} <= set(f.columns)]
-    assert frames[0][["file_name", "line_number", "column_name", "value", "rule"]].values.tolist() == [
+    frames = [f for f in (pd.DataFrame(d.value) for d in at.dataframe) if {"Line", "Column", "Rule broken"} <= set(f.columns)]
+    assert frames[0][["File", "Line", "Column", "Value", "Rule broken"]].values.tolist() == [
         ["Observation.ndjson", 2, "Observation.valueString", "9",
          "a score must be valueInteger or valueQuantity (found valueString)"]]
     with duckdb.connect(str(db), read_only=True) as con:
@@ -529,8 +529,9 @@ def test_cli_sample_writes_a_fhir_export_of_the_same_clinic(tmp_path):
     with contextlib.redirect_stdout(io.StringIO()):
         assert cli_main(["sample", "--db", str(csv_db), "--clients", "3", "--seed", "3", "--fhir-dir", str(fhir_dir)]) == 0
     written = sorted(p.name for p in fhir_dir.glob("*.ndjson"))
-    assert written == ["Encounter.ndjson", "EpisodeOfCare.ndjson", "Organization.ndjson", "Patient.ndjson",
-                       "Practitioner.ndjson", "QuestionnaireResponse.ndjson", "Task.ndjson"]
+    # Observation.ndjson: the group programme's CORE-10 totals (no LOINC panel: a total-score Observation)
+    assert written == ["Encounter.ndjson", "EpisodeOfCare.ndjson", "Observation.ndjson", "Organization.ndjson",
+                       "Patient.ndjson", "Practitioner.ndjson", "QuestionnaireResponse.ndjson", "Task.ndjson"]
     # The sample is generated as of its fixed date, so any later day may import it.
     assert import_files(fhir_db, sorted(fhir_dir.glob("*.ndjson")), today=TODAY).exit_code == 0
     assert _summary_json(fhir_db) == _summary_json(csv_db)

@@ -258,7 +258,7 @@ def test_data_page_imports_with_the_deployment_settings(tmp_path, serve_database
     at.run()
     at.button(key="run_import").click().run()
     assert not at.exception, at.exception
-    rejects = [r for r in (d.value for d in at.dataframe) if "rule" in r.columns]
-    assert rejects and rejects[0]["rule"].tolist() == [
+    rejects = [r for r in (d.value for d in at.dataframe) if "Rule broken" in r.columns]
+    assert rejects and rejects[0]["Rule broken"].tolist() == [
         "administered_date is more than 0 days before the client's intake_date (setting screening_window_days)"
     ]

@@ -246,8 +246,12 @@ def test_value_ranges(small):
         assert a.loc[unreviewed, col].isna().all(), col
     assert a.description.notna().all() and (a.description.str.len() > 5).all()
 
-    assert set(sc.measure) == {"PHQ-9", "GAD-7"}
+    assert set(sc.measure) == {"PHQ-9", "GAD-7", "CORE-10"}
     items = sc[[f"item_{i}" for i in range(1, 10)]]
+    core = sc.measure == "CORE-10"
+    assert items[core].isna().all().all()  # CORE-10: total scores only
+    assert sc.loc[core, "total_score"].between(0, 40).all()
+    items, sc = items[~core], sc[~core]
     phq, gad = sc.measure == "PHQ-9", sc.measure == "GAD-7"
     assert items[phq].notna().all().all()
     assert items.loc[gad, ["item_8", "item_9"]].isna().all().all()
@@ -454,3 +458,32 @@ def test_carepath_profile_loads_with_the_importer():
         unmapped = [h for h, ours in mapped.items() if ours is None]
         assert len(unmapped) == 1, unmapped  # the vendor-only column is ignored
         assert set(filter(None, mapped.values())) <= set(COLUMNS[table])
+
+
+
+def test_the_group_programme_gives_core10_from_its_own_stream(tmp_path):
+    """CORE-10 (issue 15, item 16): the Group CBT clients, and only they, have CORE-10 scores on the
+    days of their other scores or at follow-up; drawn from a stream of their own, so every other row
+    of the clinic is what it was without them."""
+    frames = generate_clinic(600, seed=7)
+    c, sc = frames["clients"], frames["scores"]
+    core = sc[sc.measure == "CORE-10"]
+    group = set(c.loc[c.program == "Group CBT", "client_id"])
+    assert set(core.client_id) <= group and len(set(core.client_id)) > 0.6 * len(group)
+    assert core.merge(sc[sc.measure != "CORE-10"], on=["client_id", "administered_date"]).client_id.nunique() == \
+        core.client_id.nunique()  # given beside PHQ-9 / GAD-7
+    first = core.groupby("client_id").total_score.first()
+    assert 15 <= first.mean() <= 22 and (first >= 11).mean() > 0.75  # a clinical population (caseness 11)
+    last = core.groupby("client_id").total_score.last()
+    assert (first - last).mean() > 3  # the group improves, as on PHQ-9
+
+    # Without the CORE-10 stream: the same clinic (the stream is drawn after every other draw).
+    original = gen.CORE10_PROGRAM
+    try:
+        gen.CORE10_PROGRAM = -1  # no programme: no CORE-10 row, and nothing else changes
+        without = generate_clinic(600, seed=7)
+    finally:
+        gen.CORE10_PROGRAM = original
+    for table in ("clients", "sessions", "assignments"):
+        pd.testing.assert_frame_equal(frames[table], without[table])
+    pd.testing.assert_frame_equal(sc[sc.measure != "CORE-10"].reset_index(drop=True), without["scores"])

@@ -6,9 +6,10 @@ from datetime import date
 
 import streamlit as st
 
-from analytics import CohortFilter
+from analytics import CohortFilter, active_settings
 
 from .audit import log_denied
+from .text import md
 
 # (query-parameter name, CohortFilter field, label)
 FILTER_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -93,7 +94,11 @@ def check_choice_param(param: str, allowed: list[str] | tuple[str, ...], label: 
     """Before a widget bound to ``param`` is drawn: a value it does not offer is removed from
     the URL with a warning (the widget then starts from its default)."""
     value = st.query_params.get(param)
-    if value is not None and value not in allowed:
+    if value is not None and value not in allowed and label == "measure" and allowed \
+            and value in active_settings().measure_names:  # a configured measure without scores here
+        del st.query_params[param]
+        st.info(no_scores_note([str(value)], allowed[0]), icon=":material/info:")
+    elif value is not None and value not in allowed:
         del st.query_params[param]
         st.warning(f"The link's {label} {str(value)[:40]!r} is not available here; the default is shown.",
                    icon=":material/link_off:")
@@ -112,6 +117,14 @@ def _write_query_params(cohort: CohortFilter) -> None:
             st.query_params[param] = value.isoformat()
         elif param in st.query_params:
             del st.query_params[param]
+
+
+def no_scores_note(measures: list[str], shown: str | None = None) -> str:
+    """What a page says when a link asks for a measure without scores here (issue 15, item 16)."""
+    names = ", ".join(md(m[:40]) for m in measures[:5])
+    one = len(measures) == 1
+    return (f"There are no {names} scores for the clients here, so the link's "
+            f"{'measure was' if one else 'measures were'} left out" + (f"; the page shows {md(shown)}." if shown else "."))
 
 
 def _log_dropped(param: str, dropped: list[str]) -> None:
@@ -133,6 +146,7 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
     cohort = current_cohort()
     show_link_notes()
     chosen: dict[str, object] = {}
+    no_scores: list[str] = []
     with st.sidebar:
         st.header("Cohort")
         for param, field, label in FILTER_FIELDS:
@@ -145,6 +159,8 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
                 requested = getattr(cohort, field)
                 st.session_state[key] = [v for v in requested if v in allowed]
                 _log_dropped(param, [v for v in requested if v not in allowed])
+                if param == "measure":  # measures are no secret: a link's measure without scores is said
+                    no_scores = [v for v in requested if v not in allowed]
             chosen[field] = tuple(st.multiselect(label, allowed, key=key, placeholder="All"))
         if intake and intake_months is not None:
             chosen["intake_from"], chosen["intake_to"] = _month_pickers(cohort, intake_months)
@@ -159,6 +175,8 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
             chosen["intake_to"] = period[1] if len(period) == 2 else None
         else:
             chosen["intake_from"], chosen["intake_to"] = cohort.intake_from, cohort.intake_to
+    if no_scores:
+        st.info(no_scores_note(no_scores), icon=":material/info:")
     new = CohortFilter.of(**chosen)
     st.session_state[_STATE] = new
     _write_query_params(new)

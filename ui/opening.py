@@ -16,7 +16,7 @@ from typing import Literal
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from analytics import Viewer, active_settings, data_as_of, data_freshness
+from analytics import Viewer, active_settings, data_as_of, data_staleness
 
 from .audit import audit_page_view
 from .auth import account_sidebar, refuse_role, resolve_viewer
@@ -75,7 +75,7 @@ def page(title: str, caption: str | None = None, *, requires: Requirement | None
 def freshness_sidebar(current: Viewer) -> None:
     """The one "as of" date every page counts to (the data's, :func:`analytics.data_as_of`),
     in the sidebar, with a warning when the data are older than ``Settings.stale_data_days``."""
-    freshness = data_freshness(run(data_as_of, current), today(), active_settings())
+    freshness = data_staleness(run(data_as_of, current), today(), active_settings())
     with st.sidebar:
         if freshness is None:
             st.caption(":material/database: No sessions or scores loaded yet.")

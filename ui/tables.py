@@ -1,25 +1,39 @@
 """How a table's columns look on a page: Streamlit column formats from the one column
-vocabulary (:class:`analytics.publishing.Column`), for frames of numbers as the analytics
-return them (0-1 rates shown as percentages)."""
+vocabulary (:class:`analytics.publishing.Column`), for the display frames of
+:func:`analytics.publishing.table_frames` (rates already percentages with one decimal)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
-from analytics.publishing import Column
+from analytics.publishing import Column, table_frames
 
 
 def column_config(columns: Sequence[Column]) -> dict[str, object]:
-    """``st.dataframe``'s column_config for a frame whose columns are the ``columns``' headers
-    (as :func:`analytics.cohort_outcomes.model.display_table` makes it)."""
+    """``st.dataframe``'s column_config for a display frame of ``columns`` (headers as
+    :func:`analytics.publishing.table_frames` and ``analytics.cohort_outcomes.model.display_table``
+    make them): counts with thousands separators, percentages with one decimal and a % sign."""
     number = st.column_config.NumberColumn
     formats = {
         "count": lambda c: number(c.header, format="localized"),
-        "pct": lambda c: number(c.header, format="percent"),
-        "limit": lambda c: number(c.header, format="percent"),
+        "pct": lambda c: number(c.header, format="%.1f%%"),
+        "limit": lambda c: number(c.header, format="%.1f%%"),
         "number": lambda c: number(c.header, format=f"%.{c.decimals}f"),
         "p": lambda c: number(c.header, format="%.2g"),
     }
     return {c.header: formats.get(c.kind, lambda c: st.column_config.TextColumn(c.header))(c) for c in columns}
+
+
+def show_table(frame: pd.DataFrame, columns: Sequence[Column], *, extra: dict[str, Sequence[Any]] | None = None,
+               config: dict[str, object] | None = None, **kwargs: Any) -> Any:
+    """``st.dataframe`` of an analytics ``frame`` under ``columns``: headers, units and rounding
+    from the one vocabulary (:func:`analytics.publishing.table_frames`); no index, full width
+    unless given. ``config`` overrides single columns' formats (e.g. a link column)."""
+    shown = table_frames(frame, columns, extra=extra).display
+    kwargs.setdefault("hide_index", True)
+    kwargs.setdefault("width", "stretch")
+    return st.dataframe(shown, column_config={**column_config(columns), **(config or {})}, **kwargs)

@@ -40,7 +40,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..ingest.importer import import_files
+    from ..ingest.importer import dry_run, import_files
     from ..ingest.profiles import ProfileError, load_profile
 
     try:
@@ -52,8 +52,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        result = import_files(args.db, args.files, profile=profile, settings=_settings(args), source="cli",
-                              snapshot=args.snapshot)
+        if args.dry_run:
+            result = dry_run(args.db, args.files, profile=profile, settings=_settings(args), snapshot=args.snapshot)
+        else:
+            result = import_files(args.db, args.files, profile=profile, settings=_settings(args), source="cli",
+                                  snapshot=args.snapshot)
     except DatabaseUnusable as exc:
         raise UsageError(str(exc)) from None
     print(result.report())
@@ -178,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the files are a full snapshot of every client they name: that client's stored rows absent from "
              "them are removed (kept in import_removed); default: additive, nothing is removed",
     )
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and report what the import would do, without writing to the database")
     p.add_argument("files", nargs="+", type=Path)
     p.set_defaults(func=cmd_import)
 

@@ -29,7 +29,7 @@ from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active
 from ..db import ClinicDatabase
 from ..expected_response import OFF_TRACK, Track, client_track, expected_curves
 from ..metrics import classify_outcomes
-from ..privacy import to_safe_csv
+from ..publishing import table_csv
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import pearson
 from ..sudden_gains import client_gains
@@ -993,11 +993,18 @@ def assignments_export(review: ClientReview) -> pd.DataFrame:
 
 
 def scores_csv(review: ClientReview) -> bytes:
-    return to_safe_csv(scores_export(review))
+    """The scores CSV under labelled headers (analytics.client_review.tables, analytics.publishing)."""
+    from .tables import SCORE_EXPORT_COLUMNS
+
+    return table_csv(scores_export(review), SCORE_EXPORT_COLUMNS)
 
 
 def assignments_csv(review: ClientReview) -> bytes:
-    return to_safe_csv(assignments_export(review))
+    """The assignments CSV under labelled headers; the description only when the viewer may read it."""
+    from .tables import ASSIGNMENT_EXPORT_COLUMNS
+
+    frame = assignments_export(review)
+    return table_csv(frame, [c for c in ASSIGNMENT_EXPORT_COLUMNS if c.key in frame.columns])
 
 
 __all__ = [

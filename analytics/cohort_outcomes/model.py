@@ -48,7 +48,7 @@ from ..metrics import (
     cut_values,
     measure_summary,
 )
-from ..publishing import Column
+from ..publishing import Column, table_frames
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import (
     Z_95,
@@ -1317,13 +1317,13 @@ def jt_norms_from_rows(rows: pd.DataFrame) -> tuple[JTNorms, ...]:
     return tuple(norms)
 
 
-def display_table(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
-    """A section's table as shown and downloaded: its columns under their headers, and a Note
-    column saying where a value is withheld because too few clients give it."""
-    out = frame[[c.key for c in columns]].rename(columns={c.key: c.header for c in columns})
-    if "too_few" in frame.columns:
-        out["Note"] = frame["too_few"].map({True: TOO_FEW, False: ""}).to_numpy()
-    return out
+def display_table(frame: pd.DataFrame, columns: Sequence[Column], *, csv: bool = False) -> pd.DataFrame:
+    """A section's table as shown (``csv=True``: as downloaded): its columns under their headers,
+    rounded and in units by :func:`analytics.publishing.table_frames`, and a Note column saying
+    where a value is withheld because too few clients give it."""
+    extra = {"Note": frame["too_few"].map({True: TOO_FEW, False: ""}).tolist()} if "too_few" in frame.columns else None
+    frames = table_frames(frame, columns, extra=extra)
+    return frames.csv if csv else frames.display
 
 
 @dataclass(frozen=True)

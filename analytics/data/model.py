@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..db import ClinicDatabase
+from ..publishing import Column
 from ..scope import AccessDenied, Viewer, query_params
 
 REJECTS_PAGE_SIZE = 100  # rows per page on the Data page
@@ -30,6 +31,54 @@ REJECT_FILTER_CHOICES = 200  # files and rules offered as filters (most frequent
 CSV_CHUNK_VECTORS = 5  # DuckDB vectors (2048 rows each) per CSV chunk: about 10k rows
 # What a viewer who may not import sees of each import run.
 HISTORY_COLUMNS_FOR_ALL = ("batch_id", "started_at", "finished_at")
+
+
+# How the Data page's tables show their columns (analytics.publishing.table_frames).
+REJECT_COLUMNS = (
+    Column("file_name", "File", "label"), Column("table_name", "Table", "text"), Column("line_number", "Line", "count"),
+    Column("column_name", "Column", "text"), Column("value", "Value", "text"), Column("rule", "Rule broken", "text"),
+    Column("raw_row", "Row as read", "text"),
+)
+# The rejects CSV: column -> header (the page's headers, and the batch first).
+REJECT_CSV_HEADERS = {"batch_id": "Batch", **{c.key: c.csv_header for c in REJECT_COLUMNS}}
+HISTORY_COLUMNS = (
+    Column("batch_id", "Batch", "label"), Column("started_at", "Started (UTC)", "datetime"),
+    Column("finished_at", "Finished (UTC)", "datetime"), Column("source", "Source", "text"),
+    Column("profile", "Profile", "text"), Column("mode", "Mode", "text"), Column("rows_read", "Rows read", "count"),
+    Column("rows_inserted", "Inserted", "count"), Column("rows_updated", "Updated", "count"),
+    Column("rows_unchanged", "Unchanged", "count"), Column("rows_rejected", "Rejected", "count"),
+    Column("rows_removed", "Removed", "count"), Column("files_refused", "Files refused", "count"),
+)
+FILE_COLUMNS = (
+    Column("file", "File", "label"), Column("table", "Table", "text"), Column("status", "Status", "text"),
+    Column("rows_read", "Rows read", "count"), Column("rows_rejected", "Rows rejected", "count"),
+    Column("note", "Note", "text"),
+)
+FRESHNESS_COLUMNS = (
+    Column("records", "Records", "label"), Column("latest_date", "Latest date", "date"),
+    Column("days_before_as_of", "Days before the as-of date", "count"), Column("n_rows", "Rows", "count"),
+)
+
+
+def history_columns(history: pd.DataFrame) -> tuple[Column, ...]:
+    """The :data:`HISTORY_COLUMNS` that ``history`` holds (a viewer who may not import gets
+    only when each run started and finished; an old database lacks mode and rows_removed)."""
+    return tuple(c for c in HISTORY_COLUMNS if c.key in history.columns)
+
+
+def file_rows(result: Any) -> pd.DataFrame:
+    """The files of an import (or dry run) result as a table of :data:`FILE_COLUMNS`; the note
+    says why a file was refused, which columns were ignored and which values were read in
+    another spelling (``measure 'PHQ9' read as 'PHQ-9' (3 rows)``)."""
+    rows = []
+    for f in result.files:
+        notes = [f.message] if f.message else []
+        if f.ignored_columns:
+            notes.append("ignored columns: " + ", ".join(f.ignored_columns))
+        notes.extend(str(n) for n in f.normalised)
+        rows.append({"file": f.file_name, "table": f.table, "status": f.status, "rows_read": f.rows_read,
+                     "rows_rejected": f.rows_rejected, "note": "; ".join(notes)})
+    return pd.DataFrame(rows, columns=[c.key for c in FILE_COLUMNS])
 
 
 class RejectsNotPermitted(AccessDenied):
@@ -142,7 +191,8 @@ def rejects_csv_chunks(
     chunks of bytes read from DuckDB a few thousand rows at a time.
 
     The chunks joined are what ``analytics.privacy.to_safe_csv`` gives for the whole table
-    (formula-neutralised cells, UTF-8 with BOM, CRLF line ends, header first). Admin data:
+    (formula-neutralised cells, UTF-8 with BOM, CRLF line ends, header first), under the
+    headers the page shows (:data:`REJECT_CSV_HEADERS`). Admin data:
     raises :class:`RejectsNotPermitted` for any viewer who may not import, before any row
     is read.
     """
@@ -152,6 +202,7 @@ def rejects_csv_chunks(
     params = {**_reject_params(batch_id, file_name, rule), "limit": None, "offset": 0}
     first = True
     for chunk in db.query_chunks("import_rejects", params, vectors_per_chunk=vectors_per_chunk):
+        chunk = chunk.rename(columns=REJECT_CSV_HEADERS)
         text = neutralise_frame(chunk).to_csv(index=False, header=first, lineterminator="\r\n")
         yield text.encode("utf-8-sig" if first else "utf-8")
         first = False
@@ -166,7 +217,7 @@ def data_as_of(db: ClinicDatabase, viewer: Viewer) -> date | None:
 
 
 @dataclass(frozen=True)
-class DataFreshness:
+class DataStaleness:
     """How old the data are on the day a page is opened: ``as_of`` (the data's date, see
     :func:`data_as_of`), ``today`` (the wall-clock date, passed in so that tests pin it),
     ``days_old`` and ``stale`` (more than ``Settings.stale_data_days`` days old)."""
@@ -194,15 +245,15 @@ class DataFreshness:
                 "figures or on who has had no contact.")
 
 
-def data_freshness(as_of: date | None, today: date, settings: Any = None) -> DataFreshness | None:
-    """:class:`DataFreshness` of the data's as-of date on ``today`` (None when nothing is loaded).
+def data_staleness(as_of: date | None, today: date, settings: Any = None) -> DataStaleness | None:
+    """:class:`DataStaleness` of the data's as-of date on ``today`` (None when nothing is loaded).
     A date in the future of ``today`` (a clock or export error) counts as 0 days old."""
     from ..config import Settings
 
     if as_of is None:
         return None
     settings = settings or Settings()
-    return DataFreshness(as_of=as_of, today=today, days_old=max((today - as_of).days, 0),
+    return DataStaleness(as_of=as_of, today=today, days_old=max((today - as_of).days, 0),
                          stale_after_days=settings.stale_data_days)
 
 
@@ -238,3 +289,26 @@ def overview_figures(overview: dict[str, Any], viewer: Viewer, settings: Any = N
             dates += f"; latest score **{pd.Timestamp(last):{day}}**"
         dates += "."
     return {"counts": counts, "dates": dates}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the loaded data are: ``as_of`` (:func:`data_as_of`) and ``tables``, one row
+    per kind of record (``records``, ``latest_date``, ``n_rows``, ``days_before_as_of``)."""
+
+    as_of: date | None
+    tables: pd.DataFrame
+
+
+def data_freshness(db: ClinicDatabase, viewer: Viewer) -> Freshness:
+    """The latest date per table (sessions, scores, homework set and reviewed, intakes) among
+    the clients the viewer may see, and the data's as-of date, with how many days each table's
+    latest date lies before it (0: the newest data are of this kind)."""
+    tables = db.query("data_freshness", query_params(viewer))
+    tables["latest_date"] = pd.to_datetime(tables["latest_date"]).dt.date
+    as_of = data_as_of(db, viewer)
+    tables["days_before_as_of"] = [
+        pd.NA if as_of is None or d is None or pd.isna(d) else (as_of - d).days for d in tables["latest_date"]
+    ]
+    tables["days_before_as_of"] = tables["days_before_as_of"].astype("Int64")
+    return Freshness(as_of=as_of, tables=tables)

@@ -15,6 +15,8 @@ Guarantees (docs/import-format.md):
   ``os.replace``. Killed at any moment, the live file is exactly what it was. Readers never
   wait on a lock and see the new version once it is swapped in.
 - Imports are serialised with an advisory lock file beside the database.
+- A dry run (:func:`dry_run`) validates on a throwaway copy and reports exactly what an import
+  would do (counts, rejects, notes) without writing to the database.
 - A full disk or a read-only folder raises :class:`analytics.storage.DatabaseNotWritable`
   (one line; the CLI exits with status 3) and changes nothing.
 """
@@ -46,8 +48,12 @@ TRUE_WORDS = ("true", "yes", "y", "1", "t")
 FALSE_WORDS = ("false", "no", "n", "0", "f")
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet", *FHIR_SUFFIXES)
 REPORT_PREVIEW = 20
+DRY_RUN_MAX_REJECTS = 10_000  # rejects a dry run reads back for the report (the count is exact)
 # Import modes: additive (None, the default) or a snapshot authoritative for its clients.
 SNAPSHOT_MODES = ("clients",)
+# Column kinds whose values may be read in another spelling (measure names, homework types):
+# the import report notes every such value (Normalised).
+NOTED_KINDS = ("measure", "homework_type")
 
 
 class ImportRefused(Exception):
@@ -73,6 +79,21 @@ class Reject:
         return f"{where}: {self.rule}"
 
 
+@dataclass(frozen=True)
+class Normalised:
+    """Cells of one file and column whose value was read in another spelling (``PHQ9`` as
+    ``PHQ-9``, ``Behavioral activation`` as ``behavioural_activation``): imported as ``to``."""
+
+    column: str
+    value: str
+    to: str
+    rows: int
+
+    def __str__(self) -> str:
+        rows = "row" if self.rows == 1 else "rows"
+        return f"{self.column} {self.value!r} read as {self.to!r} ({self.rows:,} {rows})"
+
+
 @dataclass
 class FileReport:
     file_name: str
@@ -84,6 +105,7 @@ class FileReport:
     message: str = ""
     ignored_columns: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # FHIR: resources not imported, by type
+    normalised: list[Normalised] = field(default_factory=list)  # values read in another spelling
 
 
 @dataclass
@@ -101,6 +123,13 @@ class ImportResult:
     removed: int = 0  # rows removed by a snapshot import (import_removed)
     snapshot_clients: int = 0  # clients named by the files of a snapshot import
     held_clients: dict[str, int] = field(default_factory=dict)  # table -> clients not pruned (rejects)
+    dry_run: bool = False  # validated only: nothing was written (batch_id is the id it would get)
+    rejects: pd.DataFrame | None = None  # a dry run's rejected rows (columns as import_rejects), else None
+
+    @property
+    def normalised(self) -> list[tuple[str, Normalised]]:
+        """(file name, note) for every value read in another spelling, file by file."""
+        return [(f.file_name, n) for f in self.files for n in f.normalised]
 
     @property
     def mode(self) -> str:
@@ -108,6 +137,12 @@ class ImportResult:
 
     def mode_note(self) -> str:
         """One sentence on what the import did with stored rows absent from the files."""
+        if self.dry_run:
+            note = ("Dry run: nothing was written. " if self.snapshot is None else
+                    f"Dry run: nothing was written. A snapshot import of the {self.snapshot_clients} client(s) "
+                    f"named in these files would remove {self.removed} stored row(s) absent from the files.")
+            return note + (" An additive import keeps stored rows absent from these files." if self.snapshot is None
+                           else "")
         if self.snapshot is None:
             return ("Additive import: stored rows absent from these files were kept, nothing was removed "
                     "(a snapshot import, --snapshot clients, removes them).")
@@ -132,7 +167,8 @@ class ImportResult:
         return 1 if (self.rejected or self.files_refused) else 0
 
     def report(self) -> str:
-        lines = [f"Import batch {self.batch_id}:"]
+        lines = [f"Dry run (nothing written; the import would be batch {self.batch_id}):" if self.dry_run
+                 else f"Import batch {self.batch_id}:"]
         for f in self.files:
             if f.status == "refused":
                 lines.append(f"  REFUSED {f.file_name}: {f.message}")
@@ -154,6 +190,8 @@ class ImportResult:
             + (f", removed {self.removed} rows" if self.snapshot else "")
         )
         lines.append(f"  {self.mode_note()}")
+        for name, note in self.normalised:
+            lines.append(f"  note: {name}: {note}")
         if self.rejects_preview:
             lines.append(f"First rejected rows ({len(self.rejects_preview)} of {self.rejected} rows shown):")
             lines.extend(f"  {r}" for r in self.rejects_preview)
@@ -1043,6 +1081,22 @@ class _Run:
         return removed, held
 
     # -- validating and writing ----------------------------------------------------------
+    def _note_normalised(self, staged: list[Staged], compiler: _Compiler, rows: str) -> None:
+        """Count, per file and column, the cells read in another spelling (measure names,
+        homework types: ``PHQ9`` -> ``PHQ-9``) into the file's report, so the import says so."""
+        columns = [c for c in compiler.spec.columns if c.kind in NOTED_KINDS]
+        for col in columns:
+            raw = compiler.raw(col.name)
+            found = self.con.execute(
+                f"""SELECT _file_seq, value, typed, count(*) FROM (
+                    SELECT _file_seq, {raw} AS value, {compiler.typed_expr(col)} AS typed FROM ({rows}))
+                WHERE typed IS NOT NULL AND value <> typed
+                GROUP BY ALL ORDER BY _file_seq, count(*) DESC, value"""
+            ).fetchall()
+            by_seq = {s.file_seq: s for s in staged}
+            for seq, value, typed, count in found:
+                by_seq[seq].report.normalised.append(Normalised(col.name, value, typed, int(count)))
+
     def process_table(self, table: str, batch_id: int) -> dict[str, int]:
         staged = [s for s in self.staged if s.table == table]
         counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "removed": 0}
@@ -1079,6 +1133,7 @@ class _Run:
             FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
             {k: v for k, v in params.items() if f"${k}" in checks} or None,
         )
+        self._note_normalised(staged, compiler, " UNION ALL ".join(selects))
         # 2. Table-level rules among otherwise valid rows. Keys that occur more than once
         #    (within a file or across files) are few: only they need the window functions.
         con.execute(
@@ -1296,10 +1351,58 @@ def import_files(
         return _import_into(con, paths, names, profile, settings, source, today, snapshot)
 
 
+def dry_run(
+    db_path: str | Path,
+    files: list[str | Path],
+    *,
+    profile: MappingProfile | None = None,
+    settings: Settings | None = None,
+    today: dt.date | None = None,
+    display_names: list[str] | None = None,
+    snapshot: str | None = None,
+    max_rejects: int = DRY_RUN_MAX_REJECTS,
+) -> ImportResult:
+    """Validate ``files`` exactly as :func:`import_files` would and report what the import
+    would do, without writing to the database at ``db_path``.
+
+    The run works on a private copy of the database in a temporary folder (the live file is
+    only read, never opened for writing, and needs no lock), inside a transaction that is rolled
+    back. The result is marked ``dry_run``; its ``batch_id`` is the id the import would get, and
+    ``rejects`` holds the first ``max_rejects`` rule violations (columns as ``import_rejects``).
+    """
+    import shutil
+    import tempfile
+
+    from ..storage import ensure_schema
+
+    if snapshot is not None and snapshot not in SNAPSHOT_MODES:
+        raise ValueError(f"unknown snapshot mode {snapshot!r}; expected one of {', '.join(SNAPSHOT_MODES)}")
+    db_path = Path(db_path)
+    profile = profile or MappingProfile()
+    settings = settings or Settings()
+    today = today or dt.date.today()
+    paths = [Path(f) for f in files]
+    names = display_names or [p.name for p in paths]
+    with tempfile.TemporaryDirectory(prefix="dry-run-") as scratch:
+        copy = Path(scratch) / "clinic.duckdb"
+        if db_path.is_file():
+            shutil.copyfile(db_path, copy)
+        con = duckdb.connect(str(copy))
+        try:
+            con.execute("SET enable_progress_bar = false")
+            ensure_schema(con, settings)
+            return _import_into(con, paths, names, profile, settings, "dry-run", today, snapshot,
+                                dry_run_rejects=max(0, int(max_rejects)))
+        finally:
+            con.close()
+
+
 def _import_into(
     con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str], profile: MappingProfile, settings: Settings,
-    source: str, today: dt.date, snapshot: str | None = None,
+    source: str, today: dt.date, snapshot: str | None = None, *, dry_run_rejects: int | None = None,
 ) -> ImportResult:
+    """Stage, validate and write one import; with ``dry_run_rejects`` (a dry run) the first that
+    many rejects are read into the result and the transaction is rolled back."""
     started = dt.datetime.now(dt.UTC)
     # Files are staged (read into temporary tables) before the transaction: a file DuckDB
     # cannot read raises inside DuckDB, and an error inside a transaction would abort it.
@@ -1339,6 +1442,16 @@ def _import_into(
          **({"skipped": f.skipped} if f.skipped else {})}
         for f in result.files
     ]
+    if dry_run_rejects is not None:
+        result.dry_run = True
+        result.rejects = con.execute(
+            """SELECT batch_id, file_name, table_name, line_number, column_name, value, rule, raw_row
+            FROM import_rejects WHERE batch_id = ?
+            ORDER BY file_name, line_number, column_name, rule LIMIT ?""",
+            [batch_id, dry_run_rejects],
+        ).df()
+        con.execute("ROLLBACK")
+        return result
     con.execute(
         """INSERT INTO import_batches (batch_id, started_at, finished_at, source, profile, files, rows_read,
             rows_inserted, rows_updated, rows_unchanged, rows_rejected, files_refused, rows_removed, mode)

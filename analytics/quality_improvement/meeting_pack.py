@@ -13,7 +13,6 @@ import io
 import re
 import zipfile
 
-from ..privacy import to_safe_csv
 from ..publishing import PublishedTable
 from ..rendering import ReportContent, ReportFigure, ReportTable
 from .charts import activity_figure, empty_figure, funnel_figure, homework_figure, outcomes_figure
@@ -157,7 +156,7 @@ def meeting_pack_html(report: QualityReport, *, content: ReportContent | None = 
 
 def meeting_pack_csvs(report: QualityReport) -> dict[str, bytes]:
     """Every table of the report as formula-safe CSV bytes, by file name."""
-    return {f"{t.name}.csv": to_safe_csv(t.display) for t in report.tables()}
+    return {f"{t.name}.csv": t.csv_bytes() for t in report.tables()}
 
 
 def meeting_pack_zip(report: QualityReport) -> bytes:
