@@ -103,6 +103,8 @@ def measure_control(measures: list[str], linked: tuple[str, ...]) -> str:
     chooses the first measure when the link has no ``outcome_measure``."""
     ui.check_choice_param("outcome_measure", measures, "measure")
     default = next((m for m in linked if m in measures), measures[0])
+    if (without_scores := [m for m in linked if m not in measures]) and "outcome_measure" not in st.query_params:
+        st.info(ui.filters.no_scores_note(without_scores, default), icon=":material/info:")
     return st.segmented_control(
         "Measure", measures, default=default, required=True, key="outcome_measure", bind="query-params",
         help="The symptom measure every figure on this page uses.",

@@ -14,6 +14,7 @@ import pytest
 
 from analytics import ClinicDatabase
 from tests.support.clinics import (  # noqa: F401 - also imported from here by test modules
+    APP_TODAY,
     AUTH,
     FIXTURE_TODAY,
     ROOT,
@@ -25,6 +26,12 @@ from tests.support.clinics import (  # noqa: F401 - also imported from here by t
     signed_in,
     write_csv,
 )
+
+
+@pytest.fixture(autouse=True)
+def _pinned_app_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's "today" (staleness warning) is pinned in every test (tests.support.clinics.APP_TODAY)."""
+    monkeypatch.setenv("BETWEEN_SESSIONS_TODAY", APP_TODAY)
 
 
 @pytest.fixture(scope="session")

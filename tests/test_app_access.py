@@ -84,8 +84,12 @@ def signed_in(script: Path | str, email: str | None, **query) -> AppTest:
     return signed_in_as(script, email, timeout=30, **query)
 
 
+OVERVIEW = ("Clients", "Clinics", "Therapists", "Assignments", "Symptom scores")
+
+
 def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """Home's "what is loaded" tiles (identified viewers also see their caseload's tiles first)."""
+    return {m.label: m.value for m in at.metric if m.label in OVERVIEW}
 
 
 def texts(at: AppTest) -> str:
@@ -107,6 +111,8 @@ def test_qi_home_suppresses_small_counts_and_shows_months_only(app: Path):
     assert metrics(qi) == {"Clients": "<11", "Clinics": "<11", "Therapists": "<11", "Assignments": "<11",
                            "Symptom scores": "13"}
     assert "Intakes from **2025-01**; latest score **2025-08**." in texts(qi)
+    assert "Data as of 2025-08:" in texts(qi)  # the sidebar's as-of date: the month only
+    assert "2025-08-01" not in texts(qi)
     admin = signed_in(ROOT / "dashboard.py", "admin@clinic.org")
     assert metrics(admin) == {"Clients": "5", "Clinics": "2", "Therapists": "3", "Assignments": "5",
                               "Symptom scores": "13"}

@@ -49,8 +49,8 @@ def test_a_link_to_a_measure_without_scores_says_so(tiny_db_path, serve_database
                      "the page shows PHQ-9."]
     assert at.segmented_control(key="outcome_measure").value == "PHQ-9"
 
-    filtered = _run(COHORT, {"measure": "CORE-10"})  # the sidebar's measure filter
+    filtered = _run(COHORT, {"measure": "CORE-10"})  # another page's measure filter, carried by a link
     assert not filtered.exception
     assert [i.value for i in filtered.info if "no CORE-10 scores" in i.value] == [
-        "There are no CORE-10 scores for the clients here, so the link's measure was left out."
+        "There are no CORE-10 scores for the clients here, so the link's measure was left out; the page shows PHQ-9."
     ]

@@ -80,8 +80,9 @@ def freshness_sidebar(current: Viewer) -> None:
         if freshness is None:
             st.caption(":material/database: No sessions or scores loaded yet.")
             return
-        st.caption(f":material/event: {freshness.caption()}")
-        if (warning := freshness.warning()) is not None:
+        deidentified = not current.can_see_identifiers
+        st.caption(f":material/event: {freshness.caption(deidentified)}")
+        if (warning := freshness.warning(deidentified)) is not None:
             st.warning(warning, icon=":material/update:")
 
 

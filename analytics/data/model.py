@@ -231,15 +231,21 @@ class DataStaleness:
     def stale(self) -> bool:
         return self.days_old > self.stale_after_days
 
-    def caption(self) -> str:
-        """One line for every page: the as-of date and what it means."""
-        return (f"Data as of {self.as_of:%Y-%m-%d}: the latest session or score loaded. Weeks, days and "
+    def caption(self, deidentified: bool = False) -> str:
+        """One line for every page: the as-of date and what it means. De-identified viewers get
+        the month only (docs/security.md, "De-identified views": dates to the month)."""
+        when = f"{self.as_of:%Y-%m}" if deidentified else f"{self.as_of:%Y-%m-%d}"
+        return (f"Data as of {when}: the latest session or score loaded. Weeks, days and "
                 "recent periods count to this date, not to today.")
 
-    def warning(self) -> str | None:
-        """The staleness warning, or None when the data are recent enough."""
+    def warning(self, deidentified: bool = False) -> str | None:
+        """The staleness warning, or None when the data are recent enough (de-identified
+        viewers: the newest month and whole weeks, never the day)."""
         if not self.stale:
             return None
+        if deidentified:
+            return (f"The data are more than {self.days_old // 7} weeks old (newest month {self.as_of:%Y-%m}): import "
+                    "the latest export before relying on \"recent\" figures.")
         return (f"The data are {self.days_old} days old (newest session or score {self.as_of:%Y-%m-%d}, "
                 f"today {self.today:%Y-%m-%d}): import the latest export before relying on \"recent\" "
                 "figures or on who has had no contact.")

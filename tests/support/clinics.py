@@ -19,6 +19,10 @@ def fixture_csv(module: str, name: str) -> str:
     """The text of one test export file, exactly as written (``tests/data/csv/<module>/<name>.csv``)."""
     return (FIXTURE_CSV_DIR / module / f"{name}.csv").read_bytes().decode("utf-8")
 FIXTURE_TODAY = date(2026, 11, 27)
+# What the app treats as today in every AppTest and test server ($BETWEEN_SESSIONS_TODAY): a date
+# no test clinic's data are weeks older than, so no staleness warning shows unless a test pins a
+# later day itself (tests/test_app_home.py); never the wall clock.
+APP_TODAY = "2026-11-01"
 
 
 # Sign-in as AppTest sees it: an [auth] section and the provider's user (tests of every role).

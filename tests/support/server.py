@@ -51,7 +51,10 @@ class StreamlitServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> StreamlitServer:
-        env = {**os.environ, DB_ENV: str(self.db_path), "PYTHONUNBUFFERED": "1", **self.extra_env}
+        from tests.support.clinics import APP_TODAY
+
+        env = {**os.environ, DB_ENV: str(self.db_path), "PYTHONUNBUFFERED": "1", "BETWEEN_SESSIONS_TODAY": APP_TODAY,
+               **self.extra_env}
         cmd = [
             sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
             "--server.headless", "true", "--server.address", self.address, "--server.port", str(self.port),
