@@ -130,7 +130,7 @@ async def read_data(page: Any) -> tuple:
 
 
 async def read_glossary(page: Any) -> tuple:
-    await page.locator('[data-testid="stMain"] h2').first.wait_for()
+    await page.locator('[data-testid="stMain"] h3').first.wait_for()  # the first entry's heading
     return ("static",)
 
 
