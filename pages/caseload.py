@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from analytics import data_as_of
+from analytics import data_as_of, glossary
 from analytics.caseload.model import HOMEWORK_WEEKS, caseload, caseload_table, column_help, count_tiles
 
 PAGE = "Caseload"
@@ -50,5 +50,5 @@ st.caption(
     "Change: points since the first score (which way is better is in each change column's help); \"(reliable)\": "
     "at least the measure's reliable change."
 )
-st.page_link("pages/glossary.py", label="How each column is defined (Metrics glossary, section Caseload)",
-             icon=":material/menu_book:")
+st.page_link("pages/glossary.py", label="How the need order is decided (Metrics glossary)", icon=":material/menu_book:",
+             query_params={"term": "caseload-need"}, help=glossary.help_text("caseload-need"))

@@ -27,6 +27,7 @@ from analytics.client_review.model import (
     assignment_rows,
     assignments_csv,
     client_review,
+    contact_gap,
     find_clients,
     format_percent,
     header_facts,
@@ -132,6 +133,8 @@ if review.risk is not None:
 elif review.risk_items_missing:
     st.warning("The latest PHQ-9 has no item scores: item 9 (thoughts of self-harm) could not be checked.",
                icon=":material/help:")
+if (gap := contact_gap(review)) is not None:
+    st.warning(gap, icon=":material/phone_missed:")
 
 # What changed, in one line per measure, then the chart: the answer on the first screen.
 changes = [md(measure_line(card)) for card in review.cards] + ([md(track_line(review))] if track_line(review) else [])

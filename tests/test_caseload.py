@@ -221,3 +221,21 @@ def test_change_column_help_says_which_way_is_better_per_measure(tmp_path):
     help_texts = column_help(result, load_settings(config))
     assert "(lower is better)" in help_texts["PHQ-9 change"]
     assert "(higher is better)" in help_texts[f"{WELLBEING} change"]
+
+
+def test_the_client_review_flags_no_contact_by_the_caseload_rule(db):
+    """Issue 15 item 8: the client review says when an active client has had no contact, by the
+    same rule (and the same clients) as the caseload; K5's last attended session was 21 days
+    before the as-of date (the rule's edge), K11 came to intake 4 days ago."""
+    from analytics.client_review.model import client_review, contact_gap
+
+    listed = _clients(caseload(db, Viewer.local(), AS_OF, Settings()))
+    flagged = {}
+    for client_id in listed.index:
+        review = client_review(db, Viewer.local(), client_id, AS_OF)
+        flagged[client_id] = contact_gap(review, Settings())
+    assert {c for c, gap in flagged.items() if gap} == set(listed.index[listed["no_contact"]]) == {"K5"}
+    assert flagged["K5"] == ("No contact for 21 days (last attended session 2026-10-09), longer than the clinic's "
+                             "21-day rule: check in with the client.")
+    stricter = client_review(db, Viewer.local(), "K3", AS_OF)
+    assert contact_gap(stricter, Settings(no_contact_days=14)).startswith("No contact for 14 days")

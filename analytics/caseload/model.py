@@ -106,6 +106,14 @@ def count_tiles(result: Caseload) -> list[tuple[str, str, str]]:
     )]
 
 
+def no_recent_contact(days_since_contact: pd.Series, days_since_intake: pd.Series, no_contact_days: int) -> pd.Series:
+    """The no-contact rule (docs/metrics.md, "Caseload"): no attended session in the last
+    ``no_contact_days`` days, counting from intake when the client has attended none yet. Used by
+    the caseload and the client review."""
+    since = pd.Series(days_since_contact).astype("Float64").fillna(pd.Series(days_since_intake).astype("Float64"))
+    return (since >= no_contact_days).fillna(False).astype(bool)
+
+
 def client_review_href(client_id: str) -> str:
     """Deep link to one client's review, relative to the app (``client_review?client=ID``)."""
     return f"{CLIENT_REVIEW_PATH}?client={quote(str(client_id), safe='')}"
@@ -189,8 +197,7 @@ def caseload(
     clients["overdue_measures"] = pd.Series({cid: ", ".join(v) for cid, v in overdue.items()}, dtype="object")
     clients["measures_overdue"] = clients["overdue_measures"] != ""
 
-    since = clients["days_since_contact"].astype("Float64").fillna(clients["days_since_intake"].astype("Float64"))
-    clients["no_contact"] = (since >= no_contact_days).astype(bool)
+    clients["no_contact"] = no_recent_contact(clients["days_since_contact"], clients["days_since_intake"], no_contact_days)
 
     rules = [clients[c].astype(bool) for c in ("risk", "deterioration", "not_on_track", "measures_overdue", "no_contact")]
     clients["need"] = np.select(rules, list(NEED_ORDER[:-1]), default=NEED_NONE).astype(object)

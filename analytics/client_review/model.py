@@ -669,6 +669,26 @@ def client_header(db: ClinicDatabase, viewer: Viewer, client_id: str, as_of: dat
     return header
 
 
+def contact_gap(review: ClientReview, settings: Settings | None = None) -> str | None:
+    """The no-contact flag of a client in treatment on the as-of date (the caseload's rule,
+    :func:`analytics.caseload.model.no_recent_contact`), as a sentence, or None."""
+    from ..caseload.model import no_recent_contact
+
+    settings = settings or active_settings()
+    header = review.header
+    discharge, intake, last = header["discharge_date"], header["intake_date"], header["last_attended_date"]
+    if (discharge is not None and discharge <= review.as_of) or intake is None or intake > review.as_of:
+        return None
+    since_contact = None if last is None else (review.as_of - last).days
+    since_intake = (review.as_of - intake).days
+    if not no_recent_contact(pd.Series([since_contact]), pd.Series([since_intake]), settings.no_contact_days).iloc[0]:
+        return None
+    gap = f"{since_contact} days (last attended session {format_date(last)})" if last else (
+        f"{since_intake} days since intake (no session attended yet)")
+    return (f"No contact for {gap}, longer than the clinic's {settings.no_contact_days}-day rule: "
+            "check in with the client.")
+
+
 def header_facts(header: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs of the header, in display order: the page and the export print these."""
     discharge = header["discharge_date"]
@@ -1009,6 +1029,7 @@ def assignments_csv(review: ClientReview) -> bytes:
 
 __all__ = [
     "ASSOCIATION_NOTE",
+    "contact_gap",
     "EDGE_STATES",
     "HOMEWORK_READINGS",
     "MIN_ASSOCIATION_WEEKS",

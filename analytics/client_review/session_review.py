@@ -14,7 +14,7 @@ from typing import Any
 
 from ..rendering import MARGIN_MM, ReportContent, ReportFigure, ReportTable, printed_points_per_px
 from .charts import client_figure
-from .model import ASSOCIATION_NOTE, RECENT_WEEKS, assignment_rows, header_facts, since_rows, summary_rows
+from .model import ASSOCIATION_NOTE, RECENT_WEEKS, assignment_rows, contact_gap, header_facts, since_rows, summary_rows
 
 # The chart in the one-page PDF: an image this wide (px) printed on the text width, at most this
 # high (mm); its type is sized to print at 8 pt or more (tests/test_reports.py).
@@ -78,6 +78,8 @@ def session_review_content(review: Any, programme: dict[str, Any], *, settings: 
     if review.risk is not None:
         alerts.append(review.risk.message)
     notes = [message for _, message in review.messages]
+    if (gap := contact_gap(review, settings)) is not None:
+        notes.insert(0, gap)
     if review.risk_items_missing:
         notes.append("The latest PHQ-9 has no item scores: item 9 (risk) could not be checked.")
     figures = []
