@@ -99,12 +99,14 @@ class ReportTable:
 class ReportContent:
     """What one export prints, once for both formats: the PDF and the HTML show the same title,
     alerts, header, figures and notes; the PDF its ``pdf_tables`` (what fits on paper), the
-    HTML its ``html_tables``."""
+    HTML its ``html_tables``. ``lead_tables`` (both formats) follow the header lines, before the
+    figures: a summary page; in the PDF the figures then start on a new page."""
 
     title: str
     subtitle: str = ""
     alerts: Sequence[str] = ()
     header_lines: Sequence[str] = ()
+    lead_tables: Sequence[ReportTable] = ()
     figures: Sequence[ReportFigure] = ()
     pdf_tables: Sequence[ReportTable] = ()
     html_tables: Sequence[ReportTable] = ()
@@ -400,6 +402,10 @@ def render_pdf(
         pdf.font(TEXT_PT, bold=bold)
         pdf.multi_cell(width, LINE_MM, pdf.text_of(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(1.5)
+    for table in c.lead_tables:
+        _draw_table(pdf, table, bottom=bottom, one_page=one_page)
+    if c.lead_tables and not one_page and (figures or tables):
+        pdf.add_page()  # the lead (summary) page stands on its own
 
     cap = max_figure_height_mm if max_figure_height_mm is not None else (0.4 * (bottom - MARGIN_MM))
     for item in figures:
@@ -514,6 +520,18 @@ def _static_figures(figures: Sequence[ReportFigure]) -> list[str] | None:
     return out
 
 
+def _table_html(table: ReportTable) -> list[str]:
+    esc = html.escape
+    parts = [f"<h2>{esc(table.title)}</h2>"]
+    if table.frame.empty:
+        parts.append(f"<p>{esc(table.empty_text)}</p>")
+    else:
+        parts.append(table.frame.to_html(index=False, escape=True, na_rep="", border=0))
+    if table.note:
+        parts.append(f'<p class="note">{esc(table.note)}</p>')
+    return parts
+
+
 def render_html(content: ReportContent, *, interactive: bool = False) -> bytes:
     """The report (its ``html_tables``) as one self-contained HTML file.
 
@@ -535,6 +553,8 @@ def render_html(content: ReportContent, *, interactive: bool = False) -> bytes:
     parts.append('<div class="header">')
     parts.extend(_header_html(line) for line in header_lines)
     parts.append("</div>")
+    for table in c.lead_tables:
+        parts.extend(_table_html(table))
     static = None if interactive or not figures else _static_figures(figures)
     for i, item in enumerate(figures):
         if item.title:
@@ -548,13 +568,7 @@ def render_html(content: ReportContent, *, interactive: bool = False) -> bytes:
         if item.caption:
             parts.append(f'<p class="note">{esc(item.caption)}</p>')
     for table in tables:
-        parts.append(f"<h2>{esc(table.title)}</h2>")
-        if table.frame.empty:
-            parts.append(f"<p>{esc(table.empty_text)}</p>")
-        else:
-            parts.append(table.frame.to_html(index=False, escape=True, na_rep="", border=0))
-        if table.note:
-            parts.append(f'<p class="note">{esc(table.note)}</p>')
+        parts.extend(_table_html(table))
     parts.extend(f'<p class="note">{esc(n)}</p>' for n in notes)
     if footer:
         parts.append(f'<p class="note">{esc(footer)}</p>')

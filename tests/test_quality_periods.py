@@ -168,7 +168,8 @@ def test_the_pack_opens_with_its_summary_and_is_not_safe_to_share_under_the_deve
     content = pack_content(report)
     assert content.header_lines[0].startswith("**Summary: 2025-10 to 2026-09 against the previous period")
     assert any(line.startswith("Recovery: ") and "NHS standard 50%" in line for line in content.header_lines[:7])
-    assert content.pdf_tables[0].title == "This period against the previous period"
+    assert content.lead_tables[0].title == "This period against the previous period"  # page 1: the summary
+    assert "This period against the previous period" not in [t.title for t in content.pdf_tables]
     everything = " ".join([content.subtitle, *content.alerts, *content.header_lines, *content.notes])
     assert "NOT safe to send round" in everything and "safe to send round within" not in everything
     assert any("NOT safe to send round" in alert for alert in content.alerts)

@@ -258,3 +258,18 @@ def test_pdf_page_count_reads_pages_not_the_page_tree():
 def test_fonts_path_constants_point_at_debian_dejavu():
     assert reports.FONT_REGULAR == Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
     assert reports.FONT_BOLD.name == "DejaVuSans-Bold.ttf"
+
+
+def test_lead_tables_make_a_summary_page_of_their_own():
+    """The meeting pack's summary stands on page 1 (issue 15 item 13): lead tables follow the
+    header, and the figures start on a new page (PDF); in HTML they come before the figures."""
+    from analytics.rendering import ReportContent, ReportFigure, ReportTable, pdf_page_count
+
+    summary = ReportTable("This period against the previous period", pd.DataFrame({"Period": ["This"], "Finished": [12]}))
+    figure = ReportFigure(go.Figure(go.Bar(x=["a"], y=[1])), title="Activity", width_px=600, height_px=300)
+    with_lead = ReportContent(title="Pack", header_lines=("**Summary**",), lead_tables=(summary,), figures=(figure,))
+    without = ReportContent(title="Pack", header_lines=("**Summary**",), figures=(figure,))
+    assert pdf_page_count(without.pdf()) == 1
+    assert pdf_page_count(with_lead.pdf()) == 2
+    page = with_lead.html().decode()
+    assert page.index("This period against the previous period") < page.index("Activity")

@@ -102,8 +102,7 @@ def pack_content(report: QualityReport) -> ReportContent:
             if t is not None]
     if report.alert_list is not None:
         main.append(report.alert_list)
-    if report.summary is not None:
-        main.insert(0, report.summary)
+    lead = (_paper_table(report.summary),) if report.summary is not None else ()  # page 1: the summary
     pdf_tables = tuple(_paper_table(t) for t in main)
     html_tables = pdf_tables + tuple(_paper_table(p.table) for p in report.funnels)
     notes = (
@@ -117,7 +116,7 @@ def pack_content(report: QualityReport) -> ReportContent:
     footer = ("Between Sessions - de-identified quality-improvement pack" if report.deidentified
               else "Between Sessions - confidential: contains personal health information")
     return ReportContent(
-        title=PACK_TITLE, subtitle=subtitle, alerts=tuple(alerts), header_lines=tuple(header),
+        title=PACK_TITLE, subtitle=subtitle, alerts=tuple(alerts), header_lines=tuple(header), lead_tables=lead,
         figures=tuple(figures), pdf_tables=pdf_tables, html_tables=html_tables, notes=notes, footer=footer,
     )
 
