@@ -228,7 +228,7 @@ def compliance_tab(view: CohortView) -> None:
     else:
         spec = [Column("band", "Band", "text"), Column(choice, choice.capitalize(), "pct"), Column("change", "Change", "number", decimals=1)]
         if view.viewer.can_see_identifiers:
-            spec.insert(0, Column("client_id", "Client", "text"))
+            spec.insert(0, Column("client_id", "Client", "client"))  # a link to the client's review
         chart_with_table(
             (charts.compliance_scatter, relation.points, choice, measure, report.band_labels, relation.slope, relation.intercept),
             relation.points,
