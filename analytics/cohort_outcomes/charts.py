@@ -179,12 +179,13 @@ def compliance_scatter(
         )
     fig.add_hline(y=0, line=dict(color=theme.AS_EXPECTED, width=1))
     fig.update_xaxes(tickformat=".0%", range=[-0.03, 1.03])
-    return _layout(
+    fig = _layout(
         fig,
         height=420,
         x_title=f"Client's homework {compliance} (mean of assignments)",
         y_title=f"{measure} change, last - first ({_improvement_sign_text(measure)} = improvement)",
     )
+    return fig.update_layout(hovermode="closest")  # a click selects the one point under it
 
 
 def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
