@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .drill_down import client_review_href
 from .privacy import WITHHELD_TEXT, SuppressionPolicy, suppress_table
 
 #: The text of a withheld rate or statistic: :data:`analytics.privacy.WITHHELD_TEXT`, as a count
@@ -33,8 +34,10 @@ RATE_WITHHELD = WITHHELD_TEXT
 #: thousands separators), "pct" (a 0-1 value shown as a percentage with one decimal), "limit"
 #: (a 0-1 funnel limit, shown as %), "number" (``decimals`` places), "p" (a p value, two
 #: significant digits), "date" (YYYY-MM-DD, never a time of day), "datetime" (a moment, shown
-#: in UTC as YYYY-MM-DD HH:MM, never with an offset), "yesno" (a boolean as yes/no).
-COLUMN_KINDS = ("label", "text", "count", "pct", "limit", "number", "p", "date", "datetime", "yesno")
+#: in UTC as YYYY-MM-DD HH:MM, never with an offset), "yesno" (a boolean as yes/no), "client"
+#: (a client id: on a page a link to the client's review showing the id, in a CSV the plain id;
+#: identified tables only).
+COLUMN_KINDS = ("label", "text", "count", "pct", "limit", "number", "p", "date", "datetime", "yesno", "client")
 PERCENT_KINDS = ("pct", "limit")
 VALUE_KINDS = ("pct", "number", "p")
 
@@ -130,9 +133,10 @@ class TableFrames:
 
     ``display``: headers are the columns' headers; counts are whole numbers (Int64), rates
     percentages with one decimal, numbers rounded, dates YYYY-MM-DD text, missing None (for
-    ``st.dataframe`` with :func:`ui.tables.column_config`). ``csv``: the same cells as text
+    ``st.dataframe`` with :func:`ui.tables.column_config`; a "client" column holds the link to the
+    client's review, :func:`analytics.drill_down.client_review_href`). ``csv``: the same cells as text
     (counts without thousands separators, rates with one decimal and "(%)" in the header,
-    missing as ""), headers :attr:`Column.csv_header`."""
+    missing as "", a client as the plain id), headers :attr:`Column.csv_header`."""
 
     display: pd.DataFrame
     csv: pd.DataFrame
@@ -152,6 +156,9 @@ def table_frames(frame: pd.DataFrame, columns: Sequence[Column], *, extra: dict[
             display[col.header] = pd.array(values, dtype="Int64")
         elif col.kind in (*PERCENT_KINDS, "number", "p") and not any(isinstance(v, str) for v in values):
             display[col.header] = pd.array(values, dtype="Float64")
+        elif col.kind == "client":
+            display[col.header] = pd.Series([None if v is None else client_review_href(v) for v in values],
+                                            dtype="object")
         else:
             display[col.header] = pd.Series(values, dtype="object")
         csv[col.csv_header] = [_csv_cell(col, v) for v in values]

@@ -39,8 +39,7 @@ if counts["risk"]:
 table = caseload_table(result, show_therapist=viewer.role != "therapist")
 help_texts = column_help(result)
 column_config = {name: st.column_config.Column(help=text) for name, text in help_texts.items() if name in table}
-column_config["Client"] = st.column_config.LinkColumn(
-    "Client", help=help_texts["Client"], display_text=r"client=([^&]+)$", pinned=True)
+column_config["Client"] = ui.client_link_column("Client", help=help_texts["Client"], pinned=True)
 st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 740), placeholder="\u2014",
              column_config=column_config, key="caseload_table")
 st.caption(

@@ -8,7 +8,7 @@ URL, so a link reproduces the view.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -22,6 +22,7 @@ from analytics import deidentified as deid
 from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
 from analytics.cohort_outcomes.sudden_gain_summary import GAIN_CAVEAT, sudden_gain_summary
+from analytics.drill_down import MAX_SELECTED_LINKS, DrillLink, client_links
 from analytics.metrics import cohort_summary
 from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
 from analytics.publishing import Column, estimate_columns
@@ -62,15 +63,27 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "se
 
 
 def chart_with_table(figure: tuple, frame: pd.DataFrame, columns: Sequence[Column], name: str, key: tuple,
-                     ratio: tuple[int, int] = (3, 2)) -> None:
+                     ratio: tuple[int, int] = (3, 2), links: Callable[[Any], list[DrillLink]] | None = None) -> None:
     """The chart (``figure`` = (builder, *inputs), built once per data version and ``key``: the
     arguments of the ``ui.run`` call behind the inputs), beside it its table, and a CSV of the
-    same numbers."""
+    same numbers. ``links`` (identified views): clicking points selects them, and the links the
+    selection gives (:mod:`analytics.drill_down`) are shown right under the chart."""
     builder, *inputs = figure
     table = co.display_table(frame, columns)
     left, right = st.columns(ratio, gap="medium")
     with left:
-        st.plotly_chart(ui.figure(builder, *inputs, key=(*key, name)), key=f"chart_{name}", config=PLOTLY_CONFIG)
+        fig = ui.figure(builder, *inputs, key=(*key, name))
+        if links is None:
+            st.plotly_chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG)
+        else:
+            event = st.plotly_chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG, on_select="rerun",
+                                    selection_mode="points")
+            shown = links(event)
+            for link in shown:
+                st.page_link(link.page, label=link.label, query_params=link.query_params, icon=":material/person:")
+            if not shown:
+                st.caption("Click a client's point to open their review (up to "
+                           f"{MAX_SELECTED_LINKS} links for several points).")
     with right:
         st.dataframe(table, hide_index=True, column_config=ui.column_config(columns),
                      height=min(420, 38 + 35 * len(table)))
@@ -228,13 +241,14 @@ def compliance_tab(view: CohortView) -> None:
     else:
         spec = [Column("band", "Band", "text"), Column(choice, choice.capitalize(), "pct"), Column("change", "Change", "number", decimals=1)]
         if view.viewer.can_see_identifiers:
-            spec.insert(0, Column("client_id", "Client", "text"))
+            spec.insert(0, Column("client_id", "Client", "client"))  # a link to the client's review
         chart_with_table(
             (charts.compliance_scatter, relation.points, choice, measure, report.band_labels, relation.slope, relation.intercept),
             relation.points,
             spec,
             f"{choice}_vs_change",
             key,
+            links=partial(client_links, identified=True) if view.viewer.can_see_identifiers else None,
         )
     st.markdown("##### Beside the published yardsticks")
     st.markdown(co.relation_scale_text(measure, settings))

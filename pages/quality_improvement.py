@@ -7,12 +7,14 @@ De-identified by default. Thin page: every number comes from analytics.quality_i
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 import ui
 from analytics import active_settings, filter_options, glossary
+from analytics.drill_down import DrillLink, unit_links
 from analytics.expected_response import BACKTEST_NOTE, backtest_table
 from analytics.privacy import MissingPseudonymKeyError
 from analytics.publishing import PublishedTable
@@ -145,10 +147,17 @@ with st.expander("About this view: privacy, periods and filters"):
         st.caption(note)
 
 
-def chart(builder: Any, *inputs: Any, key: str) -> None:
-    """A chart of this report, built once per data version and report (``ui.figure``)."""
+def chart(builder: Any, *inputs: Any, key: str, links: Callable[[Any], list[DrillLink]] | None = None) -> None:
+    """A chart of this report, built once per data version and report (``ui.figure``).
+    ``links`` (identified views): clicking points selects them, and the links the selection
+    gives (:mod:`analytics.drill_down`) are shown right under the chart."""
     fig = ui.figure(builder, *inputs, key=(viewer, cohort, tuple(sorted(report_args.items())), key))
-    st.plotly_chart(fig, key=key, width="stretch", theme=None)
+    if links is None:
+        st.plotly_chart(fig, key=key, width="stretch", theme=None)
+        return
+    event = st.plotly_chart(fig, key=key, width="stretch", theme=None, on_select="rerun", selection_mode="points")
+    for link in links(event):
+        st.page_link(link.page, label=link.label, query_params=link.query_params, icon=":material/groups:")
 
 
 def show_table(table: PublishedTable, *, key: str, compact: bool = False) -> None:
@@ -248,7 +257,10 @@ if compare_tab.open:
                     st.markdown(f"**{label} by {UNIT_LABELS[unit_type][:-1].lower()}**")
                     st.info(funnel_gap(panel, report))
                 else:
-                    chart(funnel_figure, panel, key=f"qi_funnel_{unit_type}_{metric}")
+                    # Identified views: a clicked unit opens the Cohort outcomes page filtered to it.
+                    drill = None if report.deidentified else functools.partial(unit_links, unit_type=unit_type,
+                                                                                       identified=True)
+                    chart(funnel_figure, panel, key=f"qi_funnel_{unit_type}_{metric}", links=drill)
                 if plotted.any() and not plotted.all():
                     st.caption(funnel_gap(panel, report))
             with table_col:

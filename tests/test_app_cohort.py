@@ -257,3 +257,21 @@ def test_the_two_reliable_improvements_are_side_by_side(app_db, sample_db):
     assert row["Headline: reliably improved"] == m["reliable_improvement"]
     assert row["Paired clients"] == m["clients_paired"]
     assert any("Same" in c.value and "6+ points" in c.value and "RCI" in c.value for c in at.caption)
+
+
+def test_client_ids_link_to_the_client_review_and_the_csv_keeps_the_ids(app_db, sample_db):
+    """Issue 15 item 10: the scatter's table shows each client id as a link to the client review;
+    its CSV keeps the plain id."""
+    from analytics.publishing import Column, table_frames
+
+    at = run_page(section="Compliance and change")
+    table = next(d for d in at.dataframe if "Client" in d.value.columns)
+    relation = co.cohort_report(sample_db, LOCAL, None, "PHQ-9", Settings()).relations["quantity"]
+    ids = list(relation.points["client_id"])
+    assert list(table.value["Client"]) == [f"client_review?client={c}" for c in ids]
+    config = json.loads(table.proto.columns)["Client"]
+    assert config["type_config"]["type"] == "link"
+    assert config["type_config"]["display_text"] == r"client=([^&]+)$"
+    spec = [Column("client_id", "Client", "client"), Column("band", "Band", "text")]
+    csv = table_frames(relation.points, spec).csv
+    assert list(csv["Client"]) == ids

@@ -519,7 +519,7 @@ def test_alert_counts_in_the_report(alert_db):
     assert counts.loc[ALERT_ALL, "rule_risk"] == 1
     listing = report.alert_list.numeric
     assert listing["client_id"].iloc[0] == "K4"  # the risk flag first
-    assert set(report.alert_list.display["Client review"]) == {f"/client_review?client={c}" for c in
+    assert set(report.alert_list.display["Client review"]) == {f"client_review?client={c}" for c in
                                                               ("K1", "K3", "K4", "K8", "K9")}
     deid = quality_report(alert_db, LOCAL, deidentified=True)
     assert set(deid.alert_counts.display["Clients"]) == {"<11"}

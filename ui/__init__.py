@@ -14,13 +14,14 @@ from .context import database, figure, refresh_data_version, run, warm_up_import
 from .filters import check_choice_param, cohort_filter_sidebar, current_cohort
 from .opening import page, viewer
 from .session import DB_ENV, auth_configured, database_path
-from .tables import column_config
+from .tables import client_link_column, column_config
 
 __all__ = [
     "DB_ENV",
     "audit_file",
     "auth_configured",
     "check_choice_param",
+    "client_link_column",
     "cohort_filter_sidebar",
     "column_config",
     "current_cohort",

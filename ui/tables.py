@@ -12,11 +12,21 @@ import streamlit as st
 
 from analytics.publishing import Column, table_frames
 
+#: A link's text is the client id at its end (``client_review?client=ID``:
+#: :func:`analytics.drill_down.client_review_href`).
+CLIENT_LINK_TEXT = r"client=([^&]+)$"
+
+
+def client_link_column(header: str, **kwargs: Any) -> object:
+    """The column of a table whose cells are links to a client's review, each showing the id."""
+    return st.column_config.LinkColumn(header, display_text=CLIENT_LINK_TEXT, **kwargs)
+
 
 def column_config(columns: Sequence[Column]) -> dict[str, object]:
     """``st.dataframe``'s column_config for a display frame of ``columns`` (headers as
     :func:`analytics.publishing.table_frames` and ``analytics.cohort_outcomes.model.display_table``
-    make them): counts with thousands separators, percentages with one decimal and a % sign."""
+    make them): counts with thousands separators, percentages with one decimal and a % sign,
+    a client id as a link to the client's review (:func:`client_link_column`)."""
     number = st.column_config.NumberColumn
     formats = {
         "count": lambda c: number(c.header, format="localized"),
@@ -24,6 +34,7 @@ def column_config(columns: Sequence[Column]) -> dict[str, object]:
         "limit": lambda c: number(c.header, format="%.1f%%"),
         "number": lambda c: number(c.header, format=f"%.{c.decimals}f"),
         "p": lambda c: number(c.header, format="%.2g"),
+        "client": lambda c: client_link_column(c.header),
     }
     return {c.header: formats.get(c.kind, lambda c: st.column_config.TextColumn(c.header))(c) for c in columns}
 

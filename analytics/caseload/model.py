@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ from ..client_review.model import format_date, format_percent, format_points
 from ..config import Settings, active_settings
 from ..data.model import data_as_of
 from ..db import ClinicDatabase
+from ..drill_down import CLIENT_REVIEW_PATH, client_review_href
 from ..metrics import classify_outcomes
 from ..quality_improvement.model import ALERT_HOMEWORK_WINDOW_WEEKS, alert_clients
 from ..scope import Viewer, query_params
@@ -38,8 +38,6 @@ from ..scope import Viewer, query_params
 HOMEWORK_WEEKS = ALERT_HOMEWORK_WINDOW_WEEKS
 #: Measures always given a column (when configured), scored or not.
 ALWAYS_SHOWN_MEASURES = ("PHQ-9", "GAD-7")
-#: The client review page, relative to the app (no leading slash: works under a base URL path).
-CLIENT_REVIEW_PATH = "client_review"
 
 # Need, most urgent first: a client is listed under the first that applies (docs/metrics.md).
 NEED_RISK = "Risk: PHQ-9 item 9 above 0"
@@ -112,11 +110,6 @@ def no_recent_contact(days_since_contact: pd.Series, days_since_intake: pd.Serie
     the caseload and the client review."""
     since = pd.Series(days_since_contact).astype("Float64").fillna(pd.Series(days_since_intake).astype("Float64"))
     return (since >= no_contact_days).fillna(False).astype(bool)
-
-
-def client_review_href(client_id: str) -> str:
-    """Deep link to one client's review, relative to the app (``client_review?client=ID``)."""
-    return f"{CLIENT_REVIEW_PATH}?client={quote(str(client_id), safe='')}"
 
 
 def _empty(as_of: date | None, settings: Settings, overdue_weeks: int, no_contact_days: int) -> Caseload:

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from .. import theme
 from ..config import active_settings
+from ..text import plotly_text
 
 __all__ = [
     "band_change_chart",
@@ -37,6 +38,9 @@ __all__ = [
 COHORT_COLOUR = theme.QUANTITY  # this cohort's estimate (the quantity relation)
 PUBLISHED_COLOUR = theme.AS_EXPECTED
 JT_COLOURS = theme.OUTCOME_COLOURS
+#: The compliance scatter draws up to this many clients as SVG points (selectable by a click,
+#: each an element of the page); larger cohorts as WebGL, which stays fast.
+SVG_MAX_POINTS = 3000
 
 
 def _better_text(measure: str) -> str:
@@ -130,24 +134,35 @@ def compliance_scatter(
     slope: float | None,
     intercept: float | None,
 ) -> go.Figure:
-    """Each paired client's quantity (or quality) against their change, with the OLS line."""
+    """Each paired client's quantity (or quality) against their change, with the OLS line.
+
+    When ``points`` has a ``client_id`` column (identified viewers only:
+    :func:`analytics.cohort_outcomes.model.cohort_report` leaves it out for the others) each
+    point carries its client id as its customdata (Plotly text), shown in the hover and read
+    back from a selection by :func:`analytics.drill_down.client_links`. Up to
+    :data:`SVG_MAX_POINTS` points are drawn as SVG (each point an element a click selects);
+    more as WebGL."""
     colours = band_colors(band_labels, compliance)
     fig = go.Figure()
     label = compliance.capitalize()
+    identified = "client_id" in points.columns
+    trace_type = go.Scatter if len(points) <= SVG_MAX_POINTS else go.Scattergl
     bands = [b for b in band_labels] + [None]
     for band in bands:
         rows = points[points["band"] == band] if band is not None else points[points["band"].isna()]
         if rows.empty:
             continue
         name = f"{label} {band}" if band is not None else f"No {compliance} band"
+        client = "Client %{customdata[0]}<br>" if identified else ""
         fig.add_trace(
-            go.Scattergl(
+            trace_type(
                 x=rows[compliance],
                 y=rows["change"],
                 mode="markers",
                 name=name,
                 marker=dict(color=colours.get(band, theme.ALL_CLIENTS), size=6, opacity=0.75, line=dict(width=0)),
-                hovertemplate=f"{label} %{{x:.1%}}<br>Change %{{y:+.1f}} points<extra>{name}</extra>",
+                customdata=[[plotly_text(c)] for c in rows["client_id"]] if identified else None,
+                hovertemplate=f"{client}{label} %{{x:.1%}}<br>Change %{{y:+.1f}} points<extra>{name}</extra>",
             )
         )
     if slope is not None and intercept is not None and len(points):
@@ -164,12 +179,13 @@ def compliance_scatter(
         )
     fig.add_hline(y=0, line=dict(color=theme.AS_EXPECTED, width=1))
     fig.update_xaxes(tickformat=".0%", range=[-0.03, 1.03])
-    return _layout(
+    fig = _layout(
         fig,
         height=420,
         x_title=f"Client's homework {compliance} (mean of assignments)",
         y_title=f"{measure} change, last - first ({_improvement_sign_text(measure)} = improvement)",
     )
+    return fig.update_layout(hovermode="closest")  # a click selects the one point under it
 
 
 def comparison_chart(comparison: pd.DataFrame) -> go.Figure:

@@ -252,7 +252,8 @@ class ComplianceRelation:
 
     ``pearson`` / ``spearman`` are over paired clients with a value; ``slope`` is the OLS line
     of change on the compliance fraction (points of change per 1.0 = from none to all), shown
-    as the fitted line. ``points`` has one row per client: client_id, band, value, change; the
+    as the fitted line. ``points`` has one row per client: client_id (left out for viewers who
+    see aggregates only, :func:`cohort_report`), band, value, change; the
     band is the client's band of this compliance measure (quality bands for quality: the same
     edges and minimum of reviewed assignments as the quantity bands).
     """
@@ -964,6 +965,8 @@ def cohort_report(
         frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
         relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
+        if not viewer.can_see_identifiers:  # aggregates-only viewers: the points carry no client id
+            relations = {c: replace(r, points=r.points.drop(columns="client_id")) for c, r in relations.items()}
         adjusted = {c: adjusted_relation(frame, c, settings) for c in COMPLIANCE_MEASURES}
         effect = band_effect_size(frame, settings, measure)
         report = CohortReport(

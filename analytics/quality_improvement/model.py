@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..config import Settings, active_settings, measure_key
 from ..db import ClinicDatabase
+from ..drill_down import client_review_href
 from ..expected_response import (
     MIN_HISTORY_CLIENTS,
     OFF_TRACK,
@@ -796,10 +797,9 @@ FLAG_COLUMNS: tuple[Column, ...] = (
 
 
 def client_review_link(client_id: str) -> str:
-    """Deep link to the client review page for one client (identified mode only)."""
-    from urllib.parse import quote
-
-    return f"/client_review?client={quote(str(client_id), safe='')}"
+    """Deep link to the client review page for one client (identified mode only):
+    :func:`analytics.drill_down.client_review_href`."""
+    return client_review_href(client_id)
 
 
 def outcome_trend_state(table: PublishedTable | None) -> str:
