@@ -91,6 +91,17 @@ def test_the_same_concept_has_the_same_colour_on_every_page(review_db, sample_db
     assert outcomes["Reliable deterioration"].line.color == theme.WORSE
 
 
+def test_yardstick_chart_draws_each_relation_in_its_compliance_colour(sample_db):
+    """The cohort's quality relation was drawn in quantity's blue beside the yardsticks (found by
+    tests/browser/test_visual_language.py)."""
+    report = co.cohort_report(sample_db, LOCAL, None, "PHQ-9", Settings())
+    trace = cc.comparison_chart(report.comparison).data[0]
+    by_label = dict(zip(trace.y, trace.marker.color, strict=True))
+    assert by_label["This cohort: quantity"] == theme.QUANTITY
+    assert by_label["This cohort: quality"] == theme.QUALITY
+    assert {c for label, c in by_label.items() if not label.startswith("This cohort")} == {theme.AS_EXPECTED}
+
+
 def test_one_colour_one_meaning_on_the_qi_trends_tab(sample_db):
     """Issue 15: one green meant assignments set, checklist coverage and reliable improvement."""
     qi = quality_report(sample_db, LOCAL, months=None, deidentified=False, measure="PHQ-9")

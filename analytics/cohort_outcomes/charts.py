@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 # Colours and font from the one theme (analytics/theme.py).
-COHORT_COLOUR = theme.QUANTITY  # this cohort's estimate (the quantity relation)
 PUBLISHED_COLOUR = theme.AS_EXPECTED
 JT_COLOURS = theme.OUTCOME_COLOURS
 #: The compliance scatter draws up to this many clients as SVG points (selectable by a click,
@@ -104,6 +103,7 @@ def trajectory_chart(trajectories: pd.DataFrame, measure: str, band_labels: Sequ
                 hoverinfo="skip",
                 showlegend=False,
                 legendgroup=band,
+                meta={"concept": "quantity band", "band": band},
             )
         )
         fig.add_trace(
@@ -113,6 +113,7 @@ def trajectory_chart(trajectories: pd.DataFrame, measure: str, band_labels: Sequ
                 mode="lines+markers",
                 name=f"Quantity {band}",
                 legendgroup=band,
+                meta={"concept": "quantity band", "band": band},
                 line=dict(color=colours[band], width=2.5),
                 marker=dict(size=6),
                 customdata=np.column_stack([rows["n_clients"], rows["ci_low"], rows["ci_high"]]),
@@ -160,6 +161,7 @@ def compliance_scatter(
                 y=rows["change"],
                 mode="markers",
                 name=name,
+                meta={"concept": f"{compliance} band" if band is not None else "no band", "band": band},
                 marker=dict(color=colours.get(band, theme.ALL_CLIENTS), size=6, opacity=0.75, line=dict(width=0)),
                 customdata=[[plotly_text(c)] for c in rows["client_id"]] if identified else None,
                 hovertemplate=f"{client}{label} %{{x:.1%}}<br>Change %{{y:+.1f}} points<extra>{name}</extra>",
@@ -188,6 +190,13 @@ def compliance_scatter(
     return fig.update_layout(hovermode="closest")  # a click selects the one point under it
 
 
+def _relation_concept(label: str, source: str) -> str:
+    """"quantity" / "quality" for this cohort's relation rows ("This cohort: quality, adjusted"), else "published"."""
+    if source != "This cohort":
+        return "published"
+    return "quality" if label.split(":", 1)[-1].strip().startswith("qual") else "quantity"
+
+
 def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
     """This cohort's r beside the published yardsticks, all as r with change: helpful is the sign
     ``comparison.attrs["helpful_sign"]`` (negative on a lower-is-better measure, the default;
@@ -195,7 +204,9 @@ def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
     positive = comparison.attrs.get("helpful_sign", "negative") == "positive"
     rows = comparison.iloc[::-1].reset_index(drop=True)
     labels = rows["label"].tolist()
-    colours = [COHORT_COLOUR if s == "This cohort" else PUBLISHED_COLOUR for s in rows["source"]]
+    concepts = [_relation_concept(label, source) for label, source in zip(labels, rows["source"], strict=True)]
+    # This cohort's relations in their compliance measure's colour (quality is not quantity's blue).
+    colours = [PUBLISHED_COLOUR if c == "published" else theme.compliance_colour(c) for c in concepts]
     plus, minus = _errors(rows, "r", "ci_low", "ci_high")
     n_text = [f"n = {int(n):,}" if pd.notna(n) else "published" for n in rows["n"]]
     fig = go.Figure(
@@ -203,12 +214,13 @@ def comparison_chart(comparison: pd.DataFrame) -> go.Figure:
             x=rows["r"],
             y=labels,
             mode="markers",
-            marker=dict(color=colours, size=11, symbol=["circle" if c == COHORT_COLOUR else "diamond" for c in colours]),
+            marker=dict(color=colours, size=11, symbol=["diamond" if c == "published" else "circle" for c in concepts]),
             error_x=dict(type="data", array=plus, arrayminus=minus, color=theme.MUTED_INK, thickness=1.5, width=4),
             customdata=np.column_stack([rows["ci_low"], rows["ci_high"], n_text]),
             text=rows["relation"],
             hovertemplate="%{y}<br>%{text}<br>r = %{x:.3f}<br>95% CI %{customdata[0]:.3f} to %{customdata[1]:.3f}<br>%{customdata[2]}<extra></extra>",
             showlegend=False,
+            meta={"point_concepts": concepts},
         )
     )
     fig.add_vline(x=0, line=dict(color=theme.AS_EXPECTED, width=1))
@@ -233,6 +245,7 @@ def band_change_chart(band_change: pd.DataFrame, measure: str, band_labels: Sequ
             x=[f"Quantity {b}" for b in rows["band"]],
             y=rows["mean_change"],
             marker_color=[colours[b] for b in rows["band"]],
+            meta={"concept": "quantity band"},
             error_y=dict(type="data", array=plus, arrayminus=minus, color=theme.INK, thickness=1.5),
             customdata=np.column_stack([rows["n"], rows["ci_low"], rows["ci_high"]]),
             text=[f"n = {n:,}" for n in rows["n"]],
@@ -260,6 +273,7 @@ def outcome_rates_chart(rates: pd.DataFrame, band_labels: Sequence[str]) -> go.F
                 x=rows["outcome"],
                 y=rows["rate"],
                 name=name,
+                meta={"concept": "quantity band" if band != "All clients" else "all clients", "band": band},
                 marker_color=colours[band],
                 error_y=dict(type="data", array=plus, arrayminus=minus, color=theme.INK, thickness=1.2),
                 customdata=np.column_stack([rows["count"], rows["denominator"], rows["ci_low"], rows["ci_high"]]),
@@ -322,6 +336,7 @@ def items_met_chart(items_met: pd.DataFrame) -> go.Figure:
             mode="lines+markers",
             line=dict(color=theme.QUANTITY, width=2.5),
             marker=dict(size=8),
+            meta={"concept": "quantity"},
             error_y=dict(type="data", array=plus, arrayminus=minus, color=theme.QUANTITY, thickness=1.5),
             customdata=np.column_stack([rows["reviewed_assignments"], rows["n_clients"], rows["quantity_ci_low"], rows["quantity_ci_high"]]),
             hovertemplate="%{x} of 5 items met<br>Completion %{y:.1%}<br>95% CI %{customdata[2]:.1%} to %{customdata[3]:.1%}"
@@ -371,6 +386,7 @@ def homework_type_chart(types: pd.DataFrame) -> go.Figure:
                 x=rows[f"mean_{what}"],
                 orientation="h",
                 name=name,
+                meta={"concept": what},
                 marker_color=colour,
                 error_x=dict(type="data", array=plus, arrayminus=minus, color=theme.INK, thickness=1.2),
                 customdata=np.column_stack([rows[n_col], rows["n_clients"]]),
@@ -429,6 +445,7 @@ def follow_up_chart(follow_up: pd.DataFrame, measure: str, band_labels: Sequence
                 y=rows["mean_score"],
                 mode="lines+markers",
                 name=f"Quantity {band}",
+                meta={"concept": "quantity band", "band": band},
                 line=dict(color=colours[band], width=2.5),
                 marker=dict(size=8),
                 error_y=dict(type="data", array=plus, arrayminus=minus, color=colours[band], thickness=1.5),

@@ -125,6 +125,7 @@ def homework_figure(table: PublishedTable) -> go.Figure:
     for key, name, n_key, n_label, colour in series:
         fig.add_trace(go.Scatter(
             x=months, y=_values(df[key], 100.0), name=name, mode="lines+markers",
+            meta={"concept": key.removeprefix("mean_")},
             line={"color": colour, "width": 2, "dash": "dot" if key == "reviewed_share" else "solid"},
             marker={"size": 6},
             customdata=np.array(_counts(df[n_key]), dtype=object).reshape(-1, 1),
