@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -176,20 +177,22 @@ def table_csv(frame: pd.DataFrame, columns: Sequence[Column], **kwargs: Any) -> 
     return to_safe_csv(table_frames(frame, columns, **kwargs).csv)
 
 
-def _csv_cell(col: Column, value: Any) -> str:
-    """A shown value (:meth:`Column.value`) as CSV text: fixed decimals, no thousands separators."""
+def _csv_cell(col: Column, value: Any) -> Any:
+    """A shown value (:meth:`Column.value`) as a CSV cell: fixed decimals, no thousands separators.
+    Numbers stay numbers (int, or a Decimal holding the rounded digits), so the CSV's formula
+    guard (:func:`analytics.privacy.to_safe_csv`) leaves a negative change as ``-10.0``, not text."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
     if col.kind == "count":
-        return str(int(value))
+        return int(value)
     if col.kind in PERCENT_KINDS:
-        return f"{float(value):.1f}"
+        return Decimal(f"{float(value):.1f}")
     if col.kind == "number":
-        return f"{float(value):.{col.decimals}f}"
+        return Decimal(f"{float(value):.{col.decimals}f}")
     if col.kind == "p":
-        return f"{float(value):.2g}"
+        return Decimal(f"{float(value):.2g}")
     return str(value)
 
 

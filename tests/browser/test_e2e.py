@@ -58,7 +58,7 @@ def test_home_shows_what_is_loaded(page, e2e_clinic):
     # The page links lead to the pages (navigation inside the app, no reload).
     page.get_by_role("link", name="Metrics glossary: how every number is defined").click()
     page.wait_for_url(re.compile(r"/glossary$"))
-    page.locator('[data-testid="stMain"] h2').first.wait_for()
+    page.get_by_role("heading", name="Metrics glossary").wait_for()
     assert_no_errors(page)
 
 
@@ -66,11 +66,14 @@ def test_home_shows_what_is_loaded(page, e2e_clinic):
 
 
 def test_glossary_shows_every_metric_section(page):
+    """The developers' tab shows every section of docs/metrics.md (the clinicians' tab comes first)."""
     open_page(page, "glossary")
-    page.locator('[data-testid="stMain"] h2').first.wait_for()
+    page.get_by_role("tab", name="For developers: exact definitions").click()
+    panel = page.locator('[data-testid="stTabs"] [role="tabpanel"]:visible')
+    panel.locator("h3").first.wait_for()
     expected = [line[3:].strip() for line in (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8").splitlines()
                 if line.startswith("## ")]
-    shown = [h.strip() for h in page.locator('[data-testid="stMain"] h2').all_inner_texts()]
+    shown = [h.strip() for h in panel.locator("h3").all_inner_texts()]
     assert expected and [h for h in shown if h in expected] == expected
     screenshot(page, "glossary")
 
@@ -118,22 +121,22 @@ def test_data_page_imports_a_file_and_downloads_its_rejects(page, e2e_clinic, tm
 
     name, rows = download_csv(page, "Download rejected rows (CSV)")
     assert name == f"import-{batch}-rejects.csv"
-    downloaded = sorted((int(r["line_number"]), r["column_name"], r["rule"]) for r in rows)
+    downloaded = sorted((int(r["Line"]), r["Column"], r["Rule broken"]) for r in rows)
     expected = sorted(
         (int(r.line_number), r.column_name, r.rule) for r in rejects.itertuples(index=False)
     )
     assert downloaded == expected
     assert {line for line, _, _ in downloaded} == {2, 3, 4, 5}
-    assert all(r["file_name"] == "scores_e2e.csv" for r in rows)
+    assert all(r["File"] == "scores_e2e.csv" for r in rows)
     screenshot(page, "data-import-report")
 
-    # The history lists the new batch; picking a batch (a filter) shows and downloads its rejects.
-    choose_in_selectbox(page, "Show the rejected rows of batch", str(batch))
+    # The history's rejects view follows the new batch (issue 15 item 14); another batch can be picked.
+    assert page.get_by_role("combobox", name="Show the rejected rows of batch").input_value() == str(batch)
     history_button = page.get_by_role("button", name=f"Download batch {batch} rejects (CSV)")
     history_button.wait_for()
     name, rows = download_csv(page, f"Download batch {batch} rejects (CSV)")
     assert name == f"import-{batch}-rejects.csv"
-    assert sorted((int(r["line_number"]), r["column_name"], r["rule"]) for r in rows) == expected
+    assert sorted((int(r["Line"]), r["Column"], r["Rule broken"]) for r in rows) == expected
     choose_in_selectbox(page, "Show the rejected rows of batch", "1")
     page.get_by_text("Batch 1 rejected nothing.").wait_for()
     screenshot(page, "data-history")
@@ -152,7 +155,7 @@ def _client_rows(db: ClinicDatabase, client: str) -> tuple[set[str], list[tuple[
 
 
 def _downloaded_scores(rows: list[dict[str, str]]) -> list[tuple[str, str, int]]:
-    return sorted((r["measure"], r["administered_date"], int(r["total_score"])) for r in rows)
+    return sorted((r["Measure"], r["Date"], int(r["Score"])) for r in rows)
 
 
 def test_client_review_deep_link_filter_and_downloads(page, e2e_clinic):
@@ -175,8 +178,8 @@ def test_client_review_deep_link_filter_and_downloads(page, e2e_clinic):
     assert metric_values(page)["Assignments set"] == str(len(first_assignments))
     name, rows = download_csv(page, "Assignments (CSV)")
     assert name.startswith(f"assignments_{first}_") and name.endswith(".csv")
-    assert {r["assignment_id"] for r in rows} == first_assignments
-    assert {r["client_id"] for r in rows} == {first}
+    assert {r["Assignment"] for r in rows} == first_assignments
+    assert {r["Client"] for r in rows} == {first}
     _, rows = download_csv(page, "Scores (CSV)")
     assert _downloaded_scores(rows) == first_scores
     screenshot(page, "client-review")
@@ -237,9 +240,9 @@ def _check_scatter_csv(rows: list[dict[str, str]], expected, column: str) -> Non
     label = column.capitalize()
     wanted = expected[expected[column].notna()].set_index("client_id")
     assert {r["Client"] for r in rows} == set(wanted.index)
-    for r in rows:
-        assert float(r["Change"]) == pytest.approx(wanted.at[r["Client"], "change"], abs=1e-9)
-        assert float(r[label]) == pytest.approx(wanted.at[r["Client"], column], abs=1e-9)
+    for r in rows:  # the CSV is rounded as the table shows it: change to 0.1 point, compliance to 0.1%
+        assert float(r["Change"]) == pytest.approx(wanted.at[r["Client"], "change"], abs=0.05 + 1e-9)
+        assert float(r[f"{label} (%)"]) == pytest.approx(100 * wanted.at[r["Client"], column], abs=0.05 + 1e-9)
 
 
 def test_cohort_outcomes_deep_link_filter_and_download(page, e2e_clinic):

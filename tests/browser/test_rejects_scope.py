@@ -73,11 +73,11 @@ def test_a_signed_in_therapist_sees_no_rejected_row(browser_page: Any, server: S
     assert "rows_rejected" not in text and "raw_row" not in text
     assert browser_page.locator('[data-testid="stDownloadButton"]').count() == 0
     assert browser_page.get_by_text("Show the rejected rows of batch").count() == 0
-    # one grid, the history: batch, started, finished (two runs)
+    # two grids: how current the data are, then the history: batch, started, finished (two runs)
     grids = browser_page.locator('[data-testid="stDataFrame"] [role="grid"]')
-    assert grids.count() == 1
-    assert grids.first.get_attribute("aria-rowcount") == "3"  # header + batches 2 and 1
-    assert "finished_at" in text
+    assert grids.count() == 2
+    assert grids.last.get_attribute("aria-rowcount") == "3"  # header + batches 2 and 1
+    assert "Finished (UTC)" in text
 
 
 def test_a_signed_in_admin_sees_the_rejected_row(browser_page: Any, server: StreamlitServer):
@@ -85,5 +85,5 @@ def test_a_signed_in_admin_sees_the_rejected_row(browser_page: Any, server: Stre
     browser_page.get_by_role("button", name="Download batch 2 rejects (CSV)").wait_for()
     text = browser_page.evaluate(PAGE_TEXT_JS)
     screenshot(browser_page, "rejects-scope-admin")
-    assert "assignments_feb.csv" in text and "quantity_rating" in text and "rows_rejected" in text
+    assert "assignments_feb.csv" in text and "quantity_rating" in text and "Rejected" in text
     assert SECRET in text  # the raw row, free text included, is there for the admin
