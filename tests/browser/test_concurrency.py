@@ -123,8 +123,9 @@ async def read_client(page: Any) -> tuple:
 
 
 async def read_data(page: Any) -> tuple:
-    # The import history table (a canvas grid): its row count says how many imports there were.
-    grid = page.locator('[data-testid="stDataFrame"] [role="grid"]').first
+    # The import history table (a canvas grid, the last on the page, after how current the data
+    # are): its row count says how many imports there were.
+    grid = page.locator('[data-testid="stDataFrame"] [role="grid"]').last
     await grid.wait_for(state="attached")
     return (await grid.get_attribute("aria-rowcount"),)
 
