@@ -24,8 +24,9 @@ from analytics.cohort_outcomes import model as co
 from analytics.cohort_outcomes.sudden_gain_summary import GAIN_CAVEAT, sudden_gain_summary
 from analytics.drill_down import MAX_SELECTED_LINKS, DrillLink, client_links
 from analytics.metrics import cohort_summary
-from analytics.privacy import MissingPseudonymKeyError, to_safe_csv
-from analytics.publishing import Column, estimate_columns
+from analytics.privacy import MissingPseudonymKeyError
+from analytics.publishing import Column, estimate_columns, table_csv
+from ui.tables import show_table
 
 TABS = (
     "Trajectories",
@@ -69,7 +70,7 @@ def chart_with_table(figure: tuple, frame: pd.DataFrame, columns: Sequence[Colum
     same numbers. ``links`` (identified views): clicking points selects them, and the links the
     selection gives (:mod:`analytics.drill_down`) are shown right under the chart."""
     builder, *inputs = figure
-    table = co.display_table(frame, columns)
+    note = co.note_column(frame)
     left, right = st.columns(ratio, gap="medium")
     with left:
         fig = ui.figure(builder, *inputs, key=(*key, name))
@@ -85,11 +86,10 @@ def chart_with_table(figure: tuple, frame: pd.DataFrame, columns: Sequence[Colum
                 st.caption("Click a client's point to open their review (up to "
                            f"{MAX_SELECTED_LINKS} links for several points).")
     with right:
-        st.dataframe(table, hide_index=True, column_config=ui.column_config(columns),
-                     height=min(420, 38 + 35 * len(table)))
+        show_table(frame, columns, extra=note, height=min(420, 38 + 35 * len(frame)))
         ui.download_button(
             "Download CSV",
-            partial(to_safe_csv, co.display_table(frame, columns, csv=True)),
+            partial(table_csv, frame, columns, extra=note),
             f"cohort_{name}.csv",
             "text/csv",
             export_kind=f"cohort_{name}",
@@ -321,9 +321,8 @@ def bands_tab(view: CohortView) -> None:
     count_columns = (Column("band", "Band", "text"), Column("clients", "Clients with a quantity", "count"), Column("scored", f"Scored on {measure}", "count"),
          Column("paired", "Paired", "count"),
     )
-    counts = co.display_table(report.band_counts, count_columns)
     st.markdown("##### Clients per band")
-    st.dataframe(counts, hide_index=True, column_config=ui.column_config(count_columns))
+    show_table(report.band_counts, count_columns, extra=co.note_column(report.band_counts))
     st.caption(f"Not banded: {report.clients_below_min_reviewed:,} clients with a quantity from fewer than "
                f"{report.min_reviewed_for_band} reviewed assignments (setting min_reviewed_for_band).")
     caveat()
@@ -528,7 +527,7 @@ def clinical_significance_tab(view: CohortView) -> None:
         spec += [Column("functional_mean", "Functional mean", "number"), Column("functional_sd", "Functional SD", "number"),
                  Column("cutoff_a", "Cut-off a", "number"), Column("cutoff_b", "Cut-off b", "number"), Column("cutoff_c", "Cut-off c", "number"),
                  Column("cutoff", "Cut-off used", "text")]
-    st.dataframe(co.display_table(result.parameters, spec), hide_index=True, column_config=ui.column_config(spec))
+    show_table(result.parameters, spec, extra=co.note_column(result.parameters))
     if view.summary is not None:
         both = co.reliable_improvement_definitions(view.summary, result, settings)
         if len(both):
@@ -540,7 +539,7 @@ def clinical_significance_tab(view: CohortView) -> None:
                          Column("rci_count", "Here: reliably improved (improved + recovered)", "count"),
                          Column("rci_share", "Share here", "pct"),
                          Column("rci_points", "Threshold here (points)", "number", decimals=1)]
-            st.dataframe(co.display_table(both, spec_both), hide_index=True, column_config=ui.column_config(spec_both))
+            show_table(both, spec_both)
             for reason in both["reason"]:
                 st.caption(reason)
     if result.categories.empty:
@@ -591,7 +590,7 @@ def sudden_gains_tab(view: CohortView) -> None:
             Column("quality", "Quality", "pct")]),
     ):
         st.markdown(f"**{title}**")
-        st.dataframe(co.display_table(frame, columns), hide_index=True, column_config=ui.column_config(columns))
+        show_table(frame, columns, extra=co.note_column(frame))
     st.caption(GAIN_CAVEAT)
 
 

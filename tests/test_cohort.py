@@ -652,11 +652,11 @@ def test_jt_norm_rows_seed_from_chosen_norms_and_parse_back():
     assert parsed == (chosen[0], co.JTNorms("GAD-7", co.DEFAULT_RELIABILITY["GAD-7"][0], None, None, "c"))
 
 
-def test_display_table_labels_columns_and_notes_withheld_rows():
-    from analytics.publishing import Column
+def test_section_tables_label_columns_and_note_withheld_rows():
+    from analytics.publishing import Column, table_frames
 
     frame = pd.DataFrame({"band": ["Low", "High"], "n": [3, 40], "rate": [None, 0.5], "too_few": [True, False]})
-    shown = co.display_table(frame, (Column("band", "Band", "text"), Column("n", "n", "count"),
-                                      Column("rate", "Rate", "pct")))
+    shown = table_frames(frame, (Column("band", "Band", "text"), Column("n", "n", "count"),
+                                 Column("rate", "Rate", "pct")), extra=co.note_column(frame)).display
     assert shown.columns.tolist() == ["Band", "n", "Rate", "Note"]
     assert shown["Note"].tolist() == [co.TOO_FEW, ""]

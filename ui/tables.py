@@ -24,8 +24,7 @@ def client_link_column(header: str, **kwargs: Any) -> object:
 
 def column_config(columns: Sequence[Column]) -> dict[str, object]:
     """``st.dataframe``'s column_config for a display frame of ``columns`` (headers as
-    :func:`analytics.publishing.table_frames` and ``analytics.cohort_outcomes.model.display_table``
-    make them): counts with thousands separators, percentages with one decimal and a % sign,
+    :func:`analytics.publishing.table_frames` makes them): counts with thousands separators, percentages with one decimal and a % sign,
     a client id as a link to the client's review (:func:`client_link_column`)."""
     number = st.column_config.NumberColumn
     formats = {

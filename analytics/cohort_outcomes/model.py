@@ -48,7 +48,6 @@ from ..metrics import (
     cut_values,
     measure_summary,
 )
-from ..publishing import Column, table_frames
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import (
     Z_95,
@@ -1320,13 +1319,10 @@ def jt_norms_from_rows(rows: pd.DataFrame) -> tuple[JTNorms, ...]:
     return tuple(norms)
 
 
-def display_table(frame: pd.DataFrame, columns: Sequence[Column], *, csv: bool = False) -> pd.DataFrame:
-    """A section's table as shown (``csv=True``: as downloaded): its columns under their headers,
-    rounded and in units by :func:`analytics.publishing.table_frames`, and a Note column saying
-    where a value is withheld because too few clients give it."""
-    extra = {"Note": frame["too_few"].map({True: TOO_FEW, False: ""}).tolist()} if "too_few" in frame.columns else None
-    frames = table_frames(frame, columns, extra=extra)
-    return frames.csv if csv else frames.display
+def note_column(frame: pd.DataFrame) -> dict[str, list[str]] | None:
+    """A section table's "Note" column (``extra`` of :func:`analytics.publishing.table_frames`):
+    where a row's value is withheld because too few clients give it; None without ``too_few``."""
+    return {"Note": frame["too_few"].map({True: TOO_FEW, False: ""}).tolist()} if "too_few" in frame.columns else None
 
 
 @dataclass(frozen=True)

@@ -1320,6 +1320,18 @@ def _write_fhir_rejects(con: duckdb.DuckDBPyConnection, run: _Run, result: Impor
             report.rows_read += 1
 
 
+def _run_inputs(
+    db_path: str | Path, files: list[str | Path], profile: MappingProfile | None, settings: Settings | None,
+    today: dt.date | None, display_names: list[str] | None, snapshot: str | None,
+) -> tuple[Path, list[Path], list[str], MappingProfile, Settings, dt.date]:
+    """The arguments of an import or a dry run, checked and with their defaults filled in."""
+    if snapshot is not None and snapshot not in SNAPSHOT_MODES:
+        raise ValueError(f"unknown snapshot mode {snapshot!r}; expected one of {', '.join(SNAPSHOT_MODES)}")
+    paths = [Path(f) for f in files]
+    return (Path(db_path), paths, display_names or [p.name for p in paths], profile or MappingProfile(),
+            settings or Settings(), today or dt.date.today())
+
+
 def import_files(
     db_path: str | Path,
     files: list[str | Path],
@@ -1339,14 +1351,8 @@ def import_files(
     ``snapshot``: None (additive, the default: nothing stored is removed) or ``"clients"``:
     the files are authoritative for the clients they name (docs/import-format.md).
     """
-    if snapshot is not None and snapshot not in SNAPSHOT_MODES:
-        raise ValueError(f"unknown snapshot mode {snapshot!r}; expected one of {', '.join(SNAPSHOT_MODES)}")
-    db_path = Path(db_path)
-    profile = profile or MappingProfile()
-    settings = settings or Settings()
-    today = today or dt.date.today()
-    paths = [Path(f) for f in files]
-    names = display_names or [p.name for p in paths]
+    db_path, paths, names, profile, settings, today = _run_inputs(db_path, files, profile, settings, today,
+                                                                  display_names, snapshot)
     with atomic_write(db_path, settings) as con:
         return _import_into(con, paths, names, profile, settings, source, today, snapshot)
 
@@ -1375,14 +1381,8 @@ def dry_run(
 
     from ..storage import ensure_schema
 
-    if snapshot is not None and snapshot not in SNAPSHOT_MODES:
-        raise ValueError(f"unknown snapshot mode {snapshot!r}; expected one of {', '.join(SNAPSHOT_MODES)}")
-    db_path = Path(db_path)
-    profile = profile or MappingProfile()
-    settings = settings or Settings()
-    today = today or dt.date.today()
-    paths = [Path(f) for f in files]
-    names = display_names or [p.name for p in paths]
+    db_path, paths, names, profile, settings, today = _run_inputs(db_path, files, profile, settings, today,
+                                                                  display_names, snapshot)
     with tempfile.TemporaryDirectory(prefix="dry-run-") as scratch:
         copy = Path(scratch) / "clinic.duckdb"
         if db_path.is_file():
