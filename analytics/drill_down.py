@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-#: The client review page, relative to the app (no leading slash: works under a base URL path).
-CLIENT_REVIEW_PATH = "client_review"
 #: The pages a selection links to (``st.page_link`` takes the page's file).
 CLIENT_REVIEW_PAGE = "pages/client_review.py"
 COHORT_OUTCOMES_PAGE = "pages/cohort_outcomes.py"
@@ -43,14 +41,14 @@ class DrillLink:
     @property
     def href(self) -> str:
         """The link as a relative URL (``client_review?client=ID``)."""
-        path = self.page.removeprefix("pages/").removesuffix(".py")
+        path = self.page.removeprefix("pages/").removesuffix(".py")  # relative: works under a base URL path
         query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in self.query_params.items())
         return f"{path}?{query}" if query else path
 
 
 def client_review_href(client_id: str) -> str:
     """Deep link to one client's review, relative to the app (``client_review?client=ID``)."""
-    return f"{CLIENT_REVIEW_PATH}?client={quote(str(client_id), safe='')}"
+    return DrillLink("", CLIENT_REVIEW_PAGE, {"client": str(client_id)}).href
 
 
 def selected_values(selection: Mapping[str, Any] | None, limit: int = MAX_SELECTED_LINKS) -> list[str]:
@@ -101,7 +99,6 @@ def unit_links(selection: Mapping[str, Any] | None, unit_type: str, *, identifie
 
 __all__ = [
     "CLIENT_REVIEW_PAGE",
-    "CLIENT_REVIEW_PATH",
     "COHORT_OUTCOMES_PAGE",
     "MAX_SELECTED_LINKS",
     "DrillLink",

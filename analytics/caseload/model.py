@@ -28,7 +28,7 @@ from ..client_review.model import format_date, format_percent, format_points
 from ..config import Settings, active_settings
 from ..data.model import data_as_of
 from ..db import ClinicDatabase
-from ..drill_down import CLIENT_REVIEW_PATH, client_review_href
+from ..drill_down import client_review_href
 from ..metrics import classify_outcomes
 from ..quality_improvement.model import ALERT_HOMEWORK_WINDOW_WEEKS, alert_clients
 from ..scope import Viewer, query_params
@@ -301,7 +301,6 @@ def caseload_table(result: Caseload, *, show_therapist: bool = True) -> pd.DataF
 
 
 __all__ = [
-    "CLIENT_REVIEW_PATH",
     "Caseload",
     "HOMEWORK_WEEKS",
     "NEED_ORDER",
