@@ -20,15 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .db import ClinicDatabase
 from .scope import ROLES, Viewer, query_params
 from .storage import atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit
 MAX_FIELD_LENGTH = 200  # clinic names and therapist ids given to add_user
@@ -169,11 +169,22 @@ def remove_user(db_path: str | Path, email: str, settings: Settings | None = Non
     return bool(existed)
 
 
+USER_COLUMNS = ("email", "role", "clinics", "therapist_id", "added_at")
+
+
+def user_rows(db: ClinicDatabase) -> list[dict[str, Any]]:
+    """Every user as a dict (email, role, clinics list, therapist_id, added_at), by role then
+    email; pandas-free for the command line."""
+    if "users" not in db.tables:
+        return []
+    return db.rows("users_list")
+
+
 def list_users(db: ClinicDatabase) -> pd.DataFrame:
     """Every user: email, role, clinics (list), therapist_id, added_at; by role then email."""
-    if "users" not in db.tables:
-        return pd.DataFrame(columns=["email", "role", "clinics", "therapist_id", "added_at"])
-    return db.query("users_list")
+    import pandas as pd
+
+    return pd.DataFrame(user_rows(db), columns=list(USER_COLUMNS))
 
 
 def viewer_for_email(db: ClinicDatabase, email: object) -> Viewer | None:
@@ -189,12 +200,11 @@ def viewer_for_email(db: ClinicDatabase, email: object) -> Viewer | None:
         return None
     if "users" not in db.tables:
         return None
-    rows = db.query("user_by_email", {"email": address})
-    if rows.empty:
+    rows = db.rows("user_by_email", {"email": address})
+    if not rows:
         return None
-    row = rows.iloc[0]
-    clinics = row["clinics"]
-    clinics = tuple(str(c) for c in clinics) if isinstance(clinics, (list, tuple, np.ndarray)) else ()
+    row = rows[0]
+    clinics = tuple(str(c) for c in row["clinics"]) if isinstance(row["clinics"], (list, tuple)) else ()
     therapist_id = row["therapist_id"] if isinstance(row["therapist_id"], str) else None
     try:
         return Viewer(role=str(row["role"]), email=address, clinics=clinics, therapist_id=therapist_id)

@@ -279,6 +279,17 @@ class Settings:
         order = {m: k for k, m in enumerate(self.measure_names)}
         return sorted(set(names), key=lambda m: (order.get(m, len(order)), m))
 
+    def measure_definitions(self, names: Iterable[str] | None = None) -> list[dict[str, object]]:
+        """The configured measures (or those of ``names``) as the SQL outcome macros take them
+        (analytics/sql/outcome_macros.sql, parameter ``measure_definitions``): name, improvement
+        sign, direction, reliable change and caseness threshold."""
+        wanted = None if names is None else set(names)
+        return [
+            {"name": m.name, "improvement_sign": m.improvement_sign, "higher_is_better": m.higher_is_better,
+             "reliable_change": float(m.reliable_change), "caseness_threshold": float(m.caseness_threshold)}
+            for m in self.measures if wanted is None or m.name in wanted
+        ]
+
     @property
     def max_item_count(self) -> int:
         return max(m.item_count for m in self.measures)

@@ -22,12 +22,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from .storage import remove_stale_copies
+
+if TYPE_CHECKING:  # pandas is imported by DuckDB when a DataFrame is asked for, not to open a database
+    import pandas as pd
 
 PACKAGE_DIR = Path(__file__).parent
 SQL_DIR = PACKAGE_DIR / "sql"  # the macros and the queries shared by several pages
@@ -141,6 +143,7 @@ class ClinicDatabase:
             if table in present:
                 self._con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
         self._con.execute(load_sql("macros"))
+        self._con.execute(load_sql("outcome_macros"))
         self.tables = present
 
     def _attach_one_version(self) -> DataVersion:
@@ -207,6 +210,20 @@ class ClinicDatabase:
         try:
             with self._time_limit(cursor, label):
                 return cursor.execute(sql, bound).df()
+        finally:
+            cursor.close()
+
+    def rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run the named query; its rows as dicts of Python values (no pandas: the command line's
+        summary runs on DuckDB and the standard library alone)."""
+        sql = load_sql(name)
+        bound = _bind(sql, params, name)
+        cursor = self._con.cursor()
+        try:
+            with self._time_limit(cursor, name):
+                cursor.execute(sql, bound)
+                columns = [d[0] for d in cursor.description]
+                return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         finally:
             cursor.close()
 

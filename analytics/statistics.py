@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .rates import Z_95 as _Z_95
+from .rates import fisher_interval
+
 __all__ = [
     "JT_CATEGORIES",
     "RANK_DECIMALS",
@@ -55,8 +58,8 @@ __all__ = [
     "within_between_model",
 ]
 
-#: Two-sided 95% normal critical value, ``norm.ppf(0.975)`` = 1.959964.
-Z_95: float = float(stats.norm.ppf(0.975))
+#: Two-sided 95% normal critical value, ``norm.ppf(0.975)`` = 1.959964 (analytics.rates).
+Z_95: float = _Z_95
 #: Two-sided 99.8% normal critical value, ``norm.ppf(0.999)`` = 3.090232.
 Z_998: float = float(stats.norm.ppf(0.999))
 
@@ -155,11 +158,9 @@ class Correlation:
 
 
 def _fisher_ci(r: float, se: float, z_crit: float = Z_95) -> tuple[float, float]:
-    """Fisher-z interval tanh(atanh(r) +/- z*se); degenerate (r, r) when |r| == 1."""
-    if abs(r) >= 1.0:
-        return (float(np.sign(r)), float(np.sign(r)))
-    z = math.atanh(r)
-    return (math.tanh(z - z_crit * se), math.tanh(z + z_crit * se))
+    """Fisher-z interval tanh(atanh(r) +/- z*se); degenerate (r, r) when |r| == 1
+    (:func:`analytics.rates.fisher_interval`)."""
+    return fisher_interval(r, se, z_crit)
 
 
 def _correlation(method: Literal["pearson", "spearman"], x: Iterable[Any], y: Iterable[Any], min_n: int) -> Correlation:

@@ -414,10 +414,11 @@ def test_streamlit_upload_limit_matches_settings():
 
 # Queries that read no client data (import runs, dashboard users), or admin data whose role
 # check is in Python (import rejects: analytics.data.model.require_import_rights).
-UNSCOPED_SQL = {"macros", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
+UNSCOPED_SQL = {"macros", "outcome_macros", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
                 "users_list", "user_by_email", "access_log_search"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
-SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments")
+SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
+                 "client_measure_score_rows", "client_paired_score_rows")
 SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 

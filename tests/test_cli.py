@@ -282,3 +282,15 @@ def test_backtest_prints_the_table_per_measure_and_week(sample_db_path, tiny_db_
     assert cli("backtest", "--db", sample_db_path, "--split", "June").returncode == 2
     too_small = cli("backtest", "--db", tiny_db_path)  # 2 discharged clients: no curve to test
     assert too_small.returncode == 1 and "too few discharged clients" in too_small.stderr
+
+
+def test_summary_and_users_commands_import_neither_pandas_nor_numpy_nor_scipy():
+    """Issue 12: the command line's summary and users commands run on DuckDB and the standard
+    library, so they start in a fraction of a second (measured by benchmarks/step_baseline.py)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, analytics.cli.main, analytics.cli.users, analytics.summary, analytics.access; "
+            "print(sorted(m for m in ('pandas', 'numpy', 'scipy', 'pyarrow', 'plotly') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -94,8 +94,8 @@ def format_summary(summary: dict) -> str:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from ..metrics import cohort_summary
     from ..scope import CohortFilter, Viewer
+    from ..summary import cohort_summary
 
     db = open_for_reading(args.db)
     if db is None:

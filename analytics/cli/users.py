@@ -56,21 +56,21 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from ..access import list_users
+    from ..access import user_rows
     db = open_for_reading(args.db)
     if db is None:
         return 1
     with db:
-        users = list_users(db)
+        users = user_rows(db)
     records = [
         {
-            "email": r.email,
-            "role": r.role,
-            "clinics": [str(c) for c in (r.clinics if r.clinics is not None else [])],
-            "therapist_id": r.therapist_id if isinstance(r.therapist_id, str) else None,
-            "added_at": r.added_at.isoformat(),
+            "email": r["email"],
+            "role": r["role"],
+            "clinics": [str(c) for c in (r["clinics"] or [])],
+            "therapist_id": r["therapist_id"] if isinstance(r["therapist_id"], str) else None,
+            "added_at": r["added_at"].isoformat(),
         }
-        for r in users.itertuples(index=False)
+        for r in users
     ]
     if args.json:
         print(json.dumps(records, indent=2))

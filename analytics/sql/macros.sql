@@ -170,3 +170,99 @@ CREATE OR REPLACE MACRO scoped_client_assignments(cohort, wanted_client,
     FROM assignments AS a
     JOIN scoped_client(cohort, wanted_client) AS c USING (client_id)
     WHERE a.client_id = wanted_client;
+
+-- First and last score per client and measure (docs/metrics.md, "Symptom change" and "Baseline
+-- and treatment window", macro score_period): first = the baseline, the earliest score from the
+-- baseline window on (baseline_days days before intake; screening scores before it never count);
+-- last = latest on or before discharge_date (latest overall while in treatment); scores after
+-- discharge are follow-up. Scores are totals in the measure's points. Clients whose scores on a
+-- measure are all screening scores have no row for it. measures: NULL = all; wanted_client: NULL
+-- = every client of the cohort. The rows analytics/sql/outcome_macros.sql classifies.
+CREATE OR REPLACE MACRO client_measure_score_rows(cohort, baseline_days, measures, wanted_client) AS TABLE
+    WITH cohort AS (
+        SELECT * FROM cohort_clients(cohort)
+    ),
+    cohort_scores AS (
+        SELECT
+            s.client_id,
+            s.measure,
+            s.administered_date,
+            s.total_score,
+            score_period(s.administered_date, cohort.intake_date, cohort.discharge_date, baseline_days) AS period
+        FROM scores AS s
+        JOIN cohort USING (client_id)
+        WHERE (measures IS NULL OR list_contains(measures, s.measure))
+          AND (wanted_client IS NULL OR s.client_id = wanted_client)
+    )
+    SELECT
+        client_id,
+        measure,
+        count(*) FILTER (WHERE period <> 'screening')::BIGINT AS n_scores,
+        min(administered_date) FILTER (WHERE period <> 'screening') AS first_date,
+        arg_min(total_score, administered_date) FILTER (WHERE period <> 'screening') AS first_score,
+        max(administered_date) FILTER (WHERE period = 'treatment') AS last_date,
+        arg_max(total_score, administered_date) FILTER (WHERE period = 'treatment') AS last_score,
+        count(*) FILTER (WHERE period = 'follow-up')::BIGINT AS n_follow_up,
+        count(*) FILTER (WHERE period = 'screening')::BIGINT AS n_screening
+    FROM cohort_scores
+    GROUP BY client_id, measure
+    HAVING count(*) FILTER (WHERE period <> 'screening') > 0;
+
+-- NHS Talking Therapies paired scores (docs/metrics.md, "Paired outcomes (NHS Talking Therapies)"):
+-- one row per client of the cohort with at least one paired score, i.e. a date on which both
+-- depression_measure and anxiety_measure were administered (two scores of one measure on one
+-- day are averaged). Only treatment scores count (macro score_period with baseline_days: no
+-- screening score before the baseline window, no follow-up score after discharge).
+-- first_* = the earliest paired score, last_* = the latest (totals in each measure's points);
+-- n_paired = paired dates; sessions / attended_sessions = sessions on record from the baseline
+-- window to discharge (all, and attended). wanted_client: NULL = every client of the cohort.
+CREATE OR REPLACE MACRO client_paired_score_rows(cohort, depression_measure, anxiety_measure, baseline_days,
+                                                 wanted_client) AS TABLE
+    WITH cohort AS (
+        SELECT * FROM cohort_clients(cohort)
+    ),
+    day_scores AS (
+        SELECT
+            s.client_id,
+            s.administered_date,
+            avg(s.total_score) FILTER (WHERE s.measure = depression_measure) AS depression,
+            avg(s.total_score) FILTER (WHERE s.measure = anxiety_measure) AS anxiety
+        FROM scores AS s
+        JOIN cohort USING (client_id)
+        WHERE s.measure IN (depression_measure, anxiety_measure)
+          AND score_period(s.administered_date, cohort.intake_date, cohort.discharge_date, baseline_days)
+              = 'treatment'
+          AND (wanted_client IS NULL OR s.client_id = wanted_client)
+        GROUP BY s.client_id, s.administered_date
+    ),
+    paired AS (
+        SELECT * FROM day_scores WHERE depression IS NOT NULL AND anxiety IS NOT NULL
+    ),
+    treatment_sessions AS (
+        SELECT
+            se.client_id,
+            count(*)::BIGINT AS sessions,
+            count(*) FILTER (WHERE se.attended)::BIGINT AS attended_sessions
+        FROM sessions AS se
+        JOIN cohort USING (client_id)
+        WHERE score_period(se.session_date, cohort.intake_date, cohort.discharge_date, baseline_days)
+              = 'treatment'
+          AND (wanted_client IS NULL OR se.client_id = wanted_client)
+        GROUP BY se.client_id
+    )
+    SELECT
+        p.client_id,
+        any_value(cohort.discharge_date) AS discharge_date,
+        count(*)::BIGINT AS n_paired,
+        min(p.administered_date) AS first_date,
+        arg_min(p.depression, p.administered_date) AS first_depression,
+        arg_min(p.anxiety, p.administered_date) AS first_anxiety,
+        max(p.administered_date) AS last_date,
+        arg_max(p.depression, p.administered_date) AS last_depression,
+        arg_max(p.anxiety, p.administered_date) AS last_anxiety,
+        coalesce(any_value(ts.sessions), 0)::BIGINT AS sessions,
+        coalesce(any_value(ts.attended_sessions), 0)::BIGINT AS attended_sessions
+    FROM paired AS p
+    JOIN cohort USING (client_id)
+    LEFT JOIN treatment_sessions AS ts USING (client_id)
+    GROUP BY p.client_id;

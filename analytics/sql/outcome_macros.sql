@@ -1,0 +1,153 @@
+-- Outcome definitions (docs/metrics.md, "Symptom change", "Reliable change", "Caseness and
+-- recovery", "Paired outcomes (NHS Talking Therapies)"): the one definition of every per-client
+-- outcome and of the cohort counts built on them. These macros read no clinic table: they take the
+-- rows they classify as a table argument, so the same text classifies the clinic's rows inside a
+-- query (`python -m analytics summary`, analytics.summary) and a DataFrame a page already holds
+-- (analytics.metrics.classify_outcomes / measure_summary / classify_paired_outcomes /
+-- paired_summary run them on an in-memory DuckDB). Loaded after macros.sql.
+--
+-- measure_definitions: LIST of STRUCT(name VARCHAR, improvement_sign INTEGER, higher_is_better
+-- BOOLEAN, reliable_change DOUBLE, caseness_threshold DOUBLE), one per configured measure, bound
+-- from analytics.config.Settings.measure_definitions() (never from the user). A measure that is
+-- not configured gets no improvement, reliable change or caseness (NULL).
+
+-- At caseness on a measure (clinical-reference: caseness thresholds): score >= threshold when
+-- lower is better (PHQ-9 >= 10, GAD-7 >= 8, CORE-10 >= 11), score <= threshold when higher is
+-- better. NULL when the score or the threshold is unknown.
+CREATE OR REPLACE MACRO at_caseness(score, caseness_threshold, higher_is_better) AS
+    CASE WHEN higher_is_better THEN score <= caseness_threshold ELSE score >= caseness_threshold END;
+
+-- Per client and measure, from first/last scores (columns measure, first_date, first_score,
+-- last_date, last_score, any others kept):
+--   paired: the last score is later than the first;
+--   change = last - first (points, signed as the scale), paired rows only;
+--   improvement = change * improvement_sign (points; positive = better whatever the direction);
+--   reliable_improvement: improvement >= reliable change; reliable_deterioration: <= -reliable change;
+--   caseness_at_first (any row) / caseness_at_last (paired rows): at_caseness;
+--   recovered: at caseness at first and not at last (paired rows).
+-- Outcome flags are NULL on rows that are not paired.
+CREATE OR REPLACE MACRO classified_outcomes(outcome_scores, measure_definitions) AS TABLE
+    WITH definitions AS (
+        SELECT unnest(measure_definitions, recursive := true)
+    ),
+    scored AS (
+        SELECT
+            s.*,
+            coalesce(s.last_date > s.first_date, false) AS _paired,
+            d.improvement_sign AS _sign,
+            d.higher_is_better AS _higher,
+            d.reliable_change::DOUBLE AS _rc,
+            d.caseness_threshold::DOUBLE AS _threshold
+        FROM query_table(outcome_scores) AS s
+        LEFT JOIN definitions AS d ON d.name = s.measure
+    ),
+    changed AS (
+        SELECT
+            *,
+            CASE WHEN _paired THEN (last_score - first_score)::DOUBLE END AS _change,
+            at_caseness(first_score, _threshold, _higher) AS _case_first,
+            at_caseness(last_score, _threshold, _higher) AS _case_last
+        FROM scored
+    )
+    SELECT
+        * EXCLUDE (_paired, _sign, _higher, _rc, _threshold, _change, _case_first, _case_last),
+        _paired AS paired,
+        _change AS change,
+        _change * _sign AS improvement,
+        CASE WHEN _paired THEN _change * _sign >= _rc END AS reliable_improvement,
+        CASE WHEN _paired THEN _change * _sign <= -_rc END AS reliable_deterioration,
+        _case_first AS caseness_at_first,
+        CASE WHEN _paired THEN _case_last END AS caseness_at_last,
+        CASE WHEN _paired THEN _case_first AND NOT _case_last END AS recovered
+    FROM changed;
+
+-- Cohort figures per measure from classified_outcomes rows (with the client's homework columns
+-- quantity and quality, 0-1, NULL when none): clients scored; over paired clients the count, the
+-- means of first, last and change (points), the counts of reliable improvement and deterioration,
+-- of caseness at the first score (the recovery rate's denominator) and of recovered clients; and
+-- the Pearson r of quantity (quality) with change over paired clients with a value, with its n.
+-- r is NULL when a variable has no spread; the minimum n and the Fisher-z interval are applied
+-- by analytics.rates.correlation_with_interval.
+CREATE OR REPLACE MACRO measure_outcome_counts(outcome_rows) AS TABLE
+    SELECT
+        measure,
+        count(DISTINCT client_id)::BIGINT AS clients_scored,
+        count(*) FILTER (WHERE paired)::BIGINT AS clients_paired,
+        avg(first_score) FILTER (WHERE paired) AS mean_first,
+        avg(last_score) FILTER (WHERE paired) AS mean_last,
+        avg(change) FILTER (WHERE paired) AS mean_change,
+        count(*) FILTER (WHERE paired AND reliable_improvement)::BIGINT AS reliable_improvement,
+        count(*) FILTER (WHERE paired AND reliable_deterioration)::BIGINT AS reliable_deterioration,
+        count(*) FILTER (WHERE paired AND caseness_at_first)::BIGINT AS caseness_at_first,
+        count(*) FILTER (WHERE paired AND recovered)::BIGINT AS recovered,
+        corr(change, quantity) FILTER (WHERE paired AND isfinite(quantity) AND isfinite(change))
+            AS r_quantity_change,
+        count(*) FILTER (WHERE paired AND isfinite(quantity) AND isfinite(change))::BIGINT
+            AS r_quantity_change_n,
+        corr(change, quality) FILTER (WHERE paired AND isfinite(quality) AND isfinite(change))
+            AS r_quality_change,
+        count(*) FILTER (WHERE paired AND isfinite(quality) AND isfinite(change))::BIGINT
+            AS r_quality_change_n
+    FROM query_table(outcome_rows)
+    GROUP BY measure;
+
+-- NHS Talking Therapies paired outcomes per client (rows of client_paired_scores: first/last
+-- depression and anxiety scores, n_paired, sessions, attended_sessions). depression / anxiety:
+-- STRUCTs like one element of measure_definitions (Settings.paired_measures).
+--   finished: at least two paired scores and, when the client has sessions on record, at least
+--     two attended sessions (NHS: two treatment appointments);
+--   caseness_at_first / _at_last: at caseness on either measure;
+--   recovered: at caseness at the first paired score and on neither measure at the last;
+--   reliable_improvement: a measure reliably improved and none reliably deteriorated;
+--   reliable_deterioration: a measure reliably deteriorated and none reliably improved;
+--   reliable_recovery: recovered and reliable_improvement.
+-- Outcome flags are NULL for clients who did not finish.
+CREATE OR REPLACE MACRO classified_paired_outcomes(paired_scores, depression, anxiety) AS TABLE
+    WITH flags AS (
+        SELECT
+            p.*,
+            p.n_paired >= 2 AND (coalesce(p.sessions, 0) = 0 OR coalesce(p.attended_sessions, 0) >= 2) AS _finished,
+            at_caseness(p.first_depression, struct_extract(depression, 'caseness_threshold'), struct_extract(depression, 'higher_is_better'))
+                OR at_caseness(p.first_anxiety, struct_extract(anxiety, 'caseness_threshold'), struct_extract(anxiety, 'higher_is_better')) AS _case_first,
+            at_caseness(p.last_depression, struct_extract(depression, 'caseness_threshold'), struct_extract(depression, 'higher_is_better'))
+                OR at_caseness(p.last_anxiety, struct_extract(anxiety, 'caseness_threshold'), struct_extract(anxiety, 'higher_is_better')) AS _case_last,
+            struct_extract(depression, 'improvement_sign') * (p.last_depression - p.first_depression) AS _dep,
+            struct_extract(anxiety, 'improvement_sign') * (p.last_anxiety - p.first_anxiety) AS _anx,
+            struct_extract(depression, 'reliable_change')::DOUBLE AS _dep_rc,
+            struct_extract(anxiety, 'reliable_change')::DOUBLE AS _anx_rc
+        FROM query_table(paired_scores) AS p
+    ),
+    reliable AS (
+        SELECT
+            *,
+            (_dep >= _dep_rc OR _anx >= _anx_rc) AND NOT (_dep <= -_dep_rc OR _anx <= -_anx_rc) AS _improved,
+            (_dep <= -_dep_rc OR _anx <= -_anx_rc) AND NOT (_dep >= _dep_rc OR _anx >= _anx_rc) AS _deteriorated
+        FROM flags
+    )
+    SELECT
+        * EXCLUDE (_finished, _case_first, _case_last, _dep, _anx, _dep_rc, _anx_rc, _improved, _deteriorated),
+        _finished AS finished,
+        CASE WHEN _finished THEN _case_first END AS caseness_at_first,
+        CASE WHEN _finished THEN _case_last END AS caseness_at_last,
+        CASE WHEN _finished THEN _case_first AND NOT _case_last END AS recovered,
+        CASE WHEN _finished THEN _improved END AS reliable_improvement,
+        CASE WHEN _finished THEN _deteriorated END AS reliable_deterioration,
+        CASE WHEN _finished THEN _case_first AND NOT _case_last AND _improved END AS reliable_recovery
+    FROM reliable;
+
+-- Counts behind the NHS Talking Therapies paired rates (analytics.rates.nhs_paired_rates) from
+-- classified_paired_outcomes rows: clients with a paired score, finished courses, and among
+-- finished clients those at caseness at the first paired score, recovered, reliably improved,
+-- reliably deteriorated and reliably recovered. discharged_only: count discharged clients only
+-- (a finished course of treatment).
+CREATE OR REPLACE MACRO paired_outcome_counts(paired_outcomes, discharged_only) AS TABLE
+    SELECT
+        count(*)::BIGINT AS clients_with_paired_scores,
+        count(*) FILTER (WHERE finished)::BIGINT AS finished,
+        count(*) FILTER (WHERE finished AND caseness_at_first)::BIGINT AS caseness_at_first,
+        count(*) FILTER (WHERE finished AND recovered)::BIGINT AS recovered,
+        count(*) FILTER (WHERE finished AND reliable_improvement)::BIGINT AS reliable_improvement,
+        count(*) FILTER (WHERE finished AND reliable_deterioration)::BIGINT AS reliable_deterioration,
+        count(*) FILTER (WHERE finished AND reliable_recovery)::BIGINT AS reliable_recovery
+    FROM query_table(paired_outcomes)
+    WHERE NOT discharged_only OR discharge_date IS NOT NULL;
