@@ -234,6 +234,10 @@ class Settings:
     # workbook's total uncompressed size. Larger exports: CSV or Parquet.
     max_xlsx_rows: int = 100_000
     max_xlsx_uncompressed_mb: int = 100
+    # DuckDB's memory limit while an import runs (MiB): a larger export spills to a temporary
+    # folder beside the database instead of growing the process (a 1M-client export, ~4.4 GB of
+    # CSV, imports within ~4 GB of resident memory; docs/benchmarks.md).
+    import_memory_mb: int = 2048
     # Caseload (docs/metrics.md, "Caseload"): a measure the client has been scored on is overdue
     # with no score of it in the last this-many weeks; a client has had no recent contact with no
     # attended session in the last this-many days. Local defaults (no published source): measures

@@ -20,7 +20,9 @@ Measures, on this machine, and writes docs/benchmarks.md (machine, versions, dat
   exports, vs :func:`analytics.cohort_summary` on the database; the numbers are compared.
 
 Datasets (S = 600, L = 20,000, XL = 100,000 clients from the seeded sample generator) are
-built through the real importer into ``benchmarks/data/<size>/`` (gitignored) and reused
+built through the real importer (XXL = 1,000,000 clients, generated in chunks and imported with
+``python -m analytics import``, its time and peak memory measured, only when asked for:
+``--sizes XXL``; never by default nor in the tests) into ``benchmarks/data/<size>/`` (gitignored) and reused
 while the generator and schema are unchanged. Every step runs in its own process with a
 time limit; a step that fails or times out is reported, not fatal. This module runs the
 steps (benchmarks/step_*.py) and writes the report (benchmarks/report.py).
@@ -47,7 +49,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import DATA_DIR, DEFAULT_OUT, RESULTS_FILE, ROOT, SIZES, STEP_TIMEOUT_S, ensure_dataset, log
+from benchmarks.common import (
+    DATA_DIR,
+    DEFAULT_OUT,
+    DEFAULT_SIZES,
+    RESULTS_FILE,
+    ROOT,
+    SIZES,
+    STEP_TIMEOUT_S,
+    ensure_dataset,
+    log,
+)
 from benchmarks.report import render
 from benchmarks.step_baseline import step_baseline
 from benchmarks.step_browser import step_browser
@@ -188,7 +200,8 @@ ALL_STEPS = ("import", "pages", "browser", "baseline")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analytics bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="S,L,XL", help="comma-separated: S, L, XL (default all)")
+    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES),
+                        help="comma-separated: S, L, XL, XXL (default S,L,XL; XXL only when asked for)")
     parser.add_argument("--steps", default=",".join(ALL_STEPS), help=f"comma-separated: {', '.join(ALL_STEPS)}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown report (default docs/benchmarks.md)")
     parser.add_argument("--render-only", action="store_true", help="rewrite the report from the last results")

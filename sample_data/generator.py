@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -402,24 +403,38 @@ def _item_scores(
 # ------------------------------------------------------------------------ generator
 
 
-def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
-                    planted: bool = False) -> dict[str, pd.DataFrame]:
-    """A deterministic fictional clinic export: ``{"clients", "sessions", "assignments", "scores"}``.
+@dataclass(frozen=True)
+class Network:
+    """The clinic network clients are drawn into: therapists, their clinic and their habits.
 
-    ``planted=True`` adds a fifth frame, "planted" (never exported): per client the course that was
-    planted: deteriorating, and the sudden gain's share of the improvement and week (0 = none), so
-    tests can check that the analytics find what was put there.
-
-    Columns are exactly :data:`COLUMNS`, in order. Dates are ``datetime64`` (NaT = empty),
-    booleans ``bool``, optional integers nullable ``Int64``, text ``str`` (NaN = empty).
+    Drawn once for the whole export (:func:`draw_network`), so a chunked export
+    (:func:`write_export` with ``chunk_clients``) spreads every chunk's clients over the same
+    therapists, clinics and group cohorts, as one unchunked draw of all the clients would.
     """
-    if n_clients < 1:
-        raise ValueError("n_clients must be at least 1")
-    rng = np.random.default_rng(seed)
-    as_of_day = int(np.datetime64(as_of, "D").astype(np.int64))
-    n = int(n_clients)
 
-    # ---------------------------------------------------------------- therapists
+    n_clients: int  # the clients the network is sized for (caseload ~CLIENTS_PER_THERAPIST)
+    n_ther: int
+    ther_clinic: np.ndarray
+    caseload: np.ndarray
+    runs_groups: np.ndarray
+    group_weeks: int
+    group_anchor: np.ndarray
+    hw_per_session: np.ndarray
+    thoroughness: np.ndarray
+    ther_quantity: np.ndarray
+    leniency: np.ndarray
+    p_count: np.ndarray
+    p_also_count: np.ndarray
+    rater_probs: np.ndarray
+    type_taste: np.ndarray
+    p_review: np.ndarray
+    p_scored: np.ndarray
+    ther_outcome: np.ndarray
+
+
+def draw_network(rng: np.random.Generator, n_clients: int) -> Network:
+    """Therapists for ``n_clients`` clients: the first draws of a clinic's stream."""
+    n = int(n_clients)
     n_ther = max(len(CLINICS), round(n / CLIENTS_PER_THERAPIST))
     share = CLINIC_WEIGHTS * n_ther
     per_clinic = np.maximum(1, np.floor(share).astype(np.int64))
@@ -449,6 +464,54 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
     p_review = rng.beta(25, 2, n_ther)
     p_scored = rng.beta(8, 2.5, n_ther)
     ther_outcome = rng.normal(0.0, 0.04, n_ther)
+    return Network(
+        n_clients=n, n_ther=n_ther, ther_clinic=ther_clinic, caseload=caseload, runs_groups=runs_groups,
+        group_weeks=group_weeks, group_anchor=group_anchor, hw_per_session=hw_per_session,
+        thoroughness=thoroughness, ther_quantity=ther_quantity, leniency=leniency, p_count=p_count,
+        p_also_count=p_also_count, rater_probs=rater_probs, type_taste=type_taste, p_review=p_review,
+        p_scored=p_scored, ther_outcome=ther_outcome
+    )
+
+
+def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
+                    planted: bool = False) -> dict[str, pd.DataFrame]:
+    """A deterministic fictional clinic export: ``{"clients", "sessions", "assignments", "scores"}``.
+
+    ``planted=True`` adds a fifth frame, "planted" (never exported): per client the course that was
+    planted: deteriorating, and the sudden gain's share of the improvement and week (0 = none), so
+    tests can check that the analytics find what was put there.
+
+    Columns are exactly :data:`COLUMNS`, in order. Dates are ``datetime64`` (NaT = empty),
+    booleans ``bool``, optional integers nullable ``Int64``, text ``str`` (NaN = empty).
+    """
+    if n_clients < 1:
+        raise ValueError("n_clients must be at least 1")
+    rng = np.random.default_rng(seed)
+    network = draw_network(rng, n_clients)
+    return _draw_clients(rng, network, int(n_clients), (seed,), as_of, planted=planted)
+
+
+def _draw_clients(
+    rng: np.random.Generator, network: Network, n: int, stream_key: tuple[int, ...], as_of: date, *,
+    planted: bool = False, client_offset: int = 0, assignment_offset: int = 0, assignment_width: int | None = None,
+) -> dict[str, pd.DataFrame]:
+    """``n`` clients of ``network`` and their sessions, assignments and scores, drawn from ``rng``
+    (the sudden gains and CORE-10 from streams of their own, keyed ``(*stream_key, GAIN_STREAM)`` and
+    ``(*stream_key, CORE10_STREAM)``). Clients are numbered from ``client_offset + 1`` (id width from
+    the network's size) and assignments from ``assignment_offset + 1`` (width ``assignment_width``, or
+    from their count when None)."""
+    as_of_day = int(np.datetime64(as_of, "D").astype(np.int64))
+    (
+        n_ther, ther_clinic, runs_groups, group_weeks, group_anchor, hw_per_session, thoroughness,
+        ther_quantity, leniency, p_count, p_also_count, rater_probs, type_taste, p_review, p_scored,
+        ther_outcome
+    ) = (
+        network.n_ther, network.ther_clinic, network.runs_groups, network.group_weeks,
+        network.group_anchor, network.hw_per_session, network.thoroughness, network.ther_quantity,
+        network.leniency, network.p_count, network.p_also_count, network.rater_probs,
+        network.type_taste, network.p_review, network.p_scored, network.ther_outcome
+    )
+    caseload = network.caseload
 
     # ------------------------------------------------------------------- clients
     ther = rng.choice(n_ther, n, p=caseload / caseload.sum())
@@ -598,7 +661,7 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
     worse = rng.random(n) < DETERIORATE_SHARE  # life events, wrong treatment: a few get worse
     progress = np.where(worse, rng.normal(-0.45, 0.2, n), progress)
     progress_gad = progress + rng.normal(0.0, 0.1, n)
-    shapes = np.random.default_rng([seed, GAIN_STREAM])
+    shapes = np.random.default_rng([*stream_key, GAIN_STREAM])
     gain_part = np.where(~worse & (progress > 0.3) & (shapes.random(n) < GAIN_SHARE / 0.75),
                          shapes.uniform(*GAIN_PART, n), 0.0)  # ~75% of non-deteriorating clients improve > 0.3
     gain_week = shapes.integers(*GAIN_WEEKS, n).astype(float)
@@ -681,7 +744,7 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
     item_ok[~is_phq, :7] = True
 
     # ----------------------------------------------------------------- CORE-10
-    core = np.random.default_rng([seed, CORE10_STREAM])
+    core = np.random.default_rng([*stream_key, CORE10_STREAM])
     in_core = program == CORE10_PROGRAM
     core_z = (0.7 * z1 + 0.5 * z2 + core.normal(0.0, np.sqrt(1 - 0.7**2 - 0.5**2), n))
     core_intake = CORE10_INTAKE[0] + CORE10_INTAKE[1] * core_z  # tracks the client's PHQ-9/GAD-7 intake
@@ -707,7 +770,7 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
     items, item_ok = items[order], item_ok[order]
 
     # ---------------------------------------------------------------- frames
-    cid = _ids("C", np.arange(1, n + 1), max(6, len(str(n))))
+    cid = _ids("C", np.arange(client_offset + 1, client_offset + n + 1), max(6, len(str(network.n_clients))))
     tid = _ids("T", np.arange(1, n_ther + 1), max(3, len(str(n_ther))))
     clients = pd.DataFrame(
         {
@@ -732,7 +795,8 @@ def generate_clinic(n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
     rater_names[~has_rater] = None
     assignments = pd.DataFrame(
         {
-            "assignment_id": pd.array(_ids("A", np.arange(1, n_h + 1), max(7, len(str(n_h)))), dtype="str"),
+            "assignment_id": pd.array(_ids("A", np.arange(assignment_offset + 1, assignment_offset + n_h + 1),
+                                             assignment_width or max(7, len(str(n_h)))), dtype="str"),
             "client_id": pd.array(cid[h_client], dtype="str"),
             "assigned_date": _to_dates(h_day),
             "homework_type": pd.array(np.array(HOMEWORK_TYPES, dtype=object)[h_type], dtype="str"),
@@ -793,29 +857,95 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write a frame as UTF-8 CSV: header row, ISO dates, true/false, empty = missing, LF line ends."""
     path = Path(path)
     with path.open("wb") as fh:
-        fh.write((",".join(_header_field(str(c)) for c in frame.columns) + "\n").encode("utf-8"))
-        step = 500_000
-        for lo in range(0, len(frame), step):
-            part = frame.iloc[lo : lo + step]
-            fields = [_csv_column(part[c]) for c in part.columns]
-            lines = pc.binary_join_element_wise(*fields, ",", null_handling="replace", null_replacement="")
-            lines = pc.binary_join_element_wise(lines, pa.scalar("\n", pa.string()), "")
-            lines = pc.cast(lines, pa.large_string())
-            if isinstance(lines, pa.ChunkedArray):
-                lines = lines.combine_chunks()
-            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-            data = lines.buffers()[2]
-            if data is not None:
-                fh.write(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+        fh.write(_header_line(frame.columns))
+        _write_rows(fh, frame)
     return path
 
 
-def write_export(out_dir: Path, n_clients: int = 600, seed: int = 7, as_of: date = AS_OF) -> list[Path]:
-    """Generate the clinic and write clients.csv, sessions.csv, assignments.csv, scores.csv."""
+def _header_line(columns) -> bytes:
+    return (",".join(_header_field(str(c)) for c in columns) + "\n").encode("utf-8")
+
+
+def _write_rows(fh, frame: pd.DataFrame) -> None:
+    """The frame's rows as CSV lines (no header), appended to the open binary file ``fh``."""
+    step = 500_000
+    for lo in range(0, len(frame), step):
+        part = frame.iloc[lo : lo + step]
+        fields = [_csv_column(part[c]) for c in part.columns]
+        lines = pc.binary_join_element_wise(*fields, ",", null_handling="replace", null_replacement="")
+        lines = pc.binary_join_element_wise(lines, pa.scalar("\n", pa.string()), "")
+        lines = pc.cast(lines, pa.large_string())
+        if isinstance(lines, pa.ChunkedArray):
+            lines = lines.combine_chunks()
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+        data = lines.buffers()[2]
+        if data is not None:
+            fh.write(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+
+
+# A chunked export draws each chunk's clients from a stream of its own, keyed
+# (seed, CHUNK_STREAM, chunk index) through numpy's SeedSequence; chunk 0 uses the clinic's own
+# stream (seed), whose first draws are the network, so a one-chunk export is the unchunked one.
+CHUNK_STREAM = 19
+# Assignments per client can never exceed this (20 planned sessions, 3 assignments each): it
+# fixes the width of assignment ids before a chunked export knows how many there will be.
+MAX_ASSIGNMENTS_PER_CLIENT = 60
+
+
+def generate_chunks(n_clients: int, seed: int = 7, as_of: date = AS_OF, chunk_clients: int | None = None):
+    """The clinic of :func:`generate_clinic` drawn ``chunk_clients`` clients at a time (bounded
+    memory): yields one ``{"clients", "sessions", "assignments", "scores"}`` dict per chunk.
+
+    One network (:func:`draw_network`, sized for all ``n_clients``) is shared by every chunk, so
+    therapists, clinics and group cohorts span chunks as they would in one draw; client and
+    assignment ids run on across chunks (unique, one width). With ``chunk_clients`` None or
+    ``>= n_clients`` the single chunk is exactly :func:`generate_clinic`'s output.
+    """
+    if n_clients < 1:
+        raise ValueError("n_clients must be at least 1")
+    n_clients = int(n_clients)
+    size = n_clients if chunk_clients is None else max(1, int(chunk_clients))
+    if size >= n_clients:
+        yield generate_clinic(n_clients=n_clients, seed=seed, as_of=as_of)
+        return
+    rng = np.random.default_rng(seed)
+    network = draw_network(rng, n_clients)
+    width = max(7, len(str(MAX_ASSIGNMENTS_PER_CLIENT * n_clients)))
+    assignments_before = 0
+    for index, lo in enumerate(range(0, n_clients, size)):
+        n = min(size, n_clients - lo)
+        key = (seed,) if index == 0 else (seed, CHUNK_STREAM, index)
+        chunk_rng = rng if index == 0 else np.random.default_rng(np.random.SeedSequence(list(key)))
+        frames = _draw_clients(chunk_rng, network, n, key, as_of, client_offset=lo,
+                               assignment_offset=assignments_before, assignment_width=width)
+        assignments_before += len(frames["assignments"])
+        yield frames
+        del frames  # the next chunk is drawn without this one in memory
+
+
+def write_export(out_dir: Path, n_clients: int = 600, seed: int = 7, as_of: date = AS_OF,
+                 chunk_clients: int | None = None) -> list[Path]:
+    """Generate the clinic and write clients.csv, sessions.csv, assignments.csv, scores.csv.
+
+    ``chunk_clients``: generate and append ``chunk_clients`` clients at a time
+    (:func:`generate_chunks`), so memory is bounded by a chunk, not by the clinic; None (the
+    default) draws the whole clinic at once. A single chunk writes the same bytes as None.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames = generate_clinic(n_clients=n_clients, seed=seed, as_of=as_of)
-    return [write_csv(frames[name], out_dir / f"{name}.csv") for name in TABLES]
+    paths = [out_dir / f"{name}.csv" for name in TABLES]
+    handles = [path.open("wb") for path in paths]
+    try:
+        for fh, name in zip(handles, TABLES, strict=True):
+            fh.write(_header_line(COLUMNS[name]))
+        for frames in generate_chunks(n_clients, seed, as_of, chunk_clients):
+            for fh, name in zip(handles, TABLES, strict=True):
+                _write_rows(fh, frames[name])
+            del frames
+    finally:
+        for fh in handles:
+            fh.close()
+    return paths
 
 
 # ------------------------------------------------------------ vendor-shaped example
@@ -1025,6 +1155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=600)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--as-of", type=date.fromisoformat, default=AS_OF, help="YYYY-MM-DD (default %(default)s)")
+    parser.add_argument("--chunk-clients", type=int, metavar="N",
+                        help="generate and append N clients at a time (bounded memory; default: all at once)")
     parser.add_argument(
         "--carepath",
         type=Path,
@@ -1036,7 +1168,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --out DIR (and/or --carepath DIR)")
     if args.out is not None:
         started = time.perf_counter()
-        paths = write_export(args.out, n_clients=args.clients, seed=args.seed, as_of=args.as_of)
+        paths = write_export(args.out, n_clients=args.clients, seed=args.seed, as_of=args.as_of,
+                             chunk_clients=args.chunk_clients)
         elapsed = time.perf_counter() - started
         for p in paths:
             print(f"{p}  ({p.stat().st_size:,} bytes)")

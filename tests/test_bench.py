@@ -81,3 +81,25 @@ def test_the_report_lists_every_target_with_its_verdict():
     assert "| Import 1M assignment rows / bare read_csv | 3.5x | <= 3x | **no** |" in report
     assert "| Pages L cold, slowest (home) | 0.20 s | <= 1.5 s | yes |" in report
     assert "| Pages L warm, slowest (home) | 0.40 s | <= 0.3 s | **no** |" in report
+
+
+def test_the_report_gives_the_xxl_import_against_its_targets():
+    results = {
+        "machine": {"date": "2026-12-05 14:20 UTC", "nproc": 2},
+        "datasets": {"XXL": {"clients": 1_000_000, "seed": 7, "csv_mb": 4476.8, "db_mb": 540.0, "build_s": 302.3,
+                             "rows": {"clients": 1_000_000, "sessions": 12, "assignments": 24, "scores": 15},
+                             "chunk_clients": 50_000, "generate_s": 666.4, "generate_peak_mb": 1447.4,
+                             "import_s": 700.2, "import_peak_mb": 2869.1}},
+    }
+    report = render(results)
+    assert ("| Import of the XXL export (1,000,000 clients, 4476.8 MB of CSV), python -m analytics import | 700 s "
+            "| <= 600 s | **no** |") in report
+    assert "| Import of the XXL export, peak RSS of the import process | 2869 MiB | <= 4096 MiB | yes |" in report
+    assert "| XXL | 50,000 | 666.4 | 1447 | 700.2 | 2869 |" in report
+
+
+def test_xxl_is_never_built_by_default():
+    from benchmarks.common import CHUNK_CLIENTS, DEFAULT_SIZES, SIZES
+
+    assert SIZES["XXL"] == 1_000_000 and CHUNK_CLIENTS["XXL"] == 50_000
+    assert "XXL" not in DEFAULT_SIZES

@@ -175,3 +175,26 @@ def test_a_dimension_smaller_than_the_data_no_longer_cuts_rows_off(tmp_path):
     result = _run(tmp_path, book)
     assert result.exit_code == 0, result.report()
     assert result.per_table["scores"]["inserted"] == 10
+
+
+def test_an_import_runs_within_the_memory_setting(tmp_path):
+    """DuckDB's memory during an import is bounded by import_memory_mb (beyond it, staged rows
+    spill to a temporary folder): the 1M-client benchmark export imports within ~4 GB."""
+    import datetime as dt
+
+    import duckdb
+
+    from analytics.storage import ensure_schema
+    from sample_data.generator import write_export
+
+    paths = write_export(tmp_path / "csv", 50, seed=7)
+    settings = Settings(import_memory_mb=256)
+    con = duckdb.connect(str(tmp_path / "clinic.duckdb"))
+    try:
+        ensure_schema(con, settings)
+        result = importer_module._import_into(con, paths, [p.name for p in paths], importer_module.MappingProfile(),
+                                              settings, "test", dt.date(2026, 11, 1))
+        assert result.exit_code == 0, result.report()
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "256.0 MiB"
+    finally:
+        con.close()

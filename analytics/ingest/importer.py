@@ -37,6 +37,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..config import HOMEWORK_TYPE_SPELLINGS, HOMEWORK_TYPES, RATERS, Settings, measure_key
 from ..schema import IMPORT_TABLES, Column, TableSpec, table_specs
@@ -261,15 +262,13 @@ def _csv_header(path: Path) -> list[str]:
 
 
 _COMMA, _LF, _CR, _QUOTE = 44, 10, 13, 34
-# Bytes compared at a time when scanning a CSV: bounds the scan's working memory (the file
-# itself is memory-mapped, not read into memory).
+# Bytes read and compared at a time when scanning a CSV: bounds the scan's working memory
+# (the file is read a block at a time, never held or mapped whole).
 _SCAN_CHUNK = 1 << 24
-
-
-def _byte_positions(data: np.ndarray, byte: int) -> np.ndarray:
-    """Offsets of every ``byte`` in ``data``, found one chunk at a time (int64, ascending)."""
-    parts = [np.flatnonzero(data[i:i + _SCAN_CHUNK] == byte) + i for i in range(0, len(data), _SCAN_CHUNK)]
-    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, dtype=np.int64)
+# Bytes that may stand next to a quote that opens or closes a field: a separator, or the other
+# half of an escaped quote ("" inside a quoted field).
+_QUOTE_NEIGHBOURS = np.array([_COMMA, _LF, _CR, _QUOTE], dtype=np.uint8)
+_INT32_MAX = np.iinfo(np.int32).max
 
 
 def _csv_record_lines(path: Path) -> np.ndarray | None:
@@ -280,43 +279,68 @@ def _csv_record_lines(path: Path) -> np.ndarray | None:
     quote opens a field, closes it, or is half of an escaped pair; when one does not (a
     stray quote inside an unquoted field, text after a closing quote) this returns None and
     the caller reads the file with Python's csv module instead.
+
+    The file is read a block at a time and each block is done with before the next is read:
+    the scan keeps only the line numbers it returns (4 bytes a record; 8 past 2**31 lines).
     """
-    # Memory-mapped: the scan's memory is the positions it keeps (8 bytes per quote and per
-    # newline) and one chunk of comparisons, not the file.
-    data = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, dtype=np.uint8)
-    start = 3 if data[:3].tobytes() == b"\xef\xbb\xbf" else 0
-    data = data[start:]
-    size = len(data)
-    quotes = _byte_positions(data, _QUOTE)
-    if len(quotes):
-        if len(quotes) % 2:
-            return None
-        opens, closes = quotes[0::2], quotes[1::2]
-        # An escaped quote ("") inside a quoted field is a close directly followed by an open.
-        escaped = opens[1:] == closes[:-1] + 1
-        before = data[np.maximum(opens - 1, 0)]
-        open_ok = (opens == 0) | (before == _COMMA) | (before == _LF) | (before == _CR)
-        open_ok[1:] |= escaped
-        after = data[np.minimum(closes + 1, size - 1)]
-        close_ok = (closes == size - 1) | (after == _COMMA) | (after == _LF) | (after == _CR)
-        close_ok[:-1] |= escaped
-        if not (open_ok.all() and close_ok.all()):
-            return None
-    newlines = _byte_positions(data, _LF)
-    outside = (np.searchsorted(quotes, newlines) % 2) == 0
-    ends = newlines[outside]
-    starts = np.concatenate(([0], ends + 1))
-    stops = np.concatenate((ends, [size]))
-    lengths = stops - starts
-    ends_with_cr = np.zeros(len(starts), dtype=bool)
-    nonempty = lengths > 0
-    ends_with_cr[nonempty] = data[np.minimum(stops[nonempty] - 1, size - 1)] == _CR
-    blank = (lengths == 0) | ((lengths == 1) & ends_with_cr)
-    line_numbers = np.searchsorted(newlines, starts) + 1
-    keep = ~blank
-    keep[0] = False  # the header
-    # A header preceded by blank lines is refused by _csv_header; the caller checks counts.
-    return line_numbers[keep]
+    parts: list[np.ndarray] = []
+    offset = 0  # bytes before the block (after any BOM)
+    quotes_before = 0  # quotes before the block: its parity says whether the block starts inside quotes
+    newlines_before = 0
+    previous = -1  # the block's preceding byte (-1: none, the file starts here)
+    check_next = False  # a closing quote ended the previous block: this block's first byte must fit
+    record_end = -1  # offset of the newline that ended the previous record (-1: none yet)
+    record_line = 1  # editor line on which the record in progress starts
+    first_record = True  # the header: never returned
+    with open(path, "rb") as fh:
+        if fh.read(3) != b"\xef\xbb\xbf":
+            fh.seek(0)
+        while block := fh.read(_SCAN_CHUNK):
+            data = np.frombuffer(block, dtype=np.uint8)
+            if check_next and data[0] not in _QUOTE_NEIGHBOURS:
+                return None
+            q = np.flatnonzero(data == _QUOTE)
+            if len(q):
+                opening = (quotes_before + np.arange(len(q))) % 2 == 0
+                before = data[np.maximum(q - 1, 0)]
+                before_ok = np.isin(before, _QUOTE_NEIGHBOURS)
+                before_ok[q == 0] = previous in _QUOTE_NEIGHBOURS or (previous == -1)
+                inside = q < len(data) - 1
+                after_ok = np.ones(len(q), dtype=bool)
+                after_ok[inside] = np.isin(data[q[inside] + 1], _QUOTE_NEIGHBOURS)
+                if not (before_ok[opening].all() and after_ok[~opening].all()):
+                    return None
+                check_next = bool(not inside[-1] and not opening[-1])
+            else:
+                check_next = False
+            nl = np.flatnonzero(data == _LF)
+            # A newline after an even number of quotes ends a record.
+            ends_at = np.flatnonzero((quotes_before + np.searchsorted(q, nl)) % 2 == 0)
+            if len(ends_at):
+                ends = nl[ends_at] + offset
+                cr = data[np.maximum(nl[ends_at] - 1, 0)] == _CR
+                cr[nl[ends_at] == 0] = previous == _CR
+                lengths = np.diff(ends, prepend=record_end) - 1
+                blank = (lengths == 0) | ((lengths == 1) & cr)
+                starts = np.concatenate(([record_line], newlines_before + ends_at[:-1] + 2))
+                if first_record:
+                    blank[0] = True
+                    first_record = False
+                kept = starts[~blank]
+                parts.append(kept.astype(np.int32) if not len(kept) or kept[-1] <= _INT32_MAX else kept)
+                record_end = int(ends[-1])
+                record_line = newlines_before + int(ends_at[-1]) + 2
+            quotes_before += len(q)
+            newlines_before += len(nl)
+            offset += len(data)
+            previous = int(data[-1])
+    if quotes_before % 2:
+        return None
+    # The last record (no newline after it), unless it is blank or the header.
+    length = offset - record_end - 1
+    if not first_record and not (length == 0 or (length == 1 and previous == _CR)):
+        parts.append(np.array([record_line], dtype=np.int32 if record_line <= _INT32_MAX else np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
 def _python_records(path: Path, width: int, *, strict: bool) -> tuple[list[list[str | None]], list[int]]:
@@ -435,14 +459,16 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> lis
     if lines is not None:
         count = con.execute(f"SELECT count(*) FROM {relation}_raw").fetchall()[0][0]
         if len(lines) == count:
-            con.register("_lines", pd.DataFrame({"_n": np.arange(len(lines), dtype=np.int64), "_line": lines}))
-            con.execute(f"CREATE TEMP TABLE {relation}_lines AS SELECT _n, _line::BIGINT AS _line FROM _lines")
+            # The line numbers in the file's order: record n is rowid n of both tables.
+            con.register("_lines", pa.table({"_line": lines}))
+            con.execute(f"CREATE TEMP TABLE {relation}_lines AS SELECT _line::BIGINT AS _line FROM _lines")
             con.unregister("_lines")
+            del lines
             # The n-th record (rowid n: the table keeps the file's order) starts on the n-th
             # line. An equi-join on rowid keeps the scan parallel (a POSITIONAL JOIN does not).
             con.execute(
                 f"CREATE TEMP VIEW {relation} AS SELECT l._line, r.* FROM {relation}_raw AS r "
-                f"JOIN {relation}_lines AS l ON l._n = r.rowid"
+                f"JOIN {relation}_lines AS l ON l.rowid = r.rowid"
             )
             return header
         drop_staging(con, relation)
@@ -1404,6 +1430,8 @@ def _import_into(
     """Stage, validate and write one import; with ``dry_run_rejects`` (a dry run) the first that
     many rejects are read into the result and the transaction is rolled back."""
     started = dt.datetime.now(dt.UTC)
+    # Bounded memory: DuckDB spills what does not fit (staged files, joins) to its temporary folder.
+    con.execute(f"SET memory_limit = '{int(settings.import_memory_mb)}MiB'")
     # Files are staged (read into temporary tables) before the transaction: a file DuckDB
     # cannot read raises inside DuckDB, and an error inside a transaction would abort it.
     run = _Run(con, profile, settings, today, snapshot)
