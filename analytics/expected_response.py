@@ -27,7 +27,9 @@ docs/metrics.md, "Expected recovery curves"):
   is no curve and callers fall back to the fixed not-on-track rule. Fits are cached per data
   version and scope (:func:`expected_curves`).
 
-Pure Python with numpy and pandas (no Streamlit).
+The pages fit in DuckDB (:func:`fit_curves_in_db`, query ``expected_response_fit``), so only the
+fitted numbers reach Python; :func:`fit_curve` (numpy and pandas) is the reference it is tested
+equal to, and the back-test's fit. No Streamlit.
 """
 
 from __future__ import annotations
