@@ -27,7 +27,9 @@ docs/metrics.md, "Expected recovery curves"):
   is no curve and callers fall back to the fixed not-on-track rule. Fits are cached per data
   version and scope (:func:`expected_curves`).
 
-Pure Python with numpy and pandas (no Streamlit).
+The pages fit in DuckDB (:func:`fit_curves_in_db`, query ``expected_response_fit``), so only the
+fitted numbers reach Python; :func:`fit_curve` (numpy and pandas) is the reference it is tested
+equal to, and the back-test's fit. No Streamlit.
 """
 
 from __future__ import annotations
@@ -283,6 +285,42 @@ def _fit_prepared(prepared: pd.DataFrame, settings: Settings, *, fit_before: dat
     return CurveSet(tuple(out), fit_before)
 
 
+def fit_curves_in_db(db: ClinicDatabase, viewer: Viewer, *, settings: Settings | None = None,
+                     fit_before: date | None = None, as_of: date | None = None,
+                     min_clients: int = MIN_HISTORY_CLIENTS) -> CurveSet:
+    """:func:`fit_curves` on the viewer's scope, fitted in DuckDB (query ``expected_response_fit``):
+    only the coefficients, intake cuts and band cells reach Python, never the scores (at a national
+    scale the history is millions of scores). :func:`fit_curves` is the reference it is tested
+    against (tests/test_expected_response.py)."""
+    settings = settings or active_settings()
+    measures = list(settings.measures)
+    rows = db.query("expected_response_fit", query_params(
+        viewer, None, measures=[m.name for m in measures], baseline_days=settings.baseline_days_before_intake,
+        as_of=as_of, fit_before=fit_before, intake_max_week=INTAKE_SCORE_MAX_WEEK,
+        min_clients=max(int(min_clients), 3), min_cell_clients=MIN_CELL_CLIENTS,
+        intake_thirds=[1 / 3, 2 / 3], band_low=BAND_QUANTILES[0], band_high=BAND_QUANTILES[1],
+        week_band_upper=[float(u) for u in WEEK_BAND_UPPER if math.isfinite(u)],
+        min_scores=[float(m.min_score) for m in measures], max_scores=[float(m.max_score) for m in measures]))
+    out = []
+    for definition in measures:
+        part = rows[rows["measure"] == definition.name]
+        n = int(part["n_clients"].iloc[0]) if len(part) else 0
+        if part.empty or pd.isna(part["c0"].iloc[0]):
+            out.append((definition.name, None, n))
+            continue
+        first = part.iloc[0]
+        # the cells in fit_curve's order: by band and third, by band, by third, pooled
+        level = (part["band"] < 0).astype(int) * 2 + (part["third"] < 0).astype(int)
+        part = part.assign(level=level).sort_values(["level", "band", "third"], kind="stable")
+        cells = tuple((int(b), int(t), float(lo), float(hi), int(k)) for b, t, lo, hi, k in zip(
+            part["band"], part["third"], part["low"], part["high"], part["cell_clients"], strict=True))
+        out.append((definition.name, ExpectedCurve(
+            definition.name, definition.higher_is_better, float(definition.min_score), float(definition.max_score),
+            float(first["c0"]), float(first["c1"]), n, int(first["n_scores"]),
+            (float(first["cut_1"]), float(first["cut_2"])), cells), n))
+    return CurveSet(tuple(out), fit_before)
+
+
 _FIT_CACHE: OrderedDict[tuple, CurveSet] = OrderedDict()
 _FIT_LOCK = threading.Lock()
 
@@ -301,7 +339,7 @@ def expected_curves(db: ClinicDatabase, viewer: Viewer, *, settings: Settings | 
         if key in _FIT_CACHE:
             _FIT_CACHE.move_to_end(key)
             return _FIT_CACHE[key]
-    curves = fit_curves(response_history(db, viewer, settings=settings), settings, fit_before=fit_before, as_of=as_of)
+    curves = fit_curves_in_db(db, viewer, settings=settings, fit_before=fit_before, as_of=as_of)
     with _FIT_LOCK:
         _FIT_CACHE[key] = curves
         while len(_FIT_CACHE) > FIT_CACHE_SIZE:
@@ -591,6 +629,7 @@ __all__ = [
     "expected_curves",
     "fit_curve",
     "fit_curves",
+    "fit_curves_in_db",
     "latest_tracks",
     "prepare_history",
     "response_history",

@@ -131,6 +131,51 @@ def test_too_little_history_gives_no_curve_and_says_why():
     assert er.fit_curves(history(late), SETTINGS).curve("PHQ-9").n_clients == 40
 
 
+# ----------------------------------------------------------------------------- the fit in DuckDB
+
+
+def assert_same_curve(sql: er.ExpectedCurve | None, reference: er.ExpectedCurve | None) -> None:
+    """The DuckDB fit equals the Python reference (fit_curve) up to floating-point rounding."""
+    assert (sql is None) == (reference is None)
+    if sql is None:
+        return
+    assert (sql.measure, sql.n_clients, sql.n_scores) == (reference.measure, reference.n_clients, reference.n_scores)
+    assert sql.c0 == pytest.approx(reference.c0, rel=1e-9, abs=1e-9)
+    assert sql.c1 == pytest.approx(reference.c1, rel=1e-9, abs=1e-9)
+    assert sql.intake_cuts == pytest.approx(reference.intake_cuts, abs=1e-9)
+    assert [c[:2] + c[4:] for c in sql.cells] == [c[:2] + c[4:] for c in reference.cells]  # same cells, same clients
+    assert [v for c in sql.cells for v in c[2:4]] == pytest.approx([v for c in reference.cells for v in c[2:4]], abs=1e-8)
+
+
+def test_the_fit_in_duckdb_equals_the_python_reference_on_the_sample_clinic(sample_db):
+    history = er.response_history(sample_db, LOCAL)
+    for kwargs in ({}, {"as_of": date(2025, 12, 31)}, {"fit_before": date(2025, 6, 1)}):
+        reference = er.fit_curves(history, SETTINGS, **kwargs)
+        in_db = er.fit_curves_in_db(sample_db, LOCAL, settings=SETTINGS, **kwargs)
+        assert any(curve is not None for _, curve, _ in in_db.curves)
+        for (name, curve, n), (ref_name, ref_curve, ref_n) in zip(in_db.curves, reference.curves, strict=True):
+            assert (name, n) == (ref_name, ref_n)
+            assert_same_curve(curve, ref_curve)
+
+
+def test_the_curves_reach_python_as_a_few_fitted_numbers_not_the_scores(sample_db, monkeypatch):
+    seen: list[tuple[str, int]] = []
+    original = ClinicDatabase.query
+
+    def recording(db, name, params=None):
+        out = original(db, name, params)
+        seen.append((name, len(out)))
+        return out
+
+    monkeypatch.setattr(ClinicDatabase, "query", recording)
+    er._FIT_CACHE.clear()
+    curves = er.expected_curves(sample_db, LOCAL)
+    assert curves.curve("PHQ-9") is not None
+    assert [name for name, _ in seen] == ["expected_response_fit"]
+    scores = int(sample_db.execute_sql("SELECT count(*) AS n FROM scores").iloc[0, 0])
+    assert seen[0][1] <= 3 * 4 * 18 < scores  # one row per measure and band cell
+
+
 # ----------------------------------------------------------------------------- scope and cache
 
 
@@ -150,7 +195,8 @@ def test_a_therapists_curve_is_fitted_only_from_their_own_clients(sample_db):
         curve = curves.curve("PHQ-9")
         fitted.append(curve)
         if curve is not None:
-            assert curve == expected.curve("PHQ-9") and curve.n_clients <= len(own)
+            assert_same_curve(curve, expected.curve("PHQ-9"))
+            assert curve.n_clients <= len(own)
     assert fitted[0] is not None and fitted[0].n_clients >= er.MIN_HISTORY_CLIENTS  # the largest caseload
     assert fitted[1] is None  # the smallest: too few of their own, the fixed rule applies
     clinic = er.expected_curves(sample_db, LOCAL)

@@ -1,5 +1,5 @@
 -- Expected treatment response (docs/metrics.md, "Expected recovery curves"): every treatment
--- score of every client of the cohort on the configured $measures, in date order.
+-- score of every client of the cohort on the configured $measures, in date order (ties by score).
 -- Only 'treatment' scores count (macro score_period with $baseline_days: no screening score before
 -- the baseline window, no follow-up score after discharge). days = days from intake_date to
 -- administered_date (negative for a baseline-window score before intake); week = whole weeks since
@@ -27,4 +27,4 @@ WHERE list_contains($measures::VARCHAR[], s.measure)
   AND ($client_id::VARCHAR IS NULL OR s.client_id = $client_id::VARCHAR)
   AND ($open_on::DATE IS NULL OR (open_on(cohort.intake_date, cohort.discharge_date, $open_on::DATE)
                                   AND s.administered_date <= $open_on::DATE))
-ORDER BY s.client_id, s.measure, s.administered_date
+ORDER BY s.client_id, s.measure, s.administered_date, s.total_score

@@ -1,0 +1,183 @@
+-- Expected recovery curves fitted in DuckDB (docs/metrics.md, "Expected recovery curves"): the
+-- same fit as analytics.expected_response.fit_curve (the Python reference, compared with this
+-- query on the test fixtures), so that only the fitted numbers reach Python, never the scores.
+-- Training clients: the discharged clients of $cohort (the viewer's scope), discharged on or before
+-- $as_of and with intake before $fit_before when given (DATE, NULL = no bound). Scores: every
+-- 'treatment' score (macro score_period with $baseline_days) on the $measures, per client and
+-- measure in date order (ties by score). weeks = max(days since intake, 0) / 7 (DOUBLE); the
+-- intake score x0 = the first score, usable when given in week <= $intake_max_week; a later score
+-- has L = ln(weeks + 1) - ln(intake weeks + 1) > 0.
+-- Fit: weighted least squares of (score - x0) on L and x0 * L without intercept, each client
+-- weighing 1 (weight 1 / the client's later scores), solved from the sums of cross-products:
+-- expected = clip(x0 + (c0 + c1 * x0) * L, $min_scores[m], $max_scores[m]) (points).
+-- Intake thirds: cut_1, cut_2 = quantile_cont of the clients' intake scores at $intake_thirds.
+-- Band cells: (week band, intake third), week band pooled (-1), intake third pooled (-1) and both
+-- pooled; week band = how many of $week_band_upper lie below floor(weeks); intake third = how many
+-- cuts lie at or below x0. In a cell each client weighs 1 (1 / their residuals in the cell);
+-- low / high = the weighted quantiles $band_low / $band_high of the residuals (score - expected,
+-- points): the weighted empirical CDF at mid-points (cumulative weight - half the own weight, over
+-- the total), linearly interpolated, the ends held. A cell that is not fully pooled needs
+-- $min_cell_clients clients. Curves only for measures with at least $min_clients clients.
+-- One row per measure and cell (cell columns NULL for a measure without a curve).
+WITH cohort AS (
+    SELECT * FROM cohort_clients($cohort)
+),
+trained AS (
+    SELECT client_id, intake_date, discharge_date
+    FROM cohort
+    WHERE discharge_date IS NOT NULL
+      AND ($as_of::DATE IS NULL OR discharge_date <= $as_of::DATE)
+      AND ($fit_before::DATE IS NULL OR intake_date < $fit_before::DATE)
+),
+scored AS (
+    SELECT
+        s.client_id,
+        s.measure,
+        s.administered_date,
+        s.total_score::DOUBLE AS y,
+        greatest(date_diff('day', t.intake_date, s.administered_date), 0) / 7.0 AS weeks,
+        weeks_since_intake(t.intake_date, s.administered_date) AS week
+    FROM scores AS s
+    JOIN trained AS t USING (client_id)
+    WHERE list_contains($measures::VARCHAR[], s.measure)
+      AND score_period(s.administered_date, t.intake_date, t.discharge_date, $baseline_days::INTEGER)
+          = 'treatment'
+),
+intake AS (
+    -- the first score (the lowest of the first day's), its weeks and whole week
+    SELECT client_id, measure, min({'d': administered_date, 'y': y}).y AS x0, min(weeks) AS t0
+    FROM scored
+    GROUP BY client_id, measure
+    HAVING min(week) <= $intake_max_week::BIGINT
+),
+later AS MATERIALIZED (
+    -- L > 0 exactly when the score is given after the intake score's week fraction
+    SELECT s.client_id, s.measure, s.administered_date, s.y, s.weeks, i.x0,
+           ln(1 + s.weeks) - ln(1 + i.t0) AS l
+    FROM scored AS s
+    JOIN intake AS i USING (client_id, measure)
+    WHERE s.weeks > i.t0
+),
+per_client AS (
+    SELECT
+        measure, client_id, x0,
+        count(*) AS n,
+        sum(l * l) AS aa,
+        sum(l * l * x0) AS ab,
+        sum(l * l * x0 * x0) AS bb,
+        sum(l * (y - x0)) AS ar,
+        sum(l * x0 * (y - x0)) AS br
+    FROM later
+    GROUP BY measure, client_id, x0
+),
+sums AS (
+    SELECT
+        measure,
+        count(*) AS n_clients,
+        sum(n) AS n_scores,
+        sum(aa / n) AS saa,
+        sum(ab / n) AS sab,
+        sum(bb / n) AS sbb,
+        sum(ar / n) AS sar,
+        sum(br / n) AS sbr
+    FROM per_client
+    GROUP BY measure
+),
+coefficients AS (
+    SELECT
+        measure, n_clients, n_scores,
+        (sbb * sar - sab * sbr) / (saa * sbb - sab * sab) AS c0,
+        (saa * sbr - sab * sar) / (saa * sbb - sab * sab) AS c1
+    FROM sums
+    WHERE n_clients >= $min_clients::BIGINT
+),
+cuts AS (
+    SELECT measure, quantile_cont(x0, $intake_thirds::DOUBLE[]) AS cut
+    FROM per_client
+    GROUP BY measure
+),
+residuals AS MATERIALIZED (
+    SELECT
+        r.measure, r.client_id, r.administered_date, r.y,
+        r.y - least(greatest(r.x0 + (c.c0 + c.c1 * r.x0) * greatest(r.l, 0),
+                             ($min_scores::DOUBLE[])[list_position($measures::VARCHAR[], r.measure)]),
+                    ($max_scores::DOUBLE[])[list_position($measures::VARCHAR[], r.measure)]) AS residual,
+        len(list_filter($week_band_upper::DOUBLE[], lambda u: u < floor(r.weeks)))::INTEGER AS band,
+        ((r.x0 >= k.cut[1])::INTEGER + (r.x0 >= k.cut[2])::INTEGER) AS third
+    FROM later AS r
+    JOIN coefficients AS c USING (measure)
+    JOIN cuts AS k USING (measure)
+),
+keyed AS (
+    SELECT measure, band, third, client_id, administered_date, y, residual FROM residuals
+    UNION ALL
+    SELECT measure, band, -1, client_id, administered_date, y, residual FROM residuals
+    UNION ALL
+    SELECT measure, -1, third, client_id, administered_date, y, residual FROM residuals
+    UNION ALL
+    SELECT measure, -1, -1, client_id, administered_date, y, residual FROM residuals
+),
+cell_clients AS (
+    -- per cell and client: their residuals in the cell (k), each weighing 1 / k
+    SELECT measure, band, third, client_id, count(*) AS k
+    FROM keyed
+    GROUP BY measure, band, third, client_id
+),
+cell_sizes AS (
+    SELECT measure, band, third, count(*) AS n  -- each client weighs 1: the total weight
+    FROM cell_clients
+    GROUP BY measure, band, third
+    HAVING (band = -1 AND third = -1) OR count(*) >= $min_cell_clients::BIGINT
+),
+cdf AS (
+    SELECT
+        r.measure, r.band, r.third, r.residual,
+        (sum(1 / c.k::DOUBLE) OVER (PARTITION BY r.measure, r.band, r.third
+                              ORDER BY r.residual, r.client_id, r.administered_date, r.y
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / c.k::DOUBLE) / z.n AS p
+    FROM keyed AS r
+    JOIN cell_sizes AS z USING (measure, band, third)
+    JOIN cell_clients AS c USING (measure, band, third, client_id)
+),
+brackets AS (
+    SELECT
+        measure, band, third,
+        max(p) FILTER (WHERE p <= $band_low::DOUBLE) AS lo_p0,
+        arg_max(residual, p) FILTER (WHERE p <= $band_low::DOUBLE) AS lo_v0,
+        min(p) FILTER (WHERE p >= $band_low::DOUBLE) AS lo_p1,
+        arg_min(residual, p) FILTER (WHERE p >= $band_low::DOUBLE) AS lo_v1,
+        max(p) FILTER (WHERE p <= $band_high::DOUBLE) AS hi_p0,
+        arg_max(residual, p) FILTER (WHERE p <= $band_high::DOUBLE) AS hi_v0,
+        min(p) FILTER (WHERE p >= $band_high::DOUBLE) AS hi_p1,
+        arg_min(residual, p) FILTER (WHERE p >= $band_high::DOUBLE) AS hi_v1
+    FROM cdf
+    GROUP BY measure, band, third
+),
+cells AS (
+    SELECT
+        measure, band, third, z.n,
+        CASE WHEN lo_p0 IS NULL THEN lo_v1 WHEN lo_p1 IS NULL OR lo_p1 = lo_p0 THEN lo_v0
+             ELSE lo_v0 + ($band_low::DOUBLE - lo_p0) * (lo_v1 - lo_v0) / (lo_p1 - lo_p0) END AS low,
+        CASE WHEN hi_p0 IS NULL THEN hi_v1 WHEN hi_p1 IS NULL OR hi_p1 = hi_p0 THEN hi_v0
+             ELSE hi_v0 + ($band_high::DOUBLE - hi_p0) * (hi_v1 - hi_v0) / (hi_p1 - hi_p0) END AS high
+    FROM brackets
+    JOIN cell_sizes AS z USING (measure, band, third)
+)
+SELECT
+    s.measure,
+    s.n_clients,
+    s.n_scores,
+    c.c0,
+    c.c1,
+    k.cut[1] AS cut_1,
+    k.cut[2] AS cut_2,
+    cells.band,
+    cells.third,
+    cells.low,
+    cells.high,
+    cells.n AS cell_clients
+FROM sums AS s
+LEFT JOIN coefficients AS c USING (measure)
+LEFT JOIN cuts AS k USING (measure)
+LEFT JOIN cells USING (measure)
+ORDER BY s.measure, cells.band, cells.third
