@@ -145,7 +145,7 @@ fig = ui.figure(client_figure, review, key=(viewer, review.client_id, as_of))
 if fig is None:
     st.info("Nothing to chart yet: no scores, homework or sessions are recorded for this client.")
 else:
-    st.plotly_chart(fig, width="stretch", key="client_chart", config={"displaylogo": False})
+    ui.chart(fig, key="client_chart")
     st.caption(
         "Shaded bands: severity (darker = more severe); dashed grey line: caseness; light blue band and dashed line: "
         "the usual range and the expected score of clients with the same intake score; orange rings: off-track "
