@@ -57,7 +57,7 @@ LINK_PARAM = "client"
 
 PAGE = "Client review"
 viewer = ui.page(PAGE, "One client's homework and symptoms over time, ready for the next session.",
-                 requires="identifiers")  # aggregates-only roles (qi) are refused, and the refusal logged
+                 requires="identifiers", charts=True)  # aggregates-only roles (qi) are refused, and the refusal logged
 
 # Weeks and "recent" periods count to the data's date, not the wall clock (issue 15 item 8).
 as_of = ui.run(data_as_of, viewer)

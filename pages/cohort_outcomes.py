@@ -670,6 +670,7 @@ def deidentified_page(viewer, cohort, measures: list[str], settings, linked: tup
 viewer = ui.page(
     "Cohort outcomes",
     "How homework quantity and quality relate to symptom change across a caseload, programme or clinic.",
+    charts=True,
 )
 settings = active_settings()
 deidentified = deid.is_deidentified(viewer)

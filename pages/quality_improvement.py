@@ -52,6 +52,7 @@ viewer = ui.page(
     "Quality improvement",
     "Monthly trends, comparisons across clinics, therapists and programmes, and clients not on track: "
     "for quality-improvement meetings, projected or sent round as a pack.",
+    charts=True,
 )
 settings = active_settings()
 options = ui.run(filter_options, viewer)

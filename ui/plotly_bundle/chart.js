@@ -57,6 +57,8 @@ export default function (component) {
   const {data, parentElement, setStateValue} = component;
   if (!data) return;
   if (data.preload) {  // ui.charts.preload: fetch and evaluate the bundle, draw nothing
+    const holder = parentElement.closest('[data-testid="stElementContainer"]');
+    if (holder) holder.style.display = "none";  // no gap on the page
     loadBundle(PARTIAL_URL).catch(() => {});
     return;
   }
