@@ -37,9 +37,12 @@ new MutationObserver(() => {
   if (t.chart === undefined && document.querySelector('.js-plotly-plot')) t.chart = now;
 }).observe(document, {subtree: true, childList: true, attributes: true});
 """
-# Streamlit's Plotly code chunk: when it was requested and when it had arrived (ms).
+# The Plotly code: when it was requested and when it had arrived (ms). ui.chart's plotly.js
+# bundle (ui/plotly_bundle/plotly-cartesian.min.js, or the full plotly.min.js for a WebGL
+# trace); Streamlit's own Plotly chunk (PlotlyChart.*.js) before issue 12 item 2.
 PLOTLY_CODE_JS = """() => {
-  const e = performance.getEntriesByType('resource').find(r => /\\/PlotlyChart\\.[^/]*\\.js$/.test(r.name));
+  const e = performance.getEntriesByType('resource')
+    .find(r => /\\/(PlotlyChart\\.[^/]*\\.js|plotly[^/]*\\.min\\.js)$/.test(r.name));
   return e ? [Math.round(e.startTime), Math.round(e.responseEnd), e.decodedBodySize] : null;
 }"""
 

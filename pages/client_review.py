@@ -57,7 +57,7 @@ LINK_PARAM = "client"
 
 PAGE = "Client review"
 viewer = ui.page(PAGE, "One client's homework and symptoms over time, ready for the next session.",
-                 requires="identifiers")  # aggregates-only roles (qi) are refused, and the refusal logged
+                 requires="identifiers", charts=True)  # aggregates-only roles (qi) are refused, and the refusal logged
 
 # Weeks and "recent" periods count to the data's date, not the wall clock (issue 15 item 8).
 as_of = ui.run(data_as_of, viewer)
@@ -145,7 +145,7 @@ fig = ui.figure(client_figure, review, key=(viewer, review.client_id, as_of))
 if fig is None:
     st.info("Nothing to chart yet: no scores, homework or sessions are recorded for this client.")
 else:
-    st.plotly_chart(fig, width="stretch", key="client_chart", config={"displaylogo": False})
+    ui.chart(fig, key="client_chart")
     st.caption(
         "Shaded bands: severity (darker = more severe); dashed grey line: caseness; light blue band and dashed line: "
         "the usual range and the expected score of clients with the same intake score; orange rings: off-track "

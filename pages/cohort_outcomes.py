@@ -75,10 +75,9 @@ def chart_with_table(figure: tuple, frame: pd.DataFrame, columns: Sequence[Colum
     with left:
         fig = ui.figure(builder, *inputs, key=(*key, name))
         if links is None:
-            st.plotly_chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG)
+            ui.chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG)
         else:
-            event = st.plotly_chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG, on_select="rerun",
-                                    selection_mode="points")
+            event = ui.chart(fig, key=f"chart_{name}", config=PLOTLY_CONFIG, on_select=True)
             shown = links(event)
             for link in shown:
                 st.page_link(link.page, label=link.label, query_params=link.query_params, icon=":material/person:")
@@ -141,9 +140,9 @@ def lead(view: CohortView) -> None:
         if report.band_change["too_few"].all():
             st.info(f"{co.TOO_FEW.capitalize()} in every band for a mean change.")
         else:
-            st.plotly_chart(ui.figure(charts.band_change_chart, report.band_change, measure, report.band_labels,
-                                      key=(*key, "lead")),
-                            key="chart_lead", config=PLOTLY_CONFIG)
+            ui.chart(ui.figure(charts.band_change_chart, report.band_change, measure, report.band_labels,
+                               key=(*key, "lead")),
+                     key="chart_lead", config=PLOTLY_CONFIG)
             st.caption("Mean change by compliance band (n in each bar); details, tables and CSVs in the tabs below.")
 
 
@@ -671,6 +670,7 @@ def deidentified_page(viewer, cohort, measures: list[str], settings, linked: tup
 viewer = ui.page(
     "Cohort outcomes",
     "How homework quantity and quality relate to symptom change across a caseload, programme or clinic.",
+    charts=True,
 )
 settings = active_settings()
 deidentified = deid.is_deidentified(viewer)

@@ -52,6 +52,7 @@ viewer = ui.page(
     "Quality improvement",
     "Monthly trends, comparisons across clinics, therapists and programmes, and clients not on track: "
     "for quality-improvement meetings, projected or sent round as a pack.",
+    charts=True,
 )
 settings = active_settings()
 options = ui.run(filter_options, viewer)
@@ -153,9 +154,9 @@ def chart(builder: Any, *inputs: Any, key: str, links: Callable[[Any], list[Dril
     gives (:mod:`analytics.drill_down`) are shown right under the chart."""
     fig = ui.figure(builder, *inputs, key=(viewer, cohort, tuple(sorted(report_args.items())), key))
     if links is None:
-        st.plotly_chart(fig, key=key, width="stretch", theme=None)
+        ui.chart(fig, key=key)
         return
-    event = st.plotly_chart(fig, key=key, width="stretch", theme=None, on_select="rerun", selection_mode="points")
+    event = ui.chart(fig, key=key, on_select=True)
     for link in links(event):
         st.page_link(link.page, label=link.label, query_params=link.query_params, icon=":material/groups:")
 

@@ -24,6 +24,7 @@ from analytics.client_review.model import (
 )
 from analytics.client_review.session_review import session_review_pdf
 from analytics.scope import query_params
+from tests.support.charts import drawn_charts
 from tests.support.clinics import ROOT
 from tests.support.pdf import pdf_text
 from tests.support.review_clinic import build_review_clinic
@@ -42,9 +43,9 @@ def _run(client: str | None = None) -> AppTest:
 
 
 def _figure(at: AppTest) -> dict:
-    charts = at.get("plotly_chart")
+    charts = drawn_charts(at)
     assert len(charts) == 1
-    return json.loads(charts[0].proto.spec)
+    return json.loads(charts[0].spec)
 
 
 def _trace(figure: dict, name: str) -> dict | None:
@@ -136,7 +137,7 @@ def test_search_narrows_the_list_and_the_url_follows_the_selection(app_db, sampl
     assert at.subheader[0].value == f"Client {options[1]}"
     at.selectbox(key="client_review_client").set_value(None).run()
     assert "client" not in at.query_params
-    assert not at.get("plotly_chart")
+    assert not drawn_charts(at)
 
 
 def test_sidebar_filters_narrow_the_search(app_db, sample_db):
@@ -151,7 +152,7 @@ def test_sidebar_filters_narrow_the_search(app_db, sample_db):
 def test_unknown_client_in_the_url(app_db):
     at = _run("NO-SUCH-CLIENT")
     assert [w.value for w in at.warning] == [NOT_FOUND_MESSAGE]
-    assert not at.get("plotly_chart") and not at.subheader
+    assert not drawn_charts(at) and not at.subheader
     assert at.selectbox(key="client_review_client").value is None
 
 
@@ -254,7 +255,7 @@ def test_the_chart_and_what_changed_come_first(review_app):
     saying what changed, then the chart; the details follow."""
     at = _run("R1")
     body = list(at.main)
-    chart = next(e for e in at.get("plotly_chart") if e.key == "client_chart")
+    chart = next(e.element for e in drawn_charts(at) if e.key == "client_chart")
     assert body.index(at.error[0]) < body.index(chart)  # the risk alert above the chart
     first_line = next(m for m in at.markdown if m.value.startswith("PHQ-9: latest score"))
     assert body.index(first_line) < body.index(chart)

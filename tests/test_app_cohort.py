@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import CohortFilter, Settings, Viewer, cohort_summary, filter_options
 from analytics.cohort_outcomes import model as co
+from tests.support.charts import drawn_charts
 from tests.support.clinics import ROOT
 
 PAGE = str(ROOT / "pages" / "cohort_outcomes.py")
@@ -42,7 +43,7 @@ def run_page(**params: str | list[str]) -> AppTest:
 
 def tab_charts(at: AppTest) -> list:
     """The open tab's charts (not the lead chart above the tabs)."""
-    return [c for c in at.get("plotly_chart") if c.key != "chart_lead"]
+    return [c for c in drawn_charts(at) if c.key != "chart_lead"]
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -69,7 +70,7 @@ def test_headline_numbers_are_cohort_summary(app_db, sample_db):
     captions = " ".join(c.value for c in at.caption)
     assert f"n = {m['caseness_at_first']:,} paired clients at caseness at intake" in captions
     # The lead chart (mean change by band), then the default tab's chart with a table and a download beside it.
-    assert len(at.get("plotly_chart")) == 2 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1
+    assert len(drawn_charts(at)) == 2 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1
     assert co.CAVEAT in captions
 
 
@@ -92,7 +93,7 @@ def test_deep_link_reproduces_the_view(app_db, sample_db):
     report = co.cohort_report(sample_db, LOCAL, cohort, "GAD-7", Settings())
     assert metrics(at)["Pearson r"] == f"{report.relations['quality'].pearson.r:.2f}"
     # The scatter is the quality scatter; the URL still carries the view after the run.
-    spec = json.loads(tab_charts(at)[0].proto.spec)
+    spec = json.loads(tab_charts(at)[0].spec)
     assert "quality" in spec["layout"]["xaxis"]["title"]["text"]
     assert at.query_params["clinic"] in (clinic, [clinic]) and at.query_params["program"] in (program, [program])
 
@@ -136,7 +137,7 @@ def test_functional_norms_give_all_five_categories(app_db, sample_db):
     assert not at.exception
     expected = co.clinical_significance(sample_db, LOCAL, None, (co.JTNorms("PHQ-9", 0.84, 5.0, 4.0),
                                                                    co.JTNorms("GAD-7", 0.83)), Settings())
-    spec = json.loads(tab_charts(at)[0].proto.spec)
+    spec = json.loads(tab_charts(at)[0].spec)
     drawn = {t["name"].lower() for t in spec["data"]}
     assert drawn == set(expected.categories["category"]) and "recovered" in drawn
     phq = expected.parameters.set_index("measure").loc["PHQ-9"]
@@ -160,7 +161,7 @@ def test_small_cohort_says_too_few_clients(app_db, sample_db):
 def test_empty_cohort_gets_a_message(app_db):
     at = run_page(intake_from="2030-01-01")
     assert any("No clients match" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
+    assert not drawn_charts(at)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -225,7 +226,7 @@ def test_the_page_leads_with_the_homework_outcome_relation(app_db, sample_db):
     assert at.metric[0].value == f"{relation.pearson.r:.2f}"
     assert any(f"n = {relation.n:,} paired clients" in c.value for c in at.caption)
     assert any(co.relation_lead(relation, "PHQ-9", Settings()) == m.value for m in at.markdown)
-    lead = json.loads(next(c for c in at.get("plotly_chart") if c.key == "chart_lead").proto.spec)
+    lead = json.loads(next(c for c in drawn_charts(at) if c.key == "chart_lead").spec)
     assert lead["data"][0]["type"] == "bar"
 
 
@@ -234,7 +235,7 @@ def test_scatter_dots_follow_the_chosen_compliance(app_db, sample_db):
     from analytics import theme
 
     at = run_page(compliance="Quality", section="Compliance and change")
-    spec = json.loads(tab_charts(at)[0].proto.spec)
+    spec = json.loads(tab_charts(at)[0].spec)
     dots = [t for t in spec["data"] if t.get("mode") == "markers"]
     report = co.cohort_report(sample_db, LOCAL, None, "PHQ-9", Settings())
     colours = theme.compliance_band_colours(report.band_labels, "quality")

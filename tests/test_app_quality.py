@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
@@ -11,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import Viewer
 from analytics.quality_improvement.model import alert_clients, period_kpis, quality_report, report_dates
+from tests.support.charts import drawn_charts
 from tests.support.clinics import ROOT
 from ui import opening
 
@@ -35,7 +35,7 @@ def rendered_text(at: AppTest) -> str:
         parts += [str(e.value) for e in at.get(kind)]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     parts += [df.value.to_csv() for df in at.dataframe]
-    parts += [json.dumps(chart.proto.spec) for chart in at.get("plotly_chart")]
+    parts += [chart.spec for chart in drawn_charts(at)]
     for kind in ("multiselect", "selectbox"):
         for widget in at.get(kind):
             parts += [widget.label, *map(str, widget.options)]
@@ -69,7 +69,7 @@ def test_default_view_is_de_identified(app_db, sample_db):
     at = _run()
     assert at.toggle(key="qi_deidentified").value is True
     # Only the open tab runs: Trends by default (activity and homework, + outcomes unless withheld).
-    assert {c.key for c in at.get("plotly_chart")} >= {"qi_chart_activity", "qi_chart_homework"}
+    assert {c.key for c in drawn_charts(at)} >= {"qi_chart_activity", "qi_chart_homework"}
     # The answer first (issue 15, item 3): the period's KPIs against the previous period, before any chart,
     # and no stack of notices: at most one alert box in the main column before the tabs.
     kpis = period_kpis(quality_report(sample_db, Viewer.local(), months=24, outcome_period="auto"))
@@ -83,8 +83,8 @@ def test_default_view_is_de_identified(app_db, sample_db):
     for section, opened in each_section(at):
         texts[section] = rendered_text(opened)
         if section == "Comparisons":  # the clinic funnels
-            assert sum(c.key.startswith("qi_funnel_clinic_") for c in opened.get("plotly_chart")) >= 2
-            assert not any(c.key.startswith("qi_chart_") for c in opened.get("plotly_chart"))
+            assert sum(c.key.startswith("qi_funnel_clinic_") for c in drawn_charts(opened)) >= 2
+            assert not any(c.key.startswith("qi_chart_") for c in drawn_charts(opened))
         if section == "Not on track":
             metrics = {m.label: m.value for m in opened.metric}
             # Counts only: no list of clients, a pointer to the identified view instead.

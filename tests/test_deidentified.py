@@ -306,6 +306,7 @@ import shutil  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from analytics.access import add_user  # noqa: E402
+from tests.support.charts import drawn_charts  # noqa: E402
 from tests.support.clinics import AUTH, ROOT  # noqa: E402
 
 COHORT_PAGE = str(ROOT / "pages" / "cohort_outcomes.py")
@@ -359,7 +360,7 @@ def test_qi_cohort_page_narrowed_to_one_client_shows_nothing(qi_app):
     day = f"{pd.Timestamp(row['intake_date']).date():%Y-%m-%d}"
     at = _as_qi(clinic=row["clinic"], intake_from=day, intake_to=day, section="Outcomes by band")
     assert {m.label: m.value for m in at.metric} == {"Clients": "<11"}
-    assert len(at.dataframe) == 0 and len(at.get("download_button")) == 0 and len(at.get("plotly_chart")) == 0
+    assert len(at.dataframe) == 0 and len(at.get("download_button")) == 0 and len(drawn_charts(at)) == 0
     assert any("fewer than 11 clients" in w.value for w in at.warning)
     # The intake filter is whole months for this viewer.
     months = {w.label: w.value for w in at.sidebar.selectbox}
@@ -388,7 +389,7 @@ def test_qi_cohort_page_has_no_identifiers_small_counts_or_client_rows(qi_app):
             for column in counts:
                 for cell in frame.value[column]:
                     assert cell in ("<11", WITHHELD_TEXT, "0") or int(str(cell).replace(",", "")) >= 11, (section, column)
-        assert len(at.get("plotly_chart")) == 0  # no scatter of clients (and no chart of withheld points)
+        assert len(drawn_charts(at)) == 0  # no scatter of clients (and no chart of withheld points)
     # A narrower cohort through the pseudonymous therapist filter still works and stays suppressed.
     at = _as_qi(therapist=therapist.options[0], section="Outcomes by band")
     assert next(w for w in at.sidebar.multiselect if w.label == "Therapist").value == [therapist.options[0]]

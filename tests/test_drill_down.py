@@ -30,6 +30,7 @@ from analytics.drill_down import (
 from analytics.publishing import Column, table_frames
 from analytics.quality_improvement.charts import funnel_figure
 from analytics.quality_improvement.model import quality_report
+from tests.support.charts import drawn_charts
 from tests.support.clinics import ROOT
 from ui import opening
 
@@ -138,8 +139,7 @@ def test_de_identified_funnels_carry_pseudonyms_not_therapist_ids(sample_db, mon
 
 def _selectable(at: AppTest) -> dict[str, bool]:
     """Each chart's key and whether a click selects its points (on_select with points)."""
-    return {c.key: "POINTS" in [c.proto.SelectionMode.Name(m) for m in c.proto.selection_mode]
-            for c in at.get("plotly_chart")}
+    return {c.key: c.selectable for c in drawn_charts(at)}
 
 
 def _run(page: str, **query) -> AppTest:
@@ -178,5 +178,5 @@ def test_funnels_are_selectable_in_the_identified_qi_view_only(app_db, sample_db
         assert not at.exception, at.exception
     funnels = {k: v for k, v in _selectable(at).items() if k.startswith("qi_funnel_")}
     assert funnels and all(v is (not deidentified) for v in funnels.values())
-    spec = json.loads(next(c for c in at.get("plotly_chart") if c.key in funnels).proto.spec)
+    spec = json.loads(next(c for c in drawn_charts(at) if c.key in funnels).spec)
     assert any(t.get("customdata") for t in spec["data"])

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics import Settings, import_files
+from tests.support.charts import drawn_charts
 from tests.support.clinics import FIXTURE_TODAY, fixture_csv, write_csv
 
 UTC = dt.UTC
@@ -236,7 +237,7 @@ def test_client_review_page_renders_extreme_stored_dates(extreme_db_path, serve_
     at.query_params["client"] = client
     at.run()
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == 1
+    assert len(drawn_charts(at)) == 1
 
 
 def test_data_page_imports_with_the_deployment_settings(tmp_path, serve_database, monkeypatch):

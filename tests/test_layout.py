@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "pages").glob("*.py"))
 # Pages whose back-end is a core module rather than a folder of their own (README "Layout").
 CORE_BACKENDS = {"admin_audit": "audit.py", "admin_users": "access.py", "glossary": None}
-UI_LAYERS = ("session", "tables", "text", "audit", "context", "auth", "filters", "opening")
+UI_LAYERS = ("charts", "session", "tables", "text", "audit", "context", "auth", "filters", "opening")
 
 
 def _calls(tree: ast.AST) -> list[str]:
@@ -47,6 +47,13 @@ def test_each_page_opens_one_way_and_downloads_one_way(page: Path):
     assert calls.count("ui.page") == 1, f"{page.name} must open with ui.page(...) exactly once"
     assert not [c for c in calls if c.endswith(".download_button") and c != "ui.download_button"], (
         f"{page.name}: downloads go through ui.download_button (it logs them)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_each_page_draws_charts_one_way(page: Path):
+    """Issue 12 item 2: every chart goes through ui.chart (the partial plotly.js bundle)."""
+    calls = _calls(ast.parse(page.read_text(encoding="utf-8")))
+    assert not [c for c in calls if c.endswith("plotly_chart")], f"{page.name}: charts go through ui.chart"
 
 
 def test_ui_is_layered_without_cycles_or_function_level_imports():

@@ -24,6 +24,7 @@ from analytics.cohort_outcomes import charts as charts
 from analytics.cohort_outcomes import model as co
 from analytics.config import load_settings
 from analytics.statistics import Z_95
+from tests.support.charts import drawn_charts
 from tests.support.clinics import ROOT, fixture_csv, import_clinic
 from tests.support.wellbeing_clinic import WELLBEING, build_direction_clinic
 
@@ -96,7 +97,7 @@ def test_relation_text_and_yardsticks_chart_on_the_page(direction_app):
     assert "a helpful relation is a **positive r** with change" in text
     assert "r = .26 for Mausbach et al. (2010)" in text
     assert "negative r" not in text and "Lower scores are better" not in text
-    charts_shown = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    charts_shown = [json.loads(c.spec) for c in drawn_charts(at)]
     titles = [(c["layout"].get("xaxis", {}).get("title") or {}).get("text") for c in charts_shown]
     assert "r with change (positive = helpful)" in titles
 

@@ -28,6 +28,7 @@ from analytics.quality_improvement.model import (
     alert_clients,
     quality_report,
 )
+from tests.support.charts import drawn_charts
 from tests.support.clinics import ROOT, fixture_csv, import_clinic, write_csv
 from tests.support.wellbeing_clinic import WELLBEING, WELLBEING_SETTINGS, build_direction_clinic
 
@@ -181,7 +182,7 @@ def test_pages_render_a_higher_is_better_measure(direction_app):
     assert not at.exception, at.exception
     badges = [m.value for m in at.markdown if "-badge[" in m.value]
     assert ":green-badge[Reliable recovery]" in badges and ":green-badge[Reliable improvement]" in badges
-    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    figure = json.loads(drawn_charts(at)[0].spec)
     notes = [a.get("text") for a in figure["layout"]["annotations"]]
     assert any("dashed line: caseness \u2264 40" in (n or "") for n in notes)  # in the title, not over the data
     assert any("higher is better" in (n or "") for n in notes)

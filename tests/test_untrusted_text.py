@@ -30,6 +30,7 @@ from analytics.quality_improvement.charts import funnel_figure
 from analytics.quality_improvement.meeting_pack import meeting_pack_html, meeting_pack_pdf, pack_content
 from analytics.quality_improvement.model import quality_report
 from analytics.text import AUTOLINK_BREAK, markdown_text, plotly_text
+from tests.support.charts import drawn_charts
 from tests.support.clinics import ROOT
 from tests.support.clinics import signed_in as signed_in_as
 from tests.support.hostile_clinic import (
@@ -126,8 +127,8 @@ def plotly_strings(at: AppTest) -> list[str]:
             for v in value:
                 collect(v)
 
-    for chart in at.get("plotly_chart"):
-        collect(json.loads(chart.proto.spec))
+    for chart in drawn_charts(at):
+        collect(json.loads(chart.spec))
     return strings
 
 

@@ -4,12 +4,13 @@ the access log, sign-in and filters.
 Pages stay thin: they open with :func:`ui.page` (which returns the viewer), call
 :func:`ui.run` with an ``analytics`` function and render. Caching lives here, keyed by the
 database's data version, so a new import is seen without a restart and caches stay bounded.
-Layers, each importing only those below it (no import cycle): ``session`` -> ``tables`` -> ``text`` ->
+Layers, each importing only those below it (no import cycle): ``charts`` -> ``session`` -> ``tables`` -> ``text`` ->
 ``audit`` -> ``context`` -> ``auth`` -> ``filters`` -> ``opening``.
 """
 
 from .audit import audit_file, download_button, log_client_view, log_denied, log_event, log_not_found
 from .auth import sign_out_button
+from .charts import chart
 from .context import database, figure, refresh_data_version, run, warm_up_imports
 from .filters import check_choice_param, cohort_filter_sidebar, current_cohort
 from .opening import page, viewer
@@ -20,6 +21,7 @@ __all__ = [
     "DB_ENV",
     "audit_file",
     "auth_configured",
+    "chart",
     "check_choice_param",
     "client_link_column",
     "cohort_filter_sidebar",

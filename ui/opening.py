@@ -20,6 +20,7 @@ from analytics import Viewer, active_settings, data_as_of, data_staleness
 
 from .audit import audit_page_view
 from .auth import account_sidebar, refuse_role, resolve_viewer
+from .charts import preload as preload_charts
 from .context import run
 from .session import today
 
@@ -53,15 +54,20 @@ def leave_legacy_multipage() -> None:
         st.rerun()
 
 
-def page(title: str, caption: str | None = None, *, requires: Requirement | None = None) -> Viewer:
+def page(title: str, caption: str | None = None, *, requires: Requirement | None = None,
+         charts: bool = False) -> Viewer:
     """Open a page: resolve the viewer (or stop with the sign-in / "no access" screen), refuse a
     role the page does not allow (``requires``: "admin", or "identifiers" for pages that show
     individual clients), then the title, caption, the local-mode note or the signed-in account
-    (sidebar), and the page view in the access log. Returns the viewer."""
+    (sidebar), and the page view in the access log. Returns the viewer. ``charts``: the page
+    draws charts (:func:`ui.chart`): the browser starts loading plotly.js now, while the
+    page's queries run, not when the first chart arrives."""
     leave_legacy_multipage()
     current = viewer()
     if requires is not None:
         refuse_role(title, requires, current)
+    if charts:
+        preload_charts()
     narrow_screen_sidebar()
     st.title(title)
     if caption:
