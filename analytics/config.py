@@ -294,6 +294,13 @@ class Settings:
             for m in self.measures if wanted is None or m.name in wanted
         ]
 
+    def paired_measure_definitions(self) -> tuple[dict[str, object], dict[str, object]] | None:
+        """:meth:`measure_definitions` of the paired measures (depression, anxiety) in the order of
+        ``paired_measures``, or None when either is not a configured measure."""
+        found = {d["name"]: d for d in self.measure_definitions()}
+        definitions = [found.get(m.name) for m in map(self.measure, self.paired_measures) if m is not None]
+        return (definitions[0], definitions[1]) if len(definitions) == 2 and all(definitions) else None
+
     @property
     def max_item_count(self) -> int:
         return max(m.item_count for m in self.measures)

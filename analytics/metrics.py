@@ -100,6 +100,26 @@ def cut_values(values: Any) -> np.ndarray:
     return np.round(pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float, na_value=np.nan), CUT_DECIMALS)
 
 
+def _classify_frame(rows: pd.DataFrame, sql: str, params: dict[str, Any], *, table: str, added: tuple[str, ...],
+                    numbers: tuple[str, ...], dates: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``rows`` with the columns ``added`` computed by an outcome macro (``sql`` reads ``rows`` as
+    ``table`` and orders by ``_row``): the input's own columns, values, order and index are kept
+    (``numbers`` / ``dates`` are passed to SQL as doubles / timestamps); any earlier ``added``
+    columns are replaced."""
+    frame = rows.drop(columns=[c for c in added if c in rows.columns]).reset_index(drop=True)
+    frame = frame.assign(_row=np.arange(len(frame)))
+    for column in numbers:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    for column in dates:
+        frame[column] = pd.to_datetime(frame[column])
+    out = _on_frames(sql, params, **{table: frame}).drop(columns="_row")
+    out.index = rows.index
+    for column in rows.columns:
+        if column not in added:
+            out[column] = rows[column].to_numpy()
+    return out
+
+
 OUTCOME_FLAGS = ("reliable_improvement", "reliable_deterioration", "caseness_at_first", "caseness_at_last", "recovered")
 
 
@@ -120,22 +140,12 @@ def classify_outcomes(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     - recovered: at caseness at first and not at last.
     Outcome columns are only True/False for paired rows (NA otherwise).
     """
-    added = ("paired", "change", "improvement", *OUTCOME_FLAGS)
-    rows = scores.drop(columns=[c for c in added if c in scores.columns]).reset_index(drop=True)
-    rows = rows.assign(_row=np.arange(len(rows)))
-    for column in ("first_score", "last_score"):
-        rows[column] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
-    for column in ("first_date", "last_date"):
-        rows[column] = pd.to_datetime(rows[column])
-    rows["measure"] = rows["measure"].astype("object")
-    out = _on_frames(
-        "SELECT * FROM classified_outcomes(outcome_scores, $definitions) ORDER BY _row",
-        {"definitions": settings.measure_definitions()}, outcome_scores=rows,
-    ).drop(columns="_row")
-    out.index = scores.index
-    for column in scores.columns:  # the input's own values and types back
-        if column not in added:
-            out[column] = scores[column].to_numpy()
+    out = _classify_frame(
+        scores, "SELECT * FROM classified_outcomes(outcome_scores, $definitions) ORDER BY _row",
+        {"definitions": settings.measure_definitions()}, table="outcome_scores",
+        added=("paired", "change", "improvement", *OUTCOME_FLAGS), numbers=("first_score", "last_score"),
+        dates=("first_date", "last_date"),
+    )
     out["paired"] = out["paired"].fillna(False).astype(bool)
     out["change"] = out["change"].astype("Float64")
     out["improvement"] = out["improvement"].astype("Float64")
@@ -183,28 +193,18 @@ def classify_paired_outcomes(rows: pd.DataFrame, settings: Settings) -> pd.DataF
     - reliable_recovery: recovered and reliable_improvement.
     Outcome columns are True/False for finished clients and NA otherwise.
     """
-    dep = settings.measure(settings.paired_measures[0])
-    anx = settings.measure(settings.paired_measures[1])
-    if dep is None or anx is None:
+    definitions = settings.paired_measure_definitions()
+    if definitions is None:
         raise ValueError(
             f"paired_measures {settings.paired_measures!r}: both must be configured measures "
             f"(configured: {', '.join(settings.measure_names)})"
         )
-    (dep_definition,) = settings.measure_definitions([dep.name])
-    (anx_definition,) = settings.measure_definitions([anx.name])
-    frame = rows.drop(columns=[c for c in PAIRED_OUTCOME_COLUMNS if c in rows.columns]).reset_index(drop=True)
-    frame = frame.assign(_row=np.arange(len(frame)))
-    for column in ("first_depression", "last_depression", "first_anxiety", "last_anxiety",
-                   "n_paired", "sessions", "attended_sessions"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    out = _on_frames(
-        "SELECT * FROM classified_paired_outcomes(paired_scores, $depression, $anxiety) ORDER BY _row",
-        {"depression": dep_definition, "anxiety": anx_definition}, paired_scores=frame,
-    ).drop(columns="_row")
-    out.index = rows.index
-    for column in rows.columns:  # the input's own values and types back
-        if column not in PAIRED_OUTCOME_COLUMNS:
-            out[column] = rows[column].to_numpy()
+    out = _classify_frame(
+        rows, "SELECT * FROM classified_paired_outcomes(paired_scores, $depression, $anxiety) ORDER BY _row",
+        {"depression": definitions[0], "anxiety": definitions[1]}, table="paired_scores",
+        added=PAIRED_OUTCOME_COLUMNS, numbers=("first_depression", "last_depression", "first_anxiety",
+                                              "last_anxiety", "n_paired", "sessions", "attended_sessions"),
+    )
     out["finished"] = out["finished"].fillna(False).astype(bool)
     for column in PAIRED_OUTCOME_COLUMNS[1:]:
         out[column] = out[column].astype("boolean")

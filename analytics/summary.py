@@ -110,14 +110,12 @@ def cohort_summary(
 
 
 def _nhs_paired(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings) -> dict | None:
-    definitions = [settings.measure(m) for m in settings.paired_measures]
-    if any(d is None for d in definitions):
+    definitions = settings.paired_measure_definitions()
+    if definitions is None:
         return None
-    dep, anx = settings.measure_definitions([d.name for d in definitions])
-    if dep["name"] != definitions[0].name:  # measure_definitions keeps the configured order
-        dep, anx = anx, dep
+    dep, anx = definitions
     (counts,) = db.rows("cohort_summary_paired", query_params(
         viewer, cohort, depression_measure=dep["name"], anxiety_measure=anx["name"], depression=dep, anxiety=anx,
         baseline_days=settings.baseline_days_before_intake,
     ))
-    return paired_figures(counts, [d.name for d in definitions])
+    return paired_figures(counts, [dep["name"], anx["name"]])
