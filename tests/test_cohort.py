@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ from analytics import (
 from analytics.cohort_outcomes import charts
 from analytics.cohort_outcomes import model as co
 from analytics.config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS
-from analytics.metrics import client_homework
+from analytics.metrics import client_homework, client_outcomes, measure_summary
 from analytics.statistics import jacobson_truax, mean_ci, within_between_model
 from tests.mixedlm_reference import within_between_mixedlm
 from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
@@ -660,3 +661,32 @@ def test_section_tables_label_columns_and_note_withheld_rows():
                                  Column("rate", "Rate", "pct")), extra=co.note_column(frame)).display
     assert shown.columns.tolist() == ["Band", "n", "Rate", "Note"]
     assert shown["Note"].tolist() == [co.TOO_FEW, ""]
+
+
+def test_summary_does_not_depend_on_row_order(sample_db_path, tmp_path):
+    """Bug (CI, stop 22): two runs of ``summary --json`` differed in the 16th digit of r and of
+    the mean quantity, because floating-point aggregates took their rows in whatever order the
+    hash aggregate and join handed them over. Every float aggregate now sorts its input
+    (ORDER BY client_id / assignment_id), so the same clinic stored in another physical order
+    gives the identical summary, bit for bit."""
+    import duckdb
+
+    shuffled = tmp_path / "shuffled.duckdb"
+    shutil.copy(sample_db_path, shuffled)
+    con = duckdb.connect(str(shuffled))
+    con.execute("SELECT setseed(0.25)")
+    for table in ("clients", "sessions", "assignments", "scores"):
+        con.execute(f"CREATE TABLE shuffled_rows AS SELECT * FROM {table} ORDER BY random()")
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM shuffled_rows")
+        con.execute("DROP TABLE shuffled_rows")
+    con.close()
+    with ClinicDatabase(sample_db_path) as original, ClinicDatabase(shuffled) as reordered:
+        for cohort in (CohortFilter(), CohortFilter.of(clinics=filter_options(original, LOCAL)["clinic"][0])):
+            expected = json.dumps(cohort_summary(original, LOCAL, cohort, DEFAULTS))
+            assert json.dumps(cohort_summary(reordered, LOCAL, cohort, DEFAULTS)) == expected
+        outcomes = client_outcomes(original, LOCAL, CohortFilter(), DEFAULTS)
+    frame = outcomes[outcomes["measure"] == "PHQ-9"].reset_index(drop=True)
+    assert frame["paired"].sum() > 100
+    reversed_frame = frame.iloc[::-1].reset_index(drop=True)
+    assert json.dumps(measure_summary(reversed_frame, DEFAULTS)) == json.dumps(measure_summary(frame, DEFAULTS))

@@ -30,10 +30,10 @@ homework_totals AS (
     SELECT
         coalesce(sum(assignments), 0)::BIGINT AS assignments,
         coalesce(sum(reviewed_assignments), 0)::BIGINT AS reviewed_assignments,
-        avg(reviewed_share) AS reviewed_share,
+        avg(reviewed_share ORDER BY client_id) AS reviewed_share,
         coalesce(sum(follow_up_assignments), 0)::BIGINT AS follow_up_assignments,
-        avg(quantity) AS mean_quantity,
-        avg(quality) AS mean_quality
+        avg(quantity ORDER BY client_id) AS mean_quantity,
+        avg(quality ORDER BY client_id) AS mean_quality
     FROM homework
 )
 SELECT

@@ -97,6 +97,7 @@ CREATE OR REPLACE MACRO client_homework_rows(cohort, homework_types,
     WITH assignment_fractions AS (
         SELECT
             a.client_id,
+            a.assignment_id,
             in_treatment_window(a.assigned_date, cohort.intake_date, cohort.discharge_date) AS in_window,
             after_discharge(a.assigned_date, cohort.discharge_date) AS follow_up,
             quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
@@ -111,8 +112,9 @@ CREATE OR REPLACE MACRO client_homework_rows(cohort, homework_types,
         count(quantity_fraction) FILTER (WHERE in_window)::BIGINT AS reviewed_assignments,
         count(quantity_fraction) FILTER (WHERE in_window)
             / nullif(count(*) FILTER (WHERE in_window), 0) AS reviewed_share,
-        avg(counted_quantity(quantity_fraction, unreviewed_as_not_done)) FILTER (WHERE in_window) AS quantity,
-        avg(quality_fraction) FILTER (WHERE in_window) AS quality,
+        avg(counted_quantity(quantity_fraction, unreviewed_as_not_done) ORDER BY assignment_id)
+            FILTER (WHERE in_window) AS quantity,
+        avg(quality_fraction ORDER BY assignment_id) FILTER (WHERE in_window) AS quality,
         count(*) FILTER (WHERE follow_up)::BIGINT AS follow_up_assignments
     FROM assignment_fractions
     GROUP BY client_id;

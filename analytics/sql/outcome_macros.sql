@@ -67,7 +67,9 @@ CREATE OR REPLACE MACRO classified_outcomes(outcome_scores, measure_definitions)
 -- of caseness at the first score (the recovery rate's denominator) and of recovered clients; and
 -- the Pearson r of quantity (quality) with change over paired clients with a value, with its n.
 -- r is NULL when a variable has no spread; the minimum n and the Fisher-z interval are applied
--- by analytics.rates.correlation_with_interval.
+-- by analytics.rates.correlation_with_interval. r takes its rows in client order (ORDER BY client_id):
+-- a floating-point sum depends on the order it adds in, and the rows arrive in whatever order the
+-- parallel join and aggregate produce, so without it two runs could differ in the 16th digit.
 CREATE OR REPLACE MACRO measure_outcome_counts(outcome_rows) AS TABLE
     SELECT
         measure,
@@ -80,11 +82,11 @@ CREATE OR REPLACE MACRO measure_outcome_counts(outcome_rows) AS TABLE
         count(*) FILTER (WHERE paired AND reliable_deterioration)::BIGINT AS reliable_deterioration,
         count(*) FILTER (WHERE paired AND caseness_at_first)::BIGINT AS caseness_at_first,
         count(*) FILTER (WHERE paired AND recovered)::BIGINT AS recovered,
-        corr(change, quantity) FILTER (WHERE paired AND isfinite(quantity) AND isfinite(change))
+        corr(change, quantity ORDER BY client_id) FILTER (WHERE paired AND isfinite(quantity) AND isfinite(change))
             AS r_quantity_change,
         count(*) FILTER (WHERE paired AND isfinite(quantity) AND isfinite(change))::BIGINT
             AS r_quantity_change_n,
-        corr(change, quality) FILTER (WHERE paired AND isfinite(quality) AND isfinite(change))
+        corr(change, quality ORDER BY client_id) FILTER (WHERE paired AND isfinite(quality) AND isfinite(change))
             AS r_quality_change,
         count(*) FILTER (WHERE paired AND isfinite(quality) AND isfinite(change))::BIGINT
             AS r_quality_change_n
