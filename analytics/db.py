@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from .storage import remove_stale_copies
+from .stored import expose_stored_rows
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB when a DataFrame is asked for, not to open a database
     import pandas as pd
@@ -93,6 +94,16 @@ def load_sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def load_macros(con: duckdb.DuckDBPyConnection, *, temp: bool = False) -> None:
+    """Create the scalar and table macros of analytics/sql/macros.sql on ``con``; ``temp``
+    makes them TEMP macros, so a connection to the database file (the importer's) does not
+    write them into the file."""
+    text = load_sql("macros")
+    if temp:
+        text = text.replace("CREATE OR REPLACE MACRO ", "CREATE OR REPLACE TEMP MACRO ")
+    con.execute(text)
+
+
 def sql_parameters(sql: str) -> set[str]:
     """Names of the ``$name`` parameters a query uses (comments and strings excluded)."""
     no_comments = re.sub(r"--[^\n]*", "", sql)
@@ -142,7 +153,10 @@ class ClinicDatabase:
         for table in READABLE_TABLES:
             if table in present:
                 self._con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
-        self._con.execute(load_sql("macros"))
+        load_macros(self._con)
+        # Per-client rows stored at import (analytics/stored.py), behind the scoped macros.
+        self.stored_rows = expose_stored_rows(self._con, present)
+        self._con.execute(load_sql("stored_client_rows"))
         self._con.execute(load_sql("outcome_macros"))
         self.tables = present
 

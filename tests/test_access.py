@@ -414,7 +414,7 @@ def test_streamlit_upload_limit_matches_settings():
 
 # Queries that read no client data (import runs, dashboard users), or admin data whose role
 # check is in Python (import rejects: analytics.data.model.require_import_rights).
-UNSCOPED_SQL = {"macros", "outcome_macros", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
+UNSCOPED_SQL = {"macros", "outcome_macros", "stored_client_rows", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
                 "users_list", "user_by_email", "access_log_search"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
@@ -422,13 +422,20 @@ SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "sco
 SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 
+# Those stored at import (analytics/stored.py): the macro that computes the rows (macros.sql) and
+# the one queries call (stored_client_rows.sql), which reads the stored rows of the cohort.
+STORED_MACROS = ("client_homework_rows", "client_measure_score_rows", "client_paired_score_rows")
+
+
 def test_scoped_table_macros_start_from_the_scoped_cohort():
-    code = re.sub(r"--[^\n]*", "", (SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
-    for name in SCOPED_MACROS[1:]:
-        body = re.search(rf"CREATE OR REPLACE MACRO {name}\(cohort\b.*?;", code, re.S)
-        assert body, name
-        assert re.search(r"\b(?:cohort_clients|scoped_client)\(cohort\b", body.group(0)), name
-        assert not re.search(r"\bFROM\s+clients\b", body.group(0), re.IGNORECASE), name
+    code = "".join(re.sub(r"--[^\n]*", "", (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
+                   for name in ("macros", "stored_client_rows"))
+    names = [*SCOPED_MACROS[1:], *(f"{name}_live" for name in STORED_MACROS)]
+    for name in names:
+        bodies = re.findall(rf"CREATE OR REPLACE MACRO {name}\(cohort\b.*?;", code, re.S)
+        assert len(bodies) == 1, name
+        assert re.search(r"\b(?:cohort_clients|scoped_client)\(cohort\b", bodies[0]), name
+        assert not re.search(r"\bFROM\s+clients\b", bodies[0], re.IGNORECASE), name
 
 
 def test_the_unscoped_allow_list_names_only_existing_queries():
@@ -448,8 +455,8 @@ def test_every_client_query_starts_from_the_scoped_cohort(sql_file: Path):
 
 SQL_METHODS = {"execute", "executemany", "sql", "query", "execute_sql"}
 # Reviewed: these build SQL text from identifiers of allow-lists (schema.py column lists,
-# READABLE_TABLES, generated relation names) and quote the rest with a literal helper.
-REVIEWED_DYNAMIC_SQL = {"db.py", "ingest/importer.py", "schema.py", "storage.py"}
+# READABLE_TABLES, stored.STORED_TABLES, generated relation names) and quote the rest with a literal helper.
+REVIEWED_DYNAMIC_SQL = {"db.py", "ingest/importer.py", "schema.py", "storage.py", "stored.py"}
 
 
 def test_no_sql_is_formatted_from_values():

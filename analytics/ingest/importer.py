@@ -42,6 +42,7 @@ import pyarrow as pa
 from ..config import HOMEWORK_TYPE_SPELLINGS, HOMEWORK_TYPES, RATERS, Settings, measure_key
 from ..schema import IMPORT_TABLES, Column, TableSpec, table_specs
 from ..storage import atomic_write
+from ..stored import store_client_rows
 from .fhir_import import FHIR_SUFFIXES, FhirOptions, is_fhir_file, read_fhir
 from .profiles import MappingProfile
 
@@ -1480,6 +1481,9 @@ def _import_into(
         ).df()
         con.execute("ROLLBACK")
         return result
+    # The per-client rows the summary and the pages read, from the data as this import leaves it
+    # (analytics/stored.py): in the same transaction, so they are published with it.
+    store_client_rows(con, settings, batch_id)
     con.execute(
         """INSERT INTO import_batches (batch_id, started_at, finished_at, source, profile, files, rows_read,
             rows_inserted, rows_updated, rows_unchanged, rows_rejected, files_refused, rows_removed, mode)

@@ -92,8 +92,11 @@ CREATE OR REPLACE MACRO counted_quantity(quantity_fraction, unreviewed_as_not_do
 -- counted_quantity). follow_up_assignments: set after discharge (not counted above).
 -- homework_types: NULL = all. A client with any assignment has a row.
 -- The one definition behind analytics.metrics.client_homework and the programme medians.
-CREATE OR REPLACE MACRO client_homework_rows(cohort, homework_types,
-                                             unreviewed_as_not_done := false) AS TABLE
+-- Computed from the assignments at query time; queries call client_homework_rows
+-- (analytics/sql/stored_client_rows.sql), which reads the rows this macro stored at import when
+-- the settings match and calls this macro otherwise.
+CREATE OR REPLACE MACRO client_homework_rows_live(cohort, homework_types,
+                                                  unreviewed_as_not_done := false) AS TABLE
     WITH assignment_fractions AS (
         SELECT
             a.client_id,
@@ -180,7 +183,8 @@ CREATE OR REPLACE MACRO scoped_client_assignments(cohort, wanted_client,
 -- discharge are follow-up. Scores are totals in the measure's points. Clients whose scores on a
 -- measure are all screening scores have no row for it. measures: NULL = all; wanted_client: NULL
 -- = every client of the cohort. The rows analytics/sql/outcome_macros.sql classifies.
-CREATE OR REPLACE MACRO client_measure_score_rows(cohort, baseline_days, measures, wanted_client) AS TABLE
+-- Computed at query time; queries call client_measure_score_rows (stored_client_rows.sql).
+CREATE OR REPLACE MACRO client_measure_score_rows_live(cohort, baseline_days, measures, wanted_client) AS TABLE
     WITH cohort AS (
         SELECT * FROM cohort_clients(cohort)
     ),
@@ -218,8 +222,9 @@ CREATE OR REPLACE MACRO client_measure_score_rows(cohort, baseline_days, measure
 -- first_* = the earliest paired score, last_* = the latest (totals in each measure's points);
 -- n_paired = paired dates; sessions / attended_sessions = sessions on record from the baseline
 -- window to discharge (all, and attended). wanted_client: NULL = every client of the cohort.
-CREATE OR REPLACE MACRO client_paired_score_rows(cohort, depression_measure, anxiety_measure, baseline_days,
-                                                 wanted_client) AS TABLE
+-- Computed at query time; queries call client_paired_score_rows (stored_client_rows.sql).
+CREATE OR REPLACE MACRO client_paired_score_rows_live(cohort, depression_measure, anxiety_measure, baseline_days,
+                                                      wanted_client) AS TABLE
     WITH cohort AS (
         SELECT * FROM cohort_clients(cohort)
     ),

@@ -1,0 +1,186 @@
+"""Per-client rows stored at import (analytics/stored.py, analytics/sql/stored_client_rows.sql).
+
+The stored rows are the live macros' rows, so every figure must be identical (bit for bit) to
+the same clinic without stored rows (a database imported before they existed, computed from
+the source tables), for every viewer, cohort and setting; the stored rows must really be read
+when the settings match, recomputed when they do not, refreshed by every import, and reachable
+only through the scoped cohort."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, cohort_summary, filter_options, import_files
+from analytics.db import sql_files
+from analytics.metrics import client_homework, client_outcomes, client_paired_outcomes
+from analytics.stored import SETTINGS_TABLE, STORED_TABLES
+from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
+
+SETTINGS = (
+    Settings(),
+    Settings(baseline_days_before_intake=14),
+    Settings(unreviewed_as_not_done=True),
+    Settings(paired_measures=("GAD-7", "PHQ-9")),
+)
+
+
+def _without_stored_rows(source: Path, target: Path) -> Path:
+    shutil.copy(source, target)
+    con = duckdb.connect(str(target))
+    for table in (*STORED_TABLES, SETTINGS_TABLE):
+        con.execute(f"DROP TABLE {table}")
+    con.close()
+    return target
+
+
+@pytest.fixture(scope="module")
+def legacy_db_path(sample_db_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _without_stored_rows(sample_db_path, tmp_path_factory.mktemp("legacy") / "legacy.duckdb")
+
+
+def _viewers(db: ClinicDatabase) -> list[Viewer]:
+    options = filter_options(db, Viewer.local())
+    clinic, therapist = options["clinic"][0], options["therapist"][0]
+    return [Viewer.local(), Viewer(role="supervisor", email="s@example.org", clinics=(clinic,)),
+            Viewer(role="therapist", email="t@example.org", therapist_id=therapist)]
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _status(path: Path) -> dict:
+    """The stored settings row and how many rows each stored table holds (read from the file)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cursor = con.execute(f"""SELECT *,
+            (SELECT count(*) FROM stored_client_homework) AS clients_with_homework,
+            (SELECT count(*) FROM stored_client_measure_scores) AS client_measure_rows,
+            (SELECT count(*) FROM stored_client_paired_scores) AS clients_paired
+            FROM {SETTINGS_TABLE}""")
+        names = [d[0] for d in cursor.description]
+        (row,) = cursor.fetchall()
+        return dict(zip(names, row, strict=True))
+    finally:
+        con.close()
+
+
+def test_the_import_stores_rows_under_its_settings(sample_db_path):
+    with ClinicDatabase(sample_db_path) as db:
+        assert db.stored_rows is True
+    row = _status(sample_db_path)
+    assert row["stored_baseline_days"] == Settings().baseline_days_before_intake
+    assert row["stored_unreviewed_as_not_done"] is False
+    assert (row["stored_depression_measure"], row["stored_anxiety_measure"]) == ("PHQ-9", "GAD-7")
+    assert row["clients_with_homework"] > 250 and row["client_measure_rows"] > 500 and row["clients_paired"] > 100
+
+
+def test_stored_rows_give_the_figures_computed_from_the_source(sample_db_path, legacy_db_path):
+    with ClinicDatabase(sample_db_path) as stored, ClinicDatabase(legacy_db_path) as legacy:
+        assert stored.stored_rows and not legacy.stored_rows
+        clinic = filter_options(stored, Viewer.local())["clinic"][0]
+        cohorts = [CohortFilter(), CohortFilter.of(clinics=clinic), CohortFilter.of(measures="PHQ-9"),
+                   CohortFilter.of(homework_types="thought_record")]
+        for settings in SETTINGS:
+            for viewer in _viewers(stored):
+                for cohort in cohorts:
+                    expected = json.dumps(cohort_summary(legacy, viewer, cohort, settings))
+                    assert json.dumps(cohort_summary(stored, viewer, cohort, settings)) == expected
+                    pd.testing.assert_frame_equal(
+                        _sorted(client_outcomes(stored, viewer, cohort, settings), ["client_id", "measure"]),
+                        _sorted(client_outcomes(legacy, viewer, cohort, settings), ["client_id", "measure"]),
+                    )
+                pd.testing.assert_frame_equal(
+                    _sorted(client_homework(stored, viewer, None, settings), ["client_id"]),
+                    _sorted(client_homework(legacy, viewer, None, settings), ["client_id"]),
+                )
+                pd.testing.assert_frame_equal(
+                    _sorted(client_paired_outcomes(stored, viewer, None, settings), ["client_id"]),
+                    _sorted(client_paired_outcomes(legacy, viewer, None, settings), ["client_id"]),
+                )
+
+
+def test_one_client_reads_the_same_rows(sample_db_path, legacy_db_path):
+    with ClinicDatabase(sample_db_path) as stored, ClinicDatabase(legacy_db_path) as legacy:
+        paired = client_paired_outcomes(stored, Viewer.local(), None, Settings())
+        clients = sorted(paired["client_id"])[:5]
+        assert len(clients) == 5
+        for client_id in clients:
+            a = client_paired_outcomes(stored, Viewer.local(), None, Settings(), client_id=client_id)
+            b = client_paired_outcomes(legacy, Viewer.local(), None, Settings(), client_id=client_id)
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_the_stored_rows_are_read_when_the_settings_match(sample_db_path, tmp_path):
+    """A stored row changed by hand changes the summary under the stored settings only: the
+    summary reads the stored rows (rather than recomputing) exactly when it should."""
+    tampered = tmp_path / "tampered.duckdb"
+    shutil.copy(sample_db_path, tampered)
+    con = duckdb.connect(str(tampered))
+    con.execute("UPDATE stored_client_measure_scores SET first_score = first_score + 5 WHERE measure = 'PHQ-9'")
+    con.close()
+    with ClinicDatabase(sample_db_path) as original, ClinicDatabase(tampered) as db:
+        matching, other = Settings(), Settings(baseline_days_before_intake=14)
+        before = cohort_summary(original, Viewer.local(), None, matching)["measures"]["PHQ-9"]["mean_first"]
+        after = cohort_summary(db, Viewer.local(), None, matching)["measures"]["PHQ-9"]["mean_first"]
+        assert after == pytest.approx(before + 5)
+        assert cohort_summary(db, Viewer.local(), None, other) == cohort_summary(original, Viewer.local(), None, other)
+
+
+def test_every_import_refreshes_the_stored_rows(tmp_path):
+    clients = write_csv(tmp_path / "clients.csv", """
+client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
+S1,North,T1,CBT,depression,2026-01-05,
+""")
+    first = write_csv(tmp_path / "scores.csv", """
+client_id,measure,administered_date,total_score
+S1,PHQ-9,2026-01-05,18
+S1,PHQ-9,2026-02-02,12
+""")
+    db_path = tmp_path / "clinic.duckdb"
+    assert import_files(db_path, [clients, first], today=FIXTURE_TODAY).exit_code == 0
+    with ClinicDatabase(db_path) as db:
+        assert cohort_summary(db, Viewer.local())["measures"]["PHQ-9"]["mean_last"] == 12
+    (tmp_path / "more").mkdir()
+    later = write_csv(tmp_path / "more" / "scores.csv", """
+client_id,measure,administered_date,total_score
+S1,PHQ-9,2026-03-02,7
+""")
+    result = import_files(db_path, [later], today=FIXTURE_TODAY)
+    assert result.exit_code == 0
+    with ClinicDatabase(db_path) as db:
+        assert cohort_summary(db, Viewer.local())["measures"]["PHQ-9"]["mean_last"] == 7
+        assert db.stored_rows
+    assert _status(db_path)["batch_id"] == result.batch_id
+
+
+def test_a_dry_run_stores_nothing(tmp_path, sample_db_path):
+    from analytics.ingest.importer import dry_run
+
+    copy = tmp_path / "clinic.duckdb"
+    shutil.copy(sample_db_path, copy)
+    before = copy.read_bytes()
+    extra = write_csv(tmp_path / "scores.csv", "client_id,measure,administered_date,total_score\nNOPE,PHQ-9,2026-01-05,3\n")
+    dry_run(copy, [extra], today=FIXTURE_TODAY)
+    assert copy.read_bytes() == before
+
+
+def test_only_the_scoped_macros_read_the_stored_tables():
+    stored = re.compile(r"\b(?:" + "|".join((*STORED_TABLES,)) + r")\b")
+    readers = sorted(name for name, path in sql_files().items()
+                     if stored.search(re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))))
+    assert readers == ["stored_client_rows"]
+    code = re.sub(r"--[^\n]*", "", (ROOT / "analytics" / "sql" / "stored_client_rows.sql").read_text(encoding="utf-8"))
+    for table in STORED_TABLES:
+        # every read of a stored table keeps only the scoped cohort's clients
+        reads = re.findall(rf"FROM {table} AS (\w+)(.*?)UNION ALL", code, re.S)
+        assert len(reads) == 1, table
+        alias, rest = reads[0]
+        assert f"{alias}.client_id IN (SELECT client_id FROM cohort_clients(cohort))" in rest, table
