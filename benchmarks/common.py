@@ -40,6 +40,12 @@ TARGETS = {
     "memory_L_mb": 1536.0,  # 1.5 GB
     "import_XXL_s": 600.0,  # the XXL export (1M clients) through the importer
     "import_XXL_peak_mb": 4096.0,  # peak RSS of that import (MiB)
+    "summary_ratio_L": 10.0,  # pandas over the CSV exports / `summary --json`, whole processes (at least)
+    "cli_start_s": 0.3,  # `python -m analytics --help`, whole process
+    "browser_first_L": 2.0,  # new visitor's deep link to the first chart drawn
+    "page_cold_XXL": 5.0,
+    "page_warm_XXL": 0.5,
+    "page_rows": 10_000,  # rows into Python, largest query result of any page
 }
 STEP_TIMEOUT_S = {"build": 5400, "import": 600, "pages": 900, "browser": 420, "baseline": 600}
 REPEATS = 3
@@ -54,9 +60,10 @@ def _median(values: list[float]) -> float | None:
 
 
 def generator_version() -> str:
-    """Changes when the generated data (or the schema it is imported into) could change."""
+    """Changes when the generated data (or the schema it is imported into, or the per-client rows
+    an import stores) could change."""
     h = hashlib.sha256()
-    for rel in ("sample_data/generator.py", "analytics/schema.py"):
+    for rel in ("sample_data/generator.py", "analytics/schema.py", "analytics/stored.py", "analytics/sql/macros.sql"):
         h.update((ROOT / rel).read_bytes())
     return h.hexdigest()[:16]
 

@@ -3,12 +3,14 @@ as a clinic would without this product, vs ours; the numbers are compared."""
 
 from __future__ import annotations
 
-import gc
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPEATS, _median, dataset_db, dataset_dir
+from benchmarks.common import REPEATS, ROOT, STEP_TIMEOUT_S, _median, dataset_db, dataset_dir
 
 HEADLINE = ("clients", "assignments", "reviewed_assignments", "mean_quantity", "mean_quality")
 MEASURE_HEADLINE = ("clients_paired", "mean_change", "reliable_improvement", "reliable_deterioration",
@@ -107,32 +109,49 @@ def _differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def step_baseline(size: str) -> dict[str, Any]:
-    from analytics import Settings, Viewer, cohort_summary, open_database
+def _timed_process(args: list[str]) -> tuple[float, str]:
+    """Run ``python args`` as its own process from the project folder: wall seconds (interpreter
+    start, imports, work, exit) and its standard output."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=True,
+                          timeout=STEP_TIMEOUT_S["baseline"])
+    return time.perf_counter() - started, done.stdout
 
-    settings = Settings()
+
+def step_baseline(size: str) -> dict[str, Any]:
+    """Whole processes, as a user runs them: ``python -m analytics summary --db ... --json`` vs
+    ``python -m benchmarks.step_baseline CSV_DIR`` (pandas over the CSV exports, the numbers as
+    JSON), each started fresh; plus the cold start of the command line (``--help``)."""
     db_path, csv_dir = dataset_db(size), dataset_dir(size) / "csv"
-    ours_runs, pandas_runs = [], []
+    ours_runs, pandas_runs, help_runs = [], [], []
     ours = theirs = None
     repeats = REPEATS if size != "XL" else 2
     for _ in range(repeats):
-        started = time.perf_counter()
-        with open_database(db_path) as db:
-            ours = cohort_summary(db, Viewer.local(), None, settings)
-        ours_runs.append(time.perf_counter() - started)
-        gc.collect()
-        started = time.perf_counter()
-        theirs = pandas_cohort_summary(csv_dir, settings)
-        pandas_runs.append(time.perf_counter() - started)
-        gc.collect()
+        seconds, out = _timed_process(["-m", "analytics", "summary", "--db", str(db_path), "--json"])
+        ours_runs.append(seconds)
+        ours = json.loads(out)
+        seconds, out = _timed_process(["-m", "benchmarks.step_baseline", str(csv_dir)])
+        pandas_runs.append(seconds)
+        theirs = json.loads(out)
+        help_runs.append(_timed_process(["-m", "analytics", "--help"])[0])
     assert ours is not None and theirs is not None
     diffs = _differences(_headline(ours), _headline(theirs))
     return {
         "size": size,
         "ours_s": _median(ours_runs),
+        "ours_runs": ours_runs,
         "pandas_s": _median(pandas_runs),
+        "pandas_runs": pandas_runs,
         "ratio": _median(pandas_runs) / _median(ours_runs),
+        "cli_help_s": _median(help_runs),
         "numbers_agree": not diffs,
         "differences": diffs[:10],
         "headline_values": len(_headline(ours)),
+        "whole_processes": True,
     }
+
+
+if __name__ == "__main__":  # the pandas side as its own process: the numbers as JSON on stdout
+    from analytics.config import Settings
+
+    print(json.dumps(pandas_cohort_summary(Path(sys.argv[1]), Settings())))
