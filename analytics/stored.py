@@ -87,18 +87,39 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
     return counts
 
 
+def _literal(value: Any, sql_type: str) -> str:
+    """A SQL literal of a stored setting (an int, a bool or a measure name read from the file)."""
+    if value is None:
+        return f"NULL::{sql_type}"
+    if sql_type == "INTEGER":
+        return str(int(value))
+    if sql_type == "BOOLEAN":
+        return "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> bool:
-    """Make the stored tables readable on a reading connection (``clinic`` attached, the live
+    """Make the stored rows readable on a reading connection (``clinic`` attached, the live
     macros loaded): views of the file's tables, or, for a database imported before rows were
-    stored, empty tables and no settings row, so every call computes. Returns whether the stored
-    rows are in use."""
+    stored, empty tables. The stored settings become constant scalar macros
+    (``stored_baseline_days()`` ...; NULL when nothing is stored), so the macros of
+    stored_client_rows.sql prune the branch that does not apply. Returns whether stored rows
+    are in use."""
     stored = all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE))
+    setting: dict[str, Any] = {}
     if stored:
         for table in (*STORED_TABLES, SETTINGS_TABLE):
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
-        return True
-    params = _parameters(Settings())
-    for table, select in _STORE.items():
-        con.execute(f"CREATE TABLE {table} AS {select} LIMIT 0", _used(select, params))
-    con.execute(f"CREATE TABLE {SETTINGS_TABLE} ({SETTINGS_COLUMNS})")
-    return False
+        cursor = con.execute(f"SELECT * FROM {SETTINGS_TABLE}")
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        setting = dict(zip(names, rows[0], strict=True)) if len(rows) == 1 else {}
+    else:
+        params = _parameters(Settings())
+        for table, select in _STORE.items():
+            con.execute(f"CREATE TABLE {table} AS {select} LIMIT 0", _used(select, params))
+        con.execute(f"CREATE TABLE {SETTINGS_TABLE} ({SETTINGS_COLUMNS})")
+    for name, sql_type in (("stored_baseline_days", "INTEGER"), ("stored_unreviewed_as_not_done", "BOOLEAN"),
+                           ("stored_depression_measure", "VARCHAR"), ("stored_anxiety_measure", "VARCHAR")):
+        con.execute(f"CREATE OR REPLACE MACRO {name}() AS {_literal(setting.get(name), sql_type)}")
+    return bool(setting)

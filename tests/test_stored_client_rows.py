@@ -184,3 +184,32 @@ def test_only_the_scoped_macros_read_the_stored_tables():
         assert len(reads) == 1, table
         alias, rest = reads[0]
         assert f"{alias}.client_id IN (SELECT client_id FROM cohort_clients(cohort))" in rest, table
+
+
+def _plan(db: ClinicDatabase, sql: str, params: dict) -> str:
+    plan = db.execute_sql("EXPLAIN " + sql, params, label="explain")
+    return "\n".join(plan["explain_value"])
+
+
+def test_the_branch_that_does_not_apply_is_not_run(sample_db_path):
+    """Under the stored settings the plan reads the stored rows and never the source tables
+    (the live branch is pruned at planning, not filtered after computing); under other settings
+    it computes from the source tables. Bug: with the stored settings read by a subquery, DuckDB
+    planned and ran both branches, so stored rows made the summary no faster."""
+    from analytics.scope import query_params
+
+    cohort = query_params(Viewer.local())["cohort"]
+    homework = ("SELECT * FROM client_homework_rows($cohort, NULL::VARCHAR[], "
+                "unreviewed_as_not_done := $unreviewed::BOOLEAN)")
+    scores = "SELECT * FROM client_measure_score_rows($cohort, $days::INTEGER, NULL::VARCHAR[], NULL::VARCHAR)"
+    paired = ("SELECT * FROM client_paired_score_rows($cohort, $depression::VARCHAR, 'GAD-7', 0, NULL::VARCHAR)")
+    with ClinicDatabase(sample_db_path) as db:
+        for sql, matching, other, source in (
+            (homework, {"unreviewed": False}, {"unreviewed": True}, "assignments"),
+            (scores, {"days": 0}, {"days": 14}, "scores"),
+            (paired, {"depression": "PHQ-9"}, {"depression": "CORE-10"}, "scores"),
+        ):
+            stored_plan = _plan(db, sql, {"cohort": cohort, **matching})
+            assert "stored_client_" in stored_plan and f"main.{source}" not in stored_plan, sql
+            live_plan = _plan(db, sql, {"cohort": cohort, **other})
+            assert f"main.{source}" in live_plan and "stored_client_" not in live_plan, sql
