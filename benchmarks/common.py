@@ -59,13 +59,23 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def generator_version() -> str:
-    """Changes when the generated data (or the schema it is imported into, or the per-client rows
-    an import stores) could change."""
+def _version(*paths: str) -> str:
     h = hashlib.sha256()
-    for rel in ("sample_data/generator.py", "analytics/schema.py", "analytics/stored.py", "analytics/sql/macros.sql"):
+    for rel in paths:
         h.update((ROOT / rel).read_bytes())
     return h.hexdigest()[:16]
+
+
+def generator_version() -> str:
+    """Changes when the generated exports (or the schema they are imported into) could change."""
+    return _version("sample_data/generator.py", "analytics/schema.py")
+
+
+def database_version() -> str:
+    """Changes when an imported dataset could change: its export, or what an import stores
+    beside the rows (the per-client rows of analytics/stored.py and the macros behind them)."""
+    return _version("sample_data/generator.py", "analytics/schema.py", "analytics/stored.py",
+                    "analytics/sql/macros.sql")
 
 
 def dataset_dir(size: str) -> Path:
@@ -137,7 +147,7 @@ def ensure_dataset(size: str) -> dict[str, Any]:
     from analytics.ingest.sample import build_sample_database
 
     directory = dataset_dir(size)
-    version = generator_version()
+    version = database_version()
     stamp = _read_stamp(directory)
     if stamp and stamp.get("version") == version and stamp.get("clients") == SIZES[size] and dataset_db(size).exists():
         return {**stamp, "reused": True}
@@ -147,7 +157,7 @@ def ensure_dataset(size: str) -> dict[str, Any]:
     if size in CHUNK_CLIENTS:
         (directory / "stamp.json").unlink(missing_ok=True)
         directory.mkdir(parents=True, exist_ok=True)
-        measured = _build_chunked(size, directory, version)
+        measured = _build_chunked(size, directory, generator_version())
     else:
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
