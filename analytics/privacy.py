@@ -657,6 +657,7 @@ def _complementary_suppression(
         return row_node, col_node
 
     all_cells = [(i, col) for col in counts_all for i in range(n_rows)]
+    bounds_cache: dict = {}  # the interval audit's parts already solved (see _determined_by_bounds)
 
     def shown_nonzero() -> list[_Cell]:
         return [c for c in all_cells if c not in hidden and value(c) > 0]
@@ -691,7 +692,7 @@ def _complementary_suppression(
             # Rule 3 (audit with bounds): small cells read "<11" (1 .. threshold - 1) and
             # complementary ones "suppressed" (threshold or more); a small cell those bounds
             # pin to one value gets another cell of its lines suppressed.
-            pinned = _determined_by_bounds(hidden, values, lines, policy)
+            pinned = _determined_by_bounds(hidden, values, lines, policy, bounds_cache)
             if not pinned:
                 return
             cell = min(pinned, key=sort_key)
@@ -724,6 +725,7 @@ def _determined_by_bounds(
     values: dict[Hashable, list[int | None]],
     lines: list[tuple[list[_Cell], _Cell]],
     policy: SuppressionPolicy,
+    cache: dict | None = None,
 ) -> list[_Cell]:
     """Small suppressed cells whose value the displayed table fixes (interval audit).
 
@@ -746,42 +748,123 @@ def _determined_by_bounds(
     def known(cell: _Cell) -> int:
         return values[cell[1]][cell[0]] or 0
 
-    a_eq, b_eq = [], []
+    equations: list[tuple[dict[int, float], float]] = []
     for members, total in lines:
         if total not in index and values[total[1]][total[0]] is None:
             continue  # no total shown: no equation
-        row = np.zeros(len(cells))
+        coefficients: dict[int, float] = defaultdict(float)
         rhs = 0.0
         for m in members:
             if m in index:
-                row[index[m]] += 1
+                coefficients[index[m]] += 1
             else:
                 rhs -= known(m)
         if total in index:
-            row[index[total]] -= 1
+            coefficients[index[total]] -= 1
         else:
             rhs += known(total)
-        if row.any():
-            a_eq.append(row)
-            b_eq.append(rhs)
-    if not a_eq:
+        coefficients = {k: v for k, v in coefficients.items() if v}
+        if coefficients:
+            equations.append((coefficients, rhs))
+    if not equations:
         return []
     bounds = [(lo, policy.threshold - 1) if hidden[c] == REASON_SMALL_COUNT else (policy.threshold, None) for c in cells]
-    a_matrix, b_vector = np.array(a_eq), np.array(b_eq)
+    # The programme separates into independent parts (suppressed cells linked by shared
+    # equations): a cell's least and greatest values depend on its part alone. Each part is
+    # solved once per call; ``cache`` keeps the parts' results between the calls of one
+    # suppression, which add one cell at a time and leave most parts unchanged.
+    parent = list(range(len(cells)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for coefficients, _ in equations:
+        first, *rest = coefficients
+        for k in rest:
+            parent[root(k)] = root(first)
+    parts: dict[int, list[int]] = defaultdict(list)
+    for k in range(len(cells)):
+        parts[root(k)].append(k)
+    part_equations: dict[int, list[tuple[dict[int, float], float]]] = defaultdict(list)
+    for coefficients, rhs in equations:
+        part_equations[root(next(iter(coefficients)))].append((coefficients, rhs))
+    # Hiding a further cell only widens what a reader can imagine (the cell's shown value stays
+    # a possible one: it lies within its new bounds), so a small cell once found not pinned stays
+    # so for the rest of one suppression: ``cache`` carries those cells between its calls.
+    cache = {} if cache is None else cache
+    previous: dict[_Cell, str] | None = cache.get("hidden")
+
+    def within_bounds(cell: _Cell) -> bool:
+        low, high = (lo, policy.threshold - 1) if hidden[cell] == REASON_SMALL_COUNT else (policy.threshold, None)
+        return known(cell) >= low and (high is None or known(cell) <= high)
+
+    carried: set[_Cell] = set()
+    if previous is not None and all(hidden.get(c) == r for c, r in previous.items()) and all(
+        within_bounds(c) for c in hidden if c not in previous
+    ):
+        carried = cache.get("not_pinned", set())
+    not_pinned = set(carried)
     pinned = []
-    for cell in small:
-        k = index[cell]
-        if not a_matrix[:, k].any():
-            continue  # in no equation: only its bounds are known
-        cost = np.zeros(len(cells))
-        cost[k] = 1.0
-        low = linprog(cost, A_eq=a_matrix, b_eq=b_vector, bounds=bounds, method="highs")
-        high = linprog(-cost, A_eq=a_matrix, b_eq=b_vector, bounds=bounds, method="highs")
-        if low.status != 0 or high.status != 0:
-            continue  # unbounded (cannot happen for a small cell) or numerically infeasible
-        if -high.fun - low.fun < 0.5:
-            pinned.append(cell)
-    return pinned
+    for part_root, members in parts.items():
+        wanted = [k for k in members if hidden[cells[k]] == REASON_SMALL_COUNT and cells[k] not in carried]
+        eqs = part_equations.get(part_root, [])
+        if not wanted or not eqs:
+            continue  # no small cell left to check, or in no equation: only its bounds are known
+        position = {k: j for j, k in enumerate(members)}
+        a_matrix = np.zeros((len(eqs), len(members)))
+        for row, (coefficients, _) in enumerate(eqs):
+            for k, v in coefficients.items():
+                a_matrix[row, position[k]] = v
+        b_vector = np.array([rhs for _, rhs in eqs])
+        part_bounds = [bounds[k] for k in members]
+        # Every solution found is a table the reader cannot rule out: a cell seen with two
+        # values at least 0.5 apart in them is not pinned, and needs no programme of its own.
+        seen_low = np.full(len(members), np.inf)
+        seen_high = np.full(len(members), -np.inf)
+        # First a few programmes that push the unresolved cells in random directions (seeded:
+        # the same table always gives the same programmes): they usually show most cells free,
+        # and only the rest get programmes of their own. Which cells are pinned is decided by
+        # those alone, so this changes the work, never the result.
+        directions = np.random.default_rng(len(members))
+        stalled = 0
+        while stalled < 2:
+            open_cells = [position[k] for k in wanted if seen_high[position[k]] - seen_low[position[k]] < 0.5]
+            if len(open_cells) < 2:
+                break
+            cost = np.zeros(len(members))
+            cost[open_cells] = directions.choice([-1.0, 1.0], size=len(open_cells))
+            found = linprog(cost, A_eq=a_matrix, b_eq=b_vector, bounds=part_bounds, method="highs")
+            if found.status != 0:
+                break
+            seen_low, seen_high = np.minimum(seen_low, found.x), np.maximum(seen_high, found.x)
+            still_open = sum(1 for j in open_cells if seen_high[j] - seen_low[j] < 0.5)
+            stalled = stalled + 1 if still_open > len(open_cells) * 0.9 else 0
+        for k in wanted:
+            j = position[k]
+            if seen_high[j] - seen_low[j] >= 0.5:
+                not_pinned.add(cells[k])
+                continue
+            cost = np.zeros(len(members))
+            cost[j] = 1.0
+            low = linprog(cost, A_eq=a_matrix, b_eq=b_vector, bounds=part_bounds, method="highs")
+            if low.status == 0:
+                seen_low, seen_high = np.minimum(seen_low, low.x), np.maximum(seen_high, low.x)
+                if seen_high[j] - seen_low[j] >= 0.5:
+                    not_pinned.add(cells[k])
+                    continue
+            high = linprog(-cost, A_eq=a_matrix, b_eq=b_vector, bounds=part_bounds, method="highs")
+            if low.status != 0 or high.status != 0:
+                continue  # unbounded (cannot happen for a small cell) or numerically infeasible
+            seen_low, seen_high = np.minimum(seen_low, high.x), np.maximum(seen_high, high.x)
+            if -high.fun - low.fun < 0.5:
+                pinned.append(cells[k])
+            else:
+                not_pinned.add(cells[k])
+    cache["hidden"], cache["not_pinned"] = dict(hidden), not_pinned
+    return sorted(pinned, key=lambda c: (c[0], str(c[1])))
 
 
 def _bridges(edges: list[tuple[Hashable, Hashable]]) -> set[int]:
