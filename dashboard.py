@@ -68,7 +68,7 @@ def caseload_first(viewer) -> None:
     as_of = ui.run(data_as_of, viewer)
     if as_of is None:
         return
-    result = ui.run(caseload, viewer, as_of)
+    result = ui.run(caseload, viewer, as_of, limit=0)  # the counts only: no client row is needed here
     scope = {"therapist": "Your caseload", "supervisor": "Your clinics' caseload"}.get(viewer.role, "Caseload")
     st.subheader(f"{scope} on {as_of:%Y-%m-%d}")
     for col, (label, value, help_text) in zip(st.columns(5), count_tiles(result), strict=True):

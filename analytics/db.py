@@ -158,6 +158,7 @@ class ClinicDatabase:
         self.stored_rows = expose_stored_rows(self._con, present)
         self._con.execute(load_sql("stored_client_rows"))
         self._con.execute(load_sql("outcome_macros"))
+        self._con.execute(load_sql("alert_macros"))  # per-client flags: after the outcome macros they use
         self.tables = present
 
     def _attach_one_version(self) -> DataVersion:

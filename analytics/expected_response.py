@@ -90,23 +90,43 @@ class ExpectedCurve:
         return {(b, t): (lo, hi) for b, t, lo, hi, _ in self.cells}
 
     def expected(self, intake: Any, weeks: Any, intake_weeks: Any = 0.0) -> np.ndarray:
-        """Expected score(s) at ``weeks`` since intake for intake score(s) ``intake`` (vectorised)."""
-        x0 = np.asarray(intake, dtype=float)
-        log_weeks = np.log1p(np.maximum(np.asarray(weeks, dtype=float), 0.0)) - np.log1p(
-            np.maximum(np.asarray(intake_weeks, dtype=float), 0.0))
-        return np.clip(x0 + (self.c0 + self.c1 * x0) * np.maximum(log_weeks, 0.0), self.min_score, self.max_score)
+        """Expected score(s) at ``weeks`` since intake for intake score(s) ``intake`` (vectorised;
+        the SQL macro ``expected_course_score``, analytics/sql/outcome_macros.sql)."""
+        x0, w, t0 = np.broadcast_arrays(np.asarray(intake, dtype=float), np.asarray(weeks, dtype=float),
+                                        np.asarray(intake_weeks, dtype=float))
+        return self._evaluate("expected", x0, w, t0)[0].reshape(x0.shape)
 
     def band(self, intake: Any, weeks: Any, intake_weeks: Any = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high): the 10th and 90th percentile scores of clients with that intake score at ``weeks``."""
-        x0 = np.atleast_1d(np.asarray(intake, dtype=float))
-        w = np.atleast_1d(np.asarray(weeks, dtype=float))
-        x0, w = np.broadcast_arrays(x0, w)
-        centre = self.expected(x0, w, intake_weeks)
-        table = self._table()
-        lo = table[week_band(w), self.intake_third(x0), 0]
-        hi = table[week_band(w), self.intake_third(x0), 1]
-        return (np.clip(centre + lo, self.min_score, self.max_score),
-                np.clip(centre + hi, self.min_score, self.max_score))
+        """(low, high): the 10th and 90th percentile scores of clients with that intake score at
+        ``weeks`` (the band of ``course_positions``, analytics/sql/outcome_macros.sql)."""
+        x0, w, t0 = np.broadcast_arrays(np.atleast_1d(np.asarray(intake, dtype=float)),
+                                        np.atleast_1d(np.asarray(weeks, dtype=float)), np.asarray(intake_weeks, dtype=float))
+        _, low, high = self._evaluate("band", x0, w, t0)
+        return low.reshape(x0.shape), high.reshape(x0.shape)
+
+    def _evaluate(self, what: str, x0: np.ndarray, w: np.ndarray, t0: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The expected score and band edges of points (x0, weeks, intake weeks), by the SQL macros."""
+        from .metrics import _on_frames
+
+        points = pd.DataFrame({"_row": np.arange(x0.size), "x0": x0.ravel(), "w": w.ravel(), "t0": t0.ravel()})
+        out = _on_frames("SELECT * FROM expected_course_points(course_points, $curve) ORDER BY _row",
+                         {"curve": self.parameter()}, course_points=points)
+        return tuple(out[c].to_numpy(dtype=float) for c in ("expected", "low", "high"))
+
+    def parameter(self) -> dict[str, Any]:
+        """The curve as the SQL macros take it (one element of ``$curves``: :func:`curves_parameter`)."""
+        cells = 3 * len(WEEK_BAND_LABELS)
+        table = self._table() if self.cells else np.full((len(WEEK_BAND_LABELS), 3, 2), np.nan)  # fitting: no band yet
+        return {
+            "measure": self.measure, "higher_is_better": bool(self.higher_is_better),
+            "min_score": float(self.min_score), "max_score": float(self.max_score),
+            "c0": float(self.c0), "c1": float(self.c1),
+            "cut_1": float(self.intake_cuts[0]), "cut_2": float(self.intake_cuts[1]),
+            "intake_max_week": INTAKE_SCORE_MAX_WEEK,
+            "week_band_upper": [float(u) for u in WEEK_BAND_UPPER if math.isfinite(u)],
+            "low": [None if np.isnan(v) else float(v) for v in table[:, :, 0].ravel()][:cells],
+            "high": [None if np.isnan(v) else float(v) for v in table[:, :, 1].ravel()][:cells],
+        }
 
     def _table(self) -> np.ndarray:
         """(week band, intake third, low/high) residual quantiles with the pooled fall-backs resolved."""
@@ -126,6 +146,12 @@ class ExpectedCurve:
         return (f"{self.measure}: expected = intake + ({self.c0:.2f} {'+' if self.c1 >= 0 else '-'} "
                 f"{abs(self.c1):.3f} x intake) x ln(weeks + 1); fitted on {self.n_clients} discharged clients "
                 f"({self.n_scores} later scores); band = 10th-90th percentile of clients with a similar intake.")
+
+
+def curves_parameter(curves: CurveSet) -> list[dict[str, Any]]:
+    """The fitted curves of ``curves`` as the SQL macros take them (``$curves`` of ``course_positions``
+    / ``course_tracks``, analytics/sql/outcome_macros.sql); an empty list when none is fitted."""
+    return [curve.parameter() for _, curve, _ in curves.curves if curve is not None]
 
 
 def _cell_value(lookup: dict[tuple[int, int], tuple[float, float]], band: int, third: int) -> tuple[float, float]:
@@ -350,43 +376,36 @@ def expected_curves(db: ClinicDatabase, viewer: Viewer, *, settings: Settings | 
 # ----------------------------------------------------------------------------- reading a course
 
 
+COURSE_COLUMNS = ["client_id", "measure", "administered_date", "days", "week", "total_score"]
+
+
 def score_positions(curve: ExpectedCurve, prepared: pd.DataFrame) -> pd.DataFrame:
-    """Each later score of ``prepared`` (one measure) with its expected score, band and off-track flag."""
-    rows = prepared[prepared["usable"] & prepared["later"]].copy()
-    if rows.empty:
-        return rows.assign(expected=[], low=[], high=[], off_track=[])
-    x0 = rows["intake_score"].to_numpy(dtype=float)
-    w = rows["weeks"].to_numpy(dtype=float)
-    t0 = rows["intake_weeks"].to_numpy(dtype=float)
-    rows["expected"] = curve.expected(x0, w, t0)
-    rows["low"], rows["high"] = curve.band(x0, w, t0)
-    score = rows["total_score"].to_numpy(dtype=float)
-    rows["off_track"] = score < rows["low"].to_numpy() if curve.higher_is_better else score > rows["high"].to_numpy()
-    return rows
+    """Each later score of ``prepared`` (one measure; :func:`prepare_history` or the
+    expected_response_scores rows) with its expected score, band and off-track flag: the SQL macro
+    ``course_positions`` (analytics/sql/outcome_macros.sql) on the frame, in course and date order.
+    Columns: client_id, measure, administered_date, days, week, total_score, weeks, intake_score,
+    intake_weeks, expected, low, high, off_track."""
+    from .metrics import _on_frames
+
+    course = prepared[COURSE_COLUMNS].assign(measure=curve.measure)
+    return _on_frames("SELECT * FROM course_positions(course_scores, $curves) "
+                      "ORDER BY measure, client_id, administered_date, total_score",
+                      {"curves": [curve.parameter()]}, course_scores=course).reset_index(drop=True)
 
 
 def latest_tracks(curve: ExpectedCurve, prepared: pd.DataFrame) -> pd.DataFrame:
     """Per client (one measure): the status at their latest score and, when off track, the week
-    and date the run of off-track scores began (vectorised for whole caseloads)."""
+    and date the run of off-track scores began: the SQL macro ``course_tracks``
+    (analytics/sql/outcome_macros.sql), the one the caseload and the alerts run in the database."""
+    from .metrics import _on_frames
+
     columns = ["client_id", "status", "since_week", "since_date", "latest_week", "latest_date"]
-    pos = score_positions(curve, prepared)
-    if pos.empty:
-        return pd.DataFrame(columns=columns)
-    pos = pos.sort_values(["client_id", "administered_date"], kind="stable")
-    # A run id that changes whenever the flag changes within a client: the last run is the current one.
-    change = (pos["off_track"] != pos.groupby("client_id")["off_track"].shift()).cumsum()
-    pos["run"] = change
-    last = pos.groupby("client_id").tail(1).set_index("client_id")
-    run_start = pos.groupby("run").head(1).set_index("run")
-    out = pd.DataFrame({"client_id": last.index})
-    off = last["off_track"].to_numpy(dtype=bool)
-    out["status"] = np.where(off, OFF_TRACK, ON_TRACK)
-    starts = run_start.loc[last["run"].to_numpy()]
-    out["since_week"] = np.where(off, starts["week"].to_numpy(), None)
-    out["since_date"] = np.where(off, starts["administered_date"].to_numpy(), None)
-    out["latest_week"] = last["week"].to_numpy()
-    out["latest_date"] = last["administered_date"].to_numpy()
-    return out[columns]
+    course = prepared[COURSE_COLUMNS].assign(measure=curve.measure)
+    out = _on_frames("SELECT * FROM course_tracks(course_scores, $curves) ORDER BY client_id",
+                     {"curves": [curve.parameter()]}, course_scores=course)
+    out["since_week"] = out["since_week"].astype(object).where(out["status"] == OFF_TRACK, None)
+    out["since_date"] = out["since_date"].astype(object).where(out["status"] == OFF_TRACK, None)
+    return out[columns].reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,38 @@ def test_home_shows_no_caseload_to_an_aggregates_only_role(app):
     assert not at.exception, at.exception
     assert "Active clients" not in {m.label for m in at.metric}
     assert not [s for s in at.subheader if "caseload" in s.value]
+
+
+def test_a_caseload_longer_than_the_list_shows_n_of_m_and_every_count(app_db, sample_db, monkeypatch):
+    """Issue 12 item 3: the page lists the first N clients by need and says N of M, the tiles count
+    every active client, and more rows or a need filter show the others. The sample clinic has 25
+    active clients; the page's smallest list is made 10 here so that it is shorter than the caseload."""
+    from analytics import Settings, Viewer, caseload, data_as_of
+    from analytics.caseload import model
+
+    monkeypatch.setattr(model, "DEFAULT_LIMIT", 10)
+    monkeypatch.setattr(model, "LIMIT_CHOICES", (10, 1000))
+    local = Viewer.local()
+    everyone = caseload(sample_db, local, data_as_of(sample_db, local), Settings(), limit=model.MAX_LIMIT)
+    order = everyone.clients["client_id"].tolist()
+    assert len(order) == 25
+
+    at = _open_caseload(None)
+    assert _ids(at) == order[:10]
+    assert "Showing the first 10 of 25 active clients, most in need first" in " ".join(m.value for m in at.markdown)
+    counts = everyone.counts()
+    assert _metrics(at) == {"Active clients": "25", "Risk flag": str(counts["risk"]),
+                            "Not on track": str(counts["not_on_track"]),
+                            "Measures overdue": str(counts["measures_overdue"]), "No recent contact": str(counts["no_contact"])}
+
+    at.selectbox(key="caseload_rows").set_value(1000).run()
+    assert not at.exception, at.exception
+    assert _ids(at) == order
+    assert "Showing all 25 active clients, most in need first." in " ".join(m.value for m in at.markdown)
+
+    at.multiselect(key="caseload_needs").set_value(["Not on track"]).run()
+    assert not at.exception, at.exception
+    wanted = everyone.clients.loc[everyone.clients["need"] == "Not on track", "client_id"].tolist()
+    assert wanted and _ids(at) == wanted
+    assert f"Showing all {len(wanted)} active clients with the needs chosen" in " ".join(m.value for m in at.markdown)
+    assert _metrics(at)["Active clients"] == "25"  # the counts still cover every active client

@@ -90,3 +90,29 @@ def test_data_staleness_counts_days_to_a_pinned_today():
     assert (stale.days_old, stale.stale) == (36, True)
     assert "36 days old" in stale.warning() and "2026-10-30" in stale.warning()
     assert data_staleness(date(2026, 12, 9), date(2026, 12, 5)).days_old == 0  # clock or export error
+
+
+def test_home_counts_the_whole_caseload_without_listing_it(app_db, sample_db, monkeypatch):
+    """Home's caseload tiles are the caseload's counts over every active client (issue 12 item 3),
+    read without bringing a single client row into Python (the counts query only)."""
+    from analytics import Settings, Viewer, caseload, data_as_of
+    from analytics.caseload.model import MAX_LIMIT
+    from analytics.db import ClinicDatabase
+
+    local = Viewer.local()
+    counts = caseload(sample_db, local, data_as_of(sample_db, local), Settings(), limit=MAX_LIMIT).counts()
+    queries: list[str] = []
+    original = ClinicDatabase.execute_sql
+
+    def recording(self, sql, params=None, *, label="query"):
+        queries.append(label)
+        return original(self, sql, params, label=label)
+
+    monkeypatch.setattr(ClinicDatabase, "execute_sql", recording)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Active clients"], metrics["Risk flag"], metrics["Not on track"], metrics["Measures overdue"],
+            metrics["No recent contact"]) == tuple(f"{counts[k]:,}" for k in (
+                "clients", "risk", "not_on_track", "measures_overdue", "no_contact"))
+    assert "caseload_counts" in queries and "caseload" not in queries

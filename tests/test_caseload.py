@@ -239,3 +239,73 @@ def test_the_client_review_flags_no_contact_by_the_caseload_rule(db):
                              "21-day rule: check in with the client.")
     stricter = client_review(db, Viewer.local(), "K3", AS_OF)
     assert contact_gap(stricter, Settings(no_contact_days=14)).startswith("No contact for 14 days")
+
+
+# ----------------------------------------------------------------------------- national scale (issue 12 item 3)
+
+
+def _recorded_rows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every result a ClinicDatabase query brings into Python: (query, rows)."""
+    from analytics.db import ClinicDatabase as Database
+
+    seen: list[tuple[str, int]] = []
+    original = Database.execute_sql
+
+    def recording(self, sql, params=None, *, label="query"):
+        out = original(self, sql, params, label=label)
+        seen.append((label, len(out)))
+        return out
+
+    monkeypatch.setattr(Database, "execute_sql", recording)
+    return seen
+
+
+def test_a_caseload_larger_than_the_list_lists_n_and_counts_all(sample_db, monkeypatch):
+    """The sample clinic has 25 active clients (as of its last date) with hundreds of treatment
+    scores: listing 10, the caseload brings at most 10 client rows into Python (no query more than
+    100 rows: the list, the 6 need counts, the fitted curves' cells), lists the first 10 of the
+    whole need order, says 10 of 25, and counts every active client as the QI alert rule does."""
+    from analytics.caseload.model import MAX_LIMIT, count_tiles
+    from analytics.quality_improvement.model import alert_clients
+
+    local = Viewer.local()
+    as_of = data_as_of(sample_db, local)
+    settings = Settings()
+    everyone = caseload(sample_db, local, as_of, settings, limit=MAX_LIMIT)
+    alerts = alert_clients(sample_db, local, as_of=as_of, settings=settings)
+    scores = sample_db.execute_sql(
+        "SELECT count(*) AS n FROM scores JOIN clients USING (client_id) WHERE administered_date <= $d "
+        "AND intake_date <= $d AND (discharge_date IS NULL OR discharge_date > $d)", {"d": as_of})["n"].iloc[0]
+    assert len(everyone.clients) == len(alerts) == 25 and scores > 100  # more than the bound below: a real test
+
+    seen = _recorded_rows(monkeypatch)
+    listed = caseload(sample_db, local, as_of, settings, limit=10)
+    assert max(rows for _, rows in seen) <= 100, seen
+    assert dict(seen)["caseload"] == 10 and dict(seen)["caseload_counts"] <= 6
+    assert listed.clients["client_id"].tolist() == everyone.clients["client_id"].tolist()[:10]
+    assert (listed.shown, listed.total) == (10, 25)
+    assert listed.listing().startswith("Showing the first 10 of 25 active clients")
+    assert listed.counts() == everyone.counts()
+    assert count_tiles(listed) == count_tiles(everyone)
+    assert listed.counts()["not_on_track"] == int(alerts["not_on_track"].sum())
+    assert listed.counts()["risk"] == int(alerts["rule_risk"].sum())
+    assert listed.counts()["deterioration"] == int(alerts["rule_deterioration"].sum())
+    # The listed rows are the same rows, and their scores those of the listed clients only.
+    first = everyone.clients.head(10).reset_index(drop=True)
+    pd.testing.assert_frame_equal(listed.clients, first)
+    assert set(listed.scores["client_id"]) <= set(first["client_id"])
+    # Counts only (Home): no client row at all.
+    seen.clear()
+    tiles = caseload(sample_db, local, as_of, settings, limit=0)
+    assert tiles.clients.empty and tiles.counts() == everyone.counts()
+    assert "caseload" not in dict(seen)
+
+
+def test_the_list_can_be_narrowed_to_needs(db):
+    result = caseload(db, Viewer.local(), AS_OF, Settings(), needs=[NEED_OVERDUE, NEED_RISK])
+    assert result.clients["client_id"].tolist() == ["K1", "K10", "K4", "K9"]  # need order, then client id
+    assert (result.shown, result.total) == (4, 4)
+    assert result.listing() == "Showing all 4 active clients with the needs chosen, most in need first."
+    assert result.counts() == caseload(db, Viewer.local(), AS_OF, Settings()).counts()  # counts: every client
+    nothing = caseload(db, Viewer.local(), AS_OF, Settings(), needs=[NEED_NONE], limit=2)
+    assert nothing.clients["client_id"].tolist() == ["K11", "K6"] and (nothing.shown, nothing.total) == (2, 3)

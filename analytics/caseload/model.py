@@ -1,15 +1,19 @@
 """A therapist's caseload: the viewer's active clients, sorted by need (issue 15 item 4).
 
-One query (``analytics/caseload/sql/caseload.sql``, starting from the scoped cohort) gives the active
-clients of the viewer's scope on the data's as-of date with their scores per measure, recent
-homework and last contact. Every definition is reused (docs/metrics.md, "Caseload"):
+Every figure is computed in the database over the whole caseload (issue 12 item 3, national
+scale): the macro ``caseload_client_rows`` (analytics/sql/alert_macros.sql, from the scoped cohort)
+gives each active client of the viewer's scope on the data's as-of date their rules and need;
+``caseload_counts.sql`` counts them (the tiles) and ``caseload.sql`` lists the first ``limit``
+clients in need order with their scores, so at most ``limit`` rows reach Python whatever the
+size of the caseload. Every definition is reused (docs/metrics.md, "Caseload"):
 
 - first / latest score, change and reliable change: :func:`analytics.metrics.classify_outcomes`;
-  bands: :meth:`analytics.config.MeasureDefinition.band_for`;
-- risk, reliable deterioration and not on track: the QI alert rule,
-  :func:`analytics.quality_improvement.model.alert_clients` (same active clients, same as-of date);
-- homework: the SQL macros ``quantity_fraction``, ``counted_quantity`` and
-  ``in_treatment_window`` (as ``client_homework_rows``), over the last 4 weeks.
+  bands: :meth:`analytics.config.MeasureDefinition.band_for` (the listed rows only);
+- risk, reliable deterioration and not on track: the QI alert rule (the macro
+  ``alert_client_rows``, as :func:`analytics.quality_improvement.model.alert_clients`: same active
+  clients, same as-of date, same expected curves);
+- homework: the alert rule's last 4 weeks (``quantity_fraction``, ``counted_quantity``,
+  ``in_treatment_window``); no recent contact: the macro ``no_recent_contact``.
 
 "Now" is always the data's as-of date (:func:`analytics.data_as_of`), never the wall clock.
 Client-level rows: refused for viewers who see aggregates only (qi).
@@ -17,8 +21,8 @@ Client-level rows: refused for viewers who see aggregates only (qi).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -30,7 +34,7 @@ from ..data.model import data_as_of
 from ..db import ClinicDatabase
 from ..drill_down import client_review_href
 from ..metrics import classify_outcomes
-from ..quality_improvement.model import ALERT_HOMEWORK_WINDOW_WEEKS, alert_clients
+from ..quality_improvement.model import ALERT_HOMEWORK_WINDOW_WEEKS, alert_rule_params
 from ..scope import Viewer, query_params
 
 #: Homework columns cover the assignments set in this many weeks up to the as-of date (the
@@ -62,38 +66,63 @@ SCORE_COLUMNS = [
 ]
 
 
+#: Rows listed by default, and the choices the page offers: the list stops there, the counts never do.
+DEFAULT_LIMIT = 200
+LIMIT_CHOICES = (200, 1000, 5000)
+#: The most rows one caseload query may bring into Python (issue 12 item 3: 10,000 per page).
+MAX_LIMIT = 5000
+COUNT_KEYS = ("clients", "risk", "deterioration", "not_on_track", "measures_overdue", "no_contact")
+
+
 @dataclass(frozen=True)
 class Caseload:
-    """The caseload of one viewer on one as-of date."""
+    """The caseload of one viewer on one as-of date: counts over every active client, and the first
+    ``limit`` of them in need order (those with the ``needs`` asked for, when given)."""
 
     as_of: date | None
-    clients: pd.DataFrame  # one row per active client (CLIENT_COLUMNS), sorted by need
-    scores: pd.DataFrame  # one row per client and scored measure (SCORE_COLUMNS)
+    clients: pd.DataFrame  # the listed clients, one row each (CLIENT_COLUMNS), sorted by need
+    scores: pd.DataFrame  # one row per listed client and scored measure (SCORE_COLUMNS)
     measures: tuple[str, ...]  # measures given a column, in the settings' order
     measure_overdue_weeks: int
     no_contact_days: int
     homework_weeks: int = HOMEWORK_WEEKS
+    #: per need (NEED_ORDER label, in need order): active clients and how many each rule flags
+    need_counts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["need", *COUNT_KEYS]))
+    limit: int = DEFAULT_LIMIT
+    needs: tuple[str, ...] | None = None  # the needs listed (None: every client)
 
     @property
     def empty(self) -> bool:
-        return self.clients.empty
+        """No active client at all (whatever is listed)."""
+        return self.counts()["clients"] == 0
 
     def counts(self) -> dict[str, int]:
-        """Active clients, and how many are flagged by each rule (a client may count under several)."""
-        c = self.clients
-        return {
-            "clients": len(c),
-            "risk": int(c["risk"].sum()),
-            "deterioration": int(c["deterioration"].sum()),
-            "not_on_track": int(c["not_on_track"].sum()),
-            "measures_overdue": int(c["measures_overdue"].sum()),
-            "no_contact": int(c["no_contact"].sum()),
-        }
+        """Active clients, and how many are flagged by each rule (a client may count under several),
+        over the whole caseload."""
+        return {key: int(self.need_counts[key].sum()) for key in COUNT_KEYS}
+
+    @property
+    def total(self) -> int:
+        """The clients the list is drawn from: every active client, or those with the needs asked for."""
+        c = self.need_counts
+        return int((c["clients"] if self.needs is None else c.loc[c["need"].isin(self.needs), "clients"]).sum())
+
+    @property
+    def shown(self) -> int:
+        return len(self.clients)
+
+    def listing(self) -> str:
+        """What the list holds, in one sentence ("Showing the N ... of M ...")."""
+        which = "active clients" if self.needs is None else "active clients with the needs chosen"
+        if self.shown >= self.total:
+            return f"Showing all {self.total:,} {which}, most in need first."
+        return (f"Showing the first {self.shown:,} of {self.total:,} {which}, most in need first: show more rows, "
+                "or choose needs, to see the others.")
 
 
 def count_tiles(result: Caseload) -> list[tuple[str, str, str]]:
     """The caseload's headline counts as (label, value text, help), in the order pages show them
-    (the Caseload page and Home)."""
+    (the Caseload page and Home), over every active client."""
     counts = result.counts()
     return [(label, f"{counts[key]:,}", help_text) for label, key, help_text in (
         ("Active clients", "clients", "Intake on or before the as-of date; not discharged, or discharged after it."),
@@ -106,16 +135,27 @@ def count_tiles(result: Caseload) -> list[tuple[str, str, str]]:
 
 def no_recent_contact(days_since_contact: pd.Series, days_since_intake: pd.Series, no_contact_days: int) -> pd.Series:
     """The no-contact rule (docs/metrics.md, "Caseload"): no attended session in the last
-    ``no_contact_days`` days, counting from intake when the client has attended none yet. Used by
-    the caseload and the client review."""
-    since = pd.Series(days_since_contact).astype("Float64").fillna(pd.Series(days_since_intake).astype("Float64"))
-    return (since >= no_contact_days).fillna(False).astype(bool)
+    ``no_contact_days`` days, counting from intake when the client has attended none yet: the SQL
+    macro ``no_recent_contact`` (analytics/sql/outcome_macros.sql) the caseload runs in the database.
+    Used by the client review."""
+    from ..metrics import _on_frames
+
+    frame = pd.DataFrame({
+        "_row": np.arange(len(days_since_contact)),
+        "since_contact": pd.Series(days_since_contact).astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+        "since_intake": pd.Series(days_since_intake).astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+    })
+    out = _on_frames("SELECT no_recent_contact(CASE WHEN isnan(since_contact) THEN NULL ELSE since_contact END, "
+                     "CASE WHEN isnan(since_intake) THEN NULL ELSE since_intake END, $days) AS flag "
+                     "FROM contact_days ORDER BY _row", {"days": int(no_contact_days)}, contact_days=frame)
+    return pd.Series(out["flag"].to_numpy(dtype=bool), index=pd.Series(days_since_contact).index)
 
 
-def _empty(as_of: date | None, settings: Settings, overdue_weeks: int, no_contact_days: int) -> Caseload:
+def _empty(as_of: date | None, settings: Settings, overdue_weeks: int, no_contact_days: int, limit: int,
+           needs: tuple[str, ...] | None) -> Caseload:
     return Caseload(as_of=as_of, clients=pd.DataFrame(columns=CLIENT_COLUMNS), scores=pd.DataFrame(columns=SCORE_COLUMNS),
                     measures=_shown_measures(settings, []), measure_overdue_weeks=overdue_weeks,
-                    no_contact_days=no_contact_days)
+                    no_contact_days=no_contact_days, limit=limit, needs=needs)
 
 
 def _shown_measures(settings: Settings, scored: list[str]) -> tuple[str, ...]:
@@ -128,8 +168,14 @@ def caseload(
     viewer: Viewer,
     as_of: date | None = None,
     settings: Settings | None = None,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    needs: tuple[str, ...] | list[str] | None = None,
 ) -> Caseload:
-    """The viewer's active clients on ``as_of`` (default: the data's as-of date), sorted by need.
+    """The viewer's active clients on ``as_of`` (default: the data's as-of date): the counts over
+    all of them, and the first ``limit`` (at most :data:`MAX_LIMIT`; 0 = counts only, as Home shows)
+    sorted by need, among those whose need is one of ``needs`` (labels of :data:`NEED_ORDER`; None =
+    every client).
 
     Scope: a therapist sees their own clients, a supervisor their clinics' (the viewer's scope,
     enforced in SQL). Need order: risk (PHQ-9 item 9 above 0 at the latest PHQ-9), reliable
@@ -142,21 +188,29 @@ def caseload(
     viewer.require_identifiers()
     settings = settings or active_settings()
     overdue_weeks, no_contact_days = int(settings.measure_overdue_weeks), int(settings.no_contact_days)
+    limit = max(0, min(int(limit), MAX_LIMIT))
+    needs = None if needs is None else tuple(n for n in NEED_ORDER if n in set(needs))
     if as_of is None:
         as_of = data_as_of(db, viewer)
     if as_of is None:
-        return _empty(None, settings, overdue_weeks, no_contact_days)
-    homework_from = as_of - timedelta(weeks=HOMEWORK_WEEKS) + timedelta(days=1)
-    rows = db.query("caseload", query_params(viewer, None, as_of=as_of, homework_from=homework_from,
-                                             unreviewed_as_not_done=bool(settings.unreviewed_as_not_done)))
-    if rows.empty:
-        return _empty(as_of, settings, overdue_weeks, no_contact_days)
+        return _empty(None, settings, overdue_weeks, no_contact_days, limit, needs)
+    params = query_params(viewer, None, **alert_rule_params(db, viewer, as_of=as_of, settings=settings),
+                          overdue_days=7 * overdue_weeks, no_contact_days=no_contact_days)
+    counts = db.query("caseload_counts", params)
+    counts = counts.assign(need=counts["need_rank"].map(lambda r: NEED_ORDER[int(r) - 1]))[["need", *COUNT_KEYS]]
+    if counts.empty or not limit:
+        return replace(_empty(as_of, settings, overdue_weeks, no_contact_days, limit, needs), need_counts=counts)
+    ranks = None if needs is None else [NEED_ORDER.index(n) + 1 for n in needs]
+    rows = db.query("caseload", params | {"limit": limit, "need_ranks": ranks})
 
-    # Scores: one row per client and measure the settings know (classify_outcomes' definitions).
-    scores = rows[rows["measure"].notna()].copy()
-    scores = scores[scores["measure"].map(lambda m: settings.measure(m) is not None).astype(bool)]
+    # Scores of the listed clients: one row per client and measure (classify_outcomes' definitions).
+    scores = pd.DataFrame([{"client_id": cid, **m} for cid, listed in zip(rows["client_id"], rows["measure_scores"],
+                                                                          strict=True) for m in listed],
+                          columns=["client_id", "measure", "n_scores", "first_date", "first_score", "last_date",
+                                   "last_score", "days_since_score"])
     if len(scores):
-        scores["measure"] = scores["measure"].map(lambda m: settings.measure(m).name)
+        for column in ("first_date", "last_date"):
+            scores[column] = pd.to_datetime(scores[column])
         scores = classify_outcomes(scores, settings)
         scores["band"] = [settings.measure(m).band_for(int(s)) for m, s in zip(scores["measure"], scores["last_score"],
                                                                                strict=True)]
@@ -165,46 +219,22 @@ def caseload(
         scores = pd.DataFrame(columns=SCORE_COLUMNS)
     scores = scores[SCORE_COLUMNS].reset_index(drop=True)
 
-    clients = rows.drop_duplicates("client_id").set_index("client_id")
-    clients = clients[["clinic", "therapist_id", "program", "intake_date", "days_since_intake", "weeks_since_intake",
-                       "last_contact_date", "days_since_contact", "homework_set", "homework_reviewed",
-                       "homework_quantity", "homework_reviewed_share"]].copy()
-
-    # The QI alert rule, for the same clients on the same date.
-    alerts = alert_clients(db, viewer, None, as_of=as_of, settings=settings).set_index("client_id")
-    for column, rule in (("risk", "rule_risk"), ("deterioration", "rule_deterioration"),
-                         ("not_on_track", "not_on_track")):
-        clients[column] = alerts[rule].reindex(clients.index, fill_value=False).astype(bool)
-    clients["not_on_track_reasons"] = alerts["reasons"].reindex(clients.index, fill_value="").fillna("")
-
-    order = {m.name: i for i, m in enumerate(settings.measures)}
-    overdue: dict[str, list[str]] = {cid: [] for cid in clients.index}
-    for row in scores.sort_values("measure", key=lambda s: s.map(order)).itertuples(index=False):
-        if row.overdue:
-            overdue[row.client_id].append(row.measure)
-    scored = set(scores["client_id"])
-    long_enough = clients["days_since_intake"].astype(int) >= 7 * overdue_weeks
-    for cid in clients.index:
-        if cid not in scored and long_enough[cid]:
-            overdue[cid].append(NO_MEASURE_YET)
-    clients["overdue_measures"] = pd.Series({cid: ", ".join(v) for cid, v in overdue.items()}, dtype="object")
-    clients["measures_overdue"] = clients["overdue_measures"] != ""
-
-    clients["no_contact"] = no_recent_contact(clients["days_since_contact"], clients["days_since_intake"], no_contact_days)
-
-    rules = [clients[c].astype(bool) for c in ("risk", "deterioration", "not_on_track", "measures_overdue", "no_contact")]
-    clients["need"] = np.select(rules, list(NEED_ORDER[:-1]), default=NEED_NONE).astype(object)
-    clients["need_rank"] = clients["need"].map({n: i + 1 for i, n in enumerate(NEED_ORDER)}).astype(int)
-    clients = clients.reset_index().rename(columns={"index": "client_id"})
+    clients = rows.drop(columns="measure_scores")
+    clients["need"] = clients["need_rank"].map(lambda r: NEED_ORDER[int(r) - 1]).astype(object)
+    clients["need_rank"] = clients["need_rank"].astype(int)
+    for column in ("risk", "deterioration", "not_on_track", "measures_overdue", "no_contact"):
+        clients[column] = clients[column].astype(bool)
     clients["review_link"] = clients["client_id"].map(client_review_href)
-    clients = clients.sort_values(["need_rank", "client_id"], kind="stable").reset_index(drop=True)
     return Caseload(
         as_of=as_of,
-        clients=clients[CLIENT_COLUMNS],
+        clients=clients[CLIENT_COLUMNS].reset_index(drop=True),
         scores=scores,
         measures=_shown_measures(settings, list(scores["measure"])),
         measure_overdue_weeks=overdue_weeks,
         no_contact_days=no_contact_days,
+        need_counts=counts,
+        limit=limit,
+        needs=needs,
     )
 
 
@@ -302,6 +332,10 @@ def caseload_table(result: Caseload, *, show_therapist: bool = True) -> pd.DataF
 
 __all__ = [
     "Caseload",
+    "DEFAULT_LIMIT",
+    "LIMIT_CHOICES",
+    "MAX_LIMIT",
+    "count_tiles",
     "HOMEWORK_WEEKS",
     "NEED_ORDER",
     "caseload",

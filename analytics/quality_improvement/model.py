@@ -33,13 +33,10 @@ from ..db import ClinicDatabase
 from ..drill_down import client_review_href
 from ..expected_response import (
     MIN_HISTORY_CLIENTS,
-    OFF_TRACK,
+    curves_parameter,
     expected_curves,
-    latest_tracks,
-    prepare_history,
-    response_history,
 )
-from ..metrics import classify_outcomes, client_outcomes, client_paired_outcomes, cut_values
+from ..metrics import client_outcomes, client_paired_outcomes, cut_values
 from ..privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -541,24 +538,25 @@ def funnel_curve(kind: str, centre: float, sd: float | None, max_n: float) -> pd
 # ----------------------------------------------------------------------------- alerts
 
 
-def off_track_signal(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, *, as_of: date,
-                     settings: Settings) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Per client in treatment and measure with an expected curve: the expected-course status at the
-    latest treatment score up to ``as_of`` (analytics.expected_response; curves fitted on every
-    discharged client of the viewer's scope), and the measures that have a curve. The fixed caseness
-    rule applies to the other measures (too little history)."""
-    columns = ["client_id", "measure", "track_status", "since_week"]
+def alert_rule_params(db: ClinicDatabase, viewer: Viewer, *, as_of: date, settings: Settings) -> dict[str, Any]:
+    """The alert rule's parameters on ``as_of`` (the macro ``alert_client_rows``,
+    analytics/sql/alert_macros.sql; also under the caseload): the homework window (the
+    :data:`ALERT_HOMEWORK_WINDOW_WEEKS` weeks ending on ``as_of``), the risk measure, the measures'
+    definitions and the expected curves of the viewer's scope as of that date (fitted in the
+    database, :func:`analytics.expected_response.expected_curves`; the fixed caseness rule applies to
+    the measures without one)."""
+    risk = settings.measure(RISK_MEASURE)
     curves = expected_curves(db, viewer, settings=settings, as_of=as_of)
-    with_curve = [name for name, curve, _ in curves.curves if curve is not None]
-    if not with_curve:
-        return pd.DataFrame(columns=columns), ()
-    history = response_history(db, viewer, cohort, settings=settings, open_on=as_of)  # in treatment on as_of
-    prepared = prepare_history(history)
-    parts = [pd.DataFrame(columns=columns)]
-    for measure in with_curve:
-        tracks = latest_tracks(curves.curve(measure), prepared[prepared["measure"] == measure])
-        parts.append(tracks.assign(measure=measure).rename(columns={"status": "track_status"})[columns])
-    return pd.concat(parts, ignore_index=True), tuple(with_curve)
+    return {
+        "as_of": as_of,
+        "window_start": as_of - timedelta(weeks=ALERT_HOMEWORK_WINDOW_WEEKS) + timedelta(days=1),
+        "risk_measure": risk.name if risk else RISK_MEASURE,
+        "baseline_days": int(settings.baseline_days_before_intake),
+        "unreviewed_as_not_done": bool(settings.unreviewed_as_not_done),
+        "definitions": settings.measure_definitions(),
+        "curves": curves_parameter(curves),
+        "not_on_track_weeks": int(settings.not_on_track_weeks),
+    }
 
 
 def alert_method(db: ClinicDatabase, viewer: Viewer, settings: Settings | None = None, *,
@@ -631,76 +629,21 @@ def _alert_rows(
     ]
     if as_of is None:
         return pd.DataFrame(columns=columns)
-    window_start = as_of - timedelta(weeks=ALERT_HOMEWORK_WINDOW_WEEKS) + timedelta(days=1)
-    risk = settings.measure(RISK_MEASURE)
-    rows = db.query(
-        "quality_alert_clients",
-        query_params(
-            viewer, cohort, as_of=as_of, window_start=window_start,
-            risk_measure=risk.name if risk else RISK_MEASURE,
-            baseline_days=settings.baseline_days_before_intake,
-            unreviewed_as_not_done=settings.unreviewed_as_not_done,
-        ),
-    )
+    # The rules, reasons and homework of every client in treatment, evaluated in the database.
+    rows = db.query("quality_alert_clients",
+                    query_params(viewer, cohort, **alert_rule_params(db, viewer, as_of=as_of, settings=settings)))
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    weeks_needed = settings.not_on_track_weeks
-    scored = rows[rows["measure"].notna()].copy()
-    known = scored["measure"].map(lambda m: settings.measure(m) is not None).astype(bool)
-    scored = scored[known]
-    if len(scored):
-        scored["measure"] = scored["measure"].map(lambda m: settings.measure(m).name)
-        classified = classify_outcomes(scored, settings)
-        paired = classified["paired"].astype(bool)
-        at_case = classified["caseness_at_last"].where(paired, classified["caseness_at_first"])
-        at_case = at_case.astype("boolean").fillna(False).astype(bool)
-        improved = classified["reliable_improvement"].astype("boolean").fillna(False).astype(bool)
-        classified["m_caseness"] = (classified["weeks_in_treatment"] >= weeks_needed) & at_case & ~improved
-        classified["m_deterioration"] = classified["reliable_deterioration"].astype("boolean").fillna(False).astype(bool)
-        # The expected-course signal replaces the fixed caseness rule for measures with enough history.
-        tracks, with_curve = off_track_signal(db, viewer, cohort, as_of=as_of, settings=settings)
-        classified = classified.merge(tracks, on=["client_id", "measure"], how="left")
-        classified["m_caseness"] = classified["m_caseness"] & ~classified["measure"].isin(with_curve)
-        classified["m_off_track"] = (classified["track_status"] == OFF_TRACK).astype(bool)
-    else:
-        classified = scored.assign(m_caseness=False, m_deterioration=False, m_off_track=False, since_week=None)
-
-    per_client = rows.drop_duplicates("client_id").set_index("client_id")
-    out = per_client[["clinic", "therapist_id", "program", "weeks_in_treatment", "risk_item_9", "risk_date",
-                      "recent_quantity", "recent_assignments"]].copy()
-    by_client = classified.groupby("client_id")
-    out["rule_caseness"] = by_client["m_caseness"].any().reindex(out.index, fill_value=False).astype(bool)
-    out["rule_deterioration"] = by_client["m_deterioration"].any().reindex(out.index, fill_value=False).astype(bool)
-    out["rule_off_track"] = by_client["m_off_track"].any().reindex(out.index, fill_value=False).astype(bool)
-    item = pd.to_numeric(out["risk_item_9"], errors="coerce")
-    out["rule_risk"] = (item > 0).fillna(False).astype(bool)
-    out["not_on_track"] = out["rule_caseness"] | out["rule_off_track"] | out["rule_deterioration"] | out["rule_risk"]
+    out = rows.copy()
     low_edge = settings.compliance_band_edges[0]
     quantity = cut_values(out["recent_quantity"])  # rounded: noise cannot cross the cut
     little = np.isnan(quantity) | (quantity < low_edge)
     out["group"] = np.select(
-        [out["rule_risk"].to_numpy(), ~out["not_on_track"].to_numpy(), little],
+        [out["rule_risk"].to_numpy(dtype=bool), ~out["not_on_track"].to_numpy(dtype=bool), little],
         [ALERT_GROUP_RISK, ALERT_GROUP_NONE, ALERT_GROUP_LITTLE],
         default=ALERT_GROUP_DONE,
     )
-
-    reasons: dict[str, list[str]] = {cid: [] for cid in out.index}
-    latest: dict[str, list[str]] = {cid: [] for cid in out.index}
-    for row in classified.itertuples(index=False):
-        latest[row.client_id].append(f"{row.measure} {int(row.last_score)} ({row.last_date:%Y-%m-%d})")
-        if row.m_caseness:
-            reasons[row.client_id].append(f"{row.measure}: at caseness, no reliable improvement")
-        if row.m_off_track:
-            reasons[row.client_id].append(f"{row.measure}: off track since week {int(row.since_week)} (expected course)")
-        if row.m_deterioration:
-            reasons[row.client_id].append(f"{row.measure}: reliable deterioration")
-    for cid, flagged in out["rule_risk"].items():
-        if flagged:
-            reasons[cid].insert(0, f"{RISK_MEASURE} item {RISK_ITEM} above 0 ({out.at[cid, 'risk_date']:%Y-%m-%d})")
-    out["reasons"] = pd.Series({cid: "; ".join(v) for cid, v in reasons.items()}, dtype="object")
-    out["latest_scores"] = pd.Series({cid: "; ".join(v) for cid, v in latest.items()}, dtype="object")
-    out = out.reset_index().rename(columns={"index": "client_id"})
-    return out[columns]
+    return out[columns].reset_index(drop=True)
 
 
 def alert_count_frame(alerts: pd.DataFrame) -> pd.DataFrame:
@@ -1675,7 +1618,7 @@ __all__ = [
     "alert_clients",
     "alert_count_frame",
     "alert_method",
-    "off_track_signal",
+    "alert_rule_params",
     "choose_measure",
     "outcome_choices",
     "paired_outcome_choice",

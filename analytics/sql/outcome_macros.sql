@@ -153,3 +153,140 @@ CREATE OR REPLACE MACRO paired_outcome_counts(paired_outcomes, discharged_only) 
         count(*) FILTER (WHERE finished AND reliable_recovery)::BIGINT AS reliable_recovery
     FROM query_table(paired_outcomes)
     WHERE NOT discharged_only OR discharge_date IS NOT NULL;
+
+-- No recent contact (docs/metrics.md, "Caseload"): no attended session in the last no_contact_days
+-- days, counted from intake when the client has attended none yet (days_since_contact NULL). Days
+-- to the as-of date. The caseload's need and the client review's contact note.
+CREATE OR REPLACE MACRO no_recent_contact(days_since_contact, days_since_intake, no_contact_days) AS
+    coalesce(coalesce(days_since_contact, days_since_intake) >= no_contact_days, false);
+
+-- Expected recovery curves (docs/metrics.md, "Expected recovery curves"; the fit:
+-- analytics/sql/expected_response_fit.sql). The expected score (points) of a client with intake
+-- score x0, given in week intake_weeks, at weeks since intake (weeks = days / 7, from 0):
+-- x0 + (c0 + c1 * x0) * L with L = ln(weeks + 1) - ln(intake_weeks + 1) (0 before the intake
+-- score), clipped to the measure's range [min_score, max_score].
+CREATE OR REPLACE MACRO expected_course_score(x0, weeks, intake_weeks, c0, c1, min_score, max_score) AS
+    least(greatest(x0 + (c0 + c1 * x0) * greatest(ln(1 + greatest(weeks, 0)) - ln(1 + greatest(intake_weeks, 0)), 0),
+                   min_score), max_score);
+
+-- The band cell (1-based) of a score: week band * 3 + intake third + 1, where the week band is how
+-- many of week_band_upper lie below floor(weeks) (0-2 -> 0, ..., 14+ -> 5) and the intake third how
+-- many of the cuts (cut_1, cut_2) lie at or below x0. Indexes a curve's low / high lists.
+CREATE OR REPLACE MACRO course_band_cell(weeks, x0, week_band_upper, cut_1, cut_2) AS
+    len(list_filter(week_band_upper, lambda u: u < floor(greatest(weeks, 0)))) * 3
+        + (x0 >= cut_1)::INTEGER + (x0 >= cut_2)::INTEGER + 1;
+
+-- One edge of the band at a point (points): the expected score plus the quantile of the point's
+-- cell (course_band_cell; quantiles: a curve's low or high list), clipped to [min_score, max_score].
+CREATE OR REPLACE MACRO course_band_edge(expected, quantiles, cell, min_score, max_score) AS
+    least(greatest(expected + quantiles[cell], min_score), max_score);
+
+-- Points (_row, x0 = intake score, w = weeks since intake, t0 = the intake score's weeks) of one
+-- curve (one element of the curves below): their expected score and band edges low / high. The
+-- client review draws the band with it.
+CREATE OR REPLACE MACRO expected_course_points(course_points, curve) AS TABLE
+    WITH k AS (
+        SELECT unnest(curve)
+    ),
+    expected AS (
+        SELECT
+            p._row, p.x0, p.w, k.*,
+            expected_course_score(p.x0, p.w, p.t0, k.c0, k.c1, k.min_score, k.max_score) AS expected,
+            course_band_cell(p.w, p.x0, k.week_band_upper, k.cut_1, k.cut_2) AS _cell
+        FROM query_table(course_points) AS p, k
+    )
+    SELECT
+        _row,
+        expected,
+        course_band_edge(expected, low, _cell, min_score, max_score) AS low,
+        course_band_edge(expected, high, _cell, min_score, max_score) AS high
+    FROM expected;
+
+-- A client's course read against the expected curve, per later score (the one definition behind
+-- the caseload, the quality-improvement alerts, the client review and the back-test):
+-- course_scores: rows client_id, measure, administered_date, days (since intake), week (whole weeks
+-- since intake), total_score, any others kept: the treatment scores of each course. curves: LIST of
+-- STRUCT(measure, higher_is_better, min_score, max_score, c0, c1, cut_1, cut_2, intake_max_week,
+-- week_band_upper DOUBLE[], low DOUBLE[], high DOUBLE[]) from analytics.expected_response
+-- (curves_parameter): low / high are the residual quantiles of the 18 cells (course_band_cell),
+-- fall-backs resolved. A course without a curve gives no row.
+-- Per course (client and measure, scores in date order, ties by score): the intake score x0 =
+-- the first score (intake_score, its weeks intake_weeks), usable when given in a week <=
+-- intake_max_week; each later score (weeks > intake_weeks) of a usable course gets expected
+-- (expected_course_score), low / high = expected + the cell's quantiles, clipped to the range, and
+-- off_track: below low when higher is better, above high otherwise.
+CREATE OR REPLACE MACRO course_positions(course_scores, curves) AS TABLE
+    WITH curve AS (
+        SELECT unnest(curves) AS _curve
+    ),
+    ordered AS (
+        SELECT
+            s.*,
+            greatest(s.days, 0) / 7.0 AS weeks,
+            row_number() OVER w AS _k,
+            first_value(s.total_score) OVER w AS intake_score,
+            first_value(greatest(s.days, 0) / 7.0) OVER w AS intake_weeks,
+            first_value(s.week) OVER w AS _intake_week
+        FROM query_table(course_scores) AS s
+        WINDOW w AS (PARTITION BY s.measure, s.client_id ORDER BY s.administered_date, s.total_score)
+    ),
+    placed AS (
+        SELECT
+            o.*,
+            struct_extract(c._curve, 'higher_is_better') AS _higher,
+            struct_extract(c._curve, 'min_score') AS _min,
+            struct_extract(c._curve, 'max_score') AS _max,
+            expected_course_score(o.intake_score, o.weeks, o.intake_weeks, struct_extract(c._curve, 'c0'),
+                                  struct_extract(c._curve, 'c1'), struct_extract(c._curve, 'min_score'),
+                                  struct_extract(c._curve, 'max_score')) AS expected,
+            course_band_cell(o.weeks, o.intake_score, struct_extract(c._curve, 'week_band_upper'),
+                             struct_extract(c._curve, 'cut_1'), struct_extract(c._curve, 'cut_2')) AS _cell,
+            struct_extract(c._curve, 'low') AS _lows,
+            struct_extract(c._curve, 'high') AS _highs
+        FROM ordered AS o
+        JOIN curve AS c ON struct_extract(c._curve, 'measure') = o.measure
+        WHERE o._k > 1 AND o.weeks > o.intake_weeks
+          AND o._intake_week <= struct_extract(c._curve, 'intake_max_week')
+    ),
+    banded AS (
+        SELECT
+            *,
+            course_band_edge(expected, _lows, _cell, _min, _max) AS low,
+            course_band_edge(expected, _highs, _cell, _min, _max) AS high
+        FROM placed
+    )
+    SELECT
+        * EXCLUDE (_k, _intake_week, _higher, _min, _max, _cell, _lows, _highs),
+        CASE WHEN _higher THEN total_score < low ELSE total_score > high END AS off_track
+    FROM banded;
+
+-- Per course with a later score (course_positions): status 'off_track' when the latest score is
+-- off track, else 'on_track' (analytics.expected_response.OFF_TRACK / ON_TRACK); when off track,
+-- since_week / since_date = the week and date of the first score of the run of off-track scores
+-- that ends with the latest one; latest_week / latest_date = those of the latest score.
+CREATE OR REPLACE MACRO course_tracks(course_scores, curves) AS TABLE
+    WITH positions AS (
+        SELECT
+            client_id, measure, administered_date, week, off_track,
+            row_number() OVER (PARTITION BY measure, client_id ORDER BY administered_date, total_score) AS _k
+        FROM course_positions(course_scores, curves)
+    ),
+    runs AS (
+        SELECT
+            measure, client_id,
+            max(_k) AS _last,
+            coalesce(max(_k) FILTER (WHERE NOT off_track), 0) AS _last_on  -- 0: every score off track
+        FROM positions
+        GROUP BY measure, client_id
+    )
+    SELECT
+        r.client_id,
+        r.measure,
+        CASE WHEN r._last_on < r._last THEN 'off_track' ELSE 'on_track' END AS status,
+        any_value(p.week) FILTER (WHERE r._last_on < r._last AND p._k = r._last_on + 1) AS since_week,
+        any_value(p.administered_date) FILTER (WHERE r._last_on < r._last AND p._k = r._last_on + 1) AS since_date,
+        any_value(p.week) FILTER (WHERE p._k = r._last) AS latest_week,
+        any_value(p.administered_date) FILTER (WHERE p._k = r._last) AS latest_date
+    FROM runs AS r
+    JOIN positions AS p USING (measure, client_id)
+    GROUP BY r.client_id, r.measure, r._last, r._last_on;
