@@ -42,7 +42,7 @@ from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active
 from ..db import ClinicDatabase
 from ..metrics import (
     client_homework,
-    client_outcomes,
+    client_measure_outcomes,
     compliance_band,
     compliance_band_labels,
     cut_values,
@@ -176,12 +176,14 @@ def cohort_client_frame(
     """
     settings = settings or active_settings()
     return _client_frame(
-        client_homework(db, viewer, cohort, settings), client_outcomes(db, viewer, cohort, settings), measure, settings
+        client_homework(db, viewer, cohort, settings),
+        client_measure_outcomes(db, viewer, cohort, settings, measures=[measure]), measure, settings,
     )
 
 
 def _client_frame(homework: pd.DataFrame, outcomes: pd.DataFrame, measure: str, settings: Settings) -> pd.DataFrame:
-    scores = outcomes[outcomes["measure"] == measure].drop(columns=[c for c in homework.columns if c != "client_id"])
+    scores = outcomes[outcomes["measure"] == measure].drop(
+        columns=[c for c in homework.columns if c != "client_id" and c in outcomes.columns])
     frame = homework.merge(scores, on="client_id", how="outer").sort_values("client_id", ignore_index=True)
     frame["measure"] = measure
     frame["paired"] = frame["paired"].fillna(False).astype(bool)
@@ -959,7 +961,7 @@ def cohort_report(
     # Independent queries run side by side (one DuckDB cursor each; ClinicDatabase is thread-safe).
     with ThreadPoolExecutor(max_workers=3) as pool:
         homework = pool.submit(client_homework, db, viewer, cohort, settings)
-        outcomes = pool.submit(client_outcomes, db, viewer, cohort, settings)
+        outcomes = pool.submit(client_measure_outcomes, db, viewer, cohort, settings, [measure])
         follow_rows = pool.submit(_follow_up_rows, db, viewer, cohort, measure)
         frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
@@ -1399,7 +1401,8 @@ def clinical_significance(
     minimum are reported as too few.
     """
     settings = settings or active_settings()
-    return _clinical_significance(client_outcomes(db, viewer, cohort, settings), norms, settings)
+    outcomes = client_measure_outcomes(db, viewer, cohort, settings, measures=[n.measure for n in norms])
+    return _clinical_significance(outcomes, norms, settings)
 
 
 def _clinical_significance(

@@ -58,11 +58,6 @@ class SuddenGainSummary:
         return self.clients_scored > 0
 
 
-def _weighted(values: pd.Series, weights: pd.Series) -> float | None:
-    ok = values.notna() & (weights > 0)
-    return float((values[ok] * weights[ok]).sum() / weights[ok].sum()) if ok.any() else None
-
-
 def _mean(values: pd.Series) -> float | None:
     values = pd.to_numeric(values, errors="coerce").dropna()
     return float(values.mean()) if len(values) else None
@@ -79,6 +74,39 @@ def _share(mask: pd.Series, denominator: pd.Series | None = None) -> float | Non
 def found_ids(found: pd.DataFrame, ids: pd.Index) -> list[str]:
     """The ids of the series with at least one gain."""
     return [ids[i] for i in sorted(set(found["series"].tolist()))]
+
+
+HOMEWORK_GROUPS = ((True, "Weeks in which a gain came"), (False, "Other weeks (same clients)"))
+
+
+def _gain_week_homework(db: ClinicDatabase, params: dict[str, Any], gains: pd.DataFrame) -> pd.DataFrame:
+    """The homework of the gain clients in the weeks of their gains against their other weeks with
+    homework: ``cohort_gain_week_homework.sql`` sums it in the database (a row per group, never
+    one per client or week); here the two groups are labelled and the reviewed share taken."""
+    sums = db.query("cohort_gain_week_homework", {
+        **params, "gain_client_ids": gains["client_id"].astype(str).tolist(),
+        "gain_first_weeks": gains["first_week"].astype(int).tolist(),
+        "gain_last_weeks": gains["last_week"].astype(int).tolist(),
+    }).set_index("gain_week")
+    rows = []
+    for gain_week, label in HOMEWORK_GROUPS:
+        part = sums.loc[gain_week] if gain_week in sums.index else None
+        assignments = int(part["assignments"]) if part is not None else 0
+        rows.append({
+            "weeks": label,
+            "client_weeks": int(part["client_weeks"]) if part is not None else 0,
+            "clients": int(part["clients"]) if part is not None else 0,
+            "assignments": assignments,
+            "reviewed_share": float(int(part["reviewed"]) / assignments) if assignments else None,
+            "quantity": _value(part, "quantity"),
+            "quality": _value(part, "quality"),
+        })
+    return pd.DataFrame(rows, columns=["weeks", "client_weeks", "clients", "assignments", "reviewed_share",
+                                       "quantity", "quality"])
+
+
+def _value(part: pd.Series | None, column: str) -> float | None:
+    return None if part is None or pd.isna(part[column]) else float(part[column])
 
 
 def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str,
@@ -104,7 +132,6 @@ def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
     params = query_params(viewer, cohort, measure=definition.name, baseline_days=settings.baseline_days_before_intake,
                           unreviewed_as_not_done=settings.unreviewed_as_not_done)
     scores = db.query("cohort_gain_scores", params)
-    weekly = db.query("cohort_weekly_homework", params)
     sign = -1.0 if definition.higher_is_better else 1.0
     treatment = scores[scores["period"] == "treatment"].sort_values(["client_id", "administered_date"], kind="stable")
     counts = treatment.groupby("client_id", sort=True).size()
@@ -119,12 +146,11 @@ def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
     found = sudden_gains_matrix(matrix, float(definition.reliable_change))
     scored = len(looked)
     gain_rows: list[dict[str, Any]] = []
-    gain_weeks: list[tuple[str, int]] = []
     for g in found.itertuples(index=False):
-        client_id = looked[g.series]
         before, after = int(weeks[g.series, g.pre_index]), int(weeks[g.series, g.pre_index + 1])
-        gain_rows.append({"client_id": client_id, "magnitude": g.magnitude, "reversed": g.reversed})
-        gain_weeks += [(client_id, w) for w in range(before, max(before, after - 1) + 1)]
+        # the gain's weeks: from the week of the score before it to the week before the score after it
+        gain_rows.append({"client_id": looked[g.series], "magnitude": g.magnitude, "reversed": g.reversed,
+                          "first_week": before, "last_week": max(before, after - 1)})
     firsts = treatment.groupby("client_id", sort=True).agg(
         discharge_date=("discharge_date", "first"), first_date=("administered_date", "first"),
         first_score=("total_score", "first"), last_date=("administered_date", "last"),
@@ -132,7 +158,7 @@ def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
     ends = firsts.reset_index().assign(
         measure=definition.name, gain=lambda f: f["client_id"].isin(set(found_ids(found, looked))),
         discharged=lambda f: f["discharge_date"].notna()).to_dict("records")
-    gains = pd.DataFrame(gain_rows, columns=["client_id", "magnitude", "reversed"])
+    gains = pd.DataFrame(gain_rows, columns=["client_id", "magnitude", "reversed", "first_week", "last_week"])
     with_gain = int(gains["client_id"].nunique())
     ci = wilson_interval(with_gain, scored) if scored else None
 
@@ -162,26 +188,8 @@ def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
                                                     "caseness_at_first", "recovered", "follow_up",
                                                     "follow_up_improvement"])
 
-    # Homework in the weeks of a gain vs the same clients' other weeks.
-    homework_rows = []
-    gain_clients = set(gains["client_id"])
-    mine = weekly[weekly["client_id"].isin(gain_clients)].copy()
-    marked = pd.MultiIndex.from_tuples(gain_weeks, names=["client_id", "week"]) if gain_weeks else None
-    mine["gain_week"] = (pd.MultiIndex.from_frame(mine[["client_id", "week"]]).isin(marked)
-                         if marked is not None and len(mine) else False)
-    weight = "assignments" if settings.unreviewed_as_not_done else "reviewed"
-    for label, part in (("Weeks in which a gain came", mine[mine["gain_week"]]),
-                        ("Other weeks (same clients)", mine[~mine["gain_week"]])):
-        homework_rows.append({
-            "weeks": label, "client_weeks": len(part), "clients": int(part["client_id"].nunique()),
-            "assignments": int(part["assignments"].sum()),
-            "reviewed_share": (float(part["reviewed"].sum() / part["assignments"].sum())
-                               if part["assignments"].sum() else None),
-            "quantity": _weighted(part["quantity"], part[weight]),
-            "quality": _weighted(part["quality"], part["quality_rated"]),
-        })
-    homework = pd.DataFrame(homework_rows, columns=["weeks", "client_weeks", "clients", "assignments",
-                                                    "reviewed_share", "quantity", "quality"])
+    # Homework in the weeks of a gain vs the same clients' other weeks (aggregated in SQL: two rows).
+    homework = _gain_week_homework(db, params, gains)
     magnitudes = gains["magnitude"].to_numpy(dtype=float)
     return SuddenGainSummary(
         measure=definition.name, clients_scored=scored, clients_with_gain=with_gain,
