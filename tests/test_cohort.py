@@ -690,3 +690,57 @@ def test_summary_does_not_depend_on_row_order(sample_db_path, tmp_path):
     assert frame["paired"].sum() > 100
     reversed_frame = frame.iloc[::-1].reset_index(drop=True)
     assert json.dumps(measure_summary(reversed_frame, DEFAULTS)) == json.dumps(measure_summary(frame, DEFAULTS))
+
+
+# --------------------------------------------------------------------------- rows into Python (issue 12 item 3)
+
+
+@pytest.fixture
+def rows_read(monkeypatch):
+    """The rows each query returns to Python, by query name, while the test runs."""
+    read: dict[str, list[int]] = {}
+    original = ClinicDatabase.execute_sql
+
+    def recording(db, sql, params=None, *, label="query"):
+        frame = original(db, sql, params, label=label)
+        read.setdefault(label, []).append(len(frame))
+        return frame
+
+    monkeypatch.setattr(ClinicDatabase, "execute_sql", recording)
+    return read
+
+
+def test_the_gain_week_homework_reaches_python_as_two_rows_not_one_per_client_week(sample_db, rows_read):
+    """The homework of the weeks a sudden gain came in against the same clients' other weeks is
+    summed in SQL: two rows whatever the cohort's size (it was one row per client and week)."""
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
+
+    for unreviewed in (False, True):
+        gains = sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings(unreviewed_as_not_done=unreviewed))
+        client_weeks = int(gains.homework["client_weeks"].sum())
+        assert gains.clients_with_gain > 20 and client_weeks > 10 * gains.clients_with_gain
+        assert rows_read["cohort_gain_week_homework"][-1] == 2  # the two groups, not the client-weeks
+        assert list(gains.homework["weeks"]) == ["Weeks in which a gain came", "Other weeks (same clients)"]
+    assert "cohort_weekly_homework" not in rows_read
+
+
+def test_the_gain_week_homework_without_a_gain_is_two_empty_groups(sample_db, rows_read):
+    from analytics.cohort_outcomes.sudden_gain_summary import _gain_week_homework
+
+    none = pd.DataFrame({"client_id": [], "first_week": [], "last_week": []})
+    homework = _gain_week_homework(sample_db, query_params(LOCAL, None, unreviewed_as_not_done=False), none)
+    assert rows_read["cohort_gain_week_homework"] == [0]
+    assert homework["client_weeks"].tolist() == [0, 0] and homework["quantity"].isna().all()
+
+
+def test_the_report_reads_each_clients_homework_once_and_only_the_measure_shown(sample_db, rows_read):
+    """cohort_report used to read every client's homework twice (once inside client_outcomes) and
+    the scores of every measure; clinical_significance read the homework it never used."""
+    co.cohort_report(sample_db, LOCAL, None, "PHQ-9", DEFAULTS)
+    with_homework = len(client_homework(sample_db, LOCAL, None, DEFAULTS))
+    phq9 = (client_outcomes(sample_db, LOCAL, None, DEFAULTS)["measure"] == "PHQ-9").sum()
+    assert rows_read["client_homework"][0] == with_homework
+    assert rows_read["client_measure_scores"][0] == phq9  # PHQ-9 rows only
+    rows_read.clear()
+    co.clinical_significance(sample_db, LOCAL, None, co.default_jt_norms(["PHQ-9"]), DEFAULTS)
+    assert "client_homework" not in rows_read and rows_read["client_measure_scores"] == [phq9]
