@@ -727,8 +727,10 @@ def test_the_gain_week_homework_reaches_python_as_two_rows_not_one_per_client_we
 def test_the_gain_week_homework_without_a_gain_is_two_empty_groups(sample_db, rows_read):
     from analytics.cohort_outcomes.sudden_gain_summary import _gain_week_homework
 
-    none = pd.DataFrame({"client_id": [], "first_week": [], "last_week": []})
-    homework = _gain_week_homework(sample_db, query_params(LOCAL, None, unreviewed_as_not_done=False), none)
+    none = {"client_ids": [], "first_weeks": [], "last_weeks": [], "magnitudes": [], "reversed": []}
+    params = query_params(LOCAL, None, measure="PHQ-9", baseline_days=0, reliable_change=6.0, higher_is_better=False,
+                          unreviewed_as_not_done=False, found=none)
+    homework = _gain_week_homework(sample_db, params)
     assert rows_read["cohort_gain_week_homework"] == [0]
     assert homework["client_weeks"].tolist() == [0, 0] and homework["quantity"].isna().all()
 

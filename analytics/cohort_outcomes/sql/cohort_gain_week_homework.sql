@@ -1,10 +1,10 @@
 -- Cohort outcomes, sudden gains: the homework of the clients with a gain, in the weeks in which a
 -- gain came against their other weeks with homework (docs/metrics.md, "Sudden gains"). Two rows at
 -- most (gain_week true / false), never one per client or week.
--- Inputs: the gains found in Python (analytics.sudden_gains, one list entry per gain):
--- $gain_client_ids, and each gain's weeks since intake $gain_first_weeks .. $gain_last_weeks (from
--- the week of the score before the gain to the week before the score after it, as on the client
--- review).
+-- Inputs: the cohort's sudden gains on $measure (macro sudden_gain_rows: stored at import, or
+-- $found, found anew under other settings), each with its weeks since intake first_week ..
+-- last_week (from the week of the score before the gain to the week before the score after it, as
+-- on the client review).
 -- Per client and week since intake (macro weeks_since_intake): an assignment counts in the week of
 -- its assigned_date, only in the treatment window (macro in_treatment_window) and of the
 -- $homework_types (NULL = all); assignments = set; reviewed = with a quantity fraction;
@@ -19,10 +19,10 @@ WITH cohort AS (
     SELECT * FROM cohort_clients($cohort)
 ),
 gains AS (
-    SELECT
-        unnest($gain_client_ids::VARCHAR[]) AS client_id,
-        unnest($gain_first_weeks::BIGINT[]) AS first_week,
-        unnest($gain_last_weeks::BIGINT[]) AS last_week
+    SELECT * FROM sudden_gain_rows($cohort, $measure::VARCHAR, $baseline_days::INTEGER, $reliable_change::DOUBLE,
+                                   $higher_is_better::BOOLEAN,
+                                   $found::STRUCT(client_ids VARCHAR[], first_weeks BIGINT[], last_weeks BIGINT[],
+                                                  magnitudes DOUBLE[], reversed BOOLEAN[]))
 ),
 fractions AS (
     SELECT
