@@ -746,3 +746,19 @@ def test_the_report_reads_each_clients_homework_once_and_only_the_measure_shown(
     rows_read.clear()
     co.clinical_significance(sample_db, LOCAL, None, co.default_jt_norms(["PHQ-9"]), DEFAULTS)
     assert "client_homework" not in rows_read and rows_read["client_measure_scores"] == [phq9]
+
+
+def test_the_sudden_gain_summary_reaches_python_as_a_few_rows(sample_db, rows_read):
+    """With the gains stored at import, no score of any client reaches Python: the summary is two
+    rows (with a gain, without) and the homework two more. Under other settings the gains are found
+    anew from the cohort's scores (the fallback), and the figures still come back summed."""
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
+
+    gains = sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings())
+    assert gains.clients_scored > 200 and gains.gains > 20
+    assert set(rows_read) == {"cohort_sudden_gains", "cohort_gain_week_homework"}
+    assert rows_read["cohort_sudden_gains"] == [2] and rows_read["cohort_gain_week_homework"] == [2]
+    rows_read.clear()
+    sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings(baseline_days_before_intake=14))
+    assert rows_read["cohort_gain_scores"][0] > 10 * gains.clients_scored  # found anew: every score
+    assert rows_read["cohort_sudden_gains"] == [2] and rows_read["cohort_gain_week_homework"] == [2]
