@@ -762,3 +762,36 @@ def test_the_sudden_gain_summary_reaches_python_as_a_few_rows(sample_db, rows_re
     sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings(baseline_days_before_intake=14))
     assert rows_read["cohort_gain_scores"][0] > 10 * gains.clients_scored  # found anew: every score
     assert rows_read["cohort_sudden_gains"] == [2] and rows_read["cohort_gain_week_homework"] == [2]
+
+
+def test_the_within_client_model_reaches_python_as_one_row_per_client(sample_db, rows_read):
+    """The model is fitted from each client's interval moments, summed in SQL: one row per client
+    (at most MIXEDLM_MAX_CLIENTS), not one per interval; the same fit as from the interval rows."""
+    within = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", DEFAULTS)
+    assert set(rows_read) == {"cohort_score_interval_moments"}
+    assert rows_read["cohort_score_interval_moments"] == [within.clients_used]
+    assert within.intervals_used > 5 * within.clients_used
+    from_rows = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", DEFAULTS, fit=within_between_model)
+    assert (from_rows.clients_used, from_rows.intervals_used) == (within.clients_used, within.intervals_used)
+    for ours, theirs in ((within.forward, from_rows.forward), (within.reverse, from_rows.reverse),
+                         (within.forward_unadjusted, from_rows.forward_unadjusted),
+                         (within.reverse_unadjusted, from_rows.reverse_unadjusted)):
+        assert ours.n_observations == theirs.n_observations and ours.n_groups == theirs.n_groups
+        assert ours.within_coef == pytest.approx(theirs.within_coef, rel=1e-6)
+        assert ours.between_coef == pytest.approx(theirs.between_coef, rel=1e-6)
+        assert ours.within_ci == pytest.approx(theirs.within_ci, rel=1e-6)
+
+
+def test_the_interval_moments_in_sql_are_those_of_the_interval_rows(sample_db):
+    from analytics.statistics import group_moments
+
+    params = query_params(LOCAL, None, measure="GAD-7", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=3000,
+                          baseline_days=0, unreviewed_as_not_done=True)
+    sql = sample_db.query("cohort_score_interval_moments", params).set_index("client_id")
+    rows = sample_db.query("cohort_score_intervals", params)
+    python = group_moments(rows, group="client_id", columns=("change", "quantity", "score", "week")).set_index("group")
+    assert len(sql) == rows["client_id"].nunique() and sorted(sql.index) == sorted(python.index)
+    python = python.loc[sql.index]
+    assert set(python.columns) <= set(sql.columns)  # n, mean_<v>, cross_<u>_<v>: the same names
+    for column in python.columns:
+        assert np.allclose(sql[column].astype(float), python[column].astype(float), rtol=1e-9, atol=1e-9), column
