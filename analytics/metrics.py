@@ -154,13 +154,25 @@ def classify_outcomes(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return out
 
 
+def client_measure_outcomes(
+    db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None = None, settings: Settings | None = None,
+    measures: list[str] | tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """One row per client and measure: first/last scores and their outcomes (:func:`classify_outcomes`),
+    without the homework. ``measures`` narrows the measures read (None: the cohort's measures)."""
+    settings = settings or active_settings()
+    params = query_params(viewer, cohort, baseline_days=settings.baseline_days_before_intake)
+    if measures is not None:
+        params["measures"] = list(measures)
+    return classify_outcomes(db.query("client_measure_scores", params), settings)
+
+
 def client_outcomes(
     db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None = None, settings: Settings | None = None
 ) -> pd.DataFrame:
     """One row per client and measure: first/last scores, outcomes and the client's homework."""
     settings = settings or active_settings()
-    scores = db.query("client_measure_scores", query_params(viewer, cohort, baseline_days=settings.baseline_days_before_intake))
-    outcomes = classify_outcomes(scores, settings)
+    outcomes = client_measure_outcomes(db, viewer, cohort, settings)
     homework = client_homework(db, viewer, cohort, settings)
     return outcomes.merge(homework, on="client_id", how="left")
 

@@ -48,6 +48,7 @@ __all__ = [
     "funnel_column_names",
     "funnel_limits",
     "funnel_limits_mean",
+    "group_moments",
     "hedges_g",
     "jacobson_truax",
     "mean_ci",
@@ -55,6 +56,7 @@ __all__ = [
     "r_to_d",
     "spearman",
     "wilson_interval",
+    "within_between_from_groups",
     "within_between_model",
 ]
 
@@ -843,16 +845,64 @@ def within_between_model(
     for col in (outcome, predictor, group, *covariates):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in DataFrame")
-    y_all = pd.to_numeric(df[outcome], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    x_all = pd.to_numeric(df[predictor], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    c_all = np.column_stack(
-        [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in covariates]
-    ) if covariates else np.empty((len(df), 0))
-    keep = np.isfinite(y_all) & np.isfinite(x_all) & df[group].notna().to_numpy() & np.isfinite(c_all).all(axis=1)
-    y, x, cov_x = y_all[keep], x_all[keep], c_all[keep]
+    return within_between_from_groups(
+        group_moments(df, group=group, columns=(outcome, predictor, *covariates)),
+        outcome=outcome, predictor=predictor, covariates=covariates, confidence=confidence,
+    )
+
+
+def group_moments(df: pd.DataFrame, *, group: str, columns: Sequence[str]) -> pd.DataFrame:
+    """Per group of ``df``, what :func:`within_between_from_groups` fits from: ``n`` (rows),
+    ``mean_<v>`` and ``cross_<u>_<v>`` (the sum over the group's rows of (u - mean u)(v - mean v))
+    for the ``columns``, over the rows where every column is finite and the group is known. The
+    database computes the same per-client figures for the within-client model
+    (``cohort_score_interval_moments.sql``)."""
+    values = np.column_stack(
+        [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in columns]
+    ) if len(columns) else np.empty((len(df), 0))
+    keep = np.isfinite(values).all(axis=1) & df[group].notna().to_numpy()
+    values = values[keep]
     codes, uniques = pd.factorize(df[group].to_numpy()[keep])
-    n_obs, n_groups = len(y), len(uniques)
-    sizes = np.bincount(codes, minlength=n_groups).astype(float)
+    sizes = np.bincount(codes, minlength=len(uniques)).astype(float)
+    out: dict[str, Any] = {"group": uniques, "n": sizes.astype(int)}
+    means = np.column_stack([np.bincount(codes, values[:, j], len(uniques)) for j in range(len(columns))]) / np.where(
+        sizes > 0, sizes, 1.0)[:, None] if len(uniques) else np.empty((0, len(columns)))
+    centred = values - means[codes]
+    for j, c in enumerate(columns):
+        out[f"mean_{c}"] = means[:, j]
+    for j, u in enumerate(columns):
+        for k in range(j, len(columns)):
+            out[f"cross_{u}_{columns[k]}"] = np.bincount(codes, centred[:, j] * centred[:, k], len(uniques))
+    return pd.DataFrame(out)
+
+
+def within_between_from_groups(
+    groups: pd.DataFrame,
+    *,
+    outcome: str,
+    predictor: str,
+    covariates: tuple[str, ...] = (),
+    confidence: float = 0.95,
+) -> MixedModelResult:
+    """:func:`within_between_model` from per-group moments (:func:`group_moments`: ``n``,
+    ``mean_<v>`` and ``cross_<u>_<v>`` for the outcome, the predictor and the covariates; either
+    order of u and v), so the rows themselves need not be at hand: the model is fitted from group
+    sums anyway (see :func:`within_between_model`). With x the predictor, g_i a group's mean of x
+    and N the rows, the design is 1, x - g_i (within), g_i - mean x (between) and each covariate
+    less its mean; its cross-products are the within-group ones plus n_i times the products of the
+    group means. The within (between) effect is undefined when the sum of squares of x - g_i
+    (of g_i - mean x over rows) is at most N x 1e-16, i.e. when every row is within 1e-8 of zero.
+    """
+    def cross(u: str, v: str) -> np.ndarray:
+        name = f"cross_{u}_{v}" if f"cross_{u}_{v}" in groups.columns else f"cross_{v}_{u}"
+        return pd.to_numeric(groups[name], errors="coerce").to_numpy(dtype=float)
+
+    def mean(v: str) -> np.ndarray:
+        return pd.to_numeric(groups[f"mean_{v}"], errors="coerce").to_numpy(dtype=float)
+
+    sizes = pd.to_numeric(groups["n"], errors="coerce").to_numpy(dtype=float)
+    groups, sizes = groups[sizes > 0], sizes[sizes > 0]
+    n_obs, n_groups = int(sizes.sum()), len(sizes)
     n_multi = int((sizes >= MIXEDLM_MIN_OBS_PER_GROUP).sum())
 
     if n_obs < MIXEDLM_MIN_OBSERVATIONS or n_multi < MIXEDLM_MIN_GROUPS:
@@ -861,19 +911,29 @@ def within_between_model(
             f"too few observations: {n_obs} rows and {n_multi} groups with >= {MIXEDLM_MIN_OBS_PER_GROUP} rows "
             f"(need >= {MIXEDLM_MIN_OBSERVATIONS} rows and >= {MIXEDLM_MIN_GROUPS} such groups)",
         )
-    group_mean = np.bincount(codes, x, n_groups) / sizes
-    within = x - group_mean[codes]
-    between = group_mean[codes] - x.mean()
-    if np.allclose(within, 0.0):
+    grand = {v: float(sizes @ mean(v)) / n_obs for v in (predictor, *covariates)}
+    between = mean(predictor) - grand[predictor]
+    if float(cross(predictor, predictor).sum()) <= n_obs * 1e-16:
         return _empty_mixed(n_obs, n_groups, False, "predictor does not vary within groups; within effect undefined")
-    if np.allclose(between, 0.0):
+    if float(sizes @ between**2) <= n_obs * 1e-16:
         return _empty_mixed(n_obs, n_groups, False, "group means of the predictor are all equal; between effect undefined")
 
-    X = np.column_stack([np.ones(n_obs), within, between, cov_x - cov_x.mean(axis=0)])
-    p = X.shape[1]
-    xbar = np.column_stack([np.bincount(codes, X[:, j], n_groups) for j in range(p)]) / sizes[:, None]
-    ybar = np.bincount(codes, y, n_groups) / sizes
-    xtx, xty, yty = X.T @ X, X.T @ y, float(y @ y)
+    # Group means of the design's columns (1, within, between, centred covariates) and of y; the
+    # within-group cross-products of the columns that vary within a group (within, covariates).
+    xbar = np.column_stack([np.ones(n_groups), np.zeros(n_groups), between,
+                            *[mean(c) - grand[c] for c in covariates]])
+    ybar = mean(outcome)
+    p = xbar.shape[1]
+    varying = {1: predictor, **{3 + k: c for k, c in enumerate(covariates)}}
+    w_xx = np.zeros((p, p))
+    w_xy = np.zeros(p)
+    for j, u in varying.items():
+        w_xy[j] = float(cross(u, outcome).sum())
+        for k, v in varying.items():
+            w_xx[j, k] = float(cross(u, v).sum())
+    xtx = w_xx + (xbar * sizes[:, None]).T @ xbar
+    xty = w_xy + (xbar * sizes[:, None]).T @ ybar
+    yty = float(cross(outcome, outcome).sum()) + float(sizes @ ybar**2)
 
     def gls(gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
         w = sizes**2 * gamma / (1.0 + sizes * gamma)

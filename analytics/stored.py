@@ -9,7 +9,12 @@ settings. Queries call the macros of analytics/sql/stored_client_rows.sql, which
 stored rows of the cohort's clients when the caller's settings are the stored ones and compute
 them with the same macros otherwise: one definition, two speeds.
 
-This module imports only DuckDB and the standard library.
+The sudden gains of every client (:func:`store_sudden_gains`) are stored too: they are found in
+Python (analytics.sudden_gains), so they are stored with the settings they depend on, and a page
+whose settings differ finds them anew with the same function.
+
+This module imports only DuckDB and the standard library at import time (pandas and
+analytics.sudden_gains when gains are stored).
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
         [params["baseline_days"], params["unreviewed_as_not_done"], params["depression_measure"],
          params["anxiety_measure"], batch_id],
     )
+    counts["stored_sudden_gains"] = store_sudden_gains(con, settings)
     return counts
 
 
@@ -98,6 +104,66 @@ def _literal(value: Any, sql_type: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+# The sudden gains of every client on every configured measure (analytics.sudden_gains, found in
+# Python by the function the Cohort outcomes page falls back to), and per measure the settings
+# they were found under: the gains of a measure are read only when all of these match.
+GAIN_TABLES = ("stored_sudden_gains", "stored_sudden_gain_measures")
+GAIN_COLUMNS = ("client_id VARCHAR, measure VARCHAR, first_week BIGINT, last_week BIGINT, magnitude DOUBLE, "
+                "reversed BOOLEAN")
+GAIN_MEASURE_COLUMNS = "measure VARCHAR, baseline_days INTEGER, reliable_change DOUBLE, higher_is_better BOOLEAN"
+
+
+def gain_settings(settings: Settings, measure: str) -> tuple[str, int, float, bool] | None:
+    """What the sudden gains of ``measure`` depend on: (measure, baseline_days, reliable_change,
+    higher_is_better); None for a measure that is not configured."""
+    definition = settings.measure(measure)
+    if definition is None:
+        return None
+    return (definition.name, int(settings.baseline_days_before_intake), float(definition.reliable_change),
+            bool(definition.higher_is_better))
+
+
+def store_sudden_gains(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Replace the stored sudden gains with those of every client on every configured measure
+    (``cohort_gain_scores.sql`` over the whole clinic, :func:`analytics.sudden_gains.clients_sudden_gains`),
+    found under ``settings``; the macros must be loaded. Returns the gains stored."""
+    import pandas as pd
+
+    from .db import load_sql
+    from .sudden_gains import CLIENT_GAIN_COLUMNS, clients_sudden_gains
+
+    sql = load_sql("cohort_gain_scores")
+    found, measures = [], []
+    for definition in settings.measures:
+        key = gain_settings(settings, definition.name)
+        assert key is not None
+        scores = con.execute(sql, _used(sql, {**_parameters(settings), "measure": definition.name})).df()
+        treatment = scores[scores["period"] == "treatment"]
+        found.append(clients_sudden_gains(treatment, key[2], key[3]).assign(measure=definition.name))
+        measures.append(key)
+    gains = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=[*CLIENT_GAIN_COLUMNS, "measure"])
+    con.execute(f"CREATE OR REPLACE TABLE main.stored_sudden_gains ({GAIN_COLUMNS})")
+    con.register("found_sudden_gains", gains.astype({"client_id": str, "measure": str, "first_week": "int64",
+                                                     "last_week": "int64", "magnitude": float, "reversed": bool}))
+    try:
+        con.execute("INSERT INTO main.stored_sudden_gains SELECT client_id, measure, first_week, last_week, "
+                    "magnitude, reversed FROM found_sudden_gains ORDER BY measure, client_id, first_week")
+    finally:
+        con.unregister("found_sudden_gains")
+    con.execute(f"CREATE OR REPLACE TABLE main.stored_sudden_gain_measures ({GAIN_MEASURE_COLUMNS})")
+    if measures:
+        con.executemany("INSERT INTO main.stored_sudden_gain_measures VALUES (?, ?, ?, ?)", [list(m) for m in measures])
+    return len(gains)
+
+
+def stored_gain_settings(con: duckdb.DuckDBPyConnection) -> frozenset[tuple[str, int, float, bool]]:
+    """The (measure, baseline_days, reliable_change, higher_is_better) whose sudden gains are
+    stored (:func:`gain_settings`), on a reading connection after :func:`expose_stored_rows`."""
+    rows = con.execute("SELECT measure, baseline_days, reliable_change, higher_is_better "
+                       "FROM stored_sudden_gain_measures").fetchall()
+    return frozenset((str(m), int(b), float(r), bool(h)) for m, b, r, h in rows)
+
+
 def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> bool:
     """Make the stored rows readable on a reading connection (``clinic`` attached, the live
     macros loaded): views of the file's tables, or, for a database imported before rows were
@@ -105,6 +171,12 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
     (``stored_baseline_days()`` ...; NULL when nothing is stored), so the macros of
     stored_client_rows.sql prune the branch that does not apply. Returns whether stored rows
     are in use."""
+    if all(t in present for t in GAIN_TABLES):
+        for table in GAIN_TABLES:
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
+    else:  # imported before gains were stored: none is read, every cohort's gains are found anew
+        con.execute(f"CREATE TABLE stored_sudden_gains ({GAIN_COLUMNS})")
+        con.execute(f"CREATE TABLE stored_sudden_gain_measures ({GAIN_MEASURE_COLUMNS})")
     stored = all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE))
     setting: dict[str, Any] = {}
     if stored:

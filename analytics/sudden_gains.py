@@ -154,6 +154,45 @@ def sudden_gains_matrix(series: np.ndarray, cutoff: float) -> pd.DataFrame:
     return out.sort_values(["series", "pre_index"], kind="stable").reset_index(drop=True)
 
 
+#: Treatment scores a client needs for a gain to be looked for in a cohort (two on each side).
+MIN_SCORES = 4
+#: One row per gain of :func:`clients_sudden_gains`.
+CLIENT_GAIN_COLUMNS = ("client_id", "first_week", "last_week", "magnitude", "reversed")
+
+
+def clients_sudden_gains(treatment: pd.DataFrame, reliable_change: float, higher_is_better: bool) -> pd.DataFrame:
+    """The sudden gains of many clients on one measure (the cohort page, and the gains stored at
+    import, analytics/stored.py): :func:`sudden_gains_matrix` on each client's treatment scores in
+    date order, criterion 1 = the measure's ``reliable_change``, a higher-is-better measure turned
+    round (``magnitude`` is always points of improvement). Clients with fewer than
+    :data:`MIN_SCORES` scores are not looked at.
+
+    ``treatment``: client_id, administered_date, total_score and week (whole weeks since intake)
+    of the treatment-period scores. Returns one row per gain (:data:`CLIENT_GAIN_COLUMNS`), in
+    client then session order: the gain's weeks run from the week of the score before it
+    (first_week) to the week before the score after it (last_week, at least first_week), as on
+    the client review.
+    """
+    treatment = treatment.sort_values(["client_id", "administered_date"], kind="stable")
+    counts = treatment.groupby("client_id", sort=True).size()
+    looked = counts[counts >= MIN_SCORES].index
+    treatment = treatment[treatment["client_id"].isin(looked)].reset_index(drop=True)
+    if not len(treatment):
+        return pd.DataFrame(columns=list(CLIENT_GAIN_COLUMNS))
+    position = treatment.groupby("client_id", sort=True).cumcount().to_numpy()
+    row = pd.Index(looked).get_indexer(treatment["client_id"])
+    sign = -1.0 if higher_is_better else 1.0  # lower-is-better scale for the criteria
+    matrix = np.full((len(looked), int(position.max()) + 1), np.nan)
+    matrix[row, position] = sign * treatment["total_score"].to_numpy(dtype=float)
+    weeks = np.full(matrix.shape, -1, dtype=np.int64)
+    weeks[row, position] = treatment["week"].to_numpy(dtype=np.int64)
+    rows = []
+    for g in sudden_gains_matrix(matrix, float(reliable_change)).itertuples(index=False):
+        before, after = int(weeks[g.series, g.pre_index]), int(weeks[g.series, g.pre_index + 1])
+        rows.append((looked[g.series], before, max(before, after - 1), float(g.magnitude), bool(g.reversed)))
+    return pd.DataFrame(rows, columns=list(CLIENT_GAIN_COLUMNS))
+
+
 GAIN_COLUMNS = ("measure", "before_date", "after_date", "before_score", "after_score", "magnitude", "reversed",
                 "homework_weeks", "assignments", "reviewed", "quantity")
 

@@ -418,7 +418,8 @@ UNSCOPED_SQL = {"macros", "outcome_macros", "alert_macros", "stored_client_rows"
                 "users_list", "user_by_email", "access_log_search"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
-                 "client_measure_score_rows", "client_paired_score_rows", "alert_client_rows", "caseload_client_rows")
+                 "client_measure_score_rows", "client_paired_score_rows", "alert_client_rows", "caseload_client_rows",
+                 "score_interval_rows")
 SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 

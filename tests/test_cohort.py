@@ -690,3 +690,108 @@ def test_summary_does_not_depend_on_row_order(sample_db_path, tmp_path):
     assert frame["paired"].sum() > 100
     reversed_frame = frame.iloc[::-1].reset_index(drop=True)
     assert json.dumps(measure_summary(reversed_frame, DEFAULTS)) == json.dumps(measure_summary(frame, DEFAULTS))
+
+
+# --------------------------------------------------------------------------- rows into Python (issue 12 item 3)
+
+
+@pytest.fixture
+def rows_read(monkeypatch):
+    """The rows each query returns to Python, by query name, while the test runs."""
+    read: dict[str, list[int]] = {}
+    original = ClinicDatabase.execute_sql
+
+    def recording(db, sql, params=None, *, label="query"):
+        frame = original(db, sql, params, label=label)
+        read.setdefault(label, []).append(len(frame))
+        return frame
+
+    monkeypatch.setattr(ClinicDatabase, "execute_sql", recording)
+    return read
+
+
+def test_the_gain_week_homework_reaches_python_as_two_rows_not_one_per_client_week(sample_db, rows_read):
+    """The homework of the weeks a sudden gain came in against the same clients' other weeks is
+    summed in SQL: two rows whatever the cohort's size (it was one row per client and week)."""
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
+
+    for unreviewed in (False, True):
+        gains = sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings(unreviewed_as_not_done=unreviewed))
+        client_weeks = int(gains.homework["client_weeks"].sum())
+        assert gains.clients_with_gain > 20 and client_weeks > 10 * gains.clients_with_gain
+        assert rows_read["cohort_gain_week_homework"][-1] == 2  # the two groups, not the client-weeks
+        assert list(gains.homework["weeks"]) == ["Weeks in which a gain came", "Other weeks (same clients)"]
+    assert "cohort_weekly_homework" not in rows_read
+
+
+def test_the_gain_week_homework_without_a_gain_is_two_empty_groups(sample_db, rows_read):
+    from analytics.cohort_outcomes.sudden_gain_summary import _gain_week_homework
+
+    none = {"client_ids": [], "first_weeks": [], "last_weeks": [], "magnitudes": [], "reversed": []}
+    params = query_params(LOCAL, None, measure="PHQ-9", baseline_days=0, reliable_change=6.0, higher_is_better=False,
+                          unreviewed_as_not_done=False, found=none)
+    homework = _gain_week_homework(sample_db, params)
+    assert rows_read["cohort_gain_week_homework"] == [0]
+    assert homework["client_weeks"].tolist() == [0, 0] and homework["quantity"].isna().all()
+
+
+def test_the_report_reads_each_clients_homework_once_and_only_the_measure_shown(sample_db, rows_read):
+    """cohort_report used to read every client's homework twice (once inside client_outcomes) and
+    the scores of every measure; clinical_significance read the homework it never used."""
+    co.cohort_report(sample_db, LOCAL, None, "PHQ-9", DEFAULTS)
+    with_homework = len(client_homework(sample_db, LOCAL, None, DEFAULTS))
+    phq9 = (client_outcomes(sample_db, LOCAL, None, DEFAULTS)["measure"] == "PHQ-9").sum()
+    assert rows_read["client_homework"][0] == with_homework
+    assert rows_read["client_measure_scores"][0] == phq9  # PHQ-9 rows only
+    rows_read.clear()
+    co.clinical_significance(sample_db, LOCAL, None, co.default_jt_norms(["PHQ-9"]), DEFAULTS)
+    assert "client_homework" not in rows_read and rows_read["client_measure_scores"] == [phq9]
+
+
+def test_the_sudden_gain_summary_reaches_python_as_a_few_rows(sample_db, rows_read):
+    """With the gains stored at import, no score of any client reaches Python: the summary is two
+    rows (with a gain, without) and the homework two more. Under other settings the gains are found
+    anew from the cohort's scores (the fallback), and the figures still come back summed."""
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
+
+    gains = sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings())
+    assert gains.clients_scored > 200 and gains.gains > 20
+    assert set(rows_read) == {"cohort_sudden_gains", "cohort_gain_week_homework"}
+    assert rows_read["cohort_sudden_gains"] == [2] and rows_read["cohort_gain_week_homework"] == [2]
+    rows_read.clear()
+    sudden_gain_summary(sample_db, LOCAL, None, "PHQ-9", Settings(baseline_days_before_intake=14))
+    assert rows_read["cohort_gain_scores"][0] > 10 * gains.clients_scored  # found anew: every score
+    assert rows_read["cohort_sudden_gains"] == [2] and rows_read["cohort_gain_week_homework"] == [2]
+
+
+def test_the_within_client_model_reaches_python_as_one_row_per_client(sample_db, rows_read):
+    """The model is fitted from each client's interval moments, summed in SQL: one row per client
+    (at most MIXEDLM_MAX_CLIENTS), not one per interval; the same fit as from the interval rows."""
+    within = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", DEFAULTS)
+    assert set(rows_read) == {"cohort_score_interval_moments"}
+    assert rows_read["cohort_score_interval_moments"] == [within.clients_used]
+    assert within.intervals_used > 5 * within.clients_used
+    from_rows = co.within_client_analysis(sample_db, LOCAL, None, "PHQ-9", DEFAULTS, fit=within_between_model)
+    assert (from_rows.clients_used, from_rows.intervals_used) == (within.clients_used, within.intervals_used)
+    for ours, theirs in ((within.forward, from_rows.forward), (within.reverse, from_rows.reverse),
+                         (within.forward_unadjusted, from_rows.forward_unadjusted),
+                         (within.reverse_unadjusted, from_rows.reverse_unadjusted)):
+        assert ours.n_observations == theirs.n_observations and ours.n_groups == theirs.n_groups
+        assert ours.within_coef == pytest.approx(theirs.within_coef, rel=1e-6)
+        assert ours.between_coef == pytest.approx(theirs.between_coef, rel=1e-6)
+        assert ours.within_ci == pytest.approx(theirs.within_ci, rel=1e-6)
+
+
+def test_the_interval_moments_in_sql_are_those_of_the_interval_rows(sample_db):
+    from analytics.statistics import group_moments
+
+    params = query_params(LOCAL, None, measure="GAD-7", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=3000,
+                          baseline_days=0, unreviewed_as_not_done=True)
+    sql = sample_db.query("cohort_score_interval_moments", params).set_index("client_id")
+    rows = sample_db.query("cohort_score_intervals", params)
+    python = group_moments(rows, group="client_id", columns=("change", "quantity", "score", "week")).set_index("group")
+    assert len(sql) == rows["client_id"].nunique() and sorted(sql.index) == sorted(python.index)
+    python = python.loc[sql.index]
+    assert set(python.columns) <= set(sql.columns)  # n, mean_<v>, cross_<u>_<v>: the same names
+    for column in python.columns:
+        assert np.allclose(sql[column].astype(float), python[column].astype(float), rtol=1e-9, atol=1e-9), column

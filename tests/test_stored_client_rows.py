@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, cohort_summary, filter_options, import_files
+from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
 from analytics.db import sql_files
 from analytics.metrics import client_homework, client_outcomes, client_paired_outcomes
-from analytics.stored import SETTINGS_TABLE, STORED_TABLES
+from analytics.stored import GAIN_TABLES, SETTINGS_TABLE, STORED_TABLES, gain_settings
 from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
 
 SETTINGS = (
@@ -34,7 +35,7 @@ SETTINGS = (
 def _without_stored_rows(source: Path, target: Path) -> Path:
     shutil.copy(source, target)
     con = duckdb.connect(str(target))
-    for table in (*STORED_TABLES, SETTINGS_TABLE):
+    for table in (*STORED_TABLES, SETTINGS_TABLE, *GAIN_TABLES):
         con.execute(f"DROP TABLE {table}")
     con.close()
     return target
@@ -173,12 +174,12 @@ def test_a_dry_run_stores_nothing(tmp_path, sample_db_path):
 
 
 def test_only_the_scoped_macros_read_the_stored_tables():
-    stored = re.compile(r"\b(?:" + "|".join((*STORED_TABLES,)) + r")\b")
+    stored = re.compile(r"\b(?:" + "|".join((*STORED_TABLES, *GAIN_TABLES)) + r")\b")
     readers = sorted(name for name, path in sql_files().items()
                      if stored.search(re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))))
     assert readers == ["stored_client_rows"]
     code = re.sub(r"--[^\n]*", "", (ROOT / "analytics" / "sql" / "stored_client_rows.sql").read_text(encoding="utf-8"))
-    for table in STORED_TABLES:
+    for table in (*STORED_TABLES, "stored_sudden_gains"):
         # every read of a stored table keeps only the scoped cohort's clients
         reads = re.findall(rf"FROM {table} AS (\w+)(.*?)UNION ALL", code, re.S)
         assert len(reads) == 1, table
@@ -213,3 +214,63 @@ def test_the_branch_that_does_not_apply_is_not_run(sample_db_path):
             assert "stored_client_" in stored_plan and f"main.{source}" not in stored_plan, sql
             live_plan = _plan(db, sql, {"cohort": cohort, **other})
             assert f"main.{source}" in live_plan and "stored_client_" not in live_plan, sql
+
+
+# --------------------------------------------------------------------------- sudden gains stored at import
+
+
+def _gains(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str, settings: Settings) -> str:
+    """Every figure of the sudden-gain summary, as text (NaN reads as NaN, so equal text = equal figures)."""
+    summary = sudden_gain_summary(db, viewer, cohort, measure, settings)
+    return json.dumps({**{k: v for k, v in vars(summary).items() if k not in ("outcomes", "homework")},
+                       "outcomes": summary.outcomes.to_dict("records"), "homework": summary.homework.to_dict("records")})
+
+
+def test_the_import_stores_the_sudden_gains_of_every_measure_under_its_settings(sample_db_path):
+    with ClinicDatabase(sample_db_path) as db:
+        expected = {gain_settings(Settings(), m.name) for m in Settings().measures}
+        assert db.stored_gain_settings == expected
+        stored = db.execute_sql("SELECT measure, count(*) AS gains FROM stored_sudden_gains GROUP BY measure")
+    gains = dict(zip(stored["measure"], stored["gains"], strict=True))
+    assert gains["PHQ-9"] > 20 and gains["GAD-7"] > 20
+
+
+def test_stored_gains_give_the_figures_found_anew(sample_db_path, legacy_db_path):
+    """The sudden-gain summary over the gains stored at import equals, bit for bit, the summary
+    over the gains found anew from the scores (a database imported before gains were stored), for
+    every role, cohort and setting; under other settings the stored gains are not used."""
+    higher = Settings(measures=tuple(replace_measure(m) for m in Settings().measures))
+    with ClinicDatabase(sample_db_path) as stored, ClinicDatabase(legacy_db_path) as legacy:
+        assert stored.stored_gain_settings and not legacy.stored_gain_settings
+        clinic = filter_options(stored, Viewer.local())["clinic"][0]
+        cohorts = [CohortFilter(), CohortFilter.of(clinics=clinic), CohortFilter.of(homework_types="thought_record")]
+        for settings in (*SETTINGS, higher):
+            for viewer in _viewers(stored):
+                for cohort in cohorts:
+                    for measure in ("PHQ-9", "GAD-7"):
+                        assert _gains(stored, viewer, cohort, measure, settings) == _gains(
+                            legacy, viewer, cohort, measure, settings), (settings, viewer, cohort, measure)
+
+
+def replace_measure(measure):
+    """PHQ-9 with a larger reliable change (criterion 1): other gains than those stored."""
+    from dataclasses import replace
+
+    return replace(measure, reliable_change=measure.reliable_change + 2) if measure.name == "PHQ-9" else measure
+
+
+def test_the_stored_gains_are_read_when_the_settings_match(sample_db_path, tmp_path):
+    """Stored gains removed by hand change the summary under the stored settings only."""
+    tampered = tmp_path / "tampered.duckdb"
+    shutil.copy(sample_db_path, tampered)
+    con = duckdb.connect(str(tampered))
+    con.execute("DELETE FROM stored_sudden_gains WHERE measure = 'PHQ-9'")
+    con.close()
+    with ClinicDatabase(sample_db_path) as original, ClinicDatabase(tampered) as db:
+        matching, other = Settings(), Settings(baseline_days_before_intake=14)
+        assert sudden_gain_summary(original, Viewer.local(), None, "PHQ-9", matching).gains > 20
+        emptied = sudden_gain_summary(db, Viewer.local(), None, "PHQ-9", matching)
+        assert (emptied.gains, emptied.clients_with_gain) == (0, 0)
+        assert _gains(db, Viewer.local(), None, "PHQ-9", other) == _gains(original, Viewer.local(), None, "PHQ-9", other)
+        assert _gains(db, Viewer.local(), None, "GAD-7", matching) == _gains(
+            original, Viewer.local(), None, "GAD-7", matching)

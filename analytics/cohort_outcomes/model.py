@@ -42,7 +42,7 @@ from ..config import DESIGN_CHECKLIST, DESIGN_CHECKLIST_LABELS, Settings, active
 from ..db import ClinicDatabase
 from ..metrics import (
     client_homework,
-    client_outcomes,
+    client_measure_outcomes,
     compliance_band,
     compliance_band_labels,
     cut_values,
@@ -63,7 +63,7 @@ from ..statistics import (
     pearson,
     spearman,
     wilson_interval,
-    within_between_model,
+    within_between_from_groups,
 )
 
 __all__ = [
@@ -176,12 +176,14 @@ def cohort_client_frame(
     """
     settings = settings or active_settings()
     return _client_frame(
-        client_homework(db, viewer, cohort, settings), client_outcomes(db, viewer, cohort, settings), measure, settings
+        client_homework(db, viewer, cohort, settings),
+        client_measure_outcomes(db, viewer, cohort, settings, measures=[measure]), measure, settings,
     )
 
 
 def _client_frame(homework: pd.DataFrame, outcomes: pd.DataFrame, measure: str, settings: Settings) -> pd.DataFrame:
-    scores = outcomes[outcomes["measure"] == measure].drop(columns=[c for c in homework.columns if c != "client_id"])
+    scores = outcomes[outcomes["measure"] == measure].drop(
+        columns=[c for c in homework.columns if c != "client_id" and c in outcomes.columns])
     frame = homework.merge(scores, on="client_id", how="outer").sort_values("client_id", ignore_index=True)
     frame["measure"] = measure
     frame["paired"] = frame["paired"].fillna(False).astype(bool)
@@ -959,7 +961,7 @@ def cohort_report(
     # Independent queries run side by side (one DuckDB cursor each; ClinicDatabase is thread-safe).
     with ThreadPoolExecutor(max_workers=3) as pool:
         homework = pool.submit(client_homework, db, viewer, cohort, settings)
-        outcomes = pool.submit(client_outcomes, db, viewer, cohort, settings)
+        outcomes = pool.submit(client_measure_outcomes, db, viewer, cohort, settings, [measure])
         follow_rows = pool.submit(_follow_up_rows, db, viewer, cohort, measure)
         frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
@@ -1182,6 +1184,26 @@ def _coefficient_rows(result: MixedModelResult, model: str, scale: float, unit: 
     return rows
 
 
+def _interval_moments(moments: pd.DataFrame) -> pd.DataFrame:
+    """The per-client moments of ``cohort_score_interval_moments.sql`` with the starting score split
+    as the model takes it (:data:`FORWARD_COVARIATES`): score_within = score - the client's mean
+    score (mean 0, varying as the score within a client), score_between = that mean (constant
+    within a client)."""
+    out = moments.copy()
+    for column in ("n", "mean_change", "mean_quantity", "mean_score", "mean_week"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    zero = np.zeros(len(out))
+    out["mean_score_within"], out["mean_score_between"] = zero, out["mean_score"]
+    for v in ("change", "quantity", "week"):
+        name = f"cross_{v}_score" if f"cross_{v}_score" in out.columns else f"cross_score_{v}"
+        out[f"cross_score_within_{v}"] = pd.to_numeric(out[name], errors="coerce").astype(float)
+        out[f"cross_score_between_{v}"] = zero
+    out["cross_score_within_score_within"] = pd.to_numeric(out["cross_score_score"], errors="coerce").astype(float)
+    out["cross_score_within_score_between"] = zero
+    out["cross_score_between_score_between"] = zero
+    return out
+
+
 def within_client_analysis(
     db: ClinicDatabase,
     viewer: Viewer,
@@ -1189,34 +1211,47 @@ def within_client_analysis(
     measure: str,
     settings: Settings | None = None,
     max_clients: int = MIXEDLM_MAX_CLIENTS,
-    fit: Any = within_between_model,
+    fit: Any = None,
 ) -> WithinClientAnalysis:
     """Fit the forward (homework and change in the same interval) and reverse (score, then the
     next interval's homework) models, adjusted (see :class:`WithinClientAnalysis`) and not.
 
-    Both are fitted by :func:`analytics.statistics.within_between_model` (REML); ``fit`` takes
-    another fitter of the same signature (the tests' statsmodels cross-check).
+    Both are fitted by :func:`analytics.statistics.within_between_from_groups` (REML) from the
+    per-client moments of the score intervals, summed in SQL (``cohort_score_interval_moments.sql``:
+    one row per client, never one per interval). ``fit`` takes a fitter of the signature of
+    :func:`analytics.statistics.within_between_model` instead, on the interval rows
+    (``cohort_score_intervals.sql``; the tests' statsmodels cross-check).
     Cohorts with more than ``max_clients`` eligible clients are sampled down deterministically
     (lowest md5 of client_id) in SQL; the result says so.
     """
     settings = settings or active_settings()
-    rows = db.query(
-        "cohort_score_intervals",
-        query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients),
-                     baseline_days=settings.baseline_days_before_intake,
-                     unreviewed_as_not_done=settings.unreviewed_as_not_done),
-    )
-    clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
-    for col in ("change", "quantity", "score", "week"):
-        rows[col] = pd.to_numeric(rows[col], errors="coerce").astype(float)
-    client_mean_score = rows.groupby("client_id", sort=False)["score"].transform("mean")
-    rows["score_within"] = rows["score"] - client_mean_score
-    rows["score_between"] = client_mean_score
+    params = query_params(viewer, cohort, measure=measure, max_gap_days=MAX_INTERVAL_DAYS, max_clients=int(max_clients),
+                          baseline_days=settings.baseline_days_before_intake,
+                          unreviewed_as_not_done=settings.unreviewed_as_not_done)
+    if fit is None:
+        moments = _interval_moments(db.query("cohort_score_interval_moments", params))
+        clients_eligible = int(moments["clients_eligible"].iloc[0]) if len(moments) else 0
+        clients_used, intervals_used = len(moments), int(moments["n"].sum())
+
+        def model(**spec: Any) -> MixedModelResult:
+            return within_between_from_groups(moments, **spec)
+    else:
+        rows = db.query("cohort_score_intervals", params)
+        clients_eligible = int(rows["clients_eligible"].iloc[0]) if len(rows) else 0
+        for col in ("change", "quantity", "score", "week"):
+            rows[col] = pd.to_numeric(rows[col], errors="coerce").astype(float)
+        client_mean_score = rows.groupby("client_id", sort=False)["score"].transform("mean")
+        rows["score_within"] = rows["score"] - client_mean_score
+        rows["score_between"] = client_mean_score
+        clients_used, intervals_used = int(rows["client_id"].nunique()), len(rows)
+
+        def model(**spec: Any) -> MixedModelResult:
+            return fit(rows, group="client_id", **spec)
     started = time.perf_counter()
-    forward = fit(rows, outcome="change", predictor="quantity", group="client_id", covariates=FORWARD_COVARIATES)
-    reverse = fit(rows, outcome="quantity", predictor="score", group="client_id", covariates=REVERSE_COVARIATES)
-    forward_raw = fit(rows, outcome="change", predictor="quantity", group="client_id")
-    reverse_raw = fit(rows, outcome="quantity", predictor="score", group="client_id")
+    forward = model(outcome="change", predictor="quantity", covariates=FORWARD_COVARIATES)
+    reverse = model(outcome="quantity", predictor="score", covariates=REVERSE_COVARIATES)
+    forward_raw = model(outcome="change", predictor="quantity")
+    reverse_raw = model(outcome="quantity", predictor="score")
     seconds = time.perf_counter() - started
     same = f"Homework and {measure} change in the same interval"
     reverse_label = f"{measure} score and the homework of the interval it starts"
@@ -1232,8 +1267,8 @@ def within_client_analysis(
         forward=forward,
         reverse=reverse,
         clients_eligible=clients_eligible,
-        clients_used=int(rows["client_id"].nunique()),
-        intervals_used=len(rows),
+        clients_used=clients_used,
+        intervals_used=intervals_used,
         max_clients=int(max_clients),
         sampled=clients_eligible > int(max_clients),
         seconds=seconds,
@@ -1399,7 +1434,8 @@ def clinical_significance(
     minimum are reported as too few.
     """
     settings = settings or active_settings()
-    return _clinical_significance(client_outcomes(db, viewer, cohort, settings), norms, settings)
+    outcomes = client_measure_outcomes(db, viewer, cohort, settings, measures=[n.measure for n in norms])
+    return _clinical_significance(outcomes, norms, settings)
 
 
 def _clinical_significance(

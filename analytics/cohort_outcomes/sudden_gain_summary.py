@@ -15,17 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..config import Settings, active_settings
 from ..db import ClinicDatabase
-from ..metrics import classify_outcomes
 from ..scope import CohortFilter, Viewer, query_params
 from ..statistics import wilson_interval
-from ..sudden_gains import sudden_gains_matrix
-
-MIN_SCORES = 4  # treatment scores a client needs for a gain to be looked for (two on each side)
+from ..stored import gain_settings
+from ..sudden_gains import MIN_SCORES, clients_sudden_gains
 
 GAIN_CAVEAT = (
     "Sudden gains are descriptive: they say when a large, stable drop happened, not why. Measures have limited "
@@ -58,27 +55,65 @@ class SuddenGainSummary:
         return self.clients_scored > 0
 
 
-def _weighted(values: pd.Series, weights: pd.Series) -> float | None:
-    ok = values.notna() & (weights > 0)
-    return float((values[ok] * weights[ok]).sum() / weights[ok].sum()) if ok.any() else None
+OUTCOME_GROUPS = ((True, "With a sudden gain"), (False, "Without a sudden gain"))
+HOMEWORK_GROUPS = ((True, "Weeks in which a gain came"), (False, "Other weeks (same clients)"))
+OUTCOME_COLUMNS = ("group", "discharged", "mean_improvement", "reliable_improvement", "caseness_at_first", "recovered",
+                   "follow_up", "follow_up_improvement")
+HOMEWORK_COLUMNS = ("weeks", "client_weeks", "clients", "assignments", "reviewed_share", "quantity", "quality")
 
 
-def _mean(values: pd.Series) -> float | None:
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    return float(values.mean()) if len(values) else None
+def _value(part: pd.Series | None, column: str) -> float | None:
+    return None if part is None or pd.isna(part[column]) else float(part[column])
 
 
-def _share(mask: pd.Series, denominator: pd.Series | None = None) -> float | None:
-    mask = mask.astype("boolean")
-    if denominator is not None:
-        mask = mask[denominator.astype("boolean").fillna(False).astype(bool)]
-    mask = mask.dropna()
-    return float(mask.mean()) if len(mask) else None
+def _count(part: pd.Series | None, column: str) -> int:
+    return 0 if part is None else int(part[column])
 
 
-def found_ids(found: pd.DataFrame, ids: pd.Index) -> list[str]:
-    """The ids of the series with at least one gain."""
-    return [ids[i] for i in sorted(set(found["series"].tolist()))]
+def _found_anew(db: ClinicDatabase, params: dict[str, Any], reliable_change: float,
+                higher_is_better: bool) -> dict[str, list]:
+    """The cohort's gains found with :func:`analytics.sudden_gains.clients_sudden_gains` from its
+    scores (``cohort_gain_scores.sql``): for settings other than those the gains were stored
+    under at import, or a database imported before gains were stored. Passed back to SQL as the
+    ``found`` argument of the macro ``sudden_gain_rows``."""
+    scores = db.query("cohort_gain_scores", params)
+    gains = clients_sudden_gains(scores[scores["period"] == "treatment"], reliable_change, higher_is_better)
+    return {"client_ids": gains["client_id"].astype(str).tolist(), "first_weeks": gains["first_week"].astype(int).tolist(),
+            "last_weeks": gains["last_week"].astype(int).tolist(), "magnitudes": gains["magnitude"].astype(float).tolist(),
+            "reversed": gains["reversed"].astype(bool).tolist()}
+
+
+def _outcomes(rows: pd.DataFrame, clients_scored: int) -> pd.DataFrame:
+    """Outcome rows with a gain and without (both, once a client is looked at)."""
+    by_group = rows[rows["gain"].notna()].set_index("gain")
+    out = []
+    for gain, label in OUTCOME_GROUPS if clients_scored else ():
+        part = by_group.loc[gain] if gain in by_group.index else None
+        out.append({
+            "group": label, "discharged": _count(part, "discharged"), "mean_improvement": _value(part, "mean_improvement"),
+            "reliable_improvement": _value(part, "reliable_improvement"),
+            "caseness_at_first": _count(part, "caseness_at_first"), "recovered": _value(part, "recovered"),
+            "follow_up": _count(part, "follow_up"), "follow_up_improvement": _value(part, "follow_up_improvement"),
+        })
+    return pd.DataFrame(out, columns=list(OUTCOME_COLUMNS))
+
+
+def _gain_week_homework(db: ClinicDatabase, params: dict[str, Any]) -> pd.DataFrame:
+    """The homework of the gain clients in the weeks of their gains against their other weeks with
+    homework: ``cohort_gain_week_homework.sql`` sums it in the database (a row per group, never
+    one per client or week); here the two groups are labelled and the reviewed share taken."""
+    sums = db.query("cohort_gain_week_homework", params).set_index("gain_week")
+    rows = []
+    for gain_week, label in HOMEWORK_GROUPS:
+        part = sums.loc[gain_week] if gain_week in sums.index else None
+        assignments = _count(part, "assignments")
+        rows.append({
+            "weeks": label, "client_weeks": _count(part, "client_weeks"), "clients": _count(part, "clients"),
+            "assignments": assignments,
+            "reviewed_share": _count(part, "reviewed") / assignments if assignments else None,
+            "quantity": _value(part, "quantity"), "quality": _value(part, "quality"),
+        })
+    return pd.DataFrame(rows, columns=list(HOMEWORK_COLUMNS))
 
 
 def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str,
@@ -96,100 +131,35 @@ def sudden_gain_summary(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
       other treatment weeks with homework: client-weeks, assignments set, reviewed share, quantity
       (weighted by reviewed assignments, or all under "unreviewed = not done") and quality
       (weighted by rated assignments).
+
+    The gains are those stored at import when they were found under these settings
+    (:func:`analytics.stored.store_sudden_gains`), else found anew from the cohort's scores with the
+    same function; every figure is summed in SQL (``cohort_sudden_gains.sql``,
+    ``cohort_gain_week_homework.sql``), so a few rows reach Python whatever the cohort's size.
     """
     settings = settings or active_settings()
+    key = gain_settings(settings, measure)
     definition = settings.measure(measure)
-    if definition is None:
+    if key is None or definition is None:
         raise ValueError(f"unknown measure {measure!r}")
-    params = query_params(viewer, cohort, measure=definition.name, baseline_days=settings.baseline_days_before_intake,
-                          unreviewed_as_not_done=settings.unreviewed_as_not_done)
-    scores = db.query("cohort_gain_scores", params)
-    weekly = db.query("cohort_weekly_homework", params)
-    sign = -1.0 if definition.higher_is_better else 1.0
-    treatment = scores[scores["period"] == "treatment"].sort_values(["client_id", "administered_date"], kind="stable")
-    counts = treatment.groupby("client_id", sort=True).size()
-    looked = counts[counts >= MIN_SCORES].index
-    treatment = treatment[treatment["client_id"].isin(looked)].reset_index(drop=True)
-    position = treatment.groupby("client_id", sort=True).cumcount().to_numpy()
-    row = pd.Index(looked).get_indexer(treatment["client_id"])
-    matrix = np.full((len(looked), int(position.max()) + 1 if len(treatment) else 0), np.nan)
-    matrix[row, position] = sign * treatment["total_score"].to_numpy(dtype=float)
-    weeks = np.full(matrix.shape, -1, dtype=np.int64)
-    weeks[row, position] = treatment["week"].to_numpy(dtype=np.int64)
-    found = sudden_gains_matrix(matrix, float(definition.reliable_change))
-    scored = len(looked)
-    gain_rows: list[dict[str, Any]] = []
-    gain_weeks: list[tuple[str, int]] = []
-    for g in found.itertuples(index=False):
-        client_id = looked[g.series]
-        before, after = int(weeks[g.series, g.pre_index]), int(weeks[g.series, g.pre_index + 1])
-        gain_rows.append({"client_id": client_id, "magnitude": g.magnitude, "reversed": g.reversed})
-        gain_weeks += [(client_id, w) for w in range(before, max(before, after - 1) + 1)]
-    firsts = treatment.groupby("client_id", sort=True).agg(
-        discharge_date=("discharge_date", "first"), first_date=("administered_date", "first"),
-        first_score=("total_score", "first"), last_date=("administered_date", "last"),
-        last_score=("total_score", "last"))
-    ends = firsts.reset_index().assign(
-        measure=definition.name, gain=lambda f: f["client_id"].isin(set(found_ids(found, looked))),
-        discharged=lambda f: f["discharge_date"].notna()).to_dict("records")
-    gains = pd.DataFrame(gain_rows, columns=["client_id", "magnitude", "reversed"])
-    with_gain = int(gains["client_id"].nunique())
+    name, baseline_days, reliable_change, higher_is_better = key
+    params = query_params(viewer, cohort, measure=name, baseline_days=baseline_days,
+                          unreviewed_as_not_done=settings.unreviewed_as_not_done, reliable_change=reliable_change,
+                          higher_is_better=higher_is_better, min_scores=MIN_SCORES,
+                          improvement_sign=definition.improvement_sign,
+                          measure_definitions=settings.measure_definitions([name]))
+    stored = key in db.stored_gain_settings
+    params["found"] = None if stored else _found_anew(db, params, reliable_change, higher_is_better)
+    rows = db.query("cohort_sudden_gains", params)
+    totals = rows.iloc[0]
+    scored, with_gain = int(totals["clients_scored"]), int(totals["clients_with_gain"])
     ci = wilson_interval(with_gain, scored) if scored else None
-
-    # Outcomes at discharge and follow-up, with a gain vs without.
-    ends_frame = pd.DataFrame(ends, columns=["client_id", "measure", "gain", "discharged", "first_date", "first_score",
-                                             "last_date", "last_score"])
-    outcomes_rows = []
-    if len(ends_frame):
-        classified = classify_outcomes(ends_frame, settings)
-        classified = classified[classified["discharged"]]
-        follow = scores[scores["period"] == "follow-up"].sort_values("administered_date").groupby("client_id").tail(1)
-        classified = classified.merge(follow[["client_id", "total_score"]].rename(columns={"total_score": "follow_up"}),
-                                      on="client_id", how="left")
-        classified["follow_up_improvement"] = definition.improvement_sign * (
-            classified["follow_up"] - classified["first_score"])
-        for label, part in (("With a sudden gain", classified[classified["gain"]]),
-                            ("Without a sudden gain", classified[~classified["gain"]])):
-            outcomes_rows.append({
-                "group": label, "discharged": len(part), "mean_improvement": _mean(part["improvement"]),
-                "reliable_improvement": _share(part["reliable_improvement"]),
-                "caseness_at_first": int(part["caseness_at_first"].astype("boolean").fillna(False).sum()),
-                "recovered": _share(part["recovered"], part["caseness_at_first"]),
-                "follow_up": int(part["follow_up"].notna().sum()),
-                "follow_up_improvement": _mean(part["follow_up_improvement"]),
-            })
-    outcomes = pd.DataFrame(outcomes_rows, columns=["group", "discharged", "mean_improvement", "reliable_improvement",
-                                                    "caseness_at_first", "recovered", "follow_up",
-                                                    "follow_up_improvement"])
-
-    # Homework in the weeks of a gain vs the same clients' other weeks.
-    homework_rows = []
-    gain_clients = set(gains["client_id"])
-    mine = weekly[weekly["client_id"].isin(gain_clients)].copy()
-    marked = pd.MultiIndex.from_tuples(gain_weeks, names=["client_id", "week"]) if gain_weeks else None
-    mine["gain_week"] = (pd.MultiIndex.from_frame(mine[["client_id", "week"]]).isin(marked)
-                         if marked is not None and len(mine) else False)
-    weight = "assignments" if settings.unreviewed_as_not_done else "reviewed"
-    for label, part in (("Weeks in which a gain came", mine[mine["gain_week"]]),
-                        ("Other weeks (same clients)", mine[~mine["gain_week"]])):
-        homework_rows.append({
-            "weeks": label, "client_weeks": len(part), "clients": int(part["client_id"].nunique()),
-            "assignments": int(part["assignments"].sum()),
-            "reviewed_share": (float(part["reviewed"].sum() / part["assignments"].sum())
-                               if part["assignments"].sum() else None),
-            "quantity": _weighted(part["quantity"], part[weight]),
-            "quality": _weighted(part["quality"], part["quality_rated"]),
-        })
-    homework = pd.DataFrame(homework_rows, columns=["weeks", "client_weeks", "clients", "assignments",
-                                                    "reviewed_share", "quantity", "quality"])
-    magnitudes = gains["magnitude"].to_numpy(dtype=float)
     return SuddenGainSummary(
-        measure=definition.name, clients_scored=scored, clients_with_gain=with_gain,
+        measure=name, clients_scored=scored, clients_with_gain=with_gain,
         share=with_gain / scored if scored else None, share_low=ci[0] if ci else None, share_high=ci[1] if ci else None,
-        gains=len(gains), reversed=int(gains["reversed"].sum()),
-        magnitude_mean=float(magnitudes.mean()) if len(magnitudes) else None,
-        magnitude_sd=float(np.std(magnitudes, ddof=1)) if len(magnitudes) > 1 else None,
-        outcomes=outcomes, homework=homework, min_clients=settings.minimum_n(),
+        gains=int(totals["gains"]), reversed=int(totals["reversed"]),
+        magnitude_mean=_value(totals, "magnitude_mean"), magnitude_sd=_value(totals, "magnitude_sd"),
+        outcomes=_outcomes(rows, scored), homework=_gain_week_homework(db, params), min_clients=settings.minimum_n(),
     )
 
 

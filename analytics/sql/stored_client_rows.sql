@@ -54,3 +54,28 @@ CREATE OR REPLACE MACRO client_paired_score_rows(cohort, depression_measure, anx
     FROM client_paired_score_rows_live(cohort, depression_measure, anxiety_measure, baseline_days, wanted_client)
     WHERE (depression_measure, anxiety_measure, baseline_days)
           IS DISTINCT FROM (stored_depression_measure(), stored_anxiety_measure(), stored_baseline_days());
+
+-- Sudden gains per client on one measure (analytics.sudden_gains.clients_sudden_gains): client_id,
+-- first_week .. last_week (the gain's weeks since intake), magnitude (points of improvement),
+-- reversed. found NULL: the gains stored at import for the cohort's clients, when they were found
+-- under the same settings (baseline_days, the measure's reliable_change and direction), else none;
+-- the caller passes NULL only then (ClinicDatabase.stored_gain_settings). Otherwise found holds the
+-- gains the caller found anew with the same function, as a STRUCT of lists (client_ids,
+-- first_weeks, last_weeks, magnitudes, reversed; one entry per gain) for the cohort's clients.
+CREATE OR REPLACE MACRO sudden_gain_rows(cohort, measure, baseline_days, reliable_change, higher_is_better,
+                                         found) AS TABLE
+    SELECT g.client_id, g.first_week, g.last_week, g.magnitude, g.reversed
+    FROM stored_sudden_gains AS g
+    WHERE found IS NULL
+      AND g.measure = measure
+      AND (measure, baseline_days, reliable_change, higher_is_better) IN
+          (SELECT (m.measure, m.baseline_days, m.reliable_change, m.higher_is_better) FROM stored_sudden_gain_measures AS m)
+      AND g.client_id IN (SELECT client_id FROM cohort_clients(cohort))
+    UNION ALL
+    SELECT
+        unnest(struct_extract(found, 'client_ids'))::VARCHAR AS client_id,
+        unnest(struct_extract(found, 'first_weeks'))::BIGINT AS first_week,
+        unnest(struct_extract(found, 'last_weeks'))::BIGINT AS last_week,
+        unnest(struct_extract(found, 'magnitudes'))::DOUBLE AS magnitude,
+        unnest(struct_extract(found, 'reversed'))::BOOLEAN AS reversed
+    WHERE found IS NOT NULL;
