@@ -167,7 +167,12 @@ def bare_sql(db_path: Path, statements: list[tuple[str, str, dict[str, Any]]]) -
 def _apptest(case: PageCase, params: dict[str, str], timeout: float) -> tuple[float, list[str]]:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / case.file), default_timeout=timeout)
+    # Through the app's navigation (dashboard.py), as a visitor opens the page: a page run on its
+    # own has no navigation, so its links to other pages fail (the Caseload page's glossary link
+    # did, and the page was reported as erroring at every size).
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=timeout)
+    if case.file != "dashboard.py":
+        at.switch_page(case.file)
     for key, value in params.items():
         at.query_params[key] = value
     started = time.perf_counter()
