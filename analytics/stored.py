@@ -25,7 +25,10 @@ from .config import Settings
 from .scope import Viewer, query_params
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import duckdb
+    import pandas as pd
 
 #: The tables this module stores, and the settings they were stored under (one row).
 STORED_TABLES = ("stored_client_homework", "stored_client_measure_scores", "stored_client_paired_scores")
@@ -108,6 +111,7 @@ def _literal(value: Any, sql_type: str) -> str:
 # Python by the function the Cohort outcomes page falls back to), and per measure the settings
 # they were found under: the gains of a measure are read only when all of these match.
 GAIN_TABLES = ("stored_sudden_gains", "stored_sudden_gain_measures")
+_GAIN_CHUNK_VECTORS = 100  # x 2048 scores per chunk read from the database
 GAIN_COLUMNS = ("client_id VARCHAR, measure VARCHAR, first_week BIGINT, last_week BIGINT, magnitude DOUBLE, "
                 "reversed BOOLEAN")
 GAIN_MEASURE_COLUMNS = "measure VARCHAR, baseline_days INTEGER, reliable_change DOUBLE, higher_is_better BOOLEAN"
@@ -121,6 +125,28 @@ def gain_settings(settings: Settings, measure: str) -> tuple[str, int, float, bo
         return None
     return (definition.name, int(settings.baseline_days_before_intake), float(definition.reliable_change),
             bool(definition.higher_is_better))
+
+
+def whole_client_chunks(cursor: duckdb.DuckDBPyConnection, vectors: int) -> Iterator[pd.DataFrame]:
+    """The result of a query in client order as DataFrames of about ``vectors`` x 2,048 rows,
+    each holding every row of its clients (a chunk's last client is held back and joined to the
+    next chunk), so a per-client computation sees each client whole."""
+    import pandas as pd
+
+    pending = None
+    while True:
+        chunk = cursor.fetch_df_chunk(vectors)
+        if chunk.empty:
+            if pending is not None and len(pending):
+                yield pending
+            return
+        if pending is not None:
+            chunk = pd.concat([pending, chunk], ignore_index=True)
+        last = chunk["client_id"].iloc[-1]
+        pending = chunk[chunk["client_id"] == last]
+        whole = chunk[chunk["client_id"] != last]
+        if len(whole):
+            yield whole
 
 
 def store_sudden_gains(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
@@ -137,9 +163,14 @@ def store_sudden_gains(con: duckdb.DuckDBPyConnection, settings: Settings) -> in
     for definition in settings.measures:
         key = gain_settings(settings, definition.name)
         assert key is not None
-        scores = con.execute(sql, _used(sql, {**_parameters(settings), "measure": definition.name})).df()
-        treatment = scores[scores["period"] == "treatment"]
-        found.append(clients_sudden_gains(treatment, key[2], key[3]).assign(measure=definition.name))
+        # Streamed a few hundred thousand scores at a time (the query is in client order; a
+        # chunk's last client waits for the next chunk, so every client is looked at whole):
+        # memory stays bounded at a national scale (15M scores).
+        cursor = con.execute(sql, _used(sql, {**_parameters(settings), "measure": definition.name}))
+        for chunk in whole_client_chunks(cursor, _GAIN_CHUNK_VECTORS):
+            treatment = chunk[chunk["period"] == "treatment"]
+            if len(treatment):
+                found.append(clients_sudden_gains(treatment, key[2], key[3]).assign(measure=definition.name))
         measures.append(key)
     gains = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=[*CLIENT_GAIN_COLUMNS, "measure"])
     con.execute(f"CREATE OR REPLACE TABLE main.stored_sudden_gains ({GAIN_COLUMNS})")

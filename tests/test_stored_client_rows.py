@@ -274,3 +274,36 @@ def test_the_stored_gains_are_read_when_the_settings_match(sample_db_path, tmp_p
         assert _gains(db, Viewer.local(), None, "PHQ-9", other) == _gains(original, Viewer.local(), None, "PHQ-9", other)
         assert _gains(db, Viewer.local(), None, "GAD-7", matching) == _gains(
             original, Viewer.local(), None, "GAD-7", matching)
+
+
+def test_the_gains_stored_in_chunks_equal_those_found_at_once(tmp_path, sample_db_path, monkeypatch):
+    """The import reads the scores a chunk at a time (bounded memory at a national scale); a
+    client split across two chunks must be looked at whole. With chunks of one vector (2,048
+    scores) the sample clinic's scores span several chunks, and the stored gains are the same."""
+    import analytics.stored as stored
+    from analytics.ingest.sample import build_sample_database
+
+    monkeypatch.setattr(stored, "_GAIN_CHUNK_VECTORS", 1)
+    chunked = tmp_path / "chunked.duckdb"
+    assert build_sample_database(chunked, clients=300, seed=11).exit_code == 0
+    query = "SELECT * FROM stored_sudden_gains ORDER BY ALL"
+    with ClinicDatabase(chunked) as a, ClinicDatabase(sample_db_path) as b:
+        scores = a.execute_sql("SELECT count(*) AS n FROM scores WHERE measure = 'PHQ-9'")["n"].iloc[0]
+        assert scores > 2048  # two chunks at least
+        pd.testing.assert_frame_equal(a.execute_sql(query), b.execute_sql(query))
+        assert len(a.execute_sql(query)) > 40
+
+
+def test_chunks_hold_every_row_of_their_clients():
+    """whole_client_chunks: 5,000 rows of 7 clients (each longer than a 2,048-row vector, so every
+    chunk boundary falls inside a client): every client in exactly one chunk, every row once."""
+    from analytics.stored import whole_client_chunks
+
+    con = duckdb.connect()
+    cursor = con.execute("SELECT 'c' || (i // 715)::VARCHAR AS client_id, i AS score_number "
+                         "FROM range(5000) t(i) ORDER BY i")
+    chunks = list(whole_client_chunks(cursor, 1))
+    assert len(chunks) >= 2
+    seen = [set(chunk["client_id"]) for chunk in chunks]
+    assert sum(len(s) for s in seen) == len(set().union(*seen)) == 7
+    assert sorted(pd.concat(chunks)["score_number"]) == list(range(5000))
