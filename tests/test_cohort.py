@@ -795,3 +795,36 @@ def test_the_interval_moments_in_sql_are_those_of_the_interval_rows(sample_db):
     assert set(python.columns) <= set(sql.columns)  # n, mean_<v>, cross_<u>_<v>: the same names
     for column in python.columns:
         assert np.allclose(sql[column].astype(float), python[column].astype(float), rtol=1e-9, atol=1e-9), column
+
+
+def test_the_summed_sections_do_not_depend_on_row_order(sample_db_path, tmp_path):
+    """The figures summed in SQL (sudden gains, the within-client moments, the trajectories) take
+    their rows in a fixed order, so the same clinic stored in another physical order gives the
+    same digits (the trajectories' means and SDs did not: they differed in the 15th digit)."""
+    import duckdb
+
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
+
+    shuffled = tmp_path / "shuffled.duckdb"
+    shutil.copy(sample_db_path, shuffled)
+    con = duckdb.connect(str(shuffled))
+    con.execute("SELECT setseed(0.5)")
+    for table in ("clients", "assignments", "scores"):
+        con.execute(f"CREATE TABLE shuffled_rows AS SELECT * FROM {table} ORDER BY random()")
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM shuffled_rows")
+        con.execute("DROP TABLE shuffled_rows")
+    con.close()
+    with ClinicDatabase(sample_db_path) as original, ClinicDatabase(shuffled) as reordered:
+        for settings_ in (DEFAULTS, Settings(baseline_days_before_intake=14)):  # stored gains, and found anew
+            a = sudden_gain_summary(original, LOCAL, None, "PHQ-9", settings_)
+            b = sudden_gain_summary(reordered, LOCAL, None, "PHQ-9", settings_)
+            assert (a.magnitude_mean, a.magnitude_sd) == (b.magnitude_mean, b.magnitude_sd)
+            pd.testing.assert_frame_equal(a.outcomes, b.outcomes, check_exact=True)
+            pd.testing.assert_frame_equal(a.homework, b.homework, check_exact=True)
+        pd.testing.assert_frame_equal(
+            co.within_client_analysis(original, LOCAL, None, "GAD-7", DEFAULTS).coefficients,
+            co.within_client_analysis(reordered, LOCAL, None, "GAD-7", DEFAULTS).coefficients, check_exact=True)
+        pd.testing.assert_frame_equal(co.cohort_report(original, LOCAL, None, "PHQ-9", DEFAULTS).trajectories,
+                                      co.cohort_report(reordered, LOCAL, None, "PHQ-9", DEFAULTS).trajectories,
+                                      check_exact=True)

@@ -297,7 +297,7 @@ CREATE OR REPLACE MACRO score_interval_rows(cohort, measure, max_gap_days, max_c
         SELECT * FROM cohort_clients(cohort)
     ),
     measure_scores AS (
-        SELECT s.client_id, s.administered_date, avg(s.total_score) AS score
+        SELECT s.client_id, s.administered_date, avg(s.total_score ORDER BY s.total_score) AS score
         FROM scores AS s
         JOIN cohort USING (client_id)
         WHERE s.measure = measure
@@ -328,6 +328,7 @@ CREATE OR REPLACE MACRO score_interval_rows(cohort, measure, max_gap_days, max_c
     homework AS (
         SELECT
             a.client_id,
+            a.assignment_id,
             a.assigned_date,
             quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS reviewed_quantity,
             counted_quantity(quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices),
@@ -345,7 +346,7 @@ CREATE OR REPLACE MACRO score_interval_rows(cohort, measure, max_gap_days, max_c
             i.score,
             i.next_score,
             count(h.reviewed_quantity)::BIGINT AS reviewed_assignments,
-            avg(h.quantity) AS quantity
+            avg(h.quantity ORDER BY h.assignment_id) AS quantity  -- in a fixed order: the same digits every run
         FROM intervals AS i
         JOIN homework AS h
           ON h.client_id = i.client_id AND h.assigned_date >= i.score_date AND h.assigned_date < i.next_date

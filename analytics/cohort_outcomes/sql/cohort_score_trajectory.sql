@@ -7,7 +7,8 @@
 -- in one week counts once, with the mean of those scores, so n_clients is clients.
 -- Each client's band comes from analytics.metrics.compliance_band (Python) and arrives as two
 -- parallel lists ($band_client_ids, $band_labels); clients without a band are left out.
--- Output per band and week: n_clients, mean_score and sd_score (sample SD) in the measure's points.
+-- Output per band and week: n_clients, mean_score and sd_score (sample SD) in the measure's points,
+-- taken in client order (the same digits whatever the rows' physical order).
 WITH cohort AS (
     SELECT * FROM cohort_clients($cohort)
 ),
@@ -26,7 +27,7 @@ measure_scores AS (
           = 'treatment'
 ),
 client_weeks AS (
-    SELECT client_id, week, avg(total_score) AS score  -- one value per client and week
+    SELECT client_id, week, avg(total_score ORDER BY total_score) AS score  -- one value per client and week
     FROM measure_scores
     WHERE week <= $max_week
     GROUP BY client_id, week
@@ -35,8 +36,8 @@ SELECT
     bands.band,
     client_weeks.week,
     count(*)::BIGINT AS n_clients,
-    avg(client_weeks.score) AS mean_score,
-    stddev_samp(client_weeks.score) AS sd_score
+    avg(client_weeks.score ORDER BY client_weeks.client_id) AS mean_score,
+    stddev_samp(client_weeks.score ORDER BY client_weeks.client_id) AS sd_score
 FROM client_weeks
 JOIN bands USING (client_id)
 GROUP BY bands.band, client_weeks.week
