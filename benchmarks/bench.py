@@ -108,7 +108,8 @@ def machine_info() -> dict[str, Any]:
 
 def _run_step(name: str, *args: str) -> dict[str, Any]:
     """Run one step in its own process (own process group) with a time limit."""
-    timeout = STEP_TIMEOUT_S[name]
+    size = args[args.index("--size") + 1] if "--size" in args else None
+    timeout = STEP_TIMEOUT_S.get(f"{name}_{size}", STEP_TIMEOUT_S[name])
     fd, out_name = tempfile.mkstemp(prefix=f"step-{name}-", suffix=".json", dir=DATA_DIR)
     os.close(fd)
     out = Path(out_name)
