@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from analytics import caseload, data_as_of
-from analytics.caseload.model import count_tiles
+from analytics import data_as_of
+from analytics.caseload.model import caseload, count_tiles
 from analytics.data.model import data_overview, overview_figures
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
