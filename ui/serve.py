@@ -38,6 +38,7 @@ WARM_UP_MODULES = (
     "streamlit.web.skills",  # a new session
     "streamlit.runtime.scriptrunner.magic_funcs",  # a first script run
     "streamlit.material_icon_names",  # st.Page icons
+    "streamlit.dataframe.lazy_df_adapters",  # st.dataframe in a served session
     "pyarrow.pandas_compat",  # st.dataframe's pandas -> Arrow conversion
     "pyarrow.vendored.version",
     "narwhals._pandas_like.namespace",  # plotly reading pandas columns
