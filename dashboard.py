@@ -1,16 +1,15 @@
-"""Between Sessions: homework and outcomes dashboard. Run: streamlit run dashboard.py"""
+"""Between Sessions: homework and outcomes dashboard. Run: bash scripts/run-dashboard.sh (python -m ui.serve)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 import ui
-from analytics import caseload, data_as_of
-from analytics.caseload.model import count_tiles
+from analytics import data_as_of
+from analytics.caseload.model import caseload, count_tiles
 from analytics.data.model import data_overview, overview_figures
 
 st.set_page_config(page_title="Between Sessions", page_icon=":material/insights:", layout="wide")
-ui.warm_up_imports()  # the chart pages' modules load in the background (once per process)
 current_viewer = ui.viewer()  # refuses an exposed local mode; sign-in and "no access" gate
 
 

@@ -35,7 +35,6 @@ _EXPORTS: dict[str, str] = {
     "SuddenGain": "sudden_gains",
     "SuppressionPolicy": "privacy",
     "Viewer": "scope",
-    "caseload": "caseload.model",
     "active_settings": "config",
     "add_user": "access",
     "alert_clients": "quality_improvement.model",
@@ -43,7 +42,6 @@ _EXPORTS: dict[str, str] = {
     "classify_outcomes": "metrics",
     "client_homework": "metrics",
     "client_outcomes": "metrics",
-    "client_review": "client_review.model",
     "clients_for_aggregation": "metrics",
     "cohort_clients": "metrics",
     "cohort_report": "cohort_outcomes.model",
@@ -82,7 +80,6 @@ _EXPORTS: dict[str, str] = {
     "session_review_html": "client_review.session_review",
     "session_review_pdf": "client_review.session_review",
     "spearman": "statistics",
-    "sudden_gains": "sudden_gains",
     "suppress_table": "privacy",
     "to_safe_csv": "privacy",
     "viewer_for_email": "access",
@@ -109,8 +106,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .access import add_user, check_upload, list_users, remove_user, viewer_for_email  # noqa: F401
     from .audit import record_access, search_access_log  # noqa: F401
-    from .caseload.model import caseload  # noqa: F401
-    from .client_review.model import client_review, find_clients  # noqa: F401
+    from .client_review.model import find_clients  # noqa: F401
     from .client_review.session_review import session_review_html, session_review_pdf  # noqa: F401
     from .cohort_outcomes.model import cohort_report  # noqa: F401
     from .config import (  # noqa: F401
@@ -159,4 +155,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         wilson_interval,
         within_between_model,
     )
-    from .sudden_gains import SuddenGain, reliable_change_value, sudden_gains  # noqa: F401
+    from .sudden_gains import SuddenGain, reliable_change_value  # noqa: F401

@@ -13,6 +13,11 @@ Measures, on this machine, and writes docs/benchmarks.md (machine, versions, dat
   fetched as Arrow), with the largest result a page pulled (rows).
 - **browser**: headless Chromium (Debian's, through Playwright), from navigation to the
   page's main chart drawn, at L; first visit (server cache cold for that page) and second.
+- **cold_start**: the first visitor of a freshly started server: the server process started,
+  ``/_stcore/health`` answered, then at once a new visitor's deep link to each chart page, to
+  the main chart drawn; the launcher (``python -m ui.serve``, imports warmed up in the
+  background) vs plain ``streamlit run dashboard.py``, three fresh servers each; at L (or the
+  first size asked for when L is not).
 - **memory**: resident memory of the Streamlit server (and any children) with 10
   concurrent browser sessions on mixed pages at L.
 - **baseline**: the whole-clinic cohort summary (``python -m analytics summary --json``
@@ -63,6 +68,7 @@ from benchmarks.common import (
 from benchmarks.report import render
 from benchmarks.step_baseline import step_baseline
 from benchmarks.step_browser import step_browser
+from benchmarks.step_cold_start import step_cold_start
 from benchmarks.step_import import step_import
 from benchmarks.step_pages import step_pages
 from tests.support.browser import CHROMIUM
@@ -136,7 +142,7 @@ def _run_step(name: str, *args: str) -> dict[str, Any]:
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "build": ensure_dataset, "import": step_import, "pages": step_pages, "browser": step_browser,
-    "baseline": step_baseline,
+    "cold_start": step_cold_start, "baseline": step_baseline,
 }
 
 
@@ -183,6 +189,10 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
     if "browser" in steps and "L" in sizes:
         log("step browser L")
         results["browser"] = stamp(_run_step("browser", "--size", "L"))
+    if "cold_start" in steps:
+        cold_size = "L" if "L" in sizes else sizes[0]
+        log(f"step cold_start {cold_size}")
+        results["cold_start"] = stamp(_run_step("cold_start", "--size", cold_size))
     for size in sizes:
         if "baseline" in steps and size in ("L", "XL"):
             log(f"step baseline {size}")
@@ -196,7 +206,7 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
     return results
 
 
-ALL_STEPS = ("import", "pages", "browser", "baseline")
+ALL_STEPS = ("import", "pages", "browser", "cold_start", "baseline")
 
 
 def main(argv: list[str] | None = None) -> int:

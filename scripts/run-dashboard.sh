@@ -9,8 +9,10 @@
 # 127.0.0.1 only, and asking for another ADDRESS is refused (exit 2). With sign-in
 # configured it listens on ADDRESS (default 127.0.0.1, e.g. behind a reverse proxy).
 # Creates .venv (python3 -m venv) and installs requirements.txt when needed (uv when it is
-# installed, else pip). Extra arguments go to `streamlit run`; the app itself still refuses
-# a non-local address without sign-in. DRY_RUN=1 prints the command instead of running it.
+# installed, else pip). The server is started by the launcher, `python -m ui.serve` (ui/serve.py:
+# `streamlit run dashboard.py` with the pages' imports warmed up in the background, so the first
+# visitor does not wait for them). Extra arguments go to `streamlit run`; the app itself still
+# refuses a non-local address without sign-in. DRY_RUN=1 prints the command instead of running it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -60,7 +62,7 @@ else
     echo "Local single-user mode (no sign-in): http://127.0.0.1:$PORT (this computer only)"
 fi
 
-CMD=("$VENV/bin/streamlit" run dashboard.py
+CMD=("$VENV/bin/python" -m ui.serve
      --server.address "$ADDRESS"
      --server.port "$PORT"
      --server.headless true

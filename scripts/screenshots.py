@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of  # noqa: E402
+from analytics import ClinicDatabase, Settings, Viewer, data_as_of  # noqa: E402
+from analytics.caseload.model import caseload  # noqa: E402
 from analytics.ingest.sample import build_sample_database  # noqa: E402
 from tests.support.browser import launch_chromium, url, wait_charts_settled, wait_settled  # noqa: E402
 from tests.support.server import StreamlitServer  # noqa: E402

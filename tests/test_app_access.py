@@ -379,6 +379,7 @@ def test_launcher_binds_to_loopback_unless_sign_in_is_configured(tmp_path: Path)
     local = launch()
     assert local.returncode == 0, local.stderr
     assert "--server.address 127.0.0.1 --server.port 8642" in local.stdout and "Local single-user mode" in local.stdout
+    assert ".venv/bin/python -m ui.serve --server.address" in local.stdout  # the launcher (ui/serve.py) starts it
     exposed = launch(ADDRESS="0.0.0.0")
     assert exposed.returncode == 2 and "Refusing ADDRESS=0.0.0.0" in exposed.stderr and "streamlit" not in exposed.stdout
     (tmp_path / ".streamlit").mkdir()

@@ -23,29 +23,6 @@ def test_data_page_shows_history_and_imports_an_upload(app_db, tmp_path):
     assert at.button(key="run_import").disabled  # nothing uploaded yet
 
 
-def test_the_entry_script_warms_up_the_chart_pages_imports_once_per_process():
-    """A fresh interpreter: the warm-up thread imports the chart pages' modules, once."""
-    import subprocess
-    import sys
-
-    from tests.support.clinics import ROOT
-
-    code = """
-import sys
-import ui
-from ui.context import WARM_UP_MODULES
-assert not [m for m in WARM_UP_MODULES if m in sys.modules], "already imported: the test would prove nothing"
-thread = ui.warm_up_imports()
-thread.join(60)
-assert ui.warm_up_imports() is thread
-missing = [m for m in WARM_UP_MODULES if m not in sys.modules]
-assert not missing, missing
-print("ok")
-"""
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
-
-
 def _as_of(sample_db):
     import pandas as pd
 

@@ -103,3 +103,23 @@ def test_xxl_is_never_built_by_default():
 
     assert SIZES["XXL"] == 1_000_000 and CHUNK_CLIENTS["XXL"] == 50_000
     assert "XXL" not in DEFAULT_SIZES
+
+
+def test_the_report_gives_the_cold_start_of_both_launchers_and_its_target():
+    row = {"link": "?client=<client with most assignments>", "servers": 3, "errors": "", "total_s": 4.0}
+    results = {
+        "machine": {"date": "2026-12-05 20:00 UTC", "nproc": 2},
+        "cold_start": {"size": "L", "rows": [
+            {**row, "page": "client_review", "launcher": "warm", "health_s": 1.5, "chart_s": 2.5,
+             "chart_runs": [2.4, 2.5, 2.7], "script_done_ms": 1900, "warm_up_s": 1.6, "warm_up_done_at_visit": 2},
+            {**row, "page": "client_review", "launcher": "plain", "health_s": 0.9, "chart_s": 4.2,
+             "chart_runs": [4.0, 4.2, 4.4], "script_done_ms": 3600, "warm_up_s": None, "warm_up_done_at_visit": 0},
+        ]},
+    }
+    report = render(results)
+    assert ("| Cold start L, a freshly started server's first visitor, navigation to main chart drawn, "
+            "python -m ui.serve, slowest (client_review; plain streamlit run: 4.20 s) | 2.50 s | <= 3.0 s | yes |") in report
+    assert ("| client_review | ?client=<client with most assignments> | `python -m ui.serve` | 1.50 | **2.50** "
+            "(2.40, 2.50, 2.70) | 4.00 | 1900 | 1.60 (2 of 3) | yes | - |") in report
+    assert ("| client_review | ?client=<client with most assignments> | plain `streamlit run` | 0.90 | **4.20** "
+            "(4.00, 4.20, 4.40) | 4.00 | 3600 | - | **no** | - |") in report

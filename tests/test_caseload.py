@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of
+from analytics import ClinicDatabase, Settings, Viewer, data_as_of
 from analytics.caseload.model import (
     NEED_DETERIORATION,
     NEED_NO_CONTACT,
@@ -31,6 +31,7 @@ from analytics.caseload.model import (
     NEED_NOT_ON_TRACK,
     NEED_OVERDUE,
     NEED_RISK,
+    caseload,
     caseload_table,
     client_review_href,
 )

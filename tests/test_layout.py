@@ -90,3 +90,26 @@ def test_published_cells_are_read_by_column_key_not_header():
     table = PublishedTable("alert_counts", "Alerts", display, display, columns)
     assert table.cell_text("rule_risk") == "3"
     assert table.cell_text("clients", "All") == "40" and table.cell_text("clients", "Nobody") == ""
+
+
+def test_each_public_name_of_analytics_is_its_definition_whatever_was_imported_first():
+    """``analytics`` loads its public names on first use (PEP 562 ``__getattr__``), which Python
+    asks only for a name the package does not hold. Importing a subpackage sets it on the
+    package: ``analytics.caseload`` (the function) became the folder ``analytics/caseload/``
+    once anything had imported ``analytics.caseload.model`` first, as the server's warm-up
+    does (ui/serve.py), and the home page's ``from analytics import caseload`` got a module.
+    So no public name may also be the name of a module or folder of the package."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib, pkgutil, analytics
+for found in pkgutil.walk_packages(analytics.__path__, "analytics."):
+    if not found.name.endswith("__main__"):
+        importlib.import_module(found.name)
+print(sorted(name for name, module in analytics._EXPORTS.items()
+             if getattr(analytics, name) is not getattr(importlib.import_module(f"analytics.{module}"), name)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", f"public names shadowed by a module of the same name: {done.stdout}"

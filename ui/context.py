@@ -1,12 +1,10 @@
 """Data access: the clinic database (one read-only connection per process and data version),
-cached analytics calls and figures, and the chart pages' warm-up."""
+cached analytics calls and figures."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -144,29 +142,3 @@ def figure(builder: Callable[..., Any], *inputs: Any, key: tuple) -> Any:
     """
     db = database()
     return _cached_figure(str(db.path), str(db.version), builder.__module__, builder.__name__, key, inputs)
-
-
-# Modules the chart pages need (plotly, fpdf2, scipy behind them): about 1.6 s of imports
-# that the first visitor of a chart page would otherwise wait for.
-WARM_UP_MODULES = (
-    "analytics.client_review.model", "analytics.client_review.charts", "analytics.cohort_outcomes.model", "analytics.cohort_outcomes.charts",
-    "analytics.quality_improvement.model", "analytics.quality_improvement.charts", "analytics.rendering", "analytics.quality_improvement.meeting_pack",
-    "plotly.subplots",
-)
-
-
-@functools.cache
-def warm_up_imports() -> threading.Thread:
-    """Import the chart pages' modules on a background thread, once per server process.
-
-    Called by the entry script on every run; only the first call starts the thread. A page
-    that needs a module meanwhile waits on Python's per-module import lock, as it would
-    have without the warm-up.
-    """
-    def target() -> None:
-        for name in WARM_UP_MODULES:
-            importlib.import_module(name)
-
-    thread = threading.Thread(target=target, name="between-sessions-warm-up", daemon=True)
-    thread.start()
-    return thread

@@ -196,7 +196,7 @@ def _month_pickers(cohort: CohortFilter, months: list[str]) -> tuple[date | None
     if start and end and start > end:
         start, end = end, start
     # Imported here, not at the top: the de-identified module loads the QI model, which the
-    # chart pages' warm-up loads in the background (ui.warm_up_imports), not ``import ui``.
+    # server's warm-up (ui/serve.py) loads in the background, not ``import ui``.
     from analytics.deidentified import month_bounds
 
     return month_bounds(start, end)

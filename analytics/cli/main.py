@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks at S/L/XL scale; writes docs/benchmarks.md")
     p.add_argument("--sizes", default="S,L,XL", help="comma-separated sizes: S, L, XL")
-    p.add_argument("--steps", help="comma-separated steps: import, pages, browser, baseline (default all)")
+    p.add_argument("--steps", help="comma-separated steps: import, pages, browser, cold_start, baseline (default all)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md")
     p.add_argument("--render-only", action="store_true", help="rewrite the report from the last results")
     p.set_defaults(func=cmd_bench)

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of
+from analytics import ClinicDatabase, Settings, Viewer, data_as_of
+from analytics.caseload.model import caseload
 from tests.support.browser import (
     assert_no_errors,
     metric_values,

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from analytics import ClinicDatabase, Settings, Viewer, caseload, data_as_of
+from analytics import ClinicDatabase, Settings, Viewer, data_as_of
+from analytics.caseload.model import caseload
 from tests.support.browser import (
     RUN_COUNTER,
     TIMEOUT_MS,

@@ -1,5 +1,7 @@
-"""The dashboard served by ``streamlit run`` for tests and the benchmark: a free port, a server
-that is always stopped (its whole process group), and the memory of its process tree."""
+"""The dashboard served for tests and the benchmark the way it is started for real (``python -m
+ui.serve``, ui/serve.py: Streamlit's ``streamlit run dashboard.py`` with the pages' imports warmed
+up in the background): a free port, a server that is always stopped (its whole process group),
+and the memory of its process tree."""
 
 from __future__ import annotations
 
@@ -17,6 +19,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_ENV = "BETWEEN_SESSIONS_DB"
+# How the server process is started: the launcher (every test and the app's own script), or
+# plain ``streamlit run`` without the warm-up (only for the benchmark's comparison).
+LAUNCHERS = {
+    "warm": (sys.executable, "-m", "ui.serve"),
+    "plain": (sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py")),
+}
 
 
 def free_port() -> int:
@@ -26,16 +34,24 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    """``streamlit run dashboard.py`` on a free local port; always stopped on exit.
+    """The dashboard's server (``python -m ui.serve``) on a free local port; always stopped on exit.
 
     The server runs in its own process group, so stopping it (SIGTERM, then SIGKILL after
-    ``stop_timeout``) also ends anything it started.
+    ``stop_timeout``) also ends anything it started. ``launcher="plain"`` starts it with plain
+    ``streamlit run dashboard.py`` instead (no warm-up; the benchmark compares the two).
+    ``started_at`` and ``ready_at`` (time.perf_counter) are when the process was started and
+    when it first answered ``/_stcore/health`` (polled every ``poll_interval`` s).
     """
 
     def __init__(self, db_path: Path, *, port: int | None = None, log_path: Path | None = None,
                  env: dict[str, str] | None = None, start_timeout: float = 60.0, stop_timeout: float = 10.0,
-                 address: str = "127.0.0.1", args: tuple[str, ...] = ()):
+                 address: str = "127.0.0.1", args: tuple[str, ...] = (), launcher: str = "warm",
+                 poll_interval: float = 0.2):
         self.db_path = Path(db_path)
+        self.launcher = LAUNCHERS[launcher]
+        self.poll_interval = poll_interval
+        self.started_at: float | None = None
+        self.ready_at: float | None = None
         self.address = address  # the interface the server binds; it is always reached on 127.0.0.1
         self.args = tuple(args)  # further `streamlit run` options, e.g. ("--secrets.files", path)
         self.port = port or free_port()
@@ -56,28 +72,30 @@ class StreamlitServer:
         env = {**os.environ, DB_ENV: str(self.db_path), "PYTHONUNBUFFERED": "1", "BETWEEN_SESSIONS_TODAY": APP_TODAY,
                **self.extra_env}
         cmd = [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+            *self.launcher,
             "--server.headless", "true", "--server.address", self.address, "--server.port", str(self.port),
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false",
             *self.args,
         ]
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path else ""
-                raise RuntimeError(f"streamlit exited with status {self.proc.returncode} before serving\n{tail}")
+                raise RuntimeError(f"the server exited with status {self.proc.returncode} before serving\n{tail}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
+                        self.ready_at = time.perf_counter()
                         return self
             except OSError:
                 pass
-            time.sleep(0.2)
+            time.sleep(self.poll_interval)
         self.stop()
-        raise TimeoutError(f"streamlit did not answer on port {self.port} within {self.start_timeout:.0f} s")
+        raise TimeoutError(f"the server did not answer on port {self.port} within {self.start_timeout:.0f} s")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
