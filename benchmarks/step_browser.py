@@ -134,7 +134,10 @@ def step_browser(size: str) -> dict[str, Any]:
                 finally:
                     ctx.close()
             result["rows"] = list(timings.values())
-            result["memory"] = _memory_phase(browser, server, cases, links)
+            try:  # a failure here (a session not drawn in time) keeps the timings above
+                result["memory"] = _memory_phase(browser, server, cases, links)
+            except Exception as exc:  # noqa: BLE001 - reported in the results
+                result["memory_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
         finally:
             browser.close()
     return result

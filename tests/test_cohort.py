@@ -663,24 +663,30 @@ def test_section_tables_label_columns_and_note_withheld_rows():
     assert shown["Note"].tolist() == [co.TOO_FEW, ""]
 
 
+def _store_shuffled(path: Path, seed: float, tables: tuple[str, ...]) -> None:
+    """Store ``tables`` of the clinic at ``path`` again in a seeded random row order."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("SELECT setseed(?)", [seed])
+    for table in tables:
+        con.execute(f"CREATE TABLE shuffled_rows AS SELECT * FROM {table} ORDER BY random()")
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM shuffled_rows")
+        con.execute("DROP TABLE shuffled_rows")
+    con.close()
+
+
 def test_summary_does_not_depend_on_row_order(sample_db_path, tmp_path):
     """Bug (CI, stop 22): two runs of ``summary --json`` differed in the 16th digit of r and of
     the mean quantity, because floating-point aggregates took their rows in whatever order the
     hash aggregate and join handed them over. Every float aggregate now sorts its input
     (ORDER BY client_id / assignment_id), so the same clinic stored in another physical order
     gives the identical summary, bit for bit."""
-    import duckdb
 
     shuffled = tmp_path / "shuffled.duckdb"
     shutil.copy(sample_db_path, shuffled)
-    con = duckdb.connect(str(shuffled))
-    con.execute("SELECT setseed(0.25)")
-    for table in ("clients", "sessions", "assignments", "scores"):
-        con.execute(f"CREATE TABLE shuffled_rows AS SELECT * FROM {table} ORDER BY random()")
-        con.execute(f"DELETE FROM {table}")
-        con.execute(f"INSERT INTO {table} SELECT * FROM shuffled_rows")
-        con.execute("DROP TABLE shuffled_rows")
-    con.close()
+    _store_shuffled(shuffled, 0.25, ("clients", "sessions", "assignments", "scores"))
     with ClinicDatabase(sample_db_path) as original, ClinicDatabase(shuffled) as reordered:
         for cohort in (CohortFilter(), CohortFilter.of(clinics=filter_options(original, LOCAL)["clinic"][0])):
             expected = json.dumps(cohort_summary(original, LOCAL, cohort, DEFAULTS))
@@ -801,20 +807,12 @@ def test_the_summed_sections_do_not_depend_on_row_order(sample_db_path, tmp_path
     """The figures summed in SQL (sudden gains, the within-client moments, the trajectories) take
     their rows in a fixed order, so the same clinic stored in another physical order gives the
     same digits (the trajectories' means and SDs did not: they differed in the 15th digit)."""
-    import duckdb
 
     from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
 
     shuffled = tmp_path / "shuffled.duckdb"
     shutil.copy(sample_db_path, shuffled)
-    con = duckdb.connect(str(shuffled))
-    con.execute("SELECT setseed(0.5)")
-    for table in ("clients", "assignments", "scores"):
-        con.execute(f"CREATE TABLE shuffled_rows AS SELECT * FROM {table} ORDER BY random()")
-        con.execute(f"DELETE FROM {table}")
-        con.execute(f"INSERT INTO {table} SELECT * FROM shuffled_rows")
-        con.execute("DROP TABLE shuffled_rows")
-    con.close()
+    _store_shuffled(shuffled, 0.5, ("clients", "assignments", "scores"))
     with ClinicDatabase(sample_db_path) as original, ClinicDatabase(shuffled) as reordered:
         for settings_ in (DEFAULTS, Settings(baseline_days_before_intake=14)):  # stored gains, and found anew
             a = sudden_gain_summary(original, LOCAL, None, "PHQ-9", settings_)
