@@ -137,8 +137,9 @@ def test_a_caseload_longer_than_the_list_shows_n_of_m_and_every_count(app_db, sa
     """Issue 12 item 3: the page lists the first N clients by need and says N of M, the tiles count
     every active client, and more rows or a need filter show the others. The sample clinic has 25
     active clients; the page's smallest list is made 10 here so that it is shorter than the caseload."""
-    from analytics import Settings, Viewer, caseload, data_as_of
+    from analytics import Settings, Viewer, data_as_of
     from analytics.caseload import model
+    from analytics.caseload.model import caseload
 
     monkeypatch.setattr(model, "DEFAULT_LIMIT", 10)
     monkeypatch.setattr(model, "LIMIT_CHOICES", (10, 1000))

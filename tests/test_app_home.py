@@ -72,8 +72,8 @@ def test_data_staleness_counts_days_to_a_pinned_today():
 def test_home_counts_the_whole_caseload_without_listing_it(app_db, sample_db, monkeypatch):
     """Home's caseload tiles are the caseload's counts over every active client (issue 12 item 3),
     read without bringing a single client row into Python (the counts query only)."""
-    from analytics import Settings, Viewer, caseload, data_as_of
-    from analytics.caseload.model import MAX_LIMIT
+    from analytics import Settings, Viewer, data_as_of
+    from analytics.caseload.model import MAX_LIMIT, caseload
     from analytics.db import ClinicDatabase
 
     local = Viewer.local()
