@@ -62,6 +62,7 @@ __all__ = [
     "REASON_NUMERATOR_DERIVABLE",
     "REASON_SMALL_COUNT",
     "REASON_SMALL_DENOMINATOR",
+    "REASON_TABLE_WITHHELD",
     "MissingPseudonymKeyError",
     "PseudonymCollisionError",
     "SUPPRESSION_STYLES",
@@ -288,6 +289,10 @@ REASON_DENOMINATOR_SUPPRESSED = "denominator suppressed"
 """A rate whose denominator cell is suppressed (the rate would give it back)."""
 REASON_NUMERATOR_DERIVABLE = "numerator derivable"
 """A rate that would reveal a small or suppressed numerator (or numerator complement)."""
+REASON_TABLE_WITHHELD = "table withheld"
+"""Every count of the table is withheld, zeros included: every non-zero count was already hidden and
+the zeros left on show, with the totals' equations and the small-count bounds, would still give a
+small count away (e.g. two clients in the whole table). Nothing is left to hide in its place."""
 
 WITHHELD_TEXT = "suppressed"
 """The text of a cell withheld for any reason other than being a small count itself: a count hidden
@@ -313,7 +318,8 @@ def suppression_footnote(policy: SuppressionPolicy = DEFAULT_POLICY, minimum: in
         f"Counts {policy.small_counts} are shown as \"{policy.marker_text}\" (small counts). Counts withheld so "
         f"that a small count cannot be worked out from the totals (they may be {policy.threshold} or more), and "
         f"rates and means over fewer than {minimum or policy.threshold} clients or that would reveal a small "
-        f"count, are shown as \"{WITHHELD_TEXT}\".{rounding}{style}"
+        f"count, are shown as \"{WITHHELD_TEXT}\". A table too small for any of its counts to be shown safely is "
+        f"withheld whole (zeros included).{rounding}{style}"
     )
 
 
@@ -355,6 +361,12 @@ class SuppressedTable:
     rate_columns: tuple[Hashable, ...]
     total_row: int | None = None
     total_column: Hashable | None = None
+
+    @property
+    def withheld(self) -> bool:
+        """``True`` when the whole table is withheld (:data:`REASON_TABLE_WITHHELD`): every count
+        reads :data:`WITHHELD_TEXT`, zeros included; say so instead of drawing it."""
+        return bool(self.reasons.eq(REASON_TABLE_WITHHELD).to_numpy().any())
 
     @property
     def n_suppressed(self) -> int:
@@ -699,7 +711,8 @@ def _complementary_suppression(
             related = {c for members, total in lines if cell in members or cell == total for c in (*members, total)}
             pool = shown_nonzero()
             choice = [c for c in pool if c in related] or pool
-            if not choice:  # cannot happen: the true table has another solution once a shown cell is freed
+            if not choice:  # every non-zero count is hidden and the zeros still pin a small one
+                _withhold_table(hidden, values, all_cells)
                 return
             hidden[min(choice, key=sort_key)] = REASON_COMPLEMENTARY
             continue
@@ -715,9 +728,17 @@ def _complementary_suppression(
         both_sides = side_a | side_b
         near = [c for c in pool if nodes(c)[0] in both_sides or nodes(c)[1] in both_sides]
         choice = crossing or near or pool
-        if not choice:  # cannot happen: a determined cell implies a shown non-zero cell
+        if not choice:  # cannot happen (a determined cell implies a shown non-zero cell); be safe
+            _withhold_table(hidden, values, all_cells)
             return
         hidden[min(choice, key=sort_key)] = REASON_COMPLEMENTARY
+
+
+def _withhold_table(hidden: dict[_Cell, str], values: dict[Hashable, list[int | None]], cells: list[_Cell]) -> None:
+    """Withhold every count of the table (missing counts stay missing): see :data:`REASON_TABLE_WITHHELD`."""
+    for cell in cells:
+        if values[cell[1]][cell[0]] is not None:
+            hidden[cell] = REASON_TABLE_WITHHELD
 
 
 def _determined_by_bounds(

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from analytics.privacy import (
@@ -30,6 +30,7 @@ from analytics.privacy import (
     REASON_NUMERATOR_DERIVABLE,
     REASON_SMALL_COUNT,
     REASON_SMALL_DENOMINATOR,
+    REASON_TABLE_WITHHELD,
     WITHHELD_TEXT,
     MissingPseudonymKeyError,
     PseudonymCollisionError,
@@ -45,6 +46,7 @@ from analytics.privacy import (
     pseudonymise_column,
     suppress_count,
     suppress_table,
+    suppression_footnote,
     to_safe_csv,
 )
 
@@ -504,6 +506,22 @@ def test_table_input_validation() -> None:
         suppress_table(pd.DataFrame({"n": [-1]}), ["n"])
 
 
+def test_a_table_whose_nonzero_counts_are_all_small_is_withheld_whole() -> None:
+    # Two clients in one cell pair: every non-zero count (cells, margins, grand total) is small,
+    # so every one is hidden, and the zeros left on show pin them: the row total equals the grand
+    # total, both "<3", and two cells of at least 1 that add up to at most 2 are both 1.
+    # (Found by the property test below; session 9.)
+    parts = [f"c{j}" for j in range(5)]
+    df = pd.DataFrame([[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]], columns=parts)
+    df.insert(0, "unit", ["u0", "u1"])
+    result = suppress_table(df, parts, SuppressionPolicy(threshold=3), margins=True)
+    assert interval_attack(result, parts) == {}
+    assert result.withheld
+    assert result.reasons[parts].eq(REASON_TABLE_WITHHELD).all().all()
+    assert result.display["unit"].tolist() == ["u0", "u1", "Total"]  # labels stay
+    assert "withheld" in suppression_footnote(result.policy)
+
+
 # --------------------------------------------------------------------------------------
 # Property tests
 # --------------------------------------------------------------------------------------
@@ -519,6 +537,7 @@ _count = st.one_of(st.just(0), st.integers(1, 15), st.integers(16, 90))
     threshold=st.integers(2, 11),
     layout=st.sampled_from(["margins", "row", "column"]),
 )
+@example(grid=[[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]], threshold=3, layout="margins")  # the whole table is small
 def test_property_no_small_count_shown_and_nothing_derivable(
     grid: list[list[int]], threshold: int, layout: str
 ) -> None:
@@ -538,7 +557,10 @@ def test_property_no_small_count_shown_and_nothing_derivable(
         for value in result.display[col]:
             if not isinstance(value, str):
                 assert not 1 <= value < threshold
-    # Zeros are never hidden.
+    # Zeros are never hidden, unless the whole table is withheld (every count in it hidden).
+    if result.withheld:
+        assert all(result.display[col].iloc[i] == WITHHELD_TEXT for col in result.count_columns for i in range(len(result.display)))
+        return
     for col in parts:
         for i, raw in enumerate(df[col]):
             if raw == 0:
