@@ -24,8 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
+from .engine import duckdb
 from .storage import remove_stale_copies
 from .stored import expose_stored_rows, stored_gain_settings
 

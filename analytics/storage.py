@@ -25,9 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
-
 from .config import Settings
+from .engine import duckdb
 from .schema import ddl
 
 

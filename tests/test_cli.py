@@ -294,3 +294,41 @@ def test_summary_and_users_commands_import_neither_pandas_nor_numpy_nor_scipy():
             "print(sorted(m for m in ('pandas', 'numpy', 'scipy', 'pyarrow', 'plotly') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_summary_process_loads_the_duckdb_extension_alone(sample_db_path):
+    """Issue 12: ``import duckdb`` costs 0.18-0.22 s, its pure-Python relational layer nearly all of it;
+    the summary needs the extension only (analytics/engine.py). Runs the real command in a fresh
+    interpreter and lists what it loaded."""
+    import subprocess
+    import sys
+
+    code = ("import contextlib, io, sys\n"
+            "from analytics.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            f"    status = main(['summary', '--db', {str(sample_db_path)!r}, '--json'])\n"
+            "assert status == 0 and '\"clients\"' in out.getvalue(), out.getvalue()\n"
+            "print(sorted(m for m in sys.modules if m == 'duckdb' or m.startswith(('duckdb.', 'pandas', 'numpy'))))\n"
+            "print('_duckdb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"], out.stdout
+
+
+def test_the_engine_names_the_package_uses_are_duckdbs_own():
+    """analytics.engine hands out the extension module; every name the package reads from it must be
+    the very object ``import duckdb`` exports (an upgrade that moves one fails here)."""
+    import re
+    from pathlib import Path
+
+    import duckdb
+
+    from analytics.engine import duckdb as engine
+
+    root = Path(__file__).resolve().parents[1] / "analytics"
+    users = [p for p in root.rglob("*.py") if "from .engine import duckdb" in p.read_text()
+             or "from ..engine import duckdb" in p.read_text()]
+    assert {p.name for p in users} >= {"db.py", "storage.py"}
+    names = {n for p in users for n in re.findall(r"\bduckdb\.([A-Za-z_]\w*)", p.read_text())}
+    assert {"connect", "IOException", "InterruptException", "DuckDBPyConnection", "Error"} <= names
+    for name in sorted(names):
+        assert getattr(engine, name) is getattr(duckdb, name), name
