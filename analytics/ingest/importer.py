@@ -1114,11 +1114,12 @@ class _Run:
         columns = [c for c in compiler.spec.columns if c.kind in NOTED_KINDS]
         for col in columns:
             raw = compiler.raw(col.name)
+            # Spellings are few: count the distinct raw texts first, then type each one once.
             found = self.con.execute(
-                f"""SELECT _file_seq, value, typed, count(*) FROM (
-                    SELECT _file_seq, {raw} AS value, {compiler.typed_expr(col)} AS typed FROM ({rows}))
+                f"""SELECT _file_seq, {raw} AS value, {compiler.typed_expr(col)} AS typed, n FROM (
+                    SELECT _file_seq, {raw}, count(*) AS n FROM ({rows}) GROUP BY ALL)
                 WHERE typed IS NOT NULL AND value <> typed
-                GROUP BY ALL ORDER BY _file_seq, count(*) DESC, value"""
+                ORDER BY _file_seq, n DESC, value"""
             ).fetchall()
             by_seq = {s.file_seq: s for s in staged}
             for seq, value, typed, count in found:
