@@ -63,7 +63,8 @@ KNOWN_PAGES: dict[str, tuple[str, Callable[[Any, int], dict[str, str]], str]] = 
     "cohort_outcomes": (PLOTLY_DRAWN, _clinic_link, "?clinic=<largest clinic>"),
     "quality_improvement": (PLOTLY_DRAWN, _clinic_link, "?clinic=<largest clinic>"),
     "data": ('[data-testid="stMain"] h1', _no_link, "-"),
-    "glossary": ('[data-testid="stMain"] h2', _no_link, "-"),
+    # the first entry's heading (st.subheader: h3) in the open tab; the page has no h2 since it moved to tabs
+    "glossary": ('[data-testid="stMain"] [role="tabpanel"] h3', _no_link, "-"),
 }
 
 
