@@ -757,8 +757,6 @@ def _determined_by_bounds(
     value under those constraints is found by linear programming; the constraint matrix of
     one-level row and column totals is totally unimodular, so the bounds are whole numbers
     and attained. Returns the cells whose least and greatest values are equal."""
-    from scipy.optimize import linprog
-
     cells = sorted(hidden, key=lambda c: (c[0], str(c[1])))
     lo = 0 if policy.suppress_zero else 1
     small = [c for c in cells if hidden[c] == REASON_SMALL_COUNT]
@@ -842,6 +840,8 @@ def _determined_by_bounds(
             for k in wanted:
                 (not_pinned.add if free[k] else pinned.append)(cells[k])
             continue
+        from scipy.optimize import linprog  # only for a part that is not a network (scipy is slow to import)
+
         position = {k: j for j, k in enumerate(members)}
         a_matrix = np.zeros((len(eqs), len(members)))
         for row, (coefficients, _) in enumerate(eqs):
