@@ -850,3 +850,89 @@ def test_the_fast_interval_audit_suppresses_exactly_what_the_definition_does(mon
     assert sum(int(m.to_numpy().sum()) for m in plain) > 500  # plenty withheld: the audit has work to do
     for k, (a, b) in enumerate(zip(fast, plain, strict=True)):
         pd.testing.assert_frame_equal(a, b, obj=f"table {k}")
+
+
+def _outcome_shape(rng, rows: int, scale: float, total_slack: int = 0) -> tuple[pd.DataFrame, list[str], dict]:
+    """The QI report's joint outcome table (analytics.quality_improvement.model.outcome_masks): one
+    row per unit, two parts (at caseness or not at the start) adding up to the finished column, and
+    an "All" row; ``total_slack`` makes the given All row larger than the sum of its units."""
+    case = rng.poisson(rng.choice([1, 2, 4, 8]) * scale, rows)
+    other = rng.poisson(rng.choice([1, 2, 4, 8]) * scale, rows)
+    frame = pd.DataFrame({"unit": [f"u{i}" for i in range(rows)], "case": case, "other": other})
+    frame["finished"] = frame["case"] + frame["other"]
+    total = {"unit": "All", **{c: int(frame[c].sum()) + total_slack for c in ("case", "other")}}
+    total["finished"] = total["case"] + total["other"]
+    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    return frame, ["case", "other"], {"total_row": "All", "total_column": "finished", "group_columns": ["unit"]}
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [DEFAULT_POLICY, SuppressionPolicy(threshold=6), SuppressionPolicy(threshold=5, suppress_zero=True),
+     SuppressionPolicy.nhs_england()],
+    ids=["cms", "threshold-6", "zeros-suppressed", "nhs-england"],
+)
+def test_every_interval_audit_call_equals_the_definition_on_unit_tables_with_two_parts(monkeypatch, policy):
+    """The shape that made the QI page slow (967 therapists x 2 parts + margins at XL): every call of
+    the interval audit during a suppression (not only the final table) finds exactly the cells of the
+    plain audit, on tables answered as networks (no programme) and on tables whose given All row is
+    not the sum of its units (no flow to start from: those parts get the programmes)."""
+    import analytics.privacy as privacy
+
+    fast_audit, network = privacy._determined_by_bounds, privacy._network_free
+    answered = {"network": 0, "programmes": 0, "calls": 0}
+
+    def counted_network(*args, **kwargs):
+        free = network(*args, **kwargs)
+        answered["network" if free is not None else "programmes"] += 1
+        return free
+
+    def checked(hidden, values, lines, policy, cache=None):
+        found = fast_audit(hidden, values, lines, policy, cache)
+        assert sorted(found, key=str) == sorted(_reference_pinned(hidden, values, lines, policy), key=str)
+        answered["calls"] += 1
+        return found
+
+    monkeypatch.setattr(privacy, "_network_free", counted_network)
+    monkeypatch.setattr(privacy, "_determined_by_bounds", checked)
+    rng = np.random.default_rng(20261206)
+    for trial in range(24):
+        slack = int(trial % 4 == 3) * int(rng.integers(1, 4))
+        frame, parts, options = _outcome_shape(rng, int(rng.integers(3, 40)), float(rng.choice([0.5, 1.0, 2.0])), slack)
+        result = suppress_table(frame, parts, policy, **options)
+        # The attacks read the shown counts as exact: not with a rounding policy (the audit itself
+        # uses the unrounded counts), nor when a given total is not the sum of its cells.
+        if policy.round_to is None and not slack:
+            assert linear_attack(result, parts) == set()
+            assert interval_attack(result, parts) == {}
+    assert answered["calls"] >= 24 and answered["network"] >= 12 and answered["programmes"] >= 1
+
+
+def test_a_small_cell_inside_its_bounds_can_still_be_pinned_by_its_neighbours(monkeypatch) -> None:
+    """[[30, 1], [10, 9]] with margins, CMS: after the first rounds the row totals 31 and 19 are shown
+    and the column of 1 and 9 reads "<11" at its total. 10 + 9 = 19 with both "<11" gives 9 or 10 each;
+    1 + 9 under a "<11" total then leaves 9 exactly, and so 10 and 1: the 9 is pinned although it lies
+    strictly inside 1 .. 10 (it could move up and down on its own; only its neighbours' bounds stop it).
+    The audit must find it (found by a search over random tables, session 9) and hide the row totals."""
+    import analytics.privacy as privacy
+
+    fast_audit = privacy._determined_by_bounds
+    found: list = []
+
+    def checked(hidden, values, lines, policy, cache=None):
+        pinned = fast_audit(hidden, values, lines, policy, cache)
+        assert sorted(pinned, key=str) == sorted(_reference_pinned(hidden, values, lines, policy), key=str)
+        found.append(pinned)
+        return pinned
+
+    monkeypatch.setattr(privacy, "_determined_by_bounds", checked)
+    df = pd.DataFrame({"unit": ["u0", "u1"], "c0": [30, 10], "c1": [1, 9]})
+    parts = ["c0", "c1"]
+    result = suppress_table(df, parts, DEFAULT_POLICY, margins=True)
+    assert found[0] == [(0, "c1"), (1, "c0"), (1, "c1"), (2, "c1")]  # the 9 at (1, "c1") among them
+    assert result.display[parts + ["Total"]].values.tolist() == [
+        [SUPPRESSED, "<11", SUPPRESSED], ["<11", "<11", SUPPRESSED], [SUPPRESSED, "<11", 50]
+    ]
+    assert interval_attack(result, parts) == {}
+    assert linear_attack(result, parts) == set()
+    assert subtraction_attack(result, parts) == {}
