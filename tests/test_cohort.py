@@ -419,6 +419,41 @@ def test_clinical_significance_calls_jacobson_truax(mini):
     assert normed.categories["clients"].sum() == 16
 
 
+@pytest.mark.parametrize("norm", [
+    co.JTNorms("PHQ-9", 0.84),
+    co.JTNorms("PHQ-9", 0.84, 5.0, 4.0),
+    co.JTNorms("GAD-7", 0.79, 4.0, 3.5, "b"),
+    co.JTNorms("GAD-7", 0.9, cutoff="a"),
+    co.JTNorms("PHQ-9", 0.5, 5.0, 4.0, "a"),
+])
+def test_clinical_significance_sql_equals_python_reference(sample_db, norm):
+    """The tab's categories are counted in SQL (cohort_jacobson_truax.sql), one row per measure;
+    analytics.statistics.jacobson_truax on the same clients' per-client scores is the reference."""
+    result = co.clinical_significance(sample_db, LOCAL, None, (norm,), DEFAULTS)
+    outcomes = client_outcomes(sample_db, LOCAL, None, DEFAULTS)
+    paired = outcomes[(outcomes["measure"] == norm.measure) & outcomes["paired"]]
+    with_norms = norm.functional_mean is not None
+    cutoff = norm.cutoff if with_norms or norm.cutoff == "a" else "c"
+    jt = jacobson_truax(paired["first_score"].astype(float), paired["last_score"].astype(float),
+                        reliability=norm.reliability, functional_mean=norm.functional_mean,
+                        functional_sd=norm.functional_sd, cutoff=cutoff)
+    expected = jt["category"].value_counts()
+    got = result.categories.set_index("category")["clients"]
+    assert len(paired) > 100
+    assert got.sum() == len(paired)
+    for category in co.JT_ORDER:
+        assert got.get(category, 0) == expected.get(category, 0), category
+    params = result.parameters.iloc[0]
+    assert params["paired"] == len(paired)
+    assert params["sd_pre"] == pytest.approx(jt.attrs["sd_pre"], rel=1e-12)
+    assert params["reliable_change_points"] == pytest.approx(jt.attrs["s_diff"] * jt.attrs["critical_value"], rel=1e-12)
+    for name in ("cutoff_a", "cutoff_b", "cutoff_c"):
+        if jt.attrs[name] is None:
+            assert np.isnan(params[name])
+        else:
+            assert params[name] == pytest.approx(jt.attrs[name], rel=1e-12)
+
+
 def test_clinical_significance_too_few(tiny_db):
     result = co.clinical_significance(tiny_db, LOCAL, None, co.default_jt_norms(["PHQ-9", "GAD-7"]), DEFAULTS)
     assert result.categories.empty

@@ -58,7 +58,6 @@ from ..statistics import (
     d_to_r,
     finite_or_none,
     hedges_g,
-    jacobson_truax,
     mean_ci,
     pearson,
     spearman,
@@ -1429,68 +1428,90 @@ def clinical_significance(
 ) -> ClinicalSignificance:
     """Reliable change index and clinical significance (Jacobson & Truax 1991) per measure.
 
-    Uses :func:`analytics.jacobson_truax` on each paired client's first and last score
-    (SD_pre = the sample SD of those first scores). Measures with fewer paired clients than the
-    minimum are reported as too few.
+    Counted in the database (``cohort_jacobson_truax.sql``: one row per measure, never one per
+    client), with the definitions of :func:`analytics.statistics.jacobson_truax` on each paired
+    client's first and last score (SD_pre = the sample SD of those first scores); the tests compare
+    the two on the fixture clinics. Measures with fewer paired clients than the minimum are
+    reported as too few.
     """
     settings = settings or active_settings()
-    outcomes = client_measure_outcomes(db, viewer, cohort, settings, measures=[n.measure for n in norms])
-    return _clinical_significance(outcomes, norms, settings)
+    if not norms:
+        return ClinicalSignificance(pd.DataFrame(columns=["measure", "category", "clients", "share", "paired"]),
+                                    pd.DataFrame())
+    rows = db.query("cohort_jacobson_truax", query_params(
+        viewer, cohort, baseline_days=settings.baseline_days_before_intake,
+        measure_definitions=settings.measure_definitions(), critical_value=Z_95,
+        norms=[{"measure": n.measure, "reliability": float(n.reliability),
+                "functional_mean": _jt_norms_used(n)[0], "functional_sd": _jt_norms_used(n)[1],
+                "cutoff": _jt_cutoff(n) or None, "lower_is_better": _lower_is_better(n.measure, settings)}
+               for n in norms],
+    ))
+    return _clinical_significance(rows, norms, settings)
+
+
+def _jt_norms_used(norm: JTNorms) -> tuple[float | None, float | None]:
+    """The functional norms used: both or neither."""
+    if norm.functional_mean is None or norm.functional_sd is None:
+        return None, None
+    return float(norm.functional_mean), float(norm.functional_sd)
+
+
+def _jt_cutoff(norm: JTNorms) -> str:
+    """The cut-off used ("" = none: no functional norms and a cut-off other than a)."""
+    with_norms = _jt_norms_used(norm)[0] is not None
+    return norm.cutoff if with_norms or norm.cutoff == "a" else ""
+
+
+def _number(value: Any) -> float:
+    return np.nan if value is None or pd.isna(value) else float(value)
 
 
 def _clinical_significance(
-    outcomes: pd.DataFrame, norms: tuple[JTNorms, ...], settings: Settings
+    rows: pd.DataFrame, norms: tuple[JTNorms, ...], settings: Settings
 ) -> ClinicalSignificance:
+    """The tab's two tables from the per-measure rows of ``cohort_jacobson_truax.sql``."""
     min_n = _min_n(settings, 2)
+    by_measure = {row["measure"]: row for row in rows.to_dict("records")}
     category_rows, parameter_rows = [], []
     for norm in norms:
-        paired = outcomes[(outcomes["measure"] == norm.measure) & outcomes["paired"].astype(bool)]
-        n = len(paired)
-        with_norms = norm.functional_mean is not None and norm.functional_sd is not None
-        cutoff = norm.cutoff if with_norms or norm.cutoff == "a" else "c"
-        with_cutoff = with_norms or cutoff == "a"
+        row = by_measure.get(norm.measure, {})
+        n = int(row.get("paired") or 0)
+        cutoff = _jt_cutoff(norm)
         base = {"measure": norm.measure, "paired": n, "reliability": norm.reliability}
         if n < min_n:
             parameter_rows.append({**base, "sd_pre": np.nan, "reliable_change_points": np.nan, "cutoff_c": np.nan,
-                                   "cutoff_a": np.nan, "cutoff_b": np.nan, "cutoff": cutoff if with_cutoff else "",
+                                   "cutoff_a": np.nan, "cutoff_b": np.nan, "cutoff": cutoff,
                                    "functional_mean": norm.functional_mean, "functional_sd": norm.functional_sd,
                                    "too_few": True, "message": TOO_FEW})
             continue
-        jt = jacobson_truax(
-            _values(paired["first_score"]),
-            _values(paired["last_score"]),
-            reliability=norm.reliability,
-            functional_mean=norm.functional_mean if with_norms else None,
-            functional_sd=norm.functional_sd if with_norms else None,
-            lower_is_better=_lower_is_better(norm.measure, settings),
-            cutoff=cutoff,  # type: ignore[arg-type]
-        )
-        attrs = jt.attrs
-        s_diff = attrs.get("s_diff")
+        message = row.get("message")
+        too_few = isinstance(message, str)
+        s_diff = _number(row.get("s_diff"))
         parameter_rows.append(
             {
                 **base,
-                "sd_pre": attrs.get("sd_pre") if attrs.get("sd_pre") is not None else np.nan,
-                "reliable_change_points": s_diff * attrs["critical_value"] if s_diff is not None else np.nan,
-                "cutoff_c": attrs.get("cutoff_c") if attrs.get("cutoff_c") is not None else np.nan,
-                "cutoff_a": attrs.get("cutoff_a") if attrs.get("cutoff_a") is not None else np.nan,
-                "cutoff_b": attrs.get("cutoff_b") if attrs.get("cutoff_b") is not None else np.nan,
-                "cutoff": cutoff if with_cutoff else "",
+                "sd_pre": _number(row.get("sd_pre")),
+                "reliable_change_points": s_diff * Z_95,
+                "cutoff_c": _number(row.get("cutoff_c")),
+                "cutoff_a": _number(row.get("cutoff_a")),
+                "cutoff_b": _number(row.get("cutoff_b")),
+                "cutoff": cutoff,
                 "functional_mean": norm.functional_mean,
                 "functional_sd": norm.functional_sd,
-                "too_few": bool(attrs.get("too_few")),
-                "message": attrs.get("message") or "",
+                "too_few": too_few,
+                "message": message if too_few else "",
             }
         )
-        if attrs.get("too_few"):
+        if too_few:
             continue
-        counts = jt["category"].value_counts()
-        categorised = int(counts.sum())
-        possible = JT_ORDER if with_cutoff else ("improved", "unchanged", "deteriorated")
+        counts = {category: int(row[category]) for category in JT_ORDER}
+        categorised = sum(counts.values())
+        possible = JT_ORDER if cutoff else ("improved", "unchanged", "deteriorated")
         for category in possible:
-            k = int(counts.get(category, 0))
+            k = counts[category]
             category_rows.append(
-                {"measure": norm.measure, "category": category, "clients": k, "share": k / categorised, "paired": categorised}
+                {"measure": norm.measure, "category": category, "clients": k,
+                 "share": k / categorised if categorised else np.nan, "paired": categorised}
             )
     categories = pd.DataFrame(category_rows, columns=["measure", "category", "clients", "share", "paired"])
     parameters = pd.DataFrame(parameter_rows)
