@@ -280,7 +280,7 @@ def density_tab(view: CohortView, relation: co.ComplianceRelation, choice: str) 
         key,
     )
     st.caption(f"{relation.n:,} paired clients: more than {co.MAX_SCATTER_POINTS:,}, so each square counts the clients "
-               f"in a bin of {co.COMPLIANCE_BIN_WIDTH:.0%} {choice} by {co.CHANGE_BIN_WIDTH:.0f} point of change "
+               f"in a bin of {co.COMPLIANCE_BIN_WIDTH:.0%} {choice} by {co.CHANGE_BIN_WIDTH:.0f} points of change "
                "(darker = more clients). Narrow the cohort in the sidebar to see one point per client.")
     if view.viewer.can_see_identifiers:
         spec = [Column("client_id", "Client", "client"), Column("band", "Band", "text"),

@@ -786,7 +786,7 @@ def test_the_report_reaches_python_as_aggregates_not_one_row_per_client(sample_d
     assert rows_read["cohort_relations"] == [2]
     assert rows_read["cohort_follow_up_bands"][0] <= 3
     paired = report.relations["quantity"].n + report.relations["quality"].n
-    assert rows_read["cohort_compliance_points"] == [paired] and rows_read["cohort_compliance_bins"] == [0]
+    assert rows_read["cohort_compliance_points"] == [paired] and "cohort_compliance_bins" not in rows_read
     rows_read.clear()
     co.clinical_significance(sample_db, LOCAL, None, co.default_jt_norms(["PHQ-9", "GAD-7"]), DEFAULTS)
     assert rows_read == {"cohort_jacobson_truax": [2]}
@@ -848,16 +848,24 @@ def test_a_large_cohort_reaches_python_bounded(tmp_path_factory, rows_read):
         report = co.cohort_report(db, LOCAL, None, "PHQ-9", Settings())
         co.clinical_significance(db, LOCAL, None, co.default_jt_norms(["PHQ-9", "GAD-7"]), Settings())
         co.within_client_analysis(db, LOCAL, None, "PHQ-9", Settings())
+        largest = {name: max(rows) for name, rows in rows_read.items()}
+        # The identified viewer's CSV (built on click): every client; the bins count exactly these.
+        points = co.compliance_points(db, LOCAL, None, "PHQ-9", Settings(), max_points=None)
     relation = report.relations["quantity"]
+    mine = points[points["compliance"] == "quantity"]
+    expected = mine.groupby([np.minimum(np.floor(np.round(mine["value"] / co.COMPLIANCE_BIN_WIDTH, 9)), 9),
+                             np.floor(np.round(mine["change"] / co.CHANGE_BIN_WIDTH, 9))]).size()
+    got = relation.bins.set_index([np.round(relation.bins["x_low"] / co.COMPLIANCE_BIN_WIDTH),
+                                   np.round(relation.bins["change_low"] / co.CHANGE_BIN_WIDTH)])["clients"]
+    assert sorted(zip(got.index, got, strict=True)) == sorted(zip(expected.index, expected, strict=True))
     assert relation.n > co.MAX_SCATTER_POINTS and relation.points.empty and relation.bins is not None
-    assert relation.bins["clients"].sum() == relation.n
-    largest = {name: max(rows) for name, rows in rows_read.items()}
+    assert relation.bins["clients"].sum() == relation.n == len(mine)
     # The within-client model fits at most MIXEDLM_MAX_CLIENTS clients' interval moments (one row each).
     within = {"cohort_score_interval_moments", "cohort_score_intervals"}
     assert all(largest[name] <= co.MIXEDLM_MAX_CLIENTS for name in within & largest.keys()), largest
     assert max(v for name, v in largest.items() if name not in within) <= co.MAX_SCATTER_POINTS, largest
-    # The bins are fixed by the scale: 20 compliance bins by the change range in 1-point bins.
-    assert len(relation.bins) <= 20 * (2 * 27 + 1)
+    # The bins are fixed by the scale: 10 compliance bins by the change range (-27 to 27) in 2-point bins.
+    assert len(relation.bins) <= 10 * 28
 
 
 def test_the_sudden_gain_summary_reaches_python_as_a_few_rows(sample_db, rows_read):

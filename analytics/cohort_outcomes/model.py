@@ -5,9 +5,13 @@ Pure Python (no Streamlit). The Cohort outcomes page (``pages/cohort_outcomes.py
 through ``ui.run``; every figure it shows is defined here or in :mod:`analytics.metrics`,
 and documented in ``docs/metrics.md`` ("Cohort outcomes").
 
-Heavy lifting happens in DuckDB (``analytics/sql/cohort_*.sql``: weekly means with n and SD,
-assignment-design aggregates, score intervals); only per-client rows (at most one per client)
-and aggregates come into pandas.
+Heavy lifting happens in DuckDB (``analytics/cohort_outcomes/sql/cohort_*.sql`` over the macro
+``cohort_measure_clients``: counts and moments per band, the relations' sums, weekly means with n
+and SD, assignment-design aggregates, score-interval moments); aggregates come into pandas, and
+rows per client only where their number is capped (the scatter's points up to
+:data:`MAX_SCATTER_POINTS`, the within-client model's sample of :data:`MIXEDLM_MAX_CLIENTS`). The
+functions on a per-client frame (:func:`cohort_client_frame`) are the Python references of the
+SQL aggregates (the tests compare them) and serve the de-identified view.
 
 Conventions:
 
@@ -125,9 +129,10 @@ TRAJECTORY_MAX_WEEK = 20
 #: Compliance against change: up to this many paired clients are drawn one point each; above it the
 #: page draws a 2-D histogram (:func:`compliance_bins`), so no query returns more rows than this.
 MAX_SCATTER_POINTS = 2000
-#: The 2-D histogram's bins: compliance in steps of 5 percentage points, change in steps of 1 point.
-COMPLIANCE_BIN_WIDTH = 0.05
-CHANGE_BIN_WIDTH = 1.0
+#: The 2-D histogram's bins: compliance in steps of 10 percentage points, change in steps of 2 points
+#: (PHQ-9: at most 10 x 28 bins).
+COMPLIANCE_BIN_WIDTH = 0.1
+CHANGE_BIN_WIDTH = 2.0
 #: Within-client model: at most this many clients (chosen deterministically) are fitted.
 MIXEDLM_MAX_CLIENTS = 3000
 #: Within-client model: longest interval between two consecutive scores that is used (days).
@@ -1194,15 +1199,25 @@ def cohort_report(
     params = client_query_params(viewer, cohort, measure, settings)
     # Independent queries run side by side (one DuckDB cursor each; ClinicDatabase is thread-safe).
     with ThreadPoolExecutor(max_workers=3) as pool:
-        groups_job = pool.submit(db.query, "cohort_report_groups", {**params, "split": QUANTITY_QUALITY_SPLIT})
         sums_job = pool.submit(db.query, "cohort_relations", params)
-        points_job = pool.submit(compliance_points, db, viewer, cohort, measure, settings)
-        bins_job = pool.submit(compliance_bins, db, viewer, cohort, measure, settings)
+        groups_job = pool.submit(db.query, "cohort_report_groups", {**params, "split": QUANTITY_QUALITY_SPLIT})
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, settings)
         follow = pool.submit(db.query, "cohort_follow_up_bands", params)
-        groups, sums = groups_job.result(), sums_job.result()
-        points, bins = points_job.result(), bins_job.result()
+        sums = sums_job.result()
         by_compliance = {row["compliance"]: row for row in sums.to_dict("records")}
+        # The scatter: points for the compliance measures with up to MAX_SCATTER_POINTS clients, bins
+        # above; each query only when some measure needs it.
+        sizes = [_int(row, "n") for row in by_compliance.values()]
+        points_job = (pool.submit(compliance_points, db, viewer, cohort, measure, settings)
+                      if any(0 < n <= MAX_SCATTER_POINTS for n in sizes) else None)
+        bins_job = (pool.submit(compliance_bins, db, viewer, cohort, measure, settings)
+                    if any(n > MAX_SCATTER_POINTS for n in sizes) else None)
+        points = points_job.result() if points_job else pd.DataFrame(
+            {"compliance": pd.Series(dtype=object), "client_id": pd.Series(dtype=object),
+             "band": pd.Series(dtype=object), "value": pd.Series(dtype=float), "change": pd.Series(dtype=float)})
+        bins = bins_job.result() if bins_job else pd.DataFrame(
+            columns=["compliance", "x_low", "x_high", "change_low", "change_high", "clients"])
+        groups = groups_job.result()
         relations = {}
         for c in COMPLIANCE_MEASURES:
             mine = points[points["compliance"] == c]

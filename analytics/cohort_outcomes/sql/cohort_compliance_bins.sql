@@ -1,7 +1,7 @@
 -- Cohort outcomes, compliance against change as a 2-D histogram (drawn instead of one point per
 -- client when a compliance measure has at least $min_clients paired clients with a value): paired
 -- clients with a finite value and change, per compliance measure, counted in bins of $x_width of
--- the fraction (0-1, the last bin closed: a value of 1 falls in the top bin) and $y_width points of
+-- the fraction (0-1, compared after rounding to 9 decimals; the last bin closed: a value of 1 falls in the top bin) and $y_width points of
 -- change. One row per non-empty bin: compliance, x_low, x_high, change_low, change_high, clients.
 -- The rows are bounded by the scale (1 / $x_width bins by the range of change / $y_width), not by
 -- the number of clients.
@@ -22,8 +22,8 @@ sized AS (
 binned AS (
     SELECT
         p.compliance,
-        least(floor(round(p.value, 9) / $x_width::DOUBLE), ceil(1.0 / $x_width::DOUBLE) - 1) AS x_bin,
-        floor(p.change / $y_width::DOUBLE) AS y_bin
+        least(floor(round(p.value / $x_width::DOUBLE, 9)), round(1.0 / $x_width::DOUBLE) - 1) AS x_bin,
+        floor(round(p.change / $y_width::DOUBLE, 9)) AS y_bin
     FROM pairs AS p
     JOIN sized AS s USING (compliance)
     WHERE s.n >= $min_clients::BIGINT
