@@ -150,7 +150,7 @@ def compliance_density(
         x=x, y=y, mode="markers", name="Clients",
         meta={"concept": "clients per bin"},
         marker=dict(symbol="square", size=9, color=np.log10(counts) if len(counts) else [],
-                    colorscale=[[0.0, "#DCEAF5"], [1.0, theme.QUANTITY if compliance == "quantity" else theme.QUALITY]],
+                    colorscale=[[0.0, theme.DENSITY_LOW], [1.0, theme.QUANTITY if compliance == "quantity" else theme.QUALITY]],
                     showscale=True, line=dict(width=0),
                     colorbar=dict(title="Clients", tickvals=[0, 1, 2, 3, 4], ticktext=["1", "10", "100", "1k", "10k"])),
         customdata=np.column_stack([bins["x_low"], bins["x_high"], bins["change_low"], bins["change_high"], counts])
