@@ -160,6 +160,7 @@ class ClinicDatabase:
         self._con.execute(load_sql("stored_client_rows"))
         self._con.execute(load_sql("outcome_macros"))
         self._con.execute(load_sql("alert_macros"))  # per-client flags: after the outcome macros they use
+        self._con.execute(load_sql("cohort_macros"))  # the cohort page's clients: after both
         self.tables = present
 
     def _attach_one_version(self) -> DataVersion:

@@ -44,12 +44,14 @@ __all__ = [
     "EffectSize",
     "MixedModelResult",
     "cohens_u3",
+    "correlation_from_r",
     "d_to_r",
     "funnel_column_names",
     "funnel_limits",
     "funnel_limits_mean",
     "group_moments",
     "hedges_g",
+    "hedges_g_from_moments",
     "jacobson_truax",
     "mean_ci",
     "pearson",
@@ -181,15 +183,35 @@ def _correlation(method: Literal["pearson", "spearman"], x: Iterable[Any], y: It
             method, None, n, None, None, None, False, "a variable has zero variance; correlation undefined"
         )
     if method == "pearson":
-        res = stats.pearsonr(xa, ya)
-        r = float(np.clip(res.statistic, -1.0, 1.0))
-        p = finite_or_none(res.pvalue)
-        se = 1.0 / math.sqrt(n - 3) if n >= 4 else None
+        r = float(stats.pearsonr(xa, ya).statistic)
     else:
-        res = stats.spearmanr(xa, ya)
-        r = float(np.clip(res.statistic, -1.0, 1.0))
-        p = finite_or_none(res.pvalue)
-        se = math.sqrt(1.06 / (n - 3)) if n >= 4 else None
+        r = float(stats.spearmanr(xa, ya).statistic)
+    return correlation_from_r(method, r, n, min_n)
+
+
+def correlation_from_r(method: Literal["pearson", "spearman"], r: float | None, n: int, min_n: int,
+                       constant: bool = False) -> Correlation:
+    """A :class:`Correlation` from a coefficient computed elsewhere (e.g. by DuckDB from sums) and
+    its n: the minimum, the Fisher-z interval (SE = 1 / sqrt(n - 3), sqrt(1.06 / (n - 3)) for
+    Spearman) and the two-sided p-value of the t test with n - 2 degrees of freedom (what scipy's
+    pearsonr and spearmanr give). ``constant``: a variable has no spread (r undefined)."""
+    if min_n < 3:
+        raise ValueError("min_n must be at least 3 (a correlation of 2 points is always +/-1)")
+    if n < min_n:
+        return Correlation(
+            method, None, n, None, None, None, True, f"too few complete pairs (n={n}, need at least {min_n})"
+        )
+    if constant or r is None or not math.isfinite(r):
+        return Correlation(
+            method, None, n, None, None, None, False, "a variable has zero variance; correlation undefined"
+        )
+    r = float(np.clip(r, -1.0, 1.0))
+    if abs(r) == 1.0:
+        p: float | None = 0.0
+    else:
+        t = r * math.sqrt((n - 2) / (1.0 - r * r)) if n > 2 else 0.0
+        p = finite_or_none(2.0 * stats.t.sf(abs(t), n - 2)) if n > 2 else None
+    se = (1.0 / math.sqrt(n - 3) if method == "pearson" else math.sqrt(1.06 / (n - 3))) if n >= 4 else None
     if se is None:
         return Correlation(method, r, n, None, None, p, False, "confidence interval needs at least 4 pairs")
     low, high = _fisher_ci(r, se)
@@ -303,13 +325,25 @@ def hedges_g(a: Iterable[Any], b: Iterable[Any], *, min_n: int = 2) -> EffectSiz
     aa = aa[~np.isnan(aa)]
     bb = bb[~np.isnan(bb)]
     na, nb = int(aa.size), int(bb.size)
-    mean_a = float(aa.mean()) if na else None
-    mean_b = float(bb.mean()) if nb else None
+    return hedges_g_from_moments(
+        na, float(aa.mean()) if na else None, float(aa.std(ddof=1)) if na > 1 else None,
+        nb, float(bb.mean()) if nb else None, float(bb.std(ddof=1)) if nb > 1 else None, min_n=min_n,
+    )
+
+
+def hedges_g_from_moments(na: int, mean_a: float | None, sd_a: float | None, nb: int, mean_b: float | None,
+                          sd_b: float | None, *, min_n: int = 2) -> EffectSize:
+    """:func:`hedges_g` from each group's n, mean and sample SD (ddof=1), e.g. aggregated by
+    DuckDB: the one definition of g, its interval and its minimum (:func:`hedges_g` calls it)."""
+    if min_n < 2:
+        raise ValueError("min_n must be at least 2 (a group SD needs two observations)")
+    mean_a = mean_a if na else None
+    mean_b = mean_b if nb else None
     if na < min_n or nb < min_n:
         return _undefined_effect(na, nb, mean_a, mean_b, None, True,
                                  f"too few observations (n_a={na}, n_b={nb}; need at least {min_n} each)")
-    assert mean_a is not None and mean_b is not None
-    pooled_var = ((na - 1) * aa.var(ddof=1) + (nb - 1) * bb.var(ddof=1)) / (na + nb - 2)
+    assert mean_a is not None and mean_b is not None and sd_a is not None and sd_b is not None
+    pooled_var = ((na - 1) * sd_a**2 + (nb - 1) * sd_b**2) / (na + nb - 2)
     sd_pooled = math.sqrt(pooled_var)
     if sd_pooled == 0.0:
         return _undefined_effect(na, nb, mean_a, mean_b, 0.0, False, "zero pooled standard deviation; effect size undefined")

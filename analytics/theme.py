@@ -52,6 +52,7 @@ RULE = "#DFE3E8"  # table rules in the exports
 QUANTITY = "#0072B2"  # Okabe-Ito blue: how much of the homework was done
 QUALITY = "#CC79A7"  # Okabe-Ito reddish purple: how well it was done
 ASSIGNMENTS = "#7B8794"  # assignments set / reviewed (counts, shares of assignments)
+DENSITY_LOW = "#DCEAF5"  # the lightest bin of a 2-D histogram (one client); darker = more clients
 DESIGN_CHECKLIST = "#44AA99"  # Tol muted teal: design-checklist coverage / items met
 
 # ----------------------------------------------------------------------------- measures

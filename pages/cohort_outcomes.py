@@ -235,7 +235,9 @@ def compliance_tab(view: CohortView) -> None:
             f"{adj.slope / 10:+.2f} points per 10 percentage points more {choice} (95% CI {adj.slope_ci_low / 10:+.2f} "
             f"to {adj.slope_ci_high / 10:+.2f})."
         )
-    if relation.points.empty:
+    if relation.bins is not None:
+        density_tab(view, relation, choice)
+    elif relation.points.empty:
         st.info(f"No paired clients with a {choice} value in this cohort.")
     else:
         spec = [Column("band", "Band", "text"), Column(choice, choice.capitalize(), "pct"), Column("change", "Change", "number", decimals=1)]
@@ -261,6 +263,37 @@ def compliance_tab(view: CohortView) -> None:
         ratio=(1, 1),
     )
     caveat()
+
+
+def density_tab(view: CohortView, relation: co.ComplianceRelation, choice: str) -> None:
+    """A large cohort's compliance against change: a 2-D histogram (SQL bins), its table and CSV;
+    identified viewers can still download one row per client, built only when they click."""
+    measure, key = view.measure, view.key
+    bins = relation.bins
+    chart_with_table(
+        (charts.compliance_density, bins, choice, measure, relation.slope, relation.intercept),
+        bins,
+        [Column("x_low", f"{choice.capitalize()} from", "pct"), Column("x_high", "to", "pct"),
+         Column("change_low", "Change from", "number", decimals=0), Column("change_high", "to", "number", decimals=0),
+         Column("clients", "Clients", "count")],
+        f"{choice}_vs_change_bins",
+        key,
+    )
+    st.caption(f"{relation.n:,} paired clients: more than {co.MAX_SCATTER_POINTS:,}, so each square counts the clients "
+               f"in a bin of {co.COMPLIANCE_BIN_WIDTH:.0%} {choice} by {co.CHANGE_BIN_WIDTH:.0f} points of change "
+               "(darker = more clients). Narrow the cohort in the sidebar to see one point per client.")
+    if view.viewer.can_see_identifiers:
+        spec = [Column("client_id", "Client", "client"), Column("band", "Band", "text"),
+                Column("value", choice.capitalize(), "pct"), Column("change", "Change", "number", decimals=1)]
+        db = ui.database()
+
+        def client_rows() -> bytes | str:
+            points = co.compliance_points(db, view.viewer, view.cohort, measure, view.settings, max_points=None)
+            return table_csv(points[points["compliance"] == choice], spec)
+
+        ui.download_button("Download one row per client (CSV)", client_rows, f"cohort_{choice}_vs_change.csv",
+                           "text/csv", export_kind=f"cohort_{choice}_vs_change", icon=":material/download:",
+                           key=f"csv_{choice}_clients")
 
 
 def bands_tab(view: CohortView) -> None:

@@ -414,12 +414,12 @@ def test_streamlit_upload_limit_matches_settings():
 
 # Queries that read no client data (import runs, dashboard users), or admin data whose role
 # check is in Python (import rejects: analytics.data.model.require_import_rights).
-UNSCOPED_SQL = {"macros", "outcome_macros", "alert_macros", "stored_client_rows", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
+UNSCOPED_SQL = {"macros", "outcome_macros", "alert_macros", "cohort_macros", "stored_client_rows", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
                 "users_list", "user_by_email", "access_log_search"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
                  "client_measure_score_rows", "client_paired_score_rows", "alert_client_rows", "caseload_client_rows",
-                 "score_interval_rows")
+                 "score_interval_rows", "cohort_measure_clients")
 SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 
@@ -431,12 +431,21 @@ STORED_MACROS = ("client_homework_rows", "client_measure_score_rows", "client_pa
 def test_scoped_table_macros_start_from_the_scoped_cohort():
     code = "".join(re.sub(r"--[^\n]*", "", (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
                    for name in ("macros", "stored_client_rows", "alert_macros"))
-    names = [*SCOPED_MACROS[1:], *(f"{name}_live" for name in STORED_MACROS)]
+    # cohort_measure_clients (cohort_macros.sql): test_the_cohort_page_clients_start_from_the_scoped_cohort.
+    names = [*(m for m in SCOPED_MACROS[1:] if m != "cohort_measure_clients"), *(f"{name}_live" for name in STORED_MACROS)]
     for name in names:
         bodies = re.findall(rf"CREATE OR REPLACE MACRO {name}\(cohort\b.*?;", code, re.S)
         assert len(bodies) == 1, name
         assert re.search(r"\b(?:cohort_clients|scoped_client|alert_client_rows)\(cohort\b", bodies[0]), name
         assert not re.search(r"\bFROM\s+clients\b", bodies[0], re.IGNORECASE), name
+
+
+def test_the_cohort_page_clients_start_from_the_scoped_cohort():
+    """cohort_measure_clients (cohort_macros.sql) reads clients only through the scoped row macros."""
+    code = re.sub(r"--[^\n]*", "", (SQL_DIR / "cohort_macros.sql").read_text(encoding="utf-8"))
+    (body,) = re.findall(r"CREATE OR REPLACE MACRO cohort_measure_clients\(cohort\b.*?;", code, re.S)
+    assert re.search(r"\bclient_homework_rows\(cohort\b", body) and re.search(r"\bclient_measure_score_rows\(cohort\b", body)
+    assert not re.search(r"\bFROM\s+(?:clients|scores|assignments|sessions)\b", body, re.IGNORECASE)
 
 
 def test_the_unscoped_allow_list_names_only_existing_queries():

@@ -276,3 +276,44 @@ def test_client_ids_link_to_the_client_review_and_the_csv_keeps_the_ids(app_db, 
     spec = [Column("client_id", "Client", "client"), Column("band", "Band", "text")]
     csv = table_frames(relation.points, spec).csv
     assert list(csv["Client"]) == ids
+
+
+@pytest.fixture(scope="module")
+def large_clinic(tmp_path_factory: pytest.TempPathFactory):
+    """A seeded generated clinic with more paired clients than the scatter draws one by one."""
+    from analytics.ingest.sample import build_sample_database
+
+    path = tmp_path_factory.mktemp("large_cohort") / "clinic.duckdb"
+    build_sample_database(path, clients=3000, seed=11)
+    return path
+
+
+@pytest.mark.parametrize("section", TABS)
+def test_a_large_cohort_page_pulls_a_bounded_number_of_rows(large_clinic, serve_database, monkeypatch, section):
+    """Every query the page runs for a 3,000-client clinic returns at most MAX_SCATTER_POINTS rows
+    (the within-client model at most MIXEDLM_MAX_CLIENTS, its fixed sample): aggregates, bins or
+    capped lists, whose size does not grow with the clients. The compliance scatter becomes a 2-D
+    histogram; the one-row-per-client CSV is offered to identified viewers, built only on click."""
+    from analytics import ClinicDatabase
+
+    serve_database(large_clinic)
+    read: dict[str, int] = {}
+    original = ClinicDatabase.execute_sql
+
+    def recording(db, sql, params=None, *, label="query"):
+        frame = original(db, sql, params, label=label)
+        read[label] = max(read.get(label, 0), len(frame))
+        return frame
+
+    monkeypatch.setattr(ClinicDatabase, "execute_sql", recording)
+    at = run_page(section=section)
+    within = {"cohort_score_interval_moments", "cohort_score_intervals"}
+    assert all(read[name] <= co.MIXEDLM_MAX_CLIENTS for name in within & read.keys()), read
+    assert max(rows for name, rows in read.items() if name not in within) <= co.MAX_SCATTER_POINTS, read
+    assert "cohort_compliance_points" not in read  # too many to draw one by one: bins only
+    if section == "Compliance and change":
+        figure = json.loads(tab_charts(at)[0].spec)
+        assert figure["data"][0]["meta"] == {"concept": "clients per bin"}
+        labels = [b.proto.label for b in at.get("download_button")]
+        assert "Download one row per client (CSV)" in labels
+        assert "cohort_compliance_points" not in read  # the client rows were not built on render

@@ -333,8 +333,7 @@ def test_trajectories_match_pandas_on_the_raw_scores(report):
 
 def test_follow_up_picks_the_latest_score_in_the_window(mini):
     settings = Settings(min_clients_for_statistic=2, min_reviewed_for_band=2)
-    frame = co.cohort_client_frame(mini, LOCAL, None, "PHQ-9", settings)
-    fu = co.follow_up_by_band(mini, LOCAL, None, "PHQ-9", frame, settings).set_index(["band", "time_point"])
+    fu = co.follow_up_by_band(mini, LOCAL, None, "PHQ-9", settings).set_index(["band", "time_point"])
     # High band: M11 (latest in window 10), M13 (7), M14 (5); M12's is 14 months later, M15 in treatment.
     high = fu.loc[(HIGH, "Follow-up")]
     assert high["n"] == 3 and high["discharged_paired"] == 4
@@ -417,6 +416,41 @@ def test_clinical_significance_calls_jacobson_truax(mini):
     m_dys, sd_dys = np.mean(firsts), sd
     assert normed.parameters.iloc[0]["cutoff_c"] == pytest.approx((sd_dys * 5.0 + 4.0 * m_dys) / (sd_dys + 4.0))
     assert normed.categories["clients"].sum() == 16
+
+
+@pytest.mark.parametrize("norm", [
+    co.JTNorms("PHQ-9", 0.84),
+    co.JTNorms("PHQ-9", 0.84, 5.0, 4.0),
+    co.JTNorms("GAD-7", 0.79, 4.0, 3.5, "b"),
+    co.JTNorms("GAD-7", 0.9, cutoff="a"),
+    co.JTNorms("PHQ-9", 0.5, 5.0, 4.0, "a"),
+])
+def test_clinical_significance_sql_equals_python_reference(sample_db, norm):
+    """The tab's categories are counted in SQL (cohort_jacobson_truax.sql), one row per measure;
+    analytics.statistics.jacobson_truax on the same clients' per-client scores is the reference."""
+    result = co.clinical_significance(sample_db, LOCAL, None, (norm,), DEFAULTS)
+    outcomes = client_outcomes(sample_db, LOCAL, None, DEFAULTS)
+    paired = outcomes[(outcomes["measure"] == norm.measure) & outcomes["paired"]]
+    with_norms = norm.functional_mean is not None
+    cutoff = norm.cutoff if with_norms or norm.cutoff == "a" else "c"
+    jt = jacobson_truax(paired["first_score"].astype(float), paired["last_score"].astype(float),
+                        reliability=norm.reliability, functional_mean=norm.functional_mean,
+                        functional_sd=norm.functional_sd, cutoff=cutoff)
+    expected = jt["category"].value_counts()
+    got = result.categories.set_index("category")["clients"]
+    assert len(paired) > 100
+    assert got.sum() == len(paired)
+    for category in co.JT_ORDER:
+        assert got.get(category, 0) == expected.get(category, 0), category
+    params = result.parameters.iloc[0]
+    assert params["paired"] == len(paired)
+    assert params["sd_pre"] == pytest.approx(jt.attrs["sd_pre"], rel=1e-12)
+    assert params["reliable_change_points"] == pytest.approx(jt.attrs["s_diff"] * jt.attrs["critical_value"], rel=1e-12)
+    for name in ("cutoff_a", "cutoff_b", "cutoff_c"):
+        if jt.attrs[name] is None:
+            assert np.isnan(params[name])
+        else:
+            assert params[name] == pytest.approx(jt.attrs[name], rel=1e-12)
 
 
 def test_clinical_significance_too_few(tiny_db):
@@ -741,17 +775,97 @@ def test_the_gain_week_homework_without_a_gain_is_two_empty_groups(sample_db, ro
     assert homework["client_weeks"].tolist() == [0, 0] and homework["quantity"].isna().all()
 
 
-def test_the_report_reads_each_clients_homework_once_and_only_the_measure_shown(sample_db, rows_read):
-    """cohort_report used to read every client's homework twice (once inside client_outcomes) and
-    the scores of every measure; clinical_significance read the homework it never used."""
-    co.cohort_report(sample_db, LOCAL, None, "PHQ-9", DEFAULTS)
-    with_homework = len(client_homework(sample_db, LOCAL, None, DEFAULTS))
-    phq9 = (client_outcomes(sample_db, LOCAL, None, DEFAULTS)["measure"] == "PHQ-9").sum()
-    assert rows_read["client_homework"][0] == with_homework
-    assert rows_read["client_measure_scores"][0] == phq9  # PHQ-9 rows only
+def test_the_report_reaches_python_as_aggregates_not_one_row_per_client(sample_db, rows_read):
+    """cohort_report read every client's homework and scores into pandas (one row per client);
+    now every query returns aggregates (per band, grid cell, week, compliance measure), and the
+    scatter's points only up to MAX_SCATTER_POINTS clients. clinical_significance returns one row
+    per measure."""
+    report = co.cohort_report(sample_db, LOCAL, None, "PHQ-9", DEFAULTS)
+    assert "client_homework" not in rows_read and "client_measure_scores" not in rows_read
+    assert rows_read["cohort_report_groups"][0] <= 3 + 1 + 4 + 1  # bands, all, grid cells, the cohort
+    assert rows_read["cohort_relations"] == [2]
+    assert rows_read["cohort_follow_up_bands"][0] <= 3
+    paired = report.relations["quantity"].n + report.relations["quality"].n
+    assert rows_read["cohort_compliance_points"] == [paired] and "cohort_compliance_bins" not in rows_read
     rows_read.clear()
-    co.clinical_significance(sample_db, LOCAL, None, co.default_jt_norms(["PHQ-9"]), DEFAULTS)
-    assert "client_homework" not in rows_read and rows_read["client_measure_scores"] == [phq9]
+    co.clinical_significance(sample_db, LOCAL, None, co.default_jt_norms(["PHQ-9", "GAD-7"]), DEFAULTS)
+    assert rows_read == {"cohort_jacobson_truax": [2]}
+
+
+@pytest.mark.parametrize("clinic", ["mini", "sample_db"])
+@pytest.mark.parametrize("unreviewed", [False, True])
+def test_the_report_aggregated_in_sql_equals_the_python_reference(clinic, unreviewed, request):
+    """Every figure of cohort_report (aggregated in DuckDB) equals the Python reference functions
+    on the per-client frame (cohort_client_frame: analytics.metrics' per-client rows)."""
+    db = request.getfixturevalue(clinic)
+    settings = Settings(min_reviewed_for_band=2, min_clients_for_statistic=3, unreviewed_as_not_done=unreviewed)
+    report = co.cohort_report(db, LOCAL, None, "PHQ-9", settings)
+    frame = co.cohort_client_frame(db, LOCAL, None, "PHQ-9", settings)
+    assert frame["band"].notna().sum() >= 10
+    pd.testing.assert_frame_equal(report.band_counts, co.band_counts(frame, settings))
+    pd.testing.assert_frame_equal(report.band_change, co.band_change(frame, settings), check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(report.outcome_rates, co.outcome_rates_by_band(frame, settings), check_dtype=False,
+                                  rtol=1e-12)
+    pd.testing.assert_frame_equal(report.grid, co.quantity_quality_grid(frame, settings), check_dtype=False, rtol=1e-9)
+    effect = co.band_effect_size(frame, settings, "PHQ-9")
+    assert report.band_effect.too_few == effect.too_few and report.band_effect.sentence == effect.sentence
+    for name in ("g", "ci_low", "ci_high", "n_a", "n_b", "mean_a", "mean_b", "sd_pooled"):
+        assert getattr(report.band_effect.effect, name) == pytest.approx(getattr(effect.effect, name), rel=1e-9)
+    assert report.band_effect.u3_empirical == pytest.approx(effect.u3_empirical)
+    for compliance in co.COMPLIANCE_MEASURES:
+        got, want = report.relations[compliance], co.compliance_change(frame, compliance, settings)
+        assert got.n == want.n and got.too_few == want.too_few
+        for name in ("r", "ci_low", "ci_high", "p_value", "n"):
+            assert getattr(got.pearson, name) == pytest.approx(getattr(want.pearson, name), rel=1e-9, abs=1e-12)
+            assert getattr(got.spearman, name) == pytest.approx(getattr(want.spearman, name), rel=1e-9, abs=1e-12)
+        assert got.slope == pytest.approx(want.slope, rel=1e-9) and got.intercept == pytest.approx(want.intercept, rel=1e-9)
+        # The points (and each client's band, compliance_band_of in SQL against compliance_band in Python).
+        pd.testing.assert_frame_equal(got.points.sort_values("client_id", ignore_index=True),
+                                      want.points.sort_values("client_id", ignore_index=True), check_dtype=False)
+        adjusted, reference = report.adjusted[compliance], co.adjusted_relation(frame, compliance, settings)
+        assert adjusted.n == reference.n and adjusted.too_few == reference.too_few
+        for name in ("partial_r", "ci_low", "ci_high", "slope", "slope_ci_low", "slope_ci_high", "unadjusted_r", "r_weeks"):
+            want_value = getattr(reference, name)
+            assert getattr(adjusted, name) == (None if want_value is None else pytest.approx(want_value, rel=1e-7,
+                                                                                             abs=1e-10)), name
+    assert report.clients_with_quantity == int(frame["quantity"].notna().sum())
+    assert report.clients_with_quality == int(frame["quality"].notna().sum())
+    assert report.clients_below_min_reviewed == co.clients_below_min_reviewed(frame, settings)
+    homework = client_homework(db, LOCAL, None, settings)
+    assert report.reviewed_share == pytest.approx(homework["reviewed_share"].mean())
+
+
+def test_a_large_cohort_reaches_python_bounded(tmp_path_factory, rows_read):
+    """A generated clinic of a few thousand clients: no query of the cohort report or of clinical
+    significance returns more rows than MAX_SCATTER_POINTS (the scatter becomes a 2-D histogram
+    whose bins are bounded by the scale), though the cohort has more paired clients than that; the
+    within-client model's, no more than MIXEDLM_MAX_CLIENTS. Neither bound grows with the clients."""
+    from analytics.ingest.sample import build_sample_database
+
+    path = tmp_path_factory.mktemp("large") / "clinic.duckdb"
+    build_sample_database(path, clients=3000, seed=11)
+    with ClinicDatabase(path) as db:
+        report = co.cohort_report(db, LOCAL, None, "PHQ-9", Settings())
+        co.clinical_significance(db, LOCAL, None, co.default_jt_norms(["PHQ-9", "GAD-7"]), Settings())
+        co.within_client_analysis(db, LOCAL, None, "PHQ-9", Settings())
+        largest = {name: max(rows) for name, rows in rows_read.items()}
+        # The identified viewer's CSV (built on click): every client; the bins count exactly these.
+        points = co.compliance_points(db, LOCAL, None, "PHQ-9", Settings(), max_points=None)
+    relation = report.relations["quantity"]
+    mine = points[points["compliance"] == "quantity"]
+    expected = mine.groupby([np.minimum(np.floor(np.round(mine["value"] / co.COMPLIANCE_BIN_WIDTH, 9)), 9),
+                             np.floor(np.round(mine["change"] / co.CHANGE_BIN_WIDTH, 9))]).size()
+    got = relation.bins.set_index([np.round(relation.bins["x_low"] / co.COMPLIANCE_BIN_WIDTH),
+                                   np.round(relation.bins["change_low"] / co.CHANGE_BIN_WIDTH)])["clients"]
+    assert sorted(zip(got.index, got, strict=True)) == sorted(zip(expected.index, expected, strict=True))
+    assert relation.n > co.MAX_SCATTER_POINTS and relation.points.empty and relation.bins is not None
+    assert relation.bins["clients"].sum() == relation.n == len(mine)
+    # The within-client model fits at most MIXEDLM_MAX_CLIENTS clients' interval moments (one row each).
+    within = {"cohort_score_interval_moments", "cohort_score_intervals"}
+    assert all(largest[name] <= co.MIXEDLM_MAX_CLIENTS for name in within & largest.keys()), largest
+    assert max(v for name, v in largest.items() if name not in within) <= co.MAX_SCATTER_POINTS, largest
+    # The bins are fixed by the scale: 10 compliance bins by the change range (-27 to 27) in 2-point bins.
+    assert len(relation.bins) <= 10 * 28
 
 
 def test_the_sudden_gain_summary_reaches_python_as_a_few_rows(sample_db, rows_read):

@@ -233,8 +233,9 @@ def _baseline_views(db: ClinicDatabase, settings: Settings) -> dict[str, float]:
 
     days = settings.baseline_days_before_intake
     outcome = client_outcomes(db, LOCAL, None, settings).set_index("client_id").loc["B1"]
-    trajectory = db.query("cohort_score_trajectory", query_params(
-        LOCAL, None, measure="PHQ-9", max_week=20, band_client_ids=["B1"], band_labels=[">= 80%"], baseline_days=days))
+    # B1 is the one client with a band (three reviewed assignments): the trajectory's means are its scores.
+    trajectory = db.query("cohort_score_trajectory", co.client_query_params(LOCAL, None, "PHQ-9", settings, max_week=20))
+    assert set(trajectory["n_clients"]) == {1}
     intervals = db.query("cohort_score_intervals", query_params(
         LOCAL, None, measure="PHQ-9", max_gap_days=co.MAX_INTERVAL_DAYS, max_clients=100, baseline_days=days,
         unreviewed_as_not_done=False))

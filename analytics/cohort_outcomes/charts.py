@@ -23,6 +23,7 @@ __all__ = [
     "band_colors",
     "checklist_items_chart",
     "comparison_chart",
+    "compliance_density",
     "compliance_scatter",
     "follow_up_chart",
     "homework_type_chart",
@@ -125,6 +126,54 @@ def trajectory_chart(trajectories: pd.DataFrame, measure: str, band_labels: Sequ
         )
     fig.update_xaxes(dtick=2, rangemode="tozero")
     return _layout(fig, x_title="Weeks since intake", y_title=f"Mean {measure} score ({_better_text(measure)})")
+
+
+def compliance_density(
+    bins: pd.DataFrame,
+    compliance: str,
+    measure: str,
+    slope: float | None,
+    intercept: float | None,
+) -> go.Figure:
+    """Paired clients' quantity (or quality) against their change as a 2-D histogram, for cohorts
+    too large to draw one point per client (:data:`analytics.cohort_outcomes.model.MAX_SCATTER_POINTS`).
+
+    ``bins``: one row per non-empty bin (x_low, x_high, change_low, change_high, clients) from
+    :func:`analytics.cohort_outcomes.model.compliance_bins`. Each bin is a square marker at its
+    centre, its colour the number of clients (a scatter trace: the page's charts use scatter and bar
+    only); hover gives the bin and its count. With the OLS line of all clients."""
+    label = compliance.capitalize()
+    x = (bins["x_low"].to_numpy(float) + bins["x_high"].to_numpy(float)) / 2
+    y = (bins["change_low"].to_numpy(float) + bins["change_high"].to_numpy(float)) / 2
+    counts = bins["clients"].to_numpy(int)
+    fig = go.Figure(go.Scatter(
+        x=x, y=y, mode="markers", name="Clients",
+        meta={"concept": "clients per bin"},
+        marker=dict(symbol="square", size=9, color=np.log10(counts) if len(counts) else [],
+                    colorscale=[[0.0, theme.DENSITY_LOW], [1.0, theme.QUANTITY if compliance == "quantity" else theme.QUALITY]],
+                    showscale=True, line=dict(width=0),
+                    colorbar=dict(title="Clients", tickvals=[0, 1, 2, 3, 4], ticktext=["1", "10", "100", "1k", "10k"])),
+        customdata=np.column_stack([bins["x_low"], bins["x_high"], bins["change_low"], bins["change_high"], counts])
+        if len(counts) else None,
+        hovertemplate=(f"{label} %{{customdata[0]:.0%}}-%{{customdata[1]:.0%}}<br>Change %{{customdata[2]:+.0f}} to "
+                       "%{customdata[3]:+.0f} points<br>%{customdata[4]:,} clients<extra></extra>"),
+    ))
+    if slope is not None and intercept is not None and len(counts):
+        xs = np.array([0.0, 1.0])
+        fig.add_trace(go.Scatter(
+            x=xs, y=intercept + slope * xs, mode="lines", name="Fitted line",
+            line=dict(color=theme.INK, width=2, dash="dash"),
+            hovertemplate=f"Fitted line: {slope / 10:+.2f} points per 10 percentage points<extra></extra>",
+        ))
+    fig.add_hline(y=0, line=dict(color=theme.AS_EXPECTED, width=1))
+    fig.update_xaxes(tickformat=".0%", range=[-0.03, 1.03])
+    fig = _layout(
+        fig,
+        height=420,
+        x_title=f"Client's homework {compliance} (mean of assignments)",
+        y_title=f"{measure} change, last - first ({_improvement_sign_text(measure)} = improvement)",
+    )
+    return fig.update_layout(hovermode="closest")
 
 
 def compliance_scatter(

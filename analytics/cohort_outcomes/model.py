@@ -5,9 +5,13 @@ Pure Python (no Streamlit). The Cohort outcomes page (``pages/cohort_outcomes.py
 through ``ui.run``; every figure it shows is defined here or in :mod:`analytics.metrics`,
 and documented in ``docs/metrics.md`` ("Cohort outcomes").
 
-Heavy lifting happens in DuckDB (``analytics/sql/cohort_*.sql``: weekly means with n and SD,
-assignment-design aggregates, score intervals); only per-client rows (at most one per client)
-and aggregates come into pandas.
+Heavy lifting happens in DuckDB (``analytics/cohort_outcomes/sql/cohort_*.sql`` over the macro
+``cohort_measure_clients``: counts and moments per band, the relations' sums, weekly means with n
+and SD, assignment-design aggregates, score-interval moments); aggregates come into pandas, and
+rows per client only where their number is capped (the scatter's points up to
+:data:`MAX_SCATTER_POINTS`, the within-client model's sample of :data:`MIXEDLM_MAX_CLIENTS`). The
+functions on a per-client frame (:func:`cohort_client_frame`) are the Python references of the
+SQL aggregates (the tests compare them) and serve the de-identified view.
 
 Conventions:
 
@@ -55,10 +59,11 @@ from ..statistics import (
     EffectSize,
     MixedModelResult,
     cohens_u3,
+    correlation_from_r,
     d_to_r,
     finite_or_none,
     hedges_g,
-    jacobson_truax,
+    hedges_g_from_moments,
     mean_ci,
     pearson,
     spearman,
@@ -67,39 +72,53 @@ from ..statistics import (
 )
 
 __all__ = [
-    "CAVEAT",
-    "DEFAULT_RELIABILITY",
-    "PUBLISHED_YARDSTICKS",
-    "TOO_FEW",
     "AdjustedRelation",
     "AssignmentDesign",
     "BandEffect",
+    "CAVEAT",
+    "CHANGE_BIN_WIDTH",
+    "COMPLIANCE_BIN_WIDTH",
     "ClinicalSignificance",
     "CohortReport",
     "ComplianceRelation",
+    "DEFAULT_RELIABILITY",
     "HeadlineFigure",
     "JTNorms",
+    "MAX_SCATTER_POINTS",
+    "PUBLISHED_YARDSTICKS",
+    "TOO_FEW",
     "WithinClientAnalysis",
     "Yardstick",
+    "adjusted_from_sums",
     "adjusted_relation",
     "assignment_design",
     "band_change",
+    "band_change_from_groups",
     "band_counts",
+    "band_counts_from_groups",
+    "band_effect_from_groups",
     "band_effect_sign_text",
     "band_effect_size",
+    "client_query_params",
     "clients_below_min_reviewed",
     "clinical_significance",
     "cohort_client_frame",
     "cohort_report",
+    "compliance_bins",
     "compliance_change",
+    "compliance_points",
     "default_jt_norms",
     "follow_up_by_band",
+    "follow_up_from_bands",
+    "grid_from_groups",
     "headline_figures",
     "helpful_sign",
     "outcome_rates_by_band",
+    "outcome_rates_from_groups",
     "published_yardsticks",
     "quantity_quality_grid",
     "relation_comparison",
+    "relation_from_sums",
     "relation_lead",
     "relation_scale_text",
     "reliable_improvement_definitions",
@@ -120,6 +139,13 @@ TOO_FEW = "too few clients"
 
 #: Trajectories: weeks since intake shown (0 = intake week).
 TRAJECTORY_MAX_WEEK = 20
+#: Compliance against change: up to this many paired clients are drawn one point each; above it the
+#: page draws a 2-D histogram (:func:`compliance_bins`), so no query returns more rows than this.
+MAX_SCATTER_POINTS = 2000
+#: The 2-D histogram's bins: compliance in steps of 10 percentage points, change in steps of 2 points
+#: (PHQ-9: at most 10 x 28 bins).
+COMPLIANCE_BIN_WIDTH = 0.1
+CHANGE_BIN_WIDTH = 2.0
 #: Within-client model: at most this many clients (chosen deterministically) are fitted.
 MIXEDLM_MAX_CLIENTS = 3000
 #: Within-client model: longest interval between two consecutive scores that is used (days).
@@ -268,6 +294,9 @@ class ComplianceRelation:
     intercept: float | None
     too_few: bool
     points: pd.DataFrame
+    #: Above :data:`MAX_SCATTER_POINTS` paired clients, ``points`` is empty and ``bins`` holds the
+    #: 2-D histogram drawn instead (:func:`compliance_bins`); None when the points are drawn.
+    bins: pd.DataFrame | None = None
 
 
 def compliance_change(frame: pd.DataFrame, compliance: str, settings: Settings) -> ComplianceRelation:
@@ -715,30 +744,20 @@ def relation_comparison(
 # --------------------------------------------------------------------------- SQL-backed sections
 
 
-def _band_lists(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    banded = frame[frame["band"].notna()]
-    return banded["client_id"].astype(str).tolist(), banded["band"].astype(str).tolist()
-
-
 def score_trajectories(
     db: ClinicDatabase,
     viewer: Viewer,
     cohort: CohortFilter | None,
     measure: str,
-    frame: pd.DataFrame,
     settings: Settings,
     max_week: int = TRAJECTORY_MAX_WEEK,
 ) -> pd.DataFrame:
     """Mean score by week since intake per band, with a 95% t interval and n (SQL aggregates).
 
     Points with fewer than the minimum clients keep their n but have no mean or interval.
-    ``frame`` supplies each client's band (:func:`cohort_client_frame`).
+    Each client's band is that of ``cohort_measure_clients`` (SQL).
     """
-    ids, labels = _band_lists(frame)
-    params = query_params(
-        viewer, cohort, measure=measure, max_week=int(max_week), band_client_ids=ids, band_labels=labels,
-        baseline_days=settings.baseline_days_before_intake,
-    )
+    params = client_query_params(viewer, cohort, measure, settings, max_week=int(max_week))
     rows = db.query("cohort_score_trajectory", params)
     order = {label: i for i, label in enumerate(compliance_band_labels(settings))}
     rows["band_order"] = rows["band"].map(order)
@@ -755,54 +774,52 @@ def score_trajectories(
     return rows[["band", "week", "n_clients", "mean_score", "ci_low", "ci_high", "sd_score", "too_few"]]
 
 
-def _follow_up_rows(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str) -> pd.DataFrame:
-    return db.query("cohort_follow_up", query_params(viewer, cohort, measure=measure))
-
-
 def follow_up_by_band(
     db: ClinicDatabase,
     viewer: Viewer,
     cohort: CohortFilter | None,
     measure: str,
-    frame: pd.DataFrame,
     settings: Settings,
-    follow_up_rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Scores 1-12 months after discharge per compliance band (SQL picks each client's score).
+    """Scores 1-12 months after discharge per compliance band (``cohort_follow_up_bands.sql``)."""
+    return follow_up_from_bands(db.query("cohort_follow_up_bands", client_query_params(viewer, cohort, measure, settings)),
+                                settings)
+
+
+def follow_up_from_bands(bands: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The follow-up table from ``cohort_follow_up_bands.sql`` (one row per band).
 
     Clients counted: discharged, paired on the measure, with a band and a follow-up score.
     Per band and time point (intake = first score, end of treatment = last score, follow-up):
     n, mean score and a 95% t interval; plus, per band, how many discharged paired clients
     there were and the mean change from end of treatment to follow-up (positive = scores rose).
     """
-    labels = compliance_band_labels(settings)
     min_n = _min_n(settings, 2)
-    follow = follow_up_rows if follow_up_rows is not None else _follow_up_rows(db, viewer, cohort, measure)
-    data = frame[frame["paired"] & frame["band"].notna()].merge(follow, on="client_id", how="inner")
+    by_band = {row["band"]: row for row in bands.to_dict("records")}
     rows = []
-    for label in labels:
-        band = data[data["band"] == label]
-        discharged = len(band)
-        with_fu = band[band["follow_up_score"].notna()]
-        n = len(with_fu)
-        change_mean, change_low, change_high, _ = mean_ci(_values(with_fu["follow_up_score"]) - _values(with_fu["last_score"]))
+    for label in compliance_band_labels(settings):
+        row = by_band.get(label, {})
+        n = _int(row, "n")
         shown = n >= min_n
-        days = _values(with_fu["follow_up_days"])
-        for point, column in (("Intake", "first_score"), ("End of treatment", "last_score"), ("Follow-up", "follow_up_score")):
-            mean, low, high, _ = mean_ci(_values(with_fu[column]))
+        change = finite_or_none(row.get("mean_change")) if n else None
+        change_low, change_high = _mean_interval(n, change, finite_or_none(row.get("sd_change")))
+        for point, column in (("Intake", "first"), ("End of treatment", "last"), ("Follow-up", "follow_up")):
+            mean = finite_or_none(row.get(f"mean_{column}")) if n else None
+            low, high = _mean_interval(n, mean, finite_or_none(row.get(f"sd_{column}")))
             rows.append(
                 {
                     "band": label,
                     "time_point": point,
                     "n": n,
-                    "discharged_paired": discharged,
+                    "discharged_paired": _int(row, "discharged_paired"),
                     "mean_score": mean if shown else np.nan,
                     "ci_low": low if shown else np.nan,
                     "ci_high": high if shown else np.nan,
-                    "change_end_to_follow_up": change_mean if shown else np.nan,
+                    "change_end_to_follow_up": change if shown else np.nan,
                     "change_ci_low": change_low if shown else np.nan,
                     "change_ci_high": change_high if shown else np.nan,
-                    "median_days_after_discharge": float(np.median(days)) if shown and len(days) else np.nan,
+                    "median_days_after_discharge": float(row["median_days"]) if shown and row.get("median_days") is not None
+                    and not pd.isna(row.get("median_days")) else np.nan,
                     "too_few": not shown,
                 }
             )
@@ -943,6 +960,234 @@ class CohortReport:
     higher_is_better: bool = False
 
 
+def _band_param(settings: Settings) -> dict[str, Any]:
+    low, high = settings.compliance_band_edges
+    return {"low": float(low), "high": float(high), "min_reviewed": int(settings.min_reviewed_for_band),
+            "labels": list(compliance_band_labels(settings))}
+
+
+def client_query_params(viewer: Viewer, cohort: CohortFilter | None, measure: str, settings: Settings,
+                        **extra: Any) -> dict[str, Any]:
+    """Parameters of the queries over ``cohort_measure_clients`` (analytics/sql/cohort_macros.sql)."""
+    return query_params(
+        viewer, cohort, measure=measure, baseline_days=settings.baseline_days_before_intake,
+        measure_definitions=settings.measure_definitions(), unreviewed_as_not_done=settings.unreviewed_as_not_done,
+        bands=_band_param(settings), **extra,
+    )
+
+
+def _group(groups: pd.DataFrame, kind: str, key: str | None) -> dict[str, Any]:
+    rows = groups[(groups["kind"] == kind) & ((groups["key"] == key) if key is not None else groups["key"].isna())]
+    return rows.iloc[0].to_dict() if len(rows) else {}
+
+
+def _int(row: dict[str, Any], key: str) -> int:
+    value = row.get(key)
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _moments(row: dict[str, Any]) -> tuple[int, float | None, float | None]:
+    n = _int(row, "n_change")
+    mean = finite_or_none(row.get("mean_change")) if n else None
+    sd = finite_or_none(row.get("sd_change")) if n > 1 else None
+    return n, mean, sd
+
+
+def _mean_interval(n: int, mean: float | None, sd: float | None) -> tuple[float | None, float | None]:
+    """:func:`analytics.statistics.mean_ci`'s interval from aggregates (:func:`t_interval`)."""
+    if n < 2 or mean is None:
+        return None, None
+    low, high = t_interval([mean], [sd if sd is not None else 0.0], [n])
+    return float(low[0]), float(high[0])
+
+
+def band_counts_from_groups(groups: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """:func:`band_counts` from ``cohort_report_groups.sql``."""
+    rows = [{"band": label, **{c: _int(_group(groups, "band", label), c) for c in ("clients", "scored", "paired")}}
+            for label in compliance_band_labels(settings)]
+    return pd.DataFrame(rows, columns=["band", "clients", "scored", "paired"])
+
+
+def band_change_from_groups(groups: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """:func:`band_change` from ``cohort_report_groups.sql`` (n, mean and SD of change per band)."""
+    min_n = _min_n(settings, 2)
+    rows = []
+    for label in compliance_band_labels(settings):
+        n, mean, sd = _moments(_group(groups, "band", label))
+        low, high = _mean_interval(n, mean, sd)
+        shown = n >= min_n
+        rows.append({"band": label, "n": n, "mean_change": mean if shown else np.nan,
+                     "ci_low": low if shown else np.nan, "ci_high": high if shown else np.nan, "too_few": not shown})
+    return pd.DataFrame(rows)
+
+
+def band_effect_from_groups(groups: pd.DataFrame, settings: Settings, measure: str) -> BandEffect:
+    """:func:`band_effect_size` from ``cohort_report_groups.sql``: g from the two bands' moments
+    (:func:`analytics.statistics.hedges_g_from_moments`), the counted U3 from the low band's
+    changes above / below / at the high band's mean."""
+    higher = measure_higher_is_better(measure, settings)
+    labels = compliance_band_labels(settings)
+    low_band, high_band = labels[0], labels[-1]
+    min_n = _min_n(settings, 2)
+    low_row = _group(groups, "band", low_band)
+    effect = hedges_g_from_moments(*_moments(_group(groups, "band", high_band)), *_moments(low_row), min_n=min_n)
+    if effect.g is None:
+        sentence = (
+            f"{TOO_FEW.capitalize()}: the effect size needs at least {min_n} paired clients in each of the "
+            f"{high_band} and {low_band} bands (n = {effect.n_a} and {effect.n_b})."
+        )
+        return BandEffect(high_band, low_band, effect, None, None, None, min_n, True, sentence)
+    u3 = cohens_u3(effect.g if higher else -effect.g)
+    worse = _int(low_row, "low_below_high_mean" if higher else "low_above_high_mean")
+    u3_empirical = float((worse + 0.5 * _int(low_row, "low_at_high_mean")) / effect.n_b)
+    r_equiv = d_to_r(effect.g)
+    r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
+    sentence = (
+        f"Extreme groups ({high_band} against {low_band}; the middle band left out): the average client in the "
+        f"{high_band} band improved more than {u3_empirical:.0%} of clients in the {low_band} band (counted; "
+        f"{u3:.0%} by Cohen's U3, which assumes normal distributions; n = {effect.n_a} and {effect.n_b})."
+    )
+    return BandEffect(high_band, low_band, effect, u3, r_equiv, r_ci, min_n, False, sentence, u3_empirical)
+
+
+def outcome_rates_from_groups(groups: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """:func:`outcome_rates_by_band` from ``cohort_report_groups.sql`` (measure_outcome_counts per band)."""
+    min_n = _min_n(settings)
+    denominators = {"caseness_at_first": "caseness_at_first", "clients_paired": "paired"}
+    groups_rows = [(label, _group(groups, "band", label)) for label in compliance_band_labels(settings)]
+    groups_rows.append((ALL_CLIENTS, _group(groups, "all", None)))
+    rows = []
+    for label, group in groups_rows:
+        for outcome, num_key, den_key in OUTCOMES:
+            count, denominator = _int(group, num_key), _int(group, denominators[den_key])
+            shown = denominator >= min_n
+            interval = wilson_interval(count, denominator) if shown else None
+            rows.append({"band": label, "outcome": outcome, "count": count, "denominator": denominator,
+                         "rate": count / denominator if shown else np.nan,
+                         "ci_low": interval[0] if interval else np.nan, "ci_high": interval[1] if interval else np.nan,
+                         "too_few": not shown})
+    return pd.DataFrame(rows)
+
+
+def grid_from_groups(groups: pd.DataFrame, settings: Settings, split: float = QUANTITY_QUALITY_SPLIT) -> pd.DataFrame:
+    """:func:`quantity_quality_grid` from ``cohort_report_groups.sql`` (the grid cells' aggregates)."""
+    min_n = _min_n(settings, 2)
+    rows = []
+    for q_level in ("High", "Low"):
+        for l_level in ("High", "Low"):
+            cell = _group(groups, "grid", f"{q_level}|{l_level}")
+            n, mean, sd = _moments(cell)
+            low, high = _mean_interval(n, mean, sd)
+            recovered, caseness = _int(cell, "recovered"), _int(cell, "caseness_at_first")
+            rate_shown = caseness >= min_n
+            interval = wilson_interval(recovered, caseness) if rate_shown else None
+            shown = n >= min_n
+            rows.append({
+                "quantity": q_level, "quality": l_level, "n": n,
+                "mean_change": mean if shown else np.nan, "ci_low": low if shown else np.nan,
+                "ci_high": high if shown else np.nan, "recovered": recovered, "caseness_at_first": caseness,
+                "recovery_rate": recovered / caseness if rate_shown else np.nan,
+                "recovery_ci_low": interval[0] if interval else np.nan,
+                "recovery_ci_high": interval[1] if interval else np.nan, "too_few": not shown,
+            })
+    out = pd.DataFrame(rows)
+    out.attrs["split"] = split
+    return out
+
+
+def relation_from_sums(row: dict[str, Any], compliance: str, settings: Settings, points: pd.DataFrame,
+                       bins: pd.DataFrame | None = None) -> ComplianceRelation:
+    """:func:`compliance_change` from ``cohort_relations.sql`` (r, rho, the line from sums)."""
+    min_n = _min_n(settings, 4)  # a Fisher-z interval needs n >= 4
+    n = _int(row, "n")
+    no_spread = not (_positive(row.get("var_x")) and _positive(row.get("var_y")))
+    r = correlation_from_r("pearson", finite_or_none(row.get("r")), n, min_n, constant=no_spread)
+    rank_constant = not (_positive(row.get("rank_var_x")) and _positive(row.get("rank_var_y")))
+    rho = correlation_from_r("spearman", finite_or_none(row.get("rho")), n, min_n, constant=rank_constant)
+    slope = intercept = None
+    if r.r is not None:
+        slope, intercept = finite_or_none(row.get("slope")), finite_or_none(row.get("intercept"))
+    return ComplianceRelation(compliance, n, min_n, r, rho, slope, intercept, r.r is None, points, bins)
+
+
+def _positive(value: Any) -> bool:
+    return value is not None and not pd.isna(value) and float(value) > 0.0
+
+
+def adjusted_from_sums(row: dict[str, Any], compliance: str, settings: Settings) -> AdjustedRelation:
+    """:func:`adjusted_relation` from the sample covariances of ``cohort_relations.sql``.
+
+    With S the covariance matrix of (compliance x, change y, first score, weeks): the partial r
+    of x and y given the covariates is -P_xy / sqrt(P_xx P_yy), P = S^-1; the regression of y on
+    x and the covariates has coefficients S_zz^-1 S_zy (z = x, first, weeks) and coefficient
+    covariance s^2 ((n - 1) S_zz)^-1, s^2 = (n - 1)(S_yy - S_zy' b) / (n - 4). The same numbers
+    as least squares on the clients' rows (tests/test_cohort.py compares them)."""
+    n = _int(row, "adj_n")
+    k = len(ADJUSTMENT_COVARIATES)
+    min_n = _min_n(settings, k + 4)
+    empty = AdjustedRelation(compliance, n, min_n, None, None, None, None, None, None, None, None, True)
+    if n < min_n:
+        return empty
+    names = ("x", "y", "f", "w")
+    cov = np.empty((4, 4))
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            key = f"c_{a}{b}" if f"c_{a}{b}" in row else f"c_{b}{a}"
+            value = row.get(key)
+            cov[i, j] = np.nan if value is None or pd.isna(value) else float(value)
+    if not np.isfinite(cov).all():
+        return empty
+    z = [0, 2, 3]
+    s_zz = cov[np.ix_(z, z)]
+    if np.linalg.matrix_rank(s_zz) < len(z):
+        return empty  # compliance, first score and weeks are collinear here: no adjusted relation
+    try:
+        precision = np.linalg.inv(cov)
+    except np.linalg.LinAlgError:
+        return empty
+    denominator = precision[0, 0] * precision[1, 1]
+    if not denominator > 0:
+        return empty
+    partial_r = float(np.clip(-precision[0, 1] / math.sqrt(denominator), -1.0, 1.0))
+    beta = np.linalg.solve(s_zz, cov[z, 1])
+    dof = n - (len(z) + 1)
+    sse = (n - 1) * (cov[1, 1] - float(cov[z, 1] @ beta))
+    coef_cov = max(sse, 0.0) / dof * np.linalg.inv((n - 1) * s_zz)
+    half = float(stats.t.ppf(0.975, dof)) * math.sqrt(coef_cov[0, 0])
+    se = 1.0 / math.sqrt(n - 3 - k)
+    zr = math.atanh(max(min(partial_r, 1 - 1e-15), -1 + 1e-15))
+
+    def r_of(i: int, j: int) -> float | None:
+        denominator = cov[i, i] * cov[j, j]
+        return float(cov[i, j] / math.sqrt(denominator)) if denominator > 0 else None
+
+    return AdjustedRelation(
+        compliance, n, min_n, partial_r, math.tanh(zr - Z_95 * se), math.tanh(zr + Z_95 * se),
+        float(beta[0]), float(beta[0] - half), float(beta[0] + half), r_of(0, 1), r_of(0, 3), False,
+    )
+
+
+def compliance_points(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str,
+                      settings: Settings | None = None, max_points: int | None = MAX_SCATTER_POINTS) -> pd.DataFrame:
+    """One row per paired client with a compliance value (compliance, client_id, band, value,
+    change), for the compliance measures with at most ``max_points`` such clients (None: every
+    client; the identified viewer's CSV of a large cohort, built only when downloaded)."""
+    settings = settings or active_settings()
+    return db.query("cohort_compliance_points", client_query_params(
+        viewer, cohort, measure, settings, max_points=max_points))
+
+
+def compliance_bins(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str,
+                    settings: Settings, min_clients: int = MAX_SCATTER_POINTS + 1) -> pd.DataFrame:
+    """The 2-D histogram of compliance (bins of :data:`COMPLIANCE_BIN_WIDTH`) against change
+    (bins of :data:`CHANGE_BIN_WIDTH` points) of paired clients, for the compliance measures with at
+    least ``min_clients`` of them: compliance, x_low, x_high, change_low, change_high, clients.
+    Its size is bounded by the scale, not by the number of clients."""
+    return db.query("cohort_compliance_bins", client_query_params(
+        viewer, cohort, measure, settings, min_clients=int(min_clients), x_width=COMPLIANCE_BIN_WIDTH,
+        y_width=CHANGE_BIN_WIDTH))
+
+
 def cohort_report(
     db: ClinicDatabase,
     viewer: Viewer,
@@ -952,43 +1197,72 @@ def cohort_report(
 ) -> CohortReport:
     """The client-level sections of the Cohort outcomes page for one cohort and measure.
 
+    Every figure is aggregated in DuckDB over the cohort's clients (``cohort_measure_clients``,
+    analytics/sql/cohort_macros.sql): no query returns one row per client except the scatter's
+    points up to :data:`MAX_SCATTER_POINTS` clients (a 2-D histogram above). The functions on a
+    per-client frame (:func:`cohort_client_frame`, :func:`band_change`, :func:`compliance_change`,
+    ...) are the Python references the tests compare these with.
+
     Assignment design (:func:`assignment_design`), the within-client model
     (:func:`within_client_analysis`) and clinical significance (:func:`clinical_significance`)
     are separate calls, so the page computes them only when their tab is open.
     """
     started = time.perf_counter()
     settings = settings or active_settings()
+    params = client_query_params(viewer, cohort, measure, settings)
     # Independent queries run side by side (one DuckDB cursor each; ClinicDatabase is thread-safe).
     with ThreadPoolExecutor(max_workers=3) as pool:
-        homework = pool.submit(client_homework, db, viewer, cohort, settings)
-        outcomes = pool.submit(client_measure_outcomes, db, viewer, cohort, settings, [measure])
-        follow_rows = pool.submit(_follow_up_rows, db, viewer, cohort, measure)
-        frame = _client_frame(homework.result(), outcomes.result(), measure, settings)
-        trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, frame, settings)
-        relations = {c: compliance_change(frame, c, settings) for c in COMPLIANCE_MEASURES}
-        if not viewer.can_see_identifiers:  # aggregates-only viewers: the points carry no client id
-            relations = {c: replace(r, points=r.points.drop(columns="client_id")) for c, r in relations.items()}
-        adjusted = {c: adjusted_relation(frame, c, settings) for c in COMPLIANCE_MEASURES}
-        effect = band_effect_size(frame, settings, measure)
+        sums_job = pool.submit(db.query, "cohort_relations", params)
+        groups_job = pool.submit(db.query, "cohort_report_groups", {**params, "split": QUANTITY_QUALITY_SPLIT})
+        trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, settings)
+        follow = pool.submit(db.query, "cohort_follow_up_bands", params)
+        sums = sums_job.result()
+        by_compliance = {row["compliance"]: row for row in sums.to_dict("records")}
+        # The scatter: points for the compliance measures with up to MAX_SCATTER_POINTS clients, bins
+        # above; each query only when some measure needs it.
+        sizes = [_int(row, "n") for row in by_compliance.values()]
+        points_job = (pool.submit(compliance_points, db, viewer, cohort, measure, settings)
+                      if any(0 < n <= MAX_SCATTER_POINTS for n in sizes) else None)
+        bins_job = (pool.submit(compliance_bins, db, viewer, cohort, measure, settings)
+                    if any(n > MAX_SCATTER_POINTS for n in sizes) else None)
+        points = points_job.result() if points_job else pd.DataFrame(
+            {"compliance": pd.Series(dtype=object), "client_id": pd.Series(dtype=object),
+             "band": pd.Series(dtype=object), "value": pd.Series(dtype=float), "change": pd.Series(dtype=float)})
+        bins = bins_job.result() if bins_job else pd.DataFrame(
+            columns=["compliance", "x_low", "x_high", "change_low", "change_high", "clients"])
+        groups = groups_job.result()
+        relations = {}
+        for c in COMPLIANCE_MEASURES:
+            mine = points[points["compliance"] == c]
+            frame = pd.DataFrame({"client_id": mine["client_id"].astype(str).to_numpy(), "band": mine["band"].to_numpy(),
+                                  c: _values(mine["value"]), "change": _values(mine["change"])})
+            if not viewer.can_see_identifiers:  # aggregates-only viewers: the points carry no client id
+                frame = frame.drop(columns="client_id")
+            binned = bins[bins["compliance"] == c].drop(columns="compliance").reset_index(drop=True)
+            relations[c] = relation_from_sums(by_compliance.get(c, {}), c, settings, frame,
+                                              binned if len(binned) else None)
+        adjusted = {c: adjusted_from_sums(by_compliance.get(c, {}), c, settings) for c in COMPLIANCE_MEASURES}
+        effect = band_effect_from_groups(groups, settings, measure)
+        whole = _group(groups, "cohort", None)
         report = CohortReport(
             measure=measure,
             band_labels=compliance_band_labels(settings),
             min_clients=settings.min_clients_for_statistic,
-            clients_with_quantity=int(frame["quantity"].notna().sum()),
-            clients_with_quality=int(frame["quality"].notna().sum()),
-            band_counts=band_counts(frame, settings),
+            clients_with_quantity=_int(whole, "with_quantity"),
+            clients_with_quality=_int(whole, "with_quality"),
+            band_counts=band_counts_from_groups(groups, settings),
             relations=relations,
-            band_change=band_change(frame, settings),
+            band_change=band_change_from_groups(groups, settings),
             band_effect=effect,
             comparison=relation_comparison(relations, effect, measure, adjusted, settings),
-            outcome_rates=outcome_rates_by_band(frame, settings),
-            grid=quantity_quality_grid(frame, settings),
+            outcome_rates=outcome_rates_from_groups(groups, settings),
+            grid=grid_from_groups(groups, settings),
             trajectories=trajectories.result(),
-            follow_up=follow_up_by_band(db, viewer, cohort, measure, frame, settings, follow_rows.result()),
+            follow_up=follow_up_from_bands(follow.result(), settings),
             seconds=0.0,
-            clients_below_min_reviewed=clients_below_min_reviewed(frame, settings),
+            clients_below_min_reviewed=_int(whole, "below_min_reviewed"),
             min_reviewed_for_band=settings.min_reviewed_for_band,
-            reviewed_share=finite_or_none(pd.to_numeric(homework.result()["reviewed_share"], errors="coerce").mean()),
+            reviewed_share=finite_or_none(whole.get("reviewed_share")),
             adjusted=adjusted,
             higher_is_better=measure_higher_is_better(measure, settings),
         )
@@ -1429,68 +1703,90 @@ def clinical_significance(
 ) -> ClinicalSignificance:
     """Reliable change index and clinical significance (Jacobson & Truax 1991) per measure.
 
-    Uses :func:`analytics.jacobson_truax` on each paired client's first and last score
-    (SD_pre = the sample SD of those first scores). Measures with fewer paired clients than the
-    minimum are reported as too few.
+    Counted in the database (``cohort_jacobson_truax.sql``: one row per measure, never one per
+    client), with the definitions of :func:`analytics.statistics.jacobson_truax` on each paired
+    client's first and last score (SD_pre = the sample SD of those first scores); the tests compare
+    the two on the fixture clinics. Measures with fewer paired clients than the minimum are
+    reported as too few.
     """
     settings = settings or active_settings()
-    outcomes = client_measure_outcomes(db, viewer, cohort, settings, measures=[n.measure for n in norms])
-    return _clinical_significance(outcomes, norms, settings)
+    if not norms:
+        return ClinicalSignificance(pd.DataFrame(columns=["measure", "category", "clients", "share", "paired"]),
+                                    pd.DataFrame())
+    rows = db.query("cohort_jacobson_truax", query_params(
+        viewer, cohort, baseline_days=settings.baseline_days_before_intake,
+        measure_definitions=settings.measure_definitions(), critical_value=Z_95,
+        norms=[{"measure": n.measure, "reliability": float(n.reliability),
+                "functional_mean": _jt_norms_used(n)[0], "functional_sd": _jt_norms_used(n)[1],
+                "cutoff": _jt_cutoff(n) or None, "lower_is_better": _lower_is_better(n.measure, settings)}
+               for n in norms],
+    ))
+    return _clinical_significance(rows, norms, settings)
+
+
+def _jt_norms_used(norm: JTNorms) -> tuple[float | None, float | None]:
+    """The functional norms used: both or neither."""
+    if norm.functional_mean is None or norm.functional_sd is None:
+        return None, None
+    return float(norm.functional_mean), float(norm.functional_sd)
+
+
+def _jt_cutoff(norm: JTNorms) -> str:
+    """The cut-off used ("" = none: no functional norms and a cut-off other than a)."""
+    with_norms = _jt_norms_used(norm)[0] is not None
+    return norm.cutoff if with_norms or norm.cutoff == "a" else ""
+
+
+def _number(value: Any) -> float:
+    return np.nan if value is None or pd.isna(value) else float(value)
 
 
 def _clinical_significance(
-    outcomes: pd.DataFrame, norms: tuple[JTNorms, ...], settings: Settings
+    rows: pd.DataFrame, norms: tuple[JTNorms, ...], settings: Settings
 ) -> ClinicalSignificance:
+    """The tab's two tables from the per-measure rows of ``cohort_jacobson_truax.sql``."""
     min_n = _min_n(settings, 2)
+    by_measure = {row["measure"]: row for row in rows.to_dict("records")}
     category_rows, parameter_rows = [], []
     for norm in norms:
-        paired = outcomes[(outcomes["measure"] == norm.measure) & outcomes["paired"].astype(bool)]
-        n = len(paired)
-        with_norms = norm.functional_mean is not None and norm.functional_sd is not None
-        cutoff = norm.cutoff if with_norms or norm.cutoff == "a" else "c"
-        with_cutoff = with_norms or cutoff == "a"
+        row = by_measure.get(norm.measure, {})
+        n = int(row.get("paired") or 0)
+        cutoff = _jt_cutoff(norm)
         base = {"measure": norm.measure, "paired": n, "reliability": norm.reliability}
         if n < min_n:
             parameter_rows.append({**base, "sd_pre": np.nan, "reliable_change_points": np.nan, "cutoff_c": np.nan,
-                                   "cutoff_a": np.nan, "cutoff_b": np.nan, "cutoff": cutoff if with_cutoff else "",
+                                   "cutoff_a": np.nan, "cutoff_b": np.nan, "cutoff": cutoff,
                                    "functional_mean": norm.functional_mean, "functional_sd": norm.functional_sd,
                                    "too_few": True, "message": TOO_FEW})
             continue
-        jt = jacobson_truax(
-            _values(paired["first_score"]),
-            _values(paired["last_score"]),
-            reliability=norm.reliability,
-            functional_mean=norm.functional_mean if with_norms else None,
-            functional_sd=norm.functional_sd if with_norms else None,
-            lower_is_better=_lower_is_better(norm.measure, settings),
-            cutoff=cutoff,  # type: ignore[arg-type]
-        )
-        attrs = jt.attrs
-        s_diff = attrs.get("s_diff")
+        message = row.get("message")
+        too_few = isinstance(message, str)
+        s_diff = _number(row.get("s_diff"))
         parameter_rows.append(
             {
                 **base,
-                "sd_pre": attrs.get("sd_pre") if attrs.get("sd_pre") is not None else np.nan,
-                "reliable_change_points": s_diff * attrs["critical_value"] if s_diff is not None else np.nan,
-                "cutoff_c": attrs.get("cutoff_c") if attrs.get("cutoff_c") is not None else np.nan,
-                "cutoff_a": attrs.get("cutoff_a") if attrs.get("cutoff_a") is not None else np.nan,
-                "cutoff_b": attrs.get("cutoff_b") if attrs.get("cutoff_b") is not None else np.nan,
-                "cutoff": cutoff if with_cutoff else "",
+                "sd_pre": _number(row.get("sd_pre")),
+                "reliable_change_points": s_diff * Z_95,
+                "cutoff_c": _number(row.get("cutoff_c")),
+                "cutoff_a": _number(row.get("cutoff_a")),
+                "cutoff_b": _number(row.get("cutoff_b")),
+                "cutoff": cutoff,
                 "functional_mean": norm.functional_mean,
                 "functional_sd": norm.functional_sd,
-                "too_few": bool(attrs.get("too_few")),
-                "message": attrs.get("message") or "",
+                "too_few": too_few,
+                "message": message if too_few else "",
             }
         )
-        if attrs.get("too_few"):
+        if too_few:
             continue
-        counts = jt["category"].value_counts()
-        categorised = int(counts.sum())
-        possible = JT_ORDER if with_cutoff else ("improved", "unchanged", "deteriorated")
+        counts = {category: int(row[category]) for category in JT_ORDER}
+        categorised = sum(counts.values())
+        possible = JT_ORDER if cutoff else ("improved", "unchanged", "deteriorated")
         for category in possible:
-            k = int(counts.get(category, 0))
+            k = counts[category]
             category_rows.append(
-                {"measure": norm.measure, "category": category, "clients": k, "share": k / categorised, "paired": categorised}
+                {"measure": norm.measure, "category": category, "clients": k,
+                 "share": k / categorised if categorised else np.nan, "paired": categorised}
             )
     categories = pd.DataFrame(category_rows, columns=["measure", "category", "clients", "share", "paired"])
     parameters = pd.DataFrame(parameter_rows)

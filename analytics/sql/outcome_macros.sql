@@ -290,3 +290,16 @@ CREATE OR REPLACE MACRO course_tracks(course_scores, curves) AS TABLE
     FROM runs AS r
     JOIN positions AS p USING (measure, client_id)
     GROUP BY r.client_id, r.measure, r._last, r._last_on;
+
+-- Compliance band of a client's quantity (or quality) fraction (docs/metrics.md, "Compliance
+-- bands"): labels[1] below band_low, labels[2] below band_high, labels[3] from band_high; the value
+-- is compared after rounding to 9 decimals (analytics.metrics.CUT_DECIMALS). NULL without a value
+-- or with fewer than min_reviewed reviewed assignments. analytics.metrics.compliance_band is the
+-- same rule on a DataFrame (tests/test_cohort.py compares the two).
+CREATE OR REPLACE MACRO compliance_band_of(value, reviewed, band_low, band_high, min_reviewed, labels) AS
+    CASE
+        WHEN value IS NULL OR isnan(value) OR coalesce(reviewed, 0) < min_reviewed THEN NULL
+        WHEN round(value, 9) < band_low THEN labels[1]
+        WHEN round(value, 9) < band_high THEN labels[2]
+        ELSE labels[3]
+    END;

@@ -5,15 +5,18 @@
 -- score_period: from the baseline window, $baseline_days days before intake, to discharge_date)
 -- and up to $max_week. A client with several scores
 -- in one week counts once, with the mean of those scores, so n_clients is clients.
--- Each client's band comes from analytics.metrics.compliance_band (Python) and arrives as two
--- parallel lists ($band_client_ids, $band_labels); clients without a band are left out.
+-- Each client's band is the band of cohort_measure_clients (analytics/sql/cohort_macros.sql);
+-- clients without a band are left out.
 -- Output per band and week: n_clients, mean_score and sd_score (sample SD) in the measure's points,
 -- taken in client order (the same digits whatever the rows' physical order).
 WITH cohort AS (
     SELECT * FROM cohort_clients($cohort)
 ),
 bands AS (
-    SELECT unnest($band_client_ids::VARCHAR[]) AS client_id, unnest($band_labels::VARCHAR[]) AS band
+    SELECT client_id, band
+    FROM cohort_measure_clients($cohort, $homework_types::VARCHAR[], $unreviewed_as_not_done::BOOLEAN, $measure,
+                                $baseline_days::INTEGER, $measure_definitions, $bands)
+    WHERE band IS NOT NULL
 ),
 measure_scores AS (
     SELECT
