@@ -109,7 +109,7 @@ cuts AS (
     FROM per_client
     GROUP BY fit_scope, measure
 ),
-residuals AS MATERIALIZED (
+residual_rows AS (
     SELECT
         r.fit_scope, r.measure, r.client_id, r.administered_date, r.y,
         r.y - least(greatest(r.x0 + (c.c0 + c.c1 * r.x0) * greatest(r.l, 0),
@@ -121,36 +121,61 @@ residuals AS MATERIALIZED (
     JOIN coefficients AS c USING (fit_scope, measure)
     JOIN cuts AS k USING (fit_scope, measure)
 ),
-keyed AS (
-    SELECT fit_scope, measure, band, third, client_id, administered_date, y, residual FROM residuals
-    UNION ALL
-    SELECT fit_scope, measure, band, -1, client_id, administered_date, y, residual FROM residuals
-    UNION ALL
-    SELECT fit_scope, measure, -1, third, client_id, administered_date, y, residual FROM residuals
-    UNION ALL
-    SELECT fit_scope, measure, -1, -1, client_id, administered_date, y, residual FROM residuals
+client_bands AS (
+    -- per client and week band: their residuals there (k_band; a client's intake third is one,
+    -- x0 being theirs, so this is also their count in the cell of that band and third)
+    SELECT fit_scope, measure, client_id, band, any_value(third) AS third, count(*) AS k_band
+    FROM residual_rows
+    GROUP BY fit_scope, measure, client_id, band
 ),
-cell_clients AS (
-    -- per cell and client: their residuals in the cell (k), each weighing 1 / k
-    SELECT fit_scope, measure, band, third, client_id, count(*) AS k
-    FROM keyed
-    GROUP BY fit_scope, measure, band, third, client_id
+residuals AS MATERIALIZED (
+    -- o: the residual's place in its scope and measure (by residual, ties by client, date, score),
+    -- so every cell orders its residuals by one integer; k_band and k_all (the client's later
+    -- scores: their count in the cells over all weeks) weigh it
+    SELECT r.fit_scope, r.measure, r.client_id, r.residual, r.band, r.third, b.k_band, p.n AS k_all,
+           row_number() OVER (PARTITION BY r.fit_scope, r.measure
+                              ORDER BY r.residual, r.client_id, r.administered_date, r.y) AS o
+    FROM residual_rows AS r
+    JOIN client_bands AS b USING (fit_scope, measure, client_id, band)
+    JOIN per_client AS p USING (fit_scope, measure, client_id)
 ),
 cell_sizes AS (
-    SELECT fit_scope, measure, band, third, count(*) AS n  -- each client weighs 1: the total weight
-    FROM cell_clients
-    GROUP BY fit_scope, measure, band, third
-    HAVING (band = -1 AND third = -1) OR count(*) >= $min_cell_clients::BIGINT
+    -- clients per cell (each client weighs 1: the total weight); -1 = pooled over that axis
+    SELECT fit_scope, measure, CASE WHEN grouping(band) = 1 THEN -1 ELSE band END AS band,
+           CASE WHEN grouping(third) = 1 THEN -1 ELSE third END AS third, count(DISTINCT client_id) AS n
+    FROM client_bands
+    GROUP BY GROUPING SETS ((fit_scope, measure, band, third), (fit_scope, measure, band),
+                            (fit_scope, measure, third), (fit_scope, measure))
+    HAVING (grouping(band) = 1 AND grouping(third) = 1) OR count(DISTINCT client_id) >= $min_cell_clients::BIGINT
+),
+cumulative AS MATERIALIZED (
+    -- per residual, in each of its four cells: the weight of the cell's residuals up to it (in
+    -- the order o), less half its own
+    SELECT
+        fit_scope, measure, band, third, residual,
+        sum(1 / k_band::DOUBLE) OVER (PARTITION BY fit_scope, measure, band, third ORDER BY o
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_band::DOUBLE AS w_bt,
+        sum(1 / k_band::DOUBLE) OVER (PARTITION BY fit_scope, measure, band ORDER BY o
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_band::DOUBLE AS w_b,
+        sum(1 / k_all::DOUBLE) OVER (PARTITION BY fit_scope, measure, third ORDER BY o
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_all::DOUBLE AS w_t,
+        sum(1 / k_all::DOUBLE) OVER (PARTITION BY fit_scope, measure ORDER BY o
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_all::DOUBLE AS w_a
+    FROM residuals
+),
+keyed AS (
+    SELECT fit_scope, measure, band, third, residual, w_bt AS w FROM cumulative
+    UNION ALL
+    SELECT fit_scope, measure, band, -1, residual, w_b FROM cumulative
+    UNION ALL
+    SELECT fit_scope, measure, -1, third, residual, w_t FROM cumulative
+    UNION ALL
+    SELECT fit_scope, measure, -1, -1, residual, w_a FROM cumulative
 ),
 cdf AS (
-    SELECT
-        r.fit_scope, r.measure, r.band, r.third, r.residual,
-        (sum(1 / c.k::DOUBLE) OVER (PARTITION BY r.fit_scope, r.measure, r.band, r.third
-                              ORDER BY r.residual, r.client_id, r.administered_date, r.y
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / c.k::DOUBLE) / z.n AS p
+    SELECT r.fit_scope, r.measure, r.band, r.third, r.residual, r.w / z.n AS p
     FROM keyed AS r
     JOIN cell_sizes AS z USING (fit_scope, measure, band, third)
-    JOIN cell_clients AS c USING (fit_scope, measure, band, third, client_id)
 ),
 brackets AS (
     SELECT
