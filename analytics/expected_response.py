@@ -24,8 +24,9 @@ docs/metrics.md, "Expected recovery curves"):
 * **History.** Curves are fitted per measure from the discharged clients the viewer may see
   (their scope; the cohort filters do not narrow it), and only when at least
   :data:`MIN_HISTORY_CLIENTS` of them have an intake score and a later score. With less, there
-  is no curve and callers fall back to the fixed not-on-track rule. Fits are cached per data
-  version and scope (:func:`expected_curves`).
+  is no curve and callers fall back to the fixed not-on-track rule. The whole network's and each
+  clinic's curves are fitted at import and stored (analytics/stored.py); other fits are cached per
+  data version and scope (:func:`expected_curves`).
 
 The pages fit in DuckDB (:func:`fit_curves_in_db`, query ``expected_response_fit``), so only the
 fitted numbers reach Python; :func:`fit_curve` (numpy and pandas) is the reference it is tested
