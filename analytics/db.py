@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import duckdb
 from .storage import remove_stale_copies
-from .stored import expose_stored_rows, stored_gain_settings
+from .stored import expose_stored_rows, stored_fit_scopes, stored_gain_settings
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB when a DataFrame is asked for, not to open a database
     import pandas as pd
@@ -157,6 +157,8 @@ class ClinicDatabase:
         self.stored_rows = expose_stored_rows(self._con, present)
         #: (measure, baseline_days, reliable_change, higher_is_better) whose sudden gains are stored.
         self.stored_gain_settings = stored_gain_settings(self._con)
+        #: Expected recovery curves stored at import: fit scope -> (latest discharge date, fit key).
+        self.stored_fit_scopes = stored_fit_scopes(self._con)
         self._con.execute(load_sql("stored_client_rows"))
         self._con.execute(load_sql("outcome_macros"))
         self._con.execute(load_sql("alert_macros"))  # per-client flags: after the outcome macros they use

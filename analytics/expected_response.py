@@ -24,8 +24,9 @@ docs/metrics.md, "Expected recovery curves"):
 * **History.** Curves are fitted per measure from the discharged clients the viewer may see
   (their scope; the cohort filters do not narrow it), and only when at least
   :data:`MIN_HISTORY_CLIENTS` of them have an intake score and a later score. With less, there
-  is no curve and callers fall back to the fixed not-on-track rule. Fits are cached per data
-  version and scope (:func:`expected_curves`).
+  is no curve and callers fall back to the fixed not-on-track rule. The whole network's and each
+  clinic's curves are fitted at import and stored (analytics/stored.py); other fits are cached per
+  data version and scope (:func:`expected_curves`).
 
 The pages fit in DuckDB (:func:`fit_curves_in_db`, query ``expected_response_fit``), so only the
 fitted numbers reach Python; :func:`fit_curve` (numpy and pandas) is the reference it is tested
@@ -34,6 +35,8 @@ equal to, and the back-test's fit. No Streamlit.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -49,6 +52,7 @@ from .config import MeasureDefinition, Settings, active_settings
 from .db import ClinicDatabase
 from .privacy import WITHHELD_TEXT, settings_policy
 from .scope import CohortFilter, Viewer, query_params
+from .stored import fit_scope_of
 
 MIN_HISTORY_CLIENTS = 30  # discharged clients with an intake score and a later score, per measure
 MIN_CELL_CLIENTS = 30  # clients in a residual cell (week band x intake third)
@@ -311,22 +315,69 @@ def _fit_prepared(prepared: pd.DataFrame, settings: Settings, *, fit_before: dat
     return CurveSet(tuple(out), fit_before)
 
 
+def fit_parameters(settings: Settings, min_clients: int = MIN_HISTORY_CLIENTS) -> dict[str, Any]:
+    """The parameters of the query ``expected_response_fit`` that are not the scope, the dates
+    ($as_of, $fit_before) nor $by_clinic: the settings and constants the fit depends on."""
+    measures = list(settings.measures)
+    return {
+        "measures": [m.name for m in measures], "baseline_days": int(settings.baseline_days_before_intake),
+        "intake_max_week": INTAKE_SCORE_MAX_WEEK, "min_clients": max(int(min_clients), 3),
+        "min_cell_clients": MIN_CELL_CLIENTS, "intake_thirds": [1 / 3, 2 / 3],
+        "band_low": BAND_QUANTILES[0], "band_high": BAND_QUANTILES[1],
+        "week_band_upper": [float(u) for u in WEEK_BAND_UPPER if math.isfinite(u)],
+        "min_scores": [float(m.min_score) for m in measures], "max_scores": [float(m.max_score) for m in measures],
+    }
+
+
+def fit_key(settings: Settings, min_clients: int = MIN_HISTORY_CLIENTS) -> str:
+    """What a fit depends on besides its scope and dates, as one string: a hash of
+    :func:`fit_parameters` and of the text of the fit's SQL (the query and the macros it uses). The
+    import stores the fits with the key they were made under (analytics/stored.py); a stored fit is
+    read only under the same key, so other settings, or code whose fit differs, fit anew."""
+    from .db import load_sql
+
+    h = hashlib.sha256(json.dumps(fit_parameters(settings, min_clients), sort_keys=True).encode())
+    for name in ("expected_response_fit", "macros"):
+        h.update(load_sql(name).encode())
+    return h.hexdigest()
+
+
+def _stored_fit_applies(db: ClinicDatabase, viewer: Viewer, settings: Settings, fit_before: date | None,
+                        as_of: date | None, min_clients: int) -> bool:
+    """Whether the fit stored at import for the viewer's scope is the fit asked for: a stored scope
+    (the whole network or one clinic; never a therapist's caseload, :func:`analytics.stored.fit_scope_of`),
+    the same key (:func:`fit_key`), no ``fit_before``, and no ``as_of`` or one on or after the latest
+    discharge date of the scope's clients: the query trains on the clients discharged on or before
+    ``as_of``, which are then all the discharged clients, as in the stored fit (``as_of`` bounds
+    nothing else in the query)."""
+    scope = fit_scope_of(viewer)
+    stored = db.stored_fit_scopes.get(scope) if scope is not None else None
+    if stored is None or fit_before is not None:
+        return False
+    latest_discharge, key = stored
+    return key == fit_key(settings, min_clients) and (as_of is None or latest_discharge is None
+                                                       or as_of >= latest_discharge)
+
+
 def fit_curves_in_db(db: ClinicDatabase, viewer: Viewer, *, settings: Settings | None = None,
                      fit_before: date | None = None, as_of: date | None = None,
                      min_clients: int = MIN_HISTORY_CLIENTS) -> CurveSet:
     """:func:`fit_curves` on the viewer's scope, fitted in DuckDB (query ``expected_response_fit``):
     only the coefficients, intake cuts and band cells reach Python, never the scores (at a national
     scale the history is millions of scores). :func:`fit_curves` is the reference it is tested
-    against (tests/test_expected_response.py)."""
+    against (tests/test_expected_response.py).
+
+    The import stores the fits of the whole network and of each clinic under its settings
+    (analytics/stored.py, the same query): when the viewer's scope and the request match a stored
+    fit (:func:`_stored_fit_applies`), its rows are read (query ``expected_response_fit_stored``)
+    instead of fitting again; otherwise the query runs on the viewer's scope."""
     settings = settings or active_settings()
     measures = list(settings.measures)
-    rows = db.query("expected_response_fit", query_params(
-        viewer, None, measures=[m.name for m in measures], baseline_days=settings.baseline_days_before_intake,
-        as_of=as_of, fit_before=fit_before, intake_max_week=INTAKE_SCORE_MAX_WEEK,
-        min_clients=max(int(min_clients), 3), min_cell_clients=MIN_CELL_CLIENTS,
-        intake_thirds=[1 / 3, 2 / 3], band_low=BAND_QUANTILES[0], band_high=BAND_QUANTILES[1],
-        week_band_upper=[float(u) for u in WEEK_BAND_UPPER if math.isfinite(u)],
-        min_scores=[float(m.min_score) for m in measures], max_scores=[float(m.max_score) for m in measures]))
+    if _stored_fit_applies(db, viewer, settings, fit_before, as_of, min_clients):
+        rows = db.query("expected_response_fit_stored", {"fit_scope": fit_scope_of(viewer)})
+    else:
+        rows = db.query("expected_response_fit", query_params(
+            viewer, None, as_of=as_of, fit_before=fit_before, by_clinic=False, **fit_parameters(settings, min_clients)))
     out = []
     for definition in measures:
         part = rows[rows["measure"] == definition.name]

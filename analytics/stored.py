@@ -13,8 +13,13 @@ The sudden gains of every client (:func:`store_sudden_gains`) are stored too: th
 Python (analytics.sudden_gains), so they are stored with the settings they depend on, and a page
 whose settings differ finds them anew with the same function.
 
+The expected recovery curves (:func:`store_expected_fits`) of the whole network and of each
+clinic are stored too: the rows of the one fit query (expected_response_fit.sql, every scope in one
+run), with the key of the settings they were fitted under and each scope's latest discharge date;
+analytics.expected_response reads them when a request matches and fits anew otherwise.
+
 This module imports only DuckDB and the standard library at import time (pandas and
-analytics.sudden_gains when gains are stored).
+analytics.sudden_gains when gains are stored, analytics.expected_response when curves are).
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
          params["anxiety_measure"], batch_id],
     )
     counts["stored_sudden_gains"] = store_sudden_gains(con, settings)
+    counts["stored_expected_response_fit_scopes"] = store_expected_fits(con, settings)
     return counts
 
 
@@ -195,6 +201,61 @@ def stored_gain_settings(con: duckdb.DuckDBPyConnection) -> frozenset[tuple[str,
     return frozenset((str(m), int(b), float(r), bool(h)) for m, b, r, h in rows)
 
 
+# The expected recovery curves fitted at import (expected_response_fit.sql with $by_clinic): the
+# query's rows for every scope ('cohort' = the whole network, 'clinic:<name>' = one clinic), and per
+# scope its clients' latest discharge date and the key of what the fit depends on
+# (analytics.expected_response.fit_key). Read only by expected_response_fit_stored.sql.
+FIT_TABLES = ("stored_expected_response_fit", "stored_expected_response_fit_scopes")
+FIT_COLUMNS = ("fit_scope VARCHAR, measure VARCHAR, n_clients BIGINT, n_scores HUGEINT, c0 DOUBLE, c1 DOUBLE, "
+               "cut_1 DOUBLE, cut_2 DOUBLE, band INTEGER, third INTEGER, low DOUBLE, high DOUBLE, "
+               "cell_clients BIGINT")
+FIT_SCOPE_COLUMNS = "fit_scope VARCHAR, latest_discharge DATE, fit_key VARCHAR"
+NETWORK_FIT_SCOPE = "cohort"
+
+
+def fit_scope_of(viewer: Viewer) -> str | None:
+    """The stored fit scope that is exactly the viewer's scope: the whole network
+    (:data:`NETWORK_FIT_SCOPE`) for a viewer limited to no clinic and no therapist, 'clinic:<name>'
+    for one limited to one clinic and no therapist; None otherwise (a therapist's caseload, several
+    clinics, no clinic at all): those are fitted on the viewer's scope every time."""
+    if viewer.scope_therapist is not None:
+        return None
+    clinics = viewer.scope_clinics
+    if clinics is None:
+        return NETWORK_FIT_SCOPE
+    return f"clinic:{clinics[0]}" if len(clinics) == 1 else None
+
+
+def store_expected_fits(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Replace the stored expected recovery curves with those of the data ``con`` now holds, under
+    ``settings``: the fit query over every client with one scope per clinic besides the whole
+    network, no as_of and no fit_before; the macros must be loaded. Returns the scopes stored."""
+    from .db import load_sql
+    from .expected_response import fit_key, fit_parameters
+
+    sql = load_sql("expected_response_fit")
+    params = {**fit_parameters(settings), "cohort": _parameters(settings)["cohort"], "as_of": None,
+              "fit_before": None, "by_clinic": True}
+    con.execute(f"CREATE OR REPLACE TABLE main.stored_expected_response_fit ({FIT_COLUMNS})")
+    con.execute(f"INSERT INTO main.stored_expected_response_fit BY NAME\n{sql}", _used(sql, params))
+    con.execute(f"CREATE OR REPLACE TABLE main.stored_expected_response_fit_scopes ({FIT_SCOPE_COLUMNS})")
+    con.execute(
+        "INSERT INTO main.stored_expected_response_fit_scopes "
+        "SELECT $network, max(discharge_date), $key FROM clients "
+        "UNION ALL SELECT 'clinic:' || clinic, max(discharge_date), $key FROM clients "
+        "WHERE clinic IS NOT NULL GROUP BY clinic",
+        {"network": NETWORK_FIT_SCOPE, "key": fit_key(settings)},
+    )
+    return int(con.execute("SELECT count(*) FROM main.stored_expected_response_fit_scopes").fetchone()[0])
+
+
+def stored_fit_scopes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, str]]:
+    """Per stored fit scope: (latest discharge date of its clients, fit key), on a reading
+    connection after :func:`expose_stored_rows` (empty for a database imported before fits were stored)."""
+    rows = con.execute("SELECT fit_scope, latest_discharge, fit_key FROM stored_expected_response_fit_scopes").fetchall()
+    return {str(scope): (latest, str(key)) for scope, latest, key in rows}
+
+
 def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> bool:
     """Make the stored rows readable on a reading connection (``clinic`` attached, the live
     macros loaded): views of the file's tables, or, for a database imported before rows were
@@ -208,6 +269,12 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
     else:  # imported before gains were stored: none is read, every cohort's gains are found anew
         con.execute(f"CREATE TABLE stored_sudden_gains ({GAIN_COLUMNS})")
         con.execute(f"CREATE TABLE stored_sudden_gain_measures ({GAIN_MEASURE_COLUMNS})")
+    if all(t in present for t in FIT_TABLES):
+        for table in FIT_TABLES:
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
+    else:  # imported before curves were stored: every scope's curves are fitted anew
+        con.execute(f"CREATE TABLE stored_expected_response_fit ({FIT_COLUMNS})")
+        con.execute(f"CREATE TABLE stored_expected_response_fit_scopes ({FIT_SCOPE_COLUMNS})")
     stored = all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE))
     setting: dict[str, Any] = {}
     if stored:

@@ -77,9 +77,12 @@ def generator_version() -> str:
 
 def database_version() -> str:
     """Changes when an imported dataset could change: its export, or what an import stores
-    beside the rows (the per-client rows of analytics/stored.py and the macros behind them)."""
+    beside the rows (the per-client rows of analytics/stored.py and the macros behind them, the
+    expected recovery curves: their query and analytics/expected_response.py, whose constants are
+    in the key a stored curve is read under)."""
     return _version("sample_data/generator.py", "analytics/schema.py", "analytics/stored.py",
-                    "analytics/sql/macros.sql")
+                    "analytics/sql/macros.sql", "analytics/sql/expected_response_fit.sql",
+                    "analytics/expected_response.py", "analytics/ingest/importer.py")
 
 
 def dataset_dir(size: str) -> Path:

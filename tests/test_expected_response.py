@@ -169,11 +169,13 @@ def test_the_curves_reach_python_as_a_few_fitted_numbers_not_the_scores(sample_d
 
     monkeypatch.setattr(ClinicDatabase, "query", recording)
     er._FIT_CACHE.clear()
-    curves = er.expected_curves(sample_db, LOCAL)
+    curves = er.expected_curves(sample_db, LOCAL)  # the network's curves, stored at import
     assert curves.curve("PHQ-9") is not None
-    assert [name for name, _ in seen] == ["expected_response_fit"]
+    past = er.expected_curves(sample_db, LOCAL, as_of=date(2025, 12, 31))  # fitted in the database
+    assert past.curve("PHQ-9") is not None
+    assert [name for name, _ in seen] == ["expected_response_fit_stored", "expected_response_fit"]
     scores = int(sample_db.execute_sql("SELECT count(*) AS n FROM scores").iloc[0, 0])
-    assert seen[0][1] <= 3 * 4 * 18 < scores  # one row per measure and band cell
+    assert max(n for _, n in seen) <= 3 * 4 * 18 < scores  # one row per measure and band cell
 
 
 # ----------------------------------------------------------------------------- scope and cache

@@ -18,19 +18,31 @@
 -- points): the weighted empirical CDF at mid-points (cumulative weight - half the own weight, over
 -- the total), linearly interpolated, the ends held. A cell that is not fully pooled needs
 -- $min_cell_clients clients. Curves only for measures with at least $min_clients clients.
--- One row per measure and cell (cell columns NULL for a measure without a curve).
+-- Scopes (fit_scope): 'cohort', the whole of $cohort; with $by_clinic also 'clinic:' || clinic,
+-- each clinic's clients of $cohort on their own (the import stores the fits of the whole network
+-- and of every clinic in one run: analytics/stored.py). Every step is per scope: a scope's curve
+-- is exactly the curve of a cohort of its clients alone.
+-- One row per scope, measure and cell (cell columns NULL for a measure without a curve).
 WITH cohort AS (
     SELECT * FROM cohort_clients($cohort)
 ),
-trained AS (
-    SELECT client_id, intake_date, discharge_date
+trained_clients AS (
+    SELECT client_id, clinic, intake_date, discharge_date
     FROM cohort
     WHERE discharge_date IS NOT NULL
       AND ($as_of::DATE IS NULL OR discharge_date <= $as_of::DATE)
       AND ($fit_before::DATE IS NULL OR intake_date < $fit_before::DATE)
 ),
+trained AS (
+    SELECT 'cohort' AS fit_scope, client_id, intake_date, discharge_date FROM trained_clients
+    UNION ALL
+    SELECT 'clinic:' || clinic AS fit_scope, client_id, intake_date, discharge_date
+    FROM trained_clients
+    WHERE $by_clinic::BOOLEAN AND clinic IS NOT NULL
+),
 scored AS (
     SELECT
+        t.fit_scope,
         s.client_id,
         s.measure,
         s.administered_date,
@@ -45,22 +57,22 @@ scored AS (
 ),
 intake AS (
     -- the first score (the lowest of the first day's), its weeks and whole week
-    SELECT client_id, measure, min({'d': administered_date, 'y': y}).y AS x0, min(weeks) AS t0
+    SELECT fit_scope, client_id, measure, min({'d': administered_date, 'y': y}).y AS x0, min(weeks) AS t0
     FROM scored
-    GROUP BY client_id, measure
+    GROUP BY fit_scope, client_id, measure
     HAVING min(week) <= $intake_max_week::BIGINT
 ),
 later AS MATERIALIZED (
     -- L > 0 exactly when the score is given after the intake score's week fraction
-    SELECT s.client_id, s.measure, s.administered_date, s.y, s.weeks, i.x0,
+    SELECT s.fit_scope, s.client_id, s.measure, s.administered_date, s.y, s.weeks, i.x0,
            ln(1 + s.weeks) - ln(1 + i.t0) AS l
     FROM scored AS s
-    JOIN intake AS i USING (client_id, measure)
+    JOIN intake AS i USING (fit_scope, client_id, measure)
     WHERE s.weeks > i.t0
 ),
 per_client AS (
     SELECT
-        measure, client_id, x0,
+        fit_scope, measure, client_id, x0,
         count(*) AS n,
         sum(l * l) AS aa,
         sum(l * l * x0) AS ab,
@@ -68,10 +80,11 @@ per_client AS (
         sum(l * (y - x0)) AS ar,
         sum(l * x0 * (y - x0)) AS br
     FROM later
-    GROUP BY measure, client_id, x0
+    GROUP BY fit_scope, measure, client_id, x0
 ),
 sums AS (
     SELECT
+        fit_scope,
         measure,
         count(*) AS n_clients,
         sum(n) AS n_scores,
@@ -81,67 +94,92 @@ sums AS (
         sum(ar / n) AS sar,
         sum(br / n) AS sbr
     FROM per_client
-    GROUP BY measure
+    GROUP BY fit_scope, measure
 ),
 coefficients AS (
     SELECT
-        measure, n_clients, n_scores,
+        fit_scope, measure, n_clients, n_scores,
         (sbb * sar - sab * sbr) / (saa * sbb - sab * sab) AS c0,
         (saa * sbr - sab * sar) / (saa * sbb - sab * sab) AS c1
     FROM sums
     WHERE n_clients >= $min_clients::BIGINT
 ),
 cuts AS (
-    SELECT measure, quantile_cont(x0, $intake_thirds::DOUBLE[]) AS cut
+    SELECT fit_scope, measure, quantile_cont(x0, $intake_thirds::DOUBLE[]) AS cut
     FROM per_client
-    GROUP BY measure
+    GROUP BY fit_scope, measure
 ),
-residuals AS MATERIALIZED (
+residual_rows AS (
     SELECT
-        r.measure, r.client_id, r.administered_date, r.y,
+        r.fit_scope, r.measure, r.client_id, r.administered_date, r.y,
         r.y - least(greatest(r.x0 + (c.c0 + c.c1 * r.x0) * greatest(r.l, 0),
                              ($min_scores::DOUBLE[])[list_position($measures::VARCHAR[], r.measure)]),
                     ($max_scores::DOUBLE[])[list_position($measures::VARCHAR[], r.measure)]) AS residual,
         len(list_filter($week_band_upper::DOUBLE[], lambda u: u < floor(r.weeks)))::INTEGER AS band,
         ((r.x0 >= k.cut[1])::INTEGER + (r.x0 >= k.cut[2])::INTEGER) AS third
     FROM later AS r
-    JOIN coefficients AS c USING (measure)
-    JOIN cuts AS k USING (measure)
+    JOIN coefficients AS c USING (fit_scope, measure)
+    JOIN cuts AS k USING (fit_scope, measure)
 ),
-keyed AS (
-    SELECT measure, band, third, client_id, administered_date, y, residual FROM residuals
-    UNION ALL
-    SELECT measure, band, -1, client_id, administered_date, y, residual FROM residuals
-    UNION ALL
-    SELECT measure, -1, third, client_id, administered_date, y, residual FROM residuals
-    UNION ALL
-    SELECT measure, -1, -1, client_id, administered_date, y, residual FROM residuals
+client_bands AS (
+    -- per client and week band: their residuals there (k_band; a client's intake third is one,
+    -- x0 being theirs, so this is also their count in the cell of that band and third)
+    SELECT fit_scope, measure, client_id, band, any_value(third) AS third, count(*) AS k_band
+    FROM residual_rows
+    GROUP BY fit_scope, measure, client_id, band
 ),
-cell_clients AS (
-    -- per cell and client: their residuals in the cell (k), each weighing 1 / k
-    SELECT measure, band, third, client_id, count(*) AS k
-    FROM keyed
-    GROUP BY measure, band, third, client_id
+residuals AS MATERIALIZED (
+    -- o: the residual's place in its scope and measure (by residual, ties by client, date, score),
+    -- so every cell orders its residuals by one integer; k_band and k_all (the client's later
+    -- scores: their count in the cells over all weeks) weigh it
+    SELECT r.fit_scope, r.measure, r.client_id, r.residual, r.band, r.third, b.k_band, p.n AS k_all,
+           row_number() OVER (PARTITION BY r.fit_scope, r.measure
+                              ORDER BY r.residual, r.client_id, r.administered_date, r.y) AS o
+    FROM residual_rows AS r
+    JOIN client_bands AS b USING (fit_scope, measure, client_id, band)
+    JOIN per_client AS p USING (fit_scope, measure, client_id)
 ),
 cell_sizes AS (
-    SELECT measure, band, third, count(*) AS n  -- each client weighs 1: the total weight
-    FROM cell_clients
-    GROUP BY measure, band, third
-    HAVING (band = -1 AND third = -1) OR count(*) >= $min_cell_clients::BIGINT
+    -- clients per cell (each client weighs 1: the total weight); -1 = pooled over that axis
+    SELECT fit_scope, measure, CASE WHEN grouping(band) = 1 THEN -1 ELSE band END AS band,
+           CASE WHEN grouping(third) = 1 THEN -1 ELSE third END AS third, count(DISTINCT client_id) AS n
+    FROM client_bands
+    GROUP BY GROUPING SETS ((fit_scope, measure, band, third), (fit_scope, measure, band),
+                            (fit_scope, measure, third), (fit_scope, measure))
+    HAVING (grouping(band) = 1 AND grouping(third) = 1) OR count(DISTINCT client_id) >= $min_cell_clients::BIGINT
+),
+cumulative AS MATERIALIZED (
+    -- per residual, in each of its four cells: the weight of the cell's residuals up to it (in
+    -- the order o), less half its own
+    SELECT
+        fit_scope, measure, band, third, residual,
+        sum(1 / k_band::DOUBLE) OVER (PARTITION BY fit_scope, measure, band, third ORDER BY o
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_band::DOUBLE AS w_bt,
+        sum(1 / k_band::DOUBLE) OVER (PARTITION BY fit_scope, measure, band ORDER BY o
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_band::DOUBLE AS w_b,
+        sum(1 / k_all::DOUBLE) OVER (PARTITION BY fit_scope, measure, third ORDER BY o
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_all::DOUBLE AS w_t,
+        sum(1 / k_all::DOUBLE) OVER (PARTITION BY fit_scope, measure ORDER BY o
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / k_all::DOUBLE AS w_a
+    FROM residuals
+),
+keyed AS (
+    SELECT fit_scope, measure, band, third, residual, w_bt AS w FROM cumulative
+    UNION ALL
+    SELECT fit_scope, measure, band, -1, residual, w_b FROM cumulative
+    UNION ALL
+    SELECT fit_scope, measure, -1, third, residual, w_t FROM cumulative
+    UNION ALL
+    SELECT fit_scope, measure, -1, -1, residual, w_a FROM cumulative
 ),
 cdf AS (
-    SELECT
-        r.measure, r.band, r.third, r.residual,
-        (sum(1 / c.k::DOUBLE) OVER (PARTITION BY r.measure, r.band, r.third
-                              ORDER BY r.residual, r.client_id, r.administered_date, r.y
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 0.5 / c.k::DOUBLE) / z.n AS p
+    SELECT r.fit_scope, r.measure, r.band, r.third, r.residual, r.w / z.n AS p
     FROM keyed AS r
-    JOIN cell_sizes AS z USING (measure, band, third)
-    JOIN cell_clients AS c USING (measure, band, third, client_id)
+    JOIN cell_sizes AS z USING (fit_scope, measure, band, third)
 ),
 brackets AS (
     SELECT
-        measure, band, third,
+        fit_scope, measure, band, third,
         max(p) FILTER (WHERE p <= $band_low::DOUBLE) AS lo_p0,
         arg_max(residual, p) FILTER (WHERE p <= $band_low::DOUBLE) AS lo_v0,
         min(p) FILTER (WHERE p >= $band_low::DOUBLE) AS lo_p1,
@@ -151,19 +189,20 @@ brackets AS (
         min(p) FILTER (WHERE p >= $band_high::DOUBLE) AS hi_p1,
         arg_min(residual, p) FILTER (WHERE p >= $band_high::DOUBLE) AS hi_v1
     FROM cdf
-    GROUP BY measure, band, third
+    GROUP BY fit_scope, measure, band, third
 ),
 cells AS (
     SELECT
-        measure, band, third, z.n,
+        fit_scope, measure, band, third, z.n,
         CASE WHEN lo_p0 IS NULL THEN lo_v1 WHEN lo_p1 IS NULL OR lo_p1 = lo_p0 THEN lo_v0
              ELSE lo_v0 + ($band_low::DOUBLE - lo_p0) * (lo_v1 - lo_v0) / (lo_p1 - lo_p0) END AS low,
         CASE WHEN hi_p0 IS NULL THEN hi_v1 WHEN hi_p1 IS NULL OR hi_p1 = hi_p0 THEN hi_v0
              ELSE hi_v0 + ($band_high::DOUBLE - hi_p0) * (hi_v1 - hi_v0) / (hi_p1 - hi_p0) END AS high
     FROM brackets
-    JOIN cell_sizes AS z USING (measure, band, third)
+    JOIN cell_sizes AS z USING (fit_scope, measure, band, third)
 )
 SELECT
+    s.fit_scope,
     s.measure,
     s.n_clients,
     s.n_scores,
@@ -177,7 +216,7 @@ SELECT
     cells.high,
     cells.n AS cell_clients
 FROM sums AS s
-LEFT JOIN coefficients AS c USING (measure)
-LEFT JOIN cuts AS k USING (measure)
-LEFT JOIN cells USING (measure)
-ORDER BY s.measure, cells.band, cells.third
+LEFT JOIN coefficients AS c USING (fit_scope, measure)
+LEFT JOIN cuts AS k USING (fit_scope, measure)
+LEFT JOIN cells USING (fit_scope, measure)
+ORDER BY s.fit_scope, s.measure, cells.band, cells.third
