@@ -402,6 +402,12 @@ _FIT_CACHE: OrderedDict[tuple, CurveSet] = OrderedDict()
 _FIT_LOCK = threading.Lock()
 
 
+def clear_curve_cache() -> None:
+    """Forget every fitted curve kept by :func:`expected_curves` (a cold start, for the benchmark)."""
+    with _FIT_LOCK:
+        _FIT_CACHE.clear()
+
+
 def expected_curves(db: ClinicDatabase, viewer: Viewer, *, settings: Settings | None = None,
                     fit_before: date | None = None, as_of: date | None = None) -> CurveSet:
     """The curves of the viewer's scope (every discharged client they may see; discharged on or

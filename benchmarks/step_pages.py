@@ -249,13 +249,22 @@ def _library_of(filename: str, root: str) -> str:
     return "python stdlib / builtins"
 
 
-def _profile_page(case: PageCase, params: dict[str, str], *, cold: bool) -> str:
-    """Where one page run spends its time (cold: caches cleared first)."""
+def clear_caches() -> None:
+    """A cold page: Streamlit's caches and the in-process cache of fitted curves emptied."""
     import streamlit as st
 
+    from analytics.expected_response import clear_curve_cache
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    clear_curve_cache()
+
+
+def _profile_page(case: PageCase, params: dict[str, str], *, cold: bool) -> str:
+    """Where one page run spends its time (cold: caches cleared first)."""
+
     if cold:
-        st.cache_data.clear()
-        st.cache_resource.clear()
+        clear_caches()
     sampler = ThreadSampler()
     sampler.start()
     seconds, _ = _apptest(case, params, 300)
@@ -263,7 +272,6 @@ def _profile_page(case: PageCase, params: dict[str, str], *, cold: bool) -> str:
 
 
 def step_pages(size: str) -> dict[str, Any]:
-    import streamlit as st
 
     from analytics import ClinicDatabase
 
@@ -287,8 +295,7 @@ def step_pages(size: str) -> dict[str, Any]:
         log(f"pages {size}: {case.name}")
         colds, warms, errors, statements = [], [], [], []
         for attempt in range(REPEATS):
-            st.cache_data.clear()
-            st.cache_resource.clear()
+            clear_caches()
             gc.collect()
             recorder.start()
             seconds, errs = _apptest(case, links[case.name], 300)
