@@ -374,7 +374,7 @@ def fit_curves_in_db(db: ClinicDatabase, viewer: Viewer, *, settings: Settings |
     settings = settings or active_settings()
     measures = list(settings.measures)
     if _stored_fit_applies(db, viewer, settings, fit_before, as_of, min_clients):
-        rows = db.query("expected_response_fit_stored", {"fit_scope": fit_scope_of(viewer)})
+        rows = db.query("expected_response_fit_stored", query_params(viewer, None))
     else:
         rows = db.query("expected_response_fit", query_params(
             viewer, None, as_of=as_of, fit_before=fit_before, by_clinic=False, **fit_parameters(settings, min_clients)))

@@ -36,7 +36,7 @@ from analytics.access import (
     validate_user,
     viewer_for_email,
 )
-from analytics.db import SQL_DIR, sql_files
+from analytics.db import SQL_DIR, sql_files, sql_parameters
 from analytics.scope import AccessDenied, FreeTextNotPermitted, IdentifiersNotPermitted
 from tests.support.clinics import ROOT, build_tiny_clinic
 
@@ -452,8 +452,22 @@ def test_the_unscoped_allow_list_names_only_existing_queries():
     assert UNSCOPED_SQL <= set(sql_files())
 
 
+# Queries of aggregates stored at import per scope: they read no client row, and the stored scope
+# they read is derived in SQL from the $cohort STRUCT (never a scope name chosen by the caller).
+STORED_SCOPE_SQL = {"expected_response_fit_stored"}
+
+
+def test_stored_scope_queries_take_their_scope_from_the_cohort_struct():
+    for name in STORED_SCOPE_SQL:
+        code = re.sub(r"--[^\n]*", "", sql_files()[name].read_text(encoding="utf-8"))
+        assert "struct_extract($cohort, 'scope_clinics')" in code and "struct_extract($cohort, 'scope_therapist')" in code
+        assert sql_parameters(code) == {"cohort"}, name
+        assert not re.search(r"\bFROM\s+(clients|scores|sessions|assignments)\b", code, re.IGNORECASE), name
+
+
 @pytest.mark.parametrize(
-    "sql_file", [p for name, p in sorted(sql_files().items()) if name not in UNSCOPED_SQL], ids=lambda p: p.stem
+    "sql_file", [p for name, p in sorted(sql_files().items()) if name not in UNSCOPED_SQL | STORED_SCOPE_SQL],
+    ids=lambda p: p.stem,
 )
 def test_every_client_query_starts_from_the_scoped_cohort(sql_file: Path):
     text = sql_file.read_text(encoding="utf-8")

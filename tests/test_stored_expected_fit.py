@@ -19,6 +19,7 @@ import pytest
 
 from analytics import ClinicDatabase, Settings, Viewer, import_files
 from analytics import expected_response as er
+from analytics.scope import CohortFilter, query_params
 from analytics.stored import FIT_TABLES, NETWORK_FIT_SCOPE, fit_scope_of
 from tests.support.clinics import FIXTURE_TODAY, write_csv
 from tests.test_expected_response import assert_same_curve
@@ -155,6 +156,14 @@ def test_a_therapist_or_several_clinics_never_read_a_stored_curve(sample_db_path
             assert seen == ["expected_response_fit"], viewer
             assert_same_curves(curves, er.fit_curves_in_db(original, viewer))
         assert er.fit_curves_in_db(db, viewers[0]).curve("PHQ-9") is not None  # a real curve compared
+        # The stored query itself derives the scope from the viewer's STRUCT: asked directly for any
+        # of these viewers (or with a filter), it gives no row of another scope.
+        supervisor = Viewer(role="supervisor", email="s@clinic", clinics=(clinic,))
+        assert len(db.query("expected_response_fit_stored", query_params(supervisor))) > 0
+        for viewer in viewers:
+            assert db.query("expected_response_fit_stored", query_params(viewer)).empty, viewer
+        filtered = query_params(supervisor, CohortFilter(programs=("CBT",)))
+        assert db.query("expected_response_fit_stored", filtered).empty
 
 
 def test_every_import_refreshes_the_stored_curves(tmp_path, monkeypatch):
