@@ -158,22 +158,8 @@ def compliance_density(
         hovertemplate=(f"{label} %{{customdata[0]:.0%}}-%{{customdata[1]:.0%}}<br>Change %{{customdata[2]:+.0f}} to "
                        "%{customdata[3]:+.0f} points<br>%{customdata[4]:,} clients<extra></extra>"),
     ))
-    if slope is not None and intercept is not None and len(counts):
-        xs = np.array([0.0, 1.0])
-        fig.add_trace(go.Scatter(
-            x=xs, y=intercept + slope * xs, mode="lines", name="Fitted line",
-            line=dict(color=theme.INK, width=2, dash="dash"),
-            hovertemplate=f"Fitted line: {slope / 10:+.2f} points per 10 percentage points<extra></extra>",
-        ))
-    fig.add_hline(y=0, line=dict(color=theme.AS_EXPECTED, width=1))
-    fig.update_xaxes(tickformat=".0%", range=[-0.03, 1.03])
-    fig = _layout(
-        fig,
-        height=420,
-        x_title=f"Client's homework {compliance} (mean of assignments)",
-        y_title=f"{measure} change, last - first ({_improvement_sign_text(measure)} = improvement)",
-    )
-    return fig.update_layout(hovermode="closest")
+    xs = np.array([0.0, 1.0]) if len(counts) else None
+    return _with_fitted_line(fig, xs, slope, intercept, compliance, measure)
 
 
 def compliance_scatter(
@@ -216,18 +202,20 @@ def compliance_scatter(
                 hovertemplate=f"{client}{label} %{{x:.1%}}<br>Change %{{y:+.1f}} points<extra>{name}</extra>",
             )
         )
-    if slope is not None and intercept is not None and len(points):
-        xs = np.array([points[compliance].min(), points[compliance].max()], dtype=float)
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=intercept + slope * xs,
-                mode="lines",
-                name="Fitted line",
-                line=dict(color=theme.INK, width=2, dash="dash"),
-                hovertemplate=f"Fitted line: {slope / 10:+.2f} points per 10 percentage points<extra></extra>",
-            )
-        )
+    xs = np.array([points[compliance].min(), points[compliance].max()], dtype=float) if len(points) else None
+    return _with_fitted_line(fig, xs, slope, intercept, compliance, measure)  # a click selects the one point under it
+
+
+def _with_fitted_line(fig: go.Figure, xs: np.ndarray | None, slope: float | None, intercept: float | None,
+                      compliance: str, measure: str) -> go.Figure:
+    """The compliance-change chart's OLS line over ``xs`` (none without a slope or points), the
+    no-change line, the axes and the layout: shared by the scatter and the 2-D histogram."""
+    if slope is not None and intercept is not None and xs is not None:
+        fig.add_trace(go.Scatter(
+            x=xs, y=intercept + slope * xs, mode="lines", name="Fitted line",
+            line=dict(color=theme.INK, width=2, dash="dash"),
+            hovertemplate=f"Fitted line: {slope / 10:+.2f} points per 10 percentage points<extra></extra>",
+        ))
     fig.add_hline(y=0, line=dict(color=theme.AS_EXPECTED, width=1))
     fig.update_xaxes(tickformat=".0%", range=[-0.03, 1.03])
     fig = _layout(
@@ -236,7 +224,7 @@ def compliance_scatter(
         x_title=f"Client's homework {compliance} (mean of assignments)",
         y_title=f"{measure} change, last - first ({_improvement_sign_text(measure)} = improvement)",
     )
-    return fig.update_layout(hovermode="closest")  # a click selects the one point under it
+    return fig.update_layout(hovermode="closest")
 
 
 def _relation_concept(label: str, source: str) -> str:

@@ -469,6 +469,12 @@ def band_effect_size(frame: pd.DataFrame, settings: Settings, measure: str | Non
     assert effect.mean_a is not None
     worse = (low_values < effect.mean_a) if higher else (low_values > effect.mean_a)
     u3_empirical = float((worse.sum() + 0.5 * (low_values == effect.mean_a).sum()) / len(low_values))
+    return _extreme_groups_effect(high_band, low_band, effect, u3, u3_empirical, min_n)
+
+
+def _extreme_groups_effect(high_band: str, low_band: str, effect: Any, u3: float, u3_empirical: float,
+                           min_n: int) -> BandEffect:
+    """The extreme-groups :class:`BandEffect` and its sentence, from the effect size and both U3s."""
     r_equiv = d_to_r(effect.g)
     r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
     sentence = (
@@ -1040,14 +1046,7 @@ def band_effect_from_groups(groups: pd.DataFrame, settings: Settings, measure: s
     u3 = cohens_u3(effect.g if higher else -effect.g)
     worse = _int(low_row, "low_below_high_mean" if higher else "low_above_high_mean")
     u3_empirical = float((worse + 0.5 * _int(low_row, "low_at_high_mean")) / effect.n_b)
-    r_equiv = d_to_r(effect.g)
-    r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
-    sentence = (
-        f"Extreme groups ({high_band} against {low_band}; the middle band left out): the average client in the "
-        f"{high_band} band improved more than {u3_empirical:.0%} of clients in the {low_band} band (counted; "
-        f"{u3:.0%} by Cohen's U3, which assumes normal distributions; n = {effect.n_a} and {effect.n_b})."
-    )
-    return BandEffect(high_band, low_band, effect, u3, r_equiv, r_ci, min_n, False, sentence, u3_empirical)
+    return _extreme_groups_effect(high_band, low_band, effect, u3, u3_empirical, min_n)
 
 
 def outcome_rates_from_groups(groups: pd.DataFrame, settings: Settings) -> pd.DataFrame:
