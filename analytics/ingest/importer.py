@@ -1108,20 +1108,18 @@ class _Run:
         return removed, held
 
     # -- validating and writing ----------------------------------------------------------
-    def _note_normalised(self, staged: list[Staged], compiler: _Compiler, rows: str) -> None:
+    def _note_normalised(self, staged: list[Staged], compiler: _Compiler) -> None:
         """Count, per file and column, the cells read in another spelling (measure names,
-        homework types: ``PHQ9`` -> ``PHQ-9``) into the file's report, so the import says so."""
-        columns = [c for c in compiler.spec.columns if c.kind in NOTED_KINDS]
-        for col in columns:
-            raw = compiler.raw(col.name)
-            # Spellings are few: count the distinct raw texts first, then type each one once.
+        homework types: ``PHQ9`` -> ``PHQ-9``) into the file's report, so the import says so.
+        ``checked`` holds each such cell's text in ``_noted_<column>`` (NULL where the text was
+        already the value: nearly every row, so the count reads little)."""
+        by_seq = {s.file_seq: s for s in staged}
+        for col in [c for c in compiler.spec.columns if c.kind in NOTED_KINDS]:
             found = self.con.execute(
-                f"""SELECT _file_seq, {raw} AS value, {compiler.typed_expr(col)} AS typed, n FROM (
-                    SELECT _file_seq, {raw}, count(*) AS n FROM ({rows}) GROUP BY ALL)
-                WHERE typed IS NOT NULL AND value <> typed
-                ORDER BY _file_seq, n DESC, value"""
+                f"""SELECT _file_seq, _noted_{col.name} AS value, {col.name} AS typed, count(*) AS n
+                FROM checked WHERE _noted_{col.name} IS NOT NULL
+                GROUP BY ALL ORDER BY _file_seq, n DESC, value"""
             ).fetchall()
-            by_seq = {s.file_seq: s for s in staged}
             for seq, value, typed, count in found:
                 by_seq[seq].report.normalised.append(Normalised(col.name, value, typed, int(count)))
 
@@ -1154,14 +1152,19 @@ class _Run:
         # (the broken rules' ids) is NULL for a valid row: the list is built only for the few
         # rows where some rule is broken.
         params = {"today": self.today, "earliest": self.settings.earliest_plausible_date}
+        # A text read in another spelling (PHQ9 -> PHQ-9) is kept beside its value, for the report.
+        noted = "".join(
+            f", CASE WHEN {c.name} <> {compiler.raw(c.name)} THEN {compiler.raw(c.name)} END AS _noted_{c.name}"
+            for c in spec.columns if c.kind in NOTED_KINDS
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE checked AS
             SELECT _file_seq, _line, {value_cols},
-                   CASE WHEN {any_broken} THEN list_filter([{checks}], lambda x: x IS NOT NULL) END AS _violations
+                   CASE WHEN {any_broken} THEN list_filter([{checks}], lambda x: x IS NOT NULL) END AS _violations{noted}
             FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
             {k: v for k, v in params.items() if f"${k}" in checks} or None,
         )
-        self._note_normalised(staged, compiler, " UNION ALL ".join(selects))
+        self._note_normalised(staged, compiler)
         # 2. Table-level rules among otherwise valid rows. Keys that occur more than once
         #    (within a file or across files) are few: only they need the window functions.
         con.execute(
