@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -458,6 +458,20 @@ def band_effect_size(frame: pd.DataFrame, settings: Settings, measure: str | Non
     low = _values(paired.loc[paired["band"] == low_band, "change"])
     min_n = _min_n(settings, 2)
     effect = hedges_g(high, low, min_n=min_n)
+
+    def counted_u3() -> float:
+        low_values = low[np.isfinite(low)]
+        assert effect.mean_a is not None
+        worse = (low_values < effect.mean_a) if higher else (low_values > effect.mean_a)
+        return float((worse.sum() + 0.5 * (low_values == effect.mean_a).sum()) / len(low_values))
+
+    return _extreme_groups_effect(high_band, low_band, effect, min_n, higher, counted_u3)
+
+
+def _extreme_groups_effect(high_band: str, low_band: str, effect: EffectSize, min_n: int, higher: bool,
+                           counted_u3: Callable[[], float]) -> BandEffect:
+    """The extreme-groups :class:`BandEffect` and its sentence: too few clients, or g with Cohen's U3
+    and ``counted_u3()`` (the low band's share below / above the high band's mean, ties half)."""
     if effect.g is None:
         sentence = (
             f"{TOO_FEW.capitalize()}: the effect size needs at least {min_n} paired clients in each of the "
@@ -465,16 +479,7 @@ def band_effect_size(frame: pd.DataFrame, settings: Settings, measure: str | Non
         )
         return BandEffect(high_band, low_band, effect, None, None, None, min_n, True, sentence)
     u3 = cohens_u3(effect.g if higher else -effect.g)
-    low_values = low[np.isfinite(low)]
-    assert effect.mean_a is not None
-    worse = (low_values < effect.mean_a) if higher else (low_values > effect.mean_a)
-    u3_empirical = float((worse.sum() + 0.5 * (low_values == effect.mean_a).sum()) / len(low_values))
-    return _extreme_groups_effect(high_band, low_band, effect, u3, u3_empirical, min_n)
-
-
-def _extreme_groups_effect(high_band: str, low_band: str, effect: Any, u3: float, u3_empirical: float,
-                           min_n: int) -> BandEffect:
-    """The extreme-groups :class:`BandEffect` and its sentence, from the effect size and both U3s."""
+    u3_empirical = counted_u3()
     r_equiv = d_to_r(effect.g)
     r_ci = (d_to_r(effect.ci_low), d_to_r(effect.ci_high)) if effect.ci_low is not None else None
     sentence = (
@@ -1037,16 +1042,12 @@ def band_effect_from_groups(groups: pd.DataFrame, settings: Settings, measure: s
     min_n = _min_n(settings, 2)
     low_row = _group(groups, "band", low_band)
     effect = hedges_g_from_moments(*_moments(_group(groups, "band", high_band)), *_moments(low_row), min_n=min_n)
-    if effect.g is None:
-        sentence = (
-            f"{TOO_FEW.capitalize()}: the effect size needs at least {min_n} paired clients in each of the "
-            f"{high_band} and {low_band} bands (n = {effect.n_a} and {effect.n_b})."
-        )
-        return BandEffect(high_band, low_band, effect, None, None, None, min_n, True, sentence)
-    u3 = cohens_u3(effect.g if higher else -effect.g)
-    worse = _int(low_row, "low_below_high_mean" if higher else "low_above_high_mean")
-    u3_empirical = float((worse + 0.5 * _int(low_row, "low_at_high_mean")) / effect.n_b)
-    return _extreme_groups_effect(high_band, low_band, effect, u3, u3_empirical, min_n)
+
+    def counted_u3() -> float:
+        worse = _int(low_row, "low_below_high_mean" if higher else "low_above_high_mean")
+        return float((worse + 0.5 * _int(low_row, "low_at_high_mean")) / effect.n_b)
+
+    return _extreme_groups_effect(high_band, low_band, effect, min_n, higher, counted_u3)
 
 
 def outcome_rates_from_groups(groups: pd.DataFrame, settings: Settings) -> pd.DataFrame:
