@@ -15,6 +15,7 @@ parameters (``$name``). Identifiers never come from users. Every query is time-l
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import threading
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import duckdb
 from .storage import remove_stale_copies
-from .stored import expose_stored_rows, stored_fit_scopes, stored_gain_settings
+from .stored import SETTINGS_TABLE, STORED_TABLES, expose_stored_rows, stored_fit_scopes, stored_gain_settings
 
 if TYPE_CHECKING:  # pandas is imported by DuckDB when a DataFrame is asked for, not to open a database
     import pandas as pd
@@ -38,6 +39,12 @@ _ATTACH_ATTEMPTS = 50
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # Tables the dashboard reads; exposed as views in the reader's own catalog.
 READABLE_TABLES = ("clients", "sessions", "assignments", "scores", "import_batches", "import_rejects", "users")
+#: The macro files of analytics/sql/, in the order they are created (each may call those before it).
+#: A reader creates a file's macros when the first query that calls one of them runs
+#: (:meth:`ClinicDatabase.ensure_macros`): creating them all costs some 50 ms, most of a command
+#: line summary that reads only stored rows.
+MACRO_FILES = ("stored_macros", "macros", "stored_client_rows", "outcome_macros", "alert_macros", "cohort_macros")
+_MACRO_NAME = re.compile(r"\bCREATE\s+OR\s+REPLACE\s+MACRO\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
 
 class QueryTimeout(RuntimeError):
@@ -103,11 +110,44 @@ def load_macros(con: duckdb.DuckDBPyConnection, *, temp: bool = False) -> None:
     con.execute(text)
 
 
+def _code(sql: str) -> str:
+    """``sql`` without its comments and with its string literals emptied."""
+    no_comments = re.sub(r"--[^\n]*", "", sql)
+    return re.sub(r"'(?:[^']|'')*'", "''", no_comments)
+
+
 def sql_parameters(sql: str) -> set[str]:
     """Names of the ``$name`` parameters a query uses (comments and strings excluded)."""
-    no_comments = re.sub(r"--[^\n]*", "", sql)
-    no_strings = re.sub(r"'(?:[^']|'')*'", "''", no_comments)
-    return set(_PARAM.findall(no_strings))
+    return set(_PARAM.findall(_code(sql)))
+
+
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+@cache
+def _macro_owners() -> dict[str, str]:
+    """Each macro's name (lower case) -> the file of :data:`MACRO_FILES` that creates it."""
+    owners: dict[str, str] = {}
+    for file in MACRO_FILES:
+        for name in _MACRO_NAME.findall(load_sql(file)):
+            owners.setdefault(name.lower(), file)
+    return owners
+
+
+@functools.lru_cache(maxsize=1024)
+def macro_files_needed(sql: str) -> tuple[str, ...]:
+    """The macro files ``sql`` calls a macro of, with the files their macros call, in
+    :data:`MACRO_FILES` order (the order they can be created in)."""
+    owners = _macro_owners()
+    needed: set[str] = set()
+    todo = [sql]
+    while todo:
+        for name in _CALL.findall(_code(todo.pop())):
+            file = owners.get(name.lower())
+            if file is not None and file not in needed:
+                needed.add(file)
+                todo.append(load_sql(file))
+    return tuple(f for f in MACRO_FILES if f in needed)
 
 
 def _same_file(path: Path, st: os.stat_result) -> bool:
@@ -152,18 +192,36 @@ class ClinicDatabase:
         for table in READABLE_TABLES:
             if table in present:
                 self._con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
-        load_macros(self._con)
+        self._macro_lock = threading.Lock()
+        self._macros_created: set[str] = set()
+        if not all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE)):
+            self._create_macros(("macros",))  # the empty stored tables of an older file are made by them
         # Per-client rows stored at import (analytics/stored.py), behind the scoped macros.
         self.stored_rows = expose_stored_rows(self._con, present)
         #: (measure, baseline_days, reliable_change, higher_is_better) whose sudden gains are stored.
         self.stored_gain_settings = stored_gain_settings(self._con)
         #: Expected recovery curves stored at import: fit scope -> (latest discharge date, fit key).
         self.stored_fit_scopes = stored_fit_scopes(self._con)
-        self._con.execute(load_sql("stored_client_rows"))
-        self._con.execute(load_sql("outcome_macros"))
-        self._con.execute(load_sql("alert_macros"))  # per-client flags: after the outcome macros they use
-        self._con.execute(load_sql("cohort_macros"))  # the cohort page's clients: after both
         self.tables = present
+
+    def ensure_macros(self, sql: str) -> None:
+        """Create the macros ``sql`` calls (:func:`macro_files_needed`) if this reader has not yet:
+        every query method calls it first. Once per file and reader, under a lock; the macros are
+        in the reader's in-memory catalog, which every cursor sees."""
+        missing = [f for f in macro_files_needed(sql) if f not in self._macros_created]
+        if missing:
+            self._create_macros(missing)
+
+    def _create_macros(self, files: list[str] | tuple[str, ...]) -> None:
+        with self._macro_lock:
+            for file in files:
+                if file not in self._macros_created:
+                    cursor = self._con.cursor()
+                    try:
+                        cursor.execute(load_sql(file))
+                    finally:
+                        cursor.close()
+                    self._macros_created.add(file)
 
     def _attach_one_version(self) -> DataVersion:
         """Attach the file READ_ONLY and return the version that was attached.
@@ -225,6 +283,7 @@ class ClinicDatabase:
 
     def execute_sql(self, sql: str, params: dict[str, Any] | None = None, *, label: str = "query") -> pd.DataFrame:
         bound = _bind(sql, params, label)
+        self.ensure_macros(sql)
         cursor = self._con.cursor()
         try:
             with self._time_limit(cursor, label):
@@ -237,6 +296,7 @@ class ClinicDatabase:
         summary runs on DuckDB and the standard library alone)."""
         sql = load_sql(name)
         bound = _bind(sql, params, name)
+        self.ensure_macros(sql)
         cursor = self._con.cursor()
         try:
             with self._time_limit(cursor, name):
@@ -257,6 +317,7 @@ class ClinicDatabase:
         """
         sql = load_sql(name)
         bound = _bind(sql, params, name)
+        self.ensure_macros(sql)
         cursor = self._con.cursor()
         try:
             first = True

@@ -99,6 +99,7 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
     )
     counts["stored_sudden_gains"] = store_sudden_gains(con, settings)
     counts["stored_expected_response_fit_scopes"] = store_expected_fits(con, settings)
+    counts["stored_cohort_summary"] = store_summaries(con, settings)
     return counts
 
 
@@ -249,6 +250,61 @@ def store_expected_fits(con: duckdb.DuckDBPyConnection, settings: Settings) -> i
     return int(con.execute("SELECT count(*) FROM main.stored_expected_response_fit_scopes").fetchone()[0])
 
 
+# The cohort summary (analytics.summary: cohort_summary.sql and cohort_summary_paired.sql) of the
+# whole network and of each clinic, each row with its scope (as the macro stored_scope names it) and
+# the key of what it was computed under (analytics.summary.summary_key). Read by
+# stored_cohort_summary(_paired).sql, only for the scope that is exactly the viewer's.
+SUMMARY_TABLES = ("stored_cohort_summary", "stored_cohort_summary_paired")
+
+
+def _scope_viewers(con: duckdb.DuckDBPyConnection) -> dict[str, Viewer]:
+    """Each scope a summary is stored for, with a viewer whose scope it is exactly."""
+    clinics = [r[0] for r in con.execute(
+        "SELECT DISTINCT clinic FROM clients WHERE clinic IS NOT NULL ORDER BY clinic").fetchall()]
+    viewers = {NETWORK_FIT_SCOPE: Viewer.local()}
+    viewers.update({f"clinic:{c}": Viewer(role="supervisor", email="import", clinics=(c,)) for c in clinics})
+    return viewers
+
+
+def _load_reading_macros(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> None:
+    """On the import's connection, the macros a reading connection has (analytics.db.ClinicDatabase)
+    over the rows just stored, as TEMP macros (nothing written to the file): the stored settings
+    as constants, the stored-or-live row macros and the outcome macros."""
+    from .db import load_sql
+
+    for name, key, sql_type in (("stored_baseline_days", "baseline_days", "INTEGER"),
+                                ("stored_unreviewed_as_not_done", "unreviewed_as_not_done", "BOOLEAN"),
+                                ("stored_depression_measure", "depression_measure", "VARCHAR"),
+                                ("stored_anxiety_measure", "anxiety_measure", "VARCHAR")):
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {name}() AS {_literal(params[key], sql_type)}")
+    for macros in ("stored_client_rows", "outcome_macros"):
+        con.execute(load_sql(macros).replace("CREATE OR REPLACE MACRO ", "CREATE OR REPLACE TEMP MACRO "))
+
+
+def store_summaries(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Replace the stored cohort summaries with those of the data ``con`` now holds, under
+    ``settings``: the summary's queries for the whole network and for each clinic, after the
+    per-client rows are stored (the queries read them). Returns the scopes stored."""
+    from .db import load_sql
+    from .summary import summary_key, summary_requests
+
+    _load_reading_macros(con, _parameters(settings))
+    viewers = _scope_viewers(con)
+    created: set[str] = set()
+    for table in SUMMARY_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS main.{table}")
+    for scope, viewer in viewers.items():
+        for name, params in summary_requests(viewer, None, settings).items():
+            sql = load_sql(name)
+            select = f"SELECT $summary_scope AS summary_scope, $summary_key AS summary_key, q.* FROM ({sql}) AS q"
+            bound = {**_used(sql, params), "summary_scope": scope, "summary_key": summary_key(name, params)}
+            table = f"stored_{name}"  # stored_cohort_summary(_paired): SUMMARY_TABLES
+            con.execute(f"INSERT INTO main.{table} {select}" if table in created
+                        else f"CREATE TABLE main.{table} AS {select}", bound)
+            created.add(table)
+    return len(viewers)
+
+
 def stored_fit_scopes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, str]]:
     """Per stored fit scope: (latest discharge date of its clients, fit key), on a reading
     connection after :func:`expose_stored_rows` (empty for a database imported before fits were stored)."""
@@ -275,6 +331,9 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
     else:  # imported before curves were stored: every scope's curves are fitted anew
         con.execute(f"CREATE TABLE stored_expected_response_fit ({FIT_COLUMNS})")
         con.execute(f"CREATE TABLE stored_expected_response_fit_scopes ({FIT_SCOPE_COLUMNS})")
+    for table in SUMMARY_TABLES:  # read only when present (analytics.summary.summary_row)
+        if table in present:
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
     stored = all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE))
     setting: dict[str, Any] = {}
     if stored:

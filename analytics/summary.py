@@ -76,6 +76,56 @@ def paired_figures(counts: dict[str, Any], measures: list[str] | None = None) ->
     }
 
 
+#: The queries of the summary; each may also be stored at import (analytics/stored.py) under
+#: ``stored_<name>`` for the whole network and each clinic.
+SUMMARY_QUERIES = ("cohort_summary", "cohort_summary_paired")
+#: The macro files a summary query can call: part of the key a stored summary is read under.
+SUMMARY_MACRO_FILES = ("macros", "stored_client_rows", "outcome_macros")
+
+
+def summary_requests(viewer: Viewer, cohort: CohortFilter | None, settings: Settings) -> dict[str, dict[str, Any]]:
+    """The summary's queries (:data:`SUMMARY_QUERIES`) with their bound parameters: the paired
+    one only when paired measures are configured."""
+    requests = {"cohort_summary": query_params(
+        viewer, cohort, unreviewed_as_not_done=settings.unreviewed_as_not_done,
+        baseline_days=settings.baseline_days_before_intake, measure_definitions=settings.measure_definitions(),
+    )}
+    definitions = settings.paired_measure_definitions()
+    if definitions is not None:
+        dep, anx = definitions
+        requests["cohort_summary_paired"] = query_params(
+            viewer, cohort, depression_measure=dep["name"], anxiety_measure=anx["name"], depression=dep,
+            anxiety=anx, baseline_days=settings.baseline_days_before_intake,
+        )
+    return requests
+
+
+def summary_key(name: str, params: dict[str, Any]) -> str:
+    """What a summary query's row depends on besides the data and the scope: the query's text, the
+    macros' text and every parameter but the cohort (the scope a stored row is kept under). A
+    stored row is read only under the key of the request (:func:`summary_row`)."""
+    import hashlib
+    import json
+
+    from .db import load_sql
+
+    texts = [load_sql(name), *(load_sql(m) for m in SUMMARY_MACRO_FILES)]
+    others = {k: v for k, v in params.items() if k != "cohort"}
+    blob = json.dumps({"sql": texts, "params": others}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def summary_row(db: ClinicDatabase, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The one row of summary query ``name``: stored at import for the request's scope and key
+    (the whole network or one clinic, no filter, the same settings), else computed now."""
+    if f"stored_{name}" in db.tables:
+        stored = db.rows(f"stored_{name}", {"cohort": params["cohort"]})
+        if len(stored) == 1 and stored[0].pop("summary_key") == summary_key(name, params):
+            return stored[0]
+    (row,) = db.rows(name, params)
+    return row
+
+
 def cohort_summary(
     db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -90,10 +140,8 @@ def cohort_summary(
     configured.
     """
     settings = settings or active_settings()
-    (row,) = db.rows("cohort_summary", query_params(
-        viewer, cohort, unreviewed_as_not_done=settings.unreviewed_as_not_done,
-        baseline_days=settings.baseline_days_before_intake, measure_definitions=settings.measure_definitions(),
-    ))
+    requests = summary_requests(viewer, cohort, settings)
+    row = summary_row(db, "cohort_summary", requests["cohort_summary"])
     homework = row["homework"]
     by_measure = {m["measure"]: m for m in row["measures"] or []}
     return {
@@ -105,17 +153,12 @@ def cohort_summary(
         "mean_quantity": _float(homework["mean_quantity"]),
         "mean_quality": _float(homework["mean_quality"]),
         "measures": {m: measure_figures(by_measure[m], settings) for m in settings.ordered_measures(by_measure)},
-        "nhs_paired": _nhs_paired(db, viewer, cohort, settings),
+        "nhs_paired": _nhs_paired(db, requests.get("cohort_summary_paired")),
     }
 
 
-def _nhs_paired(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, settings: Settings) -> dict | None:
-    definitions = settings.paired_measure_definitions()
-    if definitions is None:
+def _nhs_paired(db: ClinicDatabase, params: dict[str, Any] | None) -> dict | None:
+    if params is None:  # no paired measures configured
         return None
-    dep, anx = definitions
-    (counts,) = db.rows("cohort_summary_paired", query_params(
-        viewer, cohort, depression_measure=dep["name"], anxiety_measure=anx["name"], depression=dep, anxiety=anx,
-        baseline_days=settings.baseline_days_before_intake,
-    ))
-    return paired_figures(counts, [dep["name"], anx["name"]])
+    counts = summary_row(db, "cohort_summary_paired", params)
+    return paired_figures(counts, [params["depression_measure"], params["anxiety_measure"]])

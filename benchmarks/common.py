@@ -79,10 +79,14 @@ def database_version() -> str:
     """Changes when an imported dataset could change: its export, or what an import stores
     beside the rows (the per-client rows of analytics/stored.py and the macros behind them, the
     expected recovery curves: their query and analytics/expected_response.py, whose constants are
-    in the key a stored curve is read under)."""
+    in the key a stored curve is read under; the stored cohort summary)."""
     return _version("sample_data/generator.py", "analytics/schema.py", "analytics/stored.py",
                     "analytics/sql/macros.sql", "analytics/sql/expected_response_fit.sql",
-                    "analytics/expected_response.py", "analytics/ingest/importer.py")
+                    "analytics/expected_response.py", "analytics/ingest/importer.py",
+                    # the stored cohort summary: its queries, the macros they call, its key
+                    "analytics/summary.py", "analytics/sql/cohort_summary.sql",
+                    "analytics/sql/cohort_summary_paired.sql", "analytics/sql/stored_client_rows.sql",
+                    "analytics/sql/outcome_macros.sql")
 
 
 def dataset_dir(size: str) -> Path:

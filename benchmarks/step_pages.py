@@ -153,6 +153,7 @@ def bare_sql(db_path: Path, statements: list[tuple[str, str, dict[str, Any]]]) -
         started = time.perf_counter()
         largest, largest_label = 0, "-"
         for key, (sql, bound) in unique.items():
+            db.ensure_macros(sql)
             cursor = db._con.cursor()
             try:
                 table = cursor.sql(sql, params=bound).to_arrow_table()

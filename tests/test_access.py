@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -414,7 +415,7 @@ def test_streamlit_upload_limit_matches_settings():
 
 # Queries that read no client data (import runs, dashboard users), or admin data whose role
 # check is in Python (import rejects: analytics.data.model.require_import_rights).
-UNSCOPED_SQL = {"macros", "outcome_macros", "alert_macros", "cohort_macros", "stored_client_rows", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
+UNSCOPED_SQL = {"macros", "stored_macros", "outcome_macros", "alert_macros", "cohort_macros", "stored_client_rows", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
                 "users_list", "user_by_email", "access_log_search"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
@@ -454,15 +455,47 @@ def test_the_unscoped_allow_list_names_only_existing_queries():
 
 # Queries of aggregates stored at import per scope: they read no client row, and the stored scope
 # they read is derived in SQL from the $cohort STRUCT (never a scope name chosen by the caller).
-STORED_SCOPE_SQL = {"expected_response_fit_stored"}
+STORED_SCOPE_SQL = {"expected_response_fit_stored", "stored_cohort_summary", "stored_cohort_summary_paired"}
 
 
 def test_stored_scope_queries_take_their_scope_from_the_cohort_struct():
     for name in STORED_SCOPE_SQL:
         code = re.sub(r"--[^\n]*", "", sql_files()[name].read_text(encoding="utf-8"))
-        assert "struct_extract($cohort, 'scope_clinics')" in code and "struct_extract($cohort, 'scope_therapist')" in code
+        assert re.search(r"WHERE \w+\.(?:fit|summary)_scope = stored_scope\(\$cohort\)", code), name
         assert sql_parameters(code) == {"cohort"}, name
         assert not re.search(r"\bFROM\s+(clients|scores|sessions|assignments)\b", code, re.IGNORECASE), name
+
+
+def _stored_scope(cohort: dict) -> str | None:
+    import duckdb
+
+    from analytics.db import load_sql
+
+    con = duckdb.connect()
+    con.execute(load_sql("stored_macros"))
+    return con.execute("SELECT stored_scope($cohort)", {"cohort": cohort}).fetchone()[0]
+
+
+def test_the_stored_scope_is_the_viewers_whole_scope_and_nothing_narrower():
+    """stored_scope (stored_macros.sql): the whole network or one clinic, exactly; a therapist's
+    caseload, several clinics or any filter read nothing stored."""
+    supervisor = Viewer(role="supervisor", email="s@x", clinics=("North",))
+    assert _stored_scope(query_params(Viewer.local())["cohort"]) == "cohort"
+    assert _stored_scope(query_params(supervisor)["cohort"]) == "clinic:North"
+    narrower = [
+        query_params(Viewer(role="supervisor", email="s@x", clinics=("North", "South")))["cohort"],
+        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1"))["cohort"],
+        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1", clinics=("North",)))["cohort"],
+        *(query_params(v, CohortFilter.of(**{f: ["x"]}))["cohort"]
+          for v in (Viewer.local(), supervisor) for f in ("clinics", "therapists", "programs", "concerns")),
+        query_params(Viewer.local(), CohortFilter(intake_from=date(2026, 1, 1)))["cohort"],
+        query_params(supervisor, CohortFilter(intake_to=date(2026, 1, 31)))["cohort"],
+    ]
+    for cohort in narrower:
+        assert _stored_scope(cohort) is None, cohort
+    # every field of the STRUCT is looked at: a new field fails here until stored_scope says what it means
+    assert set(query_params(Viewer.local())["cohort"]) == {
+        "scope_clinics", "scope_therapist", "clinics", "therapists", "programs", "concerns", "intake_from", "intake_to"}
 
 
 @pytest.mark.parametrize(

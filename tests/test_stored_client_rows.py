@@ -21,7 +21,7 @@ from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, cohort_sum
 from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
 from analytics.db import sql_files
 from analytics.metrics import client_homework, client_outcomes, client_paired_outcomes
-from analytics.stored import GAIN_TABLES, SETTINGS_TABLE, STORED_TABLES, gain_settings
+from analytics.stored import GAIN_TABLES, SETTINGS_TABLE, STORED_TABLES, SUMMARY_TABLES, gain_settings
 from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
 
 SETTINGS = (
@@ -35,7 +35,7 @@ SETTINGS = (
 def _without_stored_rows(source: Path, target: Path) -> Path:
     shutil.copy(source, target)
     con = duckdb.connect(str(target))
-    for table in (*STORED_TABLES, SETTINGS_TABLE, *GAIN_TABLES):
+    for table in (*STORED_TABLES, SETTINGS_TABLE, *GAIN_TABLES, *SUMMARY_TABLES):
         con.execute(f"DROP TABLE {table}")
     con.close()
     return target
@@ -126,6 +126,8 @@ def test_the_stored_rows_are_read_when_the_settings_match(sample_db_path, tmp_pa
     shutil.copy(sample_db_path, tampered)
     con = duckdb.connect(str(tampered))
     con.execute("UPDATE stored_client_measure_scores SET first_score = first_score + 5 WHERE measure = 'PHQ-9'")
+    for table in SUMMARY_TABLES:  # the summary stored at import would be read before the rows (test_stored_summary)
+        con.execute(f"DROP TABLE {table}")
     con.close()
     with ClinicDatabase(sample_db_path) as original, ClinicDatabase(tampered) as db:
         matching, other = Settings(), Settings(baseline_days_before_intake=14)
