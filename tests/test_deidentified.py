@@ -414,9 +414,23 @@ def test_qi_cohort_page_without_a_pseudonym_key_says_so(qi_app, monkeypatch):
 
 # ----------------------------------------------------------------------------- issue 12: aggregated in DuckDB
 
-from analytics.deidentified import _band_windows, _guard_adjacent  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from analytics.deidentified import (  # noqa: E402
+    _adjacent_settings,
+    _band_rows,
+    _band_windows,
+    _guard_adjacent,
+    _shift_month,
+)
 from analytics.quality_improvement.model import suppression_policy  # noqa: E402
-from tests.support.deidentified_reference import guard_adjacent, reference_cohort_view  # noqa: E402
+from analytics.scope import month_end  # noqa: E402
+from tests.support.deidentified_reference import (  # noqa: E402
+    guard_adjacent,
+    reference_cohort_view,
+    reference_frame_with_intake,
+    reference_rows_for,
+)
 
 QI_TWO_CLINICS = Viewer(role="qi", email="qi2@org", clinics=("Northside", "Harbour"))
 VIEW_CASES = {
@@ -478,6 +492,21 @@ def test_view_aggregated_in_duckdb_matches_the_per_client_reference(sample_db, q
     hidden = (_guard_adjacent(groups, windows, settings, policy, measure)
               if scoped.intake_from or scoped.intake_to else set())
     assert hidden == guard_adjacent(sample_db, viewer, scoped, measure, settings, policy)
+    # Every window's band rows before publishing (the guard's too, whose numbers the tables withhold).
+    frame, clients = reference_frame_with_intake(sample_db, viewer, _wide(scoped), measure, settings)
+    bounds = [(scoped.intake_from, scoped.intake_to), *_adjacent_settings(scoped.intake_from, scoped.intake_to)]
+    assert windows == len(bounds)
+    for window, (start, end) in enumerate(bounds):
+        n_old, rows_old = reference_rows_for(frame, clients, start, end, settings)
+        n_new, rows_new, _ = _band_rows(groups, window, settings)
+        assert n_new == n_old, window
+        assert _numbers_match(rows_new, rows_old), (window, rows_new, rows_old)
+
+
+def _wide(cohort):
+    start, end = cohort.intake_from, cohort.intake_to
+    return replace(cohort, intake_from=_shift_month(start, -1) if start else None,
+                   intake_to=month_end(_shift_month(end, 1)) if end else None)
 
 
 def test_view_brings_no_client_rows_into_python(sample_db, qi_key, monkeypatch):

@@ -73,7 +73,7 @@ def band_rows(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _frame_with_intake(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, measure: str,
+def reference_frame_with_intake(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, measure: str,
                        settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = cohort_client_frame(db, viewer, cohort, measure, settings)
     clients = db.query("cohort_clients", query_params(viewer, cohort))[["client_id", "intake_date"]]
@@ -82,9 +82,9 @@ def _frame_with_intake(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter,
     return frame, clients
 
 
-def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, end: date | None,
-                settings: Settings, policy: SuppressionPolicy, measure: str
-                ) -> tuple[int, PublishedTable]:
+def reference_rows_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, end: date | None,
+                       settings: Settings) -> tuple[int, pd.DataFrame]:
+    """The clients with intake in [start, end] and their band rows (None = open)."""
     def inside(days: pd.Series) -> np.ndarray:
         keep = np.ones(len(days), dtype=bool)
         if start is not None:
@@ -93,8 +93,13 @@ def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, 
             keep &= (days <= end).to_numpy()
         return keep
 
-    n_clients = int(inside(clients["intake_date"]).sum())
-    rows = band_rows(frame[inside(frame["intake_date"])], settings)
+    return int(inside(clients["intake_date"]).sum()), band_rows(frame[inside(frame["intake_date"])], settings)
+
+
+def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, end: date | None,
+                settings: Settings, policy: SuppressionPolicy, measure: str
+                ) -> tuple[int, PublishedTable]:
+    n_clients, rows = reference_rows_for(frame, clients, start, end, settings)
     definition = settings.measure(measure)
     return n_clients, _publish_bands(rows, policy, measure, definition is not None and definition.higher_is_better)
 
@@ -108,7 +113,7 @@ def guard_adjacent(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, mea
     wide_start = _shift_month(start, -1) if start else None
     wide_end = month_end(_shift_month(end, 1)) if end else None
     wide = replace(cohort, intake_from=wide_start, intake_to=wide_end)
-    frame, clients = _frame_with_intake(db, viewer, wide, measure, settings)
+    frame, clients = reference_frame_with_intake(db, viewer, wide, measure, settings)
     here_n, here = _counts_for(frame, clients, start, end, settings, policy, measure)
     current = published_counts(here, None if policy.is_small(here_n) else here_n)
     settings_to_try = []
