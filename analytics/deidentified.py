@@ -17,6 +17,8 @@ Quality improvement page (:mod:`analytics.quality_improvement.model`), built wit
 * whole-month intake bounds (:func:`analytics.scope.coarsen_cohort`), and a published count is
   withheld when the same count for an adjacent month setting differs from it by 1-10
   (:func:`_guard_adjacent`), so that two adjacent settings cannot be differenced;
+* every figure is aggregated in DuckDB (``deidentified_band_windows.sql``: the band table for the
+  cohort and for each adjacent month setting in one query); no per-client row comes into Python;
 * downloads are built from these published tables (``PublishedTable.display``).
 
 Pure Python, no Streamlit. Definitions: docs/metrics.md and docs/security.md, "De-identified views".
@@ -36,20 +38,25 @@ from .cohort_outcomes.model import (
     ALL_CLIENTS,
     CAVEAT,
     TOO_FEW,
+    _group,
+    _int,
+    _mean_interval,
+    _moments,
     assignment_design,
-    cohort_client_frame,
+    client_query_params,
     cohort_report,
+    measure_higher_is_better,
     within_client_analysis,
 )
 from .config import Settings, active_settings
 from .data.model import data_overview, filter_options
 from .db import ClinicDatabase
-from .metrics import compliance_band_labels, measure_summary
+from .metrics import compliance_band_labels
 from .privacy import WITHHELD_TEXT, SuppressionPolicy, format_count, suppression_footnote
 from .publishing import RATE_WITHHELD, VALUE_KINDS, Column, PublishedTable, estimate_columns, publish_table
 from .quality_improvement.model import pseudonym_key, suppression_policy, therapist_pseudonym
 from .scope import CohortFilter, Viewer, coarsen_cohort, month_end, month_start, query_params
-from .statistics import mean_ci
+from .statistics import finite_or_none
 
 __all__ = [
     "NO_BAND",
@@ -176,34 +183,38 @@ BAND_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def _band_rows(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Paired clients per compliance band (and without a band), with an All-clients row."""
-    scored = frame[frame["first_score"].notna()]
-    groups = [(label, scored[scored["band"] == label]) for label in compliance_band_labels(settings)]
-    groups += [(NO_BAND, scored[scored["band"].isna()]), (ALL_CLIENTS, scored)]
+def _band_rows(groups: pd.DataFrame, window: int, settings: Settings) -> tuple[int, pd.DataFrame, dict[str, Any]]:
+    """One intake window of ``deidentified_band_windows.sql``: its cohort clients, the paired
+    clients per compliance band (and without a band) with an All-clients row, and its ``window``
+    row (clients with a quantity / quality and their means)."""
+    mine = groups[groups["window_no"] == window]
+    keys = [(label, "band", label) for label in compliance_band_labels(settings)]
+    keys += [(NO_BAND, "none", None), (ALL_CLIENTS, "all", None)]
     rows = []
-    for label, group in groups:
-        s = measure_summary(group) if len(group) else {}
-        paired = int(s.get("clients_paired", 0))
-        caseness = int(s.get("caseness_at_first", 0))
-        changes = pd.to_numeric(group.loc[group["paired"].astype(bool), "change"], errors="coerce")
-        mean, low, high, _ = mean_ci(changes) if paired else (None, None, None, 0)
+    for label, kind, key in keys:
+        group = _group(mine, kind, key)
+        paired, caseness = _int(group, "paired"), _int(group, "caseness_at_first")
+        recovered, improved = _int(group, "recovered"), _int(group, "reliable_improvement")
+        deteriorated = _int(group, "reliable_deterioration")
+        n, mean, sd = _moments(group)
+        low, high = _mean_interval(n, mean, sd)  # mean_ci's t interval, from the SQL moments
         rows.append({
             "band": label,
             "paired": paired,
             "caseness_at_first": caseness,
             "not_caseness_at_first": paired - caseness,
-            "recovered": int(s.get("recovered", 0)),
-            "recovery_rate": s["recovered"] / caseness if caseness else np.nan,
-            "reliable_improvement": int(s.get("reliable_improvement", 0)),
-            "improvement_rate": s["reliable_improvement"] / paired if paired else np.nan,
-            "reliable_deterioration": int(s.get("reliable_deterioration", 0)),
-            "deterioration_rate": s["reliable_deterioration"] / paired if paired else np.nan,
-            "mean_change": np.nan if mean is None else mean,
-            "ci_low": np.nan if low is None else low,
-            "ci_high": np.nan if high is None else high,
+            "recovered": recovered,
+            "recovery_rate": recovered / caseness if caseness else np.nan,
+            "reliable_improvement": improved,
+            "improvement_rate": improved / paired if paired else np.nan,
+            "reliable_deterioration": deteriorated,
+            "deterioration_rate": deteriorated / paired if paired else np.nan,
+            "mean_change": np.nan if mean is None or not paired else mean,
+            "ci_low": np.nan if low is None or not paired else low,
+            "ci_high": np.nan if high is None or not paired else high,
         })
-    return pd.DataFrame(rows)
+    whole = _group(mine, "window", None)
+    return _int(whole, "clients"), pd.DataFrame(rows), whole
 
 
 def _publish_bands(rows: pd.DataFrame, policy: SuppressionPolicy, measure: str,
@@ -334,15 +345,6 @@ def _follow_up_table(report: Any, minimum: int) -> PublishedTable:
                        drop_withheld=True)
 
 
-def _frame_with_intake(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, measure: str,
-                       settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    frame = cohort_client_frame(db, viewer, cohort, measure, settings)
-    clients = db.query("cohort_clients", query_params(viewer, cohort))[["client_id", "intake_date"]]
-    clients["intake_date"] = pd.to_datetime(clients["intake_date"]).dt.date
-    frame = frame.merge(clients, on="client_id", how="inner")
-    return frame, clients
-
-
 def published_counts(bands: PublishedTable, clients_shown: int | None) -> dict[tuple[str, str], int | None]:
     """Every count a de-identified view publishes: (row, column) -> shown value (None = withheld)."""
     out: dict[tuple[str, str], int | None] = {("Clients", "Clients"): clients_shown}
@@ -355,56 +357,54 @@ def published_counts(bands: PublishedTable, clients_shown: int | None) -> dict[t
     return out
 
 
-def _counts_for(frame: pd.DataFrame, clients: pd.DataFrame, start: date | None, end: date | None,
-                settings: Settings, policy: SuppressionPolicy, measure: str
-                ) -> tuple[int, PublishedTable]:
-    def inside(days: pd.Series) -> np.ndarray:
-        keep = np.ones(len(days), dtype=bool)
-        if start is not None:
-            keep &= (days >= start).to_numpy()
-        if end is not None:
-            keep &= (days <= end).to_numpy()
-        return keep
-
-    n_clients = int(inside(clients["intake_date"]).sum())
-    rows = _band_rows(frame[inside(frame["intake_date"])], settings)
-    definition = settings.measure(measure)
-    return n_clients, _publish_bands(rows, policy, measure, definition is not None and definition.higher_is_better)
-
-
 def _shift_month(day: date, k: int) -> date:
     total = day.year * 12 + day.month - 1 + k
     return date(total // 12, total % 12 + 1, 1)
 
 
-def _guard_adjacent(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, measure: str, settings: Settings,
-                    policy: SuppressionPolicy) -> set[str]:
-    """Count columns to withhold because an adjacent month setting would differ by 1-10.
-
-    The adjacent settings move one intake bound by one month. For every pair of adjacent
-    settings, each side runs this check against the other, so a count that differs by a small
-    amount is withheld on both sides and cannot be differenced. Returns column keys ("Clients"
-    for the headline count)."""
-    start, end = cohort.intake_from, cohort.intake_to
-    if start is None and end is None:
-        return set()
-    wide_start = _shift_month(start, -1) if start else None
-    wide_end = month_end(_shift_month(end, 1)) if end else None
-    wide = replace(cohort, intake_from=wide_start, intake_to=wide_end)
-    frame, clients = _frame_with_intake(db, viewer, wide, measure, settings)
-    here_n, here = _counts_for(frame, clients, start, end, settings, policy, measure)
-    current = published_counts(here, None if policy.is_small(here_n) else here_n)
-    settings_to_try = []
+def _adjacent_settings(start: date | None, end: date | None) -> list[tuple[date | None, date | None]]:
+    """The adjacent month settings of intake bounds: one bound moved by one month (none past the other)."""
+    settings_to_try: list[tuple[date | None, date | None]] = []
     if start is not None:
         settings_to_try += [(_shift_month(start, -1), end), (_shift_month(start, 1), end)]
     if end is not None:
         settings_to_try += [(start, month_end(_shift_month(end, -1))), (start, month_end(_shift_month(end, 1)))]
+    return [(s, e) for s, e in settings_to_try if s is None or e is None or s <= e]
+
+
+def _band_windows(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter, measure: str,
+                  settings: Settings) -> tuple[pd.DataFrame, int]:
+    """``deidentified_band_windows.sql`` for the cohort (window 0) and, with intake bounds, each
+    adjacent month setting (windows 1...), in one query over the cohort widened by a month at each
+    bound. Returns the aggregate rows and the number of windows."""
+    start, end = cohort.intake_from, cohort.intake_to
+    windows = [(start, end), *_adjacent_settings(start, end)]
+    wide = replace(cohort, intake_from=_shift_month(start, -1) if start else None,
+                   intake_to=month_end(_shift_month(end, 1)) if end else None)
+    params = client_query_params(viewer, wide, measure, settings,
+                                 windows=[{"intake_from": s, "intake_to": e} for s, e in windows])
+    return db.query("deidentified_band_windows", params), len(windows)
+
+
+def _guard_adjacent(groups: pd.DataFrame, windows: int, settings: Settings, policy: SuppressionPolicy,
+                    measure: str) -> set[str]:
+    """Count columns to withhold because an adjacent month setting would differ by 1-10.
+
+    The adjacent settings move one intake bound by one month (:func:`_adjacent_settings`; windows
+    1... of :func:`_band_windows`, window 0 the cohort's own). For every pair of adjacent settings,
+    each side runs this check against the other, so a count that differs by a small amount is
+    withheld on both sides and cannot be differenced. Returns column keys ("Clients" for the
+    headline count)."""
+    higher = measure_higher_is_better(measure, settings)
+
+    def counts(window: int) -> dict[tuple[str, str], int | None]:
+        n, rows, _ = _band_rows(groups, window, settings)
+        return published_counts(_publish_bands(rows, policy, measure, higher), None if policy.is_small(n) else n)
+
+    current = counts(0)
     hide: set[str] = set()
-    for s, e in settings_to_try:
-        if s is not None and e is not None and s > e:
-            continue
-        n, table = _counts_for(frame, clients, s, e, settings, policy, measure)
-        other = published_counts(table, None if policy.is_small(n) else n)
+    for window in range(1, windows):
+        other = counts(window)
         for key, value in current.items():
             theirs = other.get(key)
             # A difference of 0 reveals no one (even under a policy that suppresses zeros).
@@ -444,7 +444,10 @@ def deidentified_cohort_view(
     cohort = deidentified_cohort(db, viewer, cohort)
     note = WITHHELD_NOTE.format(footnote=suppression_footnote(policy, minimum))
     n_clients = int(db.query("cohort_client_count", query_params(viewer, cohort))["clients"].iloc[0])
-    hide = _guard_adjacent(db, viewer, cohort, measure, settings, policy)
+    bounded = cohort.intake_from is not None or cohort.intake_to is not None
+    groups, windows = (_band_windows(db, viewer, cohort, measure, settings) if bounded or n_clients >= minimum
+                       else (pd.DataFrame(), 0))
+    hide = _guard_adjacent(groups, windows, settings, policy, measure) if bounded else set()
     clients_text = format_count(n_clients, policy)
     if "Clients" in hide and not policy.is_small(n_clients):
         clients_text = WITHHELD_TEXT  # hidden to protect a neighbouring month setting, not small
@@ -454,9 +457,8 @@ def deidentified_cohort_view(
             headline=(HeadlineCell("Clients", clients_text, f"fewer than {minimum}: nothing else is shown"),),
         )
     report = cohort_report(db, viewer, cohort, measure, settings)
-    frame = cohort_client_frame(db, viewer, cohort, measure, settings)
-    bands = _hide_columns(_publish_bands(_band_rows(frame, settings), policy, measure,
-                                         report.higher_is_better), hide, policy)
+    _, rows, whole = _band_rows(groups, 0, settings)
+    bands = _hide_columns(_publish_bands(rows, policy, measure, report.higher_is_better), hide, policy)
     total = bands.numeric.iloc[-1]
     total_text = bands.display.iloc[-1]
 
@@ -464,10 +466,9 @@ def deidentified_cohort_view(
         text = total_text[header]
         return text if isinstance(text, str) else f"{float(total[key]):.1%}" if not _withheld(total[key]) else ""
 
-    quantity_n = int(frame["quantity"].notna().sum())
-    quality_n = int(frame["quality"].notna().sum())
-    mean_q = frame["quantity"].mean() if quantity_n >= minimum else None
-    mean_l = frame["quality"].mean() if quality_n >= minimum else None
+    quantity_n, quality_n = _int(whole, "with_quantity"), _int(whole, "with_quality")
+    mean_q = finite_or_none(whole.get("mean_quantity")) if quantity_n >= minimum else None
+    mean_l = finite_or_none(whole.get("mean_quality")) if quality_n >= minimum else None
     paired_text = total_text["Paired clients"]
     headline = (
         HeadlineCell("Clients", clients_text, "in the cohort"),

@@ -410,3 +410,124 @@ def test_qi_cohort_page_without_a_pseudonym_key_says_so(qi_app, monkeypatch):
     at = _as_qi()
     assert any("pseudonym key" in e.value for e in at.error)
     assert len(at.metric) == 0 and len(at.dataframe) == 0
+
+
+# ----------------------------------------------------------------------------- issue 12: aggregated in DuckDB
+
+from dataclasses import replace  # noqa: E402
+
+from analytics.deidentified import (  # noqa: E402
+    _adjacent_settings,
+    _band_rows,
+    _band_windows,
+    _guard_adjacent,
+    _shift_month,
+)
+from analytics.quality_improvement.model import suppression_policy  # noqa: E402
+from analytics.scope import month_end  # noqa: E402
+from tests.support.deidentified_reference import (  # noqa: E402
+    guard_adjacent,
+    reference_cohort_view,
+    reference_frame_with_intake,
+    reference_rows_for,
+)
+
+QI_TWO_CLINICS = Viewer(role="qi", email="qi2@org", clinics=("Northside", "Harbour"))
+VIEW_CASES = {
+    "no bounds": (QI, CohortFilter(), "PHQ-9"),
+    "intake_from only": (QI, CohortFilter.of(intake_from=date(2024, 9, 15)), "PHQ-9"),
+    "intake_to only": (QI, CohortFilter.of(intake_to=date(2025, 6, 30)), "PHQ-9"),
+    "both": (QI, CohortFilter.of(intake_from=date(2024, 6, 1), intake_to=date(2025, 9, 30)), "PHQ-9"),
+    "single month": (QI, CohortFilter.of(intake_from=date(2025, 3, 1), intake_to=date(2025, 3, 31)), "PHQ-9"),
+    "three months": (QI, CohortFilter.of(intake_from=date(2025, 1, 1), intake_to=date(2025, 3, 31)), "PHQ-9"),
+    "GAD-7": (QI, CohortFilter.of(intake_from=date(2024, 6, 1), intake_to=date(2025, 9, 30)), "GAD-7"),
+    "CORE-10": (QI, CohortFilter(), "CORE-10"),
+    "CORE-10 to only": (QI, CohortFilter.of(intake_to=date(2025, 12, 31)), "CORE-10"),
+    "one clinic": (QI, CohortFilter.of(clinics="Eastgate", intake_from=date(2024, 5, 1)), "PHQ-9"),
+    "clinic-limited viewer": (QI_TWO_CLINICS, CohortFilter(), "PHQ-9"),
+    "clinic-limited viewer, both": (QI_TWO_CLINICS, CohortFilter.of(intake_from=date(2024, 8, 1),
+                                                                    intake_to=date(2025, 8, 31)), "GAD-7"),
+}
+
+
+def _numbers_match(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    for col in a.columns:
+        x, y = a[col], b[col]
+        if x.dtype == object and not pd.api.types.is_numeric_dtype(y):
+            if [None if _missing(v) else v for v in x] != [None if _missing(v) else v for v in y]:
+                return False
+            continue
+        x = pd.to_numeric(x, errors="coerce").astype(float).to_numpy()
+        y = pd.to_numeric(y, errors="coerce").astype(float).to_numpy()
+        if not np.array_equal(np.isnan(x), np.isnan(y)) or not np.allclose(x, y, rtol=0, atol=1e-9, equal_nan=True):
+            return False
+    return True
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+@pytest.mark.parametrize("case", list(VIEW_CASES))
+def test_view_aggregated_in_duckdb_matches_the_per_client_reference(sample_db, qi_key, case):
+    """deidentified_cohort_view (deidentified_band_windows.sql) publishes what the per-client pandas
+    path published (tests/support/deidentified_reference.py): the same headline and table text,
+    numbers within 1e-9, the same count columns withheld by the adjacent-month guard."""
+    viewer, cohort, measure = VIEW_CASES[case]
+    new = de.deidentified_cohort_view(sample_db, viewer, cohort, measure)
+    old = reference_cohort_view(sample_db, viewer, cohort, measure)
+    assert new.headline == old.headline
+    assert (new.enough, new.note, new.minimum) == (old.enough, old.note, old.minimum)
+    assert [t.name for t in new.tables()] == [t.name for t in old.tables()]
+    for a, b in zip(new.tables(), old.tables(), strict=True):
+        assert a.display.astype(object).where(a.display.notna(), None).equals(
+            b.display.astype(object).where(b.display.notna(), None)), a.name
+        assert _numbers_match(a.numeric, b.numeric), a.name
+    settings = de.active_settings()
+    policy = suppression_policy(settings)
+    scoped = de.deidentified_cohort(sample_db, viewer, cohort)
+    groups, windows = _band_windows(sample_db, viewer, scoped, measure, settings)
+    hidden = (_guard_adjacent(groups, windows, settings, policy, measure)
+              if scoped.intake_from or scoped.intake_to else set())
+    assert hidden == guard_adjacent(sample_db, viewer, scoped, measure, settings, policy)
+    # Every window's band rows before publishing (the guard's too, whose numbers the tables withhold).
+    frame, clients = reference_frame_with_intake(sample_db, viewer, _wide(scoped), measure, settings)
+    bounds = [(scoped.intake_from, scoped.intake_to), *_adjacent_settings(scoped.intake_from, scoped.intake_to)]
+    assert windows == len(bounds)
+    for window, (start, end) in enumerate(bounds):
+        n_old, rows_old = reference_rows_for(frame, clients, start, end, settings)
+        n_new, rows_new, _ = _band_rows(groups, window, settings)
+        assert n_new == n_old, window
+        assert _numbers_match(rows_new, rows_old), (window, rows_new, rows_old)
+
+
+def _wide(cohort):
+    start, end = cohort.intake_from, cohort.intake_to
+    return replace(cohort, intake_from=_shift_month(start, -1) if start else None,
+                   intake_to=month_end(_shift_month(end, 1)) if end else None)
+
+
+def test_view_brings_no_client_rows_into_python(sample_db, qi_key, monkeypatch):
+    """Issue 12: the band table and its adjacent-month guard come back as aggregates (a few rows
+    per intake window); no query the view runs returns client ids except the scatter's points
+    (cohort_compliance_points, at most MAX_SCATTER_POINTS, whose ids are dropped in Python)."""
+    results: list[tuple[str, pd.DataFrame]] = []
+    original = ClinicDatabase.execute_sql
+
+    def recording(db, sql, params=None, *, label="query"):
+        out = original(db, sql, params, label=label)
+        results.append((label, out))
+        return out
+
+    monkeypatch.setattr(ClinicDatabase, "execute_sql", recording)
+    cohort = CohortFilter.of(intake_from=date(2024, 6, 1), intake_to=date(2025, 9, 30))
+    view = de.deidentified_cohort_view(sample_db, QI, cohort, "PHQ-9")
+    assert view.enough
+    labels = [label for label, _ in results]
+    assert labels.count("deidentified_band_windows") == 1
+    with_ids = {label for label, out in results if "client_id" in out.columns}
+    assert with_ids <= {"cohort_compliance_points"}, with_ids
+    (windows,) = [out for label, out in results if label == "deidentified_band_windows"]
+    assert len(windows) <= 5 * 6  # the cohort and its four adjacent settings: 3 bands, none, all, window
