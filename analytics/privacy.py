@@ -270,9 +270,10 @@ def suppress_count(n: int, policy: SuppressionPolicy = DEFAULT_POLICY) -> int | 
 
 
 def format_count(n: int, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
-    """The display text for a single count: the marker (e.g. ``"<11"``) or the number."""
+    """The display text for a single count: the marker (e.g. ``"<11"``) or the number, with a
+    thousands separator like every count in a published table ("13,066")."""
     shown = suppress_count(n, policy)
-    return policy.marker_text if shown is None else str(shown)
+    return policy.marker_text if shown is None else f"{shown:,}"
 
 
 # --------------------------------------------------------------------------------------

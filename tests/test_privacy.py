@@ -205,6 +205,7 @@ def test_cms_suppresses_1_to_10_but_not_0_or_11() -> None:
         assert format_count(n, CMS) == "<11"
     assert suppress_count(11, CMS) == 11
     assert format_count(11, CMS) == "11"
+    assert format_count(13066, CMS) == "13,066"  # as the tables show counts (the de-identified headline read "13066")
     assert format_count(0, CMS) == "0"
     assert SuppressionPolicy() == CMS
 
