@@ -64,7 +64,7 @@ def _reference_units(finished: pd.DataFrame, unit_type: str) -> pd.DataFrame:
 
 
 # Every viewer over its whole scope, and the local viewer with each filter.
-COUNT_CASES = [(v, "all", m) for v in VIEWERS for m in (12, 24, None)] + [
+COUNT_CASES = [(v, "all", m) for v in VIEWERS for m in (12, None)] + [
     ("local", c, 24) for c in COHORTS if c != "all"] + [("qi", "intake 2025", 12), ("therapist T006", "clinic", None)]
 
 
