@@ -188,6 +188,18 @@ PAIRED_OUTCOME_COLUMNS = (
 )
 
 
+def paired_definitions(settings: Settings) -> tuple[dict[str, object], dict[str, object]]:
+    """The definitions of the paired measures (depression, anxiety) as ``classified_paired_outcomes``
+    takes them (:meth:`Settings.paired_measure_definitions`); ValueError when either is not configured."""
+    definitions = settings.paired_measure_definitions()
+    if definitions is None:
+        raise ValueError(
+            f"paired_measures {settings.paired_measures!r}: both must be configured measures "
+            f"(configured: {', '.join(settings.measure_names)})"
+        )
+    return definitions
+
+
 def classify_paired_outcomes(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """NHS Talking Therapies paired outcomes of clients' first and last paired scores.
 
@@ -205,12 +217,7 @@ def classify_paired_outcomes(rows: pd.DataFrame, settings: Settings) -> pd.DataF
     - reliable_recovery: recovered and reliable_improvement.
     Outcome columns are True/False for finished clients and NA otherwise.
     """
-    definitions = settings.paired_measure_definitions()
-    if definitions is None:
-        raise ValueError(
-            f"paired_measures {settings.paired_measures!r}: both must be configured measures "
-            f"(configured: {', '.join(settings.measure_names)})"
-        )
+    definitions = paired_definitions(settings)
     out = _classify_frame(
         rows, "SELECT * FROM classified_paired_outcomes(paired_scores, $depression, $anxiety) ORDER BY _row",
         {"depression": definitions[0], "anxiety": definitions[1]}, table="paired_scores",

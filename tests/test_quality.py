@@ -34,7 +34,6 @@ from analytics.quality_improvement.model import (
     _funnel_panel,
     alert_clients,
     alert_count_frame,
-    finished_clients,
     funnel_frame,
     outcome_masks,
     quality_report,
@@ -500,8 +499,6 @@ def test_client_level_functions_refuse_aggregate_only_viewers(alert_db):
     qi = Viewer(role="qi", email="qi@org")
     with pytest.raises(IdentifiersNotPermitted):
         alert_clients(alert_db, qi)
-    with pytest.raises(IdentifiersNotPermitted):
-        finished_clients(alert_db, qi, None, "PHQ-9", date(2026, 1, 1), date(2026, 10, 31))
 
 
 def test_alert_rule_weeks_come_from_settings(alert_db):

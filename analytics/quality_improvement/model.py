@@ -3,9 +3,10 @@
 Everything a quality-improvement meeting sees comes from :func:`quality_report`, which the
 page, the meeting pack (:mod:`analytics.quality_improvement.meeting_pack`) and the tests share, so their numbers
 agree. Every metric reuses the product's definitions (docs/metrics.md, "Quality improvement"):
-the SQL macros for assignment fractions and the design-checklist coverage, and
-:func:`analytics.metrics.classify_outcomes` / :func:`analytics.metrics.client_outcomes` for
-end-of-treatment outcomes. Funnel limits come from :mod:`analytics.statistics`; small-number
+the SQL macros for assignment fractions and the design-checklist coverage, and for
+end-of-treatment outcomes the outcome macros of analytics/sql/outcome_macros.sql (those of
+:func:`analytics.metrics.classify_outcomes` and :func:`analytics.metrics.classify_paired_outcomes`),
+counted in the database (:func:`discharge_outcomes`). Funnel limits come from :mod:`analytics.statistics`; small-number
 suppression and pseudonyms from :mod:`analytics.privacy`.
 
 De-identified mode (the default; always on for viewers who may not see identifiers): no client
@@ -36,7 +37,7 @@ from ..expected_response import (
     curves_parameter,
     expected_curves,
 )
-from ..metrics import client_outcomes, client_paired_outcomes, cut_values
+from ..metrics import cut_values, paired_definitions
 from ..privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -284,100 +285,85 @@ def monthly_activity(
     )
 
 
-def finished_clients(
-    db: ClinicDatabase,
-    viewer: Viewer,
-    cohort: CohortFilter | None,
-    measure: str,
-    period_start: date,
-    period_end: date,
-    settings: Settings | None = None,
-) -> pd.DataFrame:
-    """Clients discharged between ``period_start`` and ``period_end`` with their outcome on
-    ``measure`` (:func:`analytics.metrics.client_outcomes`): one row per discharged client;
-    outcome columns are NA for clients without a paired score (not finished).
-
-    Client-level rows: refused for viewers who see aggregates only (the report aggregates them
-    internally for every role)."""
-    viewer.require_identifiers()
-    return _finished_clients(db, viewer, cohort, measure, period_start, period_end, settings)
-
-
-def _finished_clients(
-    db: ClinicDatabase,
-    viewer: Viewer,
-    cohort: CohortFilter | None,
-    measure: str,
-    period_start: date,
-    period_end: date,
-    settings: Settings | None = None,
-) -> pd.DataFrame:
-    settings = settings or active_settings()
-    cohort = cohort or CohortFilter()
-    discharged = db.query("quality_discharged_clients", query_params(
-        viewer, cohort, period_start=period_start, period_end=period_end))
-    if measure == paired_outcome_choice(settings):
-        # NHS Talking Therapies paired definitions (finished = two paired scores and, where sessions
-        # are on record, two attended sessions): analytics.metrics.classify_paired_outcomes.
-        paired = client_paired_outcomes(db, viewer, cohort, settings).rename(columns={"finished": "paired"})
-        keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement",
-                "reliable_deterioration", "reliable_recovery"]
-        merged = discharged.merge(paired[keep], on="client_id", how="left")
-        merged["paired"] = merged["paired"].astype("boolean").fillna(False)
-        merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
-        return merged.reset_index(drop=True)
-    outcomes = client_outcomes(db, viewer, cohort.with_(measures=(measure,)), settings)
-    outcomes = outcomes[outcomes["measure"] == measure]
-    outcomes = outcomes.assign(reliable_recovery=outcomes["recovered"] & outcomes["reliable_improvement"])
-    keep = ["client_id", "paired", "caseness_at_first", "recovered", "reliable_improvement", "reliable_deterioration",
-            "reliable_recovery"]
-    merged = discharged.merge(outcomes[keep], on="client_id", how="left")
-    merged["paired"] = merged["paired"].astype("boolean").fillna(False)
-    merged["discharge_date"] = pd.to_datetime(merged["discharge_date"])
-    return merged.reset_index(drop=True)
-
-
 OUTCOME_COUNT_KEYS = ("discharged", "finished", "caseness_at_first", "recovered", "reliable_improvement",
                       "reliable_deterioration", "reliable_recovery")
 
 
-def _outcome_flags(finished: pd.DataFrame) -> pd.DataFrame:
-    """0/1 columns per discharged client: finished (paired) and, for finished clients, each outcome."""
-    paired = finished["paired"].astype("boolean").fillna(False).astype(bool)
+@dataclass(frozen=True)
+class DischargeOutcomes:
+    """End-of-treatment outcome counts of the clients discharged between ``period_start`` and
+    ``period_end`` (:data:`OUTCOME_COUNT_KEYS`), counted in the database (:func:`discharge_outcomes`).
 
-    def flag(column: str) -> pd.Series:
-        return (finished[column].astype("boolean").fillna(False).astype(bool) & paired).astype("int64")
+    ``months``: one row per discharge month with a discharge (``month``: its first day);
+    ``units``: per unit type of :data:`UNIT_TYPES`, one row per unit with a discharge (``unit``;
+    :data:`NOT_RECORDED` when none is recorded), in label order; ``total``: the whole period."""
 
-    return pd.DataFrame({
-        "discharged": 1,
-        "finished": paired.astype("int64"),
-        "caseness_at_first": flag("caseness_at_first"),
-        "recovered": flag("recovered"),
-        "reliable_improvement": flag("reliable_improvement"),
-        "reliable_deterioration": flag("reliable_deterioration"),
-        "reliable_recovery": flag("reliable_recovery"),
-    }, index=finished.index)
+    period_start: date
+    period_end: date
+    months: pd.DataFrame
+    units: dict[str, pd.DataFrame]
+    total: dict[str, int]
 
 
-def outcome_counts(finished: pd.DataFrame) -> dict[str, int]:
-    """End-of-treatment counts of discharged clients (rows of :func:`finished_clients`).
+def discharge_outcomes(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None,
+    measure: str,
+    period_start: date,
+    period_end: date,
+    settings: Settings | None = None,
+) -> DischargeOutcomes:
+    """Outcome counts of the clients discharged between ``period_start`` and ``period_end`` (both
+    inclusive) on ``measure``, per discharge month, clinic, therapist, programme and overall.
 
-    finished = paired; recovery's denominator = finished and at caseness at the first score
-    (NHS Talking Therapies); reliable improvement / deterioration are of finished clients."""
-    if finished.empty:
-        return dict.fromkeys(OUTCOME_COUNT_KEYS, 0)
-    sums = _outcome_flags(finished).sum()
-    return {key: int(sums[key]) for key in OUTCOME_COUNT_KEYS}
-
-
-def _grouped_outcome_counts(finished: pd.DataFrame, keys: pd.Series, labels: Sequence[str]) -> pd.DataFrame:
-    """:func:`outcome_counts` per group (one vectorised pass), rows in ``labels`` order (zeros when absent)."""
-    if finished.empty:
-        sums = pd.DataFrame(0, index=pd.Index(list(labels)), columns=list(OUTCOME_COUNT_KEYS))
+    The NHS Talking Therapies paired definitions when ``measure`` is :func:`paired_outcome_choice`
+    (quality_outcome_counts_paired.sql: the definitions of
+    :func:`analytics.metrics.classify_paired_outcomes`), else ``measure`` alone
+    (quality_outcome_counts.sql: :func:`analytics.metrics.classify_outcomes`; finished = paired,
+    reliable recovery = recovered and reliably improved). finished = discharged with an outcome;
+    every other count is of finished clients; recovery's denominator is caseness_at_first (NHS
+    Talking Therapies). Counted in the database (macro ``discharge_outcome_counts``): only
+    aggregates come back, so any role may call it."""
+    settings = settings or active_settings()
+    cohort = cohort or CohortFilter()
+    period = {"period_start": period_start, "period_end": period_end,
+              "baseline_days": settings.baseline_days_before_intake}
+    if measure == paired_outcome_choice(settings):
+        depression, anxiety = paired_definitions(settings)
+        counts = db.query("quality_outcome_counts_paired", query_params(
+            viewer, cohort, depression_measure=depression["name"], anxiety_measure=anxiety["name"],
+            depression=depression, anxiety=anxiety, **period))
     else:
-        sums = _outcome_flags(finished).groupby(keys.to_numpy()).sum()
-        sums = sums.reindex(list(labels), fill_value=0)
-    return sums.astype("int64")
+        counts = db.query("quality_outcome_counts", query_params(
+            viewer, cohort.with_(measures=(measure,)), measure_definitions=settings.measure_definitions(), **period))
+    return _discharge_outcomes(counts, period_start, period_end)
+
+
+def _discharge_outcomes(counts: pd.DataFrame, period_start: date, period_end: date) -> DischargeOutcomes:
+    keys = list(OUTCOME_COUNT_KEYS)
+    months = counts.loc[counts["unit_type"] == "month", ["month", *keys]].reset_index(drop=True)
+    months["month"] = pd.to_datetime(months["month"])
+    units = {}
+    for unit_type in UNIT_TYPES:
+        part = counts[counts["unit_type"] == unit_type]
+        labels = part["unit"].astype("object").where(part["unit"].notna(), NOT_RECORDED)
+        sums = part[keys].groupby(labels.to_numpy()).sum() if len(part) else pd.DataFrame(columns=keys)
+        order = pd.Index(sorted(sums.index, key=str), dtype="object")
+        units[unit_type] = sums.reindex(order).astype("int64").rename_axis("unit").reset_index()
+    overall = counts[counts["unit_type"] == "all"]
+    total = ({key: int(overall[key].sum()) for key in keys} if len(overall) else dict.fromkeys(keys, 0))
+    return DischargeOutcomes(period_start, period_end, months, units, total)
+
+
+def _months_to(outcomes: DischargeOutcomes, keys: pd.Series, labels: Sequence[str]) -> pd.DataFrame:
+    """The month counts of ``outcomes`` summed to ``keys`` (one per month), rows in ``labels`` order
+    (zeros when absent)."""
+    columns = list(OUTCOME_COUNT_KEYS)
+    if outcomes.months.empty:
+        return pd.DataFrame(0, index=pd.Index(list(labels)), columns=columns).astype("int64")
+    sums = outcomes.months[columns].groupby(keys.to_numpy()).sum()
+    return sums.reindex(list(labels), fill_value=0).astype("int64")
 
 
 def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
@@ -410,33 +396,29 @@ def period_label(ts: pd.Timestamp, outcome_period: str, period_start: date | Non
     return f"{ts:%Y-%m}"
 
 
-def outcomes_by_discharge(
-    finished: pd.DataFrame, period_start: date, period_end: date, outcome_period: str = "month"
-) -> pd.DataFrame:
-    """Outcome counts and rates per discharge month, quarter or 12 months (:data:`OUTCOME_PERIODS`),
-    every period of the report included, plus an ``All`` row over the whole report period."""
+def outcomes_by_discharge(outcomes: DischargeOutcomes, outcome_period: str = "month") -> pd.DataFrame:
+    """Outcome counts and rates per discharge month, quarter or 12 months (:data:`OUTCOME_PERIODS`)
+    of :func:`discharge_outcomes`, every period of the report included, plus an ``All`` row over the
+    whole report period. Quarters and 12-month blocks are sums of the months (:func:`period_label`)."""
     if outcome_period not in OUTCOME_PERIODS:
         raise ValueError(f"outcome_period must be one of {OUTCOME_PERIODS}, got {outcome_period!r}")
+    period_start, period_end = outcomes.period_start, outcomes.period_end
     if outcome_period == "quarter":
         first = pd.Timestamp(period_start).to_period("Q").start_time
         starts = pd.date_range(first, pd.Timestamp(period_end), freq="QS")
     else:
         starts = pd.date_range(pd.Timestamp(period_start).replace(day=1), pd.Timestamp(period_end), freq="MS")
     labels = list(dict.fromkeys(period_label(s, outcome_period, period_start, period_end) for s in starts))
-    keys = (finished["discharge_date"].map(lambda t: period_label(t, outcome_period, period_start, period_end))
-            if len(finished) else pd.Series([]))
-    frame = _grouped_outcome_counts(finished, keys, labels).rename_axis("period").reset_index()
-    total = pd.DataFrame([{"period": ALL_LABEL, **outcome_counts(finished)}])
+    keys = outcomes.months["month"].map(lambda t: period_label(t, outcome_period, period_start, period_end))
+    frame = _months_to(outcomes, keys, labels).rename_axis("period").reset_index()
+    total = pd.DataFrame([{"period": ALL_LABEL, **outcomes.total}])
     return _with_rates(pd.concat([frame, total], ignore_index=True))
 
 
-def unit_outcomes(finished: pd.DataFrame, unit_type: str) -> pd.DataFrame:
-    """Outcome counts and rates per unit (clinic, therapist or programme)."""
-    column = _unit_column(unit_type)
-    labels = finished[column].astype("object").where(finished[column].notna(), NOT_RECORDED)
-    units = sorted(set(labels), key=str)
-    frame = _grouped_outcome_counts(finished, labels, units).rename_axis("unit").reset_index()
-    return _with_rates(frame)
+def unit_outcomes(outcomes: DischargeOutcomes, unit_type: str) -> pd.DataFrame:
+    """Outcome counts and rates per unit (clinic, therapist or programme) of :func:`discharge_outcomes`."""
+    _unit_column(unit_type)
+    return _with_rates(outcomes.units[unit_type])
 
 
 def _unit_column(unit_type: str) -> str:
@@ -783,8 +765,8 @@ def _rates_shown(table: PublishedTable) -> tuple[int, int]:
     return int(rows[["recovery_rate", "improvement_rate"]].notna().any(axis=1).sum()), len(rows)
 
 
-def choose_outcome_period(finished: pd.DataFrame, period_start: date, period_end: date,
-                          policy: SuppressionPolicy | None, requested: str = AUTO_PERIOD) -> PeriodChoice:
+def choose_outcome_period(outcomes: DischargeOutcomes, policy: SuppressionPolicy | None,
+                          requested: str = AUTO_PERIOD) -> PeriodChoice:
     """The grouping of outcomes by discharge date (issue 15, item 2).
 
     ``requested`` "month", "quarter" or "12 months" is kept as asked. "auto": in the identified
@@ -802,8 +784,7 @@ def choose_outcome_period(finished: pd.DataFrame, period_start: date, period_end
     tried: list[str] = []
     chosen = None
     for grouping in OUTCOME_PERIODS:
-        shown, periods = _rates_shown(_publish_outcomes(outcomes_by_discharge(finished, period_start, period_end,
-                                                                              grouping), policy))
+        shown, periods = _rates_shown(_publish_outcomes(outcomes_by_discharge(outcomes, grouping), policy))
         unit = "period" if grouping == TWELVE_MONTHS else grouping
         tried.append(f"by {grouping}, {shown} of {periods} {unit}{'' if periods == 1 else 's'}")
         if periods and shown >= max(1, math.ceil(AUTO_PERIOD_SHARE * periods)):
@@ -1230,11 +1211,11 @@ def quality_report(
     outcome_units: dict[str, pd.DataFrame] = {}
     overall_outcomes: dict[str, int] = {}
     if chosen is not None:
-        finished = _finished_clients(db, viewer, cohort, chosen, period_start, period_end, settings)
-        choice = choose_outcome_period(finished, period_start, period_end, policy, outcome_period)
+        counted = discharge_outcomes(db, viewer, cohort, chosen, period_start, period_end, settings)
+        choice = choose_outcome_period(counted, policy, outcome_period)
         base["outcome_period"] = outcome_period = choice.period
         base["period_choice"] = choice.reason
-        by_period = outcomes_by_discharge(finished, period_start, period_end, outcome_period)
+        by_period = outcomes_by_discharge(counted, outcome_period)
         if chosen == paired_outcome_choice(settings):
             outcome_note = (
                 "NHS Talking Therapies paired definitions: finished treatment = discharged with at least two paired "
@@ -1255,11 +1236,11 @@ def quality_report(
         trends_outcomes = _publish_outcomes(by_period, policy, outcome_title, outcome_note)
         base["outcome_gaps"] = tuple(outcome_gaps(trends_outcomes, policy))
         if previous is not None:
-            before = _finished_clients(db, viewer, cohort, chosen, *previous, settings)
-            previous_outcomes = _publish_outcomes(outcomes_by_discharge(before, *previous, outcome_period), policy)
-        overall_outcomes = outcome_counts(finished)
+            before = discharge_outcomes(db, viewer, cohort, chosen, *previous, settings)
+            previous_outcomes = _publish_outcomes(outcomes_by_discharge(before, outcome_period), policy)
+        overall_outcomes = dict(counted.total)
         for unit_type in UNIT_TYPES:
-            outcome_units[unit_type] = unit_outcomes(finished, unit_type)
+            outcome_units[unit_type] = unit_outcomes(counted, unit_type)
 
     # Homework means per unit.
     homework = unit_homework(db, viewer, cohort, period_start, period_end, settings)
@@ -1624,14 +1605,14 @@ __all__ = [
     "paired_outcome_choice",
     "client_review_link",
     "describe_cohort",
-    "finished_clients",
+    "discharge_outcomes",
+    "DischargeOutcomes",
     "funnel_curve",
     "funnel_gap",
     "sharing_status",
     "funnel_frame",
     "funnel_status",
     "monthly_activity",
-    "outcome_counts",
     "outcome_masks",
     "outcome_trend_state",
     "outcomes_by_discharge",

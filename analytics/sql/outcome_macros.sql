@@ -154,6 +154,41 @@ CREATE OR REPLACE MACRO paired_outcome_counts(paired_outcomes, discharged_only) 
     FROM query_table(paired_outcomes)
     WHERE NOT discharged_only OR discharge_date IS NOT NULL;
 
+-- End-of-treatment counts of discharged clients (the quality-improvement report, analytics.quality_improvement
+-- .model.discharge_outcomes), from one row per client discharged in the report period: discharge_date, clinic,
+-- therapist_id, program and the client's outcome flags finished, caseness_at_first, recovered,
+-- reliable_improvement, reliable_deterioration, reliable_recovery (the columns of classified_paired_outcomes;
+-- per measure: finished = paired and reliable_recovery = recovered AND reliable_improvement of
+-- classified_outcomes; NULL when the client has no outcome). Counted as paired_outcome_counts counts them:
+-- discharged = every row; finished; and among finished clients each outcome. One row per discharge month
+-- (unit_type 'month', month = its first day), clinic, therapist and programme ('clinic', 'therapist',
+-- 'program'; unit = the value, NULL when not recorded) and overall ('all'): GROUPING SETS, so only
+-- aggregates leave the database.
+CREATE OR REPLACE MACRO discharge_outcome_counts(outcome_rows) AS TABLE
+    WITH discharged_rows AS (
+        SELECT *, date_trunc('month', discharge_date)::DATE AS month
+        FROM query_table(outcome_rows)
+    )
+    SELECT
+        CASE
+            WHEN grouping(month) = 0 THEN 'month'
+            WHEN grouping(clinic) = 0 THEN 'clinic'
+            WHEN grouping(therapist_id) = 0 THEN 'therapist'
+            WHEN grouping(program) = 0 THEN 'program'
+            ELSE 'all'
+        END AS unit_type,
+        month,
+        coalesce(clinic, therapist_id, program)::VARCHAR AS unit,
+        count(*)::BIGINT AS discharged,
+        count(*) FILTER (WHERE finished)::BIGINT AS finished,
+        count(*) FILTER (WHERE finished AND caseness_at_first)::BIGINT AS caseness_at_first,
+        count(*) FILTER (WHERE finished AND recovered)::BIGINT AS recovered,
+        count(*) FILTER (WHERE finished AND reliable_improvement)::BIGINT AS reliable_improvement,
+        count(*) FILTER (WHERE finished AND reliable_deterioration)::BIGINT AS reliable_deterioration,
+        count(*) FILTER (WHERE finished AND reliable_recovery)::BIGINT AS reliable_recovery
+    FROM discharged_rows
+    GROUP BY GROUPING SETS ((month), (clinic), (therapist_id), (program), ());
+
 -- No recent contact (docs/metrics.md, "Caseload"): no attended session in the last no_contact_days
 -- days, counted from intake when the client has attended none yet (days_since_contact NULL). Days
 -- to the as-of date. The caseload's need and the client review's contact note.
