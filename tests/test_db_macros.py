@@ -34,7 +34,9 @@ def test_every_macro_a_query_calls_is_found():
     query is given (and the files are listed in the order they can be created)."""
     created = {name.lower(): file for file in MACRO_FILES
                for name in re.findall(r"CREATE OR REPLACE MACRO\s+(\w+)", load_sql(file))}
-    assert len(created) == 39  # every CREATE in the files (grep -c MACRO analytics/sql/*.sql)
+    statements = sum(1 for file in MACRO_FILES for line in load_sql(file).splitlines()
+                     if line.upper().startswith("CREATE") and "MACRO" in line.upper())
+    assert len(created) == statements > 30  # every macro a file creates is known by name
     for name in sql_files():
         sql = re.sub(r"--[^\n]*", "", load_sql(name))
         called = {c.lower() for c in re.findall(r"\b(\w+)\s*\(", sql)} & created.keys()
