@@ -6,13 +6,15 @@ import math
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, import_files
+from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, filter_options, import_files
+from analytics.metrics import cut_values
 from analytics.privacy import SuppressionPolicy
 from analytics.publishing import RATE_WITHHELD, Column, publish_table
 from analytics.quality_improvement.model import (
@@ -22,6 +24,7 @@ from analytics.quality_improvement.model import (
     ALERT_GROUP_LITTLE,
     ALERT_GROUP_NONE,
     ALERT_GROUP_RISK,
+    ALERT_RULES,
     ALL_LABEL,
     OUTCOME_COLUMNS,
     OUTSIDE_STATUSES,
@@ -31,9 +34,10 @@ from analytics.quality_improvement.model import (
     STATUS_LOW_998,
     STATUS_TOO_FEW,
     STATUS_WITHIN,
+    _alert_rows,
     _funnel_panel,
     alert_clients,
-    alert_count_frame,
+    alert_group_counts,
     funnel_frame,
     outcome_masks,
     quality_report,
@@ -317,14 +321,52 @@ def test_no_de_identified_count_cell_reads_small_when_it_hides_11_or_more(sample
     assert markers > 0 and suppressed > 0
 
 
+def _counts_of_rows(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Alert counts from per-client rows, the way the report counted them before the database did
+    (analytics.quality_improvement.model.alert_group_counts): the reference it must equal."""
+    rows = []
+    for label in (ALERT_GROUP_RISK, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE, ALERT_ALL):
+        part = alerts if label == ALERT_ALL else alerts[alerts["group"] == label]
+        rows.append({"group": label, "clients": len(part),
+                     **{rule: int(part[rule].astype(bool).sum()) for rule in ALERT_RULES}})
+    return pd.DataFrame(rows)
+
+
+def test_alert_group_counts_are_the_counts_of_the_alert_rows(sample_db):
+    """The counts the report publishes (counted in the database, for every role) equal the
+    counts of the per-client rows (alert_clients), for several viewers, dates and filters; and
+    the identified list holds exactly the clients not on track."""
+    clinic = filter_options(sample_db, LOCAL)["clinic"][0]
+    supervisor = Viewer(role="supervisor", email="s@x", clinics=(clinic,))
+    as_of = report_dates(sample_db, LOCAL)["as_of"]
+    cases = [(LOCAL, None, None), (supervisor, None, None), (LOCAL, CohortFilter.of(measures="GAD-7"), None),
+             (LOCAL, None, as_of - timedelta(days=120)), (supervisor, None, as_of - timedelta(days=60))]
+    groups_seen = set()
+    for viewer, cohort, day in cases:
+        rows = alert_clients(sample_db, viewer, cohort, as_of=day)
+        counted = alert_group_counts(sample_db, viewer, cohort, as_of=day)
+        pd.testing.assert_frame_equal(counted, _counts_of_rows(rows), check_dtype=False)
+        groups_seen |= set(rows["group"])
+        # the group as the report defined it in pandas before the database did (alert_group macro)
+        quantity = cut_values(rows["recent_quantity"])
+        little = np.isnan(quantity) | (quantity < Settings().compliance_band_edges[0])
+        expected = np.select([rows["rule_risk"].to_numpy(dtype=bool), ~rows["not_on_track"].to_numpy(dtype=bool), little],
+                             [ALERT_GROUP_RISK, ALERT_GROUP_NONE, ALERT_GROUP_LITTLE], default=ALERT_GROUP_DONE)
+        assert list(rows["group"]) == list(expected)
+        flagged = _alert_rows(sample_db, viewer, cohort, as_of=day, flagged_only=True)
+        assert list(flagged["client_id"]) == list(rows.loc[rows["not_on_track"].astype(bool), "client_id"])
+        assert counted["clients"].iloc[-1] == len(rows) > 0
+    assert groups_seen == {ALERT_GROUP_RISK, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE}
+
+
 def test_alert_count_suppression_on_a_hand_built_cohort():
     rows = []
     for i in range(60):
         group = ALERT_GROUP_LITTLE if i < 4 else ALERT_GROUP_DONE if i < 20 else ALERT_GROUP_NONE
         flagged = group != ALERT_GROUP_NONE
         rows.append({"group": group, "rule_caseness": flagged and i % 2 == 0, "rule_deterioration": flagged and i < 6,
-                     "rule_risk": i in (5, 7)})
-    counts = alert_count_frame(pd.DataFrame(rows))
+                     "rule_risk": i in (5, 7), "rule_off_track": False})
+    counts = _counts_of_rows(pd.DataFrame(rows))
     assert counts.set_index("group")["clients"].to_dict() == {
         ALERT_GROUP_RISK: 0, ALERT_GROUP_LITTLE: 4, ALERT_GROUP_DONE: 16, ALERT_GROUP_NONE: 40, ALERT_ALL: 60}
     table = publish_table("a", "a", counts, ALERT_COUNT_COLUMNS, CMS, total_label=ALERT_ALL)

@@ -37,7 +37,7 @@ from ..expected_response import (
     curves_parameter,
     expected_curves,
 )
-from ..metrics import cut_values, paired_definitions
+from ..metrics import paired_definitions
 from ..privacy import (
     DEV_PSEUDONYM_KEY,
     PSEUDONYM_KEY_ENV_VAR,
@@ -593,6 +593,20 @@ def alert_clients(
     return _alert_rows(db, viewer, cohort, as_of=as_of, settings=settings)
 
 
+#: The alert groups by the keys of the macro alert_group (analytics/sql/alert_macros.sql), in the
+#: order the counts are shown.
+ALERT_GROUP_LABELS = {"risk": ALERT_GROUP_RISK, "little": ALERT_GROUP_LITTLE, "done": ALERT_GROUP_DONE,
+                      "none": ALERT_GROUP_NONE}
+ALERT_RULES = ("rule_caseness", "rule_off_track", "rule_deterioration", "rule_risk")
+
+
+def _alert_params(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, as_of: date,
+                  settings: Settings, **extra: Any) -> dict[str, Any]:
+    """The parameters of the alert queries: the rules' (:func:`alert_rule_params`) and the groups'."""
+    return query_params(viewer, cohort, **alert_rule_params(db, viewer, as_of=as_of, settings=settings),
+                        low_edge=float(settings.compliance_band_edges[0]), group_labels=ALERT_GROUP_LABELS, **extra)
+
+
 def _alert_rows(
     db: ClinicDatabase,
     viewer: Viewer,
@@ -600,7 +614,9 @@ def _alert_rows(
     *,
     as_of: date | None = None,
     settings: Settings | None = None,
+    flagged_only: bool = False,
 ) -> pd.DataFrame:
+    """The rows of :func:`alert_clients`; ``flagged_only``: only the clients not on track."""
     settings = settings or active_settings()
     if as_of is None:
         as_of = report_dates(db, viewer)["as_of"]
@@ -611,45 +627,41 @@ def _alert_rows(
     ]
     if as_of is None:
         return pd.DataFrame(columns=columns)
-    # The rules, reasons and homework of every client in treatment, evaluated in the database.
-    rows = db.query("quality_alert_clients",
-                    query_params(viewer, cohort, **alert_rule_params(db, viewer, as_of=as_of, settings=settings)))
+    # The rules, reasons, homework and group of every client in treatment, evaluated in the database.
+    rows = db.query("quality_alert_clients", _alert_params(db, viewer, cohort, as_of, settings,
+                                                           flagged_only=flagged_only))
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    out = rows.copy()
-    low_edge = settings.compliance_band_edges[0]
-    quantity = cut_values(out["recent_quantity"])  # rounded: noise cannot cross the cut
-    little = np.isnan(quantity) | (quantity < low_edge)
-    out["group"] = np.select(
-        [out["rule_risk"].to_numpy(dtype=bool), ~out["not_on_track"].to_numpy(dtype=bool), little],
-        [ALERT_GROUP_RISK, ALERT_GROUP_NONE, ALERT_GROUP_LITTLE],
-        default=ALERT_GROUP_DONE,
-    )
-    return out[columns].reset_index(drop=True)
+    return rows[columns].reset_index(drop=True)
 
 
-def alert_count_frame(alerts: pd.DataFrame) -> pd.DataFrame:
-    """Counts of clients in treatment by alert group and rule, with an all-clients row.
+def alert_group_counts(
+    db: ClinicDatabase,
+    viewer: Viewer,
+    cohort: CohortFilter | None = None,
+    *,
+    as_of: date | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """Counts of clients in treatment by alert group and rule, with an all-clients row, counted in
+    the database (the groups and rules of :func:`alert_clients`; no client row reaches Python, so
+    every role may have them).
 
     A client may meet several rules, so the rule columns do not add up across a row; each
     column adds up down the groups (every client is in exactly one group)."""
-    rows = []
-    for group in (ALERT_GROUP_RISK, ALERT_GROUP_LITTLE, ALERT_GROUP_DONE, ALERT_GROUP_NONE):
-        part = alerts[alerts["group"] == group]
-        rows.append(_alert_row(group, part))
-    rows.append(_alert_row(ALERT_ALL, alerts))
-    return pd.DataFrame(rows)
-
-
-def _alert_row(label: str, part: pd.DataFrame) -> dict[str, Any]:
-    return {
-        "group": label,
-        "clients": len(part),
-        "rule_caseness": int(part["rule_caseness"].astype(bool).sum()),
-        "rule_off_track": int(part["rule_off_track"].astype(bool).sum()) if "rule_off_track" in part else 0,
-        "rule_deterioration": int(part["rule_deterioration"].astype(bool).sum()),
-        "rule_risk": int(part["rule_risk"].astype(bool).sum()),
-    }
+    settings = settings or active_settings()
+    if as_of is None:
+        as_of = report_dates(db, viewer)["as_of"]
+    counted = ["clients", *ALERT_RULES]
+    groups = list(ALERT_GROUP_LABELS.values())
+    if as_of is None:
+        by_group = pd.DataFrame(0, index=pd.Index(groups), columns=counted)
+    else:
+        rows = db.query("quality_alert_counts", _alert_params(db, viewer, cohort, as_of, settings))
+        by_group = rows.set_index("group")[counted].reindex(groups, fill_value=0).astype("int64")
+    out = [{"group": group, **{k: int(by_group.at[group, k]) for k in counted}} for group in groups]
+    out.append({"group": ALERT_ALL, **{k: int(by_group[k].sum()) for k in counted}})
+    return pd.DataFrame(out)
 
 
 ACTIVITY_COLUMNS: tuple[Column, ...] = (
@@ -1299,9 +1311,8 @@ def quality_report(
     flags = _flag_table(panels, policy)
 
     # Alerts.
-    alerts = _alert_rows(db, viewer, cohort, as_of=as_of, settings=settings)
     method = alert_method(db, viewer, settings, as_of=as_of)
-    counts = alert_count_frame(alerts)
+    counts = alert_group_counts(db, viewer, cohort, as_of=as_of, settings=settings)
     alert_counts = publish_table(
         "alert_counts", "Clients in treatment not on track", counts, ALERT_COUNT_COLUMNS, policy,
         total_label=ALERT_ALL,
@@ -1314,7 +1325,7 @@ def quality_report(
     )
     alert_list = None
     if not deidentified:
-        flagged = alerts[alerts["not_on_track"].astype(bool)].copy()
+        flagged = _alert_rows(db, viewer, cohort, as_of=as_of, settings=settings, flagged_only=True)
         flagged["_order"] = np.select(  # bool arrays: an empty frame has object columns
             [flagged["rule_risk"].astype(bool).to_numpy(), flagged["rule_deterioration"].astype(bool).to_numpy()],
             [0, 1], default=2,
@@ -1597,7 +1608,7 @@ __all__ = [
     "QualityReport",
     "PublishedTable",
     "alert_clients",
-    "alert_count_frame",
+    "alert_group_counts",
     "alert_method",
     "alert_rule_params",
     "choose_measure",

@@ -255,3 +255,17 @@ CREATE OR REPLACE MACRO caseload_client_rows(cohort, as_of, homework_from, risk_
         CASE WHEN risk THEN 1 WHEN deterioration THEN 2 WHEN not_on_track THEN 3 WHEN measures_overdue THEN 4
              WHEN no_contact THEN 5 ELSE 6 END AS need_rank
     FROM flagged;
+
+-- The alert group of a client in treatment (analytics.quality_improvement.model, "Alerts"): the
+-- risk group first (rule_risk, whatever the homework), then clients not flagged, then by the
+-- quantity of the homework set in the last 4 weeks (0-1, compared rounded to 9 decimals as every
+-- compliance cut is: analytics.metrics.CUT_DECIMALS) below low_edge or none reviewed ("little")
+-- vs at or above it ("done"). labels = STRUCT(risk, none, little, done).
+CREATE OR REPLACE MACRO alert_group(rule_risk, not_on_track, recent_quantity, low_edge, labels) AS
+    CASE
+        WHEN rule_risk THEN struct_extract(labels, 'risk')
+        WHEN NOT not_on_track THEN struct_extract(labels, 'none')
+        WHEN recent_quantity IS NULL OR isnan(recent_quantity) OR round(recent_quantity, 9) < low_edge
+            THEN struct_extract(labels, 'little')
+        ELSE struct_extract(labels, 'done')
+    END;
