@@ -325,7 +325,7 @@ def suppression_footnote(policy: SuppressionPolicy = DEFAULT_POLICY, minimum: in
 
 
 _Cell = tuple[int, Hashable]  # (row position, column label)
-_GROUND = ("ground",)  # graph node standing for "no equation" (see _bridges)
+_GROUND = ("ground",)  # graph node standing for "no equation" (see _BridgeWatch)
 
 
 @dataclass(frozen=True)
@@ -852,8 +852,15 @@ def _closure(start: int, adjacency: list[int]) -> int:
 
 
 class _BridgeWatch:
-    """The bridges of the graph of :func:`_bridges` (lines as nodes, suppressed cells as edges),
-    kept as cells are added.
+    """The bridges of the graph "lines as nodes, suppressed cells as edges", kept as cells are added.
+
+    Nodes are the table's equations (one per row/column that has a total) plus ``_GROUND`` for "no
+    equation"; each suppressed cell is an edge between the two equations it appears in. A suppressed
+    cell's value follows from the equations exactly when its edge is a bridge: summing the equations
+    on one side of it (with signs) cancels every other unknown. A cell on a cycle can be shifted by
+    +1/-1 around the cycle, which keeps every total and every cell non-negative (suppressed cells are
+    >= 1). (Until session 10 the bridges were found over the whole graph each round, by Tarjan's
+    algorithm: ``tests/support/reference_suppression.py``.)
 
     Every suppressed cell joins its row's node (a row with a total column) to its column's node (a
     table with a total row) or to ``_GROUND``; so besides the rows the graph has only a few nodes,
@@ -1438,54 +1445,6 @@ def _reaches(arcs: list[list[tuple[int, int]]], start: int, goal: int, skip: int
             seen.add(nxt)
             todo.append(nxt)
     return False
-
-
-def _bridges(edges: list[tuple[Hashable, Hashable]]) -> set[int]:
-    """Indices of bridge edges in a multigraph (iterative Tarjan).
-
-    Nodes are the table's equations (one per row/column that has a total) plus
-    ``_GROUND`` for "no equation"; each suppressed cell is an edge between the two
-    equations it appears in. A suppressed cell's value follows from the equations exactly
-    when its edge is a bridge: summing the equations on one side of it (with signs) cancels
-    every other unknown. A cell on a cycle can be shifted by +1/-1 around the cycle, which
-    keeps every total and every cell non-negative (suppressed cells are >= 1).
-    """
-    adjacency: dict[Hashable, list[tuple[Hashable, int]]] = defaultdict(list)
-    for k, (u, v) in enumerate(edges):
-        if u == v:
-            continue
-        adjacency[u].append((v, k))
-        adjacency[v].append((u, k))
-    discovered: dict[Hashable, int] = {}
-    low: dict[Hashable, int] = {}
-    found: set[int] = set()
-    clock = 0
-    for root in list(adjacency):
-        if root in discovered:
-            continue
-        discovered[root] = low[root] = clock
-        clock += 1
-        stack = [(root, -1, iter(adjacency[root]))]
-        while stack:
-            node, via, neighbours = stack[-1]
-            for nxt, k in neighbours:
-                if k == via:
-                    continue
-                if nxt in discovered:
-                    low[node] = min(low[node], discovered[nxt])
-                else:
-                    discovered[nxt] = low[nxt] = clock
-                    clock += 1
-                    stack.append((nxt, k, iter(adjacency[nxt])))
-                    break
-            else:
-                stack.pop()
-                if stack:
-                    parent = stack[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                    if low[node] > discovered[parent]:
-                        found.add(via)
-    return found
 
 
 def _component(edges: list[tuple[Hashable, Hashable]], start: Hashable, skip: int) -> set[Hashable]:
