@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
 import math
 import os
@@ -325,7 +326,7 @@ def suppression_footnote(policy: SuppressionPolicy = DEFAULT_POLICY, minimum: in
 
 
 _Cell = tuple[int, Hashable]  # (row position, column label)
-_GROUND = ("ground",)  # graph node standing for "no equation" (see _bridges)
+_GROUND = ("ground",)  # graph node standing for "no equation" (see _BridgeWatch)
 
 
 @dataclass(frozen=True)
@@ -642,97 +643,491 @@ def _complementary_suppression(
     Besides single cells, the *sum* of the suppressed cells of a line with a shown total is
     protected: total minus the shown cells gives it, so it must not be a small count either
     (issue 10, item 5: "All (49) - Not flagged (40) = 9" when both flagged groups read "<11").
+
+    The rounds, in order, each adding one cell (the smallest by value, row, column of its choice):
+
+    1. Rule 1, pass after pass over the lines (columns first, then rows) until a pass changes
+       nothing: a line with a shown total and one suppressed cell, or suppressed cells with a small
+       sum, gets its smallest shown non-zero member suppressed (else its total).
+    2. Rule 2: a suppressed cell that is a bridge of the graph "lines as nodes, suppressed cells as
+       edges" is determined by the equations; the first such cell (by row, column) gets a cell that
+       closes the gap.
+    3. Rule 3 (no bridge left): the interval audit; the smallest pinned small cell gets the
+       smallest shown non-zero cell of its lines (else of the table) suppressed.
+
+    Each round used to redo everything over the whole table; :class:`_Rounds` keeps the state of
+    every rule up to date as cells are added (session 10), with the same choices in the same order.
     """
-    col_order = {c: k for k, c in enumerate(counts_all)}
+    _Rounds(hidden, values, counts_all, parts, total_pos, total_col, n_rows, policy).run()
 
-    def value(cell: _Cell) -> int:
-        return values[cell[1]][cell[0]] or 0  # missing counts as 0, like in sums
 
-    def sort_key(cell: _Cell) -> tuple[int, int, int]:
-        return (value(cell), cell[0], col_order[cell[1]])
+class _Rounds:
+    """The state of :func:`_complementary_suppression`, kept up to date one added cell at a time.
 
-    # Each line: (member cells, total cell). Members add up to the total.
-    lines: list[tuple[list[_Cell], _Cell]] = []
-    if total_pos is not None:
-        for col in counts_all:
-            members = [(i, col) for i in range(n_rows) if i != total_pos]
-            lines.append((members, (total_pos, col)))
-    if total_col is not None:
-        for i in range(n_rows):
-            lines.append(([(i, p) for p in parts], (i, total_col)))
+    * Rule 1: each line's number of suppressed members and their sum, its shown non-zero members
+      sorted by (value, row, column) with a pointer past the suppressed ones, and a heap of the
+      lines that would act, keyed by (pass, line) so that the lines act in the order of the passes.
+    * Rule 2: :class:`_BridgeWatch` (the graph's few column nodes as hubs, each row a small star).
+    * Rule 3: :class:`_IntervalAudit` (the residual graph of the interval audit, the same way).
+    * "The smallest shown non-zero cell": a heap over all cells, suppressed ones dropped lazily.
+    """
 
-    part_set = {*parts, total_col}
+    def __init__(
+        self,
+        hidden: dict[_Cell, str],
+        values: dict[Hashable, list[int | None]],
+        counts_all: list[Hashable],
+        parts: list[Hashable],
+        total_pos: int | None,
+        total_col: Hashable | None,
+        n_rows: int,
+        policy: SuppressionPolicy,
+    ) -> None:
+        self.hidden, self.values, self.policy = hidden, values, policy
+        self.col_order = {c: k for k, c in enumerate(counts_all)}
+        self.total_pos, self.total_col = total_pos, total_col
+        # Each line: (member cells, total cell). Members add up to the total.
+        lines: list[tuple[list[_Cell], _Cell]] = []
+        if total_pos is not None:
+            for col in counts_all:
+                lines.append(([(i, col) for i in range(n_rows) if i != total_pos], (total_pos, col)))
+        if total_col is not None:
+            for i in range(n_rows):
+                lines.append(([(i, p) for p in parts], (i, total_col)))
+        self.lines = lines
+        self.part_set = {*parts, total_col}
+        self.all_cells = [(i, col) for col in counts_all for i in range(n_rows)]
+        self.line_of: dict[_Cell, list[int]] = defaultdict(list)  # the lines a cell is in (member or total)
+        self.n_hidden = [0] * len(lines)
+        self.hidden_sum = [0] * len(lines)
+        self.candidates: list[list[_Cell]] = []
+        self.first = [0] * len(lines)
+        for index, (members, total) in enumerate(lines):
+            for m in members:
+                self.line_of[m].append(index)
+                if m in hidden:
+                    self.n_hidden[index] += 1
+                    self.hidden_sum[index] += self.value(m)
+            self.line_of[total].append(index)
+            self.candidates.append(sorted((m for m in members if self.value(m) > 0), key=self.sort_key))
+        self.pool = [(self.sort_key(c), c) for c in self.all_cells if self.value(c) > 0]
+        heapq.heapify(self.pool)
+        self.bridges = _BridgeWatch(self.nodes, self.col_order)
+        self.audit = _IntervalAudit(hidden, values, lines, policy, self.line_of, total_pos, total_col, self.col_order)
+        for cell in sorted(hidden, key=lambda c: (c[0], self.col_order[c[1]])):
+            self.bridges.add(cell)
+            self.audit.add(cell)
+        self.pass_no, self.position = 0, 0
+        self.acting: list[tuple[int, int]] = []
+        for index in range(len(lines)):
+            self.push(index)
 
-    def nodes(cell: _Cell) -> tuple[Hashable, Hashable]:
+    def value(self, cell: _Cell) -> int:
+        return self.values[cell[1]][cell[0]] or 0  # missing counts as 0, like in sums
+
+    def sort_key(self, cell: _Cell) -> tuple[int, int, int]:
+        return (self.value(cell), cell[0], self.col_order[cell[1]])
+
+    def nodes(self, cell: _Cell) -> tuple[Hashable, Hashable]:
         i, col = cell
-        row_node = ("row", i) if total_col is not None and col in part_set else _GROUND
-        col_node = ("col", col) if total_pos is not None else _GROUND
+        row_node = ("row", i) if self.total_col is not None and col in self.part_set else _GROUND
+        col_node = ("col", col) if self.total_pos is not None else _GROUND
         return row_node, col_node
 
-    all_cells = [(i, col) for col in counts_all for i in range(n_rows)]
-    bounds_cache: dict = {}  # the interval audit's parts already solved (see _determined_by_bounds)
+    def first_candidate(self, index: int) -> _Cell | None:
+        """The line's smallest shown non-zero member (members are only ever added to ``hidden``)."""
+        members, k = self.candidates[index], self.first[index]
+        while k < len(members) and members[k] in self.hidden:
+            k += 1
+        self.first[index] = k
+        return members[k] if k < len(members) else None
 
-    def shown_nonzero() -> list[_Cell]:
-        return [c for c in all_cells if c not in hidden and value(c) > 0]
+    def acts(self, index: int) -> bool:
+        """Whether Rule 1 adds a cell on this line now."""
+        total = self.lines[index][1]
+        if total in self.hidden or self.values[total[1]][total[0]] is None:
+            return False
+        n_hidden = self.n_hidden[index]
+        if n_hidden == 0 or (n_hidden > 1 and not self.policy.is_small(self.hidden_sum[index])):
+            return False
+        return self.first_candidate(index) is not None or self.value(total) > 0
 
-    while True:
-        # Rule 1: no row/column with a shown total has exactly one suppressed cell.
-        changed = True
-        while changed:
-            changed = False
-            for members, total in lines:
-                if total in hidden or values[total[1]][total[0]] is None:
-                    continue
-                n_hidden = sum(1 for m in members if m in hidden)
-                if n_hidden == 0:
-                    continue
-                if n_hidden > 1 and not policy.is_small(sum(value(m) for m in members if m in hidden)):
-                    continue
-                candidates = [m for m in members if m not in hidden and value(m) > 0]
-                if candidates:
-                    hidden[min(candidates, key=sort_key)] = REASON_COMPLEMENTARY
-                    changed = True
-                elif value(total) > 0:
-                    hidden[total] = REASON_COMPLEMENTARY
-                    changed = True
+    def push(self, index: int) -> None:
+        """Queue a line that acts for the pass that reaches it next (this one, or the next)."""
+        if self.acts(index):
+            heapq.heappush(self.acting, (self.pass_no if index >= self.position else self.pass_no + 1, index))
 
-        # Rule 2 (audit): a suppressed cell that is a bridge of the graph "lines as
-        # nodes, suppressed cells as edges" is determined by the equations; close the gap.
-        cells = sorted(hidden, key=lambda c: (c[0], col_order[c[1]]))
-        edges = [nodes(c) for c in cells]
-        bridges = _bridges(edges)
-        if not bridges:
-            # Rule 3 (audit with bounds): small cells read "<11" (1 .. threshold - 1) and
-            # complementary ones "suppressed" (threshold or more); a small cell those bounds
-            # pin to one value gets another cell of its lines suppressed.
-            pinned = _determined_by_bounds(hidden, values, lines, policy, bounds_cache)
-            if not pinned:
+    def hide(self, cell: _Cell) -> None:
+        self.hidden[cell] = REASON_COMPLEMENTARY
+        for index in self.line_of[cell]:
+            if cell != self.lines[index][1]:
+                self.n_hidden[index] += 1
+                self.hidden_sum[index] += self.value(cell)
+        for index in self.line_of[cell]:
+            self.push(index)
+        self.bridges.add(cell)
+        self.audit.add(cell)
+
+    def rule_1(self) -> None:
+        """Rule 1: no row/column with a shown total has exactly one suppressed cell (or several
+        with a small sum). The passes of the definition visit the lines in order and start again
+        while a pass changed something; the heap holds (pass, line) of every line that acts, so
+        the lines act in exactly that order."""
+        while self.acting:
+            pass_no, index = heapq.heappop(self.acting)
+            if (pass_no, index) < (self.pass_no, self.position):
+                continue  # a line queued twice, already visited in this pass
+            self.pass_no, self.position = pass_no, index + 1
+            if not self.acts(index):
+                continue
+            candidate = self.first_candidate(index)
+            self.hide(candidate if candidate is not None else self.lines[index][1])
+        self.pass_no, self.position = self.pass_no + 1, 0  # the next round starts a new pass
+
+    def smallest_shown(self) -> _Cell | None:
+        while self.pool and self.pool[0][1] in self.hidden:
+            heapq.heappop(self.pool)
+        return self.pool[0][1] if self.pool else None
+
+    def withhold(self) -> None:
+        _withhold_table(self.hidden, self.values, self.all_cells)
+
+    def run(self) -> None:
+        while True:
+            self.rule_1()
+            bridge = self.bridges.first()
+            if bridge is None:
+                # Rule 3 (audit with bounds): small cells read "<11" (1 .. threshold - 1) and
+                # complementary ones "suppressed" (threshold or more); a small cell those bounds
+                # pin to one value gets another cell of its lines suppressed.
+                cell = self.audit.first_pinned(self.sort_key)
+                if cell is None:
+                    return
+                related = []
+                for index in self.line_of[cell]:
+                    candidate, total = self.first_candidate(index), self.lines[index][1]
+                    related += [c for c in (candidate, total) if c is not None and c not in self.hidden]
+                related = [c for c in related if self.value(c) > 0]
+                choice = min(related, key=self.sort_key) if related else self.smallest_shown()
+                if choice is None:  # every non-zero count is hidden and the zeros still pin a small one
+                    self.withhold()
+                    return
+                self.hide(choice)
+                continue
+            # Rule 2 (audit): a suppressed cell that is a bridge of the graph "lines as nodes,
+            # suppressed cells as edges" is determined by the equations; close the gap. (Rare:
+            # done over the whole table, as defined.)
+            cells = sorted(self.hidden, key=lambda c: (c[0], self.col_order[c[1]]))
+            edges = [self.nodes(c) for c in cells]
+            k = cells.index(bridge)
+            side_a = _component(edges, edges[k][0], skip=k)
+            side_b = _component(edges, edges[k][1], skip=k)
+            pool = [c for c in self.all_cells if c not in self.hidden and self.value(c) > 0]
+            crossing = [
+                c
+                for c in pool
+                if (self.nodes(c)[0] in side_a and self.nodes(c)[1] in side_b)
+                or (self.nodes(c)[0] in side_b and self.nodes(c)[1] in side_a)
+            ]
+            both_sides = side_a | side_b
+            near = [c for c in pool if self.nodes(c)[0] in both_sides or self.nodes(c)[1] in both_sides]
+            choice = crossing or near or pool
+            if not choice:  # cannot happen (a determined cell implies a shown non-zero cell); be safe
+                self.withhold()
                 return
-            cell = min(pinned, key=sort_key)
-            related = {c for members, total in lines if cell in members or cell == total for c in (*members, total)}
-            pool = shown_nonzero()
-            choice = [c for c in pool if c in related] or pool
-            if not choice:  # every non-zero count is hidden and the zeros still pin a small one
-                _withhold_table(hidden, values, all_cells)
-                return
-            hidden[min(choice, key=sort_key)] = REASON_COMPLEMENTARY
-            continue
-        k = min(bridges)
-        side_a = _component(edges, edges[k][0], skip=k)
-        side_b = _component(edges, edges[k][1], skip=k)
-        pool = shown_nonzero()
-        crossing = [
-            c
-            for c in pool
-            if (nodes(c)[0] in side_a and nodes(c)[1] in side_b) or (nodes(c)[0] in side_b and nodes(c)[1] in side_a)
-        ]
-        both_sides = side_a | side_b
-        near = [c for c in pool if nodes(c)[0] in both_sides or nodes(c)[1] in both_sides]
-        choice = crossing or near or pool
-        if not choice:  # cannot happen (a determined cell implies a shown non-zero cell); be safe
-            _withhold_table(hidden, values, all_cells)
+            self.hide(min(choice, key=self.sort_key))
+
+
+def _closure(start: int, adjacency: list[int]) -> int:
+    """The hubs reachable from the hubs of bit mask ``start`` (itself included)."""
+    reach = frontier = start
+    while frontier:
+        step = 0
+        while frontier:
+            low = frontier & -frontier
+            step |= adjacency[low.bit_length() - 1]
+            frontier ^= low
+        frontier = step & ~reach
+        reach |= step
+    return reach
+
+
+class _BridgeWatch:
+    """The bridges of the graph "lines as nodes, suppressed cells as edges", kept as cells are added.
+
+    Nodes are the table's equations (one per row/column that has a total) plus ``_GROUND`` for "no
+    equation"; each suppressed cell is an edge between the two equations it appears in. A suppressed
+    cell's value follows from the equations exactly when its edge is a bridge: summing the equations
+    on one side of it (with signs) cancels every other unknown. A cell on a cycle can be shifted by
+    +1/-1 around the cycle, which keeps every total and every cell non-negative (suppressed cells are
+    >= 1). (Until session 10 the bridges were found over the whole graph each round, by Tarjan's
+    algorithm: ``tests/support/reference_suppression.py``.)
+
+    Every suppressed cell joins its row's node (a row with a total column) to its column's node (a
+    table with a total row) or to ``_GROUND``; so besides the rows the graph has only a few nodes,
+    the *hubs* (one per count column, and ground). A row with one edge makes that edge a bridge. A
+    row's edge to hub ``h`` is otherwise a bridge exactly when it is the row's only edge to ``h``
+    and, without the row, ``h`` is joined to none of the row's other hubs: for that every pair of
+    hubs ``h`` shares with the row must be joined by this row alone. An edge between two hubs is a
+    bridge when, without it, its hubs are not joined. So only the rows and edges that alone join a
+    pair of hubs need a look, over a graph of a dozen hubs.
+    """
+
+    def __init__(self, nodes: Any, col_order: dict[Hashable, int]) -> None:
+        self.nodes, self.col_order = nodes, col_order
+        self.hub_index: dict[Hashable, int] = {_GROUND: 0}
+        self.row_edges: dict[Hashable, list[tuple[_Cell, int]]] = defaultdict(list)
+        self.joins: dict[tuple[int, int], int] = defaultdict(int)  # hub pair -> rows and edges joining it
+        self.alone: dict[tuple[int, int], Any] = {}  # hub pair joined once -> ("row", node) or ("edge", cell)
+        self.leaves: list[tuple[int, int, _Cell]] = []  # rows with one edge (lazily dropped)
+
+    def hub(self, node: Hashable) -> int:
+        return self.hub_index.setdefault(node, len(self.hub_index))
+
+    def join(self, pair: tuple[int, int], by: Any) -> None:
+        self.joins[pair] += 1
+        if self.joins[pair] == 1:
+            self.alone[pair] = by
+        else:
+            self.alone.pop(pair, None)
+
+    def add(self, cell: _Cell) -> None:
+        row_node, col_node = self.nodes(cell)
+        h = self.hub(col_node)
+        if row_node == _GROUND:
+            if h != 0:
+                self.join((0, h), ("edge", cell))
             return
-        hidden[min(choice, key=sort_key)] = REASON_COMPLEMENTARY
+        edges = self.row_edges[row_node]
+        before = {hub for _, hub in edges}
+        edges.append((cell, h))
+        if len(edges) == 1:
+            heapq.heappush(self.leaves, (cell[0], self.col_order[cell[1]], cell))
+        if h not in before:
+            for other in before:
+                self.join((min(h, other), max(h, other)), ("row", row_node))
+
+    def linked(self, a: int, b: int, dropped: set[tuple[int, int]]) -> bool:
+        """Whether hubs ``a`` and ``b`` are joined by the pairs joined so far, less ``dropped``."""
+        adjacency = [0] * len(self.hub_index)
+        for (u, v), n in self.joins.items():
+            if n and (u, v) not in dropped:
+                adjacency[u] |= 1 << v
+                adjacency[v] |= 1 << u
+        return bool(_closure(1 << a, adjacency) >> b & 1)
+
+    def first(self) -> _Cell | None:
+        """The first bridge by (row, column), or ``None``."""
+        while self.leaves and len(self.row_edges[self.nodes(self.leaves[0][2])[0]]) != 1:
+            heapq.heappop(self.leaves)
+        found = [self.leaves[0][2]] if self.leaves else []
+        for pair, (kind, what) in list(self.alone.items()):
+            if kind == "edge":
+                if not self.linked(pair[0], pair[1], {pair}):
+                    found.append(what)
+                continue
+            edges = self.row_edges[what]
+            hubs = [hub for _, hub in edges]
+            dropped = {p for p, by in self.alone.items() if by == ("row", what)}  # the pairs this row alone joins
+            for cell, h in edges:
+                if h in pair and hubs.count(h) == 1 and not any(
+                    self.linked(h, other, dropped) for other in set(hubs) - {h}
+                ):
+                    found.append(cell)
+        return min(found, key=lambda c: (c[0], self.col_order[c[1]])) if found else None
+
+
+class _IntervalAudit:
+    """The interval audit of :func:`_determined_by_bounds`, kept as cells are added.
+
+    With one level of totals the audit's programme is a network (see :func:`_network_free`): each
+    suppressed cell is an arc between its two equations (or an equation and ground), and a small
+    cell is pinned unless its arc lies on a cycle of the residual graph of the table's actual counts
+    other than the arc against itself. Every arc joins a row's equation to a column's equation or to
+    ground, and there are only a few of those (the *hubs*): so the residual graph is kept as the
+    hubs' graph, in which a row with an arc in from hub ``a`` and an arc out to hub ``b`` makes an
+    arc ``a -> b`` (counted: how many rows or cells make it). A cell of row ``r`` is free when, in
+    the hubs' graph without ``r``, its hub reaches back to ``r`` through another of ``r``'s arcs.
+
+    Hiding a cell only adds arcs (the counts stay a solution within every bound), so a free cell
+    stays free: the pinned cells are found once, and afterwards only those of the rows that got a
+    cell are looked at again, or all of them when a hub arc first appears or stops depending on one
+    row or cell alone. A table whose given totals are not the sums of their cells (no flow to start
+    from) is audited by :func:`_determined_by_bounds` as before."""
+
+    def __init__(
+        self,
+        hidden: dict[_Cell, str],
+        values: dict[Hashable, list[int | None]],
+        lines: list[tuple[list[_Cell], _Cell]],
+        policy: SuppressionPolicy,
+        line_of: dict[_Cell, list[int]],
+        total_pos: int | None,
+        total_col: Hashable | None,
+        col_order: dict[Hashable, int],
+    ) -> None:
+        self.hidden, self.values, self.lines, self.policy = hidden, values, lines, policy
+        self.line_of, self.total_pos, self.total_col = line_of, total_pos, total_col
+        self.low = 0 if policy.suppress_zero else 1
+        self.bounds_cache: dict = {}
+        self.equation = [values[total[1]][total[0]] is not None for _, total in lines]
+        self.fallback = any(
+            has and sum(self.known(m) for m in members) != self.known(total)
+            for has, (members, total) in zip(self.equation, lines, strict=True)
+        )
+        self.n_col_lines = len(col_order) if total_pos is not None else 0
+        self.arcs: dict[_Cell, tuple[Any, Any, bool, bool]] = {}  # cell -> (tail, head, grows, shrinks)
+        self.row_in: dict[int, list[tuple[_Cell, int]]] = defaultdict(list)  # row -> (cell, hub) arcs hub -> row
+        self.row_out: dict[int, list[tuple[_Cell, int]]] = defaultdict(list)
+        self.makes: dict[int, set[tuple[int, int]]] = defaultdict(set)  # row -> the hub arcs it makes
+        self.count: dict[tuple[int, int], int] = defaultdict(int)  # hub arc -> rows and cells making it
+        self.adjacency = [0] * (self.n_col_lines + 1)  # hub -> bit mask of hubs it has an arc to
+        self.changed = True  # the hubs' graph changed (every pinned cell to be looked at again)
+        self.touched: set[int] = set()
+        self.pinned: set[_Cell] | None = None
+        self.heap: list[tuple[Any, _Cell]] = []
+
+    def known(self, cell: _Cell) -> int:
+        return self.values[cell[1]][cell[0]] or 0
+
+    def ends(self, cell: _Cell) -> tuple[Any, Any] | None:
+        """(tail, head) of a cell's arc: ("hub", k) (k = 0 ground, else 1 + column line) or
+        ("row", line); ``None`` when the signs do not make a network (never with one level)."""
+        signed = []
+        for index in self.line_of[cell]:
+            if not self.equation[index]:
+                continue
+            coefficient = -1 if cell == self.lines[index][1] else 1
+            if index < self.n_col_lines:
+                col = self.lines[index][1][1]
+                sign, node = (-1 if col == self.total_col else 1), ("hub", index + 1)
+            else:
+                sign, node = (1 if cell[0] == self.total_pos else -1), ("row", index)
+            signed.append((sign * coefficient, node))
+        tail = head = ("hub", 0)
+        if len(signed) == 2 and signed[0][0] == signed[1][0]:
+            return None
+        for s, node in signed:
+            if s > 0:
+                head = node
+            else:
+                tail = node
+        return tail, head
+
+    def make(self, arc: tuple[int, int]) -> None:
+        self.count[arc] += 1
+        if self.count[arc] == 1:
+            self.adjacency[arc[0]] |= 1 << arc[1]
+        if self.count[arc] <= 2:
+            self.changed = True
+
+    def add(self, cell: _Cell) -> None:
+        if self.fallback:
+            return
+        ends = self.ends(cell)
+        if ends is None:
+            self.fallback = True
+            return
+        tail, head = ends
+        actual = self.known(cell)
+        if self.hidden[cell] == REASON_SMALL_COUNT:
+            grows, shrinks = actual < self.policy.threshold - 1, actual > self.low
+        else:
+            grows, shrinks = True, actual > self.policy.threshold
+        self.arcs[cell] = (tail, head, grows, shrinks)
+        if tail == head:
+            return  # in no equation
+        directed = ([(tail, head)] if grows else []) + ([(head, tail)] if shrinks else [])
+        if tail[0] == "hub" and head[0] == "hub":
+            for a, b in directed:
+                self.make((a[1], b[1]))
+            return
+        row = tail[1] if tail[0] == "row" else head[1]
+        for a, b in directed:
+            if a[0] == "hub":
+                self.row_in[row].append((cell, a[1]))
+            else:
+                self.row_out[row].append((cell, b[1]))
+        made = {(a, b) for _, a in self.row_in[row] for _, b in self.row_out[row] if a != b}
+        for arc in made - self.makes[row]:
+            self.make(arc)
+        self.makes[row] = made
+        self.touched.add(row)
+
+    def free(self, cell: _Cell) -> bool:
+        """Whether the cell can take another value (its arc is on a cycle other than itself)."""
+        tail, head, grows, shrinks = self.arcs[cell]
+        adjacency = list(self.adjacency)
+        if tail[0] == "hub" and head[0] == "hub":
+            own = ([(tail[1], head[1])] if grows else []) + ([(head[1], tail[1])] if shrinks else [])
+            for a, b in own:
+                if self.count[(a, b)] == 1:
+                    adjacency[a] &= ~(1 << b)
+            return (grows and bool(_closure(1 << head[1], adjacency) >> tail[1] & 1)) or (
+                shrinks and bool(_closure(1 << tail[1], adjacency) >> head[1] & 1)
+            )
+        row, hub, row_is_head = (head[1], tail[1], True) if head[0] == "row" else (tail[1], head[1], False)
+        for a, b in self.makes[row]:
+            if self.count[(a, b)] == 1:
+                adjacency[a] &= ~(1 << b)
+        into = 0
+        for other, a in self.row_in[row]:
+            if other != cell:
+                into |= 1 << a
+        out = 0
+        for other, b in self.row_out[row]:
+            if other != cell:
+                out |= 1 << b
+        row_to_hub = bool(_closure(out, adjacency) >> hub & 1)
+        hub_to_row = bool(_closure(1 << hub, adjacency) & into)
+        # grows: head reaches tail; shrinks: tail reaches head.
+        if row_is_head:
+            return (grows and row_to_hub) or (shrinks and hub_to_row)
+        return (grows and hub_to_row) or (shrinks and row_to_hub)
+
+    def small_cells(self) -> list[_Cell]:
+        return [c for c, r in self.hidden.items() if r == REASON_SMALL_COUNT]
+
+    def pinned_cells(self) -> list[_Cell]:
+        """The small suppressed cells whose value the displayed table fixes now (as
+        :func:`_determined_by_bounds` returns them)."""
+        if self.fallback:
+            return _determined_by_bounds(self.hidden, self.values, self.lines, self.policy, self.bounds_cache)
+        if self.low == self.policy.threshold - 1:
+            self.pinned = set()
+            return []  # with a single small value (threshold 2) the marker itself says it
+        if self.pinned is None:
+            look = [c for c in self.small_cells() if self.arcs[c][0] != self.arcs[c][1]]
+            self.pinned = set()
+        elif self.changed:
+            look = list(self.pinned)
+        else:
+            look = [c for c in self.pinned if any(i in self.touched for i in self.line_of[c])]
+        self.changed, self.touched = False, set()
+        for cell in look:
+            if self.free(cell):
+                self.pinned.discard(cell)
+            else:
+                self.pinned.add(cell)
+        return sorted(self.pinned, key=lambda c: (c[0], str(c[1])))
+
+    def first_pinned(self, sort_key: Any) -> _Cell | None:
+        """The pinned cell with the smallest ``sort_key``, or ``None``."""
+        if self.fallback:
+            pinned = self.pinned_cells()
+            return min(pinned, key=sort_key) if pinned else None
+        known_before = self.pinned is not None
+        before = set(self.pinned or ())
+        self.pinned_cells()
+        if not known_before:
+            self.heap = [(sort_key(c), c) for c in self.pinned]
+            heapq.heapify(self.heap)
+        else:
+            for cell in self.pinned - before:
+                heapq.heappush(self.heap, (sort_key(cell), cell))
+        while self.heap and self.heap[0][1] not in self.pinned:
+            heapq.heappop(self.heap)
+        return self.heap[0][1] if self.heap else None
 
 
 def _withhold_table(hidden: dict[_Cell, str], values: dict[Hashable, list[int | None]], cells: list[_Cell]) -> None:
@@ -1051,54 +1446,6 @@ def _reaches(arcs: list[list[tuple[int, int]]], start: int, goal: int, skip: int
             seen.add(nxt)
             todo.append(nxt)
     return False
-
-
-def _bridges(edges: list[tuple[Hashable, Hashable]]) -> set[int]:
-    """Indices of bridge edges in a multigraph (iterative Tarjan).
-
-    Nodes are the table's equations (one per row/column that has a total) plus
-    ``_GROUND`` for "no equation"; each suppressed cell is an edge between the two
-    equations it appears in. A suppressed cell's value follows from the equations exactly
-    when its edge is a bridge: summing the equations on one side of it (with signs) cancels
-    every other unknown. A cell on a cycle can be shifted by +1/-1 around the cycle, which
-    keeps every total and every cell non-negative (suppressed cells are >= 1).
-    """
-    adjacency: dict[Hashable, list[tuple[Hashable, int]]] = defaultdict(list)
-    for k, (u, v) in enumerate(edges):
-        if u == v:
-            continue
-        adjacency[u].append((v, k))
-        adjacency[v].append((u, k))
-    discovered: dict[Hashable, int] = {}
-    low: dict[Hashable, int] = {}
-    found: set[int] = set()
-    clock = 0
-    for root in list(adjacency):
-        if root in discovered:
-            continue
-        discovered[root] = low[root] = clock
-        clock += 1
-        stack = [(root, -1, iter(adjacency[root]))]
-        while stack:
-            node, via, neighbours = stack[-1]
-            for nxt, k in neighbours:
-                if k == via:
-                    continue
-                if nxt in discovered:
-                    low[node] = min(low[node], discovered[nxt])
-                else:
-                    discovered[nxt] = low[nxt] = clock
-                    clock += 1
-                    stack.append((nxt, k, iter(adjacency[nxt])))
-                    break
-            else:
-                stack.pop()
-                if stack:
-                    parent = stack[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                    if low[node] > discovered[parent]:
-                        found.add(via)
-    return found
 
 
 def _component(edges: list[tuple[Hashable, Hashable]], start: Hashable, skip: int) -> set[Hashable]:
