@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ENTRY_SCRIPT = Path(__file__).resolve().parent.parent / "dashboard.py"
 THREAD_NAME = "between-sessions-warm-up"
@@ -128,6 +129,9 @@ def warm_up(names: tuple[str, ...] | list[str] = WARM_UP_MODULES) -> threading.T
         if _thread is None:
             def target() -> None:
                 started = time.perf_counter()
+                from ui import shell
+
+                shell.compressed()  # the plotly.js bundle as the page shell serves it
                 failed = run_warm_up(names)
                 for name, error in failed.items():
                     print(f"Warm-up: {name} failed: {error}", file=sys.stderr, flush=True)
@@ -139,13 +143,46 @@ def warm_up(names: tuple[str, ...] | list[str] = WARM_UP_MODULES) -> threading.T
         return _thread
 
 
+def listen_after(thread: threading.Thread) -> bool:
+    """Make Streamlit's server wait for ``thread`` (the warm-up) before it starts listening: its
+    ``Server.start`` first joins the thread (in an executor, off the event loop). Streamlit's own
+    start-up (config, the runtime) still runs beside the warm-up. False when Streamlit's
+    ``Server`` has no ``start`` to wrap (the caller then joins the thread itself)."""
+    try:
+        from streamlit.web.server.server import Server
+
+        original = Server.start
+    except (ImportError, AttributeError):
+        return False
+    if getattr(original, "__bs_waits__", False):
+        return True
+
+    async def start(self: Any) -> None:
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        await original(self)
+
+    start.__bs_waits__ = True  # type: ignore[attr-defined]
+    Server.start = start  # type: ignore[method-assign]
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``streamlit run dashboard.py *argv`` in this process, the warm-up started first. Ends
-    the process (click's SystemExit) with Streamlit's exit status."""
+    """``streamlit run dashboard.py *argv`` in this process: the warm-up started first, plotly.js
+    put into the page shell (ui/shell.py), and the server listening only once the warm-up is
+    done. Ends the process (click's SystemExit) with Streamlit's exit status."""
     import streamlit.web.bootstrap  # noqa: F401 - the server's own modules, before the thread starts
     from streamlit.web import cli
 
-    warm_up()
+    from ui import shell
+
+    if not shell.install():
+        print("Launcher: Streamlit's static-file handler was not found; the charts load plotly.js "
+              "themselves (see ui/shell.py)", file=sys.stderr, flush=True)
+    thread = warm_up()
+    if not listen_after(thread):
+        thread.join()
     args = sys.argv[1:] if argv is None else argv
     cli.main(["run", str(ENTRY_SCRIPT), *args], prog_name="streamlit")
 
