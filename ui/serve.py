@@ -6,12 +6,22 @@ the statistics, fpdf behind the PDF exports, plotly's figure classes, the analyt
 packages and their charts) costs seconds the first time; paid by a script run, it is the
 first visitor of a server process who waits for it. This launcher starts importing those
 modules on a background thread (:func:`warm_up`) and then runs Streamlit's own command line,
-``streamlit run dashboard.py [options]``, in the same process, so the server answers while
-the imports go on. (``python -m ui.serve`` imports the ``ui`` package itself first, in the main
-thread: pandas, DuckDB and the analytics core, before the server starts.) A visitor who
-arrives while the warm-up is still running waits on Python's per-module import lock for the
-modules their page needs (each module is imported once, by whichever thread gets there
-first) and gets the same page.
+``streamlit run dashboard.py [options]``, in the same process. (``python -m ui.serve`` imports
+the ``ui`` package itself first, in the main thread: pandas, DuckDB and the analytics core,
+before the server starts.)
+
+The server starts listening only once the warm-up is done (:func:`listen_after`: Streamlit's
+``Server.start`` first joins the warm-up thread; Streamlit's own start-up runs beside the
+warm-up). Before issue 12 item 4 it answered while the warm-up went on, and the first visitor
+of a fresh server waited for the imports inside their page load (first chart 7-8.6 s at L). The
+trade-off, said plainly: ``/_stcore/health`` now answers later (by the rest of the warm-up,
+some seconds; benchmarks.md "Cold server start" has the numbers), and during that time a
+connection is refused rather than served slowly; in exchange the first visitor is served like
+any other. A visitor who still gets in during a warm-up (a module imported by a page but not
+listed here) waits on Python's per-module import lock for it (each module is imported once, by
+whichever thread gets there first) and gets the same page.
+
+The launcher also puts plotly.js into Streamlit's page shell (ui/shell.py, :func:`main`).
 
 scripts/run-dashboard.sh, the tests' and the benchmark's servers (tests/support/server.py)
 all start the server this way. ``WARM_UP_MODULES`` (with :func:`first_figure`) is the one list
