@@ -66,35 +66,15 @@ def _compressed() -> bytes:
     return gzip.compress(_raw()[0], compresslevel=9, mtime=0)
 
 
-# Streamlit's frontend loads the code of most elements lazily, once the first element of the kind
-# arrives, and shows a page's elements only when the code of all of them has arrived: on a chart
-# page its chart waited for the table, select box, metric ... code (some 2 MB, fetched in waves as
-# each chunk's imports are read) after the script's output. The shell imports these chunks while
-# the script runs (the chunk files' names carry a hash that changes with Streamlit's version; they
-# are found by name in Streamlit's static folder). The elements the pages use:
-STREAMLIT_ELEMENTS = ("BidiComponent", "Html", "DataFrame", "Selectbox", "Multiselect", "ButtonGroup", "Checkbox",
-                      "Metric", "DownloadButton", "TextInput", "Radio", "Button", "PageLink")
-
-
-@functools.cache
-def element_chunks() -> tuple[str, ...]:
-    """The chunk files of :data:`STREAMLIT_ELEMENTS`, relative to the app's root URL."""
-    from streamlit import file_util
-
-    js = Path(file_util.get_static_dir()) / "static" / "js"
-    return tuple(f"static/js/{f.name}" for name in STREAMLIT_ELEMENTS for f in sorted(js.glob(f"{name}.*.js"))
-                 if f.name.count(".") == 2)
-
-
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 
 @functools.cache
 def chart_pages() -> tuple[str, ...]:
     """The URL paths (file stems) of the pages that draw charts: those that open with
-    ``ui.page(..., charts=True)`` (ui/opening.py). Only there does the shell load plotly.js and the
-    elements' code; elsewhere it would be main-thread work for nothing (a later chart page of the
-    same tab loads them when its script runs)."""
+    ``ui.page(..., charts=True)`` (ui/opening.py). Only there does the shell evaluate plotly.js;
+    elsewhere it would be main-thread work for nothing (a later chart page of the same tab
+    evaluates it when its script runs)."""
     return tuple(sorted(f.stem for f in PAGES_DIR.glob("*.py") if "charts=True" in f.read_text(encoding="utf-8")))
 
 
@@ -118,14 +98,9 @@ def snippet() -> str:
     }});
     return started;
   }}
-  function importElements() {{
-    {json.dumps(["./" + c for c in element_chunks()])}.forEach(function (chunk) {{
-      import(new URL(chunk, document.baseURI).href).catch(function () {{}});
-    }});
-  }}
   window.__bsShellPlotly = {{url: url, load: load}};
   // On a chart page, once the server runs the page's script (the main thread then waits for the
-  // server): import the elements' code, evaluate plotly.js. Checked on every run (in-app navigation).
+  // server): evaluate plotly.js. Checked on every run (in-app navigation).
   var chartPages = {json.dumps(list(chart_pages()))};
   var observer = new MutationObserver(function () {{
     var app = document.querySelector("[data-test-script-state]");
@@ -133,7 +108,6 @@ def snippet() -> str:
     var page = decodeURIComponent(location.pathname.split("/").pop());
     if (state === "running" && chartPages.indexOf(page) >= 0) {{
       observer.disconnect();
-      importElements();
       setTimeout(load, 0);
     }}
   }});
