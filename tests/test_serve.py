@@ -189,6 +189,8 @@ def test_the_launcher_serves_the_dashboard_from_one_process_and_warms_up_in_it(t
     with StreamlitServer(tiny_db_path, log_path=log, env={"BETWEEN_SESSIONS_AUDIT_DB": str(tmp_path / "a.duckdb")},
                          start_timeout=120) as server:
         assert server.pid is not None
+        # The server answers only once the warm-up is done (its report is written before it ends).
+        assert "Warm-up: the pages' modules imported in" in log.read_text(errors="replace")
         assert process_tree_memory_mb(server.pid)["processes"] == 1  # no child: Streamlit runs in the launcher
         with urllib.request.urlopen(server.url, timeout=30) as response:  # the port given on the command line
             assert response.status == 200
@@ -198,3 +200,67 @@ def test_the_launcher_serves_the_dashboard_from_one_process_and_warms_up_in_it(t
         text = log.read_text(errors="replace")
     assert "Warm-up: the pages' modules imported in" in text, text[-2000:]
     assert "failed" not in text, text[-2000:]
+
+
+def test_the_server_starts_listening_only_after_the_warm_up(monkeypatch):
+    """listen_after: Streamlit's Server.start (where it binds its port) waits for the warm-up thread."""
+    import asyncio
+    import threading
+
+    from streamlit.web.server.server import Server
+
+    from ui import serve
+
+    started = []
+
+    async def start(self):
+        started.append(self)
+
+    monkeypatch.setattr(Server, "start", start)  # restored after the test
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, args=(60,))
+    thread.start()
+    assert serve.listen_after(thread)
+
+    async def scenario():
+        task = asyncio.ensure_future(Server.start("server"))
+        await asyncio.sleep(0.2)  # the loop runs on; the start does not get through
+        waiting = not task.done() and started == []
+        release.set()
+        await asyncio.wait_for(task, 60)
+        return waiting
+
+    assert asyncio.run(scenario())
+    assert started == ["server"]
+
+
+def test_the_page_shell_carries_plotly_js(tiny_db_path: Path, tmp_path: Path):
+    """ui/shell.py through the launcher: every page's HTML (the root and a page's URL, which
+    Streamlit answers with the same index.html) has the snippet before </head>; the bundle is served
+    at its hashed name, gzip-compressed when asked, cached for a year, the same bytes as the vendored
+    file. Fails when a Streamlit upgrade moves the handler ui.shell wraps."""
+    import gzip
+    import re
+
+    from ui import shell
+
+    assert shell.chart_pages() == ("client_review", "cohort_outcomes", "quality_improvement")
+    with StreamlitServer(tiny_db_path, log_path=tmp_path / "serve.log",
+                         env={"BETWEEN_SESSIONS_AUDIT_DB": str(tmp_path / "a.duckdb")}, start_timeout=120) as server:
+        pages = {}
+        for path in ("/", "/quality_improvement?clinic=A"):
+            with urllib.request.urlopen(server.url + path, timeout=30) as response:
+                pages[path] = response.read().decode()
+        for path, html in pages.items():
+            assert html.count(shell.MARKER) == 2 and html.index(shell.MARKER) < html.index("</head>"), path
+        bundle = re.search(r'<link rel="preload" as="script" href="\./([^"]+)"', pages["/"]).group(1)
+        assert bundle == shell.bundle_path() and bundle.startswith("static/bs/plotly-cartesian.")
+        asked = urllib.request.Request(f"{server.url}/{bundle}", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(asked, timeout=30) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert "immutable" in response.headers["Cache-Control"]
+            assert response.headers["Content-Type"].startswith("text/javascript")
+            assert gzip.decompress(response.read()) == shell.BUNDLE_FILE.read_bytes()
+        with urllib.request.urlopen(f"{server.url}/{bundle}", timeout=30) as response:
+            assert response.headers.get("Content-Encoding") is None
+            assert response.read() == shell.BUNDLE_FILE.read_bytes()

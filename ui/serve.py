@@ -6,12 +6,22 @@ the statistics, fpdf behind the PDF exports, plotly's figure classes, the analyt
 packages and their charts) costs seconds the first time; paid by a script run, it is the
 first visitor of a server process who waits for it. This launcher starts importing those
 modules on a background thread (:func:`warm_up`) and then runs Streamlit's own command line,
-``streamlit run dashboard.py [options]``, in the same process, so the server answers while
-the imports go on. (``python -m ui.serve`` imports the ``ui`` package itself first, in the main
-thread: pandas, DuckDB and the analytics core, before the server starts.) A visitor who
-arrives while the warm-up is still running waits on Python's per-module import lock for the
-modules their page needs (each module is imported once, by whichever thread gets there
-first) and gets the same page.
+``streamlit run dashboard.py [options]``, in the same process. (``python -m ui.serve`` imports
+the ``ui`` package itself first, in the main thread: pandas, DuckDB and the analytics core,
+before the server starts.)
+
+The server starts listening only once the warm-up is done (:func:`listen_after`: Streamlit's
+``Server.start`` first joins the warm-up thread; Streamlit's own start-up runs beside the
+warm-up). Before issue 12 item 4 it answered while the warm-up went on, and the first visitor
+of a fresh server waited for the imports inside their page load (first chart 7-8.6 s at L). The
+trade-off, said plainly: ``/_stcore/health`` now answers later (by the rest of the warm-up,
+some seconds; benchmarks.md "Cold server start" has the numbers), and during that time a
+connection is refused rather than served slowly; in exchange the first visitor is served like
+any other. A visitor who still gets in during a warm-up (a module imported by a page but not
+listed here) waits on Python's per-module import lock for it (each module is imported once, by
+whichever thread gets there first) and gets the same page.
+
+The launcher also puts plotly.js into Streamlit's page shell (ui/shell.py, :func:`main`).
 
 scripts/run-dashboard.sh, the tests' and the benchmark's servers (tests/support/server.py)
 all start the server this way. ``WARM_UP_MODULES`` (with :func:`first_figure`) is the one list
@@ -26,6 +36,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ENTRY_SCRIPT = Path(__file__).resolve().parent.parent / "dashboard.py"
 THREAD_NAME = "between-sessions-warm-up"
@@ -128,6 +139,9 @@ def warm_up(names: tuple[str, ...] | list[str] = WARM_UP_MODULES) -> threading.T
         if _thread is None:
             def target() -> None:
                 started = time.perf_counter()
+                from ui import shell
+
+                shell.compressed()  # the plotly.js bundle as the page shell serves it
                 failed = run_warm_up(names)
                 for name, error in failed.items():
                     print(f"Warm-up: {name} failed: {error}", file=sys.stderr, flush=True)
@@ -139,13 +153,46 @@ def warm_up(names: tuple[str, ...] | list[str] = WARM_UP_MODULES) -> threading.T
         return _thread
 
 
+def listen_after(thread: threading.Thread) -> bool:
+    """Make Streamlit's server wait for ``thread`` (the warm-up) before it starts listening: its
+    ``Server.start`` first joins the thread (in an executor, off the event loop). Streamlit's own
+    start-up (config, the runtime) still runs beside the warm-up. False when Streamlit's
+    ``Server`` has no ``start`` to wrap (the caller then joins the thread itself)."""
+    try:
+        from streamlit.web.server.server import Server
+
+        original = Server.start
+    except (ImportError, AttributeError):
+        return False
+    if getattr(original, "__bs_waits__", False):
+        return True
+
+    async def start(self: Any) -> None:
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        await original(self)
+
+    start.__bs_waits__ = True  # type: ignore[attr-defined]
+    Server.start = start  # type: ignore[method-assign]
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``streamlit run dashboard.py *argv`` in this process, the warm-up started first. Ends
-    the process (click's SystemExit) with Streamlit's exit status."""
+    """``streamlit run dashboard.py *argv`` in this process: the warm-up started first, plotly.js
+    put into the page shell (ui/shell.py), and the server listening only once the warm-up is
+    done. Ends the process (click's SystemExit) with Streamlit's exit status."""
     import streamlit.web.bootstrap  # noqa: F401 - the server's own modules, before the thread starts
     from streamlit.web import cli
 
-    warm_up()
+    from ui import shell
+
+    if not shell.install():
+        print("Launcher: Streamlit's static-file handler was not found; the charts load plotly.js "
+              "themselves (see ui/shell.py)", file=sys.stderr, flush=True)
+    thread = warm_up()
+    if not listen_after(thread):
+        thread.join()
     args = sys.argv[1:] if argv is None else argv
     cli.main(["run", str(ENTRY_SCRIPT), *args], prog_name="streamlit")
 

@@ -17,23 +17,30 @@ const PARTIAL_TYPES = new Set(["bar", "box", "contour", "heatmap", "histogram", 
 
 function loadBundle(url) {
   // One promise per bundle and page, kept on window (this module can be evaluated more than once).
+  // The cartesian bundle comes with the page shell where the launcher put it there (ui/shell.py:
+  // window.__bsShellPlotly, often evaluated before the first chart arrives); else from here.
   const loaded = (window.__bsPlotly = window.__bsPlotly || {});
   if (!loaded[url]) {
-    loaded[url] = new Promise((resolve, reject) => {
-      const previous = window.Plotly;
-      const script = document.createElement("script");
-      script.src = new URL(url, window.location.href).href;
-      script.async = true;
-      script.onload = () => {
-        const plotly = window.Plotly;
-        if (previous) window.Plotly = previous;  // each chart keeps the bundle that drew it
-        resolve(plotly);
-      };
-      script.onerror = () => reject(new Error(`plotly.js did not load from ${url}`));
-      document.head.appendChild(script);
-    });
+    const shell = url === PARTIAL_URL && window.__bsShellPlotly;
+    loaded[url] = shell ? shell.load().catch(() => loadScript(url)) : loadScript(url);
   }
   return loaded[url];
+}
+
+function loadScript(url) {
+  return new Promise((resolve, reject) => {
+    const previous = window.Plotly;
+    const script = document.createElement("script");
+    script.src = new URL(url, window.location.href).href;
+    script.async = true;
+    script.onload = () => {
+      const plotly = window.Plotly;
+      if (previous) window.Plotly = previous;  // each chart keeps the bundle that drew it
+      resolve(plotly);
+    };
+    script.onerror = () => reject(new Error(`plotly.js did not load from ${url}`));
+    document.head.appendChild(script);
+  });
 }
 
 function bundleFor(figure) {
