@@ -272,11 +272,7 @@ def _load_reading_macros(con: duckdb.DuckDBPyConnection, params: dict[str, Any])
     as constants, the stored-or-live row macros and the outcome macros."""
     from .db import load_sql
 
-    for name, key, sql_type in (("stored_baseline_days", "baseline_days", "INTEGER"),
-                                ("stored_unreviewed_as_not_done", "unreviewed_as_not_done", "BOOLEAN"),
-                                ("stored_depression_measure", "depression_measure", "VARCHAR"),
-                                ("stored_anxiety_measure", "anxiety_measure", "VARCHAR")):
-        con.execute(f"CREATE OR REPLACE TEMP MACRO {name}() AS {_literal(params[key], sql_type)}")
+    _setting_macros(con, {f"stored_{key}": value for key, value in params.items()}, temp=True)
     for macros in ("stored_client_rows", "outcome_macros"):
         con.execute(load_sql(macros).replace("CREATE OR REPLACE MACRO ", "CREATE OR REPLACE TEMP MACRO "))
 
@@ -348,7 +344,18 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
         for table, select in _STORE.items():
             con.execute(f"CREATE TABLE {table} AS {select} LIMIT 0", _used(select, params))
         con.execute(f"CREATE TABLE {SETTINGS_TABLE} ({SETTINGS_COLUMNS})")
-    for name, sql_type in (("stored_baseline_days", "INTEGER"), ("stored_unreviewed_as_not_done", "BOOLEAN"),
-                           ("stored_depression_measure", "VARCHAR"), ("stored_anxiety_measure", "VARCHAR")):
-        con.execute(f"CREATE OR REPLACE MACRO {name}() AS {_literal(setting.get(name), sql_type)}")
+    _setting_macros(con, setting)
     return bool(setting)
+
+
+#: The stored settings as constant scalar macros, with their SQL types (stored_client_rows.sql).
+_SETTING_MACROS = (("stored_baseline_days", "INTEGER"), ("stored_unreviewed_as_not_done", "BOOLEAN"),
+                   ("stored_depression_measure", "VARCHAR"), ("stored_anxiety_measure", "VARCHAR"))
+
+
+def _setting_macros(con: duckdb.DuckDBPyConnection, setting: dict[str, Any], *, temp: bool = False) -> None:
+    """Create ``stored_baseline_days()`` ... as constants of ``setting`` (by macro name; NULL when
+    absent); ``temp``: as TEMP macros (the import's connection writes nothing but tables)."""
+    kind = "TEMP MACRO" if temp else "MACRO"
+    for name, sql_type in _SETTING_MACROS:
+        con.execute(f"CREATE OR REPLACE {kind} {name}() AS {_literal(setting.get(name), sql_type)}")

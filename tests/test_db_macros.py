@@ -21,6 +21,7 @@ def test_opening_creates_no_macro_and_a_query_creates_what_it_calls(sample_db_pa
         assert db._macros_created == {"stored_macros", "macros", "stored_client_rows"}
         macros = db.execute_sql("SELECT DISTINCT function_name FROM duckdb_functions() WHERE database_name = 'memory' "
                                 "AND function_type IN ('macro', 'table_macro')")["function_name"]
+        assert {"stored_scope", "cohort_clients", "client_homework_rows"} <= set(macros)  # the catalog is read
         assert "caseload_client_rows" not in set(macros)  # alert_macros.sql: not called yet
 
 
