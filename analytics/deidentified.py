@@ -49,7 +49,7 @@ from .cohort_outcomes.model import (
     within_client_analysis,
 )
 from .config import Settings, active_settings
-from .data.model import data_overview, filter_options
+from .data.model import FilterOptions, data_overview, filter_options
 from .db import ClinicDatabase
 from .metrics import compliance_band_labels
 from .privacy import WITHHELD_TEXT, SuppressionPolicy, format_count, suppression_footnote
@@ -75,6 +75,9 @@ __all__ = [
 ]
 
 NO_BAND = "No reviewed homework"
+#: Therapist ids read to map a de-identified viewer's pseudonyms back (every therapist in the
+#: scope; only when a therapist filter is set).
+MAX_THERAPIST_PSEUDONYMS = 1_000_000
 WITHHELD_NOTE = "De-identified view: no client-level rows; intake bounds are whole months. {footnote}"
 
 
@@ -92,14 +95,17 @@ def minimum_cohort_size(settings: Settings | None = None) -> int:
 # ----------------------------------------------------------------------------- filters
 
 
-def deidentified_filter_options(db: ClinicDatabase, viewer: Viewer) -> dict[str, list[str]]:
+def deidentified_filter_options(db: ClinicDatabase, viewer: Viewer, wanted: CohortFilter | None = None) -> FilterOptions:
     """:func:`analytics.data.model.filter_options`, with therapists as pseudonyms for a
-    de-identified viewer (unchanged for everyone else)."""
-    options = filter_options(db, viewer)
+    de-identified viewer (unchanged for everyone else). A de-identified viewer's ``wanted``
+    therapists are pseudonyms, which cannot be looked up: only the ids offered are pseudonymised
+    (and a pseudonym cannot be typed in the filter)."""
     if viewer.can_see_identifiers:
-        return options
+        return filter_options(db, viewer, wanted)
+    options = filter_options(db, viewer, replace(wanted, therapists=()) if wanted else None)
     key, _ = pseudonym_key(viewer)
     options["therapist"] = sorted(therapist_pseudonym(t, key) for t in options.get("therapist", []))
+    options.searchable = tuple(f for f in options.searchable if f != "therapist")
     return options
 
 
@@ -123,7 +129,9 @@ def deidentified_cohort(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
     cohort = coarsen_cohort(cohort)
     if cohort.therapists:
         key, _ = pseudonym_key(viewer)
-        ids = {therapist_pseudonym(t, key): t for t in filter_options(db, viewer).get("therapist", [])}
+        # every therapist in the scope (not only those offered in the filter): pseudonyms cannot be looked up
+        every = filter_options(db, viewer, option_limit=MAX_THERAPIST_PSEUDONYMS)
+        ids = {therapist_pseudonym(t, key): t for t in every.get("therapist", [])}
         wanted = tuple(ids[p] for p in cohort.therapists if p in ids)
         cohort = replace(cohort, therapists=wanted or ("\x00no-such-therapist",))
     return cohort

@@ -100,6 +100,7 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
     counts["stored_sudden_gains"] = store_sudden_gains(con, settings)
     counts["stored_expected_response_fit_scopes"] = store_expected_fits(con, settings)
     counts["stored_cohort_summary"] = store_summaries(con, settings)
+    counts[FILTER_VALUES_TABLE] = store_filter_values(con)
     return counts
 
 
@@ -301,6 +302,22 @@ def store_summaries(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return len(viewers)
 
 
+# The values of each cohort filter per clinic (the table macro clinic_filter_values over the whole
+# network, macros.sql), so a page's filters for the network or a viewer's clinics are read from a few
+# thousand stored rows instead of every score and assignment (stored_filter_options.sql). They
+# depend on no setting.
+FILTER_VALUES_TABLE = "stored_filter_values"
+
+
+def store_filter_values(con: duckdb.DuckDBPyConnection) -> int:
+    """Replace the stored filter values with those of the data ``con`` now holds (after
+    :func:`store_client_rows` loaded the macros). Returns the rows stored."""
+    con.execute(f"CREATE OR REPLACE TABLE main.{FILTER_VALUES_TABLE} AS "
+                "SELECT * FROM clinic_filter_values($cohort) ORDER BY field, value, clinic",
+                {"cohort": query_params(Viewer.local())["cohort"]})
+    return int(con.execute(f"SELECT count(*) FROM main.{FILTER_VALUES_TABLE}").fetchone()[0])
+
+
 def stored_fit_scopes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, str]]:
     """Per stored fit scope: (latest discharge date of its clients, fit key), on a reading
     connection after :func:`expose_stored_rows` (empty for a database imported before fits were stored)."""
@@ -327,7 +344,7 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
     else:  # imported before curves were stored: every scope's curves are fitted anew
         con.execute(f"CREATE TABLE stored_expected_response_fit ({FIT_COLUMNS})")
         con.execute(f"CREATE TABLE stored_expected_response_fit_scopes ({FIT_SCOPE_COLUMNS})")
-    for table in SUMMARY_TABLES:  # read only when present (analytics.summary.summary_row)
+    for table in (*SUMMARY_TABLES, FILTER_VALUES_TABLE):  # read only when present (summary_row, filter_options)
         if table in present:
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
     stored = all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE))

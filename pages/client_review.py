@@ -64,7 +64,7 @@ as_of = ui.run(data_as_of, viewer)
 if as_of is None:
     st.info("No sessions or scores are loaded yet: import data on the Data page.", icon=":material/database:")
     st.stop()
-options = ui.run(filter_options, viewer)
+options = ui.run(filter_options, viewer, ui.requested_values())
 cohort = ui.cohort_filter_sidebar(options, fields=("clinic", "therapist", "program"), intake=False)
 search_cohort = CohortFilter(clinics=cohort.clinics, therapists=cohort.therapists, programs=cohort.programs)
 

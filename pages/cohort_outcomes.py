@@ -708,7 +708,7 @@ viewer = ui.page(
 settings = active_settings()
 deidentified = deid.is_deidentified(viewer)
 try:
-    options = ui.run(deid.deidentified_filter_options, viewer)
+    options = ui.run(deid.deidentified_filter_options, viewer, ui.requested_values())
 except MissingPseudonymKeyError:
     st.error("De-identified views need a pseudonym key for this deployment: ask the administrator to set "
              "BETWEEN_SESSIONS_PSEUDONYM_KEY.", icon=":material/key_off:")

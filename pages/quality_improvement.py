@@ -55,7 +55,7 @@ viewer = ui.page(
     charts=True,
 )
 settings = active_settings()
-options = ui.run(filter_options, viewer)
+options = ui.run(filter_options, viewer, ui.requested_values())
 
 controls = st.columns([1.1, 1.0, 1.1, 1.4], vertical_alignment="bottom")
 with controls[3]:

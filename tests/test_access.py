@@ -420,7 +420,7 @@ UNSCOPED_SQL = {"macros", "stored_macros", "outcome_macros", "alert_macros", "co
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
                  "client_measure_score_rows", "client_paired_score_rows", "alert_client_rows", "caseload_client_rows",
-                 "score_interval_rows", "cohort_measure_clients")
+                 "score_interval_rows", "cohort_measure_clients", "clinic_filter_values")
 SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 
@@ -466,6 +466,52 @@ def test_stored_scope_queries_take_their_scope_from_the_cohort_struct():
         assert not re.search(r"\bFROM\s+(clients|scores|sessions|assignments)\b", code, re.IGNORECASE), name
 
 
+# Queries of values stored at import per clinic: they read no client row, and which clinics' rows
+# they read is decided in SQL from the $cohort STRUCT (stored_clinic_in_scope, stored_macros.sql).
+STORED_CLINIC_SQL = {"stored_filter_options"}
+
+
+def test_stored_clinic_queries_take_their_clinics_from_the_cohort_struct():
+    for name in STORED_CLINIC_SQL:
+        code = re.sub(r"--[^\n]*", "", sql_files()[name].read_text(encoding="utf-8"))
+        assert re.search(r"WHERE stored_clinic_in_scope\(\$cohort, \w+\.clinic\)", code), name
+        assert sql_parameters(code) <= {"cohort", "wanted", "option_limit"}, name
+        assert not re.search(r"\bFROM\s+(clients|scores|sessions|assignments)\b", code, re.IGNORECASE), name
+
+
+def _stored_clinic_in_scope(cohort: dict, clinic: str | None) -> bool:
+    import duckdb
+
+    from analytics.db import load_sql
+
+    con = duckdb.connect()
+    con.execute(load_sql("stored_macros"))
+    return con.execute("SELECT stored_clinic_in_scope($cohort, $clinic)", {"cohort": cohort, "clinic": clinic}).fetchone()[0]
+
+
+def test_stored_clinic_rows_are_read_for_whole_clinics_of_the_scope_only():
+    """stored_clinic_in_scope: the network reads every clinic's rows (and those of clients without
+    a clinic), a viewer limited to clinics those clinics' rows; a caseload or any filter reads none."""
+    local = query_params(Viewer.local())["cohort"]
+    assert _stored_clinic_in_scope(local, "North") and _stored_clinic_in_scope(local, None)
+    two = query_params(Viewer(role="supervisor", email="s@x", clinics=("North", "South")))["cohort"]
+    assert _stored_clinic_in_scope(two, "North") and _stored_clinic_in_scope(two, "South")
+    assert not _stored_clinic_in_scope(two, "East") and not _stored_clinic_in_scope(two, None)
+    supervisor = Viewer(role="supervisor", email="s@x", clinics=("North",))
+    narrower = [
+        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1"))["cohort"],
+        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1", clinics=("North",)))["cohort"],
+        *(query_params(v, CohortFilter.of(**{f: ["North"]}))["cohort"]
+          for v in (Viewer.local(), supervisor) for f in ("clinics", "therapists", "programs", "concerns")),
+        query_params(Viewer.local(), CohortFilter(intake_from=date(2026, 1, 1)))["cohort"],
+        query_params(supervisor, CohortFilter(intake_to=date(2026, 1, 31)))["cohort"],
+    ]
+    for cohort in narrower:
+        assert not _stored_clinic_in_scope(cohort, "North"), cohort
+    assert set(local) == {
+        "scope_clinics", "scope_therapist", "clinics", "therapists", "programs", "concerns", "intake_from", "intake_to"}
+
+
 def _stored_scope(cohort: dict) -> str | None:
     import duckdb
 
@@ -499,7 +545,7 @@ def test_the_stored_scope_is_the_viewers_whole_scope_and_nothing_narrower():
 
 
 @pytest.mark.parametrize(
-    "sql_file", [p for name, p in sorted(sql_files().items()) if name not in UNSCOPED_SQL | STORED_SCOPE_SQL],
+    "sql_file", [p for name, p in sorted(sql_files().items()) if name not in UNSCOPED_SQL | STORED_SCOPE_SQL | STORED_CLINIC_SQL],
     ids=lambda p: p.stem,
 )
 def test_every_client_query_starts_from_the_scoped_cohort(sql_file: Path):

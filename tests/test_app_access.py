@@ -56,7 +56,7 @@ if requested is not None:
     else:
         ui.log_client_view(client["client_id"])
         st.success(f"Client {client['client_id']}")
-cohort = ui.cohort_filter_sidebar(ui.run(filter_options, viewer))
+cohort = ui.cohort_filter_sidebar(ui.run(filter_options, viewer, ui.requested_values()))
 st.text("clients: " + ",".join(ui.run(cohort_clients, viewer, cohort)["client_id"]))
 '''
 
@@ -386,3 +386,42 @@ def test_launcher_binds_to_loopback_unless_sign_in_is_configured(tmp_path: Path)
     (tmp_path / ".streamlit" / "secrets.toml").write_text('[auth]\nredirect_uri = "x"\n', encoding="utf-8")
     signed = launch(ADDRESS="0.0.0.0")
     assert signed.returncode == 0 and "--server.address 0.0.0.0" in signed.stdout
+
+
+# --------------------------------------------------------------------------------------
+# Long filter lists: the first values, and any other of the scope typed exactly (issue 12)
+# --------------------------------------------------------------------------------------
+
+
+def test_a_typed_filter_value_is_looked_up_in_the_viewers_scope_only(app: Path, monkeypatch: pytest.MonkeyPatch):
+    """A list cut at OPTION_LIMIT (here 1: North's therapists are T1 and T2) offers its first
+    value and says so; a typed id outside the scope (T3 is South's) and one that does not exist
+    get the same answer and are logged as denied; a typed id of the scope is found and filters
+    the clients (and the list, now whole, no longer says it is cut)."""
+    monkeypatch.setattr("analytics.data.model.OPTION_LIMIT", 1)
+    at = signed_in(app / "probe.py", "sup.north@clinic.org")
+    assert not at.exception, at.exception
+    therapist = at.multiselect(key="filter_therapist")
+    assert therapist.options == ["T1"]
+    assert therapist.help == "The first 1 of 2 are listed; type an exact value to find any other."
+    assert "clients: C1,C2,C3" in texts(at)
+
+    for typed in ("T3", "T9"):
+        at.multiselect(key="filter_therapist").set_value([typed]).run()
+        assert not at.exception, at.exception
+        assert at.multiselect(key="filter_therapist").value == []
+        assert at.multiselect(key="filter_therapist").options == ["T1"]
+        assert f"No therapist '{typed}' among the clients you may see." in texts(at)
+        assert "clients: C1,C2,C3" in texts(at)
+    denied = log(app, actions=["denied"])
+    assert denied["detail"].str.contains("filter therapist: 1 value\\(s\\) not offered to this viewer: 'T3'").any()
+    assert denied["detail"].str.contains("'T9'").any()
+
+    at.multiselect(key="filter_therapist").set_value(["T2"]).run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="filter_therapist").value == ["T2"]
+    assert at.multiselect(key="filter_therapist").options == ["T1", "T2"]
+    assert not at.multiselect(key="filter_therapist").help
+    assert "clients: C3" in texts(at)
+    assert "among the clients you may see" not in texts(at)
+    assert at.query_params["therapist"] == "T2"

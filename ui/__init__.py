@@ -14,7 +14,7 @@ from .audit import audit_file, download_button, log_client_view, log_denied, log
 from .auth import sign_out_button
 from .charts import chart
 from .context import database, figure, refresh_data_version, run
-from .filters import check_choice_param, cohort_filter_sidebar, current_cohort
+from .filters import check_choice_param, cohort_filter_sidebar, current_cohort, requested_values
 from .opening import page, viewer
 from .session import DB_ENV, auth_configured, database_path
 from .tables import client_link_column, column_config
@@ -29,6 +29,7 @@ __all__ = [
     "cohort_filter_sidebar",
     "column_config",
     "current_cohort",
+    "requested_values",
     "database",
     "database_path",
     "download_button",

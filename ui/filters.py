@@ -24,6 +24,7 @@ _STATE = "_cohort_filter"
 
 
 _NOTES = "_cohort_filter_notes"
+_TYPED = "_cohort_filter_typed"  # values typed into a filter, checked on the next run
 # Intake dates a link may carry: anything outside is refused (the date widget and the charts
 # cannot hold year 1 or 9999, and no clinic record is that old or that far ahead).
 EARLIEST_DATE = date(1900, 1, 1)
@@ -82,6 +83,14 @@ def current_cohort() -> CohortFilter:
     if _STATE not in st.session_state:
         st.session_state[_STATE] = _from_query_params()
     return st.session_state[_STATE]
+
+
+def requested_values() -> CohortFilter:
+    """The filter values this session asks for (a link's or the viewer's), without the intake
+    dates: what a page passes to ``filter_options`` so a long list still offers them."""
+    cohort = current_cohort()
+    return CohortFilter(clinics=cohort.clinics, therapists=cohort.therapists, programs=cohort.programs,
+                        concerns=cohort.concerns, homework_types=cohort.homework_types, measures=cohort.measures)
 
 
 def show_link_notes() -> None:
@@ -147,6 +156,8 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
     show_link_notes()
     chosen: dict[str, object] = {}
     no_scores: list[str] = []
+    typed_before: dict[str, list[str]] = st.session_state.pop(_TYPED, None) or {}
+    typed_now: dict[str, list[str]] = {}
     with st.sidebar:
         st.header("Cohort")
         for param, field, label in FILTER_FIELDS:
@@ -158,10 +169,28 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
             if key not in st.session_state:
                 requested = getattr(cohort, field)
                 st.session_state[key] = [v for v in requested if v in allowed]
-                _log_dropped(param, [v for v in requested if v not in allowed])
+                dropped = [v for v in requested if v not in allowed]
+                _log_dropped(param, dropped)
                 if param == "measure":  # measures are no secret: a link's measure without scores is said
                     no_scores = [v for v in requested if v not in allowed]
-            chosen[field] = tuple(st.multiselect(label, allowed, key=key, placeholder="All"))
+                unknown = [v for v in typed_before.get(param, ()) if v in dropped]
+                if unknown:  # the same words for a value out of scope and one that does not exist
+                    st.warning(f"No {label.lower()} {', '.join(repr(v[:40]) for v in unknown[:5])} among the "
+                               "clients you may see.", icon=":material/search_off:")
+            # A long list (a national network's therapists) offers its first values and the
+            # requested ones; any other value of the scope can be typed exactly and is looked up.
+            partial = getattr(options, "is_partial", lambda _: False)(param)
+            search = partial and param in getattr(options, "searchable", ())
+            hint = None
+            if partial:
+                hint = (f"The first {len(allowed):,} of {options.available[param]:,} are listed"
+                        + ("; type an exact value to find any other." if search else "."))
+            picked = st.multiselect(label, allowed, key=key, placeholder="All", help=hint,
+                                    accept_new_options=search)
+            typed = [v for v in picked if v not in allowed]
+            if typed:
+                typed_now[param] = typed
+            chosen[field] = tuple(picked)
         if intake and intake_months is not None:
             chosen["intake_from"], chosen["intake_to"] = _month_pickers(cohort, intake_months)
         elif intake:
@@ -180,6 +209,11 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
     new = CohortFilter.of(**chosen)
     st.session_state[_STATE] = new
     _write_query_params(new)
+    if typed_now:  # looked up on the next run (the page asks filter_options for them), kept if in scope
+        st.session_state[_TYPED] = typed_now
+        for param in typed_now:
+            del st.session_state[f"filter_{param}"]
+        st.rerun()
     return new
 
 

@@ -23,7 +23,8 @@ import pandas as pd
 
 from ..db import ClinicDatabase
 from ..publishing import Column
-from ..scope import AccessDenied, Viewer, query_params
+from ..scope import AccessDenied, CohortFilter, Viewer, query_params
+from ..stored import FILTER_VALUES_TABLE
 
 REJECTS_PAGE_SIZE = 100  # rows per page on the Data page
 MAX_REJECTS_PAGE = 1000  # the largest page anyone may ask for
@@ -91,13 +92,56 @@ def require_import_rights(viewer: Viewer) -> None:
         raise RejectsNotPermitted("rejected rows and import details are for administrators")
 
 
-def filter_options(db: ClinicDatabase, viewer: Viewer) -> dict[str, list[str]]:
-    """Values the viewer may pick per filter: clinic, therapist, program, concern, measure, homework_type."""
-    rows = db.query("filter_options", query_params(viewer))
-    options: dict[str, list[str]] = {k: [] for k in ("clinic", "therapist", "program", "concern", "measure", "homework_type")}
-    for field, value in rows.itertuples(index=False):
-        options[field].append(value)
-    return options
+#: Each filter's option name and the CohortFilter field it fills.
+OPTION_FIELDS = (("clinic", "clinics"), ("therapist", "therapists"), ("program", "programs"),
+                 ("concern", "concerns"), ("measure", "measures"), ("homework_type", "homework_types"))
+#: Values offered per filter at most (plus any the viewer asked for): a national network has tens of
+#: thousands of therapists, which no list shows usefully; the page offers a search for the rest.
+OPTION_LIMIT = 1_000
+
+
+class FilterOptions(dict):
+    """Per filter (``"clinic"``, ``"therapist"``, ...): the values offered, in order (a list).
+    ``available[field]``: how many values the filter has in the viewer's scope; more than offered
+    when the list was cut at :data:`OPTION_LIMIT` (:meth:`is_partial`)."""
+
+    def __init__(self, values: dict[str, list[str]], available: dict[str, int],
+                 searchable: tuple[str, ...] = tuple(name for name, _ in OPTION_FIELDS)) -> None:
+        super().__init__(values)
+        self.available = available
+        #: Filters where a value typed by the viewer can be looked up (passed back as ``wanted``);
+        #: not therapist pseudonyms, which are computed from the ids offered.
+        self.searchable = searchable
+
+    def __reduce__(self):  # pickled by the UI's cache: keep ``available`` and ``searchable``
+        return (FilterOptions, (dict(self), self.available, self.searchable))
+
+    def is_partial(self, field: str) -> bool:
+        return self.available.get(field, 0) > len(self.get(field, ()))
+
+
+def filter_options(db: ClinicDatabase, viewer: Viewer, wanted: CohortFilter | None = None, *,
+                   option_limit: int | None = None) -> FilterOptions:
+    """Values the viewer may pick per filter: clinic, therapist, program, concern, measure,
+    homework_type, each from the clients in the viewer's scope: the first :data:`OPTION_LIMIT` in
+    order, plus those of ``wanted`` (a link's or the viewer's choice) that are in the scope.
+
+    For the network or a viewer's clinics they are read from the values stored at import per clinic
+    (stored_filter_options.sql), for a therapist's caseload (or a database imported before they were
+    stored) computed from the clients, scores and assignments (filter_options.sql): the same rows.
+    ``option_limit``: instead of :data:`OPTION_LIMIT`, for callers that need every value (therapist
+    pseudonyms mapped back to ids)."""
+    asked = [f"{name}:{value}" for name, attr in OPTION_FIELDS for value in getattr(wanted, attr, ())]
+    params = {**query_params(viewer), "wanted": asked,
+              "option_limit": OPTION_LIMIT if option_limit is None else option_limit}
+    stored = FILTER_VALUES_TABLE in db.tables and viewer.scope_therapist is None
+    rows = db.query("stored_filter_options" if stored else "filter_options", params)
+    values: dict[str, list[str]] = {name: [] for name, _ in OPTION_FIELDS}
+    available = dict.fromkeys(values, 0)
+    for field, value, count in rows.itertuples(index=False):
+        values[field].append(value)
+        available[field] = int(count)
+    return FilterOptions(values, available)
 
 
 def data_overview(db: ClinicDatabase, viewer: Viewer) -> dict[str, Any]:

@@ -1,16 +1,20 @@
--- Values a viewer can pick in the cohort filters, from the clients they may see.
-WITH cohort AS (
-    SELECT * FROM cohort_clients($cohort)
+-- Values a viewer can pick in the cohort filters, from the clients they may see, computed now
+-- (a therapist's caseload, or a database imported before the values were stored; otherwise
+-- stored_filter_options.sql reads the same rows stored at import).
+-- Per field (clinic, therapist, program, concern, measure, homework_type): the first
+-- $option_limit values in order, plus any value named in $wanted ('field:value' strings, the
+-- values a link or the viewer asked for) that is in the scope; available = how many values the
+-- field has in the scope (more than shown: the page offers a search for the rest).
+WITH scoped_values AS (
+    SELECT field, value FROM clinic_filter_values($cohort) GROUP BY field, value
+),
+ranked AS (
+    SELECT field, value,
+           count(*) OVER (PARTITION BY field) AS available,
+           row_number() OVER (PARTITION BY field ORDER BY value) AS position
+    FROM scoped_values
 )
-SELECT 'clinic' AS field, clinic AS value FROM cohort WHERE clinic IS NOT NULL GROUP BY ALL
-UNION ALL
-SELECT 'therapist', therapist_id FROM cohort WHERE therapist_id IS NOT NULL GROUP BY ALL
-UNION ALL
-SELECT 'program', program FROM cohort WHERE program IS NOT NULL GROUP BY ALL
-UNION ALL
-SELECT 'concern', primary_concern FROM cohort WHERE primary_concern IS NOT NULL GROUP BY ALL
-UNION ALL
-SELECT 'measure', s.measure FROM scores AS s JOIN cohort USING (client_id) GROUP BY ALL
-UNION ALL
-SELECT 'homework_type', a.homework_type FROM assignments AS a JOIN cohort USING (client_id) GROUP BY ALL
+SELECT field, value, available
+FROM ranked
+WHERE position <= $option_limit OR list_contains($wanted, field || ':' || value)
 ORDER BY field, value

@@ -55,6 +55,30 @@ CREATE OR REPLACE MACRO cohort_clients(cohort) AS TABLE
       AND (f.intake_from IS NULL OR c.intake_date >= f.intake_from)
       AND (f.intake_to IS NULL OR c.intake_date <= f.intake_to);
 
+-- The values a viewer can pick in each cohort filter (analytics.data.model.filter_options), per
+-- clinic of the cohort's clients (NULL: clients without a clinic): field is 'clinic', 'therapist',
+-- 'program', 'concern' (a client's own columns), 'measure' (measures the clients have scores on) or
+-- 'homework_type' (types of the clients' assignments). One row per (clinic, field, value). Run over
+-- the whole network at import and stored (analytics/stored.py, stored_filter_values), and over a
+-- therapist's caseload when a page asks (filter_options.sql).
+CREATE OR REPLACE MACRO clinic_filter_values(cohort) AS TABLE
+    WITH cohort AS (
+        SELECT * FROM cohort_clients(cohort)
+    )
+    SELECT clinic, 'clinic' AS field, clinic AS value FROM cohort WHERE clinic IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT clinic, 'therapist', therapist_id FROM cohort WHERE therapist_id IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT clinic, 'program', program FROM cohort WHERE program IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT clinic, 'concern', primary_concern FROM cohort WHERE primary_concern IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT c.clinic, 'measure', s.measure FROM scores AS s JOIN cohort AS c USING (client_id)
+    WHERE s.measure IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT c.clinic, 'homework_type', a.homework_type FROM assignments AS a JOIN cohort AS c USING (client_id)
+    WHERE a.homework_type IS NOT NULL GROUP BY ALL;
+
 -- Design-checklist coverage of one assignment, 0-1: the share of the 5 checklist items met
 -- (checklist_items_met / 5; unknown counts as not met). Quality-improvement page; docs/metrics.md.
 CREATE OR REPLACE MACRO checklist_coverage(goal_linked, rationale_given, rehearsed_in_session,

@@ -11,6 +11,7 @@ import pytest
 
 from analytics import ClinicDatabase
 from tests.support.browser import (
+    RUN_COUNTER,
     SCREENSHOTS,
     VIEWPORT,
     assert_no_errors,
@@ -384,6 +385,9 @@ def test_deep_link_on_fresh_server_runs_the_app(chromium, e2e_clinic):
     """The first visitor after a restart follows a bookmark straight to a page."""
     server = start_server(e2e_clinic.db_path, "streamlit-fresh.log")
     context = chromium.new_context(viewport=VIEWPORT)
+    # Counted from the first byte: before the first run ends the page shows the pages folder's
+    # navigation, quiet while a slow server imports; "settled" waits for a finished run.
+    context.add_init_script(RUN_COUNTER)
     try:
         server.start()
         page = context.new_page()
