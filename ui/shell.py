@@ -18,6 +18,16 @@ serves Streamlit's own static files (its ``index.html`` is the document of every
   so it was fetched again on every visit), and gzip-compressed once per process (Streamlit
   compresses the component route on every request and leaves ``static/`` uncompressed).
 
+* on a chart page, Streamlit's own code for the elements those pages draw (tables, metrics,
+  filters, download buttons, the chart component: :data:`PAGE_ELEMENTS`) is asked for with
+  ``<link rel="modulepreload">`` while the server runs the page's script. Streamlit fetches each
+  element's code lazily, once the script's output names it, chunk after chunk: on a new visitor's
+  first chart page about 65 files (2 MB) that the chart waited for. The files and what each
+  element imports are read from Streamlit's main script (:func:`element_chunks`);
+* a page's URL tells Streamlit where its server is (``window.__streamlit.BACKEND_BASE_URL``: the
+  URL without the page's name): otherwise it first probes ``<page>/_stcore/health``, which fails,
+  and only then the app's root.
+
 It relies on one name inside Streamlit, ``create_streamlit_static_handler`` in
 ``streamlit.web.server.starlette.starlette_static_routes`` (Streamlit 1.67). Where that is gone
 :func:`install` returns False and the launcher says so; the charts still draw (chart.js loads the
@@ -29,7 +39,9 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import importlib.util
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -67,6 +79,19 @@ def _compressed() -> bytes:
 
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+_VITE_IMPORT = re.compile(r"import\(`\./([A-Za-z][\w-]*)\.[\w-]+\.js`\)(?:\.then\([^()]*\))?,"
+                          r"__vite__mapDeps\(\[([\d,]+)\]\)")
+
+#: Streamlit elements the chart pages draw, whose code the browser otherwise fetches only after
+#: the page's script output names them (measured in Chromium on the three chart pages).
+PAGE_ELEMENTS = ("BidiComponent", "ButtonGroup", "Checkbox", "DataFrame", "DateInput", "DownloadButton",
+                 "Html", "Metric", "Multiselect", "Selectbox", "TextInput")
+
+
+@functools.cache
+def app_pages() -> tuple[str, ...]:
+    """The URL paths (file stems) of every page in ``pages/``."""
+    return tuple(sorted(f.stem for f in PAGES_DIR.glob("*.py")))
 
 
 @functools.cache
@@ -76,6 +101,38 @@ def chart_pages() -> tuple[str, ...]:
     elsewhere it would be main-thread work for nothing (a later chart page of the same tab
     evaluates it when its script runs)."""
     return tuple(sorted(f.stem for f in PAGES_DIR.glob("*.py") if "charts=True" in f.read_text(encoding="utf-8")))
+
+
+def streamlit_static() -> Path:
+    """Streamlit's built front end (``index.html`` and ``static/js``), found without importing it."""
+    spec = importlib.util.find_spec("streamlit")
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).parent / "static"
+
+
+@functools.cache
+def element_chunks(elements: tuple[str, ...] = PAGE_ELEMENTS) -> tuple[str, ...]:
+    """The JavaScript files (``static/js/...``) Streamlit loads for ``elements``: each element's own
+    file and those it imports, as its main script lists them for its lazy imports (Vite's
+    ``__vite__mapDeps``). Empty when the main script cannot be read that way (a Streamlit upgrade:
+    the pages work as before, only without the head start; tests/test_serve.py fails)."""
+    static = streamlit_static()
+    try:
+        index = (static / "index.html").read_text(encoding="utf-8")
+        main = re.search(r'<script type="module"[^>]* src="\./(static/js/index\.[\w-]+\.js)"', index)
+        code = (static / main.group(1)).read_text(encoding="utf-8") if main else ""
+        files = json.loads(re.search(r"m\.f=(\[[^\]]*\])", code).group(1)) if code else []
+    except (OSError, AttributeError, ValueError):
+        return ()
+    already = set(re.findall(r'<link rel="modulepreload"[^>]* href="\./static/js/([^"]+)"', index))
+    wanted: dict[str, None] = {}
+    for element, deps in _VITE_IMPORT.findall(code):
+        if element in elements:
+            named = [files[int(i)] for i in deps.split(",") if int(i) < len(files)]
+            for path in named:
+                if path.endswith(".js") and path.startswith("./") and path[2:] not in already:
+                    wanted[f"static/js/{path[2:]}"] = None
+    return tuple(sorted(wanted))
 
 
 def snippet() -> str:
@@ -99,9 +156,26 @@ def snippet() -> str:
     return started;
   }}
   window.__bsShellPlotly = {{url: url, load: load}};
+  var chartPages = {json.dumps(list(chart_pages()))}, pages = {json.dumps(list(app_pages()))};
+  var parts = location.pathname.split("/"), page = decodeURIComponent(parts[parts.length - 1]);
+  // A page's URL: the server is at the URL without the page's name (Streamlit would probe
+  // <page>/_stcore/health first, which fails).
+  if (pages.indexOf(page) >= 0) {{
+    window.__streamlit = Object.assign({{}}, window.__streamlit || {{}},
+      {{BACKEND_BASE_URL: location.origin + parts.slice(0, -1).join("/") + "/"}});
+  }}
+  // A chart page: Streamlit's code for the elements it draws, fetched now, not one by one later.
+  if (chartPages.indexOf(page) >= 0) {{
+    {json.dumps(list(element_chunks()))}.forEach(function (file) {{
+      var link = document.createElement("link");
+      link.rel = "modulepreload";
+      link.crossOrigin = "";
+      link.href = new URL("./" + file, document.baseURI).href;
+      document.head.appendChild(link);
+    }});
+  }}
   // On a chart page, once the server runs the page's script (the main thread then waits for the
   // server): evaluate plotly.js. Checked on every run (in-app navigation).
-  var chartPages = {json.dumps(list(chart_pages()))};
   var observer = new MutationObserver(function () {{
     var app = document.querySelector("[data-test-script-state]");
     var state = app && app.getAttribute("data-test-script-state");
