@@ -1,9 +1,10 @@
 """Executed parity of the dashboard's queries on DuckDB and Spark SQL (issue 17, first step).
 
-    .venv/bin/python scripts/engine_parity.py CAPTURED.pkl [--db sample_data/clinic.duckdb]
+    .venv/bin/python scripts/engine_parity.py [CAPTURED.pkl] [--db sample_data/clinic.duckdb]
 
-CAPTURED.pkl: (label, sql, params, method) tuples recorded from ClinicDatabase while every page
-(and tab) ran under Streamlit's AppTest on the sample clinic (the parameters the pages use).
+The sample clinic is built when missing. Without CAPTURED.pkl (or when it does not exist yet) the
+queries are first recorded: (label, sql, params, method) from ClinicDatabase while every page (and
+tab) runs under Streamlit's AppTest on the clinic (the parameters the pages use), saved there.
 For every distinct query file: run on DuckDB (ClinicDatabase.query), export the tables to Parquet,
 register them as Spark temp views, and run on Spark local[2] by two routes:
   (a) SQLGlot transpile duckdb -> spark of the text with the parameters inlined as literals;
@@ -62,7 +63,7 @@ def norm(frame):
             elif hasattr(x, "item") and not isinstance(x, (str, bytes)):
                 try:
                     out.append(x.item())
-                except Exception:
+                except (TypeError, ValueError):
                     out.append(str(x))
             elif hasattr(x, "date") and not isinstance(x, dt.date):
                 out.append(x)
@@ -94,6 +95,49 @@ def reason(exc: Exception) -> str:
     return f"{m.group(1)} {m.group(2)}" if m else text[:100]
 
 
+def capture(db_path: str, out: Path) -> None:
+    """Record the statements every page and tab runs (benchmarks.step_pages' cases) into ``out``."""
+    import os
+
+    import analytics.db as adb
+    from analytics import ClinicDatabase
+    from benchmarks.common import DB_ENV
+    from benchmarks.step_pages import _apptest, clear_caches, page_cases
+
+    rec: list[tuple] = []
+    originals = {m: getattr(adb.ClinicDatabase, m) for m in ("execute_sql", "rows", "query_chunks")}
+
+    def wrapper(method: str):
+        orig = originals[method]
+
+        def wrapped(self, *a, **k):
+            params = a[1] if len(a) > 1 else k.get("params")
+            if method == "execute_sql":
+                rec.append((k.get("label", "query"), a[0], dict(params or {}), method))
+            else:
+                rec.append((a[0], adb.load_sql(a[0]), dict(params or {}), method))
+            return orig(self, *a, **k)
+        return wrapped
+
+    for m in originals:
+        setattr(adb.ClinicDatabase, m, wrapper(m))
+    try:
+        os.environ[DB_ENV] = db_path
+        cases = page_cases(include_sections=True)
+        with ClinicDatabase(db_path) as db:
+            links = {c.name: c.params(db) for c in cases}
+        rec.clear()
+        for c in cases:
+            clear_caches()
+            _seconds, errors = _apptest(c, links[c.name], 300)
+            print(f"recorded {c.name} {links[c.name]} {errors or ''}", file=sys.stderr)
+    finally:
+        for m, orig in originals.items():
+            setattr(adb.ClinicDatabase, m, orig)
+    with open(out, "wb") as f:
+        pickle.dump(rec, f)
+
+
 def main(argv: list[str]) -> int:
     try:
         from pyspark.sql import SparkSession
@@ -104,8 +148,16 @@ def main(argv: list[str]) -> int:
     import sqlglot
 
     from analytics.db import READABLE_TABLES, ClinicDatabase
-    captured = pickle.load(open(argv[0], "rb"))
+    from analytics.ingest.sample import ensure_sample_database
+
     db_path = argv[argv.index("--db") + 1] if "--db" in argv else str(ROOT / "sample_data" / "clinic.duckdb")
+    ensure_sample_database(db_path)
+    positional = [a for i, a in enumerate(argv) if a != "--db" and (i == 0 or argv[i - 1] != "--db")]
+    recorded = Path(positional[0]) if positional else Path(db_path).with_suffix(".captured.pkl")
+    if not recorded.exists():
+        capture(db_path, recorded)
+    with open(recorded, "rb") as f:
+        captured = pickle.load(f)
     parquet = Path(db_path).with_suffix(".parquet.d")
     parquet.mkdir(exist_ok=True)
     by_name: dict[str, tuple[str, dict]] = {}
@@ -145,7 +197,8 @@ def main(argv: list[str]) -> int:
         diff = sum(r[route] == "differs" for r in results)
         print(f"route {route}: equal {ok}, differs {diff}, fail {len(results) - ok - diff}, "
               f"median {sorted(r[route + '_s'] for r in results)[len(results) // 2]:.2f} s/query")
-    pickle.dump(results, open(Path(argv[0]).with_suffix(".results.pkl"), "wb"))
+    with open(recorded.with_suffix(".results.pkl"), "wb") as f:
+        pickle.dump(results, f)
     return 0
 
 
