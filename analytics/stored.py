@@ -101,6 +101,7 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
     counts["stored_expected_response_fit_scopes"] = store_expected_fits(con, settings)
     counts["stored_cohort_summary"] = store_summaries(con, settings)
     counts[FILTER_VALUES_TABLE] = store_filter_values(con)
+    counts[CLINIC_DATES_TABLE] = store_clinic_dates(con)
     return counts
 
 
@@ -318,6 +319,20 @@ def store_filter_values(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT count(*) FROM main.{FILTER_VALUES_TABLE}").fetchone()[0])
 
 
+# The latest session and score date and the first intake per clinic (the table macro clinic_dates,
+# macros.sql), so a page's "data as of" date for the network or a viewer's clinics is read from a
+# row per clinic instead of every session and score (stored_quality_as_of.sql).
+CLINIC_DATES_TABLE = "stored_clinic_dates"
+
+
+def store_clinic_dates(con: duckdb.DuckDBPyConnection) -> int:
+    """Replace the stored clinic dates with those of the data ``con`` now holds. Returns the rows stored."""
+    con.execute(f"CREATE OR REPLACE TABLE main.{CLINIC_DATES_TABLE} AS "
+                "SELECT * FROM clinic_dates($cohort) ORDER BY clinic",
+                {"cohort": query_params(Viewer.local())["cohort"]})
+    return int(con.execute(f"SELECT count(*) FROM main.{CLINIC_DATES_TABLE}").fetchone()[0])
+
+
 def stored_fit_scopes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, str]]:
     """Per stored fit scope: (latest discharge date of its clients, fit key), on a reading
     connection after :func:`expose_stored_rows` (empty for a database imported before fits were stored)."""
@@ -344,7 +359,8 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
     else:  # imported before curves were stored: every scope's curves are fitted anew
         con.execute(f"CREATE TABLE stored_expected_response_fit ({FIT_COLUMNS})")
         con.execute(f"CREATE TABLE stored_expected_response_fit_scopes ({FIT_SCOPE_COLUMNS})")
-    for table in (*SUMMARY_TABLES, FILTER_VALUES_TABLE):  # read only when present (summary_row, filter_options)
+    # read only when present (summary_row, filter_options, scope_dates)
+    for table in (*SUMMARY_TABLES, FILTER_VALUES_TABLE, CLINIC_DATES_TABLE):
         if table in present:
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
     stored = all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE))

@@ -420,7 +420,7 @@ UNSCOPED_SQL = {"macros", "stored_macros", "outcome_macros", "alert_macros", "co
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
                  "client_measure_score_rows", "client_paired_score_rows", "alert_client_rows", "caseload_client_rows",
-                 "score_interval_rows", "cohort_measure_clients", "clinic_filter_values")
+                 "score_interval_rows", "cohort_measure_clients", "clinic_filter_values", "clinic_dates")
 SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 
@@ -468,7 +468,7 @@ def test_stored_scope_queries_take_their_scope_from_the_cohort_struct():
 
 # Queries of values stored at import per clinic: they read no client row, and which clinics' rows
 # they read is decided in SQL from the $cohort STRUCT (stored_clinic_in_scope, stored_macros.sql).
-STORED_CLINIC_SQL = {"stored_filter_options"}
+STORED_CLINIC_SQL = {"stored_filter_options", "stored_quality_as_of"}
 
 
 def test_stored_clinic_queries_take_their_clinics_from_the_cohort_struct():

@@ -24,7 +24,7 @@ import pandas as pd
 from ..db import ClinicDatabase
 from ..publishing import Column
 from ..scope import AccessDenied, CohortFilter, Viewer, query_params
-from ..stored import FILTER_VALUES_TABLE
+from ..stored import CLINIC_DATES_TABLE, FILTER_VALUES_TABLE
 
 REJECTS_PAGE_SIZE = 100  # rows per page on the Data page
 MAX_REJECTS_PAGE = 1000  # the largest page anyone may ask for
@@ -252,12 +252,26 @@ def rejects_csv_chunks(
         first = False
 
 
+def scope_dates(db: ClinicDatabase, viewer: Viewer) -> dict[str, date | None]:
+    """``as_of``: the latest session or score date among the clients the viewer may see;
+    ``first_intake``: their earliest intake (each None when nothing is loaded). Cohort filters
+    do not apply: narrowing a cohort does not move the data's date.
+
+    For the network or a viewer's clinics they are read from the dates stored at import per
+    clinic (stored_quality_as_of.sql), for a therapist's caseload (or a database imported before
+    they were stored) computed from the sessions and scores (quality_as_of.sql): the same row."""
+    stored = CLINIC_DATES_TABLE in db.tables and viewer.scope_therapist is None
+    row = db.query("stored_quality_as_of" if stored else "quality_as_of", query_params(viewer)).iloc[0]
+    return {key: None if row[key] is None or pd.isna(row[key]) else pd.Timestamp(row[key]).date()
+            for key in ("as_of", "first_intake")}
+
+
 def data_as_of(db: ClinicDatabase, viewer: Viewer) -> date | None:
     """The data's "as of" date: the latest session or score date among the clients the viewer
-    may see (None when nothing is loaded). Pages count weeks and "recent" periods to this
-    date, never to the wall clock, so a page shows the same numbers whenever it is opened."""
-    value = db.query("quality_as_of", query_params(viewer)).iloc[0]["as_of"]
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+    may see (None when nothing is loaded; :func:`scope_dates`). Pages count weeks and "recent"
+    periods to this date, never to the wall clock, so a page shows the same numbers whenever it
+    is opened."""
+    return scope_dates(db, viewer)["as_of"]
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,30 @@ CREATE OR REPLACE MACRO clinic_filter_values(cohort) AS TABLE
     SELECT c.clinic, 'homework_type', a.homework_type FROM assignments AS a JOIN cohort AS c USING (client_id)
     WHERE a.homework_type IS NOT NULL GROUP BY ALL;
 
+-- Per clinic of cohort (NULL: clients without a clinic): the latest session date, the latest
+-- score date and the first intake date of its clients (DATEs, NULL when none), the rows
+-- quality_as_of.sql computes for a whole scope, stored at import (analytics/stored.py,
+-- store_clinic_dates) so a page's "data as of" date is read from a row per clinic.
+CREATE OR REPLACE MACRO clinic_dates(cohort) AS TABLE
+    WITH cohort AS (
+        SELECT * FROM cohort_clients(cohort)
+    ),
+    latest_session AS (
+        SELECT c.clinic, max(s.session_date) AS latest_session
+        FROM sessions AS s JOIN cohort AS c USING (client_id) GROUP BY c.clinic
+    ),
+    latest_score AS (
+        SELECT c.clinic, max(sc.administered_date) AS latest_score
+        FROM scores AS sc JOIN cohort AS c USING (client_id) GROUP BY c.clinic
+    ),
+    intakes AS (
+        SELECT clinic, min(intake_date) AS first_intake FROM cohort GROUP BY clinic
+    )
+    SELECT i.clinic, ls.latest_session, sc.latest_score, i.first_intake
+    FROM intakes AS i
+    LEFT JOIN latest_session AS ls ON ls.clinic IS NOT DISTINCT FROM i.clinic
+    LEFT JOIN latest_score AS sc ON sc.clinic IS NOT DISTINCT FROM i.clinic;
+
 -- Design-checklist coverage of one assignment, 0-1: the share of the 5 checklist items met
 -- (checklist_items_met / 5; unknown counts as not met). Quality-improvement page; docs/metrics.md.
 CREATE OR REPLACE MACRO checklist_coverage(goal_linked, rationale_given, rehearsed_in_session,
