@@ -63,6 +63,20 @@ def sample_db(sample_db_path: Path):
 
 
 @pytest.fixture
+def read_queries(sample_db: ClinicDatabase, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the queries ``sample_db.query`` runs during the test, in order."""
+    seen: list[str] = []
+    query = sample_db.query
+
+    def spy(name, params=None, *args, **kwargs):
+        seen.append(name)
+        return query(name, params, *args, **kwargs)
+
+    monkeypatch.setattr(sample_db, "query", spy)
+    return seen
+
+
+@pytest.fixture
 def serve_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], Path]]:
     """``serve_database(path)`` points the dashboard at ``path`` (BETWEEN_SESSIONS_DB) and empties
     Streamlit's caches; they are emptied again after the test."""

@@ -479,6 +479,20 @@ def test_stored_clinic_queries_take_their_clinics_from_the_cohort_struct():
         assert not re.search(r"\bFROM\s+(clients|scores|sessions|assignments)\b", code, re.IGNORECASE), name
 
 
+def _caseloads_and_filtered_cohorts(value: str) -> list[dict]:
+    """Cohorts narrower than whole clinics: therapists' caseloads, and the network or a clinic
+    (North) with any filter (``value`` for the list filters)."""
+    supervisor = Viewer(role="supervisor", email="s@x", clinics=("North",))
+    return [
+        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1"))["cohort"],
+        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1", clinics=("North",)))["cohort"],
+        *(query_params(v, CohortFilter.of(**{f: [value]}))["cohort"]
+          for v in (Viewer.local(), supervisor) for f in ("clinics", "therapists", "programs", "concerns")),
+        query_params(Viewer.local(), CohortFilter(intake_from=date(2026, 1, 1)))["cohort"],
+        query_params(supervisor, CohortFilter(intake_to=date(2026, 1, 31)))["cohort"],
+    ]
+
+
 def _stored_clinic_in_scope(cohort: dict, clinic: str | None) -> bool:
     import duckdb
 
@@ -497,16 +511,7 @@ def test_stored_clinic_rows_are_read_for_whole_clinics_of_the_scope_only():
     two = query_params(Viewer(role="supervisor", email="s@x", clinics=("North", "South")))["cohort"]
     assert _stored_clinic_in_scope(two, "North") and _stored_clinic_in_scope(two, "South")
     assert not _stored_clinic_in_scope(two, "East") and not _stored_clinic_in_scope(two, None)
-    supervisor = Viewer(role="supervisor", email="s@x", clinics=("North",))
-    narrower = [
-        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1"))["cohort"],
-        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1", clinics=("North",)))["cohort"],
-        *(query_params(v, CohortFilter.of(**{f: ["North"]}))["cohort"]
-          for v in (Viewer.local(), supervisor) for f in ("clinics", "therapists", "programs", "concerns")),
-        query_params(Viewer.local(), CohortFilter(intake_from=date(2026, 1, 1)))["cohort"],
-        query_params(supervisor, CohortFilter(intake_to=date(2026, 1, 31)))["cohort"],
-    ]
-    for cohort in narrower:
+    for cohort in _caseloads_and_filtered_cohorts("North"):
         assert not _stored_clinic_in_scope(cohort, "North"), cohort
     assert set(local) == {
         "scope_clinics", "scope_therapist", "clinics", "therapists", "programs", "concerns", "intake_from", "intake_to"}
@@ -528,15 +533,8 @@ def test_the_stored_scope_is_the_viewers_whole_scope_and_nothing_narrower():
     supervisor = Viewer(role="supervisor", email="s@x", clinics=("North",))
     assert _stored_scope(query_params(Viewer.local())["cohort"]) == "cohort"
     assert _stored_scope(query_params(supervisor)["cohort"]) == "clinic:North"
-    narrower = [
-        query_params(Viewer(role="supervisor", email="s@x", clinics=("North", "South")))["cohort"],
-        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1"))["cohort"],
-        query_params(Viewer(role="therapist", email="t@x", therapist_id="T1", clinics=("North",)))["cohort"],
-        *(query_params(v, CohortFilter.of(**{f: ["x"]}))["cohort"]
-          for v in (Viewer.local(), supervisor) for f in ("clinics", "therapists", "programs", "concerns")),
-        query_params(Viewer.local(), CohortFilter(intake_from=date(2026, 1, 1)))["cohort"],
-        query_params(supervisor, CohortFilter(intake_to=date(2026, 1, 31)))["cohort"],
-    ]
+    narrower = [query_params(Viewer(role="supervisor", email="s@x", clinics=("North", "South")))["cohort"],
+                *_caseloads_and_filtered_cohorts("x")]
     for cohort in narrower:
         assert _stored_scope(cohort) is None, cohort
     # every field of the STRUCT is looked at: a new field fails here until stored_scope says what it means

@@ -56,19 +56,6 @@ def _viewers(db: ClinicDatabase) -> dict[str, Viewer]:
     }
 
 
-@pytest.fixture
-def read_queries(sample_db: ClinicDatabase, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    query = sample_db.query
-
-    def spy(name, params=None, *args, **kwargs):
-        seen.append(name)
-        return query(name, params, *args, **kwargs)
-
-    monkeypatch.setattr(sample_db, "query", spy)
-    return seen
-
-
 def test_every_viewer_gets_the_values_of_its_scope(sample_db: ClinicDatabase, sample_db_path, read_queries):
     for label, viewer in _viewers(sample_db).items():
         read_queries.clear()

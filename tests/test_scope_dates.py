@@ -10,7 +10,6 @@ from datetime import date
 
 import duckdb
 import pandas as pd
-import pytest
 
 from analytics import ClinicDatabase, Viewer, data_as_of
 from analytics.data.model import scope_dates
@@ -34,19 +33,6 @@ def _reference(path, viewer: Viewer) -> dict[str, date | None]:
     latest = [pd.Timestamp(v).date() for v in latest if not pd.isna(v)]
     first = clients["intake_date"].min()
     return {"as_of": max(latest) if latest else None, "first_intake": None if pd.isna(first) else pd.Timestamp(first).date()}
-
-
-@pytest.fixture
-def read_queries(sample_db: ClinicDatabase, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    query = sample_db.query
-
-    def spy(name, params=None, *args, **kwargs):
-        seen.append(name)
-        return query(name, params, *args, **kwargs)
-
-    monkeypatch.setattr(sample_db, "query", spy)
-    return seen
 
 
 def test_every_viewer_gets_the_dates_of_its_scope(sample_db: ClinicDatabase, sample_db_path, read_queries):

@@ -264,12 +264,3 @@ def test_the_page_shell_carries_plotly_js(tiny_db_path: Path, tmp_path: Path):
         with urllib.request.urlopen(f"{server.url}/{bundle}", timeout=30) as response:
             assert response.headers.get("Content-Encoding") is None
             assert response.read() == shell.BUNDLE_FILE.read_bytes()
-        # Streamlit's code for the chart pages' elements, read from its main script, is named in
-        # the shell (and preloaded there on chart pages: tests/browser/test_first_screen.py).
-        chunks = shell.element_chunks()
-        for element in shell.PAGE_ELEMENTS:
-            assert any(c.startswith(f"static/js/{element}.") for c in chunks), element
-        assert json.dumps(list(chunks)) in pages["/"]
-        for chunk in chunks:
-            with urllib.request.urlopen(f"{server.url}/{chunk}", timeout=30) as response:
-                assert response.status == 200 and response.headers["Content-Type"].endswith("/javascript")

@@ -16,17 +16,17 @@ serves Streamlit's own static files (its ``index.html`` is the document of every
   with its content, so it is cached for a year (``immutable``: a returning browser does not ask
   again; the component route sends ``Cache-Control: public`` without a lifetime or validator,
   so it was fetched again on every visit), and gzip-compressed once per process (Streamlit
-  compresses the component route on every request and leaves ``static/`` uncompressed).
-
-* on a chart page, Streamlit's own code for the elements those pages draw (tables, metrics,
-  filters, download buttons, the chart component: :data:`PAGE_ELEMENTS`) is asked for with
-  ``<link rel="modulepreload">`` while the server runs the page's script. Streamlit fetches each
-  element's code lazily, once the script's output names it, chunk after chunk: on a new visitor's
-  first chart page about 65 files (2 MB) that the chart waited for. The files and what each
-  element imports are read from Streamlit's main script (:func:`element_chunks`);
+  compresses the component route on every request and leaves ``static/`` uncompressed);
 * a page's URL tells Streamlit where its server is (``window.__streamlit.BACKEND_BASE_URL``: the
   URL without the page's name): otherwise it first probes ``<page>/_stcore/health``, which fails,
-  and only then the app's root.
+  and only then the app's root (137 ms later in tests/browser/test_first_screen.py).
+
+Tried and not kept: asking for Streamlit's own code of the elements the chart pages draw (71
+files, 2 MB, which it fetches once the script's output names them) with ``<link
+rel="modulepreload">``. From the page's head it delayed the first chart by about 0.2 s (it
+competes with Streamlit's own start); once the script runs it changed nothing (A/B of a new
+visitor's client review, median of 6: 2.61 s vs 2.59 s): the time after the script's output is
+spent evaluating and rendering, not fetching.
 
 It relies on one name inside Streamlit, ``create_streamlit_static_handler`` in
 ``streamlit.web.server.starlette.starlette_static_routes`` (Streamlit 1.67). Where that is gone
@@ -39,9 +39,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import importlib.util
 import json
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -79,14 +77,6 @@ def _compressed() -> bytes:
 
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
-_VITE_IMPORT = re.compile(r"import\(`\./([A-Za-z][\w-]*)\.[\w-]+\.js`\)(?:\.then\([^()]*\))?,"
-                          r"__vite__mapDeps\(\[([\d,]+)\]\)")
-
-#: Streamlit elements the chart pages draw, whose code the browser otherwise fetches only after
-#: the page's script output names them (measured in Chromium on the three chart pages).
-PAGE_ELEMENTS = ("BidiComponent", "ButtonGroup", "Checkbox", "DataFrame", "DateInput", "DownloadButton",
-                 "Html", "Metric", "Multiselect", "Selectbox", "TextInput")
-
 
 @functools.cache
 def app_pages() -> tuple[str, ...]:
@@ -101,38 +91,6 @@ def chart_pages() -> tuple[str, ...]:
     elsewhere it would be main-thread work for nothing (a later chart page of the same tab
     evaluates it when its script runs)."""
     return tuple(sorted(f.stem for f in PAGES_DIR.glob("*.py") if "charts=True" in f.read_text(encoding="utf-8")))
-
-
-def streamlit_static() -> Path:
-    """Streamlit's built front end (``index.html`` and ``static/js``), found without importing it."""
-    spec = importlib.util.find_spec("streamlit")
-    assert spec is not None and spec.origin is not None
-    return Path(spec.origin).parent / "static"
-
-
-@functools.cache
-def element_chunks(elements: tuple[str, ...] = PAGE_ELEMENTS) -> tuple[str, ...]:
-    """The JavaScript files (``static/js/...``) Streamlit loads for ``elements``: each element's own
-    file and those it imports, as its main script lists them for its lazy imports (Vite's
-    ``__vite__mapDeps``). Empty when the main script cannot be read that way (a Streamlit upgrade:
-    the pages work as before, only without the head start; tests/test_serve.py fails)."""
-    static = streamlit_static()
-    try:
-        index = (static / "index.html").read_text(encoding="utf-8")
-        main = re.search(r'<script type="module"[^>]* src="\./(static/js/index\.[\w-]+\.js)"', index)
-        code = (static / main.group(1)).read_text(encoding="utf-8") if main else ""
-        files = json.loads(re.search(r"m\.f=(\[[^\]]*\])", code).group(1)) if code else []
-    except (OSError, AttributeError, ValueError):
-        return ()
-    already = set(re.findall(r'<link rel="modulepreload"[^>]* href="\./static/js/([^"]+)"', index))
-    wanted: dict[str, None] = {}
-    for element, deps in _VITE_IMPORT.findall(code):
-        if element in elements:
-            named = [files[int(i)] for i in deps.split(",") if int(i) < len(files)]
-            for path in named:
-                if path.endswith(".js") and path.startswith("./") and path[2:] not in already:
-                    wanted[f"static/js/{path[2:]}"] = None
-    return tuple(sorted(wanted))
 
 
 def snippet() -> str:
@@ -163,16 +121,6 @@ def snippet() -> str:
   if (pages.indexOf(page) >= 0) {{
     window.__streamlit = Object.assign({{}}, window.__streamlit || {{}},
       {{BACKEND_BASE_URL: location.origin + parts.slice(0, -1).join("/") + "/"}});
-  }}
-  // A chart page: Streamlit's code for the elements it draws, fetched now, not one by one later.
-  if (chartPages.indexOf(page) >= 0) {{
-    {json.dumps(list(element_chunks()))}.forEach(function (file) {{
-      var link = document.createElement("link");
-      link.rel = "modulepreload";
-      link.crossOrigin = "";
-      link.href = new URL("./" + file, document.baseURI).href;
-      document.head.appendChild(link);
-    }});
   }}
   // On a chart page, once the server runs the page's script (the main thread then waits for the
   // server): evaluate plotly.js. Checked on every run (in-app navigation).

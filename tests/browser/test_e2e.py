@@ -256,6 +256,9 @@ def test_cohort_outcomes_deep_link_filter_and_download(page, e2e_clinic):
     # Deep link: a clinic, a measure and the compliance tab.
     open_page(page, "cohort_outcomes", clinic=clinic, outcome_measure="PHQ-9", section="Compliance and change")
     assert filter_values(page, "clinic") == [clinic]
+    # wait for the headline tiles themselves: once, in CI on a loaded machine, they were not on
+    # the page yet when read after "settled" (the failure's screenshot, a moment later, has them)
+    page.locator('[data-testid="stMetric"]', has_text="Paired clients").first.wait_for()
     shown = metric_values(page)
     assert shown["Clients"] == f"{clients:,}"
     assert shown["Paired clients"] == f"{len(expected):,}"
