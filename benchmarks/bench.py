@@ -67,7 +67,7 @@ from benchmarks.common import (
 )
 from benchmarks.report import render
 from benchmarks.step_baseline import step_baseline
-from benchmarks.step_browser import step_browser
+from benchmarks.step_browser import step_browser, step_memory
 from benchmarks.step_cold_start import step_cold_start
 from benchmarks.step_import import step_import
 from benchmarks.step_pages import step_pages
@@ -142,7 +142,7 @@ def _run_step(name: str, *args: str) -> dict[str, Any]:
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "build": ensure_dataset, "import": step_import, "pages": step_pages, "browser": step_browser,
-    "cold_start": step_cold_start, "baseline": step_baseline,
+    "cold_start": step_cold_start, "baseline": step_baseline, "memory": step_memory,
 }
 
 
@@ -189,6 +189,9 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
     if "browser" in steps and "L" in sizes:
         log("step browser L")
         results["browser"] = stamp(_run_step("browser", "--size", "L"))
+    if "memory" in steps and "XXL" in sizes:  # at L the browser step measures it with its timings
+        log("step memory XXL")
+        results["memory_XXL"] = stamp(_run_step("memory", "--size", "XXL"))
     if "cold_start" in steps:
         cold_size = "L" if "L" in sizes else sizes[0]
         log(f"step cold_start {cold_size}")
@@ -206,7 +209,7 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
     return results
 
 
-ALL_STEPS = ("import", "pages", "browser", "cold_start", "baseline")
+ALL_STEPS = ("import", "pages", "browser", "cold_start", "baseline", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,12 +91,25 @@ def target_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"{_s(plain.get(worst['page']))} s){note}", f"{_s(worst.get('chart_s'))} s",
                      f"<= {TARGETS['cold_start_L']} s",
                      "**no**" if worst.get("errors") else _ok(worst.get("chart_s"), TARGETS["cold_start_L"])))
-    memory = browser.get("memory", {})
-    if memory.get("peak_mb"):
+    return rows + _memory_rows(results)
+
+
+def _memory_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The server's peak memory with 10 sessions: at L (the browser step; target 1.5 GB) and at XXL
+    (the memory step; the issue sets no limit there, L's is given for reference)."""
+    rows = []
+    for size, memory in (("L", results.get("browser", {}).get("memory") or {}),
+                         ("XXL", (results.get("memory_XXL") or {}).get("memory") or {})):
+        if not memory.get("peak_mb"):
+            continue
         pss = memory.get("peak", {}).get("pss")
-        extra = f" (PSS {pss:.0f} MiB)" if pss else ""
-        rows.append(("Server memory L, 10 concurrent sessions, peak RSS of server + children", f"{memory['peak_mb']:.0f} MiB"
-                     + extra, "<= 1.5 GB", _ok(memory["peak_mb"], TARGETS["memory_L_mb"])))
+        measured = f"{memory['peak_mb']:.0f} MiB" + (f" (PSS {pss:.0f} MiB)" if pss else "")
+        if size == "L":
+            rows.append(("Server memory L, 10 concurrent sessions, peak RSS of server + children", measured,
+                         "<= 1.5 GB", _ok(memory["peak_mb"], TARGETS["memory_L_mb"])))
+        else:
+            rows.append(("Server memory XXL, 10 concurrent sessions on mixed deep links (largest clinic, network), "
+                         "peak RSS of server + children", measured, "- (L: <= 1.5 GB)", "-"))
     return rows
 
 

@@ -243,3 +243,28 @@ def _memory_phase(browser: Any, server: StreamlitServer, cases: list[PageCase],
             ctx.close()
     return {"sessions": len(sessions), "idle_mb": idle["rss"], "open_mb": opened["rss"], "peak_mb": peak["rss"],
             "idle": idle, "open": opened, "peak": peak, "both_waves_s": all_drawn_s}
+
+
+def step_memory(size: str) -> dict[str, Any]:
+    """The server's memory with 10 browser sessions at ``size`` (for XXL, where the browser step's
+    timings are not taken): :func:`_memory_phase` on a freshly started server."""
+    from playwright.sync_api import sync_playwright
+
+    from analytics import ClinicDatabase
+
+    cases = page_cases()
+    target = dataset_db(size)
+    with ClinicDatabase(target) as db:
+        links = {c.name: [c.params(db, i) for i in range(10)] for c in cases}
+    log_path = DATA_DIR / f"server-{size}.log"
+    log_path.unlink(missing_ok=True)
+    with StreamlitServer(target, log_path=log_path, start_timeout=300) as server, sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            assert server.pid is not None
+            at_start = process_tree_memory_mb(server.pid)
+            memory = _memory_phase(browser, server, cases, links)
+        finally:
+            browser.close()
+    return {"size": size, "memory_at_start_mb": at_start["rss"], "memory_at_start": at_start, "memory": memory}
+

@@ -123,3 +123,12 @@ def test_the_report_gives_the_cold_start_of_both_launchers_and_its_target():
             "(2.40, 2.50, 2.70) | 4.00 | 1900 | 1.60 (2 of 3) | yes | - |") in report
     assert ("| client_review | ?client=<client with most assignments> | plain `streamlit run` | 0.90 | **4.20** "
             "(4.00, 4.20, 4.40) | 4.00 | 3600 | - | **no** | - |") in report
+
+
+def test_the_report_gives_the_xxl_server_memory_with_ten_sessions():
+    results = {"machine": {"date": "2026-12-06 21:30 UTC", "nproc": 2},
+               "memory_XXL": {"size": "XXL", "memory": {"sessions": 10, "peak_mb": 1234.4, "peak": {"pss": 1100.0}}}}
+    report = render(results)
+    assert ("| Server memory XXL, 10 concurrent sessions on mixed deep links (largest clinic, network), peak RSS of "
+            "server + children | 1234 MiB (PSS 1100 MiB) | - (L: <= 1.5 GB) | - |") in report
+    assert "Server memory XXL" not in render({"machine": results["machine"]})
