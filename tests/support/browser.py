@@ -153,9 +153,12 @@ def screenshot(page: Any, name: str) -> Path:
 
 def download_csv(scope: Any, button_name: str | re.Pattern[str]) -> tuple[str, list[dict[str, str]]]:
     """Click a download button inside ``scope`` (a page or locator); returns the file name and CSV rows."""
+    page = scope.page if hasattr(scope, "page") and not hasattr(scope, "goto") else scope
+    # Not while a script run is in flight (its end redraws the button and its file): once, in CI,
+    # a click on the QI activity CSV gave no download within the timeout (cause not pinned down).
+    wait_settled(page)
     button = scope.get_by_role("button", name=button_name).first
     button.scroll_into_view_if_needed()
-    page = scope.page if hasattr(scope, "page") and not hasattr(scope, "goto") else scope
     with page.expect_download(timeout=TIMEOUT_MS) as info:
         button.click()
     download = info.value
