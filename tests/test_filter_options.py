@@ -11,7 +11,7 @@ import pytest
 
 import analytics.data.model as data_model
 from analytics import ClinicDatabase, CohortFilter, Viewer, filter_options
-from analytics.data.model import OPTION_FIELDS, FilterOptions
+from analytics.data.model import OPTION_FIELDS, FilterOptions, scope_dates
 from analytics.scope import query_params
 
 FIELDS = [name for name, _ in OPTION_FIELDS]
@@ -105,14 +105,17 @@ def test_filter_options_survive_the_ui_cache():
     assert copy == options and copy.available == {"clinic": 3} and copy.is_partial("clinic")
 
 
-def test_an_older_database_without_stored_values_computes_them(sample_db_path, tmp_path):
+@pytest.mark.parametrize(("table", "read"), [("stored_filter_values", filter_options), ("stored_clinic_dates", scope_dates)],
+                         ids=["filter values", "scope dates"])
+def test_an_older_database_without_a_stored_table_computes_the_same(sample_db_path, tmp_path, table, read):
+    """A database imported before the per-clinic values were stored: the same answers, computed."""
     import shutil
 
     older = tmp_path / "older.duckdb"
     shutil.copy(sample_db_path, older)
     with duckdb.connect(str(older)) as con:
-        con.execute("DROP TABLE stored_filter_values")
+        con.execute(f"DROP TABLE {table}")
     with ClinicDatabase(older) as db, ClinicDatabase(sample_db_path) as current:
-        assert "stored_filter_values" not in db.tables
+        assert table not in db.tables
         for viewer in (Viewer.local(), _viewers(current)["one clinic"]):
-            assert filter_options(db, viewer) == filter_options(current, viewer)
+            assert read(db, viewer) == read(current, viewer)

@@ -5,7 +5,6 @@ therapist's caseload; both equal a reference computed in pandas from the tables 
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import duckdb
@@ -60,14 +59,3 @@ def test_the_stored_dates_are_the_computed_ones(sample_db: ClinicDatabase):
             pd.testing.assert_frame_equal(stored, live, obj=label)
         else:  # a therapist's caseload is never read from the stored rows
             assert stored.isna().all(axis=None) and not live.isna().all(axis=None), label
-
-
-def test_an_older_database_without_stored_dates_computes_them(sample_db_path, tmp_path):
-    older = tmp_path / "older.duckdb"
-    shutil.copy(sample_db_path, older)
-    with duckdb.connect(str(older)) as con:
-        con.execute("DROP TABLE stored_clinic_dates")
-    with ClinicDatabase(older) as db, ClinicDatabase(sample_db_path) as current:
-        assert "stored_clinic_dates" not in db.tables
-        for viewer in (Viewer.local(), _viewers(current)["one clinic"]):
-            assert scope_dates(db, viewer) == scope_dates(current, viewer)
