@@ -17,6 +17,15 @@ from analytics.scope import query_params
 FIELDS = [name for name, _ in OPTION_FIELDS]
 
 
+def viewers_clients(clients: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
+    """The rows of ``clients`` in the viewer's scope (their clinics, their caseload), in pandas."""
+    if viewer.scope_clinics is not None:
+        clients = clients[clients["clinic"].isin(viewer.scope_clinics)]
+    if viewer.scope_therapist is not None:
+        clients = clients[clients["therapist_id"] == viewer.scope_therapist]
+    return clients
+
+
 def _reference(path, viewer: Viewer) -> dict[str, list[str]]:
     """Each filter's values from the tables, in pandas: the clients of the viewer's scope and the
     measures and homework types of their scores and assignments."""
@@ -24,10 +33,7 @@ def _reference(path, viewer: Viewer) -> dict[str, list[str]]:
         clients = con.execute("SELECT * FROM clients").df()
         scores = con.execute("SELECT client_id, measure FROM scores").df()
         assignments = con.execute("SELECT client_id, homework_type FROM assignments").df()
-    if viewer.scope_clinics is not None:
-        clients = clients[clients["clinic"].isin(viewer.scope_clinics)]
-    if viewer.scope_therapist is not None:
-        clients = clients[clients["therapist_id"] == viewer.scope_therapist]
+    clients = viewers_clients(clients, viewer)
     ids = set(clients["client_id"])
 
     def values(series: pd.Series) -> list[str]:

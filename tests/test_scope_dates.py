@@ -14,7 +14,7 @@ from analytics import ClinicDatabase, Viewer, data_as_of
 from analytics.data.model import scope_dates
 from analytics.quality_improvement.model import report_dates
 from analytics.scope import query_params
-from tests.test_filter_options import _viewers
+from tests.test_filter_options import _viewers, viewers_clients
 
 
 def _reference(path, viewer: Viewer) -> dict[str, date | None]:
@@ -22,10 +22,7 @@ def _reference(path, viewer: Viewer) -> dict[str, date | None]:
         clients = con.execute("SELECT client_id, clinic, therapist_id, intake_date FROM clients").df()
         sessions = con.execute("SELECT client_id, session_date FROM sessions").df()
         scores = con.execute("SELECT client_id, administered_date FROM scores").df()
-    if viewer.scope_clinics is not None:
-        clients = clients[clients["clinic"].isin(viewer.scope_clinics)]
-    if viewer.scope_therapist is not None:
-        clients = clients[clients["therapist_id"] == viewer.scope_therapist]
+    clients = viewers_clients(clients, viewer)
     ids = set(clients["client_id"])
     latest = [frame[frame["client_id"].isin(ids)][column].max()
               for frame, column in ((sessions, "session_date"), (scores, "administered_date"))]

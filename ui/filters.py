@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -10,6 +11,9 @@ from analytics import CohortFilter, active_settings
 
 from .audit import log_denied
 from .text import md
+
+if TYPE_CHECKING:  # annotations only: `import ui` does not load the data model
+    from analytics.data.model import FilterOptions
 
 # (query-parameter name, CohortFilter field, label)
 FILTER_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -88,9 +92,7 @@ def current_cohort() -> CohortFilter:
 def requested_values() -> CohortFilter:
     """The filter values this session asks for (a link's or the viewer's), without the intake
     dates: what a page passes to ``filter_options`` so a long list still offers them."""
-    cohort = current_cohort()
-    return CohortFilter(clinics=cohort.clinics, therapists=cohort.therapists, programs=cohort.programs,
-                        concerns=cohort.concerns, homework_types=cohort.homework_types, measures=cohort.measures)
+    return current_cohort().with_(intake_from=None, intake_to=None)
 
 
 def show_link_notes() -> None:
@@ -144,7 +146,7 @@ def _log_dropped(param: str, dropped: list[str]) -> None:
         log_denied(detail=f"filter {param}: {len(dropped)} value(s) not offered to this viewer: {shown}")
 
 
-def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, ...] | None = None,
+def cohort_filter_sidebar(options: FilterOptions, *, fields: tuple[str, ...] | None = None,
                           intake: bool = True, intake_months: list[str] | None = None) -> CohortFilter:
     """Render the filters in the sidebar and return the chosen cohort.
 
@@ -179,8 +181,8 @@ def cohort_filter_sidebar(options: dict[str, list[str]], *, fields: tuple[str, .
                                "clients you may see.", icon=":material/search_off:")
             # A long list (a national network's therapists) offers its first values and the
             # requested ones; any other value of the scope can be typed exactly and is looked up.
-            partial = getattr(options, "is_partial", lambda _: False)(param)
-            search = partial and param in getattr(options, "searchable", ())
+            partial = options.is_partial(param)
+            search = partial and param in options.searchable
             hint = None
             if partial:
                 hint = (f"The first {len(allowed):,} of {options.available[param]:,} are listed"

@@ -78,6 +78,7 @@ def _compressed() -> bytes:
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
+
 @functools.cache
 def app_pages() -> tuple[str, ...]:
     """The URL paths (file stems) of every page in ``pages/``."""
@@ -90,7 +91,7 @@ def chart_pages() -> tuple[str, ...]:
     ``ui.page(..., charts=True)`` (ui/opening.py). Only there does the shell evaluate plotly.js;
     elsewhere it would be main-thread work for nothing (a later chart page of the same tab
     evaluates it when its script runs)."""
-    return tuple(sorted(f.stem for f in PAGES_DIR.glob("*.py") if "charts=True" in f.read_text(encoding="utf-8")))
+    return tuple(p for p in app_pages() if "charts=True" in (PAGES_DIR / f"{p}.py").read_text(encoding="utf-8"))
 
 
 def snippet() -> str:

@@ -80,9 +80,10 @@ CREATE OR REPLACE MACRO clinic_filter_values(cohort) AS TABLE
     WHERE a.homework_type IS NOT NULL GROUP BY ALL;
 
 -- Per clinic of cohort (NULL: clients without a clinic): the latest session date, the latest
--- score date and the first intake date of its clients (DATEs, NULL when none), the rows
--- quality_as_of.sql computes for a whole scope, stored at import (analytics/stored.py,
--- store_clinic_dates) so a page's "data as of" date is read from a row per clinic.
+-- score date and the first intake date of its clients (DATEs, NULL when none): what
+-- quality_as_of.sql aggregates for a therapist's caseload, and what is stored at import over the
+-- network (analytics/stored.py, store_clinic_dates) so a page's "data as of" date is read from a
+-- row per clinic (stored_quality_as_of.sql).
 CREATE OR REPLACE MACRO clinic_dates(cohort) AS TABLE
     WITH cohort AS (
         SELECT * FROM cohort_clients(cohort)
