@@ -227,6 +227,9 @@ def test_local_mode_through_a_host_rewriting_proxy_shows_no_data(chromium: Any, 
         # and the direct page still works afterwards
         page.reload()
         page.wait_for_function("document.querySelectorAll('[data-testid=\"stMetricValue\"]').length >= 5")
+        wait_idle(page)
+        # wait for the tile itself: once, in CI, the values were drawn but no "Clients" label yet
+        page.locator('[data-testid="stMetric"]', has_text="Clients").first.wait_for()
         assert metric_values(page)["Clients"] == "5"
     finally:
         context.close()
