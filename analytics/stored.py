@@ -97,6 +97,7 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
         [params["baseline_days"], params["unreviewed_as_not_done"], params["depression_measure"],
          params["anxiety_measure"], batch_id],
     )
+    counts[CLIENT_MONTHS_TABLE] = store_client_months(con)  # before the reading macros, which name it
     counts["stored_sudden_gains"] = store_sudden_gains(con, settings)
     counts["stored_expected_response_fit_scopes"] = store_expected_fits(con, settings)
     counts["stored_cohort_summary"] = store_summaries(con, settings)
@@ -333,6 +334,28 @@ def store_clinic_dates(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT count(*) FROM main.{CLINIC_DATES_TABLE}").fetchone()[0])
 
 
+# Activity and homework per client and calendar month (the table macro client_month_rows_live over
+# the whole network, macros.sql): sums and counts that depend on no setting, so the quality-
+# improvement report's monthly trends and funnels read a row per client-month instead of every
+# session and assignment (client_month_rows, stored_client_rows.sql).
+CLIENT_MONTHS_TABLE = "stored_client_months"
+CLIENT_MONTHS_COLUMNS = (
+    "client_id VARCHAR, month DATE, sessions_attended BIGINT, sessions_missed BIGINT, assignments BIGINT, "
+    "reviewed_assignments BIGINT, quantity_sum DOUBLE, rated_assignments BIGINT, quality_sum DOUBLE, "
+    "coverage_sum DOUBLE, follow_up_assignments BIGINT"
+)
+
+
+def store_client_months(con: duckdb.DuckDBPyConnection) -> int:
+    """Replace the stored client-months with those of the data ``con`` now holds. Returns the rows stored."""
+    con.execute(f"CREATE OR REPLACE TABLE main.{CLIENT_MONTHS_TABLE} ({CLIENT_MONTHS_COLUMNS})")
+    con.execute(f"INSERT INTO main.{CLIENT_MONTHS_TABLE} "
+                "SELECT * FROM client_month_rows_live($cohort, NULL::VARCHAR[], NULL::DATE, NULL::DATE) "
+                "ORDER BY client_id, month",
+                {"cohort": query_params(Viewer.local())["cohort"]})
+    return int(con.execute(f"SELECT count(*) FROM main.{CLIENT_MONTHS_TABLE}").fetchone()[0])
+
+
 def stored_fit_scopes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, str]]:
     """Per stored fit scope: (latest discharge date of its clients, fit key), on a reading
     connection after :func:`expose_stored_rows` (empty for a database imported before fits were stored)."""
@@ -377,13 +400,19 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
         for table, select in _STORE.items():
             con.execute(f"CREATE TABLE {table} AS {select} LIMIT 0", _used(select, params))
         con.execute(f"CREATE TABLE {SETTINGS_TABLE} ({SETTINGS_COLUMNS})")
-    _setting_macros(con, setting)
+    if CLIENT_MONTHS_TABLE in present:
+        con.execute(f"CREATE VIEW {CLIENT_MONTHS_TABLE} AS SELECT * FROM clinic.main.{CLIENT_MONTHS_TABLE}")
+    else:  # imported before client-months were stored: every period's rows are computed
+        con.execute(f"CREATE TABLE {CLIENT_MONTHS_TABLE} ({CLIENT_MONTHS_COLUMNS})")
+    _setting_macros(con, {**setting, "stored_client_months_present": CLIENT_MONTHS_TABLE in present})
     return bool(setting)
 
 
-#: The stored settings as constant scalar macros, with their SQL types (stored_client_rows.sql).
+#: The stored settings as constant scalar macros, with their SQL types (stored_client_rows.sql),
+#: and whether the client-months are stored (they depend on no setting).
 _SETTING_MACROS = (("stored_baseline_days", "INTEGER"), ("stored_unreviewed_as_not_done", "BOOLEAN"),
-                   ("stored_depression_measure", "VARCHAR"), ("stored_anxiety_measure", "VARCHAR"))
+                   ("stored_depression_measure", "VARCHAR"), ("stored_anxiety_measure", "VARCHAR"),
+                   ("stored_client_months_present", "BOOLEAN"))
 
 
 def _setting_macros(con: duckdb.DuckDBPyConnection, setting: dict[str, Any], *, temp: bool = False) -> None:

@@ -420,13 +420,14 @@ UNSCOPED_SQL = {"macros", "stored_macros", "outcome_macros", "alert_macros", "co
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
                  "client_measure_score_rows", "client_paired_score_rows", "alert_client_rows", "caseload_client_rows",
-                 "score_interval_rows", "cohort_measure_clients", "clinic_filter_values", "clinic_dates")
+                 "score_interval_rows", "cohort_measure_clients", "clinic_filter_values", "clinic_dates",
+                 "client_month_rows")
 SCOPE_CALL = re.compile(r"\b(?:" + "|".join(SCOPED_MACROS) + r")\(\s*\$cohort\b")
 
 
 # Those stored at import (analytics/stored.py): the macro that computes the rows (macros.sql) and
 # the one queries call (stored_client_rows.sql), which reads the stored rows of the cohort.
-STORED_MACROS = ("client_homework_rows", "client_measure_score_rows", "client_paired_score_rows")
+STORED_MACROS = ("client_homework_rows", "client_measure_score_rows", "client_paired_score_rows", "client_month_rows")
 
 
 def test_scoped_table_macros_start_from_the_scoped_cohort():

@@ -39,6 +39,7 @@ from analytics.quality_improvement.model import (
     alert_clients,
     alert_group_counts,
     funnel_frame,
+    monthly_activity,
     outcome_masks,
     quality_report,
     report_dates,
@@ -122,6 +123,56 @@ def test_monthly_trends_on_the_tiny_clinic(tiny_db):
     assert (total["finished"], total["recovered"], total["reliable_improvement"]) == (3, 1, 2)
     assert total["improvement_rate"] == pytest.approx(2 / 3)
     assert outcomes.loc["2025-01", "finished"] == 0 and pd.isna(outcomes.loc["2025-01", "recovery_rate"])
+
+
+def test_a_month_with_sessions_and_no_homework_set_has_zero_assignments_per_session(tmp_path):
+    """Assignments per attended session is assignments set / sessions attended: 0 for a month
+    with attended sessions and no homework (bug: it was blank, the month missing from the
+    homework rows), blank only without an attended session. Homework set after discharge is
+    follow-up and counts in neither."""
+    files = [
+        write_csv(tmp_path / "clients.csv", """
+client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date
+M1,North,T1,CBT,depression,2025-01-06,2025-03-31
+"""),
+        write_csv(tmp_path / "sessions.csv", """
+client_id,session_date,attended,session_number
+M1,2025-01-06,true,1
+M1,2025-02-03,true,2
+M1,2025-02-17,true,3
+M1,2025-03-03,false,4
+M1,2025-03-10,true,5
+"""),
+        write_csv(tmp_path / "assignments.csv", """
+assignment_id,client_id,assigned_date,homework_type,quantity_rating,quality_rating
+H1,M1,2025-01-06,thought_record,4,3
+H2,M1,2025-02-20,thought_record,,
+H3,M1,2025-04-07,thought_record,2,2
+"""),
+    ]
+    assert import_files(tmp_path / "m.duckdb", files, today=FIXTURE_TODAY).exit_code == 0
+    with ClinicDatabase(tmp_path / "m.duckdb") as db:
+        for unreviewed_as_not_done in (False, True):
+            settings = Settings(unreviewed_as_not_done=unreviewed_as_not_done)
+            activity = monthly_activity(db, LOCAL, None, date(2025, 1, 1), date(2025, 4, 30), settings)
+            activity = activity.set_index(activity["month"].astype(str).str[:7])
+            assert activity["sessions_attended"].tolist() == [1, 2, 1, 0]
+            assert activity["assignments"].tolist() == [1, 1, 0, 0]
+            assert activity["follow_up_assignments"].tolist() == [0, 0, 0, 1]
+            assert activity.loc["2025-02", "assignments_per_session"] == pytest.approx(0.5)
+            assert activity.loc["2025-01", "mean_quantity"] == pytest.approx(1.0)
+            # February's one assignment is unreviewed: no quantity, or 0 when it counts as not done
+            feb = activity.loc["2025-02"]
+            if unreviewed_as_not_done:
+                assert (feb["clients_quantity"], feb["mean_quantity"]) == (1, 0.0)
+            else:
+                assert feb["clients_quantity"] == 0 and pd.isna(feb["mean_quantity"])
+            # March: a session attended (and one missed), no homework set
+            assert activity.loc["2025-03", "sessions_missed"] == 1
+            assert activity.loc["2025-03", "assignments_per_session"] == 0
+            # April: only follow-up homework, no session: no ratio, no homework figures
+            assert pd.isna(activity.loc["2025-04", "assignments_per_session"])
+            assert activity.loc["2025-04", "clients_with_homework"] == 0
 
 
 def test_outcomes_by_quarter_and_measure_choice(tiny_db):

@@ -21,7 +21,15 @@ from analytics import ClinicDatabase, CohortFilter, Settings, Viewer, cohort_sum
 from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
 from analytics.db import sql_files
 from analytics.metrics import client_homework, client_outcomes, client_paired_outcomes
-from analytics.stored import GAIN_TABLES, SETTINGS_TABLE, STORED_TABLES, SUMMARY_TABLES, gain_settings
+from analytics.quality_improvement.model import monthly_activity, report_period, unit_homework
+from analytics.stored import (
+    CLIENT_MONTHS_TABLE,
+    GAIN_TABLES,
+    SETTINGS_TABLE,
+    STORED_TABLES,
+    SUMMARY_TABLES,
+    gain_settings,
+)
 from tests.support.clinics import FIXTURE_TODAY, ROOT, write_csv
 
 SETTINGS = (
@@ -35,7 +43,7 @@ SETTINGS = (
 def _without_stored_rows(source: Path, target: Path) -> Path:
     shutil.copy(source, target)
     con = duckdb.connect(str(target))
-    for table in (*STORED_TABLES, SETTINGS_TABLE, *GAIN_TABLES, *SUMMARY_TABLES):
+    for table in (*STORED_TABLES, SETTINGS_TABLE, *GAIN_TABLES, *SUMMARY_TABLES, CLIENT_MONTHS_TABLE):
         con.execute(f"DROP TABLE {table}")
     con.close()
     return target
@@ -176,12 +184,12 @@ def test_a_dry_run_stores_nothing(tmp_path, sample_db_path):
 
 
 def test_only_the_scoped_macros_read_the_stored_tables():
-    stored = re.compile(r"\b(?:" + "|".join((*STORED_TABLES, *GAIN_TABLES)) + r")\b")
+    stored = re.compile(r"\b(?:" + "|".join((*STORED_TABLES, *GAIN_TABLES, CLIENT_MONTHS_TABLE)) + r")\b")
     readers = sorted(name for name, path in sql_files().items()
                      if stored.search(re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))))
     assert readers == ["stored_client_rows"]
     code = re.sub(r"--[^\n]*", "", (ROOT / "analytics" / "sql" / "stored_client_rows.sql").read_text(encoding="utf-8"))
-    for table in (*STORED_TABLES, "stored_sudden_gains"):
+    for table in (*STORED_TABLES, "stored_sudden_gains", CLIENT_MONTHS_TABLE):
         # every read of a stored table keeps only the scoped cohort's clients
         reads = re.findall(rf"FROM {table} AS (\w+)(.*?)UNION ALL", code, re.S)
         assert len(reads) == 1, table
@@ -216,6 +224,83 @@ def test_the_branch_that_does_not_apply_is_not_run(sample_db_path):
             assert "stored_client_" in stored_plan and f"main.{source}" not in stored_plan, sql
             live_plan = _plan(db, sql, {"cohort": cohort, **other})
             assert f"main.{source}" in live_plan and "stored_client_" not in live_plan, sql
+
+
+# --------------------------------------------------------------------------- client-months stored at import
+
+
+def _report_periods(db: ClinicDatabase) -> list[tuple]:
+    """The QI report's periods on the sample clinic: its default 12 months, "all months", and a
+    month in progress (not whole months: computed, never read from the stored months)."""
+    from analytics.data.model import scope_dates
+
+    dates = scope_dates(db, Viewer.local())
+    as_of, first = dates["as_of"], dates["first_intake"]
+    mid_month = as_of.replace(day=15) if as_of.day > 15 else as_of.replace(day=min(as_of.day + 1, 28))
+    return [report_period(as_of, 12), report_period(as_of, None, first), (as_of.replace(day=1), mid_month)]
+
+
+def test_stored_client_months_give_the_report_computed_from_the_source(sample_db_path, legacy_db_path):
+    """The QI report's monthly trends and homework funnels read the client-months stored at
+    import; every figure equals the one computed from the sessions and assignments, for each
+    viewer, cohort, setting and period (whole months or not)."""
+    with ClinicDatabase(sample_db_path) as stored, ClinicDatabase(legacy_db_path) as legacy:
+        assert CLIENT_MONTHS_TABLE in stored.tables and CLIENT_MONTHS_TABLE not in legacy.tables
+        clinic = filter_options(stored, Viewer.local())["clinic"][0]
+        cohorts = [None, CohortFilter.of(clinics=clinic), CohortFilter.of(programs="CBT"),
+                   CohortFilter.of(homework_types="thought_record")]
+        compared = 0
+        for settings in (Settings(), Settings(unreviewed_as_not_done=True)):
+            for viewer in _viewers(stored):
+                for cohort in cohorts:
+                    for start, end in _report_periods(stored):
+                        pd.testing.assert_frame_equal(
+                            monthly_activity(stored, viewer, cohort, start, end, settings),
+                            monthly_activity(legacy, viewer, cohort, start, end, settings), check_exact=False, rtol=1e-12)
+                        homework = unit_homework(stored, viewer, cohort, start, end, settings)
+                        pd.testing.assert_frame_equal(
+                            homework, unit_homework(legacy, viewer, cohort, start, end, settings),
+                            check_exact=False, rtol=1e-12)
+                        compared += int(homework["clients_with_homework"].sum() > 0)
+        assert compared > 40  # the comparisons had homework to compare
+
+
+def test_the_report_reads_the_stored_client_months_for_whole_months(sample_db_path):
+    """For whole calendar months and every homework type the plan reads the stored client-months
+    and never the sessions or assignments; for a homework-type filter or a part of a month it
+    computes them from the source tables (the other branch pruned at planning)."""
+    from analytics.scope import query_params
+
+    cohort = query_params(Viewer.local())["cohort"]
+    sql = ("SELECT * FROM client_month_rows($cohort, $types::VARCHAR[], $start::DATE, $end::DATE)")
+    whole = {"start": "2026-01-01", "end": "2026-03-31"}
+    with ClinicDatabase(sample_db_path) as db:
+        db.ensure_macros(sql)
+        stored_plan = _plan(db, sql, {"cohort": cohort, "types": None, **whole})
+        assert CLIENT_MONTHS_TABLE in stored_plan
+        assert "main.assignments" not in stored_plan and "main.sessions" not in stored_plan
+        for other in ({"types": ["thought_record"], **whole}, {"types": None, "start": "2026-01-01", "end": "2026-03-15"},
+                      {"types": None, "start": "2026-01-02", "end": "2026-03-31"}):
+            live_plan = _plan(db, sql, {"cohort": cohort, **other})
+            assert "main.assignments" in live_plan and CLIENT_MONTHS_TABLE not in live_plan, other
+
+
+def test_the_stored_client_months_are_read(sample_db_path, tmp_path):
+    """A stored client-month changed by hand changes the monthly trend for whole months only."""
+    tampered = tmp_path / "tampered.duckdb"
+    shutil.copy(sample_db_path, tampered)
+    con = duckdb.connect(str(tampered))
+    con.execute(f"UPDATE {CLIENT_MONTHS_TABLE} SET sessions_missed = sessions_missed + 1")
+    con.close()
+    with ClinicDatabase(sample_db_path) as original, ClinicDatabase(tampered) as db:
+        start, end = _report_periods(db)[0]
+        rows = int(original.execute_sql(f"SELECT count(*) AS n FROM {CLIENT_MONTHS_TABLE} "
+                                        "WHERE month BETWEEN $s AND $e", {"s": start, "e": end})["n"].iloc[0])
+        before = monthly_activity(original, Viewer.local(), None, start, end)["sessions_missed"].sum()
+        assert monthly_activity(db, Viewer.local(), None, start, end)["sessions_missed"].sum() == before + rows > before
+        homework = CohortFilter.of(homework_types="thought_record")
+        assert (monthly_activity(db, Viewer.local(), homework, start, end)["sessions_missed"].sum()
+                == monthly_activity(original, Viewer.local(), homework, start, end)["sessions_missed"].sum())
 
 
 # --------------------------------------------------------------------------- sudden gains stored at import

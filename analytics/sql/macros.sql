@@ -171,6 +171,88 @@ CREATE OR REPLACE MACRO client_homework_rows_live(cohort, homework_types,
     FROM assignment_fractions
     GROUP BY client_id;
 
+-- Activity and homework per client and calendar month of a cohort, the rows behind the
+-- quality-improvement report's monthly trends and funnels (quality_monthly_activity.sql,
+-- quality_unit_homework.sql). month: first day of the month. Sessions by session_date:
+-- sessions_attended (attended NULL = attended) and sessions_missed. Assignments by assigned_date
+-- (homework_types: NULL = all), those in the client's treatment window (in_treatment_window):
+-- how many, how many reviewed (with a quantity fraction) and the sum of their quantity
+-- fractions, how many rated and the sum of their quality fractions, the sum of their checklist
+-- coverage (each 0-1 per assignment); and those set after discharge (after_discharge,
+-- follow-up homework, not counted above). Sums, not means: a client's mean over any run of
+-- months is the sum of its months over the count (mean_counted_quantity), so the rows stored at
+-- import (analytics/stored.py, stored_client_months) serve every month-aligned period.
+-- period_start, period_end: DATEs bounding session and assigned dates (NULL: unbounded).
+-- A client-month with any session or assignment has a row. Queries call client_month_rows
+-- (analytics/sql/stored_client_rows.sql), which reads the stored rows when it can.
+CREATE OR REPLACE MACRO client_month_rows_live(cohort, homework_types, period_start, period_end) AS TABLE
+    WITH clients_in_cohort AS (
+        SELECT client_id, intake_date, discharge_date FROM cohort_clients(cohort)
+    ),
+    session_months AS (
+        SELECT
+            s.client_id,
+            date_trunc('month', s.session_date)::DATE AS month,
+            count(*) FILTER (WHERE coalesce(s.attended, true))::BIGINT AS sessions_attended,
+            count(*) FILTER (WHERE NOT coalesce(s.attended, true))::BIGINT AS sessions_missed
+        FROM sessions AS s
+        JOIN clients_in_cohort USING (client_id)
+        WHERE (period_start IS NULL OR s.session_date >= period_start)
+          AND (period_end IS NULL OR s.session_date <= period_end)
+        GROUP BY ALL
+    ),
+    assignment_rows AS (
+        SELECT
+            a.client_id,
+            date_trunc('month', a.assigned_date)::DATE AS month,
+            in_treatment_window(a.assigned_date, c.intake_date, c.discharge_date) AS in_window,
+            after_discharge(a.assigned_date, c.discharge_date) AS follow_up,
+            quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
+            quality_fraction(a.quality_rating) AS quality_fraction,
+            checklist_coverage(a.goal_linked, a.rationale_given, a.rehearsed_in_session,
+                               a.practice_scheduled, a.obstacles_planned) AS coverage
+        FROM assignments AS a
+        JOIN clients_in_cohort AS c USING (client_id)
+        WHERE (period_start IS NULL OR a.assigned_date >= period_start)
+          AND (period_end IS NULL OR a.assigned_date <= period_end)
+          AND (homework_types IS NULL OR list_contains(homework_types, a.homework_type))
+    ),
+    assignment_months AS (
+        SELECT
+            client_id,
+            month,
+            count(*) FILTER (WHERE in_window)::BIGINT AS assignments,
+            count(quantity_fraction) FILTER (WHERE in_window)::BIGINT AS reviewed_assignments,
+            coalesce(sum(quantity_fraction) FILTER (WHERE in_window), 0)::DOUBLE AS quantity_sum,
+            count(quality_fraction) FILTER (WHERE in_window)::BIGINT AS rated_assignments,
+            coalesce(sum(quality_fraction) FILTER (WHERE in_window), 0)::DOUBLE AS quality_sum,
+            coalesce(sum(coverage) FILTER (WHERE in_window), 0)::DOUBLE AS coverage_sum,
+            count(*) FILTER (WHERE follow_up)::BIGINT AS follow_up_assignments
+        FROM assignment_rows
+        GROUP BY ALL
+    )
+    SELECT
+        client_id,
+        month,
+        coalesce(s.sessions_attended, 0)::BIGINT AS sessions_attended,
+        coalesce(s.sessions_missed, 0)::BIGINT AS sessions_missed,
+        coalesce(a.assignments, 0)::BIGINT AS assignments,
+        coalesce(a.reviewed_assignments, 0)::BIGINT AS reviewed_assignments,
+        coalesce(a.quantity_sum, 0)::DOUBLE AS quantity_sum,
+        coalesce(a.rated_assignments, 0)::BIGINT AS rated_assignments,
+        coalesce(a.quality_sum, 0)::DOUBLE AS quality_sum,
+        coalesce(a.coverage_sum, 0)::DOUBLE AS coverage_sum,
+        coalesce(a.follow_up_assignments, 0)::BIGINT AS follow_up_assignments
+    FROM session_months AS s
+    FULL OUTER JOIN assignment_months AS a USING (client_id, month);
+
+-- A client's quantity (0-1) from the sums of client_month_rows_live: the mean of the counted
+-- quantity fractions (counted_quantity): over the reviewed assignments, or over every assignment
+-- when unreviewed work counts as not done; NULL when none is counted.
+CREATE OR REPLACE MACRO mean_counted_quantity(quantity_sum, reviewed_assignments, assignments,
+                                              unreviewed_as_not_done) AS
+    quantity_sum / nullif(CASE WHEN unreviewed_as_not_done THEN assignments ELSE reviewed_assignments END, 0);
+
 -- Period of one symptom score (docs/metrics.md, "Baseline and treatment window"), the one rule
 -- behind every outcome, trajectory, within-client interval, alert and the client review:
 --   'screening'  administered before the baseline window opens (intake_date - baseline_days

@@ -79,3 +79,23 @@ CREATE OR REPLACE MACRO sudden_gain_rows(cohort, measure, baseline_days, reliabl
         unnest(struct_extract(found, 'magnitudes'))::DOUBLE AS magnitude,
         unnest(struct_extract(found, 'reversed'))::BOOLEAN AS reversed
     WHERE found IS NOT NULL;
+
+-- Activity and homework per client and month (macro client_month_rows_live): the rows stored at
+-- import for every client (stored_client_months; they depend on no setting) when the stored rows
+-- can answer, that is when they exist (stored_client_months_present()), every homework type is
+-- asked for and the period is whole calendar months; computed otherwise.
+CREATE OR REPLACE MACRO reads_stored_client_months(homework_types, period_start, period_end) AS
+    coalesce(stored_client_months_present() AND homework_types IS NULL
+             AND period_start = date_trunc('month', period_start)
+             AND period_end = last_day(period_end), false);
+
+CREATE OR REPLACE MACRO client_month_rows(cohort, homework_types, period_start, period_end) AS TABLE
+    SELECT m.*
+    FROM stored_client_months AS m
+    WHERE reads_stored_client_months(homework_types, period_start, period_end)
+      AND m.month BETWEEN period_start AND period_end
+      AND m.client_id IN (SELECT client_id FROM cohort_clients(cohort))
+    UNION ALL
+    SELECT *
+    FROM client_month_rows_live(cohort, homework_types, period_start, period_end)
+    WHERE NOT reads_stored_client_months(homework_types, period_start, period_end);

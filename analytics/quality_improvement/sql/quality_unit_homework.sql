@@ -1,40 +1,38 @@
 -- Quality improvement, funnel inputs for homework: per clinic, therapist and programme (and
 -- overall), the client-level mean quantity, reviewed share and design-checklist coverage of the
 -- assignments set between $period_start and $period_end (DATEs; the homework-type filter applies)
--- in the client's treatment window (macro in_treatment_window; follow-up homework is not counted).
--- Quantity reads unreviewed work per $unreviewed_as_not_done (macro counted_quantity).
+-- in the client's treatment window (follow-up homework is not counted).
+-- Quantity reads unreviewed work per $unreviewed_as_not_done (macro mean_counted_quantity).
 -- A client's value is the mean of their assignments' fractions (0-1); a unit's value is the mean
 -- over its clients (each client counts once); sd_* is the client-level sample SD (for the
 -- funnel limits). unit_type is 'clinic', 'therapist', 'program' or 'all' (the overall row).
+-- The client-months come from client_month_rows (stored at import for whole months, macros.sql).
 WITH cohort AS (
-    SELECT * FROM cohort_clients($cohort)
+    SELECT client_id, clinic, therapist_id, program FROM cohort_clients($cohort)
 ),
-assignment_rows AS (
+client_totals AS (  -- each client's sums over the period's months with homework
     SELECT
-        a.client_id,
-        cohort.clinic,
-        cohort.therapist_id,
-        cohort.program,
-        quantity_fraction(a.quantity_rating, a.completed_practices, a.planned_practices) AS quantity_fraction,
-        checklist_coverage(a.goal_linked, a.rationale_given, a.rehearsed_in_session,
-                           a.practice_scheduled, a.obstacles_planned) AS coverage
-    FROM assignments AS a
-    JOIN cohort USING (client_id)
-    WHERE a.assigned_date BETWEEN $period_start::DATE AND $period_end::DATE
-      AND in_treatment_window(a.assigned_date, cohort.intake_date, cohort.discharge_date)
-      AND ($homework_types::VARCHAR[] IS NULL OR list_contains($homework_types::VARCHAR[], a.homework_type))
+        client_id,
+        sum(assignments)::BIGINT AS assignments,
+        sum(reviewed_assignments)::BIGINT AS reviewed_assignments,
+        sum(quantity_sum) AS quantity_sum,
+        sum(coverage_sum) AS coverage_sum
+    FROM client_month_rows($cohort, $homework_types::VARCHAR[], $period_start::DATE, $period_end::DATE)
+    WHERE assignments > 0
+    GROUP BY client_id
 ),
 client_values AS (
     SELECT
-        client_id,
-        any_value(clinic) AS clinic,
-        any_value(therapist_id) AS therapist_id,
-        any_value(program) AS program,
-        avg(counted_quantity(quantity_fraction, $unreviewed_as_not_done::BOOLEAN)) AS quantity,  -- 0-1, NULL when none reviewed
-        count(quantity_fraction) / count(*) AS reviewed_share,  -- 0-1: reviewed / set
-        avg(coverage) AS coverage            -- 0-1
-    FROM assignment_rows
-    GROUP BY client_id
+        t.client_id,
+        cohort.clinic,
+        cohort.therapist_id,
+        cohort.program,
+        mean_counted_quantity(t.quantity_sum, t.reviewed_assignments, t.assignments,
+                              $unreviewed_as_not_done::BOOLEAN) AS quantity,  -- 0-1, NULL when none counted
+        t.reviewed_assignments / t.assignments AS reviewed_share,             -- 0-1: reviewed / set
+        t.coverage_sum / t.assignments AS coverage                            -- 0-1
+    FROM client_totals AS t
+    JOIN cohort USING (client_id)
 )
 SELECT
     CASE
