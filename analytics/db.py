@@ -150,6 +150,47 @@ def macro_files_needed(sql: str) -> tuple[str, ...]:
     return tuple(f for f in MACRO_FILES if f in needed)
 
 
+_MACRO_STATEMENT = re.compile(r"\bCREATE\s+OR\s+REPLACE\s+MACRO\s+([A-Za-z_][A-Za-z0-9_]*)\b.*?;", re.S | re.I)
+
+
+def _without_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def macro_definitions(texts: dict[str, str]) -> dict[str, str]:
+    """Each macro's name (lower case) -> its CREATE statement without comments, from the macro
+    files' ``texts`` (file name -> SQL) in :data:`MACRO_FILES` order (the first definition wins)."""
+    definitions: dict[str, str] = {}
+    for file in MACRO_FILES:
+        for match in _MACRO_STATEMENT.finditer(_without_comments(texts[file])):
+            definitions.setdefault(match.group(1).lower(), match.group(0))
+    return definitions
+
+
+def macros_used(sql: str, definitions: dict[str, str]) -> tuple[str, ...]:
+    """The definitions of the macros ``sql`` calls, with those their bodies call, by name: what a
+    query's result depends on besides its own text (a key of stored results, so that editing an
+    unrelated macro or a comment does not make them stale)."""
+    used: dict[str, str] = {}
+    todo = [sql]
+    while todo:
+        for name in _CALL.findall(_code(todo.pop())):
+            definition = definitions.get(name.lower())
+            if definition is not None and name.lower() not in used:
+                used[name.lower()] = definition
+                todo.append(definition)
+    return tuple(used[name] for name in sorted(used))
+
+
+@cache
+def query_dependencies(name: str) -> tuple[str, ...]:
+    """The text of the query ``name`` without comments and the definitions of the macros it uses
+    (:func:`macros_used` over the macro files)."""
+    definitions = macro_definitions({file: load_sql(file) for file in MACRO_FILES})
+    sql = load_sql(name)
+    return (_without_comments(sql), *macros_used(sql, definitions))
+
+
 def _same_file(path: Path, st: os.stat_result) -> bool:
     """Whether ``path`` currently names the file ``st`` was taken from."""
     try:

@@ -331,14 +331,18 @@ def fit_parameters(settings: Settings, min_clients: int = MIN_HISTORY_CLIENTS) -
 
 def fit_key(settings: Settings, min_clients: int = MIN_HISTORY_CLIENTS) -> str:
     """What a fit depends on besides its scope and dates, as one string: a hash of
-    :func:`fit_parameters` and of the text of the fit's SQL (the query and the macros it uses). The
-    import stores the fits with the key they were made under (analytics/stored.py); a stored fit is
-    read only under the same key, so other settings, or code whose fit differs, fit anew."""
-    from .db import load_sql
+    :func:`fit_parameters` and of the fit's SQL (the query and the definitions of the macros it
+    uses, comments left out: :func:`analytics.db.query_dependencies`). The import stores the fits
+    with the key they were made under (analytics/stored.py); a stored fit is read only under the
+    same key, so other settings, or code whose fit differs, fit anew. Editing a macro the fit does
+    not use keeps the key: at a national scale a fit anew takes longer than a page may (bug: every
+    edit of macros.sql made the stored fits stale until the next import, and the QI page of a
+    1M-client network timed out fitting them)."""
+    from .db import query_dependencies
 
     h = hashlib.sha256(json.dumps(fit_parameters(settings, min_clients), sort_keys=True).encode())
-    for name in ("expected_response_fit", "macros"):
-        h.update(load_sql(name).encode())
+    for text in query_dependencies("expected_response_fit"):
+        h.update(text.encode())
     return h.hexdigest()
 
 

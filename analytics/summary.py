@@ -79,8 +79,6 @@ def paired_figures(counts: dict[str, Any], measures: list[str] | None = None) ->
 #: The queries of the summary; each may also be stored at import (analytics/stored.py) under
 #: ``stored_<name>`` for the whole network and each clinic.
 SUMMARY_QUERIES = ("cohort_summary", "cohort_summary_paired")
-#: The macro files a summary query can call: part of the key a stored summary is read under.
-SUMMARY_MACRO_FILES = ("macros", "stored_client_rows", "outcome_macros")
 
 
 def summary_requests(viewer: Viewer, cohort: CohortFilter | None, settings: Settings) -> dict[str, dict[str, Any]]:
@@ -101,15 +99,17 @@ def summary_requests(viewer: Viewer, cohort: CohortFilter | None, settings: Sett
 
 
 def summary_key(name: str, params: dict[str, Any]) -> str:
-    """What a summary query's row depends on besides the data and the scope: the query's text, the
-    macros' text and every parameter but the cohort (the scope a stored row is kept under). A
-    stored row is read only under the key of the request (:func:`summary_row`)."""
+    """What a summary query's row depends on besides the data and the scope: the query's text and
+    the definitions of the macros it uses (comments left out: editing another macro keeps stored
+    rows readable, as for the stored fits, analytics.expected_response.fit_key) and every parameter
+    but the cohort (the scope a stored row is kept under). A stored row is read only under the key
+    of the request (:func:`summary_row`)."""
     import hashlib
     import json
 
-    from .db import load_sql
+    from .db import query_dependencies
 
-    texts = [load_sql(name), *(load_sql(m) for m in SUMMARY_MACRO_FILES)]
+    texts = list(query_dependencies(name))
     others = {k: v for k, v in params.items() if k != "cohort"}
     blob = json.dumps({"sql": texts, "params": others}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]

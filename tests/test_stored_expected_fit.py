@@ -207,3 +207,30 @@ S2,PHQ-9,2026-03-02,9
                 er.fit_curves_in_db(db, Viewer(role="supervisor", email="s@clinic", clinics=("South",)))
                 .history_clients("PHQ-9")) == (3, 2, 1)
         assert seen == ["expected_response_fit_stored"] * 3
+
+
+def test_the_fit_key_changes_with_the_macros_the_fit_uses_and_nothing_else(monkeypatch):
+    """Bug: the key hashed the whole macro file, so any edit of macros.sql (a new macro for another
+    page, a comment) made every stored fit stale until the next import, and at a national scale
+    the QI page timed out fitting anew. Now: the fit query and the macros it uses, without comments."""
+    import analytics.db as adb
+
+    original = adb.load_sql
+    baseline = er.fit_key(Settings())
+
+    def key_with(macros_text: str) -> str:
+        monkeypatch.setattr(adb, "load_sql", lambda name: macros_text if name == "macros" else original(name))
+        adb.query_dependencies.cache_clear()
+        try:
+            return er.fit_key(Settings())
+        finally:
+            monkeypatch.setattr(adb, "load_sql", original)
+            adb.query_dependencies.cache_clear()
+
+    macros = original("macros")
+    unrelated = macros.replace("-- ", "-- (edited) ") + "\nCREATE OR REPLACE MACRO another_page_macro(x) AS x + 1;\n"
+    unrelated = unrelated.replace("quality_rating / 4.0", "quality_rating / 4.00")  # quality_fraction: not in the fit
+    assert unrelated != macros and key_with(unrelated) == baseline
+    used = macros.replace("THEN 'follow-up'", "THEN 'after discharge'")  # score_period: the fit's treatment scores
+    assert used != macros and key_with(used) != baseline
+    assert er.fit_key(Settings()) == baseline
