@@ -44,3 +44,32 @@ def test_every_macro_a_query_calls_is_found():
         files = macro_files_needed(load_sql(name))
         assert {created[c] for c in called} <= set(files), name
         assert list(files) == [f for f in MACRO_FILES if f in files], name
+
+
+def test_sums_over_a_list_sorted_once_equal_aggregates_ordered_each():
+    """cohort_relations.sql sorts each compliance's rows once into a list and aggregates them
+    unnested, instead of an ORDER BY in each of its 16 aggregates: the same float digits on every
+    run, relied on for reproducible figures, as long as DuckDB adds up one list on one thread in
+    order. 300,000 rows over 2 threads: enough for DuckDB to split the work."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2})
+    con.execute("SELECT setseed(0.42)")
+    con.execute("CREATE TABLE t AS SELECT (i % 2)::INTEGER AS g, i AS id, random() * 1e3 AS x, random() AS y "
+                "FROM range(300000) AS r(i) ORDER BY random()")
+    each = ("SELECT g, var_samp(x ORDER BY id), corr(y, x ORDER BY id), covar_samp(x, y ORDER BY id) "
+            "FROM t GROUP BY g ORDER BY g")
+    once = ("WITH sorted AS (SELECT g, list(t ORDER BY t.id) AS l FROM t GROUP BY g), "
+            "rows_in_order AS (SELECT unnest(l, recursive := true) FROM sorted) "
+            "SELECT g, var_samp(x), corr(y, x), covar_samp(x, y) FROM rows_in_order GROUP BY g ORDER BY g")
+    expected = con.execute(each).fetchall()
+    for _ in range(5):
+        assert con.execute(once).fetchall() == expected
+
+
+def test_scores_are_integers_so_a_mean_of_scores_needs_no_order(sample_db):
+    """A client's mean of several scores on one day or week (score_interval_rows, the trajectory)
+    is avg over integers: DuckDB adds them exactly, so it has the same digits in any row order and
+    needs no ORDER BY. Were total_score ever stored as a fraction, that would no longer hold."""
+    types = sample_db.execute_sql("SELECT typeof(total_score) AS t FROM scores GROUP BY ALL", label="types")
+    assert types["t"].tolist() == ["INTEGER"]

@@ -428,7 +428,7 @@ CREATE OR REPLACE MACRO score_interval_rows(cohort, measure, max_gap_days, max_c
         SELECT * FROM cohort_clients(cohort)
     ),
     measure_scores AS (
-        SELECT s.client_id, s.administered_date, avg(s.total_score ORDER BY s.total_score) AS score
+        SELECT s.client_id, s.administered_date, avg(s.total_score) AS score  -- integers: an exact sum, any order
         FROM scores AS s
         JOIN cohort USING (client_id)
         WHERE s.measure = measure

@@ -27,29 +27,38 @@ ranked AS (
             + (count(*) OVER (PARTITION BY compliance, round(y, 9)) - 1) / 2.0 AS ry,
         isfinite(f) AND isfinite(w) AS adjustable
     FROM pairs
+),
+-- Every sum below in client order, for the same float digits on every run: each compliance's rows
+-- sorted once into a list and unnested, so one thread adds up each compliance's rows in that order
+-- (the same digits as an ORDER BY client_id in each aggregate, which sorted the rows 16 times).
+in_client_order AS (
+    SELECT compliance, list(r ORDER BY r.client_id) AS client_rows FROM ranked AS r GROUP BY compliance
+),
+ordered AS (
+    SELECT unnest(client_rows, recursive := true) FROM in_client_order
 )
 SELECT
     compliance,
     count(*)::BIGINT AS n,
-    var_samp(x ORDER BY client_id) AS var_x,
-    var_samp(y ORDER BY client_id) AS var_y,
-    corr(y, x ORDER BY client_id) AS r,
-    regr_slope(y, x ORDER BY client_id) AS slope,
-    regr_intercept(y, x ORDER BY client_id) AS intercept,
-    corr(ry, rx ORDER BY client_id) AS rho,
-    var_samp(round(x, 9) ORDER BY client_id) AS rank_var_x,
-    var_samp(round(y, 9) ORDER BY client_id) AS rank_var_y,
+    var_samp(x) AS var_x,
+    var_samp(y) AS var_y,
+    corr(y, x) AS r,
+    regr_slope(y, x) AS slope,
+    regr_intercept(y, x) AS intercept,
+    corr(ry, rx) AS rho,
+    var_samp(round(x, 9)) AS rank_var_x,
+    var_samp(round(y, 9)) AS rank_var_y,
     count(*) FILTER (WHERE adjustable)::BIGINT AS adj_n,
-    covar_samp(x, x ORDER BY client_id) FILTER (WHERE adjustable) AS c_xx,
-    covar_samp(x, y ORDER BY client_id) FILTER (WHERE adjustable) AS c_xy,
-    covar_samp(x, f ORDER BY client_id) FILTER (WHERE adjustable) AS c_xf,
-    covar_samp(x, w ORDER BY client_id) FILTER (WHERE adjustable) AS c_xw,
-    covar_samp(y, y ORDER BY client_id) FILTER (WHERE adjustable) AS c_yy,
-    covar_samp(y, f ORDER BY client_id) FILTER (WHERE adjustable) AS c_yf,
-    covar_samp(y, w ORDER BY client_id) FILTER (WHERE adjustable) AS c_yw,
-    covar_samp(f, f ORDER BY client_id) FILTER (WHERE adjustable) AS c_ff,
-    covar_samp(f, w ORDER BY client_id) FILTER (WHERE adjustable) AS c_fw,
-    covar_samp(w, w ORDER BY client_id) FILTER (WHERE adjustable) AS c_ww
-FROM ranked
+    covar_samp(x, x) FILTER (WHERE adjustable) AS c_xx,
+    covar_samp(x, y) FILTER (WHERE adjustable) AS c_xy,
+    covar_samp(x, f) FILTER (WHERE adjustable) AS c_xf,
+    covar_samp(x, w) FILTER (WHERE adjustable) AS c_xw,
+    covar_samp(y, y) FILTER (WHERE adjustable) AS c_yy,
+    covar_samp(y, f) FILTER (WHERE adjustable) AS c_yf,
+    covar_samp(y, w) FILTER (WHERE adjustable) AS c_yw,
+    covar_samp(f, f) FILTER (WHERE adjustable) AS c_ff,
+    covar_samp(f, w) FILTER (WHERE adjustable) AS c_fw,
+    covar_samp(w, w) FILTER (WHERE adjustable) AS c_ww
+FROM ordered
 GROUP BY compliance
 ORDER BY compliance

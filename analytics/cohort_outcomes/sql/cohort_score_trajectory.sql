@@ -30,7 +30,7 @@ measure_scores AS (
           = 'treatment'
 ),
 client_weeks AS (
-    SELECT client_id, week, avg(total_score ORDER BY total_score) AS score  -- one value per client and week
+    SELECT client_id, week, avg(total_score) AS score  -- one value per client and week (integers: an exact sum)
     FROM measure_scores
     WHERE week <= $max_week
     GROUP BY client_id, week
