@@ -150,7 +150,9 @@ def macro_files_needed(sql: str) -> tuple[str, ...]:
     return tuple(f for f in MACRO_FILES if f in needed)
 
 
-_MACRO_STATEMENT = re.compile(r"\bCREATE\s+OR\s+REPLACE\s+MACRO\s+([A-Za-z_][A-Za-z0-9_]*)\b.*?;", re.S | re.I)
+# A macro's CREATE statement up to the semicolon that ends it (one inside a string literal does not).
+_MACRO_STATEMENT = re.compile(r"\bCREATE\s+OR\s+REPLACE\s+MACRO\s+([A-Za-z_][A-Za-z0-9_]*)\b(?:'(?:[^']|'')*'|[^';])*;",
+                              re.I)
 
 
 def _without_comments(sql: str) -> str:

@@ -415,6 +415,16 @@ _SETTING_MACROS = (("stored_baseline_days", "INTEGER"), ("stored_unreviewed_as_n
                    ("stored_client_months_present", "BOOLEAN"))
 
 
+def setting_constants(db: Any) -> dict[str, Any]:
+    """The values of the constant scalar macros of :data:`_SETTING_MACROS` on ``db`` (an open
+    analytics.db.ClinicDatabase) by macro name, as plain Python values (None when not stored): what
+    a query's macros are written out with for another engine (analytics.sql_portable)."""
+    names = [name for name, _ in _SETTING_MACROS]
+    row = db.execute_sql("SELECT " + ", ".join(f"{name}() AS {name}" for name in names), label="stored_settings")
+    values = row.astype(object).where(row.notna(), None).iloc[0]
+    return {name: (values[name].item() if hasattr(values[name], "item") else values[name]) for name in names}
+
+
 def _setting_macros(con: duckdb.DuckDBPyConnection, setting: dict[str, Any], *, temp: bool = False) -> None:
     """Create ``stored_baseline_days()`` ... as constants of ``setting`` (by macro name; NULL when
     absent); ``temp``: as TEMP macros (the import's connection writes nothing but tables)."""

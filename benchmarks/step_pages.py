@@ -184,6 +184,53 @@ def _apptest(case: PageCase, params: dict[str, str], timeout: float) -> tuple[fl
     return seconds, errors
 
 
+def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(query name or label, SQL text, bound parameters) of every statement each page and tab runs
+    on ``db_path`` (its first deep link, caches cleared before each), in order: the parameters the
+    pages really bind, for checks that run the same statements elsewhere (scripts/engine_parity.py,
+    tests/test_sql_portable.py)."""
+    import analytics.db as adb
+    from analytics import ClinicDatabase
+
+    recorded: list[tuple[str, str, dict[str, Any]]] = []
+    originals = {m: getattr(adb.ClinicDatabase, m) for m in ("execute_sql", "rows", "query_chunks")}
+
+    def wrapper(method: str) -> Callable[..., Any]:
+        original = originals[method]
+
+        def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+            params = args[1] if len(args) > 1 else kwargs.get("params")
+            if method == "execute_sql":
+                recorded.append((kwargs.get("label", "query"), args[0], dict(params or {})))
+            else:
+                recorded.append((args[0], adb.load_sql(args[0]), dict(params or {})))
+            return original(self, *args, **kwargs)
+        return wrapped
+
+    previous = os.environ.get(DB_ENV)
+    for method in originals:
+        setattr(adb.ClinicDatabase, method, wrapper(method))
+    try:
+        os.environ[DB_ENV] = str(db_path)
+        cases = page_cases(include_sections=True)
+        with ClinicDatabase(db_path) as db:
+            links = {c.name: c.params(db) for c in cases}
+        recorded.clear()
+        for case in cases:
+            clear_caches()
+            _seconds, errors = _apptest(case, links[case.name], 300)
+            if errors:
+                raise RuntimeError(f"{case.name} {links[case.name]}: {errors}")
+    finally:
+        for method, original in originals.items():
+            setattr(adb.ClinicDatabase, method, original)
+        if previous is None:
+            os.environ.pop(DB_ENV, None)
+        else:
+            os.environ[DB_ENV] = previous
+    return recorded
+
+
 class ThreadSampler(threading.Thread):
     """A small sampling profiler for the threads AppTest runs page scripts in.
 

@@ -8,8 +8,10 @@ tab) runs under Streamlit's AppTest on the clinic (the parameters the pages use)
 For every distinct query file: run on DuckDB (ClinicDatabase.query), export the tables to Parquet,
 register them as Spark temp views, and run on Spark local[2] by two routes:
   (a) SQLGlot transpile duckdb -> spark of the text with the parameters inlined as literals;
-  (b) the DuckDB text itself (parameters inlined), i.e. what already is a portable subset.
-Macros are NOT expanded yet: a query calling a macro fails on Spark with the macro's name.
+  (b) the DuckDB text itself (parameters inlined), i.e. what already is a portable subset;
+  (c) the macros written out (analytics.sql_portable.expand_macros, the database's stored settings
+      as constants), the parameters inlined as DuckDB literals, then SQLGlot duckdb -> spark.
+Routes (a) and (b) keep the macro calls, which fail on Spark with the macro's name.
 Results equal: same rows after sorting, floats within 1e-9 relative. Needs pyspark (not in
 requirements); exits 2 with a message otherwise.
 """
@@ -96,46 +98,11 @@ def reason(exc: Exception) -> str:
 
 
 def capture(db_path: str, out: Path) -> None:
-    """Record the statements every page and tab runs (benchmarks.step_pages' cases) into ``out``."""
-    import os
+    """Record the statements every page and tab runs (benchmarks.step_pages.record_page_queries) into ``out``."""
+    from benchmarks.step_pages import record_page_queries
 
-    import analytics.db as adb
-    from analytics import ClinicDatabase
-    from benchmarks.common import DB_ENV
-    from benchmarks.step_pages import _apptest, clear_caches, page_cases
-
-    rec: list[tuple] = []
-    originals = {m: getattr(adb.ClinicDatabase, m) for m in ("execute_sql", "rows", "query_chunks")}
-
-    def wrapper(method: str):
-        orig = originals[method]
-
-        def wrapped(self, *a, **k):
-            params = a[1] if len(a) > 1 else k.get("params")
-            if method == "execute_sql":
-                rec.append((k.get("label", "query"), a[0], dict(params or {}), method))
-            else:
-                rec.append((a[0], adb.load_sql(a[0]), dict(params or {}), method))
-            return orig(self, *a, **k)
-        return wrapped
-
-    for m in originals:
-        setattr(adb.ClinicDatabase, m, wrapper(m))
-    try:
-        os.environ[DB_ENV] = db_path
-        cases = page_cases(include_sections=True)
-        with ClinicDatabase(db_path) as db:
-            links = {c.name: c.params(db) for c in cases}
-        rec.clear()
-        for c in cases:
-            clear_caches()
-            _seconds, errors = _apptest(c, links[c.name], 300)
-            print(f"recorded {c.name} {links[c.name]} {errors or ''}", file=sys.stderr)
-    finally:
-        for m, orig in originals.items():
-            setattr(adb.ClinicDatabase, m, orig)
     with open(out, "wb") as f:
-        pickle.dump(rec, f)
+        pickle.dump(record_page_queries(db_path), f)
 
 
 def main(argv: list[str]) -> int:
@@ -149,6 +116,8 @@ def main(argv: list[str]) -> int:
 
     from analytics.db import READABLE_TABLES, ClinicDatabase
     from analytics.ingest.sample import ensure_sample_database
+    from analytics.sql_portable import expand_macros, to_spark
+    from analytics.stored import setting_constants
 
     db_path = argv[argv.index("--db") + 1] if "--db" in argv else str(ROOT / "sample_data" / "clinic.duckdb")
     ensure_sample_database(db_path)
@@ -161,9 +130,10 @@ def main(argv: list[str]) -> int:
     parquet = Path(db_path).with_suffix(".parquet.d")
     parquet.mkdir(exist_ok=True)
     by_name: dict[str, tuple[str, dict]] = {}
-    for label, sql, params, _method in captured:
+    for label, sql, params, *_ in captured:
         by_name.setdefault(label, (sql, params))
     db = ClinicDatabase(db_path)
+    constants = setting_constants(db)
     for t in db.tables:
         db._con.execute(f"COPY (SELECT * FROM clinic.main.{t}) TO '{parquet / t}.parquet' (FORMAT parquet)")
     t0 = time.perf_counter()
@@ -178,8 +148,10 @@ def main(argv: list[str]) -> int:
         expected = db.execute_sql(sql, params, label=name)
         text = inline(sql, params)
         row = {"name": name}
+        written = inline(expand_macros(sql, constants), params)
         for route, make in (("a", lambda s: sqlglot.transpile(s, read="duckdb", write="spark")[0]),
-                            ("b", lambda s: s)):
+                            ("b", lambda s: s),
+                            ("c", lambda _s, w=written: to_spark(w))):
             t1 = time.perf_counter()
             try:
                 got = spark.sql(make(text)).toPandas()
@@ -188,11 +160,11 @@ def main(argv: list[str]) -> int:
                 row[route] = "fail: " + reason(exc)
             row[route + "_s"] = time.perf_counter() - t1
         results.append(row)
-        print(f"{name:40s} a={row['a'][:70]:70s} ({row['a_s']:.2f}s)  b={row['b'][:50]} ({row['b_s']:.2f}s)", flush=True)
+        print(f"{name:40s} a={row['a'][:40]:40s} b={row['b'][:30]:30s} c={row['c'][:90]} ({row['c_s']:.2f}s)", flush=True)
     spark.stop()
     db.close()
     print(f"\nspark start-up {startup:.1f} s; {len(results)} distinct queries (tables: {READABLE_TABLES})")
-    for route in "ab":
+    for route in "abc":
         ok = sum(r[route] == "equal" for r in results)
         diff = sum(r[route] == "differs" for r in results)
         print(f"route {route}: equal {ok}, differs {diff}, fail {len(results) - ok - diff}, "

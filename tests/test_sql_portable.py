@@ -1,0 +1,114 @@
+"""The dashboard's SQL with its macros written out (analytics/sql_portable.py, issue 17).
+
+The expansion is checked on DuckDB itself: every statement the pages run, with the parameters
+they bind, gives the same rows written out as it does calling the macros, and calls no macro."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import duckdb
+import pandas as pd
+import pytest
+
+from analytics import ClinicDatabase
+from analytics.db import MACRO_FILES, load_sql, macro_definitions
+from analytics.sql_portable import _parse_macro, expand_macros, macro_library
+from analytics.stored import setting_constants
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple]:
+    """The rows as tuples of plain values (NaN / NA as None), sorted."""
+    values = frame.astype(object).where(frame.notna(), None)
+    def plain(v):
+        if hasattr(v, "tolist"):  # numpy scalars and arrays (list columns)
+            v = v.tolist()
+        return tuple(v) if isinstance(v, list) else v
+
+    rows = [tuple(plain(v) for v in row) for row in values.itertuples(index=False)]
+    return sorted(rows, key=lambda row: tuple((v is None, str(v)) for v in row))
+
+
+def assert_same_rows(expected: pd.DataFrame, got: pd.DataFrame, label: str) -> None:
+    assert list(expected.columns) == list(got.columns), label
+    a, b = _rows(expected), _rows(got)
+    assert len(a) == len(b), (label, len(a), len(b))
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            if isinstance(u, float) and isinstance(v, float):
+                assert math.isclose(u, v, rel_tol=1e-12, abs_tol=1e-12), (label, x, y)
+            else:
+                assert u == v, (label, x, y)
+
+
+def test_every_macro_is_read_whole():
+    """Each macro's statement ends at its own semicolon, not at one inside a string literal (bug:
+    the alert reasons joined by '; ' cut alert_client_rows short), and parses."""
+    texts = {file: load_sql(file) for file in MACRO_FILES}
+    names = [n.lower() for file in MACRO_FILES
+             for n in re.findall(r"CREATE\s+OR\s+REPLACE\s+MACRO\s+(\w+)", texts[file], re.I)]
+    definitions = macro_definitions(texts)
+    assert sorted(definitions) == sorted(set(names))
+    assert definitions["alert_client_rows"].rstrip().endswith("FROM flagged;")
+    assert sorted(macro_library()) == sorted(definitions)
+
+
+def test_positional_named_and_default_arguments():
+    macros = {m.name: m for m in map(_parse_macro, (
+        "CREATE OR REPLACE MACRO add_to(a, b := 2) AS a + b;",
+        "CREATE OR REPLACE MACRO twice(x) AS add_to(x, b := x);",
+        "CREATE OR REPLACE MACRO scale(a, k) AS a * k;",
+        "CREATE OR REPLACE MACRO above(t, measure) AS TABLE "
+        "SELECT v.measure, v.score FROM t AS v WHERE v.measure = measure AND v.score > add_to(0);",
+    ))}
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('PHQ-9', 1), ('PHQ-9', 5), ('GAD-7', 9)) AS x(measure, score)")
+    sql = expand_macros("SELECT add_to(1) AS d, add_to(1, 5) AS p, twice(3 * 2) AS n, add_to(b := 10, a := 1) AS named",
+                        macros=macros)
+    assert "add_to" not in sql and "twice" not in sql
+    assert con.execute(sql).fetchall() == [(3, 6, 12, 11)]
+    # an argument is one value, whatever the operators around it: (1 + 2) * 10, and the result too
+    assert con.execute(expand_macros("SELECT scale(1 + 2, 10) * 2, 2 * add_to(1, 1)", macros=macros)).fetchall() == [(60, 4)]
+    # a table macro: its unqualified parameter is the argument, v.measure the column
+    rows = con.execute(expand_macros("SELECT * FROM above(t, 'PHQ-9') AS s ORDER BY score", macros=macros)).fetchall()
+    assert rows == [("PHQ-9", 5)]
+    # $parameters pass through, also where DuckDB's tokenizer could read "$a ... $" as a quoted string
+    sql = expand_macros("SELECT ($xs::INTEGER[])[list_position($names::VARCHAR[], 'b')] AS v", macros=macros)
+    assert con.execute(sql, {"xs": [1, 2], "names": ["a", "b"]}).fetchall() == [(2,)]
+
+
+def test_the_stored_settings_become_literals():
+    sql = expand_macros("SELECT stored_baseline_days() AS d, stored_anxiety_measure() AS a",
+                        {"stored_baseline_days": 14, "stored_anxiety_measure": "GAD-7"})
+    assert duckdb.connect().execute(sql).fetchall() == [(14, "GAD-7")]
+
+
+@pytest.fixture(scope="module")
+def page_statements(sample_db_path) -> list[tuple[str, str, dict]]:
+    """Every distinct query the pages and tabs run on the sample clinic, once, with its parameters."""
+    from benchmarks.step_pages import record_page_queries
+
+    distinct: dict[str, tuple[str, str, dict]] = {}
+    for label, sql, params in record_page_queries(sample_db_path):
+        distinct.setdefault(label, (label, sql, params))
+    return list(distinct.values())
+
+
+def test_every_page_query_written_out_gives_the_same_rows(sample_db_path, page_statements):
+    macro_call = re.compile(r"\b(?:" + "|".join(macro_library()) + r")\s*\(", re.I)
+    with ClinicDatabase(sample_db_path) as db:
+        constants = setting_constants(db)
+        assert constants["stored_client_months_present"] is True  # the stored branches are written out too
+        assert constants["stored_baseline_days"] == 0 and constants["stored_anxiety_measure"] == "GAD-7"
+        for label, sql, params in page_statements:
+            written = expand_macros(sql, constants)
+            assert not macro_call.search(written), label
+            expected = db.execute_sql(sql, params, label=label)
+            got = db.execute_sql(written, {k: v for k, v in params.items() if f"${k}" in written}, label=label)
+            assert_same_rows(expected, got, label)
+    # the pages' queries: most of the package's, and the main ones of every page
+    names = {label for label, _, _ in page_statements}
+    assert len(names) >= 35
+    assert {"cohort_summary", "quality_monthly_activity", "quality_alert_counts", "expected_response_fit_stored",
+            "client_review_scores", "caseload"} <= names
