@@ -122,13 +122,24 @@ def expand_macros(sql: str, constants: dict[str, Any] | None = None,
     # tokenizer reads some "$a ... $" spans as dollar-quoted strings.
     tree = sqlglot.parse_one(_PARAM.sub(r"\1__param_\2", sql), read="duckdb")
 
+    counter = [0]  # table macros inlined so far: their CTEs get names of their own
+
     def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and _call_name(node.this) == "query_table" \
+                and len(node.this.expressions) == 1 and isinstance(node.this.expressions[0], exp.Column):
+            # a relation passed to a macro by name, read as a table: that table (or CTE) itself
+            named = exp.Table(this=node.this.expressions[0].this.copy())
+            if node.args.get("alias") is not None:
+                named.set("alias", node.args["alias"].copy())
+            return named
         if isinstance(node, exp.Table) and _call_name(node.this) in macros:
             macro = macros[_call_name(node.this)]
             if not macro.table:
                 raise ValueError(f"{macro.name} is a scalar macro used as a table")
             alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(macro.name))
-            return exp.Subquery(this=_bind(macro, list(node.this.expressions)), alias=alias.copy())
+            counter[0] += 1
+            body = _with_unique_ctes(_bind(macro, list(node.this.expressions)), f"_{macro.name}{counter[0]}")
+            return exp.Subquery(this=body, alias=alias.copy())
         name = _call_name(node)
         if name in literals and not node.expressions:
             return literals[name].copy()
@@ -140,10 +151,46 @@ def expand_macros(sql: str, constants: dict[str, Any] | None = None,
         return node
 
     for _ in range(_MAX_DEPTH):
-        if not any(_call_name(n) in macros or _call_name(n) in literals for n in tree.find_all(exp.Anonymous)):
+        if not any(_call_name(n) in macros or _call_name(n) in literals or _call_name(n) == "query_table"
+                   for n in tree.find_all(exp.Anonymous)):
             return _BOUND.sub(r"$\1", tree.sql(dialect="duckdb", comments=False))
         tree = tree.transform(replace)
     raise ValueError("macro expansion did not finish (a macro that calls itself?)")
+
+
+def _with_unique_ctes(query: exp.Expression, suffix: str) -> exp.Expression:
+    """``query`` with the names of its own CTEs suffixed, so that two inlined macro bodies never
+    define the same name (an engine may lift every CTE to the top, as SQLGlot does for Spark)."""
+    with_ = query.args.get("with_") or query.args.get("with")
+    if with_ is None:
+        return query
+    names = {cte.alias_or_name.lower() for cte in with_.expressions}
+    for cte in with_.expressions:
+        cte.set("alias", exp.TableAlias(this=exp.to_identifier(cte.alias_or_name + suffix)))
+    for table in query.find_all(exp.Table):
+        if not table.args.get("db") and table.name.lower() in names and not isinstance(table.this, exp.Anonymous) \
+                and not _shadowed(table, query):
+            if table.args.get("alias") is None:
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name)))
+            table.set("this", exp.to_identifier(table.name + suffix))
+    # a CTE handed to a table macro by name (classified_outcomes(measure_scores, …): query_table)
+    for call in query.find_all(exp.Table):
+        if isinstance(call.this, exp.Anonymous):
+            for arg in call.this.expressions:
+                if isinstance(arg, exp.Column) and not arg.table and arg.name.lower() in names:
+                    arg.set("this", exp.to_identifier(arg.name + suffix))
+    return query
+
+
+def _shadowed(table: exp.Table, top: exp.Expression) -> bool:
+    """Whether a query between ``table`` and ``top`` defines a CTE of the table's name."""
+    node = table.parent
+    while node is not None and node is not top:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if with_ is not None and any(c.alias_or_name.lower() == table.name.lower() for c in with_.expressions):
+            return True
+        node = node.parent
+    return False
 
 
 def _literal(value: Any) -> exp.Expression:
@@ -156,6 +203,51 @@ def _literal(value: Any) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+def _spark_constructs(node: exp.Expression) -> exp.Expression:
+    """The DuckDB constructs SQLGlot leaves as they are, in Spark's terms:
+
+    - ``unnest(list_of_structs, recursive := true)`` (a row per element, a column per field) is
+      Spark's generator ``inline``;
+    - ``a / b`` divides as DOUBLE, as DuckDB's ``/`` does (Spark keeps DECIMAL operands DECIMAL);
+    - ``isfinite(x)`` is ``NOT isnan(x) AND abs(x) <> Infinity``; a LIMIT's cast literal, the literal;
+    - an ORDER BY inside an aggregate: for ``list`` (ArrayAgg) the list is sorted by the keys
+      (``array_sort`` of structs of the keys and the value); for ``string_agg`` SQLGlot writes
+      Spark's ``listagg … WITHIN GROUP``; for the others it is dropped. It is there for the same
+      float digits on every DuckDB run; Spark's sums are not ordered, so its digits may differ in
+      the last places (compared within a tolerance)."""
+    if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
+        # DuckDB's / divides as DOUBLE whatever the operands (4.0 is a DECIMAL literal); Spark
+        # keeps a DECIMAL quotient, cut to its scale (0.78289473 for 0.7828947368421053)
+        return exp.Div(this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DOUBLE")),
+                       expression=node.expression.copy())
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite" and len(node.expressions) == 1:
+        finite = sqlglot.parse_one("NOT ISNAN(x) AND ABS(x) <> CAST('Infinity' AS DOUBLE)", read="spark")
+        value = node.expressions[0]
+        return exp.Paren(this=finite.transform(
+            lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "x" else n))
+    if isinstance(node, exp.Limit) and isinstance(node.expression, exp.Cast) \
+            and isinstance(node.expression.this, exp.Literal):
+        return exp.Limit(expression=node.expression.this.copy())  # Spark: a LIMIT is an integer literal
+    if isinstance(node, exp.Explode) and any(
+            isinstance(a, exp.PropertyEQ) and a.this.name.lower() == "recursive" for a in node.expressions):
+        return exp.Anonymous(this="inline", expressions=[node.this])
+    if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
+        keys = [o.this for o in node.this.expressions]
+        fields = [exp.alias_(k.copy(), f"k{i}") for i, k in enumerate(keys)] + [exp.alias_(node.this.this.copy(), "v")]
+        collected = exp.Anonymous(this="collect_list", expressions=[exp.Anonymous(this="struct", expressions=fields)])
+        element = exp.to_identifier("e")
+        return exp.Anonymous(this="transform", expressions=[
+            exp.Anonymous(this="array_sort", expressions=[collected]),
+            exp.Lambda(this=exp.Dot(this=exp.column("e"), expression=exp.to_identifier("v")), expressions=[element]),
+        ])
+    if isinstance(node, exp.Order) and isinstance(node.parent, exp.AggFunc) \
+            and not isinstance(node.parent, (exp.GroupConcat, exp.ArrayAgg)):
+        return node.this
+    return node
+
+
 def to_spark(sql: str) -> str:
-    """DuckDB SQL without macros (:func:`expand_macros`) transpiled to Spark SQL by SQLGlot."""
-    return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+    """DuckDB SQL without macros (:func:`expand_macros`) transpiled to Spark SQL by SQLGlot, with
+    the constructs of :func:`_spark_constructs` rewritten first."""
+    tree = sqlglot.parse_one(_PARAM.sub(r"\1__param_\2", sql), read="duckdb").transform(_spark_constructs)
+    return _BOUND.sub(r":\1", tree.sql(dialect="spark", comments=False))

@@ -18,6 +18,7 @@ requirements); exits 2 with a message otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 import pickle
 import re
@@ -55,23 +56,31 @@ def inline(sql: str, params: dict) -> str:
                   else m.group(0), sql)
 
 
+def plain(x):
+    """One cell as a plain value: NULL / NaN / pd.NA as None, numpy scalars as Python ones, a
+    midnight timestamp as its date (DuckDB's DATE comes back as a timestamp, Spark's as a date),
+    lists and arrays as tuples."""
+    import pandas as pd
+
+    if isinstance(x, pd.Timestamp):
+        return x.date() if x == x.normalize() else x.to_pydatetime()
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
+        x = x.tolist()
+    if isinstance(x, (list, tuple)):
+        return tuple(plain(v) for v in x)
+    if isinstance(x, dict):
+        return tuple(sorted((k, plain(v)) for k, v in x.items()))
+    if hasattr(x, "asDict"):  # a Spark Row (a struct)
+        return plain(x.asDict())
+    if x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and math.isnan(x)):
+        return None
+    if isinstance(x, decimal.Decimal):
+        return float(x)
+    return x
+
+
 def norm(frame):
-    rows = []
-    for r in frame.itertuples(index=False):
-        out = []
-        for x in r:
-            if x is None or (isinstance(x, float) and math.isnan(x)):
-                out.append(None)
-            elif hasattr(x, "item") and not isinstance(x, (str, bytes)):
-                try:
-                    out.append(x.item())
-                except (TypeError, ValueError):
-                    out.append(str(x))
-            elif hasattr(x, "date") and not isinstance(x, dt.date):
-                out.append(x)
-            else:
-                out.append(x)
-        rows.append(tuple(out))
+    rows = [tuple(plain(x) for x in r) for r in frame.astype(object).itertuples(index=False)]
     return sorted(rows, key=lambda t: tuple((v is None, str(v)) for v in t))
 
 

@@ -272,7 +272,7 @@ CREATE OR REPLACE MACRO score_period(administered_date, intake_date, discharge_d
 -- Whole weeks since intake of a treatment score (0 = the intake week); a baseline-window score
 -- dated before intake counts as week 0, so trajectories start from the same baseline as outcomes.
 CREATE OR REPLACE MACRO treatment_week(administered_date, intake_date) AS
-    greatest((administered_date - intake_date) // 7, 0);
+    greatest(date_diff('day', intake_date, administered_date) // 7, 0);
 
 -- Whole weeks since intake (docs/metrics.md, "Weeks since intake"): week 0 = the 7 days starting
 -- on the intake date, week n starts on intake_date + 7n; negative before intake.
@@ -481,7 +481,7 @@ CREATE OR REPLACE MACRO score_interval_rows(cohort, measure, max_gap_days, max_c
         FROM intervals AS i
         JOIN homework AS h
           ON h.client_id = i.client_id AND h.assigned_date >= i.score_date AND h.assigned_date < i.next_date
-        WHERE i.next_date IS NOT NULL AND i.next_date - i.score_date <= max_gap_days
+        WHERE i.next_date IS NOT NULL AND date_diff('day', i.score_date, i.next_date) <= max_gap_days
         GROUP BY i.client_id, i.score_date, i.score, i.next_score
         HAVING count(h.quantity) > 0
     )
