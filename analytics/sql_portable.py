@@ -210,6 +210,7 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
       Spark's generator ``inline``;
     - ``a / b`` divides as DOUBLE, as DuckDB's ``/`` does (Spark keeps DECIMAL operands DECIMAL);
     - ``isfinite(x)`` is ``NOT isnan(x) AND abs(x) <> Infinity``; a LIMIT's cast literal, the literal;
+    - ``any_value(x)`` skips NULLs, so on Spark ``any_value(x, true)``;
     - an ORDER BY inside an aggregate: for ``list`` (ArrayAgg) the list is sorted by the keys
       (``array_sort`` of structs of the keys and the value); for ``string_agg`` SQLGlot writes
       Spark's ``listagg … WITHIN GROUP``; for the others it is dropped. It is there for the same
@@ -225,15 +226,25 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
         value = node.expressions[0]
         return exp.Paren(this=finite.transform(
             lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "x" else n))
-    if isinstance(node, exp.Limit) and isinstance(node.expression, exp.Cast) \
-            and isinstance(node.expression.this, exp.Literal):
-        return exp.Limit(expression=node.expression.this.copy())  # Spark: a LIMIT is an integer literal
+    if isinstance(node, exp.Limit):
+        count = node.expression
+        while isinstance(count, (exp.Paren, exp.Cast)):
+            count = count.this
+        if isinstance(count, exp.Literal) and count is not node.expression:
+            return exp.Limit(expression=count.copy())  # Spark: a LIMIT is an integer literal
     if isinstance(node, exp.Explode) and any(
             isinstance(a, exp.PropertyEQ) and a.this.name.lower() == "recursive" for a in node.expressions):
         return exp.Anonymous(this="inline", expressions=[node.this])
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        # DuckDB's any_value skips NULLs; Spark's does when asked (its IGNORE NULLS cannot take a FILTER)
+        return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])
     if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
         keys = [o.this for o in node.this.expressions]
-        fields = [exp.alias_(k.copy(), f"k{i}") for i, k in enumerate(keys)] + [exp.alias_(node.this.this.copy(), "v")]
+        value = node.this.this.copy()
+        if isinstance(value, exp.Column) and not value.table and value.name in _source_aliases(node):
+            # a table alias as a value (the whole row as a struct): Spark spells it struct(r.*)
+            value = exp.Anonymous(this="struct", expressions=[exp.Column(this=exp.Star(), table=value.this)])
+        fields = [exp.alias_(k.copy(), f"k{i}") for i, k in enumerate(keys)] + [exp.alias_(value, "v")]
         collected = exp.Anonymous(this="collect_list", expressions=[exp.Anonymous(this="struct", expressions=fields)])
         element = exp.to_identifier("e")
         return exp.Anonymous(this="transform", expressions=[
@@ -244,6 +255,15 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
             and not isinstance(node.parent, (exp.GroupConcat, exp.ArrayAgg)):
         return node.this
     return node
+
+
+def _source_aliases(node: exp.Expression) -> set[str]:
+    """The aliases (or names) of the tables and subqueries the SELECT around ``node`` reads."""
+    select = node.find_ancestor(exp.Select)
+    if select is None:
+        return set()
+    sources = [select.args.get("from_") or select.args.get("from"), *(select.args.get("joins") or [])]
+    return {source.this.alias_or_name for source in sources if source is not None and source.this is not None}
 
 
 def to_spark(sql: str) -> str:

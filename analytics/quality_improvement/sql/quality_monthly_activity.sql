@@ -12,9 +12,9 @@ WITH client_months AS (
     SELECT *
     FROM client_month_rows($cohort, $homework_types::VARCHAR[], $period_start::DATE, $period_end::DATE)
 ),
-months AS (
+months AS (  -- the first day of each month of the period (generate_series: a portable spelling)
     SELECT CAST(m AS DATE) AS month
-    FROM range($period_start::DATE::TIMESTAMP, $period_end::DATE::TIMESTAMP + INTERVAL 1 DAY, INTERVAL 1 MONTH) AS t(m)
+    FROM (SELECT unnest(generate_series($period_start::DATE, $period_end::DATE, INTERVAL 1 MONTH)) AS m) AS t
 ),
 client_means AS (  -- each client's means over the month's homework (0-1; NULL when none counted / rated)
     SELECT
