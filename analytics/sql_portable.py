@@ -219,8 +219,8 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
         # DuckDB's / divides as DOUBLE whatever the operands (4.0 is a DECIMAL literal); Spark
         # keeps a DECIMAL quotient, cut to its scale (0.78289473 for 0.7828947368421053)
-        return exp.Div(this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DOUBLE")),
-                       expression=node.expression.copy())
+        node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
+        return node  # changed in place, so that the rewrite goes on into its operands
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite" and len(node.expressions) == 1:
         finite = sqlglot.parse_one("NOT ISNAN(x) AND ABS(x) <> CAST('Infinity' AS DOUBLE)", read="spark")
         value = node.expressions[0]

@@ -112,3 +112,19 @@ def test_every_page_query_written_out_gives_the_same_rows(sample_db_path, page_s
     assert len(names) >= 35
     assert {"cohort_summary", "quality_monthly_activity", "quality_alert_counts", "expected_response_fit_stored",
             "client_review_scores", "caseload"} <= names
+
+
+def test_the_duckdb_constructs_sqlglot_leaves_are_rewritten_for_spark():
+    """What to_spark writes for the constructs SQLGlot passes through (their Spark results are
+    compared with DuckDB's by scripts/engine_parity.py, which needs pyspark)."""
+    from analytics.sql_portable import to_spark
+
+    spark = to_spark("SELECT sum(q * w ORDER BY id) / sum(w) AS s, 3 / 4.0 AS d, isfinite(x) AS f, "
+                     "list(r ORDER BY r.id) AS l, any_value(v) FILTER (WHERE v > 0) AS a FROM t AS r")
+    assert "ORDER BY" not in spark  # Spark takes no ORDER BY inside sum; the list is sorted instead
+    assert "CAST(SUM(q * w) AS DOUBLE) / SUM(w)" in spark and "CAST(3 AS DOUBLE) / 4.0" in spark
+    assert "ISNAN(x)" in spark and "ARRAY_SORT(COLLECT_LIST(STRUCT(r.id AS k0, STRUCT(r.*) AS v)))" in spark
+    assert "ANY_VALUE(v, TRUE) FILTER(WHERE v > 0)" in spark
+    assert "INLINE(l)" in to_spark("SELECT unnest(l, recursive := true) FROM t")
+    assert to_spark("SELECT * FROM t LIMIT (CAST(3000 AS BIGINT))").endswith("LIMIT 3000")
+    assert to_spark("SELECT * FROM t WHERE a = $value") == "SELECT * FROM t WHERE a = :value"
