@@ -202,6 +202,10 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
             results.setdefault("baseline", {})[size] = stamp(_run_step("baseline", "--size", size))
     results["command"] = f"python -m analytics bench --sizes {','.join(sizes)}" + (
         f" --steps {','.join(steps)}" if set(steps) != set(ALL_STEPS) else "")
+    # The report combines the latest result of each step, so it names the runs they came from.
+    run_entry = {"command": results["command"], "date": results["machine"].get("date"),
+                 "load_average": results["machine"].get("load_average")}
+    results["runs"] = [*results.get("runs", []), run_entry][-RUNS_KEPT:]
     RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(results))
@@ -210,6 +214,7 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
 
 
 ALL_STEPS = ("import", "pages", "browser", "cold_start", "baseline", "memory")
+RUNS_KEPT = 6  # the runs named in the report's header
 
 
 def main(argv: list[str] | None = None) -> int:
