@@ -210,7 +210,9 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
       Spark's generator ``inline``;
     - ``a / b`` divides as DOUBLE, as DuckDB's ``/`` does (Spark keeps DECIMAL operands DECIMAL);
     - ``isfinite(x)`` is ``NOT isnan(x) AND abs(x) <> Infinity``; a LIMIT's cast literal, the literal;
-    - ``any_value(x)`` skips NULLs, so on Spark ``any_value(x, true)``;
+    - ``any_value(x)`` skips NULLs, so on Spark ``any_value(x, true)``; ``arg_max_null`` is ``max_by``;
+      ``len(list)`` is ``size``; ``list_position`` is ``array_position`` with 0 read as NULL;
+    - a table alias selected or listed as a value (the row as a struct) is ``struct(t.*)``;
     - an ORDER BY inside an aggregate: for ``list`` (ArrayAgg) the list is sorted by the keys
       (``array_sort`` of structs of the keys and the value); for ``string_agg`` SQLGlot writes
       Spark's ``listagg … WITHIN GROUP``; for the others it is dropped. It is there for the same
@@ -226,6 +228,17 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
         value = node.expressions[0]
         return exp.Paren(this=finite.transform(
             lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "x" else n))
+    if isinstance(node, exp.Length) and isinstance(node.this, (exp.ArrayFilter, exp.StructExtract)):
+        # len() of a list (the package takes len() of lists only): Spark's size()
+        return exp.Anonymous(this="size", expressions=[node.this])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_position":
+        # 1-based; DuckDB gives NULL when absent, Spark's array_position 0
+        return exp.Nullif(this=exp.Anonymous(this="array_position", expressions=list(node.expressions)),
+                          expression=exp.Literal.number(0))
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("arg_max_null", "arg_min_null"):
+        # the value at the largest (smallest) key, NULL values included: Spark's max_by / min_by
+        return exp.Anonymous(this="max_by" if node.name.lower() == "arg_max_null" else "min_by",
+                             expressions=[e.copy() for e in node.expressions])
     if isinstance(node, exp.Limit):
         count = node.expression
         while isinstance(count, (exp.Paren, exp.Cast)):
@@ -235,6 +248,11 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Explode) and any(
             isinstance(a, exp.PropertyEQ) and a.this.name.lower() == "recursive" for a in node.expressions):
         return exp.Anonymous(this="inline", expressions=[node.this])
+    if isinstance(node, exp.Column) and not node.table and isinstance(node.parent, exp.Select) \
+            and node.arg_key == "expressions" and node.name in _source_aliases(node):
+        # a table alias selected as a value (the whole row as a struct): Spark spells it struct(t.*)
+        return exp.alias_(exp.Anonymous(this="struct", expressions=[exp.Column(this=exp.Star(), table=node.this.copy())]),
+                          node.name)
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
         # DuckDB's any_value skips NULLs; Spark's does when asked (its IGNORE NULLS cannot take a FILTER)
         return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])

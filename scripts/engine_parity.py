@@ -84,20 +84,23 @@ def norm(frame):
     return sorted(rows, key=lambda t: tuple((v is None, str(v)) for v in t))
 
 
+def same(x, y) -> bool:
+    """Two plain values equal: floats within TOL, dates by day, tuples (lists, structs) element-wise."""
+    if isinstance(x, tuple) and isinstance(y, tuple):
+        return len(x) == len(y) and all(same(u, v) for u, v in zip(x, y, strict=True))
+    if isinstance(x, float) or isinstance(y, float):
+        if x is None or y is None:
+            return x is y
+        return math.isclose(float(x), float(y), rel_tol=TOL, abs_tol=TOL)
+    if isinstance(x, dt.date) or isinstance(y, dt.date):
+        return str(x)[:10] == str(y)[:10]
+    return x == y
+
+
 def equal(a, b) -> bool:
     if len(a.columns) != len(b.columns) or len(a) != len(b):
         return False
-    for ra, rb in zip(norm(a), norm(b), strict=True):
-        for x, y in zip(ra, rb, strict=True):
-            if isinstance(x, float) or isinstance(y, float):
-                if x is None or y is None:
-                    if x is not y:
-                        return False
-                elif not math.isclose(float(x), float(y), rel_tol=TOL, abs_tol=TOL):
-                    return False
-            elif str(x)[:10] != str(y)[:10] if isinstance(x, dt.date) or isinstance(y, dt.date) else x != y:
-                return False
-    return True
+    return all(same(ra, rb) for ra, rb in zip(norm(a), norm(b), strict=True))
 
 
 def reason(exc: Exception) -> str:
