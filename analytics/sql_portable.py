@@ -213,6 +213,10 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
     - ``any_value(x)`` skips NULLs, so on Spark ``any_value(x, true)``; ``arg_max_null`` is ``max_by``;
       ``len(list)`` is ``size``; ``list_position`` is ``array_position`` with 0 read as NULL;
     - a table alias selected or listed as a value (the row as a struct) is ``struct(t.*)``;
+    - several lists unnested side by side in one SELECT are one ``inline`` of their i-th elements;
+    - ``(a, b) IN (SELECT (x, y) …)`` selects the columns ``x, y``;
+    - ``list[i]`` (from 1, NULL outside) is ``element_at`` guarded by the list's size; a
+      ``list_contains`` of a NULL list is NULL;
     - an ORDER BY inside an aggregate: for ``list`` (ArrayAgg) the list is sorted by the keys
       (``array_sort`` of structs of the keys and the value); for ``string_agg`` SQLGlot writes
       Spark's ``listagg … WITHIN GROUP``; for the others it is dropped. It is there for the same
@@ -253,6 +257,26 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
         # a table alias selected as a value (the whole row as a struct): Spark spells it struct(t.*)
         return exp.alias_(exp.Anonymous(this="struct", expressions=[exp.Column(this=exp.Star(), table=node.this.copy())]),
                           node.name)
+    if isinstance(node, exp.Select):
+        zipped = _zip_generators(node)
+        if zipped is not None:
+            return zipped
+    if isinstance(node, exp.In) and isinstance(node.this, exp.Tuple) and isinstance(node.args.get("query"), exp.Subquery):
+        # (a, b) IN (SELECT (x, y) …): DuckDB compares one row value; Spark wants two columns
+        inner = node.args["query"].this
+        if isinstance(inner, exp.Select) and len(inner.expressions) == 1 and isinstance(inner.expressions[0], exp.Tuple):
+            inner.set("expressions", list(inner.expressions[0].expressions))
+        return node
+    if isinstance(node, exp.ArrayContains) and isinstance(node.this, exp.Null):
+        return exp.Null()  # list_contains(NULL, x) is NULL; Spark cannot type the NULL list
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and not isinstance(node.expressions[0], exp.Literal):
+        # DuckDB's list[i] counts from 1 and is NULL outside the list; Spark's [] counts from 0
+        # and element_at fails outside it under ANSI mode. (A literal index SQLGlot already
+        # shifts by one itself, and Spark's [] takes a list whose type is still unknown: NULL.)
+        values, index = node.this, node.expressions[0]
+        inside = exp.and_(exp.GTE(this=index.copy(), expression=exp.Literal.number(1)),
+                          exp.LTE(this=index.copy(), expression=exp.Anonymous(this="size", expressions=[values.copy()])))
+        return exp.Case(ifs=[exp.If(this=inside, true=exp.Anonymous(this="element_at", expressions=[values, index]))])
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
         # DuckDB's any_value skips NULLs; Spark's does when asked (its IGNORE NULLS cannot take a FILTER)
         return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])
@@ -273,6 +297,34 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
             and not isinstance(node.parent, (exp.GroupConcat, exp.ArrayAgg)):
         return node.this
     return node
+
+
+def _zip_generators(select: exp.Select) -> exp.Select | None:
+    """A SELECT that unnests several lists side by side (DuckDB pairs their elements by
+    position: ``SELECT unnest(a)::VARCHAR AS x, unnest(b) AS y``) as Spark's one generator over
+    the i-th elements as structs: ``SELECT CAST(c0 AS STRING) AS x, c1 AS y FROM (SELECT inline(…))``.
+    None for any other SELECT."""
+    generators = [p.find(exp.Explode) for p in select.expressions]
+    if len(select.expressions) < 2 or any(g is None for g in generators):
+        return None
+    lists = [g.this.copy() for g in generators]
+    # the i-th elements as one struct of fields c0, c1, … (arrays_zip would name them after the
+    # lists), for i from 1 to the first list's size; no row for an empty or NULL list
+    rows = sqlglot.parse_one(
+        "CASE WHEN SIZE(l0) > 0 THEN TRANSFORM(SEQUENCE(1, SIZE(l0)), i -> STRUCT("
+        + ", ".join(f"ELEMENT_AT(l{k}, i) AS c{k}" for k in range(len(lists))) + ")) END", read="spark")
+    rows = rows.transform(lambda n: lists[int(n.name[1:])].copy()
+                          if isinstance(n, exp.Column) and re.fullmatch(r"l\d+", n.name) else n)
+    inner = exp.Select(expressions=[exp.Anonymous(this="inline", expressions=[rows])])
+    for key in ("from_", "from", "where", "joins"):
+        if select.args.get(key) is not None:
+            inner.set(key, select.args[key].copy())
+    outer = []
+    for i, (projection, generator) in enumerate(zip(select.expressions, generators, strict=True)):
+        field = exp.Column(this=exp.to_identifier(f"c{i}"))
+        outer.append(projection.copy().transform(
+            lambda n, g=generator, f=field: f.copy() if n == g else n))
+    return exp.Select(expressions=outer).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("zipped"))))
 
 
 def _source_aliases(node: exp.Expression) -> set[str]:

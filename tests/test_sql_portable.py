@@ -128,3 +128,12 @@ def test_the_duckdb_constructs_sqlglot_leaves_are_rewritten_for_spark():
     assert "INLINE(l)" in to_spark("SELECT unnest(l, recursive := true) FROM t")
     assert to_spark("SELECT * FROM t LIMIT (CAST(3000 AS BIGINT))").endswith("LIMIT 3000")
     assert to_spark("SELECT * FROM t WHERE a = $value") == "SELECT * FROM t WHERE a = :value"
+    # DuckDB's list[i] counts from 1, a literal index as much as a computed one
+    indexed = to_spark("SELECT l[2] AS a, l[i + 1] AS b FROM t")
+    assert "l[1] AS a" in indexed and "ELEMENT_AT(l, i + 1)" in indexed and "l[i" not in indexed
+    # lists unnested side by side: one generator over their i-th elements
+    zipped = to_spark("SELECT unnest(x.a)::VARCHAR AS a, unnest(x.b) AS b FROM x")
+    assert zipped.startswith("SELECT CAST(c0 AS STRING) AS a, c1 AS b FROM (SELECT INLINE(")
+    assert "STRUCT(ELEMENT_AT(x.a, i) AS c0, ELEMENT_AT(x.b, i) AS c1)" in zipped
+    # a row value IN a subquery of row values: the subquery's columns
+    assert "IN (SELECT m.a, m.b FROM m)" in to_spark("SELECT 1 FROM g WHERE (a, b) IN (SELECT (m.a, m.b) FROM m)")
