@@ -214,7 +214,7 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
       ``len(list)`` is ``size``; ``list_position`` is ``array_position`` with 0 read as NULL;
     - a table alias selected or listed as a value (the row as a struct) is ``struct(t.*)``;
     - several lists unnested side by side in one SELECT are one ``inline`` of their i-th elements;
-    - ``(a, b) IN (SELECT (x, y) …)`` selects the columns ``x, y``;
+    - ``(a, b) IN (SELECT (x, y) …)`` selects the columns ``x, y``; ``AS MATERIALIZED`` is dropped;
     - ``list[i]`` (from 1, NULL outside) is ``element_at`` guarded by the list's size; a
       ``list_contains`` of a NULL list is NULL;
     - an ORDER BY inside an aggregate: for ``list`` (ArrayAgg) the list is sorted by the keys
@@ -257,6 +257,9 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
         # a table alias selected as a value (the whole row as a struct): Spark spells it struct(t.*)
         return exp.alias_(exp.Anonymous(this="struct", expressions=[exp.Column(this=exp.Star(), table=node.this.copy())]),
                           node.name)
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node.set("materialized", None)  # a planner hint (AS MATERIALIZED) Spark has no syntax for
+        return node
     if isinstance(node, exp.Select):
         zipped = _zip_generators(node)
         if zipped is not None:
@@ -339,5 +342,12 @@ def _source_aliases(node: exp.Expression) -> set[str]:
 def to_spark(sql: str) -> str:
     """DuckDB SQL without macros (:func:`expand_macros`) transpiled to Spark SQL by SQLGlot, with
     the constructs of :func:`_spark_constructs` rewritten first."""
-    tree = sqlglot.parse_one(_PARAM.sub(r"\1__param_\2", sql), read="duckdb").transform(_spark_constructs)
-    return _BOUND.sub(r":\1", tree.sql(dialect="spark", comments=False))
+    tree = sqlglot.parse_one(_PARAM.sub(r"\1__param_\2", sql), read="duckdb")
+    text = tree.sql(dialect="spark", comments=False)
+    for _ in range(_MAX_DEPTH):  # a rewrite's new node is not revisited in its pass: until nothing changes
+        tree = tree.transform(_spark_constructs)
+        rewritten = tree.sql(dialect="spark", comments=False)
+        if rewritten == text:
+            return _BOUND.sub(r":\1", rewritten)
+        text = rewritten
+    raise ValueError("the Spark rewrite did not settle")

@@ -8,7 +8,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,13 +185,11 @@ def _apptest(case: PageCase, params: dict[str, str], timeout: float) -> tuple[fl
     return seconds, errors
 
 
-def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(query name or label, SQL text, bound parameters) of every statement each page and tab runs
-    on ``db_path`` (its first deep link, caches cleared before each), in order: the parameters the
-    pages really bind, for checks that run the same statements elsewhere (scripts/engine_parity.py,
-    tests/test_sql_portable.py)."""
+@contextmanager
+def recording_queries() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    """Inside the block, every statement any ClinicDatabase runs is appended to the list yielded:
+    (query name or label, SQL text, bound parameters)."""
     import analytics.db as adb
-    from analytics import ClinicDatabase
 
     recorded: list[tuple[str, str, dict[str, Any]]] = []
     originals = {m: getattr(adb.ClinicDatabase, m) for m in ("execute_sql", "rows", "query_chunks")}
@@ -207,28 +206,71 @@ def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, A
             return original(self, *args, **kwargs)
         return wrapped
 
-    previous = os.environ.get(DB_ENV)
     for method in originals:
         setattr(adb.ClinicDatabase, method, wrapper(method))
+    try:
+        yield recorded
+    finally:
+        for method, original in originals.items():
+            setattr(adb.ClinicDatabase, method, original)
+
+
+def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(query name or label, SQL text, bound parameters) of every statement each page and tab runs
+    on ``db_path`` (its first deep link, caches cleared before each), in order, then of the
+    analytics calls behind the views a default page run does not reach (:func:`_other_views`):
+    the parameters really bound, for checks that run the same statements elsewhere
+    (scripts/engine_parity.py, tests/test_sql_portable.py)."""
+    from analytics import ClinicDatabase
+
+    previous = os.environ.get(DB_ENV)
     try:
         os.environ[DB_ENV] = str(db_path)
         cases = page_cases(include_sections=True)
         with ClinicDatabase(db_path) as db:
             links = {c.name: c.params(db) for c in cases}
-        recorded.clear()
-        for case in cases:
+        with recording_queries() as recorded:
+            for case in cases:
+                clear_caches()
+                _seconds, errors = _apptest(case, links[case.name], 300)
+                if errors:
+                    raise RuntimeError(f"{case.name} {links[case.name]}: {errors}")
             clear_caches()
-            _seconds, errors = _apptest(case, links[case.name], 300)
-            if errors:
-                raise RuntimeError(f"{case.name} {links[case.name]}: {errors}")
+            with ClinicDatabase(db_path) as db:
+                _other_views(db)
     finally:
-        for method, original in originals.items():
-            setattr(adb.ClinicDatabase, method, original)
         if previous is None:
             os.environ.pop(DB_ENV, None)
         else:
             os.environ[DB_ENV] = previous
-    return recorded
+    return list(recorded)
+
+
+def _other_views(db: Any) -> None:
+    """The analytics calls of views a default page run does not reach: a therapist's filters and
+    dates (computed, not stored), the client-level lists, curves fitted anew, the per-measure QI
+    outcomes and the compliance histogram of a large cohort."""
+    from datetime import date
+
+    from analytics import Settings, Viewer, filter_options
+    from analytics.cohort_outcomes.model import compliance_bins
+    from analytics.data.model import scope_dates
+    from analytics.expected_response import expected_curves, response_history
+    from analytics.metrics import client_homework, client_paired_outcomes, cohort_clients
+    from analytics.quality_improvement.model import alert_clients, quality_report
+
+    local = Viewer.local()
+    therapist = Viewer(role="therapist", email="t@example.org", therapist_id=filter_options(db, local)["therapist"][0])
+    filter_options(db, therapist)
+    scope_dates(db, therapist)
+    cohort_clients(db, local)
+    client_homework(db, local)
+    client_paired_outcomes(db, local)
+    response_history(db, local)
+    expected_curves(db, local, fit_before=date(2026, 1, 1))
+    compliance_bins(db, local, None, "PHQ-9", Settings(), min_clients=1)
+    alert_clients(db, local)
+    quality_report(db, local, measure="PHQ-9", deidentified=False)
 
 
 class ThreadSampler(threading.Thread):
