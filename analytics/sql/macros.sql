@@ -223,10 +223,10 @@ CREATE OR REPLACE MACRO client_month_rows_live(cohort, homework_types, period_st
             month,
             count(*) FILTER (WHERE in_window)::BIGINT AS assignments,
             count(quantity_fraction) FILTER (WHERE in_window)::BIGINT AS reviewed_assignments,
-            coalesce(sum(quantity_fraction) FILTER (WHERE in_window), 0)::DOUBLE AS quantity_sum,
+            sum(quantity_fraction) FILTER (WHERE in_window) AS quantity_sum,  -- NULL: none (0 below)
             count(quality_fraction) FILTER (WHERE in_window)::BIGINT AS rated_assignments,
-            coalesce(sum(quality_fraction) FILTER (WHERE in_window), 0)::DOUBLE AS quality_sum,
-            coalesce(sum(coverage) FILTER (WHERE in_window), 0)::DOUBLE AS coverage_sum,
+            sum(quality_fraction) FILTER (WHERE in_window) AS quality_sum,
+            sum(coverage) FILTER (WHERE in_window) AS coverage_sum,
             count(*) FILTER (WHERE follow_up)::BIGINT AS follow_up_assignments
         FROM assignment_rows
         GROUP BY ALL
