@@ -213,8 +213,12 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
     - ``any_value(x)`` skips NULLs, so on Spark ``any_value(x, true)``; ``arg_max_null`` is ``max_by``;
       ``len(list)`` is ``size``; ``list_position`` is ``array_position`` with 0 read as NULL;
     - a table alias selected or listed as a value (the row as a struct) is ``struct(t.*)``;
-    - several lists unnested side by side in one SELECT are one ``inline`` of their i-th elements;
+    - several lists unnested side by side in one SELECT (``generate_subscripts(l, 1)`` among them:
+      1 … len(l)) are one ``inline`` of their i-th elements;
     - ``(a, b) IN (SELECT (x, y) …)`` selects the columns ``x, y``; ``AS MATERIALIZED`` is dropped;
+    - a HAVING clause that names a column an alias of the SELECT shadows (DuckDB reads the column,
+      Spark the alias) is a WHERE around the SELECT, its aggregates computed as columns inside;
+    - ``quantile_cont(x, q)`` is Spark's ``percentile(x, q)`` (q a fraction or an array of them);
     - ``list[i]`` (from 1, NULL outside) is ``element_at`` guarded by the list's size; a
       ``list_contains`` of a NULL list is NULL;
     - an ORDER BY inside an aggregate: for ``list`` (ArrayAgg) the list is sorted by the keys
@@ -257,6 +261,10 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
         # a table alias selected as a value (the whole row as a struct): Spark spells it struct(t.*)
         return exp.alias_(exp.Anonymous(this="struct", expressions=[exp.Column(this=exp.Star(), table=node.this.copy())]),
                           node.name)
+    if isinstance(node, exp.Select) and node.args.get("having") is not None:
+        renamed = _unshadow_having(node)
+        if renamed is not None:
+            return renamed
     if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
         node.set("materialized", None)  # a planner hint (AS MATERIALIZED) Spark has no syntax for
         return node
@@ -270,6 +278,10 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
         if isinstance(inner, exp.Select) and len(inner.expressions) == 1 and isinstance(inner.expressions[0], exp.Tuple):
             inner.set("expressions", list(inner.expressions[0].expressions))
         return node
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        # quantile_cont(x, q) (q one fraction or a list of them): Spark's interpolating percentile(x, q),
+        # which takes a list as array and returns one (SQLGlot writes a percentile_cont Spark has not)
+        return exp.Anonymous(this="percentile", expressions=[node.this.copy(), node.expression.copy()])
     if isinstance(node, exp.ArrayContains) and isinstance(node.this, exp.Null):
         return exp.Null()  # list_contains(NULL, x) is NULL; Spark cannot type the NULL list
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and not isinstance(node.expressions[0], exp.Literal):
@@ -279,7 +291,8 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
         values, index = node.this, node.expressions[0]
         inside = exp.and_(exp.GTE(this=index.copy(), expression=exp.Literal.number(1)),
                           exp.LTE(this=index.copy(), expression=exp.Anonymous(this="size", expressions=[values.copy()])))
-        return exp.Case(ifs=[exp.If(this=inside, true=exp.Anonymous(this="element_at", expressions=[values, index]))])
+        position = exp.Cast(this=index.copy(), to=exp.DataType.build("INT"))  # Spark's element_at takes an INT
+        return exp.Case(ifs=[exp.If(this=inside, true=exp.Anonymous(this="element_at", expressions=[values, position]))])
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
         # DuckDB's any_value skips NULLs; Spark's does when asked (its IGNORE NULLS cannot take a FILTER)
         return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])
@@ -307,10 +320,13 @@ def _zip_generators(select: exp.Select) -> exp.Select | None:
     position: ``SELECT unnest(a)::VARCHAR AS x, unnest(b) AS y``) as Spark's one generator over
     the i-th elements as structs: ``SELECT CAST(c0 AS STRING) AS x, c1 AS y FROM (SELECT inline(…))``.
     None for any other SELECT."""
-    generators = [p.find(exp.Explode) for p in select.expressions]
+    generators = [p.find(exp.Explode) or _subscripts(p) for p in select.expressions]
     if len(select.expressions) < 2 or any(g is None for g in generators):
         return None
-    lists = [g.this.copy() for g in generators]
+    # generate_subscripts(l, 1) counts 1 … len(l): the elements of SEQUENCE(1, SIZE(l))
+    lists = [g.this.copy() if isinstance(g, exp.Explode) else
+             exp.Anonymous(this="sequence", expressions=[exp.Literal.number(1), exp.Anonymous(
+                 this="size", expressions=[g.expressions[0].copy()])]) for g in generators]
     # the i-th elements as one struct of fields c0, c1, … (arrays_zip would name them after the
     # lists), for i from 1 to the first list's size; no row for an empty or NULL list
     rows = sqlglot.parse_one(
@@ -328,6 +344,45 @@ def _zip_generators(select: exp.Select) -> exp.Select | None:
         outer.append(projection.copy().transform(
             lambda n, g=generator, f=field: f.copy() if n == g else n))
     return exp.Select(expressions=outer).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("zipped"))))
+
+
+def _unshadow_having(select: exp.Select) -> exp.Select | None:
+    """A SELECT whose HAVING names a column that one of its aliases shadows (``CASE … END AS
+    band … HAVING grouping(band) = 1``: DuckDB reads the column, Spark the alias, and Spark
+    resolves no other column there under GROUPING SETS) as a SELECT that computes the HAVING's
+    aggregates and ``grouping()`` values as extra columns (``__having_0`` …) and a SELECT around
+    it that keeps the rows they pass (WHERE) and the original columns; None for any other."""
+    having = select.args["having"].this
+    having_names = {c.name for c in having.find_all(exp.Column) if not c.table}
+    shadowing = {p.alias for p in select.expressions if isinstance(p, exp.Alias) and p.alias in having_names
+                 and not (isinstance(p.this, exp.Column) and p.this.name == p.alias)}
+    if not shadowing or any(isinstance(p, exp.Star) or not p.alias_or_name for p in select.expressions) \
+            or select.args.get("order") is not None:
+        return None
+    inner = select.copy()
+    condition = inner.args["having"].this.copy()
+    computed: list[exp.Expression] = []
+
+    def lift(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, (exp.AggFunc, exp.Grouping)):
+            computed.append(exp.alias_(node.copy(), f"__having_{len(computed)}"))
+            return exp.column(computed[-1].alias)
+        return node
+
+    condition = condition.transform(lift)
+    if any(not c.name.startswith("__having_") for c in condition.find_all(exp.Column)):
+        return None  # a bare column left in the condition: not this shape
+    inner.set("having", None)
+    inner.set("expressions", [*inner.expressions, *computed])
+    outer = exp.Select(expressions=[exp.column(p.alias_or_name) for p in select.expressions])
+    return outer.from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("grouped")))) \
+        .where(condition)
+
+
+def _subscripts(projection: exp.Expression) -> exp.Anonymous | None:
+    """The ``generate_subscripts(list, 1)`` in ``projection``, if any."""
+    return next((n for n in projection.find_all(exp.Anonymous)
+                 if n.name.lower() == "generate_subscripts" and len(n.expressions) == 2), None)
 
 
 def _source_aliases(node: exp.Expression) -> set[str]:

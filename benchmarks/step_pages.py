@@ -249,7 +249,8 @@ def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, A
 def _other_views(db: Any) -> None:
     """The analytics calls of views a default page run does not reach: a therapist's filters and
     dates (computed, not stored), the client-level lists, curves fitted anew, the per-measure QI
-    outcomes and the compliance histogram of a large cohort."""
+    outcomes, the compliance histogram of a large cohort, the de-identified views, a client and a
+    user looked up, the within-client interval rows and sudden gains of a setting not stored."""
     from datetime import date
 
     from analytics import Settings, Viewer, filter_options
@@ -257,7 +258,12 @@ def _other_views(db: Any) -> None:
     from analytics.data.model import scope_dates
     from analytics.expected_response import expected_curves, response_history
     from analytics.metrics import client_homework, client_paired_outcomes, cohort_clients
+    from analytics.access import find_client, viewer_for_email
+    from analytics.cohort_outcomes.model import within_client_analysis
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
+    from analytics.deidentified import deidentified_cohort_view, deidentified_design, deidentified_within
     from analytics.quality_improvement.model import alert_clients, quality_report
+    from analytics.statistics import within_between_model
 
     local = Viewer.local()
     therapist = Viewer(role="therapist", email="t@example.org", therapist_id=filter_options(db, local)["therapist"][0])
@@ -271,6 +277,16 @@ def _other_views(db: Any) -> None:
     compliance_bins(db, local, None, "PHQ-9", Settings(), min_clients=1)
     alert_clients(db, local)
     quality_report(db, local, measure="PHQ-9", deidentified=False)
+    # the de-identified views a QI viewer opens, a client looked up by id, a user by e-mail
+    qi = Viewer(role="qi", email="qi@example.org")
+    deidentified_cohort_view(db, qi, None, "PHQ-9")
+    deidentified_design(db, qi, None)
+    deidentified_within(db, qi, None, "PHQ-9")
+    find_client(db, local, str(cohort_clients(db, local)["client_id"].iloc[0]))
+    viewer_for_email(db, "nobody@example.org")
+    # the interval rows of the statsmodels cross-check; sudden gains of a setting not stored
+    within_client_analysis(db, local, None, "PHQ-9", fit=within_between_model)
+    sudden_gain_summary(db, local, None, "PHQ-9", Settings(baseline_days_before_intake=7))
 
 
 class ThreadSampler(threading.Thread):

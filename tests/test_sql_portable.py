@@ -110,7 +110,7 @@ def test_every_page_query_written_out_gives_the_same_rows(sample_db_path, page_s
             assert_same_rows(expected, got, label)
     # the pages' queries and those of the other views: most of the package's, the main ones of every page
     names = {label for label, _, _ in page_statements}
-    assert len(names) >= 45
+    assert len(names) >= 55  # every query file of the clinic database (access_log_search reads the audit log)
     assert {"cohort_summary", "quality_monthly_activity", "quality_alert_counts", "expected_response_fit_stored",
             "client_review_scores", "caseload", "filter_options", "quality_as_of", "expected_response_fit",
             "quality_alert_clients", "quality_outcome_counts", "client_homework"} <= names
@@ -132,11 +132,22 @@ def test_the_duckdb_constructs_sqlglot_leaves_are_rewritten_for_spark():
     assert to_spark("SELECT * FROM t WHERE a = $value") == "SELECT * FROM t WHERE a = :value"
     # DuckDB's list[i] counts from 1, a literal index as much as a computed one
     indexed = to_spark("SELECT l[2] AS a, l[i + 1] AS b FROM t")
-    assert "l[1] AS a" in indexed and "ELEMENT_AT(l, i + 1)" in indexed and "l[i" not in indexed
+    assert "l[1] AS a" in indexed and "ELEMENT_AT(l, CAST(i + 1 AS INT))" in indexed and "l[i" not in indexed
     # lists unnested side by side: one generator over their i-th elements
     zipped = to_spark("SELECT unnest(x.a)::VARCHAR AS a, unnest(x.b) AS b FROM x")
     assert zipped.startswith("SELECT CAST(c0 AS STRING) AS a, c1 AS b FROM (SELECT INLINE(")
     assert "TRANSFORM(SEQUENCE(1, SIZE(x.a)), i -> STRUCT(" in zipped
-    assert "ELEMENT_AT(x.a, i) END AS c0" in zipped and "ELEMENT_AT(x.b, i) END AS c1" in zipped
+    assert "ELEMENT_AT(x.a, CAST(i AS INT)) END AS c0" in zipped and "ELEMENT_AT(x.b, CAST(i AS INT)) END AS c1" in zipped
     # a row value IN a subquery of row values: the subquery's columns
     assert "IN (SELECT m.a, m.b FROM m)" in to_spark("SELECT 1 FROM g WHERE (a, b) IN (SELECT (m.a, m.b) FROM m)")
+    # quantile_cont of one fraction or of a list: Spark's interpolating percentile (array in, array out)
+    assert to_spark("SELECT quantile_cont(x, $q::DOUBLE[]) AS c, quantile_cont(x, 0.5) AS m FROM t") == \
+        "SELECT PERCENTILE(x, CAST(:q AS ARRAY<DOUBLE>)) AS c, PERCENTILE(x, 0.5) AS m FROM t"
+    # a list unnested beside its subscripts: the subscripts are 1 … its size
+    numbered = to_spark("SELECT unnest($w) AS w, generate_subscripts($w, 1) AS i")
+    assert "ELEMENT_AT(SEQUENCE(1, SIZE(:w)), CAST(i AS INT)) END AS c1" in numbered and "GENERATE_SUBSCRIPTS" not in numbered
+    # a HAVING column that a SELECT alias shadows is the column (DuckDB); Spark would read the alias
+    having = to_spark("SELECT CASE WHEN grouping(b) = 1 THEN -1 ELSE b END AS b FROM t GROUP BY ROLLUP (b) "
+                      "HAVING grouping(b) = 1 OR count(*) > 1")
+    assert having == ("SELECT b FROM (SELECT CASE WHEN GROUPING(b) = 1 THEN -1 ELSE b END AS b, GROUPING(b) AS __having_0, "
+                      "COUNT(*) AS __having_1 FROM t GROUP BY ROLLUP (b)) AS grouped WHERE __having_0 = 1 OR __having_1 > 1")
