@@ -254,14 +254,13 @@ def _other_views(db: Any) -> None:
     from datetime import date
 
     from analytics import Settings, Viewer, filter_options
-    from analytics.cohort_outcomes.model import compliance_bins
+    from analytics.access import find_client, viewer_for_email
+    from analytics.cohort_outcomes.model import compliance_bins, within_client_analysis
+    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
     from analytics.data.model import scope_dates
+    from analytics.deidentified import deidentified_cohort_view, deidentified_design, deidentified_within
     from analytics.expected_response import expected_curves, response_history
     from analytics.metrics import client_homework, client_paired_outcomes, cohort_clients
-    from analytics.access import find_client, viewer_for_email
-    from analytics.cohort_outcomes.model import within_client_analysis
-    from analytics.cohort_outcomes.sudden_gain_summary import sudden_gain_summary
-    from analytics.deidentified import deidentified_cohort_view, deidentified_design, deidentified_within
     from analytics.quality_improvement.model import alert_clients, quality_report
     from analytics.statistics import within_between_model
 
