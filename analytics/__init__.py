@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "data_freshness": "data.model",
     "data_staleness": "data.model",
     "data_overview": "data.model",
+    "current_data_version": "db",
     "data_version": "db",
     "filter_options": "data.model",
     "find_clients": "client_review.model",
@@ -129,7 +130,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         import_rejects,
         rejects_csv_chunks,
     )
-    from .db import ClinicDatabase, DatabaseMissing, DataVersion, QueryTimeout, data_version, open_database  # noqa: F401
+    from .db import (  # noqa: F401
+        ClinicDatabase,
+        DatabaseMissing,
+        DataVersion,
+        QueryTimeout,
+        current_data_version,
+        data_version,
+        open_database,
+    )
     from .ingest.importer import ImportResult, Reject, dry_run, import_files  # noqa: F401
     from .ingest.profiles import MappingProfile, ProfileError, load_profile  # noqa: F401
     from .metrics import (  # noqa: F401

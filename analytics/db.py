@@ -410,6 +410,38 @@ def _bind(sql: str, params: dict[str, Any] | None, label: str) -> dict[str, Any]
     return {k: params[k] for k in wanted}
 
 
+#: Which engine reads the clinic data: ``duckdb`` (the default: the file itself) or ``spark``
+#: (Spark SQL over the file's published Parquet snapshot, analytics.lake / analytics.spark_engine).
+ENGINE_ENV = "BETWEEN_SESSIONS_ENGINE"
+ENGINES = ("duckdb", "spark")
+
+
+def engine_name() -> str:
+    """The engine ``BETWEEN_SESSIONS_ENGINE`` names (``duckdb`` when unset); ValueError otherwise."""
+    name = (os.environ.get(ENGINE_ENV) or "duckdb").strip().lower()
+    if name not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV}={name!r}: the engines are {', '.join(ENGINES)}")
+    return name
+
+
+def current_data_version(path: str | Path) -> str:
+    """The data version a reader opened now would read, on the chosen engine: the database file's
+    (:func:`data_version`), or on Spark the id of its current snapshot (published first when the
+    file is newer than the snapshot: an import since, or the sample clinic just built)."""
+    if engine_name() == "spark":
+        from .lake import ensure_snapshot
+
+        return ensure_snapshot(path).id
+    return str(data_version(path))
+
+
 def open_database(path: str | Path, **kwargs: Any) -> ClinicDatabase:
-    """Open the current data version of ``path`` read-only."""
+    """Open the current data version of ``path`` read-only, on the chosen engine
+    (:func:`engine_name`); on Spark, a :class:`analytics.spark_engine.SparkClinicDatabase`,
+    which reads as a ClinicDatabase does."""
+    if engine_name() == "spark":
+        from .lake import ensure_snapshot
+        from .spark_engine import SparkClinicDatabase
+
+        return SparkClinicDatabase(path, ensure_snapshot(path), **kwargs)  # type: ignore[return-value]
     return ClinicDatabase(path, **kwargs)

@@ -209,7 +209,7 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
     - ``unnest(list_of_structs, recursive := true)`` (a row per element, a column per field) is
       Spark's generator ``inline``;
     - ``a / b`` divides as DOUBLE, as DuckDB's ``/`` does (Spark keeps DECIMAL operands DECIMAL);
-    - ``isfinite(x)`` is ``NOT isnan(x) AND abs(x) <> Infinity``; a LIMIT's cast literal, the literal;
+    - ``isfinite(x)`` is ``NOT isnan(x) AND abs(x) <> Infinity``; a LIMIT's cast literal, the literal, a bound LIMIT an INT;
     - ``any_value(x)`` skips NULLs, so on Spark ``any_value(x, true)``; ``arg_max_null`` is ``max_by``;
       ``len(list)`` is ``size``; ``list_position`` is ``array_position`` with 0 read as NULL;
     - a table alias selected or listed as a value (the row as a struct) is ``struct(t.*)``;
@@ -253,6 +253,10 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
             count = count.this
         if isinstance(count, exp.Literal) and count is not node.expression:
             return exp.Limit(expression=count.copy())  # Spark: a LIMIT is an integer literal
+        if not isinstance(count, exp.Literal) and not (isinstance(node.expression, exp.Cast)
+                                                       and node.expression.to.this == exp.DataType.Type.INT):
+            # a bound LIMIT: Spark takes an INT, not a BIGINT
+            return exp.Limit(expression=exp.Cast(this=count.copy(), to=exp.DataType.build("INT")))
     if isinstance(node, exp.Explode) and any(
             isinstance(a, exp.PropertyEQ) and a.this.name.lower() == "recursive" for a in node.expressions):
         return exp.Anonymous(this="inline", expressions=[node.this])
@@ -370,7 +374,7 @@ def _unshadow_having(select: exp.Select) -> exp.Select | None:
         return node
 
     condition = condition.transform(lift)
-    if any(not c.name.startswith("__having_") for c in condition.find_all(exp.Column)):
+    if any(not c.name.startswith(("__having_", "__param_")) for c in condition.find_all(exp.Column)):
         return None  # a bare column left in the condition: not this shape
     inner.set("having", None)
     inner.set("expressions", [*inner.expressions, *computed])

@@ -218,7 +218,7 @@ def recording_queries() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
 def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
     """(query name or label, SQL text, bound parameters) of every statement each page and tab runs
     on ``db_path`` (its first deep link, caches cleared before each), in order, then of the
-    analytics calls behind the views a default page run does not reach (:func:`_other_views`):
+    analytics calls behind the views a default page run does not reach (:func:`other_views`):
     the parameters really bound, for checks that run the same statements elsewhere
     (scripts/engine_parity.py, tests/test_sql_portable.py)."""
     from analytics import ClinicDatabase
@@ -237,7 +237,7 @@ def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, A
                     raise RuntimeError(f"{case.name} {links[case.name]}: {errors}")
             clear_caches()
             with ClinicDatabase(db_path) as db:
-                _other_views(db)
+                other_views(db)
     finally:
         if previous is None:
             os.environ.pop(DB_ENV, None)
@@ -246,8 +246,8 @@ def record_page_queries(db_path: str | Path) -> list[tuple[str, str, dict[str, A
     return list(recorded)
 
 
-def _other_views(db: Any) -> None:
-    """The analytics calls of views a default page run does not reach: a therapist's filters and
+def other_views(db: Any) -> dict[str, Any]:
+    """The results, by label, of the analytics calls of views a default page run does not reach: a therapist's filters and
     dates (computed, not stored), the client-level lists, curves fitted anew, the per-measure QI
     outcomes, the compliance histogram of a large cohort, the de-identified views, a client and a
     user looked up, the within-client interval rows and sudden gains of a setting not stored."""
@@ -266,26 +266,31 @@ def _other_views(db: Any) -> None:
 
     local = Viewer.local()
     therapist = Viewer(role="therapist", email="t@example.org", therapist_id=filter_options(db, local)["therapist"][0])
-    filter_options(db, therapist)
-    scope_dates(db, therapist)
-    cohort_clients(db, local)
-    client_homework(db, local)
-    client_paired_outcomes(db, local)
-    response_history(db, local)
-    expected_curves(db, local, fit_before=date(2026, 1, 1))
-    compliance_bins(db, local, None, "PHQ-9", Settings(), min_clients=1)
-    alert_clients(db, local)
-    quality_report(db, local, measure="PHQ-9", deidentified=False)
-    # the de-identified views a QI viewer opens, a client looked up by id, a user by e-mail
     qi = Viewer(role="qi", email="qi@example.org")
-    deidentified_cohort_view(db, qi, None, "PHQ-9")
-    deidentified_design(db, qi, None)
-    deidentified_within(db, qi, None, "PHQ-9")
-    find_client(db, local, str(cohort_clients(db, local)["client_id"].iloc[0]))
-    viewer_for_email(db, "nobody@example.org")
-    # the interval rows of the statsmodels cross-check; sudden gains of a setting not stored
-    within_client_analysis(db, local, None, "PHQ-9", fit=within_between_model)
-    sudden_gain_summary(db, local, None, "PHQ-9", Settings(baseline_days_before_intake=7))
+    first_client = str(cohort_clients(db, local).sort_values("client_id")["client_id"].iloc[0])
+    return {
+        "filter_options (therapist)": filter_options(db, therapist),
+        "scope_dates (therapist)": scope_dates(db, therapist),
+        "cohort_clients": cohort_clients(db, local),
+        "client_homework": client_homework(db, local),
+        "client_paired_outcomes": client_paired_outcomes(db, local),
+        "response_history": response_history(db, local),
+        "expected_curves (fitted anew)": expected_curves(db, local, fit_before=date(2026, 1, 1)),
+        "compliance_bins": compliance_bins(db, local, None, "PHQ-9", Settings(), min_clients=1),
+        "alert_clients": alert_clients(db, local),
+        "quality_report (per measure)": quality_report(db, local, measure="PHQ-9", deidentified=False),
+        # the de-identified views a QI viewer opens, a client looked up by id, a user by e-mail
+        "deidentified_cohort_view": deidentified_cohort_view(db, qi, None, "PHQ-9"),
+        "deidentified_design": deidentified_design(db, qi, None),
+        "deidentified_within": deidentified_within(db, qi, None, "PHQ-9"),
+        "find_client": find_client(db, local, first_client),
+        "viewer_for_email": viewer_for_email(db, "nobody@example.org"),
+        # the interval rows of the statsmodels cross-check; sudden gains of a setting not stored
+        "within_client_analysis (interval rows)": within_client_analysis(db, local, None, "PHQ-9",
+                                                                         fit=within_between_model),
+        "sudden_gain_summary (found anew)": sudden_gain_summary(db, local, None, "PHQ-9",
+                                                                Settings(baseline_days_before_intake=7)),
+    }
 
 
 class ThreadSampler(threading.Thread):

@@ -129,6 +129,7 @@ def test_the_duckdb_constructs_sqlglot_leaves_are_rewritten_for_spark():
     assert "ANY_VALUE(v, TRUE) FILTER(WHERE v > 0)" in spark
     assert "INLINE(l)" in to_spark("SELECT unnest(l, recursive := true) FROM t")
     assert to_spark("SELECT * FROM t LIMIT (CAST(3000 AS BIGINT))").endswith("LIMIT 3000")
+    assert to_spark("SELECT * FROM t LIMIT $n::BIGINT").endswith("LIMIT CAST(:n AS INT)")
     assert to_spark("SELECT * FROM t WHERE a = $value") == "SELECT * FROM t WHERE a = :value"
     # DuckDB's list[i] counts from 1, a literal index as much as a computed one
     indexed = to_spark("SELECT l[2] AS a, l[i + 1] AS b FROM t")
@@ -148,6 +149,6 @@ def test_the_duckdb_constructs_sqlglot_leaves_are_rewritten_for_spark():
     assert "ELEMENT_AT(SEQUENCE(1, SIZE(:w)), CAST(i AS INT)) END AS c1" in numbered and "GENERATE_SUBSCRIPTS" not in numbered
     # a HAVING column that a SELECT alias shadows is the column (DuckDB); Spark would read the alias
     having = to_spark("SELECT CASE WHEN grouping(b) = 1 THEN -1 ELSE b END AS b FROM t GROUP BY ROLLUP (b) "
-                      "HAVING grouping(b) = 1 OR count(*) > 1")
+                      "HAVING grouping(b) = 1 OR count(*) > $m::BIGINT")
     assert having == ("SELECT b FROM (SELECT CASE WHEN GROUPING(b) = 1 THEN -1 ELSE b END AS b, GROUPING(b) AS __having_0, "
-                      "COUNT(*) AS __having_1 FROM t GROUP BY ROLLUP (b)) AS grouped WHERE __having_0 = 1 OR __having_1 > 1")
+                      "COUNT(*) AS __having_1 FROM t GROUP BY ROLLUP (b)) AS grouped WHERE __having_0 = 1 OR __having_1 > CAST(:m AS BIGINT)")

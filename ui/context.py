@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from analytics import ClinicDatabase, DatabaseMissing, data_version
+from analytics import ClinicDatabase, DatabaseMissing, current_data_version, open_database
 from analytics.ingest.sample import ensure_sample_database
 from analytics.scope import AccessDenied
 
@@ -23,12 +23,13 @@ CACHE_TTL_S = 15 * 60
 CACHE_MAX_ENTRIES = 256
 
 
-# One read-only connection per process and data version. No on_release close: a session
+# One read-only connection per process and data version (on the engine BETWEEN_SESSIONS_ENGINE
+# names: the DuckDB file, or its Parquet snapshot on Spark). No on_release close: a session
 # still rendering with the previous version keeps its reference; the connection closes
 # when the last reference goes.
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _open(path: str, version: str) -> ClinicDatabase:
-    return ClinicDatabase(path)
+    return open_database(path)
 
 
 def database() -> ClinicDatabase:
@@ -41,7 +42,7 @@ def database() -> ClinicDatabase:
         with st.spinner("Building the sample clinic (first run only)..."):
             ensure_sample_database(path)
     try:
-        version = data_version(path)
+        version = current_data_version(path)
     except DatabaseMissing:
         st.error(missing_database_message(path))
         st.stop()
