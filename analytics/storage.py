@@ -20,6 +20,7 @@ import fcntl
 import glob
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,6 +131,25 @@ def _writer_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _publish_for_engine(db_path: Path) -> None:
+    """On the Spark engine (BETWEEN_SESSIONS_ENGINE=spark), publish the version just written as
+    the Parquet snapshot Spark reads (analytics.lake), still under the writer's lock, so that
+    snapshots follow the file's versions in order. The write itself is already committed: a
+    failed publication is reported and left to the next reader, which publishes a snapshot of a
+    newer file before it reads (analytics.lake.ensure_snapshot)."""
+    from .db import engine_name
+
+    if engine_name() != "spark":
+        return
+    from .lake import publish_snapshot
+
+    try:
+        publish_snapshot(db_path)
+    except Exception as exc:  # noqa: BLE001 - reported; the next reader publishes
+        print(f"warning: {db_path} was written but its Spark snapshot was not published: {exc}",
+              file=sys.stderr)
+
+
 def _umask() -> int:
     """The process umask, read without changing it (os.umask would race other threads)."""
     try:
@@ -202,6 +222,7 @@ def _atomic_write(db_path: Path, settings: Settings | None) -> Iterator[duckdb.D
             _fsync(tmp)
             os.replace(tmp, db_path)
             _fsync(db_path.parent, directory=True)
+            _publish_for_engine(db_path)
         finally:
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)

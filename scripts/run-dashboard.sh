@@ -13,6 +13,8 @@
 # `streamlit run dashboard.py` with the pages' imports warmed up in the background, so the first
 # visitor does not wait for them). Extra arguments go to `streamlit run`; the app itself still
 # refuses a non-local address without sign-in. DRY_RUN=1 prints the command instead of running it.
+# BETWEEN_SESSIONS_ENGINE=spark reads through Apache Spark (local mode, or SPARK_REMOTE=sc://…):
+# requirements-spark.txt and a Java runtime are installed first (docs/deployment.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -87,6 +89,21 @@ if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ]; then
         "$VENV/bin/python" -m pip install --quiet -r requirements.txt
     fi
     touch "$STAMP"
+fi
+# 4. The Spark engine (BETWEEN_SESSIONS_ENGINE=spark, docs/deployment.md): PySpark and Java.
+if [ "${BETWEEN_SESSIONS_ENGINE:-duckdb}" = spark ]; then
+    SPARK_STAMP="$VENV/.requirements-spark-installed"
+    if [ ! -f "$SPARK_STAMP" ] || [ requirements-spark.txt -nt "$SPARK_STAMP" ] || [ requirements.txt -nt "$SPARK_STAMP" ]; then
+        echo "Installing requirements-spark.txt (the Spark engine) into $VENV ..."
+        if command -v uv >/dev/null 2>&1; then
+            UV_PYTHON_DOWNLOADS=never uv pip install --python "$VENV/bin/python" -r requirements-spark.txt
+        else
+            "$VENV/bin/python" -m pip install --quiet -r requirements-spark.txt
+        fi
+        touch "$SPARK_STAMP"
+    fi
+    scripts/install-java.sh
+    echo "Engine: Spark (${SPARK_REMOTE:-${BETWEEN_SESSIONS_SPARK_MASTER:-local[2]}}) over the database's Parquet snapshot"
 fi
 
 exec "${CMD[@]}"

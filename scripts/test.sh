@@ -8,6 +8,7 @@
 # on 2 CPUs measured faster than keeping each file on one worker); extra options (-x, -k, -q ...) go to both
 # runs, and the script fails if either does. With test paths (scripts/test.sh tests/test_x.py):
 # one pytest run of those, serially, as before; add -n auto to spread it over the CPUs.
+# The Spark engine's equality tests (tests/spark) run under scripts/test-spark.sh instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
@@ -24,5 +25,5 @@ done
 run() { .venv/bin/python -m pytest "$@" || { rc=$?; [ "$rc" -eq 5 ] || return "$rc"; }; }
 status=0
 run tests/browser "$@" || status=$?
-run tests --ignore=tests/browser -n "${TEST_WORKERS:-auto}" "$@" || status=$?
+run tests --ignore=tests/browser --ignore=tests/spark -n "${TEST_WORKERS:-auto}" "$@" || status=$?
 exit "$status"

@@ -128,6 +128,15 @@ def run_warm_up(names: tuple[str, ...] | list[str] = WARM_UP_MODULES, *, figure:
             first_figure()
         except Exception as exc:  # noqa: BLE001 - as above
             failed[FIRST_FIGURE] = f"{type(exc).__name__}: {exc}"
+    try:
+        from analytics.db import engine_name
+
+        if engine_name() == "spark":  # the JVM and the Spark session: some 6 s, not in a visitor's wait
+            from analytics.spark_engine import spark_session
+
+            spark_session()
+    except Exception as exc:  # noqa: BLE001 - as above
+        failed["spark_session"] = f"{type(exc).__name__}: {exc}"
     return failed
 
 
