@@ -39,6 +39,7 @@ __all__ = ["SNAPSHOTS_KEPT", "Snapshot", "current_snapshot", "ensure_snapshot", 
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 SNAPSHOTS_KEPT = 3
+PUBLISH_MEMORY_LIMIT = "2GB"  # DuckDB's limit while a snapshot is written (it spills beyond it)
 #: Fact tables: partitioned by the client's clinic and the month of this date column.
 _BY_CLINIC_AND_MONTH = {"sessions": "session_date", "assignments": "assigned_date", "scores": "administered_date"}
 
@@ -126,6 +127,9 @@ def _publish(db_path: str | Path) -> Snapshot:
         writing.mkdir(parents=True)
         tables: dict[str, Any] = {}
         cursor = db._con.cursor()  # the reader's catalog, read-only: the file is attached READ_ONLY
+        # rows in any order within a file (the tables have no order); memory bounded: a partitioned
+        # write keeps a buffer per open partition (peak RSS 6.2 GB at XXL without these)
+        cursor.execute(f"SET preserve_insertion_order = false; SET memory_limit = '{PUBLISH_MEMORY_LIMIT}'")
         try:
             for name in _readable_relations(db):
                 columns = cursor.execute(f"DESCRIBE {name}").fetchall()

@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         from analytics.spark_engine import _MARKER, _argument, spark_text
 
         with SparkClinicDatabase(db_path, snapshot) as spark:
+            spark._session.conf.set("spark.sql.maxMetadataStringLength", "10000")  # whole file paths in plans
             plans: dict[str, list[dict[str, Any]]] = {}
             for case_name, label, sql, params in statements:
                 text = spark_text(sql, spark._constants)
