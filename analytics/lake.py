@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .db import ClinicDatabase, data_version
+from .db import ClinicDatabase, _quote_literal, data_version
 from .stored import setting_constants
 
 __all__ = ["SNAPSHOTS_KEPT", "Snapshot", "current_snapshot", "ensure_snapshot", "lake_dir", "publish_snapshot"]
@@ -141,7 +141,7 @@ def _publish(db_path: str | Path) -> Snapshot:
                 else:
                     target.mkdir()
                     target = target / "part-0.parquet"
-                cursor.execute(f"COPY ({select}) TO '{target}' ({options})")
+                cursor.execute(f"COPY ({select}) TO {_quote_literal(str(target))} ({options})")
                 rows = cursor.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                 tables[name] = {"columns": [[c[0], c[1]] for c in columns], "rows": int(rows),
                                 "partitioned_by": partitions}

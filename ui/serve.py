@@ -134,7 +134,10 @@ def run_warm_up(names: tuple[str, ...] | list[str] = WARM_UP_MODULES, *, figure:
         if engine_name() == "spark":  # the JVM and the Spark session: some 6 s, not in a visitor's wait
             from analytics.spark_engine import spark_session
 
+            started = time.perf_counter()
             spark_session()
+            print(f"Warm-up: the Spark session started in {time.perf_counter() - started:.2f} s", file=sys.stderr,
+                  flush=True)
     except Exception as exc:  # noqa: BLE001 - as above
         failed["spark_session"] = f"{type(exc).__name__}: {exc}"
     return failed

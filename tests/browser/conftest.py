@@ -24,7 +24,7 @@ from tests.support.browser import (
     SCREENSHOTS,
     TIMEOUT_MS,
     VIEWPORT,
-    launch_chromium,
+    running_chromium,
     screenshot,
     start_server,
     wait_idle,
@@ -50,14 +50,8 @@ def e2e_clinic(tmp_path_factory: pytest.TempPathFactory) -> Clinic:
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with running_chromium() as browser:
+        yield browser
 
 
 

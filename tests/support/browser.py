@@ -4,10 +4,11 @@ for Streamlit's script runs, reading metrics and downloads, screenshots on test-
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,19 @@ TIMEOUT_MS = 60_000  # generous: the machine may be busy
 
 def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextlib.contextmanager
+def running_chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def start_server(db_path: Path, log_name: str, **options: Any) -> StreamlitServer:
