@@ -6,7 +6,7 @@
 #
 # Not part of scripts/test.sh (the README's test command): Spark's start-up and per-query cost
 # would take the whole suite past 10 minutes on a 2-core machine (measured: docs/deployment.md).
-# A scheduled CI run calls this script.
+# A scheduled CI run calls this script (.ci/scheduled-spark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh spark
