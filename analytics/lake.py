@@ -25,6 +25,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,7 +115,12 @@ def _readable_relations(db: ClinicDatabase) -> list[str]:
         "SELECT table_name AS name FROM duckdb_tables() WHERE database_name = 'memory' "
         "UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'memory' AND NOT internal "
         "ORDER BY name", label="lake_relations")
-    return list(rows["name"])
+    names = list(rows["name"])
+    # they are spliced into COPY and DESCRIBE as identifiers: the package's own names only
+    unexpected = [n for n in names if not re.fullmatch(r"[a-z_][a-z0-9_]*", n)]
+    if unexpected:
+        raise ValueError(f"unexpected relation names in the reader's catalog: {unexpected}")
+    return names
 
 
 def _publish(db_path: str | Path) -> Snapshot:
