@@ -179,11 +179,16 @@ class SparkClinicDatabase:
         self.close()
 
     # -- running a query ------------------------------------------------------------------------
-    def _arrow_table(self, sql: str, params: dict[str, Any] | None, label: str) -> Any:
+    def statement(self, sql: str, params: dict[str, Any] | None, label: str = "query") -> Any:
+        """``sql`` (the package's DuckDB text) as a Spark DataFrame on this snapshot, the values
+        it uses bound (not run yet: :meth:`_arrow_table` runs it, time-limited)."""
         bound = _bind(sql, params, label)
         text = spark_text(sql, self._constants)
         markers = set(_MARKER.findall(text))  # a macro's unused branch may drop a parameter
-        args = {k: _argument(v) for k, v in bound.items() if k in markers}
+        return self._session.sql(text, args={k: _argument(v) for k, v in bound.items() if k in markers})
+
+    def _arrow_table(self, sql: str, params: dict[str, Any] | None, label: str) -> Any:
+        frame = self.statement(sql, params, label)
         tag = f"between-sessions-{next(_query_ids)}"
         timed_out = threading.Event()
         if os.environ.get(REMOTE_ENV):  # Spark Connect: the operations of this thread get the tag
@@ -205,7 +210,7 @@ class SparkClinicDatabase:
         timer.daemon = True
         timer.start()
         try:
-            return self._session.sql(text, args=args).toArrow()
+            return frame.toArrow()
         except Exception as exc:
             if timed_out.is_set():
                 raise QueryTimeout(f"{label} took longer than {self.timeout_s:.0f} s and was stopped") from exc

@@ -101,17 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # the plans of what the pages ran on Spark
     if statements:
-        from analytics.db import _bind
-        from analytics.spark_engine import _MARKER, _argument, spark_text
-
         with SparkClinicDatabase(db_path, snapshot) as spark:
             spark._session.conf.set("spark.sql.maxMetadataStringLength", "10000")  # whole file paths in plans
             plans: dict[str, list[dict[str, Any]]] = {}
             for case_name, label, sql, params in statements:
-                text = spark_text(sql, spark._constants)
-                markers = set(_MARKER.findall(text))
-                bound = {k: _argument(v) for k, v in _bind(sql, params, label).items() if k in markers}
-                plan = spark._session.sql(text, args=bound)._jdf.queryExecution().executedPlan().toString()
+                plan = spark.statement(sql, params, label)._jdf.queryExecution().executedPlan().toString()
                 plans.setdefault(case_name, []).append({"query": label, **plan_facts(plan, files_per_table)})
         for case_name, rows in plans.items():
             report["pages"][case_name]["plan"] = {

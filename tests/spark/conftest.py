@@ -59,5 +59,4 @@ def on_engine(monkeypatch: pytest.MonkeyPatch, clinic_path: Path):
     def choose(engine: str) -> None:
         monkeypatch.setenv("BETWEEN_SESSIONS_DB", str(clinic_path))
         monkeypatch.setenv("BETWEEN_SESSIONS_ENGINE", engine)
-    yield choose
-    os.environ.pop("BETWEEN_SESSIONS_ENGINE", None)
+    return choose  # monkeypatch restores both variables after the test

@@ -79,7 +79,6 @@ def test_every_page_shows_the_same_on_spark(case, on_engine, duck, spark):
     assert shown_spark["exceptions"] == [], shown_spark["exceptions"]
     assert shown_duckdb["exceptions"] == []
     assert calls, "the page made no analytics call on Spark"
-    assert all(c[0] is not None for c in calls)
     # every analytics call of the page, on the DuckDB reader, returns what Spark returned
     found = []
     for function, args, kwargs, result in calls:
