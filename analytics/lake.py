@@ -139,8 +139,11 @@ def _publish(db_path: str | Path) -> Snapshot:
         try:
             for name in _readable_relations(db):
                 columns = cursor.execute(f"DESCRIBE {name}").fetchall()
+                rows = cursor.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                 target = writing / name
                 select, partitions = _partitioned_select(name, [c[0] for c in columns])
+                if not rows:  # a partitioned COPY of no rows writes no file, and a reader needs the columns
+                    select, partitions = f"SELECT * FROM {name}", []
                 options = "FORMAT parquet"
                 if partitions:
                     options += f", PARTITION_BY ({', '.join(partitions)})"
@@ -148,7 +151,6 @@ def _publish(db_path: str | Path) -> Snapshot:
                     target.mkdir()
                     target = target / "part-0.parquet"
                 cursor.execute(f"COPY ({select}) TO {_quote_literal(str(target))} ({options})")
-                rows = cursor.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                 tables[name] = {"columns": [[c[0], c[1]] for c in columns], "rows": int(rows),
                                 "partitioned_by": partitions}
             manifest = {

@@ -225,7 +225,11 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
       (``array_sort`` of structs of the keys and the value); for ``string_agg`` SQLGlot writes
       Spark's ``listagg … WITHIN GROUP``; for the others it is dropped. It is there for the same
       float digits on every DuckDB run; Spark's sums are not ordered, so its digits may differ in
-      the last places (compared within a tolerance)."""
+      the last places (compared within a tolerance);
+    - ``regexp_full_match(x, p)`` is ``x RLIKE '^(?:p)\\z'``; ``try_strptime(x, f)`` is
+      ``try_to_timestamp`` with ``f`` in Java's letters (:func:`_try_to_timestamp`); a row value
+      ``row(a, b)`` is ``struct(a, b)``; ``try_cast(x AS INTEGER)`` goes through DECIMAL(38, 0),
+      so that '3.0' is 3 and 2.5 rounds as in DuckDB (the import's checks, analytics/ingest/checks.py)."""
     if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
         # DuckDB's / divides as DOUBLE whatever the operands (4.0 is a DECIMAL literal); Spark
         # keeps a DECIMAL quotient, cut to its scale (0.78289473 for 0.7828947368421053)
@@ -316,7 +320,80 @@ def _spark_constructs(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Order) and isinstance(node.parent, exp.AggFunc) \
             and not isinstance(node.parent, (exp.GroupConcat, exp.ArrayAgg)):
         return node.this
+    if isinstance(node, exp.RegexpFullMatch):
+        # RE2's full match: Java's find anchored at both ends (\z, not $, which would also
+        # match before a final line break)
+        pattern = node.expression
+        anchored = (exp.Literal.string(f"^(?:{pattern.this})\\z") if isinstance(pattern, exp.Literal)
+                    else exp.Concat(expressions=[exp.Literal.string("^(?:"), pattern.copy(), exp.Literal.string(")\\z")]))
+        return exp.RegexpLike(this=node.this.copy(), expression=anchored)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime" and len(node.expressions) == 2 \
+            and isinstance(node.expressions[1], exp.Literal):
+        return _try_to_timestamp(node.expressions[0].copy(), node.expressions[1].this)
+    if isinstance(node, exp.TryCast) and node.to.this in _WHOLE_NUMBERS and not (
+            isinstance(node.this, exp.TryCast) and node.this.to.this == exp.DataType.Type.DECIMAL):
+        # DuckDB reads '3.0' (and a DOUBLE 2.5) as a whole number rounded half away from zero;
+        # Spark's cast of the text is NULL (and of a DOUBLE truncates): through DECIMAL(38, 0)
+        decimal = exp.TryCast(this=node.this.copy(), to=exp.DataType.build("DECIMAL(38, 0)"), safe=True)
+        return exp.TryCast(this=decimal, to=node.to.copy(), safe=True)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "row":
+        return exp.Anonymous(this="struct", expressions=[e.copy() for e in node.expressions])  # a row value
     return node
+
+
+_WHOLE_NUMBERS = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
+
+#: strptime directives (DuckDB, C) as Java DateTimeFormatter letters, which Spark parses with. One
+#: letter for a number reads one or more digits, as %d and %m do (the import checks a cell's
+#: shape, analytics.ingest.importer.date_shape, before the parse decides).
+_JAVA_DATE_LETTERS = {"d": "d", "m": "M", "Y": "yyyy", "y": "yy", "H": "H", "I": "h", "M": "m", "S": "s",
+                      "p": "a", "b": "MMM", "B": "MMMM", "a": "EEE", "A": "EEEE", "j": "D"}
+
+
+def _java_date_format(strptime_format: str) -> str:
+    """A strptime format as a Java pattern; letters outside directives are quoted."""
+    out: list[str] = []
+    i = 0
+    while i < len(strptime_format):
+        ch = strptime_format[i]
+        if ch == "%" and i + 1 < len(strptime_format):
+            directive = strptime_format[i + 1]
+            if directive == "-" and i + 2 < len(strptime_format):  # %-d: no padding, the same here
+                directive, i = strptime_format[i + 2], i + 1
+            if directive == "%":
+                out.append("'%'")
+            elif directive in _JAVA_DATE_LETTERS:
+                letters = _JAVA_DATE_LETTERS[directive]
+                if len(letters) == 1 and strptime_format[i + 2:i + 3] == "%":
+                    letters *= 2  # numbers side by side (%Y%m%d): fixed widths, as Java needs them
+                out.append(letters)
+            else:
+                raise ValueError(f"no Spark equivalent of the date directive %{directive}")
+            i += 2
+            continue
+        if ch.isalpha() or ch == "'":  # literal text: a run of letters in one quoted span
+            run = ""
+            while i < len(strptime_format) and (strptime_format[i].isalpha() or strptime_format[i] == "'"):
+                run += strptime_format[i]
+                i += 1
+            out.append("'" + run.replace("'", "''") + "'")
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _try_to_timestamp(value: exp.Expression, strptime_format: str) -> exp.Expression:
+    """DuckDB's ``try_strptime(value, format)``: Spark's ``try_to_timestamp`` with the format in
+    Java's letters. A two-digit year (%y) is 1969-2068 in DuckDB (POSIX), 2000-2099 in Java: the
+    years from 2069 on are moved back a century."""
+    parsed = exp.Anonymous(this="try_to_timestamp",
+                           expressions=[value, exp.Literal.string(_java_date_format(strptime_format))])
+    if "%y" not in strptime_format and "%-y" not in strptime_format:
+        return parsed
+    return sqlglot.parse_one(
+        "CASE WHEN YEAR(t) >= 2069 THEN CAST(ADD_MONTHS(t, -1200) AS TIMESTAMP) ELSE t END", read="spark"
+    ).transform(lambda n: parsed.copy() if isinstance(n, exp.Column) and n.name == "t" else n)
 
 
 def _zip_generators(select: exp.Select) -> exp.Select | None:

@@ -51,6 +51,27 @@ def test_a_snapshot_holds_every_table_a_reader_sees_row_for_row(clinic: Path):
     assert months and all(len(m) == len("part_month=2026-01") for m in months)
 
 
+def test_an_empty_table_is_published_as_a_file_with_its_columns(tmp_path: Path):
+    """A clinic with clients and nothing else yet: every table of the snapshot is a Parquet file a
+    reader gets the columns from (a partitioned COPY of no rows writes no file at all, and Spark
+    then cannot read the table)."""
+    from analytics.ingest.importer import import_files
+
+    clients = tmp_path / "clients.csv"
+    clients.write_text("client_id,clinic,therapist_id,intake_date\nC1,North,T1,2025-01-06\n", encoding="utf-8")
+    db_path = tmp_path / "clinic.duckdb"
+    assert import_files(db_path, [clients]).exit_code == 0
+    snapshot = publish_snapshot(db_path)
+    for table in ("sessions", "assignments", "scores"):
+        spec = snapshot.manifest["tables"][table]
+        assert spec["rows"] == 0
+        files = list((snapshot.path / table).rglob("*.parquet"))
+        assert files, table
+        relation = _parquet(snapshot, table)
+        assert relation.columns == [c for c, _ in spec["columns"]] and len(relation.fetchall()) == 0
+    assert len(_parquet(snapshot, "clients").fetchall()) == 1
+
+
 def test_ensure_snapshot_publishes_only_for_a_new_version_of_the_file(clinic: Path):
     first = ensure_snapshot(clinic)
     assert ensure_snapshot(clinic).id == first.id  # the same file: the same snapshot

@@ -43,6 +43,7 @@ from ..config import HOMEWORK_TYPE_SPELLINGS, HOMEWORK_TYPES, RATERS, Settings, 
 from ..schema import IMPORT_TABLES, Column, TableSpec, table_specs
 from ..storage import atomic_write
 from ..stored import store_client_rows
+from .checks import DuckDBChecks, SparkChecks, import_checks
 from .fhir_import import FHIR_SUFFIXES, FhirOptions, is_fhir_file, read_fhir
 from .profiles import MappingProfile
 
@@ -889,8 +890,9 @@ class _Compiler:
 
 class _Run:
     def __init__(self, con: duckdb.DuckDBPyConnection, profile: MappingProfile, settings: Settings, today: dt.date,
-                 snapshot: str | None = None):
+                 snapshot: str | None = None, checks: DuckDBChecks | SparkChecks | None = None):
         self.con = con
+        self.checks = checks or DuckDBChecks(con)  # where the validation runs (analytics/ingest/checks.py)
         self.profile = profile
         self.settings = settings
         self.today = today
@@ -1084,8 +1086,8 @@ class _Run:
         rejected = "SELECT client_id FROM checked WHERE _violations IS NOT NULL"
         if has_late:
             rejected += " UNION SELECT client_id FROM checked SEMI JOIN late USING (_file_seq, _line)"
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE snapshot_held AS
-            SELECT DISTINCT client_id FROM ({rejected}) WHERE client_id IS NOT NULL""")
+        self.checks.create("snapshot_held", f"SELECT DISTINCT client_id FROM ({rejected}) WHERE client_id IS NOT NULL")
+        self.checks.local("snapshot_held")
         held = con.execute(
             "SELECT count(*) FROM snapshot_held SEMI JOIN snapshot_clients USING (client_id)"
         ).fetchall()[0][0]
@@ -1104,7 +1106,7 @@ class _Run:
         ).fetchall()[0][0]
         if removed:
             con.execute(f"DELETE FROM main.{table} AS t WHERE {absent}")
-        con.execute("DROP TABLE snapshot_held")
+        self.checks.drop("snapshot_held")
         return removed, held
 
     # -- validating and writing ----------------------------------------------------------
@@ -1115,11 +1117,11 @@ class _Run:
         already the value: nearly every row, so the count reads little)."""
         by_seq = {s.file_seq: s for s in staged}
         for col in [c for c in compiler.spec.columns if c.kind in NOTED_KINDS]:
-            found = self.con.execute(
+            found = self.checks.fetch(
                 f"""SELECT _file_seq, _noted_{col.name} AS value, {col.name} AS typed, count(*) AS n
                 FROM checked WHERE _noted_{col.name} IS NOT NULL
                 GROUP BY ALL ORDER BY _file_seq, n DESC, value"""
-            ).fetchall()
+            )
             for seq, value, typed, count in found:
                 by_seq[seq].report.normalised.append(Normalised(col.name, value, typed, int(count)))
 
@@ -1128,11 +1130,15 @@ class _Run:
         counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "removed": 0}
         if not staged:
             return counts
-        con = self.con
+        con, checks = self.con, self.checks
         spec = self.specs[table]
         compiler = _Compiler(spec, self.profile, self.settings)
         key = ", ".join(spec.key)
         value_cols = ", ".join(spec.column_names)
+        for s in staged:
+            checks.stage(s.relation)
+        # The checks (steps 1, 2 and the rows to store) run on the engine (analytics/ingest/checks.py);
+        # the writes below run in this connection, the batch's one transaction.
         # 1. One pass: normalised text (one column per field of our format, trimmed, '' ->
         #    NULL), typed values, and the row-level rule violations of every row.
         selects = []
@@ -1145,7 +1151,7 @@ class _Run:
             selects.append(f"SELECT {s.file_seq} AS _file_seq, _line, {overflow} AS _overflow, {', '.join(cols)} FROM {s.relation}")
         typed = ", ".join(f"{compiler.typed_expr(c)} AS {c.name}" for c in spec.columns)
         rules = [Rule(None, "_overflow IS NOT NULL", "the row has more fields than the header"), *compiler.rules()]
-        checks = ", ".join(f"CASE WHEN {r.condition} THEN {i} END" for i, r in enumerate(rules))
+        checks_list = ", ".join(f"CASE WHEN {r.condition} THEN {i} END" for i, r in enumerate(rules))
         any_broken = " OR ".join(f"({r.condition})" for r in rules)
         # The text columns (r_*) are not kept: a reject's value is read back from the file's
         # staging relation, so the one table written holds only typed values. _violations
@@ -1157,51 +1163,43 @@ class _Run:
             f", CASE WHEN {c.name} <> {compiler.raw(c.name)} THEN {compiler.raw(c.name)} END AS _noted_{c.name}"
             for c in spec.columns if c.kind in NOTED_KINDS
         )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE checked AS
-            SELECT _file_seq, _line, {value_cols},
-                   CASE WHEN {any_broken} THEN list_filter([{checks}], lambda x: x IS NOT NULL) END AS _violations{noted}
+        checks.create(
+            "checked",
+            f"""SELECT _file_seq, _line, {value_cols},
+                   CASE WHEN {any_broken} THEN list_filter([{checks_list}], lambda x: x IS NOT NULL) END AS _violations{noted}
             FROM (SELECT *, {typed} FROM ({' UNION ALL '.join(selects)}))""",
-            {k: v for k, v in params.items() if f"${k}" in checks} or None,
+            params,
         )
         self._note_normalised(staged, compiler)
         # 2. Table-level rules among otherwise valid rows. Keys that occur more than once
         #    (within a file or across files) are few: only they need the window functions.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE multi AS
-            SELECT {key} FROM checked WHERE _violations IS NULL GROUP BY ALL HAVING count(*) > 1"""
-        )
-        has_multi = con.execute("SELECT count(*) FROM multi").fetchall()[0][0] > 0
+        checks.create("multi", f"SELECT {key} FROM checked WHERE _violations IS NULL GROUP BY ALL HAVING count(*) > 1")
+        has_multi = checks.fetch("SELECT count(*) FROM multi")[0][0] > 0
         dup_rule = len(rules)
         # {line}: the first line of the same file with this key (filled in per reject below).
         rules.append(Rule(spec.key[-1], "", "duplicate key with different values from line {line} of the same file"))
         ref_rule = len(rules)
         rules.append(Rule("client_id", "", "unknown client_id: not stored and not in this import's clients"))
+        # Each row breaks at most one of these: the first that applies, in this order.
         late_parts = []
         if has_multi:
             # A duplicate conflicts with the first valid row of its key in the same file.
             late_parts.append(
                 f"""SELECT _file_seq, _line, {dup_rule} AS rule_id, _first_line FROM (
                     SELECT _file_seq, _line,
-                           hash({value_cols}) <> first_value(hash({value_cols})) OVER w AS _conflict,
+                           row({value_cols}) IS DISTINCT FROM first_value(row({value_cols})) OVER w AS _conflict,
                            first_value(_line) OVER w AS _first_line
                     FROM checked SEMI JOIN multi USING ({key}) WHERE _violations IS NULL
                     WINDOW w AS (PARTITION BY _file_seq, {key} ORDER BY _line))
                 WHERE _conflict"""
             )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE late AS "
-            + (" UNION ALL ".join(late_parts) if late_parts else "SELECT NULL::INTEGER AS _file_seq, NULL::BIGINT AS _line, NULL::INTEGER AS rule_id, "
-                 "NULL::BIGINT AS _first_line WHERE false")
-        )
+        stored_clients = checks.stored("clients")
         if table != "clients":
             # Clients that are neither stored nor imported in this run (clients go first).
-            con.execute(
-                f"""INSERT INTO late
-                SELECT _file_seq, _line, {ref_rule}, NULL FROM checked AS c
+            late_parts.append(
+                f"""SELECT _file_seq, _line, {ref_rule} AS rule_id, NULL::BIGINT AS _first_line FROM checked AS c
                 WHERE _violations IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM main.clients AS k WHERE k.client_id = c.client_id)
-                  AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)"""
+                  AND NOT EXISTS (SELECT 1 FROM {stored_clients} AS k WHERE k.client_id = c.client_id)"""
             )
             # Dates before the client's intake (stored or just imported: clients go first).
             before_intake = {
@@ -1214,23 +1212,31 @@ class _Run:
                 column, window, message = before_intake
                 intake_rule = len(rules)
                 rules.append(Rule(column, "", message))
-                con.execute(
-                    f"""INSERT INTO late
-                    SELECT _file_seq, _line, {intake_rule}, NULL FROM checked AS c
-                    JOIN main.clients AS k USING (client_id)
-                    WHERE c._violations IS NULL AND c.{column} < k.intake_date - to_days($window)
-                      AND NOT EXISTS (SELECT 1 FROM late AS l WHERE l._file_seq = c._file_seq AND l._line = c._line)""",
-                    {"window": window},
+                params["window"] = window
+                late_parts.append(
+                    f"""SELECT _file_seq, _line, {intake_rule} AS rule_id, NULL::BIGINT AS _first_line FROM checked AS c
+                    JOIN {stored_clients} AS k USING (client_id)
+                    WHERE c._violations IS NULL AND c.{column} < k.intake_date - $window"""
                 )
-        has_late = con.execute("SELECT count(*) FROM late").fetchall()[0][0] > 0
+        if late_parts:
+            # (An unknown client has no intake date: only the duplicates need excluding.)
+            first, *others = late_parts
+            late = "\nUNION ALL\n".join(
+                [first, *(f"SELECT * FROM ({part}) ANTI JOIN ({first}) USING (_file_seq, _line)" for part in others)])
+        else:
+            late = ("SELECT NULL::INTEGER AS _file_seq, NULL::BIGINT AS _line, NULL::INTEGER AS rule_id, "
+                    "NULL::BIGINT AS _first_line WHERE false")
+        checks.create("late", late, params)
+        has_late = checks.fetch("SELECT count(*) FROM late")[0][0] > 0
         # 3. Rejects, verbatim: every broken rule of every rejected row.
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE bad AS
-            SELECT _file_seq, _line, unnest(_violations) AS rule_id, NULL::BIGINT AS _first_line
+        checks.create(
+            "bad",
+            """SELECT _file_seq, _line, unnest(_violations) AS rule_id, NULL::BIGINT AS _first_line
             FROM checked WHERE _violations IS NOT NULL
             UNION ALL
             SELECT _file_seq, _line, rule_id, _first_line FROM late"""
         )
+        checks.local("bad")
         con.register("_rules", pd.DataFrame({
             "rule_id": range(len(rules)),
             "column_name": [r.column for r in rules],
@@ -1282,38 +1288,41 @@ class _Run:
             )
         else:
             incoming = f"SELECT {value_cols} FROM ({valid})"
+        checks.create("incoming", incoming, view=True)  # DuckDB: a view, read by the writes below
         on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
         i_row = ", ".join(f"i.{c}" for c in spec.column_names)
         t_row = ", ".join(f"t.{c}" for c in spec.column_names)
         differs = f"row({i_row}) IS DISTINCT FROM row({t_row})"
-        (total, matched, changed), = con.execute(
+        (total, matched, changed), = checks.fetch(
             f"""SELECT count(*), count(t.{spec.key[0]}), count(*) FILTER (WHERE t.{spec.key[0]} IS NOT NULL AND {differs})
-            FROM ({incoming}) AS i LEFT JOIN main.{table} AS t ON {on}"""
-        ).fetchall()
+            FROM incoming AS i LEFT JOIN {checks.stored(table)} AS t ON {on}"""
+        )
         actions = {"insert": total - matched, "update": changed, "same": matched - changed}
+        checks.local("incoming")
         if changed:
             # Replaced rows are deleted first, so that the insert below adds them again.
             con.execute(
-                f"""DELETE FROM main.{table} AS t USING ({incoming}) AS i WHERE {on} AND {differs}"""
+                f"""DELETE FROM main.{table} AS t USING incoming AS i WHERE {on} AND {differs}"""
             )
         if total - matched + changed:
             # New keys, and the replaced ones just deleted: every incoming key not stored now.
             not_stored = f"WHERE NOT EXISTS (SELECT 1 FROM main.{table} AS t WHERE {on})" if matched else ""
             con.execute(
                 f"""INSERT INTO main.{table} ({value_cols}, batch_id)
-                SELECT {value_cols}, $batch_id FROM ({incoming}) AS i {not_stored}""",
+                SELECT {value_cols}, $batch_id FROM incoming AS i {not_stored}""",
                 {"batch_id": batch_id},
             )
+        if table == "clients":
+            checks.stored_upsert(table, spec.key, spec.column_names)  # later tables' checks see them
         if self.snapshot == "clients" and table != "clients":
-            counts["removed"], counts["held"] = self._remove_absent(table, batch_id, incoming, has_late)
+            counts["removed"], counts["held"] = self._remove_absent(table, batch_id, "SELECT * FROM incoming", has_late)
             counts["snapshot"] = 1
         counts["read"] = sum(s.rows for s in staged)
         counts["rejected"] = sum(per_file.values())
         counts["inserted"] = actions.get("insert", 0)
         counts["updated"] = actions.get("update", 0)
         counts["unchanged"] = actions.get("same", 0)
-        for name in ("checked", "multi", "late", "bad"):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        checks.drop("incoming", "checked", "multi", "late", "bad")
         for s in staged:
             drop_staging(con, s.relation)
         return counts
@@ -1385,7 +1394,11 @@ def import_files(
     db_path, paths, names, profile, settings, today = _run_inputs(db_path, files, profile, settings, today,
                                                                   display_names, snapshot)
     with atomic_write(db_path, settings) as con:
-        return _import_into(con, paths, names, profile, settings, source, today, snapshot)
+        checks = import_checks(con, db_path)  # DuckDB's SQL, or Spark's on the Spark engine
+        try:
+            return _import_into(con, paths, names, profile, settings, source, today, snapshot, checks=checks)
+        finally:
+            checks.close()
 
 
 def dry_run(
@@ -1422,8 +1435,12 @@ def dry_run(
         try:
             con.execute("SET enable_progress_bar = false")
             ensure_schema(con, settings)
-            return _import_into(con, paths, names, profile, settings, "dry-run", today, snapshot,
-                                dry_run_rejects=max(0, int(max_rejects)))
+            checks = import_checks(con, db_path)  # the engine the import would validate on
+            try:
+                return _import_into(con, paths, names, profile, settings, "dry-run", today, snapshot,
+                                    dry_run_rejects=max(0, int(max_rejects)), checks=checks)
+            finally:
+                checks.close()
         finally:
             con.close()
 
@@ -1431,6 +1448,7 @@ def dry_run(
 def _import_into(
     con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str], profile: MappingProfile, settings: Settings,
     source: str, today: dt.date, snapshot: str | None = None, *, dry_run_rejects: int | None = None,
+    checks: DuckDBChecks | SparkChecks | None = None,
 ) -> ImportResult:
     """Stage, validate and write one import; with ``dry_run_rejects`` (a dry run) the first that
     many rejects are read into the result and the transaction is rolled back."""
@@ -1439,7 +1457,7 @@ def _import_into(
     con.execute(f"SET memory_limit = '{int(settings.import_memory_mb)}MiB'")
     # Files are staged (read into temporary tables) before the transaction: a file DuckDB
     # cannot read raises inside DuckDB, and an error inside a transaction would abort it.
-    run = _Run(con, profile, settings, today, snapshot)
+    run = _Run(con, profile, settings, today, snapshot, checks)
     for path, name in zip(paths, names, strict=True):
         run.stage_file(path, name)
     run.stage_fhir()
