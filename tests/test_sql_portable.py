@@ -152,3 +152,32 @@ def test_the_duckdb_constructs_sqlglot_leaves_are_rewritten_for_spark():
                       "HAVING grouping(b) = 1 OR count(*) > $m::BIGINT")
     assert having == ("SELECT b FROM (SELECT CASE WHEN GROUPING(b) = 1 THEN -1 ELSE b END AS b, GROUPING(b) AS __having_0, "
                       "COUNT(*) AS __having_1 FROM t GROUP BY ROLLUP (b)) AS grouped WHERE __having_0 = 1 OR __having_1 > CAST(:m AS BIGINT)")
+
+
+def test_the_import_checks_constructs_are_rewritten_for_spark():
+    """The importer's checks (analytics/ingest/checks.py) on Spark: the same verdict per cell as
+    DuckDB's (run on both by tests/spark/test_import_on_spark.py)."""
+    from analytics.sql_portable import _java_date_format, to_spark
+
+    # RE2's full match: anchored at both ends, \z so that a final line break does not match
+    assert to_spark(r"SELECT regexp_full_match(x, '[0-9]+(\.0+)?') FROM t") == \
+        r"SELECT x RLIKE '^(?:[0-9]+(\\.0+)?)\\z' FROM t"
+    # a whole number read as DuckDB reads it: '3.0' is 3, 2.5 rounds half away from zero
+    assert to_spark("SELECT try_cast(x AS INTEGER) FROM t") == \
+        "SELECT TRY_CAST(TRY_CAST(x AS DECIMAL(38, 0)) AS INT) FROM t"
+    assert to_spark("SELECT try_cast(x AS DATE) FROM t") == "SELECT TRY_CAST(x AS DATE) FROM t"
+    # a row value is a struct (compared IS DISTINCT FROM, NULLs included)
+    assert to_spark("SELECT row(a, b) IS DISTINCT FROM row(c, d) FROM t") == \
+        "SELECT STRUCT(a, b) IS DISTINCT FROM STRUCT(c, d) FROM t"
+    # strptime formats in Java's letters: one letter reads one or two digits, as %d and %m do;
+    # numbers side by side get fixed widths; letters of the text are quoted
+    assert _java_date_format("%d/%m/%Y") == "d/M/yyyy"
+    assert _java_date_format("%Y%m%d") == "yyyyMMd"
+    assert _java_date_format("%-d %b %Y at %H:%M") == "d MMM yyyy 'at' H:m"
+    assert to_spark("SELECT try_strptime(x, '%d.%m.%Y')::DATE FROM t") == \
+        "SELECT CAST(TRY_TO_TIMESTAMP(x, 'd.M.yyyy') AS DATE) FROM t"
+    # two-digit years: 1969-2068 in DuckDB, 2000-2099 in Java: 2069 on is moved back a century
+    two_digit = to_spark("SELECT try_strptime(x, '%d/%m/%y') FROM t")
+    assert "WHEN YEAR(TRY_TO_TIMESTAMP(x, 'd/M/yy')) >= 2069 THEN CAST(ADD_MONTHS(" in two_digit
+    with pytest.raises(ValueError, match="%Z"):
+        _java_date_format("%Y %Z")

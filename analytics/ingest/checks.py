@@ -33,6 +33,8 @@ from typing import Any
 
 import duckdb
 
+from ..db import _quote_literal
+
 __all__ = ["DuckDBChecks", "SparkChecks", "import_checks"]
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -119,8 +121,8 @@ class SparkChecks:
 
     # -- moving relations between the engines -----------------------------------------------------
     def _from_duckdb(self, select: str, name: str) -> Any:
-        path = self.scratch / f"{name}.parquet"
-        self.con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet)")
+        path = self.scratch / f"{_relation(name)}.parquet"
+        self.con.execute(f"COPY ({select}) TO {_quote_literal(str(path))} (FORMAT parquet)")
         return self.session.read.parquet(str(path))
 
     def stage(self, relation: str) -> None:
@@ -154,8 +156,8 @@ class SparkChecks:
 
     def local(self, name: str) -> None:
         """The result ``name`` as a temporary table of the importing connection (read from its Parquet)."""
-        files = f"{self.scratch / _relation(name)}/*.parquet"
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM read_parquet('{files}')")
+        files = _quote_literal(f"{self.scratch / _relation(name)}/*.parquet")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM read_parquet({files})")
 
     def stored_upsert(self, table: str, key: list[str], columns: list[str]) -> None:
         """The rows ``incoming`` stores, upserted into Spark's view of ``table`` for the checks of the
