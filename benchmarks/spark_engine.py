@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.spark_engine --db benchmarks/data/XXL/clinic.duckdb \\
         [--cases home,caseload,...] [--engines duckdb,spark] [--out spark-XXL.json]
+    .venv/bin/python -m benchmarks.spark_engine --import-clients 20000 [--engines duckdb,spark]
 
 Needs pyspark and Java (scripts/setup.sh spark; scripts/install-java.sh). For each engine and page
 case (benchmarks.step_pages.page_cases: every page and tab) the page is run under Streamlit's
@@ -14,6 +15,11 @@ query time limit is raised to 20 minutes here (the dashboard's 30 s would stop S
 For every statement a page runs on Spark, its physical plan (before adaptive execution changes
 it) is read: shuffles (``Exchange`` by hash, range, single partition or round robin), broadcasts,
 and the Parquet files of the tables it scans: how the work would spread over a cluster.
+
+``--import-clients N``: instead, the import on each engine (its checks in DuckDB or in Spark SQL,
+analytics/ingest/checks.py): the seeded generator's export of N clients imported into a new
+database, then the same files again (every row unchanged). On Spark the time includes publishing
+the new snapshot, which is part of an import there.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -46,13 +53,51 @@ def plan_facts(plan: str, files_per_table: dict[str, int]) -> dict[str, Any]:
             "files": sum(files_per_table.get(t, 0) for t in tables), "tables": sorted(set(tables))}
 
 
+def import_timings(engines: list[str], clients: int, seed: int = 7) -> dict[str, Any]:
+    """Seconds of a first import and of the same files again, per engine (one run each)."""
+    from analytics.ingest.importer import import_files
+    from analytics.spark_engine import spark_session
+    from sample_data.generator import write_export
+
+    report: dict[str, Any] = {"clients": clients, "seed": seed}
+    with tempfile.TemporaryDirectory(prefix="import-bench-") as scratch:
+        paths = write_export(Path(scratch) / "export", n_clients=clients, seed=seed)
+        if "spark" in engines:
+            started = time.perf_counter()
+            spark_session()
+            report["spark_start_s"] = time.perf_counter() - started
+        for engine in engines:
+            os.environ[ENGINE_ENV] = engine
+            db_path = Path(scratch) / engine / "clinic.duckdb"
+            started = time.perf_counter()
+            first = import_files(db_path, paths, source="benchmark")
+            first_s = time.perf_counter() - started
+            started = time.perf_counter()
+            again = import_files(db_path, paths, source="benchmark")
+            again_s = time.perf_counter() - started
+            report[engine] = {"first_s": first_s, "again_s": again_s, "rows_read": first.rows_read,
+                              "inserted": first.inserted, "rejected": first.rejected,
+                              "unchanged_again": again.unchanged}
+            print(f"{engine:6s} import {first_s:7.1f} s ({first.rows_read} rows, {first.rejected} rejected), "
+                  f"again {again_s:7.1f} s ({again.unchanged} unchanged)", flush=True)
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db")
     parser.add_argument("--cases", default="", help="page case names, comma-separated (default: all)")
     parser.add_argument("--engines", default="duckdb,spark")
+    parser.add_argument("--import-clients", type=int, default=0, help="measure the import of N clients instead")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
+    if args.import_clients:
+        text = json.dumps(import_timings(args.engines.split(","), args.import_clients), indent=1)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        return 0
+    if not args.db:
+        parser.error("--db is required (or --import-clients)")
 
     from analytics import ClinicDatabase
     from analytics.lake import ensure_snapshot

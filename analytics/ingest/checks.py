@@ -179,6 +179,10 @@ class SparkChecks:
             self.con.execute(f"DROP TABLE IF EXISTS {_relation(name)}")
 
     def close(self) -> None:
+        """The session's views and the scratch folder removed (the session itself is Spark's)."""
+        for view in self.session.catalog.listTables():
+            if view.isTemporary:
+                self.session.catalog.dropTempView(view.name)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
