@@ -24,16 +24,11 @@ from analytics.ingest.importer import import_files
 from analytics.ingest.profiles import MappingProfile
 from analytics.lake import current_snapshot
 from tests.spark.compare import differences
-
-TODAY = dt.date(2026, 11, 27)
-CLIENTS = "client_id,clinic,therapist_id,program,primary_concern,intake_date,discharge_date"
-SESSIONS = "client_id,session_date,attended,session_number"
-ASSIGNMENTS = (
-    "assignment_id,client_id,assigned_date,homework_type,goal_linked,rationale_given,rehearsed_in_session,"
-    "practice_scheduled,obstacles_planned,involves_others,planned_practices,completed_practices,"
-    "quantity_rating,quality_rating,rated_by,reviewed_date,description"
-)
-SCORES = "client_id,measure,administered_date,total_score," + ",".join(f"item_{i}" for i in range(1, 11))
+from tests.test_importer import ASSIGNMENTS_HEADER as ASSIGNMENTS  # the importer tests' format and day
+from tests.test_importer import CLIENTS_HEADER as CLIENTS
+from tests.test_importer import SCORES_HEADER as SCORES
+from tests.test_importer import SESSIONS_HEADER as SESSIONS
+from tests.test_importer import TODAY
 
 
 def _contents(db_path: Path) -> dict[str, list[tuple]]:
