@@ -988,3 +988,18 @@ def test_a_database_path_that_is_not_a_database_is_refused_cleanly(tmp_path):
         run(text, clients)
     assert text.read_text() == "not a database\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clients.csv", "folder.duckdb", "notes.duckdb", "notes.duckdb.lock"]
+
+
+def test_a_refused_file_is_recorded_with_its_digest(tmp_path, with_clients):
+    """The digest is taken while the file is read (a thread beside the staging); a file refused
+    for its type or content still has its digest in the batch record."""
+    text = write(tmp_path, "notes.txt", "not an export\n")
+    headless = write(tmp_path, "sessions.csv", "client_id,session_date\n")  # no rows, but readable
+    wrong = write(tmp_path, "assignments.csv", "client_id\nC1\n")  # a required column missing
+    result = run(with_clients, text, headless, wrong)
+    files_json = json.loads(query(with_clients, "SELECT files FROM import_batches WHERE batch_id = ?",
+                                  [result.batch_id])[0][0])
+    assert [(f["file"], f["status"], f["sha256"]) for f in files_json] == [
+        (p.name, status, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p, status in ((text, "refused"), (headless, "imported"), (wrong, "refused"))
+    ]
