@@ -116,3 +116,23 @@ def test_the_engine_is_duckdb_unless_spark_is_named(clinic: Path, monkeypatch: p
     monkeypatch.setenv(ENGINE_ENV, "postgres")
     with pytest.raises(ValueError, match="BETWEEN_SESSIONS_ENGINE='postgres': the engines are duckdb, spark"):
         open_database(clinic)
+
+
+def test_scratch_folders_of_killed_spark_imports_are_removed_after_a_day(tmp_path: Path):
+    """An import on Spark keeps its staged files and results in a scratch folder beside the lake,
+    removed when it ends; one a killed import left is removed by a later import once it is a day
+    old (a running dry run's folder is younger)."""
+    import os
+
+    from analytics.ingest.checks import STALE_SCRATCH_S, remove_stale_scratch
+
+    imports = tmp_path / "clinic.lake" / "imports"
+    now = 1_800_000_000.0  # a fixed moment, not the clock
+    old, young = imports / "old", imports / "young"
+    for folder, age in ((old, STALE_SCRATCH_S + 60), (young, STALE_SCRATCH_S - 60)):
+        (folder / "checked").mkdir(parents=True)
+        (folder / "checked" / "part-0.parquet").write_bytes(b"x")
+        os.utime(folder, (now - age, now - age))
+    assert remove_stale_scratch(imports, now) == [old]
+    assert not old.exists() and young.is_dir()
+    assert remove_stale_scratch(tmp_path / "nothing", now) == []

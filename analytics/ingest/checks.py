@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,22 @@ import duckdb
 
 from ..db import _quote_literal
 
-__all__ = ["DuckDBChecks", "SparkChecks", "import_checks"]
+__all__ = ["DuckDBChecks", "SparkChecks", "import_checks", "remove_stale_scratch"]
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
+#: A scratch folder untouched this long belongs to an import or dry run that was killed.
+STALE_SCRATCH_S = 24 * 3600
+
+
+def remove_stale_scratch(imports: Path, now: float) -> list[Path]:
+    """Remove the scratch folders under ``imports`` not changed for :data:`STALE_SCRATCH_S` before
+    ``now`` (a timestamp): what killed Spark imports left. Returns the folders removed."""
+    removed = []
+    for folder in sorted(imports.iterdir()) if imports.is_dir() else []:
+        if folder.is_dir() and now - folder.stat().st_mtime > STALE_SCRATCH_S:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _relation(name: str) -> str:
@@ -103,6 +117,7 @@ class SparkChecks:
         from ..spark_engine import _snapshot_session
 
         self.con = con
+        remove_stale_scratch(lake_dir(db_path) / "imports", time.time())
         self.scratch = lake_dir(db_path) / "imports" / uuid.uuid4().hex
         self.scratch.mkdir(parents=True)
         self.session = _snapshot_session()
