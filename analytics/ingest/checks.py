@@ -123,8 +123,10 @@ class SparkChecks:
         self.session = _snapshot_session()
         snapshot = ensure_snapshot(db_path) if Path(db_path).is_file() else None
         self._tables: set[str] = set()
-        # The stored tables: the snapshot of the file this import starts from (the writer's lock
-        # is held, so it is the current version); a new database's empty tables otherwise.
+        # The stored tables: the snapshot of the file this import starts from (published first if
+        # it is stale; an import holds the writer's lock, so no other version lands meanwhile; a
+        # dry run reads the same version unless an import lands between its copy and this), or a
+        # new database's empty tables.
         for table in ("clients", "sessions", "assignments", "scores"):
             name = f"stored_{table}"
             if snapshot is not None and table in snapshot.manifest["tables"]:
