@@ -1247,10 +1247,13 @@ class _Run:
                     WHERE c._violations IS NULL AND c.{column} < k.intake_date - $window"""
                 )
         if late_parts:
-            # (An unknown client has no intake date: only the duplicates need excluding.)
-            first, *others = late_parts
-            late = "\nUNION ALL\n".join(
-                [first, *(f"SELECT * FROM ({part}) ANTI JOIN ({first}) USING (_file_seq, _line)" for part in others)])
+            # A duplicate is reported as that alone; an unknown client has no intake date, so the
+            # other two never meet.
+            if has_multi:
+                duplicates, *others = late_parts
+                late_parts = [duplicates, *(f"SELECT * FROM ({part}) ANTI JOIN ({duplicates}) USING (_file_seq, _line)"
+                                            for part in others)]
+            late = "\nUNION ALL\n".join(late_parts)
         else:
             late = ("SELECT NULL::INTEGER AS _file_seq, NULL::BIGINT AS _line, NULL::INTEGER AS rule_id, "
                     "NULL::BIGINT AS _first_line WHERE false")
