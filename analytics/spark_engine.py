@@ -40,7 +40,7 @@ from .sql_portable import expand_macros, to_spark
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SparkClinicDatabase", "spark_session"]
+__all__ = ["SparkClinicDatabase", "bound_statement", "spark_session"]
 
 MASTER_ENV = "BETWEEN_SESSIONS_SPARK_MASTER"
 REMOTE_ENV = "SPARK_REMOTE"
@@ -109,6 +109,13 @@ def _argument(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def bound_statement(session: Any, text: str, bound: dict[str, Any]) -> Any:
+    """Spark SQL ``text`` as a DataFrame of ``session`` with the values of ``bound`` it names as
+    ``:name`` (a macro's unused branch, written out, may have dropped a parameter)."""
+    markers = set(_MARKER.findall(text))
+    return session.sql(text, args={k: _argument(v) for k, v in bound.items() if k in markers})
 
 
 class SparkClinicDatabase:
@@ -182,10 +189,7 @@ class SparkClinicDatabase:
     def statement(self, sql: str, params: dict[str, Any] | None, label: str = "query") -> Any:
         """``sql`` (the package's DuckDB text) as a Spark DataFrame on this snapshot, the values
         it uses bound (not run yet: :meth:`_arrow_table` runs it, time-limited)."""
-        bound = _bind(sql, params, label)
-        text = spark_text(sql, self._constants)
-        markers = set(_MARKER.findall(text))  # a macro's unused branch may drop a parameter
-        return self._session.sql(text, args={k: _argument(v) for k, v in bound.items() if k in markers})
+        return bound_statement(self._session, spark_text(sql, self._constants), _bind(sql, params, label))
 
     def _arrow_table(self, sql: str, params: dict[str, Any] | None, label: str) -> Any:
         frame = self.statement(sql, params, label)

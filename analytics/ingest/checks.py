@@ -34,7 +34,7 @@ from typing import Any
 
 import duckdb
 
-from ..db import _quote_literal
+from ..db import _bind, _quote_literal
 
 __all__ = ["DuckDBChecks", "SparkChecks", "import_checks", "remove_stale_scratch"]
 
@@ -60,11 +60,6 @@ def _relation(name: str) -> str:
     return name
 
 
-def _used(sql: str, params: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The parameters ``sql`` names (``$today``), or None when it names none."""
-    return {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", sql)} or None
-
-
 class DuckDBChecks:
     """The checks in the importing connection itself: temporary tables (or, where a result is read
     once more by a write, a view) over the staging tables and the transaction's own tables."""
@@ -84,11 +79,12 @@ class DuckDBChecks:
     def create(self, name: str, select: str, params: dict[str, Any] | None = None, *, view: bool = False) -> None:
         kind = "VIEW" if view else "TABLE"
         self.drop(name)
-        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {_relation(name)} AS {select}", _used(select, params))
+        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {_relation(name)} AS {select}",
+                         _bind(select, params, name) or None)
         self._kinds[name] = kind
 
     def fetch(self, select: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        return self.con.execute(select, _used(select, params)).fetchall()
+        return self.con.execute(select, _bind(select, params, "import check") or None).fetchall()
 
     def local(self, name: str) -> None:
         """Already in the importing connection."""
@@ -155,12 +151,10 @@ class SparkChecks:
         self._write(self._frame(select, params), name)
 
     def _frame(self, select: str, params: dict[str, Any] | None) -> Any:
-        from ..spark_engine import _MARKER, _argument
+        from ..spark_engine import bound_statement
         from ..sql_portable import to_spark
 
-        text = to_spark(select)
-        markers = set(_MARKER.findall(text))
-        return self.session.sql(text, args={k: _argument(v) for k, v in (params or {}).items() if k in markers})
+        return bound_statement(self.session, to_spark(select), _bind(select, params, "import check"))
 
     def _write(self, frame: Any, name: str) -> None:
         folder = self.scratch / _relation(name)
@@ -182,10 +176,9 @@ class SparkChecks:
         cols = ", ".join(_relation(c) for c in columns)
         on = ", ".join(_relation(k) for k in key)
         stored = self.stored(table)
-        upserted = self.session.sql(
-            f"SELECT {cols} FROM {stored} ANTI JOIN incoming USING ({on}) UNION ALL SELECT {cols} FROM incoming")
-        self._write(upserted, f"{stored}_upserted")
-        self.session.read.parquet(str(self.scratch / f"{stored}_upserted")).createOrReplaceTempView(stored)
+        self.create(f"{stored}_upserted",
+                    f"SELECT {cols} FROM {stored} ANTI JOIN incoming USING ({on}) UNION ALL SELECT {cols} FROM incoming")
+        self.session.table(f"{stored}_upserted").createOrReplaceTempView(stored)
 
     def drop(self, *names: str) -> None:
         for name in names:
