@@ -200,6 +200,7 @@ def test_the_launcher_serves_the_dashboard_from_one_process_and_warms_up_in_it(t
         text = log.read_text(errors="replace")
     assert "Warm-up: the pages' modules imported in" in text, text[-2000:]
     assert "failed" not in text, text[-2000:]
+    assert "Launcher:" not in text, text[-2000:]  # what it puts into Streamlit's server is in place
 
 
 def test_the_server_starts_listening_only_after_the_warm_up(monkeypatch):
@@ -232,6 +233,54 @@ def test_the_server_starts_listening_only_after_the_warm_up(monkeypatch):
 
     assert asyncio.run(scenario())
     assert started == ["server"]
+
+
+def _accepted_no_delay(sock) -> int:
+    """TCP_NODELAY on the socket of a connection accepted by an asyncio server on ``sock``, the
+    way uvicorn serves Streamlit's pre-bound socket (``loop.create_server(sock=...)``)."""
+    import asyncio
+    import socket
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        seen = loop.create_future()
+
+        class Accepted(asyncio.Protocol):
+            def connection_made(self, transport):
+                accepted = transport.get_extra_info("socket")
+                seen.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await loop.create_server(Accepted, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(seen, 30)
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    return asyncio.run(scenario())
+
+
+def test_the_server_answers_without_waiting_for_acknowledgements(monkeypatch):
+    """no_delay: the connections Streamlit's server accepts have Nagle's algorithm off. Streamlit
+    1.67 binds its socket with proto 0, so asyncio left Nagle on, and every answer after the first
+    on a kept-alive connection waited some 40 ms for the browser's delayed acknowledgement (44 ms
+    per static file, measured; the benchmark's figures are in docs/benchmarks.md)."""
+    import socket
+
+    from streamlit.web.server.starlette import starlette_server
+
+    from ui import serve
+
+    original = starlette_server._bind_socket
+    monkeypatch.setattr(starlette_server, "_bind_socket", original)  # restored after the test
+    assert serve.no_delay() and serve.no_delay()  # installed once, however often asked
+    assert starlette_server._bind_socket.__wrapped__ is original
+    sock = starlette_server._bind_socket("127.0.0.1", 0, 8)  # what the server calls to bind its port
+    assert sock.proto == socket.IPPROTO_TCP and not sock.getblocking()
+    assert _accepted_no_delay(sock) != 0
 
 
 def test_the_page_shell_carries_plotly_js(tiny_db_path: Path, tmp_path: Path):

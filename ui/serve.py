@@ -21,7 +21,9 @@ any other. A visitor who still gets in during a warm-up (a module imported by a 
 listed here) waits on Python's per-module import lock for it (each module is imported once, by
 whichever thread gets there first) and gets the same page.
 
-The launcher also puts plotly.js into Streamlit's page shell (ui/shell.py, :func:`main`).
+The launcher also puts plotly.js into Streamlit's page shell (ui/shell.py, :func:`main`), and
+turns Nagle's algorithm off on the server's connections (:func:`no_delay`): with Streamlit 1.67's
+own server every answer after the first on a kept-alive connection waited about 40 ms.
 
 scripts/run-dashboard.sh, the tests' and the benchmark's servers (tests/support/server.py)
 all start the server this way. ``WARM_UP_MODULES`` (with :func:`first_figure`) is the one list
@@ -31,7 +33,9 @@ module, a library, or more than a few modules, that the warm-up did not.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import socket
 import sys
 import threading
 import time
@@ -190,6 +194,55 @@ def listen_after(thread: threading.Thread) -> bool:
     return True
 
 
+_BIND_MODULE = "streamlit.web.server.starlette.starlette_server"
+_BIND_NAME = "_bind_socket"
+
+
+def tcp_socket(sock: socket.socket) -> socket.socket:
+    """``sock`` (a listening TCP socket) as a socket whose protocol says TCP, and with Nagle's
+    algorithm off.
+
+    Streamlit 1.67 binds its listening socket itself, ``socket.socket(family)``, whose ``proto``
+    is 0; the sockets it accepts inherit that, and asyncio turns on ``TCP_NODELAY`` only for
+    sockets whose ``proto`` is ``IPPROTO_TCP``. Left on, Nagle's algorithm holds the second
+    write of an answer (Streamlit writes the headers and the body apart) until the browser
+    acknowledges the first, which a browser delays by up to 40 ms: 44 ms for each static file,
+    health check or chunk after the first on a kept-alive connection, measured on this machine,
+    against under 5 ms with this (the same problem as uvicorn issue #3149). A new visitor's
+    browser fetches some 100 files over 6 connections. The descriptor is kept (and with it the
+    binding); the new object reads its protocol from it."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        return sock
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Linux passes it to accepted sockets
+    if sock.proto == socket.IPPROTO_TCP:
+        return sock
+    tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+    tcp.setblocking(False)
+    tcp.set_inheritable(True)
+    return tcp
+
+
+def no_delay() -> bool:
+    """Make Streamlit's server bind its socket through :func:`tcp_socket` (before it starts;
+    once per process). False when Streamlit no longer binds the socket with the function
+    this wraps (the launcher then says so; pages still work, each answer just waits longer)."""
+    try:
+        module = importlib.import_module(_BIND_MODULE)
+        original = getattr(module, _BIND_NAME)
+    except (ImportError, AttributeError):
+        return False
+    if getattr(original, "__bs_no_delay__", False):
+        return True
+
+    @functools.wraps(original)
+    def bind(*args: Any, **kwargs: Any) -> socket.socket:
+        return tcp_socket(original(*args, **kwargs))
+
+    bind.__bs_no_delay__ = True  # type: ignore[attr-defined]
+    setattr(module, _BIND_NAME, bind)
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     """``streamlit run dashboard.py *argv`` in this process: the warm-up started first, plotly.js
     put into the page shell (ui/shell.py), and the server listening only once the warm-up is
@@ -199,6 +252,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from ui import shell
 
+    if not no_delay():
+        print("Launcher: Streamlit's server no longer binds its socket with "
+              f"{_BIND_MODULE}.{_BIND_NAME}; Nagle's algorithm stays on (see ui/serve.py)", file=sys.stderr, flush=True)
     if not shell.install():
         print("Launcher: Streamlit's static-file handler was not found; the charts load plotly.js "
               "themselves (see ui/shell.py)", file=sys.stderr, flush=True)
