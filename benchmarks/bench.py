@@ -30,7 +30,8 @@ built through the real importer (XXL = 1,000,000 clients, generated in chunks an
 ``--sizes XXL``; never by default nor in the tests) into ``benchmarks/data/<size>/`` (gitignored) and reused
 while the generator and schema are unchanged. Every step runs in its own process with a
 time limit; a step that fails or times out is reported, not fatal. This module runs the
-steps (benchmarks/step_*.py) and writes the report (benchmarks/report.py).
+steps (benchmarks/step_*.py) and writes the report (benchmarks/report.py) from every step's
+latest results, kept beside it in docs/benchmarks.json (``--render-only`` rewrites it from them).
 
 Speed is measured here and only here: unit tests never assert timings.
 """
