@@ -285,7 +285,8 @@ def test_the_server_answers_without_waiting_for_acknowledgements(monkeypatch):
 
 def test_the_page_shell_carries_plotly_js(tiny_db_path: Path, tmp_path: Path):
     """ui/shell.py through the launcher: every page's HTML (the root and a page's URL, which
-    Streamlit answers with the same index.html) has the snippet before </head>; the bundle is served
+    Streamlit answers with the same index.html) has the snippet before </head>, and asks for
+    Streamlit's code of the chart component with the shell (modulepreload); the bundle is served
     at its hashed name, gzip-compressed when asked, cached for a year, the same bytes as the vendored
     file. Fails when a Streamlit upgrade moves the handler ui.shell wraps."""
     import gzip
@@ -293,7 +294,8 @@ def test_the_page_shell_carries_plotly_js(tiny_db_path: Path, tmp_path: Path):
 
     from ui import shell
 
-    assert shell.chart_pages() == ("client_review", "cohort_outcomes", "quality_improvement")
+    modules = shell.component_modules()  # Streamlit's components.v2 chunk and what it imports
+    assert modules and modules[0].startswith("BidiComponent.") and len(modules) < 10
     with StreamlitServer(tiny_db_path, log_path=tmp_path / "serve.log",
                          env={"BETWEEN_SESSIONS_AUDIT_DB": str(tmp_path / "a.duckdb")}, start_timeout=120) as server:
         pages = {}
@@ -302,6 +304,12 @@ def test_the_page_shell_carries_plotly_js(tiny_db_path: Path, tmp_path: Path):
                 pages[path] = response.read().decode()
         for path, html in pages.items():
             assert html.count(shell.MARKER) == 2 and html.index(shell.MARKER) < html.index("</head>"), path
+            preloaded = re.findall(r'<link rel="modulepreload" crossorigin href="\./static/js/([^"]+)">',
+                                   html[:html.index("</head>")])
+            assert set(modules) <= set(preloaded), path
+        for name in modules:  # served by Streamlit under those names
+            with urllib.request.urlopen(f"{server.url}/static/js/{name}", timeout=30) as response:
+                assert response.status == 200 and b"export" in response.read()
         bundle = re.search(r'<link rel="preload" as="script" href="\./([^"]+)"', pages["/"]).group(1)
         assert bundle == shell.bundle_path() and bundle.startswith("static/bs/plotly-cartesian.")
         asked = urllib.request.Request(f"{server.url}/{bundle}", headers={"Accept-Encoding": "gzip"})

@@ -8,10 +8,20 @@ serves Streamlit's own static files (its ``index.html`` is the document of every
 * every page's ``index.html`` carries :func:`snippet` before ``</head>``: a
   ``<link rel="preload">`` of the vendored cartesian bundle, so the browser fetches it with
   Streamlit's own JavaScript, and a small loader (``window.__bsShellPlotly``) that evaluates it
-  as soon as the server is running the page's script (the browser's main thread is then waiting
-  for the server), or at once when a chart asks for it earlier. ``ui/plotly_bundle/chart.js``
-  takes its Plotly from that loader instead of loading the bundle again (and loads it itself,
-  from the component route, where the loader is absent: AppTest, plain ``streamlit run``);
+  when the first chart component asks for it: ``ui/plotly_bundle/chart.js`` takes its Plotly
+  from that loader instead of loading the bundle again (and loads it itself, from the component
+  route, where the loader is absent: AppTest, plain ``streamlit run``). A chart page's first
+  element is such a component (``ui.charts.preload``, drawing nothing), so the bundle is
+  evaluated as soon as the page's output starts to arrive;
+* the same ``<head>`` asks for Streamlit's code of the chart component itself with
+  ``<link rel="modulepreload">`` (:func:`component_modules`: Streamlit's ``BidiComponent`` chunk
+  and what it imports that the page shell does not, 4 files, 196 KB in Streamlit 1.67). Streamlit
+  loads each element's code lazily, the first time its output arrives; until it is there the
+  element is a placeholder, and React reveals placeholders together, at least 300 ms after the
+  last one was shown. A page's output arrives in a few batches, so without this the chart's
+  code was not ready when the chart's own output was drawn, and the chart waited for every
+  table's code and for that batched reveal (0.9 s after the script's output, in the median new
+  visitor's client review). With it the chart is drawn as soon as it arrives;
 * the bundle is served at ``static/bs/plotly-cartesian.<sha256[:12]>.min.js``: its name changes
   with its content, so it is cached for a year (``immutable``: a returning browser does not ask
   again; the component route sends ``Cache-Control: public`` without a lifetime or validator,
@@ -21,12 +31,19 @@ serves Streamlit's own static files (its ``index.html`` is the document of every
   URL without the page's name): otherwise it first probes ``<page>/_stcore/health``, which fails,
   and only then the app's root (137 ms later in tests/browser/test_first_screen.py).
 
-Tried and not kept: asking for Streamlit's own code of the elements the chart pages draw (71
-files, 2 MB, which it fetches once the script's output names them) with ``<link
-rel="modulepreload">``. From the page's head it delayed the first chart by about 0.2 s (it
-competes with Streamlit's own start); once the script runs it changed nothing (A/B of a new
-visitor's client review, median of 6: 2.61 s vs 2.59 s): the time after the script's output is
-spent evaluating and rendering, not fetching.
+Measured and not kept (A/B of a new visitor's client review at L, alternating two servers,
+medians of 6-8; docs/benchmarks.md has the benchmark's figures):
+
+* evaluating plotly.js once the server runs the page's script (this module's design until the
+  change above): its 0.35-0.45 s task came before the page's output was drawn, so every element,
+  the chart's component included, suspended in one batch. Evaluating it when the chart
+  component asks, with the component's code preloaded: 2.07 s against 2.63 s;
+* evaluating it as soon as it has arrived, during Streamlit's own start: 3.05 s against 2.82 s
+  (it delays the websocket and the script run by the length of the evaluation);
+* asking for the code of every element the client review draws (65 files, 2 MB) with
+  ``<link rel="modulepreload">`` once the script runs: 2.89 s against 3.03 s, within this
+  machine's noise (fetching is not what the page waits for once the server answers each file
+  at once, ui/serve.py :func:`~ui.serve.no_delay`).
 
 It relies on one name inside Streamlit, ``create_streamlit_static_handler`` in
 ``streamlit.web.server.starlette.starlette_static_routes`` (Streamlit 1.67). Where that is gone
@@ -40,6 +57,7 @@ import functools
 import gzip
 import hashlib
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -85,23 +103,44 @@ def app_pages() -> tuple[str, ...]:
     return tuple(sorted(f.stem for f in PAGES_DIR.glob("*.py")))
 
 
+#: Streamlit's chunk of ``st.components.v2`` components (ui/charts.py draws with one).
+COMPONENT_CHUNK = "BidiComponent.*.js"
+_IMPORT = re.compile(r'(?:\bimport|\bfrom)\s*"\./([^"/]+\.js)"')
+
+
 @functools.cache
-def chart_pages() -> tuple[str, ...]:
-    """The URL paths (file stems) of the pages that draw charts: those that open with
-    ``ui.page(..., charts=True)`` (ui/opening.py). Only there does the shell evaluate plotly.js;
-    elsewhere it would be main-thread work for nothing (a later chart page of the same tab
-    evaluates it when its script runs)."""
-    return tuple(p for p in app_pages() if "charts=True" in (PAGES_DIR / f"{p}.py").read_text(encoding="utf-8"))
+def component_modules() -> tuple[str, ...]:
+    """The files (in Streamlit's ``static/js/``) of its components.v2 chunk and of what that
+    imports, directly or not, that its ``index.html`` does not already ask for; empty when a
+    Streamlit upgrade renamed the chunk (the charts then load as before, only later)."""
+    from streamlit import file_util
+
+    static = Path(file_util.get_static_dir())
+    js = static / "static" / "js"
+    chunk = sorted(js.glob(COMPONENT_CHUNK))
+    if len(chunk) != 1:
+        return ()
+    shell = set(re.findall(r'static/js/([^"/]+\.js)', (static / "index.html").read_text(encoding="utf-8")))
+    seen, todo = {chunk[0].name}, [chunk[0].name]
+    while todo:
+        for name in _IMPORT.findall((js / todo.pop()).read_text(encoding="utf-8")):
+            if name not in seen and (js / name).is_file():
+                seen.add(name)
+                todo.append(name)
+    return tuple(sorted(seen - shell, key=lambda name: name != chunk[0].name))  # the chunk first
 
 
 def snippet() -> str:
     """What goes into every page's ``<head>``. Relative URLs, as Streamlit's own assets (a page's
     URL is one level below the app's root, so ``./`` is the root, with or without a base path)."""
     url = "./" + bundle_path()
-    return f"""<link rel="preload" as="script" href="{url}" id="{MARKER}">
+    modules = "".join(f'<link rel="modulepreload" crossorigin href="./static/js/{name}">\n'
+                      for name in component_modules())
+    return modules + f"""<link rel="preload" as="script" href="{url}" id="{MARKER}">
 <script>/* {MARKER}: ui/shell.py */
 (function () {{
   var url = new URL("{url}", document.baseURI).href, started = null;
+  // Evaluated once, when the first chart component asks (ui/plotly_bundle/chart.js).
   function load() {{
     if (!started) started = new Promise(function (resolve, reject) {{
       var script = document.createElement("script");
@@ -115,7 +154,7 @@ def snippet() -> str:
     return started;
   }}
   window.__bsShellPlotly = {{url: url, load: load}};
-  var chartPages = {json.dumps(list(chart_pages()))}, pages = {json.dumps(list(app_pages()))};
+  var pages = {json.dumps(list(app_pages()))};
   var parts = location.pathname.split("/"), page = decodeURIComponent(parts[parts.length - 1]);
   // A page's URL: the server is at the URL without the page's name (Streamlit would probe
   // <page>/_stcore/health first, which fails).
@@ -123,19 +162,6 @@ def snippet() -> str:
     window.__streamlit = Object.assign({{}}, window.__streamlit || {{}},
       {{BACKEND_BASE_URL: location.origin + parts.slice(0, -1).join("/") + "/"}});
   }}
-  // On a chart page, once the server runs the page's script (the main thread then waits for the
-  // server): evaluate plotly.js. Checked on every run (in-app navigation).
-  var observer = new MutationObserver(function () {{
-    var app = document.querySelector("[data-test-script-state]");
-    var state = app && app.getAttribute("data-test-script-state");
-    var page = decodeURIComponent(location.pathname.split("/").pop());
-    if (state === "running" && chartPages.indexOf(page) >= 0) {{
-      observer.disconnect();
-      setTimeout(load, 0);
-    }}
-  }});
-  observer.observe(document, {{subtree: true, childList: true, attributes: true,
-                               attributeFilter: ["data-test-script-state"]}});
 }})();
 </script>
 """
