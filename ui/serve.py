@@ -39,6 +39,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,25 +223,29 @@ def tcp_socket(sock: socket.socket) -> socket.socket:
     return tcp
 
 
-def no_delay() -> bool:
-    """Make Streamlit's server bind its socket through :func:`tcp_socket` (before it starts;
-    once per process). False when Streamlit no longer binds the socket with the function
-    this wraps (the launcher then says so; pages still work, each answer just waits longer)."""
+def wrap_once(module_name: str, name: str, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> bool:
+    """Replace the function ``name`` of the Streamlit module ``module_name`` by
+    ``wrapper(original)`` (before the server starts; once per process, however often asked).
+    False when a Streamlit upgrade removed it: the caller says so, and the app runs without."""
     try:
-        module = importlib.import_module(_BIND_MODULE)
-        original = getattr(module, _BIND_NAME)
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
     except (ImportError, AttributeError):
         return False
-    if getattr(original, "__bs_no_delay__", False):
+    if getattr(original, "__bs_wrapped__", False):
         return True
-
-    @functools.wraps(original)
-    def bind(*args: Any, **kwargs: Any) -> socket.socket:
-        return tcp_socket(original(*args, **kwargs))
-
-    bind.__bs_no_delay__ = True  # type: ignore[attr-defined]
-    setattr(module, _BIND_NAME, bind)
+    wrapped = functools.wraps(original)(wrapper(original))
+    wrapped.__bs_wrapped__ = True  # type: ignore[attr-defined]
+    setattr(module, name, wrapped)
     return True
+
+
+def no_delay() -> bool:
+    """Make Streamlit's server bind its socket through :func:`tcp_socket`. False when Streamlit
+    no longer binds the socket with the function this wraps (the launcher then says so; pages
+    still work, each answer just waits longer)."""
+    return wrap_once(_BIND_MODULE, _BIND_NAME,
+                     lambda original: lambda *args, **kwargs: tcp_socket(original(*args, **kwargs)))
 
 
 def main(argv: list[str] | None = None) -> None:

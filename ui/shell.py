@@ -243,20 +243,7 @@ class ShellApp:
 def install() -> bool:
     """Wrap Streamlit's static-file handler with :class:`ShellApp` (before the server starts;
     once per process). False when Streamlit no longer has the function this wraps."""
-    import importlib
+    from ui.serve import wrap_once
 
-    try:
-        module = importlib.import_module(_HOOK_MODULE)
-        original = getattr(module, _HOOK_NAME)
-    except (ImportError, AttributeError):
-        return False
-    if getattr(original, "__bs_shell__", False):
-        return True
-
-    @functools.wraps(original)
-    def with_shell(*args: Any, **kwargs: Any) -> ShellApp:
-        return ShellApp(original(*args, **kwargs))
-
-    with_shell.__bs_shell__ = True  # type: ignore[attr-defined]
-    setattr(module, _HOOK_NAME, with_shell)
-    return True
+    return wrap_once(_HOOK_MODULE, _HOOK_NAME,
+                     lambda original: lambda *args, **kwargs: ShellApp(original(*args, **kwargs)))
