@@ -48,7 +48,10 @@ medians of 6-8; docs/benchmarks.md has the benchmark's figures):
 It relies on one name inside Streamlit, ``create_streamlit_static_handler`` in
 ``streamlit.web.server.starlette.starlette_static_routes`` (Streamlit 1.67). Where that is gone
 :func:`install` returns False and the launcher says so; the charts still draw (chart.js loads the
-bundle itself). tests/test_serve.py fails when the served page lacks the snippet or the bundle.
+bundle itself). It also reads the file names of Streamlit's front end (``BidiComponent.*.js``
+and its imports); where those change, :func:`component_modules` finds nothing and the chart is
+drawn as before, only later. tests/test_serve.py fails when the served page lacks the snippet,
+the bundle or the component's code.
 """
 
 from __future__ import annotations
