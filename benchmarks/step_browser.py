@@ -66,81 +66,115 @@ def step_browser(size: str) -> dict[str, Any]:
     result: dict[str, Any] = {"size": size, "rows": [], "memory": {}}
     log_path = DATA_DIR / f"server-{size}.log"
     log_path.unlink(missing_ok=True)
-    with StreamlitServer(target, log_path=log_path) as server, sync_playwright() as p:
+    timings: dict[str, dict[str, Any]] = {c.name: {"page": c.name, "link": c.link_label} for c in cases}
+    with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
-            assert server.pid is not None
-            result["memory_at_start"] = process_tree_memory_mb(server.pid)
-            result["memory_at_start_mb"] = result["memory_at_start"]["rss"]
-            # Warm the browser's own caches (Streamlit's static JS) once, as a returning user.
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            ctx.new_page().goto(f"{server.url}/glossary", wait_until="networkidle", timeout=60_000)
-            ctx.close()
-            timings: dict[str, dict[str, Any]] = {c.name: {"page": c.name, "link": c.link_label} for c in cases}
-            # New visitors: the first visit of each page (server cache cold for its queries),
-            # then REPEATS more (cached); the median of those is "second".
-            for visit in range(1 + REPEATS):
-                for case in cases:
-                    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-                    ctx.add_init_script(TIMELINE_JS)
-                    page = ctx.new_page()
-                    started = time.perf_counter()
-                    try:
-                        page.goto(page_url(server.url, case, links[case.name][0]), wait_until="commit", timeout=60_000)
-                        page.locator(case.ready).first.wait_for(state="visible", timeout=60_000)
-                        seconds = time.perf_counter() - started
-                        if visit == 0:
-                            timings[case.name]["first_s"] = seconds
-                        else:
-                            timings[case.name].setdefault("second_runs", []).append(
-                                (seconds, _read_timeline(page, seconds)))
-                        exceptions = page.locator('[data-testid="stException"]').count()
-                        if exceptions:
-                            timings[case.name]["errors"] = f"{exceptions} exception element(s)"
-                    except Exception as exc:  # noqa: BLE001 - reported in the table
-                        timings[case.name]["errors"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-                    finally:
-                        ctx.close()
-                    if visit == 0:
-                        timings[case.name]["rss_after_first_mb"] = process_tree_rss_mb(server.pid)
-            for row in timings.values():
-                _keep_median(row, "second_runs", "second_s", "second_timeline")
-            # A returning browser: a persistent profile (disk cache and V8 code cache, as a
-            # clinician's own browser) that has opened every link twice before; each visit
-            # opens the link in a new tab (a new document and session). Then, in the same
-            # profile, navigation inside the app (see _in_app_timings).
-            with tempfile.TemporaryDirectory(prefix="bench-profile-") as profile:
-                ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                           viewport={"width": 1400, "height": 1000})
-                ctx.add_init_script(TIMELINE_JS)
-                try:
-                    for i, case in enumerate(cases * (2 + REPEATS)):  # two passes fill the caches
-                        page = ctx.new_page()
-                        started = time.perf_counter()
-                        page.goto(page_url(server.url, case, links[case.name][0]), wait_until="commit",
-                                  timeout=60_000)
-                        page.locator(case.ready).first.wait_for(state="visible", timeout=60_000)
-                        seconds = time.perf_counter() - started
-                        if i >= 2 * len(cases):
-                            timings[case.name].setdefault("returning_runs", []).append(
-                                (seconds, _read_timeline(page, seconds)))
-                        page.close()
-                    for row in timings.values():
-                        _keep_median(row, "returning_runs", "returning_s", "returning_timeline")
-                    for name, measured in _in_app_timings(ctx, server, cases, links).items():
-                        timings[name].update(measured)
-                except Exception as exc:  # noqa: BLE001 - reported in the table
-                    result["returning_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-                finally:
-                    ctx.close()
-            result["rows"] = list(timings.values())
-            try:  # a failure here (a session not drawn in time) keeps the timings above
-                result["memory"] = _memory_phase(browser, server, cases, links)
-            except Exception as exc:  # noqa: BLE001 - reported in the results
-                result["memory_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            # New visitors, first visit: REPEATS rounds, each on a freshly started server (its
+            # cache cold for every page's queries); the last round's server stays for the rest.
+            for round_ in range(REPEATS - 1):
+                with StreamlitServer(target, log_path=log_path) as server:
+                    _first_visits(browser, server, cases, links, timings, round_)
+            with StreamlitServer(target, log_path=log_path) as server:
+                _measure_on(browser, server, p, cases, links, timings, result)
         finally:
             browser.close()
+    for row in timings.values():
+        runs = row.get("first_runs") or []
+        if runs:
+            row["first_s"] = _median(runs)
+    result["rows"] = list(timings.values())
     return result
+
+
+def _first_visits(browser: Any, server: StreamlitServer, cases: list[PageCase],
+                  links: dict[str, list[dict[str, str]]], timings: dict[str, dict[str, Any]], round_: int) -> None:
+    """One new visitor's first visit of every page on ``server`` (its cache cold for each page's
+    queries); the server and the browser's shared state are warmed once by the glossary first."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.new_page().goto(f"{server.url}/glossary", wait_until="networkidle", timeout=60_000)
+    ctx.close()
+    for case in cases:
+        seconds, _timeline, error = _new_visitor(browser, server, case, links[case.name][0])
+        if seconds is not None:
+            timings[case.name].setdefault("first_runs", []).append(seconds)
+        if error:
+            timings[case.name]["errors"] = error
+        if round_ == REPEATS - 1 and server.pid is not None:
+            timings[case.name]["rss_after_first_mb"] = process_tree_rss_mb(server.pid)
+
+
+def _new_visitor(browser: Any, server: StreamlitServer, case: PageCase,
+                 params: dict[str, str]) -> tuple[float | None, dict[str, Any] | None, str | None]:
+    """One visit in a new browser context (empty cache, new session): seconds to the main
+    content, the page's timeline, an error (or None)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.add_init_script(TIMELINE_JS)
+    page = ctx.new_page()
+    started = time.perf_counter()
+    try:
+        page.goto(page_url(server.url, case, params), wait_until="commit", timeout=60_000)
+        page.locator(case.ready).first.wait_for(state="visible", timeout=60_000)
+        seconds = time.perf_counter() - started
+        exceptions = page.locator('[data-testid="stException"]').count()
+        return seconds, _read_timeline(page, seconds), (f"{exceptions} exception element(s)" if exceptions else None)
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        return None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+    finally:
+        ctx.close()
+
+
+def _measure_on(browser: Any, server: StreamlitServer, p: Any, cases: list[PageCase],
+                links: dict[str, list[dict[str, str]]], timings: dict[str, dict[str, Any]],
+                result: dict[str, Any]) -> None:
+    """On one server: the last round of first visits, then the new visitors' further visits
+    (cached), the returning browser, navigation inside the app and the memory phase."""
+    assert server.pid is not None
+    result["memory_at_start"] = process_tree_memory_mb(server.pid)
+    result["memory_at_start_mb"] = result["memory_at_start"]["rss"]
+    _first_visits(browser, server, cases, links, timings, REPEATS - 1)
+    # New visitors again, REPEATS more times each (the server's cache warm); the median is "second".
+    for _visit in range(REPEATS):
+        for case in cases:
+            seconds, timeline, error = _new_visitor(browser, server, case, links[case.name][0])
+            if seconds is not None:
+                timings[case.name].setdefault("second_runs", []).append((seconds, timeline))
+            if error:
+                timings[case.name]["errors"] = error
+    for row in timings.values():
+        _keep_median(row, "second_runs", "second_s", "second_timeline")
+    # A returning browser: a persistent profile (disk cache and V8 code cache, as a
+    # clinician's own browser) that has opened every link twice before; each visit
+    # opens the link in a new tab (a new document and session). Then, in the same
+    # profile, navigation inside the app (see _in_app_timings).
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as profile:
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                   viewport={"width": 1400, "height": 1000})
+        ctx.add_init_script(TIMELINE_JS)
+        try:
+            for i, case in enumerate(cases * (2 + REPEATS)):  # two passes fill the caches
+                page = ctx.new_page()
+                started = time.perf_counter()
+                page.goto(page_url(server.url, case, links[case.name][0]), wait_until="commit",
+                          timeout=60_000)
+                page.locator(case.ready).first.wait_for(state="visible", timeout=60_000)
+                seconds = time.perf_counter() - started
+                if i >= 2 * len(cases):
+                    timings[case.name].setdefault("returning_runs", []).append(
+                        (seconds, _read_timeline(page, seconds)))
+                page.close()
+            for row in timings.values():
+                _keep_median(row, "returning_runs", "returning_s", "returning_timeline")
+            for name, measured in _in_app_timings(ctx, server, cases, links).items():
+                timings[name].update(measured)
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            result["returning_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        finally:
+            ctx.close()
+    try:  # a failure here (a session not drawn in time) keeps the timings above
+        result["memory"] = _memory_phase(browser, server, cases, links)
+    except Exception as exc:  # noqa: BLE001 - reported in the results
+        result["memory_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
 
 
 # Marks the end of the next script run: a counter of runs that have finished.
