@@ -132,3 +132,21 @@ def test_the_report_gives_the_xxl_server_memory_with_ten_sessions():
     assert ("| Server memory XXL, 10 concurrent sessions on mixed deep links (largest clinic, network), peak RSS of "
             "server + children | 1234 MiB (PSS 1100 MiB) | - (L: <= 1.5 GB) | - |") in report
     assert "Server memory XXL" not in render({"machine": results["machine"]})
+
+
+def test_the_report_gives_a_new_visitors_first_visit_as_the_median_of_its_fresh_servers():
+    row = {"page": "client_review", "link": "?client=<client with most assignments>", "second_s": 1.5,
+           "returning_s": 1.2, "in_app_s": 0.6, "in_app_link": "search, pick the client"}
+    results = {
+        "machine": {"date": "2026-12-07 14:00 UTC", "nproc": 2},
+        "browser": {"size": "L", "rows": [{**row, "first_runs": [2.3, 1.9, 1.8], "first_s": 1.9},
+                                          {**row, "page": "cohort_outcomes", "first_runs": [1.7, 2.2, 2.1],
+                                           "first_s": 2.1}]},
+    }
+    report = render(results)
+    assert ("| Browser L, navigation to main chart drawn, new visitor (empty browser cache, cold server cache: median "
+            "of 3 fresh servers), deep link, slowest (cohort_outcomes) | 2.10 s | <= 2.0 s | **no** |") in report
+    assert ("| client_review | ?client=<client with most assignments> | 1.90 (2.30, 1.90, 1.80) | 1.50 | 1.20 "
+            "| 0.60 (search, pick the client) | yes / yes / yes | - |") in report
+    assert "| cohort_outcomes | ?client=<client with most assignments> | 2.10 (1.70, 2.20, 2.10) |" in report
+    assert "| **no** / yes / yes | - |" in report
