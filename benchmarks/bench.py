@@ -179,34 +179,41 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
     for size in sorted(set(sizes) | ({"S"} if "pages" in steps else set()), key=list(SIZES).index):
         results["datasets"][size] = _run_step("build", "--size", size)
         log(f"dataset {size}: {results['datasets'][size]}")
-    stamp = lambda data: {**data, "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}  # noqa: E731
+    written: list[str] = [f"datasets/{size}" for size in results["datasets"]
+                          if size in sizes or (size == "S" and "pages" in steps)]
+
+    def stamp(data: dict[str, Any], section: str) -> dict[str, Any]:
+        written.append(section)
+        return {**data, "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
     if "import" in steps:
         log("step import")
-        results["import"] = stamp(_run_step("import"))
+        results["import"] = stamp(_run_step("import"), "import")
     for size in sizes:
         if "pages" in steps:
             log(f"step pages {size}")
-            results.setdefault("pages", {})[size] = stamp(_run_step("pages", "--size", size))
+            results.setdefault("pages", {})[size] = stamp(_run_step("pages", "--size", size), f"pages/{size}")
     if "browser" in steps and "L" in sizes:
         log("step browser L")
-        results["browser"] = stamp(_run_step("browser", "--size", "L"))
+        results["browser"] = stamp(_run_step("browser", "--size", "L"), "browser")
     if "memory" in steps and "XXL" in sizes:  # at L the browser step measures it with its timings
         log("step memory XXL")
-        results["memory_XXL"] = stamp(_run_step("memory", "--size", "XXL"))
+        results["memory_XXL"] = stamp(_run_step("memory", "--size", "XXL"), "memory_XXL")
     if "cold_start" in steps:
         cold_size = "L" if "L" in sizes else sizes[0]
         log(f"step cold_start {cold_size}")
-        results["cold_start"] = stamp(_run_step("cold_start", "--size", cold_size))
+        results["cold_start"] = stamp(_run_step("cold_start", "--size", cold_size), "cold_start")
     for size in sizes:
         if "baseline" in steps and size in ("L", "XL"):
             log(f"step baseline {size}")
-            results.setdefault("baseline", {})[size] = stamp(_run_step("baseline", "--size", size))
+            results.setdefault("baseline", {})[size] = stamp(_run_step("baseline", "--size", size), f"baseline/{size}")
     results["command"] = f"python -m analytics bench --sizes {','.join(sizes)}" + (
         f" --steps {','.join(steps)}" if set(steps) != set(ALL_STEPS) else "")
     # The report combines the latest result of each step, so it names the runs they came from.
-    run_entry = {"command": results["command"], "date": results["machine"].get("date"),
-                 "load_average": results["machine"].get("load_average")}
-    results["runs"] = [*results.get("runs", []), run_entry][-RUNS_KEPT:]
+    machine = results["machine"]
+    run_entry = {"command": results["command"], "date": machine.get("date"), "load_average": machine.get("load_average"),
+                 "machine": f"{machine.get('nproc')} CPUs ({machine.get('cpu')})", "sections": written}
+    results["runs"] = runs_still_shown([*results.get("runs", []), run_entry])
     RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(results))
@@ -215,7 +222,21 @@ def run(sizes: list[str], steps: list[str], out: Path) -> dict[str, Any]:
 
 
 ALL_STEPS = ("import", "pages", "browser", "cold_start", "baseline", "memory")
-RUNS_KEPT = 6  # the runs named in the report's header
+
+
+def runs_still_shown(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs (oldest first) that still hold a section of the report: a run whose every section
+    a later run has measured again is dropped (an entry without ``sections``, from before they were
+    recorded, counts as holding nothing a later run with sections has not replaced)."""
+    replaced: set[str] = set()
+    kept: list[dict[str, Any]] = []
+    for entry in reversed(runs):
+        sections = set(entry.get("sections") or [])
+        legacy = "sections" not in entry
+        if (legacy and not replaced) or sections - replaced:
+            kept.append(entry)
+        replaced |= sections
+    return kept[::-1]
 
 
 def main(argv: list[str] | None = None) -> int:

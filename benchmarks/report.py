@@ -127,8 +127,10 @@ def _runs(results: dict[str, Any]) -> list[str]:
     if len(runs) < 2:
         return []
     lines = ["Each section holds the latest result of its step; the runs they came from, latest last:", ""]
-    lines += [f"- {r.get('date', '-')}: `{r.get('command', '-')}` (load average at start {r.get('load_average')})"
-              for r in runs]
+    lines += [f"- {r.get('date', '-')}: `{r.get('command', '-')}` (" + (f"{r['machine']}, " if r.get("machine") else "")
+              + f"load average at start {r.get('load_average')})" for r in runs]
+    if len({r.get("machine") for r in runs}) > 1:
+        lines += ["", "**These runs were on different machines:** compare a section only with sections of its own run."]
     return [*lines, ""]
 
 

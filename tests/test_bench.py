@@ -150,3 +150,22 @@ def test_the_report_gives_a_new_visitors_first_visit_as_the_median_of_its_fresh_
             "| 0.60 (search, pick the client) | yes / yes / yes | - |") in report
     assert "| cohort_outcomes | ?client=<client with most assignments> | 2.10 (1.70, 2.20, 2.10) |" in report
     assert "| **no** / yes / yes | - |" in report
+
+
+def test_the_report_names_only_the_runs_whose_results_it_still_holds():
+    from benchmarks.bench import runs_still_shown
+
+    legacy = {"command": "python -m analytics bench --sizes L --steps browser", "date": "2026-12-06 10:00 UTC"}
+    full = {"command": "python -m analytics bench --sizes S,L", "date": "2026-12-07 10:00 UTC",
+            "machine": "2 CPUs (AMD EPYC)", "sections": ["import", "pages/S", "pages/L", "browser"]}
+    partial = {"command": "python -m analytics bench --sizes L --steps browser", "date": "2026-12-07 11:00 UTC",
+               "machine": "2 CPUs (Intel Xeon)", "sections": ["browser"]}
+    again = {**partial, "date": "2026-12-07 12:00 UTC"}
+    assert runs_still_shown([legacy]) == [legacy]
+    assert runs_still_shown([legacy, full]) == [full]
+    assert runs_still_shown([full, partial]) == [full, partial]
+    assert runs_still_shown([full, partial, again]) == [full, again]
+    report = render({"machine": {"date": "2026-12-07 12:00 UTC", "nproc": 2}, "runs": [full, again]})
+    assert ("- 2026-12-07 12:00 UTC: `python -m analytics bench --sizes L --steps browser` (2 CPUs (Intel Xeon), "
+            "load average at start None)") in report
+    assert "**These runs were on different machines:**" in report
