@@ -54,7 +54,7 @@ from .db import ClinicDatabase
 from .metrics import compliance_band_labels
 from .privacy import WITHHELD_TEXT, SuppressionPolicy, format_count, suppression_footnote
 from .publishing import RATE_WITHHELD, VALUE_KINDS, Column, PublishedTable, estimate_columns, publish_table
-from .quality_improvement.model import pseudonym_key, suppression_policy, therapist_pseudonym
+from .quality_improvement.model import pseudonym_key, suppression_policy, therapist_pseudonyms
 from .scope import CohortFilter, Viewer, coarsen_cohort, month_end, month_start, query_params
 from .statistics import finite_or_none
 
@@ -104,7 +104,7 @@ def deidentified_filter_options(db: ClinicDatabase, viewer: Viewer, wanted: Coho
         return filter_options(db, viewer, wanted)
     options = filter_options(db, viewer, replace(wanted, therapists=()) if wanted else None)
     key, _ = pseudonym_key(viewer)
-    options["therapist"] = sorted(therapist_pseudonym(t, key) for t in options.get("therapist", []))
+    options["therapist"] = sorted(therapist_pseudonyms(db, options.get("therapist", []), key).values())
     options.searchable = tuple(f for f in options.searchable if f != "therapist")
     return options
 
@@ -131,7 +131,7 @@ def deidentified_cohort(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter
         key, _ = pseudonym_key(viewer)
         # every therapist in the scope (not only those offered in the filter): pseudonyms cannot be looked up
         every = filter_options(db, viewer, option_limit=MAX_THERAPIST_PSEUDONYMS)
-        ids = {therapist_pseudonym(t, key): t for t in every.get("therapist", [])}
+        ids = {code: t for t, code in therapist_pseudonyms(db, every.get("therapist", []), key).items()}
         wanted = tuple(ids[p] for p in cohort.therapists if p in ids)
         cohort = replace(cohort, therapists=wanted or ("\x00no-such-therapist",))
     return cohort

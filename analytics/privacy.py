@@ -70,6 +70,7 @@ __all__ = [
     "WITHHELD_TEXT",
     "SuppressedTable",
     "SuppressionPolicy",
+    "distinct_pseudonyms",
     "drop_free_text",
     "drop_identifiers",
     "format_count",
@@ -78,6 +79,7 @@ __all__ = [
     "neutralise_frame",
     "policy_for_style",
     "pseudonym",
+    "pseudonym_length",
     "pseudonymise_column",
     "suppress_count",
     "suppress_table",
@@ -1607,6 +1609,44 @@ def pseudonym(identifier: str, key: bytes | str, *, prefix: str = "T", length: i
     digest = hmac.new(_key_bytes(key), message, hashlib.sha256).digest()
     code = base64.b32encode(digest).decode("ascii").translate(_CROCKFORD)[:length]
     return f"{prefix}-{code}" if prefix else code
+
+
+def pseudonym_length(identifiers: int, *, shortest: int = 6, step: int = 2, expected_pairs: float = 1e-3) -> int:
+    """The code length for pseudonyms of ``identifiers`` distinct identifiers: the shortest of
+    ``shortest``, ``shortest + step``, ... at which fewer than ``expected_pairs`` pairs of them are
+    expected to share a code (5 bits a character: 6 characters up to about 1,460 identifiers, 8 up
+    to about 47,000, 10 up to about 1.5 million). Give it the count of a whole deployment, so that
+    every view of the deployment uses the same length."""
+    length = shortest
+    pairs = identifiers * (identifiers - 1) / 2
+    while length < _MAX_PSEUDONYM_LENGTH and pairs / 32**length > expected_pairs:
+        length = min(length + step, _MAX_PSEUDONYM_LENGTH)
+    return length
+
+
+def distinct_pseudonyms(
+    identifiers: Iterable[str], key: bytes | str, *, prefix: str = "T", length: int = 6, step: int = 2
+) -> dict[str, str]:
+    """``{identifier: pseudonym}`` with no pseudonym shared: each at ``length`` characters
+    (:func:`pseudonym`), except identifiers whose codes collide, which get ``step`` more characters
+    (their first ``length`` stay the same) until theirs differ. Every other code is the one
+    :func:`pseudonym` gives, so views of different sets of identifiers agree."""
+    key_bytes = _key_bytes(key)
+    lengths = dict.fromkeys(set(identifiers), length)
+    codes = {ident: pseudonym(ident, key_bytes, prefix=prefix, length=length) for ident in lengths}
+    while True:
+        holders: dict[str, list[str]] = {}
+        for ident, code in codes.items():
+            holders.setdefault(code, []).append(ident)
+        shared = [idents for idents in holders.values() if len(idents) > 1]
+        if not shared:
+            return codes
+        for idents in shared:
+            for ident in idents:
+                if lengths[ident] >= _MAX_PSEUDONYM_LENGTH:
+                    raise PseudonymCollisionError(f"two identifiers share the pseudonym {codes[ident]!r}")
+                lengths[ident] = min(lengths[ident] + step, _MAX_PSEUDONYM_LENGTH)
+                codes[ident] = pseudonym(ident, key_bytes, prefix=prefix, length=lengths[ident])
 
 
 def _identifier_text(value: Any) -> str:

@@ -948,3 +948,29 @@ def test_a_small_cell_inside_its_bounds_can_still_be_pinned_by_its_neighbours(mo
     assert interval_attack(result, parts) == {}
     assert linear_attack(result, parts) == set()
     assert subtraction_attack(result, parts) == {}
+
+
+def test_pseudonym_length_grows_with_the_number_of_identifiers() -> None:
+    from analytics.privacy import pseudonym_length
+
+    # fewer than one colliding pair in a thousand expected: n(n-1)/2 / 32**length <= 0.001
+    assert [pseudonym_length(n) for n in (0, 1, 667, 1_460)] == [6, 6, 6, 6]
+    assert [pseudonym_length(n) for n in (1_470, 3_333, 33_333, 46_800)] == [8, 8, 8, 8]
+    assert [pseudonym_length(n) for n in (47_000, 1_000_000)] == [10, 10]
+    assert pseudonym_length(10**40) == 51  # never past the longest code
+
+
+def test_distinct_pseudonyms_lengthen_only_the_ones_that_collide() -> None:
+    from analytics.privacy import distinct_pseudonyms
+
+    key = b"test-pseudonym-key-for-collisions"
+    colliding = ("TH045095", "TH071072")  # T-60HHA1 both, at six characters
+    assert pseudonym(colliding[0], key) == pseudonym(colliding[1], key)
+    others = [f"TH{i:06d}" for i in range(50)]
+    codes = distinct_pseudonyms([*colliding, *others, colliding[0]], key)
+    assert set(codes) == {*colliding, *others}
+    assert len(set(codes.values())) == len(codes)
+    assert {codes[t] for t in colliding} == {pseudonym(t, key, length=8) for t in colliding}
+    assert all(codes[t].startswith("T-60HHA1") for t in colliding)
+    assert all(codes[t] == pseudonym(t, key) for t in others)
+    assert distinct_pseudonyms(others, key, length=8) == {t: pseudonym(t, key, length=8) for t in others}

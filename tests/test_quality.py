@@ -622,3 +622,55 @@ def test_empty_database_gives_an_empty_report(tmp_path):
     with ClinicDatabase(tmp_path / "e.duckdb") as db:
         report = quality_report(db, LOCAL)
     assert not report.has_data and report.tables() == []
+
+
+# Two therapist ids whose six-character pseudonyms are the same under this key (found by a search of
+# TH000000-TH399999: 30 bits collide among tens of thousands of therapists, as at national scale).
+COLLIDING_KEY = "test-pseudonym-key-for-collisions"
+COLLIDING_THERAPISTS = ("TH045095", "TH071072")  # both T-60HHA1 at six characters
+
+
+@pytest.fixture(scope="module")
+def colliding_clinic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded sample clinic with its two busiest therapists renamed to COLLIDING_THERAPISTS."""
+    from sample_data.generator import write_export
+
+    directory = tmp_path_factory.mktemp("colliding")
+    paths = write_export(directory / "export", n_clients=300, seed=11)
+    clients_csv = next(p for p in paths if p.name.startswith("clients"))
+    clients = pd.read_csv(clients_csv, dtype=str, keep_default_na=False)
+    busiest = clients["therapist_id"].value_counts().index[:2]
+    clients["therapist_id"] = clients["therapist_id"].replace(dict(zip(busiest, COLLIDING_THERAPISTS, strict=True)))
+    clients.to_csv(clients_csv, index=False)
+    result = import_files(directory / "clinic.duckdb", paths, today=FIXTURE_TODAY)
+    assert result.exit_code == 0, result.report()
+    return directory / "clinic.duckdb"
+
+
+def test_two_therapists_whose_pseudonyms_collide_are_told_apart(colliding_clinic, monkeypatch):
+    from analytics.deidentified import deidentified_cohort, deidentified_filter_options
+    from analytics.privacy import pseudonym
+
+    key = COLLIDING_KEY.encode()
+    first, second = COLLIDING_THERAPISTS
+    assert pseudonym(first, key, prefix="T", length=6) == pseudonym(second, key, prefix="T", length=6)
+    monkeypatch.setenv("BETWEEN_SESSIONS_PSEUDONYM_KEY", COLLIDING_KEY)
+    supervisor = Viewer(role="admin", email="lead@clinic")  # a deployment: the key from the environment
+    with ClinicDatabase(colliding_clinic) as db:
+        report = quality_report(db, supervisor, months=None, deidentified=True)
+        units = list(report.funnel("therapist", "coverage").table.numeric["unit"].iloc[:-1])
+        therapists = set(db.execute_sql("SELECT DISTINCT therapist_id FROM clients")["therapist_id"])
+        # every therapist under a pseudonym of their own: the two that collide at six characters get
+        # eight, which start with the six; everyone else keeps six
+        assert len(units) == len(set(units)) == len(therapists)
+        longer = {pseudonym(t, key, prefix="T", length=8) for t in COLLIDING_THERAPISTS}
+        assert longer <= set(units)
+        assert all(len(u) == len("T-") + 6 for u in set(units) - longer)
+        # the de-identified filter offers the same pseudonyms, and each picks its own therapist
+        qi_viewer = Viewer(role="qi", email="qi@clinic")
+        offered = deidentified_filter_options(db, qi_viewer)["therapist"]
+        assert longer <= set(offered) and len(offered) == len(set(offered)) == len(therapists)
+        for therapist in COLLIDING_THERAPISTS:
+            chosen = pseudonym(therapist, key, prefix="T", length=8)
+            cohort = deidentified_cohort(db, qi_viewer, CohortFilter(therapists=(chosen,)))
+            assert cohort.therapists == (therapist,)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -44,8 +44,10 @@ from ..privacy import (
     PSEUDONYM_KEY_ENV_VAR,
     WITHHELD_TEXT,
     SuppressionPolicy,
+    distinct_pseudonyms,
     load_pseudonym_key,
     pseudonym,
+    pseudonym_length,
     settings_policy,
     suppress_table,
     suppression_footnote,
@@ -222,9 +224,29 @@ def pseudonym_key(viewer: Viewer) -> tuple[bytes, str | None]:
     return key, note
 
 
-def therapist_pseudonym(therapist_id: str, key: bytes) -> str:
-    """A therapist's stable pseudonym (e.g. ``T-3F9A1C``) under ``key``."""
-    return pseudonym(str(therapist_id), key, prefix="T", length=6)
+def therapist_pseudonym(therapist_id: str, key: bytes, length: int = 6) -> str:
+    """A therapist's stable pseudonym (e.g. ``T-3F9A1C``) under ``key``, ``length`` characters
+    after the ``T-``. Views name therapists with :func:`therapist_pseudonyms`, which keeps them apart."""
+    return pseudonym(str(therapist_id), key, prefix="T", length=length)
+
+
+def therapists_in_deployment(db: ClinicDatabase) -> int:
+    """Distinct therapist ids on record in the whole database, whatever the viewer's scope
+    (analytics/quality_improvement/sql/therapists_in_deployment.sql)."""
+    return int(db.query("therapists_in_deployment")["therapists"].iloc[0])
+
+
+def therapist_pseudonyms(db: ClinicDatabase, therapist_ids: Iterable[str], key: bytes) -> dict[str, str]:
+    """``{therapist id: pseudonym}`` for a de-identified view, never two therapists under one.
+
+    Six characters (30 bits) while the deployment has fewer than about 1,460 therapists, eight up
+    to about 47,000, then ten (:func:`analytics.privacy.pseudonym_length`: under one pair in a
+    thousand expected to collide), so every view of a deployment uses one length; a pair that
+    still collides gets two more characters each (:func:`analytics.privacy.distinct_pseudonyms`).
+    A national network's 33,333 therapists (the benchmark's XXL) shared six-character pseudonyms,
+    and the report refused to draw."""
+    length = pseudonym_length(therapists_in_deployment(db))
+    return distinct_pseudonyms((str(t) for t in therapist_ids), key, prefix="T", length=length)
 
 
 # ----------------------------------------------------------------------------- dates
@@ -1280,9 +1302,8 @@ def quality_report(
         therapist_ids = set(homework.loc[homework["unit_type"] == "therapist", "unit"].dropna())
         if "therapist" in outcome_units:
             therapist_ids |= set(outcome_units["therapist"]["unit"].dropna())
-        rename = {t: (t if t == NOT_RECORDED else therapist_pseudonym(t, key)) for t in therapist_ids}
-        if len(set(rename.values())) != len(rename):
-            raise RuntimeError("two therapists share a pseudonym; lengthen the pseudonyms")
+        rename = {NOT_RECORDED: NOT_RECORDED,
+                  **therapist_pseudonyms(db, (t for t in therapist_ids if t != NOT_RECORDED), key)}
 
     panels: list[FunnelPanel] = []
     for unit_type in UNIT_TYPES:
@@ -1650,6 +1671,8 @@ __all__ = [
     "report_period",
     "suppression_policy",
     "therapist_pseudonym",
+    "therapist_pseudonyms",
+    "therapists_in_deployment",
     "unit_homework",
     "unit_outcomes",
 ]
