@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from benchmarks.common import DATA_DIR, REPEATS, _median, dataset_db
-from benchmarks.step_pages import PageCase, page_cases
+from benchmarks.step_pages import PageCase, network_cases, page_cases
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, PLOTLY_DRAWN, launch_chromium
 from tests.support.server import RssSampler, StreamlitServer, process_tree_memory_mb, process_tree_rss_mb
 
@@ -287,6 +287,7 @@ def step_memory(size: str) -> dict[str, Any]:
     from analytics import ClinicDatabase
 
     cases = page_cases()
+    cases += network_cases(cases)  # the chart pages at the whole network too, beside the clinics
     target = dataset_db(size)
     with ClinicDatabase(target) as db:
         links = {c.name: [c.params(db, i) for i in range(10)] for c in cases}

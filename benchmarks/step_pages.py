@@ -115,6 +115,13 @@ def page_cases(include_stubs: bool = False, include_sections: bool = False) -> l
     return cases
 
 
+def network_cases(cases: list[PageCase]) -> list[PageCase]:
+    """Each page whose deep link is a clinic, opened without it: the whole network (as far as the
+    viewer sees), "<page> · network"."""
+    return [PageCase(f"{c.name} · network", c.file, c.url_path, c.ready, _no_link, "- (whole network)")
+            for c in cases if c.link is _clinic_link]
+
+
 class SqlRecorder:
     """Records every statement a page runs through ClinicDatabase.execute_sql."""
 
@@ -387,8 +394,11 @@ def step_pages(size: str) -> dict[str, Any]:
 
     target = dataset_db(size)
     warmup_db = dataset_db("S")
-    # At XXL each page's main view only (its other tabs run the same queries on the same rows).
+    # At XXL each page's main view only (its other tabs run the same queries on the same rows), at the
+    # largest clinic and at the whole network (issue 12 item 3).
     cases = page_cases(include_sections=size != "XXL")
+    if size == "XXL":
+        cases += network_cases(cases)
     recorder = SqlRecorder()
     with ClinicDatabase(target) as db:
         links = {c.name: c.params(db) for c in cases}
