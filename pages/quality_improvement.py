@@ -244,10 +244,13 @@ if compare_tab.open:
             "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
             required=True,
         ) or "clinic"
-        if unit_type == "therapist" and report.deidentified:
+        if unit_type == "therapist" and report.therapist_note:
+            st.info(report.therapist_note, icon=":material/groups:")
+        elif unit_type == "therapist" and report.deidentified:
             st.caption("Therapists appear under stable pseudonyms (keyed hashes set per deployment).")
         for metric, (label, _, _) in FUNNEL_METRICS.items():
-            if metric in ("recovery", "reliable_improvement") and report.measure is None:
+            if (metric in ("recovery", "reliable_improvement") and report.measure is None) or (
+                    unit_type == "therapist" and report.therapist_note):
                 continue
             panel = report.funnel(unit_type, metric)
             units = panel.table.numeric.iloc[:-1]

@@ -159,3 +159,25 @@ def test_not_on_track_tab_says_which_rule_applies_and_shows_the_back_test(app_db
     expected = backtest_table(sample_db, Viewer.local(), True)  # the page opens de-identified
     assert shown.astype(str).values.tolist() == expected.astype(str).values.tolist()
     assert "How well does the off-track signal predict the outcome? (back-test)" in [e.label for e in at.expander]
+
+
+def test_a_cohort_with_too_many_therapists_compares_clinics_and_programmes_only(app_db, sample_db, monkeypatch):
+    from analytics.quality_improvement import model
+
+    therapists = model.cohort_therapists(sample_db, Viewer.local(), None)
+    assert therapists > 2
+    monkeypatch.setattr(model, "MAX_COMPARED_THERAPISTS", 2)
+    report = quality_report(sample_db, Viewer.local(), months=24, outcome_period="auto")
+    assert report.therapist_note.startswith(f"This cohort has {therapists:,} therapists")
+    assert {p.unit_type for p in report.funnels} == {"clinic", "program"}
+    # not read either: no per-therapist rows come back from the database
+    homework = model.unit_homework(sample_db, Viewer.local(), None, report.period_start, report.period_end,
+                                   therapists=False)
+    assert "therapist" not in set(homework["unit_type"]) and {"clinic", "program", "all"} <= set(homework["unit_type"])
+    at = _run(section="Comparisons")
+    at.button_group(key="qi_unit_type").set_value("therapist").run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.main.info if "therapists are compared in cohorts of up to 2" in i.value]
+    assert not any(c.key.startswith("qi_funnel_therapist_") for c in drawn_charts(at))
+    at.button_group(key="qi_unit_type").set_value("clinic").run()
+    assert sum(c.key.startswith("qi_funnel_clinic_") for c in drawn_charts(at)) >= 2

@@ -148,8 +148,10 @@ def test_a_unit_not_recorded_is_counted_under_its_label(unrecorded_db):
 # ----------------------------------------------------------------------------- the whole report
 
 
-def _reference_counts(db, viewer, cohort, measure, period_start, period_end, settings=None) -> DischargeOutcomes:
+def _reference_counts(db, viewer, cohort, measure, period_start, period_end, settings=None, *,
+                      therapists=True) -> DischargeOutcomes:
     """:func:`discharge_outcomes` as the pandas path counted it (per-client rows summed in pandas)."""
+    assert therapists  # the sample clinic's few therapists are always compared
     finished = reference.finished_clients(db, viewer, cohort, measure, period_start, period_end, settings)
     months = reference._outcome_flags(finished).groupby(
         finished["discharge_date"].dt.to_period("M").dt.start_time.to_numpy()).sum()

@@ -172,6 +172,8 @@ class QualityReport:
     suppression_threshold: int | None = None
     #: what "<11" and "suppressed" mean (privacy.suppression_footnote); "" in the identified view
     suppression_note: str = ""
+    #: why therapists are not compared (a cohort of more than MAX_COMPARED_THERAPISTS); "" when they are
+    therapist_note: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -228,6 +230,18 @@ def therapist_pseudonym(therapist_id: str, key: bytes, length: int = 6) -> str:
     """A therapist's stable pseudonym (e.g. ``T-3F9A1C``) under ``key``, ``length`` characters
     after the ``T-``. Views name therapists with :func:`therapist_pseudonyms`, which keeps them apart."""
     return pseudonym(str(therapist_id), key, prefix="T", length=length)
+
+
+#: The most therapists a report compares (funnel plots, tables and flags per therapist). A national
+#: network has tens of thousands: its therapists are compared within a clinic or programme (filter),
+#: and the network's report compares clinics and programmes. Keeps what a report reads into Python
+#: bounded (two rows a therapist) and its funnel plots legible.
+MAX_COMPARED_THERAPISTS = 2_000
+
+
+def cohort_therapists(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None) -> int:
+    """Distinct therapists of the cohort's clients (analytics/quality_improvement/sql/quality_cohort_therapists.sql)."""
+    return int(db.query("quality_cohort_therapists", query_params(viewer, cohort))["therapists"].iloc[0])
 
 
 def therapists_in_deployment(db: ClinicDatabase) -> int:
@@ -331,9 +345,12 @@ def discharge_outcomes(
     period_start: date,
     period_end: date,
     settings: Settings | None = None,
+    *,
+    therapists: bool = True,
 ) -> DischargeOutcomes:
     """Outcome counts of the clients discharged between ``period_start`` and ``period_end`` (both
-    inclusive) on ``measure``, per discharge month, clinic, therapist, programme and overall.
+    inclusive) on ``measure``, per discharge month, clinic, therapist (with ``therapists``),
+    programme and overall.
 
     The NHS Talking Therapies paired definitions when ``measure`` is :func:`paired_outcome_choice`
     (quality_outcome_counts_paired.sql: the definitions of
@@ -346,7 +363,7 @@ def discharge_outcomes(
     settings = settings or active_settings()
     cohort = cohort or CohortFilter()
     period = {"period_start": period_start, "period_end": period_end,
-              "baseline_days": settings.baseline_days_before_intake}
+              "baseline_days": settings.baseline_days_before_intake, "therapist_units": therapists}
     if measure == paired_outcome_choice(settings):
         depression, anxiety = paired_definitions(settings)
         counts = db.query("quality_outcome_counts_paired", query_params(
@@ -447,16 +464,16 @@ def _unit_column(unit_type: str) -> str:
 
 def unit_homework(
     db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, period_start: date, period_end: date,
-    settings: Settings | None = None,
+    settings: Settings | None = None, *, therapists: bool = True,
 ) -> pd.DataFrame:
-    """Per clinic, therapist, programme and overall: clients with homework set in the period,
-    client-level mean quantity, reviewed share and design-checklist coverage with their SDs
-    (analytics/quality_improvement/sql/quality_unit_homework.sql)."""
+    """Per clinic, therapist (with ``therapists``), programme and overall: clients with homework set
+    in the period, client-level mean quantity, reviewed share and design-checklist coverage with
+    their SDs (analytics/quality_improvement/sql/quality_unit_homework.sql)."""
     settings = settings or active_settings()
     out = db.query(
         "quality_unit_homework",
         query_params(viewer, cohort, period_start=period_start, period_end=period_end,
-                     unreviewed_as_not_done=settings.unreviewed_as_not_done),
+                     unreviewed_as_not_done=settings.unreviewed_as_not_done, therapist_units=therapists),
     )
     out["unit"] = out["unit"].astype("object").where(out["unit"].notna() | (out["unit_type"] == "all"), NOT_RECORDED)
     return out
@@ -1223,18 +1240,30 @@ def quality_report(
 
     available = _available_measures(db, viewer, cohort)
     chosen = choose_measure(settings, available, measure)
+    therapists = cohort_therapists(db, viewer, cohort)
+    compare_therapists = therapists <= MAX_COMPARED_THERAPISTS
+    if not compare_therapists:
+        base["therapist_note"] = (
+            f"This cohort has {therapists:,} therapists: therapists are compared in cohorts of up to "
+            f"{MAX_COMPARED_THERAPISTS:,}. Choose a clinic or a programme in the sidebar to compare its therapists."
+        )
+    by_therapist = {"therapists": compare_therapists}
     # The report's queries do not depend on each other: they run side by side (one DuckDB cursor
     # each, as the cohort report's; ClinicDatabase is thread-safe), then the tables are built.
     with ThreadPoolExecutor(max_workers=2) as pool:  # 2: measured best at XXL on 2 cores (3 no faster)
         activity_job = pool.submit(monthly_activity, db, viewer, cohort, period_start, period_end, settings)
-        homework_job = pool.submit(unit_homework, db, viewer, cohort, period_start, period_end, settings)
+        homework_job = pool.submit(unit_homework, db, viewer, cohort, period_start, period_end, settings,
+                                   **by_therapist)
         counted_job = before_job = previous_homework_job = None
         if chosen is not None:
-            counted_job = pool.submit(discharge_outcomes, db, viewer, cohort, chosen, period_start, period_end, settings)
+            counted_job = pool.submit(discharge_outcomes, db, viewer, cohort, chosen, period_start, period_end, settings,
+                                      **by_therapist)
         if chosen is not None and previous is not None:
-            before_job = pool.submit(discharge_outcomes, db, viewer, cohort, chosen, *previous, settings)
+            before_job = pool.submit(discharge_outcomes, db, viewer, cohort, chosen, *previous, settings,
+                                     **by_therapist)
         if previous is not None:
-            previous_homework_job = pool.submit(unit_homework, db, viewer, cohort, *previous, settings)
+            previous_homework_job = pool.submit(unit_homework, db, viewer, cohort, *previous, settings,
+                                                **by_therapist)
         method_job = pool.submit(alert_method, db, viewer, settings, as_of=as_of)
         alert_counts_job = pool.submit(alert_group_counts, db, viewer, cohort, as_of=as_of, settings=settings)
 
@@ -1307,6 +1336,8 @@ def quality_report(
 
     panels: list[FunnelPanel] = []
     for unit_type in UNIT_TYPES:
+        if unit_type == "therapist" and not compare_therapists:
+            continue
         if chosen is not None:
             units = outcome_units[unit_type].copy()
             if rename is not None and unit_type == "therapist":
@@ -1624,44 +1655,45 @@ __all__ = [
     "ALERT_GROUP_NONE",
     "ALERT_GROUP_RISK",
     "AUTO_PERIOD",
+    "Column",
+    "DischargeOutcomes",
     "FUNNEL_METRICS",
+    "FunnelPanel",
+    "Kpi",
+    "MAX_COMPARED_THERAPISTS",
     "OUTCOME_PERIODS",
     "PERIOD_CHOICES",
-    "RECOVERY_STANDARD",
-    "Kpi",
     "PeriodChoice",
-    "choose_outcome_period",
-    "outcome_gaps",
-    "period_kpis",
-    "period_summary",
-    "previous_period",
-    "previous_period_text",
+    "PublishedTable",
+    "QualityReport",
+    "RECOVERY_STANDARD",
     "UNIT_LABELS",
     "UNIT_TYPES",
-    "Column",
-    "FunnelPanel",
-    "QualityReport",
-    "PublishedTable",
     "alert_clients",
     "alert_group_counts",
     "alert_method",
     "alert_rule_params",
     "choose_measure",
-    "outcome_choices",
-    "paired_outcome_choice",
+    "choose_outcome_period",
     "client_review_link",
+    "cohort_therapists",
     "describe_cohort",
     "discharge_outcomes",
-    "DischargeOutcomes",
     "funnel_curve",
-    "funnel_gap",
-    "sharing_status",
     "funnel_frame",
+    "funnel_gap",
     "funnel_status",
     "monthly_activity",
+    "outcome_choices",
+    "outcome_gaps",
     "outcome_masks",
     "outcome_trend_state",
     "outcomes_by_discharge",
+    "paired_outcome_choice",
+    "period_kpis",
+    "period_summary",
+    "previous_period",
+    "previous_period_text",
     "privacy_description",
     "protect_rate_numerators",
     "pseudonym_key",
@@ -1669,6 +1701,7 @@ __all__ = [
     "quality_report",
     "report_dates",
     "report_period",
+    "sharing_status",
     "suppression_policy",
     "therapist_pseudonym",
     "therapist_pseudonyms",

@@ -30,4 +30,5 @@ outcome_rows AS (
 )
 SELECT *
 FROM discharge_outcome_counts(outcome_rows)
+WHERE unit_type <> 'therapist' OR $therapist_units::BOOLEAN  -- per-therapist rows only when compared
 ORDER BY unit_type, month, unit

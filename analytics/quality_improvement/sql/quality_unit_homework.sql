@@ -5,7 +5,8 @@
 -- Quantity reads unreviewed work per $unreviewed_as_not_done (macro mean_counted_quantity).
 -- A client's value is the mean of their assignments' fractions (0-1); a unit's value is the mean
 -- over its clients (each client counts once); sd_* is the client-level sample SD (for the
--- funnel limits). unit_type is 'clinic', 'therapist', 'program' or 'all' (the overall row).
+-- funnel limits). unit_type is 'clinic', 'therapist', 'program' or 'all' (the overall row); the
+-- therapists' rows only with $therapist_units (BOOLEAN; a national network has tens of thousands).
 -- The client-months come from client_month_rows (stored at import for whole months, macros.sql).
 WITH cohort AS (
     SELECT client_id, clinic, therapist_id, program FROM cohort_clients($cohort)
@@ -56,4 +57,5 @@ SELECT
     stddev_samp(reviewed_share) AS sd_reviewed_share
 FROM client_values
 GROUP BY GROUPING SETS ((clinic), (therapist_id), (program), ())
+HAVING GROUPING(therapist_id) = 1 OR $therapist_units::BOOLEAN  -- per-therapist rows only when compared
 ORDER BY unit_type, unit
