@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from .db import ClinicDatabase
+
 #: The tables this module stores, and the settings they were stored under (one row).
 STORED_TABLES = ("stored_client_homework", "stored_client_measure_scores", "stored_client_paired_scores")
 SETTINGS_TABLE = "stored_settings"
@@ -101,6 +103,7 @@ def store_client_rows(con: duckdb.DuckDBPyConnection, settings: Settings, batch_
     counts["stored_sudden_gains"] = store_sudden_gains(con, settings)
     counts["stored_expected_response_fit_scopes"] = store_expected_fits(con, settings)
     counts["stored_cohort_summary"] = store_summaries(con, settings)
+    counts["stored_network_results"] = store_network_results(con, settings)
     counts[FILTER_VALUES_TABLE] = store_filter_values(con)
     counts[CLINIC_DATES_TABLE] = store_clinic_dates(con)
     return counts
@@ -304,6 +307,71 @@ def store_summaries(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return len(viewers)
 
 
+# The Cohort outcomes page's queries over every client of the cohort (cohort_outcomes.model.report_requests:
+# relations, band groups, trajectories, follow-up bands, the scatter's bins) for the whole network,
+# per configured measure, under the import's settings; each row with the scope, the key of what it
+# was computed under (analytics.summary.summary_key) and its place in the query's order. Only in a
+# deployment of NETWORK_RESULTS_MIN_CLIENTS clients or more: there the network's live queries take
+# seconds (5.4 s of SQL for the network at 1,000,000 clients: the benchmark's XXL, over the 5 s a
+# page may take); below it they are quick and an import stores nothing more. Read by
+# :func:`stored_network_result` only for the exact scope and key of a request.
+NETWORK_RESULT_QUERIES = ("cohort_relations", "cohort_report_groups", "cohort_score_trajectory",
+                          "cohort_follow_up_bands", "cohort_compliance_bins")
+NETWORK_RESULTS_MIN_CLIENTS = 100_000
+
+
+def store_network_results(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Replace the stored network results (:data:`NETWORK_RESULT_QUERIES`) with those of the data
+    ``con`` now holds, after :func:`store_summaries` loaded the reading macros; none below
+    :data:`NETWORK_RESULTS_MIN_CLIENTS` clients. Returns the measures stored."""
+    from .cohort_outcomes.model import report_requests
+    from .db import load_sql, macro_files_needed
+    from .summary import summary_key
+
+    for name in NETWORK_RESULT_QUERIES:
+        con.execute(f"DROP TABLE IF EXISTS main.stored_{name}")
+    clients = int(con.execute("SELECT count(*) FROM main.clients").fetchone()[0])
+    if clients < NETWORK_RESULTS_MIN_CLIENTS:
+        return 0
+    loaded = {"stored_client_rows", "outcome_macros", "macros"}  # load_macros and store_summaries did
+    for name in NETWORK_RESULT_QUERIES:
+        for file in macro_files_needed(load_sql(name)):
+            if file not in loaded:
+                con.execute(load_sql(file).replace("CREATE OR REPLACE MACRO ", "CREATE OR REPLACE TEMP MACRO "))
+                loaded.add(file)
+    measures = [m.name for m in settings.measures]
+    for measure in measures:
+        for name, params in report_requests(Viewer.local(), None, measure, settings).items():
+            sql = load_sql(name)
+            # row_number() over the query's own ORDER BY: the order it is read back in
+            select = (f"SELECT $summary_scope AS summary_scope, $summary_key AS summary_key, "
+                      f"row_number() OVER () AS stored_row, q.* FROM ({sql}) AS q")
+            bound = {**_used(sql, params), "summary_scope": NETWORK_FIT_SCOPE,
+                     "summary_key": summary_key(name, params)}
+            exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                                 "AND schema_name = 'main' AND table_name = ?", [f"stored_{name}"]).fetchone()[0]
+            con.execute(f"INSERT INTO main.stored_{name} {select}" if exists
+                        else f"CREATE TABLE main.stored_{name} AS {select}", bound)
+    return len(measures)
+
+
+def stored_network_result(db: ClinicDatabase, name: str, params: dict[str, Any]) -> pd.DataFrame | None:
+    """The rows of query ``name`` (:data:`NETWORK_RESULT_QUERIES`) stored at import for the request's
+    scope (macro stored_scope: the whole network, no filter) and key (the query's text and every
+    parameter but the cohort), in the query's order; None when none are (a filter, another setting,
+    a small deployment): the caller runs the query."""
+    from .summary import summary_key
+
+    table = f"stored_{name}"
+    if name not in NETWORK_RESULT_QUERIES or table not in db.tables:
+        return None
+    frame = db.execute_sql(
+        f"SELECT * EXCLUDE (summary_scope, summary_key, stored_row) FROM {table} "
+        "WHERE summary_scope = stored_scope($cohort) AND summary_key = $summary_key ORDER BY stored_row",
+        {"cohort": params["cohort"], "summary_key": summary_key(name, params)}, label=table)
+    return frame if len(frame) else None
+
+
 # The values of each cohort filter per clinic (the table macro clinic_filter_values over the whole
 # network, macros.sql), so a page's filters for the network or a viewer's clinics are read from a few
 # thousand stored rows instead of every score and assignment (stored_filter_options.sql). They
@@ -382,8 +450,9 @@ def expose_stored_rows(con: duckdb.DuckDBPyConnection, present: set[str]) -> boo
     else:  # imported before curves were stored: every scope's curves are fitted anew
         con.execute(f"CREATE TABLE stored_expected_response_fit ({FIT_COLUMNS})")
         con.execute(f"CREATE TABLE stored_expected_response_fit_scopes ({FIT_SCOPE_COLUMNS})")
-    # read only when present (summary_row, filter_options, scope_dates)
-    for table in (*SUMMARY_TABLES, FILTER_VALUES_TABLE, CLINIC_DATES_TABLE):
+    # read only when present (summary_row, stored_network_result, filter_options, scope_dates)
+    network = tuple(f"stored_{name}" for name in NETWORK_RESULT_QUERIES)
+    for table in (*SUMMARY_TABLES, *network, FILTER_VALUES_TABLE, CLINIC_DATES_TABLE):
         if table in present:
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM clinic.main.{table}")
     stored = all(t in present for t in (*STORED_TABLES, SETTINGS_TABLE))

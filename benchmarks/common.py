@@ -90,7 +90,12 @@ def database_version() -> str:
                     # the stored cohort summary: its queries, the macros they call, its key
                     "analytics/summary.py", "analytics/sql/cohort_summary.sql",
                     "analytics/sql/cohort_summary_paired.sql", "analytics/sql/stored_client_rows.sql",
-                    "analytics/sql/outcome_macros.sql")
+                    "analytics/sql/outcome_macros.sql",
+                    # the stored network results of the cohort report: its requests, queries and macros
+                    "analytics/cohort_outcomes/model.py", "analytics/sql/cohort_macros.sql",
+                    *(f"analytics/cohort_outcomes/sql/{name}.sql" for name in (
+                        "cohort_relations", "cohort_report_groups", "cohort_score_trajectory",
+                        "cohort_follow_up_bands", "cohort_compliance_bins")))
 
 
 def dataset_dir(size: str) -> Path:

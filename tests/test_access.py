@@ -415,8 +415,10 @@ def test_streamlit_upload_limit_matches_settings():
 
 # Queries that read no client data (import runs, dashboard users), or admin data whose role
 # check is in Python (import rejects: analytics.data.model.require_import_rights).
+# therapists_in_deployment: one count of the whole deployment's therapists, the length of every view's
+# pseudonyms (analytics.quality_improvement.model.therapist_pseudonyms); no id leaves the database.
 UNSCOPED_SQL = {"macros", "stored_macros", "outcome_macros", "alert_macros", "cohort_macros", "stored_client_rows", "import_history", "import_rejects", "import_rejects_count", "import_rejects_choices",
-                "users_list", "user_by_email", "access_log_search"}
+                "users_list", "user_by_email", "access_log_search", "therapists_in_deployment"}
 # Table macros (analytics/sql/macros.sql) that start from the scoped cohort themselves.
 SCOPED_MACROS = ("cohort_clients", "client_homework_rows", "scoped_client", "scoped_client_assignments",
                  "client_measure_score_rows", "client_paired_score_rows", "alert_client_rows", "caseload_client_rows",

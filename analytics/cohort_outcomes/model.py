@@ -122,6 +122,7 @@ __all__ = [
     "relation_lead",
     "relation_scale_text",
     "reliable_improvement_definitions",
+    "report_requests",
     "score_trajectories",
     "t_interval",
     "within_client_analysis",
@@ -769,7 +770,7 @@ def score_trajectories(
     Each client's band is that of ``cohort_measure_clients`` (SQL).
     """
     params = client_query_params(viewer, cohort, measure, settings, max_week=int(max_week))
-    rows = db.query("cohort_score_trajectory", params)
+    rows = _report_query(db, "cohort_score_trajectory", params)
     order = {label: i for i, label in enumerate(compliance_band_labels(settings))}
     rows["band_order"] = rows["band"].map(order)
     rows = rows.sort_values(["band_order", "week"], ignore_index=True).drop(columns="band_order")
@@ -975,6 +976,32 @@ def _band_param(settings: Settings) -> dict[str, Any]:
     low, high = settings.compliance_band_edges
     return {"low": float(low), "high": float(high), "min_reviewed": int(settings.min_reviewed_for_band),
             "labels": list(compliance_band_labels(settings))}
+
+
+def report_requests(viewer: Viewer, cohort: CohortFilter | None, measure: str,
+                    settings: Settings) -> dict[str, dict[str, Any]]:
+    """The queries of :func:`cohort_report` that read every client of the cohort (never one row per
+    client), with their bound parameters: what an import stores for the whole network
+    (analytics.stored.store_network_results) and :func:`cohort_report` reads back when it may."""
+    return {
+        "cohort_relations": client_query_params(viewer, cohort, measure, settings),
+        "cohort_report_groups": client_query_params(viewer, cohort, measure, settings, split=QUANTITY_QUALITY_SPLIT),
+        "cohort_score_trajectory": client_query_params(viewer, cohort, measure, settings,
+                                                       max_week=int(TRAJECTORY_MAX_WEEK)),
+        "cohort_follow_up_bands": client_query_params(viewer, cohort, measure, settings),
+        "cohort_compliance_bins": client_query_params(
+            viewer, cohort, measure, settings, min_clients=int(MAX_SCATTER_POINTS + 1),
+            x_width=COMPLIANCE_BIN_WIDTH, y_width=CHANGE_BIN_WIDTH),
+    }
+
+
+def _report_query(db: ClinicDatabase, name: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Query ``name`` of :func:`report_requests`: its rows stored at import for the request's
+    scope and key when there are some (the whole network of a large deployment), else run now."""
+    from ..stored import stored_network_result
+
+    stored = stored_network_result(db, name, params)
+    return stored if stored is not None else db.query(name, params)
 
 
 def client_query_params(viewer: Viewer, cohort: CohortFilter | None, measure: str, settings: Settings,
@@ -1183,7 +1210,7 @@ def compliance_bins(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | N
     (bins of :data:`CHANGE_BIN_WIDTH` points) of paired clients, for the compliance measures with at
     least ``min_clients`` of them: compliance, x_low, x_high, change_low, change_high, clients.
     Its size is bounded by the scale, not by the number of clients."""
-    return db.query("cohort_compliance_bins", client_query_params(
+    return _report_query(db, "cohort_compliance_bins", client_query_params(
         viewer, cohort, measure, settings, min_clients=int(min_clients), x_width=COMPLIANCE_BIN_WIDTH,
         y_width=CHANGE_BIN_WIDTH))
 
@@ -1209,13 +1236,13 @@ def cohort_report(
     """
     started = time.perf_counter()
     settings = settings or active_settings()
-    params = client_query_params(viewer, cohort, measure, settings)
+    requests = report_requests(viewer, cohort, measure, settings)
     # Independent queries run side by side (one DuckDB cursor each; ClinicDatabase is thread-safe).
     with ThreadPoolExecutor(max_workers=3) as pool:
-        sums_job = pool.submit(db.query, "cohort_relations", params)
-        groups_job = pool.submit(db.query, "cohort_report_groups", {**params, "split": QUANTITY_QUALITY_SPLIT})
+        sums_job = pool.submit(_report_query, db, "cohort_relations", requests["cohort_relations"])
+        groups_job = pool.submit(_report_query, db, "cohort_report_groups", requests["cohort_report_groups"])
         trajectories = pool.submit(score_trajectories, db, viewer, cohort, measure, settings)
-        follow = pool.submit(db.query, "cohort_follow_up_bands", params)
+        follow = pool.submit(_report_query, db, "cohort_follow_up_bands", requests["cohort_follow_up_bands"])
         sums = sums_job.result()
         by_compliance = {row["compliance"]: row for row in sums.to_dict("records")}
         # The scatter: points for the compliance measures with up to MAX_SCATTER_POINTS clients, bins
