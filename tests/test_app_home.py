@@ -3,6 +3,7 @@
 from streamlit.testing.v1 import AppTest
 
 from tests.support.clinics import ROOT
+from tests.support.queries import queries_run
 
 
 def test_home_shows_what_is_loaded(app_db, sample_db):
@@ -74,18 +75,10 @@ def test_home_counts_the_whole_caseload_without_listing_it(app_db, sample_db, mo
     read without bringing a single client row into Python (the counts query only)."""
     from analytics import Settings, Viewer, data_as_of
     from analytics.caseload.model import MAX_LIMIT, caseload
-    from analytics.db import ClinicDatabase
 
     local = Viewer.local()
     counts = caseload(sample_db, local, data_as_of(sample_db, local), Settings(), limit=MAX_LIMIT).counts()
-    queries: list[str] = []
-    original = ClinicDatabase.execute_sql
-
-    def recording(self, sql, params=None, *, label="query"):
-        queries.append(label)
-        return original(self, sql, params, label=label)
-
-    monkeypatch.setattr(ClinicDatabase, "execute_sql", recording)
+    queries = queries_run(monkeypatch)
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}

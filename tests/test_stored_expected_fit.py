@@ -22,6 +22,7 @@ from analytics import expected_response as er
 from analytics.scope import CohortFilter, query_params
 from analytics.stored import FIT_TABLES, NETWORK_FIT_SCOPE, fit_scope_of
 from tests.support.clinics import FIXTURE_TODAY, write_csv
+from tests.support.queries import queries_run
 from tests.test_expected_response import assert_same_curve
 
 LOCAL = Viewer.local()
@@ -37,19 +38,6 @@ def unstored_db_path(sample_db_path: Path, tmp_path_factory: pytest.TempPathFact
         con.execute(f"DROP TABLE {table}")
     con.close()
     return target
-
-
-def _queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the queries ClinicDatabase.query runs from now on."""
-    seen: list[str] = []
-    original = ClinicDatabase.query
-
-    def recording(db, name, params=None):
-        seen.append(name)
-        return original(db, name, params)
-
-    monkeypatch.setattr(ClinicDatabase, "query", recording)
-    return seen
 
 
 def _clinics(db: ClinicDatabase) -> list[str]:
@@ -89,7 +77,7 @@ def test_the_stored_curves_equal_the_curves_fitted_on_the_scope(sample_db_path, 
         viewers = [LOCAL, Viewer(role="qi", email="q@clinic")]
         viewers += [Viewer(role="supervisor", email="s@clinic", clinics=(c,)) for c in clinics]
         viewers.append(Viewer(role="qi", email="q@clinic", clinics=(clinics[0],)))
-        seen = _queries(monkeypatch)
+        seen = queries_run(monkeypatch, "query")
         fitted_clinics = 0
         for viewer in viewers:
             for as_of in (None, FIXTURE_TODAY):
@@ -148,7 +136,7 @@ def test_a_therapist_or_several_clinics_never_read_a_stored_curve(sample_db_path
                    Viewer(role="therapist", email="t@clinic", therapist_id=therapist_id, clinics=(clinic,)),
                    Viewer(role="supervisor", email="s@clinic", clinics=tuple(clinics[:2])),
                    Viewer(role="supervisor", email="s@clinic", clinics=())]
-        seen = _queries(monkeypatch)
+        seen = queries_run(monkeypatch, "query")
         for viewer in viewers:
             assert fit_scope_of(viewer) is None
             seen.clear()
@@ -184,7 +172,7 @@ S3,PHQ-9,2026-02-02,16
     db_path = tmp_path / "clinic.duckdb"
     assert import_files(db_path, [clients, first], today=FIXTURE_TODAY).exit_code == 0
     north = Viewer(role="supervisor", email="s@clinic", clinics=("North",))
-    seen = _queries(monkeypatch)
+    seen = queries_run(monkeypatch, "query")
     with ClinicDatabase(db_path) as db:
         assert db.stored_fit_scopes["clinic:North"][0] == date(2026, 4, 6)
         assert (er.fit_curves_in_db(db, LOCAL).history_clients("PHQ-9"),

@@ -21,6 +21,7 @@ from analytics.cohort_outcomes import model as co
 from analytics.ingest.sample import build_sample_database
 from analytics.scope import CohortFilter
 from analytics.stored import NETWORK_RESULT_QUERIES
+from tests.support.queries import queries_run
 
 LOCAL = Viewer.local()
 
@@ -50,19 +51,6 @@ def live_db_path(stored_db_path: Path, tmp_path_factory: pytest.TempPathFactory)
     return target
 
 
-def _queries_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The labels of the statements ClinicDatabase.execute_sql runs from now on (query names)."""
-    seen: list[str] = []
-    original = ClinicDatabase.execute_sql
-
-    def recording(db, sql, params=None, *, label="query"):
-        seen.append(label)
-        return original(db, sql, params, label=label)
-
-    monkeypatch.setattr(ClinicDatabase, "execute_sql", recording)
-    return seen
-
-
 def _report(db: ClinicDatabase, viewer: Viewer, cohort: CohortFilter | None, measure: str,
             settings: Settings) -> bytes:
     return pickle.dumps({k: v for k, v in vars(co.cohort_report(db, viewer, cohort, measure, settings)).items()
@@ -83,7 +71,7 @@ def test_a_large_deployment_stores_the_network_results_of_every_measure(stored_d
 
 
 def test_the_stored_network_report_is_the_computed_one(stored_db_path, live_db_path, monkeypatch):
-    seen = _queries_run(monkeypatch)
+    seen = queries_run(monkeypatch)
     settings = Settings()
     with ClinicDatabase(stored_db_path) as stored, ClinicDatabase(live_db_path) as live:
         for measure in ("PHQ-9", "GAD-7"):
@@ -112,7 +100,7 @@ def test_other_cohorts_and_settings_run_the_queries(stored_db_path, live_db_path
         settings = Settings(unreviewed_as_not_done=True)
     else:
         viewer = Viewer(role="supervisor", email="s@x", clinics=(clinic,))
-    seen = _queries_run(monkeypatch)
+    seen = queries_run(monkeypatch)
     with ClinicDatabase(stored_db_path) as stored, ClinicDatabase(live_db_path) as live:
         expected = _report(live, viewer, cohort, "PHQ-9", settings)
         seen.clear()

@@ -19,21 +19,9 @@ from analytics import ClinicDatabase, Settings, Viewer, cohort_summary, import_f
 from analytics.scope import CohortFilter
 from analytics.stored import SUMMARY_TABLES
 from tests.support.clinics import FIXTURE_TODAY, write_csv
+from tests.support.queries import queries_run
 
 LOCAL = Viewer.local()
-
-
-def _rows_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the queries ClinicDatabase.rows runs from now on."""
-    seen: list[str] = []
-    original = ClinicDatabase.rows
-
-    def recording(db, name, params=None):
-        seen.append(name)
-        return original(db, name, params)
-
-    monkeypatch.setattr(ClinicDatabase, "rows", recording)
-    return seen
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +42,7 @@ def _clinics(db: ClinicDatabase) -> list[str]:
 
 def test_the_stored_summary_is_the_computed_one_for_the_network_and_each_clinic(
         sample_db_path, unstored_db_path, monkeypatch):
-    seen = _rows_run(monkeypatch)
+    seen = queries_run(monkeypatch, "rows")
     with ClinicDatabase(sample_db_path) as stored, ClinicDatabase(unstored_db_path) as computed:
         viewers = [LOCAL, *(Viewer(role="supervisor", email="s@x", clinics=(c,)) for c in _clinics(stored))]
         assert len(viewers) >= 3
@@ -75,7 +63,7 @@ def test_the_stored_summary_is_the_computed_one_for_the_network_and_each_clinic(
 def test_other_settings_compute_the_summary(sample_db_path, unstored_db_path, settings, computed_now, monkeypatch):
     """Each query is read stored only under its own parameters: a setting that one query does not
     take leaves its stored row in use."""
-    seen = _rows_run(monkeypatch)
+    seen = queries_run(monkeypatch, "rows")
     with ClinicDatabase(sample_db_path) as stored, ClinicDatabase(unstored_db_path) as computed:
         expected = json.dumps(cohort_summary(computed, LOCAL, None, settings))
         seen.clear()
@@ -128,7 +116,7 @@ S1,PHQ-9,2026-02-02,12
 """)
     db_path = tmp_path / "clinic.duckdb"
     assert import_files(db_path, [clients, scores], today=FIXTURE_TODAY).exit_code == 0
-    seen = _rows_run(monkeypatch)
+    seen = queries_run(monkeypatch, "rows")
     with ClinicDatabase(db_path) as db:
         first = cohort_summary(db, LOCAL)
     assert (first["clients"], first["measures"]["PHQ-9"]["clients_paired"]) == (2, 1)
