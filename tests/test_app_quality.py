@@ -170,6 +170,9 @@ def test_a_cohort_with_too_many_therapists_compares_clinics_and_programmes_only(
     report = quality_report(sample_db, Viewer.local(), months=24, outcome_period="auto")
     assert report.therapist_note.startswith(f"This cohort has {therapists:,} therapists")
     assert {p.unit_type for p in report.funnels} == {"clinic", "program"}
+    from analytics.quality_improvement.meeting_pack import meeting_pack_html
+
+    assert report.therapist_note in meeting_pack_html(report).decode()  # the pack says why it has no therapists
     # not read either: no per-therapist rows come back from the database
     homework = model.unit_homework(sample_db, Viewer.local(), None, report.period_start, report.period_end,
                                    therapists=False)

@@ -54,6 +54,8 @@ def pack_content(report: QualityReport) -> ReportContent:
     ]
     if report.pseudonym_note:
         header.append(report.pseudonym_note)
+    if report.therapist_note:  # the pack has no therapist comparison then: say why
+        header.append(report.therapist_note)
     header.extend(report.notes)
     alerts: list[str] = []
     if report.deidentified and report.pseudonym_note:
