@@ -287,8 +287,7 @@ def store_summaries(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     """Replace the stored cohort summaries with those of the data ``con`` now holds, under
     ``settings``: the summary's queries for the whole network and for each clinic, after the
     per-client rows are stored (the queries read them). Returns the scopes stored."""
-    from .db import load_sql
-    from .summary import summary_key, summary_requests
+    from .summary import summary_requests
 
     _load_reading_macros(con, _parameters(settings))
     viewers = _scope_viewers(con)
@@ -297,14 +296,27 @@ def store_summaries(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
         con.execute(f"DROP TABLE IF EXISTS main.{table}")
     for scope, viewer in viewers.items():
         for name, params in summary_requests(viewer, None, settings).items():
-            sql = load_sql(name)
-            select = f"SELECT $summary_scope AS summary_scope, $summary_key AS summary_key, q.* FROM ({sql}) AS q"
-            bound = {**_used(sql, params), "summary_scope": scope, "summary_key": summary_key(name, params)}
-            table = f"stored_{name}"  # stored_cohort_summary(_paired): SUMMARY_TABLES
-            con.execute(f"INSERT INTO main.{table} {select}" if table in created
-                        else f"CREATE TABLE main.{table} AS {select}", bound)
-            created.add(table)
+            _store_query_rows(con, name, params, scope, created)  # stored_cohort_summary(_paired): SUMMARY_TABLES
     return len(viewers)
+
+
+def _store_query_rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any], scope: str,
+                      created: set[str], *, ordered: bool = False) -> None:
+    """Add the rows of query ``name`` under ``params`` to ``main.stored_<name>`` (made on the first
+    call: ``created`` holds the tables made so far), each with ``scope`` and the request's key
+    (analytics.summary.summary_key); with ``ordered``, also ``stored_row``, its place in the query's
+    ORDER BY (row_number() over the query's own output), the order it is read back in."""
+    from .db import load_sql
+    from .summary import summary_key
+
+    sql = load_sql(name)
+    row = "row_number() OVER () AS stored_row, " if ordered else ""
+    select = f"SELECT $summary_scope AS summary_scope, $summary_key AS summary_key, {row}q.* FROM ({sql}) AS q"
+    bound = {**_used(sql, params), "summary_scope": scope, "summary_key": summary_key(name, params)}
+    table = f"stored_{name}"
+    con.execute(f"INSERT INTO main.{table} {select}" if table in created
+                else f"CREATE TABLE main.{table} AS {select}", bound)
+    created.add(table)
 
 
 # The Cohort outcomes page's queries over every client of the cohort (cohort_outcomes.model.report_requests:
@@ -326,7 +338,6 @@ def store_network_results(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     :data:`NETWORK_RESULTS_MIN_CLIENTS` clients. Returns the measures stored."""
     from .cohort_outcomes.model import report_requests
     from .db import load_sql, macro_files_needed
-    from .summary import summary_key
 
     for name in NETWORK_RESULT_QUERIES:
         con.execute(f"DROP TABLE IF EXISTS main.stored_{name}")
@@ -340,18 +351,10 @@ def store_network_results(con: duckdb.DuckDBPyConnection, settings: Settings) ->
                 con.execute(load_sql(file).replace("CREATE OR REPLACE MACRO ", "CREATE OR REPLACE TEMP MACRO "))
                 loaded.add(file)
     measures = [m.name for m in settings.measures]
+    created: set[str] = set()
     for measure in measures:
         for name, params in report_requests(Viewer.local(), None, measure, settings).items():
-            sql = load_sql(name)
-            # row_number() over the query's own ORDER BY: the order it is read back in
-            select = (f"SELECT $summary_scope AS summary_scope, $summary_key AS summary_key, "
-                      f"row_number() OVER () AS stored_row, q.* FROM ({sql}) AS q")
-            bound = {**_used(sql, params), "summary_scope": NETWORK_FIT_SCOPE,
-                     "summary_key": summary_key(name, params)}
-            exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                                 "AND schema_name = 'main' AND table_name = ?", [f"stored_{name}"]).fetchone()[0]
-            con.execute(f"INSERT INTO main.stored_{name} {select}" if exists
-                        else f"CREATE TABLE main.stored_{name} AS {select}", bound)
+            _store_query_rows(con, name, params, NETWORK_FIT_SCOPE, created, ordered=True)
     return len(measures)
 
 

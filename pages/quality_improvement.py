@@ -244,13 +244,14 @@ if compare_tab.open:
             "Compare", list(UNIT_TYPES), default="clinic", format_func=lambda u: UNIT_LABELS[u], key="qi_unit_type",
             required=True,
         ) or "clinic"
-        if unit_type == "therapist" and report.therapist_note:
+        compared = FUNNEL_METRICS
+        if unit_type == "therapist" and report.therapist_note:  # too many therapists to compare
             st.info(report.therapist_note, icon=":material/groups:")
+            compared = {}
         elif unit_type == "therapist" and report.deidentified:
             st.caption("Therapists appear under stable pseudonyms (keyed hashes set per deployment).")
-        for metric, (label, _, _) in FUNNEL_METRICS.items():
-            if (metric in ("recovery", "reliable_improvement") and report.measure is None) or (
-                    unit_type == "therapist" and report.therapist_note):
+        for metric, (label, _, _) in compared.items():
+            if metric in ("recovery", "reliable_improvement") and report.measure is None:
                 continue
             panel = report.funnel(unit_type, metric)
             units = panel.table.numeric.iloc[:-1]

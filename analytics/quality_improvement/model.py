@@ -226,10 +226,10 @@ def pseudonym_key(viewer: Viewer) -> tuple[bytes, str | None]:
     return key, note
 
 
-def therapist_pseudonym(therapist_id: str, key: bytes, length: int = 6) -> str:
-    """A therapist's stable pseudonym (e.g. ``T-3F9A1C``) under ``key``, ``length`` characters
-    after the ``T-``. Views name therapists with :func:`therapist_pseudonyms`, which keeps them apart."""
-    return pseudonym(str(therapist_id), key, prefix="T", length=length)
+def therapist_pseudonym(therapist_id: str, key: bytes) -> str:
+    """A therapist's six-character pseudonym (e.g. ``T-3F9A1C``) under ``key``. Views name therapists
+    with :func:`therapist_pseudonyms`, which keeps them apart (longer in a large deployment)."""
+    return pseudonym(str(therapist_id), key, prefix="T", length=6)
 
 
 #: The most therapists a report compares (funnel plots, tables and flags per therapist). A national
